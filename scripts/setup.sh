@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up: npm dependencies, then a WebGPU adapter.
+# When Dawn finds no adapter on Linux, installs Mesa's lavapipe (software Vulkan) from
+# bookworm-backports: bookworm's own Mesa 22 is refused by Dawn ("shaderUniform*ArrayDynamicIndexing
+# required"). A machine with a real GPU driver keeps using it. Quiet when nothing needs doing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+
+if [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[setup] installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if node scripts/probe-adapter.mjs >/dev/null 2>&1; then exit 0; fi
+if [ "$(uname -s)" != "Linux" ]; then
+  echo "[setup] no WebGPU adapter found; install your GPU's Vulkan/Metal/D3D driver." >&2
+  exit 1
+fi
+
+CMDS='echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/bookworm-backports.list
+apt-get update
+apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1'
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "[setup] no WebGPU adapter found. Install Mesa >= 25 lavapipe as root:" >&2
+  echo "$CMDS" | sed 's/^/    /' >&2
+  exit 1
+fi
+
+echo "[setup] no WebGPU adapter found: installing Mesa lavapipe from bookworm-backports"
+echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/bookworm-backports.list
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null
+if ! msg=$(node scripts/probe-adapter.mjs 2>&1); then
+  echo "[setup] lavapipe installed but Dawn still finds no adapter: $msg" >&2
+  exit 1
+fi
+echo "[setup] $msg"
