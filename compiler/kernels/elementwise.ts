@@ -1,0 +1,132 @@
+// Elementwise kernels: out = op(a) or op(a, b) with NumPy broadcasting. The builder resolves the
+// broadcast into per-dimension strides (0 on broadcast dimensions) so the template only walks a
+// list; shapes that need no broadcasting take the contiguous path (one index, no divisions).
+import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+
+interface OpDef {
+  readonly arity: 1 | 2;
+  /** WGSL expression over `x` (and `y` for binary ops). */
+  readonly wgsl: string;
+  readonly cpu: (x: number, y: number) => number;
+}
+
+export const ELEMENTWISE_OPS = {
+  neg: { arity: 1, wgsl: '-x', cpu: (x) => -x },
+  exp: { arity: 1, wgsl: 'exp(x)', cpu: (x) => Math.exp(x) },
+  log: { arity: 1, wgsl: 'log(x)', cpu: (x) => Math.log(x) },
+  sqrt: { arity: 1, wgsl: 'sqrt(x)', cpu: (x) => Math.sqrt(x) },
+  rsqrt: { arity: 1, wgsl: 'inverseSqrt(x)', cpu: (x) => 1 / Math.sqrt(x) },
+  abs: { arity: 1, wgsl: 'abs(x)', cpu: (x) => Math.abs(x) },
+  square: { arity: 1, wgsl: 'x * x', cpu: (x) => x * x },
+  relu: { arity: 1, wgsl: 'max(x, 0.0f)', cpu: (x) => Math.max(x, 0) },
+  sigmoid: { arity: 1, wgsl: '1.0f / (1.0f + exp(-x))', cpu: (x) => 1 / (1 + Math.exp(-x)) },
+  silu: { arity: 1, wgsl: 'x / (1.0f + exp(-x))', cpu: (x) => x / (1 + Math.exp(-x)) },
+  tanh: { arity: 1, wgsl: 'tanh(x)', cpu: (x) => Math.tanh(x) },
+  add: { arity: 2, wgsl: 'x + y', cpu: (x, y) => x + y },
+  sub: { arity: 2, wgsl: 'x - y', cpu: (x, y) => x - y },
+  mul: { arity: 2, wgsl: 'x * y', cpu: (x, y) => x * y },
+  div: { arity: 2, wgsl: 'x / y', cpu: (x, y) => x / y },
+  max: { arity: 2, wgsl: 'max(x, y)', cpu: (x, y) => Math.max(x, y) },
+  min: { arity: 2, wgsl: 'min(x, y)', cpu: (x, y) => Math.min(x, y) },
+} satisfies Record<string, OpDef>;
+
+export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
+
+export interface ElementwiseParams {
+  readonly op: ElementwiseOp;
+  readonly aShape: readonly number[];
+  /** Omitted for unary ops. */
+  readonly bShape?: readonly number[];
+}
+
+const WORKGROUP = 256;
+const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
+
+/** NumPy broadcast of two shapes; throws on incompatible dimensions. */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`shapes [${a}] and [${b}] do not broadcast`);
+    out.push(Math.max(da, db));
+  }
+  return out;
+}
+
+/** Row-major strides of `shape` aligned to `outShape`, 0 where the dimension is broadcast. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const strides = new Array<number>(outShape.length).fill(0);
+  let stride = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const o = outShape.length - shape.length + i;
+    strides[o] = shape[i] === 1 ? 0 : stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function elementwiseProgram(p: ElementwiseParams): KernelProgram {
+  const op = ELEMENTWISE_OPS[p.op];
+  const binary = op.arity === 2;
+  if (binary !== (p.bShape !== undefined)) throw new Error(`op ${p.op} takes ${op.arity} operand(s)`);
+  const outShape = binary ? broadcastShapes(p.aShape, p.bShape!) : [...p.aShape];
+  const n = size(outShape);
+  const aStrides = broadcastStrides(p.aShape, outShape);
+  const bStrides = binary ? broadcastStrides(p.bShape!, outShape) : [];
+  const contiguous = sameShape(p.aShape, outShape) && (!binary || sameShape(p.bShape!, outShape));
+  const outStrides = broadcastStrides(outShape, outShape);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  const dims = outShape.map((_, i) => ({ outStride: outStrides[i], aStride: aStrides[i], bStride: binary ? bStrides[i] : 0 }));
+  return {
+    template: 'elementwise',
+    label: `ew_${p.op}_${outShape.join('x') || 'scalar'}${contiguous ? '' : `_bc_${p.aShape.join('x')}${binary ? `_${p.bShape!.join('x')}` : ''}`}`,
+    params: { op: p.op, expr: op.wgsl, n, binary, contiguous, dims, dispatchX },
+    bindings: [
+      { name: 'a', access: 'read', type: 'f32', length: size(p.aShape), fill: p.op === 'log' || p.op.endsWith('sqrt') ? { kind: 'float', lo: 0.1, hi: 2 } : undefined },
+      ...(binary ? [{ name: 'b', access: 'read' as const, type: 'f32' as const, length: size(p.bShape!), fill: p.op === 'div' ? { kind: 'float' as const, lo: 0.5, hi: 2 } : undefined }] : []),
+      { name: 'out', access: 'write', type: 'f32', length: n },
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+/** Plain CPU reference: iterate output multi-indices, map each to its operand positions. */
+export function elementwiseOracle(p: ElementwiseParams) {
+  return (inputs: Readonly<Record<string, ArrayLike<number>>>): Record<string, Float32Array> => {
+    const op = ELEMENTWISE_OPS[p.op];
+    const outShape = p.bShape ? broadcastShapes(p.aShape, p.bShape) : [...p.aShape];
+    const out = new Float32Array(size(outShape));
+    const index = (shape: readonly number[], multi: number[]): number => {
+      let flat = 0;
+      for (let i = 0; i < shape.length; i++) {
+        const coord = shape[i] === 1 ? 0 : multi[multi.length - shape.length + i];
+        flat = flat * shape[i] + coord;
+      }
+      return flat;
+    };
+    const multi = new Array<number>(outShape.length).fill(0);
+    for (let flat = 0; flat < out.length; flat++) {
+      let rem = flat;
+      for (let d = outShape.length - 1; d >= 0; d--) {
+        multi[d] = rem % outShape[d];
+        rem = Math.floor(rem / outShape[d]);
+      }
+      const x = inputs.a[index(p.aShape, multi)];
+      const y = p.bShape ? inputs.b[index(p.bShape, multi)] : 0;
+      out[flat] = op.cpu(x, y);
+    }
+    return { out };
+  };
+}
+
+export function elementwiseCase(p: ElementwiseParams): KernelCase {
+  return { program: elementwiseProgram(p), oracle: elementwiseOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
+}
