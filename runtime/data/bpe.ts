@@ -147,7 +147,7 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
   const merges: number[] = [];
   const visitedStamp = new Int32Array(words.length);
   const delta = new Map<number, number>();
-  let reportEvery = Math.max(1, Math.floor(targetMerges / 20));
+  const reportEvery = Math.max(1, Math.floor(targetMerges / 20));
 
   while (merges.length / 2 < targetMerges && heap.size > 0) {
     const { count, key } = heap.pop();
@@ -216,7 +216,6 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
     }
   }
   if (options.onProgress && merges.length / 2 < targetMerges) options.onProgress(merges.length / 2, targetMerges);
-  reportEvery = 0;
   return Int32Array.from(merges);
 }
 
@@ -261,6 +260,8 @@ export class Tokenizer {
   private readonly mergeRank = new Map<number, number>();
   private readonly wordCache = new Map<string, number[]>();
   private readonly specialIds = new Map<string, number>();
+  /** Shared with callers of tokenByteLengths(); never mutated after it is built. */
+  private byteLengthTable: Int32Array | undefined;
   private static readonly WORD_CACHE_LIMIT = 1 << 20;
 
   constructor(merges: Int32Array, specialTokens: readonly string[] = [END_OF_TEXT]) {
@@ -382,10 +383,13 @@ export class Tokenizer {
 
   /** Byte length of every token id (specials as 0), e.g. to upload for on-device bits-per-byte sums. */
   tokenByteLengths(): Int32Array {
-    const lengths = new Int32Array(this.vocabSize);
-    const firstSpecial = BYTE_TOKENS + this.merges.length / 2;
-    for (let id = 0; id < firstSpecial; id++) lengths[id] = this.tokenBytes[id].length;
-    return lengths;
+    if (this.byteLengthTable === undefined) {
+      const lengths = new Int32Array(this.vocabSize);
+      const firstSpecial = BYTE_TOKENS + this.merges.length / 2;
+      for (let id = 0; id < firstSpecial; id++) lengths[id] = this.tokenBytes[id].length;
+      this.byteLengthTable = lengths;
+    }
+    return this.byteLengthTable;
   }
 
   private bytesOf(id: number): Uint8Array {

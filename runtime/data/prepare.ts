@@ -1,0 +1,229 @@
+// One call from a corpus source to what training needs: tokenizer, train and validation token streams.
+// Invariants: the tokenizer only ever sees the train split; cache keys cover the corpus content (not
+// its location), split settings, vocab size, special tokens and algorithm version, so a stale entry
+// can never be reused; streams put `<|endoftext|>` before every document (when the tokenizer has it)
+// so the model always knows where a document starts.
+import { createHash } from 'node:crypto';
+import { UserError } from '../../cli/errors.ts';
+import { BPE_ALGORITHM_VERSION, END_OF_TEXT, PRETOKENIZE_PATTERN, Tokenizer, trainTokenizer } from './bpe.ts';
+import type { SerializedTokenizer } from './bpe.ts';
+import {
+  defaultCacheDir,
+  hashKey,
+  readCachedJson,
+  readTokenStream,
+  streamCacheKey,
+  streamCachePath,
+  tokenArrayFor,
+  tokenizerCachePath,
+  writeFileAtomic,
+  writeTokenStream,
+} from './cache.ts';
+import type { TokenArray } from './cache.ts';
+import { loadCorpus } from './corpus.ts';
+import type { CorpusSource, Document } from './corpus.ts';
+import { DEFAULT_VALIDATION_FRACTION, splitDocuments } from './split.ts';
+
+export interface DataProgressEvent {
+  phase: 'load' | 'split' | 'tokenizer' | 'encode';
+  message: string;
+  /** For phases with a measurable amount of work (BPE merges, documents encoded). */
+  done?: number;
+  total?: number;
+}
+
+export interface PrepareDataOptions {
+  source: CorpusSource;
+  /** Model vocabulary; the tokenizer gets 256 bytes + merges + special tokens = vocabSize (or fewer on tiny corpora). */
+  vocabSize: number;
+  /** Both streams must hold at least one window of seqLen + 1 tokens. */
+  seqLen: number;
+  validationFraction?: number;
+  splitSalt?: string;
+  specialTokens?: string[];
+  /** Pairs rarer than this are never merged (default 2). */
+  minPairCount?: number;
+  /** Defaults to $SDMOEC_CACHE_DIR or ./.cache/sdmoec. */
+  cacheDir?: string;
+  /** false skips reading and writing the cache (tests, benchmarks). */
+  useCache?: boolean;
+  onProgress?: (event: DataProgressEvent) => void;
+}
+
+export interface PreparedData {
+  tokenizer: Tokenizer;
+  train: TokenArray;
+  validation: TokenArray;
+  corpusIdentity: string;
+  documents: { train: string[]; validation: string[] };
+  /** UTF-8 bytes of each split's text (separators excluded). */
+  bytes: { train: number; validation: number };
+  cacheKey: string;
+  fromCache: { tokenizer: boolean; train: boolean; validation: boolean };
+}
+
+interface TokenizerCacheEntry {
+  key: string;
+  corpusIdentity: string;
+  trainDocuments: string[];
+  tokenizer: SerializedTokenizer;
+}
+
+function contentHash(documents: Document[]): string {
+  const hash = createHash('sha256');
+  for (const doc of documents) {
+    // Length prefixes keep (id, text) boundaries unambiguous.
+    hash.update(`${doc.id.length}:${doc.id}${doc.text.length}:`);
+    hash.update(doc.text);
+  }
+  return hash.digest('hex');
+}
+
+/** Encode documents into one stream, each preceded by the separator id when there is one. */
+export function encodeDocuments(tokenizer: Tokenizer, documents: Document[], onDocument?: (done: number) => void): TokenArray {
+  const separator = tokenizer.specialTokens.includes(END_OF_TEXT) ? tokenizer.specialId(END_OF_TEXT) : -1;
+  let buffer = new Uint32Array(1 << 16);
+  let length = 0;
+  const emit = (id: number): void => {
+    if (length === buffer.length) {
+      const grown = new Uint32Array(buffer.length * 2);
+      grown.set(buffer);
+      buffer = grown;
+    }
+    buffer[length++] = id;
+  };
+  documents.forEach((doc, i) => {
+    if (separator >= 0) emit(separator);
+    tokenizer.encodeInto(doc.text, emit);
+    onDocument?.(i + 1);
+  });
+  const tokens = tokenArrayFor(tokenizer.vocabSize, length);
+  tokens.set(buffer.subarray(0, length));
+  return tokens;
+}
+
+function checkOptions(options: PrepareDataOptions, specialTokens: string[]): void {
+  const { vocabSize, seqLen } = options;
+  const minimum = 256 + specialTokens.length;
+  if (!Number.isInteger(vocabSize) || vocabSize < minimum || vocabSize > 1 << 21) {
+    throw new UserError(`vocab size must be an integer from ${minimum} (256 bytes + special tokens) to ${1 << 21}, got ${vocabSize}`);
+  }
+  if (!Number.isInteger(seqLen) || seqLen < 1) throw new UserError(`sequence length must be a positive integer, got ${seqLen}`);
+  const fraction = options.validationFraction ?? DEFAULT_VALIDATION_FRACTION;
+  if (!(fraction > 0 && fraction < 1)) throw new UserError(`validation fraction must be between 0 and 1, got ${fraction}`);
+}
+
+export function prepareData(options: PrepareDataOptions): PreparedData {
+  const specialTokens = options.specialTokens ?? [END_OF_TEXT];
+  checkOptions(options, specialTokens);
+  const progress = options.onProgress ?? (() => {});
+  const useCache = options.useCache ?? true;
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const validationFraction = options.validationFraction ?? DEFAULT_VALIDATION_FRACTION;
+
+  const corpus = loadCorpus(options.source);
+  const totalBytes = corpus.documents.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
+  progress({ phase: 'load', message: `corpus ${corpus.identity}: ${corpus.documents.length} documents, ${totalBytes} bytes` });
+
+  const split = splitDocuments(corpus.documents, { validationFraction, salt: options.splitSalt });
+  const bytesOf = (docs: Document[]): number => docs.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
+  const bytes = { train: bytesOf(split.train), validation: bytesOf(split.validation) };
+  progress({
+    phase: 'split',
+    message: `split: ${split.train.length} train documents (${bytes.train} bytes), ${split.validation.length} validation (${split.validation.map((d) => d.id).join(', ')}; ${bytes.validation} bytes)`,
+  });
+
+  const cacheKey = hashKey({
+    algorithm: BPE_ALGORITHM_VERSION,
+    pattern: PRETOKENIZE_PATTERN,
+    content: contentHash(corpus.documents),
+    validationFraction,
+    splitSalt: options.splitSalt ?? '',
+    vocabSize: options.vocabSize,
+    specialTokens,
+    minPairCount: options.minPairCount ?? 2,
+  });
+
+  const tokenizerPath = tokenizerCachePath(cacheDir, cacheKey);
+  let tokenizer: Tokenizer | undefined;
+  if (useCache) {
+    const entry = readCachedJson<TokenizerCacheEntry>(tokenizerPath);
+    if (entry?.key === cacheKey) {
+      try {
+        tokenizer = Tokenizer.fromJSON(entry.tokenizer);
+      } catch {
+        tokenizer = undefined; // written by another version: retrain and overwrite
+      }
+    }
+  }
+  const tokenizerFromCache = tokenizer !== undefined;
+  if (tokenizer !== undefined) {
+    progress({ phase: 'tokenizer', message: `tokenizer: ${tokenizer.vocabSize} tokens from cache ${tokenizerPath}` });
+  } else {
+    const merges = options.vocabSize - 256 - specialTokens.length;
+    progress({ phase: 'tokenizer', message: `tokenizer: training byte-level BPE, ${merges} merges`, done: 0, total: merges });
+    const started = performance.now();
+    tokenizer = trainTokenizer(
+      split.train.map((d) => d.text),
+      {
+        vocabSize: options.vocabSize,
+        specialTokens,
+        minPairCount: options.minPairCount,
+        onProgress: (done, total) =>
+          progress({ phase: 'tokenizer', message: `tokenizer: ${done}/${total} merges`, done, total }),
+      },
+    );
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const short = tokenizer.vocabSize < options.vocabSize ? ` (corpus too small for more than ${tokenizer.vocabSize})` : '';
+    progress({ phase: 'tokenizer', message: `tokenizer: ${tokenizer.vocabSize} tokens trained in ${seconds} s${short}` });
+    if (useCache) {
+      const entry: TokenizerCacheEntry = {
+        key: cacheKey,
+        corpusIdentity: corpus.identity,
+        trainDocuments: split.train.map((d) => d.id),
+        tokenizer: tokenizer.toJSON(),
+      };
+      writeFileAtomic(tokenizerPath, JSON.stringify(entry));
+    }
+  }
+
+  const trained: Tokenizer = tokenizer;
+  const streamFor = (role: 'train' | 'validation', docs: Document[]): { tokens: TokenArray; cached: boolean } => {
+    const path = streamCachePath(cacheDir, streamCacheKey(cacheKey, role));
+    const cached = useCache ? readTokenStream(path, trained.vocabSize) : undefined;
+    if (cached !== undefined) {
+      progress({ phase: 'encode', message: `${role} stream: ${cached.length} tokens from cache` });
+      return { tokens: cached, cached: true };
+    }
+    const started = performance.now();
+    const tokens = encodeDocuments(trained, docs, (done) =>
+      progress({ phase: 'encode', message: `${role} stream: ${done}/${docs.length} documents`, done, total: docs.length }),
+    );
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    progress({ phase: 'encode', message: `${role} stream: ${tokens.length} tokens encoded in ${seconds} s` });
+    if (useCache) writeTokenStream(path, tokens);
+    return { tokens, cached: false };
+  };
+  const train = streamFor('train', split.train);
+  const validation = streamFor('validation', split.validation);
+
+  for (const [role, stream] of [['train', train.tokens], ['validation', validation.tokens]] as const) {
+    if (stream.length < options.seqLen + 1) {
+      throw new UserError(
+        `the ${role} split has ${stream.length} tokens, fewer than sequence length + 1 = ${options.seqLen + 1}; ` +
+          'add text, lower the sequence length or change the validation fraction',
+      );
+    }
+  }
+
+  return {
+    tokenizer: trained,
+    train: train.tokens,
+    validation: validation.tokens,
+    corpusIdentity: corpus.identity,
+    documents: { train: split.train.map((d) => d.id), validation: split.validation.map((d) => d.id) },
+    bytes,
+    cacheKey,
+    fromCache: { tokenizer: tokenizerFromCache, train: train.cached, validation: validation.cached },
+  };
+}
