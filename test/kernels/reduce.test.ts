@@ -1,0 +1,67 @@
+// Reduction kernels: golden WGSL per configuration, and numeric agreement with the float64 CPU
+// oracle on odd sizes (1, 3, 1000, 4097), every axis position, both strategies, keepDims.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { reduceCase, reduceGeometry, reduceProgram, reduceStrategy, type ReduceParams } from '../../compiler/kernels/reduce.ts';
+import { checkKernel } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/reduce', import.meta.url));
+
+const CASES: ReduceParams[] = [
+  // row strategy: rows longer than the workgroup, one long row, short rows packed per workgroup
+  { op: 'sum', shape: [3, 4097], axis: 1 },
+  { op: 'max', shape: [4097], axis: 0 },
+  { op: 'mean', shape: [7, 1000], axis: -1 },
+  { op: 'sumsq', shape: [2, 5, 33], axis: 2, keepDims: true },
+  { op: 'sum', shape: [1000, 3], axis: 1 },
+  { op: 'max', shape: [300, 1], axis: 1 },
+  // strided strategy: axis first or in the middle
+  { op: 'sum', shape: [1000, 3], axis: 0 },
+  { op: 'max', shape: [5, 129, 7], axis: 1 },
+  { op: 'mean', shape: [4, 1, 9], axis: 1, keepDims: true },
+  { op: 'sumsq', shape: [17, 33, 65], axis: 0 },
+  // the same shapes forced through the other strategy
+  { op: 'sum', shape: [3, 4097], axis: 1, strategy: 'strided' },
+  { op: 'max', shape: [7, 1000], axis: 1, strategy: 'strided' },
+];
+
+describe('reduction kernels', () => {
+  for (const params of CASES) {
+    const label = reduceProgram(params).label;
+    it(`${label} matches its golden WGSL`, () => {
+      expectGoldenWgsl(GOLDEN_DIR, reduceProgram(params));
+    });
+    it(`${label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), reduceCase(params), 11);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('picks the row strategy exactly when the reduced axis is innermost', () => {
+    expect(reduceStrategy({ op: 'sum', shape: [8, 5], axis: 1 })).toBe('row');
+    expect(reduceStrategy({ op: 'sum', shape: [8, 5, 1], axis: 1 })).toBe('row');
+    expect(reduceStrategy({ op: 'sum', shape: [8, 5], axis: 0 })).toBe('strided');
+  });
+
+  it('removes the axis from the output shape, or keeps it as 1', () => {
+    expect(reduceGeometry({ op: 'sum', shape: [2, 3, 4], axis: 1 }).outShape).toEqual([2, 4]);
+    expect(reduceGeometry({ op: 'sum', shape: [2, 3, 4], axis: -1, keepDims: true }).outShape).toEqual([2, 3, 1]);
+    expect(reduceGeometry({ op: 'sum', shape: [5], axis: 0 }).outShape).toEqual([]);
+  });
+
+  it('rejects an axis outside the shape and a forced row strategy on a strided axis', () => {
+    expect(() => reduceProgram({ op: 'sum', shape: [2, 3], axis: 2 })).toThrow(/out of range/);
+    expect(() => reduceProgram({ op: 'sum', shape: [2, 3], axis: 0, strategy: 'row' })).toThrow(/innermost/);
+  });
+
+  it('packs short rows into full workgroups', () => {
+    const short = reduceProgram({ op: 'sum', shape: [1000, 3], axis: 1 });
+    const long = reduceProgram({ op: 'sum', shape: [3, 4097], axis: 1 });
+    expect(short.workgroupSize[0] * short.workgroupSize[1]).toBe(256);
+    expect(short.workgroupSize[1]).toBeGreaterThan(1);
+    expect(long.workgroupSize).toEqual([256, 1, 1]);
+    expect(long.dispatch).toEqual([3, 1, 1]);
+  });
+});
