@@ -1,0 +1,94 @@
+// Node factories: the only way IR nodes come to exist. Each call checks operand types through
+// inferTypes and returns a frozen node, so an ill-typed graph cannot be built. Helpers return the
+// node's Value(s) for ergonomic graph construction.
+import { inferTypes } from './infer.ts';
+import type { ElementwiseBinary, ElementwiseUnary, Node, NodeOf, OpAttrs, OpName, ParamInit, Value, DType } from './types.ts';
+import { typeOf } from './types.ts';
+
+function deepFreeze<T>(x: T): T {
+  if (x && typeof x === 'object' && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x)) deepFreeze(v);
+  }
+  return x;
+}
+
+/** Builds any node; the typed helpers below are thin wrappers. */
+export function makeNode<K extends OpName>(op: K, inputs: readonly Value[], attrs: OpAttrs[K]): NodeOf<K> {
+  const types = inferTypes(op, inputs.map(typeOf), attrs);
+  const frozenAttrs = deepFreeze(structuredClone(attrs));
+  const node = { op, inputs: Object.freeze([...inputs]), attrs: frozenAttrs, types: deepFreeze(types) } as unknown as NodeOf<K>;
+  return Object.freeze(node);
+}
+
+/** Same op and attrs as `node`, new inputs; returns `node` itself when nothing changed. */
+export function withInputs(node: Node, inputs: readonly Value[]): Node {
+  if (inputs.length === node.inputs.length && inputs.every((v, i) => v.node === node.inputs[i].node && v.index === node.inputs[i].index)) return node;
+  return makeNode(node.op, inputs, node.attrs as OpAttrs[typeof node.op]) as Node;
+}
+
+const outputs = new WeakMap<Node, Value[]>();
+
+/** The i-th output of a node. The same Value object is returned for the same (node, i). */
+export function out(node: Node, index = 0): Value {
+  let vals = outputs.get(node);
+  if (!vals) {
+    vals = node.types.map((_, i) => Object.freeze({ node, index: i }));
+    outputs.set(node, vals);
+  }
+  const v = vals[index];
+  if (!v) throw new Error(`${node.op} has no output ${index}`);
+  return v;
+}
+
+const one = <K extends OpName>(op: K, inputs: readonly Value[], attrs: OpAttrs[K]): Value => out(makeNode(op, inputs, attrs) as Node);
+const all = <K extends OpName>(op: K, inputs: readonly Value[], attrs: OpAttrs[K]): Value[] => {
+  const n = makeNode(op, inputs, attrs) as Node;
+  return n.types.map((_, i) => out(n, i));
+};
+
+export const ir = {
+  input: (name: string, dtype: DType, shape: readonly number[]) => one('input', [], { name, dtype, shape }),
+  param: (name: string, shape: readonly number[], init: ParamInit, group = 'default') => one('param', [], { name, shape, init, group }),
+  constant: (value: number, shape: readonly number[] = []) => one('const', [], { value, shape }),
+  unary: (fn: ElementwiseUnary, x: Value) => one('unary', [x], { fn }),
+  binary: (fn: ElementwiseBinary, a: Value, b: Value) => one('binary', [a, b], { fn }),
+  add: (a: Value, b: Value) => one('binary', [a, b], { fn: 'add' }),
+  sub: (a: Value, b: Value) => one('binary', [a, b], { fn: 'sub' }),
+  mul: (a: Value, b: Value) => one('binary', [a, b], { fn: 'mul' }),
+  div: (a: Value, b: Value) => one('binary', [a, b], { fn: 'div' }),
+  reduce: (fn: OpAttrs['reduce']['fn'], x: Value, axis: number, keepDims = false) => one('reduce', [x], { fn, axis, keepDims }),
+  reshape: (x: Value, shape: readonly number[]) => one('reshape', [x], { shape }),
+  matmul: (a: Value, b: Value, transA = false, transB = false) => one('matmul', [a, b], { transA, transB }),
+  embedding: (table: Value, ids: Value) => one('embedding', [table, ids], {}),
+  embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
+  rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
+  rmsnormGrad: (dy: Value, x: Value, w: Value, eps: number) => all('rmsnorm_grad', [dy, x, w], { eps }) as [Value, Value],
+  rope: (x: Value, a: OpAttrs['rope']) => one('rope', [x], a),
+  attention: (q: Value, k: Value, v: Value, a: OpAttrs['attention']) => all('attention', [q, k, v], a) as [Value, Value],
+  attentionGrad: (dOut: Value, q: Value, k: Value, v: Value, o: Value, lse: Value, a: OpAttrs['attention_grad']) =>
+    all('attention_grad', [dOut, q, k, v, o, lse], a) as [Value, Value, Value],
+  swiglu: (g: Value, u: Value) => one('swiglu', [g, u], {}),
+  swigluGrad: (dh: Value, g: Value, u: Value) => all('swiglu_grad', [dh, g, u], {}) as [Value, Value],
+  router: (logits: Value, a: OpAttrs['router']) => all('router', [logits], a) as [Value, Value, Value],
+  routerGrad: (dW: Value, logits: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, logits, idx, dProbs], a),
+  moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value],
+  moeGatherGrad: (dXs: Value, permRow: Value, topK: number) => one('moe_gather_grad', [dXs, permRow], { topK }),
+  groupedMatmul: (xs: Value, weights: readonly Value[], offsets: Value, a: OpAttrs['grouped_matmul']) =>
+    one('grouped_matmul', [xs, ...weights, offsets], a),
+  groupedMatmulGradX: (dY: Value, weights: readonly Value[], offsets: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
+    one('grouped_matmul_grad_x', [dY, ...weights, offsets], a),
+  groupedMatmulGradW: (xs: Value, dY: Value, offsets: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, offsets], { experts }),
+  moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number) => one('moe_combine', [ys, permRow, weights], { topK }),
+  moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, topK: number) =>
+    all('moe_combine_grad', [dOut, ys, permRow, weights], { topK }) as [Value, Value],
+  auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),
+  auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
+  crossEntropy: (logits: Value, targets: Value) => one('cross_entropy', [logits, targets], {}),
+  crossEntropyGrad: (dLoss: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dLoss, logits, targets], {}),
+  expertWeight: (wc: Value, wu: Value, a: OpAttrs['expert_weight'], bases?: readonly [Value, Value]) =>
+    one('expert_weight', [wc, wu, ...(bases ?? [])], a),
+  sdSplitGrad: (g: Value, uk: Value, vk: Value, a: OpAttrs['sd_split_grad']) => all('sd_split_grad', [g, uk, vk], a) as [Value, Value],
+  adamw: (p: Value, g: Value, m: Value, v: Value, hyper: Value, clip: Value, a: OpAttrs['adamw']) =>
+    all('adamw', [p, g, m, v, hyper, clip], a) as [Value, Value, Value],
+};

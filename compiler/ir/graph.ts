@@ -1,0 +1,77 @@
+// Graph construction and traversal. A graph is its named outputs; its nodes are everything
+// reachable from them, in a deterministic topological order (operands before users, ties broken
+// by first visit from the outputs in name order), which is also the printing and execution order.
+import type { Graph, Node, Value } from './types.ts';
+import { out, withInputs } from './build.ts';
+
+export function graph(name: string, outputs: Record<string, Value>): Graph {
+  return Object.freeze({ name, outputs: Object.freeze({ ...outputs }) });
+}
+
+/** Nodes reachable from the outputs, operands first. Iterative, so deep graphs cannot overflow. */
+export function topoOrder(g: Graph): Node[] {
+  const order: Node[] = [];
+  const state = new Map<Node, 1 | 2>();
+  for (const key of Object.keys(g.outputs)) {
+    const stack: [Node, number][] = [[g.outputs[key].node, 0]];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const [node, i] = top;
+      if (i === 0) {
+        if (state.get(node) === 2) { stack.pop(); continue; }
+        state.set(node, 1);
+      }
+      if (i < node.inputs.length) {
+        top[1] = i + 1;
+        const child = node.inputs[i].node;
+        if (state.get(child) === 1) throw new Error(`cycle through ${child.op}`);
+        if (!state.has(child)) stack.push([child, 0]);
+      } else {
+        state.set(node, 2);
+        order.push(node);
+        stack.pop();
+      }
+    }
+  }
+  return order;
+}
+
+/** Users of every node (node → consumers, in topological order). */
+export function users(g: Graph): Map<Node, Node[]> {
+  const map = new Map<Node, Node[]>();
+  for (const n of topoOrder(g)) {
+    map.set(n, map.get(n) ?? []);
+    for (const v of n.inputs) {
+      const list = map.get(v.node) ?? [];
+      if (!list.includes(n)) list.push(n);
+      map.set(v.node, list);
+    }
+  }
+  return map;
+}
+
+/**
+ * Rebuilds a graph bottom-up: `rewrite` sees each node with its operands already rewritten and
+ * returns a replacement for each of its outputs (or undefined to keep it). Untouched nodes stay
+ * the same objects, which is what makes passes cheap and their diffs small.
+ */
+export function rewriteGraph(g: Graph, rewrite: (node: Node, inputs: readonly Value[]) => readonly Value[] | undefined): Graph {
+  const mapped = new Map<Node, readonly Value[]>();
+  for (const node of topoOrder(g)) {
+    const inputs = node.inputs.map((v) => mapped.get(v.node)![v.index]);
+    const replaced = rewrite(node, inputs);
+    if (replaced) {
+      mapped.set(node, replaced);
+    } else {
+      const rebuilt = withInputs(node, inputs);
+      mapped.set(node, rebuilt.types.map((_, i) => out(rebuilt, i)));
+    }
+  }
+  let changed = false;
+  const outputs: Record<string, Value> = {};
+  for (const [k, v] of Object.entries(g.outputs)) {
+    outputs[k] = mapped.get(v.node)![v.index];
+    if (outputs[k].node !== v.node || outputs[k].index !== v.index) changed = true;
+  }
+  return changed ? graph(g.name, outputs) : g;
+}

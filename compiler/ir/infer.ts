@@ -1,0 +1,204 @@
+// Type inference and checking for every op: given input types and attrs, the output types, or an
+// IrError saying what is wrong. The single source of truth for op signatures; the factories and the
+// verifier both call it, so a graph that verifies is a graph every later stage can trust.
+import type { DType, OpAttrs, OpName, TensorType } from './types.ts';
+import { formatType, numel } from './types.ts';
+
+export class IrError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IrError';
+  }
+}
+
+const t = (dtype: DType, shape: readonly number[]): TensorType => ({ dtype, shape: [...shape] });
+const f32 = (shape: readonly number[]): TensorType => t('f32', shape);
+const i32 = (shape: readonly number[]): TensorType => t('i32', shape);
+
+function expect(cond: boolean, op: string, msg: string): asserts cond {
+  if (!cond) throw new IrError(`${op}: ${msg}`);
+}
+
+function arity(op: string, ins: readonly TensorType[], n: number): void {
+  expect(ins.length === n, op, `expects ${n} operand(s), got ${ins.length}`);
+}
+
+function dtypes(op: string, ins: readonly TensorType[], want: readonly DType[]): void {
+  want.forEach((d, i) => expect(ins[i].dtype === d, op, `operand ${i} must be ${d}, got ${formatType(ins[i])}`));
+}
+
+function rank(op: string, x: TensorType, r: number, what: string): void {
+  expect(x.shape.length === r, op, `${what} must have rank ${r}, got ${formatType(x)}`);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function broadcast(op: string, a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    expect(da === db || da === 1 || db === 1, op, `shapes [${a}] and [${b}] do not broadcast`);
+    out.push(Math.max(da, db));
+  }
+  return out;
+}
+
+type Infer<K extends OpName> = (ins: readonly TensorType[], a: Readonly<OpAttrs[K]>) => TensorType[];
+
+const INFER: { [K in OpName]: Infer<K> } = {
+  input: (ins, a) => (arity('input', ins, 0), [t(a.dtype, a.shape)]),
+  param: (ins, a) => (arity('param', ins, 0), [f32(a.shape)]),
+  const: (ins, a) => (arity('const', ins, 0), [f32(a.shape)]),
+  unary: (ins, a) => (arity(a.fn, ins, 1), dtypes(a.fn, ins, ['f32']), [f32(ins[0].shape)]),
+  binary: (ins, a) => (arity(a.fn, ins, 2), dtypes(a.fn, ins, ['f32', 'f32']), [f32(broadcast(a.fn, ins[0].shape, ins[1].shape))]),
+  reduce: (ins, a) => {
+    arity('reduce', ins, 1);
+    const s = ins[0].shape;
+    expect(a.axis >= 0 && a.axis < s.length, 'reduce', `axis ${a.axis} out of range for ${formatType(ins[0])}`);
+    return [f32(a.keepDims ? s.map((d, i) => (i === a.axis ? 1 : d)) : s.filter((_, i) => i !== a.axis))];
+  },
+  reshape: (ins, a) => {
+    arity('reshape', ins, 1);
+    expect(numel(a.shape) === numel(ins[0]), 'reshape', `cannot reshape ${formatType(ins[0])} to [${a.shape}]`);
+    return [t(ins[0].dtype, a.shape)];
+  },
+  matmul: (ins, a) => {
+    arity('matmul', ins, 2);
+    dtypes('matmul', ins, ['f32', 'f32']);
+    rank('matmul', ins[0], 2, 'A');
+    rank('matmul', ins[1], 2, 'B');
+    const [m, k] = a.transA ? [ins[0].shape[1], ins[0].shape[0]] : ins[0].shape;
+    const [k2, n] = a.transB ? [ins[1].shape[1], ins[1].shape[0]] : ins[1].shape;
+    expect(k === k2, 'matmul', `inner dimensions differ: ${formatType(ins[0])}${a.transA ? 'ᵀ' : ''} · ${formatType(ins[1])}${a.transB ? 'ᵀ' : ''}`);
+    return [f32([m, n])];
+  },
+  embedding: (ins) => {
+    arity('embedding', ins, 2);
+    dtypes('embedding', ins, ['f32', 'i32']);
+    rank('embedding', ins[0], 2, 'table');
+    rank('embedding', ins[1], 1, 'ids');
+    return [f32([ins[1].shape[0], ins[0].shape[1]])];
+  },
+  embedding_grad: (ins, a) => {
+    arity('embedding_grad', ins, 2);
+    dtypes('embedding_grad', ins, ['f32', 'i32']);
+    return [f32([a.vocab, ins[0].shape[1]])];
+  },
+  rmsnorm: (ins) => {
+    arity('rmsnorm', ins, 2);
+    rank('rmsnorm', ins[0], 2, 'x');
+    expect(sameShape(ins[1].shape, [ins[0].shape[1]]), 'rmsnorm', `weight must be [${ins[0].shape[1]}], got ${formatType(ins[1])}`);
+    return [f32(ins[0].shape)];
+  },
+  rmsnorm_grad: (ins) => {
+    arity('rmsnorm_grad', ins, 3); // dy, x, w
+    return [f32(ins[1].shape), f32(ins[2].shape)];
+  },
+  rope: (ins, a) => {
+    arity('rope', ins, 1);
+    rank('rope', ins[0], 2, 'x');
+    expect(ins[0].shape[1] === a.heads * a.headDim, 'rope', `width ${ins[0].shape[1]} != heads·headDim ${a.heads * a.headDim}`);
+    expect(ins[0].shape[0] % a.seqLen === 0, 'rope', `tokens ${ins[0].shape[0]} not a multiple of seqLen ${a.seqLen}`);
+    return [f32(ins[0].shape)];
+  },
+  attention: (ins, a) => {
+    arity('attention', ins, 3);
+    const [q, k, v] = ins;
+    expect(q.shape[1] === a.heads * a.headDim, 'attention', `q width ${q.shape[1]} != heads·headDim`);
+    expect(k.shape[1] === a.kvHeads * a.headDim && sameShape(k.shape, v.shape), 'attention', 'k/v must be [T, kvHeads·headDim]');
+    expect(a.heads % a.kvHeads === 0, 'attention', 'heads must be a multiple of kvHeads');
+    expect(q.shape[0] % a.seqLen === 0, 'attention', 'tokens not a multiple of seqLen');
+    return [f32(q.shape), f32([q.shape[0], a.heads])]; // out, log-sum-exp
+  },
+  attention_grad: (ins) => {
+    arity('attention_grad', ins, 6); // dOut, q, k, v, out, lse
+    return [f32(ins[1].shape), f32(ins[2].shape), f32(ins[3].shape)];
+  },
+  swiglu: (ins) => {
+    arity('swiglu', ins, 2);
+    expect(sameShape(ins[0].shape, ins[1].shape), 'swiglu', 'gate and up must have the same shape');
+    return [f32(ins[0].shape)];
+  },
+  swiglu_grad: (ins) => (arity('swiglu_grad', ins, 3), [f32(ins[1].shape), f32(ins[2].shape)]), // dh, g, u
+  router: (ins, a) => {
+    arity('router', ins, 1);
+    rank('router', ins[0], 2, 'logits');
+    const [T, E] = ins[0].shape;
+    expect(a.topK >= 1 && a.topK <= E, 'router', `topK ${a.topK} must be in [1, ${E}]`);
+    return [i32([T, a.topK]), f32([T, a.topK]), f32([T, E])]; // idx, weights, probs
+  },
+  router_grad: (ins) => (arity('router_grad', ins, 4), [f32(ins[1].shape)]), // dW, logits, idx, dProbs
+  moe_dispatch: (ins, a) => {
+    arity('moe_dispatch', ins, 2); // x, idx
+    dtypes('moe_dispatch', ins, ['f32', 'i32']);
+    const [T, D] = ins[0].shape;
+    expect(sameShape(ins[1].shape, [T, a.topK]), 'moe_dispatch', `idx must be i32[${T},${a.topK}]`);
+    return [f32([T * a.topK, D]), i32([T * a.topK]), i32([a.experts + 1])]; // xs, permRow, offsets
+  },
+  moe_gather_grad: (ins, a) => {
+    arity('moe_gather_grad', ins, 2); // dXs, permRow
+    return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
+  },
+  grouped_matmul: (ins, a) => {
+    // xs [R,K], w [E,K,N] | (wc [K,N], wu [E,K,N]), offsets
+    arity('grouped_matmul', ins, a.sharedWeight ? 4 : 3);
+    const w = ins[a.sharedWeight ? 2 : 1];
+    rank('grouped_matmul', w, 3, 'expert weights');
+    expect(w.shape[0] === a.experts && w.shape[1] === ins[0].shape[1], 'grouped_matmul', `weights ${formatType(w)} do not fit xs ${formatType(ins[0])}`);
+    if (a.sharedWeight) expect(sameShape(ins[1].shape, w.shape.slice(1)), 'grouped_matmul', 'shared weight must be [K,N]');
+    return [f32([ins[0].shape[0], w.shape[2]])];
+  },
+  grouped_matmul_grad_x: (ins, a) => {
+    arity('grouped_matmul_grad_x', ins, a.sharedWeight ? 4 : 3); // dY, w | wc, wu, offsets
+    const w = ins[a.sharedWeight ? 2 : 1];
+    return [f32([ins[0].shape[0], w.shape[1]])];
+  },
+  grouped_matmul_grad_w: (ins, a) => {
+    arity('grouped_matmul_grad_w', ins, 3); // xs, dY, offsets
+    return [f32([a.experts, ins[0].shape[1], ins[1].shape[1]])];
+  },
+  moe_combine: (ins, a) => {
+    arity('moe_combine', ins, 3); // ys, permRow, weights
+    return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
+  },
+  moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 4), [f32(ins[1].shape), f32(ins[3].shape)]), // dOut, ys, permRow, weights → dYs, dW
+  aux_loss: (ins) => (arity('aux_loss', ins, 2), [f32([])]), // probs|logits, idx
+  aux_loss_grad: (ins) => (arity('aux_loss_grad', ins, 3), [f32(ins[1].shape)]), // dLoss, probs|logits, idx
+  cross_entropy: (ins) => {
+    arity('cross_entropy', ins, 2);
+    dtypes('cross_entropy', ins, ['f32', 'i32']);
+    expect(ins[1].shape[0] === ins[0].shape[0], 'cross_entropy', 'targets must have one entry per logits row');
+    return [f32([ins[0].shape[0]])];
+  },
+  cross_entropy_grad: (ins) => (arity('cross_entropy_grad', ins, 3), [f32(ins[1].shape)]), // dLoss[T], logits, targets
+  expert_weight: (ins, a) => {
+    // wc [K,N], wu [E,K,N]; with spectral also the bases U_k [K,r], V_k [N,r] its gradient rule projects onto
+    arity('expert_weight', ins, a.spectral ? 4 : 2);
+    expect(sameShape(ins[0].shape, ins[1].shape.slice(1)) && ins[1].shape[0] === a.experts, 'expert_weight', 'wc must be [K,N] and wu [E,K,N]');
+    return [f32(ins[1].shape)];
+  },
+  sd_split_grad: (ins, a) => {
+    arity('sd_split_grad', ins, 3); // G [E,K,N], U_k [K,r], V_k [N,r]
+    const [, K, N] = ins[0].shape;
+    expect(sameShape(ins[1].shape, [K, a.rank]) && sameShape(ins[2].shape, [N, a.rank]), 'sd_split_grad', 'bases must be [K,rank] and [N,rank]');
+    return [f32([K, N]), f32(ins[0].shape)]; // G_c, G_u
+  },
+  adamw: (ins) => {
+    // p, g, m, v, hyper = [lr, step] (runtime-fed so one pipeline serves every step), clip scale []
+    arity('adamw', ins, 6);
+    expect(sameShape(ins[4].shape, [2]) && ins[5].shape.length === 0, 'adamw', 'hyper must be f32[2] and clip f32[]');
+    return [f32(ins[0].shape), f32(ins[0].shape), f32(ins[0].shape)];
+  },
+};
+
+export function inferTypes<K extends OpName>(op: K, ins: readonly TensorType[], attrs: Readonly<OpAttrs[K]>): TensorType[] {
+  const fn = INFER[op] as Infer<K> | undefined;
+  if (!fn) throw new IrError(`unknown op '${op}'`);
+  return fn(ins, attrs);
+}
+
+export const OP_NAMES = Object.keys(INFER) as OpName[];

@@ -1,0 +1,85 @@
+// Core IR vocabulary: tensor types and the attribute record of every op. An IR node is an
+// immutable record { op, inputs, attrs, types }; `Node` is the discriminated union over `op`, so
+// `switch (node.op)` narrows `node.attrs`. Nodes are only ever built through compiler/ir/build.ts.
+export type DType = 'f32' | 'i32';
+
+export interface TensorType {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+export type ElementwiseUnary = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'silu' | 'sigmoid' | 'relu' | 'tanh';
+export type ElementwiseBinary = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
+
+export type ParamInit =
+  | { readonly kind: 'normal'; readonly std: number }
+  | { readonly kind: 'ones' }
+  | { readonly kind: 'zeros' };
+
+/** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
+export interface OpAttrs {
+  input: { name: string; dtype: DType; shape: readonly number[] };
+  param: { name: string; shape: readonly number[]; init: ParamInit; group: string };
+  const: { value: number; shape: readonly number[] };
+  unary: { fn: ElementwiseUnary };
+  binary: { fn: ElementwiseBinary };
+  reduce: { fn: 'sum' | 'max' | 'mean'; axis: number; keepDims: boolean };
+  reshape: { shape: readonly number[] };
+  matmul: { transA: boolean; transB: boolean };
+  embedding: Record<string, never>;
+  embedding_grad: { vocab: number };
+  rmsnorm: { eps: number };
+  rmsnorm_grad: { eps: number };
+  rope: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean };
+  attention: { heads: number; kvHeads: number; headDim: number; seqLen: number };
+  attention_grad: { heads: number; kvHeads: number; headDim: number; seqLen: number };
+  swiglu: Record<string, never>;
+  swiglu_grad: Record<string, never>;
+  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
+  router_grad: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
+  moe_dispatch: { experts: number; topK: number };
+  moe_gather_grad: { topK: number };
+  grouped_matmul: { experts: number; sharedWeight: boolean };
+  grouped_matmul_grad_x: { experts: number; sharedWeight: boolean };
+  grouped_matmul_grad_w: { experts: number };
+  moe_combine: { topK: number };
+  moe_combine_grad: { topK: number };
+  aux_loss: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
+  aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
+  cross_entropy: Record<string, never>;
+  cross_entropy_grad: Record<string, never>;
+  expert_weight: { experts: number; spectral: boolean };
+  sd_split_grad: { experts: number; rank: number; aggregate: 'sum' | 'mean' };
+  adamw: { beta1: number; beta2: number; eps: number; weightDecay: number };
+}
+
+export type OpName = keyof OpAttrs;
+
+interface NodeBase<K extends OpName> {
+  readonly op: K;
+  readonly inputs: readonly Value[];
+  readonly attrs: Readonly<OpAttrs[K]>;
+  /** Output types; most ops have exactly one output. */
+  readonly types: readonly TensorType[];
+}
+
+export type Node = { [K in OpName]: NodeBase<K> }[OpName];
+export type NodeOf<K extends OpName> = NodeBase<K>;
+
+/** One output of a node. Values are compared by (node, index), never by object identity. */
+export interface Value {
+  readonly node: Node;
+  readonly index: number;
+}
+
+/** A whole program: named inputs are the graph's `input`/`param` nodes, outputs are named values. */
+export interface Graph {
+  readonly name: string;
+  readonly outputs: Readonly<Record<string, Value>>;
+}
+
+export const sameValue = (a: Value, b: Value): boolean => a.node === b.node && a.index === b.index;
+export const typeOf = (v: Value): TensorType => v.node.types[v.index];
+export const numel = (t: TensorType | readonly number[]): number =>
+  ('shape' in t ? t.shape : t).reduce((p: number, d: number) => p * d, 1);
+export const formatType = (t: TensorType): string => `${t.dtype}[${t.shape.join(',')}]`;
