@@ -1,0 +1,158 @@
+// Token embedding: out[t,:] = table[ids[t],:] for a [V, D] table and i32 ids [T]. Ids outside
+// [0, V) give a zero row and receive no gradient (no out-of-bounds reads, no NaNs from garbage).
+//
+// The backward dTable[v,:] = Σ_{t: ids[t]=v} dOut[t,:] must be deterministic and WGSL has no float
+// atomics, so it is two programs:
+//   1. embedding_sort: a stable counting sort of the token indices by id, computed by ranks
+//      (rank(t) = #{t': ids[t'] < ids[t]} + #{t' < t: ids[t'] = ids[t]}) and per-row bucket starts
+//      rowStart[v] = #{t: ids[t] < v}, v = 0..V. O((T + V) · T) comparisons, no atomics.
+//   2. embedding_backward: one thread per (v, d) sums dOut rows of bucket v in ascending token
+//      order, writing every element of dTable (zero for unused rows).
+// The result is bit-identical from run to run and independent of the dispatch order.
+import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+
+export interface EmbeddingParams {
+  readonly tokens: number;
+  readonly vocab: number;
+  readonly dim: number;
+}
+
+const WORKGROUP = 256;
+/** Ids are staged through workgroup memory in tiles of this many. */
+const SORT_TILE = 256;
+
+function checkParams(p: { tokens: number; vocab: number; dim?: number }): void {
+  for (const [k, v] of Object.entries(p)) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`embedding: ${k} must be a positive integer, got ${v}`);
+  }
+}
+
+/** Random test ids include one value below and one above the valid range. */
+const idFill = (vocab: number) => ({ kind: 'int' as const, lo: -1, hi: vocab + 1 });
+
+export function embeddingProgram(p: EmbeddingParams): KernelProgram {
+  checkParams(p);
+  const n = p.tokens * p.dim;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  return {
+    template: 'embedding',
+    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}`,
+    params: { n, dim: p.dim, vocab: p.vocab, dispatchX },
+    bindings: [
+      { name: 'table', access: 'read', type: 'f32', length: p.vocab * p.dim },
+      { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
+      { name: 'out', access: 'write', type: 'f32', length: n },
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function embeddingSortProgram(p: Omit<EmbeddingParams, 'dim'>): KernelProgram {
+  checkParams({ tokens: p.tokens, vocab: p.vocab });
+  const threads = Math.max(p.tokens, p.vocab + 1);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
+  return {
+    template: 'embedding_sort',
+    label: `embedding_sort_${p.tokens}x${p.vocab}`,
+    params: { tokens: p.tokens, vocab: p.vocab, tile: SORT_TILE, tiles: ceilDiv(p.tokens, SORT_TILE), dispatchX },
+    bindings: [
+      { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
+      { name: 'sortedTokens', access: 'write', type: 'i32', length: p.tokens },
+      { name: 'rowStart', access: 'write', type: 'i32', length: p.vocab + 1 },
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function embeddingBackwardProgram(p: EmbeddingParams): KernelProgram {
+  checkParams(p);
+  const n = p.vocab * p.dim;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  return {
+    template: 'embedding_backward',
+    label: `embedding_bwd_${p.tokens}x${p.vocab}x${p.dim}`,
+    params: { n, tokens: p.tokens, dim: p.dim, dispatchX },
+    bindings: [
+      { name: 'dOut', access: 'read', type: 'f32', length: p.tokens * p.dim },
+      { name: 'sortedTokens', access: 'read', type: 'i32', length: p.tokens, fill: { kind: 'int', lo: 0, hi: p.tokens } },
+      { name: 'rowStart', access: 'read', type: 'i32', length: p.vocab + 1, fill: { kind: 'int', lo: 0, hi: p.tokens + 1 } },
+      { name: 'dTable', access: 'write', type: 'f32', length: n },
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+/** float64 forward reference. */
+export function embeddingReference(p: EmbeddingParams, inputs: Inputs): { out: Float64Array } {
+  const out = new Float64Array(p.tokens * p.dim);
+  for (let t = 0; t < p.tokens; t++) {
+    const id = inputs.ids[t];
+    if (id < 0 || id >= p.vocab) continue;
+    for (let d = 0; d < p.dim; d++) out[t * p.dim + d] = inputs.table[id * p.dim + d];
+  }
+  return { out };
+}
+
+/** The whole backward by direct scatter-add: what sort + backward together must compute. */
+export function embeddingGradReference(p: EmbeddingParams, inputs: Inputs): { dTable: Float64Array } {
+  const dTable = new Float64Array(p.vocab * p.dim);
+  for (let t = 0; t < p.tokens; t++) {
+    const id = inputs.ids[t];
+    if (id < 0 || id >= p.vocab) continue;
+    for (let d = 0; d < p.dim; d++) dTable[id * p.dim + d] += inputs.dOut[t * p.dim + d];
+  }
+  return { dTable };
+}
+
+/** Stable sort of token indices by id, and bucket starts, by plain comparison sort. */
+export function embeddingSortReference(p: Omit<EmbeddingParams, 'dim'>, inputs: Inputs): { sortedTokens: Int32Array; rowStart: Int32Array } {
+  const order = Array.from({ length: p.tokens }, (_, t) => t).sort((a, b) => inputs.ids[a] - inputs.ids[b] || a - b);
+  const rowStart = new Int32Array(p.vocab + 1);
+  for (let v = 0; v <= p.vocab; v++) {
+    for (let t = 0; t < p.tokens; t++) if (inputs.ids[t] < v) rowStart[v]++;
+  }
+  return { sortedTokens: Int32Array.from(order), rowStart };
+}
+
+/** Bucketed sum as the backward program defines it (valid for any bucket bounds). */
+export function embeddingBackwardReference(p: EmbeddingParams, inputs: Inputs): { dTable: Float64Array } {
+  const dTable = new Float64Array(p.vocab * p.dim);
+  for (let v = 0; v < p.vocab; v++) {
+    const start = Math.max(0, inputs.rowStart[v]);
+    const end = Math.min(p.tokens, inputs.rowStart[v + 1]);
+    for (let i = start; i < end; i++) {
+      const t = inputs.sortedTokens[i];
+      if (t < 0 || t >= p.tokens) continue;
+      for (let d = 0; d < p.dim; d++) dTable[v * p.dim + d] += inputs.dOut[t * p.dim + d];
+    }
+  }
+  return { dTable };
+}
+
+export function embeddingCase(p: EmbeddingParams): KernelCase {
+  return {
+    program: embeddingProgram(p),
+    oracle: (inputs) => ({ out: Float32Array.from(embeddingReference(p, inputs).out) }),
+    tolerance: { atol: 0, rtol: 0 },
+  };
+}
+
+export function embeddingSortCase(p: Omit<EmbeddingParams, 'dim'>): KernelCase {
+  return { program: embeddingSortProgram(p), oracle: (inputs) => embeddingSortReference(p, inputs), tolerance: { atol: 0, rtol: 0 } };
+}
+
+export function embeddingBackwardCase(p: EmbeddingParams): KernelCase {
+  return {
+    program: embeddingBackwardProgram(p),
+    oracle: (inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) }),
+    tolerance: { atol: 1e-5, rtol: 1e-5 },
+  };
+}
