@@ -264,9 +264,20 @@ export async function resolveCheckpointDir(dirOrRunDir: string): Promise<string>
   return complete[complete.length - 1].dir;
 }
 
-export async function loadCheckpoint(dirOrRunDir: string): Promise<LoadedCheckpoint> {
+export interface LoadOptions {
+  /** Refuse a checkpoint written for a different model/training config (resume safety). */
+  configHash?: string;
+}
+
+export async function loadCheckpoint(dirOrRunDir: string, options: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const dir = await resolveCheckpointDir(dirOrRunDir);
   const state = await verifyCheckpoint(dir);
+  if (options.configHash !== undefined && state.configHash !== options.configHash) {
+    throw new UserError(
+      `${dir}: checkpoint was written for a different config (hash ${String(state.configHash)}, ` +
+        `this run has ${options.configHash}); resume with the same .moe file and flags`,
+    );
+  }
   const model = await readSafetensors(join(dir, MODEL_FILE));
   const params = new Map<string, ParamTensor>();
   for (const [name, t] of model.tensors) {

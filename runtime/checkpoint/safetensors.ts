@@ -364,17 +364,21 @@ async function openForRead(path: string): Promise<FileHandle> {
   }
 }
 
+async function readHeaderFrom(fh: FileHandle, path: string): Promise<SafetensorsHeader> {
+  const size = (await fh.stat()).size;
+  const prefix = new Uint8Array(8);
+  if (size >= 8) await readExactly(fh, prefix, 0, path);
+  const n = headerLengthFrom(path, prefix, size);
+  const json = new Uint8Array(n);
+  await readExactly(fh, json, 8, path);
+  return parseHeader(path, json, size);
+}
+
 /** Read and validate only the header (cheap completeness check for large files). */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
   const fh = await openForRead(path);
   try {
-    const size = (await fh.stat()).size;
-    const prefix = new Uint8Array(8);
-    if (size >= 8) await readExactly(fh, prefix, 0, path);
-    const n = headerLengthFrom(path, prefix, size);
-    const json = new Uint8Array(n);
-    await readExactly(fh, json, 8, path);
-    return parseHeader(path, json, size);
+    return await readHeaderFrom(fh, path);
   } finally {
     await fh.close();
   }
@@ -384,9 +388,9 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 export async function readSafetensors(
   path: string,
 ): Promise<{ tensors: Map<string, LoadedTensor>; metadata: Record<string, string> }> {
-  const header = await readSafetensorsHeader(path);
   const fh = await openForRead(path);
   try {
+    const header = await readHeaderFrom(fh, path);
     const tensors = new Map<string, LoadedTensor>();
     for (const [name, e] of header.tensors) {
       const numel = numelOf(e.shape);

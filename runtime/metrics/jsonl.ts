@@ -108,7 +108,13 @@ export class MetricsWriter {
     if (resumeStep !== undefined) {
       const kept = existsSync(path) ? readMetrics(path).filter((e) => e.step <= resumeStep) : [];
       const tmp = `${path}.tmp-${process.pid}`;
-      writeFileSync(tmp, kept.map((e) => encodeMetricsLine(e) + '\n').join(''));
+      const tmpFd = openSync(tmp, 'w');
+      try {
+        writeFileSync(tmpFd, kept.map((e) => encodeMetricsLine(e) + '\n').join(''));
+        fsyncSync(tmpFd);
+      } finally {
+        closeSync(tmpFd);
+      }
       renameSync(tmp, path);
       this.fd = openSync(path, 'a');
     } else {

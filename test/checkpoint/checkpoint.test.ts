@@ -149,6 +149,16 @@ describe('checkpoints', () => {
     expect(await findLatestCheckpoint(empty)).toBeNull();
   });
 
+  it('refuses to resume a checkpoint written for a different config', async () => {
+    const runDir = freshRunDir();
+    const input = makeInput(9);
+    await saveCheckpoint(runDir, input);
+    expectMatches(await loadCheckpoint(runDir, { configHash: input.state.configHash }), input);
+    const err = await loadCheckpoint(runDir, { configHash: 'other' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/different config \(hash abc123, this run has other\)/);
+  });
+
   it('rejects a corrupt state.json and a newer format version', async () => {
     const runDir = freshRunDir();
     const dir = await saveCheckpoint(runDir, makeInput(5));
