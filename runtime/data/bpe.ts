@@ -5,8 +5,8 @@
 // (left id, right id). decode(encode(s)) === s for every well-formed string: the pre-tokeniser
 // covers every character and merges only ever concatenate bytes. (Lone surrogates are not
 // well-formed Unicode; UTF-8 turns them into U+FFFD.)
-// No npm package fits: the maintained byte-level BPE trainers (HF tokenizers, tiktoken) are native or
-// WASM, and the pure-JS ones (gpt-tokenizer, js-tiktoken, bpe-lite) only encode with fixed vocabularies.
+// Hand-written because no npm package fits: the only maintained BPE trainer is HF `tokenizers` (native
+// bindings), while the pure-JS packages (gpt-tokenizer, js-tiktoken) only encode with fixed vocabularies.
 
 /** Bump whenever training or pre-tokenisation changes: cached tokenizers are keyed by it. */
 export const BPE_ALGORITHM_VERSION = 1;
