@@ -242,6 +242,16 @@ export async function listCheckpoints(runDir: string): Promise<CheckpointListing
   return out.sort((a, b) => a.step - b.step);
 }
 
+/**
+ * On resume from an older step, drop checkpoints from the abandoned future: otherwise `latest`
+ * and keep-last-N would keep preferring them over the resumed run's own. Returns what was removed.
+ */
+export async function removeCheckpointsAfter(runDir: string, step: number): Promise<string[]> {
+  const doomed = (await listCheckpoints(runDir)).filter((c) => c.step > step).map((c) => c.dir);
+  for (const dir of doomed) await rm(dir, { recursive: true, force: true });
+  return doomed;
+}
+
 /** The newest complete checkpoint directory in a run directory, or null if there is none. */
 export async function findLatestCheckpoint(runDir: string): Promise<string | null> {
   const complete = (await listCheckpoints(runDir)).filter((c) => c.complete);

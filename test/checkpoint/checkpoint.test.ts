@@ -11,6 +11,7 @@ import { UserError } from '../../cli/errors.ts';
 import {
   findLatestCheckpoint,
   listCheckpoints,
+  removeCheckpointsAfter,
   loadCheckpoint,
   saveCheckpoint,
   stepDirName,
@@ -126,6 +127,14 @@ describe('checkpoints', () => {
     for (const step of [10, 20, 30, 40, 50]) await saveCheckpoint(runDir, makeInput(step), { keepLast: 2 });
     expect(readdirSync(runDir).sort()).toEqual([stepDirName(40), stepDirName(50)]);
     await expect(saveCheckpoint(runDir, makeInput(60), { keepLast: 0 })).rejects.toThrow(/keep-last/);
+  });
+
+  it('drops checkpoints after a resume step so the resumed run owns `latest`', async () => {
+    const runDir = freshRunDir();
+    for (const step of [10, 20, 30]) await saveCheckpoint(runDir, makeInput(step));
+    expect(await removeCheckpointsAfter(runDir, 10)).toEqual([join(runDir, stepDirName(20)), join(runDir, stepDirName(30))]);
+    await saveCheckpoint(runDir, makeInput(15), { keepLast: 1 });
+    expect(readdirSync(runDir)).toEqual([stepDirName(15)]);
   });
 
   it('replaces an existing checkpoint of the same step', async () => {
