@@ -1,0 +1,166 @@
+// Reverse-mode gradient rules, one per op. A rule receives the forward node and the gradients of
+// its outputs (undefined where an output does not reach the loss) and returns the gradient of each
+// input (undefined for non-differentiable inputs such as token ids and routing indices).
+//
+// Custom-gradient seam (SD-MoE): `expert_weight` builds the proxy W_c + W_u(i). Without spectral
+// decoupling its rule is the plain sum rule (W_c gets Σ_i G(i), W_u(i) gets G(i)); with it, the
+// rule emits `sd_split_grad`, which projects each expert's gradient onto the shared subspace and
+// its double complement instead of summing. No other part of the compiler knows about SD.
+import { ir, out } from '../ir/build.ts';
+import { IrError } from '../ir/infer.ts';
+import type { Node, NodeOf, OpName, Value } from '../ir/types.ts';
+import { typeOf } from '../ir/types.ts';
+
+export type Grad = Value | undefined;
+type Rule<K extends OpName> = (node: NodeOf<K>, grads: readonly Grad[]) => Grad[];
+
+const zerosLike = (v: Value): Value => ir.constant(0, typeOf(v).shape);
+const need = (g: Grad, v: Value): Value => g ?? zerosLike(v);
+
+/** Sums a broadcast gradient back down to `shape` (NumPy broadcasting in reverse). */
+export function unbroadcast(g: Value, shape: readonly number[]): Value {
+  let cur = g;
+  const gs = typeOf(g).shape;
+  const lead = gs.length - shape.length;
+  for (let i = 0; i < lead; i++) cur = ir.reduce('sum', cur, 0);
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1 && typeOf(cur).shape[i] !== 1) cur = ir.reduce('sum', cur, i, true);
+  }
+  return cur;
+}
+
+/** Broadcasts `g` (a reduced tensor) back to `shape` by multiplying with ones. */
+function expandTo(g: Value, shape: readonly number[]): Value {
+  return ir.mul(g, ir.constant(1, shape));
+}
+
+function noGrad(op: string): never {
+  throw new IrError(`no gradient rule for ${op}`);
+}
+
+const RULES: { [K in OpName]: Rule<K> } = {
+  input: () => [],
+  param: () => [],
+  const: () => [],
+  unary: (n, [g]) => {
+    if (!g) return [undefined];
+    const x = n.inputs[0];
+    const y = out(n as Node);
+    switch (n.attrs.fn) {
+      case 'neg': return [ir.unary('neg', g)];
+      case 'exp': return [ir.mul(g, y)];
+      case 'log': return [ir.div(g, x)];
+      case 'sqrt': return [ir.div(ir.mul(g, ir.constant(0.5)), y)];
+      case 'rsqrt': return [ir.mul(ir.mul(g, ir.constant(-0.5)), ir.mul(y, ir.unary('square', y)))];
+      case 'square': return [ir.mul(ir.mul(g, ir.constant(2)), x)];
+      case 'sigmoid': return [ir.mul(g, ir.mul(y, ir.binary('sub', ir.constant(1), y)))];
+      case 'tanh': return [ir.mul(g, ir.binary('sub', ir.constant(1), ir.unary('square', y)))];
+      case 'silu': {
+        const s = ir.unary('sigmoid', x);
+        return [ir.mul(g, ir.mul(s, ir.add(ir.constant(1), ir.mul(x, ir.binary('sub', ir.constant(1), s)))))];
+      }
+      case 'relu': return noGrad('relu');
+    }
+  },
+  binary: (n, [g]) => {
+    if (!g) return [undefined, undefined];
+    const [a, b] = n.inputs;
+    const sa = typeOf(a).shape;
+    const sb = typeOf(b).shape;
+    switch (n.attrs.fn) {
+      case 'add': return [unbroadcast(g, sa), unbroadcast(g, sb)];
+      case 'sub': return [unbroadcast(g, sa), unbroadcast(ir.unary('neg', g), sb)];
+      case 'mul': return [unbroadcast(ir.mul(g, b), sa), unbroadcast(ir.mul(g, a), sb)];
+      case 'div': {
+        const ga = ir.div(g, b);
+        return [unbroadcast(ga, sa), unbroadcast(ir.unary('neg', ir.div(ir.mul(ga, a), b)), sb)];
+      }
+      default: return noGrad(n.attrs.fn);
+    }
+  },
+  reduce: (n, [g]) => {
+    if (!g) return [undefined];
+    const x = n.inputs[0];
+    const shape = typeOf(x).shape;
+    const keep = shape.map((d, i) => (i === n.attrs.axis ? 1 : d));
+    const gk = n.attrs.keepDims ? g : ir.reshape(g, keep);
+    if (n.attrs.fn === 'sum') return [expandTo(gk, shape)];
+    if (n.attrs.fn === 'mean') return [expandTo(ir.mul(gk, ir.constant(1 / shape[n.attrs.axis])), shape)];
+    return noGrad('reduce max');
+  },
+  reshape: (n, [g]) => [g && ir.reshape(g, typeOf(n.inputs[0]).shape)],
+  matmul: (n, [g]) => {
+    if (!g) return [undefined, undefined];
+    const [a, b] = n.inputs;
+    const { transA, transB } = n.attrs;
+    const da = transA ? ir.matmul(b, g, transB, true) : ir.matmul(g, b, false, !transB);
+    const db = transB ? ir.matmul(g, a, true, transA) : ir.matmul(a, g, !transA, false);
+    return [da, db];
+  },
+  embedding: (n, [g]) => [g && ir.embeddingGrad(g, n.inputs[1], typeOf(n.inputs[0]).shape[0]), undefined],
+  embedding_grad: () => noGrad('embedding_grad'),
+  rmsnorm: (n, [g]) => {
+    if (!g) return [undefined, undefined];
+    const [dx, dw] = ir.rmsnormGrad(g, n.inputs[0], n.inputs[1], n.attrs.eps);
+    return [dx, dw];
+  },
+  rmsnorm_grad: () => noGrad('rmsnorm_grad'),
+  rope: (n, [g]) => [g && ir.rope(g, { ...n.attrs, inverse: !n.attrs.inverse })],
+  attention: (n, [g, glse]) => {
+    if (glse) throw new IrError('attention: the log-sum-exp output is not differentiable');
+    if (!g) return [undefined, undefined, undefined];
+    const [q, k, v] = n.inputs;
+    return ir.attentionGrad(g, q, k, v, out(n as Node, 0), out(n as Node, 1), n.attrs);
+  },
+  attention_grad: () => noGrad('attention_grad'),
+  swiglu: (n, [g]) => (g ? ir.swigluGrad(g, n.inputs[0], n.inputs[1]) : [undefined, undefined]),
+  swiglu_grad: () => noGrad('swiglu_grad'),
+  router: (n, [, gw, gprobs]) => {
+    if (!gw && !gprobs) return [undefined];
+    const logits = n.inputs[0];
+    return [ir.routerGrad(need(gw, out(n as Node, 1)), logits, out(n as Node, 0), need(gprobs, out(n as Node, 2)), n.attrs)];
+  },
+  router_grad: () => noGrad('router_grad'),
+  moe_dispatch: (n, [gxs]) => [gxs && ir.moeGatherGrad(gxs, out(n as Node, 1), n.attrs.topK), undefined],
+  moe_gather_grad: () => noGrad('moe_gather_grad'),
+  grouped_matmul: (n, [g]) => {
+    if (!g) return n.inputs.map(() => undefined);
+    const xs = n.inputs[0];
+    const offsets = n.inputs[n.inputs.length - 1];
+    const weights = n.inputs.slice(1, -1);
+    const dxs = ir.groupedMatmulGradX(g, weights, offsets, n.attrs);
+    const dw = ir.groupedMatmulGradW(xs, g, offsets, n.attrs.experts);
+    // A fused shared weight (W_c + W_u) receives the plain sum rule here; SD models never reach
+    // this branch before autodiff because fusion runs after differentiation.
+    const dWeights = n.attrs.sharedWeight ? [ir.reduce('sum', dw, 0), dw] : [dw];
+    return [dxs, ...dWeights, undefined];
+  },
+  grouped_matmul_grad_x: () => noGrad('grouped_matmul_grad_x'),
+  grouped_matmul_grad_w: () => noGrad('grouped_matmul_grad_w'),
+  moe_combine: (n, [g]) => {
+    if (!g) return [undefined, undefined, undefined];
+    const [ys, permRow, w] = n.inputs;
+    const [dys, dw] = ir.moeCombineGrad(g, ys, permRow, w, n.attrs.topK);
+    return [dys, undefined, dw];
+  },
+  moe_combine_grad: () => noGrad('moe_combine_grad'),
+  aux_loss: (n, [g]) => [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined],
+  aux_loss_grad: () => noGrad('aux_loss_grad'),
+  cross_entropy: (n, [g]) => [g && ir.crossEntropyGrad(g, n.inputs[0], n.inputs[1]), undefined],
+  cross_entropy_grad: () => noGrad('cross_entropy_grad'),
+  expert_weight: (n, [g]) => {
+    if (!g) return n.inputs.map(() => undefined);
+    if (!n.attrs.spectral) return [ir.reduce('sum', g, 0), g];
+    const [, , uk, vk] = n.inputs;
+    const rank = typeOf(uk).shape[1];
+    const [gc, gu] = ir.sdSplitGrad(g, uk, vk, { experts: n.attrs.experts, rank, aggregate: 'sum' });
+    return [gc, gu, undefined, undefined];
+  },
+  sd_split_grad: () => noGrad('sd_split_grad'),
+  adamw: () => noGrad('adamw'),
+};
+
+export function gradientRule(node: Node, grads: readonly Grad[]): Grad[] {
+  const rule = RULES[node.op] as Rule<typeof node.op>;
+  return rule(node as never, grads);
+}

@@ -1,0 +1,44 @@
+// Every IR pass, by name, with a one-line summary. Each pass is a pure Graph → Graph function in
+// its own file; any of them can run alone (`sdmoec opt --passes=a,b FILE.ir`) for text-in,
+// text-out tests. The default training pipeline is the ordered list `TRAINING_PIPELINE`.
+import type { Graph } from '../ir/types.ts';
+import { autodiff } from './autodiff.ts';
+import { cse } from './cse.ts';
+import { fuseExpertWeight } from './fuse-expert-weight.ts';
+import { optimizer, DEFAULT_OPTIMIZER, type OptimizerOptions } from './optimizer.ts';
+import { simplify } from './simplify.ts';
+
+export interface PassContext {
+  readonly optimizer?: OptimizerOptions;
+}
+
+export interface PassInfo {
+  readonly name: string;
+  readonly summary: string;
+  readonly run: (g: Graph, ctx: PassContext) => Graph;
+}
+
+export const PASSES: readonly PassInfo[] = [
+  { name: 'autodiff', summary: 'reverse-mode gradients of `loss` w.r.t. every trainable param, as grad.<p> outputs', run: (g) => autodiff(g) },
+  { name: 'simplify', summary: 'drop multiplications by one, additions of zero and identity reshapes', run: (g) => simplify(g) },
+  { name: 'cse', summary: 'merge nodes with identical op, attrs and operands', run: (g) => cse(g) },
+  { name: 'fuse-expert-weight', summary: 'fold W_c + W_u(i) proxies into the grouped expert GEMMs that read them', run: (g) => fuseExpertWeight(g) },
+  { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
+];
+
+export const TRAINING_PIPELINE = ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', 'optimizer', 'cse'] as const;
+
+export function findPass(name: string): PassInfo | undefined {
+  return PASSES.find((p) => p.name === name);
+}
+
+export function runPasses(g: Graph, names: readonly string[], ctx: PassContext = {}, after?: (name: string, g: Graph) => void): Graph {
+  let cur = g;
+  for (const name of names) {
+    const pass = findPass(name);
+    if (!pass) throw new Error(`unknown pass '${name}'`);
+    cur = pass.run(cur, ctx);
+    after?.(name, cur);
+  }
+  return cur;
+}

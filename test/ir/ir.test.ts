@@ -1,0 +1,47 @@
+// IR core: factories reject ill-typed graphs, the textual form round-trips exactly, the verifier
+// catches inconsistent graphs, and parse errors are located.
+import { describe, expect, it } from 'vitest';
+import { ir } from '../../compiler/ir/build.ts';
+import { topoOrder } from '../../compiler/ir/graph.ts';
+import { IrError } from '../../compiler/ir/infer.ts';
+import { parseGraph, printGraph, verifyGraph } from '../../compiler/ir/text.ts';
+import { mlpLoss, moeBlockLoss } from './small-graphs.ts';
+
+describe('IR', () => {
+  it('infers result types and rejects mismatched operands', () => {
+    const a = ir.input('a', 'f32', [3, 4]);
+    const b = ir.input('b', 'f32', [5, 4]);
+    expect(ir.matmul(a, b, false, true).node.types[0].shape).toEqual([3, 5]);
+    expect(() => ir.matmul(a, b)).toThrow(IrError);
+    expect(() => ir.add(a, ir.input('c', 'f32', [2, 4]))).toThrow(/do not broadcast/);
+  });
+
+  it('builds frozen nodes', () => {
+    const a = ir.input('a', 'f32', [3]);
+    expect(Object.isFrozen(a.node)).toBe(true);
+    expect(Object.isFrozen(a.node.attrs)).toBe(true);
+  });
+
+  for (const [name, build] of [['mlp', mlpLoss], ['moe', () => moeBlockLoss(false)], ['moe-sd', () => moeBlockLoss(true)]] as const) {
+    it(`round-trips ${name} through its textual form`, () => {
+      const g = build();
+      const text = printGraph(g);
+      const back = parseGraph(text);
+      verifyGraph(back);
+      expect(printGraph(back)).toBe(text);
+      expect(topoOrder(back).length).toBe(topoOrder(g).length);
+    });
+  }
+
+  it('reports parse errors with a location', () => {
+    const text = printGraph(mlpLoss()).replace('f32[3,5]', 'f32[3,6]');
+    expect(() => parseGraph(text, 'bad.ir')).toThrow(/bad\.ir:\d+: declared type/);
+    expect(() => parseGraph('graph g {\n  %0 = matmul %7, %8 {} : f32[1,1]\n}', 'x.ir')).toThrow(/x\.ir:2: %7 is used before/);
+  });
+
+  it('verifier rejects duplicate param names', () => {
+    const p1 = ir.param('w', [2], { kind: 'ones' });
+    const p2 = ir.param('w', [2], { kind: 'zeros' });
+    expect(() => verifyGraph({ name: 'g', outputs: { a: p1, b: p2 } })).toThrow(/two param nodes named 'w'/);
+  });
+});
