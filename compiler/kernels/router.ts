@@ -1,0 +1,236 @@
+// MoE router kernels: scores (softmax or sigmoid) from router logits [T, E], top-k selection per
+// token, and the backward pass to d(logits). One invocation per token; E ≤ 64 and k ≤ 8 so the
+// per-token scores live in private arrays.
+//
+// Invariants:
+// - Ties are broken by the lower expert index (a strict `>` scan in ascending order).
+// - The selection key is the logit itself when that is order-equivalent to the score (no bias,
+//   no groups): softmax and sigmoid are monotone, and comparing exact f32 logits keeps the GPU and
+//   the float64 oracle from disagreeing on near-ties that rounding would create.
+// - The optional per-expert bias (aux-loss-free balancing) changes *which* experts are chosen, never
+//   the weights: weights are the unbiased scores, so the bias receives no gradient.
+// - Group-limited routing follows DeepSeek-V3: a group's score is the sum of its two best keys
+//   (its best key when groups have one expert); the `topk` best groups stay eligible.
+// - Backward treats the selection as constant (it is piecewise constant in the logits) and flows
+//   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
+//   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added.
+import { UserError } from '../../cli/errors.ts';
+import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+
+export const ROUTER_MAX_EXPERTS = 64;
+export const ROUTER_MAX_TOPK = 8;
+
+export interface RouterParams {
+  readonly tokens: number;
+  readonly experts: number;
+  readonly topK: number;
+  readonly scoring: 'softmax' | 'sigmoid';
+  /** Renormalise the selected scores to sum to 1 before scaling. */
+  readonly normalize: boolean;
+  /** Routed scaling factor multiplied into every top-k weight (1 for none). */
+  readonly scale: number;
+  /** DeepSeek-V3 group-limited routing: experts split into `count` equal groups, `topk` kept. */
+  readonly groups?: { readonly count: number; readonly topk: number };
+  /** A per-expert bias [E] added to the scores for selection only. */
+  readonly selectionBias: boolean;
+}
+
+export interface RouterBackwardParams extends RouterParams {
+  /** Aux-loss gradient w.r.t. the probabilities: absent, full [T, E], or one value per expert [E]. */
+  readonly dProbs: 'none' | 'full' | 'broadcast';
+}
+
+const WORKGROUP = 64;
+
+function validate(p: RouterParams): void {
+  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new UserError(`router: ${p.experts} experts; the router kernel supports 1..${ROUTER_MAX_EXPERTS}`);
+  if (p.topK < 1 || p.topK > ROUTER_MAX_TOPK) throw new UserError(`router: top-k ${p.topK}; the router kernel supports 1..${ROUTER_MAX_TOPK}`);
+  if (p.topK > p.experts) throw new UserError(`router: top-k ${p.topK} exceeds the ${p.experts} experts`);
+  if (p.tokens < 1) throw new UserError('router: needs at least one token');
+  if (p.groups) {
+    const { count, topk } = p.groups;
+    if (count < 1 || p.experts % count !== 0) throw new UserError(`router: ${p.experts} experts do not split into ${count} equal groups`);
+    if (topk < 1 || topk > count) throw new UserError(`router: topk_group ${topk} must be in 1..${count}`);
+    if (topk * (p.experts / count) < p.topK) throw new UserError(`router: ${topk} groups of ${p.experts / count} experts cannot supply top-${p.topK}`);
+  }
+}
+
+/** How the selection key is formed (see header: logits when order-equivalent to scores). */
+function selectionKey(p: RouterParams): 'logit' | 'score' | 'biased' {
+  if (p.selectionBias) return 'biased';
+  return p.groups ? 'score' : 'logit';
+}
+
+function configTag(p: RouterParams): string {
+  const parts = [p.scoring === 'softmax' ? 'sm' : 'sig', `k${p.topK}`];
+  if (p.normalize) parts.push('norm');
+  if (p.scale !== 1) parts.push(`s${String(p.scale).replace('.', 'p')}`);
+  if (p.groups) parts.push(`g${p.groups.count}of${p.groups.topk}`);
+  if (p.selectionBias) parts.push('bias');
+  return parts.join('_');
+}
+
+function commonParams(p: RouterParams, dispatchX: number) {
+  const key = selectionKey(p);
+  return {
+    tokens: p.tokens,
+    experts: p.experts,
+    topK: p.topK,
+    softmax: p.scoring === 'softmax',
+    normalize: p.normalize,
+    scale: f32Literal(p.scale),
+    keyFromLogit: key === 'logit',
+    keyFromBias: key === 'biased',
+    grouped: p.groups !== undefined,
+    groupCount: p.groups?.count ?? 1,
+    groupSize: p.groups ? p.experts / p.groups.count : p.experts,
+    groupTopk: p.groups?.topk ?? 1,
+    groupPairSum: p.groups !== undefined && p.experts / p.groups.count > 1,
+    dispatchX,
+  };
+}
+
+export function routerProgram(p: RouterParams): KernelProgram {
+  validate(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
+  const te = p.tokens * p.experts;
+  const tk = p.tokens * p.topK;
+  const bindings: KernelBinding[] = [
+    { name: 'logits', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: -4, hi: 4 } },
+    ...(p.selectionBias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const, length: p.experts, fill: { kind: 'float' as const, lo: -0.3, hi: 0.3 } }] : []),
+    { name: 'topk_idx', access: 'write', type: 'i32', length: tk },
+    { name: 'topk_w', access: 'write', type: 'f32', length: tk },
+    { name: 'probs', access: 'write', type: 'f32', length: te },
+  ];
+  return {
+    template: 'router',
+    label: `router_${configTag(p)}_${p.tokens}x${p.experts}`,
+    params: commonParams(p, dispatchX),
+    bindings,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function routerBackwardProgram(p: RouterBackwardParams): KernelProgram {
+  validate(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
+  const te = p.tokens * p.experts;
+  const tk = p.tokens * p.topK;
+  const bindings: KernelBinding[] = [
+    { name: 'probs', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: 0.02, hi: 1 } },
+    { name: 'topk_idx', access: 'read', type: 'i32', length: tk, fill: { kind: 'int', lo: 0, hi: p.experts } },
+    { name: 'd_topk_w', access: 'read', type: 'f32', length: tk },
+    ...(p.dProbs !== 'none' ? [{ name: 'd_probs', access: 'read' as const, type: 'f32' as const, length: p.dProbs === 'full' ? te : p.experts }] : []),
+    { name: 'd_logits', access: 'write', type: 'f32', length: te },
+  ];
+  return {
+    template: 'router_backward',
+    label: `router_bwd_${configTag(p)}${p.dProbs === 'none' ? '' : `_dp${p.dProbs}`}_${p.tokens}x${p.experts}`,
+    params: { ...commonParams(p, dispatchX), hasDProbs: p.dProbs !== 'none', dProbsFull: p.dProbs === 'full' },
+    bindings,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+/** Scores of one token in float64. */
+function scoresOf(p: RouterParams, logits: ArrayLike<number>, t: number): number[] {
+  const row = Array.from({ length: p.experts }, (_, e) => logits[t * p.experts + e]);
+  if (p.scoring === 'sigmoid') return row.map((x) => 1 / (1 + Math.exp(-x)));
+  const m = Math.max(...row);
+  const ex = row.map((x) => Math.exp(x - m));
+  const s = ex.reduce((a, b) => a + b, 0);
+  return ex.map((x) => x / s);
+}
+
+/** Strict-greater argmax over eligible indices in ascending order (ties → lower index). */
+function argmaxEligible(key: readonly number[], eligible: (i: number) => boolean): number {
+  let best = -1;
+  for (let i = 0; i < key.length; i++) if (eligible(i) && (best < 0 || key[i] > key[best])) best = i;
+  return best;
+}
+
+/** The experts one token selects, in selection order. */
+export function routerSelect(p: RouterParams, logitsRow: readonly number[], scores: readonly number[], bias?: ArrayLike<number>): number[] {
+  const kind = selectionKey(p);
+  const key = scores.map((s, e) => (kind === 'logit' ? logitsRow[e] : kind === 'biased' ? s + bias![e] : s));
+  const allowed = new Array<boolean>(p.experts).fill(true);
+  if (p.groups) {
+    const size = p.experts / p.groups.count;
+    const groupScore = Array.from({ length: p.groups.count }, (_, g) => {
+      const members = key.slice(g * size, (g + 1) * size);
+      const first = argmaxEligible(members, () => true);
+      if (size === 1) return members[first];
+      const second = argmaxEligible(members, (i) => i !== first);
+      return members[first] + members[second];
+    });
+    const keep = new Array<boolean>(p.groups.count).fill(false);
+    for (let s = 0; s < p.groups.topk; s++) keep[argmaxEligible(groupScore, (g) => !keep[g])] = true;
+    for (let e = 0; e < p.experts; e++) allowed[e] = keep[Math.floor(e / size)];
+  }
+  const chosen: number[] = [];
+  for (let j = 0; j < p.topK; j++) chosen.push(argmaxEligible(key, (e) => allowed[e] && !chosen.includes(e)));
+  return chosen;
+}
+
+export function routerOracle(p: RouterParams) {
+  return (inputs: Inputs): Record<string, Float32Array | Int32Array> => {
+    const { tokens: T, experts: E, topK: K } = p;
+    const probs = new Float32Array(T * E);
+    const topkIdx = new Int32Array(T * K);
+    const topkW = new Float32Array(T * K);
+    for (let t = 0; t < T; t++) {
+      const s = scoresOf(p, inputs.logits, t);
+      for (let e = 0; e < E; e++) probs[t * E + e] = s[e];
+      const row = Array.from({ length: E }, (_, e) => inputs.logits[t * E + e]);
+      const chosen = routerSelect(p, row, s, inputs.bias);
+      const sum = chosen.reduce((a, e) => a + s[e], 0);
+      chosen.forEach((e, j) => {
+        topkIdx[t * K + j] = e;
+        topkW[t * K + j] = (p.normalize ? s[e] / sum : s[e]) * p.scale;
+      });
+    }
+    return { topk_idx: topkIdx, topk_w: topkW, probs };
+  };
+}
+
+/** d(logits) from d(topk_w) (+ dProbs), with the selection held fixed. */
+export function routerBackwardOracle(p: RouterBackwardParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { tokens: T, experts: E, topK: K } = p;
+    const dLogits = new Float32Array(T * E);
+    for (let t = 0; t < T; t++) {
+      const prob = (e: number) => inputs.probs[t * E + e];
+      const dS = Array.from({ length: E }, (_, e) =>
+        p.dProbs === 'full' ? inputs.d_probs[t * E + e] : p.dProbs === 'broadcast' ? inputs.d_probs[e] : 0,
+      );
+      const idx = Array.from({ length: K }, (_, j) => inputs.topk_idx[t * K + j]);
+      const w = idx.map((e) => prob(e));
+      const sum = w.reduce((a, b) => a + b, 0);
+      const dn = idx.map((_, j) => p.scale * inputs.d_topk_w[t * K + j]);
+      const dot = dn.reduce((a, d, j) => a + d * (w[j] / sum), 0);
+      idx.forEach((e, j) => {
+        dS[e] += p.normalize ? (dn[j] - dot) / sum : dn[j];
+      });
+      const dotS = dS.reduce((a, d, e) => a + d * prob(e), 0);
+      for (let e = 0; e < E; e++) {
+        const s = prob(e);
+        dLogits[t * E + e] = p.scoring === 'softmax' ? s * (dS[e] - dotS) : dS[e] * s * (1 - s);
+      }
+    }
+    return { d_logits: dLogits };
+  };
+}
+
+export function routerCase(p: RouterParams): KernelCase {
+  return { program: routerProgram(p), oracle: routerOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
+}
+
+export function routerBackwardCase(p: RouterBackwardParams): KernelCase {
+  return { program: routerBackwardProgram(p), oracle: routerBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+}

@@ -1,0 +1,57 @@
+// router_sm_k2_37x8
+// router forward: scores (softmax) of logits [37, 8], top-2 per token (ties → lower index)
+// bindings: logits (read), topk_idx (write i32), topk_w (write), probs (write)
+// dispatch: one invocation per token; t = (wid.x + wid.y * 1) * 64 + lid.x
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> topk_idx: array<i32>;
+@group(0) @binding(2) var<storage, read_write> topk_w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> probs: array<f32>;
+
+const E = 8u;
+const K = 2u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 1u) * 64u + lid.x;
+  if (t >= 37u) { return; }
+  let base = t * E;
+  var score: array<f32, 8>;
+  var key: array<f32, 8>;
+  var m = logits[base];
+  for (var e = 1u; e < E; e++) { m = max(m, logits[base + e]); }
+  var total = 0.0f;
+  for (var e = 0u; e < E; e++) {
+    let x = exp(logits[base + e] - m);
+    score[e] = x;
+    total += x;
+  }
+  for (var e = 0u; e < E; e++) {
+    score[e] = score[e] / total;
+    probs[base + e] = score[e];
+  }
+  for (var e = 0u; e < E; e++) {
+    key[e] = logits[base + e];
+  }
+
+  // `allowed` masks experts outside the kept groups; `taken` marks experts already chosen.
+  var allowed: array<bool, 8>;
+  var taken: array<bool, 8>;
+  for (var e = 0u; e < E; e++) { allowed[e] = true; }
+
+  var chosen: array<u32, 2>;
+  var weightSum = 0.0f;
+  for (var j = 0u; j < K; j++) {
+    var best = E;
+    for (var e = 0u; e < E; e++) {
+      if (allowed[e] && !taken[e] && (best == E || key[e] > key[best])) { best = e; }
+    }
+    taken[best] = true;
+    chosen[j] = best;
+    weightSum += score[best];
+  }
+  let factor = 1.0f;
+  for (var j = 0u; j < K; j++) {
+    topk_idx[t * K + j] = i32(chosen[j]);
+    topk_w[t * K + j] = score[chosen[j]] * factor;
+  }
+}

@@ -1,0 +1,77 @@
+// router_sm_k3_g4of2_33x12
+// router forward: scores (softmax) of logits [33, 12], top-3 per token (ties → lower index)
+// bindings: logits (read), topk_idx (write i32), topk_w (write), probs (write)
+// dispatch: one invocation per token; t = (wid.x + wid.y * 1) * 64 + lid.x
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> topk_idx: array<i32>;
+@group(0) @binding(2) var<storage, read_write> topk_w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> probs: array<f32>;
+
+const E = 12u;
+const K = 3u;
+const GROUPS = 4u;
+const GROUP_SIZE = 3u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 1u) * 64u + lid.x;
+  if (t >= 33u) { return; }
+  let base = t * E;
+  var score: array<f32, 12>;
+  var key: array<f32, 12>;
+  var m = logits[base];
+  for (var e = 1u; e < E; e++) { m = max(m, logits[base + e]); }
+  var total = 0.0f;
+  for (var e = 0u; e < E; e++) {
+    let x = exp(logits[base + e] - m);
+    score[e] = x;
+    total += x;
+  }
+  for (var e = 0u; e < E; e++) {
+    score[e] = score[e] / total;
+    probs[base + e] = score[e];
+  }
+  for (var e = 0u; e < E; e++) {
+    key[e] = score[e];
+  }
+
+  // `allowed` masks experts outside the kept groups; `taken` marks experts already chosen.
+  var allowed: array<bool, 12>;
+  var taken: array<bool, 12>;
+  var groupScore: array<f32, 4>;
+  for (var g = 0u; g < GROUPS; g++) {
+    var first = g * GROUP_SIZE;
+    for (var e = first + 1u; e < (g + 1u) * GROUP_SIZE; e++) { if (key[e] > key[first]) { first = e; } }
+    var second = E;
+    for (var e = g * GROUP_SIZE; e < (g + 1u) * GROUP_SIZE; e++) {
+      if (e != first && (second == E || key[e] > key[second])) { second = e; }
+    }
+    groupScore[g] = key[first] + key[second];
+  }
+  var keepGroup: array<bool, 4>;
+  for (var s = 0u; s < 2u; s++) {
+    var best = GROUPS;
+    for (var g = 0u; g < GROUPS; g++) {
+      if (!keepGroup[g] && (best == GROUPS || groupScore[g] > groupScore[best])) { best = g; }
+    }
+    keepGroup[best] = true;
+  }
+  for (var e = 0u; e < E; e++) { allowed[e] = keepGroup[e / GROUP_SIZE]; }
+
+  var chosen: array<u32, 3>;
+  var weightSum = 0.0f;
+  for (var j = 0u; j < K; j++) {
+    var best = E;
+    for (var e = 0u; e < E; e++) {
+      if (allowed[e] && !taken[e] && (best == E || key[e] > key[best])) { best = e; }
+    }
+    taken[best] = true;
+    chosen[j] = best;
+    weightSum += score[best];
+  }
+  let factor = 1.0f;
+  for (var j = 0u; j < K; j++) {
+    topk_idx[t * K + j] = i32(chosen[j]);
+    topk_w[t * K + j] = score[chosen[j]] * factor;
+  }
+}

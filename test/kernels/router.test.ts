@@ -1,0 +1,100 @@
+// Router kernels: golden WGSL and CPU-oracle agreement for softmax/sigmoid scoring, renormalised
+// and scaled weights, DeepSeek-V3 group-limited selection and selection-only bias; the backward
+// oracle is checked against finite differences of the forward oracle (selection held fixed).
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import {
+  routerBackwardCase,
+  routerBackwardOracle,
+  routerBackwardProgram,
+  routerCase,
+  routerOracle,
+  routerProgram,
+  type RouterBackwardParams,
+  type RouterParams,
+} from '../../compiler/kernels/router.ts';
+import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/router', import.meta.url));
+
+const base = { normalize: false, scale: 1, selectionBias: false } as const;
+const FORWARD: RouterParams[] = [
+  { ...base, tokens: 37, experts: 8, topK: 2, scoring: 'softmax' },
+  { ...base, tokens: 129, experts: 64, topK: 8, scoring: 'softmax', normalize: true },
+  { ...base, tokens: 50, experts: 16, topK: 1, scoring: 'sigmoid', scale: 2.5 },
+  { ...base, tokens: 65, experts: 64, topK: 8, scoring: 'sigmoid', normalize: true, scale: 2.5, groups: { count: 8, topk: 4 }, selectionBias: true },
+  { ...base, tokens: 33, experts: 12, topK: 3, scoring: 'softmax', groups: { count: 4, topk: 2 } },
+  { ...base, tokens: 20, experts: 6, topK: 2, scoring: 'sigmoid', groups: { count: 6, topk: 3 } },
+];
+const BACKWARD: RouterBackwardParams[] = [
+  { ...FORWARD[0], dProbs: 'none' },
+  { ...FORWARD[1], dProbs: 'full' },
+  { ...FORWARD[2], dProbs: 'broadcast' },
+  { ...FORWARD[3], dProbs: 'broadcast' },
+];
+
+describe('router kernels', () => {
+  for (const params of FORWARD) {
+    const program = routerProgram(params);
+    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+    it(`${program.label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), routerCase(params), 11);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+  for (const params of BACKWARD) {
+    const program = routerBackwardProgram(params);
+    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+    it(`${program.label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), routerBackwardCase(params), 12);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('selects distinct experts, breaks ties by lower index and honours groups', () => {
+    const p: RouterParams = { ...base, tokens: 1, experts: 8, topK: 3, scoring: 'softmax', groups: { count: 4, topk: 2 } };
+    // All keys equal: groups 0 and 1 win by index, then experts 0, 1, 2.
+    const flat = routerOracle(p)({ logits: new Float32Array(8) });
+    expect(Array.from(flat.topk_idx)).toEqual([0, 1, 2]);
+    // Group 3 (experts 6, 7) has the best pair, group 1 the second best; expert 0 alone is best
+    // but its group loses, so it must not be chosen.
+    const logits = Float32Array.from([2, -3, 1.8, 1.8, -3, -3, 2.5, 2.5]);
+    expect(Array.from(routerOracle(p)({ logits }).topk_idx)).toEqual([6, 7, 2]);
+  });
+
+  it('backward oracle matches finite differences of the forward oracle', () => {
+    for (const params of BACKWARD) {
+      const p = { ...params, tokens: 3 };
+      const fwd = routerOracle(p);
+      const inputs = randomInputs(routerProgram(p), 5);
+      const weights = randomInputs(routerBackwardProgram(p), 6);
+      const lossOf = (logits: Float32Array | Float64Array) => {
+        const out = fwd({ ...inputs, logits });
+        let loss = 0;
+        out.topk_w.forEach((w, i) => (loss += w * weights.d_topk_w[i]));
+        if (p.dProbs !== 'none') out.probs.forEach((v, i) => (loss += v * weights.d_probs[p.dProbs === 'full' ? i : i % p.experts]));
+        return loss;
+      };
+      const logits = Float64Array.from(inputs.logits);
+      const out = fwd(inputs);
+      const grad = routerBackwardOracle(p)({ ...weights, probs: Float64Array.from(out.probs), topk_idx: out.topk_idx }).d_logits;
+      const h = 1e-3;
+      for (let i = 0; i < logits.length; i++) {
+        const plus = Float64Array.from(logits);
+        const minus = Float64Array.from(logits);
+        plus[i] += h;
+        minus[i] -= h;
+        const numeric = (lossOf(plus) - lossOf(minus)) / (2 * h);
+        expect(Math.abs(grad[i] - numeric), `${routerBackwardProgram(p).label} d_logits[${i}]`).toBeLessThan(2e-3 + 1e-2 * Math.abs(numeric));
+      }
+    }
+  });
+
+  it('rejects unsupported shapes with a user error', () => {
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 65, topK: 2, scoring: 'softmax' })).toThrow(/1\.\.64/);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 9, scoring: 'softmax' })).toThrow(/1\.\.8/);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 8, scoring: 'softmax', groups: { count: 4, topk: 1 } })).toThrow(/cannot supply/);
+  });
+});
