@@ -8,6 +8,9 @@ export class Source {
     /** Name shown in diagnostics: a file path, or a pseudo-file such as `--set`. */
     readonly name: string,
     readonly text: string,
+    /** What diagnostics show as the source line when it differs from the parsed text (a `--set`
+     *  value is parsed on its own but shown inside the whole `key=value` argument). */
+    private readonly shownText: string = text,
   ) {
     this.lineStarts = [0];
     for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
@@ -31,7 +34,7 @@ export class Source {
     const start = this.lineStarts[line - 1] ?? this.text.length;
     const next = this.lineStarts[line];
     const end = next === undefined ? this.text.length : next - 1;
-    return this.text.slice(start, end).replace(/\r$/, '');
+    return this.shownText.slice(start, end).replace(/\r$/, '');
   }
 
   loc(offset: number, length: number): Loc {

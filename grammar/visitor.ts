@@ -33,8 +33,8 @@ export class AstBuilder extends BaseVisitor {
     return fallback ?? this.source.end();
   }
 
-  /** Span from the first to the last real token of a node. */
-  private nodeLoc(node: CstNode | undefined): Loc {
+  /** Span from the first to the last real token of a node, or of a visitor's children object. */
+  private nodeLoc(node: CstNode | Children | undefined): Loc {
     const tokens: IToken[] = [];
     const walk = (n: CstNode | IToken): void => {
       if (isToken(n)) {
@@ -43,7 +43,8 @@ export class AstBuilder extends BaseVisitor {
       }
       for (const list of Object.values(n.children)) for (const child of list ?? []) walk(child);
     };
-    if (node) walk(node);
+    if (node && (node as CstNode).children) walk(node as CstNode);
+    else if (node) for (const list of Object.values(node as Children)) for (const child of list ?? []) walk(child);
     if (tokens.length === 0) return this.source.end();
     let first = tokens[0];
     let last = tokens[0];
@@ -82,7 +83,7 @@ export class AstBuilder extends BaseVisitor {
     return { decls };
   }
 
-  modelDecl(ctx: Children, node?: CstNode): Decl {
+  modelDecl(ctx: Children): Decl {
     const name = this.tok(ctx, 'name');
     const base = this.tok(ctx, 'base');
     const body = this.blockOf(ctx);
@@ -92,7 +93,7 @@ export class AstBuilder extends BaseVisitor {
       nameLoc: this.tokenLoc(name, body.loc),
       base: this.tok(ctx, 'Extends') ? { name: usable(base) ? base.image : '', loc: this.tokenLoc(base, body.loc) } : null,
       body,
-      loc: this.tokenLoc(this.tok(ctx, 'Model'), node ? this.nodeLoc(node) : body.loc),
+      loc: this.tokenLoc(this.tok(ctx, 'Model'), this.nodeLoc(ctx)),
     };
   }
 
@@ -137,7 +138,7 @@ export class AstBuilder extends BaseVisitor {
     return blockNode ? (this.visit(blockNode) as Block) : { items: [], loc: this.source.end() };
   }
 
-  block(ctx: Children, node?: CstNode): Block {
+  block(ctx: Children): Block {
     const items = [
       ...this.nodes(ctx, 'entry'),
       ...this.nodes(ctx, 'switchEntry'),
@@ -148,10 +149,10 @@ export class AstBuilder extends BaseVisitor {
       const result = this.visit(item) as BlockItem | null;
       if (result) out.push(result);
     }
-    return { items: out, loc: this.tokenLoc(this.tok(ctx, 'LCurly'), node ? this.nodeLoc(node) : undefined) };
+    return { items: out, loc: this.tokenLoc(this.tok(ctx, 'LCurly'), this.nodeLoc(ctx)) };
   }
 
-  entry(ctx: Children, node?: CstNode): Entry | null {
+  entry(ctx: Children): Entry | null {
     const key = this.tok(ctx, 'key');
     if (!usable(key)) return null;
     const valueList = this.node(ctx, 'valueList');
@@ -162,7 +163,7 @@ export class AstBuilder extends BaseVisitor {
       keyLoc: this.tokenLoc(key),
       values: valueList ? (this.visit(valueList) as (Value | null)[]).filter((v): v is Value => v !== null) : [],
       block: blockNode ? (this.visit(blockNode) as Block) : null,
-      loc: node ? this.nodeLoc(node) : this.tokenLoc(key),
+      loc: this.nodeLoc(ctx),
     };
   }
 
@@ -216,7 +217,7 @@ export class AstBuilder extends BaseVisitor {
     return sub ? (this.visit(sub) as Value | null) : null;
   }
 
-  interval(ctx: Children, node?: CstNode): Value | null {
+  interval(ctx: Children): Value | null {
     const every = this.numberValue(this.tok(ctx, 'NumberLiteral'));
     if (!every) return null;
     const unit = this.tok(ctx, 'unit');
@@ -225,25 +226,25 @@ export class AstBuilder extends BaseVisitor {
       every,
       unit: usable(unit) ? unit.image : null,
       unitLoc: usable(unit) ? this.tokenLoc(unit) : null,
-      loc: this.nodeLoc(node),
+      loc: this.nodeLoc(ctx),
     };
   }
 
-  tuple(ctx: Children, node?: CstNode): Value {
+  tuple(ctx: Children): Value {
     const items = this.nodes(ctx, 'value')
       .map((v) => this.visit(v) as Value | null)
       .filter((v): v is Value => v !== null);
-    return { kind: 'tuple', items, loc: this.nodeLoc(node) };
+    return { kind: 'tuple', items, loc: this.nodeLoc(ctx) };
   }
 
-  nameOrCall(ctx: Children, node?: CstNode): Value | null {
+  nameOrCall(ctx: Children): Value | null {
     const name = this.tok(ctx, 'Ident');
     if (!usable(name)) return null;
     if (!this.tok(ctx, 'LParen')) return { kind: 'name', name: name.image, loc: this.tokenLoc(name) };
     const args = this.nodes(ctx, 'arg')
       .map((a) => this.visit(a) as CallArg | null)
       .filter((a): a is CallArg => a !== null);
-    return { kind: 'call', name: name.image, nameLoc: this.tokenLoc(name), args, loc: this.nodeLoc(node) };
+    return { kind: 'call', name: name.image, nameLoc: this.tokenLoc(name), args, loc: this.nodeLoc(ctx) };
   }
 
   arg(ctx: Children): CallArg | null {

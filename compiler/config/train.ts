@@ -1,0 +1,123 @@
+// Reads `train` and `eval` blocks into TrainConfig / EvalConfig, checked against their model.
+import type { BlockReader } from './reader.ts';
+import { EVAL_METRICS, type DataConfig, type EvalConfig, type EvalMetric, type ModelConfig, type OptimizerConfig, type ScheduleConfig, type TrainConfig } from './types.ts';
+
+function readData(r: BlockReader, fallback: DataConfig): DataConfig {
+  const data = r.call('data', { gutenberg: [], path: [{ name: 'dir', type: 'string' }] }, fallback.kind);
+  if (!data) return fallback;
+  if (data.kind === 'path') {
+    const dir = data.args.dir;
+    if (typeof dir === 'string') return { kind: 'path', path: dir };
+    return fallback.kind === 'path' ? fallback : { kind: 'gutenberg' };
+  }
+  return { kind: 'gutenberg' };
+}
+
+function readOptimizer(r: BlockReader): OptimizerConfig {
+  const lr = { name: 'lr', type: 'number', default: 3e-4, range: { above: 0 } } as const;
+  const betas = { name: 'betas', type: 'pair', default: [0.9, 0.95] as [number, number] } as const;
+  const eps = { name: 'eps', type: 'number', default: 1e-8, range: { above: 0 } } as const;
+  const weightDecay = { name: 'weight_decay', type: 'number', default: 0.1, range: { min: 0 } } as const;
+  const opt = r.call(
+    'optimizer',
+    {
+      adamw: [lr, betas, eps, weightDecay],
+      adam: [lr, betas, eps],
+      sgd: [{ ...lr, default: 0.1 }, { name: 'momentum', type: 'number', default: 0.9, range: { min: 0, below: 1 } }, { ...weightDecay, default: 0 }],
+    },
+    'adamw',
+  )!;
+  const a = opt.args;
+  const pair = (a.betas as [number, number] | undefined) ?? [0.9, 0.95];
+  for (const b of pair) {
+    if (b < 0 || b >= 1) r.ctx.bag.error(`optimizer betas must lie in [0, 1), found ${b}`, r.where('optimizer'));
+  }
+  return {
+    kind: opt.kind as OptimizerConfig['kind'],
+    lr: a.lr as number,
+    betas: opt.kind === 'sgd' ? [0.9, 0.999] : pair,
+    eps: opt.kind === 'sgd' ? 1e-8 : (a.eps as number),
+    weightDecay: opt.kind === 'adam' ? 0 : (a.weight_decay as number),
+    momentum: opt.kind === 'sgd' ? (a.momentum as number) : 0,
+  };
+}
+
+function readSchedule(r: BlockReader, steps: number): ScheduleConfig {
+  const warmup = { name: 'warmup', type: 'int', default: 0, range: { min: 0 } } as const;
+  const minLr = { name: 'min_lr_ratio', type: 'number', default: 0.1, range: { min: 0, max: 1 } } as const;
+  const s = r.call('schedule', { cosine: [warmup, minLr], linear: [warmup, minLr], constant: [warmup] }, 'cosine')!;
+  const schedule: ScheduleConfig = {
+    kind: s.kind as ScheduleConfig['kind'],
+    warmup: s.args.warmup as number,
+    minLrRatio: s.kind === 'constant' ? 1 : (s.args.min_lr_ratio as number),
+  };
+  if (schedule.warmup > steps) r.ctx.bag.error(`schedule warmup (${schedule.warmup}) is longer than training (${steps} steps)`, r.where('schedule'));
+  else if (schedule.warmup * 2 > steps) r.ctx.bag.warning(`schedule warmup (${schedule.warmup}) covers more than half of training (${steps} steps)`, r.where('schedule'));
+  return schedule;
+}
+
+export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfig {
+  const bag = r.ctx.bag;
+  const data = readData(r, { kind: 'gutenberg' });
+  const tokenizer = r.choice('tokenizer', ['bpe', 'byte'] as const, 'bpe');
+  const maxSeq = model?.maxSeq ?? Infinity;
+  const seqLen = r.int('seq_len', Number.isFinite(maxSeq) ? maxSeq : 256, { min: 2 });
+  const batch = r.int('batch', 8, { min: 1 });
+  const gradAccum = r.int('grad_accum', 1, { min: 1 });
+  const steps = r.int('steps', 1000, { min: 1 });
+  const seed = r.int('seed', 0, { min: 0 });
+  const optimizer = readOptimizer(r);
+  const clipGrad = r.numberOrOff('clip_grad', 1.0, { above: 0 });
+  const schedule = readSchedule(r, steps);
+  const evalEvery = r.interval('eval', Math.max(1, Math.floor(steps / 10)), true);
+  const evalBatches = r.int('eval_batches', 4, { min: 1 });
+  const checkpointEvery = r.interval('checkpoint', null, true);
+  const logEvery = r.interval('log', 10, false) ?? 10;
+  r.finish();
+
+  if (model) {
+    if (seqLen > model.maxSeq) bag.error(`seq_len (${seqLen}) exceeds the model's max_seq (${model.maxSeq})`, r.where('seq_len'));
+    if (tokenizer === 'byte' && model.vocab < 256) bag.error(`the byte tokenizer needs vocab ≥ 256, model ${model.name} has ${model.vocab}`, r.where('tokenizer'));
+    if (model.spectral && model.spectral.rebaseEvery > steps) {
+      bag.warning(`spectral re-basing every ${model.spectral.rebaseEvery} steps never happens in ${steps} steps`, r.where('steps'));
+    }
+  }
+  if (evalEvery !== null && evalEvery > steps) bag.warning(`eval every ${evalEvery} steps never runs in ${steps} steps`, r.where('eval'));
+  if (checkpointEvery !== null && checkpointEvery > steps) bag.warning(`checkpoint every ${checkpointEvery} steps never runs in ${steps} steps`, r.where('checkpoint'));
+  return {
+    model: model?.name ?? '',
+    data,
+    tokenizer,
+    seqLen,
+    batch,
+    gradAccum,
+    steps,
+    seed,
+    optimizer,
+    clipGrad,
+    schedule,
+    evalEvery,
+    evalBatches,
+    checkpointEvery,
+    logEvery,
+  };
+}
+
+export function readEval(r: BlockReader, model: ModelConfig | null, train: TrainConfig | null): EvalConfig {
+  const bag = r.ctx.bag;
+  const data = readData(r, train?.data ?? { kind: 'gutenberg' });
+  const split = r.choice('split', ['validation', 'test'] as const, 'validation');
+  const batches = r.int('batches', 20, { min: 1 });
+  const batch = r.int('batch', train?.batch ?? 8, { min: 1 });
+  const seqLen = r.int('seq_len', train?.seqLen ?? model?.maxSeq ?? 256, { min: 2 });
+  const metricValues = r.values('metrics');
+  const metrics: EvalMetric[] = [];
+  for (const v of metricValues ?? []) {
+    const m = r.checkChoice('metrics', v, EVAL_METRICS);
+    if (m && !metrics.includes(m)) metrics.push(m);
+  }
+  if (metricValues === undefined) metrics.push('loss', 'perplexity');
+  r.finish();
+  if (model && seqLen > model.maxSeq) bag.error(`seq_len (${seqLen}) exceeds the model's max_seq (${model.maxSeq})`, r.where('seq_len'));
+  return { model: model?.name ?? '', data, split, batches, batch, seqLen, metrics };
+}
