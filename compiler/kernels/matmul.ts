@@ -1,0 +1,289 @@
+// Matmul kernels: C[b] = alpha · op(A[b]) · op(B[b]) (+ C[b] when accumulating), op = identity or
+// transpose, batched with per-operand batch strides (stride 0 broadcasts one matrix, e.g. a weight,
+// over the batch). Every size, stride, flag and alpha is baked into the shader as a constant, so
+// each distinct shape is its own cached pipeline and the template contains no runtime shape logic.
+//
+// Two variants, chosen from the device's capabilities (never a user flag):
+// - `subgroup` (templates/matmul-subgroup.wgsl.hbs): for CPU-like adapters (lavapipe) where every
+//   per-lane buffer load is expensive and shared memory does not help. A workgroup is exactly one
+//   subgroup of `lanes` invocations; each lane owns a ROWS×4 accumulator block (4 consecutive
+//   columns as a vec4). Per step of 4 along K, each lane loads its own 4 B vectors and ROWS/lanes
+//   A vectors; every A vector is then shared with all lanes through `subgroupBroadcast` with a
+//   constant lane index, so each loaded value feeds many FMAs. The broadcast schedule is unrolled
+//   here in TypeScript (`broadcasts`) and rendered verbatim by the logic-free template.
+// - `portable` (templates/matmul-portable.wgsl.hbs): no optional features; each invocation owns a
+//   4×4 register tile and reads scalars.
+// Invariants: loads are clamped into the matrix (never out of bounds), results of clamped rows and
+// columns are discarded by guarded stores, and when K is not a multiple of 4 the B values of
+// k ≥ K are zeroed so the clamped A values past K contribute nothing. vec4 loads are used only
+// when the stored row length and the batch stride are multiples of 4 (decided here, per operand).
+import { f32Literal, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
+import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
+
+export interface MatmulParams {
+  /** Rows of op(A) and C. */
+  readonly M: number;
+  /** Columns of op(B) and C. */
+  readonly N: number;
+  /** Columns of op(A) = rows of op(B). */
+  readonly K: number;
+  /** Number of independent products (default 1). */
+  readonly batch?: number;
+  /** A is stored K×M and used transposed. */
+  readonly transA?: boolean;
+  /** B is stored N×K and used transposed. */
+  readonly transB?: boolean;
+  /** Elements between consecutive batch entries of A (default M·K; 0 broadcasts A). */
+  readonly aBatchStride?: number;
+  /** Elements between consecutive batch entries of B (default K·N; 0 broadcasts B). */
+  readonly bBatchStride?: number;
+  /** Elements between consecutive batch entries of C (default M·N; at least M·N). */
+  readonly cBatchStride?: number;
+  /** Scale applied to the product (default 1). */
+  readonly alpha?: number;
+  /** C += alpha·op(A)·op(B) instead of C = … (gradient accumulation). */
+  readonly accumulate?: boolean;
+}
+
+export type MatmulVariant = 'subgroup' | 'portable';
+
+/** The capabilities the variant choice reads; a full DeviceCaps fits. */
+export type MatmulCaps = Pick<DeviceCaps, 'subgroups' | 'subgroupMinSize'>;
+
+/** Rows of C each lane of the subgroup variant accumulates (its block is ROWS×4). */
+export const SUBGROUP_ROWS = 16;
+/** Subgroup widths the subgroup variant is written for (a workgroup must be one whole subgroup). */
+const SUBGROUP_LANES = [4, 8, 16] as const;
+/** Register tile of one invocation of the portable variant, and its workgroup (along N, along M). */
+const PORTABLE_TILE = 4;
+const PORTABLE_WG: readonly [number, number] = [8, 8];
+
+interface Resolved {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  transA: boolean;
+  transB: boolean;
+  aStride: number;
+  bStride: number;
+  cStride: number;
+  alpha: number;
+  accumulate: boolean;
+}
+
+function resolve(p: MatmulParams): Resolved {
+  const batch = p.batch ?? 1;
+  for (const [name, v] of [['M', p.M], ['N', p.N], ['K', p.K], ['batch', batch]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`matmul: ${name} must be a positive integer, got ${v}`);
+  }
+  const r: Resolved = {
+    M: p.M,
+    N: p.N,
+    K: p.K,
+    batch,
+    transA: p.transA ?? false,
+    transB: p.transB ?? false,
+    aStride: batch === 1 ? 0 : p.aBatchStride ?? p.M * p.K,
+    bStride: batch === 1 ? 0 : p.bBatchStride ?? p.K * p.N,
+    cStride: batch === 1 ? 0 : p.cBatchStride ?? p.M * p.N,
+    alpha: p.alpha ?? 1,
+    accumulate: p.accumulate ?? false,
+  };
+  for (const [name, v] of [['aBatchStride', r.aStride], ['bBatchStride', r.bStride], ['cBatchStride', r.cStride]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`matmul: ${name} must be a non-negative integer, got ${v}`);
+  }
+  // Batch entries of C written by different workgroups must not overlap.
+  if (batch > 1 && r.cStride < r.M * r.N) throw new Error(`matmul: cBatchStride ${r.cStride} is smaller than M·N = ${r.M * r.N}`);
+  return r;
+}
+
+/** Elements a binding must hold: the last batch entry's offset plus one matrix. */
+const extent = (stride: number, batch: number, matrix: number): number => stride * (batch - 1) + matrix;
+
+export function matmulVariant(caps: MatmulCaps): MatmulVariant {
+  return caps.subgroups && (SUBGROUP_LANES as readonly number[]).includes(caps.subgroupMinSize) ? 'subgroup' : 'portable';
+}
+
+function label(r: Resolved, variant: MatmulVariant): string {
+  const mode = `${r.transA ? 't' : 'n'}${r.transB ? 't' : 'n'}`;
+  const strides = r.batch > 1 && (r.aStride !== r.M * r.K || r.bStride !== r.K * r.N || r.cStride !== r.M * r.N) ? `_s${r.aStride}-${r.bStride}-${r.cStride}` : '';
+  const extras = `${r.alpha !== 1 ? `_alpha${r.alpha}` : ''}${r.accumulate ? '_acc' : ''}`;
+  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${variant === 'subgroup' ? 'sg' : 'rt'}`;
+}
+
+function bindings(r: Resolved): KernelProgram['bindings'] {
+  return [
+    { name: 'a', access: 'read', type: 'f32', length: extent(r.aStride, r.batch, r.M * r.K) },
+    { name: 'b', access: 'read', type: 'f32', length: extent(r.bStride, r.batch, r.K * r.N) },
+    { name: 'c', access: r.accumulate ? 'readwrite' : 'write', type: 'f32', length: extent(r.cStride, r.batch, r.M * r.N) },
+  ];
+}
+
+function checkDispatch(dispatch: readonly [number, number, number], what: string): void {
+  if (dispatch.some((d) => d > MAX_WORKGROUPS_PER_DIM)) {
+    throw new Error(`matmul: ${what} needs ${dispatch.join('×')} workgroups, over the ${MAX_WORKGROUPS_PER_DIM} per-dimension limit`);
+  }
+}
+
+/** Parameters shared by both templates: shapes, strides and the epilogue. */
+function commonParams(r: Resolved) {
+  return {
+    M: r.M,
+    N: r.N,
+    K: r.K,
+    transA: r.transA,
+    transB: r.transB,
+    aStride: r.aStride,
+    bStride: r.bStride,
+    cStride: r.cStride,
+    // Stored (row-major) shapes: A is M×K or K×M, B is K×N or N×K.
+    aRows: r.transA ? r.K : r.M,
+    aCols: r.transA ? r.M : r.K,
+    bRows: r.transB ? r.N : r.K,
+    bCols: r.transB ? r.K : r.N,
+    scaled: r.alpha !== 1,
+    alpha: f32Literal(r.alpha),
+    accumulate: r.accumulate,
+  };
+}
+
+const COMPONENTS = ['x', 'y', 'z', 'w'] as const;
+
+interface BroadcastTerm {
+  readonly acc: number;
+  readonly comp: (typeof COMPONENTS)[number];
+  readonly bk: number;
+}
+interface Broadcast {
+  readonly slot: number;
+  readonly lane: number;
+  readonly terms: readonly BroadcastTerm[];
+}
+
+/**
+ * The unrolled FMA schedule of one K-step of 4 in the subgroup variant. Lane `l` holds A vectors
+ * `a<slot>` for vector index `idx = l + lanes·slot`; broadcasting (slot, lane) gives every lane
+ * that vector, and each of its 4 components multiplies one of the lane's B vectors `b<bk>` into
+ * accumulator `acc<acc>`.
+ *  - A stored M×K: vector idx is row idx over k..k+3, so component i pairs with b<i>.
+ *  - A stored K×M: vector idx holds rows 4q..4q+3 at k + kk (kk = idx / (ROWS/4), q = idx % (ROWS/4)).
+ */
+export function subgroupBroadcastPlan(lanes: number, rows: number, transA: boolean): Broadcast[] {
+  const plan: Broadcast[] = [];
+  const groups = rows / 4;
+  for (let idx = 0; idx < rows; idx++) {
+    const slot = Math.floor(idx / lanes);
+    const lane = idx % lanes;
+    const terms = COMPONENTS.map((comp, i) =>
+      transA ? { acc: (idx % groups) * 4 + i, comp, bk: Math.floor(idx / groups) } : { acc: idx, comp, bk: i },
+    );
+    plan.push({ slot, lane, terms });
+  }
+  return plan;
+}
+
+function subgroupProgram(r: Resolved, lanes: number): KernelProgram {
+  const rows = SUBGROUP_ROWS;
+  const tileN = 4 * lanes;
+  const common = commonParams(r);
+  // A vector runs along the stored row; it may be a single vec4 load only when every row and
+  // every batch entry starts on a 4-element boundary.
+  const aVec4 = common.aCols % 4 === 0 && r.aStride % 4 === 0;
+  const bVec4 = common.bCols % 4 === 0 && r.bStride % 4 === 0;
+  const dispatch: [number, number, number] = [Math.ceil(r.N / tileN), Math.ceil(r.M / rows), r.batch];
+  checkDispatch(dispatch, label(r, 'subgroup'));
+  const slots = rows / lanes;
+  return {
+    template: 'matmul-subgroup',
+    label: label(r, 'subgroup'),
+    params: {
+      ...common,
+      lanes,
+      rows,
+      tileN,
+      aVec4,
+      bVec4,
+      aColsVec: common.aCols / 4,
+      bColsVec: common.bCols / 4,
+      aStrideVec: r.aStride / 4,
+      bStrideVec: r.bStride / 4,
+      kMasked: r.K % 4 !== 0,
+      // Per-lane A vector `slot` starts at vector index lane + lanes·slot (see the plan).
+      aSlots: Array.from({ length: slots }, (_, slot) => ({ slot, first: lanes * slot })),
+      rowGroups: rows / 4,
+      accs: Array.from({ length: rows }, (_, row) => ({ row })),
+      broadcasts: subgroupBroadcastPlan(lanes, rows, r.transA),
+    },
+    bindings: bindings(r),
+    workgroupSize: [lanes, 1, 1],
+    dispatch,
+    features: ['subgroups'],
+  };
+}
+
+function portableProgram(r: Resolved): KernelProgram {
+  const [wgN, wgM] = PORTABLE_WG;
+  const dispatch: [number, number, number] = [Math.ceil(r.N / (wgN * PORTABLE_TILE)), Math.ceil(r.M / (wgM * PORTABLE_TILE)), r.batch];
+  checkDispatch(dispatch, label(r, 'portable'));
+  return {
+    template: 'matmul-portable',
+    label: label(r, 'portable'),
+    params: { ...commonParams(r), tile: PORTABLE_TILE, tileRows: Array.from({ length: PORTABLE_TILE }, (_, row) => ({ row })) },
+    bindings: bindings(r),
+    workgroupSize: [wgN, wgM, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+/** The matmul program for this device: the subgroup variant when the adapter supports it. */
+export function matmulProgram(p: MatmulParams, caps: MatmulCaps, variant: MatmulVariant = matmulVariant(caps)): KernelProgram {
+  const r = resolve(p);
+  if (variant === 'subgroup') {
+    if (matmulVariant(caps) !== 'subgroup') throw new Error(`matmul: the subgroup variant needs subgroups of ${SUBGROUP_LANES.join('/')} lanes`);
+    return subgroupProgram(r, caps.subgroupMinSize);
+  }
+  return portableProgram(r);
+}
+
+/** Plain CPU reference in float64: the textbook triple loop per batch entry. */
+export function matmulOracle(p: MatmulParams) {
+  const r = resolve(p);
+  return (inputs: Readonly<Record<string, ArrayLike<number>>>): Record<string, Float32Array> => {
+    const c = new Float32Array(extent(r.cStride, r.batch, r.M * r.N));
+    if (r.accumulate) c.set(Array.from(inputs.c).slice(0, c.length));
+    const a = inputs.a;
+    const b = inputs.b;
+    for (let bi = 0; bi < r.batch; bi++) {
+      const aBase = bi * r.aStride;
+      const bBase = bi * r.bStride;
+      const cBase = bi * r.cStride;
+      for (let m = 0; m < r.M; m++) {
+        for (let n = 0; n < r.N; n++) {
+          let sum = 0;
+          for (let k = 0; k < r.K; k++) {
+            const av = a[aBase + (r.transA ? k * r.M + m : m * r.K + k)];
+            const bv = b[bBase + (r.transB ? n * r.K + k : k * r.N + n)];
+            sum += av * bv;
+          }
+          const i = cBase + m * r.N + n;
+          c[i] = (r.accumulate ? c[i] : 0) + r.alpha * sum;
+        }
+      }
+    }
+    return { c };
+  };
+}
+
+/**
+ * Tolerance for inputs in [-1, 1): f32 rounding in a K-term dot product of random-sign terms grows
+ * like sqrt(K), so atol scales with sqrt(K)·|alpha|; rtol covers the accumulated C.
+ */
+export function matmulTolerance(p: MatmulParams): { atol: number; rtol: number } {
+  return { atol: 2e-6 * Math.sqrt(p.K) * Math.max(1, Math.abs(p.alpha ?? 1)) + 1e-6, rtol: 1e-5 };
+}
+
+export function matmulCase(p: MatmulParams, caps: MatmulCaps, variant?: MatmulVariant): KernelCase {
+  return { program: matmulProgram(p, caps, variant), oracle: matmulOracle(p), tolerance: matmulTolerance(p) };
+}

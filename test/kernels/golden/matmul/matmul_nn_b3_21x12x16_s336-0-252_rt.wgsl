@@ -1,0 +1,50 @@
+// matmul_nn_b3_21x12x16_s336-0-252_rt
+// matmul, portable register-tiled variant: c = a · b, M=21 N=12 K=16, batch strides a 336, b 0, c 252
+// bindings: a (read, 21×16), b (read, 16×12), c (write, 21×12)
+// dispatch: (ceil(N/8/4), ceil(M/8/4), batch) workgroups of 8×8; an invocation owns a 4×4 block of c
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+
+// Element (m, k) of op(a), the row clamped into the matrix.
+fn loadA(base: u32, m: u32, k: u32) -> f32 {
+  return a[base + min(m, 21u - 1u) * 16u + k];
+}
+
+// Element (k, n) of op(b), the column clamped into the matrix.
+fn loadB(base: u32, k: u32, n: u32) -> f32 {
+  return b[base + k * 12u + min(n, 12u - 1u)];
+}
+
+// Writes row `row`, columns col..col+3 of c; rows and columns outside the matrix are dropped.
+fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
+  if (row >= 21u) { return; }
+  let i = base + row * 12u + col;
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < 12u) { c[i + j] = v[j]; }
+  }
+}
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let col = gid.x * 4u;
+  let m0 = gid.y * 4u;
+  let aBase = gid.z * 336u;
+  let bBase = gid.z * 0u;
+  var acc0 = vec4<f32>(0.0f);
+  var acc1 = vec4<f32>(0.0f);
+  var acc2 = vec4<f32>(0.0f);
+  var acc3 = vec4<f32>(0.0f);
+  for (var k = 0u; k < 16u; k++) {
+    let bk = vec4<f32>(loadB(bBase, k, col), loadB(bBase, k, col + 1u), loadB(bBase, k, col + 2u), loadB(bBase, k, col + 3u));
+    acc0 = fma(vec4<f32>(loadA(aBase, m0 + 0u, k)), bk, acc0);
+    acc1 = fma(vec4<f32>(loadA(aBase, m0 + 1u, k)), bk, acc1);
+    acc2 = fma(vec4<f32>(loadA(aBase, m0 + 2u, k)), bk, acc2);
+    acc3 = fma(vec4<f32>(loadA(aBase, m0 + 3u, k)), bk, acc3);
+  }
+  let cBase = gid.z * 252u;
+  store(cBase, m0 + 0u, col, acc0);
+  store(cBase, m0 + 1u, col, acc1);
+  store(cBase, m0 + 2u, col, acc2);
+  store(cBase, m0 + 3u, col, acc3);
+}

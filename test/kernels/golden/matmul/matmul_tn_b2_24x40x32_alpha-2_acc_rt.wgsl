@@ -1,0 +1,50 @@
+// matmul_tn_b2_24x40x32_alpha-2_acc_rt
+// matmul, portable register-tiled variant: c = c + -2.0f · aᵀ · b, M=24 N=40 K=32, batch strides a 768, b 1280, c 960
+// bindings: a (read, 32×24), b (read, 32×40), c (read_write, accumulated, 24×40)
+// dispatch: (ceil(N/8/4), ceil(M/8/4), batch) workgroups of 8×8; an invocation owns a 4×4 block of c
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+
+// Element (m, k) of op(a), the row clamped into the matrix.
+fn loadA(base: u32, m: u32, k: u32) -> f32 {
+  return a[base + k * 24u + min(m, 24u - 1u)];
+}
+
+// Element (k, n) of op(b), the column clamped into the matrix.
+fn loadB(base: u32, k: u32, n: u32) -> f32 {
+  return b[base + k * 40u + min(n, 40u - 1u)];
+}
+
+// Writes row `row`, columns col..col+3 of c; rows and columns outside the matrix are dropped.
+fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
+  if (row >= 24u) { return; }
+  let i = base + row * 40u + col;
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < 40u) { c[i + j] = c[i + j] + -2.0f * v[j]; }
+  }
+}
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let col = gid.x * 4u;
+  let m0 = gid.y * 4u;
+  let aBase = gid.z * 768u;
+  let bBase = gid.z * 1280u;
+  var acc0 = vec4<f32>(0.0f);
+  var acc1 = vec4<f32>(0.0f);
+  var acc2 = vec4<f32>(0.0f);
+  var acc3 = vec4<f32>(0.0f);
+  for (var k = 0u; k < 32u; k++) {
+    let bk = vec4<f32>(loadB(bBase, k, col), loadB(bBase, k, col + 1u), loadB(bBase, k, col + 2u), loadB(bBase, k, col + 3u));
+    acc0 = fma(vec4<f32>(loadA(aBase, m0 + 0u, k)), bk, acc0);
+    acc1 = fma(vec4<f32>(loadA(aBase, m0 + 1u, k)), bk, acc1);
+    acc2 = fma(vec4<f32>(loadA(aBase, m0 + 2u, k)), bk, acc2);
+    acc3 = fma(vec4<f32>(loadA(aBase, m0 + 3u, k)), bk, acc3);
+  }
+  let cBase = gid.z * 960u;
+  store(cBase, m0 + 0u, col, acc0);
+  store(cBase, m0 + 1u, col, acc1);
+  store(cBase, m0 + 2u, col, acc2);
+  store(cBase, m0 + 3u, col, acc3);
+}

@@ -1,0 +1,99 @@
+// Matmul kernels: golden WGSL for both variants, numeric agreement with the float64 CPU oracle on
+// shapes that are not multiples of any tile (and some that are, to take the vec4 paths), in every
+// transpose mode, batched with strides and broadcasting, with alpha and accumulation.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { matmulCase, matmulProgram, matmulVariant, subgroupBroadcastPlan, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
+import { checkKernel } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/matmul', import.meta.url));
+
+// Goldens are rendered for fixed capabilities so they do not depend on the machine running them.
+const LAVAPIPE_CAPS: MatmulCaps = { subgroups: true, subgroupMinSize: 8 };
+const NO_SUBGROUPS: MatmulCaps = { subgroups: false, subgroupMinSize: 4 };
+
+const CASES: MatmulParams[] = [
+  { M: 1, N: 1, K: 1 },
+  { M: 17, N: 33, K: 65 },
+  { M: 129, N: 5, K: 257 },
+  { M: 17, N: 33, K: 65, batch: 3, transB: true },
+  { M: 17, N: 33, K: 65, batch: 3, transA: true },
+  { M: 17, N: 33, K: 65, batch: 3, transA: true, transB: true },
+  // Multiples of 4: the vec4 load paths, in each transpose mode.
+  { M: 36, N: 68, K: 20 },
+  { M: 36, N: 68, K: 20, transB: true },
+  { M: 36, N: 68, K: 20, transA: true },
+  // A weight broadcast over the batch (stride 0), and padded batch entries.
+  { M: 21, N: 12, K: 16, batch: 3, bBatchStride: 0 },
+  { M: 7, N: 9, K: 11, batch: 2, aBatchStride: 0, bBatchStride: 120, cBatchStride: 70 },
+  { M: 19, N: 13, K: 21, alpha: 0.5, accumulate: true },
+  { M: 24, N: 40, K: 32, batch: 2, transA: true, alpha: -2, accumulate: true },
+];
+
+async function deviceCaps(): Promise<MatmulCaps> {
+  return (await testExecutor()).ctx.caps;
+}
+
+for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', NO_SUBGROUPS]] as const) {
+  describe(`matmul (${variant} variant)`, () => {
+    for (const params of CASES) {
+      const label = matmulProgram(params, goldenCaps).label;
+      it(`${label} matches its golden WGSL`, () => {
+        const program = matmulProgram(params, goldenCaps);
+        expect(program.template).toBe(`matmul-${variant}`);
+        expectGoldenWgsl(GOLDEN_DIR, program);
+      });
+      it(`${label} matches the float64 CPU oracle`, async () => {
+        const caps = await deviceCaps();
+        if (variant === 'subgroup' && matmulVariant(caps) !== 'subgroup') {
+          // This device cannot run the subgroup variant; it must then never be chosen for it.
+          expect(matmulProgram(params, caps).template).toBe('matmul-portable');
+          return;
+        }
+        const result = await checkKernel(await testExecutor(), matmulCase(params, caps, variant as MatmulVariant), 11);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
+  });
+}
+
+describe('matmul variant choice and schedule', () => {
+  it('follows the adapter: subgroups of 4, 8 or 16 lanes take the subgroup variant, others the portable one', () => {
+    expect(matmulVariant({ subgroups: true, subgroupMinSize: 8 })).toBe('subgroup');
+    expect(matmulVariant({ subgroups: true, subgroupMinSize: 32 })).toBe('portable');
+    expect(matmulVariant({ subgroups: false, subgroupMinSize: 8 })).toBe('portable');
+    expect(() => matmulProgram({ M: 2, N: 2, K: 2 }, NO_SUBGROUPS, 'subgroup')).toThrow(/needs subgroups/);
+  });
+
+  it('broadcast schedule covers every (row, k) of the A block exactly once', () => {
+    for (const transA of [false, true]) {
+      for (const lanes of [4, 8, 16]) {
+        const seen = new Set<string>();
+        for (const step of subgroupBroadcastPlan(lanes, 16, transA)) {
+          expect(step.lane).toBeLessThan(lanes);
+          for (const t of step.terms) seen.add(`${t.acc}:${t.bk}`);
+        }
+        expect(seen.size).toBe(16 * 4);
+      }
+    }
+  });
+
+  it('a 4-lane schedule is correct too (a 4-invocation workgroup is one partial subgroup here)', async () => {
+    const caps = await deviceCaps();
+    const narrow: MatmulCaps = { subgroups: caps.subgroups, subgroupMinSize: 4 };
+    const params: MatmulParams = { M: 33, N: 18, K: 23, batch: 2, transA: true };
+    if (matmulVariant(caps) !== 'subgroup') {
+      expect(matmulProgram(params, caps).template).toBe('matmul-portable');
+      return;
+    }
+    const result = await checkKernel(await testExecutor(), matmulCase(params, narrow, 'subgroup'), 5);
+    expect(result.ok, result.report).toBe(true);
+  });
+
+  it('rejects impossible parameters with a message naming them', () => {
+    expect(() => matmulProgram({ M: 0, N: 2, K: 2 }, NO_SUBGROUPS)).toThrow(/M must be a positive integer/);
+    expect(() => matmulProgram({ M: 4, N: 4, K: 4, batch: 2, cBatchStride: 3 }, NO_SUBGROUPS)).toThrow(/cBatchStride/);
+  });
+});
