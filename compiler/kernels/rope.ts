@@ -1,0 +1,87 @@
+// Rotary position embedding (NeoX / HF Llama "rotate_half" convention) on x [T, heads·hd]: within
+// each head, element i < hd/2 pairs with i + hd/2 and both rotate by angle = pos · theta^(−2i/hd),
+// pos = t mod S (row t belongs to sequence ⌊t/S⌋). The backward is the same kernel rotating by −angle
+// (`inverse`), since the rotation is orthogonal. One thread per (t, head, i).
+//
+// Precision: inverse frequencies are computed in float64 here and written as literals scaled to
+// turns (1/2π); the shader reduces pos·turns to [−½, ½) before sin/cos, so the trigonometry stays
+// in [−π, π] where WGSL bounds its error, whatever S is.
+import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+
+export interface RopeParams {
+  readonly tokens: number;
+  /** Sequence length S: position = t mod S. */
+  readonly seqLen: number;
+  readonly heads: number;
+  /** Even. */
+  readonly headDim: number;
+  readonly theta: number;
+  /** Rotate by −angle: the backward pass (dx from dOut). */
+  readonly inverse: boolean;
+}
+
+const WORKGROUP = 256;
+
+function checkParams(p: RopeParams): void {
+  for (const k of ['tokens', 'seqLen', 'heads', 'headDim'] as const) {
+    if (!(Number.isInteger(p[k]) && p[k] > 0)) throw new Error(`rope: ${k} must be a positive integer, got ${p[k]}`);
+  }
+  if (p.headDim % 2 !== 0) throw new Error(`rope: headDim must be even, got ${p.headDim}`);
+  if (!(p.theta > 0 && Number.isFinite(p.theta))) throw new Error(`rope: theta must be positive, got ${p.theta}`);
+}
+
+/** theta^(−2i/hd) for i < hd/2, float64. */
+export function ropeInverseFrequencies(headDim: number, theta: number): number[] {
+  return Array.from({ length: headDim / 2 }, (_, i) => theta ** (-(2 * i) / headDim));
+}
+
+export function ropeProgram(p: RopeParams): KernelProgram {
+  checkParams(p);
+  const half = p.headDim / 2;
+  const n = p.tokens * p.heads * half;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  const turnsPerPosition = ropeInverseFrequencies(p.headDim, p.theta).map((f) => f32Literal(f / (2 * Math.PI)));
+  const width = p.heads * p.headDim;
+  return {
+    template: 'rope',
+    label: `rope_${p.inverse ? 'bwd' : 'fwd'}_${p.tokens}x${p.heads}x${p.headDim}_s${p.seqLen}`,
+    params: { n, half, heads: p.heads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, dispatchX },
+    bindings: [
+      { name: 'x', access: 'read', type: 'f32', length: p.tokens * width },
+      { name: 'out', access: 'write', type: 'f32', length: p.tokens * width },
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+/** float64 reference: rotate each (i, i + hd/2) pair by ±pos·freq_i. */
+export function ropeReference(p: RopeParams, inputs: Readonly<Record<string, ArrayLike<number>>>): { out: Float64Array } {
+  const half = p.headDim / 2;
+  const freqs = ropeInverseFrequencies(p.headDim, p.theta);
+  const out = new Float64Array(p.tokens * p.heads * p.headDim);
+  for (let t = 0; t < p.tokens; t++) {
+    const pos = t % p.seqLen;
+    for (let h = 0; h < p.heads; h++) {
+      const base = (t * p.heads + h) * p.headDim;
+      for (let i = 0; i < half; i++) {
+        const angle = (p.inverse ? -1 : 1) * pos * freqs[i];
+        const a = inputs.x[base + i];
+        const b = inputs.x[base + i + half];
+        out[base + i] = a * Math.cos(angle) - b * Math.sin(angle);
+        out[base + i + half] = b * Math.cos(angle) + a * Math.sin(angle);
+      }
+    }
+  }
+  return { out };
+}
+
+export function ropeCase(p: RopeParams): KernelCase {
+  return {
+    program: ropeProgram(p),
+    oracle: (inputs) => ({ out: Float32Array.from(ropeReference(p, inputs).out) }),
+    // pos·freq is formed in f32: an angle error of about S·2⁻²⁴ rad at the largest positions.
+    tolerance: { atol: 2e-5 + p.seqLen * 2e-7, rtol: 1e-5 },
+  };
+}

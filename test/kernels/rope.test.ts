@@ -1,0 +1,75 @@
+// RoPE kernels: golden WGSL, forward and backward against the CPU oracle (odd head counts and
+// dims, positions up to 255, positions restarting per sequence), the backward reference against
+// finite differences of the forward reference, and backward ∘ forward = identity on the GPU.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { ropeCase, ropeProgram, ropeReference, type RopeParams } from '../../compiler/kernels/rope.ts';
+import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/rope', import.meta.url));
+
+const SHAPES: Omit<RopeParams, 'inverse'>[] = [
+  { tokens: 21, seqLen: 7, heads: 5, headDim: 6, theta: 500000 },
+  { tokens: 512, seqLen: 256, heads: 3, headDim: 64, theta: 10000 },
+  { tokens: 1, seqLen: 1, heads: 1, headDim: 2, theta: 10000 },
+];
+
+function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
+  const grad = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const saved = x[i];
+    x[i] = saved + step;
+    const up = loss(x);
+    x[i] = saved - step;
+    const down = loss(x);
+    x[i] = saved;
+    grad[i] = (up - down) / (2 * step);
+  }
+  return grad;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+describe('rope kernels', () => {
+  for (const shape of SHAPES) {
+    for (const inverse of [false, true]) {
+      const params = { ...shape, inverse };
+      const label = ropeProgram(params).label;
+      it(`${label} matches its golden WGSL`, () => {
+        expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params));
+      });
+      it(`${label} matches the CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), ropeCase(params), 2);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
+  }
+
+  it('backward after forward is the identity on the GPU', async () => {
+    const exec = await testExecutor();
+    const shape = SHAPES[1];
+    const x = randomInputs(ropeProgram({ ...shape, inverse: false }), 8).x;
+    const rotated = (await exec.run(ropeProgram({ ...shape, inverse: false }), { x })).out;
+    const back = (await exec.run(ropeProgram({ ...shape, inverse: true }), { x: rotated })).out;
+    expect(compareOutputs({ x: back }, { x }, { atol: 1e-5, rtol: 1e-5 }).mismatches).toEqual([]);
+  });
+
+  it('backward reference equals finite differences of the forward reference', () => {
+    const p: RopeParams = { tokens: 6, seqLen: 3, heads: 2, headDim: 4, theta: 100, inverse: false };
+    const x = Float64Array.from({ length: 48 }, (_, i) => Math.sin(i * 0.9));
+    const dOut = Float64Array.from({ length: 48 }, (_, i) => Math.cos(i * 1.1));
+    const numeric = numericGradient((v) => dot(ropeReference(p, { x: v }).out, dOut), x);
+    const analytic = ropeReference({ ...p, inverse: true }, { x: dOut }).out;
+    for (let i = 0; i < x.length; i++) expect(analytic[i]).toBeCloseTo(numeric[i], 7);
+  });
+
+  it('rejects an odd head dimension', () => {
+    expect(() => ropeProgram({ tokens: 2, seqLen: 2, heads: 1, headDim: 5, theta: 10000, inverse: false })).toThrow(/even/);
+  });
+});
