@@ -119,25 +119,44 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
   const targetMerges = options.merges;
   const minPairCount = options.minPairCount ?? 2;
   if (BYTE_TOKENS + targetMerges >= ID_LIMIT) throw new RangeError(`too many merges: ${targetMerges}`);
+  // The smallest power-of-two key base keeps pair keys in V8's small-integer range for vocabularies up
+  // to 32768, so the hot Maps below hold unboxed keys. Key order stays (left, right) lexicographic.
+  let keyBase = 512;
+  while (keyBase < BYTE_TOKENS + targetMerges) keyBase *= 2;
+  const keyOf = (a: number, b: number): number => a * keyBase + b;
 
   // Sorting the words makes pair-list order, and with it the whole run, independent of Map order.
   const sortedWords = [...wordCounts.keys()].sort();
-  const words: number[][] = new Array(sortedWords.length);
-  const counts = new Float64Array(sortedWords.length);
+  const encodedWords = sortedWords.map((word) => utf8.encode(word));
+  const wordCount = sortedWords.length;
+  // All words live in one flat array (word w at starts[w], lengths[w] symbols), merged in place, so
+  // training allocates almost nothing per merge.
+  const starts = new Int32Array(wordCount);
+  const lengths = new Int32Array(wordCount);
+  const counts = new Float64Array(wordCount);
+  let totalSymbols = 0;
+  for (let w = 0; w < wordCount; w++) {
+    starts[w] = totalSymbols;
+    lengths[w] = encodedWords[w].length;
+    counts[w] = wordCounts.get(sortedWords[w])!;
+    totalSymbols += encodedWords[w].length;
+  }
+  const symbols = new Int32Array(totalSymbols);
+  encodedWords.forEach((bytes, w) => symbols.set(bytes, starts[w]));
+
   const pairCounts = new Map<number, number>();
   const pairWords = new Map<number, number[]>();
-
-  for (let w = 0; w < sortedWords.length; w++) {
-    const symbols = Array.from(utf8.encode(sortedWords[w]));
-    const count = wordCounts.get(sortedWords[w])!;
-    words[w] = symbols;
-    counts[w] = count;
-    for (let i = 0; i + 1 < symbols.length; i++) {
-      const key = pairKey(symbols[i], symbols[i + 1]);
-      pairCounts.set(key, (pairCounts.get(key) ?? 0) + count);
-      const list = pairWords.get(key);
-      if (list === undefined) pairWords.set(key, [w]);
-      else if (list[list.length - 1] !== w) list.push(w);
+  const listWord = (key: number, w: number): void => {
+    const list = pairWords.get(key);
+    if (list === undefined) pairWords.set(key, [w]);
+    else if (list[list.length - 1] !== w) list.push(w);
+  };
+  for (let w = 0; w < wordCount; w++) {
+    const end = starts[w] + lengths[w];
+    for (let i = starts[w]; i + 1 < end; i++) {
+      const key = keyOf(symbols[i], symbols[i + 1]);
+      pairCounts.set(key, (pairCounts.get(key) ?? 0) + counts[w]);
+      listWord(key, w);
     }
   }
 
@@ -145,7 +164,7 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
   for (const [key, count] of pairCounts) heap.push(count, key);
 
   const merges: number[] = [];
-  const visitedStamp = new Int32Array(words.length);
+  const visitedStamp = new Int32Array(wordCount);
   const delta = new Map<number, number>();
   const reportEvery = Math.max(1, Math.floor(targetMerges / 20));
 
@@ -153,8 +172,8 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
     const { count, key } = heap.pop();
     if (pairCounts.get(key) !== count) continue; // stale heap entry
     if (count < minPairCount) break;
-    const left = Math.floor(key / ID_LIMIT);
-    const right = key % ID_LIMIT;
+    const left = Math.floor(key / keyBase);
+    const right = key % keyBase;
     const merged = BYTE_TOKENS + merges.length / 2;
     merges.push(left, right);
     const stamp = merges.length / 2;
@@ -165,38 +184,40 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
     for (const w of candidates) {
       if (visitedStamp[w] === stamp) continue;
       visitedStamp[w] = stamp;
-      const old = words[w];
-      const n = old.length;
-      const wordCount = counts[w];
-      const next: number[] = [];
-      let i = 0;
-      while (i < n) {
-        if (i + 1 < n && old[i] === left && old[i + 1] === right) {
-          next.push(merged);
-          i += 2;
+      const begin = starts[w];
+      const end = begin + lengths[w];
+      const weight = counts[w];
+      let found = false;
+      for (let i = begin; i + 1 < end; i++) {
+        if (symbols[i] === left && symbols[i + 1] === right) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) continue; // pair lists may still name words that lost the pair to an earlier merge
+      // Net effect on pair counts = pairs of the new word minus pairs of the old one.
+      for (let i = begin; i + 1 < end; i++) {
+        const k = keyOf(symbols[i], symbols[i + 1]);
+        delta.set(k, (delta.get(k) ?? 0) - weight);
+      }
+      let write = begin;
+      for (let read = begin; read < end; ) {
+        if (read + 1 < end && symbols[read] === left && symbols[read + 1] === right) {
+          symbols[write++] = merged;
+          read += 2;
         } else {
-          next.push(old[i]);
-          i += 1;
+          symbols[write++] = symbols[read++];
         }
       }
-      if (next.length === n) continue; // pair list entries can outlive the pair in this word
-      for (let j = 0; j + 1 < n; j++) {
-        const k = pairKey(old[j], old[j + 1]);
-        delta.set(k, (delta.get(k) ?? 0) - wordCount);
-      }
-      for (let j = 0; j + 1 < next.length; j++) {
-        const a = next[j];
-        const b = next[j + 1];
-        const k = pairKey(a, b);
-        delta.set(k, (delta.get(k) ?? 0) + wordCount);
+      lengths[w] = write - begin;
+      for (let i = begin; i + 1 < write; i++) {
+        const a = symbols[i];
+        const b = symbols[i + 1];
+        const k = keyOf(a, b);
+        delta.set(k, (delta.get(k) ?? 0) + weight);
         // Pairs without the new token were already in this word, so the word is already listed.
-        if (a === merged || b === merged) {
-          const list = pairWords.get(k);
-          if (list === undefined) pairWords.set(k, [w]);
-          else if (list[list.length - 1] !== w) list.push(w);
-        }
+        if (a === merged || b === merged) listWord(k, w);
       }
-      words[w] = next;
     }
     for (const [k, d] of delta) {
       if (d === 0) continue;
