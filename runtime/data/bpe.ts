@@ -17,9 +17,18 @@ export const PRETOKENIZE_PATTERN = String.raw`'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p
 export const END_OF_TEXT = '<|endoftext|>';
 
 const BYTE_TOKENS = 256;
-/** Pair keys pack two ids into one number; ids must stay below this (2^21 keeps keys < 2^53). */
+/** Ids must stay below this so that packed pair keys (left * base + right) stay exact doubles. */
 const ID_LIMIT = 1 << 21;
-const pairKey = (left: number, right: number): number => left * ID_LIMIT + right;
+
+/**
+ * Smallest power-of-two base above every id: for vocabularies up to 32768 the packed pair keys stay
+ * in V8's small-integer range, so hot Maps keyed by pairs hold unboxed keys. Key order is (left, right).
+ */
+function pairKeyBase(idCount: number): number {
+  let base = 512;
+  while (base < idCount) base *= 2;
+  return base;
+}
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
@@ -119,10 +128,7 @@ export function trainBpeFromWordCounts(wordCounts: Map<string, number>, options:
   const targetMerges = options.merges;
   const minPairCount = options.minPairCount ?? 2;
   if (BYTE_TOKENS + targetMerges >= ID_LIMIT) throw new RangeError(`too many merges: ${targetMerges}`);
-  // The smallest power-of-two key base keeps pair keys in V8's small-integer range for vocabularies up
-  // to 32768, so the hot Maps below hold unboxed keys. Key order stays (left, right) lexicographic.
-  let keyBase = 512;
-  while (keyBase < BYTE_TOKENS + targetMerges) keyBase *= 2;
+  const keyBase = pairKeyBase(BYTE_TOKENS + targetMerges);
   const keyOf = (a: number, b: number): number => a * keyBase + b;
 
   // Sorting the words makes pair-list order, and with it the whole run, independent of Map order.
@@ -279,6 +285,7 @@ export class Tokenizer {
   /** UTF-8 bytes of each token; special tokens map to their literal text. */
   private readonly tokenBytes: Uint8Array[];
   private readonly mergeRank = new Map<number, number>();
+  private readonly keyBase: number;
   private readonly wordCache = new Map<string, number[]>();
   private readonly specialIds = new Map<string, number>();
   /** Shared with callers of tokenByteLengths(); never mutated after it is built. */
@@ -291,6 +298,8 @@ export class Tokenizer {
     this.specialTokens = [...specialTokens];
     const mergeCount = merges.length / 2;
     this.vocabSize = BYTE_TOKENS + mergeCount + specialTokens.length;
+    if (this.vocabSize > ID_LIMIT) throw new RangeError(`vocabulary of ${this.vocabSize} exceeds ${ID_LIMIT}`);
+    this.keyBase = pairKeyBase(this.vocabSize);
     this.tokenBytes = new Array(this.vocabSize);
     for (let b = 0; b < BYTE_TOKENS; b++) this.tokenBytes[b] = Uint8Array.of(b);
     for (let r = 0; r < mergeCount; r++) {
@@ -302,7 +311,7 @@ export class Tokenizer {
       bytes.set(this.tokenBytes[left], 0);
       bytes.set(this.tokenBytes[right], this.tokenBytes[left].length);
       this.tokenBytes[id] = bytes;
-      this.mergeRank.set(pairKey(left, right), r);
+      this.mergeRank.set(left * this.keyBase + right, r);
     }
     specialTokens.forEach((token, i) => {
       const id = BYTE_TOKENS + mergeCount + i;
@@ -329,7 +338,7 @@ export class Tokenizer {
     for (;;) {
       let bestRank = Infinity;
       for (let i = 0; i + 1 < symbols.length; i++) {
-        const rank = this.mergeRank.get(pairKey(symbols[i], symbols[i + 1]));
+        const rank = this.mergeRank.get(symbols[i] * this.keyBase + symbols[i + 1]);
         if (rank !== undefined && rank < bestRank) bestRank = rank;
       }
       if (bestRank === Infinity) break;
