@@ -1,0 +1,79 @@
+// Cross-entropy over logits [T, V] with i32 targets [T], fused with its gradient. One workgroup
+// per row: max, then Σ exp(l − max) (numerically stable), then
+//   loss[t]       = logsumexp(l_t) − l_t[target]            (nats; 0 for an ignored row)
+//   dlogits[t, j] = (softmax(l_t)_j − [j = target]) · gradScale[0] / count
+// where count is the number of non-ignored rows in the whole batch. A target outside [0, V)
+// (−1 by convention) is ignored. gradScale is read from a one-element storage buffer so loss
+// scaling (or 1/accumulation steps) changes without recompiling. `withGrad: false` gives the
+// loss-only program for evaluation. Every workgroup counts the targets itself (T reads) instead of
+// depending on a separate counting dispatch.
+import { f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+
+export interface CrossEntropyParams {
+  readonly tokens: number;
+  readonly vocab: number;
+  /** Also write dlogits (training); false writes the per-row loss only (evaluation). */
+  readonly withGrad: boolean;
+}
+
+const WORKGROUP = 256;
+
+function checkParams(p: CrossEntropyParams): void {
+  if (!(Number.isInteger(p.tokens) && p.tokens > 0 && Number.isInteger(p.vocab) && p.vocab > 0)) {
+    throw new Error(`cross-entropy: tokens and vocab must be positive integers, got ${p.tokens}x${p.vocab}`);
+  }
+}
+
+export function crossEntropyProgram(p: CrossEntropyParams): KernelProgram {
+  checkParams(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(p.tokens);
+  return {
+    template: 'cross_entropy',
+    label: `cross_entropy_${p.withGrad ? 'grad_' : ''}${p.tokens}x${p.vocab}`,
+    params: { tokens: p.tokens, vocab: p.vocab, withGrad: p.withGrad, negInf: f32Literal(-3.4028234663852886e38), dispatchX },
+    bindings: [
+      { name: 'logits', access: 'read', type: 'f32', length: p.tokens * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
+      { name: 'targets', access: 'read', type: 'i32', length: p.tokens, fill: { kind: 'int', lo: -1, hi: p.vocab } },
+      ...(p.withGrad ? [{ name: 'gradScale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } }] : []),
+      { name: 'loss', access: 'write', type: 'f32', length: p.tokens },
+      ...(p.withGrad ? [{ name: 'dlogits', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.vocab }] : []),
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+const isCounted = (target: number, vocab: number): boolean => target >= 0 && target < vocab;
+
+/** float64 reference: per-row loss and, with withGrad, dlogits. */
+export function crossEntropyReference(p: CrossEntropyParams, inputs: Inputs): Record<string, Float64Array> {
+  const loss = new Float64Array(p.tokens);
+  const dlogits = new Float64Array(p.tokens * p.vocab);
+  let count = 0;
+  for (let t = 0; t < p.tokens; t++) if (isCounted(inputs.targets[t], p.vocab)) count++;
+  const scale = p.withGrad && count > 0 ? inputs.gradScale[0] / count : 0;
+  for (let t = 0; t < p.tokens; t++) {
+    const target = inputs.targets[t];
+    if (!isCounted(target, p.vocab)) continue;
+    const row = t * p.vocab;
+    let max = -Infinity;
+    for (let j = 0; j < p.vocab; j++) max = Math.max(max, inputs.logits[row + j]);
+    let sum = 0;
+    for (let j = 0; j < p.vocab; j++) sum += Math.exp(inputs.logits[row + j] - max);
+    const lse = max + Math.log(sum);
+    loss[t] = lse - inputs.logits[row + target];
+    for (let j = 0; j < p.vocab; j++) dlogits[row + j] = (Math.exp(inputs.logits[row + j] - lse) - (j === target ? 1 : 0)) * scale;
+  }
+  return p.withGrad ? { loss, dlogits } : { loss };
+}
+
+export function crossEntropyCase(p: CrossEntropyParams): KernelCase {
+  return {
+    program: crossEntropyProgram(p),
+    oracle: (inputs) => Object.fromEntries(Object.entries(crossEntropyReference(p, inputs)).map(([k, v]) => [k, Float32Array.from(v)])),
+    tolerance: { atol: 1e-5, rtol: 1e-5 },
+  };
+}

@@ -1,0 +1,74 @@
+// Cross-entropy kernels: golden WGSL, loss and dlogits against the CPU oracle on odd vocabularies
+// (ignored targets included), stability on huge logits, an all-ignored batch, and the gradient
+// reference against finite differences of the mean loss.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { crossEntropyCase, crossEntropyProgram, crossEntropyReference, type CrossEntropyParams } from '../../compiler/kernels/cross-entropy.ts';
+import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/cross_entropy', import.meta.url));
+
+const CASES: CrossEntropyParams[] = [
+  { tokens: 7, vocab: 1000, withGrad: true },
+  { tokens: 5, vocab: 4099, withGrad: true },
+  { tokens: 300, vocab: 3, withGrad: true },
+  { tokens: 9, vocab: 257, withGrad: false },
+];
+
+function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
+  const grad = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const saved = x[i];
+    x[i] = saved + step;
+    const up = loss(x);
+    x[i] = saved - step;
+    const down = loss(x);
+    x[i] = saved;
+    grad[i] = (up - down) / (2 * step);
+  }
+  return grad;
+}
+
+describe('cross-entropy kernels', () => {
+  for (const params of CASES) {
+    const label = crossEntropyProgram(params).label;
+    it(`${label} matches its golden WGSL`, () => {
+      expectGoldenWgsl(GOLDEN_DIR, crossEntropyProgram(params));
+    });
+    it(`${label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), crossEntropyCase(params), 4);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('stays finite and exact on huge logits, and zeroes an all-ignored batch', async () => {
+    const exec = await testExecutor();
+    const p: CrossEntropyParams = { tokens: 3, vocab: 5, withGrad: true };
+    const logits = Float32Array.from([1e4, -1e4, 0, 3e4, 2e4, -3e4, -3e4, -3e4, -3e4, -3e4, 1, 2, 3, 4, 5]);
+    const gradScale = Float32Array.from([1]);
+    const targets = Int32Array.from([0, 2, 4]);
+    const got = await exec.run(crossEntropyProgram(p), { logits, targets, gradScale });
+    const expected = crossEntropyReference(p, { logits, targets, gradScale });
+    const f32 = (r: Record<string, Float64Array>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));
+    expect(compareOutputs(got, f32(expected), { atol: 1e-4, rtol: 1e-5 }).mismatches).toEqual([]);
+    expect(got.loss[0]).toBeCloseTo(3e4 - 1e4, 0); // max logit 3e4 dominates the log-sum-exp
+    expect(got.loss[1]).toBeCloseTo(Math.log(5), 5); // five equal logits
+
+    const ignored = await exec.run(crossEntropyProgram(p), { logits, targets: Int32Array.from([-1, -1, -1]), gradScale });
+    expect(Array.from(ignored.loss)).toEqual([0, 0, 0]);
+    expect(Array.from(ignored.dlogits).every((x) => x === 0)).toBe(true);
+  });
+
+  it('gradient reference equals finite differences of gradScale · mean loss', () => {
+    const p: CrossEntropyParams = { tokens: 4, vocab: 5, withGrad: true };
+    const logits = Float64Array.from({ length: 20 }, (_, i) => 2 * Math.sin(i * 1.9));
+    const targets = Int32Array.from([3, -1, 0, 4]);
+    const gradScale = [0.75];
+    const meanLoss = (x: Float64Array) => (crossEntropyReference(p, { logits: x, targets, gradScale }).loss.reduce((a, b) => a + b, 0) * gradScale[0]) / 3;
+    const numeric = numericGradient(meanLoss, logits);
+    const analytic = crossEntropyReference(p, { logits, targets, gradScale }).dlogits;
+    for (let i = 0; i < logits.length; i++) expect(analytic[i]).toBeCloseTo(numeric[i], 7);
+  });
+});
