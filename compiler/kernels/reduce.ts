@@ -27,8 +27,10 @@ export interface ReduceParams {
 
 /** Lanes per workgroup; 256 is the WebGPU default limit and keeps lavapipe's 8-wide SIMD busy. */
 const WORKGROUP = 256;
-/** Elements each lane of the row strategy reduces before the tree: fewer lanes, fewer tree steps. */
-const ELEMENTS_PER_LANE = 4;
+/** Row tiling (see rowTiling): total lanes to aim for, and the bounds on lanes per row. */
+const TARGET_LANES = 1024;
+const MIN_LANES = 4;
+const MIN_ELEMENTS_PER_LANE = 32;
 
 const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
 /** Identity of max: the most negative finite f32 (WGSL has no infinity literal). */
@@ -54,12 +56,17 @@ export function reduceGeometry(p: ReduceParams): ReduceGeometry {
 }
 
 /**
- * Lanes per row and rows per workgroup for a workgroup-per-row kernel: about ELEMENTS_PER_LANE
- * elements per lane (a power of two so the tree halves evenly), the rest of the workgroup filled
- * with further rows. Shared with the softmax kernels.
+ * Lanes per row and rows per workgroup for the workgroup-per-row kernels (shared with softmax).
+ * Measured on lavapipe, where each barrier and shared-memory step costs far more than a load:
+ * give a row only as many lanes as it takes to spread the rows over about TARGET_LANES lanes in
+ * total (enough workgroups for every core), at least MIN_LANES so neighbouring lanes read
+ * neighbouring elements, and at most one lane per MIN_ELEMENTS_PER_LANE elements so the tree's
+ * barriers are paid for by real work. Powers of two, so the tree halves evenly; the rest of the
+ * workgroup is filled with further rows.
  */
-export function rowTiling(length: number): { lanes: number; rowsPerGroup: number; treeStrides: number[] } {
-  const lanes = Math.min(WORKGROUP, nextPow2(ceilDiv(length, ELEMENTS_PER_LANE)));
+export function rowTiling(length: number, rows: number): { lanes: number; rowsPerGroup: number; treeStrides: number[] } {
+  const maxLanes = Math.min(WORKGROUP, nextPow2(ceilDiv(length, MIN_ELEMENTS_PER_LANE)));
+  const lanes = Math.min(maxLanes, Math.max(MIN_LANES, nextPow2(ceilDiv(TARGET_LANES, rows))));
   const treeStrides: number[] = [];
   for (let s = lanes / 2; s >= 1; s /= 2) treeStrides.push(s);
   return { lanes, rowsPerGroup: WORKGROUP / lanes, treeStrides };
@@ -87,7 +94,7 @@ export function reduceProgram(p: ReduceParams): KernelProgram {
   ];
   if (strategy === 'row') {
     if (g.inner !== 1 && p.strategy) throw new Error(`the row strategy needs the reduced axis to be innermost (inner = ${g.inner})`);
-    const { lanes, rowsPerGroup, treeStrides } = rowTiling(g.length);
+    const { lanes, rowsPerGroup, treeStrides } = rowTiling(g.length, outputs);
     const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(outputs, rowsPerGroup));
     return {
       template: 'reduce_row',

@@ -17,6 +17,7 @@ const CASES: ReduceParams[] = [
   { op: 'sumsq', shape: [2, 5, 33], axis: 2, keepDims: true },
   { op: 'sum', shape: [1000, 3], axis: 1 },
   { op: 'max', shape: [300, 1], axis: 1 },
+  { op: 'sum', shape: [1500, 70], axis: 1 },
   // strided strategy: axis first or in the middle
   { op: 'sum', shape: [1000, 3], axis: 0 },
   { op: 'max', shape: [5, 129, 7], axis: 1 },
@@ -56,12 +57,15 @@ describe('reduction kernels', () => {
     expect(() => reduceProgram({ op: 'sum', shape: [2, 3], axis: 0, strategy: 'row' })).toThrow(/innermost/);
   });
 
-  it('packs short rows into full workgroups', () => {
-    const short = reduceProgram({ op: 'sum', shape: [1000, 3], axis: 1 });
-    const long = reduceProgram({ op: 'sum', shape: [3, 4097], axis: 1 });
-    expect(short.workgroupSize[0] * short.workgroupSize[1]).toBe(256);
-    expect(short.workgroupSize[1]).toBeGreaterThan(1);
-    expect(long.workgroupSize).toEqual([256, 1, 1]);
-    expect(long.dispatch).toEqual([3, 1, 1]);
+  it('gives rows few lanes when there are many rows, and a whole workgroup when there are few', () => {
+    const many = reduceProgram({ op: 'sum', shape: [1000, 3], axis: 1 });
+    expect(many.workgroupSize).toEqual([1, 256, 1]);
+    expect(many.dispatch).toEqual([4, 1, 1]);
+    const few = reduceProgram({ op: 'sum', shape: [3, 4097], axis: 1 });
+    expect(few.workgroupSize).toEqual([256, 1, 1]);
+    expect(few.dispatch).toEqual([3, 1, 1]);
+    const manyLong = reduceProgram({ op: 'sum', shape: [1500, 70], axis: 1 });
+    expect(manyLong.workgroupSize[0]).toBeGreaterThan(1);
+    expect(manyLong.workgroupSize[0] * manyLong.workgroupSize[1]).toBe(256);
   });
 });

@@ -1,44 +1,26 @@
 // reduce_sumsq_2x5x33_ax2_keep_row
 // reduce_row: out[row] = sumsq of x[row * 33 + k], k < 33 (reduced axis innermost)
 // bindings: x (read), out (write)
-// dispatch: ceil(10 / 16) workgroups spread over x and y, each 16 lanes per row x 16 rows;
-//   row = (wid.x + wid.y * 1) * 16 + lid.y; lanes stride over the row, then combine through a shared-memory tree
+// dispatch: ceil(10 / 128) workgroups spread over x and y, each 2 lanes per row x 128 rows;
+//   row = (wid.x + wid.y * 1) * 128 + lid.y; lanes stride over the row, then combine through a shared-memory tree
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
 var<workgroup> partial: array<f32, 256>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(2, 128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let row = (wid.x + wid.y * 1u) * 16u + lid.y;
+  let row = (wid.x + wid.y * 1u) * 128u + lid.y;
   // Lanes of rows past the end read nothing but still reach every barrier.
   let end = select(0u, 33u, row < 10u);
   let base = row * 33u;
   var acc = 0.0f;
-  for (var k = lid.x; k < end; k += 16u) {
+  for (var k = lid.x; k < end; k += 2u) {
     let v = x[base + k];
     acc = acc + v * v;
   }
-  let slot = lid.y * 16u + lid.x;
+  let slot = lid.y * 2u + lid.x;
   partial[slot] = acc;
-  workgroupBarrier();
-  if (lid.x < 8u) {
-    let v = partial[slot + 8u];
-    acc = acc + v;
-    partial[slot] = acc;
-  }
-  workgroupBarrier();
-  if (lid.x < 4u) {
-    let v = partial[slot + 4u];
-    acc = acc + v;
-    partial[slot] = acc;
-  }
-  workgroupBarrier();
-  if (lid.x < 2u) {
-    let v = partial[slot + 2u];
-    acc = acc + v;
-    partial[slot] = acc;
-  }
   workgroupBarrier();
   if (lid.x < 1u) {
     let v = partial[slot + 1u];

@@ -1,0 +1,87 @@
+// softmax_3x1000
+// softmax: out[row, k] = exp(x[row, k] - max(row)) / sum(exp(x[row] - max(row))), rows of 1000
+// bindings: x (read), out (write)
+// dispatch: ceil(3 / 8) workgroups spread over x and y, each 32 lanes per row x 8 rows;
+//   row = (wid.x + wid.y * 1) * 8 + lid.y; one pass for (max, sum) merged through a shared-memory tree, one to write
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partialMax: array<f32, 256>;
+var<workgroup> partialSum: array<f32, 256>;
+
+@compute @workgroup_size(32, 8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 8u + lid.y;
+  // Lanes of rows past the end read nothing but still reach every barrier.
+  let end = select(0u, 1000u, row < 3u);
+  let base = row * 1000u;
+  // Running max m and sum s of exp(x - m), rescaled whenever m grows; every exponent is <= 0.
+  var m = -3.4028234663852886e+38f;
+  var s = 0.0f;
+  for (var k = lid.x; k < end; k += 32u) {
+    let v = x[base + k];
+    let grown = max(m, v);
+    s = s * exp(m - grown) + exp(v - grown);
+    m = grown;
+  }
+  let slot = lid.y * 32u + lid.x;
+  partialMax[slot] = m;
+  partialSum[slot] = s;
+  workgroupBarrier();
+  if (lid.x < 16u) {
+    let mo = partialMax[slot + 16u];
+    let so = partialSum[slot + 16u];
+    let grown = max(m, mo);
+    s = s * exp(m - grown) + so * exp(mo - grown);
+    m = grown;
+    partialMax[slot] = m;
+    partialSum[slot] = s;
+  }
+  workgroupBarrier();
+  if (lid.x < 8u) {
+    let mo = partialMax[slot + 8u];
+    let so = partialSum[slot + 8u];
+    let grown = max(m, mo);
+    s = s * exp(m - grown) + so * exp(mo - grown);
+    m = grown;
+    partialMax[slot] = m;
+    partialSum[slot] = s;
+  }
+  workgroupBarrier();
+  if (lid.x < 4u) {
+    let mo = partialMax[slot + 4u];
+    let so = partialSum[slot + 4u];
+    let grown = max(m, mo);
+    s = s * exp(m - grown) + so * exp(mo - grown);
+    m = grown;
+    partialMax[slot] = m;
+    partialSum[slot] = s;
+  }
+  workgroupBarrier();
+  if (lid.x < 2u) {
+    let mo = partialMax[slot + 2u];
+    let so = partialSum[slot + 2u];
+    let grown = max(m, mo);
+    s = s * exp(m - grown) + so * exp(mo - grown);
+    m = grown;
+    partialMax[slot] = m;
+    partialSum[slot] = s;
+  }
+  workgroupBarrier();
+  if (lid.x < 1u) {
+    let mo = partialMax[slot + 1u];
+    let so = partialSum[slot + 1u];
+    let grown = max(m, mo);
+    s = s * exp(m - grown) + so * exp(mo - grown);
+    m = grown;
+    partialMax[slot] = m;
+    partialSum[slot] = s;
+  }
+  workgroupBarrier();
+  m = partialMax[lid.y * 32u];
+  s = partialSum[lid.y * 32u];
+  let invSum = 1.0f / s;
+  for (var k = lid.x; k < end; k += 32u) {
+    out[base + k] = exp(x[base + k] - m) * invSum;
+  }
+}

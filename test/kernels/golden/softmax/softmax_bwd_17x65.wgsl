@@ -1,0 +1,39 @@
+// softmax_bwd_17x65
+// softmax_backward: dx[row, k] = y[row, k] * (dy[row, k] - sum(dy[row] * y[row])) (y = softmax output), rows of 65
+// bindings: y (read), dy (read), dx (write)
+// dispatch: ceil(17 / 64) workgroups spread over x and y, each 4 lanes per row x 64 rows;
+//   row = (wid.x + wid.y * 1) * 64 + lid.y; one pass for the row sum merged through a shared-memory tree, one to write
+@group(0) @binding(0) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(4, 64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 64u + lid.y;
+  // Lanes of rows past the end read nothing but still reach every barrier.
+  let end = select(0u, 65u, row < 17u);
+  let base = row * 65u;
+  var dot = 0.0f;
+  for (var k = lid.x; k < end; k += 4u) {
+    dot += dy[base + k] * y[base + k];
+  }
+  let slot = lid.y * 4u + lid.x;
+  partial[slot] = dot;
+  workgroupBarrier();
+  if (lid.x < 2u) {
+    dot += partial[slot + 2u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  if (lid.x < 1u) {
+    dot += partial[slot + 1u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  dot = partial[lid.y * 4u];
+  for (var k = lid.x; k < end; k += 4u) {
+    dx[base + k] = y[base + k] * (dy[base + k] - dot);
+  }
+}

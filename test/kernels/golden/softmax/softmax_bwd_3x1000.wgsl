@@ -1,0 +1,54 @@
+// softmax_bwd_3x1000
+// softmax_backward: dx[row, k] = y[row, k] * (dy[row, k] - sum(dy[row] * y[row])) (y = softmax output), rows of 1000
+// bindings: y (read), dy (read), dx (write)
+// dispatch: ceil(3 / 8) workgroups spread over x and y, each 32 lanes per row x 8 rows;
+//   row = (wid.x + wid.y * 1) * 8 + lid.y; one pass for the row sum merged through a shared-memory tree, one to write
+@group(0) @binding(0) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(32, 8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 8u + lid.y;
+  // Lanes of rows past the end read nothing but still reach every barrier.
+  let end = select(0u, 1000u, row < 3u);
+  let base = row * 1000u;
+  var dot = 0.0f;
+  for (var k = lid.x; k < end; k += 32u) {
+    dot += dy[base + k] * y[base + k];
+  }
+  let slot = lid.y * 32u + lid.x;
+  partial[slot] = dot;
+  workgroupBarrier();
+  if (lid.x < 16u) {
+    dot += partial[slot + 16u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  if (lid.x < 8u) {
+    dot += partial[slot + 8u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  if (lid.x < 4u) {
+    dot += partial[slot + 4u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  if (lid.x < 2u) {
+    dot += partial[slot + 2u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  if (lid.x < 1u) {
+    dot += partial[slot + 1u];
+    partial[slot] = dot;
+  }
+  workgroupBarrier();
+  dot = partial[lid.y * 32u];
+  for (var k = lid.x; k < end; k += 32u) {
+    dx[base + k] = y[base + k] * (dy[base + k] - dot);
+  }
+}
