@@ -35,10 +35,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (lid.x < stride) { partial[lid.x] += partial[lid.x + stride]; }
     workgroupBarrier();
   }
-  let lse = rowMax + log(partial[0]);
+  // relative to the row max: no cancellation between two large numbers
+  let logSum = log(partial[0]);
   if (lid.x == 0u) {
     var rowLoss = 0.0f;
-    if (counted) { rowLoss = lse - logits[base + u32(rowTarget)]; }
+    if (counted) { rowLoss = logSum - (logits[base + u32(rowTarget)] - rowMax); }
     loss[row] = rowLoss;
   }
 }
