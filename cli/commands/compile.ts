@@ -1,13 +1,105 @@
-// `sdmoec compile`: placeholder until its issue lands; it refuses to run rather than pretend.
+// `sdmoec compile FILE -o DIR [--set …] [--max-binding-size N]`: checks the file, then writes the
+// front-end artefacts (normalised config as JSON and canonical .moe, parameter/memory summary as
+// markdown and JSON). A buffer larger than the adapter's maxStorageBufferBindingSize is a user
+// error naming the buffer (the summary is still written, so it can be read). Later stages add
+// their artefacts by calling their own writer after writeFrontEnd in the action.
 import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../errors.ts';
+import { formatDiagnostics } from '../../grammar/index.ts';
+import {
+  checkFile,
+  formatBytes,
+  formatCount,
+  oversizeMessages,
+  printConfig,
+  renderSummary,
+  summarize,
+  type Limits,
+  type NormalisedConfig,
+  type Summary,
+} from '../../compiler/config/index.ts';
+import { collectSet } from './check.ts';
+
+/** lavapipe's maxStorageBufferBindingSize: the fallback when no adapter can be queried. */
+export const DEFAULT_MAX_BINDING_SIZE = 134_217_728;
+
+export interface FrontEndArtefacts {
+  files: string[];
+  summaries: Summary[];
+}
+
+/** Adapter limits: the flag wins; otherwise ask the WebGPU adapter, falling back to lavapipe's value. */
+export async function resolveLimits(maxBindingSize: string | undefined): Promise<Limits> {
+  if (maxBindingSize !== undefined) {
+    const n = Number(maxBindingSize);
+    if (!Number.isInteger(n) || n <= 0) throw new UserError(`--max-binding-size must be a positive integer (bytes), got '${maxBindingSize}'`);
+    return { name: 'the --max-binding-size limit', maxStorageBufferBindingSize: n };
+  }
+  try {
+    const { adapterLimits } = await import('../../runtime/device.ts');
+    const limits = await adapterLimits();
+    return { name: limits.name, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxBufferSize: limits.maxBufferSize };
+  } catch (err) {
+    process.stderr.write(`note: no WebGPU adapter (${(err as Error).message}); assuming maxStorageBufferBindingSize ${DEFAULT_MAX_BINDING_SIZE}\n`);
+    return { name: 'lavapipe default', maxStorageBufferBindingSize: DEFAULT_MAX_BINDING_SIZE };
+  }
+}
+
+/** Summaries of every model in the file; only the trained model gets the train block's activations. */
+export function summarizeAll(config: NormalisedConfig, limits: Limits): Summary[] {
+  return config.models.map((m) => summarize(m, config.train && config.train.model === m.name ? config.train : null, limits));
+}
+
+/** Writes config.json, config.moe, summary.md and summary.json into outDir. */
+export function writeFrontEnd(config: NormalisedConfig, sourceFile: string, outDir: string, limits: Limits): FrontEndArtefacts {
+  mkdirSync(outDir, { recursive: true });
+  const summaries = summarizeAll(config, limits);
+  const written: Record<string, string> = {
+    'config.json': JSON.stringify({ source: sourceFile, ...config }, null, 2) + '\n',
+    'config.moe': `# normalised from ${sourceFile} by sdmoec compile\n` + printConfig(config),
+    'summary.md': `# Summary of ${sourceFile}\n\n` + summaries.map(renderSummary).join('\n'),
+    'summary.json': JSON.stringify(summaries, null, 2) + '\n',
+  };
+  const files: string[] = [];
+  for (const [name, text] of Object.entries(written)) {
+    const path = join(outDir, name);
+    writeFileSync(path, text);
+    files.push(path);
+  }
+  return { files, summaries };
+}
 
 export function registerCompile(program: Command): void {
   program
     .command('compile')
-    .description('(compile: not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new UserError('sdmoec compile is not implemented yet');
+    .description('check a .moe file and write its normalised config and parameter/memory summary')
+    .argument('<file>', '.moe file to compile')
+    .requiredOption('-o, --out <dir>', 'output directory')
+    .option('--set <key=value>', 'override a setting, e.g. train.optimizer.lr=4e-4 (repeatable)', collectSet, [])
+    .option('--max-binding-size <bytes>', 'maxStorageBufferBindingSize to check buffers against (default: ask the adapter)')
+    .action(async (file: string, opts: { out: string; set: string[]; maxBindingSize?: string }) => {
+      const result = checkFile(file, { overrides: opts.set });
+      if (result.diagnostics.length) process.stderr.write(formatDiagnostics(result.diagnostics));
+      if (!result.config) throw new UserError(`sdmoec compile: ${file} has errors; nothing written`);
+      const limits = await resolveLimits(opts.maxBindingSize);
+      const artefacts = writeFrontEnd(result.config, file, opts.out, limits);
+      for (const s of artefacts.summaries) {
+        const act = s.memory.activationBytes === null ? '' : `, activations ${formatBytes(s.memory.activationBytes)}`;
+        process.stdout.write(
+          `${s.model}: ${formatCount(s.params.total)} parameters, ${formatCount(s.params.activePerToken)} active per token; ` +
+            `weights+grads+optimizer ${formatBytes(s.memory.parameterBytes + s.memory.gradientBytes + s.memory.optimizerBytes)}${act}\n`,
+        );
+      }
+      process.stdout.write(`wrote ${artefacts.files.join(', ')}\n`);
+      const problems = artefacts.summaries.flatMap(oversizeMessages);
+      if (problems.length) {
+        throw new UserError(
+          `${file}: error: ${problems.length} buffer${problems.length === 1 ? '' : 's'} would not fit:\n` +
+            problems.map((p) => `  ${p}`).join('\n') +
+            `\n  hint: reduce the sizes above, or check against another adapter with --max-binding-size`,
+        );
+      }
     });
 }
