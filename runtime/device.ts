@@ -175,17 +175,22 @@ export async function withErrorScopes<T>(
   const { device } = ctx;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  let result: T;
+  let result: T | undefined;
+  let failure: unknown;
   try {
     result = await work();
-  } finally {
-    const validation = await device.popErrorScope();
-    const oom = await device.popErrorScope();
-    if (oom) throw new GpuError(`WebGPU out of memory: ${oom.message}`, 'out-of-memory', kernel);
-    if (validation) throw new GpuError(`WebGPU validation error: ${validation.message}`, 'validation', kernel);
+  } catch (e) {
+    failure = e;
   }
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  // The work's own error (e.g. a WGSL compile error with line numbers) says more than the
+  // validation error it caused, so it wins.
+  if (failure !== undefined) throw failure;
+  if (oom) throw new GpuError(`WebGPU out of memory: ${oom.message}`, 'out-of-memory', kernel);
+  if (validation) throw new GpuError(`WebGPU validation error: ${validation.message}`, 'validation', kernel);
   assertAlive(ctx, kernel);
-  return result;
+  return result as T;
 }
 
 /** The adapter's name and buffer limits, for memory summaries that must fit the device. */

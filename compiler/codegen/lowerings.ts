@@ -1,0 +1,148 @@
+// Kernel lowering of every IR op: which KernelPrograms a node becomes and how its operands,
+// results and scratch buffers bind to them. One function per op; the planner (plan.ts) owns buffer
+// allocation and ordering. Ops with no kernel (param, input, const, reshape) never reach here.
+import type { DeviceCaps } from '../../runtime/device.ts';
+import type { Node, NodeOf, OpName, TensorType } from '../ir/types.ts';
+import { numel } from '../ir/types.ts';
+import type { KernelProgram } from './kernel.ts';
+import { elementwiseProgram } from '../kernels/elementwise.ts';
+import { embeddingBackwardProgram, embeddingProgram, embeddingSortProgram } from '../kernels/embedding.ts';
+import { matmulProgram } from '../kernels/matmul.ts';
+import { moeGatherProgram, moePermuteProgram } from '../kernels/moe-permute.ts';
+import { reduceProgram } from '../kernels/reduce.ts';
+import { rmsnormBackwardProgram, rmsnormProgram, rmsnormWeightGradProgram } from '../kernels/rmsnorm.ts';
+import { ropeProgram } from '../kernels/rope.ts';
+import { routerBackwardProgram, routerProgram, type RouterParams } from '../kernels/router.ts';
+import { swigluBackwardProgram, swigluProgram } from '../kernels/swiglu.ts';
+
+export interface LoweringContext {
+  readonly caps: DeviceCaps;
+  /** Buffer of operand i. */
+  input(i: number): number;
+  inputType(i: number): TensorType;
+  /** Buffer of result i (already allocated by the planner). */
+  output(i: number): number;
+  /** Scratch buffer freed when this node is done. */
+  temp(bytes: number, name: string): number;
+  /** Appends a dispatch; `bindings` maps each binding name of the program to a buffer. */
+  emit(program: KernelProgram, bindings: Readonly<Record<string, number>>): void;
+}
+
+type Lowering<K extends OpName> = (node: NodeOf<K>, ctx: LoweringContext) => void;
+
+const leaf = (op: string) => (): void => {
+  throw new Error(`${op} has no kernel; the planner handles it`);
+};
+
+const rowsCols = (t: TensorType): [number, number] => [numel(t) / t.shape[t.shape.length - 1], t.shape[t.shape.length - 1]];
+
+function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attrs'], tokens: number, experts: number): RouterParams {
+  return { tokens, experts, topK: a.topK, scoring: a.score, normalize: a.normalize, scale: a.scale, selectionBias: false };
+}
+
+const missing = (op: string) => (): void => {
+  throw new Error(`op '${op}' has no kernel yet`);
+};
+
+export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
+  input: leaf('input'),
+  param: leaf('param'),
+  const: leaf('const'),
+  reshape: leaf('reshape'),
+  unary: (n, c) => {
+    c.emit(elementwiseProgram({ op: n.attrs.fn, aShape: c.inputType(0).shape }), { a: c.input(0), out: c.output(0) });
+  },
+  binary: (n, c) => {
+    c.emit(elementwiseProgram({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }), { a: c.input(0), b: c.input(1), out: c.output(0) });
+  },
+  reduce: (n, c) => {
+    c.emit(reduceProgram({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }), { x: c.input(0), out: c.output(0) });
+  },
+  matmul: (n, c) => {
+    const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
+    const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
+    const N = n.attrs.transB ? b[0] : b[1];
+    c.emit(matmulProgram({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+  },
+  embedding: (n, c) => {
+    const [vocab, dim] = c.inputType(0).shape;
+    c.emit(embeddingProgram({ tokens: c.inputType(1).shape[0], vocab, dim }), { table: c.input(0), ids: c.input(1), out: c.output(0) });
+  },
+  embedding_grad: (n, c) => {
+    const [tokens, dim] = c.inputType(0).shape;
+    const p = { tokens, vocab: n.attrs.vocab, dim };
+    const sortedTokens = c.temp(tokens * 4, 'sorted_tokens');
+    const rowStart = c.temp((n.attrs.vocab + 1) * 4, 'row_start');
+    c.emit(embeddingSortProgram({ tokens, vocab: n.attrs.vocab }), { ids: c.input(1), sortedTokens, rowStart });
+    c.emit(embeddingBackwardProgram(p), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
+  },
+  rmsnorm: (n, c) => {
+    const [rows, dim] = c.inputType(0).shape;
+    c.emit(rmsnormProgram({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.temp(rows * 4, 'rstd') });
+  },
+  rmsnorm_grad: (n, c) => {
+    // Inputs: dy, x, w. rstd is recomputed (one cheap row pass) rather than kept alive from the forward.
+    const [rows, dim] = c.inputType(1).shape;
+    const p = { rows, dim, eps: n.attrs.eps };
+    const rstd = c.temp(rows * 4, 'rstd');
+    c.emit(rmsnormProgram(p), { x: c.input(1), w: c.input(2), y: c.temp(rows * dim * 4, 'y'), rstd });
+    c.emit(rmsnormBackwardProgram(p), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
+    c.emit(rmsnormWeightGradProgram(p), { dy: c.input(0), x: c.input(1), rstd, dw: c.output(1) });
+  },
+  rope: (n, c) => {
+    const a = n.attrs;
+    c.emit(ropeProgram({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }), { x: c.input(0), out: c.output(0) });
+  },
+  attention: missing('attention'),
+  attention_grad: missing('attention_grad'),
+  swiglu: (_n, c) => {
+    const [tokens, hidden] = rowsCols(c.inputType(0));
+    c.emit(swigluProgram({ tokens, hidden, packed: false }), { g: c.input(0), u: c.input(1), h: c.output(0) });
+  },
+  swiglu_grad: (_n, c) => {
+    const [tokens, hidden] = rowsCols(c.inputType(1));
+    c.emit(swigluBackwardProgram({ tokens, hidden, packed: false }), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
+  },
+  router: (n, c) => {
+    const [tokens, experts] = c.inputType(0).shape;
+    c.emit(routerProgram(routerParams(n.attrs, tokens, experts)), { logits: c.input(0), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+  },
+  router_grad: (n, c) => {
+    // Inputs: dW, logits, idx, dProbs. The probabilities are recomputed from the logits.
+    const [tokens, experts] = c.inputType(1).shape;
+    const p = routerParams(n.attrs, tokens, experts);
+    const probs = c.temp(tokens * experts * 4, 'probs');
+    c.emit(routerProgram(p), { logits: c.input(1), topk_idx: c.temp(tokens * n.attrs.topK * 4, 'idx'), topk_w: c.temp(tokens * n.attrs.topK * 4, 'w'), probs });
+    c.emit(routerBackwardProgram({ ...p, dProbs: 'full' }), { probs, topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
+  },
+  moe_dispatch: (n, c) => {
+    const [tokens, dim] = c.inputType(0).shape;
+    const { experts, topK } = n.attrs;
+    const rows = tokens * topK;
+    const srcToken = c.temp(rows * 4, 'src_token');
+    c.emit(moePermuteProgram({ tokens, experts, topK }), {
+      topk_idx: c.input(1),
+      counts: c.temp(experts * 4, 'counts'),
+      offsets: c.output(2),
+      perm_row: c.output(1),
+      src_token: srcToken,
+      src_slot: c.temp(rows * 4, 'src_slot'),
+    });
+    c.emit(moeGatherProgram({ tokens, topK, dim }), { x: c.input(0), src_token: srcToken, xs: c.output(0) });
+  },
+  moe_gather_grad: missing('moe_gather_grad'),
+  grouped_matmul: missing('grouped_matmul'),
+  grouped_matmul_grad_x: missing('grouped_matmul_grad_x'),
+  grouped_matmul_grad_w: missing('grouped_matmul_grad_w'),
+  moe_combine: missing('moe_combine'),
+  moe_combine_grad: missing('moe_combine_grad'),
+  aux_loss: missing('aux_loss'),
+  aux_loss_grad: missing('aux_loss_grad'),
+  cross_entropy: missing('cross_entropy'),
+  cross_entropy_grad: missing('cross_entropy_grad'),
+  expert_weight: missing('expert_weight'),
+  sd_split_grad: missing('sd_split_grad'),
+  adamw: missing('adamw'),
+};
+
+export type { Node };

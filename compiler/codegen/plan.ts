@@ -1,0 +1,197 @@
+// Lowers an optimised IR graph to an execution plan: the buffers a training step needs and the
+// ordered list of dispatches that run it. Each IR op's kernel lowering (compiler/codegen/lowerings.ts)
+// emits one or more KernelPrograms bound to buffers by binding name. Buffers are planned by
+// liveness: an activation's buffer returns to a free list after its last reader and is reused by
+// later values of a fitting size, so peak memory is far below the sum of all activations.
+// Invariants: params, optimizer state, inputs and graph outputs are never reused; `reshape` is a
+// view (same buffer); `adamw` writes its results into the param and state buffers it read.
+import type { DeviceCaps } from '../../runtime/device.ts';
+import { topoOrder } from '../ir/graph.ts';
+import type { Graph, Node, ParamInit, TensorType, Value } from '../ir/types.ts';
+import { numel } from '../ir/types.ts';
+import type { KernelProgram } from './kernel.ts';
+import { KERNEL_LOWERINGS, type LoweringContext } from './lowerings.ts';
+
+export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation';
+
+export interface PlanBuffer {
+  readonly id: number;
+  readonly bytes: number;
+  readonly kind: BufferKind;
+  /** Param/state/input name, or a description of the first value stored in it. */
+  readonly name: string;
+  /** Param/state initialiser, or the fill value of a constant. */
+  readonly init?: ParamInit | { readonly kind: 'fill'; readonly value: number };
+  readonly shape?: readonly number[];
+  readonly group?: string;
+}
+
+export interface PlanDispatch {
+  readonly program: KernelProgram;
+  /** Buffer ids in the program's binding order. */
+  readonly buffers: readonly number[];
+  /** The IR op that produced this dispatch (for reports). */
+  readonly op: string;
+}
+
+export interface ExecutionPlan {
+  readonly buffers: readonly PlanBuffer[];
+  readonly dispatches: readonly PlanDispatch[];
+  /** Graph output name → buffer and type. */
+  readonly outputs: Readonly<Record<string, { buffer: number; type: TensorType }>>;
+  /** Input name → buffer and type. */
+  readonly inputs: Readonly<Record<string, { buffer: number; type: TensorType }>>;
+  /** Param or optimizer-state name → buffer. */
+  readonly params: Readonly<Record<string, { buffer: number; type: TensorType; group: string; init: ParamInit }>>;
+  /** Bytes of all buffers together (what the device must hold). */
+  readonly totalBytes: number;
+  /** Bytes that activations would take without reuse, for the report. */
+  readonly unplannedActivationBytes: number;
+}
+
+const bytesOf = (t: TensorType): number => Math.max(4, numel(t) * 4);
+const ALIGN = 256;
+const roundUp = (b: number): number => Math.ceil(b / ALIGN) * ALIGN;
+
+class BufferPool {
+  readonly buffers: PlanBuffer[] = [];
+  private readonly free: number[] = [];
+
+  create(bytes: number, kind: BufferKind, name: string, extra: Partial<PlanBuffer> = {}): number {
+    const id = this.buffers.length;
+    this.buffers.push({ id, bytes: roundUp(bytes), kind, name, ...extra });
+    return id;
+  }
+
+  /** Best fit among free activation buffers no more than twice the size, else a new one. */
+  acquire(bytes: number, name: string): number {
+    const need = roundUp(bytes);
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.buffers[this.free[i]].bytes;
+      if (b >= need && b <= 2 * need && (best < 0 || b < this.buffers[this.free[best]].bytes)) best = i;
+    }
+    if (best >= 0) return this.free.splice(best, 1)[0];
+    return this.create(need, 'activation', name);
+  }
+
+  release(id: number): void {
+    if (this.buffers[id].kind === 'activation' && !this.free.includes(id)) this.free.push(id);
+  }
+}
+
+export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
+  const order = topoOrder(g);
+  const pool = new BufferPool();
+  const bufferOf = new Map<Node, number[]>();
+  const pinned = new Set<number>();
+  const inputs: Record<string, { buffer: number; type: TensorType }> = {};
+  const params: Record<string, { buffer: number; type: TensorType; group: string; init: ParamInit }> = {};
+  const dispatches: PlanDispatch[] = [];
+  let unplanned = 0;
+
+  // Last reader of every node (position in `order`); graph outputs live to the end.
+  const lastUse = new Map<Node, number>();
+  order.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v.node, i)));
+  for (const v of Object.values(g.outputs)) lastUse.set(v.node, order.length);
+  // A view (reshape) keeps its source alive as long as the view itself is alive.
+  for (let i = order.length - 1; i >= 0; i--) {
+    const n = order[i];
+    if (n.op === 'reshape') {
+      const src = n.inputs[0].node;
+      lastUse.set(src, Math.max(lastUse.get(src) ?? i, lastUse.get(n) ?? i));
+    }
+  }
+
+  const dying = new Map<number, Node[]>();
+  order.forEach((n, i) => {
+    const at = lastUse.get(n) ?? i; // unused results die where they are made
+    dying.set(at, [...(dying.get(at) ?? []), n]);
+  });
+
+  const buf = (v: Value): number => {
+    const ids = bufferOf.get(v.node);
+    if (!ids) throw new Error(`no buffer for ${v.node.op} output ${v.index}`);
+    return ids[v.index];
+  };
+
+  order.forEach((node, position) => {
+    switch (node.op) {
+      case 'param': {
+        const kind = node.attrs.group === 'optimizer_state' ? 'state' : 'param';
+        const id = pool.create(bytesOf(node.types[0]), kind, node.attrs.name, { init: node.attrs.init, shape: node.attrs.shape, group: node.attrs.group });
+        params[node.attrs.name] = { buffer: id, type: node.types[0], group: node.attrs.group, init: node.attrs.init };
+        pinned.add(id);
+        bufferOf.set(node, [id]);
+        return;
+      }
+      case 'input': {
+        const id = pool.create(bytesOf(node.types[0]), 'input', node.attrs.name, { shape: node.attrs.shape });
+        inputs[node.attrs.name] = { buffer: id, type: node.types[0] };
+        pinned.add(id);
+        bufferOf.set(node, [id]);
+        return;
+      }
+      case 'const': {
+        const id = pool.create(bytesOf(node.types[0]), 'const', `const ${node.attrs.value}`, { init: { kind: 'fill', value: node.attrs.value }, shape: node.attrs.shape });
+        pinned.add(id);
+        bufferOf.set(node, [id]);
+        return;
+      }
+      case 'reshape':
+        bufferOf.set(node, [buf(node.inputs[0])]);
+        return;
+      case 'adamw':
+        // In place: the updated param and moments overwrite the buffers they were read from.
+        bufferOf.set(node, [buf(node.inputs[0]), buf(node.inputs[2]), buf(node.inputs[3])]);
+        break;
+      default:
+        bufferOf.set(node, node.types.map((t, i) => {
+          unplanned += roundUp(bytesOf(t));
+          return pool.acquire(bytesOf(t), `${node.op}#${i}`);
+        }));
+    }
+    const temps: number[] = [];
+    const ctx: LoweringContext = {
+      caps,
+      input: (i) => buf(node.inputs[i]),
+      inputType: (i) => node.inputs[i].node.types[node.inputs[i].index],
+      output: (i) => bufferOf.get(node)![i],
+      temp: (bytes, name) => {
+        const id = pool.acquire(bytes, `${node.op}.${name}`);
+        temps.push(id);
+        return id;
+      },
+      emit: (program, bindings) => {
+        const ids = program.bindings.map((b) => {
+          const id = bindings[b.name];
+          if (id === undefined) throw new Error(`${node.op}: kernel ${program.label} binding '${b.name}' was not bound`);
+          if (pool.buffers[id].bytes < b.length * 4) throw new Error(`${node.op}: buffer for '${b.name}' holds ${pool.buffers[id].bytes} bytes, kernel ${program.label} needs ${b.length * 4}`);
+          return id;
+        });
+        dispatches.push({ program, buffers: ids, op: node.op });
+      },
+    };
+    const lower = KERNEL_LOWERINGS[node.op] as ((n: Node, c: LoweringContext) => void) | undefined;
+    if (!lower) throw new Error(`no kernel lowering for op '${node.op}'`);
+    lower(node, ctx);
+    for (const t of temps) pool.release(t);
+    // Free every value whose last reader was this node; views own no buffer of their own.
+    for (const dead of dying.get(position) ?? []) {
+      if (dead.op === 'reshape') continue;
+      for (const id of bufferOf.get(dead) ?? []) if (!pinned.has(id)) pool.release(id);
+    }
+  });
+
+  const outputs: Record<string, { buffer: number; type: TensorType }> = {};
+  for (const [name, v] of Object.entries(g.outputs)) outputs[name] = { buffer: buf(v), type: v.node.types[v.index] };
+  return {
+    buffers: pool.buffers,
+    dispatches,
+    outputs,
+    inputs,
+    params,
+    totalBytes: pool.buffers.reduce((s, b) => s + b.bytes, 0),
+    unplannedActivationBytes: unplanned,
+  };
+}

@@ -1,0 +1,105 @@
+// Runs an ExecutionPlan on the device: allocates its buffers, initialises params from their
+// init attrs (seeded, one RNG stream per param name so adding a param never shifts the others),
+// compiles every pipeline up front, pre-builds bind groups, and then executes a whole step as one
+// compute pass in one submit. Dispatches in a pass are ordered with storage barriers between them,
+// so a step costs one submit round trip plus ~20–30 µs per dispatch on lavapipe.
+import type { ExecutionPlan } from '../compiler/codegen/plan.ts';
+import type { TensorType } from '../compiler/ir/types.ts';
+import { numel } from '../compiler/ir/types.ts';
+import { withErrorScopes } from './device.ts';
+import type { HostArray, KernelExecutor } from './executor.ts';
+import { Rng } from './rng.ts';
+
+interface Prepared {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  dispatch: readonly [number, number, number];
+}
+
+export class StepExecutor {
+  private buffers: GPUBuffer[] = [];
+  private prepared: Prepared[] = [];
+
+  constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {}
+
+  get dispatchCount(): number {
+    return this.plan.dispatches.length;
+  }
+
+  /** Allocates buffers, compiles pipelines and initialises params with a seeded RNG. */
+  async init(seed: number): Promise<void> {
+    const { device } = this.exec;
+    await withErrorScopes(this.exec.ctx, { label: 'allocate step buffers' }, () => {
+      this.buffers = this.plan.buffers.map((b) => this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`));
+    });
+    const rng = new Rng(seed);
+    for (const b of this.plan.buffers) {
+      if (!b.init || !b.shape) continue;
+      const data = new Float32Array(numel(b.shape));
+      if (b.init.kind === 'normal') rng.fork(`init:${b.name}`).fillNormal(data, 0, b.init.std);
+      else if (b.init.kind === 'ones') data.fill(1);
+      else if (b.init.kind === 'fill') data.fill(b.init.value);
+      if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.buffers[b.id], 0, data);
+    }
+    const pipelines = await Promise.all(this.plan.dispatches.map((d) => this.exec.pipeline(d.program)));
+    this.prepared = this.plan.dispatches.map((d, i) => ({
+      pipeline: pipelines[i],
+      bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => this.buffers[id])),
+      dispatch: d.program.dispatch,
+    }));
+  }
+
+  writeInput(name: string, data: HostArray): void {
+    const spec = this.plan.inputs[name];
+    if (!spec) throw new Error(`plan has no input '${name}'`);
+    this.checkLength(name, spec.type, data);
+    this.exec.device.queue.writeBuffer(this.buffers[spec.buffer], 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  writeParam(name: string, data: Float32Array): void {
+    const spec = this.plan.params[name];
+    if (!spec) throw new Error(`plan has no param '${name}'`);
+    this.checkLength(name, spec.type, data);
+    this.exec.device.queue.writeBuffer(this.buffers[spec.buffer], 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async readParam(name: string): Promise<Float32Array> {
+    const spec = this.plan.params[name];
+    if (!spec) throw new Error(`plan has no param '${name}'`);
+    return new Float32Array(await this.exec.readBuffer(this.buffers[spec.buffer], numel(spec.type) * 4));
+  }
+
+  async readOutput(name: string): Promise<Float32Array | Int32Array> {
+    const spec = this.plan.outputs[name];
+    if (!spec) throw new Error(`plan has no output '${name}'`);
+    const bytes = await this.exec.readBuffer(this.buffers[spec.buffer], Math.max(1, numel(spec.type)) * 4);
+    return spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+  }
+
+  /** Encodes and submits every dispatch of the plan in one compute pass. */
+  run(): void {
+    const enc = this.exec.device.createCommandEncoder({ label: 'step' });
+    const pass = enc.beginComputePass({ label: 'step' });
+    for (const p of this.prepared) {
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, p.bindGroup);
+      pass.dispatchWorkgroups(p.dispatch[0], p.dispatch[1], p.dispatch[2]);
+    }
+    pass.end();
+    this.exec.device.queue.submit([enc.finish()]);
+  }
+
+  /** Resolves when the device has finished everything submitted so far. */
+  done(): Promise<undefined> {
+    return this.exec.device.queue.onSubmittedWorkDone();
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers = [];
+  }
+
+  private checkLength(name: string, type: TensorType, data: HostArray): void {
+    if (data.length !== Math.max(1, numel(type))) throw new Error(`'${name}' expects ${numel(type)} elements, got ${data.length}`);
+  }
+}
