@@ -1,0 +1,628 @@
+// Plain CPU reference interpreter for the IR, in float64 (i32 tensors stay Int32Array). It is the
+// semantic oracle of the compiler: finite-difference gradient checks and "passes preserve values"
+// tests run graphs through it, so every op is one small, loop-based, obviously-correct function
+// with no cleverness and no shared fast paths. Tensors are flat row-major arrays; shapes come from
+// the node types, which the factories already checked, so ops never re-validate shapes.
+//
+// Invariants: a node is evaluated once per call (topological order); inputs are never written;
+// an op with integer semantics (router indices, dispatch permutation, offsets) returns Int32Array.
+import { Rng } from '../../runtime/rng.ts';
+import { topoOrder } from './graph.ts';
+import { broadcast } from './infer.ts';
+import type { Graph, Node, NodeOf, OpName, TensorType } from './types.ts';
+import { formatType, numel } from './types.ts';
+
+export type Tensor = Float64Array | Int32Array;
+
+export interface Feeds {
+  readonly inputs?: Readonly<Record<string, Tensor>>;
+  readonly params?: Readonly<Record<string, Float64Array>>;
+}
+
+type Impl<K extends OpName> = (node: NodeOf<K>, ins: readonly Tensor[], feeds: Feeds) => Tensor[];
+
+const shapeOf = (n: Node, i: number): readonly number[] => n.inputs[i].node.types[n.inputs[i].index].shape;
+const f64 = (t: TensorType): Float64Array => new Float64Array(numel(t));
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+function feed(kind: string, name: string, t: TensorType, value: Tensor | undefined): Tensor {
+  if (!value) throw new Error(`interpretGraph: missing ${kind} '${name}' (${formatType(t)})`);
+  const wantInt = t.dtype === 'i32';
+  if (wantInt !== value instanceof Int32Array) throw new Error(`interpretGraph: ${kind} '${name}' must be ${wantInt ? 'Int32Array' : 'Float64Array'}`);
+  if (value.length !== numel(t)) throw new Error(`interpretGraph: ${kind} '${name}' has ${value.length} elements, ${formatType(t)} needs ${numel(t)}`);
+  return value;
+}
+
+const UNARY: Record<string, (x: number) => number> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  square: (x) => x * x,
+  silu: (x) => x * sigmoid(x),
+  sigmoid,
+  relu: (x) => Math.max(x, 0),
+  tanh: Math.tanh,
+};
+
+const BINARY: Record<string, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  max: Math.max,
+  min: Math.min,
+};
+
+/** Strides of `shape` aligned to an output of rank `rank`, 0 where the operand is broadcast. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const strides = new Array<number>(outShape.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const o = outShape.length - shape.length + i;
+    strides[o] = shape[i] === 1 && outShape[o] !== 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+/** [outer, n, inner] view of `shape` around `axis`. */
+function aroundAxis(shape: readonly number[], axis: number): [number, number, number] {
+  const outer = shape.slice(0, axis).reduce((p, d) => p * d, 1);
+  const inner = shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+  return [outer, shape[axis], inner];
+}
+
+function softmaxRow(row: ArrayLike<number>): number[] {
+  const m = Math.max(...Array.from(row));
+  const e = Array.from(row, (x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+function logSumExp(row: ArrayLike<number>): number {
+  const m = Math.max(...Array.from(row));
+  return m + Math.log(Array.from(row).reduce((a, x) => a + Math.exp(x - m), 0));
+}
+
+/** Expert owning row r of a grouped (expert-sorted) buffer. */
+function expertOfRow(offsets: Int32Array, r: number): number {
+  for (let e = 0; e + 1 < offsets.length; e++) if (r >= offsets[e] && r < offsets[e + 1]) return e;
+  throw new Error(`row ${r} lies outside every expert range (offsets [${Array.from(offsets)}])`);
+}
+
+/** W[e] as a K·N slice: the per-expert weight, or wc + wu[e] for a fused shared weight. */
+function expertMatrix(weights: readonly Tensor[], e: number, kn: number): Float64Array {
+  const w = new Float64Array(kn);
+  if (weights.length === 1) {
+    for (let i = 0; i < kn; i++) w[i] = weights[0][e * kn + i];
+  } else {
+    for (let i = 0; i < kn; i++) w[i] = weights[0][i] + weights[1][e * kn + i];
+  }
+  return w;
+}
+
+/** Router scores of one row of logits. */
+function routerScores(score: 'softmax' | 'sigmoid', row: ArrayLike<number>): number[] {
+  return score === 'softmax' ? softmaxRow(row) : Array.from(row, sigmoid);
+}
+
+/** Top-k experts by score, descending, ties broken towards the lower index. */
+function topK(scores: readonly number[], k: number): number[] {
+  const order = scores.map((_, e) => e).sort((a, b) => scores[b] - scores[a] || a - b);
+  return order.slice(0, k);
+}
+
+/** The double-complement projection (I − U Uᵀ) G (I − V Vᵀ) of one K×N matrix G. */
+function doubleComplement(g: Float64Array, u: Tensor, v: Tensor, K: number, N: number, r: number): Float64Array {
+  // left = (I − U Uᵀ) G
+  const utg = new Float64Array(r * N);
+  for (let a = 0; a < r; a++) for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) utg[a * N + n] += u[k * r + a] * g[k * N + n];
+  const left = Float64Array.from(g);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) for (let a = 0; a < r; a++) left[k * N + n] -= u[k * r + a] * utg[a * N + n];
+  // left (I − V Vᵀ)
+  const lv = new Float64Array(K * r);
+  for (let k = 0; k < K; k++) for (let a = 0; a < r; a++) for (let n = 0; n < N; n++) lv[k * r + a] += left[k * N + n] * v[n * r + a];
+  const res = Float64Array.from(left);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) for (let a = 0; a < r; a++) res[k * N + n] -= lv[k * r + a] * v[n * r + a];
+  return res;
+}
+
+const OPS: { [K in OpName]: Impl<K> } = {
+  input: (n, _ins, feeds) => [feed('input', n.attrs.name, n.types[0], feeds.inputs?.[n.attrs.name])],
+  param: (n, _ins, feeds) => [feed('param', n.attrs.name, n.types[0], feeds.params?.[n.attrs.name])],
+  const: (n) => [f64(n.types[0]).fill(n.attrs.value)],
+
+  unary: (n, [x]) => {
+    const f = UNARY[n.attrs.fn];
+    return [Float64Array.from(x, f)];
+  },
+
+  binary: (n, [a, b]) => {
+    const f = BINARY[n.attrs.fn];
+    const outShape = broadcast(n.attrs.fn, shapeOf(n, 0), shapeOf(n, 1));
+    const sa = broadcastStrides(shapeOf(n, 0), outShape);
+    const sb = broadcastStrides(shapeOf(n, 1), outShape);
+    const y = new Float64Array(numel(outShape));
+    const idx = new Array<number>(outShape.length).fill(0);
+    for (let i = 0; i < y.length; i++) {
+      let ia = 0;
+      let ib = 0;
+      for (let d = 0; d < idx.length; d++) {
+        ia += idx[d] * sa[d];
+        ib += idx[d] * sb[d];
+      }
+      y[i] = f(a[ia], b[ib]);
+      for (let d = idx.length - 1; d >= 0; d--) {
+        if (++idx[d] < outShape[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return [y];
+  },
+
+  reduce: (n, [x]) => {
+    const [outer, len, inner] = aroundAxis(shapeOf(n, 0), n.attrs.axis);
+    const y = new Float64Array(outer * inner);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let acc = n.attrs.fn === 'max' ? -Infinity : 0;
+        for (let j = 0; j < len; j++) {
+          const v = x[(o * len + j) * inner + i];
+          acc = n.attrs.fn === 'max' ? Math.max(acc, v) : acc + v;
+        }
+        y[o * inner + i] = n.attrs.fn === 'mean' ? acc / len : acc;
+      }
+    }
+    return [y];
+  },
+
+  reshape: (_n, [x]) => [x.slice()],
+
+  matmul: (n, [a, b]) => {
+    const { transA, transB } = n.attrs;
+    const [ra, ca] = shapeOf(n, 0);
+    const [rb, cb] = shapeOf(n, 1);
+    const M = transA ? ca : ra;
+    const K = transA ? ra : ca;
+    const N = transB ? rb : cb;
+    const A = (i: number, k: number) => (transA ? a[k * ca + i] : a[i * ca + k]);
+    const B = (k: number, j: number) => (transB ? b[j * cb + k] : b[k * cb + j]);
+    const y = new Float64Array(M * N);
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += A(i, k) * B(k, j);
+      y[i * N + j] = acc;
+    }
+    return [y];
+  },
+
+  embedding: (n, [table, ids]) => {
+    const [V, D] = shapeOf(n, 0);
+    const y = f64(n.types[0]);
+    ids.forEach((id, t) => {
+      if (id < 0 || id >= V) throw new Error(`embedding: id ${id} out of range [0, ${V})`);
+      for (let d = 0; d < D; d++) y[t * D + d] = table[id * D + d];
+    });
+    return [y];
+  },
+
+  embedding_grad: (n, [dOut, ids]) => {
+    const D = shapeOf(n, 0)[1];
+    const dTable = f64(n.types[0]);
+    ids.forEach((id, t) => {
+      for (let d = 0; d < D; d++) dTable[id * D + d] += dOut[t * D + d];
+    });
+    return [dTable];
+  },
+
+  rmsnorm: (n, [x, w]) => {
+    const [T, D] = shapeOf(n, 0);
+    const y = new Float64Array(T * D);
+    for (let t = 0; t < T; t++) {
+      let ss = 0;
+      for (let d = 0; d < D; d++) ss += x[t * D + d] ** 2;
+      const rstd = 1 / Math.sqrt(ss / D + n.attrs.eps);
+      for (let d = 0; d < D; d++) y[t * D + d] = x[t * D + d] * rstd * w[d];
+    }
+    return [y];
+  },
+
+  rmsnorm_grad: (n, [dy, x, w]) => {
+    // y = x·r·w with r = (mean x² + eps)^(-1/2), so dx = r·g − r³·x·mean(g·x) where g = dy·w.
+    const [T, D] = shapeOf(n, 1);
+    const dx = new Float64Array(T * D);
+    const dw = new Float64Array(D);
+    for (let t = 0; t < T; t++) {
+      let ss = 0;
+      let gx = 0;
+      for (let d = 0; d < D; d++) {
+        ss += x[t * D + d] ** 2;
+        gx += dy[t * D + d] * w[d] * x[t * D + d];
+      }
+      const r = 1 / Math.sqrt(ss / D + n.attrs.eps);
+      for (let d = 0; d < D; d++) {
+        dx[t * D + d] = r * dy[t * D + d] * w[d] - r ** 3 * x[t * D + d] * (gx / D);
+        dw[d] += dy[t * D + d] * x[t * D + d] * r;
+      }
+    }
+    return [dx, dw];
+  },
+
+  rope: (n, [x]) => {
+    const { theta, heads, headDim: hd, seqLen, inverse } = n.attrs;
+    const T = shapeOf(n, 0)[0];
+    const W = heads * hd;
+    const half = hd / 2;
+    const y = Float64Array.from(x);
+    for (let t = 0; t < T; t++) {
+      const p = t % seqLen;
+      for (let i = 0; i < half; i++) {
+        const angle = (inverse ? -1 : 1) * p * theta ** ((-2 * i) / hd);
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        for (let h = 0; h < heads; h++) {
+          const a = t * W + h * hd + i;
+          const x1 = x[a];
+          const x2 = x[a + half];
+          y[a] = x1 * c - x2 * s;
+          y[a + half] = x2 * c + x1 * s;
+        }
+      }
+    }
+    return [y];
+  },
+
+  attention: (n, [q, k, v]) => {
+    const { heads: H, kvHeads: KVH, headDim: hd, seqLen: S } = n.attrs;
+    const T = shapeOf(n, 0)[0];
+    const scale = 1 / Math.sqrt(hd);
+    const o = new Float64Array(T * H * hd);
+    const lse = new Float64Array(T * H);
+    for (let t = 0; t < T; t++) {
+      const start = t - (t % S);
+      for (let h = 0; h < H; h++) {
+        const kvh = Math.floor(h / (H / KVH));
+        const scores: number[] = [];
+        for (let j = start; j <= t; j++) {
+          let dot = 0;
+          for (let d = 0; d < hd; d++) dot += q[t * H * hd + h * hd + d] * k[j * KVH * hd + kvh * hd + d];
+          scores.push(dot * scale);
+        }
+        const l = logSumExp(scores);
+        lse[t * H + h] = l;
+        scores.forEach((s, jj) => {
+          const p = Math.exp(s - l);
+          for (let d = 0; d < hd; d++) o[t * H * hd + h * hd + d] += p * v[(start + jj) * KVH * hd + kvh * hd + d];
+        });
+      }
+    }
+    return [o, lse];
+  },
+
+  attention_grad: (n, [dOut, q, k, v, o, lse]) => {
+    // P = exp(scaled scores − lse); dS = P ⊙ (dOut·vᵀ − rowsum(dOut ⊙ out)).
+    const { heads: H, kvHeads: KVH, headDim: hd, seqLen: S } = n.attrs;
+    const T = shapeOf(n, 1)[0];
+    const scale = 1 / Math.sqrt(hd);
+    const dq = new Float64Array(q.length);
+    const dk = new Float64Array(k.length);
+    const dv = new Float64Array(v.length);
+    const qi = (t: number, h: number, d: number) => t * H * hd + h * hd + d;
+    const ki = (t: number, h: number, d: number) => t * KVH * hd + h * hd + d;
+    for (let t = 0; t < T; t++) {
+      const start = t - (t % S);
+      for (let h = 0; h < H; h++) {
+        const kvh = Math.floor(h / (H / KVH));
+        let rowDot = 0;
+        for (let d = 0; d < hd; d++) rowDot += dOut[qi(t, h, d)] * o[qi(t, h, d)];
+        for (let j = start; j <= t; j++) {
+          let s = 0;
+          let dp = 0;
+          for (let d = 0; d < hd; d++) {
+            s += q[qi(t, h, d)] * k[ki(j, kvh, d)];
+            dp += dOut[qi(t, h, d)] * v[ki(j, kvh, d)];
+          }
+          const p = Math.exp(s * scale - lse[t * H + h]);
+          const ds = p * (dp - rowDot);
+          for (let d = 0; d < hd; d++) {
+            dq[qi(t, h, d)] += scale * ds * k[ki(j, kvh, d)];
+            dk[ki(j, kvh, d)] += scale * ds * q[qi(t, h, d)];
+            dv[ki(j, kvh, d)] += p * dOut[qi(t, h, d)];
+          }
+        }
+      }
+    }
+    return [dq, dk, dv];
+  },
+
+  swiglu: (_n, [g, u]) => [Float64Array.from(g, (x, i) => x * sigmoid(x) * u[i])],
+
+  swiglu_grad: (_n, [dh, g, u]) => {
+    const dg = new Float64Array(g.length);
+    const du = new Float64Array(g.length);
+    for (let i = 0; i < g.length; i++) {
+      const s = sigmoid(g[i]);
+      du[i] = dh[i] * g[i] * s;
+      dg[i] = dh[i] * u[i] * s * (1 + g[i] * (1 - s));
+    }
+    return [dg, du];
+  },
+
+  router: (n, [logits]) => {
+    const [T, E] = shapeOf(n, 0);
+    const { topK: K, score, normalize, scale } = n.attrs;
+    const idx = new Int32Array(T * K);
+    const w = new Float64Array(T * K);
+    const probs = new Float64Array(T * E);
+    for (let t = 0; t < T; t++) {
+      const p = routerScores(score, logits.subarray(t * E, (t + 1) * E));
+      probs.set(p, t * E);
+      const chosen = topK(p, K);
+      const sum = chosen.reduce((a, e) => a + p[e], 0);
+      chosen.forEach((e, j) => {
+        idx[t * K + j] = e;
+        w[t * K + j] = (normalize ? p[e] / sum : p[e]) * scale;
+      });
+    }
+    return [idx, w, probs];
+  },
+
+  router_grad: (n, [dW, logits, idx, dProbs]) => {
+    // Selection held fixed: w_j = scale·p[idx_j] (/ Σ_l p[idx_l] when normalising), then through
+    // the score function back to the logits.
+    const [T, E] = shapeOf(n, 1);
+    const { topK: K, score, normalize, scale } = n.attrs;
+    const dLogits = new Float64Array(T * E);
+    for (let t = 0; t < T; t++) {
+      const p = routerScores(score, logits.subarray(t * E, (t + 1) * E));
+      const dp = Array.from(dProbs.subarray(t * E, (t + 1) * E));
+      const sel = Array.from(idx.subarray(t * K, (t + 1) * K));
+      const sum = sel.reduce((a, e) => a + p[e], 0);
+      const weighted = sel.reduce((a, e, j) => a + dW[t * K + j] * p[e], 0);
+      sel.forEach((e, j) => {
+        dp[e] += normalize ? scale * (dW[t * K + j] / sum - weighted / (sum * sum)) : scale * dW[t * K + j];
+      });
+      const dot = p.reduce((a, pe, e) => a + pe * dp[e], 0);
+      for (let e = 0; e < E; e++) dLogits[t * E + e] = score === 'softmax' ? p[e] * (dp[e] - dot) : dp[e] * p[e] * (1 - p[e]);
+    }
+    return [dLogits];
+  },
+
+  moe_dispatch: (n, [x, idx]) => {
+    const [T, D] = shapeOf(n, 0);
+    const { experts: E, topK: K } = n.attrs;
+    const offsets = new Int32Array(E + 1);
+    for (const e of idx) offsets[e + 1]++;
+    for (let e = 0; e < E; e++) offsets[e + 1] += offsets[e];
+    const next = offsets.slice(0, E);
+    const permRow = new Int32Array(T * K);
+    const xs = new Float64Array(T * K * D);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < K; j++) {
+        const row = next[idx[t * K + j]]++;
+        permRow[t * K + j] = row;
+        for (let d = 0; d < D; d++) xs[row * D + d] = x[t * D + d];
+      }
+    }
+    return [xs, permRow, offsets];
+  },
+
+  moe_gather_grad: (n, [dXs, permRow]) => {
+    const K = n.attrs.topK;
+    const [T, D] = n.types[0].shape;
+    const dx = new Float64Array(T * D);
+    for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
+      const row = permRow[t * K + j];
+      for (let d = 0; d < D; d++) dx[t * D + d] += dXs[row * D + d];
+    }
+    return [dx];
+  },
+
+  grouped_matmul: (n, ins) => {
+    const xs = ins[0];
+    const offsets = ins[ins.length - 1] as Int32Array;
+    const [R, K] = shapeOf(n, 0);
+    const N = n.types[0].shape[1];
+    const y = new Float64Array(R * N);
+    for (let r = 0; r < R; r++) {
+      const w = expertMatrix(ins.slice(1, -1), expertOfRow(offsets, r), K * N);
+      for (let c = 0; c < N; c++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += xs[r * K + k] * w[k * N + c];
+        y[r * N + c] = acc;
+      }
+    }
+    return [y];
+  },
+
+  grouped_matmul_grad_x: (n, ins) => {
+    const dY = ins[0];
+    const offsets = ins[ins.length - 1] as Int32Array;
+    const [R, N] = shapeOf(n, 0);
+    const K = n.types[0].shape[1];
+    const dXs = new Float64Array(R * K);
+    for (let r = 0; r < R; r++) {
+      const w = expertMatrix(ins.slice(1, -1), expertOfRow(offsets, r), K * N);
+      for (let k = 0; k < K; k++) {
+        let acc = 0;
+        for (let c = 0; c < N; c++) acc += dY[r * N + c] * w[k * N + c];
+        dXs[r * K + k] = acc;
+      }
+    }
+    return [dXs];
+  },
+
+  grouped_matmul_grad_w: (n, [xs, dY, offsets]) => {
+    const [R, K] = shapeOf(n, 0);
+    const N = shapeOf(n, 1)[1];
+    const dW = f64(n.types[0]);
+    for (let r = 0; r < R; r++) {
+      const e = expertOfRow(offsets as Int32Array, r);
+      for (let k = 0; k < K; k++) for (let c = 0; c < N; c++) dW[(e * K + k) * N + c] += xs[r * K + k] * dY[r * N + c];
+    }
+    return [dW];
+  },
+
+  moe_combine: (n, [ys, permRow, w]) => {
+    const K = n.attrs.topK;
+    const [T, D] = n.types[0].shape;
+    const y = new Float64Array(T * D);
+    for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
+      const row = permRow[t * K + j];
+      for (let d = 0; d < D; d++) y[t * D + d] += w[t * K + j] * ys[row * D + d];
+    }
+    return [y];
+  },
+
+  moe_combine_grad: (n, [dOut, ys, permRow, w]) => {
+    const K = n.attrs.topK;
+    const [T, D] = shapeOf(n, 0);
+    const dYs = new Float64Array(ys.length);
+    const dW = new Float64Array(w.length);
+    for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
+      const row = permRow[t * K + j];
+      for (let d = 0; d < D; d++) {
+        dYs[row * D + d] += w[t * K + j] * dOut[t * D + d];
+        dW[t * K + j] += dOut[t * D + d] * ys[row * D + d];
+      }
+    }
+    return [dYs, dW];
+  },
+
+  aux_loss: (n, [x, idx]) => {
+    const [T, E] = shapeOf(n, 0);
+    const { kind, coef, topK: K } = n.attrs;
+    if (kind === 'z_loss') {
+      let acc = 0;
+      for (let t = 0; t < T; t++) acc += logSumExp(x.subarray(t * E, (t + 1) * E)) ** 2;
+      return [Float64Array.of((coef * acc) / T)];
+    }
+    const counts = new Float64Array(E);
+    for (const e of idx) counts[e]++;
+    let acc = 0;
+    for (let e = 0; e < E; e++) {
+      let meanProb = 0;
+      for (let t = 0; t < T; t++) meanProb += x[t * E + e] / T;
+      acc += (counts[e] / (T * K)) * meanProb;
+    }
+    return [Float64Array.of(coef * E * acc)];
+  },
+
+  aux_loss_grad: (n, [dLoss, x, idx]) => {
+    const [T, E] = shapeOf(n, 1);
+    const { kind, coef, topK: K } = n.attrs;
+    const dx = new Float64Array(T * E);
+    if (kind === 'z_loss') {
+      for (let t = 0; t < T; t++) {
+        const row = x.subarray(t * E, (t + 1) * E);
+        const l = logSumExp(row);
+        softmaxRow(row).forEach((p, e) => (dx[t * E + e] = (dLoss[0] * coef * 2 * l * p) / T));
+      }
+      return [dx];
+    }
+    const counts = new Float64Array(E);
+    for (const e of idx) counts[e]++;
+    for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) dx[t * E + e] = (dLoss[0] * coef * E * counts[e]) / (T * K) / T;
+    return [dx];
+  },
+
+  cross_entropy: (n, [logits, targets]) => {
+    const [T, V] = shapeOf(n, 0);
+    const loss = new Float64Array(T);
+    for (let t = 0; t < T; t++) {
+      if (targets[t] < 0) continue;
+      const row = logits.subarray(t * V, (t + 1) * V);
+      loss[t] = logSumExp(row) - row[targets[t]];
+    }
+    return [loss];
+  },
+
+  cross_entropy_grad: (n, [dLoss, logits, targets]) => {
+    const [T, V] = shapeOf(n, 1);
+    const d = new Float64Array(T * V);
+    for (let t = 0; t < T; t++) {
+      if (targets[t] < 0) continue;
+      softmaxRow(logits.subarray(t * V, (t + 1) * V)).forEach((p, v) => (d[t * V + v] = dLoss[t] * (p - (v === targets[t] ? 1 : 0))));
+    }
+    return [d];
+  },
+
+  expert_weight: (n, [wc, wu]) => {
+    const kn = wc.length;
+    const w = new Float64Array(wu.length);
+    for (let e = 0; e < n.attrs.experts; e++) w.set(expertMatrix([wc, wu], e, kn), e * kn);
+    return [w];
+  },
+
+  sd_split_grad: (n, [g, u, v]) => {
+    const [E, K, N] = shapeOf(n, 0);
+    const r = n.attrs.rank;
+    const gc = new Float64Array(K * N);
+    const gu = new Float64Array(E * K * N);
+    for (let e = 0; e < E; e++) {
+      const ge = Float64Array.from(g.subarray(e * K * N, (e + 1) * K * N));
+      const ue = doubleComplement(ge, u, v, K, N, r);
+      gu.set(ue, e * K * N);
+      for (let i = 0; i < K * N; i++) gc[i] += (ge[i] - ue[i]) / (n.attrs.aggregate === 'mean' ? E : 1);
+    }
+    return [gc, gu];
+  },
+
+  adamw: (n, [p, g, m, v, hyper, clip]) => {
+    const { beta1, beta2, eps, weightDecay } = n.attrs;
+    const [lr, step] = hyper;
+    const p2 = new Float64Array(p.length);
+    const m2 = new Float64Array(p.length);
+    const v2 = new Float64Array(p.length);
+    for (let i = 0; i < p.length; i++) {
+      const gs = g[i] * clip[0];
+      m2[i] = beta1 * m[i] + (1 - beta1) * gs;
+      v2[i] = beta2 * v[i] + (1 - beta2) * gs * gs;
+      const mHat = m2[i] / (1 - beta1 ** step);
+      const vHat = v2[i] / (1 - beta2 ** step);
+      p2[i] = p[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * p[i]);
+    }
+    return [p2, m2, v2];
+  },
+};
+
+/** Evaluates every output of `g` on the given input and param values. */
+export function interpretGraph(g: Graph, feeds: Feeds): Record<string, Tensor> {
+  const values = new Map<Node, Tensor[]>();
+  for (const node of topoOrder(g)) {
+    const ins = node.inputs.map((v) => values.get(v.node)![v.index]);
+    const impl = OPS[node.op] as Impl<typeof node.op>;
+    const outs = impl(node as never, ins, feeds);
+    outs.forEach((t, i) => {
+      const want = node.types[i];
+      if (t.length !== numel(want) || (want.dtype === 'i32') !== t instanceof Int32Array) {
+        throw new Error(`interpreter bug: ${node.op} output ${i} is not ${formatType(want)}`);
+      }
+    });
+    values.set(node, outs);
+  }
+  const result: Record<string, Tensor> = {};
+  for (const [name, v] of Object.entries(g.outputs)) result[name] = values.get(v.node)![v.index];
+  return result;
+}
+
+/** Initial values of every param from its `init` attr. Each param draws from its own stream
+ *  (forked by name), so adding a param never changes the others' values. */
+export function initParams(g: Graph, seed: number | string): Record<string, Float64Array> {
+  const root = new Rng(seed);
+  const params: Record<string, Float64Array> = {};
+  for (const node of topoOrder(g)) {
+    if (node.op !== 'param') continue;
+    const values = f64(node.types[0]);
+    const init = node.attrs.init;
+    if (init.kind === 'ones') values.fill(1);
+    if (init.kind === 'normal') {
+      const rng = root.fork(node.attrs.name);
+      for (let i = 0; i < values.length; i++) values[i] = rng.normal(0, init.std);
+    }
+    params[node.attrs.name] = values;
+  }
+  return params;
+}
