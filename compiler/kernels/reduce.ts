@@ -4,7 +4,9 @@
 //    combines partial results with a shared-memory tree; short rows are packed several to a
 //    workgroup so every workgroup stays full (on lavapipe dispatch and barrier costs dominate).
 //  - `strided` (inner > 1): one lane per output element loops over the axis; neighbouring lanes
-//    read neighbouring `inner` positions, so every step of the loop is a coalesced load.
+//    read neighbouring `inner` positions, so every step of the loop is a coalesced load. When the
+//    outputs are too few to occupy the device, the axis is also split over workgroup y and the
+//    partial results meet in a shared-memory tree.
 // Invariants: the output is dense, row-major, shape = input shape with the axis removed (or kept
 // as 1); accumulation is in f32; max is exact, sums are compared with a length-scaled tolerance.
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram, type Tolerance } from './types.ts';
@@ -31,6 +33,8 @@ const WORKGROUP = 256;
 const TARGET_LANES = 1024;
 const MIN_LANES = 4;
 const MIN_ELEMENTS_PER_LANE = 32;
+/** The strided kernel's split lanes each walk a column with a large stride; more of them measured faster. */
+const STRIDED_TARGET_LANES = 4096;
 
 const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
 /** Identity of max: the most negative finite f32 (WGSL has no infinity literal). */
@@ -65,11 +69,20 @@ export function reduceGeometry(p: ReduceParams): ReduceGeometry {
  * workgroup is filled with further rows.
  */
 export function rowTiling(length: number, rows: number): { lanes: number; rowsPerGroup: number; treeStrides: number[] } {
+  const lanes = lanesPerOutput(length, rows, MIN_LANES);
+  return { lanes, rowsPerGroup: WORKGROUP / lanes, treeStrides: halvings(lanes) };
+}
+
+function lanesPerOutput(length: number, outputs: number, minLanes: number, targetLanes = TARGET_LANES): number {
   const maxLanes = Math.min(WORKGROUP, nextPow2(ceilDiv(length, MIN_ELEMENTS_PER_LANE)));
-  const lanes = Math.min(maxLanes, Math.max(MIN_LANES, nextPow2(ceilDiv(TARGET_LANES, rows))));
-  const treeStrides: number[] = [];
-  for (let s = lanes / 2; s >= 1; s /= 2) treeStrides.push(s);
-  return { lanes, rowsPerGroup: WORKGROUP / lanes, treeStrides };
+  return Math.min(maxLanes, Math.max(minLanes, nextPow2(ceilDiv(targetLanes, outputs))));
+}
+
+/** The strides of a tree over `n` (a power of two) partial results: n/2, n/4, ..., 1. */
+function halvings(n: number): number[] {
+  const strides: number[] = [];
+  for (let s = n / 2; s >= 1; s /= 2) strides.push(s);
+  return strides;
 }
 
 export function reduceStrategy(p: ReduceParams): ReduceStrategy {
@@ -106,13 +119,30 @@ export function reduceProgram(p: ReduceParams): KernelProgram {
       features: [],
     };
   }
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(outputs, WORKGROUP));
+  // Few outputs over a long axis would leave most lanes idle: split the axis over `split` lanes
+  // (workgroup y) whose partial results meet in a shared-memory tree.
+  const split = lanesPerOutput(g.length, outputs, 1, STRIDED_TARGET_LANES);
+  const columns = WORKGROUP / split;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(outputs, columns));
   return {
     template: 'reduce_strided',
     label,
-    params: { op: p.op, ...opFlags, outputs, length: g.length, inner: g.inner, rowStride: g.length * g.inner, dispatchX },
+    params: {
+      op: p.op,
+      ...opFlags,
+      outputs,
+      length: g.length,
+      inner: g.inner,
+      rowStride: g.length * g.inner,
+      columns,
+      split,
+      groupSize: WORKGROUP,
+      tree: split > 1,
+      treeStrides: halvings(split).map((s) => ({ rows: s, slots: s * columns })),
+      dispatchX,
+    },
     bindings,
-    workgroupSize: [WORKGROUP, 1, 1],
+    workgroupSize: [columns, split, 1],
     dispatch,
     features: [],
   };

@@ -23,6 +23,9 @@ const CASES: ReduceParams[] = [
   { op: 'max', shape: [5, 129, 7], axis: 1 },
   { op: 'mean', shape: [4, 1, 9], axis: 1, keepDims: true },
   { op: 'sumsq', shape: [17, 33, 65], axis: 0 },
+  // strided with the axis split over workgroup y: few outputs, last workgroup partly empty
+  { op: 'sum', shape: [300, 37], axis: 0 },
+  { op: 'max', shape: [4097, 3], axis: 0 },
   // the same shapes forced through the other strategy
   { op: 'sum', shape: [3, 4097], axis: 1, strategy: 'strided' },
   { op: 'max', shape: [7, 1000], axis: 1, strategy: 'strided' },
@@ -67,5 +70,14 @@ describe('reduction kernels', () => {
     const manyLong = reduceProgram({ op: 'sum', shape: [1500, 70], axis: 1 });
     expect(manyLong.workgroupSize[0]).toBeGreaterThan(1);
     expect(manyLong.workgroupSize[0] * manyLong.workgroupSize[1]).toBe(256);
+  });
+
+  it('splits a long axis over workgroup y only when the outputs are too few to fill the device', () => {
+    const few = reduceProgram({ op: 'sum', shape: [4097, 3], axis: 0 });
+    expect(few.workgroupSize[1]).toBeGreaterThan(1);
+    expect(few.params.tree).toBe(true);
+    const many = reduceProgram({ op: 'sum', shape: [17, 33, 65], axis: 0 });
+    expect(many.workgroupSize).toEqual([256, 1, 1]);
+    expect(many.params.tree).toBe(false);
   });
 });

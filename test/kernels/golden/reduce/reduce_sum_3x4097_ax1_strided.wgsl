@@ -1,21 +1,76 @@
 // reduce_sum_3x4097_ax1_strided
 // reduce_strided: out[o * 1 + j] = sum of x[o * 4097 + k * 1 + j], k < 4097
 // bindings: x (read), out (write)
-// dispatch: ceil(3 / 256) workgroups spread over x and y, one lane per output element;
-//   i = (wid.x + wid.y * 1) * 256 + lid.x; adjacent lanes read adjacent j (coalesced)
+// dispatch: ceil(3 / 1) workgroups spread over x and y, each 1 output elements x 256 lanes along the axis;
+//   i = (wid.x + wid.y * 3) * 1 + lid.x; adjacent lanes read adjacent j (coalesced); lane y takes k = y, y + 256, ..., then a shared-memory tree over y
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(1, 256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = (wid.x + wid.y * 1u) * 256u + lid.x;
-  if (i >= 3u) { return; }
+  let i = (wid.x + wid.y * 3u) * 1u + lid.x;
+  // Lanes past the last output read nothing but still reach every barrier.
+  let end = select(0u, 4097u, i < 3u);
   let o = i / 1u;
   let base = o * 4097u + (i - o * 1u);
   var acc = 0.0f;
-  for (var k = 0u; k < 4097u; k++) {
+  for (var k = lid.y; k < end; k += 256u) {
     let v = x[base + k * 1u];
     acc = acc + v;
   }
-  out[i] = acc;
+  let slot = lid.y * 1u + lid.x;
+  partial[slot] = acc;
+  workgroupBarrier();
+  if (lid.y < 128u) {
+    let v = partial[slot + 128u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 64u) {
+    let v = partial[slot + 64u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 32u) {
+    let v = partial[slot + 32u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 16u) {
+    let v = partial[slot + 16u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 8u) {
+    let v = partial[slot + 8u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 4u) {
+    let v = partial[slot + 4u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 2u) {
+    let v = partial[slot + 2u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  workgroupBarrier();
+  if (lid.y < 1u) {
+    let v = partial[slot + 1u];
+    acc = acc + v;
+    partial[slot] = acc;
+  }
+  if (lid.y == 0u && i < 3u) {
+    out[i] = acc;
+  }
 }
