@@ -35,7 +35,7 @@ export async function resolveLimits(maxBindingSize: string | undefined): Promise
   if (maxBindingSize !== undefined) {
     const n = Number(maxBindingSize);
     if (!Number.isInteger(n) || n <= 0) throw new UserError(`--max-binding-size must be a positive integer (bytes), got '${maxBindingSize}'`);
-    return { name: 'the --max-binding-size limit', maxStorageBufferBindingSize: n };
+    return { name: '--max-binding-size', maxStorageBufferBindingSize: n };
   }
   try {
     const { adapterLimits } = await import('../../runtime/device.ts');
@@ -79,7 +79,8 @@ export function registerCompile(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output directory')
     .option('--set <key=value>', 'override a setting, e.g. train.optimizer.lr=4e-4 (repeatable)', collectSet, [])
     .option('--max-binding-size <bytes>', 'maxStorageBufferBindingSize to check buffers against (default: ask the adapter)')
-    .action(async (file: string, opts: { out: string; set: string[]; maxBindingSize?: string }) => {
+    .option('--allow-oversize', 'report buffers above the binding limit as warnings (memory planning for larger GPUs)')
+    .action(async (file: string, opts: { out: string; set: string[]; maxBindingSize?: string; allowOversize?: boolean }) => {
       const result = checkFile(file, { overrides: opts.set });
       if (result.diagnostics.length) process.stderr.write(formatDiagnostics(result.diagnostics));
       if (!result.config) throw new UserError(`sdmoec compile: ${file} has errors; nothing written`);
@@ -93,12 +94,14 @@ export function registerCompile(program: Command): void {
         );
       }
       process.stdout.write(`wrote ${artefacts.files.join(', ')}\n`);
-      const problems = artefacts.summaries.flatMap(oversizeMessages);
-      if (problems.length) {
+      const problems = oversizeMessages(artefacts.summaries);
+      if (problems.length && opts.allowOversize) {
+        process.stderr.write(problems.map((p) => `${file}: warning: ${p}\n`).join(''));
+      } else if (problems.length) {
         throw new UserError(
           `${file}: error: ${problems.length} buffer${problems.length === 1 ? '' : 's'} would not fit:\n` +
             problems.map((p) => `  ${p}`).join('\n') +
-            `\n  hint: reduce the sizes above, or check against another adapter with --max-binding-size`,
+            `\n  hint: reduce the sizes above, check against another adapter with --max-binding-size, or plan anyway with --allow-oversize`,
         );
       }
     });

@@ -8,6 +8,7 @@ import {
   parseSource,
   parseValue,
   suggestion,
+  describeValue,
   type Block,
   type BlockItem,
   type Diagnostic,
@@ -151,6 +152,20 @@ export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions
     }
   }
   if (models.size === 0 && !bag.hasErrors() && emptyLoc) bag.error('this file declares no model', emptyLoc);
+
+  // `--set train.model=NAME` (or eval.model) retargets a block, so a file holding a baseline and
+  // its SD variant can train either one.
+  const retarget = <D extends TrainDecl | EvalDecl>(decl: D | null, path: string): D | null => {
+    if (!decl) return decl;
+    overrides.noteKey(path.split('.')[0], 'model');
+    const o = overrides.lookup(path);
+    if (!o) return decl;
+    if (o.value.kind === 'name') return { ...decl, model: o.value.name, modelLoc: o.value.loc };
+    bag.error(`${path} must be a model name, found '${describeValue(o.value)}'`, o.value.loc);
+    return decl;
+  };
+  trainDecl = retarget(trainDecl, 'train.model');
+  evalDecl = retarget(evalDecl, 'eval.model');
 
   const bodies = resolveModels(models, bag);
   const checkName = (name: string, loc: import('../../grammar/index.ts').Loc): boolean => {

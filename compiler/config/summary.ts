@@ -177,11 +177,21 @@ export function summarize(model: ModelConfig, train: TrainConfig | null, limits:
   return { model: model.name, params, memory, buffers, oversized, limits };
 }
 
-/** One line per oversized buffer, naming it; empty when everything fits. */
-export function oversizeMessages(s: Summary): string[] {
-  return s.oversized.map(
-    (b) =>
-      `buffer '${b.name}' [${b.shape.join('×')}] f32 needs ${formatBytes(b.bytes)}, more than ${s.limits.name ? `${s.limits.name}'s ` : 'the adapter’s '}maxStorageBufferBindingSize ${formatBytes(s.limits.maxStorageBufferBindingSize)} (model ${s.model})`,
+/** One line per oversized buffer (identical buffers of several models listed once), naming it. */
+export function oversizeMessages(summaries: Summary[]): string[] {
+  const byBuffer = new Map<string, { buffer: BufferEstimate; limits: Limits; models: string[] }>();
+  for (const s of summaries) {
+    for (const b of s.oversized) {
+      const key = `${b.name}|${b.shape.join('x')}`;
+      const seen = byBuffer.get(key);
+      if (seen) seen.models.push(s.model);
+      else byBuffer.set(key, { buffer: b, limits: s.limits, models: [s.model] });
+    }
+  }
+  return [...byBuffer.values()].map(
+    ({ buffer: b, limits, models }) =>
+      `buffer '${b.name}' [${b.shape.join('×')}] f32 needs ${formatBytes(b.bytes)}, above maxStorageBufferBindingSize ` +
+      `${formatBytes(limits.maxStorageBufferBindingSize)}${limits.name ? ` (${limits.name})` : ''}; model${models.length > 1 ? 's' : ''} ${models.join(', ')}`,
   );
 }
 
