@@ -73,6 +73,14 @@ describe('prepareData', () => {
     expect(prepared.tokenizer.byteLength(prepared.validation)).toBe(prepared.bytes.validation);
   });
 
+  it('splits a single user file inside the document', () => {
+    const file = join(root, 'single.txt');
+    writeFileSync(file, gutenberg.documents[1].text.slice(0, 20_000));
+    const prepared = prepareData({ ...base, source: { kind: 'path', path: file }, useCache: false });
+    expect(prepared.documents).toEqual({ train: ['single.txt#train'], validation: ['single.txt#validation'] });
+    expect(prepared.bytes.train + prepared.bytes.validation).toBe(Buffer.byteLength(gutenberg.documents[1].text.slice(0, 20_000)));
+  });
+
   it('reports impossible settings as user errors', () => {
     expect(() => prepareData({ ...base, vocabSize: 100, useCache: false })).toThrow(UserError);
     expect(() => prepareData({ ...base, seqLen: 1_000_000, useCache: false })).toThrow(/fewer than sequence length/);
