@@ -18,6 +18,7 @@ interface Prepared {
 
 export class StepExecutor {
   private buffers: GPUBuffer[] = [];
+  private owned: boolean[] = [];
   private prepared: Prepared[] = [];
 
   constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {}
@@ -26,15 +27,27 @@ export class StepExecutor {
     return this.plan.dispatches.length;
   }
 
-  /** Allocates buffers, compiles pipelines and initialises params with a seeded RNG. */
-  async init(seed: number): Promise<void> {
+  /**
+   * Allocates buffers, compiles pipelines and initialises params with a seeded RNG. With `share`,
+   * params of the same name use that executor's buffers (an eval program reading the training
+   * program's weights) and are not re-initialised.
+   */
+  async init(seed: number, share?: StepExecutor): Promise<void> {
     const { device } = this.exec;
+    const shared = new Map<number, GPUBuffer>();
+    if (share) {
+      for (const [name, spec] of Object.entries(this.plan.params)) {
+        const theirs = share.plan.params[name];
+        if (theirs) shared.set(spec.buffer, share.buffers[theirs.buffer]);
+      }
+    }
     await withErrorScopes(this.exec.ctx, { label: 'allocate step buffers' }, () => {
-      this.buffers = this.plan.buffers.map((b) => this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`));
+      this.buffers = this.plan.buffers.map((b) => shared.get(b.id) ?? this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`));
     });
+    this.owned = this.plan.buffers.map((b) => !shared.has(b.id));
     const rng = new Rng(seed);
     for (const b of this.plan.buffers) {
-      if (!b.init || !b.shape) continue;
+      if (!b.init || !b.shape || shared.has(b.id)) continue;
       const data = new Float32Array(numel(b.shape));
       if (b.init.kind === 'normal') rng.fork(`init:${b.name}`).fillNormal(data, 0, b.init.std);
       else if (b.init.kind === 'ones') data.fill(1);
@@ -94,8 +107,41 @@ export class StepExecutor {
     return this.exec.device.queue.onSubmittedWorkDone();
   }
 
+  /**
+   * Reads several outputs with one copy into one staging buffer and one map: a single round trip
+   * instead of one per output.
+   */
+  async readOutputs(names: readonly string[]): Promise<Record<string, Float32Array | Int32Array>> {
+    const { device } = this.exec;
+    const specs = names.map((name) => {
+      const spec = this.plan.outputs[name];
+      if (!spec) throw new Error(`plan has no output '${name}'`);
+      return { name, spec, bytes: Math.max(1, numel(spec.type)) * 4 };
+    });
+    let offset = 0;
+    const offsets = specs.map((s) => {
+      const at = offset;
+      offset += Math.ceil(s.bytes / 4) * 4;
+      return at;
+    });
+    const staging = device.createBuffer({ size: Math.max(4, offset), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    specs.forEach((s, i) => enc.copyBufferToBuffer(this.buffers[s.spec.buffer], 0, staging, offsets[i], s.bytes));
+    device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    const result: Record<string, Float32Array | Int32Array> = {};
+    specs.forEach((s, i) => {
+      const bytes = all.slice(offsets[i], offsets[i] + s.bytes);
+      result[s.name] = s.spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+    });
+    return result;
+  }
+
   destroy(): void {
-    for (const b of this.buffers) b.destroy();
+    this.buffers.forEach((b, i) => this.owned[i] && b.destroy());
     this.buffers = [];
   }
 

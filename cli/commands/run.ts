@@ -1,13 +1,26 @@
-// `sdmoec run`: placeholder until its issue lands; it refuses to run rather than pretend.
+// `sdmoec run FILE`: trains the model named by the file's train block (see runtime/train/trainer.ts).
 import type { Command } from 'commander';
-import { UserError } from '../errors.ts';
+import { runTraining } from '../../runtime/train/trainer.ts';
+import { collectSet } from './check.ts';
 
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('(run: not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new UserError('sdmoec run is not implemented yet');
+    .description('train the model of a .moe file (progress, JSONL metrics, atomic checkpoints)')
+    .argument('<file>', '.moe file with a train block')
+    .option('--set <key=value>', 'override a setting, e.g. train.steps=100 (repeatable)', collectSet, [])
+    .option('-o, --out <dir>', 'run directory (default runs/<model>)')
+    .option('--resume <dir>', 'continue from a run directory (its latest checkpoint) or a checkpoint directory')
+    .option('--force', 'start over in a run directory that already holds checkpoints')
+    .action(async (file: string, opts: { set: string[]; out?: string; resume?: string; force?: boolean }) => {
+      const summary = await runTraining({ file, overrides: opts.set, out: opts.out ?? opts.resume, resume: opts.resume, force: opts.force });
+      const lines = [
+        `trained ${summary.model} for ${summary.steps} steps: final training loss ${summary.finalLoss.toFixed(4)}`,
+        summary.lastEval ? `validation: loss ${summary.lastEval.loss.toFixed(4)}, ${summary.lastEval.bitsPerByte.toFixed(4)} bits per byte` : 'validation: (no eval block step reached)',
+        `throughput: ${summary.tokensPerSecond.toFixed(0)} tokens/s, ${summary.dispatchesPerStep} dispatches per step`,
+        `metrics:    ${summary.runDir}/metrics.jsonl`,
+        `checkpoint: ${summary.lastCheckpoint ?? '(none)'}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -1,0 +1,42 @@
+// The whole compiler, config to execution plan: lower the model for one micro-batch, run the
+// training pass pipeline (autodiff → simplify → cse → fuse-expert-weight → optimizer → cse), and
+// plan buffers and dispatches. The evaluation program is the forward graph alone; it shares the
+// parameter buffers of the training program at run time (same param names).
+import type { ModelConfig, TrainConfig } from './config/types.ts';
+import type { DeviceCaps } from '../runtime/device.ts';
+import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
+import { lowerModel } from './lower/model.ts';
+import { verifyGraph } from './ir/text.ts';
+import type { Graph } from './ir/types.ts';
+import { runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
+import { DEFAULT_OPTIMIZER, type OptimizerOptions } from './passes/optimizer.ts';
+import { cse } from './passes/cse.ts';
+import { simplify } from './passes/simplify.ts';
+
+export interface CompiledTraining {
+  readonly forward: Graph;
+  readonly step: Graph;
+  readonly evaluation: Graph;
+  readonly stepPlan: ExecutionPlan;
+  readonly evalPlan: ExecutionPlan;
+}
+
+export function optimizerOptions(train: TrainConfig | null): OptimizerOptions {
+  if (!train) return DEFAULT_OPTIMIZER;
+  return {
+    beta1: train.optimizer.betas[0],
+    beta2: train.optimizer.betas[1],
+    eps: train.optimizer.eps,
+    weightDecay: train.optimizer.weightDecay,
+    clipGrad: train.clipGrad ?? 0,
+    decayVectors: false,
+  };
+}
+
+export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: { verify?: boolean } = {}): CompiledTraining {
+  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
+  const after = opts.verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
+  const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train) }, after);
+  const evaluation = cse(simplify(forward));
+  return { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
+}

@@ -1,0 +1,256 @@
+// `sdmoec run`: trains the model of a .moe file. Compiles one training step (forward, backward,
+// optimizer) into a single-submit plan and a forward-only evaluation plan sharing its weights,
+// streams batches from the prepared corpus, and per step feeds [lr, step] to the device, runs the
+// plan and reads back loss and gradient norm (one round trip). Metrics go to JSONL, checkpoints
+// are atomic, `--resume` restores params, Adam moments, data position and guard state so the loss
+// curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
+// before anything is saved, so the last checkpoint on disk is the last good one.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../../cli/errors.ts';
+import { loadConfig } from '../../compiler/config/index.ts';
+import type { ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
+import { stableJson } from '../../compiler/codegen/kernel.ts';
+import { numel } from '../../compiler/ir/types.ts';
+import { LoweringError } from '../../compiler/lower/model.ts';
+import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
+import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
+import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
+import { acquireDevice } from '../device.ts';
+import { KernelExecutor } from '../executor.ts';
+import { DivergenceGuard, type GuardState } from '../metrics/guard.ts';
+import { MetricsWriter } from '../metrics/jsonl.ts';
+import { TrainingProgress } from '../metrics/progress.ts';
+import { StepExecutor } from '../step-executor.ts';
+import { learningRate } from './schedule.ts';
+
+export interface RunOptions {
+  readonly file: string;
+  readonly overrides?: readonly string[];
+  /** Run directory (default runs/<model>). */
+  readonly out?: string;
+  /** Resume from this run directory or checkpoint directory. */
+  readonly resume?: string;
+  /** Start over in an existing run directory, deleting its checkpoints and metrics. */
+  readonly force?: boolean;
+  readonly log?: (line: string) => void;
+  readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface RunSummary {
+  readonly runDir: string;
+  readonly model: string;
+  readonly steps: number;
+  readonly finalLoss: number;
+  readonly lastEval: { loss: number; bitsPerByte: number } | null;
+  readonly lastCheckpoint: string | null;
+  readonly tokensPerSecond: number;
+  readonly dispatchesPerStep: number;
+}
+
+export interface TrainingSession {
+  readonly model: ModelConfig;
+  readonly train: TrainConfig;
+  readonly compiled: CompiledTraining;
+  readonly step: StepExecutor;
+  readonly evaluation: StepExecutor;
+  readonly data: PreparedData;
+}
+
+const OPTIMIZER_STATE = 'optimizer_state';
+
+function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfig; train: TrainConfig } {
+  const train = config.train;
+  if (!train) throw new UserError(`${file}: no train block; add 'train <model> { … }' to train a model`);
+  const model = config.models.find((m) => m.name === train.model);
+  if (!model) throw new UserError(`${file}: train block names unknown model '${train.model}'`);
+  if (train.optimizer.kind === 'sgd') throw new UserError(`${file}: optimizer sgd is not supported by the training engine yet (use adamw)`);
+  if (train.gradAccum !== 1) throw new UserError(`${file}: grad_accum ${train.gradAccum} is not supported by the training engine yet`);
+  return { model, train };
+}
+
+/** Loads a .moe file and opens a session for its train block. */
+export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): Promise<TrainingSession> {
+  const { config, warnings } = loadConfig(file, { overrides: [...overrides] });
+  for (const w of warnings) log(`warning: ${w.message}`);
+  const { model, train } = trainBlock(config, file);
+  return openSession(model, train, file, log);
+}
+
+/** Compiles, allocates and initialises everything a run needs; shared by `run`, `eval` and tests. */
+export async function openSession(model: ModelConfig, train: TrainConfig, where: string, log: (line: string) => void = () => {}): Promise<TrainingSession> {
+  const ctx = await acquireDevice();
+  log(`device: ${ctx.adapterName}`);
+  const data = prepareData({
+    source: train.data,
+    vocabSize: model.vocab,
+    seqLen: train.seqLen,
+    onProgress: (e) => log(`data: ${e.message}`),
+  });
+  let compiled: CompiledTraining;
+  try {
+    compiled = compileTraining(model, train, ctx.caps);
+  } catch (e) {
+    if (e instanceof LoweringError) throw new UserError(`${where}: ${e.message}`);
+    throw e;
+  }
+  const exec = new KernelExecutor(ctx);
+  const step = new StepExecutor(exec, compiled.stepPlan);
+  await step.init(train.seed);
+  const evaluation = new StepExecutor(exec, compiled.evalPlan);
+  await evaluation.init(train.seed, step);
+  log(`compiled: ${compiled.stepPlan.dispatches.length} dispatches per training step, ${compiled.evalPlan.dispatches.length} per evaluation batch, ${exec.pipelineCount} pipelines, ${(compiled.stepPlan.totalBytes / 2 ** 20).toFixed(1)} MiB of buffers`);
+  return { model, train, compiled, step, evaluation, data };
+}
+
+export function configHash(model: ModelConfig, train: TrainConfig): string {
+  return createHash('sha256').update(stableJson({ model, train: { ...train, steps: 0, evalEvery: 0, checkpointEvery: 0, logEvery: 0 } })).digest('hex').slice(0, 16);
+}
+
+/** Mean cross-entropy and bits per byte over the configured number of validation batches. */
+export async function evaluate(session: TrainingSession, maxBatches: number): Promise<{ loss: number; bitsPerByte: number; tokens: number }> {
+  const { train, data, evaluation } = session;
+  let nats = 0;
+  let bytes = 0;
+  let tokens = 0;
+  for (const batch of validationBatches(data.validation, { seqLen: train.seqLen, batch: train.batch, maxBatches })) {
+    evaluation.writeInput('tokens', batch.inputs);
+    evaluation.writeInput('targets', batch.targets);
+    evaluation.run();
+    const { ce_tokens } = await evaluation.readOutputs(['ce_tokens']);
+    for (let i = 0; i < batch.targets.length; i++) {
+      if (batch.targets[i] >= 0) {
+        nats += ce_tokens[i];
+        tokens++;
+      }
+    }
+    bytes += targetByteCount(data.tokenizer, batch.targets);
+  }
+  return { loss: nats / tokens, bitsPerByte: bitsPerByte(nats, bytes), tokens };
+}
+
+async function snapshot(session: TrainingSession): Promise<{ params: Map<string, ParamTensor>; optimizer: Map<string, ParamTensor> }> {
+  const params = new Map<string, ParamTensor>();
+  const optimizer = new Map<string, ParamTensor>();
+  for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
+    const tensor = { shape: [...spec.type.shape], data: await session.step.readParam(name) };
+    if (spec.group === OPTIMIZER_STATE) optimizer.set(name, tensor);
+    else params.set(name, tensor);
+  }
+  return { params, optimizer };
+}
+
+export function restore(session: TrainingSession, tensors: Map<string, { shape: readonly number[]; data: ArrayLike<number> }>, where: string): void {
+  for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
+    const t = tensors.get(name);
+    if (!t) throw new UserError(`${where}: checkpoint has no tensor '${name}' (was it written by a different model?)`);
+    if (t.data.length !== numel(spec.type)) throw new UserError(`${where}: tensor '${name}' has ${t.data.length} elements, the model expects ${numel(spec.type)}`);
+    session.step.writeParam(name, Float32Array.from(t.data));
+  }
+}
+
+export async function runTraining(opts: RunOptions): Promise<RunSummary> {
+  const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
+  const session = await openSessionFromFile(opts.file, opts.overrides, log);
+  const { model, train, step: exec } = session;
+  const runDir = opts.out ?? join('runs', model.name);
+  const hash = configHash(model, train);
+  const sampler = new BatchSampler(session.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
+  let startStep = 0;
+  let guardState: GuardState | undefined;
+
+  if (opts.resume) {
+    const ckpt = await loadCheckpoint(opts.resume, { configHash: hash });
+    const tensors = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>(ckpt.params);
+    for (const [name, t] of ckpt.optimizer) tensors.set(name, t);
+    restore(session, tensors, ckpt.dir);
+    sampler.restore(ckpt.state.sampler as SamplerState);
+    guardState = ckpt.state.guard as GuardState | undefined;
+    startStep = ckpt.step;
+    await removeCheckpointsAfter(runDir, startStep);
+    log(`resumed from ${ckpt.dir} at step ${startStep}`);
+  } else if (existsSync(runDir) && (await findLatestCheckpoint(runDir))) {
+    if (!opts.force) throw new UserError(`run directory ${runDir} already holds checkpoints; continue it with --resume ${runDir}, or start over with --force (or pick another --out)`);
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'config.json'), JSON.stringify({ model, train, configHash: hash }, null, 2));
+  const metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'), opts.resume ? { resumeStep: startStep } : {});
+  const guard = new DivergenceGuard({}, guardState);
+  const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.progressStream ?? process.stdout });
+  const tokensPerStep = train.batch * train.seqLen;
+  const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.offsets$/.test(k));
+  const hyper = new Float32Array(2);
+  let lastEval: RunSummary['lastEval'] = null;
+  let lastCheckpoint: string | null = null;
+  let finalLoss = NaN;
+  const started = performance.now();
+
+  const checkpoint = async (stepNo: number): Promise<void> => {
+    const { params, optimizer } = await snapshot(session);
+    lastCheckpoint = await saveCheckpoint(runDir, { step: stepNo, params, optimizer, state: { sampler: sampler.state(), guard: guard.state(), configHash: hash, metrics: { loss: finalLoss } } }, { keepLast: 3 });
+  };
+
+  try {
+    for (let s = startStep + 1; s <= train.steps; s++) {
+      const batch = sampler.next();
+      exec.writeInput('tokens', batch.inputs);
+      exec.writeInput('targets', batch.targets);
+      hyper[0] = learningRate(s, train.steps, train.optimizer.lr, train.schedule);
+      hyper[1] = s;
+      exec.writeInput('optimizer.hyper', hyper);
+      const t0 = performance.now();
+      exec.run();
+      const logNow = s % train.logEvery === 0 || s === train.steps || s === startStep + 1;
+      const names = ['loss', 'ce_loss', 'grad_norm', ...(logNow ? moeLayers : [])];
+      const out = await exec.readOutputs(names);
+      const seconds = (performance.now() - t0) / 1000;
+      finalLoss = out.loss[0];
+      const verdict = guard.check(s, out.loss[0], out.grad_norm[0]);
+      if (!verdict.ok) {
+        throw new UserError(`training stopped at step ${s}: ${verdict.message}\nthe last good checkpoint is ${lastCheckpoint ?? (await findLatestCheckpoint(runDir)) ?? '(none written yet)'}`);
+      }
+      progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
+      if (logNow) {
+        const tokensPerExpert = moeLayers.map((k) => {
+          const off = out[k];
+          return Array.from({ length: off.length - 1 }, (_, e) => off[e + 1] - off[e]);
+        });
+        metrics.log({
+          type: 'train',
+          step: s,
+          loss: out.ce_loss[0],
+          total_loss: out.loss[0],
+          lr: hyper[0],
+          grad_norm: out.grad_norm[0],
+          tokens_per_expert: tokensPerExpert,
+          load_imbalance: tokensPerExpert.map((c) => Math.max(...c) / (c.reduce((a, b) => a + b, 0) / c.length)),
+          tokens_per_s: tokensPerStep / seconds,
+        });
+      }
+      if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
+        const ev = await evaluate(session, train.evalBatches);
+        lastEval = { loss: ev.loss, bitsPerByte: ev.bitsPerByte };
+        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte });
+        progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte`);
+      }
+      if (train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) await checkpoint(s);
+    }
+  } finally {
+    progress.stop();
+    metrics.close();
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const steps = train.steps - startStep;
+  return {
+    runDir,
+    model: model.name,
+    steps,
+    finalLoss,
+    lastEval,
+    lastCheckpoint,
+    tokensPerSecond: (steps * tokensPerStep) / Math.max(elapsed, 1e-9),
+    dispatchesPerStep: exec.dispatchCount,
+  };
+}
