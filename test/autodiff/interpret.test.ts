@@ -17,7 +17,8 @@ describe('reference interpreter', () => {
     const x = ir.input('x', 'f32', [T, D]);
     const [xs, permRow, offsets] = ir.moeDispatch(x, ir.input('idx', 'i32', [T, K]), { experts: E, topK: K });
     const xv = randn(new Rng('dispatch'), T * D);
-    return { xv, ...run({ xs, permRow, offsets }, { x: xv, idx: Int32Array.from(idx) }) };
+    const o = run({ xs, permRow, offsets }, { x: xv, idx: Int32Array.from(idx) });
+    return { xv, xs: o.xs, permRow: o.permRow, offsets: o.offsets };
   };
 
   for (const [label, idx] of [
