@@ -1,0 +1,243 @@
+// Causal scaled-dot-product attention with grouped KV heads, flash-style (no [S, S] matrix in
+// memory). Layout: q, out [T, H·hd]; k, v [T, KVH·hd]; T = B·S, sequence b owns rows b·S … b·S+S−1;
+// query head h reads kv head ⌊h / (H/KVH)⌋; scale 1/√hd; query i sees keys j ≤ i of its sequence.
+//
+// Three programs, none with atomics, all with fixed summation orders (deterministic):
+//   attention            one workgroup per (sequence, head, block of 64 queries), one thread per
+//                        query; K/V tiles staged in workgroup memory, online softmax per thread.
+//                        Writes out and lse[t, h] = log Σ_j exp(s_ij) for the backward.
+//   attention_dq         same grid: dq_i = scale · Σ_j P_ij (dO_i·v_j − D_i) k_j, where
+//                        P_ij = exp(s_ij − lse_i) and D_i = dO_i·out_i.
+//   attention_dkv        one workgroup per (sequence, kv head, block of 64 keys), one thread per key;
+//                        dk_j = scale · Σ_h Σ_{i≥j} dS_ij q_i and dv_j = Σ_h Σ_{i≥j} P_ij dO_i, summed
+//                        over the query heads sharing the kv head inside the thread (no atomics).
+// Tiles: KEY_TILE rows of hd floats, chosen so two tiles fit in 8 KiB of workgroup memory (half
+// the WebGPU minimum limit). Any S works (work is O(S²·hd) per head); hd up to 128 (private
+// per-thread rows of hd floats).
+import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+
+export interface AttentionParams {
+  /** T = batch · seqLen. */
+  readonly tokens: number;
+  readonly seqLen: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+}
+
+const ROWS_PER_GROUP = 64;
+const MAX_HEAD_DIM = 128;
+/** Floats per staged tile: two tiles use 8 KiB. */
+const TILE_FLOATS = 1024;
+
+function checkParams(p: AttentionParams): void {
+  for (const k of ['tokens', 'seqLen', 'heads', 'kvHeads', 'headDim'] as const) {
+    if (!(Number.isInteger(p[k]) && p[k] > 0)) throw new Error(`attention: ${k} must be a positive integer, got ${p[k]}`);
+  }
+  if (p.tokens % p.seqLen !== 0) throw new Error(`attention: tokens (${p.tokens}) must be a multiple of seqLen (${p.seqLen})`);
+  if (p.heads % p.kvHeads !== 0) throw new Error(`attention: heads (${p.heads}) must be a multiple of kvHeads (${p.kvHeads})`);
+  if (p.headDim > MAX_HEAD_DIM) throw new Error(`attention: headDim ${p.headDim} exceeds the supported maximum ${MAX_HEAD_DIM}`);
+}
+
+/** Rows per staged tile: the largest power of two ≤ 64 whose tile fits in TILE_FLOATS. */
+export function attentionTileRows(headDim: number): number {
+  let rows = ROWS_PER_GROUP;
+  while (rows > 1 && rows * headDim > TILE_FLOATS) rows /= 2;
+  return rows;
+}
+
+function common(p: AttentionParams) {
+  checkParams(p);
+  const batch = p.tokens / p.seqLen;
+  const blocks = ceilDiv(p.seqLen, ROWS_PER_GROUP);
+  const tileRows = attentionTileRows(p.headDim);
+  return {
+    batch,
+    blocks,
+    params: {
+      seqLen: p.seqLen,
+      heads: p.heads,
+      kvHeads: p.kvHeads,
+      headDim: p.headDim,
+      headsPerKv: p.heads / p.kvHeads,
+      qStride: p.heads * p.headDim,
+      kvStride: p.kvHeads * p.headDim,
+      scale: f32Literal(1 / Math.sqrt(p.headDim)),
+      negInf: f32Literal(-3.4028234663852886e38),
+      blocks,
+      tileRows,
+      tileFloats: tileRows * p.headDim,
+    },
+  };
+}
+
+const tag = (p: AttentionParams): string => `t${p.tokens}_s${p.seqLen}_h${p.heads}kv${p.kvHeads}_d${p.headDim}`;
+
+function bindingsFor(p: AttentionParams, names: readonly string[]) {
+  const qLen = p.tokens * p.heads * p.headDim;
+  const kvLen = p.tokens * p.kvHeads * p.headDim;
+  const all = {
+    q: { name: 'q', access: 'read', type: 'f32', length: qLen },
+    k: { name: 'k', access: 'read', type: 'f32', length: kvLen },
+    v: { name: 'v', access: 'read', type: 'f32', length: kvLen },
+    out: { name: 'out', access: 'read', type: 'f32', length: qLen },
+    dOut: { name: 'dOut', access: 'read', type: 'f32', length: qLen },
+    // random lse for the standalone backward checks: large enough that P stays below ~1
+    lse: { name: 'lse', access: 'read', type: 'f32', length: p.tokens * p.heads, fill: { kind: 'float', lo: 1, hi: 3 } },
+  } as const;
+  return names.map((n) => all[n as keyof typeof all]);
+}
+
+export function attentionProgram(p: AttentionParams): KernelProgram {
+  const { batch, blocks, params } = common(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
+  return {
+    template: 'attention',
+    label: `attention_fwd_${tag(p)}`,
+    params: { ...params, dispatchX },
+    bindings: [
+      ...bindingsFor(p, ['q', 'k', 'v']),
+      { name: 'out', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim },
+      { name: 'lse', access: 'write', type: 'f32', length: p.tokens * p.heads },
+    ],
+    workgroupSize: [ROWS_PER_GROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function attentionDqProgram(p: AttentionParams): KernelProgram {
+  const { batch, blocks, params } = common(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
+  return {
+    template: 'attention_dq',
+    label: `attention_dq_${tag(p)}`,
+    params: { ...params, dispatchX },
+    bindings: [...bindingsFor(p, ['dOut', 'q', 'k', 'v', 'out', 'lse']), { name: 'dq', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim }],
+    workgroupSize: [ROWS_PER_GROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function attentionDkvProgram(p: AttentionParams): KernelProgram {
+  const { batch, blocks, params } = common(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(batch * p.kvHeads * blocks);
+  const kvLen = p.tokens * p.kvHeads * p.headDim;
+  return {
+    template: 'attention_dkv',
+    label: `attention_dkv_${tag(p)}`,
+    params: { ...params, dispatchX },
+    bindings: [
+      ...bindingsFor(p, ['dOut', 'q', 'k', 'v', 'out', 'lse']),
+      { name: 'dk', access: 'write', type: 'f32', length: kvLen },
+      { name: 'dv', access: 'write', type: 'f32', length: kvLen },
+    ],
+    workgroupSize: [ROWS_PER_GROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+/** Index helpers shared by the references: element c of (row t, head h). */
+function indexers(p: AttentionParams) {
+  return {
+    qAt: (t: number, h: number, c: number) => (t * p.heads + h) * p.headDim + c,
+    kvAt: (t: number, g: number, c: number) => (t * p.kvHeads + g) * p.headDim + c,
+    kvHeadOf: (h: number) => Math.floor(h / (p.heads / p.kvHeads)),
+  };
+}
+
+/** Scaled score of query row tq against key row tk for head h, float64. */
+function score(p: AttentionParams, inputs: Inputs, tq: number, tk: number, h: number): number {
+  const { qAt, kvAt, kvHeadOf } = indexers(p);
+  let s = 0;
+  for (let c = 0; c < p.headDim; c++) s += inputs.q[qAt(tq, h, c)] * inputs.k[kvAt(tk, kvHeadOf(h), c)];
+  return s / Math.sqrt(p.headDim);
+}
+
+/** float64 forward reference: explicit softmax over each causal score row. */
+export function attentionReference(p: AttentionParams, inputs: Inputs): { out: Float64Array; lse: Float64Array } {
+  checkParams(p);
+  const { qAt, kvAt, kvHeadOf } = indexers(p);
+  const out = new Float64Array(p.tokens * p.heads * p.headDim);
+  const lse = new Float64Array(p.tokens * p.heads);
+  for (let t = 0; t < p.tokens; t++) {
+    const first = t - (t % p.seqLen);
+    for (let h = 0; h < p.heads; h++) {
+      const scores: number[] = [];
+      for (let tk = first; tk <= t; tk++) scores.push(score(p, inputs, t, tk, h));
+      const max = Math.max(...scores);
+      const sum = scores.reduce((a, s) => a + Math.exp(s - max), 0);
+      lse[t * p.heads + h] = max + Math.log(sum);
+      for (let j = 0; j < scores.length; j++) {
+        const weight = Math.exp(scores[j] - max) / sum;
+        for (let c = 0; c < p.headDim; c++) out[qAt(t, h, c)] += weight * inputs.v[kvAt(first + j, kvHeadOf(h), c)];
+      }
+    }
+  }
+  return { out, lse };
+}
+
+/**
+ * float64 backward reference from (dOut, q, k, v, out, lse), with P = exp(s − lse) and
+ * D = rowsum(dOut ⊙ out): the true gradient whenever out and lse come from the forward.
+ */
+export function attentionBackwardReference(p: AttentionParams, inputs: Inputs): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+  checkParams(p);
+  const { qAt, kvAt, kvHeadOf } = indexers(p);
+  const scale = 1 / Math.sqrt(p.headDim);
+  const dq = new Float64Array(p.tokens * p.heads * p.headDim);
+  const dk = new Float64Array(p.tokens * p.kvHeads * p.headDim);
+  const dv = new Float64Array(p.tokens * p.kvHeads * p.headDim);
+  for (let t = 0; t < p.tokens; t++) {
+    const first = t - (t % p.seqLen);
+    for (let h = 0; h < p.heads; h++) {
+      const g = kvHeadOf(h);
+      let rowDot = 0;
+      for (let c = 0; c < p.headDim; c++) rowDot += inputs.dOut[qAt(t, h, c)] * inputs.out[qAt(t, h, c)];
+      for (let tk = first; tk <= t; tk++) {
+        const prob = Math.exp(score(p, inputs, t, tk, h) - inputs.lse[t * p.heads + h]);
+        let dp = 0;
+        for (let c = 0; c < p.headDim; c++) dp += inputs.dOut[qAt(t, h, c)] * inputs.v[kvAt(tk, g, c)];
+        const ds = prob * (dp - rowDot);
+        for (let c = 0; c < p.headDim; c++) {
+          dq[qAt(t, h, c)] += scale * ds * inputs.k[kvAt(tk, g, c)];
+          dk[kvAt(tk, g, c)] += scale * ds * inputs.q[qAt(t, h, c)];
+          dv[kvAt(tk, g, c)] += prob * inputs.dOut[qAt(t, h, c)];
+        }
+      }
+    }
+  }
+  return { dq, dk, dv };
+}
+
+const TOLERANCE = { atol: 2e-5, rtol: 1e-4 };
+
+export function attentionCase(p: AttentionParams): KernelCase {
+  return {
+    program: attentionProgram(p),
+    oracle: (inputs) => {
+      const r = attentionReference(p, inputs);
+      return { out: Float32Array.from(r.out), lse: Float32Array.from(r.lse) };
+    },
+    tolerance: TOLERANCE,
+  };
+}
+
+export function attentionDqCase(p: AttentionParams): KernelCase {
+  return { program: attentionDqProgram(p), oracle: (inputs) => ({ dq: Float32Array.from(attentionBackwardReference(p, inputs).dq) }), tolerance: TOLERANCE };
+}
+
+export function attentionDkvCase(p: AttentionParams): KernelCase {
+  return {
+    program: attentionDkvProgram(p),
+    oracle: (inputs) => {
+      const r = attentionBackwardReference(p, inputs);
+      return { dk: Float32Array.from(r.dk), dv: Float32Array.from(r.dv) };
+    },
+    tolerance: TOLERANCE,
+  };
+}

@@ -1,0 +1,113 @@
+// Attention kernels: golden WGSL, forward / dq / dkv against the CPU oracles on odd shapes (several
+// query blocks, grouped and ungrouped KV heads, one-token sequences), the three kernels chained on
+// the GPU against the backward reference with consistent out/lse, run-to-run determinism, and the
+// backward reference against finite differences of the forward reference.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import {
+  attentionBackwardReference,
+  attentionCase,
+  attentionDkvCase,
+  attentionDkvProgram,
+  attentionDqCase,
+  attentionDqProgram,
+  attentionProgram,
+  attentionReference,
+  type AttentionParams,
+} from '../../compiler/kernels/attention.ts';
+import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/attention', import.meta.url));
+
+const CASES: AttentionParams[] = [
+  { tokens: 74, seqLen: 37, heads: 4, kvHeads: 2, headDim: 16 },
+  { tokens: 130, seqLen: 130, heads: 3, kvHeads: 1, headDim: 24 },
+  { tokens: 256, seqLen: 256, heads: 2, kvHeads: 2, headDim: 64 },
+  { tokens: 3, seqLen: 1, heads: 2, kvHeads: 1, headDim: 2 },
+];
+
+function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
+  const grad = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const saved = x[i];
+    x[i] = saved + step;
+    const up = loss(x);
+    x[i] = saved - step;
+    const down = loss(x);
+    x[i] = saved;
+    grad[i] = (up - down) / (2 * step);
+  }
+  return grad;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+const f32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
+  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));
+
+describe('attention kernels', () => {
+  for (const params of CASES) {
+    const programs = [
+      [attentionProgram(params), attentionCase(params)],
+      [attentionDqProgram(params), attentionDqCase(params)],
+      [attentionDkvProgram(params), attentionDkvCase(params)],
+    ] as const;
+    for (const [program, kcase] of programs) {
+      it(`${program.label} matches its golden WGSL`, () => {
+        expectGoldenWgsl(GOLDEN_DIR, program);
+      });
+      it(`${program.label} matches the CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), kcase, 6);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
+  }
+
+  for (const params of CASES.slice(0, 2)) {
+    it(`forward → dq, dkv on the GPU equals the backward reference, deterministically (${attentionProgram(params).label})`, async () => {
+      const exec = await testExecutor();
+      const inputs = randomInputs(attentionDqProgram(params), 12);
+      const { q, k, v, dOut } = inputs;
+      const forward = await exec.run(attentionProgram(params), { q, k, v });
+      const backward = async () => ({
+        ...(await exec.run(attentionDqProgram(params), { dOut, q, k, v, out: forward.out, lse: forward.lse })),
+        ...(await exec.run(attentionDkvProgram(params), { dOut, q, k, v, out: forward.out, lse: forward.lse })),
+      });
+      const got = await backward();
+      const reference = attentionReference(params, { q, k, v });
+      const expected = attentionBackwardReference(params, { dOut, q, k, v, out: reference.out, lse: reference.lse });
+      expect(compareOutputs(got, f32(expected), { atol: 5e-5, rtol: 1e-4 }).mismatches).toEqual([]);
+      const again = await backward();
+      for (const name of ['dq', 'dk', 'dv']) expect(Array.from(again[name])).toEqual(Array.from(got[name]));
+    });
+  }
+
+  it('backward reference equals finite differences of the forward reference', () => {
+    const p: AttentionParams = { tokens: 6, seqLen: 3, heads: 4, kvHeads: 2, headDim: 3 };
+    const wave = (n: number, f: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(i * f + 0.3));
+    const q = wave(72, 1.1);
+    const k = wave(36, 0.7);
+    const v = wave(36, 1.9);
+    const dOut = wave(72, 2.3);
+    const { out, lse } = attentionReference(p, { q, k, v });
+    const analytic = attentionBackwardReference(p, { dOut, q, k, v, out, lse });
+    const numeric = {
+      dq: numericGradient((x) => dot(attentionReference(p, { q: x, k, v }).out, dOut), q),
+      dk: numericGradient((x) => dot(attentionReference(p, { q, k: x, v }).out, dOut), k),
+      dv: numericGradient((x) => dot(attentionReference(p, { q, k, v: x }).out, dOut), v),
+    };
+    for (const name of ['dq', 'dk', 'dv'] as const) {
+      for (let i = 0; i < numeric[name].length; i++) expect(analytic[name][i]).toBeCloseTo(numeric[name][i], 6);
+    }
+  });
+
+  it('rejects head counts that do not group', () => {
+    expect(() => attentionProgram({ tokens: 4, seqLen: 4, heads: 3, kvHeads: 2, headDim: 8 })).toThrow(/multiple of kvHeads/);
+  });
+});

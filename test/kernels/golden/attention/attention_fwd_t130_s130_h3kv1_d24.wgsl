@@ -1,0 +1,81 @@
+// attention_fwd_t130_s130_h3kv1_d24
+// attention forward: causal softmax(q k^T * 0.20412415266036987f) v per sequence of 130, 3 heads over 1 kv heads, hd = 24
+// bindings: q, k, v (read), out, lse (write); q/out rows of 72, k/v rows of 24
+// grid: workgroup = (sequence, head, block of 64 queries), 3 blocks per sequence; one thread per query
+// K/V are staged 32 keys at a time; each thread keeps an online softmax (running max m, sum l).
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+
+var<workgroup> kTile: array<f32, 768>;
+var<workgroup> vTile: array<f32, 768>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let group = wid.x + wid.y * 9u;
+  let block = group % 3u;
+  let seqHead = group / 3u;
+  let head = seqHead % 3u;
+  let firstRow = (seqHead / 3u) * 130u;
+  let kvCol = (head / 3u) * 24u;
+  let qPos = block * 64u + lid.x;
+  let isQuery = qPos < 130u;
+  let qAt = (firstRow + qPos) * 72u + head * 24u;
+
+  var qRow: array<f32, 24>;
+  var acc: array<f32, 24>;
+  var scores: array<f32, 32>;
+  for (var c = 0u; c < 24u; c++) {
+    acc[c] = 0.0f;
+    if (isQuery) { qRow[c] = q[qAt + c] * 0.20412415266036987f; }
+  }
+  var m = -3.4028234663852886e+38f;
+  var l = 0.0f;
+
+  // causal: the block's last query is the last key anyone here needs
+  let keyEnd = min(130u, block * 64u + 64u);
+  for (var keyBase = 0u; keyBase < keyEnd; keyBase += 32u) {
+    for (var e = lid.x; e < 768u; e += 64u) {
+      let key = keyBase + e / 24u;
+      var kValue = 0.0f;
+      var vValue = 0.0f;
+      if (key < 130u) {
+        let at = (firstRow + key) * 24u + kvCol + e % 24u;
+        kValue = k[at];
+        vValue = v[at];
+      }
+      kTile[e] = kValue;
+      vTile[e] = vValue;
+    }
+    workgroupBarrier();
+    if (isQuery && keyBase <= qPos) {
+      let count = min(32u, qPos + 1u - keyBase);
+      var tileMax = -3.4028234663852886e+38f;
+      for (var r = 0u; r < count; r++) {
+        var s = 0.0f;
+        for (var c = 0u; c < 24u; c++) { s += qRow[c] * kTile[r * 24u + c]; }
+        scores[r] = s;
+        tileMax = max(tileMax, s);
+      }
+      let mNew = max(m, tileMax);
+      let correction = exp(m - mNew);
+      l *= correction;
+      for (var c = 0u; c < 24u; c++) { acc[c] *= correction; }
+      for (var r = 0u; r < count; r++) {
+        let prob = exp(scores[r] - mNew);
+        l += prob;
+        for (var c = 0u; c < 24u; c++) { acc[c] += prob * vTile[r * 24u + c]; }
+      }
+      m = mNew;
+    }
+    workgroupBarrier();
+  }
+
+  if (isQuery) {
+    let inverseSum = 1.0f / l;
+    for (var c = 0u; c < 24u; c++) { out[qAt + c] = acc[c] * inverseSum; }
+    lse[(firstRow + qPos) * 3u + head] = m + log(l);
+  }
+}
