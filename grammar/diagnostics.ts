@@ -43,16 +43,11 @@ export class DiagnosticBag {
   hasErrors(): boolean {
     return this.items.some((d) => d.severity === 'error');
   }
-  /** Errors first is not wanted: a reader follows the file top to bottom, so sort by place. */
+  /** By place, not by severity: a reader follows the file top to bottom. */
   sorted(): Diagnostic[] {
-    const sourceOrder = new Map<string, number>();
-    for (const d of this.items) {
-      const name = d.loc?.source.name ?? '';
-      if (!sourceOrder.has(name)) sourceOrder.set(name, sourceOrder.size);
-    }
     return [...this.items].sort((a, b) => {
-      const byFile = sourceOrder.get(a.loc?.source.name ?? '')! - sourceOrder.get(b.loc?.source.name ?? '')!;
-      return byFile !== 0 ? byFile : (a.loc?.offset ?? -1) - (b.loc?.offset ?? -1);
+      const bySource = (a.loc?.source.id ?? -1) - (b.loc?.source.id ?? -1);
+      return bySource !== 0 ? bySource : (a.loc?.offset ?? -1) - (b.loc?.offset ?? -1);
     });
   }
 }

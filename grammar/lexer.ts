@@ -42,7 +42,14 @@ export const Off = keyword('Off', 'off', [TopJunk]);
 
 export const NumberLiteral = createToken({
   name: 'NumberLiteral',
-  pattern: /[-+]?(?:\d[\d_]*(?:\.\d[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?(?![A-Za-z_])/,
+  pattern: /[-+]?(?:\d[\d_]*(?:\.\d[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?(?![\w.])/,
+  label: 'a number',
+  categories: [TopJunk, BlockJunk],
+});
+/** Digits run into letters (`12x8`, `16steps`): one token, so the error names the whole word. */
+export const MalformedNumber = createToken({
+  name: 'MalformedNumber',
+  pattern: /[-+]?\.?\d[\w.]*/,
   label: 'a number',
   categories: [TopJunk, BlockJunk],
 });
@@ -75,6 +82,7 @@ export const allTokens: TokenType[] = [
   On,
   Off,
   NumberLiteral,
+  MalformedNumber,
   StringLiteral,
   Ident,
   LCurly,

@@ -15,6 +15,7 @@ import {
   Ident,
   LCurly,
   LParen,
+  MalformedNumber,
   Model,
   NumberLiteral,
   Off,
@@ -144,6 +145,7 @@ export class MoeParser extends CstParser {
   value = this.RULE('value', () => {
     this.OR([
       { ALT: () => this.CONSUME(NumberLiteral) },
+      { ALT: () => this.CONSUME(MalformedNumber) },
       { ALT: () => this.CONSUME(StringLiteral) },
       { ALT: () => this.CONSUME(True) },
       { ALT: () => this.CONSUME(False) },

@@ -1,8 +1,12 @@
 // Source texts and locations. Every diagnostic points into a Source, so a location always knows
 // its file name and can render its line; lines and columns are 1-based, offsets 0-based.
 
+let nextSourceId = 0;
+
 export class Source {
   private readonly lineStarts: number[];
+  /** Creation order: diagnostics list files before the --set arguments parsed after them, in order. */
+  readonly id = nextSourceId++;
 
   constructor(
     /** Name shown in diagnostics: a file path, or a pseudo-file such as `--set`. */

@@ -195,6 +195,15 @@ export class AstBuilder extends BaseVisitor {
   value(ctx: Children): Value | null {
     const number = this.tok(ctx, 'NumberLiteral');
     if (number) return this.numberValue(number);
+    const malformed = this.tok(ctx, 'MalformedNumber');
+    if (malformed) {
+      if (!usable(malformed)) return null;
+      this.diagnostics.error(`malformed number '${malformed.image}'`, this.tokenLoc(malformed), {
+        hint: 'numbers look like 64, 1.5, 3e-4 or 151_936; separate a number from the next word with a space',
+      });
+      // NaN marks the value as already reported, so the semantic model stays quiet about it.
+      return { kind: 'number', value: NaN, raw: malformed.image, loc: this.tokenLoc(malformed) };
+    }
     const string = this.tok(ctx, 'StringLiteral');
     if (string) {
       if (!usable(string)) return null;

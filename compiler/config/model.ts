@@ -163,9 +163,13 @@ function readSpectral(r: BlockReader, model: Omit<ModelConfig, 'spectral' | 'nam
   const targetValues = s.values('targets');
   const targets: SpectralTarget[] = [];
   const targetLocs = new Map<SpectralTarget, Loc>();
+  let invalidTargets = 0;
   for (const v of targetValues ?? []) {
     const t = s.checkChoice('targets', v, SPECTRAL_TARGETS);
-    if (!t) continue;
+    if (!t) {
+      invalidTargets++;
+      continue;
+    }
     if (targets.includes(t)) bag.warning(`spectral target '${t}' listed twice`, v.loc);
     else {
       targets.push(t);
@@ -185,6 +189,9 @@ function readSpectral(r: BlockReader, model: Omit<ModelConfig, 'spectral' | 'nam
   if (!r.enabled('spectral', s)) return null;
 
   const moeLayers = model.layers - model.denseLayers;
+  const tooSmall: string[] = [];
+  const crowded: string[] = [];
+  let smallestLimit = Infinity;
   for (const t of targets) {
     const at = targetLocs.get(t) ?? s.where('targets');
     const [group, matrix] = t.split('.') as ['expert' | 'shared' | 'dense', string];
@@ -200,12 +207,17 @@ function readSpectral(r: BlockReader, model: Omit<ModelConfig, 'spectral' | 'nam
     const limit = Math.min(model.dim, hidden);
     if (!s.ok('rank') || !r.ok('dim')) continue;
     if (rank >= limit) {
-      bag.error(`spectral.rank (${rank}) must be less than min(dim, hidden) = ${limit} for ${t}`, s.where('rank'));
-    } else if (rank * 4 > limit) {
-      bag.warning(`spectral.rank ${rank} is more than a quarter of min(dim, hidden) = ${limit} for ${t}; the common subspace dominates`, s.where('rank'));
-    }
+      tooSmall.push(t);
+      smallestLimit = Math.min(smallestLimit, limit);
+    } else if (rank * 4 > limit) crowded.push(`${t} (${limit})`);
   }
-  if (targets.length === 0) bag.warning('spectral is on but targets is empty, so nothing is decomposed', s.where('targets'));
+  if (tooSmall.length) {
+    bag.error(`spectral.rank (${rank}) must be less than min(dim, hidden) = ${smallestLimit} of ${tooSmall.join(', ')}`, s.where('rank'));
+  }
+  if (crowded.length) {
+    bag.warning(`spectral.rank ${rank} is more than a quarter of min(dim, hidden) of ${crowded.join(', ')}; the common subspace dominates`, s.where('rank'));
+  }
+  if (targets.length === 0 && invalidTargets === 0) bag.warning('spectral is on but targets is empty, so nothing is decomposed', s.where('targets'));
   return { targets, rank, rebaseEvery, init, residual, reproject, moments, project, commonGrad };
 }
 

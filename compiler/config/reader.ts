@@ -4,6 +4,7 @@
 // are consulted by full path before the file's own entries, so they are validated identically.
 import {
   describeValue,
+  didYouMean,
   suggestion,
   type Block,
   type CallValue,
@@ -197,12 +198,17 @@ export class BlockReader {
     return keys.every((k) => !this.failed.has(k));
   }
 
+  /** Missing keys are reported in finish(), so a misspelled key can explain its own absence. */
+  private readonly missingKeys = new Map<string, string>();
   private missing(key: string, what: string): void {
     this.failed.add(key);
-    this.bag.error(`missing '${this.name(key)}' (${what})`, this.anchor);
+    this.missingKeys.set(key, what);
   }
 
   private checkNumber(key: string, v: Value, integer: boolean, range?: Range): number | undefined {
+    if (v.kind === 'number' && Number.isNaN(v.value)) {
+      return undefined; // a malformed number, already reported by the parser
+    }
     if (v.kind !== 'number' || !Number.isFinite(v.value)) {
       this.bag.error(`'${this.name(key)}' must be ${integer ? 'an integer' : 'a number'}, found '${describeValue(v)}'`, v.loc);
       return undefined;
@@ -382,6 +388,7 @@ export class BlockReader {
 
   private checkArg(label: string, spec: ArgSpec, v: Value): number | string | [number, number] | undefined {
     const numberOk = (x: Value, integer: boolean): number | undefined => {
+      if (x.kind === 'number' && Number.isNaN(x.value)) return undefined;
       if (x.kind !== 'number' || (integer && !Number.isInteger(x.value))) {
         this.bag.error(`'${label}' must be ${integer ? 'an integer' : 'a number'}, found '${describeValue(x)}'`, x.loc);
         return undefined;
@@ -447,11 +454,17 @@ export class BlockReader {
 
   /** Report keys of this block that no reader asked for. Call after all reads. */
   finish(): void {
+    const explained = new Set<string>();
     for (const [key, e] of this.entries) {
       if (this.queried.has(key)) continue;
       const known = [...this.queried];
+      const best = didYouMean(key, known);
+      if (best) explained.add(best);
       const where = this.path.includes('.') ? `in ${this.path.split('.').slice(1).join('.')}` : `in ${this.path} block`;
       this.bag.error(`unknown key '${key}' ${where}${suggestion(key, known) || (known.length ? `; expected one of: ${known.join(', ')}` : '')}`, e.keyLoc);
+    }
+    for (const [key, what] of this.missingKeys) {
+      if (!explained.has(key)) this.bag.error(`missing '${this.name(key)}' (${what})`, this.anchor);
     }
   }
 }
