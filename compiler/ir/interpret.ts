@@ -86,6 +86,9 @@ function logSumExp(row: ArrayLike<number>): number {
   return m + Math.log(Array.from(row).reduce((a, x) => a + Math.exp(x - m), 0));
 }
 
+/** Rows of a cross-entropy whose target is not ignored. */
+const countedRows = (targets: Tensor): number => Array.from(targets).filter((x) => x >= 0).length;
+
 /** Expert owning row r of a grouped (expert-sorted) buffer. */
 function expertOfRow(offsets: Int32Array, r: number): number {
   for (let e = 0; e + 1 < offsets.length; e++) if (r >= offsets[e] && r < offsets[e + 1]) return e;
@@ -529,22 +532,27 @@ const OPS: { [K in OpName]: Impl<K> } = {
   },
 
   cross_entropy: (n, [logits, targets]) => {
+    // (per-row −log softmax[target], mean over the rows whose target is not ignored (< 0))
     const [T, V] = shapeOf(n, 0);
     const loss = new Float64Array(T);
+    let total = 0;
     for (let t = 0; t < T; t++) {
       if (targets[t] < 0) continue;
       const row = logits.subarray(t * V, (t + 1) * V);
       loss[t] = logSumExp(row) - row[targets[t]];
+      total += loss[t];
     }
-    return [loss];
+    const counted = countedRows(targets);
+    return [loss, Float64Array.of(counted > 0 ? total / counted : 0)];
   },
 
-  cross_entropy_grad: (n, [dLoss, logits, targets]) => {
+  cross_entropy_grad: (n, [dMean, logits, targets]) => {
     const [T, V] = shapeOf(n, 1);
     const d = new Float64Array(T * V);
+    const counted = countedRows(targets);
     for (let t = 0; t < T; t++) {
       if (targets[t] < 0) continue;
-      softmaxRow(logits.subarray(t * V, (t + 1) * V)).forEach((p, v) => (d[t * V + v] = dLoss[t] * (p - (v === targets[t] ? 1 : 0))));
+      softmaxRow(logits.subarray(t * V, (t + 1) * V)).forEach((p, v) => (d[t * V + v] = (dMean[0] * (p - (v === targets[t] ? 1 : 0))) / counted));
     }
     return [d];
   },

@@ -99,11 +99,12 @@ describe('reference interpreter', () => {
     o.back.forEach((v, i) => expect(v).toBeCloseTo(xv[i], 12));
   });
 
-  it('cross_entropy ignores target −1 and equals logsumexp − logit otherwise', () => {
-    const ce = ir.crossEntropy(ir.input('logits', 'f32', [3, 5]), ir.input('targets', 'i32', [3]));
+  it('cross_entropy ignores target −1, equals logsumexp − logit otherwise, and averages counted rows', () => {
+    const [ce, mean] = ir.crossEntropy(ir.input('logits', 'f32', [3, 5]), ir.input('targets', 'i32', [3]));
     const logits = randn(new Rng('ce'), 15);
-    const o = run({ ce }, { logits, targets: Int32Array.from([4, -1, 0]) });
+    const o = run({ ce, mean }, { logits, targets: Int32Array.from([4, -1, 0]) });
     expect(o.ce[1]).toBe(0);
+    expect(o.mean[0]).toBeCloseTo((o.ce[0] + o.ce[2]) / 2, 14);
     for (const [t, target] of [[0, 4], [2, 0]]) {
       const row = Array.from(logits.subarray(t * 5, t * 5 + 5));
       expect(o.ce[t]).toBeCloseTo(Math.log(row.reduce((a, x) => a + Math.exp(x), 0)) - row[target], 12);

@@ -158,8 +158,8 @@ const layerCases: Case[] = [
   })),
   { name: 'swiglu', build: () => ({ g: probeLoss('swiglu', [ir.swiglu(p('g', [3, 4]), p('u', [3, 4]))]) }) },
   {
-    name: 'cross_entropy (with ignored rows)',
-    build: () => ({ g: probeLoss('ce', [ir.crossEntropy(p('logits', [5, 7]), ir.input('targets', 'i32', [5]))]), fixed: { inputs: { targets: ids([3, -1, 0, 6, -1]) } } }),
+    name: 'cross_entropy mean (with ignored rows)',
+    build: () => ({ g: probeLoss('ce', [ir.crossEntropy(p('logits', [5, 7]), ir.input('targets', 'i32', [5]))[1]]), fixed: { inputs: { targets: ids([3, -1, 0, 6, -1]) } } }),
   },
   {
     name: 'expert_weight (plain sum rule)',
@@ -182,6 +182,11 @@ describe('gradient rules vs finite differences', () => {
       expect(report.mismatches).toEqual([]);
     });
   }
+
+  it('per-row cross-entropy losses are not differentiable (only their mean is)', () => {
+    const [rows] = ir.crossEntropy(p('logits', [3, 4]), ir.input('targets', 'i32', [3]));
+    expect(() => autodiff(probeLoss('ce_rows', [rows]))).toThrow(/differentiate the mean/);
+  });
 
   it('ops without a gradient rule fail autodiff with a named error', () => {
     for (const build of [
