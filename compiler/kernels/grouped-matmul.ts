@@ -1,0 +1,219 @@
+// Grouped expert GEMMs over expert-sorted rows (the output of moe-permute), one dispatch for all
+// experts, with no count read back to the CPU:
+//   forward / dX:  C[rows of e, :] = A[rows of e, :] · B_e        (B_e = W[e] or W[e]ᵀ by layout)
+//   dW:            dW[e] = A[rows of e, :]ᵀ · G[rows of e, :]     (one dispatch over E × tiles)
+//
+// Invariants:
+// - Expert row ranges come from the device-side per-expert `counts` [E]: expert e owns rows
+//   [Σ_{e'<e} c, Σ_{e'≤e} c), clamped to the buffer's worst-case extent, so any counts (even
+//   random ones in the numeric checker) describe disjoint ranges.
+// - Row tiles never straddle experts: the dispatch covers the worst case ceil(rows/TM) + E tiles and
+//   each workgroup maps its tile index to (expert, first row) by a scan of counts (E ≤ 1024), then
+//   exits early, uniformly, when the tile lies past the last expert. Rows past the kept total are
+//   never written.
+// - SD-MoE seam (`sharedWeight`): the weight operand is W_c + W_u[e], summed in the tile load, so the
+//   proxy matrix is never materialised. The dW kernel always produces the plain per-expert gradient
+//   G^(e); the spectral split of G into W_c and W_u parts is a later kernel's job.
+// - `gatherTokens`: A row r is read as x[src_token[r]] straight from the un-permuted activations
+//   (fuses the moe gather into the GEMM's load; padding rows read as zero).
+// - Register blocking: each invocation owns a 4×4 block of outputs; workgroup tiles are 32×64 with a
+//   reduction step of 16, staged through workgroup memory.
+import { UserError } from '../../cli/errors.ts';
+import { ceilDiv, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+
+export const GROUPED_MAX_EXPERTS = 1024;
+
+/** `io`: W[e] stored [inner, out] (row-major); `oi`: stored [out, inner]. */
+export type WeightLayout = 'io' | 'oi';
+
+export interface GroupedMatmulParams {
+  /** Worst-case rows (T·k): the extent of A's and C's row dimension. */
+  readonly rows: number;
+  readonly experts: number;
+  /** Reduction dimension. */
+  readonly inner: number;
+  /** Output columns. */
+  readonly out: number;
+  readonly weightLayout: WeightLayout;
+  /** Weight operand is w_common [inner·out] + w[e] (SD-MoE proxy matrix). */
+  readonly sharedWeight: boolean;
+  /** When set, A is x [gatherTokens, inner] read through src_token [rows]. */
+  readonly gatherTokens?: number;
+}
+
+export interface GroupedMatmulDwParams {
+  readonly rows: number;
+  readonly experts: number;
+  /** Columns of A (rows of dW[e] in `io` layout). */
+  readonly inDim: number;
+  /** Columns of G. */
+  readonly outDim: number;
+  /** Layout dW is written in (match the weight's own layout). */
+  readonly weightLayout: WeightLayout;
+  readonly gatherTokens?: number;
+}
+
+const TILE_M = 32;
+const TILE_N = 64;
+const TILE_K = 16;
+const WG: readonly [number, number, number] = [16, 8, 1];
+const THREADS = WG[0] * WG[1];
+
+function check(rows: number, experts: number, dims: readonly number[], what: string): void {
+  if (experts < 1 || experts > GROUPED_MAX_EXPERTS) throw new UserError(`${what}: ${experts} experts; supported 1..${GROUPED_MAX_EXPERTS}`);
+  if (rows < 1 || dims.some((d) => d < 1)) throw new UserError(`${what}: every dimension must be at least 1`);
+}
+
+function countsBinding(rows: number, experts: number): KernelBinding {
+  // Random counts that sum to about 1.5× the rows, so the clamp at the worst-case extent is exercised.
+  return { name: 'counts', access: 'read', type: 'u32', length: experts, fill: { kind: 'int', lo: 0, hi: Math.max(1, Math.ceil((3 * rows) / experts)) } };
+}
+
+function gatherBindings(rows: number, width: number, gatherTokens: number | undefined, name: string): KernelBinding[] {
+  if (gatherTokens === undefined) return [{ name, access: 'read', type: 'f32', length: rows * width }];
+  return [
+    { name, access: 'read', type: 'f32', length: gatherTokens * width },
+    { name: 'src_token', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: gatherTokens } },
+  ];
+}
+
+const tileParams = { tileM: TILE_M, tileN: TILE_N, tileK: TILE_K, threads: THREADS, aLoads: (TILE_M * TILE_K) / THREADS, bLoads: (TILE_K * TILE_N) / THREADS };
+
+export function groupedMatmulProgram(p: GroupedMatmulParams): KernelProgram {
+  check(p.rows, p.experts, [p.inner, p.out], 'grouped matmul');
+  const weightSize = p.inner * p.out;
+  const bindings: KernelBinding[] = [
+    ...gatherBindings(p.rows, p.inner, p.gatherTokens, 'a'),
+    countsBinding(p.rows, p.experts),
+    { name: 'w', access: 'read', type: 'f32', length: p.experts * weightSize },
+    ...(p.sharedWeight ? [{ name: 'w_common', access: 'read' as const, type: 'f32' as const, length: weightSize }] : []),
+    { name: 'c', access: 'write', type: 'f32', length: p.rows * p.out },
+  ];
+  const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
+  return {
+    template: 'grouped_matmul',
+    label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}`,
+    params: {
+      ...tileParams,
+      rows: p.rows,
+      experts: p.experts,
+      inner: p.inner,
+      out: p.out,
+      layoutIO: p.weightLayout === 'io',
+      sharedWeight: p.sharedWeight,
+      gather: p.gatherTokens !== undefined,
+      kTiles: ceilDiv(p.inner, TILE_K),
+    },
+    bindings,
+    workgroupSize: WG,
+    dispatch: [ceilDiv(p.rows, TILE_M) + p.experts, ceilDiv(p.out, TILE_N), 1],
+    features: [],
+  };
+}
+
+/** dW[e] = A[rows of e]ᵀ · G[rows of e]: tiles of dW are 32 (inDim) × 64 (outDim). */
+export function groupedMatmulDwProgram(p: GroupedMatmulDwParams): KernelProgram {
+  check(p.rows, p.experts, [p.inDim, p.outDim], 'grouped matmul dW');
+  const bindings: KernelBinding[] = [
+    ...gatherBindings(p.rows, p.inDim, p.gatherTokens, 'a'),
+    { name: 'g', access: 'read', type: 'f32', length: p.rows * p.outDim },
+    countsBinding(p.rows, p.experts),
+    { name: 'dw', access: 'write', type: 'f32', length: p.experts * p.inDim * p.outDim },
+  ];
+  const tags = [p.weightLayout, p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
+  return {
+    template: 'grouped_matmul_dw',
+    label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}`,
+    params: {
+      ...tileParams,
+      aLoads: (TILE_K * TILE_M) / THREADS,
+      rows: p.rows,
+      experts: p.experts,
+      inDim: p.inDim,
+      outDim: p.outDim,
+      layoutIO: p.weightLayout === 'io',
+      gather: p.gatherTokens !== undefined,
+    },
+    bindings,
+    workgroupSize: WG,
+    dispatch: [ceilDiv(p.outDim, TILE_N), ceilDiv(p.inDim, TILE_M), p.experts],
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+/** [start, end) rows of each expert, clamped to the worst-case extent (mirrors the kernel). */
+export function expertRowRanges(counts: ArrayLike<number>, experts: number, rows: number): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let start = 0;
+  for (let e = 0; e < experts; e++) {
+    ranges.push([Math.min(start, rows), Math.min(start + counts[e], rows)]);
+    start += counts[e];
+  }
+  return ranges;
+}
+
+/** A's row r, honouring the gather indirection. */
+function rowReader(inputs: Inputs, width: number, gather: boolean) {
+  return (r: number, i: number): number => {
+    if (!gather) return inputs.a[r * width + i];
+    const t = inputs.src_token[r];
+    return t < 0 ? 0 : inputs.a[t * width + i];
+  };
+}
+
+export function groupedMatmulOracle(p: GroupedMatmulParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { inner: K, out: N } = p;
+    const c = new Float32Array(p.rows * N);
+    const a = rowReader(inputs, K, p.gatherTokens !== undefined);
+    const weight = (e: number, k: number, n: number): number => {
+      const local = p.weightLayout === 'io' ? k * N + n : n * K + k;
+      return inputs.w[e * K * N + local] + (p.sharedWeight ? inputs.w_common[local] : 0);
+    };
+    expertRowRanges(inputs.counts, p.experts, p.rows).forEach(([start, end], e) => {
+      for (let r = start; r < end; r++) {
+        for (let n = 0; n < N; n++) {
+          let acc = 0;
+          for (let k = 0; k < K; k++) acc += a(r, k) * weight(e, k, n);
+          c[r * N + n] = acc;
+        }
+      }
+    });
+    return { c };
+  };
+}
+
+export function groupedMatmulDwOracle(p: GroupedMatmulDwParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { inDim: I, outDim: O } = p;
+    const dw = new Float32Array(p.experts * I * O);
+    const a = rowReader(inputs, I, p.gatherTokens !== undefined);
+    expertRowRanges(inputs.counts, p.experts, p.rows).forEach(([start, end], e) => {
+      for (let i = 0; i < I; i++) {
+        for (let o = 0; o < O; o++) {
+          let acc = 0;
+          for (let r = start; r < end; r++) acc += a(r, i) * inputs.g[r * O + o];
+          dw[e * I * O + (p.weightLayout === 'io' ? i * O + o : o * I + i)] = acc;
+        }
+      }
+    });
+    return { dw };
+  };
+}
+
+/** The dX GEMM of a forward GEMM: dA = dC · B_eᵀ is the same grouped GEMM with the layout flipped. */
+export function groupedMatmulBackwardParams(p: GroupedMatmulParams): GroupedMatmulParams {
+  return { rows: p.rows, experts: p.experts, inner: p.out, out: p.inner, weightLayout: p.weightLayout === 'io' ? 'oi' : 'io', sharedWeight: p.sharedWeight };
+}
+
+const tolerance = { atol: 2e-4, rtol: 2e-4 };
+
+export function groupedMatmulCase(p: GroupedMatmulParams): KernelCase {
+  return { program: groupedMatmulProgram(p), oracle: groupedMatmulOracle(p), tolerance };
+}
+
+export function groupedMatmulDwCase(p: GroupedMatmulDwParams): KernelCase {
+  return { program: groupedMatmulDwProgram(p), oracle: groupedMatmulDwOracle(p), tolerance };
+}
