@@ -146,7 +146,11 @@ const RULES: { [K in OpName]: Rule<K> } = {
   moe_combine_grad: () => noGrad('moe_combine_grad'),
   aux_loss: (n, [g]) => [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined],
   aux_loss_grad: () => noGrad('aux_loss_grad'),
-  cross_entropy: (n, [g]) => [g && ir.crossEntropyGrad(g, n.inputs[0], n.inputs[1]), undefined],
+  cross_entropy: (n, [gRows, gMean]) => {
+    // Only the mean is differentiable: its gradient kernel is fused with the loss (one row pass).
+    if (gRows) throw new IrError('cross_entropy: differentiate the mean output, not the per-row losses');
+    return [gMean && ir.crossEntropyGrad(gMean, n.inputs[0], n.inputs[1]), undefined];
+  },
   cross_entropy_grad: () => noGrad('cross_entropy_grad'),
   expert_weight: (n, [g]) => {
     if (!g) return n.inputs.map(() => undefined);

@@ -5,7 +5,10 @@ import type { DeviceCaps } from '../../runtime/device.ts';
 import type { Node, NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
+import { attentionDkvProgram, attentionDqProgram, attentionProgram } from '../kernels/attention.ts';
+import { crossEntropyProgram } from '../kernels/cross-entropy.ts';
 import { elementwiseProgram } from '../kernels/elementwise.ts';
+import { maskedMeanProgram } from '../kernels/masked-mean.ts';
 import { embeddingBackwardProgram, embeddingProgram, embeddingSortProgram } from '../kernels/embedding.ts';
 import { matmulProgram } from '../kernels/matmul.ts';
 import { moeGatherProgram, moePermuteProgram } from '../kernels/moe-permute.ts';
@@ -93,8 +96,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const a = n.attrs;
     c.emit(ropeProgram({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }), { x: c.input(0), out: c.output(0) });
   },
-  attention: missing('attention'),
-  attention_grad: missing('attention_grad'),
+  attention: (n, c) => {
+    const a = n.attrs;
+    const p = { tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
+    c.emit(attentionProgram(p), { q: c.input(0), k: c.input(1), v: c.input(2), out: c.output(0), lse: c.output(1) });
+  },
+  attention_grad: (n, c) => {
+    // Inputs: dOut, q, k, v, out, lse. dq and (dk, dv) are separate passes so neither needs atomics.
+    const a = n.attrs;
+    const p = { tokens: c.inputType(1).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
+    const shared = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5) };
+    c.emit(attentionDqProgram(p), { ...shared, dq: c.output(0) });
+    c.emit(attentionDkvProgram(p), { ...shared, dk: c.output(1), dv: c.output(2) });
+  },
   swiglu: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(0));
     c.emit(swigluProgram({ tokens, hidden, packed: false }), { g: c.input(0), u: c.input(1), h: c.output(0) });
@@ -138,8 +152,22 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   moe_combine_grad: missing('moe_combine_grad'),
   aux_loss: missing('aux_loss'),
   aux_loss_grad: missing('aux_loss_grad'),
-  cross_entropy: missing('cross_entropy'),
-  cross_entropy_grad: missing('cross_entropy_grad'),
+  cross_entropy: (_n, c) => {
+    const [tokens, vocab] = c.inputType(0).shape;
+    c.emit(crossEntropyProgram({ tokens, vocab, withGrad: false }), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
+    c.emit(maskedMeanProgram({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
+  },
+  cross_entropy_grad: (_n, c) => {
+    // Inputs: dMean (one element: the kernel's gradScale), logits, targets.
+    const [tokens, vocab] = c.inputType(1).shape;
+    c.emit(crossEntropyProgram({ tokens, vocab, withGrad: true }), {
+      logits: c.input(1),
+      targets: c.input(2),
+      gradScale: c.input(0),
+      loss: c.temp(tokens * 4, 'loss'),
+      dlogits: c.output(0),
+    });
+  },
   expert_weight: missing('expert_weight'),
   sd_split_grad: missing('sd_split_grad'),
   adamw: missing('adamw'),

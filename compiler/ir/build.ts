@@ -84,8 +84,9 @@ export const ir = {
     all('moe_combine_grad', [dOut, ys, permRow, weights], { topK }) as [Value, Value],
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),
   auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
-  crossEntropy: (logits: Value, targets: Value) => one('cross_entropy', [logits, targets], {}),
-  crossEntropyGrad: (dLoss: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dLoss, logits, targets], {}),
+  /** (per-row loss [T], mean over non-ignored rows []) */
+  crossEntropy: (logits: Value, targets: Value) => all('cross_entropy', [logits, targets], {}) as [Value, Value],
+  crossEntropyGrad: (dMean: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dMean, logits, targets], {}),
   expertWeight: (wc: Value, wu: Value, a: OpAttrs['expert_weight'], bases?: readonly [Value, Value]) =>
     one('expert_weight', [wc, wu, ...(bases ?? [])], a),
   sdSplitGrad: (g: Value, uk: Value, vk: Value, a: OpAttrs['sd_split_grad']) => all('sd_split_grad', [g, uk, vk], a) as [Value, Value],

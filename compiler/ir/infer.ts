@@ -172,9 +172,14 @@ const INFER: { [K in OpName]: Infer<K> } = {
     arity('cross_entropy', ins, 2);
     dtypes('cross_entropy', ins, ['f32', 'i32']);
     expect(ins[1].shape[0] === ins[0].shape[0], 'cross_entropy', 'targets must have one entry per logits row');
-    return [f32([ins[0].shape[0]])];
+    // per-row loss (0 for ignored targets < 0), and the mean over the rows that count
+    return [f32([ins[0].shape[0]]), f32([])];
   },
-  cross_entropy_grad: (ins) => (arity('cross_entropy_grad', ins, 3), [f32(ins[1].shape)]), // dLoss[T], logits, targets
+  cross_entropy_grad: (ins) => {
+    arity('cross_entropy_grad', ins, 3); // dMean[], logits, targets → dMean·(softmax − onehot)/count
+    expect(ins[0].shape.length === 0, 'cross_entropy_grad', 'takes the gradient of the mean (a scalar)');
+    return [f32(ins[1].shape)];
+  },
   expert_weight: (ins, a) => {
     // wc [K,N], wu [E,K,N]; with spectral also the bases U_k [K,r], V_k [N,r] its gradient rule projects onto
     arity('expert_weight', ins, a.spectral ? 4 : 2);

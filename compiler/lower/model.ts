@@ -120,8 +120,7 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
 
   const hf = ir.rmsnorm(x, ir.param('final_norm', [D], ONES, 'norm'), eps);
   const logits = m.tieEmbeddings ? ir.matmul(hf, embed, false, true) : ir.matmul(hf, ir.param('lm_head', [D, m.vocab], normal(std)));
-  const ceTokens = ir.crossEntropy(logits, targets);
-  const ce = ir.reduce('mean', ceTokens, 0);
+  const [ceTokens, ce] = ir.crossEntropy(logits, targets);
   let loss = ce;
   for (const a of aux) loss = ir.add(loss, a);
   return graph(m.name, { loss, ce_loss: ce, ce_tokens: ceTokens, ...outputs });
