@@ -16,6 +16,7 @@ import {
   type GroupedMatmulParams,
 } from '../../compiler/kernels/grouped-matmul.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
+import type { HostArray } from '../../runtime/executor.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -69,7 +70,7 @@ describe('grouped matmul kernels', () => {
   it('dX and dW oracles match finite differences of the forward oracle (shared weight: dW_common = Σ_e dW[e])', () => {
     for (const layout of ['io', 'oi'] as const) {
       const p: GroupedMatmulParams = { rows: 7, experts: 3, inner: 4, out: 5, weightLayout: layout, sharedWeight: true };
-      const inputs = { ...randomInputs(groupedMatmulProgram(p), 9), counts: Uint32Array.of(3, 0, 4) };
+      const inputs: Record<string, HostArray> = { ...randomInputs(groupedMatmulProgram(p), 9), counts: Uint32Array.of(3, 0, 4) };
       const dC = randomInputs(groupedMatmulProgram({ ...p, inner: p.out }), 10).a; // any [rows, out] array
       const loss = (over: Record<string, Float64Array>) => {
         const c = groupedMatmulOracle(p)({ ...inputs, ...over }).c;
