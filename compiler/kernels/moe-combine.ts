@@ -1,0 +1,180 @@
+// MoE combine (un-permute and weight): out[t, :] = Σ_j topk_w[t, j] · Y[perm_row[t·k + j], :]
+// (+ an optional addend such as the residual or an ungated shared expert, + an optional sigmoid-
+// gated shared expert sigmoid(gate[t]) · shared[t, :]), and its backward.
+//
+// Invariants:
+// - Forward gathers (one invocation per output element), so it has no write conflicts and needs no
+//   atomics; dropped assignments (perm_row < 0) contribute nothing. With `weighted: false` it is the
+//   plain sum Σ_j Y[perm_row[t·k + j]] that un-permutes dX (the backward of the row gather).
+// - Backward writes every output from exactly one place: dY row r is owned by its assignment
+//   (src_token[r], src_slot[r]) read from the row side, d topk_w[t, j] by assignment t·k + j. One
+//   workgroup serves row i and assignment i at once (both number T·k), reductions are fixed-order
+//   trees, so results are deterministic. Padding rows (src_token < 0) get dY = 0.
+// - The addend's gradient is d_out itself, so it needs no kernel.
+import { UserError } from '../../cli/errors.ts';
+import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+
+export interface MoeCombineParams {
+  readonly tokens: number;
+  readonly topK: number;
+  readonly dim: number;
+  /** Multiply each expert row by its top-k weight (false: plain sum, the dX un-permute). */
+  readonly weighted: boolean;
+  /** Add a [T, D] buffer (residual stream or ungated shared expert output). */
+  readonly addend: boolean;
+  /** Add sigmoid(gate[t]) · shared[t, :] (Qwen-style gated shared expert). */
+  readonly gatedShared: boolean;
+}
+
+export interface MoeCombineBackwardParams {
+  readonly tokens: number;
+  readonly topK: number;
+  readonly dim: number;
+  readonly gatedShared: boolean;
+}
+
+const WORKGROUP = 256;
+const BACKWARD_WORKGROUP = 64;
+
+function check(p: { tokens: number; topK: number; dim: number }): void {
+  if (p.tokens < 1 || p.topK < 1 || p.dim < 1) throw new UserError('moe combine: tokens, top-k and dim must be at least 1');
+}
+
+export function moeCombineProgram(p: MoeCombineParams): KernelProgram {
+  check(p);
+  const rows = p.tokens * p.topK;
+  const n = p.tokens * p.dim;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  const bindings: KernelBinding[] = [
+    { name: 'y', access: 'read', type: 'f32', length: rows * p.dim },
+    { name: 'perm_row', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: rows } },
+    ...(p.weighted ? [{ name: 'topk_w', access: 'read' as const, type: 'f32' as const, length: rows }] : []),
+    ...(p.addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: n }] : []),
+    ...(p.gatedShared
+      ? [
+          { name: 'shared_out', access: 'read' as const, type: 'f32' as const, length: n },
+          { name: 'gate', access: 'read' as const, type: 'f32' as const, length: p.tokens, fill: { kind: 'float' as const, lo: -3, hi: 3 } },
+        ]
+      : []),
+    { name: 'out', access: 'write', type: 'f32', length: n },
+  ];
+  const tags = [p.weighted ? 'w' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : ''].filter(Boolean).join('_');
+  return {
+    template: 'moe_combine',
+    label: `moe_combine_${tags}_${p.tokens}x${p.topK}_d${p.dim}`,
+    params: { n, dim: p.dim, topK: p.topK, weighted: p.weighted, addend: p.addend, gatedShared: p.gatedShared, dispatchX },
+    bindings,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function moeCombineBackwardProgram(p: MoeCombineBackwardParams): KernelProgram {
+  check(p);
+  const rows = p.tokens * p.topK;
+  const n = p.tokens * p.dim;
+  const { dispatch, dispatchX } = spreadWorkgroups(rows);
+  const bindings: KernelBinding[] = [
+    { name: 'd_out', access: 'read', type: 'f32', length: n },
+    { name: 'y', access: 'read', type: 'f32', length: rows * p.dim },
+    { name: 'topk_w', access: 'read', type: 'f32', length: rows },
+    { name: 'perm_row', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: rows } },
+    { name: 'src_token', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: p.tokens } },
+    { name: 'src_slot', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: 0, hi: p.topK } },
+    ...(p.gatedShared
+      ? [
+          { name: 'shared_out', access: 'read' as const, type: 'f32' as const, length: n },
+          { name: 'gate', access: 'read' as const, type: 'f32' as const, length: p.tokens, fill: { kind: 'float' as const, lo: -3, hi: 3 } },
+        ]
+      : []),
+    { name: 'd_y', access: 'write', type: 'f32', length: rows * p.dim },
+    { name: 'd_topk_w', access: 'write', type: 'f32', length: rows },
+    ...(p.gatedShared
+      ? [
+          { name: 'd_shared_out', access: 'write' as const, type: 'f32' as const, length: n },
+          { name: 'd_gate', access: 'write' as const, type: 'f32' as const, length: p.tokens },
+        ]
+      : []),
+  ];
+  return {
+    template: 'moe_combine_backward',
+    label: `moe_combine_bwd${p.gatedShared ? '_gshared' : ''}_${p.tokens}x${p.topK}_d${p.dim}`,
+    params: { tokens: p.tokens, rows, dim: p.dim, topK: p.topK, gatedShared: p.gatedShared, dispatchX },
+    bindings,
+    workgroupSize: [BACKWARD_WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+export function moeCombineOracle(p: MoeCombineParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { tokens: T, topK: K, dim: D } = p;
+    const out = new Float32Array(T * D);
+    for (let t = 0; t < T; t++) {
+      for (let d = 0; d < D; d++) {
+        let acc = 0;
+        for (let j = 0; j < K; j++) {
+          const row = inputs.perm_row[t * K + j];
+          if (row >= 0) acc += (p.weighted ? inputs.topk_w[t * K + j] : 1) * inputs.y[row * D + d];
+        }
+        if (p.addend) acc += inputs.addend[t * D + d];
+        if (p.gatedShared) acc += sigmoid(inputs.gate[t]) * inputs.shared_out[t * D + d];
+        out[t * D + d] = acc;
+      }
+    }
+    return { out };
+  };
+}
+
+export function moeCombineBackwardOracle(p: MoeCombineBackwardParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { tokens: T, topK: K, dim: D } = p;
+    const rows = T * K;
+    const dY = new Float32Array(rows * D);
+    const dTopkW = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const t = inputs.src_token[r];
+      if (t < 0) continue;
+      const w = inputs.topk_w[t * K + inputs.src_slot[r]];
+      for (let d = 0; d < D; d++) dY[r * D + d] = w * inputs.d_out[t * D + d];
+    }
+    for (let a = 0; a < rows; a++) {
+      const row = inputs.perm_row[a];
+      if (row < 0) continue;
+      const t = Math.floor(a / K);
+      let dot = 0;
+      for (let d = 0; d < D; d++) dot += inputs.d_out[t * D + d] * inputs.y[row * D + d];
+      dTopkW[a] = dot;
+    }
+    const result: Record<string, Float32Array> = { d_y: dY, d_topk_w: dTopkW };
+    if (p.gatedShared) {
+      const dShared = new Float32Array(T * D);
+      const dGate = new Float32Array(T);
+      for (let t = 0; t < T; t++) {
+        const s = sigmoid(inputs.gate[t]);
+        let dot = 0;
+        for (let d = 0; d < D; d++) {
+          dShared[t * D + d] = s * inputs.d_out[t * D + d];
+          dot += inputs.d_out[t * D + d] * inputs.shared_out[t * D + d];
+        }
+        dGate[t] = s * (1 - s) * dot;
+      }
+      result.d_shared_out = dShared;
+      result.d_gate = dGate;
+    }
+    return result;
+  };
+}
+
+export function moeCombineCase(p: MoeCombineParams): KernelCase {
+  return { program: moeCombineProgram(p), oracle: moeCombineOracle(p), tolerance: { atol: 1e-5, rtol: 1e-5 } };
+}
+
+export function moeCombineBackwardCase(p: MoeCombineBackwardParams): KernelCase {
+  return { program: moeCombineBackwardProgram(p), oracle: moeCombineBackwardOracle(p), tolerance: { atol: 1e-4, rtol: 1e-4 } };
+}
