@@ -4,19 +4,19 @@
 import type { DeviceCaps } from '../../runtime/device.ts';
 import type { Node, NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
-import type { KernelProgram } from './kernel.ts';
-import { attentionDkvProgram, attentionDqProgram, attentionProgram } from '../kernels/attention.ts';
-import { crossEntropyProgram } from '../kernels/cross-entropy.ts';
-import { elementwiseProgram } from '../kernels/elementwise.ts';
-import { maskedMeanProgram } from '../kernels/masked-mean.ts';
-import { embeddingBackwardProgram, embeddingProgram, embeddingSortProgram } from '../kernels/embedding.ts';
-import { matmulProgram } from '../kernels/matmul.ts';
-import { moeGatherProgram, moePermuteProgram } from '../kernels/moe-permute.ts';
-import { reduceProgram } from '../kernels/reduce.ts';
-import { rmsnormBackwardProgram, rmsnormProgram, rmsnormWeightGradProgram } from '../kernels/rmsnorm.ts';
-import { ropeProgram } from '../kernels/rope.ts';
-import { routerBackwardProgram, routerProgram, type RouterParams } from '../kernels/router.ts';
-import { swigluBackwardProgram, swigluProgram } from '../kernels/swiglu.ts';
+import type { KernelCase } from '../../runtime/kernel-check.ts';
+import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
+import { crossEntropyCase } from '../kernels/cross-entropy.ts';
+import { elementwiseCase } from '../kernels/elementwise.ts';
+import { maskedMeanCase } from '../kernels/masked-mean.ts';
+import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
+import { matmulCase } from '../kernels/matmul.ts';
+import { moeGatherCase, moePermuteCase } from '../kernels/moe-permute.ts';
+import { reduceCase } from '../kernels/reduce.ts';
+import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
+import { ropeCase } from '../kernels/rope.ts';
+import { routerBackwardCase, routerCase, type RouterParams } from '../kernels/router.ts';
+import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
 
 export interface LoweringContext {
   readonly caps: DeviceCaps;
@@ -27,8 +27,9 @@ export interface LoweringContext {
   output(i: number): number;
   /** Scratch buffer freed when this node is done. */
   temp(bytes: number, name: string): number;
-  /** Appends a dispatch; `bindings` maps each binding name of the program to a buffer. */
-  emit(program: KernelProgram, bindings: Readonly<Record<string, number>>): void;
+  /** Appends a dispatch of the case's program (its oracle comes along for `sdmoec test`);
+   *  `bindings` maps each binding name of the program to a buffer. */
+  emit(kernel: KernelCase, bindings: Readonly<Record<string, number>>): void;
 }
 
 type Lowering<K extends OpName> = (node: NodeOf<K>, ctx: LoweringContext) => void;
@@ -53,88 +54,88 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   const: leaf('const'),
   reshape: leaf('reshape'),
   unary: (n, c) => {
-    c.emit(elementwiseProgram({ op: n.attrs.fn, aShape: c.inputType(0).shape }), { a: c.input(0), out: c.output(0) });
+    c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape }), { a: c.input(0), out: c.output(0) });
   },
   binary: (n, c) => {
-    c.emit(elementwiseProgram({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }), { a: c.input(0), b: c.input(1), out: c.output(0) });
+    c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }), { a: c.input(0), b: c.input(1), out: c.output(0) });
   },
   reduce: (n, c) => {
-    c.emit(reduceProgram({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }), { x: c.input(0), out: c.output(0) });
+    c.emit(reduceCase({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }), { x: c.input(0), out: c.output(0) });
   },
   matmul: (n, c) => {
     const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
     const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
     const N = n.attrs.transB ? b[0] : b[1];
-    c.emit(matmulProgram({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+    c.emit(matmulCase({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
   },
   embedding: (n, c) => {
     const [vocab, dim] = c.inputType(0).shape;
-    c.emit(embeddingProgram({ tokens: c.inputType(1).shape[0], vocab, dim }), { table: c.input(0), ids: c.input(1), out: c.output(0) });
+    c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }), { table: c.input(0), ids: c.input(1), out: c.output(0) });
   },
   embedding_grad: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
     const p = { tokens, vocab: n.attrs.vocab, dim };
     const sortedTokens = c.temp(tokens * 4, 'sorted_tokens');
     const rowStart = c.temp((n.attrs.vocab + 1) * 4, 'row_start');
-    c.emit(embeddingSortProgram({ tokens, vocab: n.attrs.vocab }), { ids: c.input(1), sortedTokens, rowStart });
-    c.emit(embeddingBackwardProgram(p), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
+    c.emit(embeddingSortCase({ tokens, vocab: n.attrs.vocab }), { ids: c.input(1), sortedTokens, rowStart });
+    c.emit(embeddingBackwardCase(p), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
   },
   rmsnorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
-    c.emit(rmsnormProgram({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.temp(rows * 4, 'rstd') });
+    c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.temp(rows * 4, 'rstd') });
   },
   rmsnorm_grad: (n, c) => {
     // Inputs: dy, x, w. rstd is recomputed (one cheap row pass) rather than kept alive from the forward.
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
     const rstd = c.temp(rows * 4, 'rstd');
-    c.emit(rmsnormProgram(p), { x: c.input(1), w: c.input(2), y: c.temp(rows * dim * 4, 'y'), rstd });
-    c.emit(rmsnormBackwardProgram(p), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
-    c.emit(rmsnormWeightGradProgram(p), { dy: c.input(0), x: c.input(1), rstd, dw: c.output(1) });
+    c.emit(rmsnormCase(p), { x: c.input(1), w: c.input(2), y: c.temp(rows * dim * 4, 'y'), rstd });
+    c.emit(rmsnormBackwardCase(p), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
+    c.emit(rmsnormWeightGradCase(p), { dy: c.input(0), x: c.input(1), rstd, dw: c.output(1) });
   },
   rope: (n, c) => {
     const a = n.attrs;
-    c.emit(ropeProgram({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }), { x: c.input(0), out: c.output(0) });
+    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }), { x: c.input(0), out: c.output(0) });
   },
   attention: (n, c) => {
     const a = n.attrs;
     const p = { tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
-    c.emit(attentionProgram(p), { q: c.input(0), k: c.input(1), v: c.input(2), out: c.output(0), lse: c.output(1) });
+    c.emit(attentionCase(p), { q: c.input(0), k: c.input(1), v: c.input(2), out: c.output(0), lse: c.output(1) });
   },
   attention_grad: (n, c) => {
     // Inputs: dOut, q, k, v, out, lse. dq and (dk, dv) are separate passes so neither needs atomics.
     const a = n.attrs;
     const p = { tokens: c.inputType(1).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
     const shared = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5) };
-    c.emit(attentionDqProgram(p), { ...shared, dq: c.output(0) });
-    c.emit(attentionDkvProgram(p), { ...shared, dk: c.output(1), dv: c.output(2) });
+    c.emit(attentionDqCase(p), { ...shared, dq: c.output(0) });
+    c.emit(attentionDkvCase(p), { ...shared, dk: c.output(1), dv: c.output(2) });
   },
   swiglu: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(0));
-    c.emit(swigluProgram({ tokens, hidden, packed: false }), { g: c.input(0), u: c.input(1), h: c.output(0) });
+    c.emit(swigluCase({ tokens, hidden, packed: false }), { g: c.input(0), u: c.input(1), h: c.output(0) });
   },
   swiglu_grad: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(1));
-    c.emit(swigluBackwardProgram({ tokens, hidden, packed: false }), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
+    c.emit(swigluBackwardCase({ tokens, hidden, packed: false }), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
   },
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;
-    c.emit(routerProgram(routerParams(n.attrs, tokens, experts)), { logits: c.input(0), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+    c.emit(routerCase(routerParams(n.attrs, tokens, experts)), { logits: c.input(0), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
   },
   router_grad: (n, c) => {
     // Inputs: dW, logits, idx, dProbs. The probabilities are recomputed from the logits.
     const [tokens, experts] = c.inputType(1).shape;
     const p = routerParams(n.attrs, tokens, experts);
     const probs = c.temp(tokens * experts * 4, 'probs');
-    c.emit(routerProgram(p), { logits: c.input(1), topk_idx: c.temp(tokens * n.attrs.topK * 4, 'idx'), topk_w: c.temp(tokens * n.attrs.topK * 4, 'w'), probs });
-    c.emit(routerBackwardProgram({ ...p, dProbs: 'full' }), { probs, topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
+    c.emit(routerCase(p), { logits: c.input(1), topk_idx: c.temp(tokens * n.attrs.topK * 4, 'idx'), topk_w: c.temp(tokens * n.attrs.topK * 4, 'w'), probs });
+    c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs, topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
   },
   moe_dispatch: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
     const { experts, topK } = n.attrs;
     const rows = tokens * topK;
     const srcToken = c.temp(rows * 4, 'src_token');
-    c.emit(moePermuteProgram({ tokens, experts, topK }), {
+    c.emit(moePermuteCase({ tokens, experts, topK }), {
       topk_idx: c.input(1),
       counts: c.temp(experts * 4, 'counts'),
       offsets: c.output(2),
@@ -142,7 +143,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       src_token: srcToken,
       src_slot: c.temp(rows * 4, 'src_slot'),
     });
-    c.emit(moeGatherProgram({ tokens, topK, dim }), { x: c.input(0), src_token: srcToken, xs: c.output(0) });
+    c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: srcToken, xs: c.output(0) });
   },
   moe_gather_grad: missing('moe_gather_grad'),
   grouped_matmul: missing('grouped_matmul'),
@@ -154,13 +155,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   aux_loss_grad: missing('aux_loss_grad'),
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;
-    c.emit(crossEntropyProgram({ tokens, vocab, withGrad: false }), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
-    c.emit(maskedMeanProgram({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
+    c.emit(crossEntropyCase({ tokens, vocab, withGrad: false }), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
+    c.emit(maskedMeanCase({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
   cross_entropy_grad: (_n, c) => {
     // Inputs: dMean (one element: the kernel's gradScale), logits, targets.
     const [tokens, vocab] = c.inputType(1).shape;
-    c.emit(crossEntropyProgram({ tokens, vocab, withGrad: true }), {
+    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }), {
       logits: c.input(1),
       targets: c.input(2),
       gradScale: c.input(0),

@@ -10,6 +10,7 @@ import { topoOrder } from '../ir/graph.ts';
 import type { Graph, Node, ParamInit, TensorType, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
+import type { KernelCase } from '../../runtime/kernel-check.ts';
 import { KERNEL_LOWERINGS, type LoweringContext } from './lowerings.ts';
 
 export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation';
@@ -32,6 +33,8 @@ export interface PlanDispatch {
   readonly buffers: readonly number[];
   /** The IR op that produced this dispatch (for reports). */
   readonly op: string;
+  /** The program with its CPU oracle and tolerance. */
+  readonly kernel: KernelCase;
 }
 
 export interface ExecutionPlan {
@@ -162,14 +165,15 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
         temps.push(id);
         return id;
       },
-      emit: (program, bindings) => {
+      emit: (kernel, bindings) => {
+        const program = kernel.program;
         const ids = program.bindings.map((b) => {
           const id = bindings[b.name];
           if (id === undefined) throw new Error(`${node.op}: kernel ${program.label} binding '${b.name}' was not bound`);
           if (pool.buffers[id].bytes < b.length * 4) throw new Error(`${node.op}: buffer for '${b.name}' holds ${pool.buffers[id].bytes} bytes, kernel ${program.label} needs ${b.length * 4}`);
           return id;
         });
-        dispatches.push({ program, buffers: ids, op: node.op });
+        dispatches.push({ program, buffers: ids, op: node.op, kernel });
       },
     };
     const lower = KERNEL_LOWERINGS[node.op] as ((n: Node, c: LoweringContext) => void) | undefined;
