@@ -6,7 +6,6 @@
 // plain proxy gradient, which itself is checked against finite differences.
 import { Matrix, QrDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import type { ModelConfig } from '../../compiler/config/types.ts';
 import { ir, out } from '../../compiler/ir/build.ts';
 import { graph, rewriteGraph, topoOrder } from '../../compiler/ir/graph.ts';
 import { initParams, interpretGraph, type Tensor } from '../../compiler/ir/interpret.ts';
@@ -16,56 +15,7 @@ import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { Rng } from '../../runtime/rng.ts';
 import { checkGradients, randn, type MutableFeeds } from './fd.ts';
-
-const SHAPE = { batch: 2, seqLen: 4 };
-const T = SHAPE.batch * SHAPE.seqLen;
-
-function tinyModel(spectral: boolean): ModelConfig {
-  return {
-    name: spectral ? 'tiny_sd' : 'tiny',
-    vocab: 32,
-    dim: 16,
-    layers: 2,
-    maxSeq: SHAPE.seqLen,
-    denseLayers: 0,
-    denseHidden: 0,
-    tieEmbeddings: false,
-    initStd: 0.3,
-    attention: { heads: 2, kvHeads: 1, headDim: 8, ropeTheta: 10000 },
-    norm: { kind: 'rmsnorm', eps: 1e-5 },
-    moe: {
-      experts: 4,
-      topK: 2,
-      expertHidden: 12,
-      activation: 'swiglu',
-      shared: { count: 1, hidden: 8, gated: true },
-      capacity: { kind: 'dropless' },
-      router: {
-        score: 'softmax',
-        normalizeTopK: true,
-        auxLoss: { coef: 0.1, scope: 'micro_batch' },
-        zLoss: 0.01,
-        groups: 1,
-        topGroups: 1,
-        routedScale: 1,
-        auxFreeBias: null,
-      },
-    },
-    spectral: spectral
-      ? {
-          targets: ['expert.gate', 'expert.up', 'expert.down'],
-          rank: 2,
-          rebaseEvery: 16,
-          init: 'orthogonal_complement',
-          residual: 'keep',
-          reproject: true,
-          moments: 'keep',
-          project: 'gradient',
-          commonGrad: 'sum',
-        }
-      : null,
-  };
-}
+import { SHAPE, T, tinyModel } from './tiny-model.ts';
 
 /** The forward graph plus every router's selection as an extra output, for the FD guard. */
 function withRoutingProbes(g: Graph): Graph {

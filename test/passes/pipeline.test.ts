@@ -1,0 +1,94 @@
+// Pass behaviour beyond the goldens: a pass with nothing to do hands back the very same graph,
+// rewrite passes are idempotent, the optimizer pass computes clipped AdamW as specified, and the
+// whole training pipeline on the tiny SD model computes exactly what plain autodiff + optimizer
+// computes (the clean-up and fusion passes change the program, never the numbers).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { topoOrder } from '../../compiler/ir/graph.ts';
+import { interpretGraph, initParams } from '../../compiler/ir/interpret.ts';
+import { parseGraph, printGraph, verifyGraph } from '../../compiler/ir/text.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import { lowerModel } from '../../compiler/lower/model.ts';
+import { autodiff } from '../../compiler/passes/autodiff.ts';
+import { DEFAULT_OPTIMIZER, optimizer } from '../../compiler/passes/optimizer.ts';
+import { TRAINING_PIPELINE, findPass, runPasses } from '../../compiler/passes/registry.ts';
+import { Rng } from '../../runtime/rng.ts';
+import { SHAPE, T, tinyModel } from '../autodiff/tiny-model.ts';
+
+const fixture = (path: string): Graph => parseGraph(readFileSync(fileURLToPath(new URL(`./cases/${path}`, import.meta.url)), 'utf8'), path);
+
+describe('pass behaviour', () => {
+  for (const name of ['simplify', 'cse', 'fuse-expert-weight']) {
+    it(`${name} returns the identical graph object when there is nothing to do`, () => {
+      const g = fixture('autodiff/mlp.in.ir');
+      expect(findPass(name)!.run(g, {})).toBe(g);
+    });
+
+    it(`${name} is idempotent`, () => {
+      const once = findPass(name)!.run(fixture('fuse-expert-weight/moe-sd-grads.in.ir'), {});
+      expect(findPass(name)!.run(once, {})).toBe(once);
+    });
+  }
+
+  it('optimizer: global-norm clipping and bias-corrected AdamW with decoupled decay', () => {
+    const g = fixture('optimizer/mlp-grads.in.ir');
+    const rng = new Rng('optimizer');
+    const params = initParams(g, 1);
+    const inputs = { x: Float64Array.from({ length: 12 }, () => rng.normal()), y: Float64Array.from({ length: 8 }, () => rng.normal()) };
+    const grads = interpretGraph(g, { inputs, params });
+    const stepped = optimizer(g);
+    verifyGraph(stepped);
+    const state: Record<string, Float64Array> = {};
+    for (const n of topoOrder(stepped)) {
+      if (n.op === 'param' && n.attrs.group === 'optimizer_state') state[n.attrs.name] = Float64Array.from({ length: params[n.attrs.name.replace(/\.adam_[mv]$/, '')].length }, () => (n.attrs.name.endsWith('_v') ? rng.nextDouble() : rng.normal()));
+    }
+    const [lr, step] = [0.03, 4];
+    const o = interpretGraph(stepped, { inputs: { ...inputs, 'optimizer.hyper': Float64Array.of(lr, step) }, params: { ...params, ...state } });
+    const gradNames = Object.keys(grads).filter((k) => k.startsWith('grad.'));
+    expect(gradNames.length).toBe(2);
+    const norm = Math.sqrt(gradNames.reduce((s, k) => s + Array.from(grads[k]).reduce((a, x) => a + x * x, 0), 0));
+    expect(o.grad_norm[0]).toBeCloseTo(norm, 12);
+    const clip = Math.min(1, DEFAULT_OPTIMIZER.clipGrad / (norm + 1e-6));
+    const { beta1: b1, beta2: b2, eps, weightDecay } = DEFAULT_OPTIMIZER;
+    for (const k of gradNames) {
+      const p = k.slice(5);
+      for (let i = 0; i < params[p].length; i++) {
+        const gs = grads[k][i] * clip;
+        const m = b1 * state[`${p}.adam_m`][i] + (1 - b1) * gs;
+        const v = b2 * state[`${p}.adam_v`][i] + (1 - b2) * gs * gs;
+        expect(o[`state.${p}.adam_m`][i]).toBeCloseTo(m, 12);
+        expect(o[`state.${p}.adam_v`][i]).toBeCloseTo(v, 12);
+        const update = m / (1 - b1 ** step) / (Math.sqrt(v / (1 - b2 ** step)) + eps) + weightDecay * params[p][i];
+        expect(o[`update.${p}`][i]).toBeCloseTo(params[p][i] - lr * update, 12);
+      }
+    }
+  });
+
+  it('the training pipeline on the tiny SD model equals plain autodiff + optimizer, value for value', () => {
+    const forward = lowerModel(tinyModel(true), SHAPE);
+    const compiled = runPasses(forward, TRAINING_PIPELINE, {}, (_name, cur) => verifyGraph(cur));
+    const reference = optimizer(autodiff(forward));
+    expect(printGraph(compiled)).not.toBe(printGraph(reference));
+    expect(topoOrder(compiled).some((n) => n.op === 'expert_weight')).toBe(false);
+
+    const rng = new Rng('pipeline');
+    const params = initParams(reference, 5);
+    for (const [name, v] of Object.entries(params)) {
+      if (name.endsWith('.U_k') || name.endsWith('.V_k') || name.endsWith('.adam_v')) v.forEach((_, i) => (v[i] = rng.nextDouble() * 0.3));
+    }
+    const inputs = {
+      tokens: Int32Array.from({ length: T }, () => rng.nextInt(32)),
+      targets: Int32Array.from({ length: T }, () => rng.nextInt(32)),
+      'optimizer.hyper': Float64Array.of(1e-3, 2),
+    };
+    const a = interpretGraph(compiled, { inputs, params });
+    const b = interpretGraph(reference, { inputs, params });
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+    expect(Object.keys(a).filter((k) => k.startsWith('update.')).length).toBeGreaterThan(20);
+    for (const k of Object.keys(b)) {
+      const scale = Math.max(1e-30, ...Array.from(b[k], Math.abs));
+      Array.from(a[k]).forEach((x, i) => expect(Math.abs(x - b[k][i]) / scale, `${k}[${i}]`).toBeLessThan(1e-12));
+    }
+  });
+});
