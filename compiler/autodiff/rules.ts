@@ -126,10 +126,10 @@ const RULES: { [K in OpName]: Rule<K> } = {
   grouped_matmul: (n, [g]) => {
     if (!g) return n.inputs.map(() => undefined);
     const xs = n.inputs[0];
-    const offsets = n.inputs[n.inputs.length - 1];
+    const counts = n.inputs[n.inputs.length - 1];
     const weights = n.inputs.slice(1, -1);
-    const dxs = ir.groupedMatmulGradX(g, weights, offsets, n.attrs);
-    const dw = ir.groupedMatmulGradW(xs, g, offsets, n.attrs.experts);
+    const dxs = ir.groupedMatmulGradX(g, weights, counts, n.attrs);
+    const dw = ir.groupedMatmulGradW(xs, g, counts, n.attrs.experts);
     // A fused shared weight (W_c + W_u) receives the plain sum rule here; SD models never reach
     // this branch before autodiff because fusion runs after differentiation.
     const dWeights = n.attrs.sharedWeight ? [ir.reduce('sum', dw, 0), dw] : [dw];

@@ -11,6 +11,9 @@ import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
 import { matmulCase } from '../kernels/matmul.ts';
+import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
+import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
+import { moeInvertCase } from '../kernels/moe-invert.ts';
 import { moeGatherCase, moePermuteCase } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
@@ -47,6 +50,18 @@ function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attr
 const missing = (op: string) => (): void => {
   throw new Error(`op '${op}' has no kernel yet`);
 };
+
+/** Forward grouped GEMM params from the operands: xs [R,K], weights [E,K,N] (last weight operand). */
+function groupedParams(experts: number, sharedWeight: boolean, c: LoweringContext): GroupedMatmulParams {
+  const rows = c.inputType(0).shape[0];
+  const w = c.inputType(sharedWeight ? 2 : 1).shape;
+  return { rows, experts, inner: w[1], out: w[2], weightLayout: 'io', sharedWeight };
+}
+
+/** Weight bindings: the per-expert weights, plus W_c when the operand is the SD-MoE proxy. */
+function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<string, number> {
+  return sharedWeight ? { w_common: c.input(1), w: c.input(2), c: c.output(0) } : { w: c.input(1), c: c.output(0) };
+}
 
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   input: leaf('input'),
@@ -137,20 +152,57 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const srcToken = c.temp(rows * 4, 'src_token');
     c.emit(moePermuteCase({ tokens, experts, topK }), {
       topk_idx: c.input(1),
-      counts: c.temp(experts * 4, 'counts'),
-      offsets: c.output(2),
+      counts: c.output(2),
+      offsets: c.temp((experts + 1) * 4, 'offsets'),
       perm_row: c.output(1),
       src_token: srcToken,
       src_slot: c.temp(rows * 4, 'src_slot'),
     });
     c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: srcToken, xs: c.output(0) });
   },
-  moe_gather_grad: missing('moe_gather_grad'),
-  grouped_matmul: missing('grouped_matmul'),
-  grouped_matmul_grad_x: missing('grouped_matmul_grad_x'),
-  grouped_matmul_grad_w: missing('grouped_matmul_grad_w'),
-  moe_combine: missing('moe_combine'),
-  moe_combine_grad: missing('moe_combine_grad'),
+  moe_gather_grad: (n, c) => {
+    // dx[t] = Σ_j dXs[permRow[t·k+j]]: the combine kernel without weights.
+    const [rows, dim] = c.inputType(0).shape;
+    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false };
+    c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), out: c.output(0) });
+  },
+  grouped_matmul: (n, c) => {
+    const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
+    c.emit(groupedMatmulCase(p), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
+  },
+  grouped_matmul_grad_x: (n, c) => {
+    // dXs = dY · W[e]ᵀ: the forward GEMM with the weight layout flipped.
+    const forward = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
+    c.emit(groupedMatmulCase(groupedMatmulBackwardParams(forward)), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
+  },
+  grouped_matmul_grad_w: (n, c) => {
+    const [rows, inDim] = c.inputType(0).shape;
+    const outDim = c.inputType(1).shape[1];
+    c.emit(groupedMatmulDwCase({ rows, experts: n.attrs.experts, inDim, outDim, weightLayout: 'io' }), { a: c.input(0), g: c.input(1), counts: c.input(2), dw: c.output(0) });
+  },
+  moe_combine: (n, c) => {
+    const [rows, dim] = c.inputType(0).shape;
+    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend: false, gatedShared: false };
+    c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
+  },
+  moe_combine_grad: (n, c) => {
+    // Inputs: dOut, ys, permRow, weights. The row → (token, slot) map is rebuilt from permRow.
+    const [rows, dim] = c.inputType(1).shape;
+    const tokens = rows / n.attrs.topK;
+    const srcToken = c.temp(rows * 4, 'src_token');
+    const srcSlot = c.temp(rows * 4, 'src_slot');
+    c.emit(moeInvertCase({ tokens, topK: n.attrs.topK }), { perm_row: c.input(2), src_token: srcToken, src_slot: srcSlot });
+    c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }), {
+      d_out: c.input(0),
+      y: c.input(1),
+      topk_w: c.input(3),
+      perm_row: c.input(2),
+      src_token: srcToken,
+      src_slot: srcSlot,
+      d_y: c.output(0),
+      d_topk_w: c.output(1),
+    });
+  },
   aux_loss: missing('aux_loss'),
   aux_loss_grad: missing('aux_loss_grad'),
   cross_entropy: (_n, c) => {

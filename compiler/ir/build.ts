@@ -74,11 +74,11 @@ export const ir = {
   routerGrad: (dW: Value, logits: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, logits, idx, dProbs], a),
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value],
   moeGatherGrad: (dXs: Value, permRow: Value, topK: number) => one('moe_gather_grad', [dXs, permRow], { topK }),
-  groupedMatmul: (xs: Value, weights: readonly Value[], offsets: Value, a: OpAttrs['grouped_matmul']) =>
-    one('grouped_matmul', [xs, ...weights, offsets], a),
-  groupedMatmulGradX: (dY: Value, weights: readonly Value[], offsets: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
-    one('grouped_matmul_grad_x', [dY, ...weights, offsets], a),
-  groupedMatmulGradW: (xs: Value, dY: Value, offsets: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, offsets], { experts }),
+  groupedMatmul: (xs: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul']) =>
+    one('grouped_matmul', [xs, ...weights, counts], a),
+  groupedMatmulGradX: (dY: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
+    one('grouped_matmul_grad_x', [dY, ...weights, counts], a),
+  groupedMatmulGradW: (xs: Value, dY: Value, counts: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, counts], { experts }),
   moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number) => one('moe_combine', [ys, permRow, weights], { topK }),
   moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, topK: number) =>
     all('moe_combine_grad', [dOut, ys, permRow, weights], { topK }) as [Value, Value],

@@ -137,14 +137,14 @@ const INFER: { [K in OpName]: Infer<K> } = {
     dtypes('moe_dispatch', ins, ['f32', 'i32']);
     const [T, D] = ins[0].shape;
     expect(sameShape(ins[1].shape, [T, a.topK]), 'moe_dispatch', `idx must be i32[${T},${a.topK}]`);
-    return [f32([T * a.topK, D]), i32([T * a.topK]), i32([a.experts + 1])]; // xs, permRow, offsets
+    return [f32([T * a.topK, D]), i32([T * a.topK]), i32([a.experts])]; // xs, permRow, counts per expert
   },
   moe_gather_grad: (ins, a) => {
     arity('moe_gather_grad', ins, 2); // dXs, permRow
     return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
   },
   grouped_matmul: (ins, a) => {
-    // xs [R,K], w [E,K,N] | (wc [K,N], wu [E,K,N]), offsets
+    // xs [R,K], w [E,K,N] | (wc [K,N], wu [E,K,N]), counts per expert
     arity('grouped_matmul', ins, a.sharedWeight ? 4 : 3);
     const w = ins[a.sharedWeight ? 2 : 1];
     rank('grouped_matmul', w, 3, 'expert weights');
@@ -153,12 +153,12 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([ins[0].shape[0], w.shape[2]])];
   },
   grouped_matmul_grad_x: (ins, a) => {
-    arity('grouped_matmul_grad_x', ins, a.sharedWeight ? 4 : 3); // dY, w | wc, wu, offsets
+    arity('grouped_matmul_grad_x', ins, a.sharedWeight ? 4 : 3); // dY, w | wc, wu, counts
     const w = ins[a.sharedWeight ? 2 : 1];
     return [f32([ins[0].shape[0], w.shape[1]])];
   },
   grouped_matmul_grad_w: (ins, a) => {
-    arity('grouped_matmul_grad_w', ins, 3); // xs, dY, offsets
+    arity('grouped_matmul_grad_w', ins, 3); // xs, dY, counts
     return [f32([a.experts, ins[0].shape[1], ins[1].shape[1]])];
   },
   moe_combine: (ins, a) => {

@@ -82,8 +82,8 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
     const { experts: E, topK, expertHidden: F, router } = m.moe;
     const logits = ir.matmul(h2, ir.param(`${p}.moe.router`, [D, E], normal(std), 'router'));
     const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale });
-    const [xs, permRow, offsets] = ir.moeDispatch(h2, idx, { experts: E, topK });
-    outputs[`moe.${l}.offsets`] = offsets;
+    const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK });
+    outputs[`moe.${l}.counts`] = counts;
     const expertWeight = (matrix: 'gate' | 'up' | 'down', rows: number, cols: number, s: number): Value => {
       const name = `${p}.moe.experts.${matrix}`;
       if (!spectral.has(`expert.${matrix}`)) return ir.param(name, [E, rows, cols], normal(s), 'experts');
@@ -96,9 +96,9 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
       return ir.expertWeight(common, unique, { experts: E, spectral: true }, bases);
     };
     const gm = { experts: E, sharedWeight: false };
-    const g = ir.groupedMatmul(xs, [expertWeight('gate', D, F, std)], offsets, gm);
-    const u = ir.groupedMatmul(xs, [expertWeight('up', D, F, std)], offsets, gm);
-    const ys = ir.groupedMatmul(ir.swiglu(g, u), [expertWeight('down', F, D, residualStd)], offsets, gm);
+    const g = ir.groupedMatmul(xs, [expertWeight('gate', D, F, std)], counts, gm);
+    const u = ir.groupedMatmul(xs, [expertWeight('up', D, F, std)], counts, gm);
+    const ys = ir.groupedMatmul(ir.swiglu(g, u), [expertWeight('down', F, D, residualStd)], counts, gm);
     let y = ir.moeCombine(ys, permRow, weights, topK);
     if (m.moe.shared) {
       let s = denseSwiglu(`${p}.moe.shared`, h2, m.moe.shared.count * m.moe.shared.hidden);

@@ -9,12 +9,12 @@ import type { Graph } from '../ir/types.ts';
 export function fuseExpertWeight(g: Graph): Graph {
   return rewriteGraph(g, (node, inputs) => {
     if ((node.op !== 'grouped_matmul' && node.op !== 'grouped_matmul_grad_x') || node.attrs.sharedWeight) return undefined;
-    const [first, w, offsets] = inputs;
+    const [first, w, counts] = inputs;
     if (w.node.op !== 'expert_weight') return undefined;
     const [wc, wu] = w.node.inputs;
     const attrs = { experts: node.attrs.experts, sharedWeight: true };
     return node.op === 'grouped_matmul'
-      ? [ir.groupedMatmul(first, [wc, wu], offsets, attrs)]
-      : [ir.groupedMatmulGradX(first, [wc, wu], offsets, attrs)];
+      ? [ir.groupedMatmul(first, [wc, wu], counts, attrs)]
+      : [ir.groupedMatmulGradX(first, [wc, wu], counts, attrs)];
   });
 }

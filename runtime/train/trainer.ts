@@ -180,7 +180,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const guard = new DivergenceGuard({}, guardState);
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.progressStream ?? process.stdout });
   const tokensPerStep = train.batch * train.seqLen;
-  const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.offsets$/.test(k));
+  const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
   const hyper = new Float32Array(2);
   let lastEval: RunSummary['lastEval'] = null;
   let lastCheckpoint: string | null = null;
@@ -213,10 +213,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       }
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {
-        const tokensPerExpert = moeLayers.map((k) => {
-          const off = out[k];
-          return Array.from({ length: off.length - 1 }, (_, e) => off[e + 1] - off[e]);
-        });
+        const tokensPerExpert = moeLayers.map((k) => Array.from(out[k]));
         metrics.log({
           type: 'train',
           step: s,
