@@ -13,7 +13,8 @@
 //   (its best key when groups have one expert); the `topk` best groups stay eligible.
 // - Backward treats the selection as constant (it is piecewise constant in the logits) and flows
 //   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
-//   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added.
+//   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added, and
+//   optionally a gradient already w.r.t. the logits (the z-loss) is summed into d_logits.
 import { UserError } from '../../cli/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
@@ -38,6 +39,8 @@ export interface RouterParams {
 export interface RouterBackwardParams extends RouterParams {
   /** Aux-loss gradient w.r.t. the probabilities: absent, full [T, E], or one value per expert [E]. */
   readonly dProbs: 'none' | 'full' | 'broadcast';
+  /** Add a gradient that is already w.r.t. the logits (the z-loss's d_logits_z) into d_logits. */
+  readonly addDLogits?: boolean;
 }
 
 const WORKGROUP = 64;
@@ -123,12 +126,13 @@ export function routerBackwardProgram(p: RouterBackwardParams): KernelProgram {
     { name: 'topk_idx', access: 'read', type: 'i32', length: tk, fill: { kind: 'int', lo: 0, hi: p.experts } },
     { name: 'd_topk_w', access: 'read', type: 'f32', length: tk },
     ...(p.dProbs !== 'none' ? [{ name: 'd_probs', access: 'read' as const, type: 'f32' as const, length: p.dProbs === 'full' ? te : p.experts }] : []),
+    ...(p.addDLogits ? [{ name: 'd_logits_extra', access: 'read' as const, type: 'f32' as const, length: te }] : []),
     { name: 'd_logits', access: 'write', type: 'f32', length: te },
   ];
   return {
     template: 'router_backward',
-    label: `router_bwd_${configTag(p)}${p.dProbs === 'none' ? '' : `_dp${p.dProbs}`}_${p.tokens}x${p.experts}`,
-    params: { ...commonParams(p, dispatchX), hasDProbs: p.dProbs !== 'none', dProbsFull: p.dProbs === 'full' },
+    label: `router_bwd_${configTag(p)}${p.dProbs === 'none' ? '' : `_dp${p.dProbs}`}${p.addDLogits ? '_dlx' : ''}_${p.tokens}x${p.experts}`,
+    params: { ...commonParams(p, dispatchX), hasDProbs: p.dProbs !== 'none', dProbsFull: p.dProbs === 'full', addDLogits: p.addDLogits === true },
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
@@ -220,7 +224,8 @@ export function routerBackwardOracle(p: RouterBackwardParams) {
       const dotS = dS.reduce((a, d, e) => a + d * prob(e), 0);
       for (let e = 0; e < E; e++) {
         const s = prob(e);
-        dLogits[t * E + e] = p.scoring === 'softmax' ? s * (dS[e] - dotS) : dS[e] * s * (1 - s);
+        const extra = p.addDLogits ? inputs.d_logits_extra[t * E + e] : 0;
+        dLogits[t * E + e] = (p.scoring === 'softmax' ? s * (dS[e] - dotS) : dS[e] * s * (1 - s)) + extra;
       }
     }
     return { d_logits: dLogits };

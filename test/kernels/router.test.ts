@@ -33,6 +33,7 @@ const BACKWARD: RouterBackwardParams[] = [
   { ...FORWARD[1], dProbs: 'full' },
   { ...FORWARD[2], dProbs: 'broadcast' },
   { ...FORWARD[3], dProbs: 'broadcast' },
+  { ...FORWARD[4], dProbs: 'broadcast', addDLogits: true },
 ];
 
 describe('router kernels', () => {
@@ -75,6 +76,7 @@ describe('router kernels', () => {
         let loss = 0;
         out.topk_w.forEach((w, i) => (loss += w * weights.d_topk_w[i]));
         if (p.dProbs !== 'none') out.probs.forEach((v, i) => (loss += v * weights.d_probs[p.dProbs === 'full' ? i : i % p.experts]));
+        if (p.addDLogits) logits.forEach((v, i) => (loss += v * weights.d_logits_extra[i]));
         return loss;
       };
       const logits = Float64Array.from(inputs.logits);

@@ -1,0 +1,121 @@
+// MoE auxiliary losses on the device, in one single-workgroup dispatch per MoE layer:
+//   load balance  L_b = coef · E · Σ_e f_e · P_e   (Switch / DeepSeek form)
+//                 f_e = share of the routed assignments that went to e, P_e = mean_t probs[t, e]
+//   z-loss        L_z = zcoef · mean_t logsumexp(logits[t, :])²
+// with their gradients: dL_b/dprobs[t, e] = coef · E · f_e / T (the same for every token, so it is
+// written once per expert [E] and the router backward broadcasts it), and dL_z/dlogits.
+//
+// Invariants:
+// - f_e is a count ratio and gets no gradient (the top-k choice is piecewise constant).
+// - `accumulate` (global-batch balancing): this micro-batch's counts are added to `counts_accum`
+//   and f_e is taken from the accumulated counts so far; the step's first micro-batch must see a
+//   zeroed buffer (the optimizer stage clears it).
+// - Per-expert token counts of the micro-batch go to `stats_counts` for metrics; they are read
+//   back only when metrics are logged.
+// - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the
+//   losses are bitwise reproducible. Expert ids outside [0, E) are ignored.
+import { UserError } from '../../cli/errors.ts';
+import { f32Literal, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+
+export const AUX_MAX_EXPERTS = 256;
+
+export interface AuxLossParams {
+  readonly tokens: number;
+  readonly experts: number;
+  readonly topK: number;
+  /** Load-balance coefficient (0 disables the loss; counts and stats are still produced). */
+  readonly balanceCoef: number;
+  /** z-loss coefficient (0 = no z-loss, no logits binding). */
+  readonly zLossCoef: number;
+  /** Global-batch balancing: accumulate counts across micro-batches in `counts_accum`. */
+  readonly accumulate: boolean;
+}
+
+const WORKGROUP = 256;
+
+export function auxLossProgram(p: AuxLossParams): KernelProgram {
+  if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new UserError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
+  if (p.tokens < 1 || p.topK < 1) throw new UserError('aux loss: needs at least one token and top-k ≥ 1');
+  const te = p.tokens * p.experts;
+  const zLoss = p.zLossCoef > 0;
+  const bindings: KernelBinding[] = [
+    { name: 'probs', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: 0, hi: 1 } },
+    { name: 'topk_idx', access: 'read', type: 'i32', length: p.tokens * p.topK, fill: { kind: 'int', lo: 0, hi: p.experts } },
+    ...(zLoss ? [{ name: 'logits', access: 'read' as const, type: 'f32' as const, length: te, fill: { kind: 'float' as const, lo: -4, hi: 4 } }] : []),
+    ...(p.accumulate ? [{ name: 'counts_accum', access: 'readwrite' as const, type: 'u32' as const, length: p.experts, fill: { kind: 'int' as const, lo: 0, hi: 50 } }] : []),
+    { name: 'stats_counts', access: 'write', type: 'u32', length: p.experts },
+    { name: 'loss', access: 'write', type: 'f32', length: 2 },
+    { name: 'd_probs', access: 'write', type: 'f32', length: p.experts },
+    ...(zLoss ? [{ name: 'd_logits_z', access: 'write' as const, type: 'f32' as const, length: te }] : []),
+  ];
+  const lanesPerExpert = Math.floor(WORKGROUP / p.experts);
+  const tags = [p.zLossCoef > 0 ? 'z' : '', p.accumulate ? 'acc' : ''].filter(Boolean).join('_');
+  return {
+    template: 'aux_loss',
+    label: `aux_loss${tags ? `_${tags}` : ''}_${p.tokens}x${p.experts}_k${p.topK}`,
+    params: {
+      tokens: p.tokens,
+      experts: p.experts,
+      assignments: p.tokens * p.topK,
+      lanesPerExpert,
+      usedLanes: lanesPerExpert * p.experts,
+      balanceCoef: f32Literal(p.balanceCoef * p.experts),
+      zLoss,
+      zScale: f32Literal((2 * p.zLossCoef) / p.tokens),
+      zCoefPerToken: f32Literal(p.zLossCoef / p.tokens),
+      invTokens: f32Literal(1 / p.tokens),
+      accumulate: p.accumulate,
+    },
+    bindings,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: [1, 1, 1],
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+export function auxLossOracle(p: AuxLossParams) {
+  return (inputs: Inputs): Record<string, Float32Array | Uint32Array> => {
+    const { tokens: T, experts: E } = p;
+    const counts = new Uint32Array(E);
+    for (let a = 0; a < T * p.topK; a++) {
+      const e = inputs.topk_idx[a];
+      if (e >= 0 && e < E) counts[e]++;
+    }
+    const basis = p.accumulate ? Uint32Array.from(counts, (c, e) => c + inputs.counts_accum[e]) : counts;
+    const total = basis.reduce((a, b) => a + b, 0);
+    const loss = new Float32Array(2);
+    const dProbs = new Float32Array(E);
+    let balance = 0;
+    for (let e = 0; e < E; e++) {
+      const f = total > 0 ? basis[e] / total : 0;
+      let mean = 0;
+      for (let t = 0; t < T; t++) mean += inputs.probs[t * E + e];
+      mean /= T;
+      balance += f * mean;
+      dProbs[e] = (p.balanceCoef * E * f) / T;
+    }
+    loss[0] = p.balanceCoef * E * balance;
+    const result: Record<string, Float32Array | Uint32Array> = { stats_counts: counts, loss, d_probs: dProbs };
+    if (p.accumulate) result.counts_accum = basis;
+    if (p.zLossCoef > 0) {
+      const dz = new Float32Array(T * E);
+      let z = 0;
+      for (let t = 0; t < T; t++) {
+        const row = Array.from({ length: E }, (_, e) => inputs.logits[t * E + e]);
+        const m = Math.max(...row);
+        const lse = m + Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0));
+        z += lse * lse;
+        for (let e = 0; e < E; e++) dz[t * E + e] = ((2 * p.zLossCoef) / T) * lse * Math.exp(row[e] - lse);
+      }
+      loss[1] = (p.zLossCoef * z) / T;
+      result.d_logits_z = dz;
+    }
+    return result;
+  };
+}
+
+export function auxLossCase(p: AuxLossParams): KernelCase {
+  return { program: auxLossProgram(p), oracle: auxLossOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+}

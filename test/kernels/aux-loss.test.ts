@@ -1,0 +1,59 @@
+// Aux-loss kernel: goldens and oracle agreement (balance only, with z-loss, with global-batch
+// accumulation), the balanced-routing fixed point (loss = coef), and finite-difference checks of
+// the oracle's gradients (d_probs broadcast over tokens, d_logits_z).
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { auxLossCase, auxLossOracle, auxLossProgram, type AuxLossParams } from '../../compiler/kernels/aux-loss.ts';
+import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/aux_loss', import.meta.url));
+
+const CASES: AuxLossParams[] = [
+  { tokens: 37, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false },
+  { tokens: 300, experts: 64, topK: 6, balanceCoef: 0.001, zLossCoef: 0.001, accumulate: false },
+  { tokens: 50, experts: 6, topK: 2, balanceCoef: 0.01, zLossCoef: 0.01, accumulate: true },
+];
+
+describe('aux loss kernel', () => {
+  for (const params of CASES) {
+    const program = auxLossProgram(params);
+    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+    it(`${program.label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), auxLossCase(params), 41);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('equals the coefficient for perfectly balanced routing and uniform probabilities', async () => {
+    const p = { ...CASES[0], tokens: 36 };
+    const inputs = {
+      probs: new Float32Array(p.tokens * p.experts).fill(1 / p.experts),
+      topk_idx: Int32Array.from({ length: p.tokens * p.topK }, (_, a) => a % p.experts),
+    };
+    const out = await (await testExecutor()).run(auxLossProgram(p), inputs);
+    expect(out.loss[0]).toBeCloseTo(p.balanceCoef, 6);
+    expect(Array.from(out.stats_counts)).toEqual(new Array(8).fill(9));
+  });
+
+  it('oracle gradients match finite differences', () => {
+    const p: AuxLossParams = { tokens: 3, experts: 4, topK: 2, balanceCoef: 0.5, zLossCoef: 0.3, accumulate: false };
+    const inputs = randomInputs(auxLossProgram(p), 7);
+    const oracle = auxLossOracle(p);
+    const grads = oracle(inputs);
+    const h = 1e-4;
+    for (const [name, lossIndex] of [['probs', 0], ['logits', 1]] as const) {
+      const base = Float64Array.from(inputs[name]);
+      for (let i = 0; i < base.length; i++) {
+        const plus = Float64Array.from(base);
+        const minus = Float64Array.from(base);
+        plus[i] += h;
+        minus[i] -= h;
+        const numeric = (oracle({ ...inputs, [name]: plus }).loss[lossIndex] - oracle({ ...inputs, [name]: minus }).loss[lossIndex]) / (2 * h);
+        const analytic = name === 'probs' ? grads.d_probs[i % p.experts] : grads.d_logits_z[i];
+        expect(Math.abs(analytic - numeric), `d_${name}[${i}]`).toBeLessThan(2e-3);
+      }
+    }
+  });
+});

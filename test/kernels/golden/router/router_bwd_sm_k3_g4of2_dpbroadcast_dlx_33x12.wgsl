@@ -1,0 +1,40 @@
+// router_bwd_sm_k3_g4of2_dpbroadcast_dlx_33x12
+// router backward: d(logits) [33, 12] from d(topk_w) and d(probs), selection held fixed, through softmax
+// bindings: probs (read), topk_idx (read i32), d_topk_w (read), d_probs (read, [E] broadcast over tokens), d_logits_extra (read, added), d_logits (write)
+// dispatch: one invocation per token; t = (wid.x + wid.y * 1) * 64 + lid.x
+@group(0) @binding(0) var<storage, read> probs: array<f32>;
+@group(0) @binding(1) var<storage, read> topk_idx: array<i32>;
+@group(0) @binding(2) var<storage, read> d_topk_w: array<f32>;
+@group(0) @binding(3) var<storage, read> d_probs: array<f32>;
+@group(0) @binding(4) var<storage, read> d_logits_extra: array<f32>;
+@group(0) @binding(5) var<storage, read_write> d_logits: array<f32>;
+
+const E = 12u;
+const K = 3u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 1u) * 64u + lid.x;
+  if (t >= 33u) { return; }
+  let base = t * E;
+  // dScore: gradient w.r.t. the (unbiased) scores of this token.
+  var dScore: array<f32, 12>;
+  for (var e = 0u; e < E; e++) {
+    dScore[e] = d_probs[e];
+  }
+  var idx: array<u32, 3>;
+  var w: array<f32, 3>;
+  var weightSum = 0.0f;
+  for (var j = 0u; j < K; j++) {
+    idx[j] = min(u32(topk_idx[t * K + j]), E - 1u);
+    w[j] = probs[base + idx[j]];
+    weightSum += w[j];
+  }
+  for (var j = 0u; j < K; j++) { dScore[idx[j]] += 1.0f * d_topk_w[t * K + j]; }
+  var dotS = 0.0f;
+  for (var e = 0u; e < E; e++) { dotS += dScore[e] * probs[base + e]; }
+  for (var e = 0u; e < E; e++) {
+    let s = probs[base + e];
+    d_logits[base + e] = s * (dScore[e] - dotS) + d_logits_extra[base + e];
+  }
+}
