@@ -5,7 +5,7 @@
 // the node types, which the factories already checked, so ops never re-validate shapes.
 //
 // Invariants: a node is evaluated once per call (topological order); inputs are never written;
-// an op with integer semantics (router indices, dispatch permutation, offsets) returns Int32Array.
+// an op with integer semantics (router indices, dispatch permutation, expert counts) returns Int32Array.
 import { Rng } from '../../runtime/rng.ts';
 import { topoOrder } from './graph.ts';
 import { broadcast } from './infer.ts';
@@ -89,10 +89,14 @@ function logSumExp(row: ArrayLike<number>): number {
 /** Rows of a cross-entropy whose target is not ignored. */
 const countedRows = (targets: Tensor): number => Array.from(targets).filter((x) => x >= 0).length;
 
-/** Expert owning row r of a grouped (expert-sorted) buffer. */
-function expertOfRow(offsets: Int32Array, r: number): number {
-  for (let e = 0; e + 1 < offsets.length; e++) if (r >= offsets[e] && r < offsets[e + 1]) return e;
-  throw new Error(`row ${r} lies outside every expert range (offsets [${Array.from(offsets)}])`);
+/** Expert owning row r of a grouped (expert-sorted) buffer whose experts hold counts[e] rows each. */
+function expertOfRow(counts: Tensor, r: number): number {
+  let end = 0;
+  for (let e = 0; e < counts.length; e++) {
+    end += counts[e];
+    if (r < end) return e;
+  }
+  throw new Error(`row ${r} lies outside every expert range (counts [${Array.from(counts)}])`);
 }
 
 /** W[e] as a K·N slice: the per-expert weight, or wc + wu[e] for a fused shared weight. */
@@ -394,12 +398,13 @@ const OPS: { [K in OpName]: Impl<K> } = {
   },
 
   moe_dispatch: (n, [x, idx]) => {
+    // Rows sorted by expert, stable in (t, j) order; the third output is the count per expert.
     const [T, D] = shapeOf(n, 0);
     const { experts: E, topK: K } = n.attrs;
-    const offsets = new Int32Array(E + 1);
-    for (const e of idx) offsets[e + 1]++;
-    for (let e = 0; e < E; e++) offsets[e + 1] += offsets[e];
-    const next = offsets.slice(0, E);
+    const counts = new Int32Array(E);
+    for (const e of idx) counts[e]++;
+    const next = new Int32Array(E);
+    for (let e = 1; e < E; e++) next[e] = next[e - 1] + counts[e - 1];
     const permRow = new Int32Array(T * K);
     const xs = new Float64Array(T * K * D);
     for (let t = 0; t < T; t++) {
@@ -409,7 +414,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
         for (let d = 0; d < D; d++) xs[row * D + d] = x[t * D + d];
       }
     }
-    return [xs, permRow, offsets];
+    return [xs, permRow, counts];
   },
 
   moe_gather_grad: (n, [dXs, permRow]) => {
@@ -425,12 +430,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
 
   grouped_matmul: (n, ins) => {
     const xs = ins[0];
-    const offsets = ins[ins.length - 1] as Int32Array;
+    const counts = ins[ins.length - 1];
     const [R, K] = shapeOf(n, 0);
     const N = n.types[0].shape[1];
     const y = new Float64Array(R * N);
     for (let r = 0; r < R; r++) {
-      const w = expertMatrix(ins.slice(1, -1), expertOfRow(offsets, r), K * N);
+      const w = expertMatrix(ins.slice(1, -1), expertOfRow(counts, r), K * N);
       for (let c = 0; c < N; c++) {
         let acc = 0;
         for (let k = 0; k < K; k++) acc += xs[r * K + k] * w[k * N + c];
@@ -442,12 +447,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
 
   grouped_matmul_grad_x: (n, ins) => {
     const dY = ins[0];
-    const offsets = ins[ins.length - 1] as Int32Array;
+    const counts = ins[ins.length - 1];
     const [R, N] = shapeOf(n, 0);
     const K = n.types[0].shape[1];
     const dXs = new Float64Array(R * K);
     for (let r = 0; r < R; r++) {
-      const w = expertMatrix(ins.slice(1, -1), expertOfRow(offsets, r), K * N);
+      const w = expertMatrix(ins.slice(1, -1), expertOfRow(counts, r), K * N);
       for (let k = 0; k < K; k++) {
         let acc = 0;
         for (let c = 0; c < N; c++) acc += dY[r * N + c] * w[k * N + c];
@@ -457,12 +462,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dXs];
   },
 
-  grouped_matmul_grad_w: (n, [xs, dY, offsets]) => {
+  grouped_matmul_grad_w: (n, [xs, dY, counts]) => {
     const [R, K] = shapeOf(n, 0);
     const N = shapeOf(n, 1)[1];
     const dW = f64(n.types[0]);
     for (let r = 0; r < R; r++) {
-      const e = expertOfRow(offsets as Int32Array, r);
+      const e = expertOfRow(counts, r);
       for (let k = 0; k < K; k++) for (let c = 0; c < N; c++) dW[(e * K + k) * N + c] += xs[r * K + k] * dY[r * N + c];
     }
     return [dW];

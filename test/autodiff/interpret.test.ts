@@ -15,10 +15,10 @@ describe('reference interpreter', () => {
   const E = 4, K = 2, T = 5, D = 3;
   const dispatchOf = (idx: number[]) => {
     const x = ir.input('x', 'f32', [T, D]);
-    const [xs, permRow, offsets] = ir.moeDispatch(x, ir.input('idx', 'i32', [T, K]), { experts: E, topK: K });
+    const [xs, permRow, counts] = ir.moeDispatch(x, ir.input('idx', 'i32', [T, K]), { experts: E, topK: K });
     const xv = randn(new Rng('dispatch'), T * D);
-    const o = run({ xs, permRow, offsets }, { x: xv, idx: Int32Array.from(idx) });
-    return { xv, xs: o.xs, permRow: o.permRow, offsets: o.offsets };
+    const o = run({ xs, permRow, counts }, { x: xv, idx: Int32Array.from(idx) });
+    return { xv, xs: o.xs, permRow: o.permRow, counts: o.counts };
   };
 
   for (const [label, idx] of [
@@ -26,11 +26,11 @@ describe('reference interpreter', () => {
     ['all tokens to expert 2 (and 0)', [2, 0, 2, 0, 2, 0, 2, 0, 2, 0]],
     ['experts 1 and 3 empty', [0, 2, 2, 0, 0, 2, 2, 0, 0, 2]],
   ] as const) {
-    it(`moe_dispatch groups rows by expert, stable in (t, j) order: ${label}`, () => {
-      const { xs, permRow, offsets, xv } = dispatchOf([...idx]);
-      expect(offsets[0]).toBe(0);
-      expect(offsets[E]).toBe(T * K);
-      for (let e = 0; e < E; e++) expect(offsets[e + 1] - offsets[e]).toBe(idx.filter((x) => x === e).length);
+    it(`moe_dispatch counts per expert and groups rows by expert, stable in (t, j) order: ${label}`, () => {
+      const { xs, permRow, counts, xv } = dispatchOf([...idx]);
+      for (let e = 0; e < E; e++) expect(counts[e]).toBe(idx.filter((x) => x === e).length);
+      const offsets = [0];
+      for (let e = 0; e < E; e++) offsets.push(offsets[e] + counts[e]);
       expect([...permRow].sort((a, b) => a - b)).toEqual(Array.from({ length: T * K }, (_, i) => i));
       for (let a = 0; a < T * K; a++) {
         const e = idx[a];

@@ -14,6 +14,7 @@ import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { Rng } from '../../runtime/rng.ts';
+import type { ModelConfig } from '../../compiler/config/types.ts';
 import { checkGradients, randn, type MutableFeeds } from './fd.ts';
 import { SHAPE, T, tinyModel } from './tiny-model.ts';
 
@@ -60,6 +61,28 @@ describe('whole-model gradients (2 layers, 4 experts top-2)', () => {
     expect(report.params).toContain('layers.1.moe.experts.down');
     expect(report.params).toContain('layers.0.moe.shared.gate_proj');
     expect(report.checked).toBeGreaterThanOrEqual(5 * trainable.length - 10);
+    expect(report.mismatches).toEqual([]);
+  });
+
+  it('variant: tied embeddings, a dense first layer, unnormalised sigmoid routing, ungated shared expert', () => {
+    const base = tinyModel(false);
+    const config: ModelConfig = {
+      ...base,
+      name: 'tiny_variant',
+      tieEmbeddings: true,
+      denseLayers: 1,
+      denseHidden: 12,
+      moe: {
+        ...base.moe,
+        shared: { count: 2, hidden: 4, gated: false },
+        router: { ...base.moe.router, score: 'sigmoid', normalizeTopK: false, routedScale: 2.5, auxLoss: null },
+      },
+    };
+    const g = withRoutingProbes(lowerModel(config, SHAPE));
+    const report = checkGradients(g, modelFeeds(g, 'model-variant'), { perParam: 5, guard: routingGuard() });
+    expect(report.params).toContain('layers.0.ffn.gate');
+    expect(report.params).not.toContain('lm_head');
+    expect(report.params).toContain('embed');
     expect(report.mismatches).toEqual([]);
   });
 

@@ -51,11 +51,11 @@ const matmulCases: Case[] = [false, true].flatMap((transA) =>
 /** Routing fixture: T=5 tokens, E=4 experts, top-2, every expert used except expert 3. */
 const ROUTE = { T: 5, E: 4, K: 2, idx: [0, 1, 1, 2, 2, 0, 1, 0, 2, 1] };
 
-function dispatched(D: number): { permRow: Value; offsets: Value; fixed: Partial<MutableFeeds> } {
+function dispatched(D: number): { permRow: Value; counts: Value; fixed: Partial<MutableFeeds> } {
   const x = ir.input('tokens_x', 'f32', [ROUTE.T, D]);
   const idx = ir.input('idx', 'i32', [ROUTE.T, ROUTE.K]);
-  const [, permRow, offsets] = ir.moeDispatch(x, idx, { experts: ROUTE.E, topK: ROUTE.K });
-  return { permRow, offsets, fixed: { inputs: { idx: ids(ROUTE.idx) } } };
+  const [, permRow, counts] = ir.moeDispatch(x, idx, { experts: ROUTE.E, topK: ROUTE.K });
+  return { permRow, counts, fixed: { inputs: { idx: ids(ROUTE.idx) } } };
 }
 
 /** Logits whose scores are far apart in every row, so ±h never changes the top-k selection. */
@@ -98,16 +98,16 @@ const moeCases: Case[] = [
   {
     name: 'grouped_matmul',
     build: () => {
-      const { offsets, fixed } = dispatched(3);
-      const y = ir.groupedMatmul(p('xs', [ROUTE.T * ROUTE.K, 3]), [p('w', [ROUTE.E, 3, 2])], offsets, { experts: ROUTE.E, sharedWeight: false });
+      const { counts, fixed } = dispatched(3);
+      const y = ir.groupedMatmul(p('xs', [ROUTE.T * ROUTE.K, 3]), [p('w', [ROUTE.E, 3, 2])], counts, { experts: ROUTE.E, sharedWeight: false });
       return { g: probeLoss('gmm', [y]), fixed };
     },
   },
   {
     name: 'grouped_matmul sharedWeight',
     build: () => {
-      const { offsets, fixed } = dispatched(3);
-      const y = ir.groupedMatmul(p('xs', [ROUTE.T * ROUTE.K, 3]), [p('wc', [3, 2]), p('wu', [ROUTE.E, 3, 2])], offsets, { experts: ROUTE.E, sharedWeight: true });
+      const { counts, fixed } = dispatched(3);
+      const y = ir.groupedMatmul(p('xs', [ROUTE.T * ROUTE.K, 3]), [p('wc', [3, 2]), p('wu', [ROUTE.E, 3, 2])], counts, { experts: ROUTE.E, sharedWeight: true });
       return { g: probeLoss('gmm_shared', [y]), fixed };
     },
   },
@@ -123,8 +123,8 @@ const moeCases: Case[] = [
     name: 'dispatch → grouped_matmul → combine',
     build: () => {
       const x = p('x', [ROUTE.T, 3]);
-      const [xs, permRow, offsets] = ir.moeDispatch(x, ir.input('idx', 'i32', [ROUTE.T, ROUTE.K]), { experts: ROUTE.E, topK: ROUTE.K });
-      const ys = ir.groupedMatmul(xs, [p('w', [ROUTE.E, 3, 3])], offsets, { experts: ROUTE.E, sharedWeight: false });
+      const [xs, permRow, counts] = ir.moeDispatch(x, ir.input('idx', 'i32', [ROUTE.T, ROUTE.K]), { experts: ROUTE.E, topK: ROUTE.K });
+      const ys = ir.groupedMatmul(xs, [p('w', [ROUTE.E, 3, 3])], counts, { experts: ROUTE.E, sharedWeight: false });
       return { g: probeLoss('moe', [ir.moeCombine(ys, permRow, p('cw', [ROUTE.T, ROUTE.K]), ROUTE.K)]), fixed: { inputs: { idx: ids(ROUTE.idx) } } };
     },
   },

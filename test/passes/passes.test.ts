@@ -1,9 +1,9 @@
-// Text-in/text-out golden tests for every registered pass: each cases/<pass>/<case>.in.ir is
-// parsed, verified, run through the pass, verified again and compared with <case>.out.ir
+// Text-in/text-out golden tests for every registered pass: each cases/<pass>/<case>.in.ir (built
+// by fixtures.ts and itself kept as a golden) is parsed, verified, run through the pass, verified again and compared with <case>.out.ir
 // (UPDATE_GOLDENS=1 re-blesses). Around each run the test also checks that the pass never
 // mutates its input, keeps untouched nodes as the same objects, and — for the rewrite passes —
 // preserves every output's value on random inputs (reference interpreter, exact equality).
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { numel } from '../../compiler/ir/types.ts';
 import { PASSES, findPass } from '../../compiler/passes/registry.ts';
 import { Rng } from '../../runtime/rng.ts';
 import { expectGolden } from '../support/golden.ts';
+import { FIXTURES } from './fixtures.ts';
 
 const CASES = fileURLToPath(new URL('./cases', import.meta.url));
 /** Passes that only rewrite (never add outputs): they must preserve every output value exactly. */
@@ -45,64 +46,67 @@ function randomFeeds(g: Graph, seed: string): { inputs: Record<string, Tensor>; 
   return { inputs, params };
 }
 
-const passDirs = readdirSync(CASES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const fixtureNames = Object.keys(FIXTURES).sort();
 
 describe('pass goldens', () => {
-  it('every registered pass has golden cases, and every case directory names a pass', () => {
-    expect(passDirs).toEqual(PASSES.map((p) => p.name).sort());
+  it('every registered pass has fixtures, every fixture names a pass, and no input file is orphaned', () => {
+    expect([...new Set(fixtureNames.map((f) => f.split('/')[0]))].sort()).toEqual(PASSES.map((p) => p.name).sort());
+    const onDisk = readdirSync(CASES, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .flatMap((d) => readdirSync(join(CASES, d.name)).filter((f) => f.endsWith('.in.ir')).map((f) => `${d.name}/${f.slice(0, -'.in.ir'.length)}`));
+    for (const f of onDisk) expect(fixtureNames, `${f}.in.ir has no builder in fixtures.ts`).toContain(f);
   });
 
-  for (const dir of passDirs) {
-    const cases = readdirSync(join(CASES, dir)).filter((f) => f.endsWith('.in.ir')).sort();
-    for (const file of cases) {
-      const name = file.slice(0, -'.in.ir'.length);
-      it(`${dir}: ${name}`, () => {
-        const pass = findPass(dir)!;
-        const inPath = join(CASES, dir, file);
-        const g = parseGraph(readFileSync(inPath, 'utf8'), inPath);
-        verifyGraph(g);
-        const before = printGraph(g);
-        const result = pass.run(g, {});
-        verifyGraph(result);
-        expect(printGraph(g)).toBe(before);
-        expectGolden(join(CASES, dir, `${name}.out.ir`), printGraph(result));
+  for (const fixture of fixtureNames) {
+    const [dir, name] = fixture.split('/');
+    it(`${dir}: ${name}`, () => {
+      const pass = findPass(dir)!;
+      const inPath = join(CASES, dir, `${name}.in.ir`);
+      expectGolden(inPath, printGraph(FIXTURES[fixture]()));
+      expect(existsSync(inPath)).toBe(true);
+      const g = parseGraph(readFileSync(inPath, 'utf8'), inPath);
+      verifyGraph(g);
+      const before = printGraph(g);
+      const result = pass.run(g, {});
+      verifyGraph(result);
+      expect(printGraph(g)).toBe(before);
+      expectGolden(join(CASES, dir, `${name}.out.ir`), printGraph(result));
 
-        const resultNodes = new Set(topoOrder(result));
-        if (APPENDING.has(dir)) {
-          for (const n of topoOrder(g)) expect(resultNodes.has(n)).toBe(true);
-          for (const [k, v] of Object.entries(g.outputs)) if (result.outputs[k]) expect(result.outputs[k]).toBe(v);
-        } else if (dir === 'cse') {
-          // Untouched = neither the node nor any ancestor is a later duplicate; those must survive as
-          // the same objects, and the result must hold no two structurally identical nodes.
-          const seen = new Set<string>();
-          const tainted = new Set<Node>();
-          const keys = structuralKeys(g);
-          for (const n of topoOrder(g)) {
-            const k = keys.get(n)!;
-            if (seen.has(k) || n.inputs.some((v) => tainted.has(v.node))) tainted.add(n);
-            seen.add(k);
-          }
-          const resultByKey = new Map([...structuralKeys(result)].map(([n, k]) => [k, n]));
-          for (const n of topoOrder(g)) if (!tainted.has(n) && resultByKey.has(keys.get(n)!)) expect(resultByKey.get(keys.get(n)!)).toBe(n);
-          expect(resultByKey.size).toBe(resultNodes.size);
-        } else {
-          // Any result node structurally equal to input nodes must be one of those very objects.
-          const inputByKey = new Map<string, Set<Node>>();
-          for (const [n, k] of structuralKeys(g)) inputByKey.set(k, (inputByKey.get(k) ?? new Set()).add(n));
-          for (const [n, k] of structuralKeys(result)) {
-            const originals = inputByKey.get(k);
-            if (originals) expect(originals.has(n), `${n.op} node rebuilt although untouched`).toBe(true);
-          }
+      const resultNodes = new Set(topoOrder(result));
+      if (APPENDING.has(dir)) {
+        for (const n of topoOrder(g)) expect(resultNodes.has(n)).toBe(true);
+        for (const [k, v] of Object.entries(g.outputs)) if (result.outputs[k]) expect(result.outputs[k]).toBe(v);
+      } else if (dir === 'cse') {
+        // Untouched = neither the node nor any ancestor is a later duplicate; those must survive as
+        // the same objects, and the result must hold no two structurally identical nodes.
+        const seen = new Set<string>();
+        const tainted = new Set<Node>();
+        const keys = structuralKeys(g);
+        for (const n of topoOrder(g)) {
+          const k = keys.get(n)!;
+          if (seen.has(k) || n.inputs.some((v) => tainted.has(v.node))) tainted.add(n);
+          seen.add(k);
         }
+        const resultByKey = new Map([...structuralKeys(result)].map(([n, k]) => [k, n]));
+        for (const n of topoOrder(g)) if (!tainted.has(n) && resultByKey.has(keys.get(n)!)) expect(resultByKey.get(keys.get(n)!)).toBe(n);
+        expect(resultByKey.size).toBe(resultNodes.size);
+      } else {
+        // Any result node structurally equal to input nodes must be one of those very objects.
+        const inputByKey = new Map<string, Set<Node>>();
+        for (const [n, k] of structuralKeys(g)) inputByKey.set(k, (inputByKey.get(k) ?? new Set()).add(n));
+        for (const [n, k] of structuralKeys(result)) {
+          const originals = inputByKey.get(k);
+          if (originals) expect(originals.has(n), `${n.op} node rebuilt although untouched`).toBe(true);
+        }
+      }
 
-        if (VALUE_PRESERVING.has(dir)) {
-          const feeds = randomFeeds(g, `${dir}/${name}`);
-          const a = interpretGraph(g, feeds);
-          const b = interpretGraph(result, feeds);
-          expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-          for (const k of Object.keys(a)) expect(Array.from(b[k]), k).toEqual(Array.from(a[k]));
-        }
-      });
-    }
+      if (VALUE_PRESERVING.has(dir)) {
+        const feeds = randomFeeds(g, `${dir}/${name}`);
+        const a = interpretGraph(g, feeds);
+        const b = interpretGraph(result, feeds);
+        expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+        for (const k of Object.keys(a)) expect(Array.from(b[k]), k).toEqual(Array.from(a[k]));
+      }
+    });
   }
 });

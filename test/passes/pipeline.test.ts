@@ -2,37 +2,34 @@
 // rewrite passes are idempotent, the optimizer pass computes clipped AdamW as specified, and the
 // whole training pipeline on the tiny SD model computes exactly what plain autodiff + optimizer
 // computes (the clean-up and fusion passes change the program, never the numbers).
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { interpretGraph, initParams } from '../../compiler/ir/interpret.ts';
-import { parseGraph, printGraph, verifyGraph } from '../../compiler/ir/text.ts';
-import type { Graph } from '../../compiler/ir/types.ts';
+import { printGraph, verifyGraph } from '../../compiler/ir/text.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { DEFAULT_OPTIMIZER, optimizer } from '../../compiler/passes/optimizer.ts';
 import { TRAINING_PIPELINE, findPass, runPasses } from '../../compiler/passes/registry.ts';
 import { Rng } from '../../runtime/rng.ts';
 import { SHAPE, T, tinyModel } from '../autodiff/tiny-model.ts';
+import { FIXTURES } from './fixtures.ts';
 
-const fixture = (path: string): Graph => parseGraph(readFileSync(fileURLToPath(new URL(`./cases/${path}`, import.meta.url)), 'utf8'), path);
 
 describe('pass behaviour', () => {
   for (const name of ['simplify', 'cse', 'fuse-expert-weight']) {
     it(`${name} returns the identical graph object when there is nothing to do`, () => {
-      const g = fixture('autodiff/mlp.in.ir');
+      const g = FIXTURES['autodiff/mlp']();
       expect(findPass(name)!.run(g, {})).toBe(g);
     });
 
     it(`${name} is idempotent`, () => {
-      const once = findPass(name)!.run(fixture('fuse-expert-weight/moe-sd-grads.in.ir'), {});
+      const once = findPass(name)!.run(FIXTURES['fuse-expert-weight/moe-sd-grads'](), {});
       expect(findPass(name)!.run(once, {})).toBe(once);
     });
   }
 
   it('optimizer: global-norm clipping and bias-corrected AdamW with decoupled decay', () => {
-    const g = fixture('optimizer/mlp-grads.in.ir');
+    const g = FIXTURES['optimizer/mlp-grads']();
     const rng = new Rng('optimizer');
     const params = initParams(g, 1);
     const inputs = { x: Float64Array.from({ length: 12 }, () => rng.normal()), y: Float64Array.from({ length: 8 }, () => rng.normal()) };

@@ -1,0 +1,72 @@
+// Builders of the pass-test inputs. Each `<pass>/<case>` graph is printed to
+// cases/<pass>/<case>.in.ir (a golden itself, so an IR change re-blesses inputs and expected
+// outputs together with UPDATE_GOLDENS=1); the pass test then runs the pass on the parsed text.
+import { ir } from '../../compiler/ir/build.ts';
+import { graph } from '../../compiler/ir/graph.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import { autodiff } from '../../compiler/passes/autodiff.ts';
+import { cse } from '../../compiler/passes/cse.ts';
+import { simplify } from '../../compiler/passes/simplify.ts';
+import { mlpLoss, moeBlockLoss } from '../ir/small-graphs.ts';
+
+/** embedding → rmsnorm → rope → attention (2 heads over 1 KV head) → tied LM head → CE mean. */
+function attentionBlock(): Graph {
+  const T = 4, V = 6, D = 4;
+  const tokens = ir.input('tokens', 'i32', [T]);
+  const targets = ir.input('targets', 'i32', [T]);
+  const embed = ir.param('embed', [V, D], { kind: 'normal', std: 0.5 }, 'embed');
+  const x = ir.embedding(embed, tokens);
+  const h = ir.rmsnorm(x, ir.param('norm', [D], { kind: 'ones' }, 'norm'), 1e-5);
+  const rope = { theta: 10000, headDim: 2, seqLen: 2, inverse: false };
+  const q = ir.rope(ir.matmul(h, ir.param('wq', [D, 4], { kind: 'normal', std: 0.5 })), { ...rope, heads: 2 });
+  const k = ir.rope(ir.matmul(h, ir.param('wk', [D, 2], { kind: 'normal', std: 0.5 })), { ...rope, heads: 1 });
+  const v = ir.matmul(h, ir.param('wv', [D, 2], { kind: 'normal', std: 0.5 }));
+  const [o] = ir.attention(q, k, v, { heads: 2, kvHeads: 1, headDim: 2, seqLen: 2 });
+  const [, loss] = ir.crossEntropy(ir.matmul(ir.add(x, o), embed, false, true), targets);
+  return graph('attn_block', { loss });
+}
+
+/** Every simplify rule once, plus look-alikes that must stay (0 − x, broadcasting ×1, ×2, real reshape). */
+function unitOps(): Graph {
+  const x = ir.input('x', 'f32', [2, 3]);
+  const row = ir.input('row', 'f32', [3]);
+  const a = ir.mul(x, ir.constant(1, [2, 3]));
+  const b = ir.mul(ir.constant(1), a);
+  const c = ir.add(b, ir.constant(0, []));
+  const d = ir.add(ir.constant(0, [2, 3]), c);
+  const e = ir.sub(d, ir.constant(0, []));
+  const f = ir.reshape(e, [2, 3]);
+  const keepSub = ir.sub(ir.constant(0, []), f);
+  const keepBroadcast = ir.mul(row, ir.constant(1, [2, 3]));
+  const keepTwo = ir.mul(x, ir.constant(2));
+  return graph('units', { y: ir.add(keepSub, ir.add(keepBroadcast, keepTwo)), r: ir.reshape(x, [3, 2]) });
+}
+
+/** Duplicated single- and multi-output nodes, and near-duplicates (other attrs) that must stay apart. */
+function duplicates(): Graph {
+  const x = ir.input('x', 'f32', [4, 3]);
+  const w = ir.param('w', [3, 4], { kind: 'normal', std: 0.5 });
+  const m1 = ir.matmul(x, w);
+  const m2 = ir.matmul(x, w);
+  const transposed = ir.matmul(x, ir.param('w2', [4, 3], { kind: 'normal', std: 0.5 }), false, true);
+  const [i1, w1] = ir.router(m1, { score: 'softmax', topK: 2, normalize: true, scale: 1 });
+  const [i2, w2] = ir.router(m2, { score: 'softmax', topK: 2, normalize: true, scale: 1 });
+  const [, w3] = ir.router(m1, { score: 'softmax', topK: 2, normalize: false, scale: 1 });
+  const s = ir.add(ir.add(w1, w2), w3);
+  return graph('dups', { s, d: ir.sub(ir.unary('square', m1), ir.unary('square', m2)), t: transposed, i1, i2 });
+}
+
+export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'autodiff/mlp': mlpLoss,
+  'autodiff/moe-sd': () => moeBlockLoss(true),
+  'autodiff/attention': attentionBlock,
+  'simplify/units': unitOps,
+  'simplify/mlp-grads': () => autodiff(mlpLoss()),
+  'simplify/attention-grads': () => autodiff(attentionBlock()),
+  'cse/dups': duplicates,
+  'cse/moe-grads': () => simplify(autodiff(moeBlockLoss(false))),
+  'fuse-expert-weight/moe-sd-grads': () => cse(simplify(autodiff(moeBlockLoss(true)))),
+  'fuse-expert-weight/moe-forward': () => moeBlockLoss(false),
+  'optimizer/mlp-grads': () => cse(simplify(autodiff(mlpLoss()))),
+  'optimizer/moe-sd-grads': () => cse(simplify(autodiff(moeBlockLoss(true)))),
+};
