@@ -1,0 +1,31 @@
+// grad_norm_partials_0+17of17_p3of4
+// grad norm partials: partials[3 + w] = Σ grad[0 + i]² over chunk w (4096 elements) of a 17-element range; 1 slots
+// bindings: grad (read), partials (read_write; only this dispatch's slots are written)
+// dispatch: one workgroup per chunk; w = wid.x + wid.y * 1
+@group(0) @binding(0) var<storage, read> grad: array<f32>;
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+
+const WG = 256u;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let w = wid.x + wid.y * 1u;
+  if (w >= 1u) { return; }
+  let lane = lid.x;
+  let begin = w * 4096u;
+  let end = min(begin + 4096u, 17u);
+  var acc = 0.0f;
+  for (var i = begin + lane; i < end; i += WG) {
+    let g = grad[0u + i];
+    acc = fma(g, g, acc);
+  }
+  partial[lane] = acc;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) { partial[lane] += partial[lane + stride]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u) { partials[3u + w] = partial[0]; }
+}
