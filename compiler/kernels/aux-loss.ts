@@ -9,7 +9,7 @@
 // - f_e is a count ratio and gets no gradient (the top-k choice is piecewise constant).
 // - `accumulate` (global-batch balancing): this micro-batch's counts are added to `counts_accum`
 //   and f_e is taken from the accumulated counts so far; the step's first micro-batch must see a
-//   zeroed buffer (the optimizer stage clears it).
+//   zeroed buffer (the compiled step clears it with a buffer clear at the start of each step).
 // - Per-expert token counts of the micro-batch go to `stats_counts` for metrics; they are read
 //   back only when metrics are logged.
 // - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the

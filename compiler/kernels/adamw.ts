@@ -1,0 +1,117 @@
+// In-place AdamW step (PyTorch semantics: decoupled weight decay p ← p·(1 − lr·wd), bias-corrected
+// moments) over one parameter buffer or a packed arena of several parameters in one dispatch.
+// lr, the step number (for 1 − β^t) and the clip scale are read from small device buffers, so one
+// compiled pipeline serves every step of the run: the LR schedule and the grad-norm kernel write
+// those buffers on the device, and nothing is recompiled or read back per step.
+//
+// Invariants:
+// - Betas, eps and weight decays are baked (they are fixed for a run); per-parameter weight decay
+//   inside a packed arena comes from `segments`, contiguous ranges covering [0, length), e.g.
+//   wd = 0 for norms and biases.
+// - The gradient is multiplied by clip[0] (from grad-norm) before the moment update.
+//
+// SD-MoE seam (gradient transform): the step consumes whatever buffer is bound as `g`. To transform
+// gradients before the moments (SD-MoE's spectral split G → (G_c, G_u), or any projection), the
+// compiler inserts a separate kernel stage between the backward pass and this one that reads the
+// raw per-expert gradient G^(e) and writes the transformed gradients of W_c and W_u[e], and binds
+// those outputs as `g` here. This kernel stays transform-agnostic, so the transform is testable in
+// isolation against its own oracle, and the clip is computed on whichever gradient the compiler
+// chooses to feed the grad-norm stage (the raw or the transformed one).
+import { UserError } from '../../cli/errors.ts';
+import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+
+export interface AdamWSegment {
+  readonly start: number;
+  readonly end: number;
+  readonly weightDecay: number;
+}
+
+export interface AdamWParams {
+  /** Elements updated (the whole buffer or packed arena). */
+  readonly length: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** Weight decay for every element, or per-range decays (`segments`) for a packed arena. */
+  readonly weightDecay: number | readonly AdamWSegment[];
+}
+
+const WORKGROUP = 256;
+
+function segmentsOf(p: AdamWParams): readonly AdamWSegment[] {
+  if (typeof p.weightDecay === 'number') return [{ start: 0, end: p.length, weightDecay: p.weightDecay }];
+  let expected = 0;
+  for (const s of p.weightDecay) {
+    if (s.start !== expected || s.end <= s.start) throw new UserError(`adamw: weight-decay segments must be contiguous and non-empty; got [${s.start}, ${s.end}) after ${expected}`);
+    expected = s.end;
+  }
+  if (expected !== p.length) throw new UserError(`adamw: weight-decay segments cover ${expected} of ${p.length} elements`);
+  return p.weightDecay;
+}
+
+export function adamwProgram(p: AdamWParams): KernelProgram {
+  if (p.length < 1) throw new UserError('adamw: empty parameter buffer');
+  if (!(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1 && p.eps > 0)) throw new UserError(`adamw: betas must be in [0, 1) and eps positive`);
+  const segments = segmentsOf(p);
+  const uniformDecay = segments.every((s) => s.weightDecay === segments[0].weightDecay);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.length, WORKGROUP));
+  return {
+    template: 'adamw',
+    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}`,
+    params: {
+      length: p.length,
+      beta1: f32Literal(p.beta1),
+      beta2: f32Literal(p.beta2),
+      oneMinusBeta1: f32Literal(1 - p.beta1),
+      oneMinusBeta2: f32Literal(1 - p.beta2),
+      eps: f32Literal(p.eps),
+      uniformDecay,
+      weightDecay: f32Literal(segments[0].weightDecay),
+      segments: segments.map((s) => ({ start: s.start, end: s.end, weightDecay: f32Literal(s.weightDecay) })),
+      dispatchX,
+    },
+    bindings: [
+      { name: 'param', access: 'readwrite', type: 'f32', length: p.length },
+      { name: 'grad', access: 'read', type: 'f32', length: p.length },
+      { name: 'm', access: 'readwrite', type: 'f32', length: p.length, fill: { kind: 'float', lo: -0.1, hi: 0.1 } },
+      { name: 'v', access: 'readwrite', type: 'f32', length: p.length, fill: { kind: 'float', lo: 0, hi: 0.02 } },
+      { name: 'lr', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 1e-4, hi: 1e-2 } },
+      { name: 'step', access: 'read', type: 'u32', length: 1, fill: { kind: 'int', lo: 1, hi: 200 } },
+      { name: 'clip', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 0.2, hi: 1 } },
+    ],
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+
+export function adamwOracle(p: AdamWParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const param = Float32Array.from(inputs.param);
+    const m = Float32Array.from(inputs.m);
+    const v = Float32Array.from(inputs.v);
+    const lr = inputs.lr[0];
+    const t = inputs.step[0];
+    const scale = inputs.clip[0];
+    const bc1 = 1 - p.beta1 ** t;
+    const bc2 = 1 - p.beta2 ** t;
+    for (const s of segmentsOf(p)) {
+      for (let i = s.start; i < s.end; i++) {
+        const g = inputs.grad[i] * scale;
+        const mi = p.beta1 * inputs.m[i] + (1 - p.beta1) * g;
+        const vi = p.beta2 * inputs.v[i] + (1 - p.beta2) * g * g;
+        const decayed = inputs.param[i] * (1 - lr * s.weightDecay);
+        param[i] = decayed - ((lr / bc1) * mi) / (Math.sqrt(vi) / Math.sqrt(bc2) + p.eps);
+        m[i] = mi;
+        v[i] = vi;
+      }
+    }
+    return { param, m, v };
+  };
+}
+
+export function adamwCase(p: AdamWParams): KernelCase {
+  return { program: adamwProgram(p), oracle: adamwOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
+}

@@ -1,0 +1,61 @@
+// AdamW kernel: goldens and oracle agreement (uniform decay, per-segment decays in a packed arena,
+// odd lengths), one pipeline serving successive steps with lr/step/clip changed on the device side,
+// and agreement of several chained steps with the oracle.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { adamwCase, adamwOracle, adamwProgram, type AdamWParams } from '../../compiler/kernels/adamw.ts';
+import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
+import type { HostArray } from '../../runtime/executor.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/adamw', import.meta.url));
+
+const CASES: AdamWParams[] = [
+  { length: 1000, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+  {
+    length: 777,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: [
+      { start: 0, end: 500, weightDecay: 0.1 },
+      { start: 500, end: 533, weightDecay: 0 },
+      { start: 533, end: 777, weightDecay: 0.05 },
+    ],
+  },
+];
+
+describe('adamw kernel', () => {
+  for (const params of CASES) {
+    const program = adamwProgram(params);
+    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+    it(`${program.label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), adamwCase(params), 61);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('serves successive steps from one pipeline with schedule values changed in buffers', async () => {
+    const exec = await testExecutor();
+    const p = CASES[1];
+    const program = adamwProgram(p);
+    const before = exec.pipelineCount;
+    let gpu: Record<string, HostArray> = { ...randomInputs(program, 3), m: new Float32Array(p.length), v: new Float32Array(p.length) };
+    let cpu: Record<string, HostArray> = gpu;
+    for (let step = 1; step <= 4; step++) {
+      const schedule = { grad: randomInputs(program, 100 + step).grad, lr: Float32Array.of(1e-3 * step), step: Uint32Array.of(step), clip: Float32Array.of(1 / step) };
+      const gpuOut = await exec.run(program, { ...gpu, ...schedule });
+      const cpuOut = adamwOracle(p)({ ...cpu, ...schedule });
+      expect(compareOutputs(gpuOut, cpuOut, { atol: 1e-6, rtol: 1e-5 }).mismatches).toEqual([]);
+      gpu = { ...gpu, ...gpuOut };
+      cpu = { ...cpu, ...cpuOut };
+    }
+    expect(exec.pipelineCount - before).toBeLessThanOrEqual(1);
+  });
+
+  it('rejects segments that do not tile the buffer', () => {
+    expect(() => adamwProgram({ ...CASES[0], weightDecay: [{ start: 0, end: 10, weightDecay: 0 }] })).toThrow(/cover 10 of 1000/);
+    expect(() => adamwProgram({ ...CASES[0], weightDecay: [{ start: 5, end: 1000, weightDecay: 0 }] })).toThrow(/contiguous/);
+  });
+});
