@@ -72,6 +72,17 @@ export interface FdReport {
   readonly worst: number;
 }
 
+/**
+ * Half the sample are the entries with the largest analytic gradient (where a wrong rule shows
+ * most), the rest uniform (where a rule may wrongly produce zero, e.g. embedding rows of unused ids).
+ */
+function sampleEntries(analytic: Tensor, count: number, rng: Rng): number[] {
+  const all = Array.from(analytic, (_, i) => i);
+  const largest = [...all].sort((a, b) => Math.abs(analytic[b]) - Math.abs(analytic[a])).slice(0, Math.ceil(count / 2));
+  const rest = rng.shuffle(all.filter((i) => !largest.includes(i))).slice(0, count - largest.length);
+  return [...largest, ...rest];
+}
+
 /** Compares every grad.<p> of autodiff(forward) with central differences of forward's `loss`. */
 export function checkGradients(forward: Graph, feeds: Feeds & MutableFeeds, opts: FdOptions = {}): FdReport {
   const { perParam = Infinity, h = 1e-5, rtol = 1e-4, atol = 1e-7, seed = 7, guard } = opts;
@@ -89,7 +100,7 @@ export function checkGradients(forward: Graph, feeds: Feeds & MutableFeeds, opts
   for (const name of names) {
     const values = feeds.params[name];
     const analytic = grads[`grad.${name}`];
-    const entries = values.length <= perParam ? values.map((_, i) => i) : rng.shuffle(Array.from(values, (_, i) => i)).slice(0, perParam);
+    const entries = values.length <= perParam ? Array.from(values, (_, i) => i) : sampleEntries(analytic, perParam, rng);
     for (const i of entries) {
       const x0 = values[i];
       values[i] = x0 + h;

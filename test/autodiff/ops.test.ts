@@ -156,6 +156,13 @@ const layerCases: Case[] = [
       return { g: probeLoss('attn', [o]) };
     },
   })),
+  {
+    name: 'fan-out (one param feeding several ops, gradients accumulate)',
+    build: () => {
+      const x = p('x', [3, 3]);
+      return { g: probeLoss('fanout', [ir.add(ir.mul(x, x), ir.matmul(x, x, true, false)), ir.unary('tanh', x)]) };
+    },
+  },
   { name: 'swiglu', build: () => ({ g: probeLoss('swiglu', [ir.swiglu(p('g', [3, 4]), p('u', [3, 4]))]) }) },
   {
     name: 'cross_entropy mean (with ignored rows)',
