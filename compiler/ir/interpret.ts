@@ -402,7 +402,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const [T, D] = shapeOf(n, 0);
     const { experts: E, topK: K } = n.attrs;
     const counts = new Int32Array(E);
-    for (const e of idx) counts[e]++;
+    for (const e of idx) {
+      if (e < 0 || e >= E) throw new Error(`moe_dispatch: expert index ${e} out of range [0, ${E})`);
+      counts[e]++;
+    }
     const next = new Int32Array(E);
     for (let e = 1; e < E; e++) next[e] = next[e - 1] + counts[e - 1];
     const permRow = new Int32Array(T * K);
@@ -543,6 +546,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     let total = 0;
     for (let t = 0; t < T; t++) {
       if (targets[t] < 0) continue;
+      if (targets[t] >= V) throw new Error(`cross_entropy: target ${targets[t]} out of range [0, ${V})`);
       const row = logits.subarray(t * V, (t + 1) * V);
       loss[t] = logSumExp(row) - row[targets[t]];
       total += loss[t];

@@ -143,6 +143,15 @@ describe('reference interpreter', () => {
     expect(sd).toBeLessThan(0.6);
   });
 
+  it('rejects out-of-range ids instead of reading past a row', () => {
+    const [xs] = ir.moeDispatch(ir.input('x', 'f32', [2, 1]), ir.input('idx', 'i32', [2, 1]), { experts: 2, topK: 1 });
+    expect(() => run({ xs }, { x: new Float64Array(2), idx: Int32Array.from([0, 2]) })).toThrow(/expert index 2 out of range/);
+    const [rows] = ir.crossEntropy(ir.input('logits', 'f32', [1, 3]), ir.input('targets', 'i32', [1]));
+    expect(() => run({ rows }, { logits: new Float64Array(3), targets: Int32Array.of(3) })).toThrow(/target 3 out of range/);
+    const emb = ir.embedding(ir.input('table', 'f32', [2, 1]), ir.input('ids', 'i32', [1]));
+    expect(() => run({ emb }, { table: new Float64Array(2), ids: Int32Array.of(-1) })).toThrow(/id -1 out of range/);
+  });
+
   it('rejects missing or mis-sized feeds with the feed name', () => {
     const g = graph('g', { y: ir.unary('neg', ir.input('x', 'f32', [3])) });
     expect(() => interpretGraph(g, {})).toThrow(/missing input 'x'/);
