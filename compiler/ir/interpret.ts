@@ -587,9 +587,19 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [gc, gu];
   },
 
-  adamw: (n, [p, g, m, v, hyper, clip]) => {
+  grad_norm: (n, grads) => {
+    // [clip scale, global norm]: scale = min(1, maxNorm / (norm + 1e-6)), or 1 when maxNorm is 0.
+    let sumSquares = 0;
+    for (const g of grads) for (const x of g) sumSquares += x * x;
+    const norm = Math.sqrt(sumSquares);
+    const scale = n.attrs.maxNorm > 0 ? Math.min(1, n.attrs.maxNorm / (norm + 1e-6)) : 1;
+    return [Float64Array.of(scale, norm)];
+  },
+
+  adamw: (n, [p, g, m, v, lrValue, stepValue, clip]) => {
     const { beta1, beta2, eps, weightDecay } = n.attrs;
-    const [lr, step] = hyper;
+    const lr = lrValue[0];
+    const step = stepValue[0];
     const p2 = new Float64Array(p.length);
     const m2 = new Float64Array(p.length);
     const v2 = new Float64Array(p.length);

@@ -114,11 +114,11 @@ describe('reference interpreter', () => {
   it('adamw: the first bias-corrected step moves each weight by about lr·sign(g) plus decay', () => {
     const n = 6;
     const [p2, m2, v2] = ir.adamw(ir.param('p', [n], { kind: 'zeros' }), ir.input('g', 'f32', [n]), ir.param('m', [n], { kind: 'zeros' }), ir.param('v', [n], { kind: 'zeros' }),
-      ir.input('hyper', 'f32', [2]), ir.input('clip', 'f32', []), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+      ir.input('lr', 'f32', []), ir.input('step', 'i32', []), ir.input('clip', 'f32', [2]), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
     const rng = new Rng('adamw');
     const p = randn(rng, n), g = randn(rng, n);
     const lr = 0.01;
-    const o = run({ p2, m2, v2 }, { g, hyper: Float64Array.from([lr, 1]), clip: Float64Array.of(0.5) }, { p, m: new Float64Array(n), v: new Float64Array(n) });
+    const o = run({ p2, m2, v2 }, { g, lr: Float64Array.of(lr), step: Int32Array.of(1), clip: Float64Array.of(0.5, 3) }, { p, m: new Float64Array(n), v: new Float64Array(n) });
     for (let i = 0; i < n; i++) {
       expect(o.m2[i]).toBeCloseTo(0.1 * 0.5 * g[i], 12);
       expect(o.v2[i]).toBeCloseTo(0.05 * (0.5 * g[i]) ** 2, 12);
@@ -141,6 +141,16 @@ describe('reference interpreter', () => {
     const sd = Math.sqrt(p1.a.reduce((s, x) => s + x * x, 0) / 400);
     expect(sd).toBeGreaterThan(0.4);
     expect(sd).toBeLessThan(0.6);
+  });
+
+  it('grad_norm gives [clip scale, global norm] over all its operands', () => {
+    const a = ir.input('a', 'f32', [2, 2]), b = ir.input('b', 'f32', [3]);
+    const values = { a: Float64Array.of(3, 0, 0, 0), b: Float64Array.of(0, 4, 0) };
+    const o = run({ clipped: ir.gradNorm([a, b], 1), loose: ir.gradNorm([a, b], 10), off: ir.gradNorm([a, b], 0) }, values);
+    expect(o.clipped[1]).toBeCloseTo(5, 14);
+    expect(o.clipped[0]).toBeCloseTo(1 / (5 + 1e-6), 14);
+    expect(o.loose[0]).toBe(1);
+    expect(o.off[0]).toBe(1);
   });
 
   it('rejects out-of-range ids instead of reading past a row', () => {

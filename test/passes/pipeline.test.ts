@@ -41,12 +41,14 @@ describe('pass behaviour', () => {
       if (n.op === 'param' && n.attrs.group === 'optimizer_state') state[n.attrs.name] = Float64Array.from({ length: params[n.attrs.name.replace(/\.adam_[mv]$/, '')].length }, () => (n.attrs.name.endsWith('_v') ? rng.nextDouble() : rng.normal()));
     }
     const [lr, step] = [0.03, 4];
-    const o = interpretGraph(stepped, { inputs: { ...inputs, 'optimizer.hyper': Float64Array.of(lr, step) }, params: { ...params, ...state } });
+    const o = interpretGraph(stepped, { inputs: { ...inputs, 'optimizer.lr': Float64Array.of(lr), 'optimizer.step': Int32Array.of(step) }, params: { ...params, ...state } });
     const gradNames = Object.keys(grads).filter((k) => k.startsWith('grad.'));
     expect(gradNames.length).toBe(2);
     const norm = Math.sqrt(gradNames.reduce((s, k) => s + Array.from(grads[k]).reduce((a, x) => a + x * x, 0), 0));
-    expect(o.grad_norm[0]).toBeCloseTo(norm, 12);
     const clip = Math.min(1, DEFAULT_OPTIMIZER.clipGrad / (norm + 1e-6));
+    expect(o.grad_norm[1]).toBeCloseTo(norm, 12);
+    expect(o.grad_norm[0]).toBeCloseTo(clip, 12);
+    expect(clip).toBeLessThan(1); // the clipping branch is exercised
     const { beta1: b1, beta2: b2, eps, weightDecay } = DEFAULT_OPTIMIZER;
     for (const k of gradNames) {
       const p = k.slice(5);
@@ -77,7 +79,8 @@ describe('pass behaviour', () => {
     const inputs = {
       tokens: Int32Array.from({ length: T }, () => rng.nextInt(32)),
       targets: Int32Array.from({ length: T }, () => rng.nextInt(32)),
-      'optimizer.hyper': Float64Array.of(1e-3, 2),
+      'optimizer.lr': Float64Array.of(1e-3),
+      'optimizer.step': Int32Array.of(2),
     };
     const a = interpretGraph(compiled, { inputs, params });
     const b = interpretGraph(reference, { inputs, params });
