@@ -242,7 +242,3 @@ export function readModel(name: string, r: BlockReader): ModelConfig {
   r.finish();
   return { name, ...base, spectral };
 }
-
-export function modelReader(body: import('../../grammar/index.ts').Block, ctx: ReadContext, anchor: Loc): BlockReader {
-  return new BlockReader('model', body, ctx, anchor);
-}

@@ -165,7 +165,8 @@ export class BlockReader {
   /** True when the key is written in the file or set on the command line (itself or below it). */
   present(key: string): boolean {
     this.note(key);
-    if (this.ctx.useOverrides && (this.ctx.overrides.hasUnder(`${this.path}.${key}`) || this.ctx.overrides.list.some((o) => o.path === `${this.path}.${key}`))) return true;
+    const path = `${this.path}.${key}`;
+    if (this.ctx.useOverrides && (this.ctx.overrides.hasUnder(path) || this.ctx.overrides.list.some((o) => o.path === path))) return true;
     return this.entries.has(key);
   }
 
@@ -176,7 +177,13 @@ export class BlockReader {
     if (o) return o.value.kind === 'tuple' ? o.value.items : [o.value];
     const e = this.entries.get(key);
     if (!e) return undefined;
-    if (e.values.length === 0 && !e.block) {
+    if (e.block) {
+      this.failed.add(key);
+      this.bag.error(`'${this.name(key)}' takes a value, not a block`, e.block.loc);
+      return undefined;
+    }
+    if (e.values.length === 0) {
+      this.failed.add(key);
       this.bag.error(`'${this.name(key)}' needs a value`, e.keyLoc);
       return undefined;
     }
@@ -228,7 +235,7 @@ export class BlockReader {
   int(key: string, fallback: number | undefined, range?: Range): number {
     const v = this.value(key);
     if (v === undefined) {
-      if (fallback === undefined) this.missing(key, 'an integer');
+      if (fallback === undefined && !this.failed.has(key)) this.missing(key, 'an integer');
       return fallback ?? 1;
     }
     const n = this.checkNumber(key, v, true, range);
@@ -239,7 +246,7 @@ export class BlockReader {
   number(key: string, fallback: number | undefined, range?: Range): number {
     const v = this.value(key);
     if (v === undefined) {
-      if (fallback === undefined) this.missing(key, 'a number');
+      if (fallback === undefined && !this.failed.has(key)) this.missing(key, 'a number');
       return fallback ?? 1;
     }
     const n = this.checkNumber(key, v, false, range);
