@@ -104,9 +104,10 @@ describe('fuzz', () => {
         expect(again.config, label).toEqual(result.config);
       } else rejected++;
     }
-    // Both outcomes must occur (many mutations are harmless: swapped entries, deleted comments), or the mutations are not exercising anything.
-    expect(accepted).toBeGreaterThan(cases / 100);
-    expect(rejected).toBeGreaterThan(cases / 10);
+    // Both outcomes must occur, or the mutations are not exercising both paths (about 1% of
+    // mutations are harmless, e.g. swapping two numbers that are both valid).
+    expect(accepted).toBeGreaterThan(0);
+    expect(rejected).toBeGreaterThan(cases / 2);
   });
 
   it('mutated --set arguments give located diagnostics, never an exception', () => {
