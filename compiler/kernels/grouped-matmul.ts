@@ -16,9 +16,16 @@
 //   G^(e); the spectral split of G into W_c and W_u parts is a later kernel's job.
 // - `gatherTokens`: A row r is read as x[src_token[r]] straight from the un-permuted activations
 //   (fuses the moe gather into the GEMM's load; padding rows read as zero).
-// - Register blocking: each invocation owns a 4×4 block of outputs; workgroup tiles are 32×64 with a
-//   reduction step of 16, staged through workgroup memory.
+// - Two variants, chosen from the device caps exactly as the dense matmul chooses (never a flag):
+//   `subgroup` (lavapipe and other CPU-like adapters, where per-lane loads are what costs): a
+//   workgroup is one subgroup, each lane owns a 16×4 accumulator block, loads its own B vectors
+//   (vec4 where the row length allows) and shares its A vectors with every lane through
+//   subgroupBroadcast, on the broadcast plan of compiler/kernels/matmul.ts; the reduction length is
+//   hidden from the shader compiler so lavapipe does not unroll it. `portable` (no caps, or no
+//   suitable subgroups): each invocation owns a 4×4 block, tiles 32×64 staged through workgroup
+//   memory with a reduction step of 16.
 import { UserError } from '../../cli/errors.ts';
+import { matmulVariant, subgroupBroadcastPlan, type MatmulCaps } from './matmul.ts';
 import { ceilDiv, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export const GROUPED_MAX_EXPERTS = 1024;
@@ -77,10 +84,32 @@ function gatherBindings(rows: number, width: number, gatherTokens: number | unde
   ];
 }
 
+/** Rows of the subgroup variant's per-lane accumulator block (the dense matmul's measured best). */
+const SG_ROWS = 16;
+
+/** The subgroup width to build for, or undefined for the portable variant. */
+function subgroupLanes(caps: MatmulCaps | undefined): number | undefined {
+  return caps && matmulVariant(caps) === 'subgroup' ? caps.subgroupMinSize : undefined;
+}
+
+function subgroupPlanParams(lanes: number, transA: boolean) {
+  const slots = SG_ROWS / lanes;
+  return {
+    lanes,
+    tileRows: SG_ROWS,
+    tileN: 4 * lanes,
+    rowGroups: SG_ROWS / 4,
+    aSlots: Array.from({ length: slots }, (_, slot) => ({ slot, first: lanes * slot })),
+    accs: Array.from({ length: SG_ROWS }, (_, row) => ({ row })),
+    broadcasts: subgroupBroadcastPlan(lanes, SG_ROWS, transA),
+  };
+}
+
 const tileParams = { tileM: TILE_M, tileN: TILE_N, tileK: TILE_K, threads: THREADS, aLoads: (TILE_M * TILE_K) / THREADS, bLoads: (TILE_K * TILE_N) / THREADS };
 
-export function groupedMatmulProgram(p: GroupedMatmulParams): KernelProgram {
+export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps): KernelProgram {
   check(p.rows, p.experts, [p.inner, p.out], 'grouped matmul');
+  const lanes = subgroupLanes(caps);
   const weightSize = p.inner * p.out;
   const bindings: KernelBinding[] = [
     ...gatherBindings(p.rows, p.inner, p.gatherTokens, 'a'),
@@ -90,6 +119,38 @@ export function groupedMatmulProgram(p: GroupedMatmulParams): KernelProgram {
     { name: 'c', access: 'write', type: 'f32', length: p.rows * p.out },
   ];
   const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
+  if (lanes !== undefined) {
+    const gather = p.gatherTokens !== undefined;
+    const bIndex = (name: string) => bindings.findIndex((b) => b.name === name);
+    return {
+      template: 'grouped_matmul_sg',
+      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg`,
+      params: {
+        ...subgroupPlanParams(lanes, false),
+        rows: p.rows,
+        experts: p.experts,
+        inner: p.inner,
+        out: p.out,
+        layoutIO: p.weightLayout === 'io',
+        sharedWeight: p.sharedWeight,
+        gather,
+        aVec4: p.inner % 4 === 0,
+        // A weight vector runs along the stored row: out for [inner, out], inner for [out, inner].
+        bVec4: p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0,
+        innerVec: p.inner / 4,
+        outVec: p.out / 4,
+        kMasked: p.inner % 4 !== 0,
+        countsBinding: bIndex('counts'),
+        wBinding: bIndex('w'),
+        wCommonBinding: bIndex('w_common'),
+        cBinding: bIndex('c'),
+      },
+      bindings,
+      workgroupSize: [lanes, 1, 1],
+      dispatch: [ceilDiv(p.rows, SG_ROWS) + p.experts, ceilDiv(p.out, 4 * lanes), 1],
+      features: ['subgroups'],
+    };
+  }
   return {
     template: 'grouped_matmul',
     label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}`,
@@ -112,8 +173,9 @@ export function groupedMatmulProgram(p: GroupedMatmulParams): KernelProgram {
 }
 
 /** dW[e] = A[rows of e]ᵀ · G[rows of e]: tiles of dW are 32 (inDim) × 64 (outDim). */
-export function groupedMatmulDwProgram(p: GroupedMatmulDwParams): KernelProgram {
+export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCaps): KernelProgram {
   check(p.rows, p.experts, [p.inDim, p.outDim], 'grouped matmul dW');
+  const lanes = subgroupLanes(caps);
   const bindings: KernelBinding[] = [
     ...gatherBindings(p.rows, p.inDim, p.gatherTokens, 'a'),
     { name: 'g', access: 'read', type: 'f32', length: p.rows * p.outDim },
@@ -121,6 +183,33 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams): KernelProgram 
     { name: 'dw', access: 'write', type: 'f32', length: p.experts * p.inDim * p.outDim },
   ];
   const tags = [p.weightLayout, p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
+  if (lanes !== undefined) {
+    const bIndex = (name: string) => bindings.findIndex((b) => b.name === name);
+    return {
+      template: 'grouped_matmul_dw_sg',
+      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg`,
+      params: {
+        ...subgroupPlanParams(lanes, true),
+        rows: p.rows,
+        experts: p.experts,
+        inDim: p.inDim,
+        outDim: p.outDim,
+        layoutIO: p.weightLayout === 'io',
+        gather: p.gatherTokens !== undefined,
+        aVec4: p.inDim % 4 === 0,
+        gVec4: p.outDim % 4 === 0,
+        inVec: p.inDim / 4,
+        outVec: p.outDim / 4,
+        gBinding: bIndex('g'),
+        countsBinding: bIndex('counts'),
+        dwBinding: bIndex('dw'),
+      },
+      bindings,
+      workgroupSize: [lanes, 1, 1],
+      dispatch: [ceilDiv(p.outDim, 4 * lanes), ceilDiv(p.inDim, SG_ROWS), p.experts],
+      features: ['subgroups'],
+    };
+  }
   return {
     template: 'grouped_matmul_dw',
     label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}`,
@@ -210,10 +299,11 @@ export function groupedMatmulBackwardParams(p: GroupedMatmulParams): GroupedMatm
 
 const tolerance = { atol: 2e-4, rtol: 2e-4 };
 
-export function groupedMatmulCase(p: GroupedMatmulParams): KernelCase {
-  return { program: groupedMatmulProgram(p), oracle: groupedMatmulOracle(p), tolerance };
+/** Without caps the portable variant is built; pass the device caps to get the fast one. */
+export function groupedMatmulCase(p: GroupedMatmulParams, caps?: MatmulCaps): KernelCase {
+  return { program: groupedMatmulProgram(p, caps), oracle: groupedMatmulOracle(p), tolerance };
 }
 
-export function groupedMatmulDwCase(p: GroupedMatmulDwParams): KernelCase {
-  return { program: groupedMatmulDwProgram(p), oracle: groupedMatmulDwOracle(p), tolerance };
+export function groupedMatmulDwCase(p: GroupedMatmulDwParams, caps?: MatmulCaps): KernelCase {
+  return { program: groupedMatmulDwProgram(p, caps), oracle: groupedMatmulDwOracle(p), tolerance };
 }

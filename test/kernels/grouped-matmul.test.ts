@@ -35,8 +35,23 @@ const DW: GroupedMatmulDwParams[] = [
   { rows: 128, experts: 8, inDim: 64, outDim: 96, weightLayout: 'io', gatherTokens: 64 },
 ];
 
+// Goldens are device-independent: the subgroup variant is rendered for 8-lane subgroups (lavapipe),
+// the portable one without caps. Numeric checks run the variant this device selects, plus the
+// portable variant on a subset (its compile is slow on lavapipe).
+const SG_CAPS = { subgroups: true, subgroupMinSize: 8 };
+const deviceCaps = (await testExecutor()).ctx.caps;
+const PORTABLE_FORWARD = [FORWARD[1], FORWARD[2]];
+const PORTABLE_DW = [DW[1], DW[2]];
+
 describe('grouped matmul kernels', () => {
   for (const params of [...FORWARD, ...BACKWARD_DX]) {
+    it(`${groupedMatmulProgram(params, SG_CAPS).label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, groupedMatmulProgram(params, SG_CAPS)));
+    it(`${groupedMatmulProgram(params, deviceCaps).label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), groupedMatmulCase(params, deviceCaps), 21);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+  for (const params of PORTABLE_FORWARD) {
     const program = groupedMatmulProgram(params);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
@@ -45,6 +60,13 @@ describe('grouped matmul kernels', () => {
     });
   }
   for (const params of DW) {
+    it(`${groupedMatmulDwProgram(params, SG_CAPS).label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, groupedMatmulDwProgram(params, SG_CAPS)));
+    it(`${groupedMatmulDwProgram(params, deviceCaps).label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), groupedMatmulDwCase(params, deviceCaps), 22);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+  for (const params of PORTABLE_DW) {
     const program = groupedMatmulDwProgram(params);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
@@ -58,11 +80,11 @@ describe('grouped matmul kernels', () => {
     const fwd = FORWARD[1];
     const dw = DW[1];
     for (const counts of [Uint32Array.of(0, 0, 74, 0, 0), Uint32Array.of(74, 0, 0, 0, 0), Uint32Array.of(0, 0, 0, 0, 74), Uint32Array.of(0, 0, 0, 0, 0)]) {
-      const inputs = { ...randomInputs(groupedMatmulProgram(fwd), 5), counts };
-      const got = await exec.run(groupedMatmulProgram(fwd), inputs);
+      const inputs = { ...randomInputs(groupedMatmulProgram(fwd, deviceCaps), 5), counts };
+      const got = await exec.run(groupedMatmulProgram(fwd, deviceCaps), inputs);
       expect(compareOutputs(got, groupedMatmulOracle(fwd)(inputs), groupedMatmulCase(fwd).tolerance).mismatches).toEqual([]);
-      const dwInputs = { ...randomInputs(groupedMatmulDwProgram(dw), 6), counts };
-      const gotDw = await exec.run(groupedMatmulDwProgram(dw), dwInputs);
+      const dwInputs = { ...randomInputs(groupedMatmulDwProgram(dw, deviceCaps), 6), counts };
+      const gotDw = await exec.run(groupedMatmulDwProgram(dw, deviceCaps), dwInputs);
       expect(compareOutputs(gotDw, groupedMatmulDwOracle(dw)(dwInputs), groupedMatmulDwCase(dw).tolerance).mismatches).toEqual([]);
     }
   });
