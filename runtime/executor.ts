@@ -58,14 +58,14 @@ export class KernelExecutor {
     return pipeline;
   }
 
-  /** A bind group for `buffers`, in the program's binding order. */
-  bindGroup(p: KernelProgram, pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  /** A bind group for `buffers` (whole buffers or ranges), in the program's binding order. */
+  bindGroup(p: KernelProgram, pipeline: GPUComputePipeline, buffers: readonly (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
     if (buffers.length !== p.bindings.length) {
       throw new GpuError(`expected ${p.bindings.length} buffers, got ${buffers.length}`, 'internal', kernelRef(p));
     }
     return this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
       label: p.label,
     });
   }
@@ -85,11 +85,11 @@ export class KernelExecutor {
     });
   }
 
-  async readBuffer(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  async readBuffer(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(buffer, 0, staging, 0, size);
+    enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const out = staging.getMappedRange().slice(0, bytes);

@@ -42,9 +42,13 @@ export class StepExecutor {
       }
     }
     await withErrorScopes(this.exec.ctx, { label: 'allocate step buffers' }, () => {
-      this.buffers = this.plan.buffers.map((b) => shared.get(b.id) ?? this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`));
+      // Slab slots (views) share their slab's GPU buffer; their offset goes into every binding.
+      this.buffers = this.plan.buffers.map((b) => (b.view ? undefined : shared.get(b.id) ?? this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`))) as GPUBuffer[];
+      this.plan.buffers.forEach((b) => {
+        if (b.view) this.buffers[b.id] = this.buffers[b.view.of];
+      });
     });
-    this.owned = this.plan.buffers.map((b) => !shared.has(b.id));
+    this.owned = this.plan.buffers.map((b) => !shared.has(b.id) && !b.view);
     const rng = new Rng(seed);
     for (const b of this.plan.buffers) {
       if (!b.init || !b.shape || shared.has(b.id)) continue;
@@ -52,14 +56,23 @@ export class StepExecutor {
       if (b.init.kind === 'normal') rng.fork(`init:${b.name}`).fillNormal(data, 0, b.init.std);
       else if (b.init.kind === 'ones') data.fill(1);
       else if (b.init.kind === 'fill') data.fill(b.init.value);
-      if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.buffers[b.id], 0, data);
+      if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.buffers[b.id], this.offsetOf(b.id), data);
     }
     const pipelines = await Promise.all(this.plan.dispatches.map((d) => this.exec.pipeline(d.program)));
     this.prepared = this.plan.dispatches.map((d, i) => ({
       pipeline: pipelines[i],
-      bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => this.buffers[id])),
+      bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => this.binding(id))),
       dispatch: d.program.dispatch,
     }));
+  }
+
+  private offsetOf(id: number): number {
+    return this.plan.buffers[id].view?.offset ?? 0;
+  }
+
+  private binding(id: number): GPUBufferBinding {
+    const b = this.plan.buffers[id];
+    return b.view ? { buffer: this.buffers[id], offset: b.view.offset, size: b.bytes } : { buffer: this.buffers[id] };
   }
 
   writeInput(name: string, data: HostArray): void {
@@ -73,13 +86,13 @@ export class StepExecutor {
     const spec = this.plan.params[name];
     if (!spec) throw new Error(`plan has no param '${name}'`);
     this.checkLength(name, spec.type, data);
-    this.exec.device.queue.writeBuffer(this.buffers[spec.buffer], 0, data.buffer, data.byteOffset, data.byteLength);
+    this.exec.device.queue.writeBuffer(this.buffers[spec.buffer], this.offsetOf(spec.buffer), data.buffer, data.byteOffset, data.byteLength);
   }
 
   async readParam(name: string): Promise<Float32Array> {
     const spec = this.plan.params[name];
     if (!spec) throw new Error(`plan has no param '${name}'`);
-    return new Float32Array(await this.exec.readBuffer(this.buffers[spec.buffer], numel(spec.type) * 4));
+    return new Float32Array(await this.exec.readBuffer(this.buffers[spec.buffer], numel(spec.type) * 4, this.offsetOf(spec.buffer)));
   }
 
   async readOutput(name: string): Promise<Float32Array | Int32Array> {
@@ -126,7 +139,7 @@ export class StepExecutor {
     });
     const staging = device.createBuffer({ size: Math.max(4, offset), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = device.createCommandEncoder();
-    specs.forEach((s, i) => enc.copyBufferToBuffer(this.buffers[s.spec.buffer], 0, staging, offsets[i], s.bytes));
+    specs.forEach((s, i) => enc.copyBufferToBuffer(this.buffers[s.spec.buffer], this.offsetOf(s.spec.buffer), staging, offsets[i], s.bytes));
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange().slice(0);

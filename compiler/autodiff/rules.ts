@@ -161,6 +161,7 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return [gc, gu, undefined, undefined];
   },
   sd_split_grad: () => noGrad('sd_split_grad'),
+  grad_norm: () => noGrad('grad_norm'),
   adamw: () => noGrad('adamw'),
 };
 

@@ -6,6 +6,10 @@ import type { Node, NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelCase } from '../../runtime/kernel-check.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
+import { adamwCase } from '../kernels/adamw.ts';
+import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
+import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
+import { broadcastRowsCase } from '../kernels/broadcast-rows.ts';
 import { crossEntropyCase } from '../kernels/cross-entropy.ts';
 import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
@@ -28,6 +32,8 @@ export interface LoweringContext {
   inputType(i: number): TensorType;
   /** Buffer of result i (already allocated by the planner). */
   output(i: number): number;
+  /** Where a buffer lives: its own buffer, or a slot of a slab (then `of` is the slab's id). */
+  storage(id: number): { of: number; offset: number; bytes: number };
   /** Scratch buffer freed when this node is done. */
   temp(bytes: number, name: string): number;
   /** Appends a dispatch of the case's program (its oracle comes along for `sdmoec test`);
@@ -61,6 +67,46 @@ function groupedParams(experts: number, sharedWeight: boolean, c: LoweringContex
 /** Weight bindings: the per-expert weights, plus W_c when the operand is the SD-MoE proxy. */
 function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<string, number> {
   return sharedWeight ? { w_common: c.input(1), w: c.input(2), c: c.output(0) } : { w: c.input(1), c: c.output(0) };
+}
+
+/**
+ * One aux-loss kernel for a node of either kind: load balance reads the probabilities, z-loss the
+ * logits (bound as the probabilities too, with the balance coefficient 0, since the kernel always
+ * reads them). Returns the gradient scratch buffers.
+ */
+function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, loss: number, xInput = 0, idxInput = 1): { dProbs: number; dLogitsZ: number } {
+  const z = a.kind === 'z_loss';
+  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: false };
+  const dProbs = c.temp(experts * 4, 'd_probs');
+  const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
+  c.emit(auxLossCase(p), {
+    probs: c.input(xInput),
+    topk_idx: c.input(idxInput),
+    ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
+    stats_counts: c.temp(experts * 4, 'stats'),
+    loss,
+    d_probs: dProbs,
+  });
+  return { dProbs, dLogitsZ };
+}
+
+/** One AdamW dispatch over a whole slab group (see slabs.ts); padding between slots is zero. */
+export function lowerAdamwSlab(
+  node: NodeOf<'adamw'>,
+  elements: number,
+  buffers: { p: number; g: number; m: number; v: number; lr: number; step: number; clip: number },
+  emit: LoweringContext['emit'],
+): void {
+  const a = node.attrs;
+  emit(adamwCase({ length: elements, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay }), {
+    param: buffers.p,
+    grad: buffers.g,
+    m: buffers.m,
+    v: buffers.v,
+    lr: buffers.lr,
+    step: buffers.step,
+    clip: buffers.clip,
+  });
 }
 
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
@@ -203,8 +249,23 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       d_topk_w: c.output(1),
     });
   },
-  aux_loss: missing('aux_loss'),
-  aux_loss_grad: missing('aux_loss_grad'),
+  aux_loss: (n, c) => {
+    // The aux kernel writes [balance, z]; the node's loss is their sum (the other coef is 0).
+    const [tokens, experts] = c.inputType(0).shape;
+    const loss = c.temp(8, 'loss');
+    emitAux(n.attrs, tokens, experts, c, loss);
+    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }), { x: loss, out: c.output(0) });
+  },
+  aux_loss_grad: (n, c) => {
+    // Inputs: dLoss [], x, idx. The kernel's gradients are for dLoss = 1; scale them by dLoss.
+    const [tokens, experts] = c.inputType(1).shape;
+    const grads = emitAux(n.attrs, tokens, experts, c, c.temp(8, 'loss'), 1, 2);
+    if (n.attrs.kind === 'load_balance') {
+      c.emit(broadcastRowsCase({ rows: tokens, cols: experts }), { row: grads.dProbs, scale: c.input(0), out: c.output(0) });
+    } else {
+      c.emit(elementwiseCase({ op: 'mul', aShape: [tokens, experts], bShape: [] }), { a: grads.dLogitsZ, b: c.input(0), out: c.output(0) });
+    }
+  },
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;
     c.emit(crossEntropyCase({ tokens, vocab, withGrad: false }), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
@@ -223,7 +284,44 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   expert_weight: missing('expert_weight'),
   sd_split_grad: missing('sd_split_grad'),
-  adamw: missing('adamw'),
+  grad_norm: (n, c) => {
+    // Sum of squares of every gradient into one partials buffer, then one finalize pass. Gradients
+    // sharing a slab are reduced by a single dispatch over the slab's span.
+    const ranges = new Map<number, { start: number; end: number; bufferElements: number }>();
+    n.inputs.forEach((_, i) => {
+      const s = c.storage(c.input(i));
+      const start = s.offset / 4;
+      const end = start + numel(c.inputType(i));
+      const r = ranges.get(s.of);
+      if (r) {
+        r.start = Math.min(r.start, start);
+        r.end = Math.max(r.end, end);
+      } else {
+        ranges.set(s.of, { start, end, bufferElements: c.storage(s.of).bytes / 4 });
+      }
+    });
+    const slots = [...ranges.values()].reduce((sum, r) => sum + gradNormPartialSlots(r.end - r.start), 0);
+    const partials = c.temp(slots * 4, 'partials');
+    let offset = 0;
+    for (const [buffer, r] of ranges) {
+      const p = { bufferLength: r.bufferElements, elementOffset: r.start, length: r.end - r.start, partialOffset: offset, partialsLength: slots };
+      c.emit(gradNormPartialsCase(p), { grad: buffer, partials });
+      offset += gradNormPartialSlots(p.length);
+    }
+    c.emit(gradNormFinalizeCase({ partialsLength: slots, maxNorm: n.attrs.maxNorm > 0 ? n.attrs.maxNorm : undefined }), { partials, clip: c.output(0) });
+  },
+  adamw: (n, c) => {
+    const length = numel(c.inputType(0));
+    c.emit(adamwCase({ length, beta1: n.attrs.beta1, beta2: n.attrs.beta2, eps: n.attrs.eps, weightDecay: n.attrs.weightDecay }), {
+      param: c.input(0),
+      grad: c.input(1),
+      m: c.input(2),
+      v: c.input(3),
+      lr: c.input(4),
+      step: c.input(5),
+      clip: c.input(6),
+    });
+  },
 };
 
 export type { Node };

@@ -11,9 +11,10 @@ import type { Graph, Node, ParamInit, TensorType, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from '../../runtime/kernel-check.ts';
-import { KERNEL_LOWERINGS, type LoweringContext } from './lowerings.ts';
+import { KERNEL_LOWERINGS, lowerAdamwSlab, type LoweringContext } from './lowerings.ts';
+import { planSlabs } from './slabs.ts';
 
-export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation';
+export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation' | 'grad' | 'slab';
 
 export interface PlanBuffer {
   readonly id: number;
@@ -25,6 +26,8 @@ export interface PlanBuffer {
   readonly init?: ParamInit | { readonly kind: 'fill'; readonly value: number };
   readonly shape?: readonly number[];
   readonly group?: string;
+  /** A slot inside a slab buffer (bytes at `offset` of buffer `of`), not a buffer of its own. */
+  readonly view?: { readonly of: number; readonly offset: number };
 }
 
 export interface PlanDispatch {
@@ -63,6 +66,12 @@ class BufferPool {
   create(bytes: number, kind: BufferKind, name: string, extra: Partial<PlanBuffer> = {}): number {
     const id = this.buffers.length;
     this.buffers.push({ id, bytes: roundUp(bytes), kind, name, ...extra });
+    return id;
+  }
+
+  createView(of: number, offset: number, bytes: number, kind: BufferKind, name: string, extra: Partial<PlanBuffer> = {}): number {
+    const id = this.buffers.length;
+    this.buffers.push({ id, bytes: roundUp(bytes), kind, name, view: { of, offset }, ...extra });
     return id;
   }
 
@@ -112,6 +121,27 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     dying.set(at, [...(dying.get(at) ?? []), n]);
   });
 
+  // Optimizer slabs: params, grads and moments of each AdamW group back to back (see slabs.ts).
+  const slabs = planSlabs(order);
+  const slotOf = new Map<Node, { of: number; offset: number }>();
+  const gradSlot = new Map<Node, Map<number, { of: number; offset: number }>>();
+  const slabBuffers = slabs.groups.map((group, gi) => {
+    const [p, gr, m, v] = (['params', 'grads', 'adam_m', 'adam_v'] as const).map((what) => {
+      const id = pool.create(group.bytes, 'slab', `slab${gi}.${what}`);
+      pinned.add(id);
+      return id;
+    });
+    group.members.forEach((n, i) => {
+      const offset = group.offsets[i];
+      slotOf.set(n.inputs[0].node, { of: p, offset });
+      slotOf.set(n.inputs[2].node, { of: m, offset });
+      slotOf.set(n.inputs[3].node, { of: v, offset });
+      const g = n.inputs[1];
+      gradSlot.set(g.node, (gradSlot.get(g.node) ?? new Map()).set(g.index, { of: gr, offset }));
+    });
+    return { p, g: gr, m, v };
+  });
+
   const buf = (v: Value): number => {
     const ids = bufferOf.get(v.node);
     if (!ids) throw new Error(`no buffer for ${v.node.op} output ${v.index}`);
@@ -122,7 +152,10 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     switch (node.op) {
       case 'param': {
         const kind = node.attrs.group === 'optimizer_state' ? 'state' : 'param';
-        const id = pool.create(bytesOf(node.types[0]), kind, node.attrs.name, { init: node.attrs.init, shape: node.attrs.shape, group: node.attrs.group });
+        const extra = { init: node.attrs.init, shape: node.attrs.shape, group: node.attrs.group };
+        const slot = slotOf.get(node);
+        const bytes = bytesOf(node.types[0]);
+        const id = slot ? pool.createView(slot.of, slot.offset, bytes, kind, node.attrs.name, extra) : pool.create(bytes, kind, node.attrs.name, extra);
         params[node.attrs.name] = { buffer: id, type: node.types[0], group: node.attrs.group, init: node.attrs.init };
         pinned.add(id);
         bufferOf.set(node, [id]);
@@ -144,12 +177,31 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
       case 'reshape':
         bufferOf.set(node, [buf(node.inputs[0])]);
         return;
-      case 'adamw':
+      case 'adamw': {
         // In place: the updated param and moments overwrite the buffers they were read from.
         bufferOf.set(node, [buf(node.inputs[0]), buf(node.inputs[2]), buf(node.inputs[3])]);
-        break;
+        const member = slabs.memberOf.get(node);
+        if (!member) break;
+        // One dispatch updates the whole slab group; it is emitted where the group's first member
+        // is scheduled (every gradient is complete by then: the norm that feeds `clip` reads them all).
+        if (member.index === 0) {
+          const s = slabBuffers[member.group];
+          const elements = slabs.groups[member.group].bytes / 4;
+          lowerAdamwSlab(node, elements, { p: s.p, g: s.g, m: s.m, v: s.v, lr: buf(node.inputs[4]), step: buf(node.inputs[5]), clip: buf(node.inputs[6]) }, (kernel, bindings) => {
+            const program = kernel.program;
+            dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: 'adamw', kernel });
+          });
+        }
+        return;
+      }
       default:
         bufferOf.set(node, node.types.map((t, i) => {
+          const slot = gradSlot.get(node)?.get(i);
+          if (slot) {
+            const id = pool.createView(slot.of, slot.offset, bytesOf(t), 'grad', `${node.op}#${i}`);
+            pinned.add(id);
+            return id;
+          }
           unplanned += roundUp(bytesOf(t));
           return pool.acquire(bytesOf(t), `${node.op}#${i}`);
         }));
@@ -160,6 +212,10 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
       input: (i) => buf(node.inputs[i]),
       inputType: (i) => node.inputs[i].node.types[node.inputs[i].index],
       output: (i) => bufferOf.get(node)![i],
+      storage: (id) => {
+        const b = pool.buffers[id];
+        return b.view ? { of: b.view.of, offset: b.view.offset, bytes: b.bytes } : { of: id, offset: 0, bytes: b.bytes };
+      },
       temp: (bytes, name) => {
         const id = pool.acquire(bytes, `${node.op}.${name}`);
         temps.push(id);
@@ -195,7 +251,7 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     outputs,
     inputs,
     params,
-    totalBytes: pool.buffers.reduce((s, b) => s + b.bytes, 0),
+    totalBytes: pool.buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0),
     unplannedActivationBytes: unplanned,
   };
 }

@@ -90,6 +90,7 @@ export const ir = {
   expertWeight: (wc: Value, wu: Value, a: OpAttrs['expert_weight'], bases?: readonly [Value, Value]) =>
     one('expert_weight', [wc, wu, ...(bases ?? [])], a),
   sdSplitGrad: (g: Value, uk: Value, vk: Value, a: OpAttrs['sd_split_grad']) => all('sd_split_grad', [g, uk, vk], a) as [Value, Value],
-  adamw: (p: Value, g: Value, m: Value, v: Value, hyper: Value, clip: Value, a: OpAttrs['adamw']) =>
-    all('adamw', [p, g, m, v, hyper, clip], a) as [Value, Value, Value],
+  gradNorm: (grads: readonly Value[], maxNorm: number) => one('grad_norm', grads, { maxNorm }),
+  adamw: (p: Value, g: Value, m: Value, v: Value, lr: Value, step: Value, clip: Value, a: OpAttrs['adamw']) =>
+    all('adamw', [p, g, m, v, lr, step, clip], a) as [Value, Value, Value],
 };

@@ -192,10 +192,17 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(sameShape(ins[1].shape, [K, a.rank]) && sameShape(ins[2].shape, [N, a.rank]), 'sd_split_grad', 'bases must be [K,rank] and [N,rank]');
     return [f32([K, N]), f32(ins[0].shape)]; // G_c, G_u
   },
+  grad_norm: (ins, a) => {
+    // every gradient → [clip scale = min(1, maxNorm / (norm + 1e-6)) (1 when maxNorm is 0), norm]
+    expect(ins.length >= 1, 'grad_norm', 'needs at least one gradient');
+    expect(a.maxNorm >= 0, 'grad_norm', 'maxNorm must be >= 0');
+    return [f32([2])];
+  },
   adamw: (ins) => {
-    // p, g, m, v, hyper = [lr, step] (runtime-fed so one pipeline serves every step), clip scale []
-    arity('adamw', ins, 6);
-    expect(sameShape(ins[4].shape, [2]) && ins[5].shape.length === 0, 'adamw', 'hyper must be f32[2] and clip f32[]');
+    // p, g, m, v, lr [], step i32 [] (runtime-fed so one pipeline serves every step), clip [scale, norm]
+    arity('adamw', ins, 7);
+    expect(ins[4].shape.length === 0 && ins[5].shape.length === 0 && ins[5].dtype === 'i32', 'adamw', 'lr must be f32[] and step i32[]');
+    expect(sameShape(ins[6].shape, [2]), 'adamw', 'clip must be f32[2] (scale, norm)');
     return [f32(ins[0].shape), f32(ins[0].shape), f32(ins[0].shape)];
   },
 };

@@ -50,6 +50,7 @@ export interface OpAttrs {
   cross_entropy_grad: Record<string, never>;
   expert_weight: { experts: number; spectral: boolean };
   sd_split_grad: { experts: number; rank: number; aggregate: 'sum' | 'mean' };
+  grad_norm: { maxNorm: number };
   adamw: { beta1: number; beta2: number; eps: number; weightDecay: number };
 }
 

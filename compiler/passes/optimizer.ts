@@ -2,13 +2,14 @@
 // consumed: the global gradient norm is computed in-graph and turned into a clip scale, then one
 // `adamw` node per param produces `update.<p>` and the new moments `state.<p>.adam_m/adam_v`. The
 // runtime writes those outputs back into the param and state buffers (in place). Learning rate and
-// step arrive through the `optimizer.hyper` input, so the schedule never changes the program.
+// step arrive through the `optimizer.lr` / `optimizer.step` inputs, so the schedule never changes
+// the program. `grad_norm` (an output too) holds [clip scale, norm].
 // Gradient transforms (SD-MoE's projection) are already part of `grad.<p>` at this point.
 import { ir } from '../ir/build.ts';
 import { graph } from '../ir/graph.ts';
 import { IrError } from '../ir/infer.ts';
 import type { Graph, Value } from '../ir/types.ts';
-import { numel, typeOf } from '../ir/types.ts';
+import { typeOf } from '../ir/types.ts';
 import { paramsOf } from './autodiff.ts';
 
 export interface OptimizerOptions {
@@ -31,17 +32,10 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
   const outputs: Record<string, Value> = {};
   for (const [k, v] of Object.entries(g.outputs)) if (!k.startsWith('grad.')) outputs[k] = v;
 
-  let total: Value | undefined;
-  for (const k of gradNames) {
-    const gv = g.outputs[k];
-    const flat = ir.reshape(ir.unary('square', gv), [numel(typeOf(gv))]);
-    const s = ir.reduce('sum', flat, 0);
-    total = total ? ir.add(total, s) : s;
-  }
-  const norm = ir.unary('sqrt', total!);
-  outputs.grad_norm = norm;
-  const clip = opts.clipGrad > 0 ? ir.binary('min', ir.constant(1), ir.div(ir.constant(opts.clipGrad), ir.add(norm, ir.constant(1e-6)))) : ir.constant(1);
-  const hyper = ir.input('optimizer.hyper', 'f32', [2]);
+  const clip = ir.gradNorm(gradNames.map((k) => g.outputs[k]), opts.clipGrad);
+  outputs.grad_norm = clip;
+  const lr = ir.input('optimizer.lr', 'f32', []);
+  const step = ir.input('optimizer.step', 'i32', []);
 
   for (const k of gradNames) {
     const name = k.slice('grad.'.length);
@@ -51,7 +45,7 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state');
     const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state');
     const decay = shape.length >= 2 || opts.decayVectors ? opts.weightDecay : 0;
-    const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, hyper, clip, { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay });
+    const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay });
     outputs[`update.${name}`] = p2;
     outputs[`state.${name}.adam_m`] = m2;
     outputs[`state.${name}.adam_v`] = v2;

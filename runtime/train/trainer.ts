@@ -181,7 +181,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.progressStream ?? process.stdout });
   const tokensPerStep = train.batch * train.seqLen;
   const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
-  const hyper = new Float32Array(2);
+  const lr = new Float32Array(1);
+  const stepNumber = new Int32Array(1);
   let lastEval: RunSummary['lastEval'] = null;
   let lastCheckpoint: string | null = null;
   let finalLoss = NaN;
@@ -197,9 +198,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const batch = sampler.next();
       exec.writeInput('tokens', batch.inputs);
       exec.writeInput('targets', batch.targets);
-      hyper[0] = learningRate(s, train.steps, train.optimizer.lr, train.schedule);
-      hyper[1] = s;
-      exec.writeInput('optimizer.hyper', hyper);
+      lr[0] = learningRate(s, train.steps, train.optimizer.lr, train.schedule);
+      stepNumber[0] = s;
+      exec.writeInput('optimizer.lr', lr);
+      exec.writeInput('optimizer.step', stepNumber);
       const t0 = performance.now();
       exec.run();
       const logNow = s % train.logEvery === 0 || s === train.steps || s === startStep + 1;
@@ -207,7 +209,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const out = await exec.readOutputs(names);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
-      const verdict = guard.check(s, out.loss[0], out.grad_norm[0]);
+      const verdict = guard.check(s, out.loss[0], out.grad_norm[1]);
       if (!verdict.ok) {
         throw new UserError(`training stopped at step ${s}: ${verdict.message}\nthe last good checkpoint is ${lastCheckpoint ?? (await findLatestCheckpoint(runDir)) ?? '(none written yet)'}`);
       }
@@ -219,8 +221,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
           step: s,
           loss: out.ce_loss[0],
           total_loss: out.loss[0],
-          lr: hyper[0],
-          grad_norm: out.grad_norm[0],
+          lr: lr[0],
+          grad_norm: out.grad_norm[1],
           tokens_per_expert: tokensPerExpert,
           load_imbalance: tokensPerExpert.map((c) => Math.max(...c) / (c.reduce((a, b) => a + b, 0) / c.length)),
           tokens_per_s: tokensPerStep / seconds,

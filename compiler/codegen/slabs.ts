@@ -1,0 +1,69 @@
+// Optimizer slabs: the params that share AdamW hyperparameters, their gradients and their two
+// moment tensors are each laid out back to back in one buffer (a slab), so the whole group is
+// updated by one dispatch and its gradient norm is one reduction, instead of a few dispatches per
+// param. Gradients are written straight into their slab slot by the kernel that produces them.
+//
+// A member is left out of its group (and keeps its own dispatch) when its gradient cannot own a
+// slot: it is a param/input/constant or a view, it is the gradient of two params, or its producer
+// also reads another gradient of the same slab, or writes two of them (one dispatch may not bind a
+// buffer it writes a second time).
+import { stableJson } from './kernel.ts';
+import type { Node } from '../ir/types.ts';
+import { numel } from '../ir/types.ts';
+
+/** Slot alignment in bytes: the portable minStorageBufferOffsetAlignment. */
+export const SLAB_ALIGN = 256;
+
+export interface SlabGroup {
+  /** The adamw nodes updated together, in schedule order. */
+  readonly members: readonly Node[];
+  /** Byte offset of each member's slot in every slab of the group (same layout for all four). */
+  readonly offsets: readonly number[];
+  readonly bytes: number;
+}
+
+export interface SlabPlan {
+  readonly groups: readonly SlabGroup[];
+  /** adamw node → its group and index in it. */
+  readonly memberOf: ReadonlyMap<Node, { group: number; index: number }>;
+}
+
+export function planSlabs(order: readonly Node[]): SlabPlan {
+  const candidates = new Map<string, Node[]>();
+  for (const n of order) {
+    if (n.op !== 'adamw') continue;
+    const [p, g, m, v, hyper, clip] = n.inputs;
+    const leafParams = [p, m, v].every((x) => x.node.op === 'param');
+    const ownGrad = !['param', 'input', 'const', 'reshape'].includes(g.node.op);
+    if (!leafParams || !ownGrad) continue;
+    const key = `${stableJson(n.attrs)}|${order.indexOf(hyper.node)}|${order.indexOf(clip.node)}`;
+    candidates.set(key, [...(candidates.get(key) ?? []), n]);
+  }
+  const groups: SlabGroup[] = [];
+  const memberOf = new Map<Node, { group: number; index: number }>();
+  for (const members of candidates.values()) {
+    const gradNodes = new Map<Node, Set<number>>();
+    for (const n of members) {
+      const g = n.inputs[1];
+      gradNodes.set(g.node, (gradNodes.get(g.node) ?? new Set<number>()).add(g.index));
+    }
+    const kept = members.filter((n) => {
+      const g = n.inputs[1];
+      const sharedGrad = members.some((o) => o !== n && o.inputs[1].node === g.node && o.inputs[1].index === g.index);
+      const readsSlab = g.node.inputs.some((x) => gradNodes.has(x.node));
+      const writesTwoSlots = gradNodes.get(g.node)!.size > 1;
+      return !sharedGrad && !readsSlab && !writesTwoSlots;
+    });
+    if (kept.length < 2) continue;
+    let bytes = 0;
+    const offsets = kept.map((n) => {
+      const at = bytes;
+      bytes += Math.ceil((numel(n.types[0]) * 4) / SLAB_ALIGN) * SLAB_ALIGN;
+      return at;
+    });
+    const index = groups.length;
+    kept.forEach((n, i) => memberOf.set(n, { group: index, index: i }));
+    groups.push({ members: kept, offsets, bytes });
+  }
+  return { groups, memberOf };
+}
