@@ -65,7 +65,7 @@ const messages: IParserErrorMessageProvider = {
 
 export class MoeParser extends CstParser {
   constructor() {
-    super(allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages });
+    super(allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'onlyOffset', errorMessageProvider: messages });
     this.performSelfAnalysis();
   }
 

@@ -33,26 +33,37 @@ export class AstBuilder extends BaseVisitor {
     return fallback ?? this.source.end();
   }
 
-  /** Span from the first to the last real token of a node, or of a visitor's children object. */
-  private nodeLoc(node: CstNode | Children | undefined): Loc {
-    const tokens: IToken[] = [];
-    const walk = (n: CstNode | IToken): void => {
-      if (isToken(n)) {
-        if (usable(n)) tokens.push(n);
-        return;
+  /** Offsets [start, end) of a node's real tokens. Chevrotain tracks node locations, but nodes
+   *  built by error recovery may carry NaN, so those fall back to their children. */
+  private span(node: CstNode | IToken): [number, number] | null {
+    if (isToken(node)) return usable(node) ? [node.startOffset, node.startOffset + node.image.length] : null;
+    const at = node.location;
+    if (at && Number.isFinite(at.startOffset) && Number.isFinite(at.endOffset)) return [at.startOffset, at.endOffset! + 1];
+    return this.childrenSpan(node.children);
+  }
+
+  private childrenSpan(children: Children): [number, number] | null {
+    let start = Infinity;
+    let end = -Infinity;
+    for (const list of Object.values(children)) {
+      for (const child of list ?? []) {
+        const s = this.span(child);
+        if (!s) continue;
+        start = Math.min(start, s[0]);
+        end = Math.max(end, s[1]);
       }
-      for (const list of Object.values(n.children)) for (const child of list ?? []) walk(child);
-    };
-    if (node && (node as CstNode).children) walk(node as CstNode);
-    else if (node) for (const list of Object.values(node as Children)) for (const child of list ?? []) walk(child);
-    if (tokens.length === 0) return this.source.end();
-    let first = tokens[0];
-    let last = tokens[0];
-    for (const t of tokens) {
-      if (t.startOffset < first.startOffset) first = t;
-      if (t.startOffset > last.startOffset) last = t;
     }
-    return this.source.loc(first.startOffset, last.startOffset + last.image.length - first.startOffset);
+    return Number.isFinite(start) ? [start, end] : null;
+  }
+
+  /** Location covering a node, or a visitor's children object. */
+  private nodeLoc(node: CstNode | Children | undefined): Loc {
+    const s = !node ? null : (node as CstNode).children && (node as CstNode).name ? this.span(node as CstNode) : this.childrenSpan(node as Children);
+    return s ? this.source.loc(s[0], s[1] - s[0]) : this.source.end();
+  }
+
+  private startOf(node: CstNode): number {
+    return this.span(node)?.[0] ?? Infinity;
   }
 
   private tok(ctx: Children, name: string, index = 0): IToken | undefined {
@@ -75,7 +86,7 @@ export class AstBuilder extends BaseVisitor {
       ...this.nodes(ctx, 'trainDecl'),
       ...this.nodes(ctx, 'evalDecl'),
       ...this.nodes(ctx, 'topJunk'),
-    ].sort((a, b) => this.nodeLoc(a).offset - this.nodeLoc(b).offset);
+    ].sort((a, b) => this.startOf(a) - this.startOf(b));
     for (const node of all) {
       const result = this.visit(node) as Decl | null;
       if (result) decls.push(result);
@@ -143,7 +154,7 @@ export class AstBuilder extends BaseVisitor {
       ...this.nodes(ctx, 'entry'),
       ...this.nodes(ctx, 'switchEntry'),
       ...this.nodes(ctx, 'blockJunk'),
-    ].sort((a, b) => this.nodeLoc(a).offset - this.nodeLoc(b).offset);
+    ].sort((a, b) => this.startOf(a) - this.startOf(b));
     const out: BlockItem[] = [];
     for (const item of items) {
       const result = this.visit(item) as BlockItem | null;
