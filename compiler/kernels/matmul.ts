@@ -50,8 +50,15 @@ export type MatmulVariant = 'subgroup' | 'portable';
 /** The capabilities the variant choice reads; a full DeviceCaps fits. */
 export type MatmulCaps = Pick<DeviceCaps, 'subgroups' | 'subgroupMinSize'>;
 
-/** Rows of C each lane of the subgroup variant accumulates (its block is ROWS×4). */
-export const SUBGROUP_ROWS = 16;
+/** Shape knobs of the subgroup variant (bench/ explores them; defaults are the measured best). */
+export interface SubgroupTuning {
+  /** Rows of C each lane accumulates (its block is rows×4); a multiple of the lane count and of 4. */
+  readonly rows: number;
+  /** Subgroups per workgroup, stacked along M (fewer, larger workgroups cost less to schedule). */
+  readonly subgroupsPerWorkgroup: number;
+}
+/** Measured best on lavapipe (docs/benchmarks.md lists the alternatives tried). */
+export const SUBGROUP_TUNING: SubgroupTuning = { rows: 16, subgroupsPerWorkgroup: 1 };
 /** Subgroup widths the subgroup variant is written for (a workgroup must be one whole subgroup). */
 const SUBGROUP_LANES = [4, 8, 16] as const;
 /** Register tile of one invocation of the portable variant, and its workgroup (along N, along M). */
@@ -183,15 +190,16 @@ export function subgroupBroadcastPlan(lanes: number, rows: number, transA: boole
   return plan;
 }
 
-function subgroupProgram(r: Resolved, lanes: number): KernelProgram {
-  const rows = SUBGROUP_ROWS;
+function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): KernelProgram {
+  const { rows, subgroupsPerWorkgroup } = tuning;
+  if (rows % lanes !== 0 || rows % 4 !== 0) throw new Error(`matmul: ${rows} rows per lane do not split over ${lanes} lanes`);
   const tileN = 4 * lanes;
   const common = commonParams(r);
   // A vector runs along the stored row; it may be a single vec4 load only when every row and
   // every batch entry starts on a 4-element boundary.
   const aVec4 = common.aCols % 4 === 0 && r.aStride % 4 === 0;
   const bVec4 = common.bCols % 4 === 0 && r.bStride % 4 === 0;
-  const dispatch: [number, number, number] = [Math.ceil(r.N / tileN), Math.ceil(r.M / rows), r.batch];
+  const dispatch: [number, number, number] = [Math.ceil(r.N / tileN), Math.ceil(r.M / (rows * subgroupsPerWorkgroup)), r.batch];
   checkDispatch(dispatch, label(r, 'subgroup'));
   const slots = rows / lanes;
   return {
@@ -202,6 +210,7 @@ function subgroupProgram(r: Resolved, lanes: number): KernelProgram {
       lanes,
       rows,
       tileN,
+      subgroupsPerWorkgroup,
       aVec4,
       bVec4,
       aColsVec: common.aCols / 4,
@@ -216,7 +225,7 @@ function subgroupProgram(r: Resolved, lanes: number): KernelProgram {
       broadcasts: subgroupBroadcastPlan(lanes, rows, r.transA),
     },
     bindings: bindings(r),
-    workgroupSize: [lanes, 1, 1],
+    workgroupSize: [lanes * subgroupsPerWorkgroup, 1, 1],
     dispatch,
     features: ['subgroups'],
   };
@@ -238,11 +247,16 @@ function portableProgram(r: Resolved): KernelProgram {
 }
 
 /** The matmul program for this device: the subgroup variant when the adapter supports it. */
-export function matmulProgram(p: MatmulParams, caps: MatmulCaps, variant: MatmulVariant = matmulVariant(caps)): KernelProgram {
+export function matmulProgram(
+  p: MatmulParams,
+  caps: MatmulCaps,
+  variant: MatmulVariant = matmulVariant(caps),
+  tuning: SubgroupTuning = SUBGROUP_TUNING,
+): KernelProgram {
   const r = resolve(p);
   if (variant === 'subgroup') {
     if (matmulVariant(caps) !== 'subgroup') throw new Error(`matmul: the subgroup variant needs subgroups of ${SUBGROUP_LANES.join('/')} lanes`);
-    return subgroupProgram(r, caps.subgroupMinSize);
+    return subgroupProgram(r, caps.subgroupMinSize, tuning);
   }
   return portableProgram(r);
 }

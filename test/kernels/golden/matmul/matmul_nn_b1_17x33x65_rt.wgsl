@@ -20,7 +20,10 @@ fn loadB(base: u32, k: u32, n: u32) -> f32 {
 fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
   if (row >= 17u) { return; }
   let i = base + row * 33u + col;
-  for (var j = 0u; j < 4u; j++) {
+  // The 4 is hidden from the compiler like K in main(): unrolled, this epilogue cost lavapipe
+  // seconds of compile time per pipeline (each guarded per-lane access becomes 8 branches).
+  let width = 4u * min(arrayLength(&c), 1u);
+  for (var j = 0u; j < width; j++) {
     if (col + j < 33u) { c[i + j] = v[j]; }
   }
 }
@@ -35,7 +38,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc1 = vec4<f32>(0.0f);
   var acc2 = vec4<f32>(0.0f);
   var acc3 = vec4<f32>(0.0f);
-  for (var k = 0u; k < 65u; k++) {
+  // K is hidden from the shader compiler (arrayLength(&c) >= 1 is only known at dispatch): lavapipe
+  // fully unrolls constant-trip loops, which made small-K pipelines compile for seconds.
+  let kEnd = 65u * min(arrayLength(&c), 1u);
+  for (var k = 0u; k < kEnd; k += 1u) {
     let bk = vec4<f32>(loadB(bBase, k, col), loadB(bBase, k, col + 1u), loadB(bBase, k, col + 2u), loadB(bBase, k, col + 3u));
     acc0 = fma(vec4<f32>(loadA(aBase, m0 + 0u, k)), bk, acc0);
     acc1 = fma(vec4<f32>(loadA(aBase, m0 + 1u, k)), bk, acc1);

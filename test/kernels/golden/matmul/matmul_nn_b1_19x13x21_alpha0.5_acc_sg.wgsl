@@ -2,7 +2,7 @@ enable subgroups;
 // matmul_nn_b1_19x13x21_alpha0.5_acc_sg
 // matmul, subgroup variant: c = c + 0.5f · a · b, M=19 N=13 K=21, batch strides a 0, b 0, c 0
 // bindings: a (read, 19×21), b (read, 21×13), c (read_write, accumulated, 19×13)
-// dispatch: (ceil(N/32), ceil(M/16), batch) workgroups, each one subgroup of 8 lanes; a lane owns rows m0..m0+16-1 × columns col..col+3
+// dispatch: (ceil(N/32), ceil(M/(16·1)), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
@@ -23,14 +23,17 @@ fn loadB4(base: u32, r: u32, col: u32) -> vec4<f32> {
 fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
   if (row >= 19u) { return; }
   let i = base + row * 13u + col;
-  for (var j = 0u; j < 4u; j++) {
+  // The 4 is hidden from the compiler like K in main(): unrolled, this epilogue cost lavapipe
+  // seconds of compile time per pipeline (each guarded per-lane access becomes 8 branches).
+  let width = 4u * min(arrayLength(&c), 1u);
+  for (var j = 0u; j < width; j++) {
     if (col + j < 13u) { c[i + j] = c[i + j] + 0.5f * v[j]; }
   }
 }
 
 @compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = wid.y * 16u;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let m0 = (wid.y * 1u + lidx / 8u) * 16u;
   let col = wid.x * 32u + lane * 4u;
   let aBase = wid.z * 0u;
   let bBase = wid.z * 0u;
@@ -50,7 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc13 = vec4<f32>(0.0f);
   var acc14 = vec4<f32>(0.0f);
   var acc15 = vec4<f32>(0.0f);
-  for (var k = 0u; k < 21u; k += 4u) {
+  // K is hidden from the shader compiler (arrayLength(&c) >= 1 is only known at dispatch): lavapipe
+  // fully unrolls constant-trip loops, which made small-K pipelines compile for seconds.
+  let kEnd = 21u * min(arrayLength(&c), 1u);
+  for (var k = 0u; k < kEnd; k += 4u) {
     // b<i>: this lane's 4 columns at k + i.
     var b0 = loadB4(bBase, k, col);
     var b1 = loadB4(bBase, k + 1u, col);

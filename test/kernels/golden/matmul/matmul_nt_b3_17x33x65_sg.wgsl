@@ -2,7 +2,7 @@ enable subgroups;
 // matmul_nt_b3_17x33x65_sg
 // matmul, subgroup variant: c = a · bᵀ, M=17 N=33 K=65, batch strides a 1105, b 2145, c 561
 // bindings: a (read, 17×65), b (read, 33×65), c (write, 17×33)
-// dispatch: (ceil(N/32), ceil(M/16), batch) workgroups, each one subgroup of 8 lanes; a lane owns rows m0..m0+16-1 × columns col..col+3
+// dispatch: (ceil(N/32), ceil(M/(16·1)), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
@@ -23,14 +23,17 @@ fn loadB4(base: u32, r: u32, col: u32) -> vec4<f32> {
 fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
   if (row >= 17u) { return; }
   let i = base + row * 33u + col;
-  for (var j = 0u; j < 4u; j++) {
+  // The 4 is hidden from the compiler like K in main(): unrolled, this epilogue cost lavapipe
+  // seconds of compile time per pipeline (each guarded per-lane access becomes 8 branches).
+  let width = 4u * min(arrayLength(&c), 1u);
+  for (var j = 0u; j < width; j++) {
     if (col + j < 33u) { c[i + j] = v[j]; }
   }
 }
 
 @compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = wid.y * 16u;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let m0 = (wid.y * 1u + lidx / 8u) * 16u;
   let col = wid.x * 32u + lane * 4u;
   let aBase = wid.z * 1105u;
   let bBase = wid.z * 2145u;
@@ -50,7 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc13 = vec4<f32>(0.0f);
   var acc14 = vec4<f32>(0.0f);
   var acc15 = vec4<f32>(0.0f);
-  for (var k = 0u; k < 65u; k += 4u) {
+  // K is hidden from the shader compiler (arrayLength(&c) >= 1 is only known at dispatch): lavapipe
+  // fully unrolls constant-trip loops, which made small-K pipelines compile for seconds.
+  let kEnd = 65u * min(arrayLength(&c), 1u);
+  for (var k = 0u; k < kEnd; k += 4u) {
     // b<i>: this lane's 4 columns at k + i.
     let t0 = loadB4(bBase, col, k);
     let t1 = loadB4(bBase, col + 1u, k);
