@@ -157,7 +157,7 @@ const RULES: { [K in OpName]: Rule<K> } = {
     if (!n.attrs.spectral) return [ir.reduce('sum', g, 0), g];
     const [, , uk, vk] = n.inputs;
     const rank = typeOf(uk).shape[1];
-    const [gc, gu] = ir.sdSplitGrad(g, uk, vk, { experts: n.attrs.experts, rank, aggregate: 'sum' });
+    const [gc, gu] = ir.sdSplitGrad(g, uk, vk, { experts: n.attrs.experts, rank, aggregate: n.attrs.aggregate });
     return [gc, gu, undefined, undefined];
   },
   sd_split_grad: () => noGrad('sd_split_grad'),

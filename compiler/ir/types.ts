@@ -48,7 +48,7 @@ export interface OpAttrs {
   aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   cross_entropy: Record<string, never>;
   cross_entropy_grad: Record<string, never>;
-  expert_weight: { experts: number; spectral: boolean };
+  expert_weight: { experts: number; spectral: boolean; aggregate: 'sum' | 'mean' };
   sd_split_grad: { experts: number; rank: number; aggregate: 'sum' | 'mean' };
   grad_norm: { maxNorm: number };
   adamw: { beta1: number; beta2: number; eps: number; weightDecay: number };

@@ -34,6 +34,10 @@ function checkSupported(m: ModelConfig): void {
   if (m.moe.router.groups > 1) unsupported.push('group-limited routing');
   if (m.moe.router.auxFreeBias) unsupported.push('aux-loss-free bias');
   if (m.moe.capacity.kind !== 'dropless') unsupported.push('capacity factor');
+  const undecomposed = (m.spectral?.targets ?? []).filter((t) => !t.startsWith('expert.'));
+  if (undecomposed.length > 0) unsupported.push(`spectral targets ${undecomposed.join(', ')} (only expert.* matrices are decomposed)`);
+  // Load-balance scope: the engine trains one micro-batch per optimizer step (grad_accum 1, which
+  // the trainer enforces), so 'global' and 'micro_batch' statistics are the same batch.
   if (unsupported.length > 0) {
     throw new LoweringError(`model ${m.name}: the training engine does not support ${unsupported.join(', ')} yet`);
   }
@@ -93,7 +97,7 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
         ir.param(`${name}.U_k`, [rows, rank], { kind: 'zeros' }, 'frozen'),
         ir.param(`${name}.V_k`, [cols, rank], { kind: 'zeros' }, 'frozen'),
       ] as const;
-      return ir.expertWeight(common, unique, { experts: E, spectral: true }, bases);
+      return ir.expertWeight(common, unique, { experts: E, spectral: true, aggregate: m.spectral!.commonGrad }, bases);
     };
     const gm = { experts: E, sharedWeight: false };
     const g = ir.groupedMatmul(xs, [expertWeight('gate', D, F, std)], counts, gm);

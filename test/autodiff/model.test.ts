@@ -106,7 +106,7 @@ describe('whole-model gradients (2 layers, 4 experts top-2)', () => {
 
     // The same model with the plain sum rule: its W_u gradient is the proxy gradient G.
     const plain = rewriteGraph(g, (n, inputs) =>
-      n.op === 'expert_weight' ? [ir.expertWeight(inputs[0], inputs[1], { experts: n.attrs.experts, spectral: false })] : undefined,
+      n.op === 'expert_weight' ? [ir.expertWeight(inputs[0], inputs[1], { experts: n.attrs.experts, spectral: false, aggregate: 'sum' })] : undefined,
     );
     const plainReport = checkGradients(plain, feeds, { perParam: 5, guard: routingGuard() });
     expect(plainReport.checked).toBeGreaterThan(0);

@@ -170,7 +170,7 @@ const layerCases: Case[] = [
   },
   {
     name: 'expert_weight (plain sum rule)',
-    build: () => ({ g: probeLoss('ew', [ir.expertWeight(p('wc', [3, 2]), p('wu', [4, 3, 2]), { experts: 4, spectral: false })]) }),
+    build: () => ({ g: probeLoss('ew', [ir.expertWeight(p('wc', [3, 2]), p('wu', [4, 3, 2]), { experts: 4, spectral: false, aggregate: 'sum' })]) }),
   },
 ];
 

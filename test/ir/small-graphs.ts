@@ -25,7 +25,7 @@ export function moeBlockLoss(spectral: boolean): Graph {
   const upC = ir.param('up.common', [D, F], { kind: 'normal', std: 0.5 });
   const upU = ir.param('up.unique', [E, D, F], { kind: 'normal', std: 0.5 });
   const bases = spectral ? ([ir.param('up.U_k', [D, R], { kind: 'zeros' }, 'frozen'), ir.param('up.V_k', [F, R], { kind: 'zeros' }, 'frozen')] as const) : undefined;
-  const up = ir.expertWeight(upC, upU, { experts: E, spectral }, bases);
+  const up = ir.expertWeight(upC, upU, { experts: E, spectral, aggregate: 'sum' }, bases);
   const h = ir.unary('silu', ir.groupedMatmul(xs, [up], offsets, { experts: E, sharedWeight: false }));
   const down = ir.param('down', [E, F, D], { kind: 'normal', std: 0.5 });
   const ys = ir.groupedMatmul(h, [down], offsets, { experts: E, sharedWeight: false });
