@@ -159,7 +159,7 @@ export class MoeParser extends CstParser {
 
   interval = this.RULE('interval', () => {
     this.CONSUME(Every);
-    this.CONSUME(NumberLiteral);
+    this.OR([{ ALT: () => this.CONSUME(NumberLiteral) }, { ALT: () => this.CONSUME(MalformedNumber) }]);
     this.OPTION(() => this.CONSUME(Ident, { LABEL: 'unit' }));
   });
 

@@ -198,6 +198,15 @@ export class AstBuilder extends BaseVisitor {
     return this.nodes(ctx, 'value').map((v) => this.visit(v) as Value | null);
   }
 
+  private malformedNumber(token: IToken): NumberValue | null {
+    if (!usable(token)) return null;
+    this.diagnostics.error(`malformed number '${token.image}'`, this.tokenLoc(token), {
+      hint: 'numbers look like 64, 1.5, 3e-4 or 151_936; separate a number from the next word with a space',
+    });
+    // NaN marks the value as already reported, so the semantic model stays quiet about it.
+    return { kind: 'number', value: NaN, raw: token.image, loc: this.tokenLoc(token) };
+  }
+
   private numberValue(token: IToken | undefined): NumberValue | null {
     if (!usable(token)) return null;
     return { kind: 'number', value: Number(token.image.replace(/_/g, '')), raw: token.image, loc: this.tokenLoc(token) };
@@ -207,14 +216,7 @@ export class AstBuilder extends BaseVisitor {
     const number = this.tok(ctx, 'NumberLiteral');
     if (number) return this.numberValue(number);
     const malformed = this.tok(ctx, 'MalformedNumber');
-    if (malformed) {
-      if (!usable(malformed)) return null;
-      this.diagnostics.error(`malformed number '${malformed.image}'`, this.tokenLoc(malformed), {
-        hint: 'numbers look like 64, 1.5, 3e-4 or 151_936; separate a number from the next word with a space',
-      });
-      // NaN marks the value as already reported, so the semantic model stays quiet about it.
-      return { kind: 'number', value: NaN, raw: malformed.image, loc: this.tokenLoc(malformed) };
-    }
+    if (malformed) return this.malformedNumber(malformed);
     const string = this.tok(ctx, 'StringLiteral');
     if (string) {
       if (!usable(string)) return null;
@@ -238,7 +240,8 @@ export class AstBuilder extends BaseVisitor {
   }
 
   interval(ctx: Children): Value | null {
-    const every = this.numberValue(this.tok(ctx, 'NumberLiteral'));
+    const malformed = this.tok(ctx, 'MalformedNumber');
+    const every = malformed ? this.malformedNumber(malformed) : this.numberValue(this.tok(ctx, 'NumberLiteral'));
     if (!every) return null;
     const unit = this.tok(ctx, 'unit');
     return {

@@ -48,9 +48,11 @@ export class OverrideSet {
   }
 
   /** Every override no reader asked for is an unknown key: point at its first unknown segment. */
-  reportUnused(bag: DiagnosticBag): void {
+  reportUnused(bag: DiagnosticBag, unreadRoots: string[] = []): void {
     for (const o of this.list) {
-      if (o.used) continue;
+      // A block that could not be read (e.g. its model's base is missing) has no known keys;
+      // its error is already reported, so its overrides are not "unknown".
+      if (o.used || unreadRoots.includes(o.segments[0].name)) continue;
       let depth = o.segments.length - 1;
       while (depth > 0 && !this.knownKeys.has(o.segments.slice(0, depth).map((s) => s.name).join('.'))) depth--;
       const parent = o.segments.slice(0, depth).map((s) => s.name).join('.');
@@ -293,6 +295,10 @@ export class BlockReader {
   checkChoice<T extends string>(key: string, v: Value, options: readonly T[]): T | undefined {
     const word = v.kind === 'name' ? v.name : v.kind === 'bool' ? String(v.value) : v.kind === 'switch' ? (v.on ? 'on' : 'off') : null;
     if (word !== null && (options as readonly string[]).includes(word)) return word as T;
+    if (v.kind === 'string' && (options as readonly string[]).includes(v.value)) {
+      this.bag.error(`${this.name(key)} takes a name, not a string: write ${v.value} without quotes`, v.loc);
+      return undefined;
+    }
     const hint = word !== null ? suggestion(word, options) : '';
     this.bag.error(
       `unknown ${this.name(key)} '${describeValue(v)}'${hint || `; expected one of: ${options.join(', ')}`}`,

@@ -191,7 +191,8 @@ export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions
   if (trainDecl) train = readTrain(new BlockReader('train', trainDecl.body, read(true), trainDecl.modelLoc), byName(trainTarget));
   const evalConfig = evalDecl ? readEval(new BlockReader('eval', evalDecl.body, read(true), evalDecl.modelLoc), byName(evalTarget), train) : null;
 
-  overrides.reportUnused(bag);
+  const targetUnread = target !== null && !configs.some((c) => c.name === target);
+  overrides.reportUnused(bag, targetUnread ? ['model'] : []);
   if (bag.hasErrors()) return null;
   return { models: configs, train, eval: evalConfig };
 }
