@@ -59,6 +59,15 @@ export class OverrideSet {
       const bad = o.segments[depth];
       const candidates = depth === 0 ? ['model', 'train', 'eval'] : [...(this.knownKeys.get(parent) ?? [])];
       const unknownPath = o.segments.slice(0, depth + 1).map((s) => s.name).join('.');
+      const blockKeys = this.knownKeys.get(o.path);
+      if (blockKeys && blockKeys.size > 0) {
+        bag.error(`${o.path} is a block: set one of its keys, e.g. ${o.path}.${[...blockKeys][0]}`, o.segments[o.segments.length - 1].loc);
+        continue;
+      }
+      if (depth > 0 && candidates.includes(bad.name) && depth + 1 < o.segments.length) {
+        bag.error(`${unknownPath} takes a value; it has no key '${o.segments[depth + 1].name}'`, o.segments[depth + 1].loc);
+        continue;
+      }
       let message = `unknown key ${unknownPath}${suggestion(bad.name, candidates, false)}`;
       if (depth === 0 && o.segments[0].name === 'eval') message = 'there is no eval block to override in this file';
       else if (depth === 0 && o.segments[0].name === 'train') message = 'there is no train block to override in this file';
