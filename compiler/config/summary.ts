@@ -3,7 +3,7 @@
 // size of each GPU buffer checked against the adapter's maxStorageBufferBindingSize.
 // Buffer layout assumed here (until the IR defines its own): one buffer per layer per weight
 // kind, routed experts stacked [experts, out, in]; activations for one micro-batch.
-import { GATED_ACTIVATIONS, type ModelConfig, type TrainConfig } from './types.ts';
+import { GATED_ACTIVATIONS, type ModelConfig, type NormalisedConfig, type TrainConfig } from './types.ts';
 
 export interface Limits {
   /** Adapter name, for messages. */
@@ -79,7 +79,20 @@ export function formatCount(n: number): string {
 
 const product = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-export function summarize(model: ModelConfig, train: TrainConfig | null, limits: Limits): Summary {
+/** Summary of a file's target model (the trained one, else the evaluated one, else the last) with
+ *  its train block, or of any model with an optional train block. */
+export function summarize(config: NormalisedConfig, limits: Limits): Summary;
+export function summarize(model: ModelConfig, train: TrainConfig | null, limits: Limits): Summary;
+export function summarize(first: NormalisedConfig | ModelConfig, second: Limits | TrainConfig | null, third?: Limits): Summary {
+  if ('models' in first) {
+    const name = first.train?.model ?? first.eval?.model;
+    const model = first.models.find((m) => m.name === name) ?? first.models[first.models.length - 1];
+    return summarizeModel(model, first.train && first.train.model === model.name ? first.train : null, second as Limits);
+  }
+  return summarizeModel(first, second as TrainConfig | null, third!);
+}
+
+function summarizeModel(model: ModelConfig, train: TrainConfig | null, limits: Limits): Summary {
   const { dim, vocab, layers, denseLayers, attention: att, moe } = model;
   const moeLayers = layers - denseLayers;
   const ffnMatrices = GATED_ACTIVATIONS.includes(moe.activation) ? 3 : 2;

@@ -78,6 +78,11 @@ describe('memory and buffers', () => {
     expect(summarize(cfg(4).models[0], null, big).memory.activationBytes).toBeNull();
   });
 
+  it('summarizes a whole file as its trained model with its train block', () => {
+    const c = cfg(4);
+    expect(summarize(c, big)).toEqual(summarize(c.models[0], c.train, big));
+  });
+
   it('names every buffer above the binding limit, and only those', () => {
     const c = cfg(8);
     const s = summarize(c.models[0], c.train, { name: 'tiny-gpu', maxStorageBufferBindingSize: 1024 * 1024 });
