@@ -80,9 +80,13 @@ export function elementwiseProgram(p: ElementwiseParams): KernelProgram {
   const aStrides = broadcastStrides(p.aShape, outShape);
   const bStrides = binary ? broadcastStrides(p.bShape!, outShape) : [];
   const contiguous = sameShape(p.aShape, outShape) && (!binary || sameShape(p.bShape!, outShape));
-  const outStrides = broadcastStrides(outShape, outShape);
+  const outStrides = outShape.map((_, i) => size(outShape.slice(i + 1)));
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
-  const dims = outShape.map((_, i) => ({ outStride: outStrides[i], aStride: aStrides[i], bStride: binary ? bStrides[i] : 0 }));
+  // Size-1 output dimensions contribute nothing to any index, so the template never sees them.
+  const dims = outShape
+    .map((d, i) => ({ d, outStride: outStrides[i], aStride: aStrides[i], bStride: binary ? bStrides[i] : 0 }))
+    .filter((x) => x.d > 1)
+    .map(({ outStride, aStride, bStride }) => ({ outStride, aStride, bStride }));
   return {
     template: 'elementwise',
     label: `ew_${p.op}_${outShape.join('x') || 'scalar'}${contiguous ? '' : `_bc_${p.aShape.join('x')}${binary ? `_${p.bShape!.join('x')}` : ''}`}`,

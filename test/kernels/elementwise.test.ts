@@ -40,3 +40,16 @@ describe('elementwise kernels', () => {
     expect(() => broadcastShapes([3], [4])).toThrow(/do not broadcast/);
   });
 });
+
+describe('elementwise broadcasting edge cases', () => {
+  for (const params of [
+    { op: 'sub', aShape: [], bShape: [16, 1] },
+    { op: 'mul', aShape: [1, 5, 1], bShape: [3, 1, 1] },
+    { op: 'add', aShape: [1], bShape: [1] },
+  ] as ElementwiseParams[]) {
+    it(`${elementwiseProgram(params).label} (size-1 and rank-0 operands) matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), elementwiseCase(params), 9);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+});
