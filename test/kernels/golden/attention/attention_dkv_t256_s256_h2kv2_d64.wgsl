@@ -2,7 +2,7 @@
 // attention backward, dk and dv: for key j of kv head g,
 //   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.125f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
 // over the 1 query heads h sharing g; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
-// causal per sequence of 256, 2 heads over 2 kv heads, hd = 64
+// causal per sequence of 256, 2 heads over 2 kv heads, hd = 64 (as 16 vec4, zero-padded)
 // bindings: dOut, q, k, v, out, lse (read), dk, dv (write)
 // grid: workgroup = (sequence, kv head, block of 64 keys), 4 blocks per sequence; one thread per key;
 // q/dOut staged 16 queries at a time; heads then queries summed in ascending order (deterministic, no atomics)
@@ -15,8 +15,8 @@
 @group(0) @binding(6) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;
 
-var<workgroup> qTile: array<f32, 1024>;
-var<workgroup> gradTile: array<f32, 1024>;
+var<workgroup> qTile: array<vec4<f32>, 256>;
+var<workgroup> gradTile: array<vec4<f32>, 256>;
 var<workgroup> lseTile: array<f32, 16>;
 var<workgroup> dotTile: array<f32, 16>;
 
@@ -27,36 +27,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let seqHead = group / 4u;
   let kvHead = seqHead % 2u;
   let firstRow = (seqHead / 2u) * 256u;
+  // Loop bounds the shader compiler cannot see (arrayLength is known only at dispatch), for loops
+  // whose unrolling buys nothing but compile time: lavapipe unrolled them and took seconds more.
+  let opaqueOne = min(arrayLength(&lse), 1u);
+  let rowLength = 64u * opaqueOne;
+  let headsPerKv = 1u * opaqueOne;
   let kPos = block * 64u + lid.x;
   let isKey = kPos < 256u;
   let kvAt = (firstRow + kPos) * 128u + kvHead * 64u;
 
-  var kRow: array<f32, 64>;
-  var vRow: array<f32, 64>;
-  var dkAcc: array<f32, 64>;
-  var dvAcc: array<f32, 64>;
+  var kRow: array<vec4<f32>, 16>;
+  var vRow: array<vec4<f32>, 16>;
+  var dkAcc: array<vec4<f32>, 16>;
+  var dvAcc: array<vec4<f32>, 16>;
   for (var c = 0u; c < 64u; c++) {
-    dkAcc[c] = 0.0f;
-    dvAcc[c] = 0.0f;
     if (isKey) {
-      kRow[c] = k[kvAt + c] * 0.125f;
-      vRow[c] = v[kvAt + c];
+      kRow[c / 4u][c % 4u] = k[kvAt + c] * 0.125f;
+      vRow[c / 4u][c % 4u] = v[kvAt + c];
     }
   }
 
   // causal: queries before the block's first key see none of its keys
   let queryStart = block * 64u;
-  for (var h = 0u; h < 1u; h++) {
+  for (var h = 0u; h < headsPerKv; h++) {
     let head = kvHead * 1u + h;
     for (var queryBase = queryStart; queryBase < 256u; queryBase += 16u) {
-      for (var e = lid.x; e < 1024u; e += 64u) {
-        let query = queryBase + e / 64u;
-        var qValue = 0.0f;
-        var gValue = 0.0f;
+      for (var e = lid.x; e < 256u; e += 64u) {
+        let query = queryBase + e / 16u;
+        let col = (e % 16u) * 4u;
+        var qValue = vec4<f32>(0.0f);
+        var gValue = vec4<f32>(0.0f);
         if (query < 256u) {
-          let at = (firstRow + query) * 128u + head * 64u + e % 64u;
-          qValue = q[at];
-          gValue = dOut[at];
+          let at = (firstRow + query) * 128u + head * 64u + col;
+          for (var lane = 0u; lane < 4u; lane++) {
+            if (col + lane < 64u) {
+              qValue[lane] = q[at + lane];
+              gValue[lane] = dOut[at + lane];
+            }
+          }
         }
         qTile[e] = qValue;
         gradTile[e] = gValue;
@@ -69,7 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
           let row = firstRow + query;
           rowLse = lse[row * 2u + head];
           let at = row * 128u + head * 64u;
-          for (var c = 0u; c < 64u; c++) { rowDot += dOut[at + c] * out[at + c]; }
+          for (var c = 0u; c < rowLength; c++) { rowDot += dOut[at + c] * out[at + c]; }
         }
         lseTile[lid.x] = rowLse;
         dotTile[lid.x] = rowDot;
@@ -83,15 +91,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         for (; r < count; r++) {
           var s = 0.0f;
           var dp = 0.0f;
-          for (var c = 0u; c < 64u; c++) {
-            s += qTile[r * 64u + c] * kRow[c];
-            dp += gradTile[r * 64u + c] * vRow[c];
+          for (var c = 0u; c < 16u; c++) {
+            s += dot(qTile[r * 16u + c], kRow[c]);
+            dp += dot(gradTile[r * 16u + c], vRow[c]);
           }
           let prob = exp(s - lseTile[r]);
           let ds = prob * (dp - dotTile[r]);
-          for (var c = 0u; c < 64u; c++) {
-            dvAcc[c] += prob * gradTile[r * 64u + c];
-            dkAcc[c] += ds * qTile[r * 64u + c];
+          for (var c = 0u; c < 16u; c++) {
+            dvAcc[c] += prob * gradTile[r * 16u + c];
+            dkAcc[c] += ds * qTile[r * 16u + c];
           }
         }
       }
@@ -101,8 +109,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
   if (isKey) {
     for (var c = 0u; c < 64u; c++) {
-      dk[kvAt + c] = dkAcc[c] * 0.125f;
-      dv[kvAt + c] = dvAcc[c];
+      dk[kvAt + c] = dkAcc[c / 4u][c % 4u] * 0.125f;
+      dv[kvAt + c] = dvAcc[c / 4u][c % 4u];
     }
   }
 }

@@ -1,6 +1,6 @@
 // attention_dq_t130_s130_h3kv1_d24
 // attention backward, dq: dq_i = 0.20412415266036987f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j, P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
-// causal per sequence of 130, 3 heads over 1 kv heads, hd = 24
+// causal per sequence of 130, 3 heads over 1 kv heads, hd = 24 (as 6 vec4, zero-padded)
 // bindings: dOut, q, k, v, out, lse (read), dq (write)
 // grid: workgroup = (sequence, head, block of 64 queries), 3 blocks per sequence; one thread per query;
 // K/V staged 32 keys at a time; keys summed in ascending order (deterministic)
@@ -12,8 +12,8 @@
 @group(0) @binding(5) var<storage, read> lse: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 
-var<workgroup> kTile: array<f32, 768>;
-var<workgroup> vTile: array<f32, 768>;
+var<workgroup> kTile: array<vec4<f32>, 192>;
+var<workgroup> vTile: array<vec4<f32>, 192>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -27,31 +27,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let isQuery = qPos < 130u;
   let qAt = (firstRow + qPos) * 72u + head * 24u;
 
-  var qRow: array<f32, 24>;
-  var gradRow: array<f32, 24>;
-  var acc: array<f32, 24>;
+  var qRow: array<vec4<f32>, 6>;
+  var gradRow: array<vec4<f32>, 6>;
+  var acc: array<vec4<f32>, 6>;
   var rowDot = 0.0f;
   var rowLse = 0.0f;
-  for (var c = 0u; c < 24u; c++) {
-    acc[c] = 0.0f;
-    if (isQuery) {
-      qRow[c] = q[qAt + c] * 0.20412415266036987f;
-      gradRow[c] = dOut[qAt + c];
-      rowDot += gradRow[c] * out[qAt + c];
+  if (isQuery) {
+    for (var c = 0u; c < 24u; c++) {
+      qRow[c / 4u][c % 4u] = q[qAt + c] * 0.20412415266036987f;
+      gradRow[c / 4u][c % 4u] = dOut[qAt + c];
+      rowDot += dOut[qAt + c] * out[qAt + c];
     }
+    rowLse = lse[(firstRow + qPos) * 3u + head];
   }
-  if (isQuery) { rowLse = lse[(firstRow + qPos) * 3u + head]; }
 
   let keyEnd = min(130u, block * 64u + 64u);
   for (var keyBase = 0u; keyBase < keyEnd; keyBase += 32u) {
-    for (var e = lid.x; e < 768u; e += 64u) {
-      let key = keyBase + e / 24u;
-      var kValue = 0.0f;
-      var vValue = 0.0f;
+    for (var e = lid.x; e < 192u; e += 64u) {
+      let key = keyBase + e / 6u;
+      let col = (e % 6u) * 4u;
+      var kValue = vec4<f32>(0.0f);
+      var vValue = vec4<f32>(0.0f);
       if (key < 130u) {
-        let at = (firstRow + key) * 24u + kvCol + e % 24u;
-        kValue = k[at];
-        vValue = v[at];
+        let at = (firstRow + key) * 24u + kvCol + col;
+        for (var lane = 0u; lane < 4u; lane++) {
+          if (col + lane < 24u) {
+            kValue[lane] = k[at + lane];
+            vValue[lane] = v[at + lane];
+          }
+        }
       }
       kTile[e] = kValue;
       vTile[e] = vValue;
@@ -62,18 +66,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       for (var r = 0u; r < count; r++) {
         var s = 0.0f;
         var dp = 0.0f;
-        for (var c = 0u; c < 24u; c++) {
-          s += qRow[c] * kTile[r * 24u + c];
-          dp += gradRow[c] * vTile[r * 24u + c];
+        for (var c = 0u; c < 6u; c++) {
+          s += dot(qRow[c], kTile[r * 6u + c]);
+          dp += dot(gradRow[c], vTile[r * 6u + c]);
         }
         let ds = exp(s - rowLse) * (dp - rowDot);
-        for (var c = 0u; c < 24u; c++) { acc[c] += ds * kTile[r * 24u + c]; }
+        for (var c = 0u; c < 6u; c++) { acc[c] += ds * kTile[r * 6u + c]; }
       }
     }
     workgroupBarrier();
   }
 
   if (isQuery) {
-    for (var c = 0u; c < 24u; c++) { dq[qAt + c] = acc[c] * 0.20412415266036987f; }
+    for (var c = 0u; c < 24u; c++) { dq[qAt + c] = acc[c / 4u][c % 4u] * 0.20412415266036987f; }
   }
 }

@@ -1,6 +1,6 @@
 // attention_dq_t3_s1_h2kv1_d2
 // attention backward, dq: dq_i = 0.7071067690849304f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j, P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
-// causal per sequence of 1, 2 heads over 1 kv heads, hd = 2
+// causal per sequence of 1, 2 heads over 1 kv heads, hd = 2 (as 1 vec4, zero-padded)
 // bindings: dOut, q, k, v, out, lse (read), dq (write)
 // grid: workgroup = (sequence, head, block of 64 queries), 1 blocks per sequence; one thread per query;
 // K/V staged 64 keys at a time; keys summed in ascending order (deterministic)
@@ -12,8 +12,8 @@
 @group(0) @binding(5) var<storage, read> lse: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 
-var<workgroup> kTile: array<f32, 128>;
-var<workgroup> vTile: array<f32, 128>;
+var<workgroup> kTile: array<vec4<f32>, 64>;
+var<workgroup> vTile: array<vec4<f32>, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -27,31 +27,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let isQuery = qPos < 1u;
   let qAt = (firstRow + qPos) * 4u + head * 2u;
 
-  var qRow: array<f32, 2>;
-  var gradRow: array<f32, 2>;
-  var acc: array<f32, 2>;
+  var qRow: array<vec4<f32>, 1>;
+  var gradRow: array<vec4<f32>, 1>;
+  var acc: array<vec4<f32>, 1>;
   var rowDot = 0.0f;
   var rowLse = 0.0f;
-  for (var c = 0u; c < 2u; c++) {
-    acc[c] = 0.0f;
-    if (isQuery) {
-      qRow[c] = q[qAt + c] * 0.7071067690849304f;
-      gradRow[c] = dOut[qAt + c];
-      rowDot += gradRow[c] * out[qAt + c];
+  if (isQuery) {
+    for (var c = 0u; c < 2u; c++) {
+      qRow[c / 4u][c % 4u] = q[qAt + c] * 0.7071067690849304f;
+      gradRow[c / 4u][c % 4u] = dOut[qAt + c];
+      rowDot += dOut[qAt + c] * out[qAt + c];
     }
+    rowLse = lse[(firstRow + qPos) * 2u + head];
   }
-  if (isQuery) { rowLse = lse[(firstRow + qPos) * 2u + head]; }
 
   let keyEnd = min(1u, block * 64u + 64u);
   for (var keyBase = 0u; keyBase < keyEnd; keyBase += 64u) {
-    for (var e = lid.x; e < 128u; e += 64u) {
-      let key = keyBase + e / 2u;
-      var kValue = 0.0f;
-      var vValue = 0.0f;
+    for (var e = lid.x; e < 64u; e += 64u) {
+      let key = keyBase + e / 1u;
+      let col = (e % 1u) * 4u;
+      var kValue = vec4<f32>(0.0f);
+      var vValue = vec4<f32>(0.0f);
       if (key < 1u) {
-        let at = (firstRow + key) * 2u + kvCol + e % 2u;
-        kValue = k[at];
-        vValue = v[at];
+        let at = (firstRow + key) * 2u + kvCol + col;
+        for (var lane = 0u; lane < 4u; lane++) {
+          if (col + lane < 2u) {
+            kValue[lane] = k[at + lane];
+            vValue[lane] = v[at + lane];
+          }
+        }
       }
       kTile[e] = kValue;
       vTile[e] = vValue;
@@ -62,18 +66,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       for (var r = 0u; r < count; r++) {
         var s = 0.0f;
         var dp = 0.0f;
-        for (var c = 0u; c < 2u; c++) {
-          s += qRow[c] * kTile[r * 2u + c];
-          dp += gradRow[c] * vTile[r * 2u + c];
+        for (var c = 0u; c < 1u; c++) {
+          s += dot(qRow[c], kTile[r * 1u + c]);
+          dp += dot(gradRow[c], vTile[r * 1u + c]);
         }
         let ds = exp(s - rowLse) * (dp - rowDot);
-        for (var c = 0u; c < 2u; c++) { acc[c] += ds * kTile[r * 2u + c]; }
+        for (var c = 0u; c < 1u; c++) { acc[c] += ds * kTile[r * 1u + c]; }
       }
     }
     workgroupBarrier();
   }
 
   if (isQuery) {
-    for (var c = 0u; c < 2u; c++) { dq[qAt + c] = acc[c] * 0.7071067690849304f; }
+    for (var c = 0u; c < 2u; c++) { dq[qAt + c] = acc[c / 4u][c % 4u] * 0.7071067690849304f; }
   }
 }

@@ -1,5 +1,5 @@
 // attention_fwd_t256_s256_h2kv2_d64
-// attention forward: causal softmax(q k^T * 0.125f) v per sequence of 256, 2 heads over 2 kv heads, hd = 64
+// attention forward: causal softmax(q k^T * 0.125f) v per sequence of 256, 2 heads over 2 kv heads, hd = 64 (as 16 vec4, zero-padded)
 // bindings: q, k, v (read), out, lse (write); q/out rows of 128, k/v rows of 128
 // grid: workgroup = (sequence, head, block of 64 queries), 4 blocks per sequence; one thread per query
 // K/V are staged 16 keys at a time; each thread keeps an online softmax (running max m, sum l).
@@ -9,8 +9,8 @@
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> kTile: array<f32, 1024>;
-var<workgroup> vTile: array<f32, 1024>;
+var<workgroup> kTile: array<vec4<f32>, 256>;
+var<workgroup> vTile: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -24,12 +24,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let isQuery = qPos < 256u;
   let qAt = (firstRow + qPos) * 128u + head * 64u;
 
-  var qRow: array<f32, 64>;
-  var acc: array<f32, 64>;
+  var qRow: array<vec4<f32>, 16>;
+  var acc: array<vec4<f32>, 16>;
   var scores: array<f32, 16>;
-  for (var c = 0u; c < 64u; c++) {
-    acc[c] = 0.0f;
-    if (isQuery) { qRow[c] = q[qAt + c] * 0.125f; }
+  if (isQuery) {
+    for (var c = 0u; c < 64u; c++) { qRow[c / 4u][c % 4u] = q[qAt + c] * 0.125f; }
   }
   var m = -3.4028234663852886e+38f;
   var l = 0.0f;
@@ -37,14 +36,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // causal: the block's last query is the last key anyone here needs
   let keyEnd = min(256u, block * 64u + 64u);
   for (var keyBase = 0u; keyBase < keyEnd; keyBase += 16u) {
-    for (var e = lid.x; e < 1024u; e += 64u) {
-      let key = keyBase + e / 64u;
-      var kValue = 0.0f;
-      var vValue = 0.0f;
+    for (var e = lid.x; e < 256u; e += 64u) {
+      let key = keyBase + e / 16u;
+      let col = (e % 16u) * 4u;
+      var kValue = vec4<f32>(0.0f);
+      var vValue = vec4<f32>(0.0f);
       if (key < 256u) {
-        let at = (firstRow + key) * 128u + kvCol + e % 64u;
-        kValue = k[at];
-        vValue = v[at];
+        let at = (firstRow + key) * 128u + kvCol + col;
+        for (var lane = 0u; lane < 4u; lane++) {
+          if (col + lane < 64u) {
+            kValue[lane] = k[at + lane];
+            vValue[lane] = v[at + lane];
+          }
+        }
       }
       kTile[e] = kValue;
       vTile[e] = vValue;
@@ -55,18 +59,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       var tileMax = -3.4028234663852886e+38f;
       for (var r = 0u; r < count; r++) {
         var s = 0.0f;
-        for (var c = 0u; c < 64u; c++) { s += qRow[c] * kTile[r * 64u + c]; }
+        for (var c = 0u; c < 16u; c++) { s += dot(qRow[c], kTile[r * 16u + c]); }
         scores[r] = s;
         tileMax = max(tileMax, s);
       }
       let mNew = max(m, tileMax);
       let correction = exp(m - mNew);
       l *= correction;
-      for (var c = 0u; c < 64u; c++) { acc[c] *= correction; }
+      for (var c = 0u; c < 16u; c++) { acc[c] *= correction; }
       for (var r = 0u; r < count; r++) {
         let prob = exp(scores[r] - mNew);
         l += prob;
-        for (var c = 0u; c < 64u; c++) { acc[c] += prob * vTile[r * 64u + c]; }
+        for (var c = 0u; c < 16u; c++) { acc[c] += prob * vTile[r * 16u + c]; }
       }
       m = mNew;
     }
@@ -75,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
   if (isQuery) {
     let inverseSum = 1.0f / l;
-    for (var c = 0u; c < 64u; c++) { out[qAt + c] = acc[c] * inverseSum; }
+    for (var c = 0u; c < 64u; c++) { out[qAt + c] = acc[c / 4u][c % 4u] * inverseSum; }
     lse[(firstRow + qPos) * 2u + head] = m + log(l);
   }
 }

@@ -1,5 +1,5 @@
 // attention_fwd_t3_s1_h2kv1_d2
-// attention forward: causal softmax(q k^T * 0.7071067690849304f) v per sequence of 1, 2 heads over 1 kv heads, hd = 2
+// attention forward: causal softmax(q k^T * 0.7071067690849304f) v per sequence of 1, 2 heads over 1 kv heads, hd = 2 (as 1 vec4, zero-padded)
 // bindings: q, k, v (read), out, lse (write); q/out rows of 4, k/v rows of 2
 // grid: workgroup = (sequence, head, block of 64 queries), 1 blocks per sequence; one thread per query
 // K/V are staged 64 keys at a time; each thread keeps an online softmax (running max m, sum l).
@@ -9,8 +9,8 @@
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> kTile: array<f32, 128>;
-var<workgroup> vTile: array<f32, 128>;
+var<workgroup> kTile: array<vec4<f32>, 64>;
+var<workgroup> vTile: array<vec4<f32>, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -24,12 +24,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let isQuery = qPos < 1u;
   let qAt = (firstRow + qPos) * 4u + head * 2u;
 
-  var qRow: array<f32, 2>;
-  var acc: array<f32, 2>;
+  var qRow: array<vec4<f32>, 1>;
+  var acc: array<vec4<f32>, 1>;
   var scores: array<f32, 64>;
-  for (var c = 0u; c < 2u; c++) {
-    acc[c] = 0.0f;
-    if (isQuery) { qRow[c] = q[qAt + c] * 0.7071067690849304f; }
+  if (isQuery) {
+    for (var c = 0u; c < 2u; c++) { qRow[c / 4u][c % 4u] = q[qAt + c] * 0.7071067690849304f; }
   }
   var m = -3.4028234663852886e+38f;
   var l = 0.0f;
@@ -37,14 +36,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // causal: the block's last query is the last key anyone here needs
   let keyEnd = min(1u, block * 64u + 64u);
   for (var keyBase = 0u; keyBase < keyEnd; keyBase += 64u) {
-    for (var e = lid.x; e < 128u; e += 64u) {
-      let key = keyBase + e / 2u;
-      var kValue = 0.0f;
-      var vValue = 0.0f;
+    for (var e = lid.x; e < 64u; e += 64u) {
+      let key = keyBase + e / 1u;
+      let col = (e % 1u) * 4u;
+      var kValue = vec4<f32>(0.0f);
+      var vValue = vec4<f32>(0.0f);
       if (key < 1u) {
-        let at = (firstRow + key) * 2u + kvCol + e % 2u;
-        kValue = k[at];
-        vValue = v[at];
+        let at = (firstRow + key) * 2u + kvCol + col;
+        for (var lane = 0u; lane < 4u; lane++) {
+          if (col + lane < 2u) {
+            kValue[lane] = k[at + lane];
+            vValue[lane] = v[at + lane];
+          }
+        }
       }
       kTile[e] = kValue;
       vTile[e] = vValue;
@@ -55,18 +59,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       var tileMax = -3.4028234663852886e+38f;
       for (var r = 0u; r < count; r++) {
         var s = 0.0f;
-        for (var c = 0u; c < 2u; c++) { s += qRow[c] * kTile[r * 2u + c]; }
+        for (var c = 0u; c < 1u; c++) { s += dot(qRow[c], kTile[r * 1u + c]); }
         scores[r] = s;
         tileMax = max(tileMax, s);
       }
       let mNew = max(m, tileMax);
       let correction = exp(m - mNew);
       l *= correction;
-      for (var c = 0u; c < 2u; c++) { acc[c] *= correction; }
+      for (var c = 0u; c < 1u; c++) { acc[c] *= correction; }
       for (var r = 0u; r < count; r++) {
         let prob = exp(scores[r] - mNew);
         l += prob;
-        for (var c = 0u; c < 2u; c++) { acc[c] += prob * vTile[r * 2u + c]; }
+        for (var c = 0u; c < 1u; c++) { acc[c] += prob * vTile[r * 1u + c]; }
       }
       m = mNew;
     }
@@ -75,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
   if (isQuery) {
     let inverseSum = 1.0f / l;
-    for (var c = 0u; c < 2u; c++) { out[qAt + c] = acc[c] * inverseSum; }
+    for (var c = 0u; c < 2u; c++) { out[qAt + c] = acc[c / 4u][c % 4u] * inverseSum; }
     lse[(firstRow + qPos) * 2u + head] = m + log(l);
   }
 }
