@@ -220,28 +220,25 @@ export function attentionBackwardReference(p: AttentionParams, inputs: Inputs): 
 
 const TOLERANCE = { atol: 2e-5, rtol: 1e-4 };
 
+/** Oracles: the references above with f32 outputs, keyed by binding name. */
+export const attentionOracle = (p: AttentionParams) => (inputs: Inputs) => {
+  const r = attentionReference(p, inputs);
+  return { out: Float32Array.from(r.out), lse: Float32Array.from(r.lse) };
+};
+export const attentionDqOracle = (p: AttentionParams) => (inputs: Inputs) => ({ dq: Float32Array.from(attentionBackwardReference(p, inputs).dq) });
+export const attentionDkvOracle = (p: AttentionParams) => (inputs: Inputs) => {
+  const r = attentionBackwardReference(p, inputs);
+  return { dk: Float32Array.from(r.dk), dv: Float32Array.from(r.dv) };
+};
+
 export function attentionCase(p: AttentionParams): KernelCase {
-  return {
-    program: attentionProgram(p),
-    oracle: (inputs) => {
-      const r = attentionReference(p, inputs);
-      return { out: Float32Array.from(r.out), lse: Float32Array.from(r.lse) };
-    },
-    tolerance: TOLERANCE,
-  };
+  return { program: attentionProgram(p), oracle: attentionOracle(p), tolerance: TOLERANCE };
 }
 
 export function attentionDqCase(p: AttentionParams): KernelCase {
-  return { program: attentionDqProgram(p), oracle: (inputs) => ({ dq: Float32Array.from(attentionBackwardReference(p, inputs).dq) }), tolerance: TOLERANCE };
+  return { program: attentionDqProgram(p), oracle: attentionDqOracle(p), tolerance: TOLERANCE };
 }
 
 export function attentionDkvCase(p: AttentionParams): KernelCase {
-  return {
-    program: attentionDkvProgram(p),
-    oracle: (inputs) => {
-      const r = attentionBackwardReference(p, inputs);
-      return { dk: Float32Array.from(r.dk), dv: Float32Array.from(r.dv) };
-    },
-    tolerance: TOLERANCE,
-  };
+  return { program: attentionDkvProgram(p), oracle: attentionDkvOracle(p), tolerance: TOLERANCE };
 }

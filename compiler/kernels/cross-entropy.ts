@@ -70,10 +70,14 @@ export function crossEntropyReference(p: CrossEntropyParams, inputs: Inputs): Re
   return p.withGrad ? { loss, dlogits } : { loss };
 }
 
+/** Oracle: the reference with f32 outputs, keyed by binding name. */
+export const crossEntropyOracle = (p: CrossEntropyParams) => (inputs: Inputs) =>
+  Object.fromEntries(Object.entries(crossEntropyReference(p, inputs)).map(([k, v]) => [k, Float32Array.from(v)]));
+
 export function crossEntropyCase(p: CrossEntropyParams): KernelCase {
   return {
     program: crossEntropyProgram(p),
-    oracle: (inputs) => Object.fromEntries(Object.entries(crossEntropyReference(p, inputs)).map(([k, v]) => [k, Float32Array.from(v)])),
+    oracle: crossEntropyOracle(p),
     tolerance: { atol: 1e-5, rtol: 1e-5 },
   };
 }

@@ -137,22 +137,20 @@ export function embeddingBackwardReference(p: EmbeddingParams, inputs: Inputs): 
   return { dTable };
 }
 
+/** Oracles: the references above with f32 outputs, keyed by binding name. */
+export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ out: Float32Array.from(embeddingReference(p, inputs).out) });
+export const embeddingSortOracle = (p: Omit<EmbeddingParams, 'dim'>) => (inputs: Inputs) => embeddingSortReference(p, inputs);
+export const embeddingBackwardOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) });
+
 export function embeddingCase(p: EmbeddingParams): KernelCase {
-  return {
-    program: embeddingProgram(p),
-    oracle: (inputs) => ({ out: Float32Array.from(embeddingReference(p, inputs).out) }),
-    tolerance: { atol: 0, rtol: 0 },
-  };
+  return { program: embeddingProgram(p), oracle: embeddingOracle(p), tolerance: { atol: 0, rtol: 0 } };
 }
 
 export function embeddingSortCase(p: Omit<EmbeddingParams, 'dim'>): KernelCase {
-  return { program: embeddingSortProgram(p), oracle: (inputs) => embeddingSortReference(p, inputs), tolerance: { atol: 0, rtol: 0 } };
+  return { program: embeddingSortProgram(p), oracle: embeddingSortOracle(p), tolerance: { atol: 0, rtol: 0 } };
 }
 
 export function embeddingBackwardCase(p: EmbeddingParams): KernelCase {
-  return {
-    program: embeddingBackwardProgram(p),
-    oracle: (inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) }),
-    tolerance: { atol: 1e-5, rtol: 1e-5 },
-  };
+  // buckets of up to T rows summed in f32
+  return { program: embeddingBackwardProgram(p), oracle: embeddingBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-5 } };
 }

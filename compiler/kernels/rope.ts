@@ -77,10 +77,13 @@ export function ropeReference(p: RopeParams, inputs: Readonly<Record<string, Arr
   return { out };
 }
 
+/** Oracle: the reference with f32 output. */
+export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, ArrayLike<number>>>) => ({ out: Float32Array.from(ropeReference(p, inputs).out) });
+
 export function ropeCase(p: RopeParams): KernelCase {
   return {
     program: ropeProgram(p),
-    oracle: (inputs) => ({ out: Float32Array.from(ropeReference(p, inputs).out) }),
+    oracle: ropeOracle(p),
     // pos·freq is formed in f32: an angle error of about S·2⁻²⁴ rad at the largest positions.
     tolerance: { atol: 2e-5 + p.seqLen * 2e-7, rtol: 1e-5 },
   };
