@@ -18,10 +18,12 @@ var<workgroup> histogram: array<atomic<u32>, 8>;
 var<workgroup> partial: array<f32, 256>;
 var<workgroup> assignedTotal: u32;
 
-fn treeSum(lane: u32, value: f32) -> f32 {
+// Loop bounds are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+// not fully unroll them: unrolled loops around barriers made this shader compile for seconds.
+fn treeSum(lane: u32, value: f32, one: u32) -> f32 {
   partial[lane] = value;
   workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+  for (var stride = (WG / 2u) * one; stride > 0u; stride /= 2u) {
     if (lane < stride) { partial[lane] += partial[lane + stride]; }
     workgroupBarrier();
   }
@@ -33,9 +35,12 @@ fn treeSum(lane: u32, value: f32) -> f32 {
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let lane = lid.x;
-  for (var e = lane; e < E; e += WG) { atomicStore(&histogram[e], 0u); }
+  let one = min(arrayLength(&stats_counts), 1u);
+  let tokens = T * one;
+  let experts = E * one;
+  for (var e = lane; e < experts; e += WG) { atomicStore(&histogram[e], 0u); }
   workgroupBarrier();
-  for (var a = lane; a < N; a += WG) {
+  for (var a = lane; a < N * one; a += WG) {
     let e = topk_idx[a];
     if (e >= 0 && e < i32(E)) { atomicAdd(&histogram[u32(e)], 1u); }
   }
@@ -43,13 +48,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var column = 0.0f;
   if (lane < 256u) {
     let e = lane % E;
-    for (var t = lane / E; t < T; t += LANES) { column += probs[t * E + e]; }
+    for (var t = lane / E; t < tokens; t += LANES) { column += probs[t * E + e]; }
   }
   partial[lane] = column;
   workgroupBarrier();
   if (lane == 0u) {
     var total = 0u;
-    for (var e = 0u; e < E; e++) {
+    for (var e = 0u; e < experts; e++) {
       let count = atomicLoad(&histogram[e]);
       stats_counts[e] = count;
       total += count;
@@ -60,7 +65,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var term = 0.0f;
   if (lane < E) {
     var mean = 0.0f;
-    for (var part = 0u; part < LANES; part++) { mean += partial[part * E + lane]; }
+    for (var part = 0u; part < LANES * one; part++) { mean += partial[part * E + lane]; }
     mean *= 0.027027027681469917f;
     let total = assignedTotal;
     var f = 0.0f;
@@ -69,7 +74,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     d_probs[lane] = 0.07999999821186066f * f * 0.027027027681469917f;
   }
   workgroupBarrier();
-  let balance = treeSum(lane, term);
+  let balance = treeSum(lane, term, one);
   let z = 0.0f;
   if (lane == 0u) {
     loss[0] = 0.07999999821186066f * balance;

@@ -21,10 +21,12 @@ var<workgroup> histogram: array<atomic<u32>, 6>;
 var<workgroup> partial: array<f32, 256>;
 var<workgroup> assignedTotal: u32;
 
-fn treeSum(lane: u32, value: f32) -> f32 {
+// Loop bounds are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+// not fully unroll them: unrolled loops around barriers made this shader compile for seconds.
+fn treeSum(lane: u32, value: f32, one: u32) -> f32 {
   partial[lane] = value;
   workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+  for (var stride = (WG / 2u) * one; stride > 0u; stride /= 2u) {
     if (lane < stride) { partial[lane] += partial[lane + stride]; }
     workgroupBarrier();
   }
@@ -36,9 +38,12 @@ fn treeSum(lane: u32, value: f32) -> f32 {
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let lane = lid.x;
-  for (var e = lane; e < E; e += WG) { atomicStore(&histogram[e], 0u); }
+  let one = min(arrayLength(&stats_counts), 1u);
+  let tokens = T * one;
+  let experts = E * one;
+  for (var e = lane; e < experts; e += WG) { atomicStore(&histogram[e], 0u); }
   workgroupBarrier();
-  for (var a = lane; a < N; a += WG) {
+  for (var a = lane; a < N * one; a += WG) {
     let e = topk_idx[a];
     if (e >= 0 && e < i32(E)) { atomicAdd(&histogram[u32(e)], 1u); }
   }
@@ -46,13 +51,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var column = 0.0f;
   if (lane < 252u) {
     let e = lane % E;
-    for (var t = lane / E; t < T; t += LANES) { column += probs[t * E + e]; }
+    for (var t = lane / E; t < tokens; t += LANES) { column += probs[t * E + e]; }
   }
   partial[lane] = column;
   workgroupBarrier();
   if (lane == 0u) {
     var total = 0u;
-    for (var e = 0u; e < E; e++) {
+    for (var e = 0u; e < experts; e++) {
       let count = atomicLoad(&histogram[e]);
       stats_counts[e] = count;
       let accumulated = counts_accum[e] + count;
@@ -66,7 +71,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var term = 0.0f;
   if (lane < E) {
     var mean = 0.0f;
-    for (var part = 0u; part < LANES; part++) { mean += partial[part * E + lane]; }
+    for (var part = 0u; part < LANES * one; part++) { mean += partial[part * E + lane]; }
     mean *= 0.019999999552965164f;
     let total = assignedTotal;
     var f = 0.0f;
@@ -75,19 +80,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     d_probs[lane] = 0.05999999865889549f * f * 0.019999999552965164f;
   }
   workgroupBarrier();
-  let balance = treeSum(lane, term);
+  let balance = treeSum(lane, term, one);
   var zPartial = 0.0f;
-  for (var t = lane; t < T; t += WG) {
+  for (var t = lane; t < tokens; t += WG) {
     let base = t * E;
     var m = logits[base];
-    for (var e = 1u; e < E; e++) { m = max(m, logits[base + e]); }
+    for (var e = 1u; e < experts; e++) { m = max(m, logits[base + e]); }
     var s = 0.0f;
-    for (var e = 0u; e < E; e++) { s += exp(logits[base + e] - m); }
+    for (var e = 0u; e < experts; e++) { s += exp(logits[base + e] - m); }
     let lse = m + log(s);
     zPartial += lse * lse;
-    for (var e = 0u; e < E; e++) { d_logits_z[base + e] = 0.00039999998989515007f * lse * exp(logits[base + e] - lse); }
+    for (var e = 0u; e < experts; e++) { d_logits_z[base + e] = 0.00039999998989515007f * lse * exp(logits[base + e] - lse); }
   }
-  let z = treeSum(lane, zPartial);
+  let z = treeSum(lane, zPartial, one);
   if (lane == 0u) {
     loss[0] = 0.05999999865889549f * balance;
     loss[1] = 0.00019999999494757503f * z;

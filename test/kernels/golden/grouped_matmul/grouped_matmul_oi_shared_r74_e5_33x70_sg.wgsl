@@ -40,6 +40,13 @@ fn loadB4(weightBase: u32, n: u32, k: u32) -> vec4<f32> {
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
   if (row >= rowEnd) { return; }
   let i = row * OUT + col;
+  if (col + 3u < OUT) {
+    c[i] = v.x;
+    c[i + 1u] = v.y;
+    c[i + 2u] = v.z;
+    c[i + 3u] = v.w;
+    return;
+  }
   for (var j = 0u; j < 4u; j++) {
     if (col + j < OUT) { c[i + j] = v[j]; }
   }
@@ -47,11 +54,14 @@ fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch): lavapipe fully
+  // unrolls constant-trip loops, which makes pipelines compile for seconds.
+  let one = min(arrayLength(&c), 1u);
   if (lane == 0u) {
     var info = vec4<u32>(0u, 0u, 0u, 0u);
     var start = 0u;
     var tilesBefore = 0u;
-    for (var e = 0u; e < E; e++) {
+    for (var e = 0u; e < E * one; e++) {
       let rowStart = min(start, ROWS);
       let rowEnd = min(start + counts[e], ROWS);
       let tiles = (rowEnd - rowStart + TM - 1u) / TM;
@@ -86,9 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc13 = vec4<f32>(0.0f);
   var acc14 = vec4<f32>(0.0f);
   var acc15 = vec4<f32>(0.0f);
-  // INNER is hidden from the shader compiler (arrayLength(&c) >= 1 is only known at dispatch):
-  // lavapipe fully unrolls constant-trip loops, which makes pipelines compile for seconds.
-  let kEnd = INNER * min(arrayLength(&c), 1u);
+  let kEnd = INNER * one;
   for (var k = 0u; k < kEnd; k += 4u) {
     let t0 = loadB4(weightBase, col, k);
     let t1 = loadB4(weightBase, col + 1u, k);

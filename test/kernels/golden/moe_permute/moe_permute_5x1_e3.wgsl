@@ -25,12 +25,16 @@ var<workgroup> keptTotal: u32;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let e = wid.x;
   let i = lid.x;
-  for (var x = i; x < E; x += WG) { atomicStore(&histogram[x], 0u); }
+  // Loop bounds are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll them, which multiplies compile time around barriers.
+  let one = min(arrayLength(&counts), 1u);
+  let items = ITEMS * one;
+  for (var x = i; x < E * one; x += WG) { atomicStore(&histogram[x], 0u); }
   workgroupBarrier();
 
   // Each invocation owns the contiguous run [begin, end) of assignments: that keeps ranks stable.
-  let begin = min(i * ITEMS, N);
-  let end = min(begin + ITEMS, N);
+  let begin = min(i * items, N);
+  let end = min(begin + items, N);
   var mine = 0u;
   for (var a = begin; a < end; a++) {
     let x = topk_idx[a];
@@ -41,7 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   runScan[i] = mine;
   workgroupBarrier();
-  for (var stride = 1u; stride < WG; stride *= 2u) {
+  for (var stride = one; stride < WG; stride *= 2u) {
     var carry = 0u;
     if (i >= stride) { carry = runScan[i - stride]; }
     workgroupBarrier();
@@ -50,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   if (i == 0u) {
     var running = 0u;
-    for (var x = 0u; x < E; x++) {
+    for (var x = 0u; x < E * one; x++) {
       if (x == e) { expertBase = running; }
       running += min(atomicLoad(&histogram[x]), CAPACITY);
     }
