@@ -1,36 +1,38 @@
-// The `sdmoec` command line: one file per subcommand under cli/commands, wired here.
+// The `sdmoec` command line: one file per subcommand under cli/commands. Only the module of the
+// subcommand being run is loaded (all of them for --help), so a command starts fast and a problem
+// in one stage's code cannot break an unrelated command.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { reportError, EXIT_USER } from './errors.ts';
-import { registerCheck } from './commands/check.ts';
-import { registerCompile } from './commands/compile.ts';
-import { registerOpt } from './commands/opt.ts';
-import { registerRun } from './commands/run.ts';
-import { registerEval } from './commands/eval.ts';
-import { registerTest } from './commands/test.ts';
-import { registerDemo } from './commands/demo.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  check: async () => (await import('./commands/check.ts')).registerCheck,
+  compile: async () => (await import('./commands/compile.ts')).registerCompile,
+  opt: async () => (await import('./commands/opt.ts')).registerOpt,
+  run: async () => (await import('./commands/run.ts')).registerRun,
+  eval: async () => (await import('./commands/eval.ts')).registerEval,
+  test: async () => (await import('./commands/test.ts')).registerTest,
+  demo: async () => (await import('./commands/demo.ts')).registerDemo,
+};
+
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command('sdmoec')
     .description('Compiler and WebGPU runtime for Spectral-Decoupled Mixture-of-Experts models')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
-  registerCheck(program);
-  registerCompile(program);
-  registerOpt(program);
-  registerRun(program);
-  registerEval(program);
-  registerTest(program);
-  registerDemo(program);
+  const requested = argv[2];
+  const names = requested && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
+  for (const name of names) (await COMMANDS[name]())(program);
   return program;
 }
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    await (await buildProgram()).parseAsync(process.argv);
   } catch (err) {
     const code = (err as { code?: string; exitCode?: number }).code;
     if (typeof code === 'string' && code.startsWith('commander.')) {

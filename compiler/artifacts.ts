@@ -11,7 +11,8 @@ import type { CompiledTraining } from './pipeline.ts';
 
 function manifest(plan: ExecutionPlan) {
   const byKind: Record<string, number> = {};
-  for (const b of plan.buffers) byKind[b.kind] = (byKind[b.kind] ?? 0) + b.bytes;
+  // Slab slots are views into their slab: counted once, as the slab.
+  for (const b of plan.buffers) if (!b.view) byKind[b.kind] = (byKind[b.kind] ?? 0) + b.bytes;
   const byOp: Record<string, number> = {};
   for (const d of plan.dispatches) byOp[d.op] = (byOp[d.op] ?? 0) + 1;
   return {
@@ -20,7 +21,7 @@ function manifest(plan: ExecutionPlan) {
     totalBytes: plan.totalBytes,
     bytesByKind: byKind,
     activationBytesWithoutReuse: plan.unplannedActivationBytes,
-    buffers: plan.buffers.map((b) => ({ id: b.id, kind: b.kind, bytes: b.bytes, name: b.name })),
+    buffers: plan.buffers.map((b) => ({ id: b.id, kind: b.kind, bytes: b.bytes, name: b.name, ...(b.view ? { slab: b.view.of, offset: b.view.offset } : {}) })),
     inputs: plan.inputs,
     outputs: plan.outputs,
     schedule: plan.dispatches.map((d, i) => ({

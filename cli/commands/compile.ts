@@ -3,6 +3,10 @@
 // markdown and JSON). A buffer larger than the adapter's maxStorageBufferBindingSize is a user
 // error naming the buffer (the summary is still written, so it can be read). Later stages add
 // their artefacts by calling their own writer after writeFrontEnd in the action.
+import { writeCompiledArtifacts } from '../../compiler/artifacts.ts';
+import { LoweringError } from '../../compiler/lower/model.ts';
+import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
+import { acquireDevice } from '../../runtime/device.ts';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,10 +75,39 @@ export function writeFrontEnd(config: NormalisedConfig, sourceFile: string, outD
   return { files, summaries };
 }
 
+/**
+ * IR, kernels and the buffer/dispatch manifest of the train block's model, when there is one and
+ * the training engine supports it (otherwise a note says why they were skipped).
+ */
+async function writeBackEnd(config: NormalisedConfig, outDir: string): Promise<void> {
+  const train = config.train;
+  const model = train && config.models.find((m) => m.name === train.model);
+  if (!train || !model) {
+    process.stdout.write('IR and kernels: skipped (no train block)\n');
+    return;
+  }
+  const ctx = await acquireDevice();
+  let compiled: CompiledTraining;
+  try {
+    compiled = compileTraining(model, train, ctx.caps);
+  } catch (e) {
+    if (!(e instanceof LoweringError)) throw e;
+    process.stdout.write(`IR and kernels: skipped (${e.message})\n`);
+    return;
+  }
+  const a = writeCompiledArtifacts(outDir, compiled);
+  const plan = compiled.stepPlan;
+  process.stdout.write(
+    `training step: ${a.stepDispatches} dispatches, ${formatBytes(plan.totalBytes)} of device buffers ` +
+      `(activations without reuse would need ${formatBytes(plan.unplannedActivationBytes)}); evaluation: ${a.evalDispatches} dispatches\n` +
+      `wrote forward.ir, step.ir, eval.ir, kernels/ (${a.kernels} kernels), manifest.json\n`,
+  );
+}
+
 export function registerCompile(program: Command): void {
   program
     .command('compile')
-    .description('check a .moe file and write its normalised config and parameter/memory summary')
+    .description('check a .moe file and write its normalised config, memory summary, IR, kernels and dispatch manifest')
     .argument('<file>', '.moe file to compile')
     .requiredOption('-o, --out <dir>', 'output directory')
     .option('--set <key=value>', 'override a setting, e.g. train.optimizer.lr=4e-4 (repeatable)', collectSet, [])
@@ -95,6 +128,7 @@ export function registerCompile(program: Command): void {
       }
       process.stdout.write(`wrote ${artefacts.files.join(', ')}\n`);
       const problems = oversizeMessages(artefacts.summaries);
+      if (!problems.length) await writeBackEnd(result.config, opts.out);
       if (problems.length && opts.allowOversize) {
         process.stderr.write(problems.map((p) => `${file}: warning: ${p}\n`).join(''));
       } else if (problems.length) {

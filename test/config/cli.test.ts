@@ -24,7 +24,7 @@ describe('sdmoec check', () => {
   it('exits 0 and reports ok for valid files', () => {
     const r = sdmoec('check', 'models/demo.moe', 'models/qwen_tiny.moe');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^models\/demo\.moe: ok \(models: demo \(SD\); train: demo, \d+ steps\)$/m);
+    expect(r.stdout).toMatch(/^models\/demo\.moe: ok \(models: demo, demo_sd \(SD\); train: demo, \d+ steps\)$/m);
     expect(r.stdout).toMatch(/^models\/qwen_tiny\.moe: ok/m);
   });
 
