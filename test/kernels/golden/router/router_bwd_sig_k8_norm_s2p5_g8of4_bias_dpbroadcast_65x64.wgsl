@@ -16,26 +16,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let t = (wid.x + wid.y * 2u) * 64u + lid.x;
   if (t >= 65u) { return; }
   let base = t * E;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
+  let one = min(arrayLength(&d_logits), 1u);
+  let experts = E * one;
+  let topK = K * one;
   // dScore: gradient w.r.t. the (unbiased) scores of this token.
   var dScore: array<f32, 64>;
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     dScore[e] = d_probs[e];
   }
   var idx: array<u32, 8>;
   var w: array<f32, 8>;
   var weightSum = 0.0f;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     idx[j] = min(u32(topk_idx[t * K + j]), E - 1u);
     w[j] = probs[base + idx[j]];
     weightSum += w[j];
   }
   var dot = 0.0f;
-  for (var j = 0u; j < K; j++) { dot += 2.5f * d_topk_w[t * K + j] * w[j]; }
+  for (var j = 0u; j < topK; j++) { dot += 2.5f * d_topk_w[t * K + j] * w[j]; }
   dot = dot / weightSum;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     dScore[idx[j]] += (2.5f * d_topk_w[t * K + j] - dot) / weightSum;
   }
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     let s = probs[base + e];
     d_logits[base + e] = dScore[e] * s * (1.0f - s);
   }

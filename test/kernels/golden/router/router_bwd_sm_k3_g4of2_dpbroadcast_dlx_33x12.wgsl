@@ -17,23 +17,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let t = (wid.x + wid.y * 1u) * 64u + lid.x;
   if (t >= 33u) { return; }
   let base = t * E;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
+  let one = min(arrayLength(&d_logits), 1u);
+  let experts = E * one;
+  let topK = K * one;
   // dScore: gradient w.r.t. the (unbiased) scores of this token.
   var dScore: array<f32, 12>;
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     dScore[e] = d_probs[e];
   }
   var idx: array<u32, 3>;
   var w: array<f32, 3>;
   var weightSum = 0.0f;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     idx[j] = min(u32(topk_idx[t * K + j]), E - 1u);
     w[j] = probs[base + idx[j]];
     weightSum += w[j];
   }
-  for (var j = 0u; j < K; j++) { dScore[idx[j]] += 1.0f * d_topk_w[t * K + j]; }
+  for (var j = 0u; j < topK; j++) { dScore[idx[j]] += 1.0f * d_topk_w[t * K + j]; }
   var dotS = 0.0f;
-  for (var e = 0u; e < E; e++) { dotS += dScore[e] * probs[base + e]; }
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) { dotS += dScore[e] * probs[base + e]; }
+  for (var e = 0u; e < experts; e++) {
     let s = probs[base + e];
     d_logits[base + e] = s * (dScore[e] - dotS) + d_logits_extra[base + e];
   }

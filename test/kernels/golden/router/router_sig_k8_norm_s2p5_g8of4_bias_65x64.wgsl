@@ -18,13 +18,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let t = (wid.x + wid.y * 2u) * 64u + lid.x;
   if (t >= 65u) { return; }
   let base = t * E;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
+  let one = min(arrayLength(&probs), 1u);
+  let experts = E * one;
+  let topK = K * one;
   var score: array<f32, 64>;
   var key: array<f32, 64>;
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     score[e] = 1.0f / (1.0f + exp(-logits[base + e]));
     probs[base + e] = score[e];
   }
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     key[e] = score[e] + bias[e];
   }
 
@@ -49,13 +54,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     keepGroup[best] = true;
   }
-  for (var e = 0u; e < E; e++) { allowed[e] = keepGroup[e / GROUP_SIZE]; }
+  for (var e = 0u; e < experts; e++) { allowed[e] = keepGroup[e / GROUP_SIZE]; }
 
   var chosen: array<u32, 8>;
   var weightSum = 0.0f;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     var best = E;
-    for (var e = 0u; e < E; e++) {
+    for (var e = 0u; e < experts; e++) {
       if (allowed[e] && !taken[e] && (best == E || key[e] > key[best])) { best = e; }
     }
     taken[best] = true;
@@ -63,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     weightSum += score[best];
   }
   let factor = 2.5f / weightSum;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     topk_idx[t * K + j] = i32(chosen[j]);
     topk_w[t * K + j] = score[chosen[j]] * factor;
   }

@@ -17,21 +17,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let t = (wid.x + wid.y * 1u) * 64u + lid.x;
   if (t >= 33u) { return; }
   let base = t * E;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
+  let one = min(arrayLength(&probs), 1u);
+  let experts = E * one;
+  let topK = K * one;
   var score: array<f32, 12>;
   var key: array<f32, 12>;
   var m = logits[base];
-  for (var e = 1u; e < E; e++) { m = max(m, logits[base + e]); }
+  for (var e = 1u; e < experts; e++) { m = max(m, logits[base + e]); }
   var total = 0.0f;
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     let x = exp(logits[base + e] - m);
     score[e] = x;
     total += x;
   }
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     score[e] = score[e] / total;
     probs[base + e] = score[e];
   }
-  for (var e = 0u; e < E; e++) {
+  for (var e = 0u; e < experts; e++) {
     key[e] = score[e];
   }
 
@@ -56,13 +61,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     keepGroup[best] = true;
   }
-  for (var e = 0u; e < E; e++) { allowed[e] = keepGroup[e / GROUP_SIZE]; }
+  for (var e = 0u; e < experts; e++) { allowed[e] = keepGroup[e / GROUP_SIZE]; }
 
   var chosen: array<u32, 3>;
   var weightSum = 0.0f;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     var best = E;
-    for (var e = 0u; e < E; e++) {
+    for (var e = 0u; e < experts; e++) {
       if (allowed[e] && !taken[e] && (best == E || key[e] > key[best])) { best = e; }
     }
     taken[best] = true;
@@ -70,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     weightSum += score[best];
   }
   let factor = 1.0f;
-  for (var j = 0u; j < K; j++) {
+  for (var j = 0u; j < topK; j++) {
     topk_idx[t * K + j] = i32(chosen[j]);
     topk_w[t * K + j] = score[chosen[j]] * factor;
   }
