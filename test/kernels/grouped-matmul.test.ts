@@ -90,6 +90,11 @@ describe('grouped matmul kernels', () => {
     }
   });
 
+  it('rejects row counts one dispatch cannot tile', () => {
+    expect(() => groupedMatmulProgram({ ...FORWARD[0], rows: 2_000_000 }, SG_CAPS)).toThrow(/routed rows exceed/);
+    expect(() => groupedMatmulDwProgram({ ...DW[0], experts: 2000 })).toThrow(/1\.\.1024/);
+  });
+
   it('dX and dW oracles match finite differences of the forward oracle (shared weight: dW_common = Σ_e dW[e])', () => {
     for (const layout of ['io', 'oi'] as const) {
       const p: GroupedMatmulParams = { rows: 7, experts: 3, inner: 4, out: 5, weightLayout: layout, sharedWeight: true };
