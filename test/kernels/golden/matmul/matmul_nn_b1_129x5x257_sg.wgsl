@@ -2,7 +2,8 @@ enable subgroups;
 // matmul_nn_b1_129x5x257_sg
 // matmul, subgroup variant: c = a · b, M=129 N=5 K=257, batch strides a 0, b 0, c 0
 // bindings: a (read, 129×257), b (read, 257×5), c (write, 129×5)
-// dispatch: (ceil(N/32), ceil(M/(16·1)), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
+// dispatch: (ceil(M/(16·1)), ceil(N/32), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
+// (M tiles vary fastest, so workgroups running together reuse one K×32 panel of b from cache)
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
@@ -33,8 +34,8 @@ fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = (wid.y * 1u + lidx / 8u) * 16u;
-  let col = wid.x * 32u + lane * 4u;
+  let m0 = (wid.x * 1u + lidx / 8u) * 16u;
+  let col = wid.y * 32u + lane * 4u;
   let aBase = wid.z * 0u;
   let bBase = wid.z * 0u;
   var acc0 = vec4<f32>(0.0f);

@@ -2,7 +2,8 @@ enable subgroups;
 // matmul_tn_b2_24x40x32_alpha-2_acc_sg
 // matmul, subgroup variant: c = c + -2.0f · aᵀ · b, M=24 N=40 K=32, batch strides a 768, b 1280, c 960
 // bindings: a (read, 32×24, as vec4), b (read, 32×40, as vec4), c (read_write, accumulated, 24×40)
-// dispatch: (ceil(N/32), ceil(M/(16·1)), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
+// dispatch: (ceil(M/(16·1)), ceil(N/32), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
+// (M tiles vary fastest, so workgroups running together reuse one K×32 panel of b from cache)
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
@@ -31,8 +32,8 @@ fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = (wid.y * 1u + lidx / 8u) * 16u;
-  let col = wid.x * 32u + lane * 4u;
+  let m0 = (wid.x * 1u + lidx / 8u) * 16u;
+  let col = wid.y * 32u + lane * 4u;
   let aBase = wid.z * 192u;
   let bBase = wid.z * 320u;
   var acc0 = vec4<f32>(0.0f);

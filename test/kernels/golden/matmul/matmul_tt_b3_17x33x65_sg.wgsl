@@ -2,7 +2,8 @@ enable subgroups;
 // matmul_tt_b3_17x33x65_sg
 // matmul, subgroup variant: c = aᵀ · bᵀ, M=17 N=33 K=65, batch strides a 1105, b 2145, c 561
 // bindings: a (read, 65×17), b (read, 33×65), c (write, 17×33)
-// dispatch: (ceil(N/32), ceil(M/(16·1)), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
+// dispatch: (ceil(M/(16·1)), ceil(N/32), batch) workgroups of 1 subgroup(s) of 8 lanes stacked along M; a lane owns rows m0..m0+16-1 × columns col..col+3
+// (M tiles vary fastest, so workgroups running together reuse one K×32 panel of b from cache)
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
@@ -33,8 +34,8 @@ fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = (wid.y * 1u + lidx / 8u) * 16u;
-  let col = wid.x * 32u + lane * 4u;
+  let m0 = (wid.x * 1u + lidx / 8u) * 16u;
+  let col = wid.y * 32u + lane * 4u;
   let aBase = wid.z * 1105u;
   let bBase = wid.z * 2145u;
   var acc0 = vec4<f32>(0.0f);
