@@ -1,0 +1,245 @@
+// Matmul benchmark: GFLOP/s of our matmul (the variant the adapter selects) against TensorFlow.js's
+// WebGPU backend, in the same process and on the same Dawn adapter, at square sizes; plus the
+// fixed costs every kernel pays: µs per dispatch (many tiny dispatches in one submit) and µs per
+// submit round trip (submit + onSubmittedWorkDone of an empty command buffer).
+// Both sides are timed the same way for the ratio: wall clock from recording the op to the queue
+// reporting it done (no readback). Ours is also timed with GPU timestamp queries around its pass.
+// TF.js's own tf.time() kernelMs is not used: on lavapipe it reported twice the wall clock.
+// Sizes are interleaved (ours, then TF.js, per size) so load from other processes on a shared
+// machine hits both alike, and GFLOP per CPU-second is reported as a load-insensitive measure.
+import { matmulProgram, matmulVariant } from '../compiler/kernels/matmul.ts';
+import { acquireDevice, gpu, type GpuContext } from '../runtime/device.ts';
+import { KernelExecutor } from '../runtime/executor.ts';
+import { cpuMsSince, markdownTable, nowMs, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
+
+type Tf = typeof import('@tensorflow/tfjs');
+
+interface Rate {
+  best: number;
+  median: number;
+}
+
+interface SizeResult {
+  size: number;
+  flops: number;
+  runs: number;
+  ours: { label: string; gpuMs: RunStats | null; wallMs: RunStats; cpuMs: RunStats };
+  tfjs: { wallMs: RunStats; cpuMs: RunStats; withReadbackMs: number };
+  gflops: { oursGpu: Rate | null; oursWall: Rate; tfjsWall: Rate };
+  /** Ours ÷ TF.js in GFLOP/s, both timed the same way (record → queue reports done). */
+  ratio: Rate;
+  /** GFLOP per CPU-second of this process (best run): insensitive to other processes' load. */
+  gflopPerCpuSecond: { ours: number; tfjs: number };
+}
+
+const gflops = (flops: number, ms: number): number => flops / (ms * 1e6);
+const rate = (flops: number, ms: RunStats): Rate => ({ best: gflops(flops, ms.best), median: gflops(flops, ms.median) });
+
+function runsFor(size: number, quick: boolean): number {
+  if (quick) return size >= 1024 ? 2 : 3;
+  return size <= 512 ? 10 : size === 1024 ? 5 : 3;
+}
+
+function randomFloats(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+async function timeOurs(ctx: GpuContext, exec: KernelExecutor, size: number, runs: number) {
+  const program = matmulProgram({ M: size, N: size, K: size }, ctx.caps);
+  const pipeline = await exec.pipeline(program);
+  const buffers = program.bindings.map((b, i) => {
+    const buf = exec.createBuffer(b.length * 4, `${program.label}.${b.name}`);
+    if (b.access === 'read') ctx.device.queue.writeBuffer(buf, 0, randomFloats(b.length, i + 1));
+    return buf;
+  });
+  const bindGroup = exec.bindGroup(program, pipeline, buffers);
+  const record = (pass: GPUComputePassEncoder) => exec.encode(pass, pipeline, bindGroup, program);
+  await timePasses(ctx, 1, record); // warm-up: first use of the pipeline
+  const t = await timePasses(ctx, runs, record);
+  for (const b of buffers) b.destroy();
+  return { label: program.label, gpuMs: t.gpuMs ? stats(t.gpuMs) : null, wallMs: stats(t.wallMs), cpuMs: stats(t.cpuMs) };
+}
+
+async function loadTf(): Promise<Tf> {
+  // The WebGPU backend registers itself at import time only if navigator.gpu exists, so the Dawn
+  // object must be installed first; both libraries then share the same adapter.
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpu() }, configurable: true, writable: true });
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  tf.env().set('WEBGPU_CPU_FORWARD', false);
+  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not initialise its WebGPU backend');
+  await tf.ready();
+  return tf;
+}
+
+/** The parts of TF.js's WebGPU backend needed to wait for its queued work without a readback. */
+interface TfWebGpuBackend {
+  commandEncoder: GPUCommandEncoder | null;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  queue: GPUQueue;
+}
+
+async function timeTf(tf: Tf, size: number, runs: number) {
+  const backend = tf.backend() as unknown as TfWebGpuBackend;
+  const a = tf.randomUniform([size, size], -1, 1);
+  const b = tf.randomUniform([size, size], -1, 1);
+  await Promise.all([a.data(), b.data()]);
+  // Same definition as ours: from recording the op to the queue reporting the work done.
+  const once = async (): Promise<{ wall: number; cpu: number }> => {
+    const c0 = process.cpuUsage();
+    const t0 = nowMs();
+    const c = tf.matMul(a, b);
+    // What TF.js itself does before a readback: close its open pass, submit its encoder.
+    backend.endComputePassEncoder();
+    if (backend.commandEncoder) backend.submitQueue();
+    await backend.queue.onSubmittedWorkDone();
+    const wall = nowMs() - t0;
+    const cpu = cpuMsSince(c0);
+    c.dispose();
+    return { wall, cpu };
+  };
+  // Warm-up, which also checks that TF.js really computed something (and compiles its shader).
+  const probe = tf.matMul(a, b);
+  const probeData = await probe.data();
+  probe.dispose();
+  if (!Number.isFinite(probeData[0])) throw new Error('TF.js matMul returned a non-finite value');
+  const samples: { wall: number; cpu: number }[] = [];
+  for (let i = 0; i < runs; i++) samples.push(await once());
+  // With a readback, as a TF.js user would typically see it.
+  const t0 = nowMs();
+  const c = tf.matMul(a, b);
+  await c.data();
+  const withReadbackMs = nowMs() - t0;
+  c.dispose();
+  a.dispose();
+  b.dispose();
+  return { wallMs: stats(samples.map((x) => x.wall)), cpuMs: stats(samples.map((x) => x.cpu)), withReadbackMs };
+}
+
+/** µs per dispatch: `count` dispatches of a 4×4×4 matmul in one pass, one submit. */
+async function dispatchCost(ctx: GpuContext, exec: KernelExecutor, count: number) {
+  const program = matmulProgram({ M: 4, N: 4, K: 4 }, ctx.caps);
+  const pipeline = await exec.pipeline(program);
+  const buffers = program.bindings.map((b) => exec.createBuffer(b.length * 4, `${program.label}.${b.name}`));
+  const bindGroup = exec.bindGroup(program, pipeline, buffers);
+  const record = (pass: GPUComputePassEncoder) => {
+    for (let i = 0; i < count; i++) exec.encode(pass, pipeline, bindGroup, program);
+  };
+  await timePasses(ctx, 1, record);
+  const t = await timePasses(ctx, 3, record);
+  for (const b of buffers) b.destroy();
+  return {
+    dispatches: count,
+    wallUs: stats(t.wallMs.map((ms) => (ms * 1000) / count)),
+    gpuUs: t.gpuMs ? stats(t.gpuMs.map((ms) => (ms * 1000) / count)) : null,
+  };
+}
+
+/** µs per submit round trip: an empty command buffer, submitted and waited for. */
+async function submitCost(ctx: GpuContext, count: number): Promise<RunStats> {
+  const { device } = ctx;
+  const samples: number[] = [];
+  for (let i = 0; i < count + 5; i++) {
+    const t0 = nowMs();
+    device.queue.submit([device.createCommandEncoder().finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (i >= 5) samples.push((nowMs() - t0) * 1000);
+  }
+  return stats(samples);
+}
+
+const fmt = (x: number, digits = 1): string => x.toFixed(digits);
+
+function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch: Awaited<ReturnType<typeof dispatchCost>>, submitUs: RunStats): string {
+  const rows = results.map((r) => [
+    `${r.size}²`,
+    r.gflops.oursGpu ? `${fmt(r.gflops.oursGpu.best)} / ${fmt(r.gflops.oursGpu.median)}` : 'n/a',
+    `${fmt(r.gflops.oursWall.best)} / ${fmt(r.gflops.oursWall.median)}`,
+    `${fmt(r.gflops.tfjsWall.best)} / ${fmt(r.gflops.tfjsWall.median)}`,
+    `**${fmt(r.ratio.best, 2)}×** / ${fmt(r.ratio.median, 2)}×`,
+    `${fmt(r.gflopPerCpuSecond.ours)} / ${fmt(r.gflopPerCpuSecond.tfjs)}`,
+    String(r.runs),
+  ]);
+  return [
+    `# Matmul benchmark`,
+    '',
+    `Adapter: ${meta.adapter}; our variant: \`${meta.variant}\`; LP_NUM_THREADS=${meta.lpNumThreads}; Node ${meta.node}; ${meta.date}${meta.quick ? ' (--quick)' : ''}.`,
+    '',
+    markdownTable(
+      ['C = A·B, square', 'ours GFLOP/s, timestamps (best / median)', 'ours GFLOP/s, wall', 'TF.js GFLOP/s, wall', 'ours ÷ TF.js (best / median)', 'GFLOP per CPU-s, ours / TF.js', 'runs'],
+      rows,
+    ),
+    '',
+    'Wall = from recording the op to the queue reporting it done (no readback), the same for both; the ratio uses it.',
+    'Timestamps = GPU timestamp queries around our compute pass. GFLOP per CPU-second counts every thread of this',
+    'process (lavapipe runs on the CPU), so it is the least sensitive to other load on a shared machine.',
+    '',
+    markdownTable(
+      ['fixed cost', 'best µs', 'median µs'],
+      [
+        [`per dispatch, wall (${dispatch.dispatches} tiny dispatches in one submit)`, fmt(dispatch.wallUs.best, 2), fmt(dispatch.wallUs.median, 2)],
+        ...(dispatch.gpuUs ? [[`per dispatch, device time`, fmt(dispatch.gpuUs.best, 2), fmt(dispatch.gpuUs.median, 2)]] : []),
+        ['per submit round trip (empty command buffer)', fmt(submitUs.best), fmt(submitUs.median)],
+      ],
+    ),
+  ].join('\n');
+}
+
+async function run(opts: BenchOptions): Promise<BenchReport> {
+  const ctx = await acquireDevice();
+  const exec = new KernelExecutor(ctx);
+  const variant = matmulVariant(ctx.caps);
+  const sizes = opts.quick ? [256, 512, 1024] : [256, 512, 1024, 2048];
+  process.stdout.write(`matmul: adapter ${ctx.adapterName}, variant ${variant}, LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? 'default'}\n`);
+  const tf = await loadTf();
+  const results: SizeResult[] = [];
+  for (const size of sizes) {
+    const runs = runsFor(size, opts.quick);
+    const flops = 2 * size ** 3;
+    const ours = await timeOurs(ctx, exec, size, runs);
+    const tfjs = await timeTf(tf, size, runs);
+    const r: SizeResult = {
+      size,
+      flops,
+      runs,
+      ours,
+      tfjs,
+      gflops: { oursGpu: ours.gpuMs ? rate(flops, ours.gpuMs) : null, oursWall: rate(flops, ours.wallMs), tfjsWall: rate(flops, tfjs.wallMs) },
+      ratio: { best: tfjs.wallMs.best / ours.wallMs.best, median: tfjs.wallMs.median / ours.wallMs.median },
+      gflopPerCpuSecond: { ours: gflops(flops, ours.cpuMs.best), tfjs: gflops(flops, tfjs.cpuMs.best) },
+    };
+    results.push(r);
+    const shown = r.gflops.oursGpu ?? r.gflops.oursWall;
+    process.stdout.write(
+      `  ${String(size).padStart(4)}²  ours ${fmt(shown.best).padStart(6)} GFLOP/s (median ${fmt(shown.median)})` +
+        `   TF.js ${fmt(r.gflops.tfjsWall.best).padStart(6)} (median ${fmt(r.gflops.tfjsWall.median)})` +
+        `   ratio ${fmt(r.ratio.best, 2)}× (median ${fmt(r.ratio.median, 2)}×)` +
+        `   per CPU-s ${fmt(r.gflopPerCpuSecond.ours)} vs ${fmt(r.gflopPerCpuSecond.tfjs)}   [${runs} runs]\n`,
+    );
+  }
+  const dispatch = await dispatchCost(ctx, exec, opts.quick ? 500 : 2000);
+  const submitUs = await submitCost(ctx, opts.quick ? 50 : 200);
+  process.stdout.write(
+    `  dispatch: ${fmt(dispatch.wallUs.median, 2)} µs each (wall, ${dispatch.dispatches} in one submit)${dispatch.gpuUs ? `, ${fmt(dispatch.gpuUs.median, 2)} µs device time` : ''}\n` +
+      `  submit round trip: ${fmt(submitUs.median)} µs median (best ${fmt(submitUs.best)})\n`,
+  );
+  const meta = {
+    adapter: ctx.adapterName,
+    variant,
+    timing: ctx.caps.timestampQuery ? 'GPU timestamp queries' : 'wall clock (no timestamp-query)',
+    lpNumThreads: process.env.LP_NUM_THREADS ?? 'default',
+    quick: opts.quick,
+    date: new Date().toISOString(),
+    node: process.version,
+  };
+  return { json: { meta, sizes: results, dispatch, submitUs }, markdown: markdown(meta, results, dispatch, submitUs) };
+}
+
+export const matmulBench: BenchModule = { name: 'matmul', run };

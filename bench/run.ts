@@ -1,0 +1,40 @@
+// `npm run bench [-- --quick] [-- <module>…]`: runs every benchmark module (or the named ones) and
+// writes each one's results to bench/results/<name>.json and .md. Add a module by exporting a
+// BenchModule (bench/common.ts) and listing it in MODULES.
+import { parseArgs } from 'node:util';
+import { writeReport, type BenchModule } from './common.ts';
+import { matmulBench } from './matmul.ts';
+
+const MODULES: readonly BenchModule[] = [matmulBench];
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    allowPositionals: true,
+  });
+  const names = MODULES.map((m) => m.name);
+  if (values.help) {
+    process.stdout.write(`usage: npm run bench -- [--quick] [${names.join('|')} …]\n  --quick  fewer sizes and runs\n`);
+    return 0;
+  }
+  const unknown = positionals.filter((p) => !names.includes(p));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown benchmark ${unknown.join(', ')} (available: ${names.join(', ')})\n`);
+    return 1;
+  }
+  const chosen = positionals.length > 0 ? MODULES.filter((m) => positionals.includes(m.name)) : MODULES;
+  for (const m of chosen) {
+    const report = await m.run({ quick: values.quick ?? false });
+    for (const path of writeReport(m.name, report)) process.stdout.write(`  wrote ${path}\n`);
+  }
+  return 0;
+}
+
+// Exit explicitly: Dawn and TF.js keep handles open that would otherwise hold the process.
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(2);
+  },
+);
