@@ -18,6 +18,9 @@ export interface RopeParams {
   readonly theta: number;
   /** Rotate by −angle: the backward pass (dx from dOut). */
   readonly inverse: boolean;
+  /** Rotate `x` in place (one read_write binding) instead of writing `out`; each thread reads and
+   *  writes only its own pair, so no element is read after another thread overwrote it. */
+  readonly inPlace?: boolean;
 }
 
 const WORKGROUP = 256;
@@ -42,14 +45,17 @@ export function ropeProgram(p: RopeParams): KernelProgram {
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
   const turnsPerPosition = ropeInverseFrequencies(p.headDim, p.theta).map((f) => f32Literal(f / (2 * Math.PI)));
   const width = p.heads * p.headDim;
+  const inPlace = p.inPlace ?? false;
   return {
     template: 'rope',
-    label: `rope_${p.inverse ? 'bwd' : 'fwd'}_${p.tokens}x${p.heads}x${p.headDim}_s${p.seqLen}`,
-    params: { n, half, heads: p.heads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, dispatchX },
-    bindings: [
-      { name: 'x', access: 'read', type: 'f32', length: p.tokens * width },
-      { name: 'out', access: 'write', type: 'f32', length: p.tokens * width },
-    ],
+    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${p.heads}x${p.headDim}_s${p.seqLen}`,
+    params: { n, half, heads: p.heads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX },
+    bindings: inPlace
+      ? [{ name: 'x', access: 'readwrite', type: 'f32', length: p.tokens * width }]
+      : [
+          { name: 'x', access: 'read', type: 'f32', length: p.tokens * width },
+          { name: 'out', access: 'write', type: 'f32', length: p.tokens * width },
+        ],
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
     features: [],
@@ -78,7 +84,9 @@ export function ropeReference(p: RopeParams, inputs: Readonly<Record<string, Arr
 }
 
 /** Oracle: the reference with f32 output. */
-export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, ArrayLike<number>>>) => ({ out: Float32Array.from(ropeReference(p, inputs).out) });
+export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, ArrayLike<number>>>) => ({
+  [p.inPlace ? 'x' : 'out']: Float32Array.from(ropeReference(p, inputs).out),
+});
 
 export function ropeCase(p: RopeParams): KernelCase {
   return {

@@ -51,6 +51,17 @@ describe('rope kernels', () => {
     }
   }
 
+  it('rotates in place like it rotates out of place', async () => {
+    const exec = await testExecutor();
+    const params: RopeParams = { ...SHAPES[0], inverse: false, inPlace: true };
+    const result = await checkKernel(exec, ropeCase(params), 3);
+    expect(result.ok, result.report).toBe(true);
+    expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params));
+    const x = randomInputs(ropeProgram(params), 3).x;
+    const outOfPlace = (await exec.run(ropeProgram({ ...params, inPlace: false }), { x })).out;
+    expect(Array.from((await exec.run(ropeProgram(params), { x })).x)).toEqual(Array.from(outOfPlace));
+  });
+
   it('backward after forward is the identity on the GPU', async () => {
     const exec = await testExecutor();
     const shape = SHAPES[1];
