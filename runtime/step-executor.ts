@@ -19,7 +19,8 @@ interface Prepared {
 export class StepExecutor {
   private buffers: GPUBuffer[] = [];
   private owned: boolean[] = [];
-  private prepared: Prepared[] = [];
+  /** Read by profileStep (same module). */
+  prepared: Prepared[] = [];
 
   constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {}
 
@@ -161,4 +162,42 @@ export class StepExecutor {
   private checkLength(name: string, type: TensorType, data: HostArray): void {
     if (data.length !== Math.max(1, numel(type))) throw new Error(`'${name}' expects ${numel(type)} elements, got ${data.length}`);
   }
+}
+
+export interface DispatchTiming {
+  readonly op: string;
+  readonly label: string;
+  readonly microseconds: number;
+}
+
+/**
+ * Runs the plan once with every dispatch in its own timestamped compute pass and returns the GPU
+ * time of each. Slower than `run()` (one pass per dispatch) and only for profiling; needs the
+ * `timestamp-query` feature.
+ */
+export async function profileStep(step: StepExecutor): Promise<DispatchTiming[]> {
+  const { device } = step.exec;
+  if (!step.exec.ctx.caps.timestampQuery) throw new Error('profiling needs the timestamp-query feature');
+  const prepared = step.prepared;
+  const count = prepared.length;
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * count });
+  const resolve = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder({ label: 'profile' });
+  prepared.forEach((p, i) => {
+    const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, p.bindGroup);
+    pass.dispatchWorkgroups(p.dispatch[0], p.dispatch[1], p.dispatch[2]);
+    pass.end();
+  });
+  enc.resolveQuerySet(querySet, 0, 2 * count, resolve, 0);
+  enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * count);
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const stamps = new BigUint64Array(read.getMappedRange().slice(0));
+  read.unmap();
+  for (const b of [resolve, read]) b.destroy();
+  querySet.destroy();
+  return step.plan.dispatches.map((d, i) => ({ op: d.op, label: d.program.label, microseconds: Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000 }));
 }

@@ -34,6 +34,8 @@ export interface RunOptions {
   readonly resume?: string;
   /** Start over in an existing run directory, deleting its checkpoints and metrics. */
   readonly force?: boolean;
+  /** Stop after this step as if interrupted (a checkpoint is written there); resume later. */
+  readonly stopAfter?: number;
   readonly log?: (line: string) => void;
   readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
 }
@@ -186,6 +188,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let lastEval: RunSummary['lastEval'] = null;
   let lastCheckpoint: string | null = null;
   let finalLoss = NaN;
+  let lastStepRun = startStep;
   const started = performance.now();
 
   const checkpoint = async (stepNo: number): Promise<void> => {
@@ -193,8 +196,9 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     lastCheckpoint = await saveCheckpoint(runDir, { step: stepNo, params, optimizer, state: { sampler: sampler.state(), guard: guard.state(), configHash: hash, metrics: { loss: finalLoss } } }, { keepLast: 3 });
   };
 
+  const lastStep = Math.min(train.steps, opts.stopAfter ?? train.steps);
   try {
-    for (let s = startStep + 1; s <= train.steps; s++) {
+    for (let s = startStep + 1; s <= lastStep; s++) {
       const batch = sampler.next();
       exec.writeInput('tokens', batch.inputs);
       exec.writeInput('targets', batch.targets);
@@ -204,11 +208,12 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       exec.writeInput('optimizer.step', stepNumber);
       const t0 = performance.now();
       exec.run();
-      const logNow = s % train.logEvery === 0 || s === train.steps || s === startStep + 1;
+      const logNow = s % train.logEvery === 0 || s === train.steps || s === 1;
       const names = ['loss', 'ce_loss', 'grad_norm', ...(logNow ? moeLayers : [])];
       const out = await exec.readOutputs(names);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
+      lastStepRun = s;
       const verdict = guard.check(s, out.loss[0], out.grad_norm[1]);
       if (!verdict.ok) {
         throw new UserError(`training stopped at step ${s}: ${verdict.message}\nthe last good checkpoint is ${lastCheckpoint ?? (await findLatestCheckpoint(runDir)) ?? '(none written yet)'}`);
@@ -234,14 +239,14 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte });
         progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte`);
       }
-      if (train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) await checkpoint(s);
+      if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter) await checkpoint(s);
     }
   } finally {
     progress.stop();
     metrics.close();
   }
   const elapsed = (performance.now() - started) / 1000;
-  const steps = train.steps - startStep;
+  const steps = lastStepRun - startStep;
   return {
     runDir,
     model: model.name,
