@@ -24,6 +24,9 @@ var<workgroup> gTile: array<array<f32, 64>, 16>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let linear = lid.y * 16u + lid.x;
   let expert = wid.z;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch): lavapipe fully
+  // unrolls constant-trip loops, and unrolled loops around barriers compiled for tens of seconds.
+  let one = min(arrayLength(&dw), 1u);
   if (linear == 0u) {
     var start = 0u;
     for (var e = 0u; e < expert; e++) { start += counts[e]; }
@@ -35,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
   var acc: array<array<f32, 4>, 4>;
   for (var r0 = range.x; r0 < range.y; r0 += TR) {
-    for (var q = 0u; q < 4u; q++) {
+    for (var q = 0u; q < 4u * one; q++) {
       let l = linear + q * THREADS;
       let rr = l / TI;
       let i = l % TI;
@@ -46,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
       aTile[rr][i] = v;
     }
-    for (var q = 0u; q < 8u; q++) {
+    for (var q = 0u; q < 8u * one; q++) {
       let l = linear + q * THREADS;
       let rr = l / TO;
       let o = l % TO;

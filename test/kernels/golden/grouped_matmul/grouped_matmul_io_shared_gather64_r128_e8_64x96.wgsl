@@ -26,11 +26,14 @@ var<workgroup> bTile: array<array<f32, 64>, 16>;
 @compute @workgroup_size(16, 8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let linear = lid.y * 16u + lid.x;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch): lavapipe fully
+  // unrolls constant-trip loops, and unrolled loops around barriers compiled for tens of seconds.
+  let one = min(arrayLength(&c), 1u);
   if (linear == 0u) {
     var info = vec4<u32>(0u, 0u, 0u, 0u);
     var start = 0u;
     var tilesBefore = 0u;
-    for (var e = 0u; e < E; e++) {
+    for (var e = 0u; e < E * one; e++) {
       let rowStart = min(start, ROWS);
       let rowEnd = min(start + counts[e], ROWS);
       let tiles = (rowEnd - rowStart + TM - 1u) / TM;
@@ -51,9 +54,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let weightBase = expert * INNER * OUT;
 
   var acc: array<array<f32, 4>, 4>;
-  for (var kt = 0u; kt < 4u; kt++) {
+  for (var kt = 0u; kt < 4u * one; kt++) {
     let k0 = kt * TK;
-    for (var q = 0u; q < 4u; q++) {
+    for (var q = 0u; q < 4u * one; q++) {
       let l = linear + q * THREADS;
       let r = l / TK;
       let kk = l % TK;
@@ -65,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
       aTile[kk][r] = v;
     }
-    for (var q = 0u; q < 8u; q++) {
+    for (var q = 0u; q < 8u * one; q++) {
       let l = linear + q * THREADS;
       let kk = l / TN;
       let n = l % TN;
