@@ -14,6 +14,13 @@
 // - Rows past the kept total (up to the worst case T·k) get src_token = src_slot = -1 so every
 //   row-indexed consumer can tell padding from data without knowing the total.
 // - Expert ids outside [0, E) are treated as dropped (perm_row = -1).
+//
+// One SwiGLU MoE layer with these kernels (router GEMM and SwiGLU elementwise are other families):
+//   forward  router · permute · grouped gate‖up (gather fused) · [swiglu] · grouped down · combine
+//            · aux-loss                                                         = 6 (+1 swiglu)
+//   backward combine-bwd · grouped dX down · dW down · [swiglu-bwd] · grouped dX gate‖up
+//            · dW gate‖up (gather fused) · combine-sum (un-permute dX) · router-bwd = 7 (+1)
+// The moe gather kernel is only needed when a consumer wants xs materialised.
 import { UserError } from '../../cli/errors.ts';
 import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
