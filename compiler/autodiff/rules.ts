@@ -152,6 +152,7 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return [gMean && ir.crossEntropyGrad(gMean, n.inputs[0], n.inputs[1]), undefined];
   },
   cross_entropy_grad: () => noGrad('cross_entropy_grad'),
+  cross_entropy_fused: () => noGrad('cross_entropy_fused'),
   expert_weight: (n, [g]) => {
     if (!g) return n.inputs.map(() => undefined);
     if (!n.attrs.spectral) return [ir.reduce('sum', g, 0), g];

@@ -214,17 +214,17 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   grouped_matmul: (n, c) => {
     const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
-    c.emit(groupedMatmulCase(p), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
+    c.emit(groupedMatmulCase(p, c.caps), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
   },
   grouped_matmul_grad_x: (n, c) => {
     // dXs = dY · W[e]ᵀ: the forward GEMM with the weight layout flipped.
     const forward = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
-    c.emit(groupedMatmulCase(groupedMatmulBackwardParams(forward)), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
+    c.emit(groupedMatmulCase(groupedMatmulBackwardParams(forward), c.caps), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
   },
   grouped_matmul_grad_w: (n, c) => {
     const [rows, inDim] = c.inputType(0).shape;
     const outDim = c.inputType(1).shape[1];
-    c.emit(groupedMatmulDwCase({ rows, experts: n.attrs.experts, inDim, outDim, weightLayout: 'io' }), { a: c.input(0), g: c.input(1), counts: c.input(2), dw: c.output(0) });
+    c.emit(groupedMatmulDwCase({ rows, experts: n.attrs.experts, inDim, outDim, weightLayout: 'io' }, c.caps), { a: c.input(0), g: c.input(1), counts: c.input(2), dw: c.output(0) });
   },
   moe_combine: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
@@ -269,6 +269,12 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;
     c.emit(crossEntropyCase({ tokens, vocab, withGrad: false }), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
+    c.emit(maskedMeanCase({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
+  },
+  cross_entropy_fused: (_n, c) => {
+    // One row pass for loss and gradient, then the masked mean of the rows.
+    const [tokens, vocab] = c.inputType(0).shape;
+    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }), { logits: c.input(0), targets: c.input(1), gradScale: c.input(2), loss: c.output(0), dlogits: c.output(2) });
     c.emit(maskedMeanCase({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
   cross_entropy_grad: (_n, c) => {

@@ -87,6 +87,7 @@ export const ir = {
   /** (per-row loss [T], mean over non-ignored rows []) */
   crossEntropy: (logits: Value, targets: Value) => all('cross_entropy', [logits, targets], {}) as [Value, Value],
   crossEntropyGrad: (dMean: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dMean, logits, targets], {}),
+  crossEntropyFused: (logits: Value, targets: Value, dMean: Value) => all('cross_entropy_fused', [logits, targets, dMean], {}) as [Value, Value, Value],
   expertWeight: (wc: Value, wu: Value, a: OpAttrs['expert_weight'], bases?: readonly [Value, Value]) =>
     one('expert_weight', [wc, wu, ...(bases ?? [])], a),
   sdSplitGrad: (g: Value, uk: Value, vk: Value, a: OpAttrs['sd_split_grad']) => all('sd_split_grad', [g, uk, vk], a) as [Value, Value],

@@ -180,6 +180,13 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(ins[0].shape.length === 0, 'cross_entropy_grad', 'takes the gradient of the mean (a scalar)');
     return [f32(ins[1].shape)];
   },
+  cross_entropy_fused: (ins) => {
+    // logits, targets, dMean → (per-row loss, mean, dlogits): forward and gradient in one row pass
+    arity('cross_entropy_fused', ins, 3);
+    dtypes('cross_entropy_fused', ins, ['f32', 'i32', 'f32']);
+    expect(ins[2].shape.length === 0, 'cross_entropy_fused', 'dMean must be a scalar');
+    return [f32([ins[0].shape[0]]), f32([]), f32(ins[0].shape)];
+  },
   expert_weight: (ins, a) => {
     // wc [K,N], wu [E,K,N]; with spectral also the bases U_k [K,r], V_k [N,r] its gradient rule projects onto
     arity('expert_weight', ins, a.spectral ? 4 : 2);

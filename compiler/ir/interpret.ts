@@ -555,6 +555,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [loss, Float64Array.of(counted > 0 ? total / counted : 0)];
   },
 
+  cross_entropy_fused: (n, [logits, targets, dMean]) => {
+    const [rows, mean] = OPS.cross_entropy(n as never, [logits, targets], {});
+    const [d] = OPS.cross_entropy_grad({ ...n, inputs: [n.inputs[2], n.inputs[0], n.inputs[1]] } as never, [dMean, logits, targets], {});
+    return [rows, mean, d];
+  },
+
   cross_entropy_grad: (n, [dMean, logits, targets]) => {
     const [T, V] = shapeOf(n, 1);
     const d = new Float64Array(T * V);

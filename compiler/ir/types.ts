@@ -48,6 +48,7 @@ export interface OpAttrs {
   aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   cross_entropy: Record<string, never>;
   cross_entropy_grad: Record<string, never>;
+  cross_entropy_fused: Record<string, never>;
   expert_weight: { experts: number; spectral: boolean; aggregate: 'sum' | 'mean' };
   sd_split_grad: { experts: number; rank: number; aggregate: 'sum' | 'mean' };
   grad_norm: { maxNorm: number };

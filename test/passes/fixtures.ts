@@ -56,7 +56,17 @@ function duplicates(): Graph {
   return graph('dups', { s, d: ir.sub(ir.unary('square', m1), ir.unary('square', m2)), t: transposed, i1, i2 });
 }
 
+/** An LM head with cross-entropy: the forward loss and its gradient read the same logits. */
+function lmHeadLoss(): Graph {
+  const h = ir.input('h', 'f32', [6, 4]);
+  const targets = ir.input('targets', 'i32', [6]);
+  const w = ir.param('lm_head', [4, 5], { kind: 'normal', std: 0.5 });
+  const [rows, mean] = ir.crossEntropy(ir.matmul(h, w), targets);
+  return graph('lm_head', { loss: mean, ce_tokens: rows });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,
