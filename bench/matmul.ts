@@ -5,8 +5,9 @@
 // Both sides are timed the same way for the ratio: wall clock from recording the op to the queue
 // reporting it done (no readback). Ours is also timed with GPU timestamp queries around its pass.
 // TF.js's own tf.time() kernelMs is not used: on lavapipe it reported twice the wall clock.
-// Sizes are interleaved (ours, then TF.js, per size) so load from other processes on a shared
-// machine hits both alike, and GFLOP per CPU-second is reported as a load-insensitive measure.
+// Runs alternate (ours, TF.js, ours, …) so load from other processes on a shared machine hits
+// both alike; the median ratio is taken over those pairs. GFLOP per CPU-second of this process
+// is reported too: on a software adapter it is the measure least sensitive to other load.
 import { matmulProgram, matmulVariant } from '../compiler/kernels/matmul.ts';
 import { acquireDevice, gpu, type GpuContext } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
@@ -26,7 +27,8 @@ interface SizeResult {
   ours: { label: string; gpuMs: RunStats | null; wallMs: RunStats; cpuMs: RunStats };
   tfjs: { wallMs: RunStats; cpuMs: RunStats; withReadbackMs: number };
   gflops: { oursGpu: Rate | null; oursWall: Rate; tfjsWall: Rate };
-  /** Ours ÷ TF.js in GFLOP/s, both timed the same way (record → queue reports done). */
+  /** Ours ÷ TF.js in GFLOP/s, both timed the same way (record → queue reports done): best ÷ best,
+   *  and the median of the per-pair ratios (runs alternate ours, TF.js). */
   ratio: Rate;
   /** GFLOP per CPU-second of this process (best run): insensitive to other processes' load. */
   gflopPerCpuSecond: { ours: number; tfjs: number };
@@ -50,7 +52,19 @@ function randomFloats(n: number, seed: number): Float32Array {
   return out;
 }
 
-async function timeOurs(ctx: GpuContext, exec: KernelExecutor, size: number, runs: number) {
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+  gpuMs?: number;
+}
+
+interface Contender {
+  /** One timed run. */
+  once(): Promise<Sample>;
+  dispose(): void;
+}
+
+async function prepareOurs(ctx: GpuContext, exec: KernelExecutor, size: number): Promise<Contender & { label: string }> {
   const program = matmulProgram({ M: size, N: size, K: size }, ctx.caps);
   const pipeline = await exec.pipeline(program);
   const buffers = program.bindings.map((b, i) => {
@@ -60,10 +74,12 @@ async function timeOurs(ctx: GpuContext, exec: KernelExecutor, size: number, run
   });
   const bindGroup = exec.bindGroup(program, pipeline, buffers);
   const record = (pass: GPUComputePassEncoder) => exec.encode(pass, pipeline, bindGroup, program);
-  await timePasses(ctx, 1, record); // warm-up: first use of the pipeline
-  const t = await timePasses(ctx, runs, record);
-  for (const b of buffers) b.destroy();
-  return { label: program.label, gpuMs: t.gpuMs ? stats(t.gpuMs) : null, wallMs: stats(t.wallMs), cpuMs: stats(t.cpuMs) };
+  const once = async (): Promise<Sample> => {
+    const t = await timePasses(ctx, 1, record);
+    return { wallMs: t.wallMs[0], cpuMs: t.cpuMs[0], gpuMs: t.gpuMs?.[0] };
+  };
+  await once(); // warm-up: lavapipe compiles the shader on first use
+  return { label: program.label, once, dispose: () => buffers.forEach((b) => b.destroy()) };
 }
 
 async function loadTf(): Promise<Tf> {
@@ -86,13 +102,13 @@ interface TfWebGpuBackend {
   queue: GPUQueue;
 }
 
-async function timeTf(tf: Tf, size: number, runs: number) {
+async function prepareTf(tf: Tf, size: number): Promise<Contender & { withReadbackMs(): Promise<number> }> {
   const backend = tf.backend() as unknown as TfWebGpuBackend;
   const a = tf.randomUniform([size, size], -1, 1);
   const b = tf.randomUniform([size, size], -1, 1);
   await Promise.all([a.data(), b.data()]);
   // Same definition as ours: from recording the op to the queue reporting the work done.
-  const once = async (): Promise<{ wall: number; cpu: number }> => {
+  const once = async (): Promise<Sample> => {
     const c0 = process.cpuUsage();
     const t0 = nowMs();
     const c = tf.matMul(a, b);
@@ -100,27 +116,23 @@ async function timeTf(tf: Tf, size: number, runs: number) {
     backend.endComputePassEncoder();
     if (backend.commandEncoder) backend.submitQueue();
     await backend.queue.onSubmittedWorkDone();
-    const wall = nowMs() - t0;
-    const cpu = cpuMsSince(c0);
+    const wallMs = nowMs() - t0;
+    const cpuMs = cpuMsSince(c0);
     c.dispose();
-    return { wall, cpu };
+    return { wallMs, cpuMs };
   };
-  // Warm-up, which also checks that TF.js really computed something (and compiles its shader).
-  const probe = tf.matMul(a, b);
-  const probeData = await probe.data();
-  probe.dispose();
-  if (!Number.isFinite(probeData[0])) throw new Error('TF.js matMul returned a non-finite value');
-  const samples: { wall: number; cpu: number }[] = [];
-  for (let i = 0; i < runs; i++) samples.push(await once());
   // With a readback, as a TF.js user would typically see it.
-  const t0 = nowMs();
-  const c = tf.matMul(a, b);
-  await c.data();
-  const withReadbackMs = nowMs() - t0;
-  c.dispose();
-  a.dispose();
-  b.dispose();
-  return { wallMs: stats(samples.map((x) => x.wall)), cpuMs: stats(samples.map((x) => x.cpu)), withReadbackMs };
+  const withReadbackMs = async (): Promise<number> => {
+    const t0 = nowMs();
+    const c = tf.matMul(a, b);
+    const data = await c.data();
+    const ms = nowMs() - t0;
+    c.dispose();
+    if (!Number.isFinite(data[0])) throw new Error('TF.js matMul returned a non-finite value');
+    return ms;
+  };
+  await withReadbackMs(); // warm-up (shader compilation), and a check that TF.js computed something
+  return { once, withReadbackMs, dispose: () => tf.dispose([a, b]) };
 }
 
 /** µs per dispatch: `count` dispatches of a 4×4×4 matmul in one pass, one submit. */
@@ -177,7 +189,8 @@ function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch
       rows,
     ),
     '',
-    'Wall = from recording the op to the queue reporting it done (no readback), the same for both; the ratio uses it.',
+    'Wall = from recording the op to the queue reporting it done (no readback), the same for both. Runs alternate ours /',
+    'TF.js; the ratio is best ÷ best and the median of the per-pair ratios.',
     'Timestamps = GPU timestamp queries around our compute pass. GFLOP per CPU-second counts every thread of this',
     'process (lavapipe runs on the CPU), so it is the least sensitive to other load on a shared machine.',
     '',
@@ -203,8 +216,28 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   for (const size of sizes) {
     const runs = runsFor(size, opts.quick);
     const flops = 2 * size ** 3;
-    const ours = await timeOurs(ctx, exec, size, runs);
-    const tfjs = await timeTf(tf, size, runs);
+    const oursBench = await prepareOurs(ctx, exec, size);
+    const tfBench = await prepareTf(tf, size);
+    // Alternate the two run by run, so both see the same load from other processes.
+    const ourSamples: Sample[] = [];
+    const tfSamples: Sample[] = [];
+    const pairRatios: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      ourSamples.push(await oursBench.once());
+      tfSamples.push(await tfBench.once());
+      pairRatios.push(tfSamples[i].wallMs / ourSamples[i].wallMs);
+    }
+    const withReadbackMs = await tfBench.withReadbackMs();
+    oursBench.dispose();
+    tfBench.dispose();
+    const gpuSamples = ourSamples.map((x) => x.gpuMs).filter((ms): ms is number => ms !== undefined && ms > 0);
+    const ours = {
+      label: oursBench.label,
+      gpuMs: gpuSamples.length === runs ? stats(gpuSamples) : null,
+      wallMs: stats(ourSamples.map((x) => x.wallMs)),
+      cpuMs: stats(ourSamples.map((x) => x.cpuMs)),
+    };
+    const tfjs = { wallMs: stats(tfSamples.map((x) => x.wallMs)), cpuMs: stats(tfSamples.map((x) => x.cpuMs)), withReadbackMs };
     const r: SizeResult = {
       size,
       flops,
@@ -212,7 +245,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
       ours,
       tfjs,
       gflops: { oursGpu: ours.gpuMs ? rate(flops, ours.gpuMs) : null, oursWall: rate(flops, ours.wallMs), tfjsWall: rate(flops, tfjs.wallMs) },
-      ratio: { best: tfjs.wallMs.best / ours.wallMs.best, median: tfjs.wallMs.median / ours.wallMs.median },
+      ratio: { best: tfjs.wallMs.best / ours.wallMs.best, median: stats(pairRatios).median },
       gflopPerCpuSecond: { ours: gflops(flops, ours.cpuMs.best), tfjs: gflops(flops, tfjs.cpuMs.best) },
     };
     results.push(r);
