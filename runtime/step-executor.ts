@@ -10,6 +10,11 @@ import { withErrorScopes } from './device.ts';
 import type { HostArray, KernelExecutor } from './executor.ts';
 import { Rng } from './rng.ts';
 
+interface Slot {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+}
+
 interface Prepared {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -17,8 +22,9 @@ interface Prepared {
 }
 
 export class StepExecutor {
-  private buffers: GPUBuffer[] = [];
-  private owned: boolean[] = [];
+  /** Where each plan buffer lives: its own GPU buffer, a slab's at an offset, or a shared one. */
+  private slots: Slot[] = [];
+  private owned: GPUBuffer[] = [];
   /** Read by profileStep (same module). */
   prepared: Prepared[] = [];
 
@@ -30,26 +36,27 @@ export class StepExecutor {
 
   /**
    * Allocates buffers, compiles pipelines and initialises params with a seeded RNG. With `share`,
-   * params of the same name use that executor's buffers (an eval program reading the training
-   * program's weights) and are not re-initialised.
+   * params of the same name use that executor's storage (an eval program reading the training
+   * program's weights, wherever they sit in its slabs) and are not re-initialised.
    */
   async init(seed: number, share?: StepExecutor): Promise<void> {
     const { device } = this.exec;
-    const shared = new Map<number, GPUBuffer>();
+    const shared = new Map<number, Slot>();
     if (share) {
       for (const [name, spec] of Object.entries(this.plan.params)) {
         const theirs = share.plan.params[name];
-        if (theirs) shared.set(spec.buffer, share.buffers[theirs.buffer]);
+        if (theirs) shared.set(spec.buffer, share.slots[theirs.buffer]);
       }
     }
     await withErrorScopes(this.exec.ctx, { label: 'allocate step buffers' }, () => {
-      // Slab slots (views) share their slab's GPU buffer; their offset goes into every binding.
-      this.buffers = this.plan.buffers.map((b) => (b.view ? undefined : shared.get(b.id) ?? this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`))) as GPUBuffer[];
-      this.plan.buffers.forEach((b) => {
-        if (b.view) this.buffers[b.id] = this.buffers[b.view.of];
-      });
+      // Slab slots (views) live inside their slab's GPU buffer at their offset.
+      const own = new Map<number, GPUBuffer>();
+      for (const b of this.plan.buffers) {
+        if (!b.view && !shared.has(b.id)) own.set(b.id, this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`));
+      }
+      this.owned = [...own.values()];
+      this.slots = this.plan.buffers.map((b) => shared.get(b.id) ?? (b.view ? { buffer: own.get(b.view.of)!, offset: b.view.offset } : { buffer: own.get(b.id)!, offset: 0 }));
     });
-    this.owned = this.plan.buffers.map((b) => !shared.has(b.id) && !b.view);
     const rng = new Rng(seed);
     for (const b of this.plan.buffers) {
       if (!b.init || !b.shape || shared.has(b.id)) continue;
@@ -57,49 +64,44 @@ export class StepExecutor {
       if (b.init.kind === 'normal') rng.fork(`init:${b.name}`).fillNormal(data, 0, b.init.std);
       else if (b.init.kind === 'ones') data.fill(1);
       else if (b.init.kind === 'fill') data.fill(b.init.value);
-      if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.buffers[b.id], this.offsetOf(b.id), data);
+      if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.slots[b.id].buffer, this.slots[b.id].offset, data);
     }
     const pipelines = await Promise.all(this.plan.dispatches.map((d) => this.exec.pipeline(d.program)));
     this.prepared = this.plan.dispatches.map((d, i) => ({
       pipeline: pipelines[i],
-      bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => this.binding(id))),
+      bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => ({ ...this.slots[id], size: this.plan.buffers[id].bytes }))),
       dispatch: d.program.dispatch,
     }));
-  }
-
-  private offsetOf(id: number): number {
-    return this.plan.buffers[id].view?.offset ?? 0;
-  }
-
-  private binding(id: number): GPUBufferBinding {
-    const b = this.plan.buffers[id];
-    return b.view ? { buffer: this.buffers[id], offset: b.view.offset, size: b.bytes } : { buffer: this.buffers[id] };
   }
 
   writeInput(name: string, data: HostArray): void {
     const spec = this.plan.inputs[name];
     if (!spec) throw new Error(`plan has no input '${name}'`);
     this.checkLength(name, spec.type, data);
-    this.exec.device.queue.writeBuffer(this.buffers[spec.buffer], 0, data.buffer, data.byteOffset, data.byteLength);
+    const slot = this.slots[spec.buffer];
+    this.exec.device.queue.writeBuffer(slot.buffer, slot.offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   writeParam(name: string, data: Float32Array): void {
     const spec = this.plan.params[name];
     if (!spec) throw new Error(`plan has no param '${name}'`);
     this.checkLength(name, spec.type, data);
-    this.exec.device.queue.writeBuffer(this.buffers[spec.buffer], this.offsetOf(spec.buffer), data.buffer, data.byteOffset, data.byteLength);
+    const slot = this.slots[spec.buffer];
+    this.exec.device.queue.writeBuffer(slot.buffer, slot.offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   async readParam(name: string): Promise<Float32Array> {
     const spec = this.plan.params[name];
     if (!spec) throw new Error(`plan has no param '${name}'`);
-    return new Float32Array(await this.exec.readBuffer(this.buffers[spec.buffer], numel(spec.type) * 4, this.offsetOf(spec.buffer)));
+    const slot = this.slots[spec.buffer];
+    return new Float32Array(await this.exec.readBuffer(slot.buffer, numel(spec.type) * 4, slot.offset));
   }
 
   async readOutput(name: string): Promise<Float32Array | Int32Array> {
     const spec = this.plan.outputs[name];
     if (!spec) throw new Error(`plan has no output '${name}'`);
-    const bytes = await this.exec.readBuffer(this.buffers[spec.buffer], Math.max(1, numel(spec.type)) * 4);
+    const slot = this.slots[spec.buffer];
+    const bytes = await this.exec.readBuffer(slot.buffer, Math.max(1, numel(spec.type)) * 4, slot.offset);
     return spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
   }
 
@@ -140,7 +142,7 @@ export class StepExecutor {
     });
     const staging = device.createBuffer({ size: Math.max(4, offset), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = device.createCommandEncoder();
-    specs.forEach((s, i) => enc.copyBufferToBuffer(this.buffers[s.spec.buffer], this.offsetOf(s.spec.buffer), staging, offsets[i], s.bytes));
+    specs.forEach((s, i) => enc.copyBufferToBuffer(this.slots[s.spec.buffer].buffer, this.slots[s.spec.buffer].offset, staging, offsets[i], s.bytes));
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange().slice(0);
@@ -155,8 +157,9 @@ export class StepExecutor {
   }
 
   destroy(): void {
-    this.buffers.forEach((b, i) => this.owned[i] && b.destroy());
-    this.buffers = [];
+    for (const b of this.owned) b.destroy();
+    this.owned = [];
+    this.slots = [];
   }
 
   private checkLength(name: string, type: TensorType, data: HostArray): void {
