@@ -21,9 +21,11 @@ import { expectGoldenWgsl } from '../support/golden.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/attention', import.meta.url));
 
+// Each shape is three pipelines and cold lavapipe compiles cost seconds each, so few shapes that
+// together cover: batches > 1, kv groups of 3, several query blocks with a partial last one, the
+// target S = 256 with hd = 64 (smallest tiles), and hd not a multiple of 4 (zero-padded vec4 rows).
 const CASES: AttentionParams[] = [
-  { tokens: 74, seqLen: 37, heads: 4, kvHeads: 2, headDim: 16 },
-  { tokens: 130, seqLen: 130, heads: 3, kvHeads: 1, headDim: 24 },
+  { tokens: 140, seqLen: 70, heads: 6, kvHeads: 2, headDim: 20 },
   { tokens: 256, seqLen: 256, heads: 2, kvHeads: 2, headDim: 64 },
   { tokens: 3, seqLen: 1, heads: 2, kvHeads: 1, headDim: 2 },
 ];
@@ -69,7 +71,7 @@ describe('attention kernels', () => {
     }
   }
 
-  for (const params of CASES.slice(0, 2)) {
+  for (const params of [CASES[0], CASES[2]]) {
     it(`forward → dq, dkv on the GPU equals the backward reference, deterministically (${attentionProgram(params).label})`, async () => {
       const exec = await testExecutor();
       const inputs = randomInputs(attentionDqProgram(params), 12);
