@@ -99,9 +99,10 @@ const RULES: { [K in OpName]: Rule<K> } = {
   },
   embedding: (n, [g]) => [g && ir.embeddingGrad(g, n.inputs[1], typeOf(n.inputs[0]).shape[0]), undefined],
   embedding_grad: () => noGrad('embedding_grad'),
-  rmsnorm: (n, [g]) => {
+  rmsnorm: (n, [g, grstd]) => {
+    if (grstd) throw new IrError('rmsnorm: the 1/rms output is not differentiable');
     if (!g) return [undefined, undefined];
-    const [dx, dw] = ir.rmsnormGrad(g, n.inputs[0], n.inputs[1], n.attrs.eps);
+    const [dx, dw] = ir.rmsnormGrad(g, n.inputs[0], n.inputs[1], out(n as Node, 1), n.attrs.eps);
     return [dx, dw];
   },
   rmsnorm_grad: () => noGrad('rmsnorm_grad'),
@@ -117,8 +118,8 @@ const RULES: { [K in OpName]: Rule<K> } = {
   swiglu_grad: () => noGrad('swiglu_grad'),
   router: (n, [, gw, gprobs]) => {
     if (!gw && !gprobs) return [undefined];
-    const logits = n.inputs[0];
-    return [ir.routerGrad(need(gw, out(n as Node, 1)), logits, out(n as Node, 0), need(gprobs, out(n as Node, 2)), n.attrs)];
+    const probs = out(n as Node, 2);
+    return [ir.routerGrad(need(gw, out(n as Node, 1)), probs, out(n as Node, 0), need(gprobs, probs), n.attrs)];
   },
   router_grad: () => noGrad('router_grad'),
   moe_dispatch: (n, [gxs]) => [gxs && ir.moeGatherGrad(gxs, out(n as Node, 1), n.attrs.topK), undefined],

@@ -143,16 +143,14 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   rmsnorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
-    c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.temp(rows * 4, 'rstd') });
+    c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.output(1) });
   },
   rmsnorm_grad: (n, c) => {
-    // Inputs: dy, x, w. rstd is recomputed (one cheap row pass) rather than kept alive from the forward.
+    // Inputs: dy, x, w, rstd (kept from the forward).
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
-    const rstd = c.temp(rows * 4, 'rstd');
-    c.emit(rmsnormCase(p), { x: c.input(1), w: c.input(2), y: c.temp(rows * dim * 4, 'y'), rstd });
     c.emit(rmsnormBackwardCase(p), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
-    c.emit(rmsnormWeightGradCase(p), { dy: c.input(0), x: c.input(1), rstd, dw: c.output(1) });
+    c.emit(rmsnormWeightGradCase(p), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
   },
   rope: (n, c) => {
     const a = n.attrs;
@@ -184,12 +182,10 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(routerCase(routerParams(n.attrs, tokens, experts)), { logits: c.input(0), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
   },
   router_grad: (n, c) => {
-    // Inputs: dW, logits, idx, dProbs. The probabilities are recomputed from the logits.
+    // Inputs: dW, probs (the forward's), idx, dProbs.
     const [tokens, experts] = c.inputType(1).shape;
     const p = routerParams(n.attrs, tokens, experts);
-    const probs = c.temp(tokens * experts * 4, 'probs');
-    c.emit(routerCase(p), { logits: c.input(1), topk_idx: c.temp(tokens * n.attrs.topK * 4, 'idx'), topk_w: c.temp(tokens * n.attrs.topK * 4, 'w'), probs });
-    c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs, topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
+    c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs: c.input(1), topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
   },
   moe_dispatch: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;

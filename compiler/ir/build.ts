@@ -62,8 +62,9 @@ export const ir = {
   matmul: (a: Value, b: Value, transA = false, transB = false) => one('matmul', [a, b], { transA, transB }),
   embedding: (table: Value, ids: Value) => one('embedding', [table, ids], {}),
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
+  /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
-  rmsnormGrad: (dy: Value, x: Value, w: Value, eps: number) => all('rmsnorm_grad', [dy, x, w], { eps }) as [Value, Value],
+  rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number) => all('rmsnorm_grad', [dy, x, w, rstd], { eps }) as [Value, Value],
   rope: (x: Value, a: OpAttrs['rope']) => one('rope', [x], a),
   attention: (q: Value, k: Value, v: Value, a: OpAttrs['attention']) => all('attention', [q, k, v], a) as [Value, Value],
   attentionGrad: (dOut: Value, q: Value, k: Value, v: Value, o: Value, lse: Value, a: OpAttrs['attention_grad']) =>
@@ -71,7 +72,7 @@ export const ir = {
   swiglu: (g: Value, u: Value) => one('swiglu', [g, u], {}),
   swigluGrad: (dh: Value, g: Value, u: Value) => all('swiglu_grad', [dh, g, u], {}) as [Value, Value],
   router: (logits: Value, a: OpAttrs['router']) => all('router', [logits], a) as [Value, Value, Value],
-  routerGrad: (dW: Value, logits: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, logits, idx, dProbs], a),
+  routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value],
   moeGatherGrad: (dXs: Value, permRow: Value, topK: number) => one('moe_gather_grad', [dXs, permRow], { topK }),
   groupedMatmul: (xs: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul']) =>

@@ -92,10 +92,10 @@ const INFER: { [K in OpName]: Infer<K> } = {
     arity('rmsnorm', ins, 2);
     rank('rmsnorm', ins[0], 2, 'x');
     expect(sameShape(ins[1].shape, [ins[0].shape[1]]), 'rmsnorm', `weight must be [${ins[0].shape[1]}], got ${formatType(ins[1])}`);
-    return [f32(ins[0].shape)];
+    return [f32(ins[0].shape), f32([ins[0].shape[0]])]; // y, per-row 1/rms (kept for the backward)
   },
   rmsnorm_grad: (ins) => {
-    arity('rmsnorm_grad', ins, 3); // dy, x, w
+    arity('rmsnorm_grad', ins, 4); // dy, x, w, rstd
     return [f32(ins[1].shape), f32(ins[2].shape)];
   },
   rope: (ins, a) => {
@@ -131,7 +131,7 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(a.topK >= 1 && a.topK <= E, 'router', `topK ${a.topK} must be in [1, ${E}]`);
     return [i32([T, a.topK]), f32([T, a.topK]), f32([T, E])]; // idx, weights, probs
   },
-  router_grad: (ins) => (arity('router_grad', ins, 4), [f32(ins[1].shape)]), // dW, logits, idx, dProbs
+  router_grad: (ins) => (arity('router_grad', ins, 4), [f32(ins[1].shape)]), // dW, probs, idx, dProbs → dLogits
   moe_dispatch: (ins, a) => {
     arity('moe_dispatch', ins, 2); // x, idx
     dtypes('moe_dispatch', ins, ['f32', 'i32']);

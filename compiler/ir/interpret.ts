@@ -227,28 +227,27 @@ const OPS: { [K in OpName]: Impl<K> } = {
   rmsnorm: (n, [x, w]) => {
     const [T, D] = shapeOf(n, 0);
     const y = new Float64Array(T * D);
+    const rstds = new Float64Array(T);
     for (let t = 0; t < T; t++) {
       let ss = 0;
       for (let d = 0; d < D; d++) ss += x[t * D + d] ** 2;
       const rstd = 1 / Math.sqrt(ss / D + n.attrs.eps);
+      rstds[t] = rstd;
       for (let d = 0; d < D; d++) y[t * D + d] = x[t * D + d] * rstd * w[d];
     }
-    return [y];
+    return [y, rstds];
   },
 
-  rmsnorm_grad: (n, [dy, x, w]) => {
-    // y = x·r·w with r = (mean x² + eps)^(-1/2), so dx = r·g − r³·x·mean(g·x) where g = dy·w.
+  rmsnorm_grad: (n, [dy, x, w, rstd]) => {
+    // y = x·r·w with r = (mean x² + eps)^(-1/2) (the forward's rstd), so
+    // dx = r·g − r³·x·mean(g·x) where g = dy·w.
     const [T, D] = shapeOf(n, 1);
     const dx = new Float64Array(T * D);
     const dw = new Float64Array(D);
     for (let t = 0; t < T; t++) {
-      let ss = 0;
       let gx = 0;
-      for (let d = 0; d < D; d++) {
-        ss += x[t * D + d] ** 2;
-        gx += dy[t * D + d] * w[d] * x[t * D + d];
-      }
-      const r = 1 / Math.sqrt(ss / D + n.attrs.eps);
+      for (let d = 0; d < D; d++) gx += dy[t * D + d] * w[d] * x[t * D + d];
+      const r = rstd[t];
       for (let d = 0; d < D; d++) {
         dx[t * D + d] = r * dy[t * D + d] * w[d] - r ** 3 * x[t * D + d] * (gx / D);
         dw[d] += dy[t * D + d] * x[t * D + d] * r;
@@ -376,14 +375,14 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [idx, w, probs];
   },
 
-  router_grad: (n, [dW, logits, idx, dProbs]) => {
+  router_grad: (n, [dW, probs, idx, dProbs]) => {
     // Selection held fixed: w_j = scale·p[idx_j] (/ Σ_l p[idx_l] when normalising), then through
-    // the score function back to the logits.
+    // the score function back to the logits (p are the forward's probabilities).
     const [T, E] = shapeOf(n, 1);
     const { topK: K, score, normalize, scale } = n.attrs;
     const dLogits = new Float64Array(T * E);
     for (let t = 0; t < T; t++) {
-      const p = routerScores(score, logits.subarray(t * E, (t + 1) * E));
+      const p = Array.from(probs.subarray(t * E, (t + 1) * E));
       const dp = Array.from(dProbs.subarray(t * E, (t + 1) * E));
       const sel = Array.from(idx.subarray(t * K, (t + 1) * K));
       const sum = sel.reduce((a, e) => a + p[e], 0);

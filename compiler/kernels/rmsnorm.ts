@@ -148,6 +148,6 @@ export function rmsnormBackwardCase(p: RmsnormParams): KernelCase {
 }
 
 export function rmsnormWeightGradCase(p: RmsnormParams): KernelCase {
-  // sums over all rows in f32
-  return { program: rmsnormWeightGradProgram(p), oracle: rmsnormWeightGradOracle(p), tolerance: { atol: 1e-4, rtol: 1e-4 } };
+  // sums over all rows in f32: rounding grows with the row count
+  return { program: rmsnormWeightGradProgram(p), oracle: rmsnormWeightGradOracle(p), tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
 }
