@@ -8,10 +8,8 @@ import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
 import { LoweringError, lowerModel } from './lower/model.ts';
 import { verifyGraph } from './ir/text.ts';
 import type { Graph } from './ir/types.ts';
-import { runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
+import { EVALUATION_PIPELINE, runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
 import { DEFAULT_OPTIMIZER, type OptimizerOptions } from './passes/optimizer.ts';
-import { cse } from './passes/cse.ts';
-import { simplify } from './passes/simplify.ts';
 
 export interface CompiledTraining {
   readonly forward: Graph;
@@ -43,6 +41,6 @@ export function compileTraining(model: ModelConfig, train: TrainConfig, caps: De
   const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
   const after = opts.verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
   const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train) }, after);
-  const evaluation = cse(simplify(forward));
+  const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
   return { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
 }

@@ -34,6 +34,11 @@ function expandTo(g: Value, shape: readonly number[]): Value {
   return ir.mul(g, ir.constant(1, shape));
 }
 
+/** matmul_add seen as its matmul part (same operands a, b and attrs) for the shared rule. */
+function makeMatmulView(n: NodeOf<'matmul_add'>): NodeOf<'matmul'> {
+  return { ...n, op: 'matmul', inputs: n.inputs.slice(0, 2) } as unknown as NodeOf<'matmul'>;
+}
+
 function noGrad(op: string): never {
   throw new IrError(`no gradient rule for ${op}`);
 }
@@ -96,6 +101,11 @@ const RULES: { [K in OpName]: Rule<K> } = {
     const da = transA ? ir.matmul(b, g, transB, true) : ir.matmul(g, b, false, !transB);
     const db = transB ? ir.matmul(g, a, true, transA) : ir.matmul(a, g, !transA, false);
     return [da, db];
+  },
+  matmul_add: (n, [g]) => {
+    if (!g) return [undefined, undefined, undefined];
+    const [da, db] = RULES.matmul(makeMatmulView(n), [g]);
+    return [da, db, g];
   },
   embedding: (n, [g]) => [g && ir.embeddingGrad(g, n.inputs[1], typeOf(n.inputs[0]).shape[0]), undefined],
   embedding_grad: () => noGrad('embedding_grad'),

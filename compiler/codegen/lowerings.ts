@@ -129,6 +129,14 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const N = n.attrs.transB ? b[0] : b[1];
     c.emit(matmulCase({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
   },
+  matmul_add: (n, c) => {
+    // The planner hands over c's own buffer when c dies here; otherwise c is copied first.
+    const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
+    const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
+    const N = n.attrs.transB ? b[0] : b[1];
+    if (c.output(0) !== c.input(2)) c.emit(elementwiseCase({ op: 'copy', aShape: [M, N] }), { a: c.input(2), out: c.output(0) });
+    c.emit(matmulCase({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB, accumulate: true }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+  },
   embedding: (n, c) => {
     const [vocab, dim] = c.inputType(0).shape;
     c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }), { table: c.input(0), ids: c.input(1), out: c.output(0) });

@@ -142,6 +142,10 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     return { p, g: gr, m, v };
   });
 
+  // Which node's value currently lives in each activation buffer: a buffer is released only by
+  // its owner's death, so a buffer handed over in place (matmul_add) survives its old value.
+  const owner = new Map<number, Node>();
+
   const buf = (v: Value): number => {
     const ids = bufferOf.get(v.node);
     if (!ids) throw new Error(`no buffer for ${v.node.op} output ${v.index}`);
@@ -203,7 +207,14 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
             return id;
           }
           unplanned += roundUp(bytesOf(t));
-          return pool.acquire(bytesOf(t), `${node.op}#${i}`);
+          const addend = node.op === 'matmul_add' ? node.inputs[2] : undefined;
+          if (addend && lastUse.get(addend.node) === position && addend.node.op !== 'reshape' && owner.get(buf(addend)) === addend.node) {
+            owner.set(buf(addend), node);
+            return buf(addend);
+          }
+          const id = pool.acquire(bytesOf(t), `${node.op}#${i}`);
+          owner.set(id, node);
+          return id;
         }));
     }
     const temps: number[] = [];
@@ -238,8 +249,12 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     for (const t of temps) pool.release(t);
     // Free every value whose last reader was this node; views own no buffer of their own.
     for (const dead of dying.get(position) ?? []) {
-      if (dead.op === 'reshape') continue;
-      for (const id of bufferOf.get(dead) ?? []) if (!pinned.has(id)) pool.release(id);
+      for (const id of bufferOf.get(dead) ?? []) {
+        if (!pinned.has(id) && owner.get(id) === dead) {
+          owner.delete(id);
+          pool.release(id);
+        }
+      }
     }
   });
 

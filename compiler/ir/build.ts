@@ -60,6 +60,7 @@ export const ir = {
   reduce: (fn: OpAttrs['reduce']['fn'], x: Value, axis: number, keepDims = false) => one('reduce', [x], { fn, axis, keepDims }),
   reshape: (x: Value, shape: readonly number[]) => one('reshape', [x], { shape }),
   matmul: (a: Value, b: Value, transA = false, transB = false) => one('matmul', [a, b], { transA, transB }),
+  matmulAdd: (a: Value, b: Value, c: Value, transA = false, transB = false) => one('matmul_add', [a, b, c], { transA, transB }),
   embedding: (table: Value, ids: Value) => one('embedding', [table, ids], {}),
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */

@@ -76,6 +76,14 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(k === k2, 'matmul', `inner dimensions differ: ${formatType(ins[0])}${a.transA ? 'ᵀ' : ''} · ${formatType(ins[1])}${a.transB ? 'ᵀ' : ''}`);
     return [f32([m, n])];
   },
+  matmul_add: (ins, a) => {
+    // c + op(A)·op(B): a matmul whose epilogue adds c (the planner updates c's buffer in place
+    // when c dies here)
+    arity('matmul_add', ins, 3);
+    const [product] = INFER.matmul(ins.slice(0, 2), a);
+    expect(sameShape(product.shape, ins[2].shape) && ins[2].dtype === 'f32', 'matmul_add', `addend ${formatType(ins[2])} must be ${formatType(product)}`);
+    return [product];
+  },
   embedding: (ins) => {
     arity('embedding', ins, 2);
     dtypes('embedding', ins, ['f32', 'i32']);

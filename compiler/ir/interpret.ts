@@ -205,6 +205,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [y];
   },
 
+  matmul_add: (n, [a, b, c]) => {
+    const [y] = OPS.matmul({ ...n, op: 'matmul', inputs: n.inputs.slice(0, 2) } as never, [a, b], {}) as Float64Array[];
+    for (let i = 0; i < y.length; i++) y[i] += c[i];
+    return [y];
+  },
+
   embedding: (n, [table, ids]) => {
     const [V, D] = shapeOf(n, 0);
     const y = f64(n.types[0]);

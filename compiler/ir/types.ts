@@ -26,6 +26,7 @@ export interface OpAttrs {
   reduce: { fn: 'sum' | 'max' | 'mean'; axis: number; keepDims: boolean };
   reshape: { shape: readonly number[] };
   matmul: { transA: boolean; transB: boolean };
+  matmul_add: { transA: boolean; transB: boolean };
   embedding: Record<string, never>;
   embedding_grad: { vocab: number };
   rmsnorm: { eps: number };

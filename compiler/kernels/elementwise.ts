@@ -11,6 +11,7 @@ interface OpDef {
 }
 
 export const ELEMENTWISE_OPS = {
+  copy: { arity: 1, wgsl: 'x', cpu: (x) => x },
   neg: { arity: 1, wgsl: '-x', cpu: (x) => -x },
   exp: { arity: 1, wgsl: 'exp(x)', cpu: (x) => Math.exp(x) },
   log: { arity: 1, wgsl: 'log(x)', cpu: (x) => Math.log(x) },

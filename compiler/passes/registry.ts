@@ -6,6 +6,7 @@ import { autodiff } from './autodiff.ts';
 import { cse } from './cse.ts';
 import { fuseCrossEntropy } from './fuse-cross-entropy.ts';
 import { fuseExpertWeight } from './fuse-expert-weight.ts';
+import { fuseMatmulAdd } from './fuse-matmul-add.ts';
 import { optimizer, DEFAULT_OPTIMIZER, type OptimizerOptions } from './optimizer.ts';
 import { simplify } from './simplify.ts';
 
@@ -25,10 +26,14 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'cse', summary: 'merge nodes with identical op, attrs and operands', run: (g) => cse(g) },
   { name: 'fuse-expert-weight', summary: 'fold W_c + W_u(i) proxies into the grouped expert GEMMs that read them', run: (g) => fuseExpertWeight(g) },
   { name: 'fuse-cross-entropy', summary: 'one row pass for a cross-entropy and its gradient over the same logits', run: (g) => fuseCrossEntropy(g) },
+  { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', run: (g) => fuseMatmulAdd(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
 ];
 
-export const TRAINING_PIPELINE = ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', 'fuse-cross-entropy', 'optimizer', 'cse'] as const;
+export const TRAINING_PIPELINE = ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', 'fuse-cross-entropy', 'fuse-matmul-add', 'optimizer', 'cse'] as const;
+
+/** The forward-only program used for evaluation. */
+export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add'] as const;
 
 export function findPass(name: string): PassInfo | undefined {
   return PASSES.find((p) => p.name === name);

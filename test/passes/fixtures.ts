@@ -67,6 +67,8 @@ function lmHeadLoss(): Graph {
 
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
+  'fuse-matmul-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
+  'fuse-matmul-add/mlp-grads': () => cse(simplify(autodiff(mlpLoss()))),
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,
