@@ -20,8 +20,16 @@ interface Rate {
   median: number;
 }
 
-interface SizeResult {
+/** One benchmarked product: C = op(A)·op(B), all three size×size. */
+interface Shape {
   size: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+const shapeName = (c: Shape): string => `${c.size}² ${c.transA ? 'Aᵀ' : 'A'}·${c.transB ? 'Bᵀ' : 'B'}`;
+
+interface SizeResult extends Shape {
   flops: number;
   runs: number;
   ours: { label: string; gpuMs: RunStats | null; wallMs: RunStats; cpuMs: RunStats };
@@ -64,8 +72,9 @@ interface Contender {
   dispose(): void;
 }
 
-async function prepareOurs(ctx: GpuContext, exec: KernelExecutor, size: number): Promise<Contender & { label: string }> {
-  const program = matmulProgram({ M: size, N: size, K: size }, ctx.caps);
+async function prepareOurs(ctx: GpuContext, exec: KernelExecutor, shape: Shape): Promise<Contender & { label: string }> {
+  const { size, transA, transB } = shape;
+  const program = matmulProgram({ M: size, N: size, K: size, transA, transB }, ctx.caps);
   const pipeline = await exec.pipeline(program);
   const buffers = program.bindings.map((b, i) => {
     const buf = exec.createBuffer(b.length * 4, `${program.label}.${b.name}`);
@@ -102,7 +111,8 @@ interface TfWebGpuBackend {
   queue: GPUQueue;
 }
 
-async function prepareTf(tf: Tf, size: number): Promise<Contender & { withReadbackMs(): Promise<number> }> {
+async function prepareTf(tf: Tf, shape: Shape): Promise<Contender & { withReadbackMs(): Promise<number> }> {
+  const { size, transA, transB } = shape;
   const backend = tf.backend() as unknown as TfWebGpuBackend;
   const a = tf.randomUniform([size, size], -1, 1);
   const b = tf.randomUniform([size, size], -1, 1);
@@ -111,7 +121,7 @@ async function prepareTf(tf: Tf, size: number): Promise<Contender & { withReadba
   const once = async (): Promise<Sample> => {
     const c0 = process.cpuUsage();
     const t0 = nowMs();
-    const c = tf.matMul(a, b);
+    const c = tf.matMul(a, b, transA, transB);
     // What TF.js itself does before a readback: close its open pass, submit its encoder.
     backend.endComputePassEncoder();
     if (backend.commandEncoder) backend.submitQueue();
@@ -124,7 +134,7 @@ async function prepareTf(tf: Tf, size: number): Promise<Contender & { withReadba
   // With a readback, as a TF.js user would typically see it.
   const withReadbackMs = async (): Promise<number> => {
     const t0 = nowMs();
-    const c = tf.matMul(a, b);
+    const c = tf.matMul(a, b, transA, transB);
     const data = await c.data();
     const ms = nowMs() - t0;
     c.dispose();
@@ -171,7 +181,7 @@ const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 
 function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch: Awaited<ReturnType<typeof dispatchCost>>, submitUs: RunStats): string {
   const rows = results.map((r) => [
-    `${r.size}²`,
+    shapeName(r),
     r.gflops.oursGpu ? `${fmt(r.gflops.oursGpu.best)} / ${fmt(r.gflops.oursGpu.median)}` : 'n/a',
     `${fmt(r.gflops.oursWall.best)} / ${fmt(r.gflops.oursWall.median)}`,
     `${fmt(r.gflops.tfjsWall.best)} / ${fmt(r.gflops.tfjsWall.median)}`,
@@ -185,7 +195,7 @@ function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch
     `Adapter: ${meta.adapter}; our variant: \`${meta.variant}\`; LP_NUM_THREADS=${meta.lpNumThreads}; Node ${meta.node}; ${meta.date}${meta.quick ? ' (--quick)' : ''}.`,
     '',
     markdownTable(
-      ['C = A·B, square', 'ours GFLOP/s, timestamps (best / median)', 'ours GFLOP/s, wall', 'TF.js GFLOP/s, wall', 'ours ÷ TF.js (best / median)', 'GFLOP per CPU-s, ours / TF.js', 'runs'],
+      ['C = op(A)·op(B), square', 'ours GFLOP/s, timestamps (best / median)', 'ours GFLOP/s, wall', 'TF.js GFLOP/s, wall', 'ours ÷ TF.js (best / median)', 'GFLOP per CPU-s, ours / TF.js', 'runs'],
       rows,
     ),
     '',
@@ -210,14 +220,22 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const exec = new KernelExecutor(ctx);
   const variant = matmulVariant(ctx.caps);
   const sizes = opts.quick ? [256, 512, 1024] : [256, 512, 1024, 2048];
+  // The transposed products a training step also runs (activation and weight gradients).
+  const gradSize = opts.quick ? 512 : 1024;
+  const shapes: Shape[] = [
+    ...sizes.map((size) => ({ size, transA: false, transB: false })),
+    { size: gradSize, transA: false, transB: true },
+    { size: gradSize, transA: true, transB: false },
+  ];
   process.stdout.write(`matmul: adapter ${ctx.adapterName}, variant ${variant}, LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? 'default'}\n`);
   const tf = await loadTf();
   const results: SizeResult[] = [];
-  for (const size of sizes) {
+  for (const shape of shapes) {
+    const { size } = shape;
     const runs = runsFor(size, opts.quick);
     const flops = 2 * size ** 3;
-    const oursBench = await prepareOurs(ctx, exec, size);
-    const tfBench = await prepareTf(tf, size);
+    const oursBench = await prepareOurs(ctx, exec, shape);
+    const tfBench = await prepareTf(tf, shape);
     // Alternate the two run by run, so both see the same load from other processes.
     const ourSamples: Sample[] = [];
     const tfSamples: Sample[] = [];
@@ -239,7 +257,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     };
     const tfjs = { wallMs: stats(tfSamples.map((x) => x.wallMs)), cpuMs: stats(tfSamples.map((x) => x.cpuMs)), withReadbackMs };
     const r: SizeResult = {
-      size,
+      ...shape,
       flops,
       runs,
       ours,
@@ -251,7 +269,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     results.push(r);
     const shown = r.gflops.oursGpu ?? r.gflops.oursWall;
     process.stdout.write(
-      `  ${String(size).padStart(4)}²  ours ${fmt(shown.best).padStart(6)} GFLOP/s (median ${fmt(shown.median)})` +
+      `  ${shapeName(shape).padEnd(13)}  ours ${fmt(shown.best).padStart(6)} GFLOP/s (median ${fmt(shown.median)})` +
         `   TF.js ${fmt(r.gflops.tfjsWall.best).padStart(6)} (median ${fmt(r.gflops.tfjsWall.median)})` +
         `   ratio ${fmt(r.ratio.best, 2)}× (median ${fmt(r.ratio.median, 2)}×)` +
         `   per CPU-s ${fmt(r.gflopPerCpuSecond.ours)} vs ${fmt(r.gflopPerCpuSecond.tfjs)}   [${runs} runs]\n`,
