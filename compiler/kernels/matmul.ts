@@ -16,7 +16,11 @@
 // Invariants: loads are clamped into the matrix (never out of bounds), results of clamped rows and
 // columns are discarded by guarded stores, and when K is not a multiple of 4 the B values of
 // k ≥ K are zeroed so the clamped A values past K contribute nothing. vec4 loads are used only
-// when the stored row length and the batch stride are multiples of 4 (decided here, per operand).
+// when the stored row length and the batch stride are multiples of 4 (decided here, per operand);
+// the subgroup template then declares that binding as array<vec4<f32>> itself (binding lengths
+// stay in f32 elements and are multiples of 4, so the buffer is a whole number of vec4s).
+// A workgroup of exactly subgroupMinSize invocations is always a single subgroup, which is what
+// makes the constant-lane broadcasts valid on any adapter that reports subgroups.
 import { f32Literal, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
 
@@ -54,7 +58,8 @@ export type MatmulCaps = Pick<DeviceCaps, 'subgroups' | 'subgroupMinSize'>;
 export interface SubgroupTuning {
   /** Rows of C each lane accumulates (its block is rows×4); a multiple of the lane count and of 4. */
   readonly rows: number;
-  /** Subgroups per workgroup, stacked along M (fewer, larger workgroups cost less to schedule). */
+  /** Subgroups per workgroup, stacked along M. Above 1 this assumes subgroups are formed from
+   *  consecutive invocation indices of exactly `lanes` each (true on lavapipe; measured no gain). */
   readonly subgroupsPerWorkgroup: number;
 }
 /** Measured best on lavapipe (docs/benchmarks.md lists the alternatives tried). */
