@@ -8,10 +8,18 @@ import { matmulBench } from './matmul.ts';
 const MODULES: readonly BenchModule[] = [matmulBench];
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-    allowPositionals: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    // A mistyped flag is the user's mistake: a message, not a stack trace.
+    process.stderr.write(`bench: ${(err as Error).message} (try --help)\n`);
+    return 1;
+  }
+  const { values, positionals } = parsed;
   const names = MODULES.map((m) => m.name);
   if (values.help) {
     process.stdout.write(`usage: npm run bench -- [--quick] [${names.join('|')} …]\n  --quick  fewer sizes and runs\n`);
