@@ -1,17 +1,17 @@
 // cross_entropy_grad_5x4099
 // cross-entropy with gradient: 5 rows of 4099 logits, targets outside [0, 4099) ignored
 //   loss[t] = logsumexp(l_t) - l_t[target], dlogits = (softmax(l_t) - onehot(target)) * gradScale[0] / count
-// one workgroup of 256 per row (row = wid.x + wid.y * 5); fixed reduction trees (deterministic)
+// one workgroup of 64 per row (row = wid.x + wid.y * 5); fixed reduction trees (deterministic)
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> targets: array<i32>;
 @group(0) @binding(2) var<storage, read> gradScale: array<f32>;
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-var<workgroup> partialCount: array<u32, 256>;
+var<workgroup> partial: array<f32, 64>;
+var<workgroup> partialCount: array<u32, 64>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let row = wid.x + wid.y * 5u;
   if (row >= 5u) { return; }
@@ -19,16 +19,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let rowTarget = targets[row];
   let counted = rowTarget >= 0 && rowTarget < 4099;
   var myCount = 0u;
-  for (var t = lid.x; t < 5u; t += 256u) {
+  for (var t = lid.x; t < 5u; t += 64u) {
     let other = targets[t];
     if (other >= 0 && other < 4099) { myCount++; }
   }
   partialCount[lid.x] = myCount;
   var myMax = -3.4028234663852886e+38f;
-  for (var j = lid.x; j < 4099u; j += 256u) { myMax = max(myMax, logits[base + j]); }
+  for (var j = lid.x; j < 4099u; j += 64u) { myMax = max(myMax, logits[base + j]); }
   partial[lid.x] = myMax;
   workgroupBarrier();
-  for (var stride = 256u / 2u; stride > 0u; stride /= 2u) {
+  for (var stride = 64u / 2u; stride > 0u; stride /= 2u) {
     if (lid.x < stride) {
       partial[lid.x] = max(partial[lid.x], partial[lid.x + stride]);
       partialCount[lid.x] += partialCount[lid.x + stride];
@@ -38,10 +38,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let rowMax = partial[0];
   workgroupBarrier();
   var mySum = 0.0f;
-  for (var j = lid.x; j < 4099u; j += 256u) { mySum += exp(logits[base + j] - rowMax); }
+  for (var j = lid.x; j < 4099u; j += 64u) { mySum += exp(logits[base + j] - rowMax); }
   partial[lid.x] = mySum;
   workgroupBarrier();
-  for (var stride = 256u / 2u; stride > 0u; stride /= 2u) {
+  for (var stride = 64u / 2u; stride > 0u; stride /= 2u) {
     if (lid.x < stride) { partial[lid.x] += partial[lid.x + stride]; }
     workgroupBarrier();
   }
@@ -55,7 +55,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let count = partialCount[0];
   var scale = 0.0f;
   if (counted && count > 0u) { scale = gradScale[0] / f32(count); }
-  for (var j = lid.x; j < 4099u; j += 256u) {
+  for (var j = lid.x; j < 4099u; j += 64u) {
     var g = exp(logits[base + j] - rowMax - logSum);
     if (i32(j) == rowTarget) { g -= 1.0f; }
     dlogits[base + j] = g * scale;
