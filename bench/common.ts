@@ -4,8 +4,11 @@
 // nothing here asserts; numbers are noisy on shared machines, so compare ratios measured in the
 // same process.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { GpuContext } from '../runtime/device.ts';
+import { matmulProgram } from '../compiler/kernels/matmul.ts';
+import { gpu, type GpuContext } from '../runtime/device.ts';
+import type { KernelExecutor } from '../runtime/executor.ts';
 
 export interface BenchOptions {
   /** A fast subset (fewer sizes and runs) for a quick look. */
@@ -111,4 +114,106 @@ export function writeReport(name: string, report: BenchReport): string[] {
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** Deterministic uniform floats in [-1, 1) (an LCG: the same inputs on every run and machine). */
+export function randomFloats(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** The 1, 5 and 15 minute load averages: how busy the shared machine was while measuring. */
+export function loadAverage(): { one: number; five: number; fifteen: number } {
+  const [one, five, fifteen] = loadavg();
+  return { one, five, fifteen };
+}
+
+export type Tf = typeof import('@tensorflow/tfjs');
+
+/**
+ * TensorFlow.js with its WebGPU backend on our Dawn adapter, in this process. The backend
+ * registers itself at import time only if navigator.gpu exists, so the Dawn object is installed
+ * first; both libraries then share the same adapter. Loading twice returns the same module.
+ */
+export async function loadTfWebGpu(): Promise<Tf> {
+  if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpu() }, configurable: true, writable: true });
+  }
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  tf.env().set('WEBGPU_CPU_FORWARD', false);
+  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not initialise its WebGPU backend');
+  await tf.ready();
+  return tf;
+}
+
+/** The parts of TF.js's WebGPU backend needed to wait for its queued work without a readback. */
+interface TfWebGpuBackend {
+  commandEncoder: GPUCommandEncoder | null;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  queue: GPUQueue;
+}
+
+/** Submits TF.js's recorded work and resolves when the device has finished it (no readback). */
+export async function tfDrain(tf: Tf): Promise<void> {
+  const backend = tf.backend() as unknown as TfWebGpuBackend;
+  // What TF.js itself does before a readback: close its open pass, submit its encoder.
+  backend.endComputePassEncoder();
+  if (backend.commandEncoder) backend.submitQueue();
+  await backend.queue.onSubmittedWorkDone();
+}
+
+/**
+ * µs per dispatch: `count` dispatches of a 4×4×4 matmul in one compute pass and one submit, the
+ * way a training step issues them, so the fixed cost of a dispatch dominates.
+ */
+export async function dispatchCostUs(
+  ctx: GpuContext,
+  exec: KernelExecutor,
+  count: number,
+  runs = 3,
+): Promise<{ dispatches: number; wallUs: RunStats; gpuUs: RunStats | null }> {
+  const program = matmulProgram({ M: 4, N: 4, K: 4 }, ctx.caps);
+  const pipeline = await exec.pipeline(program);
+  const buffers = program.bindings.map((b) => exec.createBuffer(b.length * 4, `${program.label}.${b.name}`));
+  const bindGroup = exec.bindGroup(program, pipeline, buffers);
+  const record = (pass: GPUComputePassEncoder) => {
+    for (let i = 0; i < count; i++) exec.encode(pass, pipeline, bindGroup, program);
+  };
+  await timePasses(ctx, 1, record);
+  const t = await timePasses(ctx, runs, record);
+  for (const b of buffers) b.destroy();
+  return {
+    dispatches: count,
+    wallUs: stats(t.wallMs.map((ms) => (ms * 1000) / count)),
+    gpuUs: t.gpuMs ? stats(t.gpuMs.map((ms) => (ms * 1000) / count)) : null,
+  };
+}
+
+/**
+ * The dense matmul kernel's own rate at size³ (the variant the adapter selects), best of `runs`
+ * after a warm-up: the peak a whole-layer or whole-step GFLOP/s is compared with. GPU time from
+ * timestamps when available, else wall clock from submit to done.
+ */
+export async function matmulPeakGflops(ctx: GpuContext, exec: KernelExecutor, size: number, runs: number): Promise<{ size: number; label: string; gflops: number; ms: RunStats }> {
+  const program = matmulProgram({ M: size, N: size, K: size }, ctx.caps);
+  const pipeline = await exec.pipeline(program);
+  const buffers = program.bindings.map((b, i) => {
+    const buf = exec.createBuffer(b.length * 4, `${program.label}.${b.name}`);
+    if (b.access === 'read') ctx.device.queue.writeBuffer(buf, 0, randomFloats(b.length, i + 1));
+    return buf;
+  });
+  const bindGroup = exec.bindGroup(program, pipeline, buffers);
+  const record = (pass: GPUComputePassEncoder) => exec.encode(pass, pipeline, bindGroup, program);
+  await timePasses(ctx, 1, record);
+  const t = await timePasses(ctx, runs, record);
+  for (const b of buffers) b.destroy();
+  const ms = stats(t.gpuMs ?? t.wallMs);
+  return { size, label: program.label, gflops: (2 * size ** 3) / (ms.best * 1e6), ms };
 }
