@@ -162,14 +162,20 @@ function commonParams(r: Resolved) {
 
 const COMPONENTS = ['x', 'y', 'z', 'w'] as const;
 
+interface BroadcastVector {
+  /** WGSL name of the broadcast value within its group. */
+  readonly name: string;
+  readonly slot: number;
+  readonly lane: number;
+}
 interface BroadcastTerm {
   readonly acc: number;
+  readonly vector: string;
   readonly comp: (typeof COMPONENTS)[number];
   readonly bk: number;
 }
-interface Broadcast {
-  readonly slot: number;
-  readonly lane: number;
+interface BroadcastGroup {
+  readonly vectors: readonly BroadcastVector[];
   readonly terms: readonly BroadcastTerm[];
 }
 
@@ -177,20 +183,26 @@ interface Broadcast {
  * The unrolled FMA schedule of one K-step of 4 in the subgroup variant. Lane `l` holds A vectors
  * `a<slot>` for vector index `idx = l + lanes·slot`; broadcasting (slot, lane) gives every lane
  * that vector, and each of its 4 components multiplies one of the lane's B vectors `b<bk>` into
- * accumulator `acc<acc>`.
- *  - A stored M×K: vector idx is row idx over k..k+3, so component i pairs with b<i>.
- *  - A stored K×M: vector idx holds rows 4q..4q+3 at k + kk (kk = idx / (ROWS/4), q = idx % (ROWS/4)).
+ * accumulator `acc<acc>`. Terms are grouped by accumulator, so each one is loaded and stored once
+ * per group when the compiler keeps accumulators in memory (64 of them exceed the registers).
+ *  - A stored M×K: vector idx is row idx over k..k+3; one vector per group, component i pairs with b<i>.
+ *  - A stored K×M: vector idx holds rows 4q..4q+3 at k + kk (kk = idx / (ROWS/4), q = idx % (ROWS/4));
+ *    a group broadcasts the 4 vectors of one q (kk = 0..3) and updates its 4 rows.
  */
-export function subgroupBroadcastPlan(lanes: number, rows: number, transA: boolean): Broadcast[] {
-  const plan: Broadcast[] = [];
+export function subgroupBroadcastPlan(lanes: number, rows: number, transA: boolean): BroadcastGroup[] {
+  const at = (idx: number, name: string): BroadcastVector => ({ name, slot: Math.floor(idx / lanes), lane: idx % lanes });
+  const plan: BroadcastGroup[] = [];
+  if (!transA) {
+    for (let row = 0; row < rows; row++) {
+      plan.push({ vectors: [at(row, 'v0')], terms: COMPONENTS.map((comp, i) => ({ acc: row, vector: 'v0', comp, bk: i })) });
+    }
+    return plan;
+  }
   const groups = rows / 4;
-  for (let idx = 0; idx < rows; idx++) {
-    const slot = Math.floor(idx / lanes);
-    const lane = idx % lanes;
-    const terms = COMPONENTS.map((comp, i) =>
-      transA ? { acc: (idx % groups) * 4 + i, comp, bk: Math.floor(idx / groups) } : { acc: idx, comp, bk: i },
-    );
-    plan.push({ slot, lane, terms });
+  for (let q = 0; q < groups; q++) {
+    const vectors = [0, 1, 2, 3].map((kk) => at(kk * groups + q, `v${kk}`));
+    const terms = COMPONENTS.flatMap((comp, i) => vectors.map((v, kk) => ({ acc: 4 * q + i, vector: v.name, comp, bk: kk })));
+    plan.push({ vectors, terms });
   }
   return plan;
 }

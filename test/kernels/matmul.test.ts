@@ -71,9 +71,9 @@ describe('matmul variant choice and schedule', () => {
     for (const transA of [false, true]) {
       for (const lanes of [4, 8, 16]) {
         const seen = new Set<string>();
-        for (const step of subgroupBroadcastPlan(lanes, 16, transA)) {
-          expect(step.lane).toBeLessThan(lanes);
-          for (const t of step.terms) seen.add(`${t.acc}:${t.bk}`);
+        for (const group of subgroupBroadcastPlan(lanes, 16, transA)) {
+          for (const v of group.vectors) expect(v.lane).toBeLessThan(lanes);
+          for (const t of group.terms) seen.add(`${t.acc}:${t.bk}`);
         }
         expect(seen.size).toBe(16 * 4);
       }
