@@ -1,14 +1,18 @@
 // Shared benchmark plumbing: run statistics, GPU timestamp timing of a compute pass (wall clock
 // around submit + onSubmittedWorkDone when the adapter lacks `timestamp-query`), and writing a
-// module's results as JSON plus a markdown table under bench/results/. Benchmarks are not tests:
+// module's results as JSON plus a markdown table under bench/results/; and what several modules
+// measure alike: TF.js on our adapter, µs per dispatch, the matmul kernel's peak, a step's GPU
+// time per op (profileStep), the machine's load average. Benchmarks are not tests:
 // nothing here asserts; numbers are noisy on shared machines, so compare ratios measured in the
 // same process.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import { gpu, type GpuContext } from '../runtime/device.ts';
 import type { KernelExecutor } from '../runtime/executor.ts';
+import { profileStep, type DispatchTiming, type StepExecutor } from '../runtime/step-executor.ts';
 
 export interface BenchOptions {
   /** A fast subset (fewer sizes and runs) for a quick look. */
@@ -127,6 +131,20 @@ export function randomFloats(n: number, seed: number): Float32Array {
   return out;
 }
 
+/**
+ * The source revision measured: SDMOEC_BENCH_REVISION when set (a snapshot outside git), else
+ * `git describe` of the checkout, with `-dirty` when files differ from the commit.
+ */
+export function sourceRevision(): string {
+  const fromEnv = process.env.SDMOEC_BENCH_REVISION;
+  if (fromEnv) return fromEnv;
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The 1, 5 and 15 minute load averages: how busy the shared machine was while measuring. */
 export function loadAverage(): { one: number; five: number; fifteen: number } {
   const [one, five, fifteen] = loadavg();
@@ -178,7 +196,7 @@ export async function dispatchCostUs(
   exec: KernelExecutor,
   count: number,
   runs = 3,
-): Promise<{ dispatches: number; wallUs: RunStats; gpuUs: RunStats | null }> {
+): Promise<{ dispatches: number; wallUs: RunStats; gpuUs: RunStats | null; cpuUs: RunStats }> {
   const program = matmulProgram({ M: 4, N: 4, K: 4 }, ctx.caps);
   const pipeline = await exec.pipeline(program);
   const buffers = program.bindings.map((b) => exec.createBuffer(b.length * 4, `${program.label}.${b.name}`));
@@ -193,6 +211,9 @@ export async function dispatchCostUs(
     dispatches: count,
     wallUs: stats(t.wallMs.map((ms) => (ms * 1000) / count)),
     gpuUs: t.gpuMs ? stats(t.gpuMs.map((ms) => (ms * 1000) / count)) : null,
+    // CPU time of this process (lavapipe's threads included): what a dispatch costs regardless of
+    // how much other processes slow the wall clock down.
+    cpuUs: stats(t.cpuMs.map((ms) => (ms * 1000) / count)),
   };
 }
 
@@ -201,7 +222,12 @@ export async function dispatchCostUs(
  * after a warm-up: the peak a whole-layer or whole-step GFLOP/s is compared with. GPU time from
  * timestamps when available, else wall clock from submit to done.
  */
-export async function matmulPeakGflops(ctx: GpuContext, exec: KernelExecutor, size: number, runs: number): Promise<{ size: number; label: string; gflops: number; ms: RunStats }> {
+export async function matmulPeakGflops(
+  ctx: GpuContext,
+  exec: KernelExecutor,
+  size: number,
+  runs: number,
+): Promise<{ size: number; label: string; gflops: number; ms: RunStats; gflopPerCpuSecond: number }> {
   const program = matmulProgram({ M: size, N: size, K: size }, ctx.caps);
   const pipeline = await exec.pipeline(program);
   const buffers = program.bindings.map((b, i) => {
@@ -215,5 +241,34 @@ export async function matmulPeakGflops(ctx: GpuContext, exec: KernelExecutor, si
   const t = await timePasses(ctx, runs, record);
   for (const b of buffers) b.destroy();
   const ms = stats(t.gpuMs ?? t.wallMs);
-  return { size, label: program.label, gflops: (2 * size ** 3) / (ms.best * 1e6), ms };
+  const flops = 2 * size ** 3;
+  return { size, label: program.label, gflops: flops / (ms.best * 1e6), ms, gflopPerCpuSecond: flops / (stats(t.cpuMs).best * 1e6) };
+}
+
+export interface OpTime {
+  op: string;
+  dispatches: number;
+  /** Sum over the op's dispatches of each dispatch's best GPU µs across profiles. */
+  microseconds: number;
+  share: number;
+}
+
+/**
+ * GPU µs per dispatch, best of `runs` profiles (other processes' load only ever adds time, so the
+ * minimum is the kernel's own cost), grouped by IR op (sorted, largest first).
+ */
+export async function profileByOp(step: StepExecutor, runs: number): Promise<{ total: number; ops: OpTime[]; dispatches: { op: string; label: string; microseconds: number }[] }> {
+  const profiles: DispatchTiming[][] = [];
+  for (let i = 0; i < runs; i++) profiles.push(await profileStep(step));
+  const dispatches = profiles[0].map((d, i) => ({ op: d.op, label: d.label, microseconds: stats(profiles.map((p) => p[i].microseconds)).best }));
+  const byOp = new Map<string, { dispatches: number; microseconds: number }>();
+  for (const d of dispatches) {
+    const cur = byOp.get(d.op) ?? { dispatches: 0, microseconds: 0 };
+    byOp.set(d.op, { dispatches: cur.dispatches + 1, microseconds: cur.microseconds + d.microseconds });
+  }
+  const total = dispatches.reduce((s, d) => s + d.microseconds, 0);
+  const ops = [...byOp.entries()]
+    .map(([op, v]) => ({ op, ...v, share: v.microseconds / total }))
+    .sort((a, b) => b.microseconds - a.microseconds);
+  return { total, ops, dispatches };
 }
