@@ -4,8 +4,10 @@
 import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
 import { matmulBench } from './matmul.ts';
+import { moeBench } from './moe.ts';
+import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench];
 
 async function main(): Promise<number> {
   let parsed;
