@@ -151,7 +151,10 @@ const RULES: { [K in OpName]: Rule<K> } = {
   moe_combine: (n, [g]) => {
     if (!g) return [undefined, undefined, undefined];
     const [ys, permRow, w] = n.inputs;
-    const [dys, dw] = ir.moeCombineGrad(g, ys, permRow, w, n.attrs.topK);
+    // The row → (token, slot) maps come from the dispatch that produced permRow.
+    const dispatch = permRow.node;
+    if (dispatch.op !== 'moe_dispatch') throw new IrError('moe_combine: permRow must come from moe_dispatch');
+    const [dys, dw] = ir.moeCombineGrad(g, ys, permRow, w, out(dispatch, 3), out(dispatch, 4), n.attrs.topK);
     return [dys, undefined, dw];
   },
   moe_combine_grad: () => noGrad('moe_combine_grad'),

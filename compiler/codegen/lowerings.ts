@@ -17,7 +17,6 @@ import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kern
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
-import { moeInvertCase } from '../kernels/moe-invert.ts';
 import { moeGatherCase, moePermuteCase } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
@@ -197,18 +196,16 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   moe_dispatch: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
-    const { experts, topK } = n.attrs;
-    const rows = tokens * topK;
-    const srcToken = c.temp(rows * 4, 'src_token');
-    c.emit(moePermuteCase({ tokens, experts, topK }), {
+    const { experts, topK, capacityFactor = 0 } = n.attrs;
+    c.emit(moePermuteCase({ tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) }), {
       topk_idx: c.input(1),
       counts: c.output(2),
       offsets: c.temp((experts + 1) * 4, 'offsets'),
       perm_row: c.output(1),
-      src_token: srcToken,
-      src_slot: c.temp(rows * 4, 'src_slot'),
+      src_token: c.output(3),
+      src_slot: c.output(4),
     });
-    c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: srcToken, xs: c.output(0) });
+    c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {
     // dx[t] = Σ_j dXs[permRow[t·k+j]]: the combine kernel without weights.
@@ -236,19 +233,16 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
   },
   moe_combine_grad: (n, c) => {
-    // Inputs: dOut, ys, permRow, weights. The row → (token, slot) map is rebuilt from permRow.
+    // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).
     const [rows, dim] = c.inputType(1).shape;
     const tokens = rows / n.attrs.topK;
-    const srcToken = c.temp(rows * 4, 'src_token');
-    const srcSlot = c.temp(rows * 4, 'src_slot');
-    c.emit(moeInvertCase({ tokens, topK: n.attrs.topK }), { perm_row: c.input(2), src_token: srcToken, src_slot: srcSlot });
     c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }), {
       d_out: c.input(0),
       y: c.input(1),
       topk_w: c.input(3),
       perm_row: c.input(2),
-      src_token: srcToken,
-      src_slot: srcSlot,
+      src_token: c.input(4),
+      src_slot: c.input(5),
       d_y: c.output(0),
       d_topk_w: c.output(1),
     });

@@ -74,7 +74,8 @@ export const ir = {
   swigluGrad: (dh: Value, g: Value, u: Value) => all('swiglu_grad', [dh, g, u], {}) as [Value, Value],
   router: (logits: Value, a: OpAttrs['router']) => all('router', [logits], a) as [Value, Value, Value],
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
-  moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value],
+  /** (xs, permRow, counts, srcToken, srcSlot) */
+  moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value, Value, Value],
   moeGatherGrad: (dXs: Value, permRow: Value, topK: number) => one('moe_gather_grad', [dXs, permRow], { topK }),
   groupedMatmul: (xs: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul']) =>
     one('grouped_matmul', [xs, ...weights, counts], a),
@@ -82,8 +83,8 @@ export const ir = {
     one('grouped_matmul_grad_x', [dY, ...weights, counts], a),
   groupedMatmulGradW: (xs: Value, dY: Value, counts: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, counts], { experts }),
   moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number) => one('moe_combine', [ys, permRow, weights], { topK }),
-  moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, topK: number) =>
-    all('moe_combine_grad', [dOut, ys, permRow, weights], { topK }) as [Value, Value],
+  moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, srcToken: Value, srcSlot: Value, topK: number) =>
+    all('moe_combine_grad', [dOut, ys, permRow, weights, srcToken, srcSlot], { topK }) as [Value, Value],
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),
   auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
   /** (per-row loss [T], mean over non-ignored rows []) */

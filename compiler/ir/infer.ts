@@ -141,11 +141,16 @@ const INFER: { [K in OpName]: Infer<K> } = {
   },
   router_grad: (ins) => (arity('router_grad', ins, 4), [f32(ins[1].shape)]), // dW, probs, idx, dProbs → dLogits
   moe_dispatch: (ins, a) => {
-    arity('moe_dispatch', ins, 2); // x, idx
+    // x, idx → xs (expert-sorted rows; rows past the kept total are zero), permRow (row of each
+    // assignment, −1 when dropped by the capacity), kept count per expert, and the inverse map
+    // srcToken / srcSlot per row (−1 past the kept total). capacityFactor 0 = dropless.
+    arity('moe_dispatch', ins, 2);
     dtypes('moe_dispatch', ins, ['f32', 'i32']);
     const [T, D] = ins[0].shape;
     expect(sameShape(ins[1].shape, [T, a.topK]), 'moe_dispatch', `idx must be i32[${T},${a.topK}]`);
-    return [f32([T * a.topK, D]), i32([T * a.topK]), i32([a.experts])]; // xs, permRow, counts per expert
+    expect((a.capacityFactor ?? 0) >= 0, 'moe_dispatch', 'capacityFactor must be >= 0');
+    const R = T * a.topK;
+    return [f32([R, D]), i32([R]), i32([a.experts]), i32([R]), i32([R])];
   },
   moe_gather_grad: (ins, a) => {
     arity('moe_gather_grad', ins, 2); // dXs, permRow
@@ -173,7 +178,8 @@ const INFER: { [K in OpName]: Infer<K> } = {
     arity('moe_combine', ins, 3); // ys, permRow, weights
     return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
   },
-  moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 4), [f32(ins[1].shape), f32(ins[3].shape)]), // dOut, ys, permRow, weights → dYs, dW
+  // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
+  moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),
   aux_loss: (ins) => (arity('aux_loss', ins, 2), [f32([])]), // probs|logits, idx
   aux_loss_grad: (ins) => (arity('aux_loss_grad', ins, 3), [f32(ins[1].shape)]), // dLoss, probs|logits, idx
   cross_entropy: (ins) => {

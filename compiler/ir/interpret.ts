@@ -403,26 +403,36 @@ const OPS: { [K in OpName]: Impl<K> } = {
   },
 
   moe_dispatch: (n, [x, idx]) => {
-    // Rows sorted by expert, stable in (t, j) order; the third output is the count per expert.
+    // Rows sorted by expert, stable in (t, j) order; an expert keeps its first C assignments
+    // (C = ceil(capacityFactor·T·k / E), all when capacityFactor is 0), dropped ones get row −1.
     const [T, D] = shapeOf(n, 0);
-    const { experts: E, topK: K } = n.attrs;
-    const counts = new Int32Array(E);
-    for (const e of idx) {
+    const { experts: E, topK: K, capacityFactor = 0 } = n.attrs;
+    const R = T * K;
+    const capacity = capacityFactor > 0 ? Math.min(R, Math.ceil((capacityFactor * R) / E)) : R;
+    const assigned: number[][] = Array.from({ length: E }, () => []);
+    idx.forEach((e, a) => {
       if (e < 0 || e >= E) throw new Error(`moe_dispatch: expert index ${e} out of range [0, ${E})`);
-      counts[e]++;
-    }
-    const next = new Int32Array(E);
-    for (let e = 1; e < E; e++) next[e] = next[e - 1] + counts[e - 1];
-    const permRow = new Int32Array(T * K);
-    const xs = new Float64Array(T * K * D);
-    for (let t = 0; t < T; t++) {
-      for (let j = 0; j < K; j++) {
-        const row = next[idx[t * K + j]]++;
-        permRow[t * K + j] = row;
+      assigned[e].push(a);
+    });
+    const counts = new Int32Array(E);
+    const permRow = new Int32Array(R).fill(-1);
+    const srcToken = new Int32Array(R).fill(-1);
+    const srcSlot = new Int32Array(R).fill(-1);
+    const xs = new Float64Array(R * D);
+    let row = 0;
+    for (let e = 0; e < E; e++) {
+      const kept = assigned[e].slice(0, capacity);
+      counts[e] = kept.length;
+      for (const a of kept) {
+        const t = Math.floor(a / K);
+        permRow[a] = row;
+        srcToken[row] = t;
+        srcSlot[row] = a % K;
         for (let d = 0; d < D; d++) xs[row * D + d] = x[t * D + d];
+        row++;
       }
     }
-    return [xs, permRow, counts];
+    return [xs, permRow, counts, srcToken, srcSlot];
   },
 
   moe_gather_grad: (n, [dXs, permRow]) => {
@@ -431,6 +441,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const dx = new Float64Array(T * D);
     for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
       const row = permRow[t * K + j];
+      if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) dx[t * D + d] += dXs[row * D + d];
     }
     return [dx];
@@ -487,18 +498,21 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const y = new Float64Array(T * D);
     for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
       const row = permRow[t * K + j];
+      if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) y[t * D + d] += w[t * K + j] * ys[row * D + d];
     }
     return [y];
   },
 
   moe_combine_grad: (n, [dOut, ys, permRow, w]) => {
+    // srcToken/srcSlot (inputs 4, 5) are the inverse of permRow; the reference walks permRow.
     const K = n.attrs.topK;
     const [T, D] = shapeOf(n, 0);
     const dYs = new Float64Array(ys.length);
     const dW = new Float64Array(w.length);
     for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
       const row = permRow[t * K + j];
+      if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) {
         dYs[row * D + d] += w[t * K + j] * dOut[t * D + d];
         dW[t * K + j] += dOut[t * D + d] * ys[row * D + d];

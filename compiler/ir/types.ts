@@ -38,7 +38,8 @@ export interface OpAttrs {
   swiglu_grad: Record<string, never>;
   router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
   router_grad: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
-  moe_dispatch: { experts: number; topK: number };
+  /** capacityFactor absent or 0: dropless. */
+  moe_dispatch: { experts: number; topK: number; capacityFactor?: number };
   moe_gather_grad: { topK: number };
   grouped_matmul: { experts: number; sharedWeight: boolean };
   grouped_matmul_grad_x: { experts: number; sharedWeight: boolean };

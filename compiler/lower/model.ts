@@ -33,7 +33,6 @@ function checkSupported(m: ModelConfig): void {
   if (m.moe.activation !== 'swiglu') unsupported.push(`activation ${m.moe.activation}`);
   if (m.moe.router.groups > 1) unsupported.push('group-limited routing');
   if (m.moe.router.auxFreeBias) unsupported.push('aux-loss-free bias');
-  if (m.moe.capacity.kind !== 'dropless') unsupported.push('capacity factor');
   const undecomposed = (m.spectral?.targets ?? []).filter((t) => !t.startsWith('expert.'));
   if (undecomposed.length > 0) unsupported.push(`spectral targets ${undecomposed.join(', ')} (only expert.* matrices are decomposed)`);
   // Load-balance scope: the engine trains one micro-batch per optimizer step (grad_accum 1, which
@@ -86,7 +85,8 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
     const { experts: E, topK, expertHidden: F, router } = m.moe;
     const logits = ir.matmul(h2, ir.param(`${p}.moe.router`, [D, E], normal(std), 'router'));
     const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale });
-    const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK });
+    const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
+    const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
     outputs[`moe.${l}.counts`] = counts;
     const expertWeight = (matrix: 'gate' | 'up' | 'down', rows: number, cols: number, s: number): Value => {
       const name = `${p}.moe.experts.${matrix}`;

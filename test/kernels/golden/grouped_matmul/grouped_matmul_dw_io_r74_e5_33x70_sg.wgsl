@@ -72,116 +72,92 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     let a0 = loadA4(min(r + (lane + 0u) / 4u, lastRow), i0 + ((lane + 0u) % 4u) * 4u);
     let a1 = loadA4(min(r + (lane + 8u) / 4u, lastRow), i0 + ((lane + 8u) % 4u) * 4u);
     {
-      let v = subgroupBroadcast(a0, 0u);
-      acc0 = fma(vec4<f32>(v.x), b0, acc0);
-      acc1 = fma(vec4<f32>(v.y), b0, acc1);
-      acc2 = fma(vec4<f32>(v.z), b0, acc2);
-      acc3 = fma(vec4<f32>(v.w), b0, acc3);
+      let v0 = subgroupBroadcast(a0, 0u);
+      let v1 = subgroupBroadcast(a0, 4u);
+      let v2 = subgroupBroadcast(a1, 0u);
+      let v3 = subgroupBroadcast(a1, 4u);
+      acc0 = fma(vec4<f32>(v0.x), b0, acc0);
+      acc0 = fma(vec4<f32>(v1.x), b1, acc0);
+      acc0 = fma(vec4<f32>(v2.x), b2, acc0);
+      acc0 = fma(vec4<f32>(v3.x), b3, acc0);
+      acc1 = fma(vec4<f32>(v0.y), b0, acc1);
+      acc1 = fma(vec4<f32>(v1.y), b1, acc1);
+      acc1 = fma(vec4<f32>(v2.y), b2, acc1);
+      acc1 = fma(vec4<f32>(v3.y), b3, acc1);
+      acc2 = fma(vec4<f32>(v0.z), b0, acc2);
+      acc2 = fma(vec4<f32>(v1.z), b1, acc2);
+      acc2 = fma(vec4<f32>(v2.z), b2, acc2);
+      acc2 = fma(vec4<f32>(v3.z), b3, acc2);
+      acc3 = fma(vec4<f32>(v0.w), b0, acc3);
+      acc3 = fma(vec4<f32>(v1.w), b1, acc3);
+      acc3 = fma(vec4<f32>(v2.w), b2, acc3);
+      acc3 = fma(vec4<f32>(v3.w), b3, acc3);
     }
     {
-      let v = subgroupBroadcast(a0, 1u);
-      acc4 = fma(vec4<f32>(v.x), b0, acc4);
-      acc5 = fma(vec4<f32>(v.y), b0, acc5);
-      acc6 = fma(vec4<f32>(v.z), b0, acc6);
-      acc7 = fma(vec4<f32>(v.w), b0, acc7);
+      let v0 = subgroupBroadcast(a0, 1u);
+      let v1 = subgroupBroadcast(a0, 5u);
+      let v2 = subgroupBroadcast(a1, 1u);
+      let v3 = subgroupBroadcast(a1, 5u);
+      acc4 = fma(vec4<f32>(v0.x), b0, acc4);
+      acc4 = fma(vec4<f32>(v1.x), b1, acc4);
+      acc4 = fma(vec4<f32>(v2.x), b2, acc4);
+      acc4 = fma(vec4<f32>(v3.x), b3, acc4);
+      acc5 = fma(vec4<f32>(v0.y), b0, acc5);
+      acc5 = fma(vec4<f32>(v1.y), b1, acc5);
+      acc5 = fma(vec4<f32>(v2.y), b2, acc5);
+      acc5 = fma(vec4<f32>(v3.y), b3, acc5);
+      acc6 = fma(vec4<f32>(v0.z), b0, acc6);
+      acc6 = fma(vec4<f32>(v1.z), b1, acc6);
+      acc6 = fma(vec4<f32>(v2.z), b2, acc6);
+      acc6 = fma(vec4<f32>(v3.z), b3, acc6);
+      acc7 = fma(vec4<f32>(v0.w), b0, acc7);
+      acc7 = fma(vec4<f32>(v1.w), b1, acc7);
+      acc7 = fma(vec4<f32>(v2.w), b2, acc7);
+      acc7 = fma(vec4<f32>(v3.w), b3, acc7);
     }
     {
-      let v = subgroupBroadcast(a0, 2u);
-      acc8 = fma(vec4<f32>(v.x), b0, acc8);
-      acc9 = fma(vec4<f32>(v.y), b0, acc9);
-      acc10 = fma(vec4<f32>(v.z), b0, acc10);
-      acc11 = fma(vec4<f32>(v.w), b0, acc11);
+      let v0 = subgroupBroadcast(a0, 2u);
+      let v1 = subgroupBroadcast(a0, 6u);
+      let v2 = subgroupBroadcast(a1, 2u);
+      let v3 = subgroupBroadcast(a1, 6u);
+      acc8 = fma(vec4<f32>(v0.x), b0, acc8);
+      acc8 = fma(vec4<f32>(v1.x), b1, acc8);
+      acc8 = fma(vec4<f32>(v2.x), b2, acc8);
+      acc8 = fma(vec4<f32>(v3.x), b3, acc8);
+      acc9 = fma(vec4<f32>(v0.y), b0, acc9);
+      acc9 = fma(vec4<f32>(v1.y), b1, acc9);
+      acc9 = fma(vec4<f32>(v2.y), b2, acc9);
+      acc9 = fma(vec4<f32>(v3.y), b3, acc9);
+      acc10 = fma(vec4<f32>(v0.z), b0, acc10);
+      acc10 = fma(vec4<f32>(v1.z), b1, acc10);
+      acc10 = fma(vec4<f32>(v2.z), b2, acc10);
+      acc10 = fma(vec4<f32>(v3.z), b3, acc10);
+      acc11 = fma(vec4<f32>(v0.w), b0, acc11);
+      acc11 = fma(vec4<f32>(v1.w), b1, acc11);
+      acc11 = fma(vec4<f32>(v2.w), b2, acc11);
+      acc11 = fma(vec4<f32>(v3.w), b3, acc11);
     }
     {
-      let v = subgroupBroadcast(a0, 3u);
-      acc12 = fma(vec4<f32>(v.x), b0, acc12);
-      acc13 = fma(vec4<f32>(v.y), b0, acc13);
-      acc14 = fma(vec4<f32>(v.z), b0, acc14);
-      acc15 = fma(vec4<f32>(v.w), b0, acc15);
-    }
-    {
-      let v = subgroupBroadcast(a0, 4u);
-      acc0 = fma(vec4<f32>(v.x), b1, acc0);
-      acc1 = fma(vec4<f32>(v.y), b1, acc1);
-      acc2 = fma(vec4<f32>(v.z), b1, acc2);
-      acc3 = fma(vec4<f32>(v.w), b1, acc3);
-    }
-    {
-      let v = subgroupBroadcast(a0, 5u);
-      acc4 = fma(vec4<f32>(v.x), b1, acc4);
-      acc5 = fma(vec4<f32>(v.y), b1, acc5);
-      acc6 = fma(vec4<f32>(v.z), b1, acc6);
-      acc7 = fma(vec4<f32>(v.w), b1, acc7);
-    }
-    {
-      let v = subgroupBroadcast(a0, 6u);
-      acc8 = fma(vec4<f32>(v.x), b1, acc8);
-      acc9 = fma(vec4<f32>(v.y), b1, acc9);
-      acc10 = fma(vec4<f32>(v.z), b1, acc10);
-      acc11 = fma(vec4<f32>(v.w), b1, acc11);
-    }
-    {
-      let v = subgroupBroadcast(a0, 7u);
-      acc12 = fma(vec4<f32>(v.x), b1, acc12);
-      acc13 = fma(vec4<f32>(v.y), b1, acc13);
-      acc14 = fma(vec4<f32>(v.z), b1, acc14);
-      acc15 = fma(vec4<f32>(v.w), b1, acc15);
-    }
-    {
-      let v = subgroupBroadcast(a1, 0u);
-      acc0 = fma(vec4<f32>(v.x), b2, acc0);
-      acc1 = fma(vec4<f32>(v.y), b2, acc1);
-      acc2 = fma(vec4<f32>(v.z), b2, acc2);
-      acc3 = fma(vec4<f32>(v.w), b2, acc3);
-    }
-    {
-      let v = subgroupBroadcast(a1, 1u);
-      acc4 = fma(vec4<f32>(v.x), b2, acc4);
-      acc5 = fma(vec4<f32>(v.y), b2, acc5);
-      acc6 = fma(vec4<f32>(v.z), b2, acc6);
-      acc7 = fma(vec4<f32>(v.w), b2, acc7);
-    }
-    {
-      let v = subgroupBroadcast(a1, 2u);
-      acc8 = fma(vec4<f32>(v.x), b2, acc8);
-      acc9 = fma(vec4<f32>(v.y), b2, acc9);
-      acc10 = fma(vec4<f32>(v.z), b2, acc10);
-      acc11 = fma(vec4<f32>(v.w), b2, acc11);
-    }
-    {
-      let v = subgroupBroadcast(a1, 3u);
-      acc12 = fma(vec4<f32>(v.x), b2, acc12);
-      acc13 = fma(vec4<f32>(v.y), b2, acc13);
-      acc14 = fma(vec4<f32>(v.z), b2, acc14);
-      acc15 = fma(vec4<f32>(v.w), b2, acc15);
-    }
-    {
-      let v = subgroupBroadcast(a1, 4u);
-      acc0 = fma(vec4<f32>(v.x), b3, acc0);
-      acc1 = fma(vec4<f32>(v.y), b3, acc1);
-      acc2 = fma(vec4<f32>(v.z), b3, acc2);
-      acc3 = fma(vec4<f32>(v.w), b3, acc3);
-    }
-    {
-      let v = subgroupBroadcast(a1, 5u);
-      acc4 = fma(vec4<f32>(v.x), b3, acc4);
-      acc5 = fma(vec4<f32>(v.y), b3, acc5);
-      acc6 = fma(vec4<f32>(v.z), b3, acc6);
-      acc7 = fma(vec4<f32>(v.w), b3, acc7);
-    }
-    {
-      let v = subgroupBroadcast(a1, 6u);
-      acc8 = fma(vec4<f32>(v.x), b3, acc8);
-      acc9 = fma(vec4<f32>(v.y), b3, acc9);
-      acc10 = fma(vec4<f32>(v.z), b3, acc10);
-      acc11 = fma(vec4<f32>(v.w), b3, acc11);
-    }
-    {
-      let v = subgroupBroadcast(a1, 7u);
-      acc12 = fma(vec4<f32>(v.x), b3, acc12);
-      acc13 = fma(vec4<f32>(v.y), b3, acc13);
-      acc14 = fma(vec4<f32>(v.z), b3, acc14);
-      acc15 = fma(vec4<f32>(v.w), b3, acc15);
+      let v0 = subgroupBroadcast(a0, 3u);
+      let v1 = subgroupBroadcast(a0, 7u);
+      let v2 = subgroupBroadcast(a1, 3u);
+      let v3 = subgroupBroadcast(a1, 7u);
+      acc12 = fma(vec4<f32>(v0.x), b0, acc12);
+      acc12 = fma(vec4<f32>(v1.x), b1, acc12);
+      acc12 = fma(vec4<f32>(v2.x), b2, acc12);
+      acc12 = fma(vec4<f32>(v3.x), b3, acc12);
+      acc13 = fma(vec4<f32>(v0.y), b0, acc13);
+      acc13 = fma(vec4<f32>(v1.y), b1, acc13);
+      acc13 = fma(vec4<f32>(v2.y), b2, acc13);
+      acc13 = fma(vec4<f32>(v3.y), b3, acc13);
+      acc14 = fma(vec4<f32>(v0.z), b0, acc14);
+      acc14 = fma(vec4<f32>(v1.z), b1, acc14);
+      acc14 = fma(vec4<f32>(v2.z), b2, acc14);
+      acc14 = fma(vec4<f32>(v3.z), b3, acc14);
+      acc15 = fma(vec4<f32>(v0.w), b0, acc15);
+      acc15 = fma(vec4<f32>(v1.w), b1, acc15);
+      acc15 = fma(vec4<f32>(v2.w), b2, acc15);
+      acc15 = fma(vec4<f32>(v3.w), b3, acc15);
     }
   }
   let base = expert * IN * OUT;

@@ -113,116 +113,116 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     let a0 = loadA4(min(m0 + lane + 0u, lastRow), k);
     let a1 = loadA4(min(m0 + lane + 8u, lastRow), k);
     {
-      let v = subgroupBroadcast(a0, 0u);
-      acc0 = fma(vec4<f32>(v.x), b0, acc0);
-      acc0 = fma(vec4<f32>(v.y), b1, acc0);
-      acc0 = fma(vec4<f32>(v.z), b2, acc0);
-      acc0 = fma(vec4<f32>(v.w), b3, acc0);
+      let v0 = subgroupBroadcast(a0, 0u);
+      acc0 = fma(vec4<f32>(v0.x), b0, acc0);
+      acc0 = fma(vec4<f32>(v0.y), b1, acc0);
+      acc0 = fma(vec4<f32>(v0.z), b2, acc0);
+      acc0 = fma(vec4<f32>(v0.w), b3, acc0);
     }
     {
-      let v = subgroupBroadcast(a0, 1u);
-      acc1 = fma(vec4<f32>(v.x), b0, acc1);
-      acc1 = fma(vec4<f32>(v.y), b1, acc1);
-      acc1 = fma(vec4<f32>(v.z), b2, acc1);
-      acc1 = fma(vec4<f32>(v.w), b3, acc1);
+      let v0 = subgroupBroadcast(a0, 1u);
+      acc1 = fma(vec4<f32>(v0.x), b0, acc1);
+      acc1 = fma(vec4<f32>(v0.y), b1, acc1);
+      acc1 = fma(vec4<f32>(v0.z), b2, acc1);
+      acc1 = fma(vec4<f32>(v0.w), b3, acc1);
     }
     {
-      let v = subgroupBroadcast(a0, 2u);
-      acc2 = fma(vec4<f32>(v.x), b0, acc2);
-      acc2 = fma(vec4<f32>(v.y), b1, acc2);
-      acc2 = fma(vec4<f32>(v.z), b2, acc2);
-      acc2 = fma(vec4<f32>(v.w), b3, acc2);
+      let v0 = subgroupBroadcast(a0, 2u);
+      acc2 = fma(vec4<f32>(v0.x), b0, acc2);
+      acc2 = fma(vec4<f32>(v0.y), b1, acc2);
+      acc2 = fma(vec4<f32>(v0.z), b2, acc2);
+      acc2 = fma(vec4<f32>(v0.w), b3, acc2);
     }
     {
-      let v = subgroupBroadcast(a0, 3u);
-      acc3 = fma(vec4<f32>(v.x), b0, acc3);
-      acc3 = fma(vec4<f32>(v.y), b1, acc3);
-      acc3 = fma(vec4<f32>(v.z), b2, acc3);
-      acc3 = fma(vec4<f32>(v.w), b3, acc3);
+      let v0 = subgroupBroadcast(a0, 3u);
+      acc3 = fma(vec4<f32>(v0.x), b0, acc3);
+      acc3 = fma(vec4<f32>(v0.y), b1, acc3);
+      acc3 = fma(vec4<f32>(v0.z), b2, acc3);
+      acc3 = fma(vec4<f32>(v0.w), b3, acc3);
     }
     {
-      let v = subgroupBroadcast(a0, 4u);
-      acc4 = fma(vec4<f32>(v.x), b0, acc4);
-      acc4 = fma(vec4<f32>(v.y), b1, acc4);
-      acc4 = fma(vec4<f32>(v.z), b2, acc4);
-      acc4 = fma(vec4<f32>(v.w), b3, acc4);
+      let v0 = subgroupBroadcast(a0, 4u);
+      acc4 = fma(vec4<f32>(v0.x), b0, acc4);
+      acc4 = fma(vec4<f32>(v0.y), b1, acc4);
+      acc4 = fma(vec4<f32>(v0.z), b2, acc4);
+      acc4 = fma(vec4<f32>(v0.w), b3, acc4);
     }
     {
-      let v = subgroupBroadcast(a0, 5u);
-      acc5 = fma(vec4<f32>(v.x), b0, acc5);
-      acc5 = fma(vec4<f32>(v.y), b1, acc5);
-      acc5 = fma(vec4<f32>(v.z), b2, acc5);
-      acc5 = fma(vec4<f32>(v.w), b3, acc5);
+      let v0 = subgroupBroadcast(a0, 5u);
+      acc5 = fma(vec4<f32>(v0.x), b0, acc5);
+      acc5 = fma(vec4<f32>(v0.y), b1, acc5);
+      acc5 = fma(vec4<f32>(v0.z), b2, acc5);
+      acc5 = fma(vec4<f32>(v0.w), b3, acc5);
     }
     {
-      let v = subgroupBroadcast(a0, 6u);
-      acc6 = fma(vec4<f32>(v.x), b0, acc6);
-      acc6 = fma(vec4<f32>(v.y), b1, acc6);
-      acc6 = fma(vec4<f32>(v.z), b2, acc6);
-      acc6 = fma(vec4<f32>(v.w), b3, acc6);
+      let v0 = subgroupBroadcast(a0, 6u);
+      acc6 = fma(vec4<f32>(v0.x), b0, acc6);
+      acc6 = fma(vec4<f32>(v0.y), b1, acc6);
+      acc6 = fma(vec4<f32>(v0.z), b2, acc6);
+      acc6 = fma(vec4<f32>(v0.w), b3, acc6);
     }
     {
-      let v = subgroupBroadcast(a0, 7u);
-      acc7 = fma(vec4<f32>(v.x), b0, acc7);
-      acc7 = fma(vec4<f32>(v.y), b1, acc7);
-      acc7 = fma(vec4<f32>(v.z), b2, acc7);
-      acc7 = fma(vec4<f32>(v.w), b3, acc7);
+      let v0 = subgroupBroadcast(a0, 7u);
+      acc7 = fma(vec4<f32>(v0.x), b0, acc7);
+      acc7 = fma(vec4<f32>(v0.y), b1, acc7);
+      acc7 = fma(vec4<f32>(v0.z), b2, acc7);
+      acc7 = fma(vec4<f32>(v0.w), b3, acc7);
     }
     {
-      let v = subgroupBroadcast(a1, 0u);
-      acc8 = fma(vec4<f32>(v.x), b0, acc8);
-      acc8 = fma(vec4<f32>(v.y), b1, acc8);
-      acc8 = fma(vec4<f32>(v.z), b2, acc8);
-      acc8 = fma(vec4<f32>(v.w), b3, acc8);
+      let v0 = subgroupBroadcast(a1, 0u);
+      acc8 = fma(vec4<f32>(v0.x), b0, acc8);
+      acc8 = fma(vec4<f32>(v0.y), b1, acc8);
+      acc8 = fma(vec4<f32>(v0.z), b2, acc8);
+      acc8 = fma(vec4<f32>(v0.w), b3, acc8);
     }
     {
-      let v = subgroupBroadcast(a1, 1u);
-      acc9 = fma(vec4<f32>(v.x), b0, acc9);
-      acc9 = fma(vec4<f32>(v.y), b1, acc9);
-      acc9 = fma(vec4<f32>(v.z), b2, acc9);
-      acc9 = fma(vec4<f32>(v.w), b3, acc9);
+      let v0 = subgroupBroadcast(a1, 1u);
+      acc9 = fma(vec4<f32>(v0.x), b0, acc9);
+      acc9 = fma(vec4<f32>(v0.y), b1, acc9);
+      acc9 = fma(vec4<f32>(v0.z), b2, acc9);
+      acc9 = fma(vec4<f32>(v0.w), b3, acc9);
     }
     {
-      let v = subgroupBroadcast(a1, 2u);
-      acc10 = fma(vec4<f32>(v.x), b0, acc10);
-      acc10 = fma(vec4<f32>(v.y), b1, acc10);
-      acc10 = fma(vec4<f32>(v.z), b2, acc10);
-      acc10 = fma(vec4<f32>(v.w), b3, acc10);
+      let v0 = subgroupBroadcast(a1, 2u);
+      acc10 = fma(vec4<f32>(v0.x), b0, acc10);
+      acc10 = fma(vec4<f32>(v0.y), b1, acc10);
+      acc10 = fma(vec4<f32>(v0.z), b2, acc10);
+      acc10 = fma(vec4<f32>(v0.w), b3, acc10);
     }
     {
-      let v = subgroupBroadcast(a1, 3u);
-      acc11 = fma(vec4<f32>(v.x), b0, acc11);
-      acc11 = fma(vec4<f32>(v.y), b1, acc11);
-      acc11 = fma(vec4<f32>(v.z), b2, acc11);
-      acc11 = fma(vec4<f32>(v.w), b3, acc11);
+      let v0 = subgroupBroadcast(a1, 3u);
+      acc11 = fma(vec4<f32>(v0.x), b0, acc11);
+      acc11 = fma(vec4<f32>(v0.y), b1, acc11);
+      acc11 = fma(vec4<f32>(v0.z), b2, acc11);
+      acc11 = fma(vec4<f32>(v0.w), b3, acc11);
     }
     {
-      let v = subgroupBroadcast(a1, 4u);
-      acc12 = fma(vec4<f32>(v.x), b0, acc12);
-      acc12 = fma(vec4<f32>(v.y), b1, acc12);
-      acc12 = fma(vec4<f32>(v.z), b2, acc12);
-      acc12 = fma(vec4<f32>(v.w), b3, acc12);
+      let v0 = subgroupBroadcast(a1, 4u);
+      acc12 = fma(vec4<f32>(v0.x), b0, acc12);
+      acc12 = fma(vec4<f32>(v0.y), b1, acc12);
+      acc12 = fma(vec4<f32>(v0.z), b2, acc12);
+      acc12 = fma(vec4<f32>(v0.w), b3, acc12);
     }
     {
-      let v = subgroupBroadcast(a1, 5u);
-      acc13 = fma(vec4<f32>(v.x), b0, acc13);
-      acc13 = fma(vec4<f32>(v.y), b1, acc13);
-      acc13 = fma(vec4<f32>(v.z), b2, acc13);
-      acc13 = fma(vec4<f32>(v.w), b3, acc13);
+      let v0 = subgroupBroadcast(a1, 5u);
+      acc13 = fma(vec4<f32>(v0.x), b0, acc13);
+      acc13 = fma(vec4<f32>(v0.y), b1, acc13);
+      acc13 = fma(vec4<f32>(v0.z), b2, acc13);
+      acc13 = fma(vec4<f32>(v0.w), b3, acc13);
     }
     {
-      let v = subgroupBroadcast(a1, 6u);
-      acc14 = fma(vec4<f32>(v.x), b0, acc14);
-      acc14 = fma(vec4<f32>(v.y), b1, acc14);
-      acc14 = fma(vec4<f32>(v.z), b2, acc14);
-      acc14 = fma(vec4<f32>(v.w), b3, acc14);
+      let v0 = subgroupBroadcast(a1, 6u);
+      acc14 = fma(vec4<f32>(v0.x), b0, acc14);
+      acc14 = fma(vec4<f32>(v0.y), b1, acc14);
+      acc14 = fma(vec4<f32>(v0.z), b2, acc14);
+      acc14 = fma(vec4<f32>(v0.w), b3, acc14);
     }
     {
-      let v = subgroupBroadcast(a1, 7u);
-      acc15 = fma(vec4<f32>(v.x), b0, acc15);
-      acc15 = fma(vec4<f32>(v.y), b1, acc15);
-      acc15 = fma(vec4<f32>(v.z), b2, acc15);
-      acc15 = fma(vec4<f32>(v.w), b3, acc15);
+      let v0 = subgroupBroadcast(a1, 7u);
+      acc15 = fma(vec4<f32>(v0.x), b0, acc15);
+      acc15 = fma(vec4<f32>(v0.y), b1, acc15);
+      acc15 = fma(vec4<f32>(v0.z), b2, acc15);
+      acc15 = fma(vec4<f32>(v0.w), b3, acc15);
     }
   }
   store(m0 + 0u, rowEnd, col, acc0);
