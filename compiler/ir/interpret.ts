@@ -89,14 +89,15 @@ function logSumExp(row: ArrayLike<number>): number {
 /** Rows of a cross-entropy whose target is not ignored. */
 const countedRows = (targets: Tensor): number => Array.from(targets).filter((x) => x >= 0).length;
 
-/** Expert owning row r of a grouped (expert-sorted) buffer whose experts hold counts[e] rows each. */
+/** Expert owning row r of a grouped (expert-sorted) buffer whose experts hold counts[e] rows
+ *  each; −1 for padding rows past the kept total (capacity drops), which hold zeros. */
 function expertOfRow(counts: Tensor, r: number): number {
   let end = 0;
   for (let e = 0; e < counts.length; e++) {
     end += counts[e];
     if (r < end) return e;
   }
-  throw new Error(`row ${r} lies outside every expert range (counts [${Array.from(counts)}])`);
+  return -1;
 }
 
 /** W[e] as a K·N slice: the per-expert weight, or wc + wu[e] for a fused shared weight. */
@@ -454,7 +455,9 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const N = n.types[0].shape[1];
     const y = new Float64Array(R * N);
     for (let r = 0; r < R; r++) {
-      const w = expertMatrix(ins.slice(1, -1), expertOfRow(counts, r), K * N);
+      const e = expertOfRow(counts, r);
+      if (e < 0) continue;
+      const w = expertMatrix(ins.slice(1, -1), e, K * N);
       for (let c = 0; c < N; c++) {
         let acc = 0;
         for (let k = 0; k < K; k++) acc += xs[r * K + k] * w[k * N + c];
@@ -471,7 +474,9 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const K = n.types[0].shape[1];
     const dXs = new Float64Array(R * K);
     for (let r = 0; r < R; r++) {
-      const w = expertMatrix(ins.slice(1, -1), expertOfRow(counts, r), K * N);
+      const e = expertOfRow(counts, r);
+      if (e < 0) continue;
+      const w = expertMatrix(ins.slice(1, -1), e, K * N);
       for (let k = 0; k < K; k++) {
         let acc = 0;
         for (let c = 0; c < N; c++) acc += dY[r * N + c] * w[k * N + c];
@@ -487,6 +492,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const dW = f64(n.types[0]);
     for (let r = 0; r < R; r++) {
       const e = expertOfRow(counts, r);
+      if (e < 0) continue;
       for (let k = 0; k < K; k++) for (let c = 0; c < N; c++) dW[(e * K + k) * N + c] += xs[r * K + k] * dY[r * N + c];
     }
     return [dW];

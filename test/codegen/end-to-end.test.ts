@@ -27,6 +27,14 @@ describe('compiled graphs on the device vs the interpreter', () => {
     expect(r.ok, r.report).toBe(true);
   });
 
+  it('MoE tiny model with a capacity factor (dropped assignments), whole training step', async () => {
+    const model = tinyModel();
+    const dropping = { ...model, moe: { ...model.moe, capacity: { kind: 'factor' as const, factor: 0.6 } } };
+    const g = runPasses(lowerModel(dropping, SHAPE), TRAINING_PIPELINE);
+    const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 6, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS });
+    expect(r.ok, r.report).toBe(true);
+  });
+
   it('MoE tiny model, whole training step (backward, clipping, AdamW)', async () => {
     const g = runPasses(lowerModel(tinyModel(), SHAPE), TRAINING_PIPELINE);
     const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 5, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS });
