@@ -103,6 +103,8 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
   const evaluation = new StepExecutor(exec, compiled.evalPlan);
   await evaluation.init(train.seed, step);
   log(`compiled: ${compiled.stepPlan.dispatches.length} dispatches per training step, ${compiled.evalPlan.dispatches.length} per evaluation batch, ${exec.pipelineCount} pipelines, ${(compiled.stepPlan.totalBytes / 2 ** 20).toFixed(1)} MiB of buffers`);
+  // lavapipe compiles each shader to machine code on its first dispatch, not at pipeline creation.
+  if (/llvmpipe|lavapipe/i.test(ctx.adapterName)) log('note: on lavapipe the first training step and the first evaluation also compile the shaders (tens of seconds)');
   return { model, train, compiled, step, evaluation, data };
 }
 
