@@ -217,17 +217,23 @@ export async function dispatchCostUs(
   };
 }
 
+export interface MatmulPeak {
+  readonly size: number;
+  readonly label: string;
+  /** Best run's GFLOP/s (GPU timestamps when available, else wall clock from submit to done). */
+  readonly gflops: number;
+  readonly ms: RunStats;
+  /** Best run's GFLOP per CPU-second of this process. */
+  readonly gflopPerCpuSecond: number;
+}
+
 /**
- * The dense matmul kernel's own rate at size³ (the variant the adapter selects), best of `runs`
- * after a warm-up: the peak a whole-layer or whole-step GFLOP/s is compared with. GPU time from
- * timestamps when available, else wall clock from submit to done.
+ * The dense matmul kernel's own rate at size³ (the variant the adapter selects): the peak a
+ * whole-layer or whole-step GFLOP/s is compared with. `sample()` runs it once; call it between
+ * the measured steps so the peak sees the same load from other processes as the steps do, and
+ * take `result()` (best of the samples) at the end. The first sample is a warm-up.
  */
-export async function matmulPeakGflops(
-  ctx: GpuContext,
-  exec: KernelExecutor,
-  size: number,
-  runs: number,
-): Promise<{ size: number; label: string; gflops: number; ms: RunStats; gflopPerCpuSecond: number }> {
+export async function matmulPeakSampler(ctx: GpuContext, exec: KernelExecutor, size: number) {
   const program = matmulProgram({ M: size, N: size, K: size }, ctx.caps);
   const pipeline = await exec.pipeline(program);
   const buffers = program.bindings.map((b, i) => {
@@ -238,11 +244,23 @@ export async function matmulPeakGflops(
   const bindGroup = exec.bindGroup(program, pipeline, buffers);
   const record = (pass: GPUComputePassEncoder) => exec.encode(pass, pipeline, bindGroup, program);
   await timePasses(ctx, 1, record);
-  const t = await timePasses(ctx, runs, record);
-  for (const b of buffers) b.destroy();
-  const ms = stats(t.gpuMs ?? t.wallMs);
+  const ms: number[] = [];
+  const cpuMs: number[] = [];
   const flops = 2 * size ** 3;
-  return { size, label: program.label, gflops: flops / (ms.best * 1e6), ms, gflopPerCpuSecond: flops / (stats(t.cpuMs).best * 1e6) };
+  return {
+    async sample(): Promise<void> {
+      const t = await timePasses(ctx, 1, record);
+      ms.push((t.gpuMs ?? t.wallMs)[0]);
+      cpuMs.push(t.cpuMs[0]);
+    },
+    result(): MatmulPeak {
+      const s = stats(ms);
+      return { size, label: program.label, gflops: flops / (s.best * 1e6), ms: s, gflopPerCpuSecond: flops / (stats(cpuMs).best * 1e6) };
+    },
+    dispose(): void {
+      for (const b of buffers) b.destroy();
+    },
+  };
 }
 
 export interface OpTime {

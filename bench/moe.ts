@@ -31,7 +31,7 @@ import {
   loadAverage,
   loadTfWebGpu,
   markdownTable,
-  matmulPeakGflops,
+  matmulPeakSampler,
   nowMs,
   profileByOp,
   sourceRevision,
@@ -40,6 +40,7 @@ import {
   type BenchModule,
   type BenchOptions,
   type BenchReport,
+  type MatmulPeak,
   type RunStats,
   type Tf,
 } from './common.ts';
@@ -215,12 +216,14 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const lossAgreement = Math.abs(firstOurs.loss - firstTf.loss) / Math.max(1e-6, Math.abs(firstTf.loss));
   process.stdout.write(`  first-step loss: ours ${firstOurs.loss.toPrecision(6)}, TF.js ${firstTf.loss.toPrecision(6)} (relative difference ${lossAgreement.toExponential(1)})\n`);
 
+  const peakSampler = await matmulPeakSampler(ctx, exec, 1024);
   const ourSamples: Sample[] = [];
   const tfSamples: Sample[] = [];
   const pairRatios: number[] = [];
   for (let i = 0; i < pairs; i++) {
     ourSamples.push(await ours.step(warmup + i + 1));
     tfSamples.push(await peer.step(warmup + i + 1));
+    for (let j = 0; j < 2; j++) await peakSampler.sample();
     pairRatios.push(tfSamples[i].wallMs / ourSamples[i].wallMs);
     process.stdout.write(`  pair ${i + 1}/${pairs}: ours ${fmt(ourSamples[i].wallMs)} ms, TF.js ${fmt(tfSamples[i].wallMs)} ms\n`);
   }
@@ -230,7 +233,8 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const dispatchCount = ours.exec.dispatchCount;
   ours.dispose();
   const dispatch = await dispatchCostUs(ctx, exec, opts.quick ? 500 : 2000);
-  const peak = await matmulPeakGflops(ctx, exec, 1024, opts.quick ? 2 : 4);
+  const peak = peakSampler.result();
+  peakSampler.dispose();
   const result = summarise({
     meta: {
       adapter: ctx.adapterName,
@@ -283,7 +287,7 @@ function summarise(m: {
   pairRatios: number[];
   profile: Awaited<ReturnType<typeof profileByOp>>;
   dispatch: Awaited<ReturnType<typeof dispatchCostUs>>;
-  peak: Awaited<ReturnType<typeof matmulPeakGflops>>;
+  peak: MatmulPeak;
 }) {
   const oursMs = stats(m.ourSamples.map((s) => s.wallMs));
   const oursCpu = stats(m.ourSamples.map((s) => s.cpuMs));
@@ -356,7 +360,7 @@ function markdown(r: ReturnType<typeof summarise>): string {
     `FLOPs per step: top-2 work ${fmt(r.flops.sparseStep / 1e9, 2)} GFLOP (3 expert GEMMs over T·k rows forward, 2× that backward; the router GEMM, 0.3 %, is not counted);`,
     `the dense formulation does ${fmt(r.flops.denseStep / 1e9, 2)} GFLOP.`,
     `Ours reaches ${fmt(100 * r.oursShareOfPeak.wall)} % (wall, best step) and ${fmt(100 * r.oursShareOfPeak.cpu)} % (per CPU-second) of the dense matmul kernel's own peak in this process,`,
-    `${fmt(r.matmulPeak.gflops)} GFLOP/s at ${r.matmulPeak.size}³ (\`${r.matmulPeak.label}\`, timestamps, best run; ${fmt(r.matmulPeak.gflopPerCpuSecond)} GFLOP per CPU-second).`,
+    `${fmt(r.matmulPeak.gflops)} GFLOP/s at ${r.matmulPeak.size}³ (\`${r.matmulPeak.label}\`, timestamps, best of ${r.matmulPeak.ms.runs} runs interleaved with the steps; ${fmt(r.matmulPeak.gflopPerCpuSecond)} GFLOP per CPU-second).`,
     `Dispatch overhead: ${r.ours.dispatchesPerStep} dispatches × ${fmt(r.dispatchCost.wallUs.median, 1)} µs = ${fmt(100 * r.ours.dispatchOverheadShare.wall)} % of the median step`,
     `(${fmt(100 * r.ours.dispatchOverheadShare.cpu)} % in CPU time: ${fmt(r.dispatchCost.cpuUs.median, 1)} CPU-µs per dispatch).`,
     `Compile + allocate + pipeline creation of our step: ${fmt(r.ours.compileAndInitMs / 1000, 1)} s (once, not in the step time).`,
