@@ -16,8 +16,10 @@ export interface KernelBinding {
    *  `readwrite` buffers updated in place, `uniform` small parameter blocks. */
   readonly access: 'read' | 'write' | 'readwrite' | 'uniform';
   readonly type: ScalarType;
-  /** Number of elements the kernel touches. */
+  /** Number of (scalar) elements the kernel touches. */
   readonly length: number;
+  /** Declared as array<vec4<type>> for 16-byte loads (the caller guarantees alignment). */
+  readonly vec4?: boolean;
   /** How tests fill this binding with random data (defaults to floats in [-1, 1)). */
   readonly fill?: InputFill;
 }
@@ -51,7 +53,7 @@ export function stableJson(value: unknown): string {
 /** Pipeline cache key: template name plus a hash of everything that shapes the shader. */
 export function pipelineKey(p: KernelProgram): string {
   const h = createHash('sha256')
-    .update(stableJson({ params: p.params, bindings: p.bindings.map((b) => [b.name, b.access, b.type]), wg: p.workgroupSize, f: p.features }))
+    .update(stableJson({ params: p.params, bindings: p.bindings.map((b) => [b.name, b.access, b.type, b.vec4 === true]), wg: p.workgroupSize, f: p.features }))
     .digest('hex')
     .slice(0, 16);
   return `${p.template}:${h}`;

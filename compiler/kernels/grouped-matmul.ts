@@ -124,7 +124,10 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
   const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
   if (lanes !== undefined) {
     const gather = p.gatherTokens !== undefined;
-    const bIndex = (name: string) => bindings.findIndex((b) => b.name === name);
+    const aVec4 = p.inner % 4 === 0;
+    // A weight vector runs along the stored row: out for [inner, out], inner for [out, inner].
+    const bVec4 = p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0;
+    const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) ? { ...b, vec4: true } : b);
     return {
       template: 'grouped_matmul_sg',
       label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg`,
@@ -137,18 +140,13 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
         layoutIO: p.weightLayout === 'io',
         sharedWeight: p.sharedWeight,
         gather,
-        aVec4: p.inner % 4 === 0,
-        // A weight vector runs along the stored row: out for [inner, out], inner for [out, inner].
-        bVec4: p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0,
+        aVec4,
+        bVec4,
         innerVec: p.inner / 4,
         outVec: p.out / 4,
         kMasked: p.inner % 4 !== 0,
-        countsBinding: bIndex('counts'),
-        wBinding: bIndex('w'),
-        wCommonBinding: bIndex('w_common'),
-        cBinding: bIndex('c'),
       },
-      bindings,
+      bindings: bindings.map(vec),
       workgroupSize: [lanes, 1, 1],
       dispatch: [ceilDiv(p.rows, SG_ROWS) + p.experts, ceilDiv(p.out, 4 * lanes), 1],
       features: ['subgroups'],
@@ -187,7 +185,9 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
   ];
   const tags = [p.weightLayout, p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
   if (lanes !== undefined) {
-    const bIndex = (name: string) => bindings.findIndex((b) => b.name === name);
+    const aVec4 = p.inDim % 4 === 0;
+    const gVec4 = p.outDim % 4 === 0;
+    const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || (b.name === 'g' && gVec4) ? { ...b, vec4: true } : b);
     return {
       template: 'grouped_matmul_dw_sg',
       label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg`,
@@ -199,15 +199,12 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
         outDim: p.outDim,
         layoutIO: p.weightLayout === 'io',
         gather: p.gatherTokens !== undefined,
-        aVec4: p.inDim % 4 === 0,
-        gVec4: p.outDim % 4 === 0,
+        aVec4,
+        gVec4,
         inVec: p.inDim / 4,
         outVec: p.outDim / 4,
-        gBinding: bIndex('g'),
-        countsBinding: bIndex('counts'),
-        dwBinding: bIndex('dw'),
       },
-      bindings,
+      bindings: bindings.map(vec),
       workgroupSize: [lanes, 1, 1],
       dispatch: [ceilDiv(p.outDim, 4 * lanes), ceilDiv(p.inDim, SG_ROWS), p.experts],
       features: ['subgroups'],

@@ -124,10 +124,10 @@ function label(r: Resolved, variant: MatmulVariant): string {
   return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${variant === 'subgroup' ? 'sg' : 'rt'}`;
 }
 
-function bindings(r: Resolved): KernelProgram['bindings'] {
+function bindings(r: Resolved, vec4 = { a: false, b: false }): KernelProgram['bindings'] {
   return [
-    { name: 'a', access: 'read', type: 'f32', length: extent(r.aStride, r.batch, r.M * r.K) },
-    { name: 'b', access: 'read', type: 'f32', length: extent(r.bStride, r.batch, r.K * r.N) },
+    { name: 'a', access: 'read', type: 'f32', length: extent(r.aStride, r.batch, r.M * r.K), ...(vec4.a ? { vec4: true } : {}) },
+    { name: 'b', access: 'read', type: 'f32', length: extent(r.bStride, r.batch, r.K * r.N), ...(vec4.b ? { vec4: true } : {}) },
     { name: 'c', access: r.accumulate ? 'readwrite' : 'write', type: 'f32', length: extent(r.cStride, r.batch, r.M * r.N) },
   ];
 }
@@ -243,7 +243,7 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
       accs: Array.from({ length: rows }, (_, row) => ({ row })),
       broadcasts: subgroupBroadcastPlan(lanes, rows, r.transA),
     },
-    bindings: bindings(r),
+    bindings: bindings(r, { a: aVec4, b: bVec4 }),
     workgroupSize: [lanes * subgroupsPerWorkgroup, 1, 1],
     dispatch,
     features: ['subgroups'],
