@@ -266,27 +266,35 @@ export async function matmulPeakSampler(ctx: GpuContext, exec: KernelExecutor, s
 export interface OpTime {
   op: string;
   dispatches: number;
-  /** Sum over the op's dispatches of each dispatch's best GPU µs across profiles. */
+  /** Sum of the op's dispatches' GPU µs in the chosen profile. */
   microseconds: number;
   share: number;
 }
 
 /**
- * GPU µs per dispatch, best of `runs` profiles (other processes' load only ever adds time, so the
- * minimum is the kernel's own cost), grouped by IR op (sorted, largest first).
+ * GPU µs per dispatch, grouped by IR op (sorted, largest first), from the fastest of `runs`
+ * profiles: other processes' load only ever adds time, and one whole profile stays coherent
+ * (per-dispatch minima across profiles would add up to less than any real step).
  */
 export async function profileByOp(step: StepExecutor, runs: number): Promise<{ total: number; ops: OpTime[]; dispatches: { op: string; label: string; microseconds: number }[] }> {
-  const profiles: DispatchTiming[][] = [];
-  for (let i = 0; i < runs; i++) profiles.push(await profileStep(step));
-  const dispatches = profiles[0].map((d, i) => ({ op: d.op, label: d.label, microseconds: stats(profiles.map((p) => p[i].microseconds)).best }));
+  let best: DispatchTiming[] | null = null;
+  let bestTotal = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const profile = await profileStep(step);
+    const total = profile.reduce((s, d) => s + d.microseconds, 0);
+    if (total < bestTotal) {
+      best = profile;
+      bestTotal = total;
+    }
+  }
+  const dispatches = (best ?? []).map((d) => ({ op: d.op, label: d.label, microseconds: d.microseconds }));
   const byOp = new Map<string, { dispatches: number; microseconds: number }>();
   for (const d of dispatches) {
     const cur = byOp.get(d.op) ?? { dispatches: 0, microseconds: 0 };
     byOp.set(d.op, { dispatches: cur.dispatches + 1, microseconds: cur.microseconds + d.microseconds });
   }
-  const total = dispatches.reduce((s, d) => s + d.microseconds, 0);
   const ops = [...byOp.entries()]
-    .map(([op, v]) => ({ op, ...v, share: v.microseconds / total }))
+    .map(([op, v]) => ({ op, ...v, share: v.microseconds / bestTotal }))
     .sort((a, b) => b.microseconds - a.microseconds);
-  return { total, ops, dispatches };
+  return { total: bestTotal, ops, dispatches };
 }

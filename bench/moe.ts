@@ -194,7 +194,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const ctx = await acquireDevice();
   const exec = new KernelExecutor(ctx);
   const { tokens: T, dim: D } = LAYER;
-  const pairs = opts.quick ? 2 : 5;
+  const pairs = opts.quick ? 2 : 8;
   const warmup = opts.quick ? 1 : 2;
   process.stdout.write(`moe: adapter ${ctx.adapterName}, T=${T} d=${D} E=${LAYER.experts} F=${LAYER.hidden} top-${LAYER.topK}, load ${fmt(loadBefore.one, 2)}\n`);
   const x = randomFloats(T * D, 11);
@@ -365,7 +365,7 @@ function markdown(r: ReturnType<typeof summarise>): string {
     `(${fmt(100 * r.ours.dispatchOverheadShare.cpu)} % in CPU time: ${fmt(r.dispatchCost.cpuUs.median, 1)} CPU-µs per dispatch).`,
     `Compile + allocate + pipeline creation of our step: ${fmt(r.ours.compileAndInitMs / 1000, 1)} s (once, not in the step time).`,
     '',
-    `## Where our step's GPU time goes (profileStep: each dispatch in its own timestamped pass, best of several profiles)`,
+    `## Where our step's GPU time goes (profileStep: each dispatch in its own timestamped pass; the fastest of several profiles)`,
     '',
     `Sum over dispatches: ${fmt(r.profile.totalGpuUs / 1000)} ms (${fmt(r.ours.gflops.gpuSummed)} GFLOP/s on it).`,
     '',

@@ -95,7 +95,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const ctx = exec.ctx;
   const tokensPerStep = train.batch * train.seqLen;
   const warmup = 3;
-  const timed = opts.quick ? 8 : 30;
+  const timed = opts.quick ? 8 : 50;
   process.stdout.write(`train-step: ${MODEL_FILE} (model ${session.model.name}), ${tokensPerStep} tokens/step, ${step.dispatchCount} dispatches, load ${fmt(loadBefore.one, 2)}\n`);
 
   const sampler = new BatchSampler(session.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
@@ -244,7 +244,7 @@ function markdown(r: ReturnType<typeof summarise>): string {
     `Counted FLOPs by op: ${Object.entries(r.flops.byOp).map(([op, f]) => `${op} ${fmt(f / 1e6)} M`).join(', ')}.`,
     `Step buffers: ${fmt(r.bufferMiB)} MiB.`,
     '',
-    `## GPU time per op (profileStep: each dispatch in its own timestamped pass, best of several profiles)`,
+    `## GPU time per op (profileStep: each dispatch in its own timestamped pass; the fastest of several profiles)`,
     '',
     `Sum over dispatches: ${fmt(r.profile.totalGpuUs / 1000)} ms per step (median step wall time ${fmt(r.stepMs.median)} ms). Top 10 ops:`,
     '',
