@@ -18,6 +18,7 @@ import {
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
+import { dot, numericGradient } from '../support/finite-diff.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/attention', import.meta.url));
 
@@ -30,25 +31,7 @@ const CASES: AttentionParams[] = [
   { tokens: 3, seqLen: 1, heads: 2, kvHeads: 1, headDim: 2 },
 ];
 
-function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const saved = x[i];
-    x[i] = saved + step;
-    const up = loss(x);
-    x[i] = saved - step;
-    const down = loss(x);
-    x[i] = saved;
-    grad[i] = (up - down) / (2 * step);
-  }
-  return grad;
-}
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 const f32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
   Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));

@@ -7,6 +7,7 @@ import { crossEntropyCase, crossEntropyProgram, crossEntropyReference, type Cros
 import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
+import { numericGradient } from '../support/finite-diff.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/cross_entropy', import.meta.url));
 
@@ -17,19 +18,6 @@ const CASES: CrossEntropyParams[] = [
   { tokens: 9, vocab: 257, withGrad: false },
 ];
 
-function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const saved = x[i];
-    x[i] = saved + step;
-    const up = loss(x);
-    x[i] = saved - step;
-    const down = loss(x);
-    x[i] = saved;
-    grad[i] = (up - down) / (2 * step);
-  }
-  return grad;
-}
 
 describe('cross-entropy kernels', () => {
   for (const params of CASES) {

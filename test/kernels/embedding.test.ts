@@ -18,6 +18,7 @@ import {
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
+import { dot, numericGradient } from '../support/finite-diff.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/embedding', import.meta.url));
 
@@ -27,25 +28,7 @@ const CASES: EmbeddingParams[] = [
   { tokens: 1, vocab: 1, dim: 1 },
 ];
 
-function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const saved = x[i];
-    x[i] = saved + step;
-    const up = loss(x);
-    x[i] = saved - step;
-    const down = loss(x);
-    x[i] = saved;
-    grad[i] = (up - down) / (2 * step);
-  }
-  return grad;
-}
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 describe('embedding kernels', () => {
   for (const params of CASES) {

@@ -14,6 +14,7 @@ import {
 import { checkKernel } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
+import { dot, numericGradient } from '../support/finite-diff.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/swiglu', import.meta.url));
 
@@ -24,25 +25,7 @@ const CASES: SwigluParams[] = [
 ];
 
 /** d(Σ out·weights)/d(input[i]) by central differences, float64. */
-function numericGradient(loss: (x: Float64Array) => number, x: Float64Array, step = 1e-6): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const saved = x[i];
-    x[i] = saved + step;
-    const up = loss(x);
-    x[i] = saved - step;
-    const down = loss(x);
-    x[i] = saved;
-    grad[i] = (up - down) / (2 * step);
-  }
-  return grad;
-}
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 const randoms = (n: number, seed: number, scale = 2): Float64Array => Float64Array.from({ length: n }, (_, i) => scale * Math.sin(seed * 97.1 + i * 12.9898));
 
