@@ -195,7 +195,7 @@ export async function dispatchCostUs(
   ctx: GpuContext,
   exec: KernelExecutor,
   count: number,
-  runs = 3,
+  runs = 5,
 ): Promise<{ dispatches: number; wallUs: RunStats; gpuUs: RunStats | null; cpuUs: RunStats }> {
   const program = matmulProgram({ M: 4, N: 4, K: 4 }, ctx.caps);
   const pipeline = await exec.pipeline(program);
