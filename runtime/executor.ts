@@ -18,10 +18,23 @@ function kernelRef(p: KernelProgram): { label: string; params: unknown } {
   return { label: p.label, params: p.params };
 }
 
+const sharedExecutors = new WeakMap<GpuContext, KernelExecutor>();
+
 export class KernelExecutor {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
   constructor(readonly ctx: GpuContext) {}
+
+  /**
+   * The process-wide executor of a device: every session, eval and check in the process shares its
+   * pipeline cache. (lavapipe compiles a pipeline's shader at its first dispatch, so a second
+   * pipeline object for the same kernel would pay that compile again.)
+   */
+  static shared(ctx: GpuContext): KernelExecutor {
+    let exec = sharedExecutors.get(ctx);
+    if (!exec) sharedExecutors.set(ctx, (exec = new KernelExecutor(ctx)));
+    return exec;
+  }
 
   get device(): GPUDevice {
     return this.ctx.device;

@@ -81,7 +81,7 @@ export async function testModel(opts: ModelTestOptions): Promise<ModelTestResult
   if (!opts.goldensOnly) {
     const small = { ...shape, batch: 1, seqLen: Math.min(shape.seqLen, 16) };
     const scaled = compileTraining(model, small, ctx.caps);
-    const exec = new KernelExecutor(ctx);
+    const exec = KernelExecutor.shared(ctx);
     for (const d of uniqueDispatches([...scaled.stepPlan.dispatches, ...scaled.evalPlan.dispatches])) {
       const r = await checkKernel(exec, d.kernel, opts.seed ?? 1);
       numericChecked++;

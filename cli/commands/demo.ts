@@ -12,7 +12,7 @@ import { checkKernel } from '../../runtime/kernel-check.ts';
 
 export async function runKernelDemo(log: (line: string) => void): Promise<boolean> {
   const ctx = await acquireDevice();
-  const exec = new KernelExecutor(ctx);
+  const exec = KernelExecutor.shared(ctx);
   log(`adapter: ${ctx.adapterName} (matmul variant: ${matmulVariant(ctx.caps)})`);
   const cases = [
     matmulCase({ M: 512, N: 512, K: 512 }, ctx.caps),

@@ -97,7 +97,7 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
     if (e instanceof LoweringError) throw new UserError(`${where}: ${e.message}`);
     throw e;
   }
-  const exec = new KernelExecutor(ctx);
+  const exec = KernelExecutor.shared(ctx);
   const step = new StepExecutor(exec, compiled.stepPlan);
   await step.init(train.seed);
   const evaluation = new StepExecutor(exec, compiled.evalPlan);

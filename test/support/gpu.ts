@@ -5,6 +5,6 @@ import { KernelExecutor } from '../../runtime/executor.ts';
 let executor: Promise<KernelExecutor> | undefined;
 
 export function testExecutor(): Promise<KernelExecutor> {
-  executor ??= acquireDevice().then((ctx) => new KernelExecutor(ctx));
+  executor ??= acquireDevice().then((ctx) => KernelExecutor.shared(ctx));
   return executor;
 }
