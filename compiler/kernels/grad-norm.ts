@@ -43,12 +43,24 @@ export function gradNormPartialsProgram(p: GradNormPartialsParams): KernelProgra
   const slots = gradNormPartialSlots(p.length);
   if (p.partialOffset + slots > p.partialsLength) throw new UserError(`grad norm: ${slots} partial slots at ${p.partialOffset} exceed the ${p.partialsLength} available`);
   const { dispatch, dispatchX } = spreadWorkgroups(slots);
+  // vec4 loads when the range and the buffer are 4-aligned (packed slabs are): lavapipe pays per
+  // load, not per byte. Offsets, lengths and the chunk are then counted in vec4s.
+  const vec4 = p.elementOffset % 4 === 0 && p.length % 4 === 0 && p.bufferLength % 4 === 0;
+  const width = vec4 ? 4 : 1;
   return {
     template: 'grad_norm_partials',
-    label: `grad_norm_partials_${p.elementOffset}+${p.length}of${p.bufferLength}_p${p.partialOffset}of${p.partialsLength}`,
-    params: { elementOffset: p.elementOffset, length: p.length, partialOffset: p.partialOffset, slots, chunk: GRAD_NORM_CHUNK, dispatchX },
+    label: `grad_norm_partials_${p.elementOffset}+${p.length}of${p.bufferLength}_p${p.partialOffset}of${p.partialsLength}${vec4 ? '_v4' : ''}`,
+    params: {
+      elementOffset: p.elementOffset / width,
+      length: p.length / width,
+      partialOffset: p.partialOffset,
+      slots,
+      chunk: GRAD_NORM_CHUNK / width,
+      vec4,
+      dispatchX,
+    },
     bindings: [
-      { name: 'grad', access: 'read', type: 'f32', length: p.bufferLength },
+      { name: 'grad', access: 'read', type: 'f32', length: p.bufferLength, vec4 },
       { name: 'partials', access: 'readwrite', type: 'f32', length: p.partialsLength, fill: { kind: 'float', lo: 0, hi: 1 } },
     ],
     workgroupSize: [WORKGROUP, 1, 1],

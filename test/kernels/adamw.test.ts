@@ -13,6 +13,18 @@ const GOLDEN_DIR = fileURLToPath(new URL('./golden/adamw', import.meta.url));
 
 const CASES: AdamWParams[] = [
   { length: 1000, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+  { length: 5, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+  {
+    length: 1024,
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: [
+      { start: 0, end: 512, weightDecay: 0.1 },
+      { start: 512, end: 768, weightDecay: 0 },
+      { start: 768, end: 1024, weightDecay: 0.02 },
+    ],
+  },
   {
     length: 777,
     beta1: 0.9,
@@ -38,7 +50,7 @@ describe('adamw kernel', () => {
 
   it('serves successive steps from one pipeline with schedule values changed in buffers', async () => {
     const exec = await testExecutor();
-    const p = CASES[1];
+    const p = CASES.find((c) => c.length === 777)!;
     const program = adamwProgram(p);
     const before = exec.pipelineCount;
     let gpu: Record<string, HostArray> = { ...randomInputs(program, 3), m: new Float32Array(p.length), v: new Float32Array(p.length) };

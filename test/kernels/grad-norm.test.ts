@@ -26,6 +26,7 @@ const STAGE1: GradNormPartialsParams[] = [
   { bufferLength: 10000, elementOffset: 0, length: 10000, partialOffset: 0, partialsLength: PARTIALS },
   { bufferLength: 17, elementOffset: 0, length: 17, partialOffset: SLOTS_A, partialsLength: PARTIALS },
   { bufferLength: 9000, elementOffset: 1234, length: 5000, partialOffset: 1, partialsLength: 5 },
+  { bufferLength: 9000, elementOffset: 2048, length: 4100, partialOffset: 0, partialsLength: 5 },
 ];
 const STAGE2: GradNormFinalizeParams[] = [{ partialsLength: PARTIALS, maxNorm: 1 }, { partialsLength: 300 }];
 

@@ -10,6 +10,8 @@
 @group(0) @binding(5) var<storage, read> step: array<u32>;
 @group(0) @binding(6) var<storage, read> clip: array<f32>;
 
+alias V = f32;
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = (wid.x + wid.y * 4u) * 256u + lid.x;
@@ -28,5 +30,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   m[i] = mi;
   v[i] = vi;
   let decayed = param[i] * (1.0f - rate * decay);
-  param[i] = decayed - (rate / biasCorrection1) * mi / (sqrt(vi) / sqrt(biasCorrection2) + 9.99999993922529e-9f);
+  param[i] = decayed - (rate / biasCorrection1) * mi / (sqrt(vi) / sqrt(biasCorrection2) + V(9.99999993922529e-9f));
 }

@@ -1,8 +1,8 @@
-// grad_norm_partials_0+10000of10000_p0of4
-// grad norm partials: partials[0 + w] = Σ grad[0 + i]² over chunk w (4096 elements) of a 10000-element range; 3 slots
-// bindings: grad (read), partials (read_write; only this dispatch's slots are written)
-// dispatch: one workgroup per chunk; w = wid.x + wid.y * 3
-@group(0) @binding(0) var<storage, read> grad: array<f32>;
+// grad_norm_partials_2048+4100of9000_p0of5_v4
+// grad norm partials: partials[0 + w] = Σ grad[512 + i]² over chunk w (1024 vec4s) of a 1025-vec4 range; 2 slots
+// bindings: grad (read, as vec4), partials (read_write; only this dispatch's slots are written)
+// dispatch: one workgroup per chunk; w = wid.x + wid.y * 2
+@group(0) @binding(0) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 
 const WG = 256u;
@@ -11,15 +11,15 @@ var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = wid.x + wid.y * 3u;
-  if (w >= 3u) { return; }
+  let w = wid.x + wid.y * 2u;
+  if (w >= 2u) { return; }
   let lane = lid.x;
-  let begin = w * 4096u;
-  let end = min(begin + 4096u, 10000u);
+  let begin = w * 1024u;
+  let end = min(begin + 1024u, 1025u);
   var acc = 0.0f;
   for (var i = begin + lane; i < end; i += WG) {
-    let g = grad[0u + i];
-    acc = fma(g, g, acc);
+    let g = grad[512u + i];
+    acc += dot(g, g);
   }
   partial[lane] = acc;
   workgroupBarrier();

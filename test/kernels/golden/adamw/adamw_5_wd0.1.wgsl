@@ -1,7 +1,7 @@
-// adamw_1000_wd0.1
-// adamw: in-place step over 1000 elements; β1 0.8999999761581421f, β2 0.949999988079071f, eps 9.99999993922529e-9f, weight decay 0.10000000149011612f; lr, step and clip scale read from device buffers
+// adamw_5_wd0.1
+// adamw: in-place step over 5 elements; β1 0.8999999761581421f, β2 0.949999988079071f, eps 9.99999993922529e-9f, weight decay 0.10000000149011612f; lr, step and clip scale read from device buffers
 // bindings: param, grad (read), m, v (read_write), lr (read [1]), step (read u32 [1]), clip (read, scale at [0])
-// dispatch: one invocation per element; i = (wid.x + wid.y * 4) * 256 + lid.x
+// dispatch: one invocation per element; i = (wid.x + wid.y * 1) * 256 + lid.x
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
@@ -10,10 +10,12 @@
 @group(0) @binding(5) var<storage, read> step: array<u32>;
 @group(0) @binding(6) var<storage, read> clip: array<f32>;
 
+alias V = f32;
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = (wid.x + wid.y * 4u) * 256u + lid.x;
-  if (i >= 1000u) { return; }
+  let i = (wid.x + wid.y * 1u) * 256u + lid.x;
+  if (i >= 5u) { return; }
   let rate = lr[0];
   let t = f32(step[0]);
   let biasCorrection1 = 1.0f - pow(0.8999999761581421f, t);
@@ -25,5 +27,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   m[i] = mi;
   v[i] = vi;
   let decayed = param[i] * (1.0f - rate * decay);
-  param[i] = decayed - (rate / biasCorrection1) * mi / (sqrt(vi) / sqrt(biasCorrection2) + 9.99999993922529e-9f);
+  param[i] = decayed - (rate / biasCorrection1) * mi / (sqrt(vi) / sqrt(biasCorrection2) + V(9.99999993922529e-9f));
 }
