@@ -42,5 +42,21 @@ export function compileTraining(model: ModelConfig, train: TrainConfig, caps: De
   const after = opts.verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
   const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train) }, after);
   const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
-  return { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
+  const compiled = { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
+  checkBufferLimits(model.name, compiled.stepPlan, caps);
+  return compiled;
+}
+
+const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Every buffer is bound as storage, so none may exceed the adapter's binding limit. */
+function checkBufferLimits(model: string, plan: ExecutionPlan, caps: DeviceCaps): void {
+  const limit = Math.min(caps.maxStorageBufferBindingSize, caps.maxBufferSize);
+  const over = plan.buffers.filter((b) => !b.view && b.bytes > limit).sort((a, b) => b.bytes - a.bytes);
+  if (over.length === 0) return;
+  const list = over.slice(0, 5).map((b) => `  ${b.kind} buffer '${b.name}' needs ${MiB(b.bytes)}`).join('\n');
+  throw new LoweringError(
+    `model ${model}: ${over.length} device buffer${over.length === 1 ? '' : 's'} would exceed the adapter's storage binding limit of ${MiB(limit)}:\n${list}` +
+      `${over.length > 5 ? `\n  … and ${over.length - 5} more` : ''}\n  hint: reduce vocab, dim, batch or seq_len, or use an adapter with a larger maxStorageBufferBindingSize`,
+  );
 }

@@ -48,6 +48,8 @@ export interface GpuContext {
   readonly caps: DeviceCaps;
   /** Set once the device is lost; every later use throws it. */
   lostReason: string | null;
+  /** Errors no error scope caught (e.g. from a step's submit); `assertNoDeviceErrors` raises them. */
+  readonly uncaptured: string[];
 }
 
 let gpuObject: GPU | undefined;
@@ -116,6 +118,7 @@ async function openDevice(opts: DeviceOptions): Promise<GpuContext> {
     device,
     adapterName: describeAdapter(adapter),
     lostReason: null,
+    uncaptured: [],
     caps: {
       subgroups: device.features.has('subgroups'),
       subgroupMinSize: info.subgroupMinSize ?? 4,
@@ -133,7 +136,7 @@ async function openDevice(opts: DeviceOptions): Promise<GpuContext> {
   });
   device.addEventListener('uncapturederror', (ev) => {
     const err = (ev as GPUUncapturedErrorEvent).error;
-    process.stderr.write(`sdmoec: uncaptured WebGPU error: ${err.message}\n`);
+    if (ctx.uncaptured.length < 10) ctx.uncaptured.push(err.message);
   });
   if (opts.printAdapter) {
     process.stderr.write(`sdmoec: adapter ${ctx.adapterName} [${requiredFeatures.join(', ') || 'no optional features'}]\n`);
@@ -154,6 +157,14 @@ export function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
     if (opts.printAdapter && !c.lostReason) process.stderr.write(`sdmoec: adapter ${c.adapterName}\n`);
     return c;
   });
+}
+
+/** Throws the first error the device reported outside an error scope since the last call. */
+export function assertNoDeviceErrors(ctx: GpuContext, what: string): void {
+  assertAlive(ctx, { label: what });
+  if (ctx.uncaptured.length === 0) return;
+  const messages = ctx.uncaptured.splice(0);
+  throw new GpuError(`WebGPU error during ${what}: ${messages[0]}${messages.length > 1 ? ` (and ${messages.length - 1} more)` : ''}`, 'validation');
 }
 
 /** Throws the stored device-loss reason, if any, before work is submitted to a dead device. */

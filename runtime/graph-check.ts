@@ -21,6 +21,8 @@ export interface GraphCheckOptions {
   readonly fixedInputs?: Readonly<Record<string, Float32Array | Int32Array>>;
   /** Outputs not to compare (e.g. ones that depend on discontinuous choices). */
   readonly skip?: readonly string[];
+  /** Plan as if for an adapter with these limits (e.g. a small binding size to force split slabs). */
+  readonly planLimits?: { readonly maxStorageBufferBindingSize: number };
 }
 
 export interface GraphCheckResult {
@@ -32,7 +34,7 @@ export interface GraphCheckResult {
 }
 
 export async function checkGraphOnDevice(exec: KernelExecutor, g: Graph, opts: GraphCheckOptions): Promise<GraphCheckResult> {
-  const plan = planGraph(g, exec.ctx.caps);
+  const plan = planGraph(g, { ...exec.ctx.caps, ...opts.planLimits });
   const step = new StepExecutor(exec, plan);
   await step.init(opts.seed);
   const rng = new Rng(opts.seed).fork('graph-check');

@@ -67,11 +67,13 @@ export class StepExecutor {
       if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.slots[b.id].buffer, this.slots[b.id].offset, data);
     }
     const pipelines = await Promise.all(this.plan.dispatches.map((d) => this.exec.pipeline(d.program)));
-    this.prepared = this.plan.dispatches.map((d, i) => ({
-      pipeline: pipelines[i],
-      bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => ({ ...this.slots[id], size: this.plan.buffers[id].bytes }))),
-      dispatch: d.program.dispatch,
-    }));
+    this.prepared = await withErrorScopes(this.exec.ctx, { label: 'bind step buffers' }, () =>
+      this.plan.dispatches.map((d, i) => ({
+        pipeline: pipelines[i],
+        bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => ({ ...this.slots[id], size: this.plan.buffers[id].bytes }))),
+        dispatch: d.program.dispatch,
+      })),
+    );
   }
 
   writeInput(name: string, data: HostArray): void {

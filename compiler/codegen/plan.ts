@@ -122,7 +122,7 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
   });
 
   // Optimizer slabs: params, grads and moments of each AdamW group back to back (see slabs.ts).
-  const slabs = planSlabs(order);
+  const slabs = planSlabs(order, Math.min(caps.maxStorageBufferBindingSize, caps.maxBufferSize));
   const slotOf = new Map<Node, { of: number; offset: number }>();
   const gradSlot = new Map<Node, Map<number, { of: number; offset: number }>>();
   const slabBuffers = slabs.groups.map((group, gi) => {

@@ -28,7 +28,11 @@ export interface SlabPlan {
   readonly memberOf: ReadonlyMap<Node, { group: number; index: number }>;
 }
 
-export function planSlabs(order: readonly Node[]): SlabPlan {
+/**
+ * `maxSlabBytes` caps each slab at what one storage binding may hold: a group that would exceed it
+ * is split into several slab groups, and a param larger than the cap keeps its own buffers.
+ */
+export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): SlabPlan {
   const candidates = new Map<string, Node[]>();
   for (const n of order) {
     if (n.op !== 'adamw') continue;
@@ -54,16 +58,32 @@ export function planSlabs(order: readonly Node[]): SlabPlan {
       const writesTwoSlots = gradNodes.get(g.node)!.size > 1;
       return !sharedGrad && !readsSlab && !writesTwoSlots;
     });
-    if (kept.length < 2) continue;
-    let bytes = 0;
-    const offsets = kept.map((n) => {
-      const at = bytes;
-      bytes += Math.ceil((numel(n.types[0]) * 4) / SLAB_ALIGN) * SLAB_ALIGN;
-      return at;
-    });
-    const index = groups.length;
-    kept.forEach((n, i) => memberOf.set(n, { group: index, index: i }));
-    groups.push({ members: kept, offsets, bytes });
+    const slot = (n: Node): number => Math.ceil((numel(n.types[0]) * 4) / SLAB_ALIGN) * SLAB_ALIGN;
+    const chunks: Node[][] = [];
+    let current: Node[] = [];
+    let currentBytes = 0;
+    for (const n of kept) {
+      if (slot(n) > maxSlabBytes) continue;
+      if (currentBytes + slot(n) > maxSlabBytes) {
+        chunks.push(current);
+        current = [];
+        currentBytes = 0;
+      }
+      current.push(n);
+      currentBytes += slot(n);
+    }
+    chunks.push(current);
+    for (const chunk of chunks.filter((c) => c.length >= 2)) {
+      let bytes = 0;
+      const offsets = chunk.map((n) => {
+        const at = bytes;
+        bytes += slot(n);
+        return at;
+      });
+      const index = groups.length;
+      chunk.forEach((n, i) => memberOf.set(n, { group: index, index: i }));
+      groups.push({ members: chunk, offsets, bytes });
+    }
   }
   return { groups, memberOf };
 }

@@ -17,7 +17,7 @@ import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
 import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
-import { acquireDevice } from '../device.ts';
+import { acquireDevice, assertNoDeviceErrors } from '../device.ts';
 import { KernelExecutor } from '../executor.ts';
 import { DivergenceGuard, type GuardState } from '../metrics/guard.ts';
 import { MetricsWriter } from '../metrics/jsonl.ts';
@@ -123,6 +123,7 @@ export async function evaluate(session: TrainingSession, maxBatches: number): Pr
     evaluation.writeInput('targets', batch.targets);
     evaluation.run();
     const { ce_tokens } = await evaluation.readOutputs(['ce_tokens']);
+    assertNoDeviceErrors(evaluation.exec.ctx, 'evaluation');
     for (let i = 0; i < batch.targets.length; i++) {
       if (batch.targets[i] >= 0) {
         nats += ce_tokens[i];
@@ -213,6 +214,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const logNow = s % train.logEvery === 0 || s === train.steps || s === 1;
       const names = ['loss', 'ce_loss', 'grad_norm', ...(logNow ? moeLayers : [])];
       const out = await exec.readOutputs(names);
+      assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
       lastStepRun = s;

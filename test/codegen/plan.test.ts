@@ -1,0 +1,54 @@
+// Execution planning: liveness-based reuse keeps memory below the unplanned total, optimizer slabs
+// respect the adapter's binding limit (a group is split into several slabs), and a model whose
+// buffers cannot fit is refused with the offending buffers named.
+import { describe, expect, it } from 'vitest';
+import { planGraph } from '../../compiler/codegen/plan.ts';
+import { lowerModel } from '../../compiler/lower/model.ts';
+import { LoweringError } from '../../compiler/lower/model.ts';
+import { compileTraining } from '../../compiler/pipeline.ts';
+import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
+import type { DeviceCaps } from '../../runtime/device.ts';
+import type { TrainConfig } from '../../compiler/config/types.ts';
+import { tinyModel } from './models.ts';
+
+const CAPS: DeviceCaps = {
+  subgroups: true,
+  subgroupMinSize: 8,
+  timestampQuery: false,
+  maxWorkgroupStorageBytes: 32768,
+  maxInvocationsPerWorkgroup: 1024,
+  maxStorageBufferBindingSize: 128 << 20,
+  maxBufferSize: 1 << 30,
+  maxStorageBuffersPerStage: 16,
+};
+const SHAPE = { batch: 2, seqLen: 8 };
+
+describe('execution planning', () => {
+  const step = runPasses(lowerModel(tinyModel(), SHAPE), TRAINING_PIPELINE);
+
+  it('reuses activation buffers and puts each AdamW group in one dispatch', () => {
+    const plan = planGraph(step, CAPS);
+    const activationBytes = plan.buffers.filter((b) => b.kind === 'activation').reduce((s, b) => s + b.bytes, 0);
+    expect(activationBytes).toBeLessThan(plan.unplannedActivationBytes);
+    const adamw = plan.dispatches.filter((d) => d.op === 'adamw');
+    expect(adamw.length).toBeGreaterThanOrEqual(1);
+    expect(adamw.length).toBeLessThanOrEqual(3);
+    expect(plan.buffers.filter((b) => b.kind === 'slab').length).toBe(4 * adamw.length);
+  });
+
+  it('splits optimizer slabs at the binding limit', () => {
+    const limit = 8 << 10;
+    const plan = planGraph(step, { ...CAPS, maxStorageBufferBindingSize: limit });
+    const slabs = plan.buffers.filter((b) => b.kind === 'slab');
+    expect(slabs.length).toBeGreaterThan(8);
+    for (const s of slabs) expect(s.bytes).toBeLessThanOrEqual(limit);
+    expect(plan.dispatches.filter((d) => d.op === 'adamw').length).toBe(slabs.length / 4 + plan.buffers.filter((b) => b.kind === 'param' && !b.view).length);
+  });
+
+  it('refuses a model whose buffers exceed the binding limit, naming them', () => {
+    const train = { batch: 2, seqLen: 8, optimizer: { kind: 'adamw', lr: 1e-3, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, momentum: 0 }, clipGrad: 1 } as TrainConfig;
+    const run = () => compileTraining(tinyModel(), train, { ...CAPS, maxStorageBufferBindingSize: 1024 });
+    expect(run).toThrow(LoweringError);
+    expect(run).toThrow(/exceed the adapter's storage binding limit of 0\.0 MiB:\n  \w+ buffer '[^']+' needs/);
+  });
+});
