@@ -7,7 +7,7 @@
 // before anything is saved, so the last checkpoint on disk is the last good one.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../../cli/errors.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import type { ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
@@ -76,7 +76,9 @@ function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfi
 export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): Promise<TrainingSession> {
   const { config, warnings } = loadConfig(file, { overrides: [...overrides] });
   for (const w of warnings) log(`warning: ${w.message}`);
-  const { model, train } = trainBlock(config, file);
+  const { model, train: declared } = trainBlock(config, file);
+  // `data path("…")` is relative to the .moe file, like an import, not to the working directory.
+  const train = declared.data.kind === 'path' && !isAbsolute(declared.data.path) ? { ...declared, data: { ...declared.data, path: resolve(dirname(file), declared.data.path) } } : declared;
   return openSession(model, train, file, log);
 }
 
@@ -200,6 +202,14 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   };
 
   const lastStep = Math.min(train.steps, opts.stopAfter ?? train.steps);
+  // Ctrl-C finishes the current step, writes a checkpoint and stops: nothing is lost.
+  let interrupted = false;
+  const onInterrupt = (): void => {
+    interrupted = true;
+    progress.log('interrupt: finishing this step and writing a checkpoint (press Ctrl-C again to abort)');
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
   try {
     for (let s = startStep + 1; s <= lastStep; s++) {
       const batch = sampler.next();
@@ -243,9 +253,15 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte });
         progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte`);
       }
-      if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter) await checkpoint(s);
+      if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter || interrupted) await checkpoint(s);
+      if (interrupted) {
+        const sets = (opts.overrides ?? []).map((o) => ` --set ${o}`).join('');
+        log(`interrupted after step ${s}; continue with: sdmoec run ${opts.file}${sets} --resume ${runDir}`);
+        break;
+      }
     }
   } finally {
+    process.removeListener('SIGINT', onInterrupt);
     progress.stop();
     metrics.close();
   }
