@@ -22,8 +22,15 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   const program = new Command('sdmoec')
     .description('Compiler and WebGPU runtime for Spectral-Decoupled Mixture-of-Experts models')
     .version(pkg.version, '-V, --version')
+    .option('--adapter <name>', 'use the WebGPU adapter whose name contains <name> (same as SDMOEC_ADAPTER)')
+    .option('--print-adapter', 'print the adapter name and the optional features in use')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (cmd) => {
+      const o = cmd.opts<{ adapter?: string; printAdapter?: boolean }>();
+      if (o.adapter) process.env.SDMOEC_ADAPTER = o.adapter;
+      if (o.printAdapter) process.env.SDMOEC_PRINT_ADAPTER = '1';
+    });
   const requested = argv[2];
   const names = requested && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
   for (const name of names) (await COMMANDS[name]())(program);

@@ -8,6 +8,7 @@
 // sets the number of LLVM worker threads (4 was ~30 % faster than the default on large kernels
 // here, at a higher per-dispatch cost).
 import { create, globals } from 'webgpu';
+import { UserError } from '../cli/errors.ts';
 
 export interface DeviceOptions {
   /** Substring of the adapter name to use (Dawn `adapter=` flag). Defaults to $SDMOEC_ADAPTER. */
@@ -85,6 +86,9 @@ async function requestAdapter(opts: DeviceOptions): Promise<GPUAdapter> {
   try {
     adapter = await gpu(opts).requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
+    const requested = opts.adapter ?? process.env.SDMOEC_ADAPTER ?? opts.backend ?? process.env.SDMOEC_BACKEND;
+    // Dawn lists the available adapters in this message; a wrong name is the user's to fix.
+    if (requested) throw new UserError(`no WebGPU adapter matches '${requested}': ${(e as Error).message}`);
     throw new GpuError(`could not request a WebGPU adapter: ${(e as Error).message}`, 'internal');
   }
   if (!adapter) {
@@ -149,14 +153,11 @@ export function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
   const key = gpuFlags(opts).join('|');
   let ctx = contexts.get(key);
   if (!ctx) {
-    ctx = openDevice(opts);
+    ctx = openDevice({ ...opts, printAdapter: opts.printAdapter ?? process.env.SDMOEC_PRINT_ADAPTER === '1' });
     contexts.set(key, ctx);
     ctx.catch(() => contexts.delete(key));
   }
-  return ctx.then((c) => {
-    if (opts.printAdapter && !c.lostReason) process.stderr.write(`sdmoec: adapter ${c.adapterName}\n`);
-    return c;
-  });
+  return ctx;
 }
 
 /** Throws the first error the device reported outside an error scope since the last call. */

@@ -188,6 +188,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.progressStream ?? process.stdout });
   const tokensPerStep = train.batch * train.seqLen;
   const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
+  const auxLosses = Object.keys(session.compiled.stepPlan.outputs).filter((k) => k.startsWith('aux.'));
   const lr = new Float32Array(1);
   const stepNumber = new Int32Array(1);
   let lastEval: RunSummary['lastEval'] = null;
@@ -222,7 +223,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const t0 = performance.now();
       exec.run();
       const logNow = s % train.logEvery === 0 || s === train.steps || s === 1;
-      const names = ['loss', 'ce_loss', 'grad_norm', ...(logNow ? moeLayers : [])];
+      const names = ['loss', 'ce_loss', 'grad_norm', ...(logNow ? [...moeLayers, ...auxLosses] : [])];
       const out = await exec.readOutputs(names);
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
@@ -242,6 +243,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
           total_loss: out.loss[0],
           lr: lr[0],
           grad_norm: out.grad_norm[1],
+          aux: Object.fromEntries(auxLosses.map((k) => [k.slice('aux.'.length), out[k][0]])),
           tokens_per_expert: tokensPerExpert,
           load_imbalance: tokensPerExpert.map((c) => Math.max(...c) / (c.reduce((a, b) => a + b, 0) / c.length)),
           tokens_per_s: tokensPerStep / seconds,
