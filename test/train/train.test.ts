@@ -45,6 +45,18 @@ describe('sdmoec run', () => {
     expect(full.lastCheckpoint).toMatch(/step-000030$/);
   });
 
+  it('logs what the issue asks per step: lr, grad norm, aux losses, tokens per expert, load imbalance', () => {
+    const entries = readMetrics(join(full.runDir, 'metrics.jsonl')).filter((e): e is TrainMetrics => e.type === 'train');
+    for (const e of entries) {
+      expect(e.lr).toBeGreaterThan(0);
+      expect(e.grad_norm).toBeGreaterThan(0);
+      expect(Object.keys(e.aux ?? {}).sort()).toEqual(['0.load_balance', '0.z_loss']);
+      expect(e.tokens_per_expert).toHaveLength(1);
+      expect(e.tokens_per_expert![0].reduce((a, b) => a + b, 0)).toBe(4 * 32 * 2); // batch · seq · top-k
+      expect(e.load_imbalance![0]).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('follows the blessed fixed-seed loss curve', () => {
     const losses = trainLosses(full.runDir);
     if (BLESS || !existsSync(GOLDEN)) {
