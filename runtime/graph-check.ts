@@ -21,6 +21,8 @@ export interface GraphCheckOptions {
   readonly fixedInputs?: Readonly<Record<string, Float32Array | Int32Array>>;
   /** Outputs not to compare (e.g. ones that depend on discontinuous choices). */
   readonly skip?: readonly string[];
+  /** Values for some params instead of their init (e.g. orthonormal SD-MoE bases). */
+  readonly fixedParams?: Readonly<Record<string, Float32Array>>;
   /** Plan as if for an adapter with these limits (e.g. a small binding size to force split slabs). */
   readonly planLimits?: { readonly maxStorageBufferBindingSize: number };
 }
@@ -41,7 +43,7 @@ export async function checkGraphOnDevice(exec: KernelExecutor, g: Graph, opts: G
   const params64 = initParams(g, opts.seed);
   const params: Record<string, Float64Array> = {};
   for (const [name, v] of Object.entries(params64)) {
-    const f32 = Float32Array.from(v);
+    const f32 = opts.fixedParams?.[name] ?? Float32Array.from(v);
     step.writeParam(name, f32);
     params[name] = Float64Array.from(f32);
   }

@@ -287,7 +287,25 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     });
   },
   expert_weight: missing('expert_weight'),
-  sd_split_grad: missing('sd_split_grad'),
+  sd_split_grad: (n, c) => {
+    // SD-MoE gradient split with rank-r projections, as batched matmuls over the experts:
+    //   A = Uᵀ G(e);  Gu(e) = G(e) − U A;  B = Gu(e) V;  Gu(e) −= B Vᵀ   → Gu = (I−P_U) G (I−P_V)
+    //   Gc = Σ_e (G(e) − Gu(e))  (or the mean over experts)
+    const [E, K, N] = c.inputType(0).shape;
+    const r = n.attrs.rank;
+    const [G, U, V] = [c.input(0), c.input(1), c.input(2)];
+    const [Gc, Gu] = [c.output(0), c.output(1)];
+    const A = c.temp(E * r * N * 4, 'a');
+    const B = c.temp(E * K * r * 4, 'b');
+    const D = c.temp(E * K * N * 4, 'common_parts');
+    c.emit(elementwiseCase({ op: 'copy', aShape: [E * K * N] }), { a: G, out: Gu });
+    c.emit(matmulCase({ M: r, N, K, batch: E, transA: true, aBatchStride: 0, bBatchStride: K * N, cBatchStride: r * N }, c.caps), { a: U, b: G, c: A });
+    c.emit(matmulCase({ M: K, N, K: r, batch: E, alpha: -1, accumulate: true, aBatchStride: 0, bBatchStride: r * N, cBatchStride: K * N }, c.caps), { a: U, b: A, c: Gu });
+    c.emit(matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, c.caps), { a: Gu, b: V, c: B });
+    c.emit(matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, c.caps), { a: B, b: V, c: Gu });
+    c.emit(elementwiseCase({ op: 'sub', aShape: [E * K * N], bShape: [E * K * N] }), { a: G, b: Gu, out: D });
+    c.emit(reduceCase({ op: n.attrs.aggregate === 'mean' ? 'mean' : 'sum', shape: [E, K * N], axis: 0 }), { x: D, out: Gc });
+  },
   grad_norm: (n, c) => {
     // Sum of squares of every gradient into one partials buffer, then one finalize pass. Gradients
     // sharing a slab are reduced by a single dispatch over the slab's span.

@@ -33,7 +33,7 @@ export const PASSES: readonly PassInfo[] = [
 export const TRAINING_PIPELINE = ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', 'fuse-cross-entropy', 'fuse-matmul-add', 'optimizer', 'cse'] as const;
 
 /** The forward-only program used for evaluation. */
-export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add'] as const;
+export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-expert-weight', 'fuse-matmul-add'] as const;
 
 export function findPass(name: string): PassInfo | undefined {
   return PASSES.find((p) => p.name === name);
