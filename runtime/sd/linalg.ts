@@ -1,0 +1,257 @@
+// Dense float64 linear algebra for the SD-MoE host-side steps (init, re-basing, metrics).
+// Invariants: inputs are row-major [rows, cols] (Float32Array or Float64Array) and never mutated;
+// column sets are arrays of Float64Array columns, so Gram–Schmidt and axpy loops run on
+// contiguous memory. ml-matrix's SVD/QR run on nested arrays and were measured too slow for
+// 512–1024 matrices (SVD 3.7 s and QR 1.2 s at 512²), so only its symmetric eigensolver is used,
+// on the Gram matrix of the smaller side (min(rows, cols)²), and QR is classical Gram–Schmidt
+// applied twice ("twice is enough": orthogonal to working precision, positive R diagonal).
+// Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
+// largest-magnitude component positive (first such index on ties), and v_j follows from it.
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+
+export type Dense = Float32Array | Float64Array;
+
+export function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function axpy(alpha: number, x: Float64Array, y: Float64Array): void {
+  for (let i = 0; i < y.length; i++) y[i] += alpha * x[i];
+}
+
+/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending. */
+function symmetricEigenDescending(gram: Float64Array, n: number): { values: Float64Array; vectors: Float64Array[] } {
+  const rows: number[][] = [];
+  for (let i = 0; i < n; i++) rows.push(Array.from(gram.subarray(i * n, (i + 1) * n)));
+  const evd = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true });
+  const lambda = evd.realEigenvalues;
+  const vecs = evd.eigenvectorMatrix;
+  const order = lambda.map((_, i) => i).sort((a, b) => lambda[b] - lambda[a] || a - b);
+  const values = new Float64Array(n);
+  const vectors: Float64Array[] = [];
+  order.forEach((src, dst) => {
+    values[dst] = lambda[src];
+    vectors.push(Float64Array.from(vecs.getColumn(src)));
+  });
+  return { values, vectors };
+}
+
+/** A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. */
+function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): Float64Array {
+  if (side === 'rows') {
+    const g = new Float64Array(rows * rows);
+    const r64 = rowsOf(a, rows, cols);
+    for (let i = 0; i < rows; i++) {
+      for (let j = i; j < rows; j++) {
+        const v = dot(r64[i], r64[j]);
+        g[i * rows + j] = v;
+        g[j * rows + i] = v;
+      }
+    }
+    return g;
+  }
+  const g = new Float64Array(cols * cols);
+  for (let k = 0; k < rows; k++) {
+    const base = k * cols;
+    for (let i = 0; i < cols; i++) {
+      const ai = a[base + i];
+      if (ai === 0) continue;
+      const gi = i * cols;
+      for (let j = i; j < cols; j++) g[gi + j] += ai * a[base + j];
+    }
+  }
+  for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) g[i * cols + j] = g[j * cols + i];
+  return g;
+}
+
+export function rowsOf(a: Dense, rows: number, cols: number): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (let i = 0; i < rows; i++) out.push(Float64Array.from(a.subarray(i * cols, (i + 1) * cols)));
+  return out;
+}
+
+/** A·x for row-major A (rows×cols) and x of length cols. */
+function mulVec(a: Dense, rows: number, cols: number, x: Float64Array): Float64Array {
+  const y = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let s = 0;
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) s += a[base + j] * x[j];
+    y[i] = s;
+  }
+  return y;
+}
+
+/** Aᵀ·x for row-major A (rows×cols) and x of length rows. */
+function mulTransposeVec(a: Dense, rows: number, cols: number, x: Float64Array): Float64Array {
+  const y = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const xi = x[i];
+    if (xi === 0) continue;
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) y[j] += xi * a[base + j];
+  }
+  return y;
+}
+
+/**
+ * Gram–Schmidt twice: orthonormalise `columns` (in order) against the orthonormal `basis` and each
+ * other, in place of a QR's Q factor with positive diagonal. A column that vanishes after projection
+ * (a rank-deficient input) is replaced by the first standard basis vector that is not yet spanned,
+ * so the result is always a full orthonormal set.
+ */
+export function orthonormalizeAgainst(basis: Float64Array[], columns: Float64Array[]): Float64Array[] {
+  const done: Float64Array[] = [...basis];
+  const out: Float64Array[] = [];
+  const n = columns.length > 0 ? columns[0].length : 0;
+  let nextUnit = 0;
+  for (const column of columns) {
+    let w = Float64Array.from(column);
+    let norm0 = Math.sqrt(dot(w, w));
+    for (;;) {
+      for (let pass = 0; pass < 2; pass++) {
+        const coeffs = done.map((q) => dot(q, w));
+        for (let i = 0; i < done.length; i++) if (coeffs[i] !== 0) axpy(-coeffs[i], done[i], w);
+      }
+      const norm = Math.sqrt(dot(w, w));
+      if (norm > 1e-10 * norm0 && norm > 0) {
+        for (let i = 0; i < w.length; i++) w[i] /= norm;
+        break;
+      }
+      if (nextUnit >= n) throw new Error('orthonormalizeAgainst: more columns than the dimension');
+      w = new Float64Array(n);
+      w[nextUnit++] = 1;
+      norm0 = 1;
+    }
+    done.push(w);
+    out.push(w);
+  }
+  return out;
+}
+
+function fixSign(u: Float64Array, v: Float64Array): void {
+  let best = 0;
+  for (let i = 1; i < u.length; i++) if (Math.abs(u[i]) > Math.abs(u[best])) best = i;
+  if (u[best] < 0) {
+    for (let i = 0; i < u.length; i++) u[i] = -u[i];
+    for (let i = 0; i < v.length; i++) v[i] = -v[i];
+  }
+}
+
+export interface TopSvd {
+  /** All min(rows, cols) singular values, descending. */
+  singularValues: Float64Array;
+  /** Top-r left singular vectors (length rows each). */
+  u: Float64Array[];
+  /** Top-r right singular vectors (length cols each). */
+  v: Float64Array[];
+}
+
+/**
+ * Top-r singular triplets and the full spectrum of a row-major matrix, through the eigenpairs of
+ * the Gram matrix on its smaller side. The partner vectors (A v / σ or Aᵀ u / σ) are re-orthonormalised
+ * so that a zero or tiny σ still yields an orthonormal basis.
+ */
+export function topSvd(a: Dense, rows: number, cols: number, r: number): TopSvd {
+  const small = Math.min(rows, cols);
+  if (!Number.isInteger(r) || r < 0 || r > small) throw new Error(`topSvd: rank ${r} outside [0, ${small}]`);
+  const side = rows <= cols ? 'rows' : 'cols';
+  const { values, vectors } = symmetricEigenDescending(gram(a, rows, cols, side), small);
+  const singularValues = values.map((x) => Math.sqrt(Math.max(x, 0)));
+  const direct = vectors.slice(0, r);
+  const partner = direct.map((x, j) => {
+    const y = side === 'rows' ? mulTransposeVec(a, rows, cols, x) : mulVec(a, rows, cols, x);
+    const s = singularValues[j];
+    if (s > 0) for (let i = 0; i < y.length; i++) y[i] /= s;
+    return y;
+  });
+  const partnerOrtho = orthonormalizeAgainst([], partner);
+  const u = side === 'rows' ? direct : partnerOrtho;
+  const v = side === 'rows' ? partnerOrtho : direct;
+  for (let j = 0; j < r; j++) fixSign(u[j], v[j]);
+  return { singularValues, u, v };
+}
+
+/** Columns (each of length n) → row-major n×r Float32Array. */
+export function columnsToRowMajor(columns: Float64Array[], n: number): Float32Array {
+  const r = columns.length;
+  const out = new Float32Array(n * r);
+  for (let j = 0; j < r; j++) for (let i = 0; i < n; i++) out[i * r + j] = columns[j][i];
+  return out;
+}
+
+/** Row-major n×r → r columns of length n. */
+export function rowMajorToColumns(m: Dense, n: number, r: number): Float64Array[] {
+  const cols: Float64Array[] = [];
+  for (let j = 0; j < r; j++) {
+    const c = new Float64Array(n);
+    for (let i = 0; i < n; i++) c[i] = m[i * r + j];
+    cols.push(c);
+  }
+  return cols;
+}
+
+/** Σ_j scale_j · u_j v_jᵀ as a row-major rows×cols float64 matrix (accumulated into `out`). */
+export function addOuterProducts(
+  out: Float64Array, cols: number, u: Float64Array[], scale: ArrayLike<number>, v: Float64Array[],
+): Float64Array {
+  const rows = u.length > 0 ? u[0].length : 0;
+  const row = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    row.fill(0);
+    for (let j = 0; j < u.length; j++) {
+      const c = u[j][i] * scale[j];
+      if (c !== 0) axpy(c, v[j], row);
+    }
+    const base = i * cols;
+    for (let k = 0; k < cols; k++) out[base + k] += row[k];
+  }
+  return out;
+}
+
+/**
+ * In place: M ← (I − U Uᵀ) M (I − V Vᵀ) for row-major M (rows×cols) and orthonormal columns U, V.
+ * Returns ||M_before − M_after||_F, the part that was removed.
+ */
+export function projectDoubleComplementInPlace(m: Float64Array, rows: number, cols: number, u: Float64Array[], v: Float64Array[]): number {
+  let removed2 = 0;
+  // Row side: c_j = u_jᵀ M (length cols), then M −= Σ_j u_j c_jᵀ.
+  const c = u.map((uj) => {
+    const cj = new Float64Array(cols);
+    for (let i = 0; i < rows; i++) {
+      const w = uj[i];
+      if (w === 0) continue;
+      const base = i * cols;
+      for (let k = 0; k < cols; k++) cj[k] += w * m[base + k];
+    }
+    return cj;
+  });
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    for (let j = 0; j < u.length; j++) {
+      const w = u[j][i];
+      if (w === 0) continue;
+      const cj = c[j];
+      for (let k = 0; k < cols; k++) m[base + k] -= w * cj[k];
+    }
+  }
+  for (const cj of c) removed2 += dot(cj, cj); // ||U Uᵀ M||² = Σ_j ||u_jᵀ M||² (orthonormal u)
+  // Column side, row by row: d_j = M_i · v_j, then M_i −= Σ_j d_j v_j.
+  for (let i = 0; i < rows; i++) {
+    const rowView = m.subarray(i * cols, (i + 1) * cols);
+    const d = v.map((vj) => dot(rowView, vj));
+    for (let j = 0; j < v.length; j++) {
+      removed2 += d[j] * d[j];
+      if (d[j] !== 0) axpy(-d[j], v[j], rowView);
+    }
+  }
+  return Math.sqrt(removed2);
+}
+
+export function frobenius(a: Dense): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}

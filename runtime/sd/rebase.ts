@@ -1,0 +1,100 @@
+// SD-MoE re-basing of one (layer, matrix) target (digest §2.5, options in docs/language.md#spectral).
+// SVD of W_c; U_k, V_k ← its top-r left/right singular vectors (signs: largest-|component| of each
+// u_j positive). The residual R = W_c − [W_c]_r is handled by `residual`:
+//   keep    → W_c unchanged; only the bases are refreshed. No proxy changes.
+//   fold    → W_c ← [W_c]_r, every W_u(e) ← W_u(e) + R. Every proxy W_c + W_u(e) is unchanged
+//             (up to float32 rounding of the stored result).
+//   discard → W_c ← [W_c]_r. Every proxy loses R.
+// reproject (applied after the residual step, with the NEW bases): W_u(e) ← (I − P_U) W_u(e) (I − P_V).
+// This deliberately drops the part of W_u(e) that lies in the new common subspace, so it changes each
+// proxy's function by exactly that removed part (reported per expert in `reprojectedNorms`). With
+// 'fold' the folded R already lies in the double complement of the new bases, so 'fold' + reproject
+// keeps each proxy up to the removed part of its previous W_u(e) only.
+// Arrays the chosen options leave unchanged are returned as the same objects (no copy), and
+// `changed` says which ones the caller has to write back.
+import { checkShape, type SpectralState } from './init.ts';
+import {
+  addOuterProducts, columnsToRowMajor, dot, projectDoubleComplementInPlace, rowMajorToColumns, topSvd,
+} from './linalg.ts';
+
+export type ResidualMode = 'keep' | 'fold' | 'discard';
+
+export interface RebaseOptions extends SpectralState {
+  rows: number;
+  cols: number;
+  experts: number;
+  rank: number;
+  residual: ResidualMode;
+  reproject: boolean;
+}
+
+export interface RebaseResult extends SpectralState {
+  /** ||W_c − [W_c]_r||_F of the W_c that came in. */
+  residualNorm: number;
+  /** Σ_{j≤r} σ_j² / Σ_j σ_j² of the incoming W_c (1 when W_c is exactly rank ≤ r; 0 when W_c = 0). */
+  energyTopK: number;
+  /** Singular values of the incoming W_c, descending. */
+  singularValues: Float64Array;
+  /** ||U_oldᵀ U_new||_F² / r and the same for V: 1 = the common subspace did not move. */
+  basisOverlap: { left: number; right: number };
+  /** Per expert, ||W_u(e) before reprojection − after||_F (all zeros without reproject). */
+  reprojectedNorms: Float64Array;
+  /** Which of the returned arrays differ from the inputs (the bases always do). */
+  changed: { common: boolean; unique: boolean };
+}
+
+function overlap(oldBasis: Float32Array, fresh: Float64Array[], n: number, r: number): number {
+  const previous = rowMajorToColumns(oldBasis, n, r);
+  let s = 0;
+  for (const p of previous) for (const q of fresh) s += dot(p, q) ** 2;
+  return s / r;
+}
+
+export function rebase(options: RebaseOptions): RebaseResult {
+  const { common, unique, uk, vk, rows, cols, experts, rank, residual, reproject } = options;
+  checkShape(rows, cols, experts, rank);
+  const size = rows * cols;
+  if (common.length !== size || unique.length !== experts * size || uk.length !== rows * rank || vk.length !== cols * rank) {
+    throw new Error(`rebase: array sizes do not match rows=${rows} cols=${cols} experts=${experts} rank=${rank}`);
+  }
+  if (residual !== 'keep' && residual !== 'fold' && residual !== 'discard') throw new Error(`rebase: unknown residual '${residual}'`);
+
+  const { singularValues, u, v } = topSvd(common, rows, cols, rank);
+  const truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
+  const residualMatrix = new Float64Array(size);
+  let residual2 = 0;
+  let total2 = 0;
+  for (let i = 0; i < size; i++) {
+    residualMatrix[i] = common[i] - truncated[i];
+    residual2 += residualMatrix[i] ** 2;
+    total2 += common[i] * common[i];
+  }
+  let top2 = 0;
+  for (let j = 0; j < rank; j++) top2 += singularValues[j] ** 2;
+
+  const newCommon = residual === 'keep' ? common : Float32Array.from(truncated);
+  let newUnique = unique;
+  const reprojectedNorms = new Float64Array(experts);
+  if (residual === 'fold' || reproject) {
+    newUnique = new Float32Array(unique.length);
+    const work = new Float64Array(size);
+    for (let e = 0; e < experts; e++) {
+      const slice = unique.subarray(e * size, (e + 1) * size);
+      for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix[i] : 0);
+      if (reproject) reprojectedNorms[e] = projectDoubleComplementInPlace(work, rows, cols, u, v);
+      newUnique.set(work, e * size);
+    }
+  }
+  return {
+    common: newCommon,
+    unique: newUnique,
+    uk: columnsToRowMajor(u, rows),
+    vk: columnsToRowMajor(v, cols),
+    residualNorm: Math.sqrt(residual2),
+    energyTopK: total2 > 0 ? Math.min(1, top2 / total2) : 0,
+    singularValues,
+    basisOverlap: { left: overlap(uk, u, rows, rank), right: overlap(vk, v, cols, rank) },
+    reprojectedNorms,
+    changed: { common: newCommon !== common, unique: newUnique !== unique },
+  };
+}
