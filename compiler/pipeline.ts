@@ -32,11 +32,10 @@ export function optimizerOptions(train: TrainConfig | null): OptimizerOptions {
 }
 
 export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: { verify?: boolean } = {}): CompiledTraining {
-  if (model.spectral) {
-    // The IR carries SD-MoE's proxy weights and gradient split (lower/model.ts, autodiff/rules.ts),
-    // but the split's kernels, the initialisation and the periodic re-basing are not in the
-    // runtime yet; refuse rather than train something that is not the method.
-    throw new LoweringError(`model ${model.name}: spectral decoupling is not in the training engine yet; train the baseline with --set model.spectral=off`);
+  if (model.spectral?.project === 'update') {
+    // Projecting Adam's update (instead of the raw gradient) needs a transform after the optimizer;
+    // only the gradient form (the paper's natural reading) is compiled.
+    throw new LoweringError(`model ${model.name}: spectral.project update is not supported yet; use project gradient`);
   }
   const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
   const after = opts.verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;

@@ -24,6 +24,7 @@ import { MetricsWriter } from '../metrics/jsonl.ts';
 import { TrainingProgress } from '../metrics/progress.ts';
 import { StepExecutor } from '../step-executor.ts';
 import { learningRate } from './schedule.ts';
+import { initializeSpectral, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
 export interface RunOptions {
   readonly file: string;
@@ -166,6 +167,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const sampler = new BatchSampler(session.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
   let startStep = 0;
   let guardState: GuardState | undefined;
+  const spectral = model.spectral;
+  const sdMatrices = spectral ? spectralMatrices(session.compiled.stepPlan) : [];
 
   if (opts.resume) {
     const ckpt = await loadCheckpoint(opts.resume, { configHash: hash });
@@ -180,6 +183,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   } else if (existsSync(runDir) && (await findLatestCheckpoint(runDir))) {
     if (!opts.force) throw new UserError(`run directory ${runDir} already holds checkpoints; continue it with --resume ${runDir}, or start over with --force (or pick another --out)`);
     rmSync(runDir, { recursive: true, force: true });
+  }
+  if (!opts.resume && spectral && sdMatrices.length > 0) {
+    initializeSpectral(exec, sdMatrices, spectral, train.seed);
+    log(`spectral: ${sdMatrices.length} decoupled matrices (rank ${spectral.rank}, init ${spectral.init}), re-based every ${spectral.rebaseEvery} steps`);
   }
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'config.json'), JSON.stringify({ model, train, configHash: hash }, null, 2));
@@ -233,6 +240,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       if (!verdict.ok) {
         throw new UserError(`training stopped at step ${s}: ${verdict.message}\nthe last good checkpoint is ${lastCheckpoint ?? (await findLatestCheckpoint(runDir)) ?? '(none written yet)'}`);
       }
+      // Re-basing follows the update of every rebaseEvery-th step, so a checkpoint of that step
+      // already holds the new bases and a resumed run continues exactly.
+      let rebased: RebaseReport | undefined;
+      if (spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0) rebased = await rebaseSpectral(exec, sdMatrices, spectral);
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {
         const tokensPerExpert = moeLayers.map((k) => Array.from(out[k]));
@@ -247,6 +258,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
           tokens_per_expert: tokensPerExpert,
           load_imbalance: tokensPerExpert.map((c) => Math.max(...c) / (c.reduce((a, b) => a + b, 0) / c.length)),
           tokens_per_s: tokensPerStep / seconds,
+          ...(rebased ? { spectral: { energy_top_k: rebased.energyTopK, residual_norm: rebased.residualNorm } } : {}),
         });
       }
       if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
