@@ -78,7 +78,7 @@ export function spectralInit(options: SpectralInitOptions): SpectralInitResult {
   if (mode !== 'orthogonal_complement' && mode !== 'truncated_svd') throw new Error(`spectralInit: unknown mode '${mode}'`);
   const size = rows * cols;
   const w = denseInitMatrix(rng, rows, cols, std);
-  const { singularValues, u, v } = topSvd(w, rows, cols, rank);
+  const { singularValues, u, v } = topSvd(w, rows, cols, rank, { full: true });
   const common64 = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
   const unique = new Float32Array(experts * size);
   const tail = singularValues.subarray(rank);

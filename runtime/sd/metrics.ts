@@ -53,12 +53,8 @@ export function principalSimilarity(
 /** Stand-in spectral energy of the top r singular values: Σ_{j≤r} σ_j² / Σ_j σ_j² (0 for a zero matrix). */
 export function energyTop(matrix: Dense, rows: number, cols: number, r: number): number {
   if (matrix.length !== rows * cols) throw new Error(`energyTop: expected ${rows}×${cols} values`);
-  const { singularValues } = topSvd(matrix, rows, cols, 0);
+  const { singularValues, totalEnergy } = topSvd(matrix, rows, cols, Math.min(r, rows, cols));
   let top = 0;
-  let total = 0;
-  singularValues.forEach((s, j) => {
-    total += s * s;
-    if (j < r) top += s * s;
-  });
-  return total > 0 ? top / total : 0;
+  for (let j = 0; j < Math.min(r, singularValues.length); j++) top += singularValues[j] ** 2;
+  return totalEnergy > 0 ? Math.min(1, top / totalEnergy) : 0;
 }

@@ -33,7 +33,7 @@ export interface RebaseResult extends SpectralState {
   residualNorm: number;
   /** Σ_{j≤r} σ_j² / Σ_j σ_j² of the incoming W_c (1 when W_c is exactly rank ≤ r; 0 when W_c = 0). */
   energyTopK: number;
-  /** Singular values of the incoming W_c, descending. */
+  /** The top-r (at least) singular values of the incoming W_c, descending. */
   singularValues: Float64Array;
   /** ||U_oldᵀ U_new||_F² / r and the same for V: 1 = the common subspace did not move. */
   basisOverlap: { left: number; right: number };
@@ -59,15 +59,13 @@ export function rebase(options: RebaseOptions): RebaseResult {
   }
   if (residual !== 'keep' && residual !== 'fold' && residual !== 'discard') throw new Error(`rebase: unknown residual '${residual}'`);
 
-  const { singularValues, u, v } = topSvd(common, rows, cols, rank);
+  const { singularValues, totalEnergy, u, v } = topSvd(common, rows, cols, rank);
   const truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
   const residualMatrix = new Float64Array(size);
   let residual2 = 0;
-  let total2 = 0;
   for (let i = 0; i < size; i++) {
     residualMatrix[i] = common[i] - truncated[i];
     residual2 += residualMatrix[i] ** 2;
-    total2 += common[i] * common[i];
   }
   let top2 = 0;
   for (let j = 0; j < rank; j++) top2 += singularValues[j] ** 2;
@@ -91,8 +89,8 @@ export function rebase(options: RebaseOptions): RebaseResult {
     uk: columnsToRowMajor(u, rows),
     vk: columnsToRowMajor(v, cols),
     residualNorm: Math.sqrt(residual2),
-    energyTopK: total2 > 0 ? Math.min(1, top2 / total2) : 0,
-    singularValues,
+    energyTopK: totalEnergy > 0 ? Math.min(1, top2 / totalEnergy) : 0,
+    singularValues: singularValues.slice(0, rank),
     basisOverlap: { left: overlap(uk, u, rows, rank), right: overlap(vk, v, cols, rank) },
     reprojectedNorms,
     changed: { common: newCommon !== common, unique: newUnique !== unique },
