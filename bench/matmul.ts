@@ -9,11 +9,10 @@
 // both alike; the median ratio is taken over those pairs. GFLOP per CPU-second of this process
 // is reported too: on a software adapter it is the measure least sensitive to other load.
 import { matmulProgram, matmulVariant } from '../compiler/kernels/matmul.ts';
-import { acquireDevice, gpu, type GpuContext } from '../runtime/device.ts';
+import { acquireDevice, type GpuContext } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
-import { cpuMsSince, markdownTable, nowMs, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
+import { cpuMsSince, loadTfWebGpu, markdownTable, nowMs, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats, type Tf } from './common.ts';
 
-type Tf = typeof import('@tensorflow/tfjs');
 
 interface Rate {
   best: number;
@@ -91,29 +90,8 @@ async function prepareOurs(ctx: GpuContext, exec: KernelExecutor, shape: Shape):
   return { label: program.label, once, dispose: () => buffers.forEach((b) => b.destroy()) };
 }
 
-async function loadTf(): Promise<Tf> {
-  // The WebGPU backend registers itself at import time only if navigator.gpu exists, so the Dawn
-  // object must be installed first; both libraries then share the same adapter.
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpu() }, configurable: true, writable: true });
-  const tf = await import('@tensorflow/tfjs');
-  await import('@tensorflow/tfjs-backend-webgpu');
-  tf.env().set('WEBGPU_CPU_FORWARD', false);
-  if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not initialise its WebGPU backend');
-  await tf.ready();
-  return tf;
-}
-
-/** The parts of TF.js's WebGPU backend needed to wait for its queued work without a readback. */
-interface TfWebGpuBackend {
-  commandEncoder: GPUCommandEncoder | null;
-  endComputePassEncoder(): void;
-  submitQueue(): void;
-  queue: GPUQueue;
-}
-
 async function prepareTf(tf: Tf, shape: Shape): Promise<Contender & { withReadbackMs(): Promise<number> }> {
   const { size, transA, transB } = shape;
-  const backend = tf.backend() as unknown as TfWebGpuBackend;
   const a = tf.randomUniform([size, size], -1, 1);
   const b = tf.randomUniform([size, size], -1, 1);
   await Promise.all([a.data(), b.data()]);
@@ -122,10 +100,7 @@ async function prepareTf(tf: Tf, shape: Shape): Promise<Contender & { withReadba
     const c0 = process.cpuUsage();
     const t0 = nowMs();
     const c = tf.matMul(a, b, transA, transB);
-    // What TF.js itself does before a readback: close its open pass, submit its encoder.
-    backend.endComputePassEncoder();
-    if (backend.commandEncoder) backend.submitQueue();
-    await backend.queue.onSubmittedWorkDone();
+    await tfDrain(tf);
     const wallMs = nowMs() - t0;
     const cpuMs = cpuMsSince(c0);
     c.dispose();
@@ -228,7 +203,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     { size: gradSize, transA: true, transB: false },
   ];
   process.stdout.write(`matmul: adapter ${ctx.adapterName}, variant ${variant}, LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? 'default'}\n`);
-  const tf = await loadTf();
+  const tf = await loadTfWebGpu();
   const results: SizeResult[] = [];
   for (const shape of shapes) {
     const { size } = shape;
