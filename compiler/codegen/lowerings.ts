@@ -286,7 +286,12 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       dlogits: c.output(0),
     });
   },
-  expert_weight: missing('expert_weight'),
+  expert_weight: (_n, c) => {
+    // Materialises every proxy W_c + W_u(i) once (one broadcast add); the alternative,
+    // `fuse-expert-weight`, sums them in every grouped GEMM's weight load instead.
+    const [E, K, N] = c.inputType(1).shape;
+    c.emit(elementwiseCase({ op: 'add', aShape: [K, N], bShape: [E, K, N] }), { a: c.input(0), b: c.input(1), out: c.output(0) });
+  },
   sd_split_grad: (n, c) => {
     // SD-MoE gradient split with rank-r projections, as batched matmuls over the experts:
     //   A = Uᵀ G(e);  Gu(e) = G(e) − U A;  B = Gu(e) V;  Gu(e) −= B Vᵀ   → Gu = (I−P_U) G (I−P_V)

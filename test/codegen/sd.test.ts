@@ -17,8 +17,12 @@ function orthonormal(rng: Rng, rows: number, cols: number): Float32Array {
 }
 
 describe('SD-MoE step on the device', () => {
-  it('matches the interpreter: projected expert gradients, proxy weights, AdamW on W_c and W_u', async () => {
-    const g = runPasses(lowerModel(tinyModel({ spectral: true }), { batch: 2, seqLen: 8 }), TRAINING_PIPELINE);
+  const variants = {
+    'materialised proxies (default)': TRAINING_PIPELINE,
+    'proxies summed in the grouped GEMM loads (fuse-expert-weight)': ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', ...TRAINING_PIPELINE.slice(3)],
+  };
+  for (const [variant, passes] of Object.entries(variants)) it(`matches the interpreter with ${variant}: projected expert gradients, AdamW on W_c and W_u`, async () => {
+    const g = runPasses(lowerModel(tinyModel({ spectral: true }), { batch: 2, seqLen: 8 }), passes);
     const rng = new Rng(11);
     const fixedParams: Record<string, Float32Array> = {};
     for (const n of topoOrder(g)) {
