@@ -24,6 +24,7 @@ import { MetricsWriter } from '../metrics/jsonl.ts';
 import { TrainingProgress } from '../metrics/progress.ts';
 import { StepExecutor } from '../step-executor.ts';
 import { learningRate } from './schedule.ts';
+import { principalSimilarity } from '../sd/metrics.ts';
 import { initializeSpectral, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
 export interface RunOptions {
@@ -113,6 +114,34 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
 
 export function configHash(model: ModelConfig, train: TrainConfig): string {
   return createHash('sha256').update(stableJson({ model, train: { ...train, steps: 0, evalEvery: 0, checkpointEvery: 0, logEvery: 0 } })).digest('hex').slice(0, 16);
+}
+
+/** Expert matrices too large for a quick host-side SVD are left out of the overlap metric. */
+const OVERLAP_MAX_ELEMENTS = 512 * 512;
+
+/**
+ * Mean pairwise principal-subspace similarity of the routed experts' matrices (the digest's
+ * stand-in metric for the paper's expert overlap; SD-MoE aims below 0.1). Baseline experts are
+ * `<m>` [E,K,N]; SD experts are the proxies `<m>.common + <m>.unique[e]`. NaN when no matrix is
+ * small enough to analyse on the host quickly.
+ */
+export async function expertOverlap(session: TrainingSession): Promise<number> {
+  const params = session.compiled.stepPlan.params;
+  const values: number[] = [];
+  for (const [name, spec] of Object.entries(params)) {
+    const plain = /\.moe\.experts\.(gate|up|down)$/.test(name);
+    const sd = /\.moe\.experts\.(gate|up|down)\.unique$/.test(name);
+    if (!plain && !sd) continue;
+    const [E, K, N] = spec.type.shape;
+    if (K * N > OVERLAP_MAX_ELEMENTS) continue;
+    const experts = await session.step.readParam(name);
+    if (sd) {
+      const common = await session.step.readParam(name.replace(/\.unique$/, '.common'));
+      for (let e = 0; e < E; e++) for (let i = 0; i < K * N; i++) experts[e * K * N + i] += common[i];
+    }
+    values.push(principalSimilarity(experts, K, N, E).mean);
+  }
+  return values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
 }
 
 /** Mean cross-entropy and bits per byte over the configured number of validation batches. */
@@ -263,9 +292,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       }
       if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
         const ev = await evaluate(session, train.evalBatches);
+        const overlap = await expertOverlap(session);
         lastEval = { loss: ev.loss, bitsPerByte: ev.bitsPerByte };
-        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte });
-        progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte`);
+        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte, ...(Number.isNaN(overlap) ? {} : { expert_overlap: overlap }) });
+        progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte${Number.isNaN(overlap) ? '' : `, expert overlap ${overlap.toFixed(3)}`}`);
       }
       if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter || interrupted) await checkpoint(s);
       if (interrupted) {

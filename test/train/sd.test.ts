@@ -25,6 +25,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('sdmoec run with spectral decoupling', () => {
+  it('reports the experts\' principal-subspace overlap (stand-in metric) at evaluation', () => {
+    const evals = readMetrics(join(full.runDir, 'metrics.jsonl')).filter((e) => e.type === 'eval');
+    expect(evals.length).toBeGreaterThan(0);
+    for (const e of evals) {
+      expect(e.expert_overlap).toBeGreaterThanOrEqual(0);
+      expect(e.expert_overlap).toBeLessThanOrEqual(1 + 1e-9);
+    }
+  });
+
   it('trains: the loss falls and validation bits per byte are reported', () => {
     const losses = entries(full.runDir).map((e) => e.loss);
     expect(losses).toHaveLength(20);

@@ -34,6 +34,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('sdmoec run', () => {
+  it('reports the experts\' principal-subspace overlap (stand-in metric) at evaluation', () => {
+    const evals = readMetrics(join(full.runDir, 'metrics.jsonl')).filter((e) => e.type === 'eval');
+    expect(evals.length).toBeGreaterThan(0);
+    for (const e of evals) {
+      expect(e.expert_overlap).toBeGreaterThanOrEqual(0);
+      expect(e.expert_overlap).toBeLessThanOrEqual(1 + 1e-9);
+    }
+  });
+
   it('trains: the loss falls and the run reports validation bits per byte', () => {
     const losses = trainLosses(full.runDir);
     expect(losses).toHaveLength(30);
