@@ -52,9 +52,6 @@ function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attr
   return { tokens, experts, topK: a.topK, scoring: a.score, normalize: a.normalize, scale: a.scale, selectionBias: false };
 }
 
-const missing = (op: string) => (): void => {
-  throw new Error(`op '${op}' has no kernel yet`);
-};
 
 /** Forward grouped GEMM params from the operands: xs [R,K], weights [E,K,N] (last weight operand). */
 function groupedParams(experts: number, sharedWeight: boolean, c: LoweringContext): GroupedMatmulParams {
@@ -351,4 +348,3 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
 };
 
-export type { Node };
