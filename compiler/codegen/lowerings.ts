@@ -2,7 +2,7 @@
 // results and scratch buffers bind to them. One function per op; the planner (plan.ts) owns buffer
 // allocation and ordering. Ops with no kernel (param, input, const, reshape) never reach here.
 import type { DeviceCaps } from '../../runtime/device.ts';
-import type { Node, NodeOf, OpName, TensorType } from '../ir/types.ts';
+import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelCase } from '../../runtime/kernel-check.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';

@@ -1,7 +1,7 @@
 // Reads one resolved `model` block into a ModelConfig: defaults, ranges, cross-field rules
 // (heads divide dim, top_k ≤ experts, rank < min(m, n), …) and warnings for legal oddities.
 import { suggestion, type Loc } from '../../grammar/index.ts';
-import { BlockReader, type ReadContext } from './reader.ts';
+import { BlockReader } from './reader.ts';
 import {
   GATED_ACTIVATIONS,
   SPECTRAL_TARGETS,

@@ -1,7 +1,7 @@
 // Round trip of every example: check → print (canonical .moe) → check gives the same normalised
 // config; and `sdmoec check --print` on the CLI prints exactly that canonical text.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Source } from '../../grammar/index.ts';
