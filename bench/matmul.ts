@@ -11,7 +11,7 @@
 import { matmulProgram, matmulVariant } from '../compiler/kernels/matmul.ts';
 import { acquireDevice, type GpuContext } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
-import { cpuMsSince, loadTfWebGpu, markdownTable, nowMs, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats, type Tf } from './common.ts';
+import { cpuMsSince, dispatchCostUs, loadTfWebGpu, markdownTable, nowMs, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats, type Tf } from './common.ts';
 
 
 interface Rate {
@@ -120,25 +120,6 @@ async function prepareTf(tf: Tf, shape: Shape): Promise<Contender & { withReadba
   return { once, withReadbackMs, dispose: () => tf.dispose([a, b]) };
 }
 
-/** µs per dispatch: `count` dispatches of a 4×4×4 matmul in one pass, one submit. */
-async function dispatchCost(ctx: GpuContext, exec: KernelExecutor, count: number) {
-  const program = matmulProgram({ M: 4, N: 4, K: 4 }, ctx.caps);
-  const pipeline = await exec.pipeline(program);
-  const buffers = program.bindings.map((b) => exec.createBuffer(b.length * 4, `${program.label}.${b.name}`));
-  const bindGroup = exec.bindGroup(program, pipeline, buffers);
-  const record = (pass: GPUComputePassEncoder) => {
-    for (let i = 0; i < count; i++) exec.encode(pass, pipeline, bindGroup, program);
-  };
-  await timePasses(ctx, 1, record);
-  const t = await timePasses(ctx, 3, record);
-  for (const b of buffers) b.destroy();
-  return {
-    dispatches: count,
-    wallUs: stats(t.wallMs.map((ms) => (ms * 1000) / count)),
-    gpuUs: t.gpuMs ? stats(t.gpuMs.map((ms) => (ms * 1000) / count)) : null,
-  };
-}
-
 /** µs per submit round trip: an empty command buffer, submitted and waited for. */
 async function submitCost(ctx: GpuContext, count: number): Promise<RunStats> {
   const { device } = ctx;
@@ -154,7 +135,7 @@ async function submitCost(ctx: GpuContext, count: number): Promise<RunStats> {
 
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 
-function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch: Awaited<ReturnType<typeof dispatchCost>>, submitUs: RunStats): string {
+function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch: Awaited<ReturnType<typeof dispatchCostUs>>, submitUs: RunStats): string {
   const rows = results.map((r) => [
     shapeName(r),
     r.gflops.oursGpu ? `${fmt(r.gflops.oursGpu.best)} / ${fmt(r.gflops.oursGpu.median)}` : 'n/a',
@@ -250,7 +231,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
         `   per CPU-s ${fmt(r.gflopPerCpuSecond.ours)} vs ${fmt(r.gflopPerCpuSecond.tfjs)}   [${runs} runs]\n`,
     );
   }
-  const dispatch = await dispatchCost(ctx, exec, opts.quick ? 500 : 2000);
+  const dispatch = await dispatchCostUs(ctx, exec, opts.quick ? 500 : 2000, 3);
   const submitUs = await submitCost(ctx, opts.quick ? 50 : 200);
   process.stdout.write(
     `  dispatch: ${fmt(dispatch.wallUs.median, 2)} µs each (wall, ${dispatch.dispatches} in one submit)${dispatch.gpuUs ? `, ${fmt(dispatch.gpuUs.median, 2)} µs device time` : ''}\n` +
