@@ -3,6 +3,7 @@
 // and by `sdmoec test` so users can check their own models' kernels.
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
 import { ARRAY_FOR, type HostArray, type KernelExecutor } from './executor.ts';
+import { Rng } from './rng.ts';
 
 export interface Tolerance {
   readonly atol: number;
@@ -37,27 +38,15 @@ export interface CheckResult {
   report: string;
 }
 
-/** mulberry32: tiny, fast, and identical on every machine, enough for test inputs. */
-function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randomInputs(p: KernelProgram, seed: number): Record<string, HostArray> {
-  const uniform = seededUniform(seed);
+  const rng = new Rng(seed);
   const inputs: Record<string, HostArray> = {};
   for (const b of p.bindings) {
     if (b.access === 'write') continue;
     const arr = new ARRAY_FOR[b.type](b.length);
     const fill = b.fill ?? { kind: 'float', lo: -1, hi: 1 };
     for (let i = 0; i < arr.length; i++) {
-      const x = fill.lo + (fill.hi - fill.lo) * uniform();
+      const x = fill.lo + (fill.hi - fill.lo) * rng.nextFloat();
       arr[i] = fill.kind === 'int' ? Math.floor(x) : x;
     }
     inputs[b.name] = arr;

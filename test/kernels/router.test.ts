@@ -83,14 +83,21 @@ describe('router kernels', () => {
       const out = fwd(inputs);
       const grad = routerBackwardOracle(p)({ ...weights, probs: Float64Array.from(out.probs), topk_idx: out.topk_idx }).d_logits;
       const h = 1e-3;
+      const sameSelection = (l: Float64Array): boolean => fwd({ ...inputs, logits: l }).topk_idx.every((e, j) => e === out.topk_idx[j]);
+      let checked = 0;
       for (let i = 0; i < logits.length; i++) {
         const plus = Float64Array.from(logits);
         const minus = Float64Array.from(logits);
         plus[i] += h;
         minus[i] -= h;
+        // Top-k is piecewise constant: a step that changes the selection crosses a discontinuity,
+        // where a finite difference measures the jump, not the gradient.
+        if (!sameSelection(plus) || !sameSelection(minus)) continue;
+        checked++;
         const numeric = (lossOf(plus) - lossOf(minus)) / (2 * h);
         expect(Math.abs(grad[i] - numeric), `${routerBackwardProgram(p).label} d_logits[${i}]`).toBeLessThan(2e-3 + 1e-2 * Math.abs(numeric));
       }
+      expect(checked).toBeGreaterThan(0.9 * logits.length);
     }
   });
 
