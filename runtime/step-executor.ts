@@ -25,6 +25,7 @@ export class StepExecutor {
   /** Where each plan buffer lives: its own GPU buffer, a slab's at an offset, or a shared one. */
   private slots: Slot[] = [];
   private owned: GPUBuffer[] = [];
+  private readonly staging = new Map<number, GPUBuffer>();
   /** Read by profileStep (same module). */
   prepared: Prepared[] = [];
 
@@ -142,14 +143,16 @@ export class StepExecutor {
       offset += Math.ceil(s.bytes / 4) * 4;
       return at;
     });
-    const staging = device.createBuffer({ size: Math.max(4, offset), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // Read every step: the staging buffer of each size is kept, not re-created per call.
+    const size = Math.max(4, offset);
+    let staging = this.staging.get(size);
+    if (!staging) this.staging.set(size, (staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' })));
     const enc = device.createCommandEncoder();
     specs.forEach((s, i) => enc.copyBufferToBuffer(this.slots[s.spec.buffer].buffer, this.slots[s.spec.buffer].offset, staging, offsets[i], s.bytes));
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange().slice(0);
     staging.unmap();
-    staging.destroy();
     const result: Record<string, Float32Array | Int32Array> = {};
     specs.forEach((s, i) => {
       const bytes = all.slice(offsets[i], offsets[i] + s.bytes);
@@ -159,7 +162,8 @@ export class StepExecutor {
   }
 
   destroy(): void {
-    for (const b of this.owned) b.destroy();
+    for (const b of [...this.owned, ...this.staging.values()]) b.destroy();
+    this.staging.clear();
     this.owned = [];
     this.slots = [];
   }
