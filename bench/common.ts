@@ -17,6 +17,8 @@ import { profileStep, type DispatchTiming, type StepExecutor } from '../runtime/
 export interface BenchOptions {
   /** A fast subset (fewer sizes and runs) for a quick look. */
   readonly quick: boolean;
+  /** `--set key=value` overrides for benchmarks that open a .moe file (e.g. train.model=demo_sd). */
+  readonly overrides?: readonly string[];
 }
 
 /** A benchmark module: measures, prints as it goes, and returns what bench/run.ts writes out. */

@@ -13,7 +13,11 @@ async function main(): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      options: {
+      quick: { type: 'boolean', default: false },
+      set: { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
       allowPositionals: true,
     });
   } catch (err) {
@@ -24,7 +28,7 @@ async function main(): Promise<number> {
   const { values, positionals } = parsed;
   const names = MODULES.map((m) => m.name);
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--quick] [${names.join('|')} …]\n  --quick  fewer sizes and runs\n`);
+    process.stdout.write(`usage: npm run bench -- [--quick] [--set key=value …] [${names.join('|')} …]\n  --quick  fewer sizes and runs\n  --set    override a setting of the .moe file a benchmark opens (train-step), e.g. train.model=demo_sd\n`);
     return 0;
   }
   const unknown = positionals.filter((p) => !names.includes(p));
@@ -34,8 +38,10 @@ async function main(): Promise<number> {
   }
   const chosen = positionals.length > 0 ? MODULES.filter((m) => positionals.includes(m.name)) : MODULES;
   for (const m of chosen) {
-    const report = await m.run({ quick: values.quick ?? false });
-    for (const path of writeReport(m.name, report)) process.stdout.write(`  wrote ${path}\n`);
+    const report = await m.run({ quick: values.quick ?? false, overrides: values.set ?? [] });
+    // Overridden runs get their own result files instead of replacing the default ones.
+    const suffix = (values.set ?? []).map((o) => o.replace(/[^\w.-]+/g, '-')).join('_');
+    for (const path of writeReport(suffix ? `${m.name}_${suffix}` : m.name, report)) process.stdout.write(`  wrote ${path}\n`);
   }
   return 0;
 }

@@ -88,7 +88,7 @@ const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 async function run(opts: BenchOptions): Promise<BenchReport> {
   const loadBefore = loadAverage();
   const t0 = nowMs();
-  const session = await openSessionFromFile(MODEL_FILE, [], (line) => process.stdout.write(`  ${line}\n`));
+  const session = await openSessionFromFile(MODEL_FILE, opts.overrides ?? [], (line) => process.stdout.write(`  ${line}\n`));
   const openMs = nowMs() - t0;
   const { train, step, compiled } = session;
   const exec = step.exec;
@@ -131,7 +131,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     meta: {
       adapter: ctx.adapterName,
       revision: sourceRevision(),
-      model: MODEL_FILE,
+      model: [MODEL_FILE, ...(opts.overrides ?? []).map((o) => `--set ${o}`)].join(' '),
       batch: train.batch,
       seqLen: train.seqLen,
       lpNumThreads: process.env.LP_NUM_THREADS ?? 'default',
@@ -214,7 +214,7 @@ function markdown(r: ReturnType<typeof summarise>): string {
   const o = r.dispatchOverhead;
   const topDispatches = [...r.profile.perDispatch].sort((a, b) => b.microseconds - a.microseconds).slice(0, 10);
   return [
-    '# Training step benchmark: models/demo.moe',
+    `# Training step benchmark: ${m.model}`,
     '',
     `The whole compiled training step (forward, backward, global-norm clipping, AdamW) of \`${m.model}\`, batch ${m.batch} × seq ${m.seqLen}`,
     `= ${r.tokensPerStep} tokens, opened as \`sdmoec run\` opens it, on real batches of the default corpus; a step is timed from issuing it to`,
