@@ -33,8 +33,9 @@ export const PASSES: readonly PassInfo[] = [
 // `fuse-expert-weight` is not in the default pipelines: on lavapipe, materialising each SD proxy
 // once per step (one broadcast add) was ~12 % faster per demo_sd step than summing W_c + W_u in
 // every grouped GEMM load (median of 20 timed steps after 3 warm-ups, two builds each,
-// alternating: 104 and 109 ms against 119 and 128 ms; measured ad hoc while choosing the default,
-// with `npm run bench -- train-step --set train.model=demo_sd` on each build). It stays available
+// alternating: 104 and 109 ms against 119 and 128 ms; measured with a throwaway script while
+// choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
+// reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
 export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-matmul-add', 'optimizer', 'cse'];
 
