@@ -3,7 +3,7 @@
 // in one stage's code cannot break an unrelated command.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { reportError, EXIT_USER } from './errors.ts';
+import { reportError, EXIT_USER } from '../base/errors.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 

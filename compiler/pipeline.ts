@@ -3,7 +3,7 @@
 // plan buffers and dispatches. The evaluation program is the forward graph alone; it shares the
 // parameter buffers of the training program at run time (same param names).
 import type { ModelConfig, TrainConfig } from './config/types.ts';
-import type { DeviceCaps } from '../runtime/device.ts';
+import type { DeviceCaps } from '../base/caps.ts';
 import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
 import { LoweringError, lowerModel } from './lower/model.ts';
 import { verifyGraph } from './ir/text.ts';

@@ -8,7 +8,8 @@
 // sets the number of LLVM worker threads (4 was ~30 % faster than the default on large kernels
 // here, at a higher per-dispatch cost).
 import { create, globals } from 'webgpu';
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../base/errors.ts';
+import type { DeviceCaps } from '../base/caps.ts';
 
 export interface DeviceOptions {
   /** Substring of the adapter name to use (Dawn `adapter=` flag). Defaults to $SDMOEC_ADAPTER. */
@@ -17,18 +18,6 @@ export interface DeviceOptions {
   backend?: string;
   /** Print the adapter's name and the features sdmoec uses to stderr once acquired. */
   printAdapter?: boolean;
-}
-
-/** What kernel builders may depend on: decided from the adapter, never from a user flag. */
-export interface DeviceCaps {
-  readonly subgroups: boolean;
-  readonly subgroupMinSize: number;
-  readonly timestampQuery: boolean;
-  readonly maxWorkgroupStorageBytes: number;
-  readonly maxInvocationsPerWorkgroup: number;
-  readonly maxStorageBufferBindingSize: number;
-  readonly maxBufferSize: number;
-  readonly maxStorageBuffersPerStage: number;
 }
 
 /** Raised for any device-side failure; carries the kernel label and params when known. */

@@ -2,11 +2,11 @@
 // template name plus a hash of the params (compiler/codegen/kernel.ts#pipelineKey), so building the
 // same program twice never compiles twice. Shader compilation errors are raised with the kernel's
 // label, params and the offending WGSL line.
-import { pipelineKey, type KernelProgram, type ScalarType } from '../compiler/codegen/kernel.ts';
+import { pipelineKey, type HostArray, type KernelProgram, type ScalarType } from '../compiler/codegen/kernel.ts';
 import { renderWgsl } from '../compiler/codegen/render.ts';
 import { GpuError, assertAlive, withErrorScopes, type GpuContext } from './device.ts';
 
-export type HostArray = Float32Array | Int32Array | Uint32Array;
+export type { HostArray } from '../compiler/codegen/kernel.ts';
 
 export const ARRAY_FOR: Record<ScalarType, new (n: number) => HostArray> = {
   f32: Float32Array,

@@ -9,7 +9,7 @@ import type { Graph } from '../compiler/ir/types.ts';
 import { numel } from '../compiler/ir/types.ts';
 import type { KernelExecutor } from './executor.ts';
 import { compareOutputs, type Mismatch, type Tolerance } from './kernel-check.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../base/rng.ts';
 import { StepExecutor } from './step-executor.ts';
 
 export interface GraphCheckOptions {

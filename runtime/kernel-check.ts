@@ -1,24 +1,10 @@
 // Runs a kernel and its CPU oracle on the same seeded random inputs and compares every output
 // with a stated tolerance: |gpu - cpu| <= atol + rtol * |cpu|, elementwise. Used by the test suite
 // and by `sdmoec test` so users can check their own models' kernels.
-import type { KernelProgram } from '../compiler/codegen/kernel.ts';
-import { ARRAY_FOR, type HostArray, type KernelExecutor } from './executor.ts';
-import { Rng } from './rng.ts';
-
-export interface Tolerance {
-  readonly atol: number;
-  readonly rtol: number;
-}
-
-/** A kernel paired with the plain CPU implementation it must agree with. */
-export interface KernelCase {
-  readonly program: KernelProgram;
-  /** Computes every written binding from the inputs (keys: binding names). */
-  readonly oracle: (inputs: Readonly<Record<string, HostArray>>) => Record<string, HostArray>;
-  readonly tolerance: Tolerance;
-  /** Inputs with structure the per-binding random fill cannot express (e.g. a permutation). */
-  readonly makeInputs?: (seed: number) => Record<string, HostArray>;
-}
+import type { HostArray, KernelCase, KernelProgram, Tolerance } from '../compiler/codegen/kernel.ts';
+export type { KernelCase, Tolerance } from '../compiler/codegen/kernel.ts';
+import { ARRAY_FOR, type KernelExecutor } from './executor.ts';
+import { Rng } from '../base/rng.ts';
 
 export interface Mismatch {
   binding: string;

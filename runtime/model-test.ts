@@ -12,7 +12,7 @@ import { renderWgsl } from '../compiler/codegen/render.ts';
 import { loadConfig } from '../compiler/config/index.ts';
 import type { TrainConfig } from '../compiler/config/types.ts';
 import { compileTraining } from '../compiler/pipeline.ts';
-import { UserError } from '../cli/errors.ts';
+import { UserError } from '../base/errors.ts';
 import { acquireDevice } from './device.ts';
 import { KernelExecutor } from './executor.ts';
 import { checkKernel } from './kernel-check.ts';

@@ -8,7 +8,7 @@ import type { TensorType } from '../compiler/ir/types.ts';
 import { numel } from '../compiler/ir/types.ts';
 import { withErrorScopes } from './device.ts';
 import type { HostArray, KernelExecutor } from './executor.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../base/rng.ts';
 
 interface Slot {
   readonly buffer: GPUBuffer;

@@ -2,7 +2,7 @@
 // files, reporting every diagnostic (stderr). Exit 1 when any file has an error (or a warning
 // with --werror); warnings alone exit 0. --print writes the normalised config as canonical .moe.
 import type { Command } from 'commander';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { formatDiagnostics, type Diagnostic } from '../../grammar/index.ts';
 import { checkFile, printConfig, type NormalisedConfig } from '../../compiler/config/index.ts';
 

@@ -10,7 +10,7 @@ import { acquireDevice } from '../../runtime/device.ts';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { formatDiagnostics } from '../../grammar/index.ts';
 import {
   checkFile,

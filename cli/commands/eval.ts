@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { ModelConfig, TrainConfig } from '../../compiler/config/types.ts';
 import { loadCheckpoint } from '../../runtime/checkpoint/checkpoint.ts';
 import { evaluate, openSession, restore } from '../../runtime/train/trainer.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../base/errors.ts';
 
 export function registerEval(program: Command): void {
   program

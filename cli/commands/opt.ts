@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { IrError } from '../../compiler/ir/infer.ts';
 import { parseGraph, printGraph, verifyGraph } from '../../compiler/ir/text.ts';
 import { PASSES, findPass, runPasses } from '../../compiler/passes/registry.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../base/errors.ts';
 
 export function registerOpt(program: Command): void {
   program

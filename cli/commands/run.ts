@@ -1,7 +1,7 @@
 // `sdmoec run FILE`: trains the model named by the file's train block (see runtime/train/trainer.ts).
 import type { Command } from 'commander';
 import { runTraining } from '../../runtime/train/trainer.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { collectSet } from './check.ts';
 
 export function registerRun(program: Command): void {

@@ -2,8 +2,13 @@
 // the Handlebars template named by `template` only renders `params` and `bindings`. A program is
 // plain immutable data, so it can be hashed (pipeline cache key), printed, and blessed as a golden.
 import { createHash } from 'node:crypto';
+import { stableJson } from '../../base/stable-json.ts';
 
 export type ScalarType = 'f32' | 'u32' | 'i32';
+
+/** Host-side contents of one binding. */
+export type HostArray = Float32Array | Int32Array | Uint32Array;
+
 
 /** How the random-input checker fills a binding: floats in [lo,hi) or integers in [lo,hi). */
 export type InputFill =
@@ -41,15 +46,6 @@ export interface KernelProgram {
   readonly features: readonly GPUFeatureName[];
 }
 
-/** Stable JSON: object keys sorted, so equal params always hash equally. */
-export function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
-}
-
 /** Pipeline cache key: template name plus a hash of everything that shapes the shader. */
 export function pipelineKey(p: KernelProgram): string {
   const h = createHash('sha256')
@@ -81,3 +77,18 @@ export function spreadWorkgroups(count: number): { dispatch: Dim3; dispatchX: nu
 }
 
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+export interface Tolerance {
+  readonly atol: number;
+  readonly rtol: number;
+}
+
+/** A kernel paired with the plain CPU implementation it must agree with. */
+export interface KernelCase {
+  readonly program: KernelProgram;
+  /** Computes every written binding from the inputs (keys: binding names). */
+  readonly oracle: (inputs: Readonly<Record<string, HostArray>>) => Record<string, HostArray>;
+  readonly tolerance: Tolerance;
+  /** Inputs with structure the per-binding random fill cannot express (e.g. a permutation). */
+  readonly makeInputs?: (seed: number) => Record<string, HostArray>;
+}

@@ -1,10 +1,10 @@
 // Kernel lowering of every IR op: which KernelPrograms a node becomes and how its operands,
 // results and scratch buffers bind to them. One function per op; the planner (plan.ts) owns buffer
 // allocation and ordering. Ops with no kernel (param, input, const, reshape) never reach here.
-import type { DeviceCaps } from '../../runtime/device.ts';
+import type { DeviceCaps } from '../../base/caps.ts';
 import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
-import type { KernelCase } from '../../runtime/kernel-check.ts';
+import type { KernelCase } from './kernel.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';

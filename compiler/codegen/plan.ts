@@ -5,12 +5,12 @@
 // later values of a fitting size, so peak memory is far below the sum of all activations.
 // Invariants: params, optimizer state, inputs and graph outputs are never reused; `reshape` is a
 // view (same buffer); `adamw` writes its results into the param and state buffers it read.
-import type { DeviceCaps } from '../../runtime/device.ts';
+import type { DeviceCaps } from '../../base/caps.ts';
 import { topoOrder } from '../ir/graph.ts';
-import type { Graph, Node, ParamInit, TensorType, Value } from '../ir/types.ts';
+import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
-import type { KernelCase } from '../../runtime/kernel-check.ts';
+import type { KernelCase } from './kernel.ts';
 import { KERNEL_LOWERINGS, lowerAdamwSlab, type LoweringContext } from './lowerings.ts';
 import { planSlabs } from './slabs.ts';
 
@@ -40,6 +40,14 @@ export interface PlanDispatch {
   readonly kernel: KernelCase;
 }
 
+export interface PlanParam {
+  readonly buffer: number;
+  readonly type: TensorType;
+  readonly group: string;
+  readonly init: ParamInit;
+  readonly role?: ParamRole;
+}
+
 export interface ExecutionPlan {
   readonly buffers: readonly PlanBuffer[];
   readonly dispatches: readonly PlanDispatch[];
@@ -47,12 +55,19 @@ export interface ExecutionPlan {
   readonly outputs: Readonly<Record<string, { buffer: number; type: TensorType }>>;
   /** Input name → buffer and type. */
   readonly inputs: Readonly<Record<string, { buffer: number; type: TensorType }>>;
-  /** Param or optimizer-state name → buffer. */
-  readonly params: Readonly<Record<string, { buffer: number; type: TensorType; group: string; init: ParamInit }>>;
+  /** Param or optimizer-state name → buffer, with its role (compiler/ir/types.ts#ParamRole) when it has one. */
+  readonly params: Readonly<Record<string, PlanParam>>;
   /** Bytes of all buffers together (what the device must hold). */
   readonly totalBytes: number;
   /** Bytes that activations would take without reuse, for the report. */
   readonly unplannedActivationBytes: number;
+}
+
+/** The params whose role is of `kind`, by name (in plan order). */
+export function paramsWithRole<K extends ParamRole['kind']>(plan: ExecutionPlan, kind: K): { name: string; spec: PlanParam; role: Extract<ParamRole, { kind: K }> }[] {
+  const out: { name: string; spec: PlanParam; role: Extract<ParamRole, { kind: K }> }[] = [];
+  for (const [name, spec] of Object.entries(plan.params)) if (spec.role?.kind === kind) out.push({ name, spec, role: spec.role as Extract<ParamRole, { kind: K }> });
+  return out;
 }
 
 const bytesOf = (t: TensorType): number => Math.max(4, numel(t) * 4);
@@ -98,7 +113,7 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
   const bufferOf = new Map<Node, number[]>();
   const pinned = new Set<number>();
   const inputs: Record<string, { buffer: number; type: TensorType }> = {};
-  const params: Record<string, { buffer: number; type: TensorType; group: string; init: ParamInit }> = {};
+  const params: Record<string, PlanParam> = {};
   const dispatches: PlanDispatch[] = [];
   let unplanned = 0;
 
@@ -160,7 +175,7 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
         const slot = slotOf.get(node);
         const bytes = bytesOf(node.types[0]);
         const id = slot ? pool.createView(slot.of, slot.offset, bytes, kind, node.attrs.name, extra) : pool.create(bytes, kind, node.attrs.name, extra);
-        params[node.attrs.name] = { buffer: id, type: node.types[0], group: node.attrs.group, init: node.attrs.init };
+        params[node.attrs.name] = { buffer: id, type: node.types[0], group: node.attrs.group, init: node.attrs.init, ...(node.attrs.role ? { role: node.attrs.role } : {}) };
         pinned.add(id);
         bufferOf.set(node, [id]);
         return;

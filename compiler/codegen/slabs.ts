@@ -7,7 +7,7 @@
 // slot: it is a param/input/constant or a view, it is the gradient of two params, or its producer
 // also reads another gradient of the same slab, or writes two of them (one dispatch may not bind a
 // buffer it writes a second time).
-import { stableJson } from './kernel.ts';
+import { stableJson } from '../../base/stable-json.ts';
 import type { Node } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 

@@ -4,7 +4,7 @@
 //   summarize(model, train, limits) → parameter / memory / buffer summary
 //   printConfig(config) → canonical .moe text (round-trips to the same config)
 import { readFileSync } from 'node:fs';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { DiagnosticBag, formatDiagnostics, Source, type Diagnostic } from '../../grammar/index.ts';
 import { checkSource, type CheckOptions, type CheckResult } from './resolve.ts';
 import type { ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';

@@ -2,7 +2,7 @@
 // inferTypes and returns a frozen node, so an ill-typed graph cannot be built. Helpers return the
 // node's Value(s) for ergonomic graph construction.
 import { inferTypes } from './infer.ts';
-import type { ElementwiseBinary, ElementwiseUnary, Node, NodeOf, OpAttrs, OpName, ParamInit, Value, DType } from './types.ts';
+import type { ElementwiseBinary, ElementwiseUnary, Node, NodeOf, OpAttrs, OpName, ParamInit, ParamRole, Value, DType } from './types.ts';
 import { typeOf } from './types.ts';
 
 function deepFreeze<T>(x: T): T {
@@ -49,7 +49,8 @@ const all = <K extends OpName>(op: K, inputs: readonly Value[], attrs: OpAttrs[K
 
 export const ir = {
   input: (name: string, dtype: DType, shape: readonly number[]) => one('input', [], { name, dtype, shape }),
-  param: (name: string, shape: readonly number[], init: ParamInit, group = 'default') => one('param', [], { name, shape, init, group }),
+  param: (name: string, shape: readonly number[], init: ParamInit, group = 'default', role?: ParamRole) =>
+    one('param', [], role ? { name, shape, init, group, role } : { name, shape, init, group }),
   constant: (value: number, shape: readonly number[] = []) => one('const', [], { value, shape }),
   unary: (fn: ElementwiseUnary, x: Value) => one('unary', [x], { fn }),
   binary: (fn: ElementwiseBinary, a: Value, b: Value) => one('binary', [a, b], { fn }),

@@ -6,7 +6,7 @@
 //
 // Invariants: a node is evaluated once per call (topological order); inputs are never written;
 // an op with integer semantics (router indices, dispatch permutation, expert counts) returns Int32Array.
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { topoOrder } from './graph.ts';
 import { broadcast } from './infer.ts';
 import type { Graph, Node, NodeOf, OpName, TensorType } from './types.ts';

@@ -9,7 +9,7 @@
 //     %6 = moe_dispatch %2, %5#0 {…} : (f32[8,8], i32[8], i32[5])
 //     return loss = %9
 //   }
-import { stableJson } from '../codegen/kernel.ts';
+import { stableJson } from '../../base/stable-json.ts';
 import { makeNode, out } from './build.ts';
 import { graph, topoOrder } from './graph.ts';
 import { IrError, inferTypes } from './infer.ts';

@@ -16,10 +16,29 @@ export type ParamInit =
   | { readonly kind: 'ones' }
   | { readonly kind: 'zeros' };
 
+export type ExpertMatrix = 'gate' | 'up' | 'down';
+
+/**
+ * What a parameter is, for the stages that must find particular ones (SD-MoE init and re-basing,
+ * expert metrics, the optimizer state of a param). Absent on ordinary weights. Later stages look
+ * params up by role, never by a name suffix, so renaming a param cannot silently switch SD off.
+ *   router   the router matrix of MoE layer `layer`
+ *   experts  the routed experts' [E, K, N] matrices of one kind (a baseline model)
+ *   sd       one of the four tensors of a spectrally decoupled matrix: W_c [K,N] (`common`),
+ *            W_u [E,K,N] (`unique`), U_k [K,r] (`basis_u`), V_k [N,r] (`basis_v`); `target`
+ *            names the decoupled matrix and links the four
+ *   adam     an AdamW moment of param `of`
+ */
+export type ParamRole =
+  | { readonly kind: 'router'; readonly layer: number }
+  | { readonly kind: 'experts'; readonly layer: number; readonly matrix: ExpertMatrix }
+  | { readonly kind: 'sd'; readonly part: 'common' | 'unique' | 'basis_u' | 'basis_v'; readonly layer: number; readonly matrix: ExpertMatrix; readonly target: string }
+  | { readonly kind: 'adam'; readonly moment: 'm' | 'v'; readonly of: string };
+
 /** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
 export interface OpAttrs {
   input: { name: string; dtype: DType; shape: readonly number[] };
-  param: { name: string; shape: readonly number[]; init: ParamInit; group: string };
+  param: { name: string; shape: readonly number[]; init: ParamInit; group: string; role?: ParamRole };
   const: { value: number; shape: readonly number[] };
   unary: { fn: ElementwiseUnary };
   binary: { fn: ElementwiseBinary };

@@ -17,7 +17,7 @@
 // those outputs as `g` here. This kernel stays transform-agnostic, so the transform is testable in
 // isolation against its own oracle, and the clip is computed on whichever gradient the compiler
 // chooses to feed the grad-norm stage (the raw or the transformed one).
-import { UserError } from '../../cli/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AdamWSegment {
@@ -42,16 +42,16 @@ function segmentsOf(p: AdamWParams): readonly AdamWSegment[] {
   if (typeof p.weightDecay === 'number') return [{ start: 0, end: p.length, weightDecay: p.weightDecay }];
   let expected = 0;
   for (const s of p.weightDecay) {
-    if (s.start !== expected || s.end <= s.start) throw new UserError(`adamw: weight-decay segments must be contiguous and non-empty; got [${s.start}, ${s.end}) after ${expected}`);
+    if (s.start !== expected || s.end <= s.start) throw new InternalError(`adamw: weight-decay segments must be contiguous and non-empty; got [${s.start}, ${s.end}) after ${expected}`);
     expected = s.end;
   }
-  if (expected !== p.length) throw new UserError(`adamw: weight-decay segments cover ${expected} of ${p.length} elements`);
+  if (expected !== p.length) throw new InternalError(`adamw: weight-decay segments cover ${expected} of ${p.length} elements`);
   return p.weightDecay;
 }
 
 export function adamwProgram(p: AdamWParams): KernelProgram {
-  if (p.length < 1) throw new UserError('adamw: empty parameter buffer');
-  if (!(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1 && p.eps > 0)) throw new UserError(`adamw: betas must be in [0, 1) and eps positive`);
+  if (p.length < 1) throw new InternalError('adamw: empty parameter buffer');
+  if (!(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1 && p.eps > 0)) throw new InternalError(`adamw: betas must be in [0, 1) and eps positive`);
   const segments = segmentsOf(p);
   const uniformDecay = segments.every((s) => s.weightDecay === segments[0].weightDecay);
   // lavapipe turns every per-lane buffer access into scalar loads, so one vec4 access per

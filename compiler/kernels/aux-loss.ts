@@ -14,7 +14,7 @@
 //   back only when metrics are logged.
 // - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the
 //   losses are bitwise reproducible. Expert ids outside [0, E) are ignored.
-import { UserError } from '../../cli/errors.ts';
+import { InternalError, UserError } from '../../base/errors.ts';
 import { f32Literal, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export const AUX_MAX_EXPERTS = 256;
@@ -35,7 +35,7 @@ const WORKGROUP = 256;
 
 export function auxLossProgram(p: AuxLossParams): KernelProgram {
   if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new UserError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
-  if (p.tokens < 1 || p.topK < 1) throw new UserError('aux loss: needs at least one token and top-k ≥ 1');
+  if (p.tokens < 1 || p.topK < 1) throw new InternalError('aux loss: needs at least one token and top-k ≥ 1');
   const te = p.tokens * p.experts;
   const zLoss = p.zLossCoef > 0;
   const bindings: KernelBinding[] = [

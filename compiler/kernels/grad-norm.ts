@@ -10,7 +10,7 @@
 //   lays out `partialOffset`s with `gradNormPartialSlots`); slots outside a dispatch's range are
 //   left untouched, so buffers can be reduced by separate dispatches into one partials buffer.
 // - Reductions are strided per-lane sums then a tree, in a fixed order: bitwise reproducible.
-import { UserError } from '../../cli/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 const WORKGROUP = 256;
@@ -39,9 +39,9 @@ export interface GradNormFinalizeParams {
 export const gradNormPartialSlots = (length: number): number => ceilDiv(length, GRAD_NORM_CHUNK);
 
 export function gradNormPartialsProgram(p: GradNormPartialsParams): KernelProgram {
-  if (p.length < 1 || p.elementOffset + p.length > p.bufferLength) throw new UserError(`grad norm: range [${p.elementOffset}, +${p.length}) is outside a buffer of ${p.bufferLength}`);
+  if (p.length < 1 || p.elementOffset + p.length > p.bufferLength) throw new InternalError(`grad norm: range [${p.elementOffset}, +${p.length}) is outside a buffer of ${p.bufferLength}`);
   const slots = gradNormPartialSlots(p.length);
-  if (p.partialOffset + slots > p.partialsLength) throw new UserError(`grad norm: ${slots} partial slots at ${p.partialOffset} exceed the ${p.partialsLength} available`);
+  if (p.partialOffset + slots > p.partialsLength) throw new InternalError(`grad norm: ${slots} partial slots at ${p.partialOffset} exceed the ${p.partialsLength} available`);
   const { dispatch, dispatchX } = spreadWorkgroups(slots);
   // vec4 loads when the range and the buffer are 4-aligned (packed slabs are): lavapipe pays per
   // load, not per byte. Offsets, lengths and the chunk are then counted in vec4s.
@@ -70,8 +70,8 @@ export function gradNormPartialsProgram(p: GradNormPartialsParams): KernelProgra
 }
 
 export function gradNormFinalizeProgram(p: GradNormFinalizeParams): KernelProgram {
-  if (p.partialsLength < 1) throw new UserError('grad norm: needs at least one partial');
-  if (p.maxNorm !== undefined && !(p.maxNorm > 0)) throw new UserError(`grad norm: max norm must be positive, got ${p.maxNorm}`);
+  if (p.partialsLength < 1) throw new InternalError('grad norm: needs at least one partial');
+  if (p.maxNorm !== undefined && !(p.maxNorm > 0)) throw new InternalError(`grad norm: max norm must be positive, got ${p.maxNorm}`);
   return {
     template: 'grad_norm_finalize',
     label: `grad_norm_finalize_${p.partialsLength}${p.maxNorm === undefined ? '_noclip' : `_max${String(p.maxNorm).replace('.', 'p')}`}`,

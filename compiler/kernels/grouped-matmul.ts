@@ -24,7 +24,7 @@
 //   hidden from the shader compiler so lavapipe does not unroll it. `portable` (no caps, or no
 //   suitable subgroups): each invocation owns a 4×4 block, tiles 32×64 staged through workgroup
 //   memory with a reduction step of 16.
-import { UserError } from '../../cli/errors.ts';
+import { InternalError, UserError } from '../../base/errors.ts';
 import { matmulVariant, subgroupBroadcastPlan, type MatmulCaps } from './matmul.ts';
 import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
 import { ceilDiv, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
@@ -69,7 +69,7 @@ const THREADS = WG[0] * WG[1];
 
 function check(rows: number, experts: number, dims: readonly number[], what: string): void {
   if (experts < 1 || experts > GROUPED_MAX_EXPERTS) throw new UserError(`${what}: ${experts} experts; supported 1..${GROUPED_MAX_EXPERTS}`);
-  if (rows < 1 || dims.some((d) => d < 1)) throw new UserError(`${what}: every dimension must be at least 1`);
+  if (rows < 1 || dims.some((d) => d < 1)) throw new InternalError(`${what}: every dimension must be at least 1`);
   // Row tiles are 16 (subgroup) or 32 (portable) rows: the x dimension holds rows/16 + E tiles.
   if (Math.ceil(rows / 16) + experts > MAX_WORKGROUPS_PER_DIM) throw new UserError(`${what}: ${rows} routed rows exceed the ${(MAX_WORKGROUPS_PER_DIM - experts) * 16} one dispatch can tile`);
 }

@@ -11,7 +11,7 @@
 //   workgroup serves row i and assignment i at once (both number T·k), reductions are fixed-order
 //   trees, so results are deterministic. Padding rows (src_token < 0) get dY = 0.
 // - The addend's gradient is d_out itself, so it needs no kernel.
-import { UserError } from '../../cli/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface MoeCombineParams {
@@ -37,7 +37,7 @@ const WORKGROUP = 256;
 const BACKWARD_WORKGROUP = 64;
 
 function check(p: { tokens: number; topK: number; dim: number }): void {
-  if (p.tokens < 1 || p.topK < 1 || p.dim < 1) throw new UserError('moe combine: tokens, top-k and dim must be at least 1');
+  if (p.tokens < 1 || p.topK < 1 || p.dim < 1) throw new InternalError('moe combine: tokens, top-k and dim must be at least 1');
 }
 
 export function moeCombineProgram(p: MoeCombineParams): KernelProgram {

@@ -21,7 +21,7 @@
 //   backward combine-bwd · grouped dX down · dW down · [swiglu-bwd] · grouped dX gate‖up
 //            · dW gate‖up (gather fused) · combine-sum (un-permute dX) · router-bwd = 7 (+1)
 // The moe gather kernel is only needed when a consumer wants xs materialised.
-import { UserError } from '../../cli/errors.ts';
+import { InternalError, UserError } from '../../base/errors.ts';
 import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export const PERMUTE_MAX_EXPERTS = 1024;
@@ -48,13 +48,13 @@ const GATHER_WORKGROUP = 256;
 export function expertCapacity(p: MoePermuteParams): number {
   const assignments = p.tokens * p.topK;
   if (p.capacityFactor === undefined) return assignments;
-  if (!(p.capacityFactor > 0)) throw new UserError(`moe permute: capacity factor must be positive, got ${p.capacityFactor}`);
+  if (!(p.capacityFactor > 0)) throw new InternalError(`moe permute: capacity factor must be positive, got ${p.capacityFactor}`);
   return Math.min(assignments, Math.ceil((p.capacityFactor * assignments) / p.experts));
 }
 
 export function moePermuteProgram(p: MoePermuteParams): KernelProgram {
   if (p.experts < 1 || p.experts > PERMUTE_MAX_EXPERTS) throw new UserError(`moe permute: ${p.experts} experts; supported 1..${PERMUTE_MAX_EXPERTS}`);
-  if (p.tokens < 1 || p.topK < 1) throw new UserError('moe permute: needs at least one token and top-k ≥ 1');
+  if (p.tokens < 1 || p.topK < 1) throw new InternalError('moe permute: needs at least one token and top-k ≥ 1');
   const assignments = p.tokens * p.topK;
   const capacity = expertCapacity(p);
   return {

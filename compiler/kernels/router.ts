@@ -15,7 +15,7 @@
 //   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
 //   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added, and
 //   optionally a gradient already w.r.t. the logits (the z-loss) is summed into d_logits.
-import { UserError } from '../../cli/errors.ts';
+import { InternalError, UserError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export const ROUTER_MAX_EXPERTS = 64;
@@ -48,13 +48,13 @@ const WORKGROUP = 64;
 function validate(p: RouterParams): void {
   if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new UserError(`router: ${p.experts} experts; the router kernel supports 1..${ROUTER_MAX_EXPERTS}`);
   if (p.topK < 1 || p.topK > ROUTER_MAX_TOPK) throw new UserError(`router: top-k ${p.topK}; the router kernel supports 1..${ROUTER_MAX_TOPK}`);
-  if (p.topK > p.experts) throw new UserError(`router: top-k ${p.topK} exceeds the ${p.experts} experts`);
-  if (p.tokens < 1) throw new UserError('router: needs at least one token');
+  if (p.topK > p.experts) throw new InternalError(`router: top-k ${p.topK} exceeds the ${p.experts} experts`);
+  if (p.tokens < 1) throw new InternalError('router: needs at least one token');
   if (p.groups) {
     const { count, topk } = p.groups;
-    if (count < 1 || p.experts % count !== 0) throw new UserError(`router: ${p.experts} experts do not split into ${count} equal groups`);
-    if (topk < 1 || topk > count) throw new UserError(`router: topk_group ${topk} must be in 1..${count}`);
-    if (topk * (p.experts / count) < p.topK) throw new UserError(`router: ${topk} groups of ${p.experts / count} experts cannot supply top-${p.topK}`);
+    if (count < 1 || p.experts % count !== 0) throw new InternalError(`router: ${p.experts} experts do not split into ${count} equal groups`);
+    if (topk < 1 || topk > count) throw new InternalError(`router: topk_group ${topk} must be in 1..${count}`);
+    if (topk * (p.experts / count) < p.topK) throw new InternalError(`router: ${topk} groups of ${p.experts / count} experts cannot supply top-${p.topK}`);
   }
 }
 

@@ -10,7 +10,7 @@
 import type { ModelConfig, SpectralTarget } from '../config/types.ts';
 import { ir } from '../ir/build.ts';
 import { graph } from '../ir/graph.ts';
-import type { Graph, ParamInit, Value } from '../ir/types.ts';
+import type { Graph, ParamInit, ParamRole, Value } from '../ir/types.ts';
 
 export class LoweringError extends Error {
   constructor(message: string) {
@@ -83,19 +83,20 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
       continue;
     }
     const { experts: E, topK, expertHidden: F, router } = m.moe;
-    const logits = ir.matmul(h2, ir.param(`${p}.moe.router`, [D, E], normal(std), 'router'));
+    const logits = ir.matmul(h2, ir.param(`${p}.moe.router`, [D, E], normal(std), 'router', { kind: 'router', layer: l }));
     const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale });
     const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
     const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
     outputs[`moe.${l}.counts`] = counts;
     const expertWeight = (matrix: 'gate' | 'up' | 'down', rows: number, cols: number, s: number): Value => {
       const name = `${p}.moe.experts.${matrix}`;
-      if (!spectral.has(`expert.${matrix}`)) return ir.param(name, [E, rows, cols], normal(s), 'experts');
-      const common = ir.param(`${name}.common`, [rows, cols], normal(s), 'experts_common');
-      const unique = ir.param(`${name}.unique`, [E, rows, cols], normal(s), 'experts');
+      if (!spectral.has(`expert.${matrix}`)) return ir.param(name, [E, rows, cols], normal(s), 'experts', { kind: 'experts', layer: l, matrix });
+      const sd = (part: 'common' | 'unique' | 'basis_u' | 'basis_v'): ParamRole => ({ kind: 'sd', part, layer: l, matrix, target: name });
+      const common = ir.param(`${name}.common`, [rows, cols], normal(s), 'experts_common', sd('common'));
+      const unique = ir.param(`${name}.unique`, [E, rows, cols], normal(s), 'experts', sd('unique'));
       const bases = [
-        ir.param(`${name}.U_k`, [rows, rank], { kind: 'zeros' }, 'frozen'),
-        ir.param(`${name}.V_k`, [cols, rank], { kind: 'zeros' }, 'frozen'),
+        ir.param(`${name}.U_k`, [rows, rank], { kind: 'zeros' }, 'frozen', sd('basis_u')),
+        ir.param(`${name}.V_k`, [cols, rank], { kind: 'zeros' }, 'frozen', sd('basis_v')),
       ] as const;
       return ir.expertWeight(common, unique, { experts: E, spectral: true, aggregate: m.spectral!.commonGrad }, bases);
     };

@@ -1,7 +1,7 @@
 // Pass `cse`: common-subexpression elimination. Two nodes with the same op, attrs and operands
 // compute the same thing; later ones are replaced by the first. Params and inputs are unique by
 // name and never merged. Untouched nodes stay the same objects.
-import { stableJson } from '../codegen/kernel.ts';
+import { stableJson } from '../../base/stable-json.ts';
 import { out, withInputs } from '../ir/build.ts';
 import { rewriteGraph } from '../ir/graph.ts';
 import type { Graph, Node } from '../ir/types.ts';

@@ -42,8 +42,8 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     const p = params.get(name);
     if (!p) throw new IrError(`optimizer: ${k} has no param '${name}'`);
     const shape = typeOf(p).shape;
-    const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state');
-    const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state');
+    const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'm', of: name });
+    const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'v', of: name });
     const decay = shape.length >= 2 || opts.decayVectors ? opts.weightDecay : 0;
     const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay });
     outputs[`update.${name}`] = p2;

@@ -15,7 +15,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import {
   readSafetensors,
   readSafetensorsHeader,

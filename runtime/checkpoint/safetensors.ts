@@ -12,7 +12,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 
 export type Dtype = 'F32' | 'F16' | 'I32' | 'U32' | 'U16';
 /** Dtypes we can write; F16 is read-only because Node 20 has no Float16Array to hand it over in. */

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 
 export interface Document {
   /** Stable identifier: the book name, or the path relative to the user's folder with `/` separators. */

@@ -4,7 +4,7 @@
 // can never be reused; streams put `<|endoftext|>` before every document (when the tokenizer has it)
 // so the model always knows where a document starts.
 import { createHash } from 'node:crypto';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { BPE_ALGORITHM_VERSION, END_OF_TEXT, PRETOKENIZE_PATTERN, Tokenizer, trainTokenizer } from './bpe.ts';
 import type { SerializedTokenizer } from './bpe.ts';
 import {

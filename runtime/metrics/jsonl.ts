@@ -6,7 +6,7 @@
 // step <= S, so that the log of a resumed run is identical to one of an uninterrupted run.
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 
 export interface TrainMetrics {
   type: 'train';

@@ -10,7 +10,7 @@
 // 'truncated_svd': W_u(e) = (I − P_U) Z_e (I − P_V) with an independent Z_e ~ N(0, std²).
 // Determinism: every random stream is rng.fork(label) with a label naming its purpose and expert
 // ('dense', 'unique-left/e', 'unique-right/e', 'unique/e'), independent of draw order.
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../base/rng.ts';
 import {
   addOuterProducts, columnsToRowMajor, orthonormalizeAgainst, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';

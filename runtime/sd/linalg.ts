@@ -9,7 +9,7 @@
 // Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { Rng } from '../rng.ts';
+import { Rng } from '../../base/rng.ts';
 
 export type Dense = Float32Array | Float64Array;
 

@@ -1,18 +1,27 @@
-// SD-MoE in the trainer: finds the spectrally decoupled matrices of a compiled step (params named
-// `<m>.common`, `<m>.unique`, `<m>.U_k`, `<m>.V_k`), initialises them once on the CPU (the
+// SD-MoE in the trainer: finds the spectrally decoupled matrices of a compiled step (by param role:
+// W_c, W_u, U_k and V_k of one `target`, and their Adam moments), initialises them once on the CPU (the
 // paper's Algorithm 1, runtime/sd/init.ts) and re-bases them every `rebaseEvery` steps (SVD of W_c,
 // runtime/sd/rebase.ts), writing the results back into the live device buffers. Everything else
 // (the proxy weight in the grouped GEMMs, the projected gradients) is compiled into the step.
 import type { SpectralConfig } from '../../compiler/config/types.ts';
-import type { ExecutionPlan } from '../../compiler/codegen/plan.ts';
-import { Rng } from '../rng.ts';
+import { paramsWithRole, type ExecutionPlan, type PlanParam } from '../../compiler/codegen/plan.ts';
+import type { ExpertMatrix } from '../../compiler/ir/types.ts';
+import { numel } from '../../compiler/ir/types.ts';
+import { InternalError } from '../../base/errors.ts';
+import { Rng } from '../../base/rng.ts';
 import { spectralInit } from '../sd/init.ts';
 import { rebase } from '../sd/rebase.ts';
 import type { StepExecutor } from '../step-executor.ts';
 
 export interface SpectralMatrix {
-  /** Prefix of the four params, e.g. `layers.0.moe.experts.up`. */
+  /** The decoupled matrix (its params' role `target`), e.g. `layers.0.moe.experts.up`. */
   readonly name: string;
+  readonly layer: number;
+  readonly matrix: ExpertMatrix;
+  /** Param names of W_c, W_u, U_k and V_k. */
+  readonly params: { readonly common: string; readonly unique: string; readonly uk: string; readonly vk: string };
+  /** Adam moment params of W_c and W_u (absent in an evaluation plan). */
+  readonly moments: readonly string[];
   readonly rows: number;
   readonly cols: number;
   readonly experts: number;
@@ -21,16 +30,32 @@ export interface SpectralMatrix {
   readonly std: number;
 }
 
+/** The SD matrices of a plan, found by param role (compiler/ir/types.ts#ParamRole). */
 export function spectralMatrices(plan: ExecutionPlan): SpectralMatrix[] {
+  const byTarget = new Map<string, Map<string, { name: string; spec: PlanParam }>>();
+  const info = new Map<string, { layer: number; matrix: ExpertMatrix }>();
+  for (const { name, spec, role } of paramsWithRole(plan, 'sd')) {
+    byTarget.set(role.target, (byTarget.get(role.target) ?? new Map()).set(role.part, { name, spec }));
+    info.set(role.target, { layer: role.layer, matrix: role.matrix });
+  }
+  const momentsOf = new Map<string, string[]>();
+  for (const { name, role } of paramsWithRole(plan, 'adam')) momentsOf.set(role.of, [...(momentsOf.get(role.of) ?? []), name]);
   const out: SpectralMatrix[] = [];
-  for (const [name, spec] of Object.entries(plan.params)) {
-    if (!name.endsWith('.common')) continue;
-    const base = name.slice(0, -'.common'.length);
-    const unique = plan.params[`${base}.unique`];
-    const uk = plan.params[`${base}.U_k`];
-    if (!unique || !uk || !plan.params[`${base}.V_k`]) continue;
-    const [rows, cols] = spec.type.shape;
-    out.push({ name: base, rows, cols, experts: unique.type.shape[0], rank: uk.type.shape[1], std: spec.init.kind === 'normal' ? spec.init.std : 0.02 });
+  for (const [target, parts] of byTarget) {
+    const [common, unique, uk, vk] = (['common', 'unique', 'basis_u', 'basis_v'] as const).map((p) => parts.get(p));
+    if (!common || !unique || !uk || !vk) throw new InternalError(`SD matrix ${target}: the plan lacks one of W_c, W_u, U_k, V_k`);
+    const [rows, cols] = common.spec.type.shape;
+    out.push({
+      name: target,
+      ...info.get(target)!,
+      params: { common: common.name, unique: unique.name, uk: uk.name, vk: vk.name },
+      moments: [...(momentsOf.get(common.name) ?? []), ...(momentsOf.get(unique.name) ?? [])],
+      rows,
+      cols,
+      experts: unique.spec.type.shape[0],
+      rank: uk.spec.type.shape[1],
+      std: common.spec.init.kind === 'normal' ? common.spec.init.std : 0.02,
+    });
   }
   return out;
 }
@@ -40,10 +65,10 @@ export function initializeSpectral(step: StepExecutor, matrices: readonly Spectr
   const root = new Rng(seed).fork('spectral-init');
   for (const m of matrices) {
     const s = spectralInit({ rows: m.rows, cols: m.cols, experts: m.experts, rank: m.rank, std: m.std, rng: root.fork(m.name), mode: spectral.init });
-    step.writeParam(`${m.name}.common`, s.common);
-    step.writeParam(`${m.name}.unique`, s.unique);
-    step.writeParam(`${m.name}.U_k`, s.uk);
-    step.writeParam(`${m.name}.V_k`, s.vk);
+    step.writeParam(m.params.common, s.common);
+    step.writeParam(m.params.unique, s.unique);
+    step.writeParam(m.params.uk, s.uk);
+    step.writeParam(m.params.vk, s.vk);
   }
 }
 
@@ -60,10 +85,10 @@ export async function rebaseSpectral(step: StepExecutor, matrices: readonly Spec
   let residual = 0;
   for (const m of matrices) {
     const r = rebase({
-      common: await step.readParam(`${m.name}.common`),
-      unique: await step.readParam(`${m.name}.unique`),
-      uk: await step.readParam(`${m.name}.U_k`),
-      vk: await step.readParam(`${m.name}.V_k`),
+      common: await step.readParam(m.params.common),
+      unique: await step.readParam(m.params.unique),
+      uk: await step.readParam(m.params.uk),
+      vk: await step.readParam(m.params.vk),
       rows: m.rows,
       cols: m.cols,
       experts: m.experts,
@@ -71,18 +96,12 @@ export async function rebaseSpectral(step: StepExecutor, matrices: readonly Spec
       residual: spectral.residual,
       reproject: spectral.reproject,
     });
-    step.writeParam(`${m.name}.common`, r.common);
-    step.writeParam(`${m.name}.unique`, r.unique);
-    step.writeParam(`${m.name}.U_k`, r.uk);
-    step.writeParam(`${m.name}.V_k`, r.vk);
+    step.writeParam(m.params.common, r.common);
+    step.writeParam(m.params.unique, r.unique);
+    step.writeParam(m.params.uk, r.uk);
+    step.writeParam(m.params.vk, r.vk);
     if (spectral.moments === 'reset') {
-      for (const p of ['common', 'unique']) {
-        for (const moment of ['adam_m', 'adam_v']) {
-          const name = `${m.name}.${p}.${moment}`;
-          const spec = step.plan.params[name];
-          if (spec) step.writeParam(name, new Float32Array(spec.type.shape.reduce((a, b) => a * b, 1)));
-        }
-      }
+      for (const name of m.moments) step.writeParam(name, new Float32Array(numel(step.plan.params[name].type)));
     }
     energy += r.energyTopK;
     residual += r.residualNorm;

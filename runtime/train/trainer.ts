@@ -8,13 +8,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import type { ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
-import { stableJson } from '../../compiler/codegen/kernel.ts';
+import { stableJson } from '../../base/stable-json.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
+import { paramsWithRole } from '../../compiler/codegen/plan.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
 import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
 import { acquireDevice, assertNoDeviceErrors } from '../device.ts';
@@ -61,8 +62,6 @@ export interface TrainingSession {
   readonly evaluation: StepExecutor;
   readonly data: PreparedData;
 }
-
-const OPTIMIZER_STATE = 'optimizer_state';
 
 function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfig; train: TrainConfig } {
   const train = config.train;
@@ -126,19 +125,19 @@ const OVERLAP_MAX_ELEMENTS = 512 * 512;
  * small enough to analyse on the host quickly.
  */
 export async function expertOverlap(session: TrainingSession): Promise<number> {
-  const params = session.compiled.stepPlan.params;
+  const plan = session.compiled.stepPlan;
   const values: number[] = [];
-  for (const [name, spec] of Object.entries(params)) {
-    const plain = /\.moe\.experts\.(gate|up|down)$/.test(name);
-    const sd = /\.moe\.experts\.(gate|up|down)\.unique$/.test(name);
-    if (!plain && !sd) continue;
+  for (const { name, spec } of paramsWithRole(plan, 'experts')) {
     const [E, K, N] = spec.type.shape;
     if (K * N > OVERLAP_MAX_ELEMENTS) continue;
-    const experts = await session.step.readParam(name);
-    if (sd) {
-      const common = await session.step.readParam(name.replace(/\.unique$/, '.common'));
-      for (let e = 0; e < E; e++) for (let i = 0; i < K * N; i++) experts[e * K * N + i] += common[i];
-    }
+    values.push(principalSimilarity(await session.step.readParam(name), K, N, E).mean);
+  }
+  for (const m of spectralMatrices(plan)) {
+    const { rows: K, cols: N, experts: E } = m;
+    if (K * N > OVERLAP_MAX_ELEMENTS) continue;
+    const experts = await session.step.readParam(m.params.unique);
+    const common = await session.step.readParam(m.params.common);
+    for (let e = 0; e < E; e++) for (let i = 0; i < K * N; i++) experts[e * K * N + i] += common[i];
     values.push(principalSimilarity(experts, K, N, E).mean);
   }
   return values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
@@ -172,7 +171,7 @@ async function snapshot(session: TrainingSession): Promise<{ params: Map<string,
   const optimizer = new Map<string, ParamTensor>();
   for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
     const tensor = { shape: [...spec.type.shape], data: await session.step.readParam(name) };
-    if (spec.group === OPTIMIZER_STATE) optimizer.set(name, tensor);
+    if (spec.role?.kind === 'adam') optimizer.set(name, tensor);
     else params.set(name, tensor);
   }
   return { params, optimizer };

@@ -8,7 +8,7 @@ import { interpretGraph, type Feeds, type Tensor } from '../../compiler/ir/inter
 import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { numel, typeOf } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 
 export interface MutableFeeds {
   inputs: Record<string, Tensor>;

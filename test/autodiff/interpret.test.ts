@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ir } from '../../compiler/ir/build.ts';
 import { graph } from '../../compiler/ir/graph.ts';
 import { initParams, interpretGraph } from '../../compiler/ir/interpret.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { randn } from './fd.ts';
 
 const run = (outputs: Parameters<typeof graph>[1], inputs: Record<string, Float64Array | Int32Array>, params: Record<string, Float64Array> = {}) =>

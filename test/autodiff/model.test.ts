@@ -13,7 +13,7 @@ import { verifyGraph } from '../../compiler/ir/text.ts';
 import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import type { ModelConfig } from '../../compiler/config/types.ts';
 import { checkGradients, randn, type MutableFeeds } from './fd.ts';
 import { SHAPE, T, tinyModel } from './tiny-model.ts';

@@ -8,7 +8,7 @@ import { IrError } from '../../compiler/ir/infer.ts';
 import { interpretGraph, type Tensor } from '../../compiler/ir/interpret.ts';
 import type { ElementwiseBinary, ElementwiseUnary, Graph, OpAttrs, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { checkGradients, probeLoss, randomFeeds, type MutableFeeds } from './fd.ts';
 
 interface Case {

@@ -8,7 +8,7 @@ import { ir } from '../../compiler/ir/build.ts';
 import { graph } from '../../compiler/ir/graph.ts';
 import { interpretGraph } from '../../compiler/ir/interpret.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { probeLoss, randn } from './fd.ts';
 
 const E = 3, K = 6, N = 5, R = 2;

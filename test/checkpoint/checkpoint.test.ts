@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import {
   findLatestCheckpoint,
   listCheckpoints,
@@ -19,7 +19,7 @@ import {
   type SaveCheckpointInput,
 } from '../../runtime/checkpoint/checkpoint.ts';
 import type { TensorToWrite } from '../../runtime/checkpoint/safetensors.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sdmoec-ckpt-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
 // independent streams that depend only on the lineage and label.
 
 import { describe, expect, it } from 'vitest';
-import { Rng, type RngState } from '../../runtime/rng.ts';
+import { Rng, type RngState } from '../../base/rng.ts';
 
 const draw = (rng: Rng, n: number) => Array.from({ length: n }, () => rng.nextU32());
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -15,7 +15,7 @@ import {
   writeSafetensors,
   type TensorToWrite,
 } from '../../runtime/checkpoint/safetensors.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sdmoec-st-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

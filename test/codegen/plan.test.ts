@@ -7,7 +7,7 @@ import { lowerModel } from '../../compiler/lower/model.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining } from '../../compiler/pipeline.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
-import type { DeviceCaps } from '../../runtime/device.ts';
+import type { DeviceCaps } from '../../base/caps.ts';
 import type { TrainConfig } from '../../compiler/config/types.ts';
 import { tinyModel } from './models.ts';
 

@@ -7,7 +7,7 @@ import { lowerModel } from '../../compiler/lower/model.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { checkGraphOnDevice } from '../../runtime/graph-check.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { tinyModel } from './models.ts';
 

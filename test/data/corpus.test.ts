@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { decodeTextBytes, loadCorpus } from '../../runtime/data/corpus.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sdmoec-corpus-'));

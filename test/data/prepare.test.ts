@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { END_OF_TEXT } from '../../runtime/data/bpe.ts';
 import { defaultCacheDir } from '../../runtime/data/cache.ts';
 import { loadCorpus } from '../../runtime/data/corpus.ts';

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { DivergenceGuard, type GuardVerdict } from '../../runtime/metrics/guard.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 
 /** A healthy, noisy, decaying loss curve. */
 function healthyLosses(n: number, seed = 1): number[] {

@@ -6,9 +6,9 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { MetricsWriter, readMetrics, type MetricsEntry } from '../../runtime/metrics/jsonl.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sdmoec-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,14 +7,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { stableJson } from '../../compiler/codegen/kernel.ts';
+import { stableJson } from '../../base/stable-json.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { interpretGraph, type Tensor } from '../../compiler/ir/interpret.ts';
 import { parseGraph, printGraph, verifyGraph } from '../../compiler/ir/text.ts';
 import type { Graph, Node } from '../../compiler/ir/types.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { PASSES, findPass } from '../../compiler/passes/registry.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { expectGolden } from '../support/golden.ts';
 import { FIXTURES } from './fixtures.ts';
 

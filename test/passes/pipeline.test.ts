@@ -10,7 +10,7 @@ import { lowerModel } from '../../compiler/lower/model.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { DEFAULT_OPTIMIZER, optimizer } from '../../compiler/passes/optimizer.ts';
 import { TRAINING_PIPELINE, findPass, runPasses } from '../../compiler/passes/registry.ts';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { SHAPE, T, tinyModel } from '../autodiff/tiny-model.ts';
 import { FIXTURES } from './fixtures.ts';
 

@@ -3,7 +3,7 @@
 // exact spectrum; results depend only on the seed. References come from ml-matrix's SVD.
 import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { denseInitMatrix, spectralInit, type SpectralInitMode } from '../../runtime/sd/init.ts';
 import {
   frobenius, maxAbs, maxAbsDiff, projector, proxy, referenceProjector, referenceSvd, referenceTruncation, toMatrix,

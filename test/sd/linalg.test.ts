@@ -2,7 +2,7 @@
 // against its own full solver and ml-matrix, plus the rank-deficient corners the trainer can hit.
 import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { orthonormalizeAgainst, topSvd } from '../../runtime/sd/linalg.ts';
 import { maxAbs, maxAbsDiff, referenceSvd } from './helpers.ts';
 

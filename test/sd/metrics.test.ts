@@ -2,7 +2,7 @@
 // (identical → 1, orthogonal input subspaces → 0) and energy on matrices with chosen singular values.
 import { describe, expect, it } from 'vitest';
 import { Matrix, QrDecomposition } from 'ml-matrix';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { energyTop, principalSimilarity } from '../../runtime/sd/metrics.ts';
 
 const rows = 24;

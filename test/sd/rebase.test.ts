@@ -2,7 +2,7 @@
 // against ml-matrix's SVD on a state that "training" has moved off its rank-r, double-complement form.
 import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { spectralInit, type SpectralState } from '../../runtime/sd/init.ts';
 import { rebase, type ResidualMode } from '../../runtime/sd/rebase.ts';
 import {

@@ -2,7 +2,7 @@
 // beyond the tiny shapes of the other tests. Uses runtime/sd's own SVD for the spectrum (ml-matrix's
 // would dominate the test's run time); init.test.ts cross-checks that SVD against ml-matrix.
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../runtime/rng.ts';
+import { Rng } from '../../base/rng.ts';
 import { spectralInit } from '../../runtime/sd/init.ts';
 import { topSvd } from '../../runtime/sd/linalg.ts';
 import { rebase } from '../../runtime/sd/rebase.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../cli/errors.ts';
+import { UserError } from '../../base/errors.ts';
 import { readMetrics, type TrainMetrics } from '../../runtime/metrics/jsonl.ts';
 import { runTraining, type RunSummary } from '../../runtime/train/trainer.ts';
 import { BLESS } from '../support/golden.ts';

@@ -1,4 +1,4 @@
-// Error classes that decide the process exit code: a user's mistake exits 1 with a message and
+// Error classes that decide the process exit code (a leaf module: every layer may throw them): a user's mistake exits 1 with a message and
 // no stack trace, anything else is our bug and exits 2 (stack shown with SDMOEC_DEBUG=1).
 
 /** A mistake in the user's input (bad file, bad flag, impossible config). Exit code 1. */
@@ -6,6 +6,18 @@ export class UserError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UserError';
+  }
+}
+
+/**
+ * A broken compiler invariant: the compiler produced something its own later stage cannot take.
+ * Never the user's fault, so it exits 2 like any other internal error (stack with SDMOEC_DEBUG=1);
+ * the class only names the kind of bug in the message.
+ */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InternalError';
   }
 }
 
