@@ -27,6 +27,14 @@ export function clearTemplateCache(): void {
   compiled.clear();
 }
 
+/**
+ * Registers a template from a string under a name no file in templates/ has (the test harness's
+ * deliberately broken templates), so tests never write into the source tree.
+ */
+export function defineTemplate(name: string, source: string): void {
+  compiled.set(name, hb.compile(source, { strict: true, noEscape: true, knownHelpersOnly: true }));
+}
+
 const STORAGE_ACCESS: Record<KernelBinding['access'], string> = {
   read: 'storage, read',
   write: 'storage, read_write',

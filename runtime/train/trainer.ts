@@ -91,7 +91,11 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
     source: train.data,
     vocabSize: model.vocab,
     seqLen: train.seqLen,
-    onProgress: (e) => log(`data: ${e.message}`),
+    // One line per phase with its time: the per-merge and per-document counts are for a live bar,
+    // not for a log (a non-TTY run printed a line per 38 merges and per document).
+    onProgress: (e) => {
+      if (e.done === undefined) log(`data: ${e.message}`);
+    },
   });
   let compiled: CompiledTraining;
   try {

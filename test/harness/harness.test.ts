@@ -1,13 +1,13 @@
 // The test machinery itself: a deliberately broken template must be caught by the golden check
 // (with a readable diff), by the numeric check against the CPU oracle, and by WGSL compilation
-// errors that name the kernel. Broken templates are written next to the real ones under unique
-// names and removed afterwards.
-import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+// errors that name the kernel. Broken templates are registered in memory under unique names
+// (defineTemplate), so the test never writes into templates/.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compareGolden } from '../../compiler/codegen/golden.ts';
 import { pipelineKey } from '../../compiler/codegen/kernel.ts';
-import { renderWgsl } from '../../compiler/codegen/render.ts';
+import { defineTemplate, renderWgsl } from '../../compiler/codegen/render.ts';
 import { elementwiseCase } from '../../compiler/kernels/elementwise.ts';
 import { GpuError } from '../../runtime/device.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
@@ -15,21 +15,15 @@ import { testExecutor } from '../support/gpu.ts';
 
 const TEMPLATES = fileURLToPath(new URL('../../templates/', import.meta.url));
 const GOLDEN = fileURLToPath(new URL('../kernels/golden/elementwise/', import.meta.url));
-const written: string[] = [];
 
 function brokenTemplate(tag: string, mutate: (src: string) => string): string {
   const name = `zz_broken_${tag}_${process.pid}`;
   const src = readFileSync(`${TEMPLATES}elementwise.wgsl.hbs`, 'utf8');
   const mutated = mutate(src);
   expect(mutated).not.toBe(src);
-  writeFileSync(`${TEMPLATES}${name}.wgsl.hbs`, mutated);
-  written.push(`${TEMPLATES}${name}.wgsl.hbs`);
+  defineTemplate(name, mutated);
   return name;
 }
-
-afterAll(() => {
-  for (const f of written) rmSync(f, { force: true });
-});
 
 describe('kernel test harness', () => {
   const good = elementwiseCase({ op: 'add', aShape: [7, 129], bShape: [7, 129] });
