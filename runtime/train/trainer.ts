@@ -26,10 +26,12 @@ import { TrainingProgress } from '../metrics/progress.ts';
 import { StepExecutor } from '../step-executor.ts';
 import { learningRate } from './schedule.ts';
 import { principalSimilarity } from '../sd/metrics.ts';
+import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
 import { initializeSpectral, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
 export interface RunOptions {
-  readonly file: string;
+  /** The .moe file; optional with `resume`, whose run directory records the resolved config. */
+  readonly file?: string;
   readonly overrides?: readonly string[];
   /** Run directory (default runs/<model>). */
   readonly out?: string;
@@ -37,6 +39,8 @@ export interface RunOptions {
   readonly resume?: string;
   /** Start over in an existing run directory, deleting its checkpoints and metrics. */
   readonly force?: boolean;
+  /** Resume even when FILE/overrides change more than logging intervals (the changes are printed). */
+  readonly allowChanges?: boolean;
   /** Stop after this step as if interrupted (a checkpoint is written there); resume later. */
   readonly stopAfter?: number;
   readonly log?: (line: string) => void;
@@ -73,13 +77,19 @@ function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfi
   return { model, train };
 }
 
-/** Loads a .moe file and opens a session for its train block. */
-export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): Promise<TrainingSession> {
+/** The model and train config of a .moe file's train block, overrides applied, data path resolved. */
+export function resolveRunConfig(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): { model: ModelConfig; train: TrainConfig } {
   const { config, warnings } = loadConfig(file, { overrides: [...overrides] });
   for (const w of warnings) log(`warning: ${w.message}`);
   const { model, train: declared } = trainBlock(config, file);
   // `data path("…")` is relative to the .moe file, like an import, not to the working directory.
   const train = declared.data.kind === 'path' && !isAbsolute(declared.data.path) ? { ...declared, data: { ...declared.data, path: resolve(dirname(file), declared.data.path) } } : declared;
+  return { model, train };
+}
+
+/** Loads a .moe file and opens a session for its train block. */
+export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): Promise<TrainingSession> {
+  const { model, train } = resolveRunConfig(file, overrides, log);
   return openSession(model, train, file, log);
 }
 
@@ -192,9 +202,29 @@ export function restore(session: TrainingSession, tensors: Map<string, { shape: 
 
 export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
-  const session = await openSessionFromFile(opts.file, opts.overrides, log);
+  // Resume continues the run as recorded in its directory; a FILE given with it may change only
+  // what cannot change the run's result, unless forced (runtime/train/run-config.ts).
+  const resumeRunDir = opts.resume ? runDirOf(opts.resume) : undefined;
+  const recorded = resumeRunDir ? readRunConfig(resumeRunDir) : undefined;
+  if (!opts.file && !recorded) {
+    throw new UserError(
+      opts.resume
+        ? `${resumeRunDir}: no config.json with the run's resolved config (written by an older sdmoec?); resume with the file and flags it was started with: sdmoec run FILE --set … --resume ${opts.resume}`
+        : 'sdmoec run needs a .moe file, or --resume RUN_DIR to continue a run',
+    );
+  }
+  const resolved = opts.file ? resolveRunConfig(opts.file, opts.overrides, log) : { model: recorded!.model, train: recorded!.train };
+  const changes = recorded && opts.file ? diffRunConfig(recorded, resolved) : [];
+  if (changes.some((c) => !c.harmless) && !opts.allowChanges) {
+    throw new UserError(
+      `${resumeRunDir}: resuming with ${opts.file}${(opts.overrides ?? []).map((o) => ` --set ${o}`).join('')} would change the run:\n${describeChanges(changes)}\n` +
+        `continue it exactly as configured with: sdmoec run --resume ${resumeRunDir}\n(or add --allow-changes to apply these changes anyway)`,
+    );
+  }
+  if (changes.length > 0) log(`resume: config changes applied:\n${describeChanges(changes)}`);
+  const session = await openSession(resolved.model, resolved.train, opts.file ?? join(resumeRunDir!, 'config.json'), log);
   const { model, train, step: exec } = session;
-  const runDir = opts.out ?? join('runs', model.name);
+  const runDir = opts.out ?? resumeRunDir ?? join('runs', model.name);
   const hash = configHash(model, train);
   const sampler = new BatchSampler(session.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
   let startStep = 0;
@@ -203,7 +233,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const sdMatrices = spectral ? spectralMatrices(session.compiled.stepPlan) : [];
 
   if (opts.resume) {
-    const ckpt = await loadCheckpoint(opts.resume, { configHash: hash });
+    const ckpt = await loadCheckpoint(opts.resume, { configHash: opts.allowChanges ? undefined : hash });
     const tensors = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>(ckpt.params);
     for (const [name, t] of ckpt.optimizer) tensors.set(name, t);
     restore(session, tensors, ckpt.dir);
@@ -221,7 +251,12 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     log(`spectral: ${sdMatrices.length} decoupled matrices (rank ${spectral.rank}, init ${spectral.init}), re-based every ${spectral.rebaseEvery} steps`);
   }
   mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, 'config.json'), JSON.stringify({ model, train, configHash: hash }, null, 2));
+  if (!recorded || changes.length > 0) {
+    const record: RunConfigRecord = recorded
+      ? { ...recorded, model, train, configHash: hash, changes: [...(recorded.changes ?? []), { atStep: startStep, changes }] }
+      : { model, train, configHash: hash, ...(opts.file ? { file: opts.file, overrides: opts.overrides ?? [] } : {}) };
+    writeFileSync(join(runDir, 'config.json'), JSON.stringify(record, null, 2));
+  }
   const metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'), opts.resume ? { resumeStep: startStep } : {});
   const guard = new DivergenceGuard({}, guardState);
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.progressStream ?? process.stdout });
@@ -302,8 +337,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       }
       if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter || interrupted) await checkpoint(s);
       if (interrupted) {
-        const sets = (opts.overrides ?? []).map((o) => ` --set ${o}`).join('');
-        log(`interrupted after step ${s}; continue with: sdmoec run ${opts.file}${sets} --resume ${runDir}`);
+        log(`interrupted after step ${s}; continue with: sdmoec run --resume ${runDir}`);
         break;
       }
     }
