@@ -225,7 +225,8 @@ export function readModel(name: string, r: BlockReader): ModelConfig {
   const bag = r.ctx.bag;
   const vocab = r.int('vocab', undefined, { min: 2 });
   const dim = r.int('dim', undefined, { min: 1 });
-  const layers = r.int('layers', undefined, { min: 1 });
+  // The bound keeps a typo (65536) from lowering for minutes; the deepest MoE models have ~100 layers.
+  const layers = r.int('layers', undefined, { min: 1, max: 1024 });
   const maxSeq = r.int('max_seq', 2048, { min: 2 });
   const tieEmbeddings = r.bool('tie_embeddings', false);
   const initStd = r.number('init_std', 0.02, { above: 0 });

@@ -15,6 +15,9 @@ import {
   type Value,
 } from '../../grammar/index.ts';
 
+/** Largest integer setting: every size, count and index is an i32/u32 on the device. */
+const MAX_INT = 2 ** 31 - 1;
+
 export interface Override {
   /** Dotted path, e.g. `train.optimizer.lr`. */
   path: string;
@@ -235,6 +238,10 @@ export class BlockReader {
       this.bag.error(`'${this.name(key)}' must be an integer, found '${v.raw}'`, v.loc);
       return undefined;
     }
+    if (integer && Math.abs(v.value) > MAX_INT) {
+      this.bag.error(`'${this.name(key)}' must be at most ${MAX_INT} (sizes and counts are 32-bit integers on the device), found ${v.raw}`, v.loc);
+      return undefined;
+    }
     const problem = rangeProblem(v.value, range);
     if (problem) {
       this.bag.error(`'${this.name(key)}' must be ${problem}, found ${v.raw}`, v.loc);
@@ -413,6 +420,10 @@ export class BlockReader {
       if (x.kind === 'number' && Number.isNaN(x.value)) return undefined;
       if (x.kind !== 'number' || (integer && !Number.isInteger(x.value))) {
         this.bag.error(`'${label}' must be ${integer ? 'an integer' : 'a number'}, found '${describeValue(x)}'`, x.loc);
+        return undefined;
+      }
+      if (integer && Math.abs(x.value) > MAX_INT) {
+        this.bag.error(`'${label}' must be at most ${MAX_INT} (sizes and counts are 32-bit integers on the device), found ${x.raw}`, x.loc);
         return undefined;
       }
       const problem = rangeProblem(x.value, spec.range);

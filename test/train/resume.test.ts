@@ -47,11 +47,12 @@ describe('run --resume DIR', () => {
   it('refuses a FILE whose settings would change the run, listing each change', async () => {
     const dir = join(work, 'refused');
     await runTraining({ file: FIXTURE, overrides: OVERRIDES, out: dir, stopAfter: 4, ...quiet });
-    const err = await runTraining({ file: FIXTURE, overrides: ['train.steps=12', 'train.checkpoint=4', 'train.eval=off', 'train.log=1'], resume: dir, ...quiet }).catch((e: unknown) => e as Error);
+    const err = await runTraining({ file: FIXTURE, overrides: ['train.steps=12', 'train.checkpoint=4', 'train.eval=off', 'train.log=1'], resume: dir, ...quiet }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
-    expect(err!.message).toMatch(/would change the run/);
-    expect(err!.message).toMatch(/train\.optimizer\.lr: 0\.005 → 0\.003 {2}\(changes the run\)/);
-    expect(err!.message).toMatch(/sdmoec run --resume .*refused/);
+    const message = (err as Error).message;
+    expect(message).toMatch(/would change the run/);
+    expect(message).toMatch(/train\.optimizer\.lr: 0\.005 → 0\.003 {2}\(changes the run\)/);
+    expect(message).toMatch(/sdmoec run --resume .*refused/);
   }, 300_000);
 
   it('applies harmless changes and prints them', async () => {
