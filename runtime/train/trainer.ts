@@ -101,6 +101,7 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
     source: train.data,
     vocabSize: model.vocab,
     seqLen: train.seqLen,
+    batch: train.batch,
     // One line per phase with its time: the per-merge and per-document counts are for a live bar,
     // not for a log (a non-TTY run printed a line per 38 merges and per document).
     onProgress: (e) => {
