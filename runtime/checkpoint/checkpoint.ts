@@ -10,8 +10,11 @@
 //   - `latest` is the highest step whose directory passes verification (all three files present,
 //     state.json parses and names that step, both safetensors headers match their file sizes).
 //   - Pruning to keep-last-N happens only after the new checkpoint has been published.
+//   - state.json records the SHA-256 of both safetensors files; loading verifies them, so a bit
+//     flip in tensor data (which the format itself cannot notice) is reported, not trained on.
 //   - Missing or corrupt checkpoints raise UserError naming the path.
 
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -119,6 +122,23 @@ async function removeStaleTemps(runDir: string): Promise<void> {
   }
 }
 
+async function fileSha256(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** Compares a file with the checksum state.json recorded for it (checkpoints from before checksums have none). */
+async function verifyChecksum(dir: string, file: string, state: CheckpointState): Promise<void> {
+  const recorded = (state.sha256 as Record<string, string> | undefined)?.[file];
+  if (recorded === undefined) return;
+  if ((await fileSha256(join(dir, file))) !== recorded) {
+    throw new UserError(
+      `${join(dir, file)}: contents do not match the SHA-256 recorded in ${STATE_FILE} (the file is corrupt: a flipped bit or a partial overwrite); resume from an earlier checkpoint of ${dirnameOf(dir)}`,
+    );
+  }
+}
+
+const dirnameOf = (dir: string): string => join(dir, '..');
+
 export async function saveCheckpoint(runDir: string, input: SaveCheckpointInput, options: SaveOptions = {}): Promise<string> {
   const { step } = input;
   if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
@@ -134,7 +154,6 @@ export async function saveCheckpoint(runDir: string, input: SaveCheckpointInput,
   await rm(tempDir, { recursive: true, force: true });
   await mkdir(tempDir);
 
-  const state: CheckpointState = { ...input.state, formatVersion: CHECKPOINT_FORMAT_VERSION, step };
   await writeSafetensors(join(tempDir, MODEL_FILE), input.params, {
     fsync: true,
     metadata: { format: 'sdmoec', kind: 'model', step: String(step) },
@@ -143,6 +162,8 @@ export async function saveCheckpoint(runDir: string, input: SaveCheckpointInput,
     fsync: true,
     metadata: { format: 'sdmoec', kind: 'optimizer', step: String(step) },
   });
+  const sha256 = { [MODEL_FILE]: await fileSha256(join(tempDir, MODEL_FILE)), [OPTIMIZER_FILE]: await fileSha256(join(tempDir, OPTIMIZER_FILE)) };
+  const state: CheckpointState = { ...input.state, formatVersion: CHECKPOINT_FORMAT_VERSION, step, sha256 };
   // Written last: its presence is one of the completeness checks.
   await writeFileSynced(join(tempDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   await fsyncDir(tempDir);
@@ -288,6 +309,8 @@ export async function loadCheckpoint(dirOrRunDir: string, options: LoadOptions =
         `this run has ${options.configHash}); resume with the same .moe file and flags`,
     );
   }
+  await verifyChecksum(dir, MODEL_FILE, state);
+  await verifyChecksum(dir, OPTIMIZER_FILE, state);
   const model = await readSafetensors(join(dir, MODEL_FILE));
   const params = new Map<string, ParamTensor>();
   for (const [name, t] of model.tensors) {

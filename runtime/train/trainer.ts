@@ -196,7 +196,9 @@ export function restore(session: TrainingSession, tensors: Map<string, { shape: 
   for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
     const t = tensors.get(name);
     if (!t) throw new UserError(`${where}: checkpoint has no tensor '${name}' (was it written by a different model?)`);
-    if (t.data.length !== numel(spec.type)) throw new UserError(`${where}: tensor '${name}' has ${t.data.length} elements, the model expects ${numel(spec.type)}`);
+    if (t.data.length !== numel(spec.type) || t.shape.join(',') !== spec.type.shape.join(',')) {
+      throw new UserError(`${where}: tensor '${name}' has shape [${t.shape.join(', ')}] (${t.data.length} elements), the model expects [${spec.type.shape.join(', ')}]`);
+    }
     session.step.writeParam(name, Float32Array.from(t.data));
   }
 }
