@@ -139,7 +139,37 @@ async function verifyChecksum(dir: string, file: string, state: CheckpointState)
 
 const dirnameOf = (dir: string): string => join(dir, '..');
 
+/**
+ * Fault injection for the crash tests (test/train/faults.test.ts): `SDMOEC_FAULT=kill-in-checkpoint:N`
+ * kills the process with SIGKILL halfway through writing step N's checkpoint (model file written,
+ * optimizer file and state not yet). Never set outside tests.
+ */
+function injectFault(point: string, step: number): void {
+  if (process.env.SDMOEC_FAULT === `${point}:${step}`) process.kill(process.pid, 'SIGKILL');
+}
+
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * Writes a checkpoint atomically. A full disk is a user error naming the checkpoint and the last
+ * complete one, which stays valid (the partial write is a temp directory nothing loads).
+ */
 export async function saveCheckpoint(runDir: string, input: SaveCheckpointInput, options: SaveOptions = {}): Promise<string> {
+  try {
+    return await writeCheckpoint(runDir, input, options);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code || !NO_SPACE.has(code)) throw e;
+    const last = await findLatestCheckpoint(runDir).catch(() => null);
+    await rm(join(runDir, `.${stepDirName(input.step)}.tmp-${process.pid}`), { recursive: true, force: true }).catch(() => {});
+    throw new UserError(
+      `${join(runDir, stepDirName(input.step))}: no space left to write the checkpoint (${code}); ` +
+        `the last complete checkpoint ${last ?? '(none)'} is intact. Free space and resume from it.`,
+    );
+  }
+}
+
+async function writeCheckpoint(runDir: string, input: SaveCheckpointInput, options: SaveOptions): Promise<string> {
   const { step } = input;
   if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
   if (options.keepLast !== undefined && (!Number.isInteger(options.keepLast) || options.keepLast < 1)) {
@@ -158,6 +188,7 @@ export async function saveCheckpoint(runDir: string, input: SaveCheckpointInput,
     fsync: true,
     metadata: { format: 'sdmoec', kind: 'model', step: String(step) },
   });
+  injectFault('kill-in-checkpoint', step);
   await writeSafetensors(join(tempDir, OPTIMIZER_FILE), input.optimizer, {
     fsync: true,
     metadata: { format: 'sdmoec', kind: 'optimizer', step: String(step) },
