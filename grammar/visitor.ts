@@ -220,7 +220,16 @@ export class AstBuilder extends BaseVisitor {
     const string = this.tok(ctx, 'StringLiteral');
     if (string) {
       if (!usable(string)) return null;
-      return { kind: 'string', value: JSON.parse(string.image) as string, loc: this.tokenLoc(string) };
+      let text: string;
+      try {
+        text = JSON.parse(string.image) as string;
+      } catch {
+        // JSON strings may not hold raw control characters (a tab, a NUL) or bad escapes.
+        this.diagnostics.error(`malformed string ${JSON.stringify(string.image)}: write control characters as escapes (\\t, \\u0000)`, this.tokenLoc(string));
+        // The raw text stands in, so the key does not also report a missing value.
+        text = string.image.slice(1, -1);
+      }
+      return { kind: 'string', value: text, loc: this.tokenLoc(string) };
     }
     for (const [name, kind, flag] of [
       ['True', 'bool', true],

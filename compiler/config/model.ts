@@ -1,6 +1,7 @@
 // Reads one resolved `model` block into a ModelConfig: defaults, ranges, cross-field rules
 // (heads divide dim, top_k ≤ experts, rank < min(m, n), …) and warnings for legal oddities.
 import { suggestion, type Loc } from '../../grammar/index.ts';
+import { MAX_HEAD_DIM } from '../kernels/attention.ts';
 import { BlockReader } from './reader.ts';
 import {
   GATED_ACTIVATIONS,
@@ -34,6 +35,8 @@ function readAttention(r: BlockReader, dim: number): AttentionConfig {
     bag.error(`attention.heads (${heads}) must divide dim (${dim}), or set attention.head_dim`, a.where('heads'));
   } else if (headDim % 2 !== 0) {
     bag.error(`head dimension ${headDim} must be even for rotary embeddings`, a.where(headDimWritten ? 'head_dim' : 'heads'));
+  } else if (headDim > MAX_HEAD_DIM) {
+    bag.error(`head dimension ${headDim} is above the ${MAX_HEAD_DIM} the attention kernel supports; use more heads or set attention.head_dim`, a.where(headDimWritten ? 'head_dim' : 'heads'));
   }
   if (heads % kvHeads !== 0) {
     bag.error(`attention.kv_heads (${kvHeads}) must divide attention.heads (${heads})`, a.where('kv_heads'));

@@ -17,6 +17,8 @@ import {
 
 /** Largest integer setting: every size, count and index is an i32/u32 on the device. */
 const MAX_INT = 2 ** 31 - 1;
+/** Largest finite float32: a setting above it would become Infinity in a kernel. */
+const MAX_F32 = 3.4028234663852886e38;
 
 export interface Override {
   /** Dotted path, e.g. `train.optimizer.lr`. */
@@ -242,6 +244,10 @@ export class BlockReader {
       this.bag.error(`'${this.name(key)}' must be at most ${MAX_INT} (sizes and counts are 32-bit integers on the device), found ${v.raw}`, v.loc);
       return undefined;
     }
+    if (Math.abs(v.value) > MAX_F32) {
+      this.bag.error(`'${this.name(key)}' must be at most ${MAX_F32} in magnitude (the device computes in float32), found ${v.raw}`, v.loc);
+      return undefined;
+    }
     const problem = rangeProblem(v.value, range);
     if (problem) {
       this.bag.error(`'${this.name(key)}' must be ${problem}, found ${v.raw}`, v.loc);
@@ -424,6 +430,10 @@ export class BlockReader {
       }
       if (integer && Math.abs(x.value) > MAX_INT) {
         this.bag.error(`'${label}' must be at most ${MAX_INT} (sizes and counts are 32-bit integers on the device), found ${x.raw}`, x.loc);
+        return undefined;
+      }
+      if (Math.abs(x.value) > MAX_F32) {
+        this.bag.error(`'${label}' must be at most ${MAX_F32} in magnitude (the device computes in float32), found ${x.raw}`, x.loc);
         return undefined;
       }
       const problem = rangeProblem(x.value, spec.range);

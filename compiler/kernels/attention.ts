@@ -28,7 +28,8 @@ export interface AttentionParams {
 }
 
 const ROWS_PER_GROUP = 64;
-const MAX_HEAD_DIM = 128;
+/** Rows of q/k/v are held in registers; `check` refuses larger heads (compiler/config/model.ts). */
+export const MAX_HEAD_DIM = 128;
 /** Floats per staged tile: two tiles use 8 KiB. */
 const TILE_FLOATS = 1024;
 

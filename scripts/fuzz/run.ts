@@ -1,10 +1,11 @@
-// `npm run fuzz -- --count N [--seed S] [--out FILE] [--no-compile]`: mutates every .moe file in
+// `npm run fuzz -- --count N [--seed S] [--out FILE] [--no-compile] [--replay FILE]`: mutates every .moe file in
 // models/ and the grammar's golden inputs (scripts/fuzz/mutate.ts), sometimes with a mutated --set
 // argument, runs `check` on each mutant and `compile` (IR, passes and buffer plan for lavapipe's
 // limits) on those that check clean, and reports crashes (any exception that is not a user error),
 // hangs (a mutant taking over 10 s; the worker is killed and the run goes on), and unlocated
 // diagnostics. A script, not a test: the suite keeps its quick seeded fuzz (test/config/fuzz.test.ts).
-// The mutants run in a worker thread so the parent can time each one out.
+// The mutants run in a worker thread so the parent can time each one out. `--replay FILE` runs
+// again only the mutants a previous run's findings name (e.g. hangs seen on a loaded machine).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -78,9 +79,10 @@ function runOne(text: string, set: string | undefined, compile: boolean): { outc
 }
 
 if (!isMainThread) {
-  const { seed, from, to, compile } = workerData as { seed: number; from: number; to: number; compile: boolean };
+  const { seed, from, to, compile, only } = workerData as { seed: number; from: number; to: number; compile: boolean; only: number[] | null };
   const files = corpus();
   for (let index = from; index < to; index++) {
+    if (only && !only.includes(index)) continue;
     const { text, set } = mutant(files, seed, index);
     parentPort!.postMessage({ index, started: true });
     const { outcome, detail } = runOne(text, set, compile);
@@ -97,10 +99,13 @@ if (!isMainThread) {
   const seed = Number(flag('--seed', '1'));
   const out = flag('--out', 'fuzz-findings.json');
   const compile = !args.includes('--no-compile');
+  const replay = flag('--replay', '');
+  const only = replay ? (JSON.parse(readFileSync(replay, 'utf8')) as { findings: Finding[] }).findings.map((f) => f.index) : null;
   if (!Number.isInteger(count) || count < 1 || !Number.isInteger(seed)) {
     process.stderr.write('usage: npm run fuzz -- --count N [--seed S] [--out FILE] [--no-compile]\n');
     process.exit(1);
   }
+  if (only) process.stderr.write(`fuzz: replaying ${only.length} mutants of ${replay}\n`);
   const counts: Record<Outcome, number> = { rejected: 0, compiled: 0, refused: 0, 'no-train': 0, crash: 0, unlocated: 0, hang: 0 };
   const findings: Finding[] = [];
   const files = corpus();
@@ -108,7 +113,7 @@ if (!isMainThread) {
   let next = 0;
   const runWorker = (): Promise<void> =>
     new Promise((done) => {
-      const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: { seed, from: next, to: count, compile } });
+      const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: { seed, from: next, to: count, compile, only } });
       let current = next;
       let heard = false;
       let timer: NodeJS.Timeout | undefined;

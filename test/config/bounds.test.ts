@@ -27,4 +27,18 @@ describe('integer bounds', () => {
     expect(errorsOf(demo.replace('layers 2', 'layers 65536')).map((e) => e.message)).toEqual([expect.stringMatching(/'layers' must be at most 1024/)]);
     expect(errorsOf(demo.replace('layers 2', 'layers 1024'))).toEqual([]);
   });
+
+  it('refuses a float setting that float32 cannot hold (it would be Infinity in a kernel)', () => {
+    expect(errorsOf(demo.replace('weight_decay = 0.1', 'weight_decay = 1e300')).map((e) => e.message)).toEqual([expect.stringMatching(/'optimizer\.weight_decay' must be at most 3\.4028234663852886e\+38 in magnitude/)]);
+  });
+
+  it('refuses a head dimension above the attention kernel\'s 128', () => {
+    expect(errorsOf(demo.replace('heads 4', 'heads 4  head_dim 256')).map((e) => e.message)).toEqual([expect.stringMatching(/head dimension 256 is above the 128 the attention kernel supports/)]);
+  });
+
+  it('reports a raw control character in a string at its location instead of throwing', () => {
+    const errors = errorsOf(demo.replace('data gutenberg', 'data path("a\tb")'));
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/malformed string .*write control characters as escapes/)]);
+    expect(errors[0].line).toBe(demo.split('\n').findIndex((l) => l.includes('data gutenberg')) + 1);
+  });
 });
