@@ -77,7 +77,7 @@ describe('adamw kernel', () => {
     const exec = await testExecutor();
     const base: AdamWParams = { length: 256, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
     const program = adamwProgram({ ...base, resetEvery: 16 });
-    const inputs = { ...randomInputs(program, 9), m: new Float32Array(256), v: new Float32Array(256), lr: Float32Array.of(1e-3), step: Uint32Array.of(33), clip: Float32Array.of(1) };
+    const inputs: Record<string, HostArray> = { ...randomInputs(program, 9), m: new Float32Array(256), v: new Float32Array(256), lr: Float32Array.of(1e-3), step: Uint32Array.of(33), clip: Float32Array.of(1) };
     const ratios = (param: ArrayLike<number>) =>
       Array.from(param, (p, i) => (p - inputs.param[i] * (1 - 1e-3 * 0.1)) / (-1e-3 * Math.sign(inputs.grad[i])));
     const device = ratios((await exec.run(program, inputs)).param);
