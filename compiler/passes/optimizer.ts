@@ -71,6 +71,11 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     const decoupled = role && (role.part === 'common' || role.part === 'unique');
     const resetEvery = decoupled ? opts.spectral?.resetEvery ?? 0 : 0;
     const stepOnly = decoupled && projectUpdate;
+    // The gradient rule (expert_weight's `project` attr) and these options must agree, or W_u
+    // would be projected twice or not at all.
+    if (role?.part === 'unique' && (g.outputs[k].node.op === 'sd_split_grad') === projectUpdate) {
+      throw new IrError(`optimizer: ${name} has a ${projectUpdate ? 'projected' : 'raw'} gradient but the options say project ${projectUpdate ? 'update' : 'gradient'}`);
+    }
     const attrs = { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay, ...(resetEvery > 0 ? { resetEvery } : {}), ...(stepOnly ? { output: 'step' as const } : {}) };
     const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, attrs);
     if (stepOnly) steps.set(name, p2);
