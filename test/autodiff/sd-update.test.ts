@@ -53,6 +53,14 @@ describe('SD-MoE optimizer variants in the IR', () => {
     for (const p of projections) expect(g.outputs[`update.${p.inputs[0].node.op === 'param' ? p.inputs[0].node.attrs.name : ''}`]?.node).toBe(p);
   });
 
+  it('refuses options that disagree with the gradient rule (W_u projected twice or never)', () => {
+    const m = tinyModel({ spectral: true });
+    const forward = lowerModel({ ...m, spectral: { ...m.spectral!, project: 'update' } }, { batch: 2, seqLen: 8 });
+    expect(() => runPasses(forward, TRAINING_PIPELINE, { optimizer: DEFAULT_OPTIMIZER })).toThrow(/raw gradient but the options say project gradient/);
+    const split = lowerModel(m, { batch: 2, seqLen: 8 });
+    expect(() => runPasses(split, TRAINING_PIPELINE, { optimizer: { ...DEFAULT_OPTIMIZER, spectral: { project: 'update', resetEvery: 0 } } })).toThrow(/projected gradient but the options say project update/);
+  });
+
   it('sd_project_update adds Δ_c − D(Δ_c) to W_c and D(Δ_u(e)) to W_u(e)', () => {
     const rng = new Rng(3);
     const [U, V] = [orthonormal(rng, K, R), orthonormal(rng, N, R)];
