@@ -5,9 +5,10 @@ import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
+import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench];
 
 async function main(): Promise<number> {
   let parsed;
