@@ -3,11 +3,12 @@
 // BenchModule (bench/common.ts) and listing it in MODULES.
 import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
+import { diagnosticsBench } from './diagnostics.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, diagnosticsBench];
 
 async function main(): Promise<number> {
   let parsed;

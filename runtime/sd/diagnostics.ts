@@ -10,8 +10,8 @@
 //   energy_r(W)      = Σ_{j≤r} σ_j² / Σ_j σ_j²
 //   alignment_j(e)   = (g_eᵀ u_j)² / ‖g_e‖²   (g_e: router column e; u_j: j-th input-side singular
 //                                              vector of expert e's effective matrix)
-// No size cap: the top singular vectors come from topSvd (block subspace iteration on the Gram
-// matrix of the smaller side, full eigensolver fallback), one decomposition per expert and set.
+// No size cap: the top singular vectors come from topSvd (the symmetric eigensolver on the Gram
+// matrix of the smaller side), one decomposition per expert and set; cost in bench/diagnostics.ts.
 import { dot, rowMajorToColumns, topSvd, type Dense } from './linalg.ts';
 
 /** One (layer, matrix kind) of routed experts, stored [E, rows = in, cols = out] as everywhere in this project. */
@@ -130,7 +130,10 @@ function decomposeAll(all: Float32Array, rows: number, cols: number, experts: nu
   const size = rows * cols;
   const out: Decomposed[] = [];
   for (let e = 0; e < experts; e++) {
-    const svd = topSvd(all.subarray(e * size, (e + 1) * size), rows, cols, r);
+    // The full eigensolver directly: experts have flat spectra past their top few directions (random
+    // at init, a W_u tail, trained baselines), where subspace iteration runs its 60 iterations and
+    // then falls back to the full solver anyway (measured in bench/diagnostics.ts: about twice the cost).
+    const svd = topSvd(all.subarray(e * size, (e + 1) * size), rows, cols, r, { full: true });
     out.push({ singularValues: svd.singularValues, totalEnergy: svd.totalEnergy, input: svd.u, output: svd.v });
   }
   return out;

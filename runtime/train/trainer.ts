@@ -299,13 +299,15 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         maxAux = {};
       }
       if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
-        const ev = await evaluate(session, train.evalBatches);
         const t1 = performance.now();
+        const ev = await evaluate(session, train.evalBatches);
+        const evalSeconds = (performance.now() - t1) / 1000;
+        const t2 = performance.now();
         const diagnostics = await expertDiagnostics(session);
-        const diagnosticsSeconds = (performance.now() - t1) / 1000;
+        const diagnosticsSeconds = (performance.now() - t2) / 1000;
         const headline = summarizeDiagnostics(diagnostics);
         lastEval = { loss: ev.loss, bitsPerByte: ev.bitsPerByte };
-        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte, ...headline, diagnostics_seconds: diagnosticsSeconds, diagnostics });
+        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte, ...headline, eval_seconds: evalSeconds, diagnostics_seconds: diagnosticsSeconds, diagnostics });
         const overlap = typeof headline.expert_overlap === 'number' ? `, expert overlap ${headline.expert_overlap.toFixed(3)} (${headline.expert_overlap_on})` : '';
         progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte${overlap}`);
       }
