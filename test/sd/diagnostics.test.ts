@@ -103,7 +103,7 @@ describe('diagnoseExperts: principal-subspace similarity (stand-in ‖Q_aᵀQ_b�
     expect(findSimilarity(diagnoseExperts(plantedExperts(13, [[0, 1, 2, 3], [0, 1, 4, 5]]), { fraction: 0.05, rankK: 4 }), 'experts', 'input', '1pct')!.mean).toBeCloseTo(1, 8);
   });
 
-  it('without a size cap: 96×128 matrices take the subspace-iteration path and still see the planted overlap', () => {
+  it('without a size cap: 96×128 noisy experts still show the planted overlap', () => {
     const r = 96;
     const c = 128;
     const rng = new Rng(14);
