@@ -39,6 +39,13 @@ export interface DiagnosticsOptions {
   alignmentDirections?: number;
   /** Numerical rank threshold relative to σ₁ (default 0.01). */
   rankTolerance?: number;
+  /**
+   * Per-expert SVD: 'full' (default) runs the Gram eigensolver directly; 'iterative' tries topSvd's
+   * subspace iteration first, which pays off only when every expert has a clear gap after its top
+   * max(r_1%, k, J) values (e.g. large pretrained experts with spiky spectra), and otherwise costs
+   * about twice the full solver (bench/diagnostics.ts).
+   */
+  solver?: 'full' | 'iterative';
 }
 
 /** Which matrices a metric is measured on: SD proxies W_c + W_u(e), SD unique W_u(e), or baseline experts. */
@@ -126,14 +133,14 @@ interface Decomposed {
   output: Float64Array[];
 }
 
-function decomposeAll(all: Float32Array, rows: number, cols: number, experts: number, r: number): Decomposed[] {
+function decomposeAll(all: Float32Array, rows: number, cols: number, experts: number, r: number, full: boolean): Decomposed[] {
   const size = rows * cols;
   const out: Decomposed[] = [];
   for (let e = 0; e < experts; e++) {
-    // The full eigensolver directly: experts have flat spectra past their top few directions (random
+    // By default the full eigensolver directly: experts have flat spectra past their top few directions (random
     // at init, a W_u tail, trained baselines), where subspace iteration runs its 60 iterations and
     // then falls back to the full solver anyway (measured in bench/diagnostics.ts: about twice the cost).
-    const svd = topSvd(all.subarray(e * size, (e + 1) * size), rows, cols, r, { full: true });
+    const svd = topSvd(all.subarray(e * size, (e + 1) * size), rows, cols, r, { full });
     out.push({ singularValues: svd.singularValues, totalEnergy: svd.totalEnergy, input: svd.u, output: svd.v });
   }
   return out;
@@ -279,8 +286,9 @@ export function diagnoseExperts(input: ExpertMatrixInput, opts: DiagnosticsOptio
   const rMax = Math.max(rank1pct, rankK, input.router ? J : 0);
 
   const main: DiagnosedOn = sd ? 'proxies' : 'experts';
-  const sets: [DiagnosedOn, Decomposed[]][] = [[main, decomposeAll(input.weights, rows, cols, experts, rMax)]];
-  if (sd) sets.push(['unique', decomposeAll(sd.unique, rows, cols, experts, Math.max(rank1pct, rankK))]);
+  const full = (opts.solver ?? 'full') === 'full';
+  const sets: [DiagnosedOn, Decomposed[]][] = [[main, decomposeAll(input.weights, rows, cols, experts, rMax, full)]];
+  if (sd) sets.push(['unique', decomposeAll(sd.unique, rows, cols, experts, Math.max(rank1pct, rankK), full)]);
 
   const similarity: SubspaceSimilarity[] = [];
   for (const [on, d] of sets) {

@@ -120,6 +120,9 @@ describe('diagnoseExperts: principal-subspace similarity (stand-in ‖Q_aᵀQ_b�
     expect(findSimilarity(d, 'experts', 'input', 'k')!.mean).toBeCloseTo(0.5, 4);
     expect(findSimilarity(d, 'experts', 'output', 'k')!.mean).toBeCloseTo(0.5, 4);
     expect(findSimilarity(d, 'experts', 'input', '1pct')!.mean).toBeCloseTo(1, 4); // both lead with σ = 10 on qIn[0]
+    // The iterative solver (a clear gap after σ = 7 here) gives the same answer.
+    const iterative = diagnoseExperts({ layer: 1, matrix: 'down', rows: r, cols: c, experts: 2, weights: stack(mats) }, { rankK: 4, solver: 'iterative' });
+    d.similarity.forEach((s, i) => expect(iterative.similarity[i].mean).toBeCloseTo(s.mean, 8));
   });
 });
 
