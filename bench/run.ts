@@ -3,12 +3,13 @@
 // BenchModule (bench/common.ts) and listing it in MODULES.
 import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
+import { diagnosticsBench } from './diagnostics.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, diagnosticsBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -21,6 +21,9 @@ export interface TrainMetrics {
   /** Per MoE layer: max expert load / mean expert load (1 = perfectly balanced). */
   load_imbalance?: number[];
   tokens_per_s?: number;
+  /** Largest grad norm / aux loss of any step since the previous train line (this step included). */
+  max_grad_norm?: number;
+  max_aux?: Record<string, number>;
   [extra: string]: unknown;
 }
 
@@ -29,10 +32,37 @@ export interface EvalMetrics {
   step: number;
   loss: number;
   bits_per_byte?: number;
+  /** Headline SD diagnostics (runtime/sd/diagnostics.ts#summarizeDiagnostics) and per-matrix `diagnostics`. */
+  expert_overlap?: number;
+  expert_overlap_on?: string;
   [extra: string]: unknown;
 }
 
-export type MetricsEntry = TrainMetrics | EvalMetrics;
+/** One SD matrix at a re-basing (runtime/train/spectral.ts#MatrixRebaseReport; docs/diagnostics.md). */
+export interface SpectralMatrixMetrics {
+  name: string;
+  layer: number;
+  matrix: string;
+  energy_top_k: number;
+  residual_norm: number;
+  /** left: U_k (input side), right: V_k (output side); 1 = the basis did not move. */
+  basis_overlap: { left: number; right: number };
+  reprojected_norm: { mean: number; max: number };
+  singular_values: number[];
+}
+
+/** Written at every SD re-basing, whether or not the step is a log step. */
+export interface SpectralMetrics {
+  type: 'spectral';
+  step: number;
+  /** Means over the SD matrices. */
+  energy_top_k: number;
+  residual_norm: number;
+  matrices: SpectralMatrixMetrics[];
+  [extra: string]: unknown;
+}
+
+export type MetricsEntry = TrainMetrics | EvalMetrics | SpectralMetrics;
 
 const NON_FINITE = new Map<string, number>([
   ['NaN', NaN],

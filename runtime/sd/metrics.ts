@@ -8,6 +8,9 @@
 // singular vectors as stored; the right ones of the paper's W x convention). The input side is where
 // Appendix B places the shared subspace of the gradients. `side = 'output'` uses the N side.
 // Only comparable to the paper qualitatively (SD: < 0.1; anisotropy: > 30% energy in the top 1%).
+// The trainer's diagnostics (both sides, r = 1 % and r = k, proxies vs W_u, leakage, alignment) live
+// in runtime/sd/diagnostics.ts (docs/diagnostics.md); these two single metrics remain for callers
+// that need only one number.
 import { dot, topSvd, type Dense } from './linalg.ts';
 
 export type SubspaceSide = 'input' | 'output';

@@ -3,7 +3,7 @@
 // `sdmoec run --resume DIR` continues from this record alone, so a resumed run trains exactly as
 // it was configured. When a FILE (and --set flags) is given with --resume, the freshly resolved
 // config is compared with the record: harmless changes (logging/eval/checkpoint intervals, eval
-// batches, more steps under a constant schedule) are applied and printed; anything else is refused
+// batches, divergence thresholds, more steps under a constant schedule) are applied and printed; anything else is refused
 // unless forced (`--allow-changes`), because it would silently change the run mid-way (a cosine
 // schedule re-stretched over new steps, another learning rate, another model).
 import { existsSync, readFileSync } from 'node:fs';
@@ -53,7 +53,8 @@ export function readRunConfig(runDir: string): RunConfigRecord | undefined {
   return r as RunConfigRecord;
 }
 
-const HARMLESS_TRAIN_KEYS = new Set(['logEvery', 'evalEvery', 'checkpointEvery', 'evalBatches']);
+// The divergence thresholds only decide when to stop, never what a step computes.
+const HARMLESS_TRAIN_KEYS = new Set(['logEvery', 'evalEvery', 'checkpointEvery', 'evalBatches', 'divergence']);
 
 function leaves(value: unknown, prefix: string, out: Map<string, string>): void {
   if (value && typeof value === 'object' && !Array.isArray(value)) {

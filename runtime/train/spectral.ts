@@ -72,17 +72,35 @@ export function initializeSpectral(step: StepExecutor, matrices: readonly Spectr
   }
 }
 
+/** What one re-basing did to one SD matrix (the `spectral` metrics line; runtime/sd/rebase.ts#RebaseResult). */
+export interface MatrixRebaseReport {
+  readonly name: string;
+  readonly layer: number;
+  readonly matrix: ExpertMatrix;
+  /** Share of the incoming W_c's spectral energy in its top k. */
+  readonly energyTopK: number;
+  /** ‖W_c − [W_c]_k‖_F of the incoming W_c. */
+  readonly residualNorm: number;
+  /** ‖U_oldᵀU_new‖²/k (left: U_k, the input side) and the same for V_k (right: the output side). */
+  readonly basisOverlap: { readonly left: number; readonly right: number };
+  /** ‖W_u(e) removed by reprojection‖_F over experts (zeros without reproject). */
+  readonly reprojectedNorm: { readonly mean: number; readonly max: number };
+  /** Top-k singular values of the incoming W_c, descending. */
+  readonly singularValues: readonly number[];
+}
+
 export interface RebaseReport {
   /** Mean share of W_c's spectral energy in its top-k directions, over the SD matrices. */
   readonly energyTopK: number;
   /** Mean Frobenius norm of W_c − [W_c]_k before re-basing. */
   readonly residualNorm: number;
+  /** One entry per SD matrix, in spectralMatrices order. */
+  readonly matrices: readonly MatrixRebaseReport[];
 }
 
 /** Re-bases every SD matrix from the device's current values and writes the new state back. */
 export async function rebaseSpectral(step: StepExecutor, matrices: readonly SpectralMatrix[], spectral: SpectralConfig): Promise<RebaseReport> {
-  let energy = 0;
-  let residual = 0;
+  const reports: MatrixRebaseReport[] = [];
   for (const m of matrices) {
     const r = rebase({
       common: await step.readParam(m.params.common),
@@ -106,8 +124,18 @@ export async function rebaseSpectral(step: StepExecutor, matrices: readonly Spec
     if (spectral.moments === 'reset') {
       for (const name of m.moments) step.writeParam(name, new Float32Array(numel(step.plan.params[name].type)));
     }
-    energy += r.energyTopK;
-    residual += r.residualNorm;
+    const removed = Array.from(r.reprojectedNorms);
+    reports.push({
+      name: m.name,
+      layer: m.layer,
+      matrix: m.matrix,
+      energyTopK: r.energyTopK,
+      residualNorm: r.residualNorm,
+      basisOverlap: r.basisOverlap,
+      reprojectedNorm: { mean: removed.reduce((a, b) => a + b, 0) / Math.max(1, removed.length), max: Math.max(0, ...removed) },
+      singularValues: Array.from(r.singularValues),
+    });
   }
-  return { energyTopK: energy / Math.max(1, matrices.length), residualNorm: residual / Math.max(1, matrices.length) };
+  const meanOf = (f: (x: MatrixRebaseReport) => number): number => reports.reduce((t, x) => t + f(x), 0) / Math.max(1, reports.length);
+  return { energyTopK: meanOf((x) => x.energyTopK), residualNorm: meanOf((x) => x.residualNorm), matrices: reports };
 }

@@ -1,7 +1,8 @@
 // `sdmoec run`: trains the model of a .moe file. Compiles one training step (forward, backward,
 // optimizer) into a single-submit plan and a forward-only evaluation plan sharing its weights,
 // streams batches from the prepared corpus, and per step feeds [lr, step] to the device, runs the
-// plan and reads back loss and gradient norm (one round trip). Metrics go to JSONL, checkpoints
+// plan and reads back loss, gradient norm and the aux losses (one round trip). Metrics go to JSONL
+// (train, eval with the SD-MoE expert diagnostics, and a spectral line per re-basing), checkpoints
 // are atomic, `--resume` restores params, Adam moments, data position and guard state so the loss
 // curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
 // before anything is saved, so the last checkpoint on disk is the last good one.
@@ -15,17 +16,17 @@ import { stableJson } from '../../base/stable-json.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
-import { paramsWithRole } from '../../compiler/codegen/plan.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
 import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
 import { acquireDevice, assertNoDeviceErrors } from '../device.ts';
 import { KernelExecutor } from '../executor.ts';
 import { DivergenceError, DivergenceGuard, guardOptions, type GuardState } from '../metrics/guard.ts';
-import { MetricsWriter } from '../metrics/jsonl.ts';
+import { MetricsWriter, type SpectralMetrics } from '../metrics/jsonl.ts';
 import { TrainingProgress } from '../metrics/progress.ts';
 import { StepExecutor } from '../step-executor.ts';
 import { learningRate } from './schedule.ts';
-import { principalSimilarity } from '../sd/metrics.ts';
+import { diagnoseExperts, summarizeDiagnostics, type ExpertDiagnostics } from '../sd/diagnostics.ts';
+import { diagnosticsInputs } from './diagnostics.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
 import { initializeSpectral, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
@@ -135,32 +136,30 @@ export function configHash(model: ModelConfig, train: TrainConfig): string {
     .slice(0, 16);
 }
 
-/** Expert matrices too large for a quick host-side SVD are left out of the overlap metric. */
-const OVERLAP_MAX_ELEMENTS = 512 * 512;
+/** The expert diagnostics of the session's live weights (runtime/train/diagnostics.ts). */
+export async function expertDiagnostics(session: TrainingSession): Promise<ExpertDiagnostics[]> {
+  const inputs = await diagnosticsInputs(session.compiled.stepPlan, (name) => session.step.readParam(name));
+  return inputs.map((input) => diagnoseExperts(input));
+}
 
-/**
- * Mean pairwise principal-subspace similarity of the routed experts' matrices (the digest's
- * stand-in metric for the paper's expert overlap; SD-MoE aims below 0.1). Baseline experts are
- * `<m>` [E,K,N]; SD experts are the proxies `<m>.common + <m>.unique[e]`. NaN when no matrix is
- * small enough to analyse on the host quickly.
- */
-export async function expertOverlap(session: TrainingSession): Promise<number> {
-  const plan = session.compiled.stepPlan;
-  const values: number[] = [];
-  for (const { name, spec } of paramsWithRole(plan, 'experts')) {
-    const [E, K, N] = spec.type.shape;
-    if (K * N > OVERLAP_MAX_ELEMENTS) continue;
-    values.push(principalSimilarity(await session.step.readParam(name), K, N, E).mean);
-  }
-  for (const m of spectralMatrices(plan)) {
-    const { rows: K, cols: N, experts: E } = m;
-    if (K * N > OVERLAP_MAX_ELEMENTS) continue;
-    const experts = await session.step.readParam(m.params.unique);
-    const common = await session.step.readParam(m.params.common);
-    for (let e = 0; e < E; e++) for (let i = 0; i < K * N; i++) experts[e * K * N + i] += common[i];
-    values.push(principalSimilarity(experts, K, N, E).mean);
-  }
-  return values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+/** The `type: 'spectral'` metrics line of one re-basing (written at every re-basing, log step or not). */
+export function spectralLine(step: number, report: RebaseReport): SpectralMetrics {
+  return {
+    type: 'spectral',
+    step,
+    energy_top_k: report.energyTopK,
+    residual_norm: report.residualNorm,
+    matrices: report.matrices.map((m) => ({
+      name: m.name,
+      layer: m.layer,
+      matrix: m.matrix,
+      energy_top_k: m.energyTopK,
+      residual_norm: m.residualNorm,
+      basis_overlap: { left: m.basisOverlap.left, right: m.basisOverlap.right },
+      reprojected_norm: { mean: m.reprojectedNorm.mean, max: m.reprojectedNorm.max },
+      singular_values: [...m.singularValues],
+    })),
+  };
 }
 
 /** Mean cross-entropy and bits per byte over the configured number of validation batches. */
@@ -219,8 +218,8 @@ async function divergenceError(
   const sets = (opts.overrides ?? []).map((o) => ` --set ${o}`).join('');
   const advice = 'Try a lower learning rate, a longer warmup or gradient clipping (train.clip_grad)';
   const next = last
-    ? `the last good checkpoint is ${last}; resume it with: sdmoec run ${opts.file}${sets} --resume ${runDir}\n` +
-      `(a resumed run repeats the same steps; add --set train.divergence=off to continue past this check, or start over with a new setting and --force)`
+    ? `the last good checkpoint is ${last}; resume it with: sdmoec run --resume ${runDir}\n` +
+      `(a resumed run repeats the same steps; to continue past this check: sdmoec run ${opts.file ?? 'FILE'}${sets} --set train.divergence=off --resume ${runDir}, or start over with a new setting and --force)`
     : `the last good checkpoint is (none written yet): start over with a new setting`;
   return new DivergenceError(`training stopped at step ${verdict.step} (${verdict.reason}): ${verdict.message}. ${advice}.\n${next}`, verdict.step, verdict.reason, last);
 }
@@ -294,6 +293,9 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let lastCheckpoint: string | null = null;
   let finalLoss = NaN;
   let lastStepRun = startStep;
+  // Largest grad norm and aux losses since the last train line (logged there as max_grad_norm, max_aux).
+  let maxGradNorm = -Infinity;
+  let maxAux: Record<string, number> = {};
   const started = performance.now();
 
   const checkpoint = async (stepNo: number): Promise<void> => {
@@ -322,20 +324,25 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const t0 = performance.now();
       exec.run();
       const logNow = s % train.logEvery === 0 || s === train.steps || s === 1;
-      const names = ['loss', 'ce_loss', 'grad_norm', ...(logNow ? [...moeLayers, ...auxLosses] : [])];
+      // The aux losses are scalars read every step in the same copy as the loss, so a spike between
+      // two log lines still reaches max_aux (the extra bytes cost nothing next to the map round trip).
+      const names = ['loss', 'ce_loss', 'grad_norm', ...auxLosses, ...(logNow ? moeLayers : [])];
       const out = await exec.readOutputs(names);
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
       lastStepRun = s;
+      // NaN propagates on purpose: a NaN since the last log line must show.
+      const worse = (a: number, b: number): number => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
+      maxGradNorm = worse(maxGradNorm, out.grad_norm[1]);
+      for (const k of auxLosses) maxAux[k] = worse(maxAux[k] ?? -Infinity, out[k][0]);
       // The guard judges the cross-entropy (comparable with ln(vocab)); auxiliary-loss blow-ups
       // show up in the gradient norm.
       const verdict = guard.check(s, out.ce_loss[0], out.grad_norm[1]);
       if (!verdict.ok) throw await divergenceError(verdict, opts, runDir, lastCheckpoint);
       // Re-basing follows the update of every rebaseEvery-th step, so a checkpoint of that step
       // already holds the new bases and a resumed run continues exactly.
-      let rebased: RebaseReport | undefined;
-      if (spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0) rebased = await rebaseSpectral(exec, sdMatrices, spectral);
+      if (spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, spectral)));
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {
         const tokensPerExpert = moeLayers.map((k) => Array.from(out[k]));
@@ -350,15 +357,24 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
           tokens_per_expert: tokensPerExpert,
           load_imbalance: tokensPerExpert.map((c) => Math.max(...c) / (c.reduce((a, b) => a + b, 0) / c.length)),
           tokens_per_s: tokensPerStep / seconds,
-          ...(rebased ? { spectral: { energy_top_k: rebased.energyTopK, residual_norm: rebased.residualNorm } } : {}),
+          max_grad_norm: maxGradNorm,
+          max_aux: Object.fromEntries(auxLosses.map((k) => [k.slice('aux.'.length), maxAux[k]])),
         });
+        maxGradNorm = -Infinity;
+        maxAux = {};
       }
       if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
+        const t1 = performance.now();
         const ev = await evaluate(session, train.evalBatches);
-        const overlap = await expertOverlap(session);
+        const evalSeconds = (performance.now() - t1) / 1000;
+        const t2 = performance.now();
+        const diagnostics = await expertDiagnostics(session);
+        const diagnosticsSeconds = (performance.now() - t2) / 1000;
+        const headline = summarizeDiagnostics(diagnostics);
         lastEval = { loss: ev.loss, bitsPerByte: ev.bitsPerByte };
-        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte, ...(Number.isNaN(overlap) ? {} : { expert_overlap: overlap }) });
-        progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte${Number.isNaN(overlap) ? '' : `, expert overlap ${overlap.toFixed(3)}`}`);
+        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte, ...headline, eval_seconds: evalSeconds, diagnostics_seconds: diagnosticsSeconds, diagnostics });
+        const overlap = typeof headline.expert_overlap === 'number' ? `, expert overlap ${headline.expert_overlap.toFixed(3)} (${headline.expert_overlap_on})` : '';
+        progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte${overlap}`);
       }
       if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter || interrupted) await checkpoint(s);
       if (interrupted) {

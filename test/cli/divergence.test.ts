@@ -35,7 +35,7 @@ describe('sdmoec run stops a diverging run', () => {
     expect(step).toBeGreaterThanOrEqual(2);
     expect(step).toBeLessThanOrEqual(4);
     const last = join(out, `step-${String(step - 1).padStart(6, '0')}`);
-    expect(r.stderr).toContain(`the last good checkpoint is ${last}; resume it with: sdmoec run ${TINY}`);
+    expect(r.stderr).toContain(`the last good checkpoint is ${last}; resume it with: sdmoec run --resume ${out}`);
     expect(r.stderr).toContain(`--resume ${out}`);
     expect(existsSync(last)).toBe(true);
     expect(existsSync(join(out, `step-${String(step).padStart(6, '0')}`))).toBe(false);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../../base/errors.ts';
 import { readMetrics, type TrainMetrics } from '../../runtime/metrics/jsonl.ts';
 import { runTraining, type RunSummary } from '../../runtime/train/trainer.ts';
+import { findSimilarity, type ExpertDiagnostics } from '../../runtime/sd/diagnostics.ts';
 import { BLESS } from '../support/golden.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/tiny.moe', import.meta.url));
@@ -34,13 +35,28 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('sdmoec run', () => {
-  it('reports the experts\' principal-subspace overlap (stand-in metric) at evaluation', () => {
+  it('adds the expert diagnostics (stand-ins) to the eval line, measured on the experts themselves', () => {
     const evals = readMetrics(join(full.runDir, 'metrics.jsonl')).filter((e) => e.type === 'eval');
-    expect(evals.length).toBeGreaterThan(0);
-    for (const e of evals) {
-      expect(e.expert_overlap).toBeGreaterThanOrEqual(0);
-      expect(e.expert_overlap).toBeLessThanOrEqual(1 + 1e-9);
+    expect(evals.map((e) => e.step)).toEqual([30]);
+    const ev = evals[0];
+    const diagnostics = ev.diagnostics as ExpertDiagnostics[];
+    expect(diagnostics.map((d) => `${d.layer}.${d.matrix}`)).toEqual(['0.gate', '0.up', '0.down']);
+    for (const d of diagnostics) {
+      expect(d.sd).toBeUndefined();
+      expect(d.rankK).toBe(8); // a baseline's default k
+      expect(new Set(d.similarity.map((s) => s.on))).toEqual(new Set(['experts']));
+      for (const s of d.similarity) {
+        expect(s.matrix).toHaveLength(4);
+        s.matrix.forEach((row, a) => expect(row[a]).toBeCloseTo(1, 6)); // an expert's subspace with itself
+      }
+      // dim = expert_hidden = 32 here, so only the matrix kind keeps the router off `down`.
+      expect(d.alignment !== undefined).toBe(d.matrix !== 'down');
+      if (d.alignment) for (const a of d.alignment.perExpert) expect(a.reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(1 + 1e-6);
     }
+    expect(ev.expert_overlap_on).toBe('experts');
+    const inputs = diagnostics.map((d) => findSimilarity(d, 'experts', 'input', '1pct')!.mean);
+    expect(ev.expert_overlap).toBeCloseTo(inputs.reduce((a, b) => a + b) / 3, 12);
+    expect(ev.leakage_input).toBeUndefined(); // SD-only metrics are absent for a baseline
   });
 
   it('trains: the loss falls and the run reports validation bits per byte', () => {
@@ -63,6 +79,9 @@ describe('sdmoec run', () => {
       expect(e.tokens_per_expert).toHaveLength(1);
       expect(e.tokens_per_expert![0].reduce((a, b) => a + b, 0)).toBe(4 * 32 * 2); // batch · seq · top-k
       expect(e.load_imbalance![0]).toBeGreaterThanOrEqual(1);
+      // Logged every step, the largest values since the previous line are this step's own.
+      expect(e.max_grad_norm).toBe(e.grad_norm);
+      expect(e.max_aux).toEqual(e.aux);
     }
   });
 
