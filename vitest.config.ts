@@ -8,5 +8,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 300_000,
     hookTimeout: 120_000,
+    // The IR verifier runs after every compiler pass in every test that compiles a model.
+    env: { SDMOEC_VERIFY: '1' },
   },
 });

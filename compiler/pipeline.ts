@@ -1,7 +1,9 @@
 // The whole compiler, config to execution plan: lower the model for one micro-batch, run the
-// training pass pipeline (autodiff → simplify → cse → fuse-expert-weight → optimizer → cse), and
-// plan buffers and dispatches. The evaluation program is the forward graph alone; it shares the
-// parameter buffers of the training program at run time (same param names).
+// training pass pipeline (TRAINING_PIPELINE in passes/registry.ts: autodiff, simplify, cse, the
+// fusions, the optimizer with SD-MoE's update projection when configured, cse), and plan buffers
+// and dispatches. The evaluation program is the forward graph alone; it shares the parameter
+// buffers of the training program at run time (same param names). The IR verifier runs after every
+// pass when asked (`verify`) or when SDMOEC_VERIFY=1 (the test suite sets it).
 import type { ModelConfig, TrainConfig } from './config/types.ts';
 import type { DeviceCaps } from '../base/caps.ts';
 import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
@@ -37,7 +39,8 @@ export function optimizerOptions(train: TrainConfig | null, model?: ModelConfig)
 
 export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: { verify?: boolean } = {}): CompiledTraining {
   const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
-  const after = opts.verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
+  const verify = opts.verify ?? process.env.SDMOEC_VERIFY === '1';
+  const after = verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
   const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
   const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
   const compiled = { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
