@@ -18,7 +18,7 @@ import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
 import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
-import { acquireDevice, assertNoDeviceErrors } from '../device.ts';
+import { acquireDevice, assertNoDeviceErrors, GpuError } from '../device.ts';
 import { KernelExecutor } from '../executor.ts';
 import { DivergenceError, DivergenceGuard, guardOptions, type GuardState } from '../metrics/guard.ts';
 import { MetricsWriter, type SpectralMetrics } from '../metrics/jsonl.ts';
@@ -208,6 +208,14 @@ export function restore(session: TrainingSession, tensors: Map<string, { shape: 
 }
 
 /** The error a guard verdict becomes: the step, the reason, the last good checkpoint, what next. */
+/**
+ * Fault injection for test/train/faults.test.ts (`SDMOEC_FAULT=device-error:N`): a real WebGPU
+ * validation error outside any error scope before step N, as a driver fault would raise.
+ */
+function injectDeviceError(session: TrainingSession): void {
+  session.step.exec.ctx.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+}
+
 async function divergenceError(
   verdict: { step: number; reason: DivergenceError['reason']; message: string },
   opts: RunOptions,
@@ -314,6 +322,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   process.once('SIGINT', onInterrupt);
   try {
     for (let s = startStep + 1; s <= lastStep; s++) {
+      if (process.env.SDMOEC_FAULT === `device-error:${s}`) injectDeviceError(session);
       const batch = sampler.next();
       exec.writeInput('tokens', batch.inputs);
       exec.writeInput('targets', batch.targets);
@@ -382,6 +391,16 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         break;
       }
     }
+  } catch (e) {
+    // A device that fails mid-run (lost, or an error no scope caught) is not the user's mistake but
+    // not a compiler bug either: say where the run can continue from. Nothing after the last
+    // checkpoint was saved, so that checkpoint is the last good state.
+    if (!(e instanceof GpuError)) throw e;
+    const last = lastCheckpoint ?? (await findLatestCheckpoint(runDir).catch(() => null));
+    throw new UserError(
+      `the device failed during step ${lastStepRun + 1}: ${e.message}\n` +
+        (last ? `the last good checkpoint is ${last}; continue with: sdmoec run --resume ${runDir}` : 'no checkpoint was written yet; start the run again'),
+    );
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     progress.stop();

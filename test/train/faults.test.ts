@@ -2,6 +2,8 @@
 //   - kill -9 in the middle of writing a checkpoint (SDMOEC_FAULT hook) and at a random moment of
 //     training; `sdmoec run --resume DIR` then finishes the run and its loss curve equals the
 //     uninterrupted run's exactly; no half-written checkpoint is ever listed or picked as latest;
+//   - a WebGPU error no scope caught, mid-run (SDMOEC_FAULT hook: a real validation error): the
+//     run stops naming the last good checkpoint and the resume command, and resuming finishes it;
 //   - a disk that fills up while a checkpoint is written (a small tmpfs): the run stops with a
 //     message naming the intact previous checkpoint, which still loads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +90,21 @@ describe('kill -9 and resume', () => {
       expect(resumed.status, resumed.stderr).toBe(0);
       expect(losses(dir)).toEqual(reference);
     }
+  }, 600_000);
+});
+
+describe('device failure', () => {
+  it('an uncaught device error mid-run stops with the last good checkpoint and the resume command', async () => {
+    const dir = join(work, 'device-error');
+    const r = cli(['run', FIXTURE, ...SETS, '--out', dir], { SDMOEC_FAULT: 'device-error:7' });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/the device failed during step 7: WebGPU error during training step 7/);
+    expect(r.stderr).toContain(`the last good checkpoint is ${join(dir, 'step-000004')}; continue with: sdmoec run --resume ${dir}`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    await expectNoHalfWritten(dir);
+    const resumed = cli(['run', '--resume', dir]);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(losses(dir)).toEqual(reference);
   }, 600_000);
 });
 
