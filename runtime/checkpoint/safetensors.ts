@@ -442,3 +442,20 @@ export async function readSafetensors(
     await fh.close();
   }
 }
+
+/**
+ * Read one tensor of a file whose header was read before (readSafetensorsHeader): lets a caller
+ * walk a multi-GB checkpoint one tensor at a time instead of loading every tensor at once.
+ */
+export async function readSafetensorsTensor(path: string, header: SafetensorsHeader, name: string): Promise<LoadedTensor> {
+  const e = header.tensors.get(name);
+  if (!e) throw new UserError(`${path}: no tensor "${name}"`);
+  const fh = await openForRead(path);
+  try {
+    const raw = new Uint8Array(e.end - e.begin);
+    await readExactly(fh, raw, header.dataStart + e.begin, path);
+    return { dtype: e.dtype, shape: e.shape, data: decodeTensor(e.dtype, numelOf(e.shape), raw) };
+  } finally {
+    await fh.close();
+  }
+}
