@@ -84,7 +84,8 @@ function chartsOf(e: AnalysisEntry): EntryCharts {
 }
 
 function overview(result: AnalysisResult): string | undefined {
-  if (result.entries.length === 0) return undefined;
+  // A line needs two layers; with one, the summary table says it all.
+  if (new Set(result.entries.map((e) => e.layer)).size < 2) return undefined;
   const kinds = [...new Set(result.entries.map((e) => e.matrix))];
   const series: Series[] = [];
   for (const kind of kinds) {
@@ -93,7 +94,7 @@ function overview(result: AnalysisResult): string | undefined {
     const pts = es.map((e) => [e.layer, e.similarity.find((s) => s.on === (e.decoupled ? on : 'experts') && s.side === 'input' && s.rankKind === '1pct')?.mean ?? NaN] as const);
     series.push({ name: `${kind} (${on})`, points: pts });
   }
-  return lineChart({ series, title: 'Mean pairwise similarity per layer (input side, top 1 %)', xLabel: 'layer', yLabel: 'similarity', yMin: 0, yMax: 1 });
+  return lineChart({ series, title: 'Mean pairwise similarity per layer (input side, top 1 %)', xLabel: 'layer', yLabel: 'similarity', yMin: 0, yMax: 1, integerX: true });
 }
 
 const EXPLANATIONS: [string, string][] = [

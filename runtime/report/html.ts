@@ -66,9 +66,9 @@ export function htmlPage(o: PageOptions): string {
   ].join('\n');
 }
 
-/** A table of plain-text cells (numbers formatted by the caller). */
+/** A table of plain-text cells (numbers formatted by the caller); no header row when every header is empty. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const head = `<tr>${headers.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr>`;
+  const head = headers.some((h) => h) ? `<tr>${headers.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr>` : '';
   const body = rows.map((r) => `<tr>${r.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`).join('');
   return `<table>${head}${body}</table>`;
 }

@@ -61,6 +61,11 @@ function svgOpen(width: number, height: number, cls: string, title?: string): st
   return `<svg xmlns="http://www.w3.org/2000/svg" class="${cls}" width="${px(width)}" height="${px(height)}" viewBox="0 0 ${px(width)} ${px(height)}" font-family="sans-serif" font-size="11"${label}>`;
 }
 
+/** Width a bold 13 px title needs (an estimate: no font metrics without a DOM). */
+function titleWidth(title: string | undefined): number {
+  return title ? 12 + 7.5 * title.length : 0;
+}
+
 function titleText(title: string | undefined, x: number): string {
   return title ? `<text x="${px(x)}" y="16" font-size="13" font-weight="bold">${escapeXml(title)}</text>` : '';
 }
@@ -112,7 +117,7 @@ export function heatmap(o: HeatmapOptions): string {
   const gridW = cols * cell;
   const gridH = rows * cell;
   const barX = left + gridW + 16;
-  const width = barX + 60;
+  const width = Math.max(barX + 60, titleWidth(o.title));
   const height = Math.max(top + gridH + 8, top + 120);
   const out: string[] = [svgOpen(width, height, 'heatmap', o.title), titleText(o.title, 4)];
   const labelEvery = Math.ceil(11 / cell); // skip labels that would overlap
@@ -212,7 +217,7 @@ export function barChart(o: BarChartOptions): string {
   const ticks = axis.ticks.filter((t) => t >= axis.lo - 1e-12 && t <= axis.hi + 1e-12);
   const left = 52;
   const top = o.title ? 28 : 10;
-  const width = o.width ?? Math.max(240, Math.min(720, left + 20 + n * 26));
+  const width = o.width ?? Math.max(240, titleWidth(o.title), Math.min(720, left + 20 + n * 26));
   const height = o.height ?? 220;
   const bottom = 36 + (o.xLabel ? 14 : 0);
   const plotW = width - left - 12;
@@ -273,6 +278,8 @@ export interface LineChartOptions {
   xMax?: number;
   yMin?: number;
   yMax?: number;
+  /** Only integer x ticks (layers, steps). */
+  integerX?: boolean;
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -303,7 +310,8 @@ export function lineChart(o: LineChartOptions): string {
     out.push(`<line x1="${px(left)}" x2="${px(left + plotW)}" y1="${px(Y(t))}" y2="${px(Y(t))}" stroke="#e4e4e4"/>`);
     out.push(`<text x="${px(left - 4)}" y="${px(Y(t) + 4)}" text-anchor="end">${escapeXml(formatNumber(t))}</text>`);
   }
-  for (const t of xAxis.ticks) {
+  const xTicks = o.integerX ? xAxis.ticks.filter((t) => Number.isInteger(t)) : xAxis.ticks;
+  for (const t of xTicks) {
     out.push(`<line x1="${px(X(t))}" x2="${px(X(t))}" y1="${px(top)}" y2="${px(top + plotH)}" stroke="#f0f0f0"/>`);
     out.push(`<text x="${px(X(t))}" y="${px(top + plotH + 14)}" text-anchor="middle">${escapeXml(formatNumber(t))}</text>`);
   }
@@ -318,8 +326,15 @@ export function lineChart(o: LineChartOptions): string {
     const dash = s.dashed ? ' stroke-dasharray="5 3"' : '';
     out.push(`<g class="series" data-series="${k}"><title>${escapeXml(s.name)}</title>`);
     for (const seg of segments) {
-      if (seg.length === 1) out.push(`<circle cx="${seg[0].split(',')[0]}" cy="${seg[0].split(',')[1]}" r="2" fill="${escapeXml(color)}"/>`);
-      else if (seg.length > 1) out.push(`<polyline points="${seg.join(' ')}" fill="none" stroke="${escapeXml(color)}" stroke-width="1.5"${dash}/>`);
+      if (seg.length > 1) out.push(`<polyline points="${seg.join(' ')}" fill="none" stroke="${escapeXml(color)}" stroke-width="1.5"${dash}/>`);
+    }
+    // Markers on short series (and on isolated points, which have no line), so overlapping series stay visible.
+    const drawn = segments.flat();
+    if (drawn.length <= 40 || segments.some((seg) => seg.length === 1)) {
+      for (const seg of segments) {
+        if (drawn.length > 40 && seg.length !== 1) continue;
+        for (const p of seg) out.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="${2.5 + 1.5 * (o.series.length - 1 - k) / Math.max(1, o.series.length - 1)}" fill="${escapeXml(color)}"/>`);
+      }
     }
     out.push('</g>');
     const lx = left + (k % 3) * (plotW / 3);
