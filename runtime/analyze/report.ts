@@ -156,7 +156,7 @@ export function renderReport(result: AnalysisResult, footer?: string): ReportFil
   const layers = [...new Set(result.entries.map((e) => e.layer))];
   const sections: Section[] = [
     { id: 'model', heading: 'Checkpoint', html: modelTable(result) + (result.model.notes.length ? `<ul>${result.model.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>` : '') },
-    { id: 'metrics', heading: 'How to read this page', html: `<p class="note">${escapeXml('Every metric here is an implementer’s stand-in for the paper’s §2 analysis, whose formulas were not recovered (docs/analyze.md, docs/diagnostics.md). Compare with the paper qualitatively only.')}</p>` + EXPLANATIONS.map(([h, t]) => `<h3>${escapeXml(h)}</h3>${paragraph(t)}`).join('') },
+    { id: 'metrics', heading: 'How to read this page', html: `<p class="note">${escapeXml('Every metric here is an implementer’s stand-in for the paper’s §2 analysis, whose formulas were not recovered (docs/analyze.md). Compare with the paper qualitatively only.')}</p>` + EXPLANATIONS.map(([h, t]) => `<h3>${escapeXml(h)}</h3>${paragraph(t)}`).join('') },
     { id: 'summary', heading: 'Summary', html: summaryTable(result) + entryTable(result) + (over ? figure(over, 'Mean pairwise similarity per layer and matrix kind (W_u(i) for SD matrices).') : '') },
     ...layers.map((l) => ({
       id: `layer-${l}`,
