@@ -145,6 +145,15 @@ function entryTable(result: AnalysisResult): string {
   return table(['matrix', '[in, out]', 'similarity (top 1 %)', 'W_u similarity', 'energy top 1 %', 'router align j=1', 'leakage'], rows);
 }
 
+/** Most layers drawn on the page; more would make it hundreds of MB for a 60-expert model. */
+export const PAGE_MAX_LAYERS = 6;
+
+/** Up to `max` layers spread evenly over the list, first and last included (like the paper's 0/8/16/23). */
+export function pageLayers(layers: readonly number[], max = PAGE_MAX_LAYERS): number[] {
+  if (layers.length <= max) return [...layers];
+  return [...new Set(Array.from({ length: max }, (_, i) => layers[Math.round((i * (layers.length - 1)) / (max - 1))]))];
+}
+
 /** Every output file of an analysis (the JSON, one SVG per chart, the page). */
 export function renderReport(result: AnalysisResult, footer?: string): ReportFile[] {
   const files: ReportFile[] = [{ name: 'analysis.json', content: analysisJson(result) }];
@@ -153,11 +162,18 @@ export function renderReport(result: AnalysisResult, footer?: string): ReportFil
   if (over) files.push({ name: 'svg/overview-similarity.svg', content: over });
   for (const { charts } of perEntry) for (const [name, svg] of charts) files.push({ name: `svg/${name}`, content: svg });
 
-  const layers = [...new Set(result.entries.map((e) => e.layer))];
+  const allLayers = [...new Set(result.entries.map((e) => e.layer))];
+  const layers = pageLayers(allLayers);
+  const omitted = allLayers.length - layers.length;
   const sections: Section[] = [
     { id: 'model', heading: 'Checkpoint', html: modelTable(result) + (result.model.notes.length ? `<ul>${result.model.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>` : '') },
     { id: 'metrics', heading: 'How to read this page', html: `<p class="note">${escapeXml('Every metric here is an implementer’s stand-in for the paper’s §2 analysis, whose formulas were not recovered (docs/analyze.md). Compare with the paper qualitatively only.')}</p>` + EXPLANATIONS.map(([h, t]) => `<h3>${escapeXml(h)}</h3>${paragraph(t)}`).join('') },
-    { id: 'summary', heading: 'Summary', html: summaryTable(result) + entryTable(result) + (over ? figure(over, 'Mean pairwise similarity per layer and matrix kind (W_u(i) for SD matrices).') : '') },
+    {
+      id: 'summary',
+      heading: 'Summary',
+      html: summaryTable(result) + entryTable(result) + (over ? figure(over, 'Mean pairwise similarity per layer and matrix kind (W_u(i) for SD matrices).') : '') +
+        (omitted > 0 ? paragraph(`Charts of ${layers.length} of the ${allLayers.length} analysed layers are drawn below (${layers.join(', ')}); every layer's charts are in svg/ and every number in analysis.json.`, 'note') : ''),
+    },
     ...layers.map((l) => ({
       id: `layer-${l}`,
       heading: `Layer ${l}`,

@@ -12,6 +12,7 @@ import type { DeviceCaps } from '../../base/caps.ts';
 import { UserError } from '../../base/errors.ts';
 import { paramsWithRole, planGraph, type ExecutionPlan } from '../../compiler/codegen/plan.ts';
 import type { ModelConfig, TrainConfig } from '../../compiler/config/types.ts';
+import type { ExpertMatrix } from '../../compiler/ir/types.ts';
 import { LoweringError, lowerModel } from '../../compiler/lower/model.ts';
 import { EVALUATION_PIPELINE, runPasses } from '../../compiler/passes/registry.ts';
 import { loadCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
@@ -60,10 +61,11 @@ export async function loadSdmoec(path: string): Promise<AnalysisModel> {
     return t;
   };
   const routers = new Map(paramsWithRole(plan, 'router').map((p) => [p.role.layer, p]));
-  const routerOf = (layer: number, rows: number): Float32Array | undefined => {
+  const routerOf = (layer: number, matrix: ExpertMatrix): Float32Array | undefined => {
     const r = routers.get(layer);
-    // The router [dim, E] pairs with matrices whose input side is the model dim (gate, up).
-    if (!r || r.spec.type.shape[0] !== rows) return undefined;
+    // The router [dim, E] reads what gate and up read (the model dim); down reads the expert
+    // hidden, even when expert_hidden happens to equal dim.
+    if (!r || matrix === 'down') return undefined;
     return param(r.name, r.spec.type.shape).data;
   };
 
@@ -73,7 +75,7 @@ export async function loadSdmoec(path: string): Promise<AnalysisModel> {
     matrices.push({
       layer: role.layer, matrix: role.matrix, rows, cols, experts, sd: false,
       load: async (): Promise<LoadedMatrix> => {
-        const router = routerOf(role.layer, rows);
+        const router = routerOf(role.layer, role.matrix);
         return { layer: role.layer, matrix: role.matrix, rows, cols, experts, weights: param(name, spec.type.shape).data, ...(router ? { router } : {}) };
       },
     });
@@ -88,7 +90,7 @@ export async function loadSdmoec(path: string): Promise<AnalysisModel> {
         // The effective expert the model computes with: the proxy W_c + W_u(i).
         const weights = new Float32Array(m.experts * size);
         for (let e = 0; e < m.experts; e++) for (let i = 0; i < size; i++) weights[e * size + i] = common[i] + unique[e * size + i];
-        const router = routerOf(m.layer, m.rows);
+        const router = routerOf(m.layer, m.matrix);
         return {
           layer: m.layer, matrix: m.matrix, rows: m.rows, cols: m.cols, experts: m.experts, weights,
           sd: { common, unique, uk: param(m.params.uk, [m.rows, m.rank]).data, vk: param(m.params.vk, [m.cols, m.rank]).data, rank: m.rank },

@@ -128,6 +128,8 @@ describe('sdmoec analyze (CLI)', () => {
     expect(json.model.path).toBe(checkpoint);
     expect(json.entries.map((e) => `${e.layer}.${e.matrix}.${e.decoupled}`)).toEqual(['0.gate.false', '0.up.false', '0.down.false']);
     expect(json.model.sharedExperts).toMatch(/1 shared expert/);
+    // tiny has dim = expert_hidden = 32: the router still pairs with gate and up only.
+    expect(json.entries.map((e) => e.alignment !== undefined)).toEqual([true, true, false]);
 
     const sdRun = join(work, 'run-sd');
     const sd = await writeSdmoecRun(sdRun, TINY_SD, 10);

@@ -57,3 +57,12 @@ describe('html page', () => {
     expect(() => htmlPage({ title: 't', sections: [{ id: 'a b', heading: '', html: '' }] })).toThrow(/anchor/);
   });
 });
+
+describe('analysis page layer selection', () => {
+  it('keeps at most six layers, evenly spread, first and last included', async () => {
+    const { pageLayers } = await import('../../runtime/analyze/report.ts');
+    expect(pageLayers([0, 1, 2])).toEqual([0, 1, 2]);
+    expect(pageLayers(Array.from({ length: 24 }, (_, i) => i))).toEqual([0, 5, 9, 14, 18, 23]);
+    expect(pageLayers([1, 3, 5, 7, 9, 11, 13, 15], 3)).toEqual([1, 9, 15]); // the middle index 3.5 rounds up
+  });
+});
