@@ -4,11 +4,12 @@
 // project's run directories go end to end through the CLI; bad inputs give located messages and
 // exit 1.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../base/errors.ts';
 import { analyzeModel, type AnalysisResult } from '../../runtime/analyze/analyze.ts';
 import { loadForAnalysis } from '../../runtime/analyze/load.ts';
 import { findSimilarity } from '../../runtime/sd/diagnostics.ts';
@@ -150,62 +151,86 @@ describe('sdmoec analyze (CLI)', () => {
 });
 
 describe('sdmoec analyze: bad inputs', () => {
-  const expectUserError = (r: { code: number; stderr: string }, pattern: RegExp): void => {
+  // Through the CLI: exit code 1, the message, no stack trace.
+  const expectCliUserError = (r: { code: number; stderr: string }, pattern: RegExp): void => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
   };
+  // In process (faster than spawning the CLI): a UserError, which the CLI turns into exit 1.
+  const expectUserError = async (path: string, pattern: RegExp, opts: Parameters<typeof analyzeModel>[1] = {}): Promise<void> => {
+    const err = await loadForAnalysis(path).then((m) => analyzeModel(m, opts)).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(pattern);
+  };
 
-  it('a directory without config.json', () => {
-    const dir = join(work, 'empty');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'model.safetensors'), '');
-    expectUserError(sdmoec('analyze', dir), new RegExp(`${dir}: no config.json`));
-  });
-
-  it('an unknown architecture, located in config.json', () => {
+  it('an unknown architecture, located in config.json (CLI)', () => {
     const dir = join(work, 'llama');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'config.json'), '{\n  "hidden_size": 8,\n  "model_type": "llama"\n}\n');
-    expectUserError(sdmoec('analyze', dir), new RegExp(`${join(dir, 'config.json')}:3:3: unsupported architecture \\(model_type "llama"\\); analyze reads Mixtral`));
+    expectCliUserError(sdmoec('analyze', dir), new RegExp(`${join(dir, 'config.json')}:3:3: unsupported architecture \\(model_type "llama"\\); analyze reads Mixtral`));
   });
 
-  it('a config.json that is not JSON, located', () => {
+  it('a layer that is not a MoE layer, and a bad flag (CLI)', () => {
+    const fx = writeHfModel(join(work, 'flags'), 'mixtral', { dtype: 'F32' });
+    expectCliUserError(sdmoec('analyze', fx.dir, '--layers', '7', '--matrices', 'gate'), /--layers 7: not a MoE layer .* \(MoE layers: 0, 1\)/);
+    expectCliUserError(sdmoec('analyze', fx.dir, '--matrices', 'gate,proj'), /--matrices: "proj" is not one of gate, up, down/);
+  });
+
+  it('a directory without config.json, a missing path, a file', async () => {
+    const dir = join(work, 'empty');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'model.safetensors'), '');
+    await expectUserError(dir, new RegExp(`${dir}: no config.json`));
+    await expectUserError(join(work, 'nope'), /no such checkpoint, run or model directory/);
+    await expectUserError(join(dir, 'model.safetensors'), /expected a directory/);
+  });
+
+  it('a config.json that is not JSON, located', async () => {
     const dir = join(work, 'badjson');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'config.json'), '{\n  "model_type": "mixtral",\n  oops\n}\n');
-    expectUserError(sdmoec('analyze', dir), new RegExp(`${join(dir, 'config.json')}:3:3: not valid JSON`));
+    await expectUserError(dir, new RegExp(`${join(dir, 'config.json')}:3:3: not valid JSON`));
   });
 
-  it('a truncated safetensors file', () => {
+  it('a truncated safetensors file', async () => {
     const fx = writeHfModel(join(work, 'truncated'), 'mixtral', { dtype: 'F32' });
     const file = join(fx.dir, 'model.safetensors');
     truncateSync(file, statSync(file).size - 100);
-    expectUserError(sdmoec('analyze', fx.dir), /model\.safetensors: not a valid safetensors file: .*truncated/);
+    await expectUserError(fx.dir, /model\.safetensors: not a valid safetensors file: .*truncated/);
   });
 
-  it('a missing expert tensor and a config that disagrees with the shapes', () => {
+  it('a missing expert tensor, a shard without the indexed tensor, a config that disagrees with the shapes', async () => {
     const fx = writeHfModel(join(work, 'missing'), 'deepseek_v3', { dtype: 'F32', shards: 2 });
     const indexPath = join(fx.dir, 'model.safetensors.index.json');
     const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { weight_map: Record<string, string> };
-    delete index.weight_map['model.layers.2.mlp.experts.3.up_proj.weight'];
+    const name = 'model.layers.2.mlp.experts.3.up_proj.weight';
+    const shard = index.weight_map[name];
+    delete index.weight_map[name];
     writeFileSync(indexPath, JSON.stringify(index));
-    expectUserError(sdmoec('analyze', fx.dir), /model\.safetensors\.index\.json: tensor "model\.layers\.2\.mlp\.experts\.3\.up_proj\.weight" is missing \(layer 2 is a MoE layer/);
+    await expectUserError(fx.dir, /model\.safetensors\.index\.json: tensor "model\.layers\.2\.mlp\.experts\.3\.up_proj\.weight" is missing \(layer 2 is a MoE layer/);
+    index.weight_map[name] = shard === 'model-00001-of-00002.safetensors' ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors';
+    writeFileSync(indexPath, JSON.stringify(index));
+    await expectUserError(fx.dir, /weight_map puts "model\.layers\.2\.mlp\.experts\.3\.up_proj\.weight" in model-0000\d-of-00002\.safetensors, but that file has no such tensor/);
 
     const fx2 = writeHfModel(join(work, 'wrongshape'), 'mixtral', { dtype: 'F32' });
     const cfg = JSON.parse(readFileSync(join(fx2.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(fx2.dir, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: FFN + 1 }, null, 2));
-    expectUserError(sdmoec('analyze', fx2.dir), /tensor "model\.layers\.0\.block_sparse_moe\.experts\.0\.w1\.weight" has shape \[20, 24\], expected \[21, 24\]/);
+    await expectUserError(fx2.dir, /tensor "model\.layers\.0\.block_sparse_moe\.experts\.0\.w1\.weight" has shape \[20, 24\], expected \[21, 24\]/);
   });
 
-  it('a missing field and a bad flag', () => {
+  it('a missing config field', async () => {
     const fx = writeHfModel(join(work, 'nofield'), 'mixtral', { dtype: 'F32' });
     const cfg = JSON.parse(readFileSync(join(fx.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     delete cfg.num_local_experts;
     writeFileSync(join(fx.dir, 'config.json'), JSON.stringify(cfg, null, 2));
-    expectUserError(sdmoec('analyze', fx.dir), /config\.json:1:1: field "num_local_experts" is missing/);
-    expectUserError(sdmoec('analyze', join(work, 'mixtral-k'), '--layers', '7'), /--layers 7: not a MoE layer/);
-    expect(existsSync(join(work, 'nope'))).toBe(false);
-    expectUserError(sdmoec('analyze', join(work, 'nope')), /no such checkpoint, run or model directory/);
+    await expectUserError(fx.dir, /config\.json:1:1: field "num_local_experts" is missing/);
+  });
+
+  it('a run directory without a complete checkpoint', async () => {
+    const run = join(work, 'run-empty');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ model: {}, train: {} }));
+    await expectUserError(run, /no complete checkpoint found/);
   });
 });
