@@ -230,7 +230,8 @@ export function barChart(o: BarChartOptions): string {
   }
   const slot = plotW / Math.max(1, n);
   const bw = Math.max(1, slot * 0.8);
-  const labelEvery = Math.ceil(14 / slot);
+  // Skip tick labels that would overlap their neighbours (≈ 6.5 px per character at 11 px).
+  const labelEvery = Math.max(1, Math.ceil((8 + 6.5 * Math.max(1, ...o.bars.map((b) => b.label.length))) / slot));
   const zero = y(Math.min(axis.hi, Math.max(axis.lo, 0)));
   o.bars.forEach((b, i) => {
     const x = left + i * slot + (slot - bw) / 2;
