@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   opt: async () => (await import('./commands/opt.ts')).registerOpt,
   run: async () => (await import('./commands/run.ts')).registerRun,
   eval: async () => (await import('./commands/eval.ts')).registerEval,
+  analyze: async () => (await import('./commands/analyze.ts')).registerAnalyze,
   test: async () => (await import('./commands/test.ts')).registerTest,
   demo: async () => (await import('./commands/demo.ts')).registerDemo,
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-time, idempotent set-up: npm dependencies, then a WebGPU adapter.
+# One-time, idempotent set-up: npm dependencies, Debian's chromium (browser test), then a WebGPU adapter.
 # When Dawn finds no adapter on Linux, installs Mesa's lavapipe (software Vulkan) from
 # bookworm-backports: bookworm's own Mesa 22 is refused by Dawn ("shaderUniform*ArrayDynamicIndexing
 # required"). A machine with a real GPU driver keeps using it. Quiet when nothing needs doing.
@@ -11,6 +11,19 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 if [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[setup] installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Debian's chromium for the browser test of `sdmoec analyze`'s HTML page (test/analyze/browser.test.ts,
+# driven by puppeteer-core, which never downloads a browser). Missing without root/apt: a warning,
+# since only that test needs it.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing Debian chromium (browser test of the analysis page)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[setup] warning: /usr/bin/chromium is missing; the analysis page's browser test needs it. As root: apt-get install -y chromium" >&2
+  fi
 fi
 
 if node scripts/probe-adapter.mjs >/dev/null 2>&1; then exit 0; fi

@@ -9,25 +9,31 @@
 //     descending item size, so every tensor is naturally aligned for zero-copy readers.
 // Files are written and read tensor by tensor through a file handle, so a checkpoint of 100+
 // tensors of tens of MB never needs a second whole-file copy in memory.
+// Half precision: F16 (IEEE binary16) and BF16 (bfloat16, the upper half of an F32, as Hugging Face
+// checkpoints ship) are widened to Float32Array on reading (exact: every half value is an F32).
+// Writing takes their raw 16-bit patterns in a Uint16Array with an explicit dtype (Node 20 has no
+// Float16Array), so tests can write the files real models come in.
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { UserError } from '../../base/errors.ts';
 
-export type Dtype = 'F32' | 'F16' | 'I32' | 'U32' | 'U16';
-/** Dtypes we can write; F16 is read-only because Node 20 has no Float16Array to hand it over in. */
-export type WritableDtype = Exclude<Dtype, 'F16'>;
+export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'U32' | 'U16';
+/** Every dtype is writable; F16 and BF16 from their raw bit patterns in a Uint16Array. */
+export type WritableDtype = Dtype;
+/** Half-precision dtypes: stored as 16-bit patterns, read back widened to Float32Array. */
+const HALF: ReadonlySet<Dtype> = new Set(['F16', 'BF16']);
 export type TensorData = Float32Array | Int32Array | Uint32Array | Uint16Array;
 
 export interface TensorToWrite {
   shape: readonly number[];
   data: TensorData;
-  /** Defaults to the dtype implied by the typed array (Float32Array → F32, ...). */
+  /** Defaults to the dtype implied by the typed array (Float32Array → F32, ...); F16 / BF16 need a Uint16Array of bit patterns. */
   dtype?: WritableDtype;
 }
 
 export interface LoadedTensor {
-  /** The dtype stored in the file. F16 data is widened to a Float32Array. */
+  /** The dtype stored in the file. F16 and BF16 data are widened to a Float32Array. */
   dtype: Dtype;
   shape: number[];
   data: TensorData;
@@ -57,7 +63,7 @@ export class SafetensorsFormatError extends UserError {
   }
 }
 
-const ITEM_SIZE: Record<Dtype, number> = { F32: 4, F16: 2, I32: 4, U32: 4, U16: 2 };
+const ITEM_SIZE: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, U32: 4, U16: 2 };
 const METADATA_KEY = '__metadata__';
 /** The reference implementation refuses larger headers; a huge N means a corrupt length. */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -117,7 +123,8 @@ function planLayout(
     if (seen.has(name)) throw new Error(`safetensors: duplicate tensor name "${name}"`);
     seen.add(name);
     const dtype = t.dtype ?? dtypeOfArray(t.data);
-    if (dtype !== dtypeOfArray(t.data)) {
+    const holds = dtypeOfArray(t.data);
+    if (dtype !== holds && !(HALF.has(dtype) && holds === 'U16')) {
       throw new Error(`safetensors: tensor "${name}" declares ${dtype} but holds a ${t.data.constructor.name}`);
     }
     for (const d of t.shape) {
@@ -303,6 +310,13 @@ function decodeTensor(dtype: Dtype, numel: number, bytes: Uint8Array): TensorDat
       for (let i = 0; i < numel; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
       return out;
     }
+    case 'BF16': {
+      // bfloat16 is the high half of an F32: shift the pattern up, reinterpret.
+      const out = new Float32Array(numel);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < numel; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
+      return out;
+    }
     case 'F32':
     case 'I32':
     case 'U32':
@@ -328,6 +342,21 @@ export function halfToFloat(h: number): number {
   if (exp === 0) return sign * frac * 2 ** -24;
   if (exp === 0x1f) return frac ? NaN : sign * Infinity;
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** number → bfloat16 bit pattern, rounding to nearest even (NaN stays a quiet NaN). */
+export function floatToBfloat16(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0];
+  if (Number.isNaN(v)) return 0x7fc0;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** Float32 values → bfloat16 bit patterns (for writing BF16 tensors). */
+export function toBfloat16Bits(values: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = floatToBfloat16(values[i]);
+  return out;
 }
 
 /** Parse a whole in-memory file. */
@@ -395,10 +424,10 @@ export async function readSafetensors(
     for (const [name, e] of header.tensors) {
       const numel = numelOf(e.shape);
       let data: TensorData;
-      if (e.dtype === 'F16') {
+      if (HALF.has(e.dtype)) {
         const raw = new Uint8Array(e.end - e.begin);
         await readExactly(fh, raw, header.dataStart + e.begin, path);
-        data = decodeTensor('F16', numel, raw);
+        data = decodeTensor(e.dtype, numel, raw);
       } else {
         const Ctor = e.dtype === 'F32' ? Float32Array : e.dtype === 'I32' ? Int32Array : e.dtype === 'U32' ? Uint32Array : Uint16Array;
         data = new Ctor(numel);
@@ -409,6 +438,23 @@ export async function readSafetensors(
       tensors.set(name, { dtype: e.dtype, shape: e.shape, data });
     }
     return { tensors, metadata: header.metadata };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Read one tensor of a file whose header was read before (readSafetensorsHeader): lets a caller
+ * walk a multi-GB checkpoint one tensor at a time instead of loading every tensor at once.
+ */
+export async function readSafetensorsTensor(path: string, header: SafetensorsHeader, name: string): Promise<LoadedTensor> {
+  const e = header.tensors.get(name);
+  if (!e) throw new UserError(`${path}: no tensor "${name}"`);
+  const fh = await openForRead(path);
+  try {
+    const raw = new Uint8Array(e.end - e.begin);
+    await readExactly(fh, raw, header.dataStart + e.begin, path);
+    return { dtype: e.dtype, shape: e.shape, data: decodeTensor(e.dtype, numelOf(e.shape), raw) };
   } finally {
     await fh.close();
   }
