@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   eval: async () => (await import('./commands/eval.ts')).registerEval,
   test: async () => (await import('./commands/test.ts')).registerTest,
   demo: async () => (await import('./commands/demo.ts')).registerDemo,
+  experiment: async () => (await import('./commands/experiment.ts')).registerExperiment,
 };
 
 export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {

@@ -194,7 +194,7 @@ export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions
   const targetUnread = target !== null && !configs.some((c) => c.name === target);
   overrides.reportUnused(bag, targetUnread ? ['model'] : []);
   if (bag.hasErrors()) return null;
-  return { models: configs, train, eval: evalConfig };
+  return { models: configs, train, eval: evalConfig, experiment: null };
 }
 
 /** Parse and check one source text. */

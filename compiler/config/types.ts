@@ -171,10 +171,30 @@ export interface EvalConfig {
   metrics: EvalMetric[];
 }
 
+/** One arm of an experiment: `--set`-style overrides applied on top of the file (`key=value`, exactly as `sdmoec run --set` takes them). */
+export interface ExperimentArm { name: string; overrides: string[] }
+/** A setting swept over several values, crossed with the other sweeps of the arms it applies to (null: every arm). */
+export interface ExperimentSweep { key: string; values: string[]; arms: string[] | null }
+export interface ExperimentConfig {
+  name: string;
+  arms: ExperimentArm[];
+  /** Arm the paired differences are taken against (default: the first arm). */
+  baseline: string;
+  sweeps: ExperimentSweep[];
+  seeds: number[];
+  /** What results.md reports, from EXPERIMENT_METRICS. */
+  metrics: string[];
+  /** train.steps for every cell (null: the train block's). */
+  steps: number | null;
+  /** Held-out batches evaluated at the end of each cell ('all' = the whole held-out split, the default). */
+  evalBatches: number | 'all';
+}
+
 /** One .moe file after resolution: every model expanded (extends applied), at most one train and
  *  one eval block. */
 export interface NormalisedConfig {
   models: ModelConfig[];
   train: TrainConfig | null;
   eval: EvalConfig | null;
+  experiment: ExperimentConfig | null;
 }
