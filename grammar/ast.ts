@@ -112,7 +112,15 @@ export interface EvalDecl {
   body: Block;
   loc: Loc;
 }
-export type Decl = ModelDecl | TrainDecl | EvalDecl;
+/** `experiment NAME { … }`: arms, sweeps and seeds over the file's train block (compiler/config/experiment.ts). */
+export interface ExperimentDecl {
+  kind: 'experiment';
+  name: string;
+  nameLoc: Loc;
+  body: Block;
+  loc: Loc;
+}
+export type Decl = ModelDecl | TrainDecl | EvalDecl | ExperimentDecl;
 
 export interface MoeFile {
   decls: Decl[];

@@ -31,6 +31,7 @@ function keyword(name: string, word: string, categories: TokenType[]): TokenType
 
 export const Model = keyword('Model', 'model', []);
 export const Train = keyword('Train', 'train', []);
+export const Experiment = keyword('Experiment', 'experiment', []);
 // `eval` is both a top-level declaration and a key inside `train` (`eval every 200 steps`).
 export const Eval = keyword('Eval', 'eval', [Word]);
 export const Extends = keyword('Extends', 'extends', [TopJunk, BlockJunk]);
@@ -74,6 +75,7 @@ export const allTokens: TokenType[] = [
   Word,
   Model,
   Train,
+  Experiment,
   Eval,
   Extends,
   Every,
@@ -93,7 +95,7 @@ export const allTokens: TokenType[] = [
   Equals,
 ];
 
-export const reservedWords = ['model', 'train', 'eval', 'extends', 'every', 'true', 'false', 'on', 'off'];
+export const reservedWords = ['model', 'train', 'eval', 'experiment', 'extends', 'every', 'true', 'false', 'on', 'off'];
 
 export const moeLexer = new Lexer(allTokens, {
   ensureOptimizations: false,

@@ -1,5 +1,6 @@
 // Chevrotain grammar of .moe files (CST only; grammar/visitor.ts builds the typed AST).
-// Shape: declarations `model NAME [extends BASE] { … }`, `train MODEL { … }`, `eval MODEL { … }`;
+// Shape: declarations `model NAME [extends BASE] { … }`, `train MODEL { … }`, `eval MODEL { … }`,
+// `experiment NAME { … }`;
 // a block holds entries `key [value {, value}] [{ … }]` or a bare `on`/`off`. Recovery is on, and
 // stray tokens are absorbed by explicit `junk` rules so one run reports every problem it can.
 import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
@@ -10,6 +11,7 @@ import {
   Equals,
   Eval,
   Every,
+  Experiment,
   Extends,
   False,
   Ident,
@@ -51,7 +53,7 @@ const messages: IParserErrorMessageProvider = {
     return `expected ${tokenLabel(expected)} but found ${describeToken(actual)}`;
   },
   buildNotAllInputParsedMessage({ firstRedundant }) {
-    return `expected 'model', 'train' or 'eval' but found ${describeToken(firstRedundant)}`;
+    return `expected 'model', 'train', 'eval' or 'experiment' but found ${describeToken(firstRedundant)}`;
   },
   buildNoViableAltMessage({ expectedPathsPerAlt, actual }) {
     const firsts = expectedPathsPerAlt.flatMap((alt) => alt.map((path) => tokenLabel(path[0])));
@@ -75,6 +77,7 @@ export class MoeParser extends CstParser {
         { ALT: () => this.SUBRULE(this.modelDecl) },
         { ALT: () => this.SUBRULE(this.trainDecl) },
         { ALT: () => this.SUBRULE(this.evalDecl) },
+        { ALT: () => this.SUBRULE(this.experimentDecl) },
         { ALT: () => this.SUBRULE(this.topJunk) },
       ]);
     });
@@ -99,6 +102,13 @@ export class MoeParser extends CstParser {
   evalDecl = this.RULE('evalDecl', () => {
     this.CONSUME(Eval);
     this.CONSUME(Ident, { LABEL: 'model' });
+    this.SUBRULE(this.block);
+  });
+
+  /** `experiment NAME { arm …  sweep …  seeds … }`: a grid of runs of the file's train block. */
+  experimentDecl = this.RULE('experimentDecl', () => {
+    this.CONSUME(Experiment);
+    this.CONSUME(Ident, { LABEL: 'name' });
     this.SUBRULE(this.block);
   });
 

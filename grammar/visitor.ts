@@ -85,6 +85,7 @@ export class AstBuilder extends BaseVisitor {
       ...this.nodes(ctx, 'modelDecl'),
       ...this.nodes(ctx, 'trainDecl'),
       ...this.nodes(ctx, 'evalDecl'),
+      ...this.nodes(ctx, 'experimentDecl'),
       ...this.nodes(ctx, 'topJunk'),
     ].sort((a, b) => this.startOf(a) - this.startOf(b));
     for (const node of all) {
@@ -132,12 +133,24 @@ export class AstBuilder extends BaseVisitor {
     };
   }
 
+  experimentDecl(ctx: Children): Decl {
+    const name = this.tok(ctx, 'name');
+    const body = this.blockOf(ctx);
+    return {
+      kind: 'experiment',
+      name: usable(name) ? name.image : '',
+      nameLoc: this.tokenLoc(name, body.loc),
+      body,
+      loc: this.tokenLoc(this.tok(ctx, 'Experiment'), body.loc),
+    };
+  }
+
   topJunk(ctx: Children): null {
     const first = this.tok(ctx, 'TopJunk');
     if (usable(first)) {
-      const hint = didYouMean(first.image, ['model', 'train', 'eval']);
+      const hint = didYouMean(first.image, ['model', 'train', 'eval', 'experiment']);
       this.diagnostics.error(
-        `expected 'model', 'train' or 'eval' but found '${first.image}'${hint ? `, did you mean '${hint}'?` : ''}`,
+        `expected 'model', 'train', 'eval' or 'experiment' but found '${first.image}'${hint ? `, did you mean '${hint}'?` : ''}`,
         this.tokenLoc(first),
       );
     }

@@ -11,7 +11,7 @@ import type { ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';
 
 export * from './types.ts';
 export { checkSource, checkAst, parseOverride, mergeBlocks, type CheckOptions, type CheckResult } from './resolve.ts';
-export { printConfig, printModel, printTrain, printEval } from './print.ts';
+export { printConfig, printModel, printTrain, printEval, printExperiment } from './print.ts';
 export {
   summarize,
   renderSummary,

@@ -1,6 +1,6 @@
 // Prints a NormalisedConfig back as canonical .moe text: every model fully expanded (no extends),
 // every default written out. Invariant (tested): checking the printed text gives the same config.
-import type { DataConfig, EvalConfig, ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';
+import type { DataConfig, EvalConfig, ExperimentConfig, ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';
 
 /** Shortest text that parses back to exactly the same number. */
 export function formatNumber(n: number): string {
@@ -75,6 +75,9 @@ export function printTrain(t: TrainConfig): string {
     `  clip_grad ${t.clipGrad === null ? 'off' : f(t.clipGrad)}`,
     `  schedule ${schedule}`,
     `  eval ${every(t.evalEvery)}  eval_batches ${f(t.evalBatches)}  checkpoint ${every(t.checkpointEvery)}  log ${every(t.logEvery)}`,
+    t.divergence
+      ? `  divergence { factor ${f(t.divergence.factor)}  uniform_factor ${t.divergence.uniformFactor === null ? 'off' : f(t.divergence.uniformFactor)}  patience ${f(t.divergence.patience)}  ema ${f(t.divergence.ema)} }`
+      : `  divergence off`,
     `}`,
   ].join('\n');
 }
@@ -89,10 +92,33 @@ export function printEval(e: EvalConfig): string {
   ].join('\n');
 }
 
+/** Overrides are printed as written (`key=value` → `key = value`), so they re-check identically. */
+export function printExperiment(x: ExperimentConfig): string {
+  const arm = (a: ExperimentConfig['arms'][number]): string => {
+    const args = a.overrides.map((o) => {
+      const eq = o.indexOf('=');
+      return `${o.slice(0, eq)} = ${o.slice(eq + 1)}`;
+    });
+    return `  arm ${a.name}${args.length ? `(${args.join(', ')})` : ''}`;
+  };
+  const sweep = (s: ExperimentConfig['sweeps'][number]): string =>
+    `  sweep ${s.key}(${[...s.values, ...(s.arms ? [`arms = (${s.arms.join(', ')})`] : [])].join(', ')})`;
+  return [
+    `experiment ${x.name} {`,
+    ...x.arms.map(arm),
+    `  baseline ${x.baseline}`,
+    ...x.sweeps.map(sweep),
+    `  seeds ${x.seeds.map(formatNumber).join(', ')}${x.steps === null ? '' : `  steps ${formatNumber(x.steps)}`}  eval_batches ${x.evalBatches === 'all' ? 'all' : formatNumber(x.evalBatches)}`,
+    `  metrics ${x.metrics.join(', ')}`,
+    `}`,
+  ].join('\n');
+}
+
 /** The whole file, canonical form. */
 export function printConfig(config: NormalisedConfig): string {
   const parts = config.models.map(printModel);
   if (config.train) parts.push(printTrain(config.train));
   if (config.eval) parts.push(printEval(config.eval));
+  if (config.experiment) parts.push(printExperiment(config.experiment));
   return parts.join('\n\n') + '\n';
 }

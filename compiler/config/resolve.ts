@@ -2,6 +2,9 @@
 // blocks, derived wins), applies `--set` overrides to the target (the trained model, its train
 // block and eval block), then reads everything into the normalised config. Never throws for user
 // input; every problem is a located diagnostic. The config is null when any error was reported.
+// An `experiment` block is checked by re-checking the file once per arm and once per (sweep value,
+// arm it applies to) with those overrides added, so each arm and value is validated by exactly the
+// machinery `--set` uses and its errors point into the experiment block.
 import {
   DiagnosticBag,
   Source,
@@ -14,14 +17,17 @@ import {
   type Diagnostic,
   type Entry,
   type EvalDecl,
+  type ExperimentDecl,
+  type Loc,
   type ModelDecl,
   type MoeFile,
   type TrainDecl,
 } from '../../grammar/index.ts';
+import { readExperiment, type ExperimentOverrides } from './experiment.ts';
 import { readModel } from './model.ts';
 import { BlockReader, OverrideSet, type Override, type ReadContext } from './reader.ts';
 import { readEval, readTrain } from './train.ts';
-import type { ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';
+import type { ExperimentConfig, ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';
 
 /** Deep merge for `extends`: entries are matched by key; nested blocks merge recursively. */
 export function mergeBlocks(base: Block, derived: Block): Block {
@@ -123,17 +129,42 @@ function resolveModels(models: Map<string, ModelDecl>, bag: DiagnosticBag): Map<
   return merged;
 }
 
-export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions = {}, emptyLoc?: import('../../grammar/index.ts').Loc): NormalisedConfig | null {
+export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions = {}, emptyLoc?: Loc): NormalisedConfig | null {
   const overrideList: Override[] = [];
   for (const arg of options.overrides ?? []) {
     const o = parseOverride(arg, bag);
     if (o) overrideList.push(o);
   }
+  return checkWith(ast, bag, overrideList, emptyLoc, true);
+}
+
+/** Re-check the file under each arm and each sweep value (with the arm it applies to); their errors
+ *  join the bag with a note naming the arm. Sweeps are checked one value at a time, not crossed:
+ *  that catches every bad key and value in len(arms) + Σ values·arms checks instead of the grid. */
+function validateExperiment(ast: MoeFile, bag: DiagnosticBag, cli: Override[], located: ExperimentOverrides, emptyLoc: Loc | undefined): void {
+  const fresh = (list: Override[]): Override[] => list.map((o) => ({ ...o, used: false }));
+  const steps = located.steps ? [located.steps] : [];
+  const tryCell = (arm: ExperimentOverrides['arms'][number], extra: Override[], what: string): void => {
+    const sub = new DiagnosticBag();
+    checkWith(ast, sub, fresh([...cli, ...steps, ...arm.overrides, ...extra]), emptyLoc, false);
+    for (const d of sub.errors) bag.add({ ...d, notes: [...(d.notes ?? []), { message: `${what}arm '${arm.name}'`, loc: arm.nameLoc }] });
+  };
+  for (const arm of located.arms) tryCell(arm, [], 'in ');
+  for (const sweep of located.sweeps) {
+    const arms = located.arms.filter((a) => sweep.arms === null || sweep.arms.includes(a.name));
+    for (const value of sweep.values) for (const arm of arms) tryCell(arm, [value], `in the sweep of ${sweep.key}, with `);
+  }
+}
+
+function checkWith(ast: MoeFile, bag: DiagnosticBag, overrideList: Override[], emptyLoc: Loc | undefined, withExperiment: boolean): NormalisedConfig | null {
   const overrides = new OverrideSet(overrideList);
 
   const models = new Map<string, ModelDecl>();
   let trainDecl: TrainDecl | null = null;
   let evalDecl: EvalDecl | null = null;
+  let experimentDecl: ExperimentDecl | null = null;
+  // Reported with the experiment, so they do not stop the first one's arms being checked.
+  const extraExperiments: ExperimentDecl[] = [];
   for (const decl of ast.decls) {
     if (decl.kind === 'model') {
       if (!decl.name) continue;
@@ -146,6 +177,9 @@ export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions
     } else if (decl.kind === 'train') {
       if (trainDecl) bag.error('only one train block per file', decl.loc, { notes: [{ message: 'the first one is here', loc: trainDecl.loc }] });
       else trainDecl = decl;
+    } else if (decl.kind === 'experiment') {
+      if (experimentDecl) extraExperiments.push(decl);
+      else experimentDecl = decl;
     } else {
       if (evalDecl) bag.error('only one eval block per file', decl.loc, { notes: [{ message: 'the first one is here', loc: evalDecl.loc }] });
       else evalDecl = decl;
@@ -193,8 +227,23 @@ export function checkAst(ast: MoeFile, bag: DiagnosticBag, options: CheckOptions
 
   const targetUnread = target !== null && !configs.some((c) => c.name === target);
   overrides.reportUnused(bag, targetUnread ? ['model'] : []);
+
+  let experiment: ExperimentConfig | null = null;
+  if (experimentDecl && withExperiment) {
+    // The experiment's own keys are not `--set` targets: its arms already are overrides. Arms are
+    // re-checked whenever the file itself is clean, even if the block has other mistakes, so one
+    // check run reports every problem of the grid.
+    const fileOk = !bag.hasErrors();
+    const read = readExperiment(experimentDecl.name, experimentDecl.nameLoc, experimentDecl.body, { bag, overrides: new OverrideSet(), useOverrides: false });
+    experiment = read.config;
+    if (!trainDecl) bag.error(`experiment '${experimentDecl.name}' runs the file's train block, and this file has none`, experimentDecl.loc);
+    else if (fileOk) validateExperiment(ast, bag, overrideList, read.located, emptyLoc);
+    for (const extra of extraExperiments) {
+      bag.error('only one experiment block per file', extra.loc, { notes: [{ message: 'the first one is here', loc: experimentDecl.loc }] });
+    }
+  }
   if (bag.hasErrors()) return null;
-  return { models: configs, train, eval: evalConfig, experiment: null };
+  return { models: configs, train, eval: evalConfig, experiment };
 }
 
 /** Parse and check one source text. */

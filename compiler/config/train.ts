@@ -1,6 +1,6 @@
 // Reads `train` and `eval` blocks into TrainConfig / EvalConfig, checked against their model.
 import type { BlockReader } from './reader.ts';
-import { EVAL_METRICS, type DataConfig, type EvalConfig, type EvalMetric, type ModelConfig, type OptimizerConfig, type ScheduleConfig, type TrainConfig } from './types.ts';
+import { EVAL_METRICS, type DataConfig, type DivergenceConfig, type EvalConfig, type EvalMetric, type ModelConfig, type OptimizerConfig, type ScheduleConfig, type TrainConfig } from './types.ts';
 
 function readData(r: BlockReader, fallback: DataConfig): DataConfig {
   const data = r.call('data', { gutenberg: [], path: [{ name: 'dir', type: 'string' }] }, fallback.kind);
@@ -53,6 +53,21 @@ function readSchedule(r: BlockReader, steps: number): ScheduleConfig {
   return schedule;
 }
 
+/** `divergence { factor 3  uniform_factor 1.5  patience 3  ema 0.9 }` or `divergence off`.
+ *  Defaults (docs/language.md says why): 3× the best smoothed loss for 3 steps, 1.5× ln(vocab). */
+function readDivergence(r: BlockReader): DivergenceConfig | null {
+  const d = r.sub('divergence');
+  const on = !r.present('divergence') || r.enabled('divergence', d);
+  const config: DivergenceConfig = {
+    factor: d.number('factor', 3, { above: 1 }),
+    uniformFactor: d.numberOrOff('uniform_factor', 1.5, { above: 1 }),
+    patience: d.int('patience', 3, { min: 1 }),
+    ema: d.number('ema', 0.9, { min: 0, below: 1 }),
+  };
+  d.finish();
+  return on ? config : null;
+}
+
 export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfig {
   const bag = r.ctx.bag;
   const data = readData(r, { kind: 'gutenberg' });
@@ -70,6 +85,7 @@ export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfi
   const evalBatches = r.int('eval_batches', 4, { min: 1 });
   const checkpointEvery = r.interval('checkpoint', null, true);
   const logEvery = r.interval('log', 10, false) ?? 10;
+  const divergence = readDivergence(r);
   r.finish();
 
   if (model) {
@@ -97,6 +113,7 @@ export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfi
     evalBatches,
     checkpointEvery,
     logEvery,
+    divergence,
   };
 }
 

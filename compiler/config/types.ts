@@ -138,6 +138,18 @@ export interface ScheduleConfig {
   minLrRatio: number;
 }
 
+/** Divergence guard thresholds (runtime/metrics/guard.ts); docs/language.md gives each default's reason. */
+export interface DivergenceConfig {
+  /** A loss above factor × the best smoothed loss so far counts as exploding. */
+  factor: number;
+  /** A loss above uniformFactor × ln(vocab) (the loss of a uniform prediction) stops at once; null: off. */
+  uniformFactor: number | null;
+  /** Consecutive exploding steps (relative rule) before stopping. */
+  patience: number;
+  /** EMA smoothing of the loss: ema = ema·beta + loss·(1 − beta). */
+  ema: number;
+}
+
 export interface TrainConfig {
   model: string;
   data: DataConfig;
@@ -156,6 +168,9 @@ export interface TrainConfig {
   evalBatches: number;
   checkpointEvery: number | null;
   logEvery: number;
+  /** Explosion rules of the divergence guard; null (`divergence off`): only a non-finite loss or
+   *  gradient norm stops the run. */
+  divergence: DivergenceConfig | null;
 }
 
 export type EvalMetric = 'loss' | 'perplexity' | 'expert_load' | 'expert_overlap' | 'router_entropy';
@@ -171,10 +186,32 @@ export interface EvalConfig {
   metrics: EvalMetric[];
 }
 
+/** What an experiment's results.md can report (the `exp` runner computes them). */
+export type ExperimentMetric =
+  | 'loss'
+  | 'bits_per_byte'
+  | 'perplexity'
+  | 'expert_overlap'
+  | 'load_imbalance'
+  | 'router_entropy'
+  | 'tokens_per_s';
+export const EXPERIMENT_METRICS: readonly ExperimentMetric[] = [
+  'loss',
+  'bits_per_byte',
+  'perplexity',
+  'expert_overlap',
+  'load_imbalance',
+  'router_entropy',
+  'tokens_per_s',
+];
+
 /** One arm of an experiment: `--set`-style overrides applied on top of the file (`key=value`, exactly as `sdmoec run --set` takes them). */
 export interface ExperimentArm { name: string; overrides: string[] }
 /** A setting swept over several values, crossed with the other sweeps of the arms it applies to (null: every arm). */
 export interface ExperimentSweep { key: string; values: string[]; arms: string[] | null }
+/** `experiment NAME { … }`. A cell is (arm, one value of each sweep applying to it, seed); check
+ *  validates its overrides in this order, later ones winning as with repeated `--set`:
+ *  `train.steps=<steps>` (when set), the arm's overrides, each sweep's `key=value`. */
 export interface ExperimentConfig {
   name: string;
   arms: ExperimentArm[];
@@ -190,8 +227,8 @@ export interface ExperimentConfig {
   evalBatches: number | 'all';
 }
 
-/** One .moe file after resolution: every model expanded (extends applied), at most one train and
- *  one eval block. */
+/** One .moe file after resolution: every model expanded (extends applied), at most one train,
+ *  one eval and one experiment block (an experiment needs the train block). */
 export interface NormalisedConfig {
   models: ModelConfig[];
   train: TrainConfig | null;

@@ -21,7 +21,7 @@ import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheck
 import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
 import { acquireDevice, assertNoDeviceErrors } from '../device.ts';
 import { KernelExecutor } from '../executor.ts';
-import { DivergenceGuard, type GuardState } from '../metrics/guard.ts';
+import { DivergenceError, DivergenceGuard, guardOptions, type GuardState } from '../metrics/guard.ts';
 import { MetricsWriter } from '../metrics/jsonl.ts';
 import { TrainingProgress } from '../metrics/progress.ts';
 import { StepExecutor } from '../step-executor.ts';
@@ -119,7 +119,12 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
 }
 
 export function configHash(model: ModelConfig, train: TrainConfig): string {
-  return createHash('sha256').update(stableJson({ model, train: { ...train, steps: 0, evalEvery: 0, checkpointEvery: 0, logEvery: 0 } })).digest('hex').slice(0, 16);
+  // The divergence guard's thresholds do not change the computation: leaving them out lets a run
+  // stopped by the guard resume with looser ones (and keeps the hashes of older checkpoints).
+  return createHash('sha256')
+    .update(stableJson({ model, train: { ...train, divergence: undefined, steps: 0, evalEvery: 0, checkpointEvery: 0, logEvery: 0 } }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Expert matrices too large for a quick host-side SVD are left out of the overlap metric. */
@@ -196,6 +201,23 @@ export function restore(session: TrainingSession, tensors: Map<string, { shape: 
 /** Where the run's own progress display goes when the caller draws its own (`onStep`). */
 const nullStream = new Writable({ write: (_chunk, _enc, done) => done() });
 
+/** The error a guard verdict becomes: the step, the reason, the last good checkpoint, what next. */
+async function divergenceError(
+  verdict: { step: number; reason: DivergenceError['reason']; message: string },
+  opts: RunOptions,
+  runDir: string,
+  lastCheckpoint: string | null,
+): Promise<DivergenceError> {
+  const last = lastCheckpoint ?? (await findLatestCheckpoint(runDir)) ?? null;
+  const sets = (opts.overrides ?? []).map((o) => ` --set ${o}`).join('');
+  const advice = 'Try a lower learning rate, a longer warmup or gradient clipping (train.clip_grad)';
+  const next = last
+    ? `the last good checkpoint is ${last}; resume it with: sdmoec run ${opts.file}${sets} --resume ${runDir}\n` +
+      `(a resumed run repeats the same steps; add --set train.divergence=off to continue past this check, or start over with a new setting and --force)`
+    : `the last good checkpoint is (none written yet): start over with a new setting`;
+  return new DivergenceError(`training stopped at step ${verdict.step} (${verdict.reason}): ${verdict.message}. ${advice}.\n${next}`, verdict.step, verdict.reason, last);
+}
+
 export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
   const session = await openSessionFromFile(opts.file, opts.overrides, log);
@@ -229,7 +251,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'config.json'), JSON.stringify({ model, train, configHash: hash }, null, 2));
   const metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'), opts.resume ? { resumeStep: startStep } : {});
-  const guard = new DivergenceGuard({}, guardState);
+  const guard = new DivergenceGuard(guardOptions(train.divergence, model.vocab), guardState);
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.onStep ? nullStream : (opts.progressStream ?? process.stdout) });
   const tokensPerStep = train.batch * train.seqLen;
   const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
@@ -274,10 +296,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
       lastStepRun = s;
-      const verdict = guard.check(s, out.loss[0], out.grad_norm[1]);
-      if (!verdict.ok) {
-        throw new UserError(`training stopped at step ${s}: ${verdict.message}\nthe last good checkpoint is ${lastCheckpoint ?? (await findLatestCheckpoint(runDir)) ?? '(none written yet)'}`);
-      }
+      // The guard judges the cross-entropy (comparable with ln(vocab)); auxiliary-loss blow-ups
+      // show up in the gradient norm.
+      const verdict = guard.check(s, out.ce_loss[0], out.grad_norm[1]);
+      if (!verdict.ok) throw await divergenceError(verdict, opts, runDir, lastCheckpoint);
       // Re-basing follows the update of every rebaseEvery-th step, so a checkpoint of that step
       // already holds the new bases and a resumed run continues exactly.
       let rebased: RebaseReport | undefined;

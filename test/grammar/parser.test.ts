@@ -130,7 +130,7 @@ describe('errors', () => {
 
   it('says what was expected and suggests top-level keywords', () => {
     const { bag } = parse('modle a { }');
-    expect(bag.errors[0].message).toContain("expected 'model', 'train' or 'eval'");
+    expect(bag.errors[0].message).toContain("expected 'model', 'train', 'eval' or 'experiment'");
     expect(bag.errors[0].message).toContain("did you mean 'model'?");
     const missing = parse('model a { dim 4').bag.errors[0];
     expect(missing.message).toBe("expected '}' but found end of file");
