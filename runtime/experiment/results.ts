@@ -87,6 +87,7 @@ export interface GroupSummary {
   readonly errors: number;
   readonly bitsPerByte: Stat;
   readonly heldOutLoss: Stat;
+  readonly perplexity: Stat;
   /** Paired difference of held-out bits/byte to the baseline (this − baseline), over the seeds
    *  where both finished; null for the baseline arm itself. */
   readonly pairedDiff: Stat | null;
@@ -130,6 +131,7 @@ export function summarize(exp: ExperimentConfig, cells: readonly Cell[], results
       errors: done.filter((r) => r.status === 'error').length,
       bitsPerByte: stat(ok.map((r) => r.heldOut!.bitsPerByte)),
       heldOutLoss: stat(ok.map((r) => r.heldOut!.loss)),
+      perplexity: stat(ok.map((r) => Math.exp(r.heldOut!.loss))),
       pairedDiff: arm === exp.baseline ? null : stat(pairs.map((p) => p.diff)),
       pairs,
       loadImbalance: stat(ok.map((r) => r.loadImbalance ?? NaN)),
@@ -193,20 +195,34 @@ export function resultsMarkdown({ exp, file, groups, results, totalCells, note }
     'per-seed differences); compare its std with the seed spread to judge whether an arm differs.',
     '',
   );
-  lines.push('| arm / setting | bits/byte (seed spread) | Δ vs baseline (paired) | diverged | load imbalance | tokens/s |');
-  lines.push('|---|---|---|---|---|---|');
+  // `metrics` picks the optional columns (EXPERIMENT_METRICS); empty means all of them. Held-out
+  // bits/byte, the paired difference and divergences are always shown: they are the point.
+  const want = (m: string): boolean => exp.metrics.length === 0 || exp.metrics.includes(m);
+  const optional: [string, (g: GroupSummary) => string][] = [
+    ...(want('loss') ? [['held-out loss', (g: GroupSummary) => pm(g.heldOutLoss)] as [string, (g: GroupSummary) => string]] : []),
+    ...(want('perplexity') ? [['perplexity', (g: GroupSummary) => pm(g.perplexity, 2)] as [string, (g: GroupSummary) => string]] : []),
+    ...(want('load_imbalance') ? [['load imbalance', (g: GroupSummary) => pm(g.loadImbalance, 3)] as [string, (g: GroupSummary) => string]] : []),
+    ...(want('tokens_per_s') ? [['tokens/s', (g: GroupSummary) => pm(g.tokensPerSecond, 0)] as [string, (g: GroupSummary) => string]] : []),
+  ];
+  lines.push(`| arm / setting | bits/byte (seed spread) | Δ vs baseline (paired) | diverged |${optional.map(([h]) => ` ${h} |`).join('')}`);
+  lines.push(`|---|---|---|---|${optional.map(() => '---|').join('')}`);
   for (const g of groups) {
     const div = `${g.diverged}/${g.cells}${g.errors ? ` (${g.errors} error${g.errors > 1 ? 's' : ''})` : ''}`;
-    lines.push(`| ${g.label} | ${pm(g.bitsPerByte)} | ${signed(g.pairedDiff)} | ${div} | ${pm(g.loadImbalance, 3)} | ${pm(g.tokensPerSecond, 0)} |`);
+    lines.push(`| ${g.label} | ${pm(g.bitsPerByte)} | ${signed(g.pairedDiff)} | ${div} |${optional.map(([, f]) => ` ${f(g)} |`).join('')}`);
   }
-  const wanted = exp.metrics.length > 0 ? exp.metrics : null;
-  const diagKeys = [...new Set(groups.flatMap((g) => Object.keys(g.diagnostics)))].filter((k) => !wanted || wanted.some((w) => k === w || k.startsWith(w + '.') || k.startsWith(w)));
+  // Every other requested metric (expert_overlap, router_entropy, …) and, with no list, every
+  // numeric field of the last eval line is read from the diagnostics by name or name prefix.
+  const tableMetrics = new Set(['loss', 'bits_per_byte', 'perplexity', 'load_imbalance', 'tokens_per_s']);
+  const wanted = exp.metrics.filter((m) => !tableMetrics.has(m));
+  const diagKeys = [...new Set(groups.flatMap((g) => Object.keys(g.diagnostics)))].filter((k) => exp.metrics.length === 0 || wanted.some((w) => k === w || k.startsWith(w)));
   if (diagKeys.length > 0) {
     lines.push('', '## Diagnostics at the last evaluation (mean ± std over seeds; per-layer values averaged)', '');
     lines.push(`| arm / setting | ${diagKeys.join(' | ')} |`);
     lines.push(`|---|${diagKeys.map(() => '---').join('|')}|`);
     for (const g of groups) lines.push(`| ${g.label} | ${diagKeys.map((k) => (g.diagnostics[k] ? pm(g.diagnostics[k], 3) : '—')).join(' | ')} |`);
   }
+  const missing = wanted.filter((w) => !diagKeys.some((k) => k.startsWith(w)));
+  if (missing.length > 0) lines.push('', `Not logged by any finished cell: ${missing.join(', ')}.`);
   const failed = results.filter((r) => r.status !== 'ok');
   if (failed.length > 0) {
     lines.push('', '## Cells that did not finish normally', '');

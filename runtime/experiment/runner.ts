@@ -8,11 +8,12 @@
 // compiler does not support yet) is retried on the next run. Divergence is a result: the guard's
 // stop is recorded with its step and reason and the grid goes on.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { UserError } from '../../base/errors.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import type { ExperimentConfig, TrainConfig } from '../../compiler/config/types.ts';
 import { findLatestCheckpoint } from '../checkpoint/checkpoint.ts';
+import { DivergenceError } from '../metrics/guard.ts';
 import { readMetrics, type EvalMetrics, type TrainMetrics } from '../metrics/jsonl.ts';
 import { formatDuration } from '../metrics/progress.ts';
 import { evaluate, runTraining } from '../train/trainer.ts';
@@ -43,16 +44,9 @@ export interface ExperimentOutcome {
 /** --quick: small enough for CI on lavapipe. */
 export const QUICK = { steps: 6, seeds: 2, batch: 2, evalBatches: 2 } as const;
 
-/** The divergence guard's stop, however the trainer reports it (a DivergenceError with `step`
- *  and `reason`, or a UserError whose message says where training stopped). */
+/** The divergence guard's stop (the trainer's DivergenceError), as a result to record. */
 export function divergenceOf(err: unknown): { step: number; reason: string; message: string } | null {
-  if (!(err instanceof UserError)) return null;
-  const e = err as UserError & { step?: unknown; reason?: unknown };
-  if (typeof e.step === 'number') return { step: e.step, reason: String(e.reason ?? 'diverged'), message: err.message };
-  const m = /training (?:stopped|diverged) at step (\d+)/.exec(err.message);
-  if (!m) return null;
-  const reason = /is (NaN|-?Infinity)/.test(err.message) ? 'non-finite' : /best smoothed loss/.test(err.message) ? 'explosion' : 'diverged';
-  return { step: Number(m[1]), reason, message: err.message };
+  return err instanceof DivergenceError ? { step: err.step, reason: err.reason, message: err.message } : null;
 }
 
 /** One progress display for the whole grid: cell i/N, arm, sweep, seed, step, loss, elapsed, ETA. */
@@ -128,7 +122,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const seeds = opts.quick ? exp.seeds.slice(0, QUICK.seeds) : exp.seeds;
   // Checkpoints every ~10 % of a cell: an interrupted cell loses little, and snapshots of these
   // small models cost far less than the steps between them.
-  const checkpointEvery = opts.quick ? null : Math.max(10, Math.round(steps / 10));
+  const checkpointEvery = opts.quick ? Math.max(1, Math.round(steps / 2)) : Math.max(10, Math.round(steps / 10));
   const extra = opts.quick ? [`train.batch=${Math.min(QUICK.batch, train.batch)}`, `train.eval=${steps}`, `train.eval_batches=1`, `train.log=1`] : [];
   const cells = expandGrid(exp, { only: opts.only, steps, seeds, extra, checkpointEvery });
   const heldOutBatches = opts.quick ? QUICK.evalBatches : exp.evalBatches === 'all' ? Infinity : exp.evalBatches;
@@ -208,7 +202,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       }
       appendFileSync(logPath, `${status}: ${diverged?.message ?? error}\n`);
     }
-    progress.skip(Math.max(0, steps - stepsRun - (resume ? 0 : 0)));
+    progress.skip(Math.max(0, steps - stepsRun));
     const cfg = readJson<{ train: TrainConfig }>(join(dir, 'config.json'));
     const tokensPerStep = cfg ? cfg.train.batch * cfg.train.seqLen : 0;
     const a = loopStart as { step: number; time: number } | null;
@@ -242,6 +236,6 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   }
   writeReports();
   const done = cells.map((c) => results.get(c.id)).filter((r): r is CellResult => r !== undefined);
-  progress.message(`results: ${relative('.', join(outDir, 'results.md')) || join(outDir, 'results.md')}, ${join(outDir, 'report.html')}`);
+  progress.message(`results: ${join(outDir, 'results.md')}, ${join(outDir, 'report.html')}`);
   return { outDir, cells, results: done, ran, interrupted };
 }
