@@ -123,7 +123,10 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   // Checkpoints every ~10 % of a cell: an interrupted cell loses little, and snapshots of these
   // small models cost far less than the steps between them.
   const checkpointEvery = opts.quick ? Math.max(1, Math.round(steps / 2)) : Math.max(10, Math.round(steps / 10));
-  const extra = opts.quick ? [`train.batch=${Math.min(QUICK.batch, train.batch)}`, `train.eval=${steps}`, `train.eval_batches=1`, `train.log=1`] : [];
+  // Warmup must fit in the shortened run (a warmup longer than training is a config error).
+  const extra = opts.quick
+    ? [`train.batch=${Math.min(QUICK.batch, train.batch)}`, `train.eval=${steps}`, `train.eval_batches=1`, `train.log=1`, `train.schedule.warmup=${Math.min(train.schedule.warmup, Math.floor(steps / 3))}`]
+    : [];
   const cells = expandGrid(exp, { only: opts.only, steps, seeds, extra, checkpointEvery });
   const heldOutBatches = opts.quick ? QUICK.evalBatches : exp.evalBatches === 'all' ? Infinity : exp.evalBatches;
   mkdirSync(join(outDir, 'cells'), { recursive: true });
