@@ -174,6 +174,11 @@ function signed(s: Stat | null, digits = 4): string {
   return Number.isFinite(s.std) ? `${m} ± ${fmt(s.std, digits)} (n=${s.n})` : `${m} (n=1)`;
 }
 
+function heldOutTokens(results: readonly CellResult[]): string {
+  const counts = [...new Set(results.map((r) => r.heldOut?.tokens).filter((t): t is number => t !== undefined))];
+  return counts.length === 0 ? 'no cell evaluated yet' : `${counts.join(' / ')} held-out tokens per cell`;
+}
+
 export interface MarkdownInput {
   readonly exp: ExperimentConfig;
   readonly file: string;
@@ -190,7 +195,7 @@ export function resultsMarkdown({ exp, file, groups, results, totalCells, note }
   if (note) lines.push('', note);
   lines.push(
     '',
-    'Held-out bits/byte over the whole held-out split, mean ± sample std over seeds. "Δ vs baseline" is',
+    `Held-out bits/byte at the end of each cell (${heldOutTokens(results)}), mean ± sample std over seeds. "Δ vs baseline" is`,
     'the paired difference to the baseline cell with the same seed and sweep setting (mean ± std of the',
     'per-seed differences); compare its std with the seed spread to judge whether an arm differs.',
     '',
