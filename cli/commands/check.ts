@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../../base/errors.ts';
 import { formatDiagnostics, type Diagnostic } from '../../grammar/index.ts';
-import { checkFile, printConfig, type NormalisedConfig } from '../../compiler/config/index.ts';
+import { checkFile, experimentCells, printConfig, type NormalisedConfig } from '../../compiler/config/index.ts';
 
 export function collectSet(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -30,6 +30,8 @@ function describe(config: NormalisedConfig): string {
   const parts = [`models: ${models}`];
   if (config.train) parts.push(`train: ${config.train.model}, ${config.train.steps} steps`);
   if (config.eval) parts.push(`eval: ${config.eval.model}`);
+  const x = config.experiment;
+  if (x) parts.push(`experiment: ${x.name}, ${x.arms.length} arm${x.arms.length === 1 ? '' : 's'} × ${x.seeds.length} seed${x.seeds.length === 1 ? '' : 's'}, ${experimentCells(x).length} runs`);
   return parts.join('; ');
 }
 

@@ -224,3 +224,29 @@ export function readExperiment(
     located,
   };
 }
+
+/** One run of an experiment. */
+export interface ExperimentCell {
+  arm: string;
+  /** `train.steps` (when the experiment sets it), the arm's overrides, then one value of each
+   *  sweep applying to the arm, in declaration order: the order check validated them in. */
+  overrides: string[];
+  /** The sweep values of this cell, by key (empty when no sweep applies to the arm). */
+  sweep: Record<string, string>;
+  seed: number;
+}
+
+/** Every cell: arms in order, sweeps crossed (first sweep varies slowest), seeds innermost. */
+export function experimentCells(x: ExperimentConfig): ExperimentCell[] {
+  const cells: ExperimentCell[] = [];
+  for (const arm of x.arms) {
+    const sweeps = x.sweeps.filter((s) => s.arms === null || s.arms.includes(arm.name));
+    let combos: Record<string, string>[] = [{}];
+    for (const s of sweeps) combos = combos.flatMap((c) => s.values.map((v) => ({ ...c, [s.key]: v })));
+    for (const combo of combos) {
+      const overrides = [...(x.steps === null ? [] : [`train.steps=${x.steps}`]), ...arm.overrides, ...Object.entries(combo).map(([k, v]) => `${k}=${v}`)];
+      for (const seed of x.seeds) cells.push({ arm: arm.name, overrides, sweep: combo, seed });
+    }
+  }
+  return cells;
+}

@@ -11,6 +11,7 @@ import type { ModelConfig, NormalisedConfig, TrainConfig } from './types.ts';
 
 export * from './types.ts';
 export { checkSource, checkAst, parseOverride, mergeBlocks, type CheckOptions, type CheckResult } from './resolve.ts';
+export { experimentCells, type ExperimentCell } from './experiment.ts';
 export { printConfig, printModel, printTrain, printEval, printExperiment } from './print.ts';
 export {
   summarize,

@@ -27,9 +27,10 @@ const corpus = [
     .filter((f) => f.endsWith('.moe'))
     .map((f) => join(root, 'models', f)),
   join(import.meta.dirname, 'issue-example.moe'),
+  join(import.meta.dirname, 'experiment-example.moe'),
 ].map((path) => readFileSync(path, 'utf8'));
 
-const junk = ['{', '}', '(', ')', '=', ',', '"', '"x"', 'every', 'off', 'on', 'true', '-1', '0', '1e999', '1.5', '3x', 'model', 'train', 'eval', 'extends', '#', '@', 'dim', 'moe', 'spectral', 'zz', '\n', ''];
+const junk = ['{', '}', '(', ')', '=', ',', '"', '"x"', 'every', 'off', 'on', 'true', '-1', '0', '1e999', '1.5', '3x', 'model', 'train', 'eval', 'experiment', 'arm', 'sweep', 'seeds', 'arms', 'extends', '#', '@', 'dim', 'moe', 'spectral', 'zz', '\n', ''];
 
 interface Span {
   start: number;

@@ -13,6 +13,7 @@ const examples = [
     .filter((f) => f.endsWith('.moe'))
     .map((f) => `models/${f}`),
   'test/config/issue-example.moe',
+  'test/config/experiment-example.moe',
 ];
 
 describe('round trip through the canonical printer', () => {

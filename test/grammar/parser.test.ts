@@ -33,6 +33,22 @@ describe('declarations', () => {
     expect(t.kind === 'train' && t.model).toBe('b');
   });
 
+  it('parses an experiment block: arms as calls with dotted argument names, sweeps with arms = (…)', () => {
+    const { ast, bag } = parse('experiment x {\n  arm a(model.spectral = off, train.optimizer.lr = 4.8e-2)\n  arm b\n  sweep model.spectral.rank(2, 4, arms = (b))\n  seeds 1, 2  steps 400\n}');
+    expect(bag.items).toEqual([]);
+    const x = ast.decls[0];
+    expect(x.kind === 'experiment' && [x.name, x.nameLoc.line, x.nameLoc.column]).toEqual(['x', 1, 12]);
+    const items = x.body.items.filter((i): i is Entry => i.kind === 'entry');
+    expect(items.map((e) => e.key)).toEqual(['arm', 'arm', 'sweep', 'seeds', 'steps']);
+    const arm = items[0].values[0];
+    expect(arm.kind === 'call' && arm.args.map((a) => a.name)).toEqual(['model.spectral', 'train.optimizer.lr']);
+    const sweep = items[2].values[0];
+    expect(sweep.kind === 'call' && sweep.args.map((a) => a.name)).toEqual([null, null, 'arms']);
+    expect(items[3].values).toHaveLength(2);
+    // `experiment` is reserved: a misspelling at top level gets a suggestion.
+    expect(parse('experimnt x { }').bag.items[0].message).toMatch(/did you mean 'experiment'\?/);
+  });
+
   it('locates names at 1-based line and column', () => {
     const { ast } = parse('\n  model   foo { }');
     const m = ast.decls[0];
