@@ -4,6 +4,7 @@
 // `sdmoec run FILE --set …` would; its directory name is derived from them and is stable, which
 // is what makes a stopped grid resumable.
 import { UserError } from '../../base/errors.ts';
+import { experimentCells } from '../../compiler/config/index.ts';
 import type { ExperimentConfig } from '../../compiler/config/types.ts';
 
 export interface Cell {
@@ -60,27 +61,23 @@ export function expandGrid(exp: ExperimentConfig, options: GridOptions = {}): Ce
   const seeds = options.seeds ?? exp.seeds;
   if (seeds.length === 0) throw new UserError(`experiment ${exp.name}: no seeds`);
   const steps = options.steps !== undefined ? options.steps : exp.steps;
-  const cells: Cell[] = [];
-  for (const arm of exp.arms) {
-    if (options.only && options.only.length > 0 && !options.only.includes(arm.name)) continue;
-    const sweeps = exp.sweeps.filter((s) => s.arms === null || s.arms.includes(arm.name));
-    // Cartesian product of this arm's sweeps, first sweep varying slowest.
-    let settings: Record<string, string>[] = [{}];
-    for (const sw of sweeps) settings = settings.flatMap((prev) => sw.values.map((v) => ({ ...prev, [sw.key]: v })));
-    for (const sweep of settings) {
-      for (const seed of seeds) {
-        const overrides = [
-          ...(options.extra ?? []),
-          ...arm.overrides,
-          ...Object.entries(sweep).map(([k, v]) => `${k}=${v}`),
-          `train.seed=${seed}`,
-          ...(steps !== null && steps !== undefined ? [`train.steps=${steps}`] : []),
-          ...(options.checkpointEvery ? [`train.checkpoint=${options.checkpointEvery}`] : []),
-        ];
-        cells.push({ index: cells.length, id: cellId(arm.name, sweep, seed), arm: arm.name, sweep, seed, overrides });
-      }
-    }
-  }
+  // The enumeration and the arm/sweep overrides are the config layer's (experimentCells), i.e.
+  // exactly what `sdmoec check` validated; the runner adds its own settings around them.
+  const selected = options.only && options.only.length > 0 ? exp.arms.filter((a) => options.only!.includes(a.name)) : exp.arms;
+  const cells: Cell[] = experimentCells({ ...exp, arms: selected, seeds: [...seeds], steps: null }).map((c, index) => ({
+    index,
+    id: cellId(c.arm, c.sweep, c.seed),
+    arm: c.arm,
+    sweep: c.sweep,
+    seed: c.seed,
+    overrides: [
+      ...(options.extra ?? []),
+      ...c.overrides,
+      `train.seed=${c.seed}`,
+      ...(steps !== null && steps !== undefined ? [`train.steps=${steps}`] : []),
+      ...(options.checkpointEvery ? [`train.checkpoint=${options.checkpointEvery}`] : []),
+    ],
+  }));
   const ids = new Set<string>();
   for (const c of cells) {
     if (ids.has(c.id)) throw new UserError(`experiment ${exp.name}: two cells would share the directory ${c.id} (a sweep repeats a value?)`);
