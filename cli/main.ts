@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   analyze: async () => (await import('./commands/analyze.ts')).registerAnalyze,
   test: async () => (await import('./commands/test.ts')).registerTest,
   demo: async () => (await import('./commands/demo.ts')).registerDemo,
+  experiment: async () => (await import('./commands/experiment.ts')).registerExperiment,
 };
 
 export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {

@@ -424,7 +424,8 @@ export class BlockReader {
   private checkArg(label: string, spec: ArgSpec, v: Value): number | string | [number, number] | undefined {
     const numberOk = (x: Value, integer: boolean): number | undefined => {
       if (x.kind === 'number' && Number.isNaN(x.value)) return undefined;
-      if (x.kind !== 'number' || (integer && !Number.isInteger(x.value))) {
+      // 1e999 lexes as Infinity: refuse it here as checkNumber does (a printed 'Infinity' would not re-parse).
+      if (x.kind !== 'number' || !Number.isFinite(x.value) || (integer && !Number.isInteger(x.value))) {
         this.bag.error(`'${label}' must be ${integer ? 'an integer' : 'a number'}, found '${describeValue(x)}'`, x.loc);
         return undefined;
       }

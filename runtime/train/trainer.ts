@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { UserError } from '../../base/errors.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import type { ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
@@ -46,6 +47,12 @@ export interface RunOptions {
   readonly stopAfter?: number;
   readonly log?: (line: string) => void;
   readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Called after every step instead of drawing the run's own progress bar (a caller such as
+   *  `sdmoec experiment` draws one display for many runs; two redrawing bars would fight). */
+  readonly onStep?: (step: number, info: { total: number; loss: number; tokensPerSec: number }) => void;
+  /** Called once the last step is done (not when interrupted or diverged), with the live session,
+   *  so a caller can evaluate or read the trained weights without reloading a checkpoint. */
+  readonly afterTraining?: (session: TrainingSession) => Promise<void>;
 }
 
 export interface RunSummary {
@@ -207,6 +214,9 @@ export function restore(session: TrainingSession, tensors: Map<string, { shape: 
   }
 }
 
+/** Where the run's own progress display goes when the caller draws its own (`onStep`). */
+const nullStream = new Writable({ write: (_chunk, _enc, done) => done() });
+
 /** The error a guard verdict becomes: the step, the reason, the last good checkpoint, what next. */
 /**
  * Fault injection for test/train/faults.test.ts (`SDMOEC_FAULT=device-error:N`): a real WebGPU
@@ -291,7 +301,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   }
   const metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'), opts.resume ? { resumeStep: startStep } : {});
   const guard = new DivergenceGuard(guardOptions(train.divergence, model.vocab), guardState);
-  const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.progressStream ?? process.stdout });
+  const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.onStep ? nullStream : (opts.progressStream ?? process.stdout) });
   const tokensPerStep = train.batch * train.seqLen;
   const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
   const auxLosses = Object.keys(session.compiled.stepPlan.outputs).filter((k) => k.startsWith('aux.'));
@@ -353,6 +363,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // already holds the new bases and a resumed run continues exactly.
       if (spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, spectral)));
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
+      opts.onStep?.(s, { total: train.steps, loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {
         const tokensPerExpert = moeLayers.map((k) => Array.from(out[k]));
         metrics.log({
@@ -407,6 +418,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     metrics.close();
   }
   const elapsed = (performance.now() - started) / 1000;
+  if (opts.afterTraining && lastStepRun === train.steps) await opts.afterTraining(session);
   const steps = lastStepRun - startStep;
   return {
     runDir,

@@ -148,8 +148,10 @@ if (!isMainThread) {
         clearTimeout(timer);
         done();
       });
-      worker.on('exit', () => {
+      worker.on('exit', (code) => {
         clearTimeout(timer);
+        // A worker that ran to its end has done every index up to `count` (skipped ones included).
+        if (code === 0) next = count;
         done();
       });
     });
