@@ -222,7 +222,10 @@ export class AstBuilder extends BaseVisitor {
 
   private numberValue(token: IToken | undefined): NumberValue | null {
     if (!usable(token)) return null;
-    return { kind: 'number', value: Number(token.image.replace(/_/g, '')), raw: token.image, loc: this.tokenLoc(token) };
+    // `-0` reads as 0: there is no setting where the sign of zero means something, and a -0 would
+    // print as 0 and not survive the print/check round trip.
+    const n = Number(token.image.replace(/_/g, ''));
+    return { kind: 'number', value: n === 0 ? 0 : n, raw: token.image, loc: this.tokenLoc(token) };
   }
 
   value(ctx: Children): Value | null {

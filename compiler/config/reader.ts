@@ -20,6 +20,13 @@ const MAX_INT = 2 ** 31 - 1;
 /** Largest finite float32: a setting above it would become Infinity in a kernel. */
 const MAX_F32 = 3.4028234663852886e38;
 
+/** What the device cannot represent, whatever the key's own range allows. */
+function deviceProblem(value: number, integer: boolean): string | undefined {
+  if (integer && Math.abs(value) > MAX_INT) return `at most ${MAX_INT} (sizes and counts are 32-bit integers on the device)`;
+  if (Math.abs(value) > MAX_F32) return `at most ${MAX_F32} in magnitude (the device computes in float32)`;
+  return undefined;
+}
+
 export interface Override {
   /** Dotted path, e.g. `train.optimizer.lr`. */
   path: string;
@@ -240,15 +247,7 @@ export class BlockReader {
       this.bag.error(`'${this.name(key)}' must be an integer, found '${v.raw}'`, v.loc);
       return undefined;
     }
-    if (integer && Math.abs(v.value) > MAX_INT) {
-      this.bag.error(`'${this.name(key)}' must be at most ${MAX_INT} (sizes and counts are 32-bit integers on the device), found ${v.raw}`, v.loc);
-      return undefined;
-    }
-    if (Math.abs(v.value) > MAX_F32) {
-      this.bag.error(`'${this.name(key)}' must be at most ${MAX_F32} in magnitude (the device computes in float32), found ${v.raw}`, v.loc);
-      return undefined;
-    }
-    const problem = rangeProblem(v.value, range);
+    const problem = deviceProblem(v.value, integer) ?? rangeProblem(v.value, range);
     if (problem) {
       this.bag.error(`'${this.name(key)}' must be ${problem}, found ${v.raw}`, v.loc);
       return undefined;
@@ -429,15 +428,7 @@ export class BlockReader {
         this.bag.error(`'${label}' must be ${integer ? 'an integer' : 'a number'}, found '${describeValue(x)}'`, x.loc);
         return undefined;
       }
-      if (integer && Math.abs(x.value) > MAX_INT) {
-        this.bag.error(`'${label}' must be at most ${MAX_INT} (sizes and counts are 32-bit integers on the device), found ${x.raw}`, x.loc);
-        return undefined;
-      }
-      if (Math.abs(x.value) > MAX_F32) {
-        this.bag.error(`'${label}' must be at most ${MAX_F32} in magnitude (the device computes in float32), found ${x.raw}`, x.loc);
-        return undefined;
-      }
-      const problem = rangeProblem(x.value, spec.range);
+      const problem = deviceProblem(x.value, integer) ?? rangeProblem(x.value, spec.range);
       if (problem) {
         this.bag.error(`'${label}' must be ${problem}, found ${x.raw}`, x.loc);
         return undefined;

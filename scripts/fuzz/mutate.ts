@@ -16,7 +16,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-const LANGUAGE = ['{', '}', '(', ')', '=', ',', '"', '"x"', 'every', 'steps', 'off', 'on', 'true', 'false', 'model', 'train', 'eval', 'experiment', 'extends', '#', '//', '@', 'dim', 'moe', 'spectral', 'rank', 'experts', 'top_k', 'zz', '\n', ''];
+const LANGUAGE = ['{', '}', '(', ')', '=', ',', '"', '"x"', 'every', 'steps', 'off', 'on', 'true', 'false', 'model', 'train', 'eval', 'experiment', 'arm', 'sweep', 'seeds', 'arms', 'extends', '#', '//', '@', 'dim', 'moe', 'spectral', 'rank', 'experts', 'top_k', 'zz', '\n', ''];
 const NUMBERS = ['0', '-0', '1', '-1', '2', '3x', '1e999', '-1e999', '1e-999', '9007199254740993', '4294967297', '1_000_000_000_000', 'NaN', 'nan', 'Infinity', '-inf', '0x10', '1.5', '.5', '5.', '1e', '1e+', '--1', '+-1', '0.0000001', '65536', '1.7976931348623157e308', '4.9e-324'];
 /** Plausible values, so that many mutants still check clean and reach compile. */
 const PLAUSIBLE = ['1', '2', '3', '4', '8', '16', '32', '64', '96', '128', '0.5', '0.01', '1e-3'];

@@ -1,25 +1,13 @@
-// Fuzzing the front end with mutated example files (tokens deleted, duplicated, swapped,
-// corrupted) and mutated --set arguments. Every outcome must be either a valid config that
+// Fuzzing the front end with mutated example files (the mutations of `npm run fuzz`,
+// scripts/fuzz/mutate.ts) and mutated --set arguments. Every outcome must be either a valid config that
 // survives the print/check round trip, or diagnostics that are all located inside the text —
 // never an exception. Seeded, so a failure names a case that reproduces.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatDiagnostics, Source, type Diagnostic } from '../../grammar/index.ts';
-import { moeLexer } from '../../grammar/lexer.ts';
 import { checkSource, printConfig } from '../../compiler/config/index.ts';
-
-/** mulberry32: tiny, deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mutateText as mutate, prng } from '../../scripts/fuzz/mutate.ts';
 
 const root = join(import.meta.dirname, '../..');
 const corpus = [
@@ -29,43 +17,6 @@ const corpus = [
   join(import.meta.dirname, 'issue-example.moe'),
   join(import.meta.dirname, 'experiment-example.moe'),
 ].map((path) => readFileSync(path, 'utf8'));
-
-const junk = ['{', '}', '(', ')', '=', ',', '"', '"x"', 'every', 'off', 'on', 'true', '-1', '0', '1e999', '1.5', '3x', 'model', 'train', 'eval', 'experiment', 'arm', 'sweep', 'seeds', 'arms', 'extends', '#', '@', 'dim', 'moe', 'spectral', 'zz', '\n', ''];
-
-interface Span {
-  start: number;
-  end: number;
-}
-
-function mutate(text: string, random: () => number): string {
-  const tokens: Span[] = moeLexer.tokenize(text).tokens.map((t) => ({ start: t.startOffset, end: t.startOffset + t.image.length }));
-  if (tokens.length < 2) return text + junk[Math.floor(random() * junk.length)];
-  const pick = () => tokens[Math.floor(random() * tokens.length)];
-  const splice = (span: Span, replacement: string) => text.slice(0, span.start) + replacement + text.slice(span.end);
-  const kind = Math.floor(random() * 5);
-  const a = pick();
-  switch (kind) {
-    case 0: // delete
-      return splice(a, '');
-    case 1: // duplicate
-      return splice(a, `${text.slice(a.start, a.end)} ${text.slice(a.start, a.end)}`);
-    case 2: {
-      // swap two tokens (second one after the first)
-      const b = pick();
-      const [x, y] = a.start < b.start ? [a, b] : [b, a];
-      if (x === y) return splice(x, '');
-      return text.slice(0, x.start) + text.slice(y.start, y.end) + text.slice(x.end, y.start) + text.slice(x.start, x.end) + text.slice(y.end);
-    }
-    case 3: {
-      // corrupt one character of a token
-      const at = a.start + Math.floor(random() * (a.end - a.start));
-      const ch = String.fromCharCode(33 + Math.floor(random() * 94));
-      return text.slice(0, at) + ch + text.slice(at + 1);
-    }
-    default: // replace with a token from elsewhere in the language
-      return splice(a, junk[Math.floor(random() * junk.length)]);
-  }
-}
 
 function assertWellFormed(text: string, diagnostics: Diagnostic[], ok: boolean, label: string): void {
   const lines = text.split('\n').length;
