@@ -40,7 +40,12 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     const leafParams = [p, m, v].every((x) => x.node.op === 'param');
     const ownGrad = !['param', 'input', 'const', 'reshape'].includes(g.node.op);
     if (!leafParams || !ownGrad) continue;
-    const key = `${stableJson(n.attrs)}|${order.indexOf(hyper.node)}|${order.indexOf(clip.node)}`;
+    // SD-MoE's W_c get a slab of their own: the gradient split writes W_c's and W_u's gradients
+    // in one dispatch, which may not bind one slab twice, so sharing a slab would push both out of
+    // slabs (a dispatch per param for AdamW and for the norm).
+    const role = p.node.op === 'param' ? p.node.attrs.role : undefined;
+    const commonSlab = role?.kind === 'sd' && role.part === 'common' ? '|sd_common' : '';
+    const key = `${stableJson(n.attrs)}|${order.indexOf(hyper.node)}|${order.indexOf(clip.node)}${commonSlab}`;
     candidates.set(key, [...(candidates.get(key) ?? []), n]);
   }
   const groups: SlabGroup[] = [];

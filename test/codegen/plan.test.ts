@@ -36,6 +36,14 @@ describe('execution planning', () => {
     expect(plan.buffers.filter((b) => b.kind === 'slab').length).toBe(4 * adamw.length);
   });
 
+  it('keeps SD-MoE params in optimizer slabs: W_c in one of its own, W_u with the other weights', () => {
+    const adamw = (spectral: boolean): number =>
+      planGraph(runPasses(lowerModel(tinyModel({ spectral }), SHAPE), TRAINING_PIPELINE), CAPS).dispatches.filter((d) => d.op === 'adamw').length;
+    // The split writes W_c's and W_u's gradients in one dispatch, so they cannot share a slab; out
+    // of slabs, each of the 12 SD params would cost an AdamW and a norm dispatch of its own.
+    expect(adamw(true)).toBe(adamw(false) + 1);
+  });
+
   it('splits optimizer slabs at the binding limit', () => {
     const limit = 8 << 10;
     const plan = planGraph(step, { ...CAPS, maxStorageBufferBindingSize: limit });
