@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
-  sdSplitACase, sdSplitAProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutProgram, type SdSplitParams,
+  sdSplitACase, sdSplitAProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutProgram, sdSplitVariant,
+  type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
 import { Rng } from '../../base/rng.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
@@ -18,26 +19,31 @@ const GOLDEN_DIR = fileURLToPath(new URL('./golden/sd_split', import.meta.url));
 const SHAPES: SdSplitParams[] = [
   { experts: 1, rows: 1, cols: 1, rank: 1, aggregate: 'sum' },
   { experts: 3, rows: 17, cols: 33, rank: 3, aggregate: 'mean' },
+  { experts: 3, rows: 17, cols: 12, rank: 4, aggregate: 'mean' },
   { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' },
 ];
 
+/** Every variant a shape allows: scalar always, vec4 when cols and rank are multiples of 4. */
+const variantsOf = (p: SdSplitParams): SdSplitVariant[] => (sdSplitVariant(p) === 'vec4' ? ['scalar', 'vec4'] : ['scalar']);
+
 describe('sd_split kernels', () => {
-  for (const p of SHAPES) {
-    for (const [make, program] of [
-      [sdSplitACase, sdSplitAProgram],
-      [sdSplitBCase, sdSplitBProgram],
-      [sdSplitOutCase, sdSplitOutProgram],
-    ] as const) {
-      it(`${program(p).label} matches golden and oracle`, async () => {
-        expectGoldenWgsl(GOLDEN_DIR, program(p));
-        const r = await checkKernel(await testExecutor(), make(p), 3);
-        expect(r.ok, r.report).toBe(true);
-      });
-    }
+  // A and out in every variant the shape allows; B has one variant.
+  const cases = SHAPES.flatMap((p) => [
+    ...variantsOf(p).flatMap((v) => [sdSplitACase(p, v), sdSplitOutCase(p, v)]),
+    sdSplitBCase(p),
+  ]);
+  for (const kc of cases) {
+    it(`${kc.program.label} matches golden and oracle`, async () => {
+      expectGoldenWgsl(GOLDEN_DIR, kc.program);
+      const r = await checkKernel(await testExecutor(), kc, 3);
+      expect(r.ok, r.report).toBe(true);
+    });
   }
 
-  it('rejects a zero rank', () => {
+  it('rejects a zero rank, and vec4 on shapes that are not multiples of 4', () => {
     expect(() => sdSplitAProgram({ experts: 2, rows: 4, cols: 4, rank: 0, aggregate: 'sum' })).toThrow(/rank/);
+    expect(() => sdSplitOutProgram({ experts: 2, rows: 4, cols: 6, rank: 4, aggregate: 'sum' }, 'vec4')).toThrow(/multiples of 4/);
+    expect(sdSplitVariant({ experts: 2, rows: 4, cols: 8, rank: 3, aggregate: 'sum' })).toBe('scalar');
   });
 });
 
@@ -70,17 +76,23 @@ function projectOut(m: Float64Array, rows: number, cols: number, q: Float32Array
 }
 
 describe('sd_split chain', () => {
-  for (const p of [SHAPES[1], { ...SHAPES[2], aggregate: 'mean' as const }]) {
-    it(`A → B → out equals (I−P_U) G (I−P_V) and its complement, ${p.experts}×${p.rows}×${p.cols} rank ${p.rank} ${p.aggregate}`, async () => {
+  const cases: [SdSplitParams, SdSplitVariant][] = [
+    [SHAPES[1], 'scalar'],
+    [SHAPES[2], 'vec4'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'scalar'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'vec4'],
+  ];
+  for (const [p, variant] of cases) {
+    it(`A → B → out equals (I−P_U) G (I−P_V) and its complement, ${p.experts}×${p.rows}×${p.cols} rank ${p.rank} ${p.aggregate} ${variant}`, async () => {
       const exec = await testExecutor();
       const { experts: E, rows: K, cols: N, rank: r } = p;
       const rng = new Rng('sd-split-chain');
       const g = Float32Array.from({ length: E * K * N }, () => rng.normal());
       const u = orthonormalColumns(K, r, rng);
       const v = orthonormalColumns(N, r, rng);
-      const { a } = await exec.run(sdSplitAProgram(p), { g, u });
+      const { a } = await exec.run(sdSplitAProgram(p, variant), { g, u });
       const { b } = await exec.run(sdSplitBProgram(p), { g, u, v, a });
-      const { gc, gu } = await exec.run(sdSplitOutProgram(p), { g, u, v, a, b });
+      const { gc, gu } = await exec.run(sdSplitOutProgram(p, variant), { g, u, v, a, b });
 
       const expectedGc = new Float64Array(K * N);
       let worst = 0;
