@@ -6,9 +6,10 @@ import { writeReport, type BenchModule } from './common.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { sdCostBench } from './sd-cost.ts';
+import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdCostBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -9,7 +9,9 @@
 // SD ÷ baseline ratio (best ÷ best, and the median of the per-pair ratios) with and without the
 // amortised re-basing, the same ratio in CPU time of this process (lavapipe's threads included:
 // the measure least disturbed by other processes), re-basing ms and its share, dispatch counts
-// per op, and where SD's extra GPU time goes (profileByOp on both steps, difference per op).
+// per op, and where SD's extra GPU time goes (per-dispatch minima of alternating profiles, difference per
+// op). Pairs: demo vs demo_sd, the same with `project update` (the split applied to AdamW's step
+// instead of the gradient), qwen_tiny vs qwen_tiny_sd.
 import { initializeSpectral, rebaseSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
 import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
@@ -30,10 +32,12 @@ import {
 
 /** The model pairs measured: a .moe file, its baseline model and its SD variant. */
 /** Timed pairs: qwen_tiny's step is ~10× the demo's, so it gets fewer (each SD side still re-bases). */
-export const PAIRS = [
-  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', pairs: 48, quickPairs: 16 },
-  { file: 'models/qwen_tiny.moe', baseline: 'qwen_tiny', sd: 'qwen_tiny_sd', pairs: 24, quickPairs: 8 },
-] as const;
+/** `sdSet`: extra overrides of the SD side, e.g. `project update` (the split applied to AdamW's step). */
+export const PAIRS: readonly { file: string; baseline: string; sd: string; sdSet: readonly string[]; pairs: number; quickPairs: number }[] = [
+  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: [], pairs: 48, quickPairs: 16 },
+  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: ['model.spectral.project=update'], pairs: 32, quickPairs: 16 },
+  { file: 'models/qwen_tiny.moe', baseline: 'qwen_tiny', sd: 'qwen_tiny_sd', sdSet: [], pairs: 24, quickPairs: 8 },
+];
 
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 
@@ -118,7 +122,7 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   const extra = opts.overrides ?? [];
   const log = (line: string) => process.stdout.write(`    ${line}\n`);
   const base = await openSessionFromFile(pair.file, [...extra, `train.model=${pair.baseline}`], log);
-  const sd = await openSessionFromFile(pair.file, [...extra, `train.model=${pair.sd}`], log);
+  const sd = await openSessionFromFile(pair.file, [...extra, `train.model=${pair.sd}`, ...pair.sdSet], log);
   const spectral = sd.model.spectral;
   if (!spectral) throw new Error(`sd-cost: ${pair.file} model ${pair.sd} has no spectral block`);
   const matrices = spectralMatrices(sd.compiled.stepPlan);
@@ -127,7 +131,7 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   const { train } = base;
   const tokensPerStep = train.batch * train.seqLen;
   process.stdout.write(
-    `sd-cost: ${pair.file}: ${pair.baseline} ${base.step.dispatchCount} dispatches vs ${pair.sd} ${sd.step.dispatchCount}, ${tokensPerStep} tokens/step, load ${fmt(before.one, 2)}\n`,
+    `sd-cost: ${pair.file}: ${pair.baseline} ${base.step.dispatchCount} dispatches vs ${pair.sd}${pair.sdSet.map((o) => ` --set ${o}`).join('')} ${sd.step.dispatchCount}, ${tokensPerStep} tokens/step, load ${fmt(before.one, 2)}\n`,
   );
 
   const sampler = new BatchSampler(base.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
@@ -198,7 +202,7 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   const result: PairResult = {
     file: pair.file,
     baseline: pair.baseline,
-    sd: pair.sd,
+    sd: pair.sdSet.length > 0 ? `${pair.sd} (${pair.sdSet.join(', ')})` : pair.sd,
     tokensPerStep,
     pairs,
     rebaseEvery,

@@ -19,9 +19,13 @@ export interface CompiledTraining {
   readonly evalPlan: ExecutionPlan;
 }
 
-export function optimizerOptions(train: TrainConfig | null): OptimizerOptions {
+/** AdamW settings of a run; with an SD model also where the projection happens and, for
+ *  `moments reset`, the re-basing period that restarts W_c's and W_u's bias correction. */
+export function optimizerOptions(train: TrainConfig | null, model?: ModelConfig): OptimizerOptions {
   if (!train) return DEFAULT_OPTIMIZER;
+  const s = model?.spectral;
   return {
+    ...(s ? { spectral: { project: s.project, resetEvery: s.moments === 'reset' ? s.rebaseEvery : 0 } } : {}),
     beta1: train.optimizer.betas[0],
     beta2: train.optimizer.betas[1],
     eps: train.optimizer.eps,
@@ -32,14 +36,9 @@ export function optimizerOptions(train: TrainConfig | null): OptimizerOptions {
 }
 
 export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: { verify?: boolean } = {}): CompiledTraining {
-  if (model.spectral?.project === 'update') {
-    // Projecting Adam's update (instead of the raw gradient) needs a transform after the optimizer;
-    // only the gradient form (the paper's natural reading) is compiled.
-    throw new LoweringError(`model ${model.name}: spectral.project update is not supported yet; use project gradient`);
-  }
   const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
   const after = opts.verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
-  const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train) }, after);
+  const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
   const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
   const compiled = { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
   checkBufferLimits(model.name, compiled.stepPlan, caps);

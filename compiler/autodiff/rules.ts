@@ -170,12 +170,16 @@ const RULES: { [K in OpName]: Rule<K> } = {
   expert_weight: (n, [g]) => {
     if (!g) return n.inputs.map(() => undefined);
     if (!n.attrs.spectral) return [ir.reduce('sum', g, 0), g];
+    // `project update`: raw gradients (Σ_i G(i) or their mean for W_c, G(i) for W_u(i)); the
+    // optimizer projects the AdamW step instead (sd_project_update).
+    if (n.attrs.project === 'update') return [ir.reduce(n.attrs.aggregate, g, 0), g, undefined, undefined];
     const [, , uk, vk] = n.inputs;
     const rank = typeOf(uk).shape[1];
     const [gc, gu] = ir.sdSplitGrad(g, uk, vk, { experts: n.attrs.experts, rank, aggregate: n.attrs.aggregate });
     return [gc, gu, undefined, undefined];
   },
   sd_split_grad: () => noGrad('sd_split_grad'),
+  sd_project_update: () => noGrad('sd_project_update'),
   grad_norm: () => noGrad('grad_norm'),
   adamw: () => noGrad('adamw'),
 };

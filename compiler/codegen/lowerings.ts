@@ -7,6 +7,7 @@ import { numel } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
+import { accumulateCase } from '../kernels/accumulate.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
 import { broadcastRowsCase } from '../kernels/broadcast-rows.ts';
@@ -87,6 +88,10 @@ function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number
   return { dProbs, dLogitsZ };
 }
 
+function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
+  return { length, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay, resetEvery: a.resetEvery ?? 0, output: a.output ?? 'param' } as const;
+}
+
 /** One AdamW dispatch over a whole slab group (see slabs.ts); padding between slots is zero. */
 export function lowerAdamwSlab(
   node: NodeOf<'adamw'>,
@@ -94,8 +99,7 @@ export function lowerAdamwSlab(
   buffers: { p: number; g: number; m: number; v: number; lr: number; step: number; clip: number },
   emit: LoweringContext['emit'],
 ): void {
-  const a = node.attrs;
-  emit(adamwCase({ length: elements, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay }), {
+  emit(adamwCase(adamwParams(node.attrs, elements)), {
     param: buffers.p,
     grad: buffers.g,
     m: buffers.m,
@@ -305,6 +309,28 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(sdSplitBCase(p), { g: G, u: U, v: V, a: A, b: B });
     c.emit(sdSplitOutCase(p), { g: G, u: U, v: V, a: A, b: B, gc: c.output(0), gu: c.output(1) });
   },
+  sd_project_update: (n, c) => {
+    // SD-MoE `project update` as rank-r matmuls; W_c and W_u are updated in place (the planner
+    // hands their buffers over as the outputs), and the steps Δ_c, Δ_u, which die here (AdamW in
+    // step mode made them for this node alone), are overwritten as scratch:
+    //   A = Uᵀ Δ_c;  W_c += U A;  Δ_c −= U A;  B = Δ_c V;  W_c += B Vᵀ  → W_c += Δ_c − D(Δ_c)
+    //   A = Uᵀ Δ_u(e);  Δ_u(e) −= U A;  B = Δ_u(e) V;  Δ_u(e) −= B Vᵀ;  W_u += Δ_u  → W_u(e) += D(Δ_u(e))
+    const [E, K, N] = c.inputType(1).shape;
+    const r = n.attrs.rank;
+    const [Wc, Wu, Dc, Du, U, V] = [c.output(0), c.output(1), c.input(2), c.input(3), c.input(4), c.input(5)];
+    const A = c.temp(E * r * N * 4, 'a');
+    const B = c.temp(E * K * r * 4, 'b');
+    c.emit(matmulCase({ M: r, N, K, transA: true }, c.caps), { a: U, b: Dc, c: A });
+    c.emit(matmulCase({ M: K, N, K: r, accumulate: true }, c.caps), { a: U, b: A, c: Wc });
+    c.emit(matmulCase({ M: K, N, K: r, alpha: -1, accumulate: true }, c.caps), { a: U, b: A, c: Dc });
+    c.emit(matmulCase({ M: K, N: r, K: N }, c.caps), { a: Dc, b: V, c: B });
+    c.emit(matmulCase({ M: K, N, K: r, transB: true, accumulate: true }, c.caps), { a: B, b: V, c: Wc });
+    c.emit(matmulCase({ M: r, N, K, batch: E, transA: true, aBatchStride: 0, bBatchStride: K * N, cBatchStride: r * N }, c.caps), { a: U, b: Du, c: A });
+    c.emit(matmulCase({ M: K, N, K: r, batch: E, alpha: -1, accumulate: true, aBatchStride: 0, bBatchStride: r * N, cBatchStride: K * N }, c.caps), { a: U, b: A, c: Du });
+    c.emit(matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, c.caps), { a: Du, b: V, c: B });
+    c.emit(matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, c.caps), { a: B, b: V, c: Du });
+    c.emit(accumulateCase({ length: E * K * N }), { x: Du, y: Wu });
+  },
   grad_norm: (n, c) => {
     // Sum of squares of every gradient into one partials buffer, then one finalize pass. Gradients
     // sharing a slab are reduced by a single dispatch over the slab's span.
@@ -333,7 +359,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   adamw: (n, c) => {
     const length = numel(c.inputType(0));
-    c.emit(adamwCase({ length, beta1: n.attrs.beta1, beta2: n.attrs.beta2, eps: n.attrs.eps, weightDecay: n.attrs.weightDecay }), {
+    c.emit(adamwCase(adamwParams(n.attrs, length)), {
       param: c.input(0),
       grad: c.input(1),
       m: c.input(2),

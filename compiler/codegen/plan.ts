@@ -4,8 +4,10 @@
 // liveness: an activation's buffer returns to a free list after its last reader and is reused by
 // later values of a fitting size, so peak memory is far below the sum of all activations.
 // Invariants: params, optimizer state, inputs and graph outputs are never reused; `reshape` is a
-// view (same buffer); `adamw` writes its results into the param and state buffers it read.
+// view (same buffer); `adamw` writes its results into the param and state buffers it read (in
+// step mode, the step into its gradient's buffer); `sd_project_update` writes into W_c and W_u.
 import type { DeviceCaps } from '../../base/caps.ts';
+import { InternalError } from '../../base/errors.ts';
 import { topoOrder } from '../ir/graph.ts';
 import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
@@ -197,9 +199,19 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
         bufferOf.set(node, [buf(node.inputs[0])]);
         return;
       case 'adamw': {
-        // In place: the updated param and moments overwrite the buffers they were read from.
-        bufferOf.set(node, [buf(node.inputs[0]), buf(node.inputs[2]), buf(node.inputs[3])]);
+        // In place: the updated param and moments overwrite the buffers they were read from; in
+        // step mode the step Δ overwrites the gradient instead (it takes the gradient's buffer over,
+        // which the gradient must own outright: no view, no other reader after this node).
         const member = slabs.memberOf.get(node);
+        const stepMode = node.attrs.output === 'step';
+        if (stepMode && !member) {
+          const g = node.inputs[1];
+          if (owner.get(buf(g)) !== g.node || lastUse.get(g.node) !== position) {
+            throw new InternalError(`adamw in step mode: its gradient (${g.node.op}) must own its buffer and die at the update`);
+          }
+          owner.set(buf(g), node);
+        }
+        bufferOf.set(node, [buf(node.inputs[stepMode ? 1 : 0]), buf(node.inputs[2]), buf(node.inputs[3])]);
         if (!member) break;
         // One dispatch updates the whole slab group; it is emitted where the group's first member
         // is scheduled (every gradient is complete by then: the norm that feeds `clip` reads them all).
@@ -213,6 +225,10 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
         }
         return;
       }
+      case 'sd_project_update':
+        // In place: the new W_c and W_u overwrite the param buffers they were read from.
+        bufferOf.set(node, [buf(node.inputs[0]), buf(node.inputs[1])]);
+        break;
       default:
         bufferOf.set(node, node.types.map((t, i) => {
           const slot = gradSlot.get(node)?.get(i);

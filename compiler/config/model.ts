@@ -199,8 +199,12 @@ function readSpectral(r: BlockReader, model: Omit<ModelConfig, 'spectral' | 'nam
       bag.error(`spectral target '${t}' needs a gated activation (swiglu or geglu); moe.activation is ${model.moe.activation}`, at);
       continue;
     }
-    if (group === 'shared' && !model.moe.shared) bag.error(`spectral target '${t}' but the model has no shared expert`, at);
-    if (group === 'dense' && model.denseLayers === 0) bag.error(`spectral target '${t}' but the model has no dense layers (dense_layers 0)`, at);
+    if (group !== 'expert') {
+      // Decoupling needs several matrices sharing one subspace (the routed experts of a layer); the
+      // compiler lowers only expert.* targets, so the others are refused here rather than at compile.
+      bag.error(`spectral target '${t}' is not supported: only the routed experts' matrices (expert.gate, expert.up, expert.down) are decomposed`, at);
+      continue;
+    }
     if (group === 'expert' && moeLayers === 0) bag.error(`spectral target '${t}' but every layer is dense`, at);
     if (group === 'expert' && model.moe.experts < 2) bag.error('spectral decomposition needs at least 2 routed experts to share a common subspace', at);
     const hidden = group === 'expert' ? model.moe.expertHidden : group === 'shared' ? (model.moe.shared?.hidden ?? Infinity) : model.denseHidden;

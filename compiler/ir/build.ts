@@ -95,6 +95,9 @@ export const ir = {
   expertWeight: (wc: Value, wu: Value, a: OpAttrs['expert_weight'], bases?: readonly [Value, Value]) =>
     one('expert_weight', [wc, wu, ...(bases ?? [])], a),
   sdSplitGrad: (g: Value, uk: Value, vk: Value, a: OpAttrs['sd_split_grad']) => all('sd_split_grad', [g, uk, vk], a) as [Value, Value],
+  /** (new W_c, new W_u) from W_c, W_u, their AdamW steps Δ_c, Δ_u and the bases U_k, V_k. */
+  sdProjectUpdate: (wc: Value, wu: Value, dc: Value, du: Value, uk: Value, vk: Value, a: OpAttrs['sd_project_update']) =>
+    all('sd_project_update', [wc, wu, dc, du, uk, vk], a) as [Value, Value],
   gradNorm: (grads: readonly Value[], maxNorm: number) => one('grad_norm', grads, { maxNorm }),
   adamw: (p: Value, g: Value, m: Value, v: Value, lr: Value, step: Value, clip: Value, a: OpAttrs['adamw']) =>
     all('adamw', [p, g, m, v, lr, step, clip], a) as [Value, Value, Value],

@@ -213,15 +213,24 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(sameShape(ins[1].shape, [K, a.rank]) && sameShape(ins[2].shape, [N, a.rank]), 'sd_split_grad', 'bases must be [K,rank] and [N,rank]');
     return [f32([K, N]), f32(ins[0].shape)]; // G_c, G_u
   },
+  sd_project_update: (ins, a) => {
+    arity('sd_project_update', ins, 6); // W_c [K,N], W_u [E,K,N], Δ_c [K,N], Δ_u [E,K,N], U_k [K,r], V_k [N,r]
+    const [K, N] = ins[0].shape;
+    expect(ins[0].shape.length === 2 && sameShape(ins[1].shape, [a.experts, K, N]), 'sd_project_update', `W_c must be [K,N] and W_u [${a.experts},K,N], got ${formatType(ins[0])}, ${formatType(ins[1])}`);
+    expect(sameShape(ins[2].shape, ins[0].shape) && sameShape(ins[3].shape, ins[1].shape), 'sd_project_update', 'steps must have the shapes of W_c and W_u');
+    expect(sameShape(ins[4].shape, [K, a.rank]) && sameShape(ins[5].shape, [N, a.rank]), 'sd_project_update', 'bases must be [K,rank] and [N,rank]');
+    return [f32(ins[0].shape), f32(ins[1].shape)];
+  },
   grad_norm: (ins, a) => {
     // every gradient → [clip scale = min(1, maxNorm / (norm + 1e-6)) (1 when maxNorm is 0), norm]
     expect(ins.length >= 1, 'grad_norm', 'needs at least one gradient');
     expect(a.maxNorm >= 0, 'grad_norm', 'maxNorm must be >= 0');
     return [f32([2])];
   },
-  adamw: (ins) => {
+  adamw: (ins, a) => {
     // p, g, m, v, lr [], step i32 [] (runtime-fed so one pipeline serves every step), clip [scale, norm]
     arity('adamw', ins, 7);
+    expect(a.resetEvery === undefined || (Number.isInteger(a.resetEvery) && a.resetEvery >= 0), 'adamw', 'resetEvery must be a non-negative integer');
     expect(ins[4].shape.length === 0 && ins[5].shape.length === 0 && ins[5].dtype === 'i32', 'adamw', 'lr must be f32[] and step i32[]');
     expect(sameShape(ins[6].shape, [2]), 'adamw', 'clip must be f32[2] (scale, norm)');
     return [f32(ins[0].shape), f32(ins[0].shape), f32(ins[0].shape)];

@@ -618,6 +618,20 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [gc, gu];
   },
 
+  sd_project_update: (n, [wc, wu, dc, du, u, v]) => {
+    const [K, N] = shapeOf(n, 0);
+    const r = n.attrs.rank;
+    const wc2 = Float64Array.from(wc);
+    const wu2 = Float64Array.from(wu);
+    const dcD = doubleComplement(Float64Array.from(dc), u, v, K, N, r);
+    for (let i = 0; i < K * N; i++) wc2[i] += dc[i] - dcD[i];
+    for (let e = 0; e < n.attrs.experts; e++) {
+      const de = doubleComplement(Float64Array.from(du.subarray(e * K * N, (e + 1) * K * N)), u, v, K, N, r);
+      for (let i = 0; i < K * N; i++) wu2[e * K * N + i] += de[i];
+    }
+    return [wc2, wu2];
+  },
+
   grad_norm: (n, grads) => {
     // [clip scale, global norm]: scale = min(1, maxNorm / (norm + 1e-6)), or 1 when maxNorm is 0.
     let sumSquares = 0;
@@ -628,9 +642,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
   },
 
   adamw: (n, [p, g, m, v, lrValue, stepValue, clip]) => {
-    const { beta1, beta2, eps, weightDecay } = n.attrs;
+    const { beta1, beta2, eps, weightDecay, output = 'param', resetEvery = 0 } = n.attrs;
     const lr = lrValue[0];
-    const step = stepValue[0];
+    // Bias correction counts the steps since the moments were last zeroed.
+    const step = resetEvery > 0 ? ((stepValue[0] - 1) % resetEvery) + 1 : stepValue[0];
     const p2 = new Float64Array(p.length);
     const m2 = new Float64Array(p.length);
     const v2 = new Float64Array(p.length);
@@ -640,7 +655,8 @@ const OPS: { [K in OpName]: Impl<K> } = {
       v2[i] = beta2 * v[i] + (1 - beta2) * gs * gs;
       const mHat = m2[i] / (1 - beta1 ** step);
       const vHat = v2[i] / (1 - beta2 ** step);
-      p2[i] = p[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * p[i]);
+      const delta = -lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * p[i]);
+      p2[i] = output === 'step' ? delta : p[i] + delta;
     }
     return [p2, m2, v2];
   },

@@ -70,10 +70,21 @@ export interface OpAttrs {
   cross_entropy: Record<string, never>;
   cross_entropy_grad: Record<string, never>;
   cross_entropy_fused: Record<string, never>;
-  expert_weight: { experts: number; spectral: boolean; aggregate: 'sum' | 'mean' };
+  /** `project` (spectral only, default 'gradient'): 'update' gives W_c and W_u their raw gradients
+   *  (sum/mean rule) and leaves the projection to `sd_project_update` after AdamW. */
+  expert_weight: { experts: number; spectral: boolean; aggregate: 'sum' | 'mean'; project?: 'gradient' | 'update' };
   sd_split_grad: { experts: number; rank: number; aggregate: 'sum' | 'mean' };
   grad_norm: { maxNorm: number };
-  adamw: { beta1: number; beta2: number; eps: number; weightDecay: number };
+  /** Adds the SD-MoE projected AdamW steps to W_c and W_u (in place): W_c += Δ_c − D(Δ_c),
+   *  W_u(i) += D(Δ_u(i)), D(X) = (I − U Uᵀ) X (I − V Vᵀ). */
+  sd_project_update: { experts: number; rank: number };
+  /**
+   * `output` 'param' (default): the updated param; 'step': the step Δ = p_new − p (weight decay
+   * included) instead, written over the gradient, which is dead after the update.
+   * `resetEvery` N > 0: bias correction uses t = ((step − 1) mod N) + 1, for moments zeroed every
+   * N steps (SD-MoE `moments reset`); absent or 0: t = step.
+   */
+  adamw: { beta1: number; beta2: number; eps: number; weightDecay: number; output?: 'param' | 'step'; resetEvery?: number };
 }
 
 export type OpName = keyof OpAttrs;

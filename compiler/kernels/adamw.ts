@@ -8,6 +8,13 @@
 // - Betas, eps and weight decays are baked (they are fixed for a run); per-parameter weight decay
 //   inside a packed arena comes from `segments`, contiguous ranges covering [0, length), e.g.
 //   wd = 0 for norms and biases.
+// - `resetEvery` N > 0: bias correction uses t = ((step − 1) mod N) + 1, the steps since the moments
+//   were last zeroed (SD-MoE `moments reset` zeroes them after every step s with s mod N = 0), so
+//   the first update after a reset is a fresh Adam step; derived from the global step, so resuming
+//   a run needs no extra state.
+// - `output: 'step'`: the param is left alone and the step Δ = p_new − p (weight decay included)
+//   is written over `grad` (dead after the update), for a later stage to transform and apply
+//   (SD-MoE `project update`).
 // - The gradient is multiplied by clip[0] (from grad-norm) before the moment update.
 //
 // SD-MoE seam (gradient transform): the step consumes whatever buffer is bound as `g`. To transform
@@ -34,6 +41,10 @@ export interface AdamWParams {
   readonly eps: number;
   /** Weight decay for every element, or per-range decays (`segments`) for a packed arena. */
   readonly weightDecay: number | readonly AdamWSegment[];
+  /** Restart bias correction every N steps (0 or absent: never). */
+  readonly resetEvery?: number;
+  /** 'param' (default): update the param in place; 'step': write Δ over the gradient instead. */
+  readonly output?: 'param' | 'step';
 }
 
 const WORKGROUP = 256;
@@ -53,6 +64,9 @@ export function adamwProgram(p: AdamWParams): KernelProgram {
   if (p.length < 1) throw new InternalError('adamw: empty parameter buffer');
   if (!(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1 && p.eps > 0)) throw new InternalError(`adamw: betas must be in [0, 1) and eps positive`);
   const segments = segmentsOf(p);
+  const resetEvery = p.resetEvery ?? 0;
+  if (!(Number.isInteger(resetEvery) && resetEvery >= 0)) throw new InternalError(`adamw: resetEvery must be a non-negative integer, got ${resetEvery}`);
+  const writeStep = p.output === 'step';
   const uniformDecay = segments.every((s) => s.weightDecay === segments[0].weightDecay);
   // lavapipe turns every per-lane buffer access into scalar loads, so one vec4 access per
   // tensor is ~4× cheaper than four f32 ones; packed optimizer slabs are 64-float aligned.
@@ -62,7 +76,7 @@ export function adamwProgram(p: AdamWParams): KernelProgram {
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(units, WORKGROUP));
   return {
     template: 'adamw',
-    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${vec4 ? '_v4' : ''}`,
+    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${resetEvery > 0 ? `_reset${resetEvery}` : ''}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}`,
     params: {
       length: p.length,
       units,
@@ -77,10 +91,12 @@ export function adamwProgram(p: AdamWParams): KernelProgram {
       // Segment bounds in the units the kernel indexes (vec4s or floats).
       segments: segments.map((s) => ({ start: s.start / width, end: s.end / width, weightDecay: f32Literal(s.weightDecay) })),
       dispatchX,
+      resetEvery,
+      writeStep,
     },
     bindings: [
-      { name: 'param', access: 'readwrite', type: 'f32', length: p.length, vec4 },
-      { name: 'grad', access: 'read', type: 'f32', length: p.length, vec4 },
+      { name: 'param', access: writeStep ? 'read' : 'readwrite', type: 'f32', length: p.length, vec4 },
+      { name: 'grad', access: writeStep ? 'readwrite' : 'read', type: 'f32', length: p.length, vec4 },
       { name: 'm', access: 'readwrite', type: 'f32', length: p.length, vec4, fill: { kind: 'float', lo: -0.1, hi: 0.1 } },
       { name: 'v', access: 'readwrite', type: 'f32', length: p.length, vec4, fill: { kind: 'float', lo: 0, hi: 0.02 } },
       { name: 'lr', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 1e-4, hi: 1e-2 } },
@@ -98,10 +114,11 @@ type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 export function adamwOracle(p: AdamWParams) {
   return (inputs: Inputs): Record<string, Float32Array> => {
     const param = Float32Array.from(inputs.param);
+    const grad = Float32Array.from(inputs.grad);
     const m = Float32Array.from(inputs.m);
     const v = Float32Array.from(inputs.v);
     const lr = inputs.lr[0];
-    const t = inputs.step[0];
+    const t = p.resetEvery ? ((inputs.step[0] - 1) % p.resetEvery) + 1 : inputs.step[0];
     const scale = inputs.clip[0];
     const bc1 = 1 - p.beta1 ** t;
     const bc2 = 1 - p.beta2 ** t;
@@ -110,13 +127,14 @@ export function adamwOracle(p: AdamWParams) {
         const g = inputs.grad[i] * scale;
         const mi = p.beta1 * inputs.m[i] + (1 - p.beta1) * g;
         const vi = p.beta2 * inputs.v[i] + (1 - p.beta2) * g * g;
-        const decayed = inputs.param[i] * (1 - lr * s.weightDecay);
-        param[i] = decayed - ((lr / bc1) * mi) / (Math.sqrt(vi) / Math.sqrt(bc2) + p.eps);
+        const delta = -inputs.param[i] * lr * s.weightDecay - ((lr / bc1) * mi) / (Math.sqrt(vi) / Math.sqrt(bc2) + p.eps);
+        if (p.output === 'step') grad[i] = delta;
+        else param[i] = inputs.param[i] + delta;
         m[i] = mi;
         v[i] = vi;
       }
     }
-    return { param, m, v };
+    return p.output === 'step' ? { grad, m, v } : { param, m, v };
   };
 }
 

@@ -98,7 +98,7 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
         ir.param(`${name}.U_k`, [rows, rank], { kind: 'zeros' }, 'frozen', sd('basis_u')),
         ir.param(`${name}.V_k`, [cols, rank], { kind: 'zeros' }, 'frozen', sd('basis_v')),
       ] as const;
-      return ir.expertWeight(common, unique, { experts: E, spectral: true, aggregate: m.spectral!.commonGrad }, bases);
+      return ir.expertWeight(common, unique, { experts: E, spectral: true, aggregate: m.spectral!.commonGrad, ...(m.spectral!.project === 'update' ? { project: 'update' as const } : {}) }, bases);
     };
     const gm = { experts: E, sharedWeight: false };
     const g = ir.groupedMatmul(xs, [expertWeight('gate', D, F, std)], counts, gm);

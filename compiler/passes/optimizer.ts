@@ -4,11 +4,16 @@
 // runtime writes those outputs back into the param and state buffers (in place). Learning rate and
 // step arrive through the `optimizer.lr` / `optimizer.step` inputs, so the schedule never changes
 // the program. `grad_norm` (an output too) holds [clip scale, norm].
-// Gradient transforms (SD-MoE's projection) are already part of `grad.<p>` at this point.
+// SD-MoE (params found by role): with `project gradient` the projection is already part of
+// `grad.<p>` (sd_split_grad). With `project update` W_c and W_u get their raw gradients, so clipping
+// and the moments see those; their adamw nodes write the step Δ instead of applying it, and one
+// `sd_project_update` per decoupled matrix adds W_c += Δ_c − D(Δ_c), W_u(i) += D(Δ_u(i)).
+// `moments reset` (the trainer zeroes W_c's and W_u's moments after every `resetEvery`-th step)
+// gives exactly those params' adamw nodes `resetEvery`, so bias correction restarts with them.
 import { ir } from '../ir/build.ts';
 import { graph } from '../ir/graph.ts';
 import { IrError } from '../ir/infer.ts';
-import type { Graph, Value } from '../ir/types.ts';
+import type { Graph, Node, ParamRole, Value } from '../ir/types.ts';
 import { typeOf } from '../ir/types.ts';
 import { paramsOf } from './autodiff.ts';
 
@@ -21,7 +26,11 @@ export interface OptimizerOptions {
   readonly clipGrad: number;
   /** Apply weight decay to rank-1 params (norm gains) too. Off by default, as in most LM recipes. */
   readonly decayVectors: boolean;
+  /** SD-MoE: where the projection happens, and the moment-reset period of W_c/W_u (0: never). */
+  readonly spectral?: { readonly project: 'gradient' | 'update'; readonly resetEvery: number };
 }
+
+type SdRole = Extract<ParamRole, { kind: 'sd' }>;
 
 export const DEFAULT_OPTIMIZER: OptimizerOptions = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipGrad: 1, decayVectors: false };
 
@@ -37,6 +46,19 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
   const lr = ir.input('optimizer.lr', 'f32', []);
   const step = ir.input('optimizer.step', 'i32', []);
 
+  const sdRole = (p: Value): SdRole | undefined => {
+    const n: Node = p.node;
+    return n.op === 'param' && n.attrs.role?.kind === 'sd' ? n.attrs.role : undefined;
+  };
+  const projectUpdate = opts.spectral?.project === 'update';
+  // SD target → its four params (W_c, W_u, U_k, V_k by role part).
+  const sdParts = new Map<string, Map<SdRole['part'], Value>>();
+  for (const p of params.values()) {
+    const role = sdRole(p);
+    if (role) sdParts.set(role.target, (sdParts.get(role.target) ?? new Map()).set(role.part, p));
+  }
+  const steps = new Map<string, Value>();
+
   for (const k of gradNames) {
     const name = k.slice('grad.'.length);
     const p = params.get(name);
@@ -45,10 +67,29 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'm', of: name });
     const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'v', of: name });
     const decay = shape.length >= 2 || opts.decayVectors ? opts.weightDecay : 0;
-    const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay });
-    outputs[`update.${name}`] = p2;
+    const role = sdRole(p);
+    const decoupled = role && (role.part === 'common' || role.part === 'unique');
+    const resetEvery = decoupled ? opts.spectral?.resetEvery ?? 0 : 0;
+    const stepOnly = decoupled && projectUpdate;
+    const attrs = { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay, ...(resetEvery > 0 ? { resetEvery } : {}), ...(stepOnly ? { output: 'step' as const } : {}) };
+    const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, attrs);
+    if (stepOnly) steps.set(name, p2);
+    else outputs[`update.${name}`] = p2;
     outputs[`state.${name}.adam_m`] = m2;
     outputs[`state.${name}.adam_v`] = v2;
+  }
+
+  if (projectUpdate) {
+    for (const [target, parts] of sdParts) {
+      const [wc, wu, uk, vk] = (['common', 'unique', 'basis_u', 'basis_v'] as const).map((part) => parts.get(part));
+      if (!wc || !wu || !uk || !vk) throw new IrError(`optimizer: SD matrix ${target} lacks one of W_c, W_u, U_k, V_k`);
+      const [wcName, wuName] = [wc, wu].map((x) => (x.node.op === 'param' ? x.node.attrs.name : ''));
+      const [dc, du] = [steps.get(wcName), steps.get(wuName)];
+      if (!dc || !du) throw new IrError(`optimizer: SD matrix ${target} needs gradients of both W_c and W_u for project update`);
+      const [wc2, wu2] = ir.sdProjectUpdate(wc, wu, dc, du, uk, vk, { experts: typeOf(wu).shape[0], rank: typeOf(uk).shape[1] });
+      outputs[`update.${wcName}`] = wc2;
+      outputs[`update.${wuName}`] = wu2;
+    }
   }
   return graph(g.name, outputs);
 }

@@ -108,6 +108,9 @@ export async function rebaseSpectral(step: StepExecutor, matrices: readonly Spec
     if (r.changed.unique) step.writeParam(m.params.unique, r.unique);
     step.writeParam(m.params.uk, r.uk);
     step.writeParam(m.params.vk, r.vk);
+    // `moments reset` zeroes W_c's and W_u's moments after step s (s mod rebaseEvery = 0); their
+    // adamw nodes were compiled with resetEvery = rebaseEvery, so step s + 1 bias-corrects with
+    // t = 1 (a fresh Adam step) instead of the global step, and resuming needs no extra state.
     if (spectral.moments === 'reset') {
       for (const name of m.moments) step.writeParam(name, new Float32Array(numel(step.plan.params[name].type)));
     }

@@ -193,6 +193,17 @@ describe('validation across settings', () => {
     expect(errors[0]).toContain('spectral.rank (16) must be less than min(dim, hidden) = 16');
   });
 
+  it('refuses shared.* and dense.* spectral targets with a located error (only expert.* are decomposed)', () => {
+    const text = `model m {\n  ${base}\n  spectral { targets expert.up, shared.up }\n}`;
+    const result = checkSource(new Source('t.moe', text), {});
+    expect(result.config).toBeNull();
+    const errors = result.diagnostics.filter((d) => d.severity === 'error');
+    expect(errors.map((d) => [d.message, d.loc?.line, d.loc?.column])).toEqual([
+      ["spectral target 'shared.up' is not supported: only the routed experts' matrices (expert.gate, expert.up, expert.down) are decomposed", 3, 33],
+    ]);
+    expect(errorsOf(`model m { vocab 1024 dim 64 layers 2 dense_layers 1 moe { experts 4 top_k 2 expert_hidden 128 } spectral { targets dense.down } }`)[0]).toContain("'dense.down' is not supported");
+  });
+
   it('checks seq_len against max_seq in train and eval', () => {
     expect(errorsOf(`model m { ${base} max_seq 16 } train m { seq_len 32 } eval m { seq_len 64 }`)).toEqual([
       "seq_len (32) exceeds the model's max_seq (16)",
