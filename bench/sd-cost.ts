@@ -15,9 +15,18 @@
 import { initializeSpectral, rebaseSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
 import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
+import { acquireDevice } from '../runtime/device.ts';
+import { KernelExecutor } from '../runtime/executor.ts';
+import type { KernelCase } from '../compiler/codegen/kernel.ts';
+import { elementwiseCase } from '../compiler/kernels/elementwise.ts';
+import { matmulCase } from '../compiler/kernels/matmul.ts';
+import { reduceCase } from '../compiler/kernels/reduce.ts';
+import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../compiler/kernels/sd-split.ts';
 import {
   cpuMsSince,
   loadAverage,
+  randomFloats,
+  timePasses,
   markdownTable,
   nowMs,
   profileByOpMinimum,
@@ -230,9 +239,89 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   return result;
 }
 
+/** Expert-matrix shapes of the SD models measured: E experts of K×N, rank r. */
+const SPLIT_SHAPES = [
+  { experts: 4, rows: 64, cols: 128, rank: 8 },
+  { experts: 4, rows: 128, cols: 64, rank: 8 },
+  { experts: 8, rows: 128, cols: 128, rank: 8 },
+] as const;
+
+interface SplitAb {
+  shape: string;
+  chainMs: RunStats;
+  kernelsMs: RunStats;
+  chainCpuMs: RunStats;
+  kernelsCpuMs: RunStats;
+}
+
+/**
+ * The gradient split alone: the seven-dispatch chain `sd_split_grad` used to lower to (copy,
+ * four batched rank-r GEMMs, subtract, reduce; kept here only as the reference) against the three
+ * sd_split kernels, on the same random buffers, `reps` splits per pass, passes alternating.
+ */
+export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
+  const ctx = await acquireDevice();
+  const exec = KernelExecutor.shared(ctx);
+  const reps = 10;
+  const out: SplitAb[] = [];
+  for (const { experts: E, rows: K, cols: N, rank: r } of SPLIT_SHAPES) {
+    const sizes = { G: E * K * N, U: K * r, V: N * r, A: E * r * N, B: E * K * r, D: E * K * N, Gc: K * N, Gu: E * K * N };
+    const bufs = Object.fromEntries(
+      Object.entries(sizes).map(([name, n], i) => {
+        const b = exec.createBuffer(n * 4, `split-ab.${name}`);
+        ctx.device.queue.writeBuffer(b, 0, randomFloats(n, i + 1));
+        return [name, b];
+      }),
+    ) as Record<keyof typeof sizes, GPUBuffer>;
+    const chain: [KernelCase, Record<string, keyof typeof sizes>][] = [
+      [elementwiseCase({ op: 'copy', aShape: [E * K * N] }), { a: 'G', out: 'Gu' }],
+      [matmulCase({ M: r, N, K, batch: E, transA: true, aBatchStride: 0, bBatchStride: K * N, cBatchStride: r * N }, ctx.caps), { a: 'U', b: 'G', c: 'A' }],
+      [matmulCase({ M: K, N, K: r, batch: E, alpha: -1, accumulate: true, aBatchStride: 0, bBatchStride: r * N, cBatchStride: K * N }, ctx.caps), { a: 'U', b: 'A', c: 'Gu' }],
+      [matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, ctx.caps), { a: 'Gu', b: 'V', c: 'B' }],
+      [matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, ctx.caps), { a: 'B', b: 'V', c: 'Gu' }],
+      [elementwiseCase({ op: 'sub', aShape: [E * K * N], bShape: [E * K * N] }), { a: 'G', b: 'Gu', out: 'D' }],
+      [reduceCase({ op: 'sum', shape: [E, K * N], axis: 0 }), { x: 'D', out: 'Gc' }],
+    ];
+    const p = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
+    const kernels: [KernelCase, Record<string, keyof typeof sizes>][] = [
+      [sdSplitACase(p), { g: 'G', u: 'U', a: 'A' }],
+      [sdSplitBCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B' }],
+      [sdSplitOutCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B', gc: 'Gc', gu: 'Gu' }],
+    ];
+    const recorder = async (list: typeof chain) => {
+      const items = await Promise.all(
+        list.map(async ([kc, bind]) => {
+          const pipeline = await exec.pipeline(kc.program);
+          return { program: kc.program, pipeline, bindGroup: exec.bindGroup(kc.program, pipeline, kc.program.bindings.map((b) => bufs[bind[b.name]])) };
+        }),
+      );
+      return (pass: GPUComputePassEncoder) => {
+        for (let i = 0; i < reps; i++) for (const it of items) exec.encode(pass, it.pipeline, it.bindGroup, it.program);
+      };
+    };
+    const sides = [await recorder(chain), await recorder(kernels)];
+    for (const rec of sides) await timePasses(ctx, 1, rec);
+    const wall: number[][] = [[], []];
+    const cpu: number[][] = [[], []];
+    for (let i = 0; i < (opts.quick ? 6 : 12); i++) {
+      for (const [k, rec] of sides.entries()) {
+        const t = await timePasses(ctx, 1, rec);
+        wall[k].push(t.wallMs[0] / reps);
+        cpu[k].push(t.cpuMs[0] / reps);
+      }
+    }
+    for (const b of Object.values(bufs)) b.destroy();
+    const row = { shape: `${E}×${K}×${N} rank ${r}`, chainMs: stats(wall[0]), kernelsMs: stats(wall[1]), chainCpuMs: stats(cpu[0]), kernelsCpuMs: stats(cpu[1]) };
+    process.stdout.write(`  split ${row.shape}: chain ${fmt(row.chainMs.best, 3)} / ${fmt(row.chainMs.median, 3)} ms, kernels ${fmt(row.kernelsMs.best, 3)} / ${fmt(row.kernelsMs.median, 3)} ms (best / median)\n`);
+    out.push(row);
+  }
+  return out;
+}
+
 async function run(opts: BenchOptions): Promise<BenchReport> {
   const results: PairResult[] = [];
   for (const pair of PAIRS) results.push(await measurePair(pair, opts));
+  const split = await splitAb(opts);
   const meta = {
     revision: sourceRevision(),
     date: new Date().toISOString(),
@@ -241,10 +330,10 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     quick: opts.quick,
     overrides: opts.overrides ?? [],
   };
-  return { json: { meta, results }, markdown: markdown(meta, results) };
+  return { json: { meta, results, split }, markdown: markdown(meta, results, split) };
 }
 
-function markdown(meta: { revision: string; date: string; node: string; lpNumThreads: string; quick: boolean }, results: PairResult[]): string {
+function markdown(meta: { revision: string; date: string; node: string; lpNumThreads: string; quick: boolean }, results: PairResult[], split: SplitAb[]): string {
   const lines = [
     '# SD-MoE step cost: SD ÷ baseline step time, interleaved pairs in one process',
     '',
@@ -286,6 +375,17 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
       ),
     );
   }
+  lines.push(
+    '',
+    '## The gradient split alone: the former seven-dispatch chain vs the three sd_split kernels',
+    '',
+    'Same random buffers, 10 splits per pass, passes alternating; ms per split (wall, and CPU time of this process).',
+    '',
+    markdownTable(
+      ['E × K × N, rank', 'chain ms best / median', 'kernels ms best / median', 'CPU ms chain / kernels (median)'],
+      split.map((x) => [x.shape, `${fmt(x.chainMs.best, 3)} / ${fmt(x.chainMs.median, 3)}`, `${fmt(x.kernelsMs.best, 3)} / ${fmt(x.kernelsMs.median, 3)}`, `${fmt(x.chainCpuMs.median, 3)} / ${fmt(x.kernelsCpuMs.median, 3)}`]),
+    ),
+  );
   return lines.join('\n');
 }
 
