@@ -300,3 +300,32 @@ export async function profileByOp(step: StepExecutor, runs: number): Promise<{ t
     .sort((a, b) => b.microseconds - a.microseconds);
   return { total: bestTotal, ops, dispatches };
 }
+
+/**
+ * GPU µs per IR op of each of `steps` from the per-dispatch minimum over `runs` profiles, the steps
+ * profiled in turn (ops sorted, largest first). Unlike profileByOp's fastest whole profile this
+ * adds up to less than any real step, but it is the steadier measure when steps are compared op by
+ * op on a loaded machine: load only ever adds time, the minimum of each dispatch strips most of
+ * it, and alternating the steps lets the same load hit all of them.
+ */
+export async function profileByOpMinimum(steps: readonly StepExecutor[], runs: number): Promise<{ total: number; ops: OpTime[] }[]> {
+  const minima: number[][] = steps.map((s) => new Array<number>(s.dispatchCount).fill(Infinity));
+  for (let i = 0; i < runs; i++) {
+    for (const [k, step] of steps.entries()) {
+      const profile = await profileStep(step);
+      profile.forEach((d, j) => (minima[k][j] = Math.min(minima[k][j], d.microseconds)));
+    }
+  }
+  return steps.map((step, k) => {
+    const byOp = new Map<string, { dispatches: number; microseconds: number }>();
+    step.plan.dispatches.forEach((d, j) => {
+      const e = byOp.get(d.op) ?? { dispatches: 0, microseconds: 0 };
+      byOp.set(d.op, { dispatches: e.dispatches + 1, microseconds: e.microseconds + minima[k][j] });
+    });
+    const total = minima[k].reduce((s, x) => s + x, 0);
+    return {
+      total,
+      ops: [...byOp].map(([op, v]) => ({ op, ...v, share: total > 0 ? v.microseconds / total : 0 })).sort((a, b) => b.microseconds - a.microseconds),
+    };
+  });
+}

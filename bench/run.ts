@@ -6,10 +6,11 @@ import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
+import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, diagnosticsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench];
 
 async function main(): Promise<number> {
   let parsed;
@@ -30,7 +31,7 @@ async function main(): Promise<number> {
   const { values, positionals } = parsed;
   const names = MODULES.map((m) => m.name);
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--quick] [--set key=value …] [${names.join('|')} …]\n  --quick  fewer sizes and runs\n  --set    override a setting of the .moe file a benchmark opens (train-step), e.g. train.model=demo_sd\n`);
+    process.stdout.write(`usage: npm run bench -- [--quick] [--set key=value …] [${names.join('|')} …]\n  --quick  fewer sizes and runs\n  --set    override a setting of the .moe file a benchmark opens (train-step, sd-cost), e.g. train.model=demo_sd\n`);
     return 0;
   }
   const unknown = positionals.filter((p) => !names.includes(p));

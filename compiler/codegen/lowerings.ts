@@ -20,6 +20,8 @@ import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, ty
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCase } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
+import { sdProxyCase } from '../kernels/sd-proxy.ts';
+import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerCase, type RouterParams } from '../kernels/router.ts';
@@ -288,29 +290,26 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     });
   },
   expert_weight: (_n, c) => {
-    // Materialises every proxy W_c + W_u(i) once (one broadcast add); the alternative,
+    // Materialises every proxy W_c + W_u(i) once (sd-proxy: contiguous, vec4 when K·N allows; the
+    // generic broadcast add it replaced was ~0.2 ms per demo matrix on lavapipe); the alternative,
     // `fuse-expert-weight`, sums them in every grouped GEMM's weight load instead.
     const [E, K, N] = c.inputType(1).shape;
-    c.emit(elementwiseCase({ op: 'add', aShape: [K, N], bShape: [E, K, N] }), { a: c.input(0), b: c.input(1), out: c.output(0) });
+    c.emit(sdProxyCase({ experts: E, matrix: K * N }), { wc: c.input(0), wu: c.input(1), out: c.output(0) });
   },
   sd_split_grad: (n, c) => {
-    // SD-MoE gradient split with rank-r projections, as batched matmuls over the experts:
-    //   A = Uᵀ G(e);  Gu(e) = G(e) − U A;  B = Gu(e) V;  Gu(e) −= B Vᵀ   → Gu = (I−P_U) G (I−P_V)
-    //   Gc = Σ_e (G(e) − Gu(e))  (or the mean over experts)
+    // SD-MoE gradient split in three dispatches (compiler/kernels/sd-split.ts):
+    //   A = Uᵀ G(e);  B = (G(e) − U A) V;  Gu(e) = G(e) − U A − B Vᵀ = (I−P_U) G(e) (I−P_V),
+    //   Gc = Σ_e (U A + B Vᵀ) (or the mean over experts).
+    // It was a seven-dispatch chain (copy, four batched rank-r GEMMs, subtract, reduce over an
+    // E×K×N temporary); `npm run bench -- sd-cost` measured the difference (docs/benchmarks.md).
     const [E, K, N] = c.inputType(0).shape;
-    const r = n.attrs.rank;
+    const p = { experts: E, rows: K, cols: N, rank: n.attrs.rank, aggregate: n.attrs.aggregate };
     const [G, U, V] = [c.input(0), c.input(1), c.input(2)];
-    const [Gc, Gu] = [c.output(0), c.output(1)];
-    const A = c.temp(E * r * N * 4, 'a');
-    const B = c.temp(E * K * r * 4, 'b');
-    const D = c.temp(E * K * N * 4, 'common_parts');
-    c.emit(elementwiseCase({ op: 'copy', aShape: [E * K * N] }), { a: G, out: Gu });
-    c.emit(matmulCase({ M: r, N, K, batch: E, transA: true, aBatchStride: 0, bBatchStride: K * N, cBatchStride: r * N }, c.caps), { a: U, b: G, c: A });
-    c.emit(matmulCase({ M: K, N, K: r, batch: E, alpha: -1, accumulate: true, aBatchStride: 0, bBatchStride: r * N, cBatchStride: K * N }, c.caps), { a: U, b: A, c: Gu });
-    c.emit(matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, c.caps), { a: Gu, b: V, c: B });
-    c.emit(matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, c.caps), { a: B, b: V, c: Gu });
-    c.emit(elementwiseCase({ op: 'sub', aShape: [E * K * N], bShape: [E * K * N] }), { a: G, b: Gu, out: D });
-    c.emit(reduceCase({ op: n.attrs.aggregate === 'mean' ? 'mean' : 'sum', shape: [E, K * N], axis: 0 }), { x: D, out: Gc });
+    const A = c.temp(E * p.rank * N * 4, 'a');
+    const B = c.temp(E * K * p.rank * 4, 'b');
+    c.emit(sdSplitACase(p), { g: G, u: U, a: A });
+    c.emit(sdSplitBCase(p), { g: G, u: U, v: V, a: A, b: B });
+    c.emit(sdSplitOutCase(p), { g: G, u: U, v: V, a: A, b: B, gc: c.output(0), gu: c.output(1) });
   },
   sd_project_update: (n, c) => {
     // SD-MoE `project update` as rank-r matmuls; W_c and W_u are updated in place (the planner

@@ -101,12 +101,19 @@ export interface RebaseReport {
 /** Re-bases every SD matrix from the device's current values and writes the new state back. */
 export async function rebaseSpectral(step: StepExecutor, matrices: readonly SpectralMatrix[], spectral: SpectralConfig): Promise<RebaseReport> {
   const reports: MatrixRebaseReport[] = [];
-  for (const m of matrices) {
+  // Every read is issued before any is awaited: each is a submit and a map round trip, and one
+  // wave of them instead of 4 per matrix in turn took most of the re-basing time off on lavapipe
+  // (`npm run bench -- sd-cost`, docs/benchmarks.md).
+  const reads = await Promise.all(
+    matrices.map((m) => Promise.all([m.params.common, m.params.unique, m.params.uk, m.params.vk].map((name) => step.readParam(name)))),
+  );
+  for (const [i, m] of matrices.entries()) {
+    const [common, unique, uk, vk] = reads[i];
     const r = rebase({
-      common: await step.readParam(m.params.common),
-      unique: await step.readParam(m.params.unique),
-      uk: await step.readParam(m.params.uk),
-      vk: await step.readParam(m.params.vk),
+      common,
+      unique,
+      uk,
+      vk,
       rows: m.rows,
       cols: m.cols,
       experts: m.experts,
@@ -114,8 +121,9 @@ export async function rebaseSpectral(step: StepExecutor, matrices: readonly Spec
       residual: spectral.residual,
       reproject: spectral.reproject,
     });
-    step.writeParam(m.params.common, r.common);
-    step.writeParam(m.params.unique, r.unique);
+    // Arrays the options leave unchanged come back as the same objects: no need to upload them.
+    if (r.changed.common) step.writeParam(m.params.common, r.common);
+    if (r.changed.unique) step.writeParam(m.params.unique, r.unique);
     step.writeParam(m.params.uk, r.uk);
     step.writeParam(m.params.vk, r.vk);
     // `moments reset` zeroes W_c's and W_u's moments after step s (s mod rebaseEvery = 0); their

@@ -1,0 +1,392 @@
+// What SD-MoE costs per training step (issue 7): the SD variant of a model against its baseline,
+// both compiled and opened in this one process, timed as interleaved pairs of steps so that the
+// load other processes put on the shared machine hits both sides alike (separate runs disagree by
+// more than the effect). Each pair runs the same batch on both models, the order inside a pair
+// alternates (SD first on even pairs), and a step is timed like the trainer waits for it: from
+// issuing it to loss and grad norm being on the CPU. Re-basing (the host-side SVD of every W_c,
+// runtime/train/spectral.ts) runs where training runs it, after every `rebase every`-th SD step; it
+// is timed on its own and amortised over its interval. Reported per model: step ms of both, the
+// SD ÷ baseline ratio (best ÷ best, and the median of the per-pair ratios) with and without the
+// amortised re-basing, the same ratio in CPU time of this process (lavapipe's threads included:
+// the measure least disturbed by other processes), re-basing ms and its share, dispatch counts
+// per op, and where SD's extra GPU time goes (per-dispatch minima of alternating profiles, difference per
+// op). Pairs: demo vs demo_sd, the same with `project update` (the split applied to AdamW's step
+// instead of the gradient), qwen_tiny vs qwen_tiny_sd.
+import { initializeSpectral, rebaseSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
+import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
+import { BatchSampler } from '../runtime/data/index.ts';
+import { acquireDevice } from '../runtime/device.ts';
+import { KernelExecutor } from '../runtime/executor.ts';
+import type { KernelCase } from '../compiler/codegen/kernel.ts';
+import { elementwiseCase } from '../compiler/kernels/elementwise.ts';
+import { matmulCase } from '../compiler/kernels/matmul.ts';
+import { reduceCase } from '../compiler/kernels/reduce.ts';
+import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../compiler/kernels/sd-split.ts';
+import {
+  cpuMsSince,
+  loadAverage,
+  randomFloats,
+  timePasses,
+  markdownTable,
+  nowMs,
+  profileByOpMinimum,
+  sourceRevision,
+  stats,
+  type BenchModule,
+  type BenchOptions,
+  type BenchReport,
+  type OpTime,
+  type RunStats,
+} from './common.ts';
+
+/** The model pairs measured: a .moe file, its baseline model and its SD variant. */
+/** Timed pairs: qwen_tiny's step is ~10× the demo's, so it gets fewer (each SD side still re-bases). */
+/** `sdSet`: extra overrides of the SD side, e.g. `project update` (the split applied to AdamW's step). */
+export const PAIRS: readonly { file: string; baseline: string; sd: string; sdSet: readonly string[]; pairs: number; quickPairs: number }[] = [
+  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: [], pairs: 48, quickPairs: 16 },
+  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: ['model.spectral.project=update'], pairs: 32, quickPairs: 16 },
+  { file: 'models/qwen_tiny.moe', baseline: 'qwen_tiny', sd: 'qwen_tiny_sd', sdSet: [], pairs: 24, quickPairs: 8 },
+];
+
+const fmt = (x: number, digits = 1): string => x.toFixed(digits);
+
+interface StepSample {
+  wallMs: number;
+  cpuMs: number;
+  loss: number;
+}
+
+interface OpDelta {
+  op: string;
+  baselineDispatches: number;
+  sdDispatches: number;
+  baselineUs: number;
+  sdUs: number;
+  extraUs: number;
+}
+
+interface PairResult {
+  file: string;
+  baseline: string;
+  sd: string;
+  tokensPerStep: number;
+  pairs: number;
+  rebaseEvery: number;
+  dispatches: { baseline: number; sd: number };
+  baselineMs: RunStats;
+  sdMs: RunStats;
+  baselineCpuMs: RunStats;
+  sdCpuMs: RunStats;
+  rebaseMs: RunStats;
+  /** CPU ms of this process per re-basing (single-threaded JS: under load its wall time suffers more than a step's). */
+  rebaseCpuMs: RunStats;
+  /** Median re-basing CPU time ÷ interval ÷ median SD step CPU time. */
+  rebaseCpuShare: number;
+  /** Median re-basing time ÷ interval. */
+  rebaseAmortisedMs: number;
+  /** rebaseAmortisedMs ÷ median SD step. */
+  rebaseShare: number;
+  ratio: { best: number; median: number };
+  ratioWithRebase: { best: number; median: number };
+  ratioCpu: { best: number; median: number };
+  profile: { runs: number; baselineUs: number; sdUs: number; ops: OpDelta[] };
+  loadAverage: { before: ReturnType<typeof loadAverage>; after: ReturnType<typeof loadAverage> };
+}
+
+async function timedStep(session: TrainingSession, inputs: Int32Array, targets: Int32Array, stepNo: number): Promise<StepSample> {
+  const { step } = session;
+  const c0 = process.cpuUsage();
+  const start = nowMs();
+  step.writeInput('tokens', inputs);
+  step.writeInput('targets', targets);
+  step.writeInput('optimizer.step', Int32Array.of(stepNo));
+  step.run();
+  const out = await step.readOutputs(['loss', 'grad_norm']);
+  const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0] };
+  if (!Number.isFinite(sample.loss)) throw new Error(`sd-cost: loss is ${sample.loss} at step ${stepNo}`);
+  return sample;
+}
+
+function opDeltas(base: OpTime[], sd: OpTime[]): OpDelta[] {
+  const ops = new Set([...base.map((o) => o.op), ...sd.map((o) => o.op)]);
+  const find = (list: OpTime[], op: string) => list.find((o) => o.op === op);
+  return [...ops]
+    .map((op) => {
+      const b = find(base, op);
+      const s = find(sd, op);
+      return {
+        op,
+        baselineDispatches: b?.dispatches ?? 0,
+        sdDispatches: s?.dispatches ?? 0,
+        baselineUs: b?.microseconds ?? 0,
+        sdUs: s?.microseconds ?? 0,
+        extraUs: (s?.microseconds ?? 0) - (b?.microseconds ?? 0),
+      };
+    })
+    .sort((x, y) => y.extraUs - x.extraUs);
+}
+
+export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptions): Promise<PairResult> {
+  const before = loadAverage();
+  const extra = opts.overrides ?? [];
+  const log = (line: string) => process.stdout.write(`    ${line}\n`);
+  const base = await openSessionFromFile(pair.file, [...extra, `train.model=${pair.baseline}`], log);
+  const sd = await openSessionFromFile(pair.file, [...extra, `train.model=${pair.sd}`, ...pair.sdSet], log);
+  const spectral = sd.model.spectral;
+  if (!spectral) throw new Error(`sd-cost: ${pair.file} model ${pair.sd} has no spectral block`);
+  const matrices = spectralMatrices(sd.compiled.stepPlan);
+  initializeSpectral(sd.step, matrices, spectral, sd.train.seed);
+  for (const s of [base, sd]) s.step.writeInput('optimizer.lr', Float32Array.of(s.train.optimizer.lr));
+  const { train } = base;
+  const tokensPerStep = train.batch * train.seqLen;
+  process.stdout.write(
+    `sd-cost: ${pair.file}: ${pair.baseline} ${base.step.dispatchCount} dispatches vs ${pair.sd}${pair.sdSet.map((o) => ` --set ${o}`).join('')} ${sd.step.dispatchCount}, ${tokensPerStep} tokens/step, load ${fmt(before.one, 2)}\n`,
+  );
+
+  const sampler = new BatchSampler(base.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
+  const warmup = 3;
+  const pairs = opts.quick ? pair.quickPairs : pair.pairs;
+  const rebaseEvery = spectral.rebaseEvery;
+  const baseSamples: StepSample[] = [];
+  const sdSamples: StepSample[] = [];
+  const rebaseMs: number[] = [];
+  const rebaseCpuMs: number[] = [];
+  const timeRebase = async () => {
+    const c0 = process.cpuUsage();
+    const t0 = nowMs();
+    await rebaseSpectral(sd.step, matrices, spectral);
+    // Written params land before the next step's reads; wait so the next step is not charged.
+    await sd.step.exec.device.queue.onSubmittedWorkDone();
+    return { wallMs: nowMs() - t0, cpuMs: cpuMsSince(c0) };
+  };
+  // One untimed re-basing first: the first call pays for JIT-compiling the host linear algebra
+  // (several times a warm call), which a real run pays once in its ~60 re-basings per 1000 steps.
+  await timeRebase();
+  let sdStep = 0;
+  const runSd = async (inputs: Int32Array, targets: Int32Array, timed: boolean) => {
+    sdStep++;
+    const s = await timedStep(sd, inputs, targets, sdStep);
+    if (timed) sdSamples.push(s);
+    // Where the trainer re-bases: after the update of every rebaseEvery-th step.
+    if (sdStep % rebaseEvery === 0) {
+      const r = await timeRebase();
+      if (timed) {
+        rebaseMs.push(r.wallMs);
+        rebaseCpuMs.push(r.cpuMs);
+      }
+    }
+  };
+  for (let i = 0; i < warmup + pairs; i++) {
+    const batch = sampler.next();
+    const timed = i >= warmup;
+    const runBase = async () => {
+      const s = await timedStep(base, batch.inputs, batch.targets, i + 1);
+      if (timed) baseSamples.push(s);
+    };
+    if (i % 2 === 0) {
+      await runSd(batch.inputs, batch.targets, timed);
+      await runBase();
+    } else {
+      await runBase();
+      await runSd(batch.inputs, batch.targets, timed);
+    }
+  }
+  // At least three re-basing samples even in a short run (same state, same work).
+  while (rebaseMs.length < 3) {
+    const r = await timeRebase();
+    rebaseMs.push(r.wallMs);
+    rebaseCpuMs.push(r.cpuMs);
+  }
+
+  const rebase = stats(rebaseMs);
+  const rebaseCpu = stats(rebaseCpuMs);
+  const amortised = rebase.median / rebaseEvery;
+  const perPair = (f: (b: StepSample, s: StepSample) => number) => stats(baseSamples.map((b, i) => f(b, sdSamples[i])));
+  const baselineMs = stats(baseSamples.map((s) => s.wallMs));
+  const sdMs = stats(sdSamples.map((s) => s.wallMs));
+  const baselineCpuMs = stats(baseSamples.map((s) => s.cpuMs));
+  const sdCpuMs = stats(sdSamples.map((s) => s.cpuMs));
+  const profileRuns = opts.quick ? 4 : 8;
+  const [baseProfile, sdProfile] = await profileByOpMinimum([base.step, sd.step], profileRuns);
+  const result: PairResult = {
+    file: pair.file,
+    baseline: pair.baseline,
+    sd: pair.sdSet.length > 0 ? `${pair.sd} (${pair.sdSet.join(', ')})` : pair.sd,
+    tokensPerStep,
+    pairs,
+    rebaseEvery,
+    dispatches: { baseline: base.step.dispatchCount, sd: sd.step.dispatchCount },
+    baselineMs,
+    sdMs,
+    baselineCpuMs,
+    sdCpuMs,
+    rebaseMs: rebase,
+    rebaseCpuMs: rebaseCpu,
+    rebaseCpuShare: rebaseCpu.median / rebaseEvery / sdCpuMs.median,
+    rebaseAmortisedMs: amortised,
+    rebaseShare: amortised / sdMs.median,
+    ratio: { best: sdMs.best / baselineMs.best, median: perPair((b, s) => s.wallMs / b.wallMs).median },
+    ratioWithRebase: { best: (sdMs.best + amortised) / baselineMs.best, median: perPair((b, s) => (s.wallMs + amortised) / b.wallMs).median },
+    ratioCpu: { best: sdCpuMs.best / baselineCpuMs.best, median: perPair((b, s) => s.cpuMs / b.cpuMs).median },
+    profile: { runs: profileRuns, baselineUs: baseProfile.total, sdUs: sdProfile.total, ops: opDeltas(baseProfile.ops, sdProfile.ops) },
+    loadAverage: { before, after: loadAverage() },
+  };
+  process.stdout.write(
+    `  ${pair.baseline} ${fmt(baselineMs.median)} ms, ${pair.sd} ${fmt(sdMs.median)} ms median; SD ÷ baseline ${fmt(result.ratio.best, 3)} best, ` +
+      `${fmt(result.ratio.median, 3)} median of ${pairs} pairs (${fmt(result.ratioWithRebase.median, 3)} with re-basing ${fmt(rebase.median)} ms / ${rebaseEvery} = ` +
+      `${fmt(100 * result.rebaseShare, 2)} %; CPU ${fmt(rebaseCpu.median)} ms, ${fmt(100 * result.rebaseCpuShare, 2)} % of the CPU step); CPU time ${fmt(result.ratioCpu.median, 3)} median; load ${fmt(result.loadAverage.after.one, 2)}\n`,
+  );
+  return result;
+}
+
+/** Expert-matrix shapes of the SD models measured: E experts of K×N, rank r. */
+const SPLIT_SHAPES = [
+  { experts: 4, rows: 64, cols: 128, rank: 8 },
+  { experts: 4, rows: 128, cols: 64, rank: 8 },
+  { experts: 8, rows: 128, cols: 128, rank: 8 },
+] as const;
+
+interface SplitAb {
+  shape: string;
+  chainMs: RunStats;
+  kernelsMs: RunStats;
+  chainCpuMs: RunStats;
+  kernelsCpuMs: RunStats;
+}
+
+/**
+ * The gradient split alone: the seven-dispatch chain `sd_split_grad` used to lower to (copy,
+ * four batched rank-r GEMMs, subtract, reduce; kept here only as the reference) against the three
+ * sd_split kernels, on the same random buffers, `reps` splits per pass, passes alternating.
+ */
+export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
+  const ctx = await acquireDevice();
+  const exec = KernelExecutor.shared(ctx);
+  const reps = 10;
+  const out: SplitAb[] = [];
+  for (const { experts: E, rows: K, cols: N, rank: r } of SPLIT_SHAPES) {
+    const sizes = { G: E * K * N, U: K * r, V: N * r, A: E * r * N, B: E * K * r, D: E * K * N, Gc: K * N, Gu: E * K * N };
+    const bufs = Object.fromEntries(
+      Object.entries(sizes).map(([name, n], i) => {
+        const b = exec.createBuffer(n * 4, `split-ab.${name}`);
+        ctx.device.queue.writeBuffer(b, 0, randomFloats(n, i + 1));
+        return [name, b];
+      }),
+    ) as Record<keyof typeof sizes, GPUBuffer>;
+    const chain: [KernelCase, Record<string, keyof typeof sizes>][] = [
+      [elementwiseCase({ op: 'copy', aShape: [E * K * N] }), { a: 'G', out: 'Gu' }],
+      [matmulCase({ M: r, N, K, batch: E, transA: true, aBatchStride: 0, bBatchStride: K * N, cBatchStride: r * N }, ctx.caps), { a: 'U', b: 'G', c: 'A' }],
+      [matmulCase({ M: K, N, K: r, batch: E, alpha: -1, accumulate: true, aBatchStride: 0, bBatchStride: r * N, cBatchStride: K * N }, ctx.caps), { a: 'U', b: 'A', c: 'Gu' }],
+      [matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, ctx.caps), { a: 'Gu', b: 'V', c: 'B' }],
+      [matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, ctx.caps), { a: 'B', b: 'V', c: 'Gu' }],
+      [elementwiseCase({ op: 'sub', aShape: [E * K * N], bShape: [E * K * N] }), { a: 'G', b: 'Gu', out: 'D' }],
+      [reduceCase({ op: 'sum', shape: [E, K * N], axis: 0 }), { x: 'D', out: 'Gc' }],
+    ];
+    const p = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
+    const kernels: [KernelCase, Record<string, keyof typeof sizes>][] = [
+      [sdSplitACase(p), { g: 'G', u: 'U', a: 'A' }],
+      [sdSplitBCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B' }],
+      [sdSplitOutCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B', gc: 'Gc', gu: 'Gu' }],
+    ];
+    const recorder = async (list: typeof chain) => {
+      const items = await Promise.all(
+        list.map(async ([kc, bind]) => {
+          const pipeline = await exec.pipeline(kc.program);
+          return { program: kc.program, pipeline, bindGroup: exec.bindGroup(kc.program, pipeline, kc.program.bindings.map((b) => bufs[bind[b.name]])) };
+        }),
+      );
+      return (pass: GPUComputePassEncoder) => {
+        for (let i = 0; i < reps; i++) for (const it of items) exec.encode(pass, it.pipeline, it.bindGroup, it.program);
+      };
+    };
+    const sides = [await recorder(chain), await recorder(kernels)];
+    for (const rec of sides) await timePasses(ctx, 1, rec);
+    const wall: number[][] = [[], []];
+    const cpu: number[][] = [[], []];
+    for (let i = 0; i < (opts.quick ? 6 : 12); i++) {
+      for (const [k, rec] of sides.entries()) {
+        const t = await timePasses(ctx, 1, rec);
+        wall[k].push(t.wallMs[0] / reps);
+        cpu[k].push(t.cpuMs[0] / reps);
+      }
+    }
+    for (const b of Object.values(bufs)) b.destroy();
+    const row = { shape: `${E}×${K}×${N} rank ${r}`, chainMs: stats(wall[0]), kernelsMs: stats(wall[1]), chainCpuMs: stats(cpu[0]), kernelsCpuMs: stats(cpu[1]) };
+    process.stdout.write(`  split ${row.shape}: chain ${fmt(row.chainMs.best, 3)} / ${fmt(row.chainMs.median, 3)} ms, kernels ${fmt(row.kernelsMs.best, 3)} / ${fmt(row.kernelsMs.median, 3)} ms (best / median)\n`);
+    out.push(row);
+  }
+  return out;
+}
+
+async function run(opts: BenchOptions): Promise<BenchReport> {
+  const results: PairResult[] = [];
+  for (const pair of PAIRS) results.push(await measurePair(pair, opts));
+  const split = await splitAb(opts);
+  const meta = {
+    revision: sourceRevision(),
+    date: new Date().toISOString(),
+    node: process.version,
+    lpNumThreads: process.env.LP_NUM_THREADS ?? 'default',
+    quick: opts.quick,
+    overrides: opts.overrides ?? [],
+  };
+  return { json: { meta, results, split }, markdown: markdown(meta, results, split) };
+}
+
+function markdown(meta: { revision: string; date: string; node: string; lpNumThreads: string; quick: boolean }, results: PairResult[], split: SplitAb[]): string {
+  const lines = [
+    '# SD-MoE step cost: SD ÷ baseline step time, interleaved pairs in one process',
+    '',
+    `Revision ${meta.revision}; LP_NUM_THREADS=${meta.lpNumThreads}; Node ${meta.node}; ${meta.date}${meta.quick ? ' (--quick)' : ''}.`,
+    'Both models compiled and opened in this process; after 3 warm-up pairs, each pair runs the same batch on both (order alternating),',
+    'each step timed from issue to loss on the CPU. Re-basing runs after every `rebase every`-th SD step, timed apart and amortised over',
+    'its interval (after one untimed re-basing that pays the JIT). CPU time is this process\'s (lavapipe\'s threads included), the measure',
+    'least disturbed by other processes. Target (issue 7): median ratio ≤ 1.05 (stretch ≤ 1.03), re-basing ≤ 1 % of the step.',
+    '',
+    markdownTable(
+      ['model', 'baseline ms best / median', 'SD ms best / median', 'SD ÷ baseline best / median', '… with re-basing', 'CPU-time ratio best / median', 're-basing ms / interval (share); CPU ms (share)', 'dispatches', 'load 1 min'],
+      results.map((r) => [
+        `${r.baseline} vs ${r.sd}`,
+        `${fmt(r.baselineMs.best)} / ${fmt(r.baselineMs.median)}`,
+        `${fmt(r.sdMs.best)} / ${fmt(r.sdMs.median)}`,
+        `${fmt(r.ratio.best, 3)} / **${fmt(r.ratio.median, 3)}**`,
+        `${fmt(r.ratioWithRebase.best, 3)} / **${fmt(r.ratioWithRebase.median, 3)}**`,
+        `${fmt(r.ratioCpu.best, 3)} / ${fmt(r.ratioCpu.median, 3)}`,
+        `${fmt(r.rebaseMs.median)} / ${r.rebaseEvery} (${fmt(100 * r.rebaseShare, 2)} %); ${fmt(r.rebaseCpuMs.median)} (${fmt(100 * r.rebaseCpuShare, 2)} %)`,
+        `${r.dispatches.baseline} → ${r.dispatches.sd}`,
+        `${fmt(r.loadAverage.before.one, 2)} → ${fmt(r.loadAverage.after.one, 2)}`,
+      ]),
+    ),
+  ];
+  for (const r of results) {
+    lines.push(
+      '',
+      `## Where ${r.sd}'s extra GPU time goes (per-dispatch minimum of ${r.profile.runs} profiles per model, alternating)`,
+      '',
+      `Summed per-dispatch minimum GPU time per step: ${r.baseline} ${fmt(r.profile.baselineUs / 1000, 2)} ms, ${r.sd} ${fmt(r.profile.sdUs / 1000, 2)} ms ` +
+        `(${fmt(r.profile.sdUs / r.profile.baselineUs, 3)}×; each dispatch in its own pass, so small dispatches weigh more than in a real step). ` +
+        'Ops whose time or dispatch count differs by more than 0.05 ms or at all:',
+      '',
+      markdownTable(
+        ['IR op', 'dispatches', 'baseline GPU ms', 'SD GPU ms', 'extra ms'],
+        r.profile.ops
+          .filter((o) => Math.abs(o.extraUs) > 50 || o.baselineDispatches !== o.sdDispatches)
+          .map((o) => [o.op, `${o.baselineDispatches} → ${o.sdDispatches}`, fmt(o.baselineUs / 1000, 2), fmt(o.sdUs / 1000, 2), fmt(o.extraUs / 1000, 2)]),
+      ),
+    );
+  }
+  lines.push(
+    '',
+    '## The gradient split alone: the former seven-dispatch chain vs the three sd_split kernels',
+    '',
+    'Same random buffers, 10 splits per pass, passes alternating; ms per split (wall, and CPU time of this process).',
+    '',
+    markdownTable(
+      ['E × K × N, rank', 'chain ms best / median', 'kernels ms best / median', 'CPU ms chain / kernels (median)'],
+      split.map((x) => [x.shape, `${fmt(x.chainMs.best, 3)} / ${fmt(x.chainMs.median, 3)}`, `${fmt(x.kernelsMs.best, 3)} / ${fmt(x.kernelsMs.median, 3)}`, `${fmt(x.chainCpuMs.median, 3)} / ${fmt(x.kernelsCpuMs.median, 3)}`]),
+    ),
+  );
+  return lines.join('\n');
+}
+
+export const sdCostBench: BenchModule = { name: 'sd-cost', run };

@@ -1,0 +1,135 @@
+// SD-MoE gradient split kernels: each of the three against its float64 oracle (golden WGSL on odd
+// shapes and the demo's), and the chain A → B → out against the projector form of the split
+// (digest §2.4): Gu(e) = (I−P_U) G(e) (I−P_V), Gc = Σ_e G(e) − Gu(e) (or the mean), with
+// orthonormal bases, plus the invariants Uᵀ Gu(e) = 0 and Gu(e) V = 0.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import {
+  sdSplitACase, sdSplitAProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutProgram, sdSplitVariant,
+  type SdSplitParams, type SdSplitVariant,
+} from '../../compiler/kernels/sd-split.ts';
+import { Rng } from '../../base/rng.ts';
+import { checkKernel } from '../../runtime/kernel-check.ts';
+import { columnsToRowMajor, orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
+import { testExecutor } from '../support/gpu.ts';
+import { expectGoldenWgsl } from '../support/golden.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/sd_split', import.meta.url));
+
+const SHAPES: SdSplitParams[] = [
+  { experts: 1, rows: 1, cols: 1, rank: 1, aggregate: 'sum' },
+  { experts: 3, rows: 17, cols: 33, rank: 3, aggregate: 'mean' },
+  { experts: 3, rows: 17, cols: 12, rank: 4, aggregate: 'mean' },
+  { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' },
+];
+
+/** Every variant a shape allows: scalar always, vec4 when cols and rank are multiples of 4. */
+const variantsOf = (p: SdSplitParams): SdSplitVariant[] => (sdSplitVariant(p) === 'vec4' ? ['scalar', 'vec4'] : ['scalar']);
+
+describe('sd_split kernels', () => {
+  // A and out in every variant the shape allows; B has one variant.
+  const cases = SHAPES.flatMap((p) => [
+    ...variantsOf(p).flatMap((v) => [sdSplitACase(p, v), sdSplitOutCase(p, v)]),
+    sdSplitBCase(p),
+  ]);
+  for (const kc of cases) {
+    it(`${kc.program.label} matches golden and oracle`, async () => {
+      expectGoldenWgsl(GOLDEN_DIR, kc.program);
+      const r = await checkKernel(await testExecutor(), kc, 3);
+      expect(r.ok, r.report).toBe(true);
+    });
+  }
+
+  it('rejects a zero rank, and vec4 on shapes that are not multiples of 4', () => {
+    expect(() => sdSplitAProgram({ experts: 2, rows: 4, cols: 4, rank: 0, aggregate: 'sum' })).toThrow(/rank/);
+    expect(() => sdSplitOutProgram({ experts: 2, rows: 4, cols: 6, rank: 4, aggregate: 'sum' }, 'vec4')).toThrow(/multiples of 4/);
+    expect(sdSplitVariant({ experts: 2, rows: 4, cols: 8, rank: 3, aggregate: 'sum' })).toBe('scalar');
+  });
+});
+
+function orthonormalColumns(n: number, r: number, rng: Rng): Float32Array {
+  const cols = Array.from({ length: r }, () => Float64Array.from({ length: n }, () => rng.normal()));
+  return columnsToRowMajor(orthonormalizeAgainst([], cols), n);
+}
+
+/** (I − Q Qᵀ) applied to the rows side (left) or columns side (right) of a K×N matrix, float64. */
+function projectOut(m: Float64Array, rows: number, cols: number, q: Float32Array, r: number, side: 'left' | 'right'): Float64Array {
+  const out = Float64Array.from(m);
+  if (side === 'left') {
+    for (let j = 0; j < r; j++) {
+      for (let n = 0; n < cols; n++) {
+        let s = 0;
+        for (let k = 0; k < rows; k++) s += q[k * r + j] * m[k * cols + n];
+        for (let k = 0; k < rows; k++) out[k * cols + n] -= q[k * r + j] * s;
+      }
+    }
+  } else {
+    for (let k = 0; k < rows; k++) {
+      for (let j = 0; j < r; j++) {
+        let s = 0;
+        for (let n = 0; n < cols; n++) s += m[k * cols + n] * q[n * r + j];
+        for (let n = 0; n < cols; n++) out[k * cols + n] -= s * q[n * r + j];
+      }
+    }
+  }
+  return out;
+}
+
+describe('sd_split chain', () => {
+  const cases: [SdSplitParams, SdSplitVariant][] = [
+    [SHAPES[1], 'scalar'],
+    [SHAPES[2], 'vec4'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'scalar'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'vec4'],
+  ];
+  for (const [p, variant] of cases) {
+    it(`A → B → out equals (I−P_U) G (I−P_V) and its complement, ${p.experts}×${p.rows}×${p.cols} rank ${p.rank} ${p.aggregate} ${variant}`, async () => {
+      const exec = await testExecutor();
+      const { experts: E, rows: K, cols: N, rank: r } = p;
+      const rng = new Rng('sd-split-chain');
+      const g = Float32Array.from({ length: E * K * N }, () => rng.normal());
+      const u = orthonormalColumns(K, r, rng);
+      const v = orthonormalColumns(N, r, rng);
+      const { a } = await exec.run(sdSplitAProgram(p, variant), { g, u });
+      const { b } = await exec.run(sdSplitBProgram(p), { g, u, v, a });
+      const { gc, gu } = await exec.run(sdSplitOutProgram(p, variant), { g, u, v, a, b });
+
+      const expectedGc = new Float64Array(K * N);
+      let worst = 0;
+      let gNorm = 0;
+      for (let e = 0; e < E; e++) {
+        const ge = Float64Array.from(g.subarray(e * K * N, (e + 1) * K * N));
+        const expected = projectOut(projectOut(ge, K, N, u, r, 'left'), K, N, v, r, 'right');
+        for (let i = 0; i < K * N; i++) {
+          worst = Math.max(worst, Math.abs(gu[e * K * N + i] - expected[i]));
+          expectedGc[i] += (ge[i] - expected[i]) / (p.aggregate === 'mean' ? E : 1);
+          gNorm = Math.max(gNorm, Math.abs(ge[i]));
+        }
+        // Invariants of the double complement: no component along U (left) or V (right).
+        const gue = Float64Array.from(gu.subarray(e * K * N, (e + 1) * K * N));
+        for (let j = 0; j < r; j++) {
+          for (let n = 0; n < N; n++) {
+            let s = 0;
+            for (let k = 0; k < K; k++) s += u[k * r + j] * gue[k * N + n];
+            expect(Math.abs(s)).toBeLessThan(1e-4);
+          }
+          for (let k = 0; k < K; k++) {
+            let s = 0;
+            for (let n = 0; n < N; n++) s += gue[k * N + n] * v[n * r + j];
+            expect(Math.abs(s)).toBeLessThan(1e-4);
+          }
+        }
+      }
+      expect(gNorm).toBeGreaterThan(1); // the data is not trivially small
+      expect(worst).toBeLessThan(1e-4);
+      let worstC = 0;
+      let gcNorm = 0;
+      for (let i = 0; i < K * N; i++) {
+        worstC = Math.max(worstC, Math.abs(gc[i] - expectedGc[i]));
+        gcNorm = Math.max(gcNorm, Math.abs(expectedGc[i]));
+      }
+      expect(gcNorm).toBeGreaterThan(0.1);
+      expect(worstC).toBeLessThan(1e-4);
+    });
+  }
+});
