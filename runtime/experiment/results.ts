@@ -9,13 +9,8 @@
 import type { ExperimentConfig } from '../../compiler/config/types.ts';
 import { effectiveSettings, type Cell } from './grid.ts';
 
-export interface CellResult {
-  readonly index: number;
-  readonly id: string;
-  readonly arm: string;
-  readonly sweep: Readonly<Record<string, string>>;
-  readonly seed: number;
-  readonly overrides: readonly string[];
+/** A cell (grid.ts) with what running it produced. */
+export interface CellResult extends Cell {
   /** ok: trained and evaluated; diverged: the divergence guard stopped it (a result, not a failure);
    *  error: it could not run (e.g. a setting the compiler does not support yet). */
   readonly status: 'ok' | 'diverged' | 'error';
