@@ -65,6 +65,24 @@ function chart(title: string, xLabel: string, yLabel: string, series: readonly S
   return parts.join('');
 }
 
+/**
+ * The trainer's expert diagnostics (runtime/sd/diagnostics.ts) hold eight similarity matrices per
+ * layer and matrix kind; the page draws the headline one, input side at r = k on W_u(i) (SD) or
+ * the experts (baseline), titled by layer and matrix. results.json keeps them all. Undefined when
+ * the eval line has no such diagnostics (the generic search below takes over).
+ */
+function headlineSimilarities(lastEval: Readonly<Record<string, unknown>>): { path: string; m: number[][] }[] | undefined {
+  const list = lastEval.diagnostics;
+  if (!Array.isArray(list)) return undefined;
+  type Sim = { on?: string; side?: string; rankKind?: string; rank?: number; matrix?: number[][] };
+  const out: { path: string; m: number[][] }[] = [];
+  for (const d of list as { layer?: number; matrix?: string; similarity?: Sim[] }[]) {
+    const sim = d.similarity?.find((x) => (x.on === 'unique' || x.on === 'experts') && x.side === 'input' && x.rankKind === 'k');
+    if (sim?.matrix) out.push({ path: `layer ${d.layer} ${d.matrix}: ${sim.on === 'unique' ? 'W_u' : 'experts'}, input side, r = ${sim.rank}`, m: sim.matrix });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
 /** Matrices (arrays of equal-length numeric arrays) inside a value, with their paths. */
 function matrices(prefix: string, v: unknown): { path: string; m: number[][] }[] {
   if (Array.isArray(v) && v.length > 0 && v.every((r) => Array.isArray(r) && r.length === (v[0] as unknown[]).length && r.every((x) => typeof x === 'number'))) return [{ path: prefix, m: v as number[][] }];
@@ -78,7 +96,10 @@ function heatmap(title: string, m: readonly (readonly number[])[]): string {
   const rows = m.length, cols = m[0].length;
   const flat = m.flat().filter(Number.isFinite);
   const lo = Math.min(0, ...flat), hi = Math.max(1e-12, ...flat);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${L + cols * c + 10}" height="${T + rows * c + 10}" font-family="sans-serif" font-size="10">`, `<text x="${L}" y="14">${esc(title)} (0…${num(hi)})</text>`];
+  const caption = `${title} (0…${num(hi)})`;
+  // Wide enough for the caption (about 5.5 px per character at font-size 10), not only the grid.
+  const width = Math.max(L + cols * c + 10, L + Math.ceil(caption.length * 5.5) + 10);
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${T + rows * c + 10}" font-family="sans-serif" font-size="10">`, `<text x="${L}" y="14">${esc(caption)}</text>`];
   m.forEach((row, i) => row.forEach((x, j) => {
     const t = Number.isFinite(x) ? (x - lo) / (hi - lo) : 0;
     const shade = Math.round(255 * (1 - t));
@@ -102,7 +123,7 @@ export function reportHtml(title: string, groups: readonly GroupSummary[], resul
   for (const g of groups) {
     const first = results.find((r) => r.arm === g.arm && JSON.stringify(r.sweep) === JSON.stringify(g.sweep) && r.lastEval);
     if (!first?.lastEval) continue;
-    const ms = matrices('', first.lastEval).filter(({ path }) => /sim|overlap/i.test(path));
+    const ms = headlineSimilarities(first.lastEval) ?? matrices('', first.lastEval).filter(({ path }) => /sim|overlap/i.test(path));
     if (ms.length > 0) heat.push(`<h3>${esc(g.label)} (seed ${first.seed})</h3>` + ms.map(({ path, m }) => heatmap(path, m)).join(' '));
   }
   return `<!doctype html>
