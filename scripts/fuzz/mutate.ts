@@ -2,18 +2,13 @@
 // test and `npm run fuzz`): token deletion, duplication, swaps, character corruption, replacement
 // by language tokens and by hostile numbers (huge, negative, NaN-like, denormal), unicode, and
 // truncation. Deterministic for a given PRNG, so every finding names a reproducible case.
+import { Rng } from '../../base/rng.ts';
 import { moeLexer } from '../../grammar/lexer.ts';
 
-/** mulberry32: tiny, deterministic PRNG. */
+/** Uniform draws in [0, 1) from the project's seeded RNG (base/rng.ts). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.nextDouble();
 }
 
 const LANGUAGE = ['{', '}', '(', ')', '=', ',', '"', '"x"', 'every', 'steps', 'off', 'on', 'true', 'false', 'model', 'train', 'eval', 'experiment', 'arm', 'sweep', 'seeds', 'arms', 'extends', '#', '//', '@', 'dim', 'moe', 'spectral', 'rank', 'experts', 'top_k', 'zz', '\n', ''];

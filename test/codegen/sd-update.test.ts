@@ -4,7 +4,7 @@
 // orthonormal bases, in slabs and with every param in its own buffer, and (2) by its algebraic
 // invariant over many device steps from an Algorithm-1 init: W_u stays in the double complement
 // and W_c moves only inside the common space, while `project gradient` on the same run leaks.
-import { Matrix, QrDecomposition } from 'ml-matrix';
+import { Matrix } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import type { ModelConfig } from '../../compiler/config/types.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
@@ -17,12 +17,8 @@ import { StepExecutor } from '../../runtime/step-executor.ts';
 import { initializeSpectral, spectralMatrices } from '../../runtime/train/spectral.ts';
 import { Rng } from '../../base/rng.ts';
 import { testExecutor } from '../support/gpu.ts';
+import { orthonormalBases } from '../support/sd.ts';
 import { tinyModel } from './models.ts';
-
-function orthonormal(rng: Rng, rows: number, cols: number): Float32Array {
-  const z = new Matrix(Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal())));
-  return Float32Array.from(new QrDecomposition(z).orthogonalMatrix.to2DArray().flat());
-}
 
 function sdModel(project: 'gradient' | 'update', commonGrad: 'sum' | 'mean' = 'sum'): ModelConfig {
   const m = tinyModel({ spectral: true });
@@ -79,14 +75,7 @@ async function leaks(project: 'gradient' | 'update', steps: number) {
 }
 
 describe('SD-MoE project update on the device', () => {
-  const bases = (g: ReturnType<typeof stepGraph>) => {
-    const rng = new Rng(11);
-    const fixed: Record<string, Float32Array> = {};
-    for (const n of topoOrder(g)) {
-      if (n.op === 'param' && n.attrs.role?.kind === 'sd' && (n.attrs.role.part === 'basis_u' || n.attrs.role.part === 'basis_v')) fixed[n.attrs.name] = orthonormal(rng, n.attrs.shape[0], n.attrs.shape[1]);
-    }
-    return fixed;
-  };
+  const bases = (g: ReturnType<typeof stepGraph>) => orthonormalBases(g, new Rng(11));
   const layouts = { 'optimizer slabs': undefined, 'one buffer per param': { maxStorageBufferBindingSize: 256 } };
   for (const [layout, planLimits] of Object.entries(layouts)) {
     for (const commonGrad of ['sum', 'mean'] as const) it(`a whole step matches the interpreter (${layout}, common_grad ${commonGrad})`, async () => {

@@ -1,20 +1,14 @@
 // SD-MoE on the device: the spectral gradient split (sd_split_grad as batched rank-r matmuls) and
 // the summed proxy weight in the grouped GEMMs, checked against the interpreter on a whole training
 // step of a tiny SD model, with random orthonormal bases (zero bases would make the split trivial).
-import { Matrix, QrDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
-import { topoOrder } from '../../compiler/ir/graph.ts';
 import { checkGraphOnDevice } from '../../runtime/graph-check.ts';
 import { Rng } from '../../base/rng.ts';
 import { testExecutor } from '../support/gpu.ts';
+import { orthonormalBases } from '../support/sd.ts';
 import { tinyModel } from './models.ts';
-
-function orthonormal(rng: Rng, rows: number, cols: number): Float32Array {
-  const z = new Matrix(Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal())));
-  return Float32Array.from(new QrDecomposition(z).orthogonalMatrix.to2DArray().flat());
-}
 
 describe('SD-MoE step on the device', () => {
   const variants = {
@@ -23,11 +17,7 @@ describe('SD-MoE step on the device', () => {
   };
   for (const [variant, passes] of Object.entries(variants)) it(`matches the interpreter with ${variant}: projected expert gradients, AdamW on W_c and W_u`, async () => {
     const g = runPasses(lowerModel(tinyModel({ spectral: true }), { batch: 2, seqLen: 8 }), passes);
-    const rng = new Rng(11);
-    const fixedParams: Record<string, Float32Array> = {};
-    for (const n of topoOrder(g)) {
-      if (n.op === 'param' && /\.(U_k|V_k)$/.test(n.attrs.name)) fixedParams[n.attrs.name] = orthonormal(rng, n.attrs.shape[0], n.attrs.shape[1]);
-    }
+    const fixedParams = orthonormalBases(g, new Rng(11));
     expect(Object.keys(fixedParams)).toHaveLength(2 * 3 * 2); // U_k and V_k × gate/up/down × 2 layers
     const r = await checkGraphOnDevice(await testExecutor(), g, {
       seed: 8,
