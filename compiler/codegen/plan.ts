@@ -135,7 +135,7 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
   const dying = new Map<number, Node[]>();
   order.forEach((n, i) => {
     const at = lastUse.get(n) ?? i; // unused results die where they are made
-    dying.set(at, [...(dying.get(at) ?? []), n]);
+    (dying.get(at) ?? dying.set(at, []).get(at)!).push(n);
   });
 
   // Optimizer slabs: params, grads and moments of each AdamW group back to back (see slabs.ts).

@@ -33,20 +33,33 @@ export interface SlabPlan {
  * is split into several slab groups, and a param larger than the cap keeps its own buffers.
  */
 export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): SlabPlan {
+  const position = new Map(order.map((n, i) => [n, i]));
+  // Members of one hyperparameter group are coloured greedily into sub-slabs so that no dispatch
+  // binds one slab twice: a gradient producer with several outputs (SD-MoE's split writes W_c's
+  // and W_u's gradients) and a producer that reads another member's gradient (W_c's gradient is
+  // the sum of W_u's under `project update`) put the conflicting members in different slabs of
+  // the same hyperparameters, instead of leaving them out of slabs (a dispatch per param for
+  // AdamW and for the norm).
   const candidates = new Map<string, Node[]>();
+  const colours = new Map<string, { grads: Set<Node>; members: Node[] }[]>();
   for (const n of order) {
     if (n.op !== 'adamw') continue;
     const [p, g, m, v, hyper, clip] = n.inputs;
     const leafParams = [p, m, v].every((x) => x.node.op === 'param');
     const ownGrad = !['param', 'input', 'const', 'reshape'].includes(g.node.op);
     if (!leafParams || !ownGrad) continue;
-    // SD-MoE's W_c get a slab of their own: the gradient split writes W_c's and W_u's gradients
-    // in one dispatch, which may not bind one slab twice, so sharing a slab would push both out of
-    // slabs (a dispatch per param for AdamW and for the norm).
-    const role = p.node.op === 'param' ? p.node.attrs.role : undefined;
-    const commonSlab = role?.kind === 'sd' && role.part === 'common' ? '|sd_common' : '';
-    const key = `${stableJson(n.attrs)}|${order.indexOf(hyper.node)}|${order.indexOf(clip.node)}${commonSlab}`;
-    candidates.set(key, [...(candidates.get(key) ?? []), n]);
+    const base = `${stableJson(n.attrs)}|${position.get(hyper.node)}|${position.get(clip.node)}`;
+    const slabs = colours.get(base) ?? colours.set(base, []).get(base)!;
+    const conflicts = (c: { grads: Set<Node>; members: Node[] }): boolean =>
+      c.members.some((o) => o.inputs[1].node === g.node && o.inputs[1].index !== g.index) ||
+      g.node.inputs.some((x) => c.grads.has(x.node)) ||
+      c.members.some((o) => o.inputs[1].node.inputs.some((x) => x.node === g.node));
+    let colour = slabs.findIndex((c) => !conflicts(c));
+    if (colour < 0) colour = slabs.push({ grads: new Set(), members: [] }) - 1;
+    slabs[colour].grads.add(g.node);
+    slabs[colour].members.push(n);
+    const key = `${base}|${colour}`;
+    (candidates.get(key) ?? candidates.set(key, []).get(key)!).push(n);
   }
   const groups: SlabGroup[] = [];
   const memberOf = new Map<Node, { group: number; index: number }>();
