@@ -116,6 +116,12 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return [dx, dw];
   },
   rmsnorm_grad: () => noGrad('rmsnorm_grad'),
+  layernorm: (n, [g, gmean, grstd]) => {
+    if (gmean || grstd) throw new IrError('layernorm: the mean and 1/std outputs are not differentiable');
+    if (!g) return [undefined, undefined, undefined];
+    return ir.layernormGrad(g, n.inputs[0], n.inputs[1], out(n as Node, 1), out(n as Node, 2), n.attrs.eps);
+  },
+  layernorm_grad: () => noGrad('layernorm_grad'),
   rope: (n, [g]) => [g && ir.rope(g, { ...n.attrs, inverse: !n.attrs.inverse })],
   attention: (n, [g, glse]) => {
     if (glse) throw new IrError('attention: the log-sum-exp output is not differentiable');
@@ -126,6 +132,10 @@ const RULES: { [K in OpName]: Rule<K> } = {
   attention_grad: () => noGrad('attention_grad'),
   swiglu: (n, [g]) => (g ? ir.swigluGrad(g, n.inputs[0], n.inputs[1]) : [undefined, undefined]),
   swiglu_grad: () => noGrad('swiglu_grad'),
+  geglu: (n, [g]) => (g ? ir.gegluGrad(g, n.inputs[0], n.inputs[1]) : [undefined, undefined]),
+  geglu_grad: () => noGrad('geglu_grad'),
+  activation: (n, [g]) => [g && ir.activationGrad(n.attrs.fn, g, n.inputs[0])],
+  activation_grad: () => noGrad('activation_grad'),
   router: (n, [, gw, gprobs]) => {
     if (!gw && !gprobs) return [undefined];
     const probs = out(n as Node, 2);

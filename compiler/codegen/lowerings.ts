@@ -26,6 +26,8 @@ import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kern
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerCase, type RouterParams } from '../kernels/router.ts';
 import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
+import { layernormBackwardCase, layernormCase, layernormParamGradCase } from '../kernels/layernorm.ts';
+import { activationBackwardCase, activationCase } from '../kernels/activation.ts';
 
 export interface LoweringContext {
   readonly caps: DeviceCaps;
@@ -162,6 +164,18 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(rmsnormBackwardCase(p), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
     c.emit(rmsnormWeightGradCase(p), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
   },
+  layernorm: (n, c) => {
+    const [rows, dim] = c.inputType(0).shape;
+    c.emit(layernormCase({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), b: c.input(2), y: c.output(0), mean: c.output(1), rstd: c.output(2) });
+  },
+  layernorm_grad: (n, c) => {
+    // Inputs: dy, x, w, mean, rstd (the forward's statistics).
+    const [rows, dim] = c.inputType(1).shape;
+    const p = { rows, dim, eps: n.attrs.eps };
+    const stats = { mean: c.input(3), rstd: c.input(4) };
+    c.emit(layernormBackwardCase(p), { dy: c.input(0), x: c.input(1), w: c.input(2), ...stats, dx: c.output(0) });
+    c.emit(layernormParamGradCase(p), { dy: c.input(0), x: c.input(1), ...stats, dw: c.output(1), db: c.output(2) });
+  },
   rope: (n, c) => {
     const a = n.attrs;
     c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }), { x: c.input(0), out: c.output(0) });
@@ -186,6 +200,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   swiglu_grad: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(1));
     c.emit(swigluBackwardCase({ tokens, hidden, packed: false }), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
+  },
+  geglu: (_n, c) => {
+    c.emit(activationCase({ length: numel(c.inputType(0)), fn: 'gelu', gated: true }), { g: c.input(0), u: c.input(1), h: c.output(0) });
+  },
+  geglu_grad: (_n, c) => {
+    const p = { length: numel(c.inputType(1)), fn: 'gelu', gated: true } as const;
+    c.emit(activationBackwardCase(p), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
+  },
+  activation: (n, c) => {
+    c.emit(activationCase({ length: numel(c.inputType(0)), fn: n.attrs.fn, gated: false }), { x: c.input(0), h: c.output(0) });
+  },
+  activation_grad: (n, c) => {
+    c.emit(activationBackwardCase({ length: numel(c.inputType(1)), fn: n.attrs.fn, gated: false }), { dh: c.input(0), x: c.input(1), dx: c.output(0) });
   },
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;

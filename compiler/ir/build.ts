@@ -2,7 +2,7 @@
 // inferTypes and returns a frozen node, so an ill-typed graph cannot be built. Helpers return the
 // node's Value(s) for ergonomic graph construction.
 import { inferTypes } from './infer.ts';
-import type { ElementwiseBinary, ElementwiseUnary, Node, NodeOf, OpAttrs, OpName, ParamInit, ParamRole, Value, DType } from './types.ts';
+import type { ActivationFn, ElementwiseBinary, ElementwiseUnary, Node, NodeOf, OpAttrs, OpName, ParamInit, ParamRole, Value, DType } from './types.ts';
 import { typeOf } from './types.ts';
 
 function deepFreeze<T>(x: T): T {
@@ -67,12 +67,21 @@ export const ir = {
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
   rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number) => all('rmsnorm_grad', [dy, x, w, rstd], { eps }) as [Value, Value],
+  /** (y, per-row mean, per-row 1/std); the statistics feed the backward. */
+  layernorm: (x: Value, w: Value, b: Value, eps: number) => all('layernorm', [x, w, b], { eps }) as [Value, Value, Value],
+  /** (dx, dw, db) */
+  layernormGrad: (dy: Value, x: Value, w: Value, mean: Value, rstd: Value, eps: number) =>
+    all('layernorm_grad', [dy, x, w, mean, rstd], { eps }) as [Value, Value, Value],
   rope: (x: Value, a: OpAttrs['rope']) => one('rope', [x], a),
   attention: (q: Value, k: Value, v: Value, a: OpAttrs['attention']) => all('attention', [q, k, v], a) as [Value, Value],
   attentionGrad: (dOut: Value, q: Value, k: Value, v: Value, o: Value, lse: Value, a: OpAttrs['attention_grad']) =>
     all('attention_grad', [dOut, q, k, v, o, lse], a) as [Value, Value, Value],
   swiglu: (g: Value, u: Value) => one('swiglu', [g, u], {}),
   swigluGrad: (dh: Value, g: Value, u: Value) => all('swiglu_grad', [dh, g, u], {}) as [Value, Value],
+  geglu: (g: Value, u: Value) => one('geglu', [g, u], {}),
+  gegluGrad: (dh: Value, g: Value, u: Value) => all('geglu_grad', [dh, g, u], {}) as [Value, Value],
+  activation: (fn: ActivationFn, x: Value) => one('activation', [x], { fn }),
+  activationGrad: (fn: ActivationFn, dh: Value, x: Value) => one('activation_grad', [dh, x], { fn }),
   router: (logits: Value, a: OpAttrs['router']) => all('router', [logits], a) as [Value, Value, Value],
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
   /** (xs, permRow, counts, srcToken, srcSlot) */

@@ -106,6 +106,17 @@ const INFER: { [K in OpName]: Infer<K> } = {
     arity('rmsnorm_grad', ins, 4); // dy, x, w, rstd
     return [f32(ins[1].shape), f32(ins[2].shape)];
   },
+  layernorm: (ins) => {
+    arity('layernorm', ins, 3); // x [T,D], weight [D], bias [D]
+    rank('layernorm', ins[0], 2, 'x');
+    const D = ins[0].shape[1];
+    expect(sameShape(ins[1].shape, [D]) && sameShape(ins[2].shape, [D]), 'layernorm', `weight and bias must be [${D}], got ${formatType(ins[1])}, ${formatType(ins[2])}`);
+    return [f32(ins[0].shape), f32([ins[0].shape[0]]), f32([ins[0].shape[0]])]; // y, per-row mean and 1/std (for the backward)
+  },
+  layernorm_grad: (ins) => {
+    arity('layernorm_grad', ins, 5); // dy, x, w, mean, rstd → dx, dw, db
+    return [f32(ins[1].shape), f32(ins[2].shape), f32(ins[2].shape)];
+  },
   rope: (ins, a) => {
     arity('rope', ins, 1);
     rank('rope', ins[0], 2, 'x');
@@ -132,6 +143,18 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[0].shape)];
   },
   swiglu_grad: (ins) => (arity('swiglu_grad', ins, 3), [f32(ins[1].shape), f32(ins[2].shape)]), // dh, g, u
+  geglu: (ins) => {
+    arity('geglu', ins, 2);
+    expect(sameShape(ins[0].shape, ins[1].shape), 'geglu', 'gate and up must have the same shape');
+    return [f32(ins[0].shape)];
+  },
+  geglu_grad: (ins) => (arity('geglu_grad', ins, 3), [f32(ins[1].shape), f32(ins[2].shape)]), // dh, g, u
+  activation: (ins, a) => (arity(`activation ${a.fn}`, ins, 1), dtypes(`activation ${a.fn}`, ins, ['f32']), [f32(ins[0].shape)]),
+  activation_grad: (ins, a) => {
+    arity(`activation_grad ${a.fn}`, ins, 2); // dh, x
+    expect(sameShape(ins[0].shape, ins[1].shape), 'activation_grad', 'dh and x must have the same shape');
+    return [f32(ins[1].shape)];
+  },
   router: (ins, a) => {
     arity('router', ins, 1);
     rank('router', ins[0], 2, 'logits');

@@ -9,7 +9,7 @@
 import { Rng } from '../../base/rng.ts';
 import { topoOrder } from './graph.ts';
 import { broadcast } from './infer.ts';
-import type { Graph, Node, NodeOf, OpName, TensorType } from './types.ts';
+import type { ActivationFn, Graph, Node, NodeOf, OpName, TensorType } from './types.ts';
 import { formatType, numel } from './types.ts';
 
 export type Tensor = Float64Array | Int32Array;
@@ -32,6 +32,22 @@ function feed(kind: string, name: string, t: TensorType, value: Tensor | undefin
   if (value.length !== numel(t)) throw new Error(`interpretGraph: ${kind} '${name}' has ${value.length} elements, ${formatType(t)} needs ${numel(t)}`);
   return value;
 }
+
+// GELU, tanh approximation: 0.5·x·(1 + tanh(k·(x + c·x³))), k = √(2/π), c = 0.044715.
+const GELU_K = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(GELU_K * (x + GELU_C * x ** 3)));
+function geluDerivative(x: number): number {
+  const t = Math.tanh(GELU_K * (x + GELU_C * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * GELU_C * x * x);
+}
+
+/** Non-gated FFN activations and their derivatives (relu'(0) = 0, as in PyTorch). */
+const ACTIVATIONS: Record<ActivationFn, { f: (x: number) => number; df: (x: number) => number }> = {
+  gelu: { f: gelu, df: geluDerivative },
+  relu: { f: (x) => Math.max(x, 0), df: (x) => (x > 0 ? 1 : 0) },
+  silu: { f: (x) => x * sigmoid(x), df: (x) => sigmoid(x) * (1 + x * (1 - sigmoid(x))) },
+};
 
 const UNARY: Record<string, (x: number) => number> = {
   neg: (x) => -x,
@@ -263,6 +279,51 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dx, dw];
   },
 
+  layernorm: (n, [x, w, b]) => {
+    const [T, D] = shapeOf(n, 0);
+    const y = new Float64Array(T * D);
+    const means = new Float64Array(T);
+    const rstds = new Float64Array(T);
+    for (let t = 0; t < T; t++) {
+      let sum = 0;
+      for (let d = 0; d < D; d++) sum += x[t * D + d];
+      const mean = sum / D;
+      let ss = 0;
+      for (let d = 0; d < D; d++) ss += (x[t * D + d] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(ss / D + n.attrs.eps); // biased variance, as nn.LayerNorm
+      means[t] = mean;
+      rstds[t] = rstd;
+      for (let d = 0; d < D; d++) y[t * D + d] = (x[t * D + d] - mean) * rstd * w[d] + b[d];
+    }
+    return [y, means, rstds];
+  },
+
+  layernorm_grad: (n, [dy, x, w, mean, rstd]) => {
+    // x̂ = (x − μ)·r, y = x̂·w + b, g = dy·w:
+    // dx = r·(g − mean(g) − x̂·mean(g·x̂)), dw = Σ_rows dy·x̂, db = Σ_rows dy.
+    const [T, D] = shapeOf(n, 1);
+    const dx = new Float64Array(T * D);
+    const dw = new Float64Array(D);
+    const db = new Float64Array(D);
+    for (let t = 0; t < T; t++) {
+      const r = rstd[t];
+      const xhat = (d: number) => (x[t * D + d] - mean[t]) * r;
+      let gMean = 0;
+      let gxMean = 0;
+      for (let d = 0; d < D; d++) {
+        const g = dy[t * D + d] * w[d];
+        gMean += g / D;
+        gxMean += (g * xhat(d)) / D;
+      }
+      for (let d = 0; d < D; d++) {
+        dx[t * D + d] = r * (dy[t * D + d] * w[d] - gMean - xhat(d) * gxMean);
+        dw[d] += dy[t * D + d] * xhat(d);
+        db[d] += dy[t * D + d];
+      }
+    }
+    return [dx, dw, db];
+  },
+
   rope: (n, [x]) => {
     const { theta, heads, headDim: hd, seqLen, inverse } = n.attrs;
     const T = shapeOf(n, 0)[0];
@@ -361,6 +422,25 @@ const OPS: { [K in OpName]: Impl<K> } = {
       dg[i] = dh[i] * u[i] * s * (1 + g[i] * (1 - s));
     }
     return [dg, du];
+  },
+
+  geglu: (_n, [g, u]) => [Float64Array.from(g, (x, i) => gelu(x) * u[i])],
+
+  geglu_grad: (_n, [dh, g, u]) => {
+    const dg = new Float64Array(g.length);
+    const du = new Float64Array(g.length);
+    for (let i = 0; i < g.length; i++) {
+      du[i] = dh[i] * gelu(g[i]);
+      dg[i] = dh[i] * u[i] * geluDerivative(g[i]);
+    }
+    return [dg, du];
+  },
+
+  activation: (n, [x]) => [Float64Array.from(x, ACTIVATIONS[n.attrs.fn].f)],
+
+  activation_grad: (n, [dh, x]) => {
+    const { df } = ACTIVATIONS[n.attrs.fn];
+    return [Float64Array.from(x, (v, i) => dh[i] * df(v))];
   },
 
   router: (n, [logits]) => {

@@ -9,6 +9,12 @@ export interface TensorType {
 }
 
 export type ElementwiseUnary = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'silu' | 'sigmoid' | 'relu' | 'tanh';
+/**
+ * Non-gated FFN activations. `gelu` is GELU with the tanh approximation,
+ * 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (PyTorch `approximate='tanh'`, HF `gelu_pytorch_tanh`),
+ * the same GELU `geglu` uses; `relu`'s derivative at 0 is 0 (PyTorch's convention).
+ */
+export type ActivationFn = 'gelu' | 'relu' | 'silu';
 export type ElementwiseBinary = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
 
 export type ParamInit =
@@ -50,11 +56,21 @@ export interface OpAttrs {
   embedding_grad: { vocab: number };
   rmsnorm: { eps: number };
   rmsnorm_grad: { eps: number };
+  /** PyTorch nn.LayerNorm over the last axis with weight and bias: y = (x − mean)·rstd·w + b,
+   *  rstd = 1/sqrt(var + eps), biased variance. Outputs y, per-row mean, per-row rstd. */
+  layernorm: { eps: number };
+  layernorm_grad: { eps: number };
   rope: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean };
   attention: { heads: number; kvHeads: number; headDim: number; seqLen: number };
   attention_grad: { heads: number; kvHeads: number; headDim: number; seqLen: number };
   swiglu: Record<string, never>;
   swiglu_grad: Record<string, never>;
+  /** h = gelu(g) ⊙ u with GELU's tanh approximation (see ActivationFn). */
+  geglu: Record<string, never>;
+  geglu_grad: Record<string, never>;
+  /** Non-gated FFN activation h = fn(x), with a fused backward (`relu` has no `unary` rule). */
+  activation: { fn: ActivationFn };
+  activation_grad: { fn: ActivationFn };
   router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
   router_grad: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
   /** capacityFactor absent or 0: dropless. */

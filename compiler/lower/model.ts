@@ -1,13 +1,18 @@
 // Lowers a normalised model config to the forward IR graph of one training micro-batch:
-// tokens → embedding → [RMSNorm → attention (RoPE, grouped KV) → residual → RMSNorm → dense FFN or
-// MoE block] × layers → RMSNorm → LM head → cross-entropy (+ router aux losses) = `loss`.
+// tokens → embedding → [norm → attention (RoPE, grouped KV) → residual → norm → dense FFN or
+// MoE block] × layers → norm → LM head → cross-entropy (+ router aux losses) = `loss`.
+// The norm is RMSNorm (weight) or LayerNorm (weight and bias, `<weight name>.bias`).
 //
 // MoE block: router GEMM → router (scores, top-k) → dispatch (count, prefix-sum, permute, all on
 // the device) → grouped expert GEMMs (gate, up, down) → weighted combine, plus shared experts
-// (optionally sigmoid-gated). Spectral targets get their expert weights as `expert_weight` proxies
+// (optionally sigmoid-gated). Every FFN (routed experts, shared experts, dense layers) uses the
+// model's one activation: gated ones (swiglu, geglu) have gate, up and down matrices,
+// act(x·gate) ⊙ (x·up) → down; non-gated ones (gelu, relu, silu) have up and down only,
+// act(x·up) → down. Spectral targets get their expert weights as `expert_weight` proxies
 // (W_c + W_u(i)) whose gradient rule is SD-MoE's projection; everything else is unchanged, which
 // is how a baseline and its SD variant differ by one line of .moe.
-import type { ModelConfig, SpectralTarget } from '../config/types.ts';
+import { InternalError } from '../../base/errors.ts';
+import { GATED_ACTIVATIONS, type ModelConfig, type SpectralTarget } from '../config/types.ts';
 import { ir } from '../ir/build.ts';
 import { graph } from '../ir/graph.ts';
 import type { Graph, ParamInit, ParamRole, Value } from '../ir/types.ts';
@@ -26,14 +31,15 @@ export interface LoweringShape {
 }
 
 const ONES: ParamInit = { kind: 'ones' };
+const ZEROS: ParamInit = { kind: 'zeros' };
 
 function checkSupported(m: ModelConfig): void {
   const unsupported: string[] = [];
-  if (m.norm.kind !== 'rmsnorm') unsupported.push(`norm ${m.norm.kind}`);
-  if (m.moe.activation !== 'swiglu') unsupported.push(`activation ${m.moe.activation}`);
   if (m.moe.router.groups > 1) unsupported.push('group-limited routing');
   if (m.moe.router.auxFreeBias) unsupported.push('aux-loss-free bias');
   const undecomposed = (m.spectral?.targets ?? []).filter((t) => !t.startsWith('expert.'));
+  // `check` refuses these (the matrix does not exist); a config built in code must not lose them silently.
+  if (m.spectral?.targets.includes('expert.gate') && !GATED_ACTIVATIONS.includes(m.moe.activation)) unsupported.push(`spectral target expert.gate with the non-gated activation ${m.moe.activation} (no gate matrix)`);
   if (undecomposed.length > 0) unsupported.push(`spectral targets ${undecomposed.join(', ')} (only expert.* matrices are decomposed)`);
   // Load-balance scope: the engine trains one micro-batch per optimizer step (grad_accum 1, which
   // the trainer enforces), so 'global' and 'micro_batch' statistics are the same batch.
@@ -61,15 +67,30 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
   const aux: Value[] = [];
   const outputs: Record<string, Value> = {};
 
-  const denseSwiglu = (prefix: string, h: Value, hidden: number): Value => {
-    const g = ir.matmul(h, ir.param(`${prefix}.gate`, [D, hidden], normal(std)));
+  const activation = m.moe.activation;
+  const gated = GATED_ACTIVATIONS.includes(activation);
+  /** The FFN nonlinearity: on (gate, up) pre-activations when gated, on up alone otherwise. */
+  const nonlinearity = (g: Value | undefined, u: Value): Value => {
+    if (activation === 'swiglu' || activation === 'geglu') {
+      if (!g) throw new InternalError(`lowerModel: ${activation} needs a gate pre-activation`);
+      return activation === 'swiglu' ? ir.swiglu(g, u) : ir.geglu(g, u);
+    }
+    return ir.activation(activation, u);
+  };
+  const norm = (h: Value, name: string): Value =>
+    m.norm.kind === 'layernorm'
+      ? ir.layernorm(h, ir.param(name, [D], ONES, 'norm'), ir.param(`${name}.bias`, [D], ZEROS, 'norm'), eps)[0]
+      : ir.rmsnorm(h, ir.param(name, [D], ONES, 'norm'), eps);
+
+  const denseFfn = (prefix: string, h: Value, hidden: number): Value => {
+    const g = gated ? ir.matmul(h, ir.param(`${prefix}.gate`, [D, hidden], normal(std))) : undefined;
     const u = ir.matmul(h, ir.param(`${prefix}.up`, [D, hidden], normal(std)));
-    return ir.matmul(ir.swiglu(g, u), ir.param(`${prefix}.down`, [hidden, D], normal(residualStd)));
+    return ir.matmul(nonlinearity(g, u), ir.param(`${prefix}.down`, [hidden, D], normal(residualStd)));
   };
 
   for (let l = 0; l < m.layers; l++) {
     const p = `layers.${l}`;
-    const h = ir.rmsnorm(x, ir.param(`${p}.attn_norm`, [D], ONES, 'norm'), eps);
+    const h = norm(x, `${p}.attn_norm`);
     const ropeAttrs = { theta: ropeTheta, headDim, seqLen: shape.seqLen, inverse: false };
     const q = ir.rope(ir.matmul(h, ir.param(`${p}.attn.q`, [D, heads * headDim], normal(std))), { ...ropeAttrs, heads });
     const k = ir.rope(ir.matmul(h, ir.param(`${p}.attn.k`, [D, kvHeads * headDim], normal(std))), { ...ropeAttrs, heads: kvHeads });
@@ -77,9 +98,9 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
     const [o] = ir.attention(q, k, v, { heads, kvHeads, headDim, seqLen: shape.seqLen });
     x = ir.add(x, ir.matmul(o, ir.param(`${p}.attn.o`, [heads * headDim, D], normal(residualStd))));
 
-    const h2 = ir.rmsnorm(x, ir.param(`${p}.ffn_norm`, [D], ONES, 'norm'), eps);
+    const h2 = norm(x, `${p}.ffn_norm`);
     if (l < m.denseLayers) {
-      x = ir.add(x, denseSwiglu(`${p}.ffn`, h2, m.denseHidden));
+      x = ir.add(x, denseFfn(`${p}.ffn`, h2, m.denseHidden));
       continue;
     }
     const { experts: E, topK, expertHidden: F, router } = m.moe;
@@ -101,12 +122,12 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
       return ir.expertWeight(common, unique, { experts: E, spectral: true, aggregate: m.spectral!.commonGrad, ...(m.spectral!.project === 'update' ? { project: 'update' as const } : {}) }, bases);
     };
     const gm = { experts: E, sharedWeight: false };
-    const g = ir.groupedMatmul(xs, [expertWeight('gate', D, F, std)], counts, gm);
+    const g = gated ? ir.groupedMatmul(xs, [expertWeight('gate', D, F, std)], counts, gm) : undefined;
     const u = ir.groupedMatmul(xs, [expertWeight('up', D, F, std)], counts, gm);
-    const ys = ir.groupedMatmul(ir.swiglu(g, u), [expertWeight('down', F, D, residualStd)], counts, gm);
+    const ys = ir.groupedMatmul(nonlinearity(g, u), [expertWeight('down', F, D, residualStd)], counts, gm);
     let y = ir.moeCombine(ys, permRow, weights, topK);
     if (m.moe.shared) {
-      let s = denseSwiglu(`${p}.moe.shared`, h2, m.moe.shared.count * m.moe.shared.hidden);
+      let s = denseFfn(`${p}.moe.shared`, h2, m.moe.shared.count * m.moe.shared.hidden);
       if (m.moe.shared.gated) s = ir.mul(ir.unary('sigmoid', ir.matmul(h2, ir.param(`${p}.moe.shared.gate_proj`, [D, 1], normal(std), 'router'))), s);
       y = ir.add(y, s);
     }
@@ -123,7 +144,7 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
     x = ir.add(x, y);
   }
 
-  const hf = ir.rmsnorm(x, ir.param('final_norm', [D], ONES, 'norm'), eps);
+  const hf = norm(x, 'final_norm');
   const logits = m.tieEmbeddings ? ir.matmul(hf, embed, false, true) : ir.matmul(hf, ir.param('lm_head', [D, m.vocab], normal(std)));
   const [ceTokens, ce] = ir.crossEntropy(logits, targets);
   let loss = ce;

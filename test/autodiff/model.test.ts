@@ -86,6 +86,26 @@ describe('whole-model gradients (2 layers, 4 experts top-2)', () => {
     expect(report.mismatches).toEqual([]);
   });
 
+  for (const activation of ['geglu', 'gelu', 'relu', 'silu'] as const) {
+    it(`variant: layernorm, ${activation} in the routed experts, the shared expert and a dense first layer`, () => {
+      const base = tinyModel(false);
+      const config: ModelConfig = { ...base, name: `tiny_ln_${activation}`, norm: { kind: 'layernorm', eps: 1e-5 }, denseLayers: 1, denseHidden: 12, moe: { ...base.moe, activation } };
+      const g = withRoutingProbes(lowerModel(config, SHAPE));
+      const feeds = modelFeeds(g, `model-${activation}`);
+      // Biases start at zero; move them so the check is not at a special point.
+      for (const [name, v] of Object.entries(feeds.params)) if (name.endsWith('.bias')) v.forEach((_, i) => (v[i] = 0.1 * Math.sin(i + name.length)));
+      const report = checkGradients(g, feeds, { perParam: 5, guard: routingGuard() });
+      const gated = activation === 'geglu';
+      for (const ffn of ['layers.0.ffn', 'layers.1.moe.shared', 'layers.1.moe.experts']) {
+        expect(report.params).toContain(`${ffn}.up`);
+        expect(report.params.includes(`${ffn}.gate`)).toBe(gated);
+      }
+      for (const norm of ['layers.0.attn_norm', 'layers.1.ffn_norm', 'final_norm']) expect(report.params).toEqual(expect.arrayContaining([norm, `${norm}.bias`]));
+      expect(report.checked).toBeGreaterThan(50);
+      expect(report.mismatches).toEqual([]);
+    });
+  }
+
   it('with spectral targets, W_c/W_u gradients are the SD projections of the proxy gradient', () => {
     const config = tinyModel(true);
     const g = withRoutingProbes(lowerModel(config, SHAPE));

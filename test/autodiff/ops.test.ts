@@ -164,6 +164,12 @@ const layerCases: Case[] = [
     },
   },
   { name: 'swiglu', build: () => ({ g: probeLoss('swiglu', [ir.swiglu(p('g', [3, 4]), p('u', [3, 4]))]) }) },
+  { name: 'layernorm', build: () => ({ g: probeLoss('layernorm', [ir.layernorm(p('x', [4, 6]), p('w', [6]), p('b', [6]), 1e-5)[0]]) }) },
+  { name: 'geglu', build: () => ({ g: probeLoss('geglu', [ir.geglu(p('g', [3, 4]), p('u', [3, 4]))]) }) },
+  ...(['gelu', 'relu', 'silu'] as const).map((fn) => ({
+    name: `activation ${fn}`,
+    build: () => ({ g: probeLoss(fn, [ir.activation(fn, p('x', [3, 4]))]) }),
+  })),
   {
     name: 'cross_entropy mean (with ignored rows)',
     build: () => ({ g: probeLoss('ce', [ir.crossEntropy(p('logits', [5, 7]), ir.input('targets', 'i32', [5]))[1]]), fixed: { inputs: { targets: ids([3, -1, 0, 6, -1]) } } }),

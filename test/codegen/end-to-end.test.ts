@@ -6,6 +6,7 @@ import { lowerModel } from '../../compiler/lower/model.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
+import { topoOrder } from '../../compiler/ir/graph.ts';
 import { checkGraphOnDevice } from '../../runtime/graph-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { tinyModel } from './models.ts';
@@ -47,4 +48,25 @@ describe('compiled graphs on the device vs the interpreter', () => {
     expect(r.ok, r.report).toBe(true);
     expect(r.dispatches).toBeGreaterThan(50);
   });
+
+  // Every norm and activation the language accepts, each in the routed experts, the gated shared
+  // expert and a dense first layer, through a whole training step.
+  const VARIANTS = [
+    { norm: 'layernorm', activation: 'geglu' },
+    { norm: 'layernorm', activation: 'gelu' },
+    { norm: 'rmsnorm', activation: 'relu' },
+    { norm: 'layernorm', activation: 'silu', spectral: true },
+  ] as const;
+  for (const [i, v] of VARIANTS.entries()) {
+    it(`${v.norm} + ${v.activation}${'spectral' in v ? ' + SD (up, down)' : ''}: whole training step`, async () => {
+      const model = tinyModel({ norm: v.norm, activation: v.activation, denseLayers: 1, spectral: 'spectral' in v });
+      const g = runPasses(lowerModel(model, SHAPE), TRAINING_PIPELINE);
+      const ops = new Set(topoOrder(g).map((n) => n.op));
+      for (const op of v.norm === 'layernorm' ? ['layernorm', 'layernorm_grad'] : ['rmsnorm', 'rmsnorm_grad']) expect(ops).toContain(op);
+      for (const op of v.activation === 'geglu' ? ['geglu', 'geglu_grad'] : ['activation', 'activation_grad']) expect(ops).toContain(op);
+      expect(ops).not.toContain('swiglu');
+      const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 20 + i, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS });
+      expect(r.ok, r.report).toBe(true);
+    });
+  }
 });
