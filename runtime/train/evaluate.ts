@@ -13,6 +13,7 @@
 // - An eval batch or seq_len other than the train block's gets its own forward plan
 //   (compileEvaluation) on the training program's weights; so does router_entropy, which needs the
 //   router scores as an output.
+import { UserError } from '../../base/errors.ts';
 import { stableJson } from '../../base/stable-json.ts';
 import { DEFAULT_EVAL_METRICS, type EvalConfig, type EvalMetric, type ModelConfig, type TrainConfig } from '../../compiler/config/types.ts';
 import { compileEvaluation, type CompiledTraining } from '../../compiler/pipeline.ts';
@@ -55,7 +56,12 @@ export async function openEvaluation(opts: {
   const executor = new StepExecutor(exec, plan);
   await executor.init(train.seed, step);
   if (plan !== compiled.evalPlan) log(`eval: own plan for batch ${spec.batch} × ${spec.seqLen}${needsProbs ? ' with router scores' : ''}, ${plan.dispatches.length} dispatches per batch`);
-  if (stableJson(spec.data) === stableJson(train.data)) return { spec, executor, tokens: data.validation, source: `validation split of ${data.corpusIdentity}` };
+  if (stableJson(spec.data) === stableJson(train.data)) {
+    if (data.validation.length < spec.seqLen + 1) {
+      throw new UserError(`the validation split has ${data.validation.length} tokens, fewer than the eval block's seq_len + 1 = ${spec.seqLen + 1}; lower its seq_len or add text`);
+    }
+    return { spec, executor, tokens: data.validation, source: `validation split of ${data.corpusIdentity}` };
+  }
   const held = prepareHeldOut({ source: spec.data, tokenizer: data.tokenizer, tokenizerKey: data.cacheKey, seqLen: spec.seqLen, onProgress: (e) => log(`data: ${e.message}`) });
   return { spec, executor, tokens: held.tokens, source: `validation split of ${held.corpusIdentity}` };
 }
