@@ -2,9 +2,9 @@
 // optimizer) into a single-submit plan and a forward-only evaluation plan sharing its weights,
 // streams batches from the prepared corpus, and per step feeds [lr, step] to the device, runs the
 // plan and reads back loss, gradient norm and the aux losses (one round trip). Metrics go to JSONL
-// (train, eval with the SD-MoE expert diagnostics, and a spectral line per re-basing), checkpoints
-// are atomic, `--resume` restores params, Adam moments, data position and guard state so the loss
-// curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
+// (train; eval with the metrics the eval block names, runtime/train/evaluate.ts; and a spectral line
+// per re-basing), checkpoints are atomic, `--resume` restores params, Adam moments, data position
+// and guard state so the loss curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
 // before anything is saved, so the last checkpoint on disk is the last good one.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
