@@ -11,7 +11,7 @@ import { stableJson } from '../../base/stable-json.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import type { EvalConfig } from '../../compiler/config/types.ts';
 import { loadCheckpoint } from '../../runtime/checkpoint/checkpoint.ts';
-import { describeResult, implicitEval, metricFields } from '../../runtime/train/evaluate.ts';
+import { describeResult, implicitEval, metricFields, testSplitProblem } from '../../runtime/train/evaluate.ts';
 import { readRunConfig } from '../../runtime/train/run-config.ts';
 import { evaluate, expertDiagnostics, openSession, resolveDataPath, restore } from '../../runtime/train/trainer.ts';
 import { UserError } from '../../base/errors.ts';
@@ -52,7 +52,11 @@ export function registerEval(program: Command): void {
         spec = resolveDataPath(config.eval, file);
       }
       if (batchesFlag !== undefined) spec = { ...spec, batches: batchesFlag };
-      const session = await openSession(model, train, join(runDir!, 'config.json'), (line) => process.stderr.write(line + '\n'), spec);
+      // The run's data as it was prepared: with a test split held out only if its eval block said so.
+      const testSplit = record.eval?.split === 'test';
+      const problem = testSplitProblem(record.eval, train, spec);
+      if (problem) throw new UserError(`${ckpt.dir}: ${problem}`);
+      const session = await openSession(model, train, join(runDir!, 'config.json'), (line) => process.stderr.write(line + '\n'), spec, { testSplit });
       const tensors = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>(ckpt.params);
       for (const [name, t] of ckpt.optimizer) tensors.set(name, t);
       restore(session, tensors, ckpt.dir);

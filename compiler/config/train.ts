@@ -134,9 +134,6 @@ export function readEval(r: BlockReader, model: ModelConfig | null, train: Train
   const bag = r.ctx.bag;
   const data = readData(r, train?.data ?? { kind: 'gutenberg' });
   const split = r.choice('split', ['validation', 'test'] as const, 'validation');
-  // The corpus is split into train and validation documents only (runtime/data/split.ts); a test
-  // split would have to be held out of training too, which the train block cannot express.
-  if (split === 'test') bag.error(`split test is not supported: the corpus has a train and a validation split only (use split validation)`, r.where('split'));
   let batches: number | 'all' = 'all';
   const bv = r.value('batches');
   if (bv) {

@@ -185,7 +185,7 @@ export const DEFAULT_EVAL_METRICS: readonly EvalMetric[] = ['loss', 'bits_per_by
 export interface EvalConfig {
   model: string;
   data: DataConfig;
-  /** Only 'validation' is accepted (check refuses 'test': the corpus has no test split). */
+  /** 'test': the run also holds out a test split (runtime/data/split.ts), which it never trains on. */
   split: 'validation' | 'test';
   /** Held-out batches per evaluation; 'all' = the whole split (the default). */
   batches: number | 'all';

@@ -49,6 +49,8 @@ export interface PrepareDataOptions {
   batch?: number;
   validationFraction?: number;
   splitSalt?: string;
+  /** Hold out a test split too (as large as validation, taken from the train side: splitDocuments). */
+  testSplit?: boolean;
   specialTokens?: string[];
   /** Pairs rarer than this are never merged (default 2). */
   minPairCount?: number;
@@ -64,10 +66,12 @@ export interface PreparedData {
   tokenizerKind: TokenizerKind;
   train: TokenArray;
   validation: TokenArray;
+  /** Only with `testSplit`. */
+  test: TokenArray | null;
   corpusIdentity: string;
-  documents: { train: string[]; validation: string[] };
+  documents: { train: string[]; validation: string[]; test?: string[] };
   /** UTF-8 bytes of each split's text (separators excluded). */
-  bytes: { train: number; validation: number };
+  bytes: { train: number; validation: number; test?: number };
   cacheKey: string;
   fromCache: { tokenizer: boolean; train: boolean; validation: boolean };
 }
@@ -140,12 +144,14 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
   const totalBytes = corpus.documents.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
   progress({ phase: 'load', message: `corpus ${corpus.identity}: ${corpus.documents.length} documents, ${totalBytes} bytes` });
 
-  const split = splitDocuments(corpus.documents, { validationFraction, salt: options.splitSalt });
+  const split = splitDocuments(corpus.documents, { validationFraction, salt: options.splitSalt, ...(options.testSplit ? { testFraction: validationFraction } : {}) });
   const bytesOf = (docs: Document[]): number => docs.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
-  const bytes = { train: bytesOf(split.train), validation: bytesOf(split.validation) };
+  const bytes = { train: bytesOf(split.train), validation: bytesOf(split.validation), ...(split.test ? { test: bytesOf(split.test) } : {}) };
   progress({
     phase: 'split',
-    message: `split: ${split.train.length} train documents (${bytes.train} bytes), ${split.validation.length} validation (${split.validation.map((d) => d.id).join(', ')}; ${bytes.validation} bytes)`,
+    message:
+      `split: ${split.train.length} train documents (${bytes.train} bytes), ${split.validation.length} validation (${split.validation.map((d) => d.id).join(', ')}; ${bytes.validation} bytes)` +
+      (split.test ? `, ${split.test.length} test (${split.test.map((d) => d.id).join(', ')}; ${bytes.test} bytes)` : ''),
   });
 
   const kind = options.tokenizer ?? 'bpe';
@@ -153,9 +159,11 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
   // kind; BPE keys are unchanged from before there were two kinds.
   const content = contentHash(corpus.documents);
   const splitSalt = options.splitSalt ?? '';
+  // A test split changes the train documents (and so the BPE merges); keys without one are as before.
+  const testKey = options.testSplit ? { testSplit: true } : {};
   const cacheKey =
     kind === 'byte'
-      ? hashKey({ tokenizer: 'byte', content, validationFraction, splitSalt, specialTokens })
+      ? hashKey({ tokenizer: 'byte', content, validationFraction, splitSalt, specialTokens, ...testKey })
       : hashKey({
           algorithm: BPE_ALGORITHM_VERSION,
           pattern: PRETOKENIZE_PATTERN,
@@ -165,6 +173,7 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
           vocabSize: options.vocabSize,
           specialTokens,
           minPairCount: options.minPairCount ?? 2,
+          ...testKey,
         });
 
   const tokenizerPath = tokenizerCachePath(cacheDir, cacheKey);
@@ -214,7 +223,7 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
   }
 
   const trained: Tokenizer = tokenizer;
-  const streamFor = (role: 'train' | 'validation', docs: Document[]): { tokens: TokenArray; cached: boolean } => {
+  const streamFor = (role: 'train' | 'validation' | 'test', docs: Document[]): { tokens: TokenArray; cached: boolean } => {
     const path = streamCachePath(cacheDir, streamCacheKey(cacheKey, role));
     const cached = useCache ? readTokenStream(path, trained.vocabSize) : undefined;
     if (cached !== undefined) {
@@ -232,6 +241,7 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
   };
   const train = streamFor('train', split.train);
   const validation = streamFor('validation', split.validation);
+  const test = split.test ? streamFor('test', split.test) : null;
 
   // One training batch needs `batch` distinct windows; a smaller corpus would repeat the same
   // tokens within a batch and train on noise.
@@ -256,8 +266,9 @@ export function prepareData(options: PrepareDataOptions): PreparedData {
     tokenizerKind: kind,
     train: train.tokens,
     validation: validation.tokens,
+    test: test?.tokens ?? null,
     corpusIdentity: corpus.identity,
-    documents: { train: split.train.map((d) => d.id), validation: split.validation.map((d) => d.id) },
+    documents: { train: split.train.map((d) => d.id), validation: split.validation.map((d) => d.id), ...(split.test ? { test: split.test.map((d) => d.id) } : {}) },
     bytes,
     cacheKey,
     fromCache: { tokenizer: tokenizerFromCache, train: train.cached, validation: validation.cached },
@@ -271,6 +282,8 @@ export interface HeldOutOptions {
   tokenizerKey: string;
   /** The stream must hold at least one window of seqLen + 1 tokens. */
   seqLen: number;
+  /** Which held-out split (default validation); test as a run with a test split holds it out. */
+  split?: 'validation' | 'test';
   validationFraction?: number;
   splitSalt?: string;
   cacheDir?: string;
@@ -278,7 +291,7 @@ export interface HeldOutOptions {
   onProgress?: (event: DataProgressEvent) => void;
 }
 
-/** The validation split of another corpus, encoded with a run's tokenizer: what an eval block with
+/** A held-out split of another corpus, encoded with a run's tokenizer: what an eval block with
  *  its own `data` scores. The corpus is split exactly as a run on it would split it. */
 export function prepareHeldOut(options: HeldOutOptions): { tokens: TokenArray; bytes: number; documents: string[]; corpusIdentity: string } {
   const progress = options.onProgress ?? (() => {});
@@ -286,18 +299,20 @@ export function prepareHeldOut(options: HeldOutOptions): { tokens: TokenArray; b
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const validationFraction = options.validationFraction ?? DEFAULT_VALIDATION_FRACTION;
   const corpus = loadCorpus(options.source);
-  const split = splitDocuments(corpus.documents, { validationFraction, salt: options.splitSalt });
-  const bytes = split.validation.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
+  const role = options.split ?? 'validation';
+  const split = splitDocuments(corpus.documents, { validationFraction, salt: options.splitSalt, ...(role === 'test' ? { testFraction: validationFraction } : {}) });
+  const docs = role === 'test' ? split.test! : split.validation;
+  const bytes = docs.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
   const key = hashKey({ heldOut: 1, tokenizerKey: options.tokenizerKey, content: contentHash(corpus.documents), validationFraction, splitSalt: options.splitSalt ?? '' });
-  const path = streamCachePath(cacheDir, streamCacheKey(key, 'validation'));
+  const path = streamCachePath(cacheDir, streamCacheKey(key, role));
   let tokens = useCache ? readTokenStream(path, options.tokenizer.vocabSize) : undefined;
   if (tokens === undefined) {
-    tokens = encodeDocuments(options.tokenizer, split.validation);
+    tokens = encodeDocuments(options.tokenizer, docs);
     if (useCache) writeTokenStream(path, tokens);
   }
-  progress({ phase: 'encode', message: `eval data ${corpus.identity}: validation split ${split.validation.map((d) => d.id).join(', ')}, ${tokens.length} tokens, ${bytes} bytes` });
+  progress({ phase: 'encode', message: `eval data ${corpus.identity}: ${role} split ${docs.map((d) => d.id).join(', ')}, ${tokens.length} tokens, ${bytes} bytes` });
   if (tokens.length < options.seqLen + 1) {
-    throw new UserError(`the eval data's validation split has ${tokens.length} tokens, fewer than sequence length + 1 = ${options.seqLen + 1}; add text or lower the eval block's seq_len`);
+    throw new UserError(`the eval data's ${role} split has ${tokens.length} tokens, fewer than sequence length + 1 = ${options.seqLen + 1}; add text or lower the eval block's seq_len`);
   }
-  return { tokens, bytes, documents: split.validation.map((d) => d.id), corpusIdentity: corpus.identity };
+  return { tokens, bytes, documents: docs.map((d) => d.id), corpusIdentity: corpus.identity };
 }

@@ -57,13 +57,23 @@ export async function openEvaluation(opts: {
   await executor.init(train.seed, step);
   if (plan !== compiled.evalPlan) log(`eval: own plan for batch ${spec.batch} × ${spec.seqLen}${needsProbs ? ' with router scores' : ''}, ${plan.dispatches.length} dispatches per batch`);
   if (stableJson(spec.data) === stableJson(train.data)) {
-    if (data.validation.length < spec.seqLen + 1) {
-      throw new UserError(`the validation split has ${data.validation.length} tokens, fewer than the eval block's seq_len + 1 = ${spec.seqLen + 1}; lower its seq_len or add text`);
+    const tokens = spec.split === 'test' ? data.test : data.validation;
+    if (!tokens) throw new UserError(`this run holds out no test split (its data was prepared without one, so it trained on those documents): evaluate split validation`);
+    if (tokens.length < spec.seqLen + 1) {
+      throw new UserError(`the ${spec.split} split has ${tokens.length} tokens, fewer than the eval block's seq_len + 1 = ${spec.seqLen + 1}; lower its seq_len or add text`);
     }
-    return { spec, executor, tokens: data.validation, source: `validation split of ${data.corpusIdentity}` };
+    return { spec, executor, tokens, source: `${spec.split} split of ${data.corpusIdentity}` };
   }
-  const held = prepareHeldOut({ source: spec.data, tokenizer: data.tokenizer, tokenizerKey: data.cacheKey, seqLen: spec.seqLen, onProgress: (e) => log(`data: ${e.message}`) });
-  return { spec, executor, tokens: held.tokens, source: `validation split of ${held.corpusIdentity}` };
+  const held = prepareHeldOut({ source: spec.data, split: spec.split, tokenizer: data.tokenizer, tokenizerKey: data.cacheKey, seqLen: spec.seqLen, onProgress: (e) => log(`data: ${e.message}`) });
+  return { spec, executor, tokens: held.tokens, source: `${spec.split} split of ${held.corpusIdentity}` };
+}
+
+/** Why a run's checkpoint cannot be evaluated as `spec` says, or null: the test split of the run's
+ *  own data exists only when the run held it out (its recorded eval block said `split test`);
+ *  otherwise the run trained on those documents. */
+export function testSplitProblem(recorded: EvalConfig | null | undefined, train: TrainConfig, spec: EvalConfig): string | null {
+  if (spec.split !== 'test' || recorded?.split === 'test' || stableJson(spec.data) !== stableJson(train.data)) return null;
+  return 'the run held out no test split (its eval block did not say split test), so it trained on those documents; evaluate split validation, or train with split test in the eval block';
 }
 
 export interface EvalResult {

@@ -76,6 +76,8 @@ export function diffRunConfig(
   const b = new Map<string, string>();
   leaves({ model: recorded.model, train: recorded.train, eval: recorded.eval ?? null }, '', a);
   leaves({ model: fresh.model, train: fresh.train, eval: fresh.eval ?? null }, '', b);
+  // `split test` holds documents out of training: switching it on or off changes the train data.
+  const testSplitChanged = (recorded.eval?.split === 'test') !== (fresh.eval?.split === 'test');
   const changes: ConfigChange[] = [];
   for (const path of [...new Set([...a.keys(), ...b.keys()])].sort()) {
     const from = a.get(path);
@@ -88,8 +90,8 @@ export function diffRunConfig(
       path,
       from: from === undefined ? undefined : JSON.parse(from),
       to: to === undefined ? undefined : JSON.parse(to),
-      // What is evaluated never changes what is trained (the eval block cannot hold out data).
-      harmless: (root === 'train' && HARMLESS_TRAIN_KEYS.has(key)) || root === 'eval' || moreStepsConstant,
+      // What is evaluated never changes what is trained, except whether a test split is held out.
+      harmless: (root === 'train' && HARMLESS_TRAIN_KEYS.has(key)) || (root === 'eval' && !testSplitChanged) || moreStepsConstant,
     });
   }
   return changes;

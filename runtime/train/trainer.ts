@@ -110,13 +110,23 @@ export async function openSessionFromFile(file: string, overrides: readonly stri
 }
 
 /** Compiles, allocates and initialises everything a run needs; shared by `run`, `eval` and tests.
- *  `evalSpec`: what evaluations score and report (default implicitEval(train)). */
-export async function openSession(model: ModelConfig, train: TrainConfig, where: string, log: (line: string) => void = () => {}, evalSpec?: EvalConfig): Promise<TrainingSession> {
+ *  `evalSpec`: what evaluations score and report (default implicitEval(train)). `testSplit`: the
+ *  run holds out a test split (its eval block's `split test`; default: whether evalSpec says so),
+ *  which changes its train documents, so evaluating a run's checkpoint must repeat the run's choice. */
+export async function openSession(
+  model: ModelConfig,
+  train: TrainConfig,
+  where: string,
+  log: (line: string) => void = () => {},
+  evalSpec?: EvalConfig,
+  opts: { testSplit?: boolean } = {},
+): Promise<TrainingSession> {
   const ctx = await acquireDevice();
   log(`device: ${ctx.adapterName}`);
   const data = prepareData({
     source: train.data,
     tokenizer: train.tokenizer,
+    testSplit: opts.testSplit ?? evalSpec?.split === 'test',
     vocabSize: model.vocab,
     seqLen: train.seqLen,
     batch: train.batch,

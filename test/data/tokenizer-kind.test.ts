@@ -88,3 +88,41 @@ describe('prepareHeldOut', () => {
     expect(() => prepareHeldOut({ source: { kind: 'path', path: other }, tokenizer: run.tokenizer, tokenizerKey: run.cacheKey, seqLen: 1_000_000, useCache: false })).toThrow(/eval data's validation split/);
   });
 });
+
+describe('test split (an eval block\'s split test)', () => {
+  const many = Array.from({ length: 200 }, (_, i) => ({ id: `d${i}`, text: `text ${i}\n` }));
+
+  it('comes from the train side only: validation unchanged, the three sides disjoint and complete', () => {
+    const plain = splitDocuments(many);
+    const withTest = splitDocuments(many, { testFraction: 1 / 18 });
+    expect(withTest.validation.map((d) => d.id)).toEqual(plain.validation.map((d) => d.id));
+    const test = withTest.test!.map((d) => d.id);
+    expect(test.length).toBeGreaterThan(2);
+    const train = new Set(withTest.train.map((d) => d.id));
+    for (const id of test) expect(train.has(id) || plain.validation.some((d) => d.id === id)).toBe(false);
+    expect(withTest.train.length + withTest.validation.length + test.length).toBe(many.length);
+    expect(plain.test).toBeUndefined();
+    // One train document: its tail.
+    const two = [{ id: 'a', text: 'line one\nline two\nline three\nline four\n' }, { id: 'b', text: 'other one\nother two\nother three\n' }];
+    const one = splitDocuments(two, { validationFraction: 0.5, testFraction: 0.5 });
+    const source = two.find((d) => one.train[0].id === `${d.id}#train`)!;
+    expect(one.test!.map((d) => d.id)).toEqual([`${source.id}#test`]);
+    expect(one.train[0].text + one.test![0].text).toBe(source.text);
+    expect(one.validation.map((d) => d.id)).toEqual([two.find((d) => d !== source)!.id]);
+  });
+
+  it('is prepared as its own stream, with its own cache key, the train stream without it', () => {
+    const cacheDir = join(root, 'cache-test');
+    const plain = prepareData({ source: { kind: 'path', path: books }, tokenizer: 'byte', vocabSize: 257, seqLen: 32, cacheDir });
+    const withTest = prepareData({ source: { kind: 'path', path: books }, tokenizer: 'byte', vocabSize: 257, seqLen: 32, cacheDir, testSplit: true });
+    expect(plain.test).toBeNull();
+    expect(withTest.cacheKey).not.toBe(plain.cacheKey);
+    expect(Array.from(withTest.validation)).toEqual(Array.from(plain.validation));
+    const split = splitDocuments(loadCorpus({ kind: 'path', path: books }).documents, { testFraction: 1 / 18 });
+    const expected: number[] = [];
+    for (const doc of split.test!) expected.push(256, ...new TextEncoder().encode(doc.text));
+    expect(Array.from(withTest.test!)).toEqual(expected);
+    expect(withTest.train.length).toBe(plain.train.length - expected.length);
+    expect(withTest.documents.test).toEqual(split.test!.map((d) => d.id));
+  });
+});
