@@ -48,6 +48,19 @@ export function compileTraining(model: ModelConfig, train: TrainConfig, caps: De
   return compiled;
 }
 
+/** A forward-only evaluation plan of another shape than training's (an eval block's batch and
+ *  seq_len) and, when asked, with the router scores as outputs. Its params have the same names and
+ *  shapes as the training program's (no param depends on batch or sequence length), so it runs
+ *  on the training program's weights. */
+export function compileEvaluation(model: ModelConfig, shape: { batch: number; seqLen: number; routerProbs?: boolean }, caps: DeviceCaps, opts: { verify?: boolean } = {}): { evaluation: Graph; evalPlan: ExecutionPlan } {
+  const forward = lowerModel(model, { batch: shape.batch, seqLen: shape.seqLen }, { routerProbs: shape.routerProbs });
+  const verify = opts.verify ?? process.env.SDMOEC_VERIFY === '1';
+  const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, verify ? (_: string, g: Graph) => verifyGraph(g) : undefined);
+  const evalPlan = planGraph(evaluation, caps);
+  checkBufferLimits(model.name, evalPlan, caps);
+  return { evaluation, evalPlan };
+}
+
 const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** Every buffer is bound as storage, so none may exceed the adapter's binding limit. */

@@ -56,7 +56,8 @@ export function printModel(m: ModelConfig): string {
   return lines.join('\n');
 }
 
-export function printTrain(t: TrainConfig): string {
+/** `withEvalBlock`: the file has an eval block, which refuses `eval_batches` (its `batches` rules). */
+export function printTrain(t: TrainConfig, withEvalBlock = false): string {
   const f = formatNumber;
   const o = t.optimizer;
   const optimizer =
@@ -74,7 +75,7 @@ export function printTrain(t: TrainConfig): string {
     `  optimizer ${optimizer}`,
     `  clip_grad ${t.clipGrad === null ? 'off' : f(t.clipGrad)}`,
     `  schedule ${schedule}`,
-    `  eval ${every(t.evalEvery)}  eval_batches ${f(t.evalBatches)}  checkpoint ${every(t.checkpointEvery)}  log ${every(t.logEvery)}`,
+    `  eval ${every(t.evalEvery)}${withEvalBlock ? '' : `  eval_batches ${f(t.evalBatches)}`}  checkpoint ${every(t.checkpointEvery)}  log ${every(t.logEvery)}`,
     t.divergence
       ? `  divergence { factor ${f(t.divergence.factor)}  uniform_factor ${t.divergence.uniformFactor === null ? 'off' : f(t.divergence.uniformFactor)}  patience ${f(t.divergence.patience)}  ema ${f(t.divergence.ema)} }`
       : `  divergence off`,
@@ -86,7 +87,7 @@ export function printEval(e: EvalConfig): string {
   const f = formatNumber;
   return [
     `eval ${e.model} {`,
-    `  data ${data(e.data)}  split ${e.split}  batches ${f(e.batches)}  batch ${f(e.batch)}  seq_len ${f(e.seqLen)}`,
+    `  data ${data(e.data)}  split ${e.split}  batches ${e.batches === 'all' ? 'all' : f(e.batches)}  batch ${f(e.batch)}  seq_len ${f(e.seqLen)}`,
     `  metrics ${e.metrics.join(', ')}`,
     `}`,
   ].join('\n');
@@ -117,7 +118,7 @@ export function printExperiment(x: ExperimentConfig): string {
 /** The whole file, canonical form. */
 export function printConfig(config: NormalisedConfig): string {
   const parts = config.models.map(printModel);
-  if (config.train) parts.push(printTrain(config.train));
+  if (config.train) parts.push(printTrain(config.train, config.eval !== null));
   if (config.eval) parts.push(printEval(config.eval));
   if (config.experiment) parts.push(printExperiment(config.experiment));
   return parts.join('\n\n') + '\n';

@@ -198,7 +198,11 @@ function checkWith(ast: MoeFile, bag: DiagnosticBag, overrideList: Override[], e
     bag.error(`${path} must be a model name, found '${describeValue(o.value)}'`, o.value.loc);
     return decl;
   };
+  // An eval block about the trained model follows `train.model=NAME` (the file's evaluation of
+  // the file's run), unless `eval.model` retargets it too.
+  const trainedBefore = trainDecl?.model;
   trainDecl = retarget(trainDecl, 'train.model');
+  if (evalDecl && trainDecl && evalDecl.model === trainedBefore && trainDecl.model !== trainedBefore) evalDecl = { ...evalDecl, model: trainDecl.model, modelLoc: trainDecl.modelLoc };
   evalDecl = retarget(evalDecl, 'eval.model');
 
   const bodies = resolveModels(models, bag);
@@ -222,7 +226,7 @@ function checkWith(ast: MoeFile, bag: DiagnosticBag, overrideList: Override[], e
   }
   const byName = (n: string | null) => configs.find((c) => c.name === n) ?? null;
   let train: TrainConfig | null = null;
-  if (trainDecl) train = readTrain(new BlockReader('train', trainDecl.body, read(true), trainDecl.modelLoc), byName(trainTarget));
+  if (trainDecl) train = readTrain(new BlockReader('train', trainDecl.body, read(true), trainDecl.modelLoc), byName(trainTarget), evalDecl !== null);
   const evalConfig = evalDecl ? readEval(new BlockReader('eval', evalDecl.body, read(true), evalDecl.modelLoc), byName(evalTarget), train) : null;
 
   const targetUnread = target !== null && !configs.some((c) => c.name === target);

@@ -1,6 +1,7 @@
 // Reads `train` and `eval` blocks into TrainConfig / EvalConfig, checked against their model.
+import { describeValue } from '../../grammar/index.ts';
 import type { BlockReader } from './reader.ts';
-import { EVAL_METRICS, type DataConfig, type DivergenceConfig, type EvalConfig, type EvalMetric, type ModelConfig, type OptimizerConfig, type ScheduleConfig, type TrainConfig } from './types.ts';
+import { DEFAULT_EVAL_METRICS, EVAL_METRICS, type DataConfig, type DivergenceConfig, type EvalConfig, type EvalMetric, type ModelConfig, type OptimizerConfig, type ScheduleConfig, type TrainConfig } from './types.ts';
 
 function readData(r: BlockReader, fallback: DataConfig): DataConfig {
   const data = r.call('data', { gutenberg: [], path: [{ name: 'dir', type: 'string' }] }, fallback.kind);
@@ -68,7 +69,13 @@ function readDivergence(r: BlockReader): DivergenceConfig | null {
   return on ? config : null;
 }
 
-export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfig {
+/** Token ids every tokenizer reserves: 256 bytes + `<|endoftext|>` (runtime/data/prepare.ts's
+ *  special tokens; test/data/tokenizer-kind.test.ts keeps the two in step). */
+export const TOKENIZER_BASE_VOCAB = 257;
+
+/** `hasEvalBlock`: the file's eval block then decides in-training evaluations (its `batches`), so
+ *  an explicit `eval_batches` would be ignored and is refused. */
+export function readTrain(r: BlockReader, model: ModelConfig | null, hasEvalBlock = false): TrainConfig {
   const bag = r.ctx.bag;
   const data = readData(r, { kind: 'gutenberg' });
   const tokenizer = r.choice('tokenizer', ['bpe', 'byte'] as const, 'bpe');
@@ -83,6 +90,9 @@ export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfi
   const schedule = readSchedule(r, steps);
   const evalEvery = r.interval('eval', Math.max(1, Math.floor(steps / 10)), true);
   const evalBatches = r.int('eval_batches', 4, { min: 1 });
+  if (hasEvalBlock && r.present('eval_batches')) {
+    bag.error(`'eval_batches' has no effect in a file with an eval block: that block's 'batches' sets the batches of every evaluation, in training too`, r.where('eval_batches'));
+  }
   const checkpointEvery = r.interval('checkpoint', null, true);
   const logEvery = r.interval('log', 10, false) ?? 10;
   const divergence = readDivergence(r);
@@ -90,7 +100,10 @@ export function readTrain(r: BlockReader, model: ModelConfig | null): TrainConfi
 
   if (model) {
     if (seqLen > model.maxSeq) bag.error(`seq_len (${seqLen}) exceeds the model's max_seq (${model.maxSeq})`, r.where('seq_len'));
-    if (tokenizer === 'byte' && model.vocab < 256) bag.error(`the byte tokenizer needs vocab ≥ 256, model ${model.name} has ${model.vocab}`, r.where('tokenizer'));
+    if (model.vocab >= 2 && model.vocab < TOKENIZER_BASE_VOCAB) {
+      const what = tokenizer === 'byte' ? 'the byte tokenizer emits' : 'the BPE tokenizer needs at least';
+      bag.error(`${what} ${TOKENIZER_BASE_VOCAB} token ids (256 bytes + <|endoftext|>), model ${model.name} has vocab ${model.vocab}`, r.where('tokenizer'));
+    }
     if (model.spectral && model.spectral.rebaseEvery > steps) {
       bag.warning(`spectral re-basing every ${model.spectral.rebaseEvery} steps never happens in ${steps} steps`, r.where('steps'));
     }
@@ -121,7 +134,13 @@ export function readEval(r: BlockReader, model: ModelConfig | null, train: Train
   const bag = r.ctx.bag;
   const data = readData(r, train?.data ?? { kind: 'gutenberg' });
   const split = r.choice('split', ['validation', 'test'] as const, 'validation');
-  const batches = r.int('batches', 20, { min: 1 });
+  let batches: number | 'all' = 'all';
+  const bv = r.value('batches');
+  if (bv) {
+    if (bv.kind === 'name' && bv.name === 'all') batches = 'all';
+    else if (bv.kind === 'number' && Number.isInteger(bv.value) && bv.value >= 1 && bv.value <= 2 ** 31 - 1) batches = bv.value;
+    else if (!(bv.kind === 'number' && Number.isNaN(bv.value))) bag.error(`'batches' must be a positive integer or 'all', found '${describeValue(bv)}'`, bv.loc);
+  }
   const batch = r.int('batch', train?.batch ?? 8, { min: 1 });
   const seqLen = r.int('seq_len', train?.seqLen ?? model?.maxSeq ?? 256, { min: 2 });
   const metricValues = r.values('metrics');
@@ -130,8 +149,12 @@ export function readEval(r: BlockReader, model: ModelConfig | null, train: Train
     const m = r.checkChoice('metrics', v, EVAL_METRICS);
     if (m && !metrics.includes(m)) metrics.push(m);
   }
-  if (metricValues === undefined) metrics.push('loss', 'perplexity');
+  if (metricValues === undefined) metrics.push(...DEFAULT_EVAL_METRICS);
   r.finish();
   if (model && seqLen > model.maxSeq) bag.error(`seq_len (${seqLen}) exceeds the model's max_seq (${model.maxSeq})`, r.where('seq_len'));
+  // A run evaluates the model it trains; an eval block about another model would be ignored by it.
+  if (model && train && train.model && train.model !== model.name) {
+    bag.error(`the eval block evaluates model ${model.name}, but the train block trains ${train.model}: evaluations during training and of its checkpoints are of ${train.model} (name it here, or set eval.model)`, r.anchor);
+  }
   return { model: model?.name ?? '', data, split, batches, batch, seqLen, metrics };
 }

@@ -173,14 +173,22 @@ export interface TrainConfig {
   divergence: DivergenceConfig | null;
 }
 
-export type EvalMetric = 'loss' | 'perplexity' | 'expert_load' | 'expert_overlap' | 'router_entropy';
-export const EVAL_METRICS: readonly EvalMetric[] = ['loss', 'perplexity', 'expert_load', 'expert_overlap', 'router_entropy'];
+/** What an evaluation computes and logs (runtime/train/evaluate.ts says how each is computed). */
+export type EvalMetric = 'loss' | 'bits_per_byte' | 'perplexity' | 'expert_load' | 'expert_overlap' | 'router_entropy';
+export const EVAL_METRICS: readonly EvalMetric[] = ['loss', 'bits_per_byte', 'perplexity', 'expert_load', 'expert_overlap', 'router_entropy'];
+/** An eval block without `metrics`, and the evaluations of a file without an eval block: what
+ *  the eval lines always held (loss, bits per byte, the expert diagnostics) plus the free perplexity. */
+export const DEFAULT_EVAL_METRICS: readonly EvalMetric[] = ['loss', 'bits_per_byte', 'perplexity', 'expert_overlap'];
 
+/** `eval MODEL { … }`: the evaluation `sdmoec eval` runs and, when the file trains the same model,
+ *  every evaluation during `sdmoec run` (the train block's `eval every N` says when). */
 export interface EvalConfig {
   model: string;
   data: DataConfig;
+  /** 'test': the run also holds out a test split (runtime/data/split.ts), which it never trains on. */
   split: 'validation' | 'test';
-  batches: number;
+  /** Held-out batches per evaluation; 'all' = the whole split (the default). */
+  batches: number | 'all';
   batch: number;
   seqLen: number;
   metrics: EvalMetric[];

@@ -48,7 +48,13 @@ function checkSupported(m: ModelConfig): void {
   }
 }
 
-export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
+/** Extra outputs for evaluations: `routerProbs` adds each MoE layer's router scores
+ *  `moe.<l>.router_probs` [tokens, experts] (an eval block's router_entropy). */
+export interface LoweringOutputs {
+  readonly routerProbs?: boolean;
+}
+
+export function lowerModel(m: ModelConfig, shape: LoweringShape, extra: LoweringOutputs = {}): Graph {
   checkSupported(m);
   const T = shape.batch * shape.seqLen;
   const D = m.dim;
@@ -109,6 +115,7 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
     const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
     const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
     outputs[`moe.${l}.counts`] = counts;
+    if (extra.routerProbs) outputs[`moe.${l}.router_probs`] = probs;
     const expertWeight = (matrix: 'gate' | 'up' | 'down', rows: number, cols: number, s: number): Value => {
       const name = `${p}.moe.experts.${matrix}`;
       if (!spectral.has(`expert.${matrix}`)) return ir.param(name, [E, rows, cols], normal(s), 'experts', { kind: 'experts', layer: l, matrix });

@@ -371,6 +371,13 @@ export class Tokenizer {
 
   /** Stream ids to a sink, so large corpora need no intermediate array per document. */
   encodeInto(text: string, emit: (id: number) => void): void {
+    if (this.merges.length === 0) {
+      // No merges (the byte tokenizer): the ids are the UTF-8 bytes, and pre-tokenising (which
+      // covers every character) would only cut the same bytes into words.
+      const bytes = utf8.encode(text);
+      for (let i = 0; i < bytes.length; i++) emit(bytes[i]);
+      return;
+    }
     const pattern = new RegExp(PRETOKENIZE_PATTERN, 'gu');
     for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
       const ids = this.encodeWord(m[0]);

@@ -1,4 +1,4 @@
-// Public surface of the data layer: corpus → split → byte-level BPE → token streams → batches, plus
+// Public surface of the data layer: corpus → split → tokenizer (byte-level BPE or bytes) → token streams → batches, plus
 // bits per byte. Import from here rather than from the individual files.
 export { loadCorpus, decodeTextBytes, normaliseText } from './corpus.ts';
 export type { Corpus, CorpusSource, Document, TextEncoding } from './corpus.ts';
@@ -11,5 +11,5 @@ export type { TokenArray } from './cache.ts';
 export { BatchSampler, validationBatches, validationWindowCount } from './batches.ts';
 export type { Batch, SamplerOptions, SamplerState, ValidationBatch, ValidationOptions } from './batches.ts';
 export { bitsPerByte, targetByteCount, spanBitsPerByte } from './bits-per-byte.ts';
-export { prepareData, encodeDocuments } from './prepare.ts';
-export type { DataProgressEvent, PrepareDataOptions, PreparedData } from './prepare.ts';
+export { prepareData, prepareHeldOut, encodeDocuments, byteTokenizer } from './prepare.ts';
+export type { DataProgressEvent, HeldOutOptions, PrepareDataOptions, PreparedData, TokenizerKind } from './prepare.ts';

@@ -104,7 +104,7 @@ function readCellMetrics(dir: string): Pick<CellResult, 'lossCurve' | 'evalCurve
   return {
     steps: train.length > 0 ? train[train.length - 1].step : 0,
     lossCurve: train.map((e) => [e.step, e.loss] as const),
-    evalCurve: evals.map((e) => [e.step, e.loss, e.bits_per_byte ?? null] as const),
+    evalCurve: evals.map((e) => [e.step, e.loss ?? NaN, e.bits_per_byte ?? null] as const),
     loadImbalance: imb.length > 0 ? imb.reduce((a, b) => a + b, 0) / imb.length : null,
     diagnostics: lastEval ? flattenDiagnostics(lastEval) : {},
     lastEval,
@@ -125,7 +125,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   const checkpointEvery = opts.quick ? Math.max(1, Math.round(steps / 2)) : Math.max(10, Math.round(steps / 10));
   // Warmup must fit in the shortened run (a warmup longer than training is a config error).
   const extra = opts.quick
-    ? [`train.batch=${Math.min(QUICK.batch, train.batch)}`, `train.eval=${steps}`, `train.eval_batches=1`, `train.log=1`, `train.schedule.warmup=${Math.min(train.schedule.warmup, Math.floor(steps / 3))}`]
+    ? [`train.batch=${Math.min(QUICK.batch, train.batch)}`, `train.eval=${steps}`, config.eval ? 'eval.batches=1' : `train.eval_batches=1`, `train.log=1`, `train.schedule.warmup=${Math.min(train.schedule.warmup, Math.floor(steps / 3))}`]
     : [];
   const cells = expandGrid(exp, { only: opts.only, steps, seeds, extra, checkpointEvery });
   const heldOutBatches = opts.quick ? QUICK.evalBatches : exp.evalBatches === 'all' ? Infinity : exp.evalBatches;
@@ -186,7 +186,8 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
         },
         afterTraining: async (session) => {
           finished = true;
-          heldOut = await evaluate(session, heldOutBatches);
+          const r = await evaluate(session, heldOutBatches);
+          heldOut = { loss: r.loss, bitsPerByte: r.bitsPerByte, tokens: r.tokens };
         },
       });
       if (!finished) {

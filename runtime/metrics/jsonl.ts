@@ -30,7 +30,8 @@ export interface TrainMetrics {
 export interface EvalMetrics {
   type: 'eval';
   step: number;
-  loss: number;
+  /** Absent when an eval block's `metrics` leaves it out (as every other metric). */
+  loss?: number;
   bits_per_byte?: number;
   /** Headline SD diagnostics (runtime/sd/diagnostics.ts#summarizeDiagnostics) and per-matrix `diagnostics`. */
   expert_overlap?: number;

@@ -3,18 +3,21 @@
 // `sdmoec run --resume DIR` continues from this record alone, so a resumed run trains exactly as
 // it was configured. When a FILE (and --set flags) is given with --resume, the freshly resolved
 // config is compared with the record: harmless changes (logging/eval/checkpoint intervals, eval
-// batches, divergence thresholds, more steps under a constant schedule) are applied and printed; anything else is refused
+// batches, the eval block, divergence thresholds, more steps under a constant schedule) are applied and printed; anything else is refused
 // unless forced (`--allow-changes`), because it would silently change the run mid-way (a cosine
 // schedule re-stretched over new steps, another learning rate, another model).
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../../base/errors.ts';
 import { stableJson } from '../../base/stable-json.ts';
-import type { ModelConfig, TrainConfig } from '../../compiler/config/types.ts';
+import type { EvalConfig, ModelConfig, TrainConfig } from '../../compiler/config/types.ts';
 
 export interface RunConfigRecord {
   readonly model: ModelConfig;
   readonly train: TrainConfig;
+  /** The file's eval block (data path resolved), which `sdmoec eval` of the run's checkpoints uses;
+   *  null or absent (records older than eval blocks): the implicit evaluation of the train block. */
+  readonly eval?: EvalConfig | null;
   readonly configHash: string;
   /** The .moe file and overrides the run was started (or last changed) with, for messages. */
   readonly file?: string;
@@ -65,11 +68,16 @@ function leaves(value: unknown, prefix: string, out: Map<string, string>): void 
 }
 
 /** Every leaf that differs between the recorded and the fresh config, each classified. */
-export function diffRunConfig(recorded: { model: ModelConfig; train: TrainConfig }, fresh: { model: ModelConfig; train: TrainConfig }): ConfigChange[] {
+export function diffRunConfig(
+  recorded: { model: ModelConfig; train: TrainConfig; eval?: EvalConfig | null },
+  fresh: { model: ModelConfig; train: TrainConfig; eval?: EvalConfig | null },
+): ConfigChange[] {
   const a = new Map<string, string>();
   const b = new Map<string, string>();
-  leaves({ model: recorded.model, train: recorded.train }, '', a);
-  leaves({ model: fresh.model, train: fresh.train }, '', b);
+  leaves({ model: recorded.model, train: recorded.train, eval: recorded.eval ?? null }, '', a);
+  leaves({ model: fresh.model, train: fresh.train, eval: fresh.eval ?? null }, '', b);
+  // `split test` holds documents out of training: switching it on or off changes the train data.
+  const testSplitChanged = (recorded.eval?.split === 'test') !== (fresh.eval?.split === 'test');
   const changes: ConfigChange[] = [];
   for (const path of [...new Set([...a.keys(), ...b.keys()])].sort()) {
     const from = a.get(path);
@@ -82,7 +90,8 @@ export function diffRunConfig(recorded: { model: ModelConfig; train: TrainConfig
       path,
       from: from === undefined ? undefined : JSON.parse(from),
       to: to === undefined ? undefined : JSON.parse(to),
-      harmless: (root === 'train' && HARMLESS_TRAIN_KEYS.has(key)) || moreStepsConstant,
+      // What is evaluated never changes what is trained, except whether a test split is held out.
+      harmless: (root === 'train' && HARMLESS_TRAIN_KEYS.has(key)) || (root === 'eval' && !testSplitChanged) || moreStepsConstant,
     });
   }
   return changes;

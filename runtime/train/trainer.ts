@@ -2,9 +2,9 @@
 // optimizer) into a single-submit plan and a forward-only evaluation plan sharing its weights,
 // streams batches from the prepared corpus, and per step feeds [lr, step] to the device, runs the
 // plan and reads back loss, gradient norm and the aux losses (one round trip). Metrics go to JSONL
-// (train, eval with the SD-MoE expert diagnostics, and a spectral line per re-basing), checkpoints
-// are atomic, `--resume` restores params, Adam moments, data position and guard state so the loss
-// curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
+// (train; eval with the metrics the eval block names, runtime/train/evaluate.ts; and a spectral line
+// per re-basing), checkpoints are atomic, `--resume` restores params, Adam moments, data position
+// and guard state so the loss curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
 // before anything is saved, so the last checkpoint on disk is the last good one.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,13 +12,13 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { UserError } from '../../base/errors.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
-import type { ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
+import type { EvalConfig, ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
 import { stableJson } from '../../base/stable-json.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
-import { prepareData, validationBatches, BatchSampler, targetByteCount, bitsPerByte, type PreparedData, type SamplerState } from '../data/index.ts';
+import { prepareData, BatchSampler, type PreparedData, type SamplerState } from '../data/index.ts';
 import { acquireDevice, assertNoDeviceErrors, GpuError } from '../device.ts';
 import { KernelExecutor } from '../executor.ts';
 import { DivergenceError, DivergenceGuard, guardOptions, type GuardState } from '../metrics/guard.ts';
@@ -26,8 +26,9 @@ import { MetricsWriter, type SpectralMetrics } from '../metrics/jsonl.ts';
 import { TrainingProgress } from '../metrics/progress.ts';
 import { StepExecutor } from '../step-executor.ts';
 import { learningRate } from './schedule.ts';
-import { diagnoseExperts, summarizeDiagnostics, type ExpertDiagnostics } from '../sd/diagnostics.ts';
+import { diagnoseExperts, type ExpertDiagnostics } from '../sd/diagnostics.ts';
 import { diagnosticsInputs } from './diagnostics.ts';
+import { describeResult, implicitEval, metricFields, openEvaluation, runEvaluation, type EvalResult, type EvalSetup } from './evaluate.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
 import { initializeSpectral, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
@@ -71,7 +72,10 @@ export interface TrainingSession {
   readonly train: TrainConfig;
   readonly compiled: CompiledTraining;
   readonly step: StepExecutor;
+  /** The executor of `evalSetup` (kept under this name for callers that run it directly). */
   readonly evaluation: StepExecutor;
+  /** What an evaluation scores and reports: the file's eval block, else implicitEval(train). */
+  readonly evalSetup: EvalSetup;
   readonly data: PreparedData;
 }
 
@@ -85,28 +89,44 @@ function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfi
   return { model, train };
 }
 
-/** The model and train config of a .moe file's train block, overrides applied, data path resolved. */
-export function resolveRunConfig(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): { model: ModelConfig; train: TrainConfig } {
+/** `data path("…")` is relative to the .moe file, like an import, not to the working directory. */
+export function resolveDataPath<T extends { data: TrainConfig['data'] }>(block: T, file: string): T {
+  return block.data.kind === 'path' && !isAbsolute(block.data.path) ? { ...block, data: { ...block.data, path: resolve(dirname(file), block.data.path) } } : block;
+}
+
+/** The model and train config of a .moe file's train block and its eval block (null when none),
+ *  overrides applied, data paths resolved. */
+export function resolveRunConfig(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): { model: ModelConfig; train: TrainConfig; eval: EvalConfig | null } {
   const { config, warnings } = loadConfig(file, { overrides: [...overrides] });
   for (const w of warnings) log(`warning: ${w.message}`);
-  const { model, train: declared } = trainBlock(config, file);
-  // `data path("…")` is relative to the .moe file, like an import, not to the working directory.
-  const train = declared.data.kind === 'path' && !isAbsolute(declared.data.path) ? { ...declared, data: { ...declared.data, path: resolve(dirname(file), declared.data.path) } } : declared;
-  return { model, train };
+  const { model, train } = trainBlock(config, file);
+  return { model, train: resolveDataPath(train, file), eval: config.eval ? resolveDataPath(config.eval, file) : null };
 }
 
 /** Loads a .moe file and opens a session for its train block. */
 export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): Promise<TrainingSession> {
-  const { model, train } = resolveRunConfig(file, overrides, log);
-  return openSession(model, train, file, log);
+  const { model, train, eval: evalBlock } = resolveRunConfig(file, overrides, log);
+  return openSession(model, train, file, log, evalBlock ?? undefined);
 }
 
-/** Compiles, allocates and initialises everything a run needs; shared by `run`, `eval` and tests. */
-export async function openSession(model: ModelConfig, train: TrainConfig, where: string, log: (line: string) => void = () => {}): Promise<TrainingSession> {
+/** Compiles, allocates and initialises everything a run needs; shared by `run`, `eval` and tests.
+ *  `evalSpec`: what evaluations score and report (default implicitEval(train)). `testSplit`: the
+ *  run holds out a test split (its eval block's `split test`; default: whether evalSpec says so),
+ *  which changes its train documents, so evaluating a run's checkpoint must repeat the run's choice. */
+export async function openSession(
+  model: ModelConfig,
+  train: TrainConfig,
+  where: string,
+  log: (line: string) => void = () => {},
+  evalSpec?: EvalConfig,
+  opts: { testSplit?: boolean } = {},
+): Promise<TrainingSession> {
   const ctx = await acquireDevice();
   log(`device: ${ctx.adapterName}`);
   const data = prepareData({
     source: train.data,
+    tokenizer: train.tokenizer,
+    testSplit: opts.testSplit ?? evalSpec?.split === 'test',
     vocabSize: model.vocab,
     seqLen: train.seqLen,
     batch: train.batch,
@@ -126,12 +146,18 @@ export async function openSession(model: ModelConfig, train: TrainConfig, where:
   const exec = KernelExecutor.shared(ctx);
   const step = new StepExecutor(exec, compiled.stepPlan);
   await step.init(train.seed);
-  const evaluation = new StepExecutor(exec, compiled.evalPlan);
-  await evaluation.init(train.seed, step);
+  let evalSetup: EvalSetup;
+  try {
+    evalSetup = await openEvaluation({ model, train, spec: evalSpec ?? implicitEval(train), compiled, exec, step, data, log });
+  } catch (e) {
+    if (e instanceof LoweringError) throw new UserError(`${where}: ${e.message}`);
+    throw e;
+  }
+  const evaluation = evalSetup.executor;
   log(`compiled: ${compiled.stepPlan.dispatches.length} dispatches per training step, ${compiled.evalPlan.dispatches.length} per evaluation batch, ${exec.pipelineCount} pipelines, ${(compiled.stepPlan.totalBytes / 2 ** 20).toFixed(1)} MiB of buffers`);
   // lavapipe compiles each shader to machine code on its first dispatch, not at pipeline creation.
   if (/llvmpipe|lavapipe/i.test(ctx.adapterName)) log('note: on lavapipe the first training step and the first evaluation also compile the shaders (tens of seconds)');
-  return { model, train, compiled, step, evaluation, data };
+  return { model, train, compiled, step, evaluation, evalSetup, data };
 }
 
 export function configHash(model: ModelConfig, train: TrainConfig): string {
@@ -169,27 +195,10 @@ export function spectralLine(step: number, report: RebaseReport): SpectralMetric
   };
 }
 
-/** Mean cross-entropy and bits per byte over the configured number of validation batches. */
-export async function evaluate(session: TrainingSession, maxBatches: number): Promise<{ loss: number; bitsPerByte: number; tokens: number }> {
-  const { train, data, evaluation } = session;
-  let nats = 0;
-  let bytes = 0;
-  let tokens = 0;
-  for (const batch of validationBatches(data.validation, { seqLen: train.seqLen, batch: train.batch, maxBatches })) {
-    evaluation.writeInput('tokens', batch.inputs);
-    evaluation.writeInput('targets', batch.targets);
-    evaluation.run();
-    const { ce_tokens } = await evaluation.readOutputs(['ce_tokens']);
-    assertNoDeviceErrors(evaluation.exec.ctx, 'evaluation');
-    for (let i = 0; i < batch.targets.length; i++) {
-      if (batch.targets[i] >= 0) {
-        nats += ce_tokens[i];
-        tokens++;
-      }
-    }
-    bytes += targetByteCount(data.tokenizer, batch.targets);
-  }
-  return { loss: nats / tokens, bitsPerByte: bitsPerByte(nats, bytes), tokens };
+/** The session's evaluation (runtime/train/evaluate.ts) over `maxBatches` held-out batches
+ *  (default: its spec's `batches`; 'all' or Infinity: the whole split). */
+export async function evaluate(session: TrainingSession, maxBatches?: number | 'all'): Promise<EvalResult> {
+  return runEvaluation(session.evalSetup, session.data.tokenizer, maxBatches === Infinity ? 'all' : maxBatches);
 }
 
 async function snapshot(session: TrainingSession): Promise<{ params: Map<string, ParamTensor>; optimizer: Map<string, ParamTensor> }> {
@@ -255,7 +264,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         : 'sdmoec run needs a .moe file, or --resume RUN_DIR to continue a run',
     );
   }
-  const resolved = opts.file ? resolveRunConfig(opts.file, opts.overrides, log) : { model: recorded!.model, train: recorded!.train };
+  const resolved = opts.file ? resolveRunConfig(opts.file, opts.overrides, log) : { model: recorded!.model, train: recorded!.train, eval: recorded!.eval ?? null };
   const changes = recorded && opts.file ? diffRunConfig(recorded, resolved) : [];
   if (changes.some((c) => !c.harmless) && !opts.allowChanges) {
     throw new UserError(
@@ -264,7 +273,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     );
   }
   if (changes.length > 0) log(`resume: config changes applied:\n${describeChanges(changes)}`);
-  const session = await openSession(resolved.model, resolved.train, opts.file ?? join(resumeRunDir!, 'config.json'), log);
+  const session = await openSession(resolved.model, resolved.train, opts.file ?? join(resumeRunDir!, 'config.json'), log, resolved.eval ?? undefined);
   const { model, train, step: exec } = session;
   const runDir = opts.out ?? resumeRunDir ?? join('runs', model.name);
   const hash = configHash(model, train);
@@ -295,8 +304,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   mkdirSync(runDir, { recursive: true });
   if (!recorded || changes.length > 0) {
     const record: RunConfigRecord = recorded
-      ? { ...recorded, model, train, configHash: hash, changes: [...(recorded.changes ?? []), { atStep: startStep, changes }] }
-      : { model, train, configHash: hash, ...(opts.file ? { file: opts.file, overrides: opts.overrides ?? [] } : {}) };
+      ? { ...recorded, model, train, eval: resolved.eval, configHash: hash, changes: [...(recorded.changes ?? []), { atStep: startStep, changes }] }
+      : { model, train, eval: resolved.eval, configHash: hash, ...(opts.file ? { file: opts.file, overrides: opts.overrides ?? [] } : {}) };
     writeFileSync(join(runDir, 'config.json'), JSON.stringify(record, null, 2));
   }
   const metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'), opts.resume ? { resumeStep: startStep } : {});
@@ -385,16 +394,16 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       }
       if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
         const t1 = performance.now();
-        const ev = await evaluate(session, train.evalBatches);
+        const ev = await evaluate(session);
         const evalSeconds = (performance.now() - t1) / 1000;
+        const { metrics: named } = session.evalSetup.spec;
         const t2 = performance.now();
-        const diagnostics = await expertDiagnostics(session);
+        const diagnostics = named.includes('expert_overlap') ? await expertDiagnostics(session) : undefined;
         const diagnosticsSeconds = (performance.now() - t2) / 1000;
-        const headline = summarizeDiagnostics(diagnostics);
+        const fields = metricFields(ev, named, diagnostics);
         lastEval = { loss: ev.loss, bitsPerByte: ev.bitsPerByte };
-        metrics.log({ type: 'eval', step: s, loss: ev.loss, bits_per_byte: ev.bitsPerByte, ...headline, eval_seconds: evalSeconds, diagnostics_seconds: diagnosticsSeconds, diagnostics });
-        const overlap = typeof headline.expert_overlap === 'number' ? `, expert overlap ${headline.expert_overlap.toFixed(3)} (${headline.expert_overlap_on})` : '';
-        progress.log(`step ${s}: validation loss ${ev.loss.toFixed(4)}, ${ev.bitsPerByte.toFixed(4)} bits/byte${overlap}`);
+        metrics.log({ type: 'eval', step: s, ...fields, tokens: ev.tokens, eval_seconds: evalSeconds, ...(diagnostics ? { diagnostics_seconds: diagnosticsSeconds } : {}) });
+        progress.log(`step ${s}: validation ${describeResult(ev, named, fields)}`);
       }
       if ((train.checkpointEvery && (s % train.checkpointEvery === 0 || s === train.steps)) || s === opts.stopAfter || interrupted) await checkpoint(s);
       if (interrupted) {

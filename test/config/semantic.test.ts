@@ -79,7 +79,7 @@ describe('defaults', () => {
   it('train and eval defaults derive from the model and from each other', () => {
     const c = check(`model m { ${base} max_seq 32 } train m { batch 3 } eval m { }`);
     expect(c.train).toMatchObject({ seqLen: 32, batch: 3, steps: 1000, evalEvery: 100, checkpointEvery: null, data: { kind: 'gutenberg' } });
-    expect(c.eval).toMatchObject({ batch: 3, seqLen: 32, metrics: ['loss', 'perplexity'], split: 'validation' });
+    expect(c.eval).toMatchObject({ batch: 3, seqLen: 32, metrics: ['loss', 'bits_per_byte', 'perplexity', 'expert_overlap'], split: 'validation', batches: 'all' });
   });
 });
 
