@@ -36,6 +36,9 @@ export interface LoweringContext {
   output(i: number): number;
   /** Where a buffer lives: its own buffer, or a slot of a slab (then `of` is the slab's id). */
   storage(id: number): { of: number; offset: number; bytes: number };
+  /** Global-batch load balancing, on load-balance aux nodes only: the expert-count buffer this
+   *  loss accumulates into (the counting pass) or takes f_e from (the training step). */
+  readonly auxCounts?: { readonly mode: 'accumulate' | 'given'; readonly buffer: number };
   /** Scratch buffer freed when this node is done. */
   temp(bytes: number, name: string): number;
   /** Appends a dispatch of the case's program (its oracle comes along for `sdmoec test`);
@@ -75,13 +78,15 @@ function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<strin
  */
 function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, loss: number, xInput = 0, idxInput = 1): { dProbs: number; dLogitsZ: number } {
   const z = a.kind === 'z_loss';
-  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: false };
+  const counts = z ? undefined : c.auxCounts;
+  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given' };
   const dProbs = c.temp(experts * 4, 'd_probs');
   const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
   c.emit(auxLossCase(p), {
     probs: c.input(xInput),
     topk_idx: c.input(idxInput),
     ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
+    ...(counts?.mode === 'accumulate' ? { counts_accum: counts.buffer } : counts?.mode === 'given' ? { counts_global: counts.buffer } : {}),
     stats_counts: c.temp(experts * 4, 'stats'),
     loss,
     d_probs: dProbs,
