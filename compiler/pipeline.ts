@@ -40,12 +40,14 @@ function countingGraph(forward: Graph): Graph {
   return graph(`${forward.name}_counts`, outputs);
 }
 
-/** AdamW settings of a run; with an SD model also where the projection happens and, for
+/** Optimizer settings of a run (`adam` is AdamW with weight decay 0, `sgd` its own kernel); with an SD model also where the projection happens and, for
  *  `moments reset`, the re-basing period that restarts W_c's and W_u's bias correction. */
 export function optimizerOptions(train: TrainConfig | null, model?: ModelConfig): OptimizerOptions {
   if (!train) return DEFAULT_OPTIMIZER;
   const s = model?.spectral;
   return {
+    kind: train.optimizer.kind === 'sgd' ? 'sgd' : 'adamw',
+    momentum: train.optimizer.momentum,
     ...(s ? { spectral: { project: s.project, resetEvery: s.moments === 'reset' ? s.rebaseEvery : 0 } } : {}),
     beta1: train.optimizer.betas[0],
     beta2: train.optimizer.betas[1],

@@ -7,6 +7,7 @@ import { numel } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
+import { sgdCase } from '../kernels/sgd.ts';
 import { accumulateCase } from '../kernels/accumulate.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
@@ -98,22 +99,34 @@ function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
   return { length, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay, resetEvery: a.resetEvery ?? 0, output: a.output ?? 'param' } as const;
 }
 
-/** One AdamW dispatch over a whole slab group (see slabs.ts); padding between slots is zero. */
-export function lowerAdamwSlab(
-  node: NodeOf<'adamw'>,
+/**
+ * One optimizer dispatch over a whole slab group (see slabs.ts); padding between slots is zero.
+ * `state` holds the group's state slabs in the node's operand order (AdamW: m, v; SGD: momentum),
+ * `hyper` its runtime-fed operands (AdamW: lr, step; SGD: lr).
+ */
+export function lowerOptimizerSlab(
+  node: NodeOf<'adamw'> | NodeOf<'sgd'>,
   elements: number,
-  buffers: { p: number; g: number; m: number; v: number; lr: number; step: number; clip: number },
+  buffers: { p: number; g: number; state: readonly number[]; hyper: readonly number[]; clip: number },
   emit: LoweringContext['emit'],
 ): void {
+  if (node.op === 'sgd') {
+    emit(sgdCase(sgdParams(node.attrs, elements)), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
+    return;
+  }
   emit(adamwCase(adamwParams(node.attrs, elements)), {
     param: buffers.p,
     grad: buffers.g,
-    m: buffers.m,
-    v: buffers.v,
-    lr: buffers.lr,
-    step: buffers.step,
+    m: buffers.state[0],
+    v: buffers.state[1],
+    lr: buffers.hyper[0],
+    step: buffers.hyper[1],
     clip: buffers.clip,
   });
+}
+
+function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
+  return { length, momentum: a.momentum, weightDecay: a.weightDecay, output: a.output ?? 'param' } as const;
 }
 
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
@@ -375,6 +388,10 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       step: c.input(5),
       clip: c.input(6),
     });
+  },
+  sgd: (n, c) => {
+    const length = numel(c.inputType(0));
+    c.emit(sgdCase(sgdParams(n.attrs, length)), { param: c.input(0), grad: c.input(1), momentum_buf: c.input(2), lr: c.input(3), clip: c.input(4) });
   },
 };
 

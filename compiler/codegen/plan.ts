@@ -21,9 +21,9 @@ import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
-import { KERNEL_LOWERINGS, lowerAdamwSlab, type LoweringContext } from './lowerings.ts';
+import { KERNEL_LOWERINGS, lowerOptimizerSlab, type LoweringContext } from './lowerings.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
-import { planSlabs } from './slabs.ts';
+import { optimizerOperands, planSlabs } from './slabs.ts';
 
 export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation' | 'grad' | 'slab' | 'accum' | 'counts';
 
@@ -215,20 +215,21 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
   const slotOf = new Map<Node, { of: number; offset: number }>();
   const gradSlot = new Map<Node, Map<number, { of: number; offset: number }>>();
   const slabBuffers = slabs.groups.map((group, gi) => {
-    const [p, gr, m, v] = (['params', 'grads', 'adam_m', 'adam_v'] as const).map((what) => {
+    const stateNames = group.members[0].op === 'sgd' ? ['momentum'] : ['adam_m', 'adam_v'];
+    const [p, gr, ...state] = ['params', 'grads', ...stateNames].map((what) => {
       const id = pool.create(group.bytes, 'slab', `slab${gi}.${what}`);
       pinned.add(id);
       return id;
     });
     group.members.forEach((n, i) => {
       const offset = group.offsets[i];
-      slotOf.set(n.inputs[0].node, { of: p, offset });
-      slotOf.set(n.inputs[2].node, { of: m, offset });
-      slotOf.set(n.inputs[3].node, { of: v, offset });
-      const g = n.inputs[1];
+      const ops = optimizerOperands(n)!;
+      slotOf.set(ops.param.node, { of: p, offset });
+      ops.state.forEach((s, k) => slotOf.set(s.node, { of: state[k], offset }));
+      const g = ops.grad;
       gradSlot.set(g.node, (gradSlot.get(g.node) ?? new Map()).set(g.index, { of: gr, offset }));
     });
-    return { p, g: gr, m, v };
+    return { p, g: gr, state };
   });
 
   // Which node's value currently lives in each activation buffer: a buffer is released only by
@@ -317,29 +318,31 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       case 'reshape':
         bufferOf.set(node, [buf(node.inputs[0])]);
         return;
+      case 'sgd':
       case 'adamw': {
-        // In place: the updated param and moments overwrite the buffers they were read from; in
+        // In place: the updated param and state overwrite the buffers they were read from; in
         // step mode the step Δ overwrites the gradient instead (it takes the gradient's buffer over,
         // which the gradient must own outright: no view, no other reader after this node).
         const member = slabs.memberOf.get(node);
         const stepMode = node.attrs.output === 'step';
+        const ops = optimizerOperands(node)!;
         if (stepMode && !member) {
-          const g = node.inputs[1];
+          const g = ops.grad;
           if (owner.get(buf(g)) !== g.node || lastUse.get(g.node) !== position) {
-            throw new InternalError(`adamw in step mode: its gradient (${g.node.op}) must own its buffer and die at the update`);
+            throw new InternalError(`${node.op} in step mode: its gradient (${g.node.op}) must own its buffer and die at the update`);
           }
           owner.set(buf(g), node);
         }
-        bufferOf.set(node, [buf(node.inputs[stepMode ? 1 : 0]), buf(node.inputs[2]), buf(node.inputs[3])]);
+        bufferOf.set(node, [buf(stepMode ? ops.grad : ops.param), ...ops.state.map(buf)]);
         if (!member) break;
         // One dispatch updates the whole slab group; it is emitted where the group's first member
         // is scheduled (every gradient is complete by then: the norm that feeds `clip` reads them all).
         if (member.index === 0) {
           const s = slabBuffers[member.group];
           const elements = slabs.groups[member.group].bytes / 4;
-          lowerAdamwSlab(node, elements, { p: s.p, g: s.g, m: s.m, v: s.v, lr: buf(node.inputs[4]), step: buf(node.inputs[5]), clip: buf(node.inputs[6]) }, (kernel, bindings) => {
+          lowerOptimizerSlab(node, elements, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, (kernel, bindings) => {
             const program = kernel.program;
-            dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: 'adamw', kernel });
+            dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
           });
         }
         return;

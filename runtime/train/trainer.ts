@@ -262,7 +262,7 @@ async function snapshot(session: TrainingSession): Promise<{ params: Map<string,
   const optimizer = new Map<string, ParamTensor>();
   for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
     const tensor = { shape: [...spec.type.shape], data: await session.step.readParam(name) };
-    if (spec.role?.kind === 'adam') optimizer.set(name, tensor);
+    if (spec.role?.kind === 'adam' || spec.role?.kind === 'momentum') optimizer.set(name, tensor);
     else params.set(name, tensor);
   }
   return { params, optimizer };
@@ -405,7 +405,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       lr[0] = learningRate(s, train.steps, train.optimizer.lr, train.schedule);
       stepNumber[0] = s;
       exec.writeInput('optimizer.lr', lr);
-      exec.writeInput('optimizer.step', stepNumber);
+      // SGD has no bias correction: its plan reads no step number.
+      if (exec.plan.inputs['optimizer.step']) exec.writeInput('optimizer.step', stepNumber);
       const t0 = performance.now();
       const logNow = s % train.logEvery === 0 || s === train.steps || s === 1;
       // The aux losses are scalars read every step in the same copy as the loss, so a spike between
