@@ -32,8 +32,22 @@ function manifest(plan: ExecutionPlan) {
       workgroups: d.program.dispatch,
       buffers: d.buffers,
     })),
+    // grad_accum > 1: schedule[0, updateStart) runs per micro-batch, then `add` (micro-batches
+    // 1 … N−1) or `finish` and schedule[updateStart, …) (the last).
+    ...(plan.accumulation
+      ? {
+          accumulation: {
+            microBatches: plan.accumulation.microBatches,
+            updateStart: plan.accumulation.updateStart,
+            add: plan.accumulation.add.map((d) => ({ kernel: d.program.label, buffers: d.buffers })),
+            finish: plan.accumulation.finish.map((d) => ({ kernel: d.program.label, buffers: d.buffers })),
+          },
+        }
+      : {}),
   };
 }
+
+const allDispatches = (plan: ExecutionPlan) => [...plan.dispatches, ...(plan.accumulation ? [...plan.accumulation.add, ...plan.accumulation.finish] : [])];
 
 export interface ArtifactSummary {
   readonly kernels: number;
@@ -48,12 +62,12 @@ export function writeCompiledArtifacts(dir: string, compiled: CompiledTraining):
   writeFileSync(join(dir, 'step.ir'), printGraph(compiled.step));
   writeFileSync(join(dir, 'eval.ir'), printGraph(compiled.evaluation));
   const seen = new Set<string>();
-  for (const d of [...compiled.stepPlan.dispatches, ...compiled.evalPlan.dispatches]) {
+  for (const d of [...allDispatches(compiled.stepPlan), ...compiled.evalPlan.dispatches, ...(compiled.countPlan?.dispatches ?? [])]) {
     const key = pipelineKey(d.program);
     if (seen.has(key)) continue;
     seen.add(key);
     writeFileSync(join(dir, 'kernels', `${d.program.label}.wgsl`), renderWgsl(d.program));
   }
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ step: manifest(compiled.stepPlan), eval: manifest(compiled.evalPlan) }, null, 2));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ step: manifest(compiled.stepPlan), eval: manifest(compiled.evalPlan), ...(compiled.countPlan ? { counts: manifest(compiled.countPlan) } : {}) }, null, 2));
   return { kernels: seen.size, stepDispatches: compiled.stepPlan.dispatches.length, evalDispatches: compiled.evalPlan.dispatches.length, stepBytes: compiled.stepPlan.totalBytes };
 }

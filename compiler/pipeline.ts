@@ -4,12 +4,17 @@
 // and dispatches. The evaluation program is the forward graph alone; it shares the parameter
 // buffers of the training program at run time (same param names). The IR verifier runs after every
 // pass when asked (`verify`) or when SDMOEC_VERIFY=1 (the test suite sets it).
+// `grad_accum` N > 1 plans the step to run per micro-batch and accumulate (plan.ts); with a
+// load-balance loss of `scope = global` it also compiles the counting plan: the forward up to the
+// last load-balance loss, run over all N micro-batches of a step before the step itself so that
+// f_e is the global batch's (aux-loss.ts). Both share the count buffers and params by name.
 import type { ModelConfig, TrainConfig } from './config/types.ts';
 import type { DeviceCaps } from '../base/caps.ts';
 import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
 import { LoweringError, lowerModel } from './lower/model.ts';
 import { verifyGraph } from './ir/text.ts';
 import type { Graph } from './ir/types.ts';
+import { graph } from './ir/graph.ts';
 import { EVALUATION_PIPELINE, runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
 import { DEFAULT_OPTIMIZER, type OptimizerOptions } from './passes/optimizer.ts';
 
@@ -19,14 +24,30 @@ export interface CompiledTraining {
   readonly evaluation: Graph;
   readonly stepPlan: ExecutionPlan;
   readonly evalPlan: ExecutionPlan;
+  /** Global-batch load balancing with grad_accum > 1: the expert-counting forward pass. */
+  readonly countPlan?: ExecutionPlan;
 }
 
-/** AdamW settings of a run; with an SD model also where the projection happens and, for
+/** Whether the step needs the counting pre-pass of global-batch load balancing. */
+export function needsGlobalCounts(model: ModelConfig, train: TrainConfig): boolean {
+  const aux = model.moe.router.auxLoss;
+  return train.gradAccum > 1 && aux !== null && aux.scope === 'global' && aux.coef > 0 && model.denseLayers < model.layers;
+}
+
+/** The forward graph cut down to its load-balance losses (what the counting pass computes). */
+function countingGraph(forward: Graph): Graph {
+  const outputs = Object.fromEntries(Object.entries(forward.outputs).filter(([, v]) => v.node.op === 'aux_loss' && v.node.attrs.kind === 'load_balance'));
+  return graph(`${forward.name}_counts`, outputs);
+}
+
+/** Optimizer settings of a run (`adam` is AdamW with weight decay 0, `sgd` its own kernel); with an SD model also where the projection happens and, for
  *  `moments reset`, the re-basing period that restarts W_c's and W_u's bias correction. */
 export function optimizerOptions(train: TrainConfig | null, model?: ModelConfig): OptimizerOptions {
   if (!train) return DEFAULT_OPTIMIZER;
   const s = model?.spectral;
   return {
+    kind: train.optimizer.kind === 'sgd' ? 'sgd' : 'adamw',
+    momentum: train.optimizer.momentum,
     ...(s ? { spectral: { project: s.project, resetEvery: s.moments === 'reset' ? s.rebaseEvery : 0 } } : {}),
     beta1: train.optimizer.betas[0],
     beta2: train.optimizer.betas[1],
@@ -43,7 +64,10 @@ export function compileTraining(model: ModelConfig, train: TrainConfig, caps: De
   const after = verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
   const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
   const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
-  const compiled = { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
+  const global = needsGlobalCounts(model, train);
+  const stepPlan = planGraph(step, caps, { gradAccum: train.gradAccum, ...(global ? { auxCounts: 'given' as const } : {}) });
+  const countPlan = global ? planGraph(runPasses(countingGraph(forward), EVALUATION_PIPELINE, {}, after), caps, { auxCounts: 'accumulate' }) : undefined;
+  const compiled = { forward, step, evaluation, stepPlan, evalPlan: planGraph(evaluation, caps), ...(countPlan ? { countPlan } : {}) };
   checkBufferLimits(model.name, compiled.stepPlan, caps);
   return compiled;
 }

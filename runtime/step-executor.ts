@@ -3,6 +3,10 @@
 // compiles every pipeline up front, pre-builds bind groups, and then executes a whole step as one
 // compute pass in one submit. Dispatches in a pass are ordered with storage barriers between them,
 // so a step costs one submit round trip plus ~20–30 µs per dispatch on lavapipe.
+// Gradient accumulation (plan.accumulation): `run('micro')` is one micro-batch (forward, backward,
+// acc += g) and `run('last')` the step's last micro-batch followed by g = (g + acc)/N and the
+// update; `captureOutputs` copies a micro-batch's scalar outputs aside (queue-ordered, no wait)
+// so the trainer reads all N back in one round trip at the end of the step.
 import type { ExecutionPlan } from '../compiler/codegen/plan.ts';
 import type { TensorType } from '../compiler/ir/types.ts';
 import { numel } from '../compiler/ir/types.ts';
@@ -28,6 +32,8 @@ export class StepExecutor {
   private readonly staging = new Map<number, GPUBuffer>();
   /** Read by profileStep (same module). */
   prepared: Prepared[] = [];
+  private accumulate: { add: Prepared[]; finish: Prepared[] } | null = null;
+  private capture: { buffer: GPUBuffer; bytes: number; offsets: Map<string, number>; stride: number } | null = null;
 
   constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {}
 
@@ -48,6 +54,11 @@ export class StepExecutor {
         const theirs = share.plan.params[name];
         if (theirs) shared.set(spec.buffer, share.slots[theirs.buffer]);
       }
+      // Global load-balance counts: the counting plan and the step plan use one buffer per loss.
+      for (const [name, id] of Object.entries(this.plan.auxCounts ?? {})) {
+        const theirs = share.plan.auxCounts?.[name];
+        if (theirs !== undefined) shared.set(id, share.slots[theirs]);
+      }
     }
     await withErrorScopes(this.exec.ctx, { label: 'allocate step buffers' }, () => {
       // Slab slots (views) live inside their slab's GPU buffer at their offset.
@@ -67,14 +78,25 @@ export class StepExecutor {
       else if (b.init.kind === 'fill') data.fill(b.init.value);
       if (b.init.kind !== 'zeros') device.queue.writeBuffer(this.slots[b.id].buffer, this.slots[b.id].offset, data);
     }
-    const pipelines = await Promise.all(this.plan.dispatches.map((d) => this.exec.pipeline(d.program)));
-    this.prepared = await withErrorScopes(this.exec.ctx, { label: 'bind step buffers' }, () =>
-      this.plan.dispatches.map((d, i) => ({
+    this.prepared = await this.prepare(this.plan.dispatches);
+    const acc = this.plan.accumulation;
+    this.accumulate = acc ? { add: await this.prepare(acc.add), finish: await this.prepare(acc.finish) } : null;
+  }
+
+  private async prepare(dispatches: ExecutionPlan['dispatches']): Promise<Prepared[]> {
+    const pipelines = await Promise.all(dispatches.map((d) => this.exec.pipeline(d.program)));
+    return withErrorScopes(this.exec.ctx, { label: 'bind step buffers' }, () =>
+      dispatches.map((d, i) => ({
         pipeline: pipelines[i],
         bindGroup: this.exec.bindGroup(d.program, pipelines[i], d.buffers.map((id) => ({ ...this.slots[id], size: this.plan.buffers[id].bytes }))),
         dispatch: d.program.dispatch,
       })),
     );
+  }
+
+  /** Micro-batches per optimizer step of this plan (1 without accumulation). */
+  get microBatches(): number {
+    return this.plan.accumulation?.microBatches ?? 1;
   }
 
   writeInput(name: string, data: HostArray): void {
@@ -108,17 +130,80 @@ export class StepExecutor {
     return spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
   }
 
-  /** Encodes and submits every dispatch of the plan in one compute pass. */
-  run(): void {
+  /**
+   * Encodes and submits one compute pass in one submit: the whole plan ('step'), or with gradient
+   * accumulation one micro-batch and acc += g ('micro'), or the last micro-batch, the fold of the
+   * accumulators into the gradients and the update ('last'). `clearAuxCounts` zeroes the global
+   * load-balance counts first (the first counting pass of a step).
+   */
+  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean } = {}): void {
     const enc = this.exec.device.createCommandEncoder({ label: 'step' });
+    if (opts.clearAuxCounts) {
+      for (const id of Object.values(this.plan.auxCounts ?? {})) enc.clearBuffer(this.slots[id].buffer, this.slots[id].offset, this.plan.buffers[id].bytes);
+    }
+    let list = this.prepared;
+    if (phase !== 'step') {
+      const acc = this.accumulate;
+      const split = this.plan.accumulation?.updateStart;
+      if (!acc || split === undefined) throw new Error(`run('${phase}'): the plan has no gradient accumulation`);
+      list = phase === 'micro' ? [...this.prepared.slice(0, split), ...acc.add] : [...this.prepared.slice(0, split), ...acc.finish, ...this.prepared.slice(split)];
+    } else if (this.accumulate) {
+      throw new Error(`run('step') on a plan that accumulates ${this.microBatches} micro-batches; run 'micro' then 'last'`);
+    }
     const pass = enc.beginComputePass({ label: 'step' });
-    for (const p of this.prepared) {
+    for (const p of list) {
       pass.setPipeline(p.pipeline);
       pass.setBindGroup(0, p.bindGroup);
       pass.dispatchWorkgroups(p.dispatch[0], p.dispatch[1], p.dispatch[2]);
     }
     pass.end();
     this.exec.device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Copies the named outputs of the micro-batch just submitted into slot `slot` of a capture
+   * buffer (sized for `slots` micro-batches), without waiting; `readCaptured` maps it once.
+   */
+  captureOutputs(names: readonly string[], slot: number, slots: number): void {
+    const sizes = names.map((name) => {
+      const spec = this.plan.outputs[name];
+      if (!spec) throw new Error(`plan has no output '${name}'`);
+      return Math.max(1, numel(spec.type)) * 4;
+    });
+    const stride = sizes.reduce((a, b) => a + b, 0);
+    const bytes = Math.max(4, stride * slots);
+    if (!this.capture || this.capture.bytes !== bytes || names.some((n) => !this.capture!.offsets.has(n))) {
+      this.capture?.buffer.destroy();
+      let at = 0;
+      const offsets = new Map(names.map((n, i) => [n, (at += sizes[i]) - sizes[i]]));
+      this.capture = { buffer: this.exec.createBuffer(bytes, 'capture'), bytes, offsets, stride };
+    }
+    const cap = this.capture;
+    const enc = this.exec.device.createCommandEncoder({ label: 'capture' });
+    names.forEach((name, i) => {
+      const slotOf = this.slots[this.plan.outputs[name].buffer];
+      enc.copyBufferToBuffer(slotOf.buffer, slotOf.offset, cap.buffer, slot * cap.stride + cap.offsets.get(name)!, sizes[i]);
+    });
+    this.exec.device.queue.submit([enc.finish()]);
+  }
+
+  /** The captured outputs of slots 0 … slots−1, one array per slot and name, in one read-back. */
+  async readCaptured(names: readonly string[], slots: number): Promise<Record<string, (Float32Array | Int32Array)[]>> {
+    const cap = this.capture;
+    if (!cap) throw new Error('readCaptured before captureOutputs');
+    const all = await this.exec.readBuffer(cap.buffer, cap.stride * slots);
+    const result: Record<string, (Float32Array | Int32Array)[]> = {};
+    for (const name of names) {
+      const spec = this.plan.outputs[name];
+      const at = cap.offsets.get(name);
+      if (at === undefined) throw new Error(`output '${name}' was not captured`);
+      const size = Math.max(1, numel(spec.type)) * 4;
+      result[name] = Array.from({ length: slots }, (_, s) => {
+        const bytes = all.slice(s * cap.stride + at, s * cap.stride + at + size);
+        return spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      });
+    }
+    return result;
   }
 
   /** Resolves when the device has finished everything submitted so far. */
@@ -163,6 +248,8 @@ export class StepExecutor {
 
   destroy(): void {
     for (const b of [...this.owned, ...this.staging.values()]) b.destroy();
+    this.capture?.buffer.destroy();
+    this.capture = null;
     this.staging.clear();
     this.owned = [];
     this.slots = [];

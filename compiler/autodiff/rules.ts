@@ -192,6 +192,7 @@ const RULES: { [K in OpName]: Rule<K> } = {
   sd_project_update: () => noGrad('sd_project_update'),
   grad_norm: () => noGrad('grad_norm'),
   adamw: () => noGrad('adamw'),
+  sgd: () => noGrad('sgd'),
 };
 
 export function gradientRule(node: Node, grads: readonly Grad[]): Grad[] {

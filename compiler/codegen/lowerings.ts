@@ -7,6 +7,7 @@ import { numel } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
+import { sgdCase } from '../kernels/sgd.ts';
 import { accumulateCase } from '../kernels/accumulate.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
@@ -38,6 +39,9 @@ export interface LoweringContext {
   output(i: number): number;
   /** Where a buffer lives: its own buffer, or a slot of a slab (then `of` is the slab's id). */
   storage(id: number): { of: number; offset: number; bytes: number };
+  /** Global-batch load balancing, on load-balance aux nodes only: the expert-count buffer this
+   *  loss accumulates into (the counting pass) or takes f_e from (the training step). */
+  readonly auxCounts?: { readonly mode: 'accumulate' | 'given'; readonly buffer: number };
   /** Scratch buffer freed when this node is done. */
   temp(bytes: number, name: string): number;
   /** Appends a dispatch of the case's program (its oracle comes along for `sdmoec test`);
@@ -77,13 +81,15 @@ function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<strin
  */
 function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, loss: number, xInput = 0, idxInput = 1): { dProbs: number; dLogitsZ: number } {
   const z = a.kind === 'z_loss';
-  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: false };
+  const counts = z ? undefined : c.auxCounts;
+  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given' };
   const dProbs = c.temp(experts * 4, 'd_probs');
   const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
   c.emit(auxLossCase(p), {
     probs: c.input(xInput),
     topk_idx: c.input(idxInput),
     ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
+    ...(counts?.mode === 'accumulate' ? { counts_accum: counts.buffer } : counts?.mode === 'given' ? { counts_global: counts.buffer } : {}),
     stats_counts: c.temp(experts * 4, 'stats'),
     loss,
     d_probs: dProbs,
@@ -95,22 +101,34 @@ function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
   return { length, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay, resetEvery: a.resetEvery ?? 0, output: a.output ?? 'param' } as const;
 }
 
-/** One AdamW dispatch over a whole slab group (see slabs.ts); padding between slots is zero. */
-export function lowerAdamwSlab(
-  node: NodeOf<'adamw'>,
+/**
+ * One optimizer dispatch over a whole slab group (see slabs.ts); padding between slots is zero.
+ * `state` holds the group's state slabs in the node's operand order (AdamW: m, v; SGD: momentum),
+ * `hyper` its runtime-fed operands (AdamW: lr, step; SGD: lr).
+ */
+export function lowerOptimizerSlab(
+  node: NodeOf<'adamw'> | NodeOf<'sgd'>,
   elements: number,
-  buffers: { p: number; g: number; m: number; v: number; lr: number; step: number; clip: number },
+  buffers: { p: number; g: number; state: readonly number[]; hyper: readonly number[]; clip: number },
   emit: LoweringContext['emit'],
 ): void {
+  if (node.op === 'sgd') {
+    emit(sgdCase(sgdParams(node.attrs, elements)), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
+    return;
+  }
   emit(adamwCase(adamwParams(node.attrs, elements)), {
     param: buffers.p,
     grad: buffers.g,
-    m: buffers.m,
-    v: buffers.v,
-    lr: buffers.lr,
-    step: buffers.step,
+    m: buffers.state[0],
+    v: buffers.state[1],
+    lr: buffers.hyper[0],
+    step: buffers.hyper[1],
     clip: buffers.clip,
   });
+}
+
+function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
+  return { length, momentum: a.momentum, weightDecay: a.weightDecay, output: a.output ?? 'param' } as const;
 }
 
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
@@ -397,6 +415,10 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       step: c.input(5),
       clip: c.input(6),
     });
+  },
+  sgd: (n, c) => {
+    const length = numel(c.inputType(0));
+    c.emit(sgdCase(sgdParams(n.attrs, length)), { param: c.input(0), grad: c.input(1), momentum_buf: c.input(2), lr: c.input(3), clip: c.input(4) });
   },
 };
 

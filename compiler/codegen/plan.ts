@@ -6,6 +6,14 @@
 // Invariants: params, optimizer state, inputs and graph outputs are never reused; `reshape` is a
 // view (same buffer); `adamw` writes its results into the param and state buffers it read (in
 // step mode, the step into its gradient's buffer); `sd_project_update` writes into W_c and W_u.
+// Gradient accumulation (`gradAccum` N > 1): the schedule puts every node of the update (the
+// gradient norm and everything downstream of it: clip, optimizer, SD projection) after every node
+// of the forward and backward pass, so dispatches [0, updateStart) are one micro-batch and the rest
+// run once per optimizer step; `accumulation.add` / `.finish` fold the micro-batch gradients into
+// one accumulator per slab (and per gradient outside a slab), see compiler/kernels/grad-accum.ts.
+// Global-batch load balancing (`auxCounts`): every load-balance aux kernel binds a per-loss expert
+// count buffer named by the loss's graph output, accumulated over the step's micro-batches by a
+// counting pass ('accumulate') and read as the constant f_e by the training step ('given').
 import type { DeviceCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { topoOrder } from '../ir/graph.ts';
@@ -13,10 +21,11 @@ import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
-import { KERNEL_LOWERINGS, lowerAdamwSlab, type LoweringContext } from './lowerings.ts';
-import { planSlabs } from './slabs.ts';
+import { KERNEL_LOWERINGS, lowerOptimizerSlab, type LoweringContext } from './lowerings.ts';
+import { gradAccumCase } from '../kernels/grad-accum.ts';
+import { optimizerOperands, planSlabs } from './slabs.ts';
 
-export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation' | 'grad' | 'slab';
+export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation' | 'grad' | 'slab' | 'accum' | 'counts';
 
 export interface PlanBuffer {
   readonly id: number;
@@ -50,6 +59,25 @@ export interface PlanParam {
   readonly role?: ParamRole;
 }
 
+/** How a plan runs N micro-batches per optimizer step (present when planned with gradAccum > 1). */
+export interface AccumulationPlan {
+  readonly microBatches: number;
+  /** Dispatches [0, updateStart) are one micro-batch's forward and backward; the rest (norm,
+   *  clip, optimizer) run once per step, after `finish`. */
+  readonly updateStart: number;
+  /** acc += g for every gradient slab and loose gradient: after micro-batches 1 … N−1. */
+  readonly add: readonly PlanDispatch[];
+  /** g = (g + acc)/N, acc = 0: after micro-batch N, before the update. */
+  readonly finish: readonly PlanDispatch[];
+}
+
+export interface PlanOptions {
+  /** Micro-batches per optimizer step (default 1: no accumulation). */
+  readonly gradAccum?: number;
+  /** Global-batch load balancing: the counting pass accumulates expert counts, the step reads them. */
+  readonly auxCounts?: 'accumulate' | 'given';
+}
+
 export interface ExecutionPlan {
   readonly buffers: readonly PlanBuffer[];
   readonly dispatches: readonly PlanDispatch[];
@@ -59,6 +87,11 @@ export interface ExecutionPlan {
   readonly inputs: Readonly<Record<string, { buffer: number; type: TensorType }>>;
   /** Param or optimizer-state name → buffer, with its role (compiler/ir/types.ts#ParamRole) when it has one. */
   readonly params: Readonly<Record<string, PlanParam>>;
+  /** Present with gradAccum > 1. */
+  readonly accumulation?: AccumulationPlan;
+  /** With `auxCounts`: load-balance output name → its expert-count buffer (u32 [E]), shared by name
+   *  between the counting plan and the step plan like params. */
+  readonly auxCounts?: Readonly<Record<string, number>>;
   /** Bytes of all buffers together (what the device must hold). */
   readonly totalBytes: number;
   /** Bytes that activations would take without reuse, for the report. */
@@ -109,8 +142,47 @@ class BufferPool {
   }
 }
 
-export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
-  const order = topoOrder(g);
+/** Nodes of the update: the gradient norm and everything that reads it, directly or not. */
+function updateNodes(order: readonly Node[]): Set<Node> {
+  const update = new Set<Node>();
+  for (const n of order) if (n.op === 'grad_norm' || n.inputs.some((v) => update.has(v.node))) update.add(n);
+  return update;
+}
+
+/** Load-balance aux nodes (forward and gradient) → the graph output naming the loss. */
+function loadBalanceNames(g: Graph, order: readonly Node[]): Map<Node, string> {
+  const byRouter = new Map<string, string>();
+  const position = new Map(order.map((n, i) => [n, i]));
+  const key = (v: Value): string => `${position.get(v.node)}:${v.index}`;
+  const names = new Map<Node, string>();
+  for (const [name, v] of Object.entries(g.outputs)) {
+    if (v.node.op === 'aux_loss' && v.node.attrs.kind === 'load_balance') {
+      names.set(v.node, name);
+      byRouter.set(key(v.node.inputs[1]), name);
+    }
+  }
+  for (const n of order) {
+    if (n.op === 'aux_loss' && n.attrs.kind === 'load_balance' && !names.has(n)) throw new InternalError('global load balancing: a load-balance loss is not a graph output');
+    if (n.op === 'aux_loss_grad' && n.attrs.kind === 'load_balance') {
+      const name = byRouter.get(key(n.inputs[2]));
+      if (!name) throw new InternalError('global load balancing: a load-balance gradient has no forward loss among the outputs');
+      names.set(n, name);
+    }
+  }
+  return names;
+}
+
+export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {}): ExecutionPlan {
+  const microBatches = options.gradAccum ?? 1;
+  if (!(Number.isInteger(microBatches) && microBatches >= 1)) throw new InternalError(`planGraph: gradAccum must be a positive integer, got ${microBatches}`);
+  const topo = topoOrder(g);
+  // With accumulation the update runs after the whole micro-batch: a valid order, since nothing
+  // outside the update reads from it (anything that did would be in it).
+  const update = microBatches > 1 ? updateNodes(topo) : new Set<Node>();
+  if (microBatches > 1 && update.size === 0) throw new InternalError('planGraph: gradient accumulation needs a training graph (no grad_norm node)');
+  const order = microBatches > 1 ? [...topo.filter((n) => !update.has(n)), ...topo.filter((n) => update.has(n))] : topo;
+  const lbNames = options.auxCounts ? loadBalanceNames(g, order) : new Map<Node, string>();
+  const auxCounts: Record<string, number> = {};
   const pool = new BufferPool();
   const bufferOf = new Map<Node, number[]>();
   const pinned = new Set<number>();
@@ -143,20 +215,21 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
   const slotOf = new Map<Node, { of: number; offset: number }>();
   const gradSlot = new Map<Node, Map<number, { of: number; offset: number }>>();
   const slabBuffers = slabs.groups.map((group, gi) => {
-    const [p, gr, m, v] = (['params', 'grads', 'adam_m', 'adam_v'] as const).map((what) => {
+    const stateNames = group.members[0].op === 'sgd' ? ['momentum'] : ['adam_m', 'adam_v'];
+    const [p, gr, ...state] = ['params', 'grads', ...stateNames].map((what) => {
       const id = pool.create(group.bytes, 'slab', `slab${gi}.${what}`);
       pinned.add(id);
       return id;
     });
     group.members.forEach((n, i) => {
       const offset = group.offsets[i];
-      slotOf.set(n.inputs[0].node, { of: p, offset });
-      slotOf.set(n.inputs[2].node, { of: m, offset });
-      slotOf.set(n.inputs[3].node, { of: v, offset });
-      const g = n.inputs[1];
+      const ops = optimizerOperands(n)!;
+      slotOf.set(ops.param.node, { of: p, offset });
+      ops.state.forEach((s, k) => slotOf.set(s.node, { of: state[k], offset }));
+      const g = ops.grad;
       gradSlot.set(g.node, (gradSlot.get(g.node) ?? new Map()).set(g.index, { of: gr, offset }));
     });
-    return { p, g: gr, m, v };
+    return { p, g: gr, state };
   });
 
   // Which node's value currently lives in each activation buffer: a buffer is released only by
@@ -168,8 +241,55 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     if (!ids) throw new Error(`no buffer for ${v.node.op} output ${v.index}`);
     return ids[v.index];
   };
+  const storage = (id: number): { of: number; offset: number; bytes: number } => {
+    const b = pool.buffers[id];
+    return b.view ? { of: b.view.of, offset: b.view.offset, bytes: b.bytes } : { of: id, offset: 0, bytes: b.bytes };
+  };
+
+  let accumulation: AccumulationPlan | undefined;
+  /** Before the first update node: one accumulator per gradient slab and per loose gradient. */
+  const planAccumulation = (norm: Node): void => {
+    const add: PlanDispatch[] = [];
+    const finish: PlanDispatch[] = [];
+    const seen = new Set<string>();
+    const emit = (grad: number, elements: number, name: string): void => {
+      const acc = pool.create(elements * 4, 'accum', `accum:${name}`);
+      pinned.add(acc);
+      for (const [mode, list] of [['add', add], ['finish', finish]] as const) {
+        const kernel = gradAccumCase({ length: elements, mode, scale: 1 / microBatches });
+        list.push({ program: kernel.program, buffers: [grad, acc], op: 'grad_accum', kernel });
+      }
+    };
+    const slabIds = new Set(slabBuffers.map((s) => s.g));
+    for (const s of slabBuffers) emit(s.g, pool.buffers[s.g].bytes / 4, pool.buffers[s.g].name);
+    norm.inputs.forEach((v) => {
+      const id = buf(v);
+      const at = storage(id);
+      if (slabIds.has(at.of)) return;
+      const elements = numel(v.node.types[v.index]);
+      const key = `${at.of}:${at.offset}:${elements}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      if (at.offset !== 0) throw new InternalError(`gradient accumulation: a gradient outside the slabs is a view at offset ${at.offset}`);
+      emit(at.of, elements, pool.buffers[id].name);
+    });
+    accumulation = { microBatches, updateStart: dispatches.length, add, finish };
+  };
+
+  const countsBuffer = (name: string, node: Node): number => {
+    if (auxCounts[name] === undefined) {
+      const experts = node.op === 'aux_loss' || node.op === 'aux_loss_grad' ? node.attrs.experts : 0;
+      auxCounts[name] = pool.create(experts * 4, 'counts', `counts:${name}`);
+      pinned.add(auxCounts[name]);
+    }
+    return auxCounts[name];
+  };
 
   order.forEach((node, position) => {
+    if (microBatches > 1 && !accumulation && update.has(node)) {
+      if (node.op !== 'grad_norm') throw new InternalError(`gradient accumulation: the update starts with ${node.op}, not grad_norm`);
+      planAccumulation(node);
+    }
     switch (node.op) {
       case 'param': {
         const kind = node.attrs.group === 'optimizer_state' ? 'state' : 'param';
@@ -198,29 +318,31 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
       case 'reshape':
         bufferOf.set(node, [buf(node.inputs[0])]);
         return;
+      case 'sgd':
       case 'adamw': {
-        // In place: the updated param and moments overwrite the buffers they were read from; in
+        // In place: the updated param and state overwrite the buffers they were read from; in
         // step mode the step Δ overwrites the gradient instead (it takes the gradient's buffer over,
         // which the gradient must own outright: no view, no other reader after this node).
         const member = slabs.memberOf.get(node);
         const stepMode = node.attrs.output === 'step';
+        const ops = optimizerOperands(node)!;
         if (stepMode && !member) {
-          const g = node.inputs[1];
+          const g = ops.grad;
           if (owner.get(buf(g)) !== g.node || lastUse.get(g.node) !== position) {
-            throw new InternalError(`adamw in step mode: its gradient (${g.node.op}) must own its buffer and die at the update`);
+            throw new InternalError(`${node.op} in step mode: its gradient (${g.node.op}) must own its buffer and die at the update`);
           }
           owner.set(buf(g), node);
         }
-        bufferOf.set(node, [buf(node.inputs[stepMode ? 1 : 0]), buf(node.inputs[2]), buf(node.inputs[3])]);
+        bufferOf.set(node, [buf(stepMode ? ops.grad : ops.param), ...ops.state.map(buf)]);
         if (!member) break;
         // One dispatch updates the whole slab group; it is emitted where the group's first member
         // is scheduled (every gradient is complete by then: the norm that feeds `clip` reads them all).
         if (member.index === 0) {
           const s = slabBuffers[member.group];
           const elements = slabs.groups[member.group].bytes / 4;
-          lowerAdamwSlab(node, elements, { p: s.p, g: s.g, m: s.m, v: s.v, lr: buf(node.inputs[4]), step: buf(node.inputs[5]), clip: buf(node.inputs[6]) }, (kernel, bindings) => {
+          lowerOptimizerSlab(node, elements, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, (kernel, bindings) => {
             const program = kernel.program;
-            dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: 'adamw', kernel });
+            dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
           });
         }
         return;
@@ -254,10 +376,8 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
       input: (i) => buf(node.inputs[i]),
       inputType: (i) => node.inputs[i].node.types[node.inputs[i].index],
       output: (i) => bufferOf.get(node)![i],
-      storage: (id) => {
-        const b = pool.buffers[id];
-        return b.view ? { of: b.view.of, offset: b.view.offset, bytes: b.bytes } : { of: id, offset: 0, bytes: b.bytes };
-      },
+      storage,
+      auxCounts: lbNames.has(node) && options.auxCounts ? { mode: options.auxCounts, buffer: countsBuffer(lbNames.get(node)!, node) } : undefined,
       temp: (bytes, name) => {
         const id = pool.acquire(bytes, `${node.op}.${name}`);
         temps.push(id);
@@ -297,6 +417,8 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
     outputs,
     inputs,
     params,
+    ...(accumulation ? { accumulation } : {}),
+    ...(options.auxCounts ? { auxCounts } : {}),
     totalBytes: pool.buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0),
     unplannedActivationBytes: unplanned,
   };

@@ -1,5 +1,6 @@
-// Optimizer slabs: the params that share AdamW hyperparameters, their gradients and their two
-// moment tensors are each laid out back to back in one buffer (a slab), so the whole group is
+// Optimizer slabs: the params that share optimizer hyperparameters, their gradients and their
+// state tensors (AdamW's two moments, SGD's momentum buffer) are each laid out back to back in one
+// buffer (a slab), so the whole group is
 // updated by one dispatch and its gradient norm is one reduction, instead of a few dispatches per
 // param. Gradients are written straight into their slab slot by the kernel that produces them.
 //
@@ -8,14 +9,28 @@
 // also reads another gradient of the same slab, or writes two of them (one dispatch may not bind a
 // buffer it writes a second time).
 import { stableJson } from '../../base/stable-json.ts';
-import type { Node } from '../ir/types.ts';
+import type { Node, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 
 /** Slot alignment in bytes: the portable minStorageBufferOffsetAlignment. */
 export const SLAB_ALIGN = 256;
 
+/** The operands of an optimizer node (adamw, sgd): its param, gradient, state tensors in operand
+ *  order, runtime-fed hyperparameters (lr, step) and clip scale; undefined for any other node. */
+export function optimizerOperands(n: Node): { param: Value; grad: Value; state: Value[]; hyper: Value[]; clip: Value } | undefined {
+  if (n.op === 'adamw') {
+    const [param, grad, m, v, lr, step, clip] = n.inputs;
+    return { param, grad, state: [m, v], hyper: [lr, step], clip };
+  }
+  if (n.op === 'sgd') {
+    const [param, grad, buf, lr, clip] = n.inputs;
+    return { param, grad, state: [buf], hyper: [lr], clip };
+  }
+  return undefined;
+}
+
 export interface SlabGroup {
-  /** The adamw nodes updated together, in schedule order. */
+  /** The optimizer nodes (all adamw or all sgd) updated together, in schedule order. */
   readonly members: readonly Node[];
   /** Byte offset of each member's slot in every slab of the group (same layout for all four). */
   readonly offsets: readonly number[];
@@ -24,7 +39,7 @@ export interface SlabGroup {
 
 export interface SlabPlan {
   readonly groups: readonly SlabGroup[];
-  /** adamw node → its group and index in it. */
+  /** optimizer node → its group and index in it. */
   readonly memberOf: ReadonlyMap<Node, { group: number; index: number }>;
 }
 
@@ -43,12 +58,13 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
   const candidates = new Map<string, Node[]>();
   const colours = new Map<string, { grads: Set<Node>; members: Node[] }[]>();
   for (const n of order) {
-    if (n.op !== 'adamw') continue;
-    const [p, g, m, v, hyper, clip] = n.inputs;
-    const leafParams = [p, m, v].every((x) => x.node.op === 'param');
+    const operands = optimizerOperands(n);
+    if (!operands) continue;
+    const { param: p, grad: g, state, hyper, clip } = operands;
+    const leafParams = [p, ...state].every((x) => x.node.op === 'param');
     const ownGrad = !['param', 'input', 'const', 'reshape'].includes(g.node.op);
     if (!leafParams || !ownGrad) continue;
-    const base = `${stableJson(n.attrs)}|${position.get(hyper.node)}|${position.get(clip.node)}`;
+    const base = `${n.op}|${stableJson(n.attrs)}|${hyper.map((h) => position.get(h.node)).join(',')}|${position.get(clip.node)}`;
     const slabs = colours.get(base) ?? colours.set(base, []).get(base)!;
     const conflicts = (c: { grads: Set<Node>; members: Node[] }): boolean =>
       c.members.some((o) => o.inputs[1].node === g.node && o.inputs[1].index !== g.index) ||

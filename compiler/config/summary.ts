@@ -132,7 +132,9 @@ function summarizeModel(model: ModelConfig, train: TrainConfig | null, limits: L
   params.total = alwaysOn + params.routedExperts + spectralCommon;
   params.activePerToken = alwaysOn + moeLayers * moe.topK * routedPerExpert;
 
-  const optimizerSlots = train ? (train.optimizer.kind === 'sgd' ? (train.optimizer.momentum > 0 ? 1 : 0) : 2) : 2;
+  // AdamW/Adam: two moments; SGD: its momentum buffer, which the engine keeps at momentum 0 too
+  // (compiler/passes/optimizer.ts: one sgd op shape for every μ).
+  const optimizerSlots = train ? (train.optimizer.kind === 'sgd' ? 1 : 2) : 2;
   const rank = model.spectral?.rank ?? 0;
   let extraState = 0;
   for (const target of model.spectral?.targets ?? []) {

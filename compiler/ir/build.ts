@@ -110,4 +110,6 @@ export const ir = {
   gradNorm: (grads: readonly Value[], maxNorm: number) => one('grad_norm', grads, { maxNorm }),
   adamw: (p: Value, g: Value, m: Value, v: Value, lr: Value, step: Value, clip: Value, a: OpAttrs['adamw']) =>
     all('adamw', [p, g, m, v, lr, step, clip], a) as [Value, Value, Value],
+  /** (new p or its step, new momentum buffer): torch.optim.SGD's update (OpAttrs['sgd']). */
+  sgd: (p: Value, g: Value, buf: Value, lr: Value, clip: Value, a: OpAttrs['sgd']) => all('sgd', [p, g, buf, lr, clip], a) as [Value, Value],
 };

@@ -258,6 +258,16 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(sameShape(ins[6].shape, [2]), 'adamw', 'clip must be f32[2] (scale, norm)');
     return [f32(ins[0].shape), f32(ins[0].shape), f32(ins[0].shape)];
   },
+  sgd: (ins, a) => {
+    // p, g, momentum buffer, lr [] (runtime-fed), clip [scale, norm] → new p (or the step), new buffer
+    arity('sgd', ins, 5);
+    expect(a.momentum >= 0 && a.momentum < 1, 'sgd', 'momentum must be in [0, 1)');
+    expect(a.weightDecay >= 0, 'sgd', 'weightDecay must be >= 0');
+    expect(sameShape(ins[1].shape, ins[0].shape) && sameShape(ins[2].shape, ins[0].shape), 'sgd', 'gradient and momentum buffer must have the shape of the param');
+    expect(ins[3].shape.length === 0, 'sgd', 'lr must be f32[]');
+    expect(sameShape(ins[4].shape, [2]), 'sgd', 'clip must be f32[2] (scale, norm)');
+    return [f32(ins[0].shape), f32(ins[0].shape)];
+  },
 };
 
 export function inferTypes<K extends OpName>(op: K, ins: readonly TensorType[], attrs: Readonly<OpAttrs[K]>): TensorType[] {

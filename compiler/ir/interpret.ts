@@ -740,6 +740,18 @@ const OPS: { [K in OpName]: Impl<K> } = {
     }
     return [p2, m2, v2];
   },
+
+  sgd: (n, [p, g, buf, lrValue, clip]) => {
+    const { momentum, weightDecay, output = 'param' } = n.attrs;
+    const p2 = new Float64Array(p.length);
+    const b2 = new Float64Array(p.length);
+    for (let i = 0; i < p.length; i++) {
+      b2[i] = momentum * buf[i] + g[i] * clip[0] + weightDecay * p[i];
+      const delta = -lrValue[0] * b2[i];
+      p2[i] = output === 'step' ? delta : p[i] + delta;
+    }
+    return [p2, b2];
+  },
 };
 
 /** Evaluates every output of `g` on the given input and param values. */

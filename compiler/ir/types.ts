@@ -34,12 +34,14 @@ export type ExpertMatrix = 'gate' | 'up' | 'down';
  *            W_u [E,K,N] (`unique`), U_k [K,r] (`basis_u`), V_k [N,r] (`basis_v`); `target`
  *            names the decoupled matrix and links the four
  *   adam     an AdamW moment of param `of`
+ *   momentum an SGD momentum buffer of param `of`
  */
 export type ParamRole =
   | { readonly kind: 'router'; readonly layer: number }
   | { readonly kind: 'experts'; readonly layer: number; readonly matrix: ExpertMatrix }
   | { readonly kind: 'sd'; readonly part: 'common' | 'unique' | 'basis_u' | 'basis_v'; readonly layer: number; readonly matrix: ExpertMatrix; readonly target: string }
-  | { readonly kind: 'adam'; readonly moment: 'm' | 'v'; readonly of: string };
+  | { readonly kind: 'adam'; readonly moment: 'm' | 'v'; readonly of: string }
+  | { readonly kind: 'momentum'; readonly of: string };
 
 /** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
 export interface OpAttrs {
@@ -101,6 +103,11 @@ export interface OpAttrs {
    * N steps (SD-MoE `moments reset`); absent or 0: t = step.
    */
   adamw: { beta1: number; beta2: number; eps: number; weightDecay: number; output?: 'param' | 'step'; resetEvery?: number };
+  /**
+   * SGD with momentum, torch.optim.SGD semantics (L2 weight decay added to the clipped gradient,
+   * dampening 0, no nesterov): d = clip·g + wd·p, buf = μ·buf + d, p − lr·buf. `output` as adamw's.
+   */
+  sgd: { momentum: number; weightDecay: number; output?: 'param' | 'step' };
 }
 
 export type OpName = keyof OpAttrs;

@@ -9,7 +9,12 @@
 // - f_e is a count ratio and gets no gradient (the top-k choice is piecewise constant).
 // - `accumulate` (global-batch balancing): this micro-batch's counts are added to `counts_accum`
 //   and f_e is taken from the accumulated counts so far; the step's first micro-batch must see a
-//   zeroed buffer (the compiled step clears it with a buffer clear at the start of each step).
+//   zeroed buffer (the trainer clears it at the start of each step). The counting pass of
+//   `scope = global` with grad_accum > 1 runs this mode over all micro-batches of a step first.
+// - `givenCounts` (global-batch balancing, the training step): f_e = counts_global[e] / Σ, the
+//   counts of the whole step's global batch; this micro-batch's own counts only go to the stats.
+//   With the micro-batch losses averaged (grad_accum's 1/N), loss and gradient are those of one
+//   batch of N·B sequences: L = coef·E·Σ_e f_e·P_e is linear in P_e, the mean over all tokens.
 // - Per-expert token counts of the micro-batch go to `stats_counts` for metrics; they are read
 //   back only when metrics are logged.
 // - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the
@@ -29,6 +34,8 @@ export interface AuxLossParams {
   readonly zLossCoef: number;
   /** Global-batch balancing: accumulate counts across micro-batches in `counts_accum`. */
   readonly accumulate: boolean;
+  /** Global-batch balancing: f_e from the step's counts in `counts_global` (read only). */
+  readonly givenCounts?: boolean;
 }
 
 const WORKGROUP = 256;
@@ -36,6 +43,7 @@ const WORKGROUP = 256;
 export function auxLossProgram(p: AuxLossParams): KernelProgram {
   if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new UserError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
   if (p.tokens < 1 || p.topK < 1) throw new InternalError('aux loss: needs at least one token and top-k ≥ 1');
+  if (p.accumulate && p.givenCounts) throw new InternalError('aux loss: accumulate and givenCounts exclude each other');
   const te = p.tokens * p.experts;
   const zLoss = p.zLossCoef > 0;
   const bindings: KernelBinding[] = [
@@ -43,13 +51,14 @@ export function auxLossProgram(p: AuxLossParams): KernelProgram {
     { name: 'topk_idx', access: 'read', type: 'i32', length: p.tokens * p.topK, fill: { kind: 'int', lo: 0, hi: p.experts } },
     ...(zLoss ? [{ name: 'logits', access: 'read' as const, type: 'f32' as const, length: te, fill: { kind: 'float' as const, lo: -4, hi: 4 } }] : []),
     ...(p.accumulate ? [{ name: 'counts_accum', access: 'readwrite' as const, type: 'u32' as const, length: p.experts, fill: { kind: 'int' as const, lo: 0, hi: 50 } }] : []),
+    ...(p.givenCounts ? [{ name: 'counts_global', access: 'read' as const, type: 'u32' as const, length: p.experts, fill: { kind: 'int' as const, lo: 0, hi: 50 } }] : []),
     { name: 'stats_counts', access: 'write', type: 'u32', length: p.experts },
     { name: 'loss', access: 'write', type: 'f32', length: 2 },
     { name: 'd_probs', access: 'write', type: 'f32', length: p.experts },
     ...(zLoss ? [{ name: 'd_logits_z', access: 'write' as const, type: 'f32' as const, length: te }] : []),
   ];
   const lanesPerExpert = Math.floor(WORKGROUP / p.experts);
-  const tags = [p.zLossCoef > 0 ? 'z' : '', p.accumulate ? 'acc' : ''].filter(Boolean).join('_');
+  const tags = [p.zLossCoef > 0 ? 'z' : '', p.accumulate ? 'acc' : '', p.givenCounts ? 'global' : ''].filter(Boolean).join('_');
   return {
     template: 'aux_loss',
     label: `aux_loss${tags ? `_${tags}` : ''}_${p.tokens}x${p.experts}_k${p.topK}`,
@@ -65,6 +74,7 @@ export function auxLossProgram(p: AuxLossParams): KernelProgram {
       zCoefPerToken: f32Literal(p.zLossCoef / p.tokens),
       invTokens: f32Literal(1 / p.tokens),
       accumulate: p.accumulate,
+      givenCounts: p.givenCounts ?? false,
     },
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],
@@ -83,7 +93,7 @@ export function auxLossOracle(p: AuxLossParams) {
       const e = inputs.topk_idx[a];
       if (e >= 0 && e < E) counts[e]++;
     }
-    const basis = p.accumulate ? Uint32Array.from(counts, (c, e) => c + inputs.counts_accum[e]) : counts;
+    const basis = p.accumulate ? Uint32Array.from(counts, (c, e) => c + inputs.counts_accum[e]) : p.givenCounts ? Uint32Array.from(inputs.counts_global) : counts;
     const total = basis.reduce((a, b) => a + b, 0);
     const loss = new Float32Array(2);
     const dProbs = new Float32Array(E);

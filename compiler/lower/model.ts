@@ -41,8 +41,8 @@ function checkSupported(m: ModelConfig): void {
   // `check` refuses these (the matrix does not exist); a config built in code must not lose them silently.
   if (m.spectral?.targets.includes('expert.gate') && !GATED_ACTIVATIONS.includes(m.moe.activation)) unsupported.push(`spectral target expert.gate with the non-gated activation ${m.moe.activation} (no gate matrix)`);
   if (undecomposed.length > 0) unsupported.push(`spectral targets ${undecomposed.join(', ')} (only expert.* matrices are decomposed)`);
-  // Load-balance scope: the engine trains one micro-batch per optimizer step (grad_accum 1, which
-  // the trainer enforces), so 'global' and 'micro_batch' statistics are the same batch.
+  // Load-balance scope is not a lowering matter: this graph is one micro-batch, and with
+  // grad_accum > 1 `scope = global` takes f_e from the step's counting pass (compiler/pipeline.ts).
   if (unsupported.length > 0) {
     throw new LoweringError(`model ${m.name}: the training engine does not support ${unsupported.join(', ')} yet`);
   }

@@ -1,9 +1,12 @@
-// Pass `optimizer`: appends the AdamW step to a differentiated graph. Every `grad.<p>` output is
+// Pass `optimizer`: appends the optimizer step to a differentiated graph. Every `grad.<p>` output is
 // consumed: the global gradient norm is computed in-graph and turned into a clip scale, then one
 // `adamw` node per param produces `update.<p>` and the new moments `state.<p>.adam_m/adam_v`. The
 // runtime writes those outputs back into the param and state buffers (in place). Learning rate and
 // step arrive through the `optimizer.lr` / `optimizer.step` inputs, so the schedule never changes
 // the program. `grad_norm` (an output too) holds [clip scale, norm].
+// `kind: 'sgd'`: one `sgd` node per param instead (torch.optim.SGD: L2 weight decay, momentum
+// buffer `state.<p>.momentum`, no step input: SGD has no bias correction); everything else,
+// clipping and SD-MoE's step mode and projection included, is the same.
 // SD-MoE (params found by role): with `project gradient` the projection is already part of
 // `grad.<p>` (sd_split_grad). With `project update` W_c and W_u get their raw gradients, so clipping
 // and the moments see those; their adamw nodes write the step Δ instead of applying it, and one
@@ -18,6 +21,10 @@ import { typeOf } from '../ir/types.ts';
 import { paramsOf } from './autodiff.ts';
 
 export interface OptimizerOptions {
+  /** 'adamw' (default; `adam` is AdamW with weight decay 0) or 'sgd'. */
+  readonly kind?: 'adamw' | 'sgd';
+  /** SGD only: the momentum μ (0: plain SGD). */
+  readonly momentum?: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
@@ -45,6 +52,7 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
   outputs.grad_norm = clip;
   const lr = ir.input('optimizer.lr', 'f32', []);
   const step = ir.input('optimizer.step', 'i32', []);
+  const sgd = opts.kind === 'sgd';
 
   const sdRole = (p: Value): SdRole | undefined => {
     const n: Node = p.node;
@@ -64,8 +72,6 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     const p = params.get(name);
     if (!p) throw new IrError(`optimizer: ${k} has no param '${name}'`);
     const shape = typeOf(p).shape;
-    const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'm', of: name });
-    const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'v', of: name });
     const decay = shape.length >= 2 || opts.decayVectors ? opts.weightDecay : 0;
     const role = sdRole(p);
     const decoupled = role && (role.part === 'common' || role.part === 'unique');
@@ -76,12 +82,27 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     if (role?.part === 'unique' && (g.outputs[k].node.op === 'sd_split_grad') === projectUpdate) {
       throw new IrError(`optimizer: ${name} has a ${projectUpdate ? 'projected' : 'raw'} gradient but the options say project ${projectUpdate ? 'update' : 'gradient'}`);
     }
-    const attrs = { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay, ...(resetEvery > 0 ? { resetEvery } : {}), ...(stepOnly ? { output: 'step' as const } : {}) };
-    const [p2, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, attrs);
+    let p2: Value;
+    const state: Record<string, Value> = {};
+    if (sgd) {
+      // The trainer zeroes the momentum buffers of `moments reset` itself; SGD has no bias
+      // correction to restart, so resetEvery has no counterpart here.
+      const buf = ir.param(`${name}.momentum`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'momentum', of: name });
+      const [stepped, buf2] = ir.sgd(p, g.outputs[k], buf, lr, clip, { momentum: opts.momentum ?? 0, weightDecay: decay, ...(stepOnly ? { output: 'step' as const } : {}) });
+      p2 = stepped;
+      state[`state.${name}.momentum`] = buf2;
+    } else {
+      const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'm', of: name });
+      const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'v', of: name });
+      const attrs = { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay, ...(resetEvery > 0 ? { resetEvery } : {}), ...(stepOnly ? { output: 'step' as const } : {}) };
+      const [stepped, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, attrs);
+      p2 = stepped;
+      state[`state.${name}.adam_m`] = m2;
+      state[`state.${name}.adam_v`] = v2;
+    }
     if (stepOnly) steps.set(name, p2);
     else outputs[`update.${name}`] = p2;
-    outputs[`state.${name}.adam_m`] = m2;
-    outputs[`state.${name}.adam_v`] = v2;
+    Object.assign(outputs, state);
   }
 
   if (projectUpdate) {

@@ -39,7 +39,7 @@ export function spectralMatrices(plan: ExecutionPlan): SpectralMatrix[] {
     info.set(role.target, { layer: role.layer, matrix: role.matrix });
   }
   const momentsOf = new Map<string, string[]>();
-  for (const { name, role } of paramsWithRole(plan, 'adam')) momentsOf.set(role.of, [...(momentsOf.get(role.of) ?? []), name]);
+  for (const { name, role } of [...paramsWithRole(plan, 'adam'), ...paramsWithRole(plan, 'momentum')]) momentsOf.set(role.of, [...(momentsOf.get(role.of) ?? []), name]);
   const out: SpectralMatrix[] = [];
   for (const [target, parts] of byTarget) {
     const [common, unique, uk, vk] = (['common', 'unique', 'basis_u', 'basis_v'] as const).map((p) => parts.get(p));

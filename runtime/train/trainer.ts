@@ -6,6 +6,9 @@
 // per re-basing), checkpoints are atomic, `--resume` restores params, Adam moments, data position
 // and guard state so the loss curve continues exactly as an uninterrupted run would. A NaN or exploding loss stops the run
 // before anything is saved, so the last checkpoint on disk is the last good one.
+// `grad_accum` N: a step draws N micro-batches, runs them through the accumulating plan (`trainStep`)
+// and updates once; every step counter (schedule, bias correction, re-basing, checkpoints) counts
+// optimizer steps, and checkpoints fall between steps, where the accumulators are zero.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -76,7 +79,65 @@ export interface TrainingSession {
   readonly evaluation: StepExecutor;
   /** What an evaluation scores and reports: the file's eval block, else implicitEval(train). */
   readonly evalSetup: EvalSetup;
+  /** Global-batch load balancing with grad_accum > 1: the expert-counting forward pass. */
+  readonly counting?: StepExecutor;
   readonly data: PreparedData;
+}
+
+/** One micro-batch of token ids and next-token targets. */
+export interface MicroBatch {
+  readonly inputs: Int32Array;
+  readonly targets: Int32Array;
+}
+
+/** Outputs reduced over a step's micro-batches: float outputs (losses and aux losses, each a mean
+ *  over the micro-batch) are averaged, integer ones (expert counts) summed; the gradient norm is
+ *  the last micro-batch's, the only one computed (over the accumulated gradient). */
+function combineMicroBatches(captured: Record<string, (Float32Array | Int32Array)[]>): Record<string, Float32Array | Int32Array> {
+  const out: Record<string, Float32Array | Int32Array> = {};
+  for (const [name, slots] of Object.entries(captured)) {
+    if (name === 'grad_norm') {
+      out[name] = slots[slots.length - 1];
+      continue;
+    }
+    const sum = slots[0] instanceof Int32Array;
+    const total = slots[0] instanceof Int32Array ? new Int32Array(slots[0].length) : new Float32Array(slots[0].length);
+    for (const slot of slots) for (let i = 0; i < total.length; i++) total[i] += slot[i];
+    if (!sum) for (let i = 0; i < total.length; i++) total[i] /= slots.length;
+    out[name] = total;
+  }
+  return out;
+}
+
+/**
+ * One optimizer step over `batches` (as many as the step's micro-batches): with global-batch load
+ * balancing the counting pass first sees every micro-batch, then each micro-batch runs forward and
+ * backward into the accumulators and the last one also the update. Returns the named outputs,
+ * reduced over the micro-batches (combineMicroBatches); lr and step must be written already.
+ */
+export async function trainStep(session: Pick<TrainingSession, 'step' | 'counting'>, batches: readonly MicroBatch[], names: readonly string[]): Promise<Record<string, Float32Array | Int32Array>> {
+  const { step: exec, counting } = session;
+  const n = exec.microBatches;
+  if (batches.length !== n) throw new Error(`trainStep: ${batches.length} micro-batches for a plan of ${n}`);
+  if (n === 1) {
+    exec.writeInput('tokens', batches[0].inputs);
+    exec.writeInput('targets', batches[0].targets);
+    exec.run();
+    return exec.readOutputs(names);
+  }
+  if (counting) {
+    batches.forEach((b, m) => {
+      counting.writeInput('tokens', b.inputs);
+      counting.run('step', { clearAuxCounts: m === 0 });
+    });
+  }
+  batches.forEach((b, m) => {
+    exec.writeInput('tokens', b.inputs);
+    exec.writeInput('targets', b.targets);
+    exec.run(m < n - 1 ? 'micro' : 'last');
+    exec.captureOutputs(names, m, n);
+  });
+  return combineMicroBatches(await exec.readCaptured(names, n));
 }
 
 function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfig; train: TrainConfig } {
@@ -84,8 +145,6 @@ function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfi
   if (!train) throw new UserError(`${file}: no train block; add 'train <model> { … }' to train a model`);
   const model = config.models.find((m) => m.name === train.model);
   if (!model) throw new UserError(`${file}: train block names unknown model '${train.model}'`);
-  if (train.optimizer.kind === 'sgd') throw new UserError(`${file}: optimizer sgd is not supported by the training engine yet (use adamw)`);
-  if (train.gradAccum !== 1) throw new UserError(`${file}: grad_accum ${train.gradAccum} is not supported by the training engine yet`);
   return { model, train };
 }
 
@@ -154,10 +213,16 @@ export async function openSession(
     throw e;
   }
   const evaluation = evalSetup.executor;
+  let counting: StepExecutor | undefined;
+  if (compiled.countPlan) {
+    counting = new StepExecutor(exec, compiled.countPlan);
+    await counting.init(train.seed, step);
+  }
   log(`compiled: ${compiled.stepPlan.dispatches.length} dispatches per training step, ${compiled.evalPlan.dispatches.length} per evaluation batch, ${exec.pipelineCount} pipelines, ${(compiled.stepPlan.totalBytes / 2 ** 20).toFixed(1)} MiB of buffers`);
   // lavapipe compiles each shader to machine code on its first dispatch, not at pipeline creation.
   if (/llvmpipe|lavapipe/i.test(ctx.adapterName)) log('note: on lavapipe the first training step and the first evaluation also compile the shaders (tens of seconds)');
-  return { model, train, compiled, step, evaluation, evalSetup, data };
+  if (train.gradAccum > 1) log(`grad_accum ${train.gradAccum}: ${train.gradAccum} micro-batches of ${train.batch} sequences per optimizer step${counting ? `, load-balance statistics over the global batch (a counting pass of ${compiled.countPlan!.dispatches.length} dispatches per micro-batch)` : ''}`);
+  return { model, train, compiled, step, evaluation, evalSetup, ...(counting ? { counting } : {}), data };
 }
 
 export function configHash(model: ModelConfig, train: TrainConfig): string {
@@ -206,7 +271,7 @@ async function snapshot(session: TrainingSession): Promise<{ params: Map<string,
   const optimizer = new Map<string, ParamTensor>();
   for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
     const tensor = { shape: [...spec.type.shape], data: await session.step.readParam(name) };
-    if (spec.role?.kind === 'adam') optimizer.set(name, tensor);
+    if (spec.role?.kind === 'adam' || spec.role?.kind === 'momentum') optimizer.set(name, tensor);
     else params.set(name, tensor);
   }
   return { params, optimizer };
@@ -311,7 +376,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'), opts.resume ? { resumeStep: startStep } : {});
   const guard = new DivergenceGuard(guardOptions(train.divergence, model.vocab), guardState);
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.onStep ? nullStream : (opts.progressStream ?? process.stdout) });
-  const tokensPerStep = train.batch * train.seqLen;
+  // Every micro-batch's tokens count: an optimizer step trains on grad_accum · batch sequences.
+  const tokensPerStep = train.gradAccum * train.batch * train.seqLen;
   const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
   const auxLosses = Object.keys(session.compiled.stepPlan.outputs).filter((k) => k.startsWith('aux.'));
   const lr = new Float32Array(1);
@@ -342,20 +408,20 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   try {
     for (let s = startStep + 1; s <= lastStep; s++) {
       if (process.env.SDMOEC_FAULT === `device-error:${s}`) injectDeviceError(session);
-      const batch = sampler.next();
-      exec.writeInput('tokens', batch.inputs);
-      exec.writeInput('targets', batch.targets);
+      // The step's micro-batches are the sampler's next grad_accum batches: the same sequences,
+      // in the same order, as one batch of grad_accum · batch would be.
+      const batches = Array.from({ length: train.gradAccum }, () => sampler.next());
       lr[0] = learningRate(s, train.steps, train.optimizer.lr, train.schedule);
       stepNumber[0] = s;
       exec.writeInput('optimizer.lr', lr);
-      exec.writeInput('optimizer.step', stepNumber);
+      // SGD has no bias correction: its plan reads no step number.
+      if (exec.plan.inputs['optimizer.step']) exec.writeInput('optimizer.step', stepNumber);
       const t0 = performance.now();
-      exec.run();
       const logNow = s % train.logEvery === 0 || s === train.steps || s === 1;
       // The aux losses are scalars read every step in the same copy as the loss, so a spike between
       // two log lines still reaches max_aux (the extra bytes cost nothing next to the map round trip).
       const names = ['loss', 'ce_loss', 'grad_norm', ...auxLosses, ...(logNow ? moeLayers : [])];
-      const out = await exec.readOutputs(names);
+      const out = await trainStep(session, batches, names);
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];

@@ -1,5 +1,5 @@
 // Aux-loss kernel: goldens and oracle agreement (balance only, with z-loss, with global-batch
-// accumulation), the balanced-routing fixed point (loss = coef), and finite-difference checks of
+// accumulation, with the global batch's counts given), the balanced-routing fixed point (loss = coef), and finite-difference checks of
 // the oracle's gradients (d_probs broadcast over tokens, d_logits_z).
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ const CASES: AuxLossParams[] = [
   { tokens: 37, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false },
   { tokens: 300, experts: 64, topK: 6, balanceCoef: 0.001, zLossCoef: 0.001, accumulate: false },
   { tokens: 50, experts: 6, topK: 2, balanceCoef: 0.01, zLossCoef: 0.01, accumulate: true },
+  // scope = global with grad_accum > 1: f_e from the whole step's counts, not this micro-batch's
+  { tokens: 40, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, givenCounts: true },
 ];
 
 describe('aux loss kernel', () => {
