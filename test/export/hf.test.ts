@@ -15,6 +15,7 @@ import type { ModelConfig } from '../../compiler/config/types.ts';
 import { readSafetensorsHeader } from '../../runtime/checkpoint/safetensors.ts';
 import { matchArchitecture } from '../../runtime/export/architecture.ts';
 import { exportHf } from '../../runtime/export/hf.ts';
+import { loadHuggingFace } from '../../runtime/analyze/hf.ts';
 import { LogitsRunner } from '../../runtime/sample/forward.ts';
 import { model, randomParams, referenceLogits, relativeError, requirePythonTorch } from './support.ts';
 
@@ -128,4 +129,30 @@ describe('export architecture choice', () => {
     const r = await exportHf(m, randomParams(m, 8), { outDir: join(work, 'forced'), where: 'ckpt', architecture: 'mixtral' });
     expect(r.mismatches.map((x) => x.option)).toEqual(['moe.router.normalize_top_k']);
   });
+});
+
+describe('export read back by sdmoec analyze (runtime/analyze/hf.ts name tables)', () => {
+  for (const [file, name, arch] of [['models/demo.moe', 'demo_sd', 'qwen2_moe'], ['models/qwen_tiny.moe', 'qwen_tiny', 'qwen2_moe']] as const) {
+    it(`${name}: every expert matrix reads back as W_c + W_u(i) (or the plain experts) and the router as trained`, async () => {
+      const m = model(file, name);
+      const params = randomParams(m, 21);
+      const dir = join(work, `analyze-${name}`);
+      await exportHf(m, params, { outDir: dir, where: name });
+      const loaded = await loadHuggingFace(dir);
+      expect(loaded.architecture).toBe(arch);
+      expect(loaded.matrices).toHaveLength(m.layers * 3);
+      for (const ref of loaded.matrices) {
+        const got = await ref.load();
+        const base = `layers.${ref.layer}.moe.experts.${ref.matrix}`;
+        const want = m.spectral
+          ? Float32Array.from(params.get(`${base}.unique`)!.data, (u, i) => u + params.get(`${base}.common`)!.data[i % (ref.rows * ref.cols)])
+          : params.get(base)!.data;
+        expect(got.weights.length).toBe(want.length);
+        let diff = 0;
+        for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(got.weights[i] - want[i]));
+        expect(diff).toBe(0);
+        if (got.router) expect(Array.from(got.router)).toEqual(Array.from(params.get(`layers.${ref.layer}.moe.router`)!.data));
+      }
+    });
+  }
 });
