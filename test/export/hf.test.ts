@@ -95,6 +95,15 @@ describe('export --format hf: same logits in an independent PyTorch forward', ()
     expect(r.tensors).toContain('model.layers.0.mlp.down_proj.weight');
   });
 
+  it('tied embeddings: no lm_head tensor, tie_word_embeddings true', async () => {
+    const demo = normalised(model('models/demo.moe', 'demo'));
+    const r = await compare({ ...demo, tieEmbeddings: true }, 'tied', 9);
+    expect(r.architecture).toBe('mixtral');
+    expect(r.error).toBeLessThan(1e-4);
+    expect(r.tensors).not.toContain('lm_head.weight');
+    expect(JSON.parse(readFileSync(join(r.dir, 'config.json'), 'utf8')).tie_word_embeddings).toBe(true);
+  });
+
   it('shards above --max-shard-size with model.safetensors.index.json', async () => {
     const r = await compare(model('models/demo.moe', 'demo'), 'sharded', 6, { maxShardBytes: 300_000 });
     const files = readdirSync(r.dir);

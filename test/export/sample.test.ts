@@ -4,7 +4,7 @@
 // CLI (streamed text, same seed → same text, located errors).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../base/rng.ts';
@@ -117,6 +117,22 @@ describe('sdmoec sample (CLI)', () => {
     expect(a.stdout.length).toBeGreaterThan(1);
     const b = sdmoec('sample', out, '--prompt', 'Once upon', '--tokens', '12', '--seed', '9', '--no-stop');
     expect(b.stdout).toBe(a.stdout);
+  });
+
+  it('sdmoec export writes the HF directory of the same run; a bad format or architecture is a user error', () => {
+    const dir = join(work, 'hf');
+    const r = sdmoec('export', join(work, 'run'), '-o', dir, '--max-shard-size', '100KB');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/as Qwen2-MoE: \d+ tensors/);
+    const files = readdirSync(dir);
+    expect(files).toEqual(expect.arrayContaining(['config.json', 'generation_config.json', 'tokenizer.json', 'model.safetensors.index.json']));
+    expect(files.filter((x) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(x)).length).toBeGreaterThan(1);
+    const f = sdmoec('export', join(work, 'run'), '-o', dir, '--format', 'onnx');
+    expect(f.code).toBe(1);
+    expect(f.stderr).toMatch(/--format onnx: the only export format is hf/);
+    const a = sdmoec('export', join(work, 'run'), '-o', dir, '--architecture', 'llama');
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/--architecture llama: unknown; export writes mixtral, qwen2_moe/);
   });
 
   it('reports bad flags and a missing checkpoint as user errors (exit 1, no stack)', () => {
