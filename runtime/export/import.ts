@@ -4,6 +4,7 @@
 // config.json is either mapped to a .moe key, known not to affect the model (token ids, dtype,
 // cache and output flags, dropout at 0), or REPORTED — listed on stderr and as a comment at the
 // top of the .moe — so nothing the language cannot express is dropped silently.
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../../base/errors.ts';
 import { readJsonObject } from '../analyze/json.ts';
@@ -35,9 +36,17 @@ function identifier(name: string): string {
 
 export function importHfConfig(path: string, name?: string): ImportResult {
   const raw = readJsonObject(path, 'config.json') as Raw;
+  const source = readFileSync(path, 'utf8');
+  /** file:line:col of a field (its key's first occurrence), for messages about it. */
+  const at = (f: string): string => {
+    const i = source.indexOf(JSON.stringify(f));
+    if (i < 0) return `${path}:1:1`;
+    const lines = source.slice(0, i).split('\n');
+    return `${path}:${lines.length}:${lines[lines.length - 1].length + 1}`;
+  };
   const type = raw.model_type;
   if (typeof type !== 'string' || !IMPORT_ARCHITECTURES.includes(type as ImportArchitecture)) {
-    throw new UserError(`${path}: model_type ${JSON.stringify(type)} is not one import reads (${IMPORT_ARCHITECTURES.join(', ')})`);
+    throw new UserError(`${at('model_type')}: model_type ${JSON.stringify(type)} is not one import reads (${IMPORT_ARCHITECTURES.join(', ')})`);
   }
   const arch = type as ImportArchitecture;
   const used = new Set<string>();
@@ -51,15 +60,15 @@ export function importHfConfig(path: string, name?: string): ImportResult {
     const v = get(f);
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
-      throw new UserError(`${path}: field "${f}" is required for ${arch}`);
+      throw new UserError(`${path}:1:1: field "${f}" is required for ${arch}`);
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${path}: field "${f}" must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${at(f)}: field "${f}" must be a number, got ${JSON.stringify(v)}`);
     return v;
   };
   const bool = (f: string, fallback: boolean): boolean => {
     const v = get(f);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') throw new UserError(`${path}: field "${f}" must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') throw new UserError(`${at(f)}: field "${f}" must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const report = (f: string, why: string): void => {
@@ -102,7 +111,7 @@ export function importHfConfig(path: string, name?: string): ImportResult {
   const sparseStep = (): void => {
     only('decoder_sparse_step', (v) => v === 1, 'only every layer from the first MoE layer on can be sparse');
     const mlpOnly = (get('mlp_only_layers') ?? []) as number[];
-    if (!Array.isArray(mlpOnly)) throw new UserError(`${path}: field "mlp_only_layers" must be a list of layer indices`);
+    if (!Array.isArray(mlpOnly) || !mlpOnly.every((l) => Number.isInteger(l))) throw new UserError(`${at('mlp_only_layers')}: field "mlp_only_layers" must be a list of layer indices`);
     if (mlpOnly.length > 0) {
       if (mlpOnly.every((l, i) => l === i)) model.push(`dense_layers ${mlpOnly.length}  dense_hidden ${num('intermediate_size')}`);
       else report('mlp_only_layers', 'only the first k layers can be dense (dense_layers k)');
@@ -145,7 +154,7 @@ export function importHfConfig(path: string, name?: string): ImportResult {
       expertHidden = num('moe_intermediate_size');
       const v3 = arch === 'deepseek_v3';
       score = String(get('scoring_func') ?? (v3 ? 'sigmoid' : 'softmax'));
-      if (score !== 'softmax' && score !== 'sigmoid') throw new UserError(`${path}: scoring_func "${score}" is neither softmax nor sigmoid`);
+      if (score !== 'softmax' && score !== 'sigmoid') throw new UserError(`${at('scoring_func')}: scoring_func "${score}" is neither softmax nor sigmoid`);
       normalize = bool('norm_topk_prob', false);
       const shared = num('n_shared_experts', 0);
       if (shared > 0) moe.push(`shared_expert { count ${shared}  hidden ${expertHidden} }`);

@@ -73,6 +73,13 @@ describe('import config.json', () => {
     expect(r.reported.map((x) => x.split(' ')[0]).sort()).toEqual(['logit_softcap', 'rope_scaling']);
   });
 
+  it('a mistyped field is a located error', () => {
+    const path = join(work, 'typed.json');
+    writeFileSync(path, readFileSync(join(FIXTURES, 'mixtral.json'), 'utf8').replace('"num_local_experts": 8', '"num_local_experts": "eight"'));
+    const line = readFileSync(path, 'utf8').split('\n').findIndex((l) => l.includes('num_local_experts')) + 1;
+    expect(() => importHfConfig(path)).toThrow(new RegExp(`typed\\.json:${line}:3: field "num_local_experts" must be a number, got "eight"`));
+  });
+
   it('CLI: writes a file that passes check; an unknown model_type is a user error', () => {
     const out = join(work, 'cli.moe');
     const ok = spawnSync(process.execPath, [join(ROOT, 'bin/sdmoec.js'), 'import', join(FIXTURES, 'deepseek_v3.json'), '-o', out], { encoding: 'utf8' });
@@ -84,6 +91,6 @@ describe('import config.json', () => {
     writeFileSync(bad, JSON.stringify({ model_type: 'llama' }));
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/sdmoec.js'), 'import', bad, '-o', join(work, 'bad.moe')], { encoding: 'utf8' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/model_type "llama" is not one import reads/);
+    expect(r.stderr).toMatch(/bad\.json:1:2: model_type "llama" is not one import reads/);
   });
 });
