@@ -10,8 +10,9 @@ import { moeBench } from './moe.ts';
 import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
+import { sampleBench } from './sample.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, sampleBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -18,6 +18,9 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   test: async () => (await import('./commands/test.ts')).registerTest,
   demo: async () => (await import('./commands/demo.ts')).registerDemo,
   experiment: async () => (await import('./commands/experiment.ts')).registerExperiment,
+  sample: async () => (await import('./commands/sample.ts')).registerSample,
+  export: async () => (await import('./commands/export.ts')).registerExport,
+  import: async () => (await import('./commands/import.ts')).registerImport,
 };
 
 export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {

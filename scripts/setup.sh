@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time, idempotent set-up: npm dependencies, Debian's chromium (browser test), then a WebGPU adapter.
+# One-time, idempotent set-up: npm dependencies, Debian's chromium (browser test), PyTorch (export
+# reference), then a WebGPU adapter.
 # When Dawn finds no adapter on Linux, installs Mesa's lavapipe (software Vulkan) from
 # bookworm-backports: bookworm's own Mesa 22 is refused by Dawn ("shaderUniform*ArrayDynamicIndexing
 # required"). A machine with a real GPU driver keeps using it. Quiet when nothing needs doing.
@@ -23,6 +24,20 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "[setup] warning: /usr/bin/chromium is missing; the analysis page's browser test needs it. As root: apt-get install -y chromium" >&2
+  fi
+fi
+
+# Debian's PyTorch (CPU) with OpenBLAS for the independent reference of `sdmoec export`
+# (test/export/hf_reference.py; `transformers` is not packaged), python3-regex for its tokenizer.json
+# encoder. Debian's default reference BLAS runs torch's matmul ~30x slower than OpenBLAS here.
+# Missing without root/apt: a warning here, and those tests fail with the same command.
+if ! /usr/bin/python3 -c 'import torch, regex, numpy' >/dev/null 2>&1 || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing Debian python3-torch, libopenblas0-openmp and python3-regex (PyTorch reference of the HF export)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-openmp python3-regex >/dev/null
+  else
+    echo "[setup] warning: /usr/bin/python3 lacks torch/regex; test/export needs them. As root: apt-get install -y python3-torch libopenblas0-openmp python3-regex" >&2
   fi
 fi
 
