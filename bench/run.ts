@@ -8,9 +8,10 @@ import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
+import { torchBench } from './torch.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, torchBench];
 
 async function main(): Promise<number> {
   let parsed;
