@@ -9,10 +9,11 @@ import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
+import { torchBench } from './torch.ts';
 import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, sampleBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, sampleBench, torchBench];
 
 async function main(): Promise<number> {
   let parsed;

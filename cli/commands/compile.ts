@@ -25,6 +25,7 @@ import {
   type Summary,
 } from '../../compiler/config/index.ts';
 import { collectSet } from './check.ts';
+import { writeTorchTarget } from '../../runtime/targets/torch.ts';
 
 /** lavapipe's maxStorageBufferBindingSize: the fallback when no adapter can be queried. */
 export const DEFAULT_MAX_BINDING_SIZE = 134_217_728;
@@ -113,7 +114,9 @@ export function registerCompile(program: Command): void {
     .option('--set <key=value>', 'override a setting, e.g. train.optimizer.lr=4e-4 (repeatable)', collectSet, [])
     .option('--max-binding-size <bytes>', 'maxStorageBufferBindingSize to check buffers against (default: ask the adapter)')
     .option('--allow-oversize', 'report buffers above the binding limit as warnings (memory planning for larger GPUs)')
-    .action(async (file: string, opts: { out: string; set: string[]; maxBindingSize?: string; allowOversize?: boolean }) => {
+    .option('--target <target>', "what to emit after the config: 'webgpu' (IR, WGSL kernels, manifest) or 'torch' (a PyTorch package: model.py, train.py, data/; docs/torch-target.md)", 'webgpu')
+    .action(async (file: string, opts: { out: string; set: string[]; maxBindingSize?: string; allowOversize?: boolean; target: string }) => {
+      if (opts.target !== 'webgpu' && opts.target !== 'torch') throw new UserError(`--target must be 'webgpu' or 'torch', got '${opts.target}'`);
       const result = checkFile(file, { overrides: opts.set });
       if (result.diagnostics.length) process.stderr.write(formatDiagnostics(result.diagnostics));
       if (!result.config) throw new UserError(`sdmoec compile: ${file} has errors; nothing written`);
@@ -128,8 +131,12 @@ export function registerCompile(program: Command): void {
       }
       process.stdout.write(`wrote ${artefacts.files.join(', ')}\n`);
       const problems = oversizeMessages(artefacts.summaries);
-      if (!problems.length) await writeBackEnd(result.config, opts.out);
-      if (problems.length && opts.allowOversize) {
+      if (opts.target === 'torch') {
+        const written = writeTorchTarget(result.config, file, opts.out, { overrides: opts.set, log: (line) => process.stdout.write(line + '\n') });
+        process.stdout.write(`wrote ${written.join(', ')}\n`);
+      } else if (!problems.length) await writeBackEnd(result.config, opts.out);
+      // The binding limit is WebGPU's: a torch package is not bound by it.
+      if (problems.length && (opts.allowOversize || opts.target === 'torch')) {
         process.stderr.write(problems.map((p) => `${file}: warning: ${p}\n`).join(''));
       } else if (problems.length) {
         throw new UserError(
