@@ -69,6 +69,6 @@ describe('torch target on 2 local ranks', () => {
     expect(r.step).toBe(20);
     expect(r.tokens).toBe(2 * 4 * 32); // eval_batches × batch × seq_len
     expect(relativeDiff(ev.bits_per_byte!, r.bits_per_byte)).toBeLessThan(TOL);
-    expect(relativeDiff(ev.loss, r.loss)).toBeLessThan(TOL);
+    expect(relativeDiff(ev.loss!, r.loss)).toBeLessThan(TOL);
   });
 });
