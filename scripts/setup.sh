@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
-if [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A linked node_modules (a git worktree sharing another checkout's install) is left alone: `npm ci`
+# would empty the directory it points to, under every other checkout using it.
+if [ -L node_modules ]; then
+  [ -d node_modules/webgpu ] || { echo "[setup] node_modules is a link to an incomplete install; run npm ci where it points" >&2; exit 1; }
+elif [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[setup] installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
