@@ -38,6 +38,7 @@ export interface ParameterCounts {
 
 export interface MemoryEstimate {
   parameterBytes: number;
+  /** The gradients, twice with grad_accum > 1 (the accumulators, compiler/kernels/grad-accum.ts). */
   gradientBytes: number;
   optimizerBytes: number;
   /** Spectral bases U_k, V_k and aux-free bias state. */
@@ -180,7 +181,7 @@ function summarizeModel(model: ModelConfig, train: TrainConfig | null, limits: L
   const parameterBytes = params.total * F32;
   const memory: MemoryEstimate = {
     parameterBytes,
-    gradientBytes: parameterBytes,
+    gradientBytes: (train && train.gradAccum > 1 ? 2 : 1) * parameterBytes,
     optimizerBytes: optimizerSlots * parameterBytes,
     extraStateBytes: extraState,
     activationBytes,

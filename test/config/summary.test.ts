@@ -78,6 +78,19 @@ describe('memory and buffers', () => {
     expect(summarize(cfg(4).models[0], null, big).memory.activationBytes).toBeNull();
   });
 
+  it('counts grad_accum\'s accumulators as a second gradient copy and one SGD state slot', () => {
+    const c = cfg(4);
+    const plain = summarize(c.models[0], c.train, big);
+    const accum = summarize(c.models[0], { ...c.train!, gradAccum: 4 }, big);
+    expect(plain.memory.gradientBytes).toBe(plain.memory.parameterBytes);
+    expect(accum.memory.gradientBytes).toBe(2 * accum.memory.parameterBytes);
+    expect(accum.memory.activationBytes).toBe(plain.memory.activationBytes);
+    for (const momentum of [0, 0.9]) {
+      const sgd = summarize(c.models[0], { ...c.train!, optimizer: { ...c.train!.optimizer, kind: 'sgd', momentum } }, big);
+      expect(sgd.memory.optimizerBytes).toBe(sgd.memory.parameterBytes);
+    }
+  });
+
   it('summarizes a whole file as its trained model with its train block', () => {
     const c = cfg(4);
     expect(summarize(c, big)).toEqual(summarize(c.models[0], c.train, big));
