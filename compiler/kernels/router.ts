@@ -1,9 +1,15 @@
 // MoE router kernels: scores (softmax or sigmoid) from router logits [T, E], top-k selection per
-// token, and the backward pass to d(logits). One invocation per token; E ≤ 64 and k ≤ 8 so the
-// per-token scores live in private arrays.
+// token, and the backward pass to d(logits). One invocation per token. Nothing of size E lives in
+// private memory (WGSL caps a function's private variables at 8 KiB, and lavapipe spills them):
+// the scores are written to `probs` and read back by the same invocation, top-k is one pass that
+// keeps a sorted list of k candidates (O(E) compares plus O(k) per insertion, instead of k argmax
+// passes), and group-limited routing keeps one score per group. So E is bounded only by
+// ROUTER_MAX_EXPERTS (shared with the other MoE kernels, enforced by `check`), k by ROUTER_MAX_TOPK
+// and the group count by ROUTER_MAX_GROUPS (the private lists' sizes).
 //
 // Invariants:
-// - Ties are broken by the lower expert index (a strict `>` scan in ascending order).
+// - Ties are broken by the lower expert index: experts are visited in ascending order and a newcomer
+//   must be strictly greater to pass a kept candidate, which is exactly repeated strict argmax.
 // - The selection key is the logit itself when that is order-equivalent to the score (no bias,
 //   no groups): softmax and sigmoid are monotone, and comparing exact f32 logits keeps the GPU and
 //   the float64 oracle from disagreeing on near-ties that rounding would create.
@@ -15,11 +21,17 @@
 //   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
 //   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added, and
 //   optionally a gradient already w.r.t. the logits (the z-loss) is summed into d_logits.
-import { InternalError, UserError } from '../../base/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
-export const ROUTER_MAX_EXPERTS = 64;
-export const ROUTER_MAX_TOPK = 8;
+/** Experts per MoE layer every MoE kernel supports (the aux-loss histogram in workgroup memory is
+ *  the binding one); `check` refuses more (compiler/config/model.ts). */
+export const MOE_MAX_EXPERTS = 2048;
+export const ROUTER_MAX_EXPERTS = MOE_MAX_EXPERTS;
+/** Size of the private sorted candidate list. */
+export const ROUTER_MAX_TOPK = 64;
+/** Size of the private per-group score list. */
+export const ROUTER_MAX_GROUPS = 256;
 
 export interface RouterParams {
   readonly tokens: number;
@@ -46,13 +58,14 @@ export interface RouterBackwardParams extends RouterParams {
 const WORKGROUP = 64;
 
 function validate(p: RouterParams): void {
-  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new UserError(`router: ${p.experts} experts; the router kernel supports 1..${ROUTER_MAX_EXPERTS}`);
-  if (p.topK < 1 || p.topK > ROUTER_MAX_TOPK) throw new UserError(`router: top-k ${p.topK}; the router kernel supports 1..${ROUTER_MAX_TOPK}`);
+  // User-facing limits are refused by `check` with a location; reaching here is a compiler bug.
+  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new InternalError(`router: ${p.experts} experts; the router kernel supports 1..${ROUTER_MAX_EXPERTS}`);
+  if (p.topK < 1 || p.topK > ROUTER_MAX_TOPK) throw new InternalError(`router: top-k ${p.topK}; the router kernel supports 1..${ROUTER_MAX_TOPK}`);
   if (p.topK > p.experts) throw new InternalError(`router: top-k ${p.topK} exceeds the ${p.experts} experts`);
   if (p.tokens < 1) throw new InternalError('router: needs at least one token');
   if (p.groups) {
     const { count, topk } = p.groups;
-    if (count < 1 || p.experts % count !== 0) throw new InternalError(`router: ${p.experts} experts do not split into ${count} equal groups`);
+    if (count < 1 || count > ROUTER_MAX_GROUPS || p.experts % count !== 0) throw new InternalError(`router: ${p.experts} experts do not split into ${count} equal groups`);
     if (topk < 1 || topk > count) throw new InternalError(`router: topk_group ${topk} must be in 1..${count}`);
     if (topk * (p.experts / count) < p.topK) throw new InternalError(`router: ${topk} groups of ${p.experts / count} experts cannot supply top-${p.topK}`);
   }
