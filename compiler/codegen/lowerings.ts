@@ -18,7 +18,7 @@ import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kern
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
-import { moeGatherCase, moePermuteCase } from '../kernels/moe-permute.ts';
+import { moeGatherCase, moePermuteCases, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
@@ -198,16 +198,16 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs: c.input(1), topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
   },
   moe_dispatch: (n, c) => {
+    // Count, scan, scatter (compiler/kernels/moe-permute.ts): O(T·k + E) work, nothing read back.
     const [tokens, dim] = c.inputType(0).shape;
     const { experts, topK, capacityFactor = 0 } = n.attrs;
-    c.emit(moePermuteCase({ tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) }), {
-      topk_idx: c.input(1),
-      counts: c.output(2),
-      offsets: c.temp((experts + 1) * 4, 'offsets'),
-      perm_row: c.output(1),
-      src_token: c.output(3),
-      src_slot: c.output(4),
-    });
+    const p = { tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) };
+    const stages = moePermuteCases(p);
+    const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
+    const offsets = c.temp((experts + 1) * 4, 'offsets');
+    c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
+    c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
+    c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
     c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {
