@@ -10,13 +10,17 @@
 // Invariants:
 // - Ties are broken by the lower expert index: experts are visited in ascending order and a newcomer
 //   must be strictly greater to pass a kept candidate, which is exactly repeated strict argmax.
-// - The selection key is the logit itself when that is order-equivalent to the score (no bias,
-//   no groups): softmax and sigmoid are monotone, and comparing exact f32 logits keeps the GPU and
+// - The selection key is the logit itself when that is order-equivalent to the score (no bias;
+//   group maxima are then order-equivalent too): softmax and sigmoid are monotone, and comparing exact f32 logits keeps the GPU and
 //   the float64 oracle from disagreeing on near-ties that rounding would create.
 // - The optional per-expert bias (aux-loss-free balancing) changes *which* experts are chosen, never
 //   the weights: weights are the unbiased scores, so the bias receives no gradient.
-// - Group-limited routing follows DeepSeek-V3: a group's score is the sum of its two best keys
-//   (its best key when groups have one expert); the `topk` best groups stay eligible.
+// - Group-limited routing follows DeepSeek-V3's reference code (deepseek-ai/DeepSeek-V3,
+//   inference/model.py, Gate.forward; arXiv 2412.19437 §2.1.2 node-limited routing): with the
+//   selection bias a group's score is the sum of its two best biased scores (what HF transformers'
+//   DeepseekV3 router always does), without it the group's best score (DeepSeek-V2's
+//   group-limited greedy); groups of one expert use that expert's key. The `topk` best groups stay
+//   eligible, the others are excluded outright (their experts are never chosen).
 // - Backward treats the selection as constant (it is piecewise constant in the logits) and flows
 //   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
 //   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added, and
@@ -72,9 +76,9 @@ function validate(p: RouterParams): void {
 }
 
 /** How the selection key is formed (see header: logits when order-equivalent to scores). */
-function selectionKey(p: RouterParams): 'logit' | 'score' | 'biased' {
-  if (p.selectionBias) return 'biased';
-  return p.groups ? 'score' : 'logit';
+function selectionKey(p: RouterParams): 'logit' | 'biased' {
+  // Without the bias, group maxima and top-k of the scores are those of the logits (monotone).
+  return p.selectionBias ? 'biased' : 'logit';
 }
 
 function configTag(p: RouterParams): string {
@@ -95,13 +99,12 @@ function commonParams(p: RouterParams, dispatchX: number) {
     softmax: p.scoring === 'softmax',
     normalize: p.normalize,
     scale: f32Literal(p.scale),
-    keyFromLogit: key === 'logit',
     keyFromBias: key === 'biased',
     grouped: p.groups !== undefined,
     groupCount: p.groups?.count ?? 1,
     groupSize: p.groups ? p.experts / p.groups.count : p.experts,
     groupTopk: p.groups?.topk ?? 1,
-    groupPairSum: p.groups !== undefined && p.experts / p.groups.count > 1,
+    groupPairSum: p.groups !== undefined && p.experts / p.groups.count > 1 && p.selectionBias,
     dispatchX,
   };
 }
@@ -175,14 +178,14 @@ function argmaxEligible(key: readonly number[], eligible: (i: number) => boolean
 /** The experts one token selects, in selection order. */
 export function routerSelect(p: RouterParams, logitsRow: readonly number[], scores: readonly number[], bias?: ArrayLike<number>): number[] {
   const kind = selectionKey(p);
-  const key = scores.map((s, e) => (kind === 'logit' ? logitsRow[e] : kind === 'biased' ? s + bias![e] : s));
+  const key = scores.map((s, e) => (kind === 'logit' ? logitsRow[e] : s + bias![e]));
   const allowed = new Array<boolean>(p.experts).fill(true);
   if (p.groups) {
     const size = p.experts / p.groups.count;
     const groupScore = Array.from({ length: p.groups.count }, (_, g) => {
       const members = key.slice(g * size, (g + 1) * size);
       const first = argmaxEligible(members, () => true);
-      if (size === 1) return members[first];
+      if (size === 1 || !p.selectionBias) return members[first];
       const second = argmaxEligible(members, (i) => i !== first);
       return members[first] + members[second];
     });

@@ -71,10 +71,13 @@ describe('router kernels', () => {
     // All keys equal: groups 0 and 1 win by index, then experts 0, 1, 2.
     const flat = routerOracle(p)({ logits: new Float32Array(8) });
     expect(Array.from(flat.topk_idx)).toEqual([0, 1, 2]);
-    // Group 3 (experts 6, 7) has the best pair, group 1 the second best; expert 0 alone is best
-    // but its group loses, so it must not be chosen.
+    // With the selection bias (DeepSeek-V3) a group scores its best pair: group 3 (experts 6, 7)
+    // has the best pair, group 1 the second best; expert 0 alone is best but its group loses, so
+    // it must not be chosen.
     const logits = Float32Array.from([2, -3, 1.8, 1.8, -3, -3, 2.5, 2.5]);
-    expect(Array.from(routerOracle(p)({ logits }).topk_idx)).toEqual([6, 7, 2]);
+    expect(Array.from(routerOracle({ ...p, selectionBias: true })({ logits, bias: new Float32Array(8) }).topk_idx)).toEqual([6, 7, 2]);
+    // Without it a group scores its best expert: groups 3 and 0 win.
+    expect(Array.from(routerOracle(p)({ logits }).topk_idx)).toEqual([6, 7, 0]);
   });
 
   it('backward oracle matches finite differences of the forward oracle', () => {

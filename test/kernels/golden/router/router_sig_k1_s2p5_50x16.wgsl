@@ -10,7 +10,8 @@
 const E = 16u;
 const K = 1u;
 
-// Selection key of expert e of the token whose row starts at `base` (its scores are in probs).
+// Selection key of expert e of the token whose row starts at `base`: the biased score (its scores
+// are already in probs) or the logit, which orders like the score.
 fn keyOf(base: u32, e: u32) -> f32 {
   return logits[base + e];
 }

@@ -12,9 +12,10 @@ const K = 2u;
 const GROUPS = 6u;
 const GROUP_SIZE = 1u;
 
-// Selection key of expert e of the token whose row starts at `base` (its scores are in probs).
+// Selection key of expert e of the token whose row starts at `base`: the biased score (its scores
+// are already in probs) or the logit, which orders like the score.
 fn keyOf(base: u32, e: u32) -> f32 {
-  return probs[base + e];
+  return logits[base + e];
 }
 
 @compute @workgroup_size(64)
@@ -29,11 +30,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let topK = K * one;
   for (var e = 0u; e < experts; e++) { probs[base + e] = 1.0f / (1.0f + exp(-logits[base + e])); }
 
-  // DeepSeek-V3 group score: the sum of the group's two best keys (its best when it has one).
+  // Group score (DeepSeek-V3): the group's best key.
   var groupScore: array<f32, 6>;
   for (var g = 0u; g < GROUPS * one; g++) {
     let first = g * GROUP_SIZE;
     var best = keyOf(base, first);
+    for (var e = first + 1u; e < first + GROUP_SIZE; e++) { best = max(best, keyOf(base, e)); }
     groupScore[g] = best;
   }
   var keepGroup: array<bool, 6>;

@@ -12,9 +12,10 @@ const K = 3u;
 const GROUPS = 4u;
 const GROUP_SIZE = 3u;
 
-// Selection key of expert e of the token whose row starts at `base` (its scores are in probs).
+// Selection key of expert e of the token whose row starts at `base`: the biased score (its scores
+// are already in probs) or the logit, which orders like the score.
 fn keyOf(base: u32, e: u32) -> f32 {
-  return probs[base + e];
+  return logits[base + e];
 }
 
 @compute @workgroup_size(64)
@@ -37,27 +38,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   for (var e = 0u; e < experts; e++) { probs[base + e] = probs[base + e] / total; }
 
-  // DeepSeek-V3 group score: the sum of the group's two best keys (its best when it has one).
+  // Group score (DeepSeek-V3): the group's best key.
   var groupScore: array<f32, 4>;
   for (var g = 0u; g < GROUPS * one; g++) {
     let first = g * GROUP_SIZE;
     var best = keyOf(base, first);
-    var second = keyOf(base, first + 1u);
-    if (second > best) {
-      let x = best;
-      best = second;
-      second = x;
-    }
-    for (var e = first + 2u; e < first + GROUP_SIZE; e++) {
-      let k = keyOf(base, e);
-      if (k > best) {
-        second = best;
-        best = k;
-      } else if (k > second) {
-        second = k;
-      }
-    }
-    groupScore[g] = best + second;
+    for (var e = first + 1u; e < first + GROUP_SIZE; e++) { best = max(best, keyOf(base, e)); }
+    groupScore[g] = best;
   }
   var keepGroup: array<bool, 4>;
   for (var s = 0u; s < 2u * one; s++) {

@@ -13,7 +13,8 @@ const K = 64u;
 const GROUPS = 256u;
 const GROUP_SIZE = 8u;
 
-// Selection key of expert e of the token whose row starts at `base` (its scores are in probs).
+// Selection key of expert e of the token whose row starts at `base`: the biased score (its scores
+// are already in probs) or the logit, which orders like the score.
 fn keyOf(base: u32, e: u32) -> f32 {
   return probs[base + e] + bias[e];
 }
@@ -38,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   for (var e = 0u; e < experts; e++) { probs[base + e] = probs[base + e] / total; }
 
-  // DeepSeek-V3 group score: the sum of the group's two best keys (its best when it has one).
+  // Group score (DeepSeek-V3): the sum of the group's two best keys.
   var groupScore: array<f32, 256>;
   for (var g = 0u; g < GROUPS * one; g++) {
     let first = g * GROUP_SIZE;
