@@ -24,7 +24,7 @@ import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
-import { routerBackwardCase, routerCase, type RouterParams } from '../kernels/router.ts';
+import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
 import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
 
 export interface LoweringContext {
@@ -51,8 +51,10 @@ const leaf = (op: string) => (): void => {
 
 const rowsCols = (t: TensorType): [number, number] => [numel(t) / t.shape[t.shape.length - 1], t.shape[t.shape.length - 1]];
 
-function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attrs'], tokens: number, experts: number): RouterParams {
-  return { tokens, experts, topK: a.topK, scoring: a.score, normalize: a.normalize, scale: a.scale, selectionBias: false };
+function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attrs'], tokens: number, experts: number, selectionBias = false): RouterParams {
+  // The backward holds the selection fixed, so groups and bias matter to the forward only.
+  const groups = 'groups' in a && a.groups !== undefined && a.groups > 1 ? { groups: { count: a.groups, topk: a.topGroups ?? a.groups } } : {};
+  return { tokens, experts, topK: a.topK, scoring: a.score, normalize: a.normalize, scale: a.scale, selectionBias, ...groups };
 }
 
 
@@ -189,7 +191,14 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;
-    c.emit(routerCase(routerParams(n.attrs, tokens, experts)), { logits: c.input(0), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+    const bias = n.inputs.length === 2;
+    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias)), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+  },
+  router_bias_update: (n, c) => {
+    // In place: the planner gives the result the bias param's own buffer (plan.ts).
+    const [experts] = c.inputType(0).shape;
+    const [tokens, topK] = c.inputType(1).shape;
+    c.emit(routerBiasUpdateCase({ experts, assignments: tokens * topK, rate: n.attrs.rate }), { topk_idx: c.input(1), bias: c.output(0) });
   },
   router_grad: (n, c) => {
     // Inputs: dW, probs (the forward's), idx, dProbs.

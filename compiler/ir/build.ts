@@ -73,7 +73,9 @@ export const ir = {
     all('attention_grad', [dOut, q, k, v, o, lse], a) as [Value, Value, Value],
   swiglu: (g: Value, u: Value) => one('swiglu', [g, u], {}),
   swigluGrad: (dh: Value, g: Value, u: Value) => all('swiglu_grad', [dh, g, u], {}) as [Value, Value],
-  router: (logits: Value, a: OpAttrs['router']) => all('router', [logits], a) as [Value, Value, Value],
+  /** (idx, weights, probs); `bias` [E] shifts the choice only (aux-loss-free balancing). */
+  router: (logits: Value, a: OpAttrs['router'], bias?: Value) => all('router', bias ? [logits, bias] : [logits], a) as [Value, Value, Value],
+  routerBiasUpdate: (bias: Value, idx: Value, rate: number) => one('router_bias_update', [bias, idx], { rate }),
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
   /** (xs, permRow, counts, srcToken, srcSlot) */
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value, Value, Value],

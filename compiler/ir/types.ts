@@ -28,12 +28,16 @@ export type ExpertMatrix = 'gate' | 'up' | 'down';
  *            W_u [E,K,N] (`unique`), U_k [K,r] (`basis_u`), V_k [N,r] (`basis_v`); `target`
  *            names the decoupled matrix and links the four
  *   adam     an AdamW moment of param `of`
+ *   router_bias  the per-expert selection bias of MoE layer `layer` (DeepSeek-V3 aux-loss-free
+ *            balancing): not trained by the optimizer (group `frozen`), moved after every step by
+ *            `router_bias_update` at `rate`, checkpointed like any param
  */
 export type ParamRole =
   | { readonly kind: 'router'; readonly layer: number }
   | { readonly kind: 'experts'; readonly layer: number; readonly matrix: ExpertMatrix }
   | { readonly kind: 'sd'; readonly part: 'common' | 'unique' | 'basis_u' | 'basis_v'; readonly layer: number; readonly matrix: ExpertMatrix; readonly target: string }
-  | { readonly kind: 'adam'; readonly moment: 'm' | 'v'; readonly of: string };
+  | { readonly kind: 'adam'; readonly moment: 'm' | 'v'; readonly of: string }
+  | { readonly kind: 'router_bias'; readonly layer: number; readonly rate: number };
 
 /** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
 export interface OpAttrs {
@@ -55,9 +59,14 @@ export interface OpAttrs {
   attention_grad: { heads: number; kvHeads: number; headDim: number; seqLen: number };
   swiglu: Record<string, never>;
   swiglu_grad: Record<string, never>;
-  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
+  /** Inputs: logits [T,E], optionally the selection bias [E] (added to the scores for the choice
+   *  only). `groups` > 1 (absent = 1): DeepSeek-V3 group-limited routing, experts in `groups` equal
+   *  groups of which the `topGroups` best stay eligible (compiler/kernels/router.ts). */
+  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number; groups?: number; topGroups?: number };
   router_grad: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
   /** capacityFactor absent or 0: dropless. */
+  /** bias [E], idx [T,k] → bias + rate·sign(T·k/E − load_e), load_e = assignments to e (DeepSeek-V3). */
+  router_bias_update: { rate: number };
   moe_dispatch: { experts: number; topK: number; capacityFactor?: number };
   moe_gather_grad: { topK: number };
   grouped_matmul: { experts: number; sharedWeight: boolean };

@@ -255,3 +255,49 @@ export function routerCase(p: RouterParams): KernelCase {
 export function routerBackwardCase(p: RouterBackwardParams): KernelCase {
   return { program: routerBackwardProgram(p), oracle: routerBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
+
+// Aux-loss-free bias update (DeepSeek-V3, arXiv 2412.19437 §2.1.2): after each step every expert's
+// selection bias moves by `rate` towards balance, b_e += rate · sign(T·k/E − load_e), where load_e
+// counts this step's assignments to e. One workgroup: an integer histogram in workgroup memory
+// (exact, order-independent), then each lane updates experts lane, lane + WG, …, in place.
+export interface RouterBiasUpdateParams {
+  readonly experts: number;
+  /** T·k assignments in topk_idx. */
+  readonly assignments: number;
+  readonly rate: number;
+}
+
+const BIAS_WORKGROUP = 256;
+
+export function routerBiasUpdateProgram(p: RouterBiasUpdateParams): KernelProgram {
+  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new InternalError(`router bias update: ${p.experts} experts; supported 1..${ROUTER_MAX_EXPERTS}`);
+  if (p.assignments < 1 || !(p.rate > 0)) throw new InternalError('router bias update: needs assignments and a positive rate');
+  return {
+    template: 'router_bias_update',
+    label: `router_bias_update_${p.assignments}_e${p.experts}`,
+    params: { experts: p.experts, assignments: p.assignments, meanLoad: f32Literal(p.assignments / p.experts), rate: f32Literal(p.rate) },
+    bindings: [
+      { name: 'topk_idx', access: 'read', type: 'i32', length: p.assignments, fill: { kind: 'int', lo: -1, hi: p.experts + 1 } },
+      { name: 'bias', access: 'readwrite', type: 'f32', length: p.experts, fill: { kind: 'float', lo: -0.3, hi: 0.3 } },
+    ],
+    workgroupSize: [BIAS_WORKGROUP, 1, 1],
+    dispatch: [1, 1, 1],
+    features: [],
+  };
+}
+
+export function routerBiasUpdateOracle(p: RouterBiasUpdateParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const load = new Float64Array(p.experts);
+    for (let a = 0; a < p.assignments; a++) {
+      const e = inputs.topk_idx[a];
+      if (e >= 0 && e < p.experts) load[e]++;
+    }
+    const mean = p.assignments / p.experts;
+    return { bias: Float32Array.from({ length: p.experts }, (_, e) => inputs.bias[e] + p.rate * Math.sign(mean - load[e])) };
+  };
+}
+
+export function routerBiasUpdateCase(p: RouterBiasUpdateParams): KernelCase {
+  return { program: routerBiasUpdateProgram(p), oracle: routerBiasUpdateOracle(p), tolerance: { atol: 1e-7, rtol: 1e-6 } };
+}

@@ -31,8 +31,6 @@ function checkSupported(m: ModelConfig): void {
   const unsupported: string[] = [];
   if (m.norm.kind !== 'rmsnorm') unsupported.push(`norm ${m.norm.kind}`);
   if (m.moe.activation !== 'swiglu') unsupported.push(`activation ${m.moe.activation}`);
-  if (m.moe.router.groups > 1) unsupported.push('group-limited routing');
-  if (m.moe.router.auxFreeBias) unsupported.push('aux-loss-free bias');
   const undecomposed = (m.spectral?.targets ?? []).filter((t) => !t.startsWith('expert.'));
   if (undecomposed.length > 0) unsupported.push(`spectral targets ${undecomposed.join(', ')} (only expert.* matrices are decomposed)`);
   // Load-balance scope: the engine trains one micro-batch per optimizer step (grad_accum 1, which
@@ -84,7 +82,11 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
     }
     const { experts: E, topK, expertHidden: F, router } = m.moe;
     const logits = ir.matmul(h2, ir.param(`${p}.moe.router`, [D, E], normal(std), 'router', { kind: 'router', layer: l }));
-    const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale });
+    // DeepSeek-V3 routing options: group-limited choice (router attrs) and the aux-loss-free
+    // selection bias, a zero-initialised untrained param the optimizer pass updates after each step.
+    const groups = router.groups > 1 ? { groups: router.groups, topGroups: router.topGroups } : {};
+    const bias = router.auxFreeBias ? ir.param(`${p}.moe.router_bias`, [E], { kind: 'zeros' }, 'frozen', { kind: 'router_bias', layer: l, rate: router.auxFreeBias.rate }) : undefined;
+    const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale, ...groups }, bias);
     const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
     const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
     outputs[`moe.${l}.counts`] = counts;
