@@ -6,11 +6,12 @@ import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
+import { routingBench } from './routing.ts';
 import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench];
 
 async function main(): Promise<number> {
   let parsed;
