@@ -16,6 +16,9 @@ import {
   ROUTER_MAX_TOPK,
 } from '../../compiler/kernels/router.ts';
 import { InternalError } from '../../base/errors.ts';
+import { ir } from '../../compiler/ir/build.ts';
+import { graph } from '../../compiler/ir/graph.ts';
+import { interpretGraph } from '../../compiler/ir/interpret.ts';
 import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -78,6 +81,23 @@ describe('router kernels', () => {
     expect(Array.from(routerOracle({ ...p, selectionBias: true })({ logits, bias: new Float32Array(8) }).topk_idx)).toEqual([6, 7, 2]);
     // Without it a group scores its best expert: groups 3 and 0 win.
     expect(Array.from(routerOracle(p)({ logits }).topk_idx)).toEqual([6, 7, 0]);
+  });
+
+  it('the IR interpreter routes exactly as the kernel oracle (groups with and without the bias)', () => {
+    // Two independent implementations of the same semantics: the interpreter's router op (the
+    // device-vs-interpreter oracle of whole models) and this kernel's CPU oracle.
+    for (const p of FORWARD.filter((f) => f.experts <= 256)) {
+      const inputs = randomInputs(routerProgram(p), 8);
+      const logits = ir.input('logits', 'f32', [p.tokens, p.experts]);
+      const bias = p.selectionBias ? ir.input('bias', 'f32', [p.experts]) : undefined;
+      const groups = p.groups ? { groups: p.groups.count, topGroups: p.groups.topk } : {};
+      const [idx, w, probs] = ir.router(logits, { score: p.scoring, topK: p.topK, normalize: p.normalize, scale: p.scale, ...groups }, bias);
+      const feeds = { logits: Float64Array.from(inputs.logits), ...(bias ? { bias: Float64Array.from(inputs.bias) } : {}) };
+      const got = interpretGraph(graph('r', { idx, w, probs }), { inputs: feeds });
+      const want = routerOracle(p)(inputs);
+      expect(Array.from(got.idx), routerProgram(p).label).toEqual(Array.from(want.topk_idx));
+      got.w.forEach((x, i) => expect(Math.abs(x - want.topk_w[i])).toBeLessThan(1e-6));
+    }
   });
 
   it('backward oracle matches finite differences of the forward oracle', () => {
