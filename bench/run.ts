@@ -7,13 +7,14 @@ import { diagnosticsBench } from './diagnostics.ts';
 import { gradAccumBench } from './grad-accum.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
+import { routingBench } from './routing.ts';
 import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
 import { torchBench } from './torch.ts';
 import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, sampleBench, torchBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, sampleBench, torchBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -137,10 +137,14 @@ const RULES: { [K in OpName]: Rule<K> } = {
   activation: (n, [g]) => [g && ir.activationGrad(n.attrs.fn, g, n.inputs[0])],
   activation_grad: () => noGrad('activation_grad'),
   router: (n, [, gw, gprobs]) => {
-    if (!gw && !gprobs) return [undefined];
+    // The selection bias only changes the (piecewise constant) choice: it gets no gradient.
+    const noBias = n.inputs.length === 2 ? [undefined] : [];
+    if (!gw && !gprobs) return [undefined, ...noBias];
     const probs = out(n as Node, 2);
-    return [ir.routerGrad(need(gw, out(n as Node, 1)), probs, out(n as Node, 0), need(gprobs, probs), n.attrs)];
+    const { score, topK, normalize, scale } = n.attrs;
+    return [ir.routerGrad(need(gw, out(n as Node, 1)), probs, out(n as Node, 0), need(gprobs, probs), { score, topK, normalize, scale }), ...noBias];
   },
+  router_bias_update: () => noGrad('router_bias_update'),
   router_grad: () => noGrad('router_grad'),
   moe_dispatch: (n, [gxs]) => [gxs && ir.moeGatherGrad(gxs, out(n as Node, 1), n.attrs.topK), undefined],
   moe_gather_grad: () => noGrad('moe_gather_grad'),

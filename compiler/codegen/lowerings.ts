@@ -19,13 +19,13 @@ import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kern
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
-import { moeGatherCase, moePermuteCase } from '../kernels/moe-permute.ts';
+import { moeGatherCase, moePermuteCases, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
-import { routerBackwardCase, routerCase, type RouterParams } from '../kernels/router.ts';
+import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
 import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
 import { layernormBackwardCase, layernormCase, layernormParamGradCase } from '../kernels/layernorm.ts';
 import { activationBackwardCase, activationCase } from '../kernels/activation.ts';
@@ -57,8 +57,10 @@ const leaf = (op: string) => (): void => {
 
 const rowsCols = (t: TensorType): [number, number] => [numel(t) / t.shape[t.shape.length - 1], t.shape[t.shape.length - 1]];
 
-function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attrs'], tokens: number, experts: number): RouterParams {
-  return { tokens, experts, topK: a.topK, scoring: a.score, normalize: a.normalize, scale: a.scale, selectionBias: false };
+function routerParams(a: NodeOf<'router'>['attrs'] | NodeOf<'router_grad'>['attrs'], tokens: number, experts: number, selectionBias = false): RouterParams {
+  // The backward holds the selection fixed, so groups and bias matter to the forward only.
+  const groups = 'groups' in a && a.groups !== undefined && a.groups > 1 ? { groups: { count: a.groups, topk: a.topGroups ?? a.groups } } : {};
+  return { tokens, experts, topK: a.topK, scoring: a.score, normalize: a.normalize, scale: a.scale, selectionBias, ...groups };
 }
 
 
@@ -234,7 +236,14 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;
-    c.emit(routerCase(routerParams(n.attrs, tokens, experts)), { logits: c.input(0), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+    const bias = n.inputs.length === 2;
+    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias)), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+  },
+  router_bias_update: (n, c) => {
+    // In place: the planner gives the result the bias param's own buffer (plan.ts).
+    const [experts] = c.inputType(0).shape;
+    const [tokens, topK] = c.inputType(1).shape;
+    c.emit(routerBiasUpdateCase({ experts, assignments: tokens * topK, rate: n.attrs.rate }), { topk_idx: c.input(1), bias: c.output(0) });
   },
   router_grad: (n, c) => {
     // Inputs: dW, probs (the forward's), idx, dProbs.
@@ -243,16 +252,16 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs: c.input(1), topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
   },
   moe_dispatch: (n, c) => {
+    // Count, scan, scatter (compiler/kernels/moe-permute.ts): O(T·k + E) work, nothing read back.
     const [tokens, dim] = c.inputType(0).shape;
     const { experts, topK, capacityFactor = 0 } = n.attrs;
-    c.emit(moePermuteCase({ tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) }), {
-      topk_idx: c.input(1),
-      counts: c.output(2),
-      offsets: c.temp((experts + 1) * 4, 'offsets'),
-      perm_row: c.output(1),
-      src_token: c.output(3),
-      src_slot: c.output(4),
-    });
+    const p = { tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) };
+    const stages = moePermuteCases(p);
+    const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
+    const offsets = c.temp((experts + 1) * 4, 'offsets');
+    c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
+    c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
+    c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
     c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {

@@ -5,7 +5,8 @@
 // later values of a fitting size, so peak memory is far below the sum of all activations.
 // Invariants: params, optimizer state, inputs and graph outputs are never reused; `reshape` is a
 // view (same buffer); `adamw` writes its results into the param and state buffers it read (in
-// step mode, the step into its gradient's buffer); `sd_project_update` writes into W_c and W_u.
+// step mode, the step into its gradient's buffer); `sd_project_update` writes into W_c and W_u,
+// `router_bias_update` into the bias.
 // Gradient accumulation (`gradAccum` N > 1): the schedule puts every node of the update (the
 // gradient norm and everything downstream of it: clip, optimizer, SD projection) after every node
 // of the forward and backward pass, so dispatches [0, updateStart) are one micro-batch and the rest
@@ -350,6 +351,11 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       case 'sd_project_update':
         // In place: the new W_c and W_u overwrite the param buffers they were read from.
         bufferOf.set(node, [buf(node.inputs[0]), buf(node.inputs[1])]);
+        break;
+      case 'router_bias_update':
+        // In place: the new selection bias overwrites the bias param it was read from (its only
+        // other reader, the router, comes first: it produced the idx this node reads).
+        bufferOf.set(node, [buf(node.inputs[0])]);
         break;
       default:
         bufferOf.set(node, node.types.map((t, i) => {

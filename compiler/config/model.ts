@@ -2,6 +2,7 @@
 // (heads divide dim, top_k ≤ experts, rank < min(m, n), …) and warnings for legal oddities.
 import { suggestion, type Loc } from '../../grammar/index.ts';
 import { MAX_HEAD_DIM } from '../kernels/attention.ts';
+import { MOE_MAX_EXPERTS, ROUTER_MAX_GROUPS, ROUTER_MAX_TOPK } from '../kernels/router.ts';
 import { BlockReader } from './reader.ts';
 import {
   GATED_ACTIVATIONS,
@@ -81,6 +82,8 @@ function readRouter(m: BlockReader, experts: number, topK: number, sizesOk: bool
 
   if (!sizesOk || !r.ok('groups', 'top_groups') || groups === 1) {
     // nothing to relate: sizes already reported, or routing is not group-limited
+  } else if (groups > ROUTER_MAX_GROUPS) {
+    bag.error(`router.groups (${groups}): the router kernel supports at most ${ROUTER_MAX_GROUPS} groups`, r.where('groups'));
   } else if (experts % groups !== 0) bag.error(`router.groups (${groups}) must divide the number of experts (${experts})`, r.where('groups'));
   else if (topGroups > groups) bag.error(`router.top_groups (${topGroups}) must be at most router.groups (${groups})`, r.where('top_groups'));
   else if (topK > topGroups * (experts / groups)) {
@@ -140,6 +143,14 @@ function readMoe(r: BlockReader): MoeConfig {
     // already reported
   } else if (written.topK > written.experts) {
     bag.error(`moe.top_k (${written.topK}) must be at most moe.experts (${written.experts})`, m.where('top_k'));
+  } else if (experts > MOE_MAX_EXPERTS) {
+    // The engine's MoE kernels' limits (compiler/kernels/router.ts), refused here rather than
+    // when a kernel is built.
+    const how = segments > 1 ? ` (${written.experts} × ${segments} segments)` : '';
+    bag.error(`${experts} routed experts${how}: the MoE kernels support at most ${MOE_MAX_EXPERTS} per layer`, m.where(segments > 1 && written.experts <= MOE_MAX_EXPERTS ? 'segments' : 'experts'));
+  } else if (topK > ROUTER_MAX_TOPK) {
+    const how = segments > 1 ? ` (${written.topK} × ${segments} segments)` : '';
+    bag.error(`top-${topK} routing${how}: the router kernel supports at most top-${ROUTER_MAX_TOPK}`, m.where(segments > 1 && written.topK <= ROUTER_MAX_TOPK ? 'segments' : 'top_k'));
   } else if (topK === experts && experts > 1) {
     bag.warning(`moe.top_k equals moe.experts: every token uses every expert, so routing only reweights them`, m.where('top_k'));
   }

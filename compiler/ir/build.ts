@@ -82,7 +82,9 @@ export const ir = {
   gegluGrad: (dh: Value, g: Value, u: Value) => all('geglu_grad', [dh, g, u], {}) as [Value, Value],
   activation: (fn: ActivationFn, x: Value) => one('activation', [x], { fn }),
   activationGrad: (fn: ActivationFn, dh: Value, x: Value) => one('activation_grad', [dh, x], { fn }),
-  router: (logits: Value, a: OpAttrs['router']) => all('router', [logits], a) as [Value, Value, Value],
+  /** (idx, weights, probs); `bias` [E] shifts the choice only (aux-loss-free balancing). */
+  router: (logits: Value, a: OpAttrs['router'], bias?: Value) => all('router', bias ? [logits, bias] : [logits], a) as [Value, Value, Value],
+  routerBiasUpdate: (bias: Value, idx: Value, rate: number) => one('router_bias_update', [bias, idx], { rate }),
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
   /** (xs, permRow, counts, srcToken, srcSlot) */
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value, Value, Value],

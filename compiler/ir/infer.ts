@@ -156,11 +156,23 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[1].shape)];
   },
   router: (ins, a) => {
-    arity('router', ins, 1);
+    expect(ins.length === 1 || ins.length === 2, 'router', `takes logits and an optional bias, got ${ins.length} inputs`);
     rank('router', ins[0], 2, 'logits');
     const [T, E] = ins[0].shape;
     expect(a.topK >= 1 && a.topK <= E, 'router', `topK ${a.topK} must be in [1, ${E}]`);
+    if (ins.length === 2) expect(ins[1].dtype === 'f32' && sameShape(ins[1].shape, [E]), 'router', `bias must be f32[${E}], got ${formatType(ins[1])}`);
+    const groups = a.groups ?? 1;
+    const top = a.topGroups ?? groups;
+    expect(Number.isInteger(groups) && groups >= 1 && E % groups === 0, 'router', `groups ${groups} must divide the ${E} experts`);
+    expect(Number.isInteger(top) && top >= 1 && top <= groups && a.topK <= top * (E / groups), 'router', `topGroups ${top} of ${groups} groups must hold top-${a.topK}`);
     return [i32([T, a.topK]), f32([T, a.topK]), f32([T, E])]; // idx, weights, probs
+  },
+  router_bias_update: (ins) => {
+    arity('router_bias_update', ins, 2); // bias [E], idx [T,k]
+    dtypes('router_bias_update', ins, ['f32', 'i32']);
+    rank('router_bias_update', ins[0], 1, 'bias');
+    rank('router_bias_update', ins[1], 2, 'idx');
+    return [f32(ins[0].shape)];
   },
   router_grad: (ins) => (arity('router_grad', ins, 4), [f32(ins[1].shape)]), // dW, probs, idx, dProbs → dLogits
   moe_dispatch: (ins, a) => {

@@ -443,16 +443,27 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [Float64Array.from(x, (v, i) => dh[i] * df(v))];
   },
 
-  router: (n, [logits]) => {
+  router: (n, [logits, bias]) => {
+    // Choice by the scores plus the optional bias, among the experts of the `topGroups` best groups
+    // (DeepSeek-V3: a group scores the sum of its two best biased scores with the bias, its best
+    // score without); weights always from the unbiased scores.
     const [T, E] = shapeOf(n, 0);
-    const { topK: K, score, normalize, scale } = n.attrs;
+    const { topK: K, score, normalize, scale, groups = 1, topGroups = groups } = n.attrs;
+    const size = E / groups;
     const idx = new Int32Array(T * K);
     const w = new Float64Array(T * K);
     const probs = new Float64Array(T * E);
     for (let t = 0; t < T; t++) {
       const p = routerScores(score, logits.subarray(t * E, (t + 1) * E));
       probs.set(p, t * E);
-      const chosen = topK(p, K);
+      const key = p.map((s, e) => s + (bias ? bias[e] : 0));
+      const groupScore = Array.from({ length: groups }, (_, g) => {
+        const best = topK(key.slice(g * size, (g + 1) * size), Math.min(size, bias ? 2 : 1));
+        return best.reduce((a, e) => a + key[g * size + e], 0);
+      });
+      const kept = new Set(topK(groupScore, topGroups));
+      const eligible = key.map((k, e) => (kept.has(Math.floor(e / size)) ? k : -Infinity));
+      const chosen = topK(eligible, K);
       const sum = chosen.reduce((a, e) => a + p[e], 0);
       chosen.forEach((e, j) => {
         idx[t * K + j] = e;
@@ -481,6 +492,15 @@ const OPS: { [K in OpName]: Impl<K> } = {
       for (let e = 0; e < E; e++) dLogits[t * E + e] = score === 'softmax' ? p[e] * (dp[e] - dot) : dp[e] * p[e] * (1 - p[e]);
     }
     return [dLogits];
+  },
+
+  router_bias_update: (n, [bias, idx]) => {
+    // DeepSeek-V3 aux-loss-free balancing: b_e += rate · sign(mean load − load_e).
+    const E = bias.length;
+    const load = new Float64Array(E);
+    for (const e of idx) if (e >= 0 && e < E) load[e]++;
+    const mean = idx.length / E;
+    return [Float64Array.from(bias, (b, e) => b + n.attrs.rate * Math.sign(mean - load[e]))];
   },
 
   moe_dispatch: (n, [x, idx]) => {

@@ -35,13 +35,17 @@ export type ExpertMatrix = 'gate' | 'up' | 'down';
  *            names the decoupled matrix and links the four
  *   adam     an AdamW moment of param `of`
  *   momentum an SGD momentum buffer of param `of`
+ *   router_bias  the per-expert selection bias of MoE layer `layer` (DeepSeek-V3 aux-loss-free
+ *            balancing): not trained by the optimizer (group `frozen`), moved after every step by
+ *            `router_bias_update` at `rate`, checkpointed like any param
  */
 export type ParamRole =
   | { readonly kind: 'router'; readonly layer: number }
   | { readonly kind: 'experts'; readonly layer: number; readonly matrix: ExpertMatrix }
   | { readonly kind: 'sd'; readonly part: 'common' | 'unique' | 'basis_u' | 'basis_v'; readonly layer: number; readonly matrix: ExpertMatrix; readonly target: string }
   | { readonly kind: 'adam'; readonly moment: 'm' | 'v'; readonly of: string }
-  | { readonly kind: 'momentum'; readonly of: string };
+  | { readonly kind: 'momentum'; readonly of: string }
+  | { readonly kind: 'router_bias'; readonly layer: number; readonly rate: number };
 
 /** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
 export interface OpAttrs {
@@ -73,9 +77,14 @@ export interface OpAttrs {
   /** Non-gated FFN activation h = fn(x), with a fused backward (`relu` has no `unary` rule). */
   activation: { fn: ActivationFn };
   activation_grad: { fn: ActivationFn };
-  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
+  /** Inputs: logits [T,E], optionally the selection bias [E] (added to the scores for the choice
+   *  only). `groups` > 1 (absent = 1): DeepSeek-V3 group-limited routing, experts in `groups` equal
+   *  groups of which the `topGroups` best stay eligible (compiler/kernels/router.ts). */
+  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number; groups?: number; topGroups?: number };
   router_grad: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
   /** capacityFactor absent or 0: dropless. */
+  /** bias [E], idx [T,k] → bias + rate·sign(T·k/E − load_e), load_e = assignments to e (DeepSeek-V3). */
+  router_bias_update: { rate: number };
   moe_dispatch: { experts: number; topK: number; capacityFactor?: number };
   moe_gather_grad: { topK: number };
   grouped_matmul: { experts: number; sharedWeight: boolean };

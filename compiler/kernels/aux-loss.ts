@@ -19,10 +19,12 @@
 //   back only when metrics are logged.
 // - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the
 //   losses are bitwise reproducible. Expert ids outside [0, E) are ignored.
-import { InternalError, UserError } from '../../base/errors.ts';
+import { InternalError } from '../../base/errors.ts';
+import { MOE_MAX_EXPERTS } from './router.ts';
 import { f32Literal, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
-export const AUX_MAX_EXPERTS = 256;
+/** The histogram is E atomics in workgroup memory (8 KiB at 2048, within WebGPU's 16 KiB). */
+export const AUX_MAX_EXPERTS = MOE_MAX_EXPERTS;
 
 export interface AuxLossParams {
   readonly tokens: number;
@@ -41,7 +43,7 @@ export interface AuxLossParams {
 const WORKGROUP = 256;
 
 export function auxLossProgram(p: AuxLossParams): KernelProgram {
-  if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new UserError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
+  if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new InternalError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
   if (p.tokens < 1 || p.topK < 1) throw new InternalError('aux loss: needs at least one token and top-k ≥ 1');
   if (p.accumulate && p.givenCounts) throw new InternalError('aux loss: accumulate and givenCounts exclude each other');
   const te = p.tokens * p.experts;
@@ -68,6 +70,7 @@ export function auxLossProgram(p: AuxLossParams): KernelProgram {
       assignments: p.tokens * p.topK,
       lanesPerExpert,
       usedLanes: lanesPerExpert * p.experts,
+      wideExperts: p.experts > WORKGROUP,
       balanceCoef: f32Literal(p.balanceCoef * p.experts),
       zLoss,
       zScale: f32Literal((2 * p.zLossCoef) / p.tokens),

@@ -7,10 +7,11 @@
 // - Expert row ranges come from the device-side per-expert `counts` [E]: expert e owns rows
 //   [Σ_{e'<e} c, Σ_{e'≤e} c), clamped to the buffer's worst-case extent, so any counts (even
 //   random ones in the numeric checker) describe disjoint ranges.
-// - Row tiles never straddle experts: the dispatch covers the worst case ceil(rows/TM) + E tiles and
-//   each workgroup maps its tile index to (expert, first row) by a scan of counts (E ≤ 1024), then
-//   exits early, uniformly, when the tile lies past the last expert. Rows past the kept total are
-//   never written.
+// - Row tiles never straddle experts: the dispatch covers the worst case ceil(rows/TM) + E tiles
+//   (spread over x and z, so rows are not capped by the 65535-workgroup dimension limit) and each
+//   workgroup maps its tile index to (expert, first row) by a scan of counts (O(E) reads, small next
+//   to a tile's TM·inner·TN work), then exits early, uniformly, when the tile lies past the last
+//   expert. Rows past the kept total are never written.
 // - SD-MoE seam (`sharedWeight`): the weight operand is W_c + W_u[e], summed in the tile load, so the
 //   proxy matrix is never materialised. The dW kernel always produces the plain per-expert gradient
 //   G^(e); the spectral split of G into W_c and W_u parts is a later kernel's job.
@@ -24,12 +25,13 @@
 //   hidden from the shader compiler so lavapipe does not unroll it. `portable` (no caps, or no
 //   suitable subgroups): each invocation owns a 4×4 block, tiles 32×64 staged through workgroup
 //   memory with a reduction step of 16.
-import { InternalError, UserError } from '../../base/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import { matmulVariant, subgroupBroadcastPlan, type MatmulCaps } from './matmul.ts';
-import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
-import { ceilDiv, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+import { MOE_MAX_EXPERTS } from './router.ts';
+import type { Dim3 } from '../codegen/kernel.ts';
+import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
-export const GROUPED_MAX_EXPERTS = 1024;
+export const GROUPED_MAX_EXPERTS = MOE_MAX_EXPERTS;
 
 /** `io`: W[e] stored [inner, out] (row-major); `oi`: stored [out, inner]. */
 export type WeightLayout = 'io' | 'oi';
@@ -68,10 +70,15 @@ const WG: readonly [number, number, number] = [16, 8, 1];
 const THREADS = WG[0] * WG[1];
 
 function check(rows: number, experts: number, dims: readonly number[], what: string): void {
-  if (experts < 1 || experts > GROUPED_MAX_EXPERTS) throw new UserError(`${what}: ${experts} experts; supported 1..${GROUPED_MAX_EXPERTS}`);
+  // `check` refuses more experts with a location; reaching this is a compiler bug.
+  if (experts < 1 || experts > GROUPED_MAX_EXPERTS) throw new InternalError(`${what}: ${experts} experts; supported 1..${GROUPED_MAX_EXPERTS}`);
   if (rows < 1 || dims.some((d) => d < 1)) throw new InternalError(`${what}: every dimension must be at least 1`);
-  // Row tiles are 16 (subgroup) or 32 (portable) rows: the x dimension holds rows/16 + E tiles.
-  if (Math.ceil(rows / 16) + experts > MAX_WORKGROUPS_PER_DIM) throw new UserError(`${what}: ${rows} routed rows exceed the ${(MAX_WORKGROUPS_PER_DIM - experts) * 16} one dispatch can tile`);
+}
+
+/** Worst-case row tiles spread over x and z, column tiles in y. */
+function rowTileDispatch(rowTiles: number, colTiles: number): { dispatch: Dim3; dispatchX: number } {
+  const { dispatch, dispatchX } = spreadWorkgroups(rowTiles);
+  return { dispatch: [dispatch[0], colTiles, dispatch[1]], dispatchX };
 }
 
 function countsBinding(rows: number, experts: number): KernelBinding {
@@ -128,6 +135,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
     // A weight vector runs along the stored row: out for [inner, out], inner for [out, inner].
     const bVec4 = p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0;
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) ? { ...b, vec4: true } : b);
+    const tiles = rowTileDispatch(ceilDiv(p.rows, SG_ROWS) + p.experts, ceilDiv(p.out, 4 * lanes));
     return {
       template: 'grouped_matmul_sg',
       label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg`,
@@ -145,13 +153,15 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
         innerVec: p.inner / 4,
         outVec: p.out / 4,
         kMasked: p.inner % 4 !== 0,
+        dispatchX: tiles.dispatchX,
       },
       bindings: bindings.map(vec),
       workgroupSize: [lanes, 1, 1],
-      dispatch: [ceilDiv(p.rows, SG_ROWS) + p.experts, ceilDiv(p.out, 4 * lanes), 1],
+      dispatch: tiles.dispatch,
       features: ['subgroups'],
     };
   }
+  const tiles = rowTileDispatch(ceilDiv(p.rows, TILE_M) + p.experts, ceilDiv(p.out, TILE_N));
   return {
     template: 'grouped_matmul',
     label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}`,
@@ -165,10 +175,11 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
       sharedWeight: p.sharedWeight,
       gather: p.gatherTokens !== undefined,
       kTiles: ceilDiv(p.inner, TILE_K),
+      dispatchX: tiles.dispatchX,
     },
     bindings,
     workgroupSize: WG,
-    dispatch: [ceilDiv(p.rows, TILE_M) + p.experts, ceilDiv(p.out, TILE_N), 1],
+    dispatch: tiles.dispatch,
     features: [],
   };
 }

@@ -1,30 +1,40 @@
-// Dropless (or capacity-limited) MoE token permutation, entirely on the device: one dispatch of E
-// workgroups turns topk_idx [T, k] into expert-sorted rows, and a gather kernel copies the token
-// rows into that order. Nothing is read back to the CPU; later kernels size their dispatch for the
-// worst case (T·k rows) and stop at the device-side counts.
+// Dropless (or capacity-limited) MoE token permutation, entirely on the device, in work that grows
+// with the routed rows N = T·k and not with E·N: topk_idx [T, k] → expert-sorted rows in three
+// dispatches, then a gather kernel (or the grouped GEMM's fused gather) copies the token rows.
+// Nothing is read back to the CPU; later kernels size their dispatch for the worst case (N rows)
+// and stop at the device-side counts.
+//   count    N/S blocks of S consecutive assignments, one invocation each: the block's histogram
+//            into column b of block_counts [E, B] (expert-major), S + E work per block;
+//   scan     one workgroup: per expert, exclusive prefix over its blocks (in place: block_counts
+//            becomes each block's first rank within the expert), the kept count min(n_e, C) and
+//            the exclusive prefix of kept counts over experts (offsets [E+1]);
+//   scatter  one invocation per block walks its assignments in order, takes the next rank of the
+//            expert from its column (in place), and writes perm_row / src_token / src_slot.
+// S is max(64, E) so the E·B intermediate stays about the size of N; total work O(N + E).
 //
 // Invariants:
-// - Every workgroup builds the full per-expert histogram itself (integer atomics in workgroup
-//   memory, so the result is exact and order-independent) and derives its expert's offset from it:
-//   no second dispatch and no global synchronisation. Work is E·T·k, small for E ≤ 1024.
-// - Stable: within an expert, rows follow the assignment order a = t·k + j. Each invocation owns a
-//   contiguous run of assignments and ranks are an exclusive scan over the runs.
+// - Stable: within an expert, rows follow the assignment order a = t·k + j (blocks are ordered
+//   runs of a, ranks are prefix sums over blocks, and one invocation walks its block in order).
+//   Integer counting only, so the result is exact and independent of scheduling.
 // - Capacity C (optional): an expert keeps its first C assignments in (t, j) order; the rest get
 //   perm_row = -1 and are simply absent from the combine. counts/offsets describe kept rows only.
-// - Rows past the kept total (up to the worst case T·k) get src_token = src_slot = -1 so every
-//   row-indexed consumer can tell padding from data without knowing the total.
+// - Rows past the kept total (up to the worst case N) get src_token = src_slot = -1 so every
+//   row-indexed consumer can tell padding from data without knowing the total; block b pads the
+//   rows [b·S, (b+1)·S) past the total.
 // - Expert ids outside [0, E) are treated as dropped (perm_row = -1).
 //
 // One SwiGLU MoE layer with these kernels (router GEMM and SwiGLU elementwise are other families):
-//   forward  router · permute · grouped gate‖up (gather fused) · [swiglu] · grouped down · combine
-//            · aux-loss                                                         = 6 (+1 swiglu)
+//   forward  router · permute (3) · grouped gate‖up (gather fused) · [swiglu] · grouped down
+//            · combine · aux-loss                                               = 8 (+1 swiglu)
 //   backward combine-bwd · grouped dX down · dW down · [swiglu-bwd] · grouped dX gate‖up
 //            · dW gate‖up (gather fused) · combine-sum (un-permute dX) · router-bwd = 7 (+1)
 // The moe gather kernel is only needed when a consumer wants xs materialised.
-import { InternalError, UserError } from '../../base/errors.ts';
+import { InternalError } from '../../base/errors.ts';
+import { Rng } from '../../base/rng.ts';
 import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { MOE_MAX_EXPERTS } from './router.ts';
 
-export const PERMUTE_MAX_EXPERTS = 1024;
+export const PERMUTE_MAX_EXPERTS = MOE_MAX_EXPERTS;
 
 export interface MoePermuteParams {
   readonly tokens: number;
@@ -41,7 +51,9 @@ export interface MoeGatherParams {
   readonly dim: number;
 }
 
-const WORKGROUP = 256;
+/** Invocations per workgroup of the per-block kernels. */
+const BLOCK_WORKGROUP = 64;
+const SCAN_WORKGROUP = 256;
 const GATHER_WORKGROUP = 256;
 
 /** Rows an expert may keep: T·k when dropless. */
@@ -52,25 +64,82 @@ export function expertCapacity(p: MoePermuteParams): number {
   return Math.min(assignments, Math.ceil((p.capacityFactor * assignments) / p.experts));
 }
 
-export function moePermuteProgram(p: MoePermuteParams): KernelProgram {
-  if (p.experts < 1 || p.experts > PERMUTE_MAX_EXPERTS) throw new UserError(`moe permute: ${p.experts} experts; supported 1..${PERMUTE_MAX_EXPERTS}`);
+/** Block size S and block count B of the counting layout (see header). */
+export function permuteBlocks(p: MoePermuteParams): { size: number; blocks: number } {
+  const size = Math.max(64, p.experts);
+  return { size, blocks: ceilDiv(p.tokens * p.topK, size) };
+}
+
+function validate(p: MoePermuteParams): void {
+  if (p.experts < 1 || p.experts > PERMUTE_MAX_EXPERTS) throw new InternalError(`moe permute: ${p.experts} experts; supported 1..${PERMUTE_MAX_EXPERTS}`);
   if (p.tokens < 1 || p.topK < 1) throw new InternalError('moe permute: needs at least one token and top-k ≥ 1');
-  const assignments = p.tokens * p.topK;
-  const capacity = expertCapacity(p);
+}
+
+function tag(p: MoePermuteParams): string {
+  return `${p.tokens}x${p.topK}_e${p.experts}${p.capacityFactor === undefined ? '' : `_cap${expertCapacity(p)}`}`;
+}
+
+function blockParams(p: MoePermuteParams) {
+  const { size, blocks } = permuteBlocks(p);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(blocks, BLOCK_WORKGROUP));
+  return { dispatch, params: { experts: p.experts, topK: p.topK, assignments: p.tokens * p.topK, capacity: expertCapacity(p), blockSize: size, blocks, dispatchX } };
+}
+
+export function moePermuteCountProgram(p: MoePermuteParams): KernelProgram {
+  validate(p);
+  const n = p.tokens * p.topK;
+  const { dispatch, params } = blockParams(p);
   return {
-    template: 'moe_permute',
-    label: `moe_permute_${p.tokens}x${p.topK}_e${p.experts}${p.capacityFactor === undefined ? '' : `_cap${capacity}`}`,
-    params: { experts: p.experts, topK: p.topK, assignments, capacity, itemsPerThread: ceilDiv(assignments, WORKGROUP) },
+    template: 'moe_permute_count',
+    label: `moe_permute_count_${tag(p)}`,
+    params,
     bindings: [
-      { name: 'topk_idx', access: 'read', type: 'i32', length: assignments, fill: { kind: 'int', lo: 0, hi: p.experts } },
+      { name: 'topk_idx', access: 'read', type: 'i32', length: n, fill: { kind: 'int', lo: -1, hi: p.experts + 1 } },
+      { name: 'block_counts', access: 'write', type: 'u32', length: p.experts * params.blocks },
+    ],
+    workgroupSize: [BLOCK_WORKGROUP, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+export function moePermuteScanProgram(p: MoePermuteParams): KernelProgram {
+  validate(p);
+  const { size, blocks } = permuteBlocks(p);
+  const expertsPerLane = ceilDiv(p.experts, SCAN_WORKGROUP);
+  return {
+    template: 'moe_permute_scan',
+    label: `moe_permute_scan_${tag(p)}`,
+    params: { experts: p.experts, blocks, capacity: expertCapacity(p), expertsPerLane },
+    bindings: [
+      { name: 'block_counts', access: 'readwrite', type: 'u32', length: p.experts * blocks, fill: { kind: 'int', lo: 0, hi: Math.max(2, Math.ceil((2 * size) / p.experts)) } },
       { name: 'counts', access: 'write', type: 'u32', length: p.experts },
       { name: 'offsets', access: 'write', type: 'u32', length: p.experts + 1 },
-      { name: 'perm_row', access: 'write', type: 'i32', length: assignments },
-      { name: 'src_token', access: 'write', type: 'i32', length: assignments },
-      { name: 'src_slot', access: 'write', type: 'i32', length: assignments },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch: [p.experts, 1, 1],
+    workgroupSize: [SCAN_WORKGROUP, 1, 1],
+    dispatch: [1, 1, 1],
+    features: [],
+  };
+}
+
+export function moePermuteScatterProgram(p: MoePermuteParams): KernelProgram {
+  validate(p);
+  const n = p.tokens * p.topK;
+  const { dispatch, params } = blockParams(p);
+  return {
+    template: 'moe_permute_scatter',
+    label: `moe_permute_scatter_${tag(p)}`,
+    params,
+    bindings: [
+      { name: 'topk_idx', access: 'read', type: 'i32', length: n },
+      { name: 'block_counts', access: 'readwrite', type: 'u32', length: p.experts * params.blocks },
+      { name: 'offsets', access: 'read', type: 'u32', length: p.experts + 1 },
+      { name: 'perm_row', access: 'write', type: 'i32', length: n },
+      { name: 'src_token', access: 'write', type: 'i32', length: n },
+      { name: 'src_slot', access: 'write', type: 'i32', length: n },
+    ],
+    workgroupSize: [BLOCK_WORKGROUP, 1, 1],
+    dispatch,
     features: [],
   };
 }
@@ -140,8 +209,80 @@ export function moeGatherOracle(p: MoeGatherParams) {
   };
 }
 
-export function moePermuteCase(p: MoePermuteParams): KernelCase {
-  return { program: moePermuteProgram(p), oracle: moePermuteOracle(p), tolerance: { atol: 0, rtol: 0 } };
+/** Stage oracles, written from the layout's definition (not from the kernels). */
+export function moePermuteCountOracle(p: MoePermuteParams) {
+  return (inputs: Inputs): Record<string, Uint32Array> => {
+    const { size, blocks } = permuteBlocks(p);
+    const counts = new Uint32Array(p.experts * blocks);
+    for (let a = 0; a < p.tokens * p.topK; a++) {
+      const e = inputs.topk_idx[a];
+      if (e >= 0 && e < p.experts) counts[e * blocks + Math.floor(a / size)]++;
+    }
+    return { block_counts: counts };
+  };
+}
+
+export function moePermuteScanOracle(p: MoePermuteParams) {
+  return (inputs: Inputs): Record<string, Uint32Array> => {
+    const { blocks } = permuteBlocks(p);
+    const capacity = expertCapacity(p);
+    const ranks = new Uint32Array(p.experts * blocks);
+    const counts = new Uint32Array(p.experts);
+    const offsets = new Uint32Array(p.experts + 1);
+    for (let e = 0; e < p.experts; e++) {
+      let total = 0;
+      for (let b = 0; b < blocks; b++) {
+        ranks[e * blocks + b] = total;
+        total += inputs.block_counts[e * blocks + b];
+      }
+      counts[e] = Math.min(total, capacity);
+      offsets[e + 1] = offsets[e] + counts[e];
+    }
+    return { block_counts: ranks, counts, offsets };
+  };
+}
+
+export function moePermuteScatterOracle(p: MoePermuteParams) {
+  return (inputs: Inputs): Record<string, Uint32Array | Int32Array> => {
+    const { size, blocks } = permuteBlocks(p);
+    const n = p.tokens * p.topK;
+    const capacity = expertCapacity(p);
+    const ranks = Uint32Array.from(inputs.block_counts);
+    const permRow = new Int32Array(n).fill(-1);
+    const srcToken = new Int32Array(n).fill(-1);
+    const srcSlot = new Int32Array(n).fill(-1);
+    for (let a = 0; a < n; a++) {
+      const e = inputs.topk_idx[a];
+      if (e < 0 || e >= p.experts) continue;
+      const r = ranks[e * blocks + Math.floor(a / size)]++;
+      if (r >= capacity) continue;
+      const row = inputs.offsets[e] + r;
+      permRow[a] = row;
+      srcToken[row] = Math.floor(a / p.topK);
+      srcSlot[row] = a % p.topK;
+    }
+    return { block_counts: ranks, perm_row: permRow, src_token: srcToken, src_slot: srcSlot };
+  };
+}
+
+/** Random routings (with some invalid ids) run through the stage oracles: consistent inputs for
+ *  the scatter kernel, which random block ranks and offsets would make write out of range. */
+function scatterInputs(p: MoePermuteParams, seed: number): Record<string, Int32Array | Uint32Array> {
+  const rng = new Rng(seed);
+  const topkIdx = Int32Array.from({ length: p.tokens * p.topK }, () => rng.nextInt(p.experts + 2) - 1);
+  const scanned = moePermuteScanOracle(p)(moePermuteCountOracle(p)({ topk_idx: topkIdx }));
+  return { topk_idx: topkIdx, block_counts: scanned.block_counts, offsets: scanned.offsets };
+}
+
+const exact = { atol: 0, rtol: 0 };
+
+/** The three dispatches of one permutation, in order, each with its oracle. */
+export function moePermuteCases(p: MoePermuteParams): { count: KernelCase; scan: KernelCase; scatter: KernelCase } {
+  return {
+    count: { program: moePermuteCountProgram(p), oracle: moePermuteCountOracle(p), tolerance: exact },
+    scan: { program: moePermuteScanProgram(p), oracle: moePermuteScanOracle(p), tolerance: exact },
+    scatter: { program: moePermuteScatterProgram(p), oracle: moePermuteScatterOracle(p), tolerance: exact, makeInputs: (seed) => scatterInputs(p, seed) },
+  };
 }
 
 export function moeGatherCase(p: MoeGatherParams): KernelCase {

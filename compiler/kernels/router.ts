@@ -1,25 +1,41 @@
 // MoE router kernels: scores (softmax or sigmoid) from router logits [T, E], top-k selection per
-// token, and the backward pass to d(logits). One invocation per token; E ≤ 64 and k ≤ 8 so the
-// per-token scores live in private arrays.
+// token, and the backward pass to d(logits). One invocation per token. Nothing of size E lives in
+// private memory (WGSL caps a function's private variables at 8 KiB, and lavapipe spills them):
+// the scores are written to `probs` and read back by the same invocation, top-k is one pass that
+// keeps a sorted list of k candidates (O(E) compares plus O(k) per insertion, instead of k argmax
+// passes), and group-limited routing keeps one score per group. So E is bounded only by
+// ROUTER_MAX_EXPERTS (shared with the other MoE kernels, enforced by `check`), k by ROUTER_MAX_TOPK
+// and the group count by ROUTER_MAX_GROUPS (the private lists' sizes).
 //
 // Invariants:
-// - Ties are broken by the lower expert index (a strict `>` scan in ascending order).
-// - The selection key is the logit itself when that is order-equivalent to the score (no bias,
-//   no groups): softmax and sigmoid are monotone, and comparing exact f32 logits keeps the GPU and
+// - Ties are broken by the lower expert index: experts are visited in ascending order and a newcomer
+//   must be strictly greater to pass a kept candidate, which is exactly repeated strict argmax.
+// - The selection key is the logit itself when that is order-equivalent to the score (no bias;
+//   group maxima are then order-equivalent too): softmax and sigmoid are monotone, and comparing exact f32 logits keeps the GPU and
 //   the float64 oracle from disagreeing on near-ties that rounding would create.
 // - The optional per-expert bias (aux-loss-free balancing) changes *which* experts are chosen, never
 //   the weights: weights are the unbiased scores, so the bias receives no gradient.
-// - Group-limited routing follows DeepSeek-V3: a group's score is the sum of its two best keys
-//   (its best key when groups have one expert); the `topk` best groups stay eligible.
+// - Group-limited routing follows DeepSeek-V3's reference code (deepseek-ai/DeepSeek-V3,
+//   inference/model.py, Gate.forward; arXiv 2412.19437 §2.1.2 node-limited routing): with the
+//   selection bias a group's score is the sum of its two best biased scores (what HF transformers'
+//   DeepseekV3 router always does), without it the group's best score (DeepSeek-V2's
+//   group-limited greedy); groups of one expert use that expert's key. The `topk` best groups stay
+//   eligible, the others are excluded outright (their experts are never chosen).
 // - Backward treats the selection as constant (it is piecewise constant in the logits) and flows
 //   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
 //   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added, and
 //   optionally a gradient already w.r.t. the logits (the z-loss) is summed into d_logits.
-import { InternalError, UserError } from '../../base/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
-export const ROUTER_MAX_EXPERTS = 64;
-export const ROUTER_MAX_TOPK = 8;
+/** Experts per MoE layer every MoE kernel supports (the aux-loss histogram in workgroup memory is
+ *  the binding one); `check` refuses more (compiler/config/model.ts). */
+export const MOE_MAX_EXPERTS = 2048;
+export const ROUTER_MAX_EXPERTS = MOE_MAX_EXPERTS;
+/** Size of the private sorted candidate list. */
+export const ROUTER_MAX_TOPK = 64;
+/** Size of the private per-group score list. */
+export const ROUTER_MAX_GROUPS = 256;
 
 export interface RouterParams {
   readonly tokens: number;
@@ -46,22 +62,23 @@ export interface RouterBackwardParams extends RouterParams {
 const WORKGROUP = 64;
 
 function validate(p: RouterParams): void {
-  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new UserError(`router: ${p.experts} experts; the router kernel supports 1..${ROUTER_MAX_EXPERTS}`);
-  if (p.topK < 1 || p.topK > ROUTER_MAX_TOPK) throw new UserError(`router: top-k ${p.topK}; the router kernel supports 1..${ROUTER_MAX_TOPK}`);
+  // User-facing limits are refused by `check` with a location; reaching here is a compiler bug.
+  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new InternalError(`router: ${p.experts} experts; the router kernel supports 1..${ROUTER_MAX_EXPERTS}`);
+  if (p.topK < 1 || p.topK > ROUTER_MAX_TOPK) throw new InternalError(`router: top-k ${p.topK}; the router kernel supports 1..${ROUTER_MAX_TOPK}`);
   if (p.topK > p.experts) throw new InternalError(`router: top-k ${p.topK} exceeds the ${p.experts} experts`);
   if (p.tokens < 1) throw new InternalError('router: needs at least one token');
   if (p.groups) {
     const { count, topk } = p.groups;
-    if (count < 1 || p.experts % count !== 0) throw new InternalError(`router: ${p.experts} experts do not split into ${count} equal groups`);
+    if (count < 1 || count > ROUTER_MAX_GROUPS || p.experts % count !== 0) throw new InternalError(`router: ${p.experts} experts do not split into ${count} equal groups`);
     if (topk < 1 || topk > count) throw new InternalError(`router: topk_group ${topk} must be in 1..${count}`);
     if (topk * (p.experts / count) < p.topK) throw new InternalError(`router: ${topk} groups of ${p.experts / count} experts cannot supply top-${p.topK}`);
   }
 }
 
 /** How the selection key is formed (see header: logits when order-equivalent to scores). */
-function selectionKey(p: RouterParams): 'logit' | 'score' | 'biased' {
-  if (p.selectionBias) return 'biased';
-  return p.groups ? 'score' : 'logit';
+function selectionKey(p: RouterParams): 'logit' | 'biased' {
+  // Without the bias, group maxima and top-k of the scores are those of the logits (monotone).
+  return p.selectionBias ? 'biased' : 'logit';
 }
 
 function configTag(p: RouterParams): string {
@@ -82,13 +99,12 @@ function commonParams(p: RouterParams, dispatchX: number) {
     softmax: p.scoring === 'softmax',
     normalize: p.normalize,
     scale: f32Literal(p.scale),
-    keyFromLogit: key === 'logit',
     keyFromBias: key === 'biased',
     grouped: p.groups !== undefined,
     groupCount: p.groups?.count ?? 1,
     groupSize: p.groups ? p.experts / p.groups.count : p.experts,
     groupTopk: p.groups?.topk ?? 1,
-    groupPairSum: p.groups !== undefined && p.experts / p.groups.count > 1,
+    groupPairSum: p.groups !== undefined && p.experts / p.groups.count > 1 && p.selectionBias,
     dispatchX,
   };
 }
@@ -162,14 +178,14 @@ function argmaxEligible(key: readonly number[], eligible: (i: number) => boolean
 /** The experts one token selects, in selection order. */
 export function routerSelect(p: RouterParams, logitsRow: readonly number[], scores: readonly number[], bias?: ArrayLike<number>): number[] {
   const kind = selectionKey(p);
-  const key = scores.map((s, e) => (kind === 'logit' ? logitsRow[e] : kind === 'biased' ? s + bias![e] : s));
+  const key = scores.map((s, e) => (kind === 'logit' ? logitsRow[e] : s + bias![e]));
   const allowed = new Array<boolean>(p.experts).fill(true);
   if (p.groups) {
     const size = p.experts / p.groups.count;
     const groupScore = Array.from({ length: p.groups.count }, (_, g) => {
       const members = key.slice(g * size, (g + 1) * size);
       const first = argmaxEligible(members, () => true);
-      if (size === 1) return members[first];
+      if (size === 1 || !p.selectionBias) return members[first];
       const second = argmaxEligible(members, (i) => i !== first);
       return members[first] + members[second];
     });
@@ -238,4 +254,50 @@ export function routerCase(p: RouterParams): KernelCase {
 
 export function routerBackwardCase(p: RouterBackwardParams): KernelCase {
   return { program: routerBackwardProgram(p), oracle: routerBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+}
+
+// Aux-loss-free bias update (DeepSeek-V3, arXiv 2412.19437 §2.1.2): after each step every expert's
+// selection bias moves by `rate` towards balance, b_e += rate · sign(T·k/E − load_e), where load_e
+// counts this step's assignments to e. One workgroup: an integer histogram in workgroup memory
+// (exact, order-independent), then each lane updates experts lane, lane + WG, …, in place.
+export interface RouterBiasUpdateParams {
+  readonly experts: number;
+  /** T·k assignments in topk_idx. */
+  readonly assignments: number;
+  readonly rate: number;
+}
+
+const BIAS_WORKGROUP = 256;
+
+export function routerBiasUpdateProgram(p: RouterBiasUpdateParams): KernelProgram {
+  if (p.experts < 1 || p.experts > ROUTER_MAX_EXPERTS) throw new InternalError(`router bias update: ${p.experts} experts; supported 1..${ROUTER_MAX_EXPERTS}`);
+  if (p.assignments < 1 || !(p.rate > 0)) throw new InternalError('router bias update: needs assignments and a positive rate');
+  return {
+    template: 'router_bias_update',
+    label: `router_bias_update_${p.assignments}_e${p.experts}`,
+    params: { experts: p.experts, assignments: p.assignments, meanLoad: f32Literal(p.assignments / p.experts), rate: f32Literal(p.rate) },
+    bindings: [
+      { name: 'topk_idx', access: 'read', type: 'i32', length: p.assignments, fill: { kind: 'int', lo: -1, hi: p.experts + 1 } },
+      { name: 'bias', access: 'readwrite', type: 'f32', length: p.experts, fill: { kind: 'float', lo: -0.3, hi: 0.3 } },
+    ],
+    workgroupSize: [BIAS_WORKGROUP, 1, 1],
+    dispatch: [1, 1, 1],
+    features: [],
+  };
+}
+
+export function routerBiasUpdateOracle(p: RouterBiasUpdateParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const load = new Float64Array(p.experts);
+    for (let a = 0; a < p.assignments; a++) {
+      const e = inputs.topk_idx[a];
+      if (e >= 0 && e < p.experts) load[e]++;
+    }
+    const mean = p.assignments / p.experts;
+    return { bias: Float32Array.from({ length: p.experts }, (_, e) => inputs.bias[e] + p.rate * Math.sign(mean - load[e])) };
+  };
+}
+
+export function routerBiasUpdateCase(p: RouterBiasUpdateParams): KernelCase {
+  return { program: routerBiasUpdateProgram(p), oracle: routerBiasUpdateOracle(p), tolerance: { atol: 1e-7, rtol: 1e-6 } };
 }

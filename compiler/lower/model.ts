@@ -35,8 +35,6 @@ const ZEROS: ParamInit = { kind: 'zeros' };
 
 function checkSupported(m: ModelConfig): void {
   const unsupported: string[] = [];
-  if (m.moe.router.groups > 1) unsupported.push('group-limited routing');
-  if (m.moe.router.auxFreeBias) unsupported.push('aux-loss-free bias');
   const undecomposed = (m.spectral?.targets ?? []).filter((t) => !t.startsWith('expert.'));
   // `check` refuses these (the matrix does not exist); a config built in code must not lose them silently.
   if (m.spectral?.targets.includes('expert.gate') && !GATED_ACTIVATIONS.includes(m.moe.activation)) unsupported.push(`spectral target expert.gate with the non-gated activation ${m.moe.activation} (no gate matrix)`);
@@ -111,7 +109,11 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape, extra: Lowering
     }
     const { experts: E, topK, expertHidden: F, router } = m.moe;
     const logits = ir.matmul(h2, ir.param(`${p}.moe.router`, [D, E], normal(std), 'router', { kind: 'router', layer: l }));
-    const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale });
+    // DeepSeek-V3 routing options: group-limited choice (router attrs) and the aux-loss-free
+    // selection bias, a zero-initialised untrained param the optimizer pass updates after each step.
+    const groups = router.groups > 1 ? { groups: router.groups, topGroups: router.topGroups } : {};
+    const bias = router.auxFreeBias ? ir.param(`${p}.moe.router_bias`, [E], { kind: 'zeros' }, 'frozen', { kind: 'router_bias', layer: l, rate: router.auxFreeBias.rate }) : undefined;
+    const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale, ...groups }, bias);
     const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
     const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
     outputs[`moe.${l}.counts`] = counts;

@@ -13,8 +13,11 @@
 // `sd_project_update` per decoupled matrix adds W_c += Δ_c − D(Δ_c), W_u(i) += D(Δ_u(i)).
 // `moments reset` (the trainer zeroes W_c's and W_u's moments after every `resetEvery`-th step)
 // gives exactly those params' adamw nodes `resetEvery`, so bias correction restarts with them.
-import { ir } from '../ir/build.ts';
-import { graph } from '../ir/graph.ts';
+// Aux-loss-free balancing (DeepSeek-V3): every router that reads a selection bias (a param with
+// role `router_bias`, not trained) gets one `router_bias_update` from that step's own choice,
+// written back as `update.<bias>` in place on the device; nothing is read back.
+import { ir, out } from '../ir/build.ts';
+import { graph, topoOrder } from '../ir/graph.ts';
 import { IrError } from '../ir/infer.ts';
 import type { Graph, Node, ParamRole, Value } from '../ir/types.ts';
 import { typeOf } from '../ir/types.ts';
@@ -103,6 +106,14 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     if (stepOnly) steps.set(name, p2);
     else outputs[`update.${name}`] = p2;
     Object.assign(outputs, state);
+  }
+
+  for (const node of topoOrder(g)) {
+    if (node.op !== 'router' || node.inputs.length < 2) continue;
+    const bias = node.inputs[1].node;
+    const role = bias.op === 'param' ? bias.attrs.role : undefined;
+    if (bias.op !== 'param' || role?.kind !== 'router_bias') throw new IrError('optimizer: a router selection bias must be a param with role router_bias');
+    outputs[`update.${bias.attrs.name}`] = ir.routerBiasUpdate(node.inputs[1], out(node, 0), role.rate);
   }
 
   if (projectUpdate) {

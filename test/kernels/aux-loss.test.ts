@@ -16,6 +16,9 @@ const CASES: AuxLossParams[] = [
   { tokens: 50, experts: 6, topK: 2, balanceCoef: 0.01, zLossCoef: 0.01, accumulate: true },
   // scope = global with grad_accum > 1: f_e from the whole step's counts, not this micro-batch's
   { tokens: 40, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, givenCounts: true },
+  // DeepSeek-V3 (256 experts top-8: one lane per expert) and past the workgroup (lanes own columns).
+  { tokens: 90, experts: 256, topK: 8, balanceCoef: 0.001, zLossCoef: 0.001, accumulate: false },
+  { tokens: 20, experts: 2048, topK: 16, balanceCoef: 0.01, zLossCoef: 0, accumulate: false },
 ];
 
 describe('aux loss kernel', () => {

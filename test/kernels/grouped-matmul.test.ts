@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
+  GROUPED_MAX_EXPERTS,
   groupedMatmulBackwardParams,
   groupedMatmulCase,
   groupedMatmulDwCase,
@@ -17,6 +18,7 @@ import {
 } from '../../compiler/kernels/grouped-matmul.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import type { HostArray } from '../../runtime/executor.ts';
+import { InternalError } from '../../base/errors.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -27,6 +29,8 @@ const FORWARD: GroupedMatmulParams[] = [
   { rows: 74, experts: 5, inner: 33, out: 70, weightLayout: 'oi', sharedWeight: true },
   { rows: 128, experts: 8, inner: 64, out: 96, weightLayout: 'io', sharedWeight: true, gatherTokens: 64 },
   { rows: 37, experts: 1, inner: 17, out: 5, weightLayout: 'io', sharedWeight: false },
+  // DeepSeek-V3's expert count: 256 experts over 600 rows (many empty experts, tiles at many offsets).
+  { rows: 600, experts: 256, inner: 12, out: 20, weightLayout: 'io', sharedWeight: false, gatherTokens: 75 },
 ];
 // dX is the forward kernel with the layout flipped; the SD-MoE (shared weight) case is the one used.
 const BACKWARD_DX = [groupedMatmulBackwardParams(FORWARD[1])];
@@ -34,6 +38,7 @@ const DW: GroupedMatmulDwParams[] = [
   { rows: 74, experts: 5, inDim: 33, outDim: 70, weightLayout: 'io' },
   { rows: 74, experts: 5, inDim: 33, outDim: 70, weightLayout: 'oi' },
   { rows: 128, experts: 8, inDim: 64, outDim: 96, weightLayout: 'io', gatherTokens: 64 },
+  { rows: 600, experts: 256, inDim: 12, outDim: 20, weightLayout: 'io', gatherTokens: 75 },
 ];
 
 // Goldens are device-independent: the subgroup variant is rendered for 8-lane subgroups (lavapipe),
@@ -90,9 +95,16 @@ describe('grouped matmul kernels', () => {
     }
   });
 
-  it('rejects row counts one dispatch cannot tile', () => {
-    expect(() => groupedMatmulProgram({ ...FORWARD[0], rows: 2_000_000 }, SG_CAPS)).toThrow(/routed rows exceed/);
-    expect(() => groupedMatmulDwProgram({ ...DW[0], experts: 2000 })).toThrow(/1\.\.1024/);
+  it('spreads more row tiles than one dispatch dimension holds over x and z', () => {
+    for (const program of [groupedMatmulProgram({ ...FORWARD[0], rows: 4_000_000, experts: 256 }, SG_CAPS), groupedMatmulProgram({ ...FORWARD[0], rows: 4_000_000, experts: 256 })]) {
+      const [x, , z] = program.dispatch;
+      const tileRows = program.template === 'grouped_matmul_sg' ? 16 : 32;
+      expect(x).toBeLessThanOrEqual(65535);
+      expect(z).toBeGreaterThan(1);
+      expect(x * z).toBeGreaterThanOrEqual(Math.ceil(4_000_000 / tileRows) + 256);
+      expect(program.params.dispatchX).toBe(x);
+    }
+    expect(() => groupedMatmulDwProgram({ ...DW[0], experts: GROUPED_MAX_EXPERTS + 1 })).toThrow(InternalError);
   });
 
   it('dX and dW oracles match finite differences of the forward oracle (shared weight: dW_common = Σ_e dW[e])', () => {

@@ -1,17 +1,20 @@
 // MoE permutation kernels: goldens, random routings, and the skewed routings that break naive
 // implementations (all tokens to one expert, empty experts, capacity overflow, invalid ids). The
-// structural checks verify the permutation itself, independently of the oracle.
+// structural checks verify the permutation itself, independently of the oracle. The three stage
+// kernels (count, scan, scatter) are checked one by one against their oracles and chained on the
+// device against the whole-permutation oracle, up to DeepSeek-V3's 256 experts top-8.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
   moeGatherCase,
   moeGatherProgram,
-  moePermuteCase,
+  moePermuteCases,
   moePermuteOracle,
-  moePermuteProgram,
   type MoePermuteParams,
 } from '../../compiler/kernels/moe-permute.ts';
+import type { HostArray } from '../../runtime/executor.ts';
 import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
+import { Rng } from '../../base/rng.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -22,24 +25,36 @@ const RANDOM: MoePermuteParams[] = [
   { tokens: 1000, experts: 64, topK: 6 },
   { tokens: 5, experts: 3, topK: 1 },
   { tokens: 301, experts: 16, topK: 2, capacityFactor: 1.0 },
+  { tokens: 300, experts: 256, topK: 8 },
+  { tokens: 200, experts: 128, topK: 8, capacityFactor: 1.25 },
+  { tokens: 100, experts: 64, topK: 12 },
 ];
 
+/** The three stage kernels chained on the device, compared with the whole-permutation oracle. */
 async function runOn(p: MoePermuteParams, topkIdx: Int32Array) {
   const exec = await testExecutor();
-  const program = moePermuteProgram(p);
-  const actual = await exec.run(program, { topk_idx: topkIdx });
+  const { count, scan, scatter } = moePermuteCases(p);
+  const counted = await exec.run(count.program, { topk_idx: topkIdx });
+  const scanned = await exec.run(scan.program, { block_counts: counted.block_counts });
+  const scattered = await exec.run(scatter.program, { topk_idx: topkIdx, block_counts: scanned.block_counts, offsets: scanned.offsets });
+  const actual: Record<string, HostArray> = { counts: scanned.counts, offsets: scanned.offsets, perm_row: scattered.perm_row, src_token: scattered.src_token, src_slot: scattered.src_slot };
   const { mismatches } = compareOutputs(actual, moePermuteOracle(p)({ topk_idx: topkIdx }), { atol: 0, rtol: 0 });
-  expect(mismatches, `${program.label}: ${JSON.stringify(mismatches)}`).toEqual([]);
+  expect(mismatches, `${scatter.program.label}: ${JSON.stringify(mismatches)}`).toEqual([]);
   return actual;
 }
 
 describe('moe permute kernels', () => {
   for (const params of RANDOM) {
-    const program = moePermuteProgram(params);
-    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
-    it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), moePermuteCase(params), 3);
-      expect(result.ok, result.report).toBe(true);
+    for (const [stage, kc] of Object.entries(moePermuteCases(params))) {
+      it(`${kc.program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, kc.program));
+      it(`${kc.program.label} matches its CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), kc, 3);
+        expect(result.ok, `${stage}: ${result.report}`).toBe(true);
+      });
+    }
+    it(`chained ${params.tokens}x${params.topK} over ${params.experts} experts matches the permutation oracle`, async () => {
+      const rng = new Rng(params.experts);
+      await runOn(params, Int32Array.from({ length: params.tokens * params.topK }, () => rng.nextInt(params.experts)));
     });
   }
 

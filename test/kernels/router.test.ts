@@ -12,7 +12,13 @@ import {
   routerProgram,
   type RouterBackwardParams,
   type RouterParams,
+  ROUTER_MAX_EXPERTS,
+  ROUTER_MAX_TOPK,
 } from '../../compiler/kernels/router.ts';
+import { InternalError } from '../../base/errors.ts';
+import { ir } from '../../compiler/ir/build.ts';
+import { graph } from '../../compiler/ir/graph.ts';
+import { interpretGraph } from '../../compiler/ir/interpret.ts';
 import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -27,6 +33,12 @@ const FORWARD: RouterParams[] = [
   { ...base, tokens: 65, experts: 64, topK: 8, scoring: 'sigmoid', normalize: true, scale: 2.5, groups: { count: 8, topk: 4 }, selectionBias: true },
   { ...base, tokens: 33, experts: 12, topK: 3, scoring: 'softmax', groups: { count: 4, topk: 2 } },
   { ...base, tokens: 20, experts: 6, topK: 2, scoring: 'sigmoid', groups: { count: 6, topk: 3 } },
+  // Real MoE scales: DeepSeek-V3 (256 experts top-8, 8 groups top-4, sigmoid, bias), Qwen3-MoE
+  // (128 top-8), the paper's DeepSeek-shaped config (64 top-12), and past them.
+  { ...base, tokens: 70, experts: 256, topK: 8, scoring: 'sigmoid', normalize: true, scale: 2.5, groups: { count: 8, topk: 4 }, selectionBias: true },
+  { ...base, tokens: 70, experts: 128, topK: 8, scoring: 'softmax', normalize: true },
+  { ...base, tokens: 70, experts: 64, topK: 12, scoring: 'softmax' },
+  { ...base, tokens: 9, experts: 2048, topK: 64, scoring: 'softmax', groups: { count: 256, topk: 100 }, selectionBias: true },
 ];
 const BACKWARD: RouterBackwardParams[] = [
   { ...FORWARD[0], dProbs: 'none' },
@@ -34,6 +46,9 @@ const BACKWARD: RouterBackwardParams[] = [
   { ...FORWARD[2], dProbs: 'broadcast' },
   { ...FORWARD[3], dProbs: 'broadcast' },
   { ...FORWARD[4], dProbs: 'broadcast', addDLogits: true },
+  { ...FORWARD[6], dProbs: 'full' },
+  { ...FORWARD[7], dProbs: 'broadcast', addDLogits: true },
+  { ...FORWARD[8], dProbs: 'none' },
 ];
 
 describe('router kernels', () => {
@@ -59,10 +74,30 @@ describe('router kernels', () => {
     // All keys equal: groups 0 and 1 win by index, then experts 0, 1, 2.
     const flat = routerOracle(p)({ logits: new Float32Array(8) });
     expect(Array.from(flat.topk_idx)).toEqual([0, 1, 2]);
-    // Group 3 (experts 6, 7) has the best pair, group 1 the second best; expert 0 alone is best
-    // but its group loses, so it must not be chosen.
+    // With the selection bias (DeepSeek-V3) a group scores its best pair: group 3 (experts 6, 7)
+    // has the best pair, group 1 the second best; expert 0 alone is best but its group loses, so
+    // it must not be chosen.
     const logits = Float32Array.from([2, -3, 1.8, 1.8, -3, -3, 2.5, 2.5]);
-    expect(Array.from(routerOracle(p)({ logits }).topk_idx)).toEqual([6, 7, 2]);
+    expect(Array.from(routerOracle({ ...p, selectionBias: true })({ logits, bias: new Float32Array(8) }).topk_idx)).toEqual([6, 7, 2]);
+    // Without it a group scores its best expert: groups 3 and 0 win.
+    expect(Array.from(routerOracle(p)({ logits }).topk_idx)).toEqual([6, 7, 0]);
+  });
+
+  it('the IR interpreter routes exactly as the kernel oracle (groups with and without the bias)', () => {
+    // Two independent implementations of the same semantics: the interpreter's router op (the
+    // device-vs-interpreter oracle of whole models) and this kernel's CPU oracle.
+    for (const p of FORWARD.filter((f) => f.experts <= 256)) {
+      const inputs = randomInputs(routerProgram(p), 8);
+      const logits = ir.input('logits', 'f32', [p.tokens, p.experts]);
+      const bias = p.selectionBias ? ir.input('bias', 'f32', [p.experts]) : undefined;
+      const groups = p.groups ? { groups: p.groups.count, topGroups: p.groups.topk } : {};
+      const [idx, w, probs] = ir.router(logits, { score: p.scoring, topK: p.topK, normalize: p.normalize, scale: p.scale, ...groups }, bias);
+      const feeds = { logits: Float64Array.from(inputs.logits), ...(bias ? { bias: Float64Array.from(inputs.bias) } : {}) };
+      const got = interpretGraph(graph('r', { idx, w, probs }), { inputs: feeds });
+      const want = routerOracle(p)(inputs);
+      expect(Array.from(got.idx), routerProgram(p).label).toEqual(Array.from(want.topk_idx));
+      got.w.forEach((x, i) => expect(Math.abs(x - want.topk_w[i])).toBeLessThan(1e-6));
+    }
   });
 
   it('backward oracle matches finite differences of the forward oracle', () => {
@@ -101,9 +136,9 @@ describe('router kernels', () => {
     }
   });
 
-  it('rejects unsupported shapes with a user error', () => {
-    expect(() => routerProgram({ ...base, tokens: 4, experts: 65, topK: 2, scoring: 'softmax' })).toThrow(/1\.\.64/);
-    expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 9, scoring: 'softmax' })).toThrow(/1\.\.8/);
+  it('rejects shapes past its limits as compiler bugs (check refuses them first, with a location)', () => {
+    expect(() => routerProgram({ ...base, tokens: 4, experts: ROUTER_MAX_EXPERTS + 1, topK: 2, scoring: 'softmax' })).toThrow(InternalError);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 256, topK: ROUTER_MAX_TOPK + 1, scoring: 'softmax' })).toThrow(InternalError);
     expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 8, scoring: 'softmax', groups: { count: 4, topk: 1 } })).toThrow(/cannot supply/);
   });
 });

@@ -2,7 +2,7 @@ enable subgroups;
 // grouped_matmul_io_r74_e5_33x70_sg
 // grouped matmul, subgroup variant: C[rows of e, :70] = A[rows of e, :33] · W[e], W stored [E, inner, out]; 5 experts, 74 worst-case rows
 // bindings: a (read), counts (read u32 [E]), w (read), c (write)
-// dispatch: (ceil(rows/16) + E row tiles, ceil(out/32)) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
+// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·10), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> counts: array<u32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -57,6 +57,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   // unrolls constant-trip loops, which makes pipelines compile for seconds.
   let one = min(arrayLength(&c), 1u);
   if (lane == 0u) {
+    // Row tiles are spread over x and z (more than 65535 of them at real MoE scales).
+    let tile = wid.x + wid.z * 10u;
     var info = vec4<u32>(0u, 0u, 0u, 0u);
     var start = 0u;
     var tilesBefore = 0u;
@@ -64,8 +66,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       let rowStart = min(start, ROWS);
       let rowEnd = min(start + counts[e], ROWS);
       let tiles = (rowEnd - rowStart + TM - 1u) / TM;
-      if (wid.x >= tilesBefore && wid.x < tilesBefore + tiles) {
-        info = vec4<u32>(e, rowStart + (wid.x - tilesBefore) * TM, rowEnd, 1u);
+      if (tile >= tilesBefore && tile < tilesBefore + tiles) {
+        info = vec4<u32>(e, rowStart + (tile - tilesBefore) * TM, rowEnd, 1u);
+        break;
       }
       tilesBefore += tiles;
       start += counts[e];

@@ -1,7 +1,7 @@
 // grouped_matmul_io_shared_gather64_r128_e8_64x96
 // grouped matmul: C[rows of e, :96] = A[rows of e, :64] · (W_common + W[e]), W stored [E, inner, out]; 8 experts, 128 worst-case rows, A rows gathered from x through src_token
 // bindings: a (read, un-permuted tokens), src_token (read i32), counts (read u32 [E]), w (read), w_common (read), c (write)
-// dispatch: (ceil(rows/32) + E row tiles, ceil(out/64) column tiles); row tiles never straddle experts; tiles past the last expert exit
+// dispatch: (ceil(rows/32) + E row tiles spread over x and z (tile = x + z·12), ceil(out/64) in y column tiles); row tiles never straddle experts; tiles past the last expert exit
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> src_token: array<i32>;
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
@@ -30,6 +30,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // unrolls constant-trip loops, and unrolled loops around barriers compiled for tens of seconds.
   let one = min(arrayLength(&c), 1u);
   if (linear == 0u) {
+    // Row tiles are spread over x and z (more than 65535 of them at real MoE scales).
+    let tile = wid.x + wid.z * 12u;
     var info = vec4<u32>(0u, 0u, 0u, 0u);
     var start = 0u;
     var tilesBefore = 0u;
@@ -37,8 +39,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let rowStart = min(start, ROWS);
       let rowEnd = min(start + counts[e], ROWS);
       let tiles = (rowEnd - rowStart + TM - 1u) / TM;
-      if (wid.x >= tilesBefore && wid.x < tilesBefore + tiles) {
-        info = vec4<u32>(e, rowStart + (wid.x - tilesBefore) * TM, rowEnd, 1u);
+      if (tile >= tilesBefore && tile < tilesBefore + tiles) {
+        info = vec4<u32>(e, rowStart + (tile - tilesBefore) * TM, rowEnd, 1u);
+        break;
       }
       tilesBefore += tiles;
       start += counts[e];

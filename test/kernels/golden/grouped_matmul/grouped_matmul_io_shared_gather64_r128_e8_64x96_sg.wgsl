@@ -2,7 +2,7 @@ enable subgroups;
 // grouped_matmul_io_shared_gather64_r128_e8_64x96_sg
 // grouped matmul, subgroup variant: C[rows of e, :96] = A[rows of e, :64] · (W_common + W[e]), W stored [E, inner, out]; 8 experts, 128 worst-case rows, A rows gathered from x through src_token
 // bindings: a (read, as vec4), src_token (read i32), counts (read u32 [E]), w (read, as vec4), w_common (read, as vec4), c (write)
-// dispatch: (ceil(rows/16) + E row tiles, ceil(out/32)) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
+// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·16), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> src_token: array<i32>;
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
@@ -55,6 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   // unrolls constant-trip loops, which makes pipelines compile for seconds.
   let one = min(arrayLength(&c), 1u);
   if (lane == 0u) {
+    // Row tiles are spread over x and z (more than 65535 of them at real MoE scales).
+    let tile = wid.x + wid.z * 16u;
     var info = vec4<u32>(0u, 0u, 0u, 0u);
     var start = 0u;
     var tilesBefore = 0u;
@@ -62,8 +64,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       let rowStart = min(start, ROWS);
       let rowEnd = min(start + counts[e], ROWS);
       let tiles = (rowEnd - rowStart + TM - 1u) / TM;
-      if (wid.x >= tilesBefore && wid.x < tilesBefore + tiles) {
-        info = vec4<u32>(e, rowStart + (wid.x - tilesBefore) * TM, rowEnd, 1u);
+      if (tile >= tilesBefore && tile < tilesBefore + tiles) {
+        info = vec4<u32>(e, rowStart + (tile - tilesBefore) * TM, rowEnd, 1u);
+        break;
       }
       tilesBefore += tiles;
       start += counts[e];

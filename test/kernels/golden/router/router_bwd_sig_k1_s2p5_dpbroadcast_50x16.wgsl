@@ -11,6 +11,11 @@
 const E = 16u;
 const K = 1u;
 
+// The aux-loss gradient w.r.t. score e of the token at `base`.
+fn dProbsAt(base: u32, e: u32) -> f32 {
+  return d_probs[e];
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = (wid.x + wid.y * 1u) * 64u + lid.x;
@@ -21,22 +26,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let one = min(arrayLength(&d_logits), 1u);
   let experts = E * one;
   let topK = K * one;
-  // dScore: gradient w.r.t. the (unbiased) scores of this token.
-  var dScore: array<f32, 16>;
-  for (var e = 0u; e < experts; e++) {
-    dScore[e] = d_probs[e];
-  }
+  // d(score)[e] = d_probs[e] + Σ_{j: idx_j = e} dSel[j]: only the k selected experts get more than
+  // d_probs, so nothing of size E is kept privately; the k terms are added after the dense pass.
   var idx: array<u32, 1>;
   var w: array<f32, 1>;
+  var dSel: array<f32, 1>;
   var weightSum = 0.0f;
   for (var j = 0u; j < topK; j++) {
     idx[j] = min(u32(topk_idx[t * K + j]), E - 1u);
     w[j] = probs[base + idx[j]];
     weightSum += w[j];
   }
-  for (var j = 0u; j < topK; j++) { dScore[idx[j]] += 2.5f * d_topk_w[t * K + j]; }
+  for (var j = 0u; j < topK; j++) { dSel[j] = 2.5f * d_topk_w[t * K + j]; }
+  // Sigmoid backward: d_logits[e] = d(score)[e] · s[e] (1 − s[e]).
   for (var e = 0u; e < experts; e++) {
     let s = probs[base + e];
-    d_logits[base + e] = dScore[e] * s * (1.0f - s);
+    d_logits[base + e] = dProbsAt(base, e) * s * (1.0f - s);
   }
+  for (var j = 0u; j < topK; j++) { d_logits[base + idx[j]] += dSel[j] * w[j] * (1.0f - w[j]); }
 }

@@ -20,21 +20,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let one = min(arrayLength(&d_logits), 1u);
   let experts = E * one;
   let topK = K * one;
-  // dScore: gradient w.r.t. the (unbiased) scores of this token.
-  var dScore: array<f32, 8>;
+  // d(score)[e] = d_probs[e] + Σ_{j: idx_j = e} dSel[j]: only the k selected experts get more than
+  // d_probs, so nothing of size E is kept privately; the k terms are added after the dense pass.
   var idx: array<u32, 2>;
   var w: array<f32, 2>;
+  var dSel: array<f32, 2>;
   var weightSum = 0.0f;
   for (var j = 0u; j < topK; j++) {
     idx[j] = min(u32(topk_idx[t * K + j]), E - 1u);
     w[j] = probs[base + idx[j]];
     weightSum += w[j];
   }
-  for (var j = 0u; j < topK; j++) { dScore[idx[j]] += 1.0f * d_topk_w[t * K + j]; }
+  for (var j = 0u; j < topK; j++) { dSel[j] = 1.0f * d_topk_w[t * K + j]; }
+  // Softmax backward: d_logits[e] = s[e] · (d(score)[e] − Σ_e' d(score)[e'] s[e']).
   var dotS = 0.0f;
-  for (var e = 0u; e < experts; e++) { dotS += dScore[e] * probs[base + e]; }
+  for (var j = 0u; j < topK; j++) { dotS += dSel[j] * w[j]; }
   for (var e = 0u; e < experts; e++) {
     let s = probs[base + e];
-    d_logits[base + e] = s * (dScore[e] - dotS);
+    d_logits[base + e] = s * (0.0f - dotS);
   }
+  for (var j = 0u; j < topK; j++) { d_logits[base + idx[j]] += w[j] * dSel[j]; }
 }

@@ -1,6 +1,6 @@
 // router_sig_k2_g6of3_20x6
-// router forward: scores (sigmoid) of logits [20, 6], top-2 per token (ties → lower index)
-// bindings: logits (read), topk_idx (write i32), topk_w (write), probs (write)
+// router forward: scores (sigmoid) of logits [20, 6], top-2 per token (ties → lower index), within the best 3 of 6 groups
+// bindings: logits (read), topk_idx (write i32), topk_w (write), probs (write, read back as the selection scores)
 // dispatch: one invocation per token; t = (wid.x + wid.y * 1) * 64 + lid.x
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> topk_idx: array<i32>;
@@ -12,6 +12,12 @@ const K = 2u;
 const GROUPS = 6u;
 const GROUP_SIZE = 1u;
 
+// Selection key of expert e of the token whose row starts at `base`: the biased score (its scores
+// are already in probs) or the logit, which orders like the score.
+fn keyOf(base: u32, e: u32) -> f32 {
+  return logits[base + e];
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = (wid.x + wid.y * 1u) * 64u + lid.x;
@@ -22,49 +28,49 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let one = min(arrayLength(&probs), 1u);
   let experts = E * one;
   let topK = K * one;
-  var score: array<f32, 6>;
-  var key: array<f32, 6>;
-  for (var e = 0u; e < experts; e++) {
-    score[e] = 1.0f / (1.0f + exp(-logits[base + e]));
-    probs[base + e] = score[e];
-  }
-  for (var e = 0u; e < experts; e++) {
-    key[e] = score[e];
-  }
+  for (var e = 0u; e < experts; e++) { probs[base + e] = 1.0f / (1.0f + exp(-logits[base + e])); }
 
-  // `allowed` masks experts outside the kept groups; `taken` marks experts already chosen.
-  var allowed: array<bool, 6>;
-  var taken: array<bool, 6>;
+  // Group score (DeepSeek-V3): the group's best key.
   var groupScore: array<f32, 6>;
-  for (var g = 0u; g < GROUPS; g++) {
-    var first = g * GROUP_SIZE;
-    for (var e = first + 1u; e < (g + 1u) * GROUP_SIZE; e++) { if (key[e] > key[first]) { first = e; } }
-    groupScore[g] = key[first];
+  for (var g = 0u; g < GROUPS * one; g++) {
+    let first = g * GROUP_SIZE;
+    var best = keyOf(base, first);
+    for (var e = first + 1u; e < first + GROUP_SIZE; e++) { best = max(best, keyOf(base, e)); }
+    groupScore[g] = best;
   }
   var keepGroup: array<bool, 6>;
-  for (var s = 0u; s < 3u; s++) {
+  for (var s = 0u; s < 3u * one; s++) {
     var best = GROUPS;
-    for (var g = 0u; g < GROUPS; g++) {
+    for (var g = 0u; g < GROUPS * one; g++) {
       if (!keepGroup[g] && (best == GROUPS || groupScore[g] > groupScore[best])) { best = g; }
     }
     keepGroup[best] = true;
   }
-  for (var e = 0u; e < experts; e++) { allowed[e] = keepGroup[e / GROUP_SIZE]; }
 
-  var chosen: array<u32, 2>;
-  var weightSum = 0.0f;
-  for (var j = 0u; j < topK; j++) {
-    var best = E;
-    for (var e = 0u; e < experts; e++) {
-      if (allowed[e] && !taken[e] && (best == E || key[e] > key[best])) { best = e; }
+  // Sorted candidate list (descending key; equal keys keep ascending index): a newcomer must be
+  // strictly greater than a kept candidate to pass it, so ties go to the lower index.
+  var candKey: array<f32, 2>;
+  var candIdx: array<u32, 2>;
+  var filled = 0u;
+  for (var e = 0u; e < experts; e++) {
+    if (!keepGroup[e / GROUP_SIZE]) { continue; }
+    let k = keyOf(base, e);
+    if (filled == topK && !(k > candKey[topK - 1u])) { continue; }
+    var pos = min(filled, topK - 1u);
+    while (pos > 0u && k > candKey[pos - 1u]) {
+      candKey[pos] = candKey[pos - 1u];
+      candIdx[pos] = candIdx[pos - 1u];
+      pos--;
     }
-    taken[best] = true;
-    chosen[j] = best;
-    weightSum += score[best];
+    candKey[pos] = k;
+    candIdx[pos] = e;
+    filled = min(filled + 1u, topK);
   }
+  var weightSum = 0.0f;
+  for (var j = 0u; j < topK; j++) { weightSum += probs[base + candIdx[j]]; }
   let factor = 1.0f;
   for (var j = 0u; j < topK; j++) {
-    topk_idx[t * K + j] = i32(chosen[j]);
-    topk_w[t * K + j] = score[chosen[j]] * factor;
+    topk_idx[t * K + j] = i32(candIdx[j]);
+    topk_w[t * K + j] = probs[base + candIdx[j]] * factor;
   }
 }

@@ -1,0 +1,50 @@
+// router_bwd_sig_k8_norm_s2p5_g8of4_bias_dpfull_70x256
+// router backward: d(logits) [70, 256] from d(topk_w) and d(probs), selection held fixed, through the renormalisation and sigmoid
+// bindings: probs (read), topk_idx (read i32), d_topk_w (read), d_probs (read, [T, E]), d_logits (write)
+// dispatch: one invocation per token; t = (wid.x + wid.y * 2) * 64 + lid.x
+@group(0) @binding(0) var<storage, read> probs: array<f32>;
+@group(0) @binding(1) var<storage, read> topk_idx: array<i32>;
+@group(0) @binding(2) var<storage, read> d_topk_w: array<f32>;
+@group(0) @binding(3) var<storage, read> d_probs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> d_logits: array<f32>;
+
+const E = 256u;
+const K = 8u;
+
+// The aux-loss gradient w.r.t. score e of the token at `base`.
+fn dProbsAt(base: u32, e: u32) -> f32 {
+  return d_probs[base + e];
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 2u) * 64u + lid.x;
+  if (t >= 70u) { return; }
+  let base = t * E;
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
+  let one = min(arrayLength(&d_logits), 1u);
+  let experts = E * one;
+  let topK = K * one;
+  // d(score)[e] = d_probs[e] + Σ_{j: idx_j = e} dSel[j]: only the k selected experts get more than
+  // d_probs, so nothing of size E is kept privately; the k terms are added after the dense pass.
+  var idx: array<u32, 8>;
+  var w: array<f32, 8>;
+  var dSel: array<f32, 8>;
+  var weightSum = 0.0f;
+  for (var j = 0u; j < topK; j++) {
+    idx[j] = min(u32(topk_idx[t * K + j]), E - 1u);
+    w[j] = probs[base + idx[j]];
+    weightSum += w[j];
+  }
+  var dot = 0.0f;
+  for (var j = 0u; j < topK; j++) { dot += 2.5f * d_topk_w[t * K + j] * w[j]; }
+  dot = dot / weightSum;
+  for (var j = 0u; j < topK; j++) { dSel[j] = (2.5f * d_topk_w[t * K + j] - dot) / weightSum; }
+  // Sigmoid backward: d_logits[e] = d(score)[e] · s[e] (1 − s[e]).
+  for (var e = 0u; e < experts; e++) {
+    let s = probs[base + e];
+    d_logits[base + e] = dProbsAt(base, e) * s * (1.0f - s);
+  }
+  for (var j = 0u; j < topK; j++) { d_logits[base + idx[j]] += dSel[j] * w[j] * (1.0f - w[j]); }
+}
