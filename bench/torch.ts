@@ -52,8 +52,7 @@ interface TorchRun {
   readonly finalLoss: number;
 }
 
-function torchRun(pkg: string, runDir: string, label: string, flags: string[], ranks: number, steps: number, warmup: number, tokensPerStep: number): TorchRun {
-  const threads = Math.max(1, Math.floor(cpus().length / ranks));
+function torchRun(pkg: string, runDir: string, label: string, flags: string[], ranks: number, threads: number, steps: number, warmup: number, tokensPerStep: number): TorchRun {
   execFileSync(PYTHON, [join(pkg, 'train.py'), '--out', runDir, '--steps', String(steps), '--log-every', '1', '--eval-every', '0', '--checkpoint-every', '0', '--init', 'torch', '--threads', String(threads), ...flags], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -89,14 +88,17 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     const before = await webgpuSteps(session, timed, warmup);
     process.stdout.write(`  WebGPU (before): ${fmt(stats(before).median, 1)} ms/step median\n`);
     const runs: TorchRun[] = [];
-    for (const [label, flags, ranks] of [
-      ['1 rank', [], 1],
-      ['2 ranks, expert parallel 2', ['--nproc', '2', '--expert-parallel', '2'], 2],
-      ['2 ranks, data parallel 2', ['--nproc', '2', '--data-parallel', '2'], 2],
+    // 1 rank with 1 thread and with a thread per core: intra-op threads spin at their barriers,
+    // which a machine shared with other work punishes far more than separate processes.
+    for (const [label, flags, ranks, threads] of [
+      ['1 rank', [], 1, 1],
+      ['1 rank', [], 1, cpus().length],
+      ['2 ranks, expert parallel 2', ['--nproc', '2', '--expert-parallel', '2'], 2, 1],
+      ['2 ranks, data parallel 2', ['--nproc', '2', '--data-parallel', '2'], 2, 1],
     ] as const) {
-      const r = torchRun(pkg, join(work, label.replace(/\W+/g, '-')), label, [...flags], ranks, warmup + timed, warmup, tokensPerStep);
+      const r = torchRun(pkg, join(work, `${label}-${threads}`.replace(/\W+/g, '-')), label, [...flags], ranks, threads, warmup + timed, warmup, tokensPerStep);
       runs.push(r);
-      process.stdout.write(`  torch ${label}: ${fmt(r.stepMs.median, 1)} ms/step median, ${fmt(r.tokensPerSecond.median)} tokens/s\n`);
+      process.stdout.write(`  torch ${label} × ${threads} thread(s): ${fmt(r.stepMs.median, 1)} ms/step median, ${fmt(r.tokensPerSecond.median)} tokens/s\n`);
     }
     const after = await webgpuSteps(session, timed, 0);
     process.stdout.write(`  WebGPU (after): ${fmt(stats(after).median, 1)} ms/step median\n`);
@@ -106,7 +108,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
         model: [MODEL_FILE, ...overrides.map((o) => `--set ${o}`)].join(' '),
         revision: sourceRevision(),
         adapter: session.step.exec.ctx.adapterName,
-        torch: execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__, torch.__config__.parallel_info().splitlines()[0])'], { encoding: 'utf8' }).trim(),
+        torch: execFileSync(PYTHON, ['-c', 'import re, torch; print(torch.__version__, "BLAS", (re.findall(r"BLAS_INFO=(\\w+)", torch.__config__.show()) or ["?"])[0])'], { encoding: 'utf8' }).trim(),
         cores: cpus().length,
         batch: train.batch,
         seqLen: train.seqLen,

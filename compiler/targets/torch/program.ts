@@ -91,6 +91,9 @@ export interface TorchProgram {
     readonly momentsReset: string;
     readonly projectUpdate: string;
     readonly meanCommon: string;
+    /** The same two choices as booleans, for the templates' {{#if}} (a Python literal 'False' is truthy). */
+    readonly isProjectUpdate: boolean;
+    readonly isMeanCommon: boolean;
   } | null;
   /** `project update`: the AdamW step of W_c / W_u is projected before it is applied. */
   readonly sdProjectUpdate: boolean;
@@ -227,6 +230,8 @@ export function torchProgram(model: ModelConfig, train: TrainConfig, opts: { sou
           momentsReset: pyBool(s.moments === 'reset'),
           projectUpdate: pyBool(s.project === 'update'),
           meanCommon: pyBool(s.commonGrad === 'mean'),
+          isProjectUpdate: s.project === 'update',
+          isMeanCommon: s.commonGrad === 'mean',
         }
       : null,
     sdProjectUpdate: s?.project === 'update',
