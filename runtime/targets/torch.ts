@@ -39,6 +39,10 @@ export function writeTorchTarget(config: NormalisedConfig, file: string, outDir:
     if (e instanceof LoweringError || e instanceof TorchTargetError) throw new UserError(`${file}: --target torch: ${e.message}`);
     throw e;
   }
+  // train.py evaluates loss and bits per byte on the train block's eval_batches of the validation
+  // split; an eval block's own data, shape and other metrics are the WebGPU engine's (sdmoec eval
+  // reads a torch checkpoint and runs the eval block). Said, not dropped silently.
+  if (config.eval) log(`note: --target torch: train.py's evaluations are loss and bits per byte over eval_batches of the validation split; the eval block (${config.eval.metrics.join(', ')}) runs with: sdmoec eval RUN_DIR ${file}`);
   const files = writeTorchPackage(outDir, program);
   const record = { model, train, configHash: hash, file, overrides: opts.overrides ?? [] };
   writeFileSync(join(outDir, 'run.json'), JSON.stringify(record, null, 2) + '\n');
