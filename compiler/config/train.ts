@@ -4,6 +4,8 @@ import type { BlockReader } from './reader.ts';
 import { DEFAULT_EVAL_METRICS, EVAL_METRICS, type DataConfig, type DivergenceConfig, type EvalConfig, type EvalMetric, type ModelConfig, type OptimizerConfig, type ScheduleConfig, type TrainConfig } from './types.ts';
 
 function readData(r: BlockReader, fallback: DataConfig): DataConfig {
+  // Absent: the fallback as it is (an eval block inherits the train block's path(…) whole).
+  if (!r.present('data')) return fallback;
   const data = r.call('data', { gutenberg: [], path: [{ name: 'dir', type: 'string' }] }, fallback.kind);
   if (!data) return fallback;
   if (data.kind === 'path') {

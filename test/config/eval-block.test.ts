@@ -29,6 +29,10 @@ describe('eval block', () => {
     expect(c.eval).toEqual({ model: 'a', data: { kind: 'gutenberg' }, split: 'validation', batches: 'all', batch: 4, seqLen: 32, metrics: ['loss', 'bits_per_byte', 'perplexity', 'expert_overlap'] });
   });
 
+  it('inherits the train block\'s data, a path included', () => {
+    expect(check(file('', 'data path("books")')).eval!.data).toEqual({ kind: 'path', path: 'books' });
+  });
+
   it('takes batches N or all, its own shape and data, and any metrics', () => {
     const c = check(file('data path("x")  batches 3  batch 2  seq_len 16  metrics router_entropy, expert_load'));
     expect(c.eval).toMatchObject({ data: { kind: 'path', path: 'x' }, batches: 3, batch: 2, seqLen: 16, metrics: ['router_entropy', 'expert_load'] });
