@@ -37,6 +37,8 @@ function commonMismatches(m: ModelConfig): Mismatch[] {
   if (m.moe.capacity.kind === 'factor') out.push({ option: 'moe.capacity', detail: `capacity factor ${m.moe.capacity.factor} drops tokens; both architectures are dropless` });
   if (m.norm.kind !== 'rmsnorm') out.push({ option: 'norm', detail: `${m.norm.kind}: both architectures use RMSNorm` });
   if (m.moe.activation !== 'swiglu') out.push({ option: 'moe.activation', detail: `${m.moe.activation}: both architectures use SwiGLU (hidden_act silu, gated)` });
+  if (r.groups > 1) out.push({ option: 'moe.router.groups', detail: `${r.groups} groups, top ${r.topGroups}: neither architecture limits the choice to groups of experts` });
+  if (r.auxFreeBias) out.push({ option: 'moe.router.aux_free_bias', detail: 'the trained selection bias changes which experts are chosen; neither architecture has one' });
   return out;
 }
 

@@ -133,6 +133,20 @@ describe('export architecture choice', () => {
     expect((e as Error).message).toMatch(/--architecture/);
   });
 
+  it('group-limited routing and the aux-free selection bias match no architecture (both change which experts run)', () => {
+    const m = model('models/demo.moe', 'demo');
+    const grouped: ModelConfig = { ...m, moe: { ...m.moe, router: { ...m.moe.router, groups: 2, topGroups: 1, auxFreeBias: { rate: 0.001 } } } };
+    const { match, candidates } = matchArchitecture(grouped);
+    expect(match).toBeNull();
+    for (const c of candidates) {
+      const options = c.mismatches.map((x) => x.option);
+      expect(options).toContain('moe.router.groups');
+      expect(options).toContain('moe.router.aux_free_bias');
+    }
+    // The same model without them exports exactly (as Qwen2-MoE), so the refusal is theirs.
+    expect(matchArchitecture(m).match).not.toBeNull();
+  });
+
   it('with --architecture mixtral exports and reports the mismatch (the function differs)', async () => {
     const m = model('models/demo.moe', 'demo');
     const r = await exportHf(m, randomParams(m, 8), { outDir: join(work, 'forced'), where: 'ckpt', architecture: 'mixtral' });
