@@ -258,6 +258,11 @@ export function planGraph(g: Graph, caps: DeviceCaps): ExecutionPlan {
         const b = pool.buffers[id];
         return b.view ? { of: b.view.of, offset: b.view.offset, bytes: b.bytes } : { of: id, offset: 0, bytes: b.bytes };
       },
+      view: (id, offset, bytes, name) => {
+        const root = ctx.storage(id);
+        if ((root.offset + offset) % ALIGN !== 0 || offset + bytes > root.bytes) throw new InternalError(`${node.op}: view '${name}' at ${offset}+${bytes} of a ${root.bytes}-byte buffer is misaligned or out of range`);
+        return pool.createView(root.of, root.offset + offset, bytes, pool.buffers[root.of].kind, `${node.op}.${name}`);
+      },
       temp: (bytes, name) => {
         const id = pool.acquire(bytes, `${node.op}.${name}`);
         temps.push(id);

@@ -11,6 +11,7 @@ import type { ModelConfig, SpectralTarget } from '../config/types.ts';
 import { ir } from '../ir/build.ts';
 import { graph } from '../ir/graph.ts';
 import type { Graph, ParamInit, ParamRole, Value } from '../ir/types.ts';
+import { LM_HEAD_CHUNK_BYTES } from '../kernels/lm-head-xent.ts';
 
 export class LoweringError extends Error {
   constructor(message: string) {
@@ -23,6 +24,22 @@ export interface LoweringShape {
   /** Sequences per micro-batch. */
   readonly batch: number;
   readonly seqLen: number;
+}
+
+export interface LoweringOptions {
+  /**
+   * LM head + cross-entropy: `whole` materialises the logits [T, V] (matmul, then cross_entropy);
+   * `chunked` uses `lm_head_xent`, which never holds more than a chunk of rows; `auto` (default)
+   * chunks exactly when the logits exceed one chunk (LM_HEAD_CHUNK_BYTES), so small vocabularies
+   * keep the plain path (the demo step measured no faster chunked: docs/benchmarks.md).
+   */
+  readonly lmHead?: 'auto' | 'chunked' | 'whole';
+}
+
+/** Whether the LM head of `tokens` rows over `vocab` is lowered to the chunked op. */
+export function chunkedLmHead(tokens: number, vocab: number, opts: LoweringOptions = {}): boolean {
+  const mode = opts.lmHead ?? 'auto';
+  return mode === 'chunked' || (mode === 'auto' && tokens * vocab * 4 > LM_HEAD_CHUNK_BYTES);
 }
 
 const ONES: ParamInit = { kind: 'ones' };
@@ -42,7 +59,7 @@ function checkSupported(m: ModelConfig): void {
   }
 }
 
-export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
+export function lowerModel(m: ModelConfig, shape: LoweringShape, opts: LoweringOptions = {}): Graph {
   checkSupported(m);
   const T = shape.batch * shape.seqLen;
   const D = m.dim;
@@ -124,8 +141,10 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape): Graph {
   }
 
   const hf = ir.rmsnorm(x, ir.param('final_norm', [D], ONES, 'norm'), eps);
-  const logits = m.tieEmbeddings ? ir.matmul(hf, embed, false, true) : ir.matmul(hf, ir.param('lm_head', [D, m.vocab], normal(std)));
-  const [ceTokens, ce] = ir.crossEntropy(logits, targets);
+  const head = m.tieEmbeddings ? embed : ir.param('lm_head', [D, m.vocab], normal(std));
+  const [ceTokens, ce] = chunkedLmHead(T, m.vocab, opts)
+    ? ir.lmHeadXent(hf, head, targets, m.tieEmbeddings)
+    : ir.crossEntropy(ir.matmul(hf, head, false, m.tieEmbeddings), targets);
   let loss = ce;
   for (const a of aux) loss = ir.add(loss, a);
   return graph(m.name, { loss, ce_loss: ce, ce_tokens: ceTokens, ...outputs });
