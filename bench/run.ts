@@ -4,13 +4,14 @@
 import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
+import { lmHeadBench } from './lm-head.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { sdCostBench } from './sd-cost.ts';
 import { sdProjectBench } from './sd-project.ts';
 import { trainStepBench } from './train-step.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, lmHeadBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -6,8 +6,8 @@
 // pass when asked (`verify`) or when SDMOEC_VERIFY=1 (the test suite sets it).
 import type { ModelConfig, TrainConfig } from './config/types.ts';
 import type { DeviceCaps } from '../base/caps.ts';
-import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
-import { LoweringError, lowerModel } from './lower/model.ts';
+import { planGraph, planMemory, type ExecutionPlan } from './codegen/plan.ts';
+import { BufferLimitError, lowerModel, type LoweringOptions } from './lower/model.ts';
 import { verifyGraph } from './ir/text.ts';
 import type { Graph } from './ir/types.ts';
 import { EVALUATION_PIPELINE, runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
@@ -19,6 +19,8 @@ export interface CompiledTraining {
   readonly evaluation: Graph;
   readonly stepPlan: ExecutionPlan;
   readonly evalPlan: ExecutionPlan;
+  /** SD models: whether the proxies W_c + W_u(i) are materialised or summed in the GEMMs, and why. */
+  readonly expertWeights: ExpertWeightChoice | null;
 }
 
 /** AdamW settings of a run; with an SD model also where the projection happens and, for
@@ -37,15 +39,74 @@ export function optimizerOptions(train: TrainConfig | null, model?: ModelConfig)
   };
 }
 
-export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: { verify?: boolean } = {}): CompiledTraining {
-  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
+/** Device memory the planner plans for when it chooses how SD-MoE proxies are computed: the
+ *  24 GiB card the paper-scale configs aim at (issue 10). A plan above it is still produced. */
+export const DEFAULT_DEVICE_MEMORY = 24 * 2 ** 30;
+
+export interface CompileOptions {
+  readonly verify?: boolean;
+  /** Bytes of device memory for the proxy choice (default DEFAULT_DEVICE_MEMORY). */
+  readonly deviceMemory?: number;
+  /** LM head lowering (compiler/lower/model.ts#LoweringOptions); default `auto`. */
+  readonly lmHead?: LoweringOptions['lmHead'];
+  /** SD-MoE proxies W_c + W_u(i): `auto` (default) materialises them unless that plan does not fit
+   *  the device memory and the fused proxy GEMM (pass fuse-expert-weight) makes it smaller. */
+  readonly expertWeights?: 'auto' | 'materialised' | 'fused';
+}
+
+/** How the SD-MoE proxies are computed in a compiled program, and why. */
+export interface ExpertWeightChoice {
+  readonly mode: 'materialised' | 'fused';
+  readonly reason: string;
+}
+
+/** The training pipeline with the proxy sum folded into the grouped GEMMs (after autodiff, which
+ *  has applied the proxies' gradient rule by then, and the first cse). */
+function withFusedExpertWeights(pipeline: readonly string[]): string[] {
+  const at = pipeline.indexOf('cse') + 1;
+  return [...pipeline.slice(0, at), 'fuse-expert-weight', ...pipeline.slice(at)];
+}
+
+const GiB = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: CompileOptions = {}): CompiledTraining {
+  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen }, opts.lmHead ? { lmHead: opts.lmHead } : {});
   const verify = opts.verify ?? process.env.SDMOEC_VERIFY === '1';
   const after = verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
-  const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
-  const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
-  const compiled = { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
+  const build = (fused: boolean) => {
+    const step = runPasses(forward, fused ? withFusedExpertWeights(TRAINING_PIPELINE) : TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
+    const evaluation = runPasses(forward, fused ? withFusedExpertWeights(EVALUATION_PIPELINE) : EVALUATION_PIPELINE, {}, after);
+    return { forward, step, evaluation, stepPlan: planGraph(step, caps), evalPlan: planGraph(evaluation, caps) };
+  };
+  let compiled: Omit<CompiledTraining, 'expertWeights'>;
+  let expertWeights: ExpertWeightChoice | null = null;
+  const mode = opts.expertWeights ?? 'auto';
+  if (!model.spectral) {
+    compiled = build(false);
+  } else if (mode !== 'auto') {
+    compiled = build(mode === 'fused');
+    expertWeights = { mode, reason: 'as asked' };
+  } else {
+    // Materialised proxies are faster on lavapipe (passes/registry.ts), so they are the default;
+    // the fused GEMM is chosen only for memory.
+    const budget = opts.deviceMemory ?? DEFAULT_DEVICE_MEMORY;
+    compiled = build(false);
+    const materialised = planMemory(compiled.stepPlan).total;
+    expertWeights = { mode: 'materialised', reason: `the plan (${GiB(materialised)}) fits ${GiB(budget)} of device memory; materialising is faster on lavapipe` };
+    if (materialised > budget) {
+      const alternative = build(true);
+      const fused = planMemory(alternative.stepPlan).total;
+      if (fused < materialised) {
+        compiled = alternative;
+        expertWeights = { mode: 'fused', reason: `materialised proxies need ${GiB(materialised)}, above ${GiB(budget)} of device memory; the fused proxy GEMM needs ${GiB(fused)}` };
+      } else {
+        expertWeights = { mode: 'materialised', reason: `the fused proxy GEMM would not be smaller (${GiB(fused)} against ${GiB(materialised)})` };
+      }
+    }
+  }
   checkBufferLimits(model.name, compiled.stepPlan, caps);
-  return compiled;
+  checkBufferLimits(model.name, compiled.evalPlan, caps);
+  return { ...compiled, expertWeights };
 }
 
 const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -56,7 +117,7 @@ function checkBufferLimits(model: string, plan: ExecutionPlan, caps: DeviceCaps)
   const over = plan.buffers.filter((b) => !b.view && b.bytes > limit).sort((a, b) => b.bytes - a.bytes);
   if (over.length === 0) return;
   const list = over.slice(0, 5).map((b) => `  ${b.kind} buffer '${b.name}' needs ${MiB(b.bytes)}`).join('\n');
-  throw new LoweringError(
+  throw new BufferLimitError(
     `model ${model}: ${over.length} device buffer${over.length === 1 ? '' : 's'} would exceed the adapter's storage binding limit of ${MiB(limit)}:\n${list}` +
       `${over.length > 5 ? `\n  … and ${over.length - 5} more` : ''}\n  hint: reduce vocab, dim, batch or seq_len, or use an adapter with a larger maxStorageBufferBindingSize`,
   );

@@ -15,7 +15,7 @@ import { crossEntropyCase } from '../kernels/cross-entropy.ts';
 import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
 import { lmHeadChunkRows, lmHeadXentCase, lmHeadXentScaleCase } from '../kernels/lm-head-xent.ts';
-import { LoweringError } from '../lower/model.ts';
+import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
@@ -136,7 +136,7 @@ function emitLmHeadXent(
   const limit = Math.min(c.caps.maxStorageBufferBindingSize, c.caps.maxBufferSize);
   const chunk = lmHeadChunkRows(T, V, limit);
   if (chunk === null) {
-    throw new LoweringError(`the LM head's logits need 64 rows of ${V} floats per chunk (${(64 * V * 4 / 2 ** 20).toFixed(1)} MiB), above the adapter's storage binding limit of ${(limit / 2 ** 20).toFixed(1)} MiB`);
+    throw new BufferLimitError(`buffer 'logits' of the LM head: a chunk of 64 rows of ${V} floats (${((64 * V * 4) / 2 ** 20).toFixed(1)} MiB) is above the storage binding limit of ${(limit / 2 ** 20).toFixed(1)} MiB`);
   }
   const logits = c.temp(chunk * V * 4, 'logits_chunk');
   const g = io.grad;

@@ -72,6 +72,31 @@ export function paramsWithRole<K extends ParamRole['kind']>(plan: ExecutionPlan,
   return out;
 }
 
+/** Where a plan's device memory goes; every buffer of a step program lives for the whole step,
+ *  so `total` is also the program's peak. */
+export interface PlanMemory {
+  readonly total: number;
+  /** Params, gradients and optimizer state (slabs and stand-alone param/state buffers). */
+  readonly state: number;
+  /** Activations and scratch after liveness-based reuse. */
+  readonly activations: number;
+  /** Inputs (tokens, targets, optimizer scalars) and constants. */
+  readonly inputs: number;
+}
+
+export function planMemory(plan: ExecutionPlan): PlanMemory {
+  let state = 0;
+  let activations = 0;
+  let inputs = 0;
+  for (const b of plan.buffers) {
+    if (b.view) continue;
+    if (b.kind === 'activation') activations += b.bytes;
+    else if (b.kind === 'input' || b.kind === 'const') inputs += b.bytes;
+    else state += b.bytes;
+  }
+  return { total: state + activations + inputs, state, activations, inputs };
+}
+
 const bytesOf = (t: TensorType): number => Math.max(4, numel(t) * 4);
 const ALIGN = 256;
 const roundUp = (b: number): number => Math.ceil(b / ALIGN) * ALIGN;

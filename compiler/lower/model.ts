@@ -20,6 +20,15 @@ export class LoweringError extends Error {
   }
 }
 
+/** A plan refused because a buffer would exceed the adapter's storage binding limit (the message
+ *  names the buffer); `compile` reports it as an error, not as a skipped back end. */
+export class BufferLimitError extends LoweringError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BufferLimitError';
+  }
+}
+
 export interface LoweringShape {
   /** Sequences per micro-batch. */
   readonly batch: number;
