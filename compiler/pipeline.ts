@@ -70,7 +70,8 @@ function withFusedExpertWeights(pipeline: readonly string[]): string[] {
 const GiB = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: CompileOptions = {}): CompiledTraining {
-  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen }, opts.lmHead ? { lmHead: opts.lmHead } : {});
+  const maxBindingBytes = Math.min(caps.maxStorageBufferBindingSize, caps.maxBufferSize);
+  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen }, { maxBindingBytes, ...(opts.lmHead ? { lmHead: opts.lmHead } : {}) });
   const verify = opts.verify ?? process.env.SDMOEC_VERIFY === '1';
   const after = verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
   const build = (fused: boolean) => {

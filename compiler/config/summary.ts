@@ -171,7 +171,8 @@ function summarizeModel(model: ModelConfig, train: TrainConfig | null, limits: L
     const denseActs = tokens * (dim + model.denseHidden * ffnMatrices);
     // The LM head's logits: whole (and their gradient) for small vocabularies, else one row chunk
     // at a time, overwritten by its gradient (compiler/kernels/lm-head-xent.ts).
-    const chunkRows = chunkedLmHead(tokens, vocab) ? (lmHeadChunkRows(tokens, vocab, Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize ?? Infinity)) ?? tokens) : tokens;
+    const maxBindingBytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize ?? Infinity);
+    const chunkRows = chunkedLmHead(tokens, vocab, { maxBindingBytes }) ? (lmHeadChunkRows(tokens, vocab, maxBindingBytes) ?? tokens) : tokens;
     const logits = (chunkRows === tokens ? 2 : 1) * chunkRows * vocab;
     activationBytes = (layers * attentionActs + moeLayers * moeActs + denseLayers * denseActs + logits) * F32;
     act('logits', [chunkRows, vocab]);

@@ -39,16 +39,18 @@ export interface LoweringOptions {
   /**
    * LM head + cross-entropy: `whole` materialises the logits [T, V] (matmul, then cross_entropy);
    * `chunked` uses `lm_head_xent`, which never holds more than a chunk of rows; `auto` (default)
-   * chunks exactly when the logits exceed one chunk (LM_HEAD_CHUNK_BYTES), so small vocabularies
-   * keep the plain path (the demo step measured no faster chunked: docs/benchmarks.md).
+   * chunks exactly when the logits exceed one chunk (LM_HEAD_CHUNK_BYTES, or the binding limit
+   * when that is smaller), so small vocabularies keep the plain path (docs/benchmarks.md, lm-head).
    */
   readonly lmHead?: 'auto' | 'chunked' | 'whole';
+  /** The adapter's storage binding limit (bytes), for `auto`; default: no limit below the chunk size. */
+  readonly maxBindingBytes?: number;
 }
 
 /** Whether the LM head of `tokens` rows over `vocab` is lowered to the chunked op. */
 export function chunkedLmHead(tokens: number, vocab: number, opts: LoweringOptions = {}): boolean {
   const mode = opts.lmHead ?? 'auto';
-  return mode === 'chunked' || (mode === 'auto' && tokens * vocab * 4 > LM_HEAD_CHUNK_BYTES);
+  return mode === 'chunked' || (mode === 'auto' && tokens * vocab * 4 > Math.min(LM_HEAD_CHUNK_BYTES, opts.maxBindingBytes ?? Infinity));
 }
 
 const ONES: ParamInit = { kind: 'ones' };
