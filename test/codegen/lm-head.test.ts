@@ -1,8 +1,8 @@
 // The chunked LM head on the device against the reference interpreter. The op alone (h, W,
 // targets → loss, dh, dW; W untied [D,V] and tied [V,D]) planned for a binding limit that splits
 // its 160 rows of logits into chunks of 64, 64 and 32 rows (row views into h, targets, losses and
-// dh; dW accumulated over the chunks), as the fused training op and as the forward-only
-// evaluation op; the plan holds no buffer of the whole logits. Then a tiny model lowered with the
+// dh; dW accumulated over the chunks), as the fused training op, as the unfused gradient op
+// (which recomputes the logits) and as the forward-only evaluation op; the plan holds no buffer of the whole logits. Then a tiny model lowered with the
 // chunked head, whole training step (clipping, AdamW) and evaluation, untied and tied.
 import { describe, expect, it } from 'vitest';
 import { ir } from '../../compiler/ir/build.ts';
@@ -40,6 +40,16 @@ describe('chunked LM head on the device vs the interpreter', () => {
       // every ninth row ignored (target −1), in every chunk
       const targets = Int32Array.from({ length: T }, (_, t) => (t % 9 === 0 ? -1 : (t * 7) % VOCAB));
       const r = await checkGraphOnDevice(exec, g, { seed: 8, intBound: VOCAB, tolerance: TOLERANCE, planLimits: LIMIT, fixedInputs: { targets } });
+      expect(r.ok, r.report).toBe(true);
+    });
+
+    it(`unfused gradient op (logits recomputed) in three chunks (${transW ? 'tied' : 'untied'})`, async () => {
+      const g = runPasses(headGraph(transW), ['autodiff', 'simplify', 'cse']);
+      const exec = await testExecutor();
+      const plan = planGraph(g, { ...exec.ctx.caps, ...LIMIT });
+      expect(plan.dispatches.filter((d) => d.op === 'lm_head_xent_grad' && d.program.template === 'lm_head_xent')).toHaveLength(3);
+      const targets = Int32Array.from({ length: T }, (_, t) => (t % 7 === 0 ? -1 : (t * 3) % VOCAB));
+      const r = await checkGraphOnDevice(exec, g, { seed: 10, intBound: VOCAB, tolerance: TOLERANCE, planLimits: LIMIT, fixedInputs: { targets } });
       expect(r.ok, r.report).toBe(true);
     });
 
