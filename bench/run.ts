@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
 import { gradAccumBench } from './grad-accum.ts';
+import { lmHeadBench } from './lm-head.ts';
 import { matmulBench } from './matmul.ts';
 import { moeBench } from './moe.ts';
 import { routingBench } from './routing.ts';
@@ -14,7 +15,7 @@ import { torchBench } from './torch.ts';
 import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, sampleBench, torchBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, lmHeadBench, sampleBench, torchBench];
 
 async function main(): Promise<number> {
   let parsed;

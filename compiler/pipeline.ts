@@ -10,8 +10,8 @@
 // f_e is the global batch's (aux-loss.ts). Both share the count buffers and params by name.
 import type { ModelConfig, TrainConfig } from './config/types.ts';
 import type { DeviceCaps } from '../base/caps.ts';
-import { planGraph, type ExecutionPlan } from './codegen/plan.ts';
-import { LoweringError, lowerModel } from './lower/model.ts';
+import { planGraph, planMemory, type ExecutionPlan } from './codegen/plan.ts';
+import { BufferLimitError, lowerModel, type LoweringOptions } from './lower/model.ts';
 import { verifyGraph } from './ir/text.ts';
 import type { Graph } from './ir/types.ts';
 import { graph } from './ir/graph.ts';
@@ -26,6 +26,8 @@ export interface CompiledTraining {
   readonly evalPlan: ExecutionPlan;
   /** Global-batch load balancing with grad_accum > 1: the expert-counting forward pass. */
   readonly countPlan?: ExecutionPlan;
+  /** SD models: whether the proxies W_c + W_u(i) are materialised or summed in the GEMMs, and why. */
+  readonly expertWeights: ExpertWeightChoice | null;
 }
 
 /** Whether the step needs the counting pre-pass of global-batch load balancing. */
@@ -58,18 +60,79 @@ export function optimizerOptions(train: TrainConfig | null, model?: ModelConfig)
   };
 }
 
-export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: { verify?: boolean } = {}): CompiledTraining {
-  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen });
+/** Device memory the planner plans for when it chooses how SD-MoE proxies are computed: the
+ *  24 GiB card the paper-scale configs aim at (issue 10). A plan above it is still produced. */
+export const DEFAULT_DEVICE_MEMORY = 24 * 2 ** 30;
+
+export interface CompileOptions {
+  readonly verify?: boolean;
+  /** Bytes of device memory for the proxy choice (default DEFAULT_DEVICE_MEMORY). */
+  readonly deviceMemory?: number;
+  /** LM head lowering (compiler/lower/model.ts#LoweringOptions); default `auto`. */
+  readonly lmHead?: LoweringOptions['lmHead'];
+  /** SD-MoE proxies W_c + W_u(i): `auto` (default) materialises them unless that plan does not fit
+   *  the device memory and the fused proxy GEMM (pass fuse-expert-weight) makes it smaller. */
+  readonly expertWeights?: 'auto' | 'materialised' | 'fused';
+}
+
+/** How the SD-MoE proxies are computed in a compiled program, and why. */
+export interface ExpertWeightChoice {
+  readonly mode: 'materialised' | 'fused';
+  readonly reason: string;
+}
+
+/** The training pipeline with the proxy sum folded into the grouped GEMMs (after autodiff, which
+ *  has applied the proxies' gradient rule by then, and the first cse). */
+function withFusedExpertWeights(pipeline: readonly string[]): string[] {
+  const at = pipeline.indexOf('cse') + 1;
+  return [...pipeline.slice(0, at), 'fuse-expert-weight', ...pipeline.slice(at)];
+}
+
+const GiB = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+export function compileTraining(model: ModelConfig, train: TrainConfig, caps: DeviceCaps, opts: CompileOptions = {}): CompiledTraining {
+  const maxBindingBytes = Math.min(caps.maxStorageBufferBindingSize, caps.maxBufferSize);
+  const forward = lowerModel(model, { batch: train.batch, seqLen: train.seqLen }, { maxBindingBytes, ...(opts.lmHead ? { lmHead: opts.lmHead } : {}) });
   const verify = opts.verify ?? process.env.SDMOEC_VERIFY === '1';
   const after = verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
-  const step = runPasses(forward, TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
-  const evaluation = runPasses(forward, EVALUATION_PIPELINE, {}, after);
   const global = needsGlobalCounts(model, train);
-  const stepPlan = planGraph(step, caps, { gradAccum: train.gradAccum, ...(global ? { auxCounts: 'given' as const } : {}) });
-  const countPlan = global ? planGraph(runPasses(countingGraph(forward), EVALUATION_PIPELINE, {}, after), caps, { auxCounts: 'accumulate' }) : undefined;
-  const compiled = { forward, step, evaluation, stepPlan, evalPlan: planGraph(evaluation, caps), ...(countPlan ? { countPlan } : {}) };
+  const build = (fused: boolean) => {
+    const step = runPasses(forward, fused ? withFusedExpertWeights(TRAINING_PIPELINE) : TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
+    const evaluation = runPasses(forward, fused ? withFusedExpertWeights(EVALUATION_PIPELINE) : EVALUATION_PIPELINE, {}, after);
+    const stepPlan = planGraph(step, caps, { gradAccum: train.gradAccum, ...(global ? { auxCounts: 'given' as const } : {}) });
+    // The counting pass (scope = global with grad_accum > 1) reads no expert weight: no proxy choice.
+    const countPlan = global ? planGraph(runPasses(countingGraph(forward), EVALUATION_PIPELINE, {}, after), caps, { auxCounts: 'accumulate' }) : undefined;
+    return { forward, step, evaluation, stepPlan, evalPlan: planGraph(evaluation, caps), ...(countPlan ? { countPlan } : {}) };
+  };
+  let compiled: Omit<CompiledTraining, 'expertWeights'>;
+  let expertWeights: ExpertWeightChoice | null = null;
+  const mode = opts.expertWeights ?? 'auto';
+  if (!model.spectral) {
+    compiled = build(false);
+  } else if (mode !== 'auto') {
+    compiled = build(mode === 'fused');
+    expertWeights = { mode, reason: 'as asked' };
+  } else {
+    // Materialised proxies are faster on lavapipe (passes/registry.ts), so they are the default;
+    // the fused GEMM is chosen only for memory.
+    const budget = opts.deviceMemory ?? DEFAULT_DEVICE_MEMORY;
+    compiled = build(false);
+    const materialised = planMemory(compiled.stepPlan).total;
+    expertWeights = { mode: 'materialised', reason: `the plan (${GiB(materialised)}) fits ${GiB(budget)} of device memory; materialising is faster on lavapipe` };
+    if (materialised > budget) {
+      const alternative = build(true);
+      const fused = planMemory(alternative.stepPlan).total;
+      if (fused < materialised) {
+        compiled = alternative;
+        expertWeights = { mode: 'fused', reason: `materialised proxies need ${GiB(materialised)}, above ${GiB(budget)} of device memory; the fused proxy GEMM needs ${GiB(fused)}` };
+      } else {
+        expertWeights = { mode: 'materialised', reason: `the fused proxy GEMM would not be smaller (${GiB(fused)} against ${GiB(materialised)})` };
+      }
+    }
+  }
   checkBufferLimits(model.name, compiled.stepPlan, caps);
-  return compiled;
+  checkBufferLimits(model.name, compiled.evalPlan, caps);
+  return { ...compiled, expertWeights };
 }
 
 /** A forward-only evaluation plan of another shape than training's (an eval block's batch and
@@ -93,7 +156,7 @@ function checkBufferLimits(model: string, plan: ExecutionPlan, caps: DeviceCaps)
   const over = plan.buffers.filter((b) => !b.view && b.bytes > limit).sort((a, b) => b.bytes - a.bytes);
   if (over.length === 0) return;
   const list = over.slice(0, 5).map((b) => `  ${b.kind} buffer '${b.name}' needs ${MiB(b.bytes)}`).join('\n');
-  throw new LoweringError(
+  throw new BufferLimitError(
     `model ${model}: ${over.length} device buffer${over.length === 1 ? '' : 's'} would exceed the adapter's storage binding limit of ${MiB(limit)}:\n${list}` +
       `${over.length > 5 ? `\n  … and ${over.length - 5} more` : ''}\n  hint: reduce vocab, dim, batch or seq_len, or use an adapter with a larger maxStorageBufferBindingSize`,
   );

@@ -67,7 +67,9 @@ export class StepExecutor {
         if (!b.view && !shared.has(b.id)) own.set(b.id, this.exec.createBuffer(b.bytes, `${b.kind}:${b.name}`));
       }
       this.owned = [...own.values()];
-      this.slots = this.plan.buffers.map((b) => shared.get(b.id) ?? (b.view ? { buffer: own.get(b.view.of)!, offset: b.view.offset } : { buffer: own.get(b.id)!, offset: 0 }));
+      // A view's root may itself be shared (then it sits at the other executor's offset).
+      const root = (id: number): Slot => shared.get(id) ?? { buffer: own.get(id)!, offset: 0 };
+      this.slots = this.plan.buffers.map((b) => shared.get(b.id) ?? (b.view ? { buffer: root(b.view.of).buffer, offset: root(b.view.of).offset + b.view.offset } : root(b.id)));
     });
     const rng = new Rng(seed);
     for (const b of this.plan.buffers) {

@@ -181,6 +181,17 @@ const RULES: { [K in OpName]: Rule<K> } = {
   },
   cross_entropy_grad: () => noGrad('cross_entropy_grad'),
   cross_entropy_fused: () => noGrad('cross_entropy_fused'),
+  lm_head_xent: (n, [gRows, gMean]) => {
+    // As cross_entropy: only the mean is differentiable; the gradient op recomputes the logits
+    // chunk by chunk (fuse-lm-head-xent merges it with this node when it can).
+    if (gRows) throw new IrError('lm_head_xent: differentiate the mean output, not the per-row losses');
+    if (!gMean) return [undefined, undefined, undefined];
+    const [h, w, targets] = n.inputs;
+    const [dh, dw] = ir.lmHeadXentGrad(gMean, h, w, targets, n.attrs.transW);
+    return [dh, dw, undefined];
+  },
+  lm_head_xent_grad: () => noGrad('lm_head_xent_grad'),
+  lm_head_xent_fused: () => noGrad('lm_head_xent_fused'),
   expert_weight: (n, [g]) => {
     if (!g) return n.inputs.map(() => undefined);
     if (!n.attrs.spectral) return [ir.reduce('sum', g, 0), g];

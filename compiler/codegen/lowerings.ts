@@ -15,6 +15,8 @@ import { broadcastRowsCase } from '../kernels/broadcast-rows.ts';
 import { crossEntropyCase } from '../kernels/cross-entropy.ts';
 import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
+import { lmHeadChunkRows, lmHeadXentCase, lmHeadXentScaleCase } from '../kernels/lm-head-xent.ts';
+import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
@@ -42,6 +44,9 @@ export interface LoweringContext {
   /** Global-batch load balancing, on load-balance aux nodes only: the expert-count buffer this
    *  loss accumulates into (the counting pass) or takes f_e from (the training step). */
   readonly auxCounts?: { readonly mode: 'accumulate' | 'given'; readonly buffer: number };
+  /** A binding-sized window of buffer `id` (bytes at `offset`, a multiple of 256), valid while
+   *  this node runs: how a kernel works on a row slice of a tensor. */
+  view(id: number, offset: number, bytes: number, name: string): number;
   /** Scratch buffer freed when this node is done. */
   temp(bytes: number, name: string): number;
   /** Appends a dispatch of the case's program (its oracle comes along for `sdmoec test`);
@@ -131,6 +136,47 @@ export function lowerOptimizerSlab(
 
 function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
   return { length, momentum: a.momentum, weightDecay: a.weightDecay, output: a.output ?? 'param' } as const;
+}
+
+/**
+ * The LM head with cross-entropy, chunk by chunk over the tokens (compiler/kernels/lm-head-xent.ts):
+ * per chunk of n rows, logits [n,V] = h_c · W into one scratch buffer, per-row loss (and, with a
+ * gradient, dlogits written over the logits), then dh_c = G · Wᵀ and dW (+)= h_cᵀ · G (Gᵀ · h_c
+ * for the tied [V,D] weight). The batch-wide scale dMean / count is computed once up front and
+ * the mean over the rows once at the end. Buffers at or below the chunk budget: one chunk and no
+ * views. The whole logits never exist, so the largest buffer is min(T, chunk)·V floats.
+ */
+function emitLmHeadXent(
+  c: LoweringContext,
+  transW: boolean,
+  io: { h: number; w: number; targets: number; rows: number; mean?: number; grad?: { dMean: number; dh: number; dw: number } },
+  hType: TensorType,
+  wType: TensorType,
+): void {
+  const [T, D] = hType.shape;
+  const V = wType.shape[transW ? 0 : 1];
+  const limit = Math.min(c.caps.maxStorageBufferBindingSize, c.caps.maxBufferSize);
+  const chunk = lmHeadChunkRows(T, V, limit);
+  if (chunk === null) {
+    throw new BufferLimitError(`buffer 'logits' of the LM head: a chunk of 64 rows of ${V} floats (${((64 * V * 4) / 2 ** 20).toFixed(1)} MiB) is above the storage binding limit of ${(limit / 2 ** 20).toFixed(1)} MiB`);
+  }
+  const logits = c.temp(chunk * V * 4, 'logits_chunk');
+  const g = io.grad;
+  const scale = g ? c.temp(4, 'scale') : -1;
+  if (g) c.emit(lmHeadXentScaleCase({ rows: T, vocab: V }), { targets: io.targets, dMean: g.dMean, scale });
+  for (let r0 = 0; r0 < T; r0 += chunk) {
+    const n = Math.min(chunk, T - r0);
+    const slice = (id: number, width: number, name: string): number => (n === T ? id : c.view(id, r0 * width * 4, n * width * 4, `${name}[${r0}:${r0 + n}]`));
+    const hc = slice(io.h, D, 'h');
+    c.emit(matmulCase({ M: n, N: V, K: D, transB: transW }, c.caps), { a: hc, b: io.w, c: logits });
+    c.emit(lmHeadXentCase({ rows: n, vocab: V, withGrad: !!g }), { logits, targets: slice(io.targets, 1, 'targets'), ...(g ? { scale } : {}), loss: slice(io.rows, 1, 'loss') });
+    if (!g) continue;
+    c.emit(matmulCase({ M: n, N: D, K: V, transB: !transW }, c.caps), { a: logits, b: io.w, c: slice(g.dh, D, 'dh') });
+    const accumulate = r0 > 0;
+    if (transW) c.emit(matmulCase({ M: V, N: D, K: n, transA: true, accumulate }, c.caps), { a: logits, b: hc, c: g.dw });
+    else c.emit(matmulCase({ M: D, N: V, K: n, transA: true, accumulate }, c.caps), { a: hc, b: logits, c: g.dw });
+  }
+  if (io.mean !== undefined) c.emit(maskedMeanCase({ rows: T, vocab: V }), { values: io.rows, targets: io.targets, mean: io.mean });
 }
 
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
@@ -342,6 +388,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       loss: c.temp(tokens * 4, 'loss'),
       dlogits: c.output(0),
     });
+  },
+  lm_head_xent: (n, c) => {
+    emitLmHeadXent(c, n.attrs.transW, { h: c.input(0), w: c.input(1), targets: c.input(2), rows: c.output(0), mean: c.output(1) }, c.inputType(0), c.inputType(1));
+  },
+  lm_head_xent_grad: (n, c) => {
+    // Inputs: dMean, h, W, targets; the per-row losses are recomputed into scratch.
+    const rows = c.temp(c.inputType(1).shape[0] * 4, 'loss');
+    const grad = { dMean: c.input(0), dh: c.output(0), dw: c.output(1) };
+    emitLmHeadXent(c, n.attrs.transW, { h: c.input(1), w: c.input(2), targets: c.input(3), rows, grad }, c.inputType(1), c.inputType(2));
+  },
+  lm_head_xent_fused: (n, c) => {
+    const grad = { dMean: c.input(3), dh: c.output(2), dw: c.output(3) };
+    emitLmHeadXent(c, n.attrs.transW, { h: c.input(0), w: c.input(1), targets: c.input(2), rows: c.output(0), mean: c.output(1), grad }, c.inputType(0), c.inputType(1));
   },
   expert_weight: (_n, c) => {
     // Materialises every proxy W_c + W_u(i) once (sd-proxy: contiguous, vec4 when K·N allows; the

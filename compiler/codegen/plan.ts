@@ -106,6 +106,31 @@ export function paramsWithRole<K extends ParamRole['kind']>(plan: ExecutionPlan,
   return out;
 }
 
+/** Where a plan's device memory goes; every buffer of a step program lives for the whole step,
+ *  so `total` is also the program's peak. */
+export interface PlanMemory {
+  readonly total: number;
+  /** Params, gradients and optimizer state (slabs and stand-alone param/state buffers). */
+  readonly state: number;
+  /** Activations and scratch after liveness-based reuse. */
+  readonly activations: number;
+  /** Inputs (tokens, targets, optimizer scalars) and constants. */
+  readonly inputs: number;
+}
+
+export function planMemory(plan: ExecutionPlan): PlanMemory {
+  let state = 0;
+  let activations = 0;
+  let inputs = 0;
+  for (const b of plan.buffers) {
+    if (b.view) continue;
+    if (b.kind === 'activation') activations += b.bytes;
+    else if (b.kind === 'input' || b.kind === 'const') inputs += b.bytes;
+    else state += b.bytes;
+  }
+  return { total: state + activations + inputs, state, activations, inputs };
+}
+
 const bytesOf = (t: TensorType): number => Math.max(4, numel(t) * 4);
 const ALIGN = 256;
 const roundUp = (b: number): number => Math.ceil(b / ALIGN) * ALIGN;
@@ -382,7 +407,15 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       input: (i) => buf(node.inputs[i]),
       inputType: (i) => node.inputs[i].node.types[node.inputs[i].index],
       output: (i) => bufferOf.get(node)![i],
-      storage,
+      storage: (id) => {
+        const b = pool.buffers[id];
+        return b.view ? { of: b.view.of, offset: b.view.offset, bytes: b.bytes } : { of: id, offset: 0, bytes: b.bytes };
+      },
+      view: (id, offset, bytes, name) => {
+        const root = ctx.storage(id);
+        if ((root.offset + offset) % ALIGN !== 0 || offset + bytes > root.bytes) throw new InternalError(`${node.op}: view '${name}' at ${offset}+${bytes} of a ${root.bytes}-byte buffer is misaligned or out of range`);
+        return pool.createView(root.of, root.offset + offset, bytes, pool.buffers[root.of].kind, `${node.op}.${name}`);
+      },
       auxCounts: lbNames.has(node) && options.auxCounts ? { mode: options.auxCounts, buffer: countsBuffer(lbNames.get(node)!, node) } : undefined,
       temp: (bytes, name) => {
         const id = pool.acquire(bytes, `${node.op}.${name}`);

@@ -4,6 +4,8 @@
 // Buffer layout assumed here (until the IR defines its own): one buffer per layer per weight
 // kind, routed experts stacked [experts, out, in]; activations for one micro-batch.
 import { GATED_ACTIVATIONS, type ModelConfig, type NormalisedConfig, type TrainConfig } from './types.ts';
+import { chunkedLmHead } from '../lower/model.ts';
+import { lmHeadChunkRows } from '../kernels/lm-head-xent.ts';
 
 export interface Limits {
   /** Adapter name, for messages. */
@@ -170,9 +172,13 @@ function summarizeModel(model: ModelConfig, train: TrainConfig | null, limits: L
     const sharedActs = moe.shared ? tokens * moe.shared.count * moe.shared.hidden * ffnMatrices : 0;
     const moeActs = tokens * (dim + moe.experts + moe.topK * (moe.expertHidden * ffnMatrices + dim)) + sharedActs;
     const denseActs = tokens * (dim + model.denseHidden * ffnMatrices);
-    const logits = 2 * tokens * vocab;
+    // The LM head's logits: whole (and their gradient) for small vocabularies, else one row chunk
+    // at a time, overwritten by its gradient (compiler/kernels/lm-head-xent.ts).
+    const maxBindingBytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize ?? Infinity);
+    const chunkRows = chunkedLmHead(tokens, vocab, { maxBindingBytes }) ? (lmHeadChunkRows(tokens, vocab, maxBindingBytes) ?? tokens) : tokens;
+    const logits = (chunkRows === tokens ? 2 : 1) * chunkRows * vocab;
     activationBytes = (layers * attentionActs + moeLayers * moeActs + denseLayers * denseActs + logits) * F32;
-    act('logits', [tokens, vocab]);
+    act('logits', [chunkRows, vocab]);
     act('attention.scores', [train.batch, att.heads, train.seqLen, train.seqLen]);
     if (moeLayers > 0) act('moe.expert_hidden', [tokens * moe.topK, moe.expertHidden]);
     act('hidden_states', [tokens, dim]);

@@ -103,6 +103,13 @@ export const ir = {
   crossEntropy: (logits: Value, targets: Value) => all('cross_entropy', [logits, targets], {}) as [Value, Value],
   crossEntropyGrad: (dMean: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dMean, logits, targets], {}),
   crossEntropyFused: (logits: Value, targets: Value, dMean: Value) => all('cross_entropy_fused', [logits, targets, dMean], {}) as [Value, Value, Value],
+  /** (per-row loss [T], mean []) of softmax(h · W) (W transposed with transW) without whole logits */
+  lmHeadXent: (h: Value, w: Value, targets: Value, transW: boolean) => all('lm_head_xent', [h, w, targets], { transW }) as [Value, Value],
+  /** (dh, dW) of the mean of lm_head_xent, scaled by dMean */
+  lmHeadXentGrad: (dMean: Value, h: Value, w: Value, targets: Value, transW: boolean) => all('lm_head_xent_grad', [dMean, h, w, targets], { transW }) as [Value, Value],
+  /** (rows, mean, dh, dW): forward and gradient in one pass over the logit chunks */
+  lmHeadXentFused: (h: Value, w: Value, targets: Value, dMean: Value, transW: boolean) =>
+    all('lm_head_xent_fused', [h, w, targets, dMean], { transW }) as [Value, Value, Value, Value],
   expertWeight: (wc: Value, wu: Value, a: OpAttrs['expert_weight'], bases?: readonly [Value, Value]) =>
     one('expert_weight', [wc, wu, ...(bases ?? [])], a),
   sdSplitGrad: (g: Value, uk: Value, vk: Value, a: OpAttrs['sd_split_grad']) => all('sd_split_grad', [g, uk, vk], a) as [Value, Value],

@@ -47,6 +47,15 @@ export function broadcast(op: string, a: readonly number[], b: readonly number[]
   return out;
 }
 
+/** h [T,D], W [D,V] or (transW) [V,D], targets i32 [T]. */
+function lmHeadOperands(op: string, h: TensorType, w: TensorType, targets: TensorType, transW: boolean): void {
+  rank(op, h, 2, 'h');
+  rank(op, w, 2, 'W');
+  expect(h.dtype === 'f32' && w.dtype === 'f32' && targets.dtype === 'i32', op, `operands must be f32 h, f32 W, i32 targets, got ${formatType(h)}, ${formatType(w)}, ${formatType(targets)}`);
+  expect(w.shape[transW ? 1 : 0] === h.shape[1], op, `W ${formatType(w)}${transW ? 'ᵀ' : ''} does not take h ${formatType(h)}`);
+  expect(sameShape(targets.shape, [h.shape[0]]), op, `targets must be i32[${h.shape[0]}], got ${formatType(targets)}`);
+}
+
 type Infer<K extends OpName> = (ins: readonly TensorType[], a: Readonly<OpAttrs[K]>) => TensorType[];
 
 const INFER: { [K in OpName]: Infer<K> } = {
@@ -235,6 +244,26 @@ const INFER: { [K in OpName]: Infer<K> } = {
     dtypes('cross_entropy_fused', ins, ['f32', 'i32', 'f32']);
     expect(ins[2].shape.length === 0, 'cross_entropy_fused', 'dMean must be a scalar');
     return [f32([ins[0].shape[0]]), f32([]), f32(ins[0].shape)];
+  },
+  lm_head_xent: (ins, a) => {
+    // h [T,D], W [D,V] (or [V,D] with transW), targets i32 [T] → per-row loss [T], mean []
+    arity('lm_head_xent', ins, 3);
+    lmHeadOperands('lm_head_xent', ins[0], ins[1], ins[2], a.transW);
+    return [f32([ins[0].shape[0]]), f32([])];
+  },
+  lm_head_xent_grad: (ins, a) => {
+    // dMean [], h, W, targets → dh [T,D], dW (W's shape)
+    arity('lm_head_xent_grad', ins, 4);
+    expect(ins[0].shape.length === 0 && ins[0].dtype === 'f32', 'lm_head_xent_grad', 'dMean must be f32[]');
+    lmHeadOperands('lm_head_xent_grad', ins[1], ins[2], ins[3], a.transW);
+    return [f32(ins[1].shape), f32(ins[2].shape)];
+  },
+  lm_head_xent_fused: (ins, a) => {
+    // h, W, targets, dMean → rows [T], mean [], dh [T,D], dW
+    arity('lm_head_xent_fused', ins, 4);
+    expect(ins[3].shape.length === 0 && ins[3].dtype === 'f32', 'lm_head_xent_fused', 'dMean must be f32[]');
+    lmHeadOperands('lm_head_xent_fused', ins[0], ins[1], ins[2], a.transW);
+    return [f32([ins[0].shape[0]]), f32([]), f32(ins[0].shape), f32(ins[1].shape)];
   },
   expert_weight: (ins, a) => {
     // wc [K,N], wu [E,K,N]; with spectral also the bases U_k [K,r], V_k [N,r] its gradient rule projects onto

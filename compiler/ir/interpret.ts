@@ -19,6 +19,49 @@ export interface Feeds {
   readonly params?: Readonly<Record<string, Float64Array>>;
 }
 
+/** Shapes of an lm_head_xent* node: tokens T, width D, vocab V (from the h and W operands). */
+function lmHeadDims(n: Node): { T: number; D: number; V: number; transW: boolean } {
+  const hIndex = n.op === 'lm_head_xent_grad' ? 1 : 0;
+  const [T, D] = shapeOf(n, hIndex);
+  const transW = (n.attrs as { transW: boolean }).transW;
+  const V = shapeOf(n, hIndex + 1)[transW ? 0 : 1];
+  return { T, D, V, transW };
+}
+
+/** The whole logits h · W (W [D,V]) or h · Wᵀ (W [V,D]); the reference may materialise them. */
+function lmHeadLogits(n: Node, h: Tensor, w: Tensor): Float64Array {
+  const { T, D, V, transW } = lmHeadDims(n);
+  const logits = new Float64Array(T * V);
+  for (let t = 0; t < T; t++)
+    for (let v = 0; v < V; v++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += h[t * D + d] * (transW ? w[v * D + d] : w[d * V + v]);
+      logits[t * V + v] = s;
+    }
+  return logits;
+}
+
+/** dh = G · Wᵀ and dW = hᵀ · G (or Gᵀ · h for transW), G = dMean · (softmax − onehot) / count. */
+function lmHeadGrad(n: Node, dMean: Tensor, h: Tensor, w: Tensor, targets: Tensor): Float64Array[] {
+  const { T, D, V, transW } = lmHeadDims(n);
+  const logits = lmHeadLogits(n, h, w);
+  const counted = countedRows(targets);
+  const dh = new Float64Array(T * D);
+  const dw = new Float64Array(D * V);
+  for (let t = 0; t < T; t++) {
+    if (targets[t] < 0) continue;
+    softmaxRow(logits.subarray(t * V, (t + 1) * V)).forEach((p, v) => {
+      const g = (dMean[0] * (p - (v === targets[t] ? 1 : 0))) / counted;
+      for (let d = 0; d < D; d++) {
+        const wi = transW ? v * D + d : d * V + v;
+        dh[t * D + d] += g * w[wi];
+        dw[wi] += g * h[t * D + d];
+      }
+    });
+  }
+  return [dh, dw];
+}
+
 type Impl<K extends OpName> = (node: NodeOf<K>, ins: readonly Tensor[], feeds: Feeds) => Tensor[];
 
 const shapeOf = (n: Node, i: number): readonly number[] => n.inputs[i].node.types[n.inputs[i].index].shape;
@@ -695,6 +738,30 @@ const OPS: { [K in OpName]: Impl<K> } = {
       softmaxRow(logits.subarray(t * V, (t + 1) * V)).forEach((p, v) => (d[t * V + v] = (dMean[0] * (p - (v === targets[t] ? 1 : 0))) / counted));
     }
     return [d];
+  },
+
+  lm_head_xent: (n, [h, w, targets]) => {
+    // cross_entropy of the whole logits h · W
+    const { T, V } = lmHeadDims(n);
+    const logits = lmHeadLogits(n, h, w);
+    const loss = new Float64Array(T);
+    let total = 0;
+    for (let t = 0; t < T; t++) {
+      if (targets[t] < 0) continue;
+      if (targets[t] >= V) throw new Error(`lm_head_xent: target ${targets[t]} out of range [0, ${V})`);
+      const row = logits.subarray(t * V, (t + 1) * V);
+      loss[t] = logSumExp(row) - row[targets[t]];
+      total += loss[t];
+    }
+    const counted = countedRows(targets);
+    return [loss, Float64Array.of(counted > 0 ? total / counted : 0)];
+  },
+
+  lm_head_xent_grad: (n, [dMean, h, w, targets]) => lmHeadGrad(n, dMean, h, w, targets),
+
+  lm_head_xent_fused: (n, [h, w, targets, dMean]) => {
+    const [rows, mean] = OPS.lm_head_xent(n as never, [h, w, targets], {});
+    return [rows, mean, ...lmHeadGrad(n, dMean, h, w, targets)];
   },
 
   expert_weight: (n, [wc, wu]) => {

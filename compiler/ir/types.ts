@@ -97,6 +97,13 @@ export interface OpAttrs {
   cross_entropy: Record<string, never>;
   cross_entropy_grad: Record<string, never>;
   cross_entropy_fused: Record<string, never>;
+  /** The LM head and cross-entropy in one op, so the logits [T, V] are never whole (the kernels
+   *  walk them in row chunks): h [T,D] · W (W [D,V], or [V,D] used transposed with `transW`, the
+   *  tied embedding), targets [T] → (per-row loss [T], mean []); `_grad`: dMean, h, W, targets →
+   *  (dh, dW); `_fused`: h, W, targets, dMean → (rows, mean, dh, dW) in one pass over the chunks. */
+  lm_head_xent: { transW: boolean };
+  lm_head_xent_grad: { transW: boolean };
+  lm_head_xent_fused: { transW: boolean };
   /** `project` (spectral only, default 'gradient'): 'update' gives W_c and W_u their raw gradients
    *  (sum/mean rule) and leaves the projection to `sd_project_update` after AdamW. */
   expert_weight: { experts: number; spectral: boolean; aggregate: 'sum' | 'mean'; project?: 'gradient' | 'update' };

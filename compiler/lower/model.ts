@@ -16,6 +16,7 @@ import { GATED_ACTIVATIONS, type ModelConfig, type SpectralTarget } from '../con
 import { ir } from '../ir/build.ts';
 import { graph } from '../ir/graph.ts';
 import type { Graph, ParamInit, ParamRole, Value } from '../ir/types.ts';
+import { LM_HEAD_CHUNK_BYTES } from '../kernels/lm-head-xent.ts';
 
 export class LoweringError extends Error {
   constructor(message: string) {
@@ -24,10 +25,37 @@ export class LoweringError extends Error {
   }
 }
 
+/** A plan refused because a buffer would exceed the adapter's storage binding limit (the message
+ *  names the buffer); `compile` reports it as an error, not as a skipped back end. */
+export class BufferLimitError extends LoweringError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BufferLimitError';
+  }
+}
+
 export interface LoweringShape {
   /** Sequences per micro-batch. */
   readonly batch: number;
   readonly seqLen: number;
+}
+
+export interface LoweringOptions {
+  /**
+   * LM head + cross-entropy: `whole` materialises the logits [T, V] (matmul, then cross_entropy);
+   * `chunked` uses `lm_head_xent`, which never holds more than a chunk of rows; `auto` (default)
+   * chunks exactly when the logits exceed one chunk (LM_HEAD_CHUNK_BYTES, or the binding limit
+   * when that is smaller), so small vocabularies keep the plain path (docs/benchmarks.md, lm-head).
+   */
+  readonly lmHead?: 'auto' | 'chunked' | 'whole';
+  /** The adapter's storage binding limit (bytes), for `auto`; default: no limit below the chunk size. */
+  readonly maxBindingBytes?: number;
+}
+
+/** Whether the LM head of `tokens` rows over `vocab` is lowered to the chunked op. */
+export function chunkedLmHead(tokens: number, vocab: number, opts: LoweringOptions = {}): boolean {
+  const mode = opts.lmHead ?? 'auto';
+  return mode === 'chunked' || (mode === 'auto' && tokens * vocab * 4 > Math.min(LM_HEAD_CHUNK_BYTES, opts.maxBindingBytes ?? Infinity));
 }
 
 const ONES: ParamInit = { kind: 'ones' };
@@ -52,7 +80,7 @@ export interface LoweringOutputs {
   readonly routerProbs?: boolean;
 }
 
-export function lowerModel(m: ModelConfig, shape: LoweringShape, extra: LoweringOutputs = {}): Graph {
+export function lowerModel(m: ModelConfig, shape: LoweringShape, opts: LoweringOptions & LoweringOutputs = {}): Graph {
   checkSupported(m);
   const T = shape.batch * shape.seqLen;
   const D = m.dim;
@@ -117,7 +145,7 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape, extra: Lowering
     const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
     const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
     outputs[`moe.${l}.counts`] = counts;
-    if (extra.routerProbs) outputs[`moe.${l}.router_probs`] = probs;
+    if (opts.routerProbs) outputs[`moe.${l}.router_probs`] = probs;
     const expertWeight = (matrix: 'gate' | 'up' | 'down', rows: number, cols: number, s: number): Value => {
       const name = `${p}.moe.experts.${matrix}`;
       if (!spectral.has(`expert.${matrix}`)) return ir.param(name, [E, rows, cols], normal(s), 'experts', { kind: 'experts', layer: l, matrix });
@@ -154,8 +182,10 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape, extra: Lowering
   }
 
   const hf = norm(x, 'final_norm');
-  const logits = m.tieEmbeddings ? ir.matmul(hf, embed, false, true) : ir.matmul(hf, ir.param('lm_head', [D, m.vocab], normal(std)));
-  const [ceTokens, ce] = ir.crossEntropy(logits, targets);
+  const head = m.tieEmbeddings ? embed : ir.param('lm_head', [D, m.vocab], normal(std));
+  const [ceTokens, ce] = chunkedLmHead(T, m.vocab, opts)
+    ? ir.lmHeadXent(hf, head, targets, m.tieEmbeddings)
+    : ir.crossEntropy(ir.matmul(hf, head, false, m.tieEmbeddings), targets);
   let loss = ce;
   for (const a of aux) loss = ir.add(loss, a);
   return graph(m.name, { loss, ce_loss: ce, ce_tokens: ceTokens, ...outputs });

@@ -55,8 +55,12 @@ describe('execution planning', () => {
 
   it('refuses a model whose buffers exceed the binding limit, naming them', () => {
     const train = { batch: 2, seqLen: 8, optimizer: { kind: 'adamw', lr: 1e-3, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, momentum: 0 }, clipGrad: 1 } as TrainConfig;
-    const run = () => compileTraining(tinyModel(), train, { ...CAPS, maxStorageBufferBindingSize: 1024 });
+    const run = () => compileTraining(tinyModel(), train, { ...CAPS, maxStorageBufferBindingSize: 1024 }, { lmHead: 'whole' });
     expect(run).toThrow(LoweringError);
     expect(run).toThrow(/exceed the adapter's storage binding limit of 0\.0 MiB:\n  \w+ buffer '[^']+' needs/);
+    // by default the logits (2.5 KiB) are chunked above the limit, and one 64-row chunk does not fit it
+    const chunked = () => compileTraining(tinyModel(), train, { ...CAPS, maxStorageBufferBindingSize: 1024 });
+    expect(chunked).toThrow(LoweringError);
+    expect(chunked).toThrow(/buffer 'logits' of the LM head: a chunk of 64 rows of 40 floats \(0\.0 MiB\) is above the storage binding limit/);
   });
 });

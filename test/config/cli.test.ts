@@ -99,7 +99,7 @@ describe('sdmoec compile', () => {
     expect(sdmoec('compile', 'models/demo.moe').code).toBe(1); // no -o
     const bad = sdmoec('compile', 'models/demo.moe', '-o', join(work, 'x'), '--max-binding-size', 'lots');
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('--max-binding-size must be a positive integer');
+    expect(bad.stderr).toContain('--max-binding-size must be a positive size in bytes');
     const invalid = sdmoec('compile', 'models/demo.moe', '-o', join(work, 'y'), '--set', 'model.dim=63', '--max-binding-size', '134217728');
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain('nothing written');

@@ -65,7 +65,18 @@ function lmHeadLoss(): Graph {
   return graph('lm_head', { loss: mean, ce_tokens: rows });
 }
 
+/** The chunked LM head over a tied [V,D] table that the embedding also reads (its gradient sums both). */
+function chunkedLmHeadLoss(): Graph {
+  const tokens = ir.input('tokens', 'i32', [6]);
+  const targets = ir.input('targets', 'i32', [6]);
+  const table = ir.param('embed', [5, 4], { kind: 'normal', std: 0.5 });
+  const h = ir.matmul(ir.embedding(table, tokens), ir.param('proj', [4, 4], { kind: 'normal', std: 0.5 }));
+  const [rows, mean] = ir.lmHeadXent(h, table, targets, true);
+  return graph('lm_head_chunked', { loss: mean, ce_tokens: rows });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-lm-head-xent/tied-grads': () => cse(simplify(autodiff(chunkedLmHeadLoss()))),
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
   'fuse-matmul-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-matmul-add/mlp-grads': () => cse(simplify(autodiff(mlpLoss()))),
