@@ -262,6 +262,9 @@ describe('docs/language.md: every documented option trains, is tested, or is ref
     expect(documented.size).toBeGreaterThan(70);
     expect([...documented.keys()].sort()).toEqual(Object.keys(PROBES).sort());
     for (const [option, probes] of Object.entries(PROBES)) expect(probes.length, option).toBeGreaterThan(0);
+    // docs/options.md (the readers' copy of this table) has a row for every option.
+    const table = readFileSync(join(ROOT, 'docs/options.md'), 'utf8');
+    for (const option of Object.keys(PROBES)) expect(table, option).toContain(`| \`${option}\` |`);
   });
 
   it('every pointed-to test exists: the file has a test whose title holds the given text', () => {
