@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ModelConfig } from '../../compiler/config/types.ts';
+import { EXPERIMENT_METRICS, type ExperimentMetric, type ModelConfig } from '../../compiler/config/types.ts';
 import { interpretGraph, initParams } from '../../compiler/ir/interpret.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
@@ -24,6 +24,7 @@ import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts'
 import { Rng } from '../../base/rng.ts';
 import { checkTrainingOnDevice } from '../../runtime/graph-check.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
+import { resultsMarkdown } from '../../runtime/experiment/results.ts';
 import { implicitEval } from '../../runtime/train/evaluate.ts';
 import { learningRate } from '../../runtime/train/schedule.ts';
 import { testExecutor } from '../support/gpu.ts';
@@ -233,7 +234,7 @@ const PROBES: Record<string, Probe[]> = {
   'experiment.seeds': [t('test/config/experiment.test.ts', 'normalises arms, sweeps, seeds and defaults'), t('test/experiment/grid.test.ts', '--only, steps, seeds and checkpointing reach every cell; an unknown arm is a user error')],
   'experiment.steps': [t('test/experiment/grid.test.ts', '--only, steps, seeds and checkpointing reach every cell; an unknown arm is a user error')],
   'experiment.eval_batches': [t('test/experiment/experiment.test.ts', 'each finished cell has a held-out score, a loss curve and the settings it was trained with')],
-  'experiment.metrics': [t('test/experiment/experiment.test.ts', 'writes results.json, results.md and a self-contained report.html with every cell')],
+  'experiment.metrics': [t('test/config/options-walk.test.ts', 'experiment metrics pick what results.md reports: each optional column or diagnostic only when named'), t('test/experiment/experiment.test.ts', 'writes results.json, results.md and a self-contained report.html with every cell')],
 };
 
 function sdmoec(...args: string[]): { code: number; stdout: string; stderr: string } {
@@ -356,6 +357,25 @@ describe('docs/language.md: every documented option trains, is tested, or is ref
       expect(implicitEval(config.train!)).toMatchObject({ batches: 5, batch: 3, seqLen: 16, split: 'validation' });
     } finally {
       rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('experiment metrics pick what results.md reports: each optional column or diagnostic only when named', () => {
+    const exp = loadConfig(join(ROOT, 'test/config/experiment-example.moe')).config.experiment!;
+    const md = (metrics: ExperimentMetric[]): string => resultsMarkdown({ exp: { ...exp, metrics }, file: 'x.moe', groups: [], results: [], totalCells: 0 });
+    // The summary table's header (the per-cell table below it always lists loss and tokens/s).
+    const header = (text: string): string => text.split('\n').find((l) => l.startsWith('| arm / setting | bits/byte'))!;
+    const columns: Record<string, string> = { loss: '| held-out loss |', perplexity: '| perplexity |', load_imbalance: '| load imbalance |', tokens_per_s: '| tokens/s |' };
+    const documentedMetrics = [...documented.get('experiment.metrics')!.split(' | ')[0].matchAll(/`([a-z_]+)`/g)].map((m) => m[1]).filter((m) => m !== 'metrics');
+    expect(documentedMetrics.sort()).toEqual([...EXPERIMENT_METRICS].sort());
+    for (const m of documentedMetrics) {
+      const named = md([m as ExperimentMetric]);
+      const others = md(documentedMetrics.filter((o) => o !== m) as ExperimentMetric[]);
+      // bits/byte is always reported (the held-out score the paired differences are taken on).
+      if (m === 'bits_per_byte') expect(named).toContain('| bits/byte (seed spread) |');
+      else if (m in columns) expect([header(named).includes(columns[m]), header(others).includes(columns[m])], m).toEqual([true, false]);
+      // Diagnostics are read from the cells' eval lines by name; with no cell finished, a named one is reported missing.
+      else expect([named.includes(`Not logged by any finished cell: ${m}`), others.includes(m)], m).toEqual([true, false]);
     }
   });
 
