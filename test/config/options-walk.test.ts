@@ -8,7 +8,12 @@
 //   - `refused`: refused by `sdmoec check` with a located error (file:line:col, exit 1);
 //   - `block`: a nested block whose own keys are walked under its own heading.
 // The walk fails when the docs document an option without a probe, or the table names an option
-// the docs do not document. docs/options.md is the same table for readers.
+// the docs do not document. The call arguments documented as `name(arg, …)` (optimizer, schedule,
+// aux_loss) are walked the same way (ARG_PROBES). Probes made here: the device group with a loss
+// sensitivity check per shape-free option, optimizer arguments and clip_grad flipped in the
+// compiled step, the schedules against their formulas, eval_batches without an eval block,
+// experiment metrics in results.md, and check's refusals. docs/options.md is the table for readers
+// (the walk checks it has a row per option).
 // Invariant: one device check per group (tiny shapes), so the file stays well under a minute idle.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EXPERIMENT_METRICS, type ExperimentMetric, type ModelConfig } from '../../compiler/config/types.ts';
+import { EXPERIMENT_METRICS, type ExperimentMetric, type ModelConfig, type TrainConfig } from '../../compiler/config/types.ts';
 import { interpretGraph, initParams } from '../../compiler/ir/interpret.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
@@ -26,6 +31,7 @@ import { checkTrainingOnDevice } from '../../runtime/graph-check.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import { resultsMarkdown } from '../../runtime/experiment/results.ts';
 import { implicitEval } from '../../runtime/train/evaluate.ts';
+import { optimizerOptions } from '../../compiler/pipeline.ts';
 import { learningRate } from '../../runtime/train/schedule.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { tinyModel } from '../codegen/models.ts';
@@ -209,7 +215,7 @@ const PROBES: Record<string, Probe[]> = {
     t('test/codegen/optimizers.test.ts', 'sgd(momentum 0.9, weight_decay 0.01): whole training step, slab path'),
     t('test/train/grad-accum-run.test.ts', 'optimizer sgd trains and checkpoints its momentum buffers'),
   ],
-  'train.clip_grad': [t(E2E, 'MoE tiny model, whole training step (backward, clipping, AdamW)')],
+  'train.clip_grad': [t(E2E, 'MoE tiny model, whole training step (backward, clipping, AdamW)'), t('test/config/options-walk.test.ts', 'optimizer arguments and clip_grad reach the compiled step: flipping each changes the updated params')],
   'train.schedule': [t('test/config/options-walk.test.ts', 'schedule cosine, linear and constant: warm-up, then the documented decay to min_lr_ratio × lr')],
   'train.eval': [t(EVAL, 'logs exactly the named metrics, over batches × batch × seq_len tokens')],
   'train.eval_batches': [t('test/config/eval-block.test.ts', "refuses the train block's eval_batches beside an eval block, in the file or by --set"), t('test/config/options-walk.test.ts', 'eval_batches without an eval block is the batches of the evaluation during run'), t(EVAL, 'scores as many batches as --batches says, all meaning every window of the (test) split')],
@@ -236,6 +242,45 @@ const PROBES: Record<string, Probe[]> = {
   'experiment.eval_batches': [t('test/experiment/experiment.test.ts', 'each finished cell has a held-out score, a loss curve and the settings it was trained with')],
   'experiment.metrics': [t('test/config/options-walk.test.ts', 'experiment metrics pick what results.md reports: each optional column or diagnostic only when named'), t('test/experiment/experiment.test.ts', 'writes results.json, results.md and a self-contained report.html with every cell')],
 };
+
+/** Call arguments documented in the meaning cells (`name(arg, …)`): `key.call.arg` → probe. */
+const ARG_PROBES: Record<string, Probe[]> = {
+  ...Object.fromEntries(
+    ['adamw.lr', 'adamw.betas', 'adamw.eps', 'adamw.weight_decay', 'adam.lr', 'adam.betas', 'adam.eps', 'sgd.lr', 'sgd.momentum', 'sgd.weight_decay'].map((a) => [
+      `train.optimizer.${a}`,
+      [t('test/config/options-walk.test.ts', 'optimizer arguments and clip_grad reach the compiled step: flipping each changes the updated params')],
+    ]),
+  ),
+  ...Object.fromEntries(
+    ['cosine.warmup', 'cosine.min_lr_ratio', 'linear.warmup', 'linear.min_lr_ratio', 'constant.warmup'].map((a) => [
+      `train.schedule.${a}`,
+      [t('test/config/options-walk.test.ts', 'schedule cosine, linear and constant: warm-up, then the documented decay to min_lr_ratio × lr')],
+    ]),
+  ),
+  'router.aux_loss.load_balance.coef': [dev('shapes_and_routing')],
+  'router.aux_loss.load_balance.scope': [t('test/train/grad-accum.test.ts', 'aux_loss scope = global: f_e over the global batch (counting pass), 3 micro-batches')],
+};
+
+/** One interpreted optimizer step (step 3, so Adam's bias correction depends on the betas) of the tiny model compiled with `train`'s optimizer options: every updated param. */
+function interpretedUpdate(train: TrainConfig): Float64Array {
+  const m = tinyModel();
+  const g = runPasses(lowerModel(m, { batch: 2, seqLen: 8 }), TRAINING_PIPELINE, { optimizer: optimizerOptions(train, m) });
+  const rng = new Rng(12).fork('walk-opt');
+  const inputs: Record<string, Int32Array | Float64Array> = {};
+  for (const node of topoOrder(g)) {
+    if (node.op !== 'input' || node.attrs.name.startsWith('optimizer.')) continue;
+    const n = node.types[0].shape.reduce((a: number, b: number) => a * b, 1);
+    inputs[node.attrs.name] = Int32Array.from({ length: n }, () => rng.nextInt(m.vocab));
+  }
+  // The trainer feeds lr from the schedule with the optimizer's lr as the peak.
+  const lr = learningRate(3, train.steps, train.optimizer.lr, train.schedule);
+  // Optimizer state (by role) starts non-zero, as mid-run: SGD's first step from a zero buffer is
+  // momentum-free (PyTorch's buf = d), which would hide the momentum.
+  const params = initParams(g, 3);
+  for (const node of topoOrder(g)) if (node.op === 'param' && (node.attrs.role?.kind === 'momentum' || node.attrs.role?.kind === 'adam')) params[node.attrs.name].fill(0.01);
+  const out = interpretGraph(g, { inputs: { ...inputs, 'optimizer.lr': Float64Array.of(lr), 'optimizer.step': Int32Array.of(3) }, params });
+  return Float64Array.from(Object.keys(out).filter((k) => k.startsWith('update.')).sort().flatMap((k) => [...(out[k] as Float64Array)]));
+}
 
 function sdmoec(...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/sdmoec.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
@@ -265,11 +310,11 @@ describe('docs/language.md: every documented option trains, is tested, or is ref
     for (const [option, probes] of Object.entries(PROBES)) expect(probes.length, option).toBeGreaterThan(0);
     // docs/options.md (the readers' copy of this table) has a row for every option.
     const table = readFileSync(join(ROOT, 'docs/options.md'), 'utf8');
-    for (const option of Object.keys(PROBES)) expect(table, option).toContain(`| \`${option}\` |`);
+    for (const option of Object.keys({ ...PROBES, ...ARG_PROBES })) expect(table, option).toContain(`| \`${option}\` |`);
   });
 
   it('every pointed-to test exists: the file has a test whose title holds the given text', () => {
-    for (const [option, probes] of Object.entries(PROBES)) {
+    for (const [option, probes] of Object.entries({ ...PROBES, ...ARG_PROBES })) {
       for (const p of probes) {
         if (p.kind === 'block') expect(documented.has(`model.${p.section}`) || documented.has(`moe.${p.section}`), option).toBe(true);
         if (p.kind !== 'test') continue;
@@ -301,6 +346,42 @@ describe('docs/language.md: every documented option trains, is tested, or is ref
     expect(PROBES['spectral.residual'].map((p) => (p.kind === 'test' ? p.test.split("'")[1] : '')).sort()).toEqual(values('spectral.residual'));
     expect(readFileSync(join(ROOT, 'test/sd/init.test.ts'), 'utf8')).toContain("['orthogonal_complement', 'truncated_svd']");
     expect(readFileSync(join(ROOT, 'test/codegen/sd-update.test.ts'), 'utf8')).toContain("['sum', 'mean']");
+  });
+
+  it('documents exactly the call arguments probed (optimizer, schedule, aux_loss)', () => {
+    const args: string[] = [];
+    for (const option of ['train.optimizer', 'train.schedule', 'router.aux_loss']) {
+      for (const m of documented.get(option)!.split(' | ')[0].matchAll(/`([a-z_]+)\(([^)`]*)\)`/g)) for (const a of m[2].split(',')) args.push(`${option}.${m[1]}.${a.trim()}`);
+    }
+    expect(args.sort()).toEqual(Object.keys(ARG_PROBES).sort());
+  });
+
+  it('optimizer arguments and clip_grad reach the compiled step: flipping each changes the updated params', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sdmoec-optwalk-')), 'opt.moe');
+    writeFileSync(file, 'model m { vocab 300  dim 32  layers 1  max_seq 16  moe { experts 4  top_k 2  expert_hidden 16 } }\ntrain m { seq_len 16  steps 100  clip_grad off  schedule constant(warmup = 0) }\n');
+    const train = loadConfig(file).config.train!;
+    rmSync(join(file, '..'), { recursive: true, force: true });
+    const opt = (o: Partial<TrainConfig['optimizer']>, extra: Partial<TrainConfig> = {}): TrainConfig => ({ ...train, ...extra, optimizer: { ...train.optimizer, ...o } });
+    const adamw = opt({ kind: 'adamw', lr: 1e-2, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
+    const sgd = opt({ kind: 'sgd', lr: 1e-1, momentum: 0.9, weightDecay: 0.01 });
+    const differs = (a: TrainConfig, b: TrainConfig, what: string): void => {
+      const [x, y] = [interpretedUpdate(a), interpretedUpdate(b)];
+      expect(x.length, what).toBe(y.length);
+      expect(x.some((v, i) => Math.abs(v - y[i]) > 1e-7 * Math.max(1, Math.abs(v))), `${what} changes the update`).toBe(true);
+    };
+    differs(adamw, { ...adamw, optimizer: { ...adamw.optimizer, lr: 2e-2 } }, 'adamw lr');
+    differs(adamw, { ...adamw, optimizer: { ...adamw.optimizer, betas: [0.5, 0.95] } }, 'adamw beta1');
+    differs(adamw, { ...adamw, optimizer: { ...adamw.optimizer, betas: [0.9, 0.5] } }, 'adamw beta2');
+    differs(adamw, { ...adamw, optimizer: { ...adamw.optimizer, eps: 1e-1 } }, 'adamw eps');
+    differs(adamw, { ...adamw, optimizer: { ...adamw.optimizer, weightDecay: 0 } }, 'adamw weight_decay');
+    differs(adamw, { ...adamw, clipGrad: 1e-3 }, 'clip_grad');
+    differs(sgd, { ...sgd, optimizer: { ...sgd.optimizer, lr: 2e-1 } }, 'sgd lr');
+    differs(sgd, { ...sgd, optimizer: { ...sgd.optimizer, weightDecay: 0.5 } }, 'sgd weight_decay');
+    differs(sgd, { ...sgd, optimizer: { ...sgd.optimizer, momentum: 0 } }, 'sgd momentum');
+    // adam(lr, betas, eps) is adamw with weight decay 0: the same step.
+    const adam = opt({ kind: 'adam', lr: 1e-2, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
+    expect([...interpretedUpdate(adam)]).toEqual([...interpretedUpdate({ ...adamw, optimizer: { ...adamw.optimizer, weightDecay: 0 } })]);
+    differs(adam, { ...adam, optimizer: { ...adam.optimizer, betas: [0.5, 0.95] } }, 'adam betas');
   });
 
   it('schedule cosine, linear and constant: warm-up, then the documented decay to min_lr_ratio × lr', () => {
