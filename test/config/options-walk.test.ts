@@ -257,7 +257,8 @@ const ARG_PROBES: Record<string, Probe[]> = {
       [t('test/config/options-walk.test.ts', 'schedule cosine, linear and constant: warm-up, then the documented decay to min_lr_ratio × lr')],
     ]),
   ),
-  'router.aux_loss.load_balance.coef': [dev('shapes_and_routing')],
+  // The device group has aux_loss off; its sensitivity check turns it on (coef 0.5) and the loss moves.
+  'router.aux_loss.load_balance.coef': [dev('shapes_and_routing'), t(E2E, 'MoE tiny model (gated shared expert, aux losses), forward'), t(E2E, 'MoE tiny model, whole training step (backward, clipping, AdamW)')],
   'router.aux_loss.load_balance.scope': [t('test/train/grad-accum.test.ts', 'aux_loss scope = global: f_e over the global batch (counting pass), 3 micro-batches')],
 };
 
