@@ -75,6 +75,26 @@ async function leaks(project: 'gradient' | 'update', steps: number, rank = 2) {
   return { unique, common };
 }
 
+describe('StepExecutor#readParams (the re-basing read)', () => {
+  it('returns in one round trip what readParam returns, for params inside optimizer slabs and outside', async () => {
+    const exec = await testExecutor();
+    const model = sdModel('gradient');
+    const plan = planGraph(stepGraph(model), exec.ctx.caps);
+    const step = new StepExecutor(exec, plan);
+    await step.init(3);
+    const matrices = spectralMatrices(plan);
+    initializeSpectral(step, matrices, model.spectral!, 3);
+    const names = matrices.flatMap((m) => [m.params.common, m.params.unique, m.params.uk, m.params.vk]);
+    const batch = await step.readParams(names);
+    for (const name of names) {
+      const one = await step.readParam(name);
+      expect(one.some((x) => x !== 0)).toBe(true); // initialised, so equality is not 0 = 0
+      expect(Array.from(batch[name])).toEqual(Array.from(one));
+    }
+    step.destroy();
+  });
+});
+
 describe('SD-MoE project update on the device', () => {
   const bases = (g: ReturnType<typeof stepGraph>) => orthonormalBases(g, new Rng(11));
   const layouts = { 'optimizer slabs': undefined, 'one buffer per param': { maxStorageBufferBindingSize: 256 } };
