@@ -2,9 +2,10 @@
 // demo_sd's shapes (4 experts, 64×128 and 128×64, rank 8), each variant one submit of its whole
 // tail, timed wall-clock from submit to done (median of many, variants interleaved so they see the
 // same load):
-//   gradient  sd_split_grad (7 dispatches) on the expert gradients, then AdamW on W_c and W_u
-//   update    AdamW in step mode on the raw gradients, then sd_project_update (5 matmuls on W_c,
-//             4 batched matmuls + 1 accumulate on W_u)
+//   gradient  sd_split_grad (3 dispatches) on the expert gradients, then AdamW on W_c and W_u
+//   update    AdamW in step mode on the raw gradients, then sd_project_update (the split's three
+//             kernels on Δ_c and on Δ_u, adding into W_c and W_u in place: 6 dispatches; it was 5
+//             matmuls on W_c, 4 batched matmuls + 1 accumulate on W_u)
 //   adamw     AdamW on W_c and W_u alone: the floor any fusion of the projection into the AdamW
 //             kernel's epilogue could reach (it would still need U_kᵀΔ and ΔV_k, reductions over
 //             whole columns and rows, so it cannot be a pure elementwise epilogue)

@@ -218,32 +218,50 @@ export class StepExecutor {
    * instead of one per output.
    */
   async readOutputs(names: readonly string[]): Promise<Record<string, Float32Array | Int32Array>> {
-    const { device } = this.exec;
     const specs = names.map((name) => {
       const spec = this.plan.outputs[name];
       if (!spec) throw new Error(`plan has no output '${name}'`);
-      return { name, spec, bytes: Math.max(1, numel(spec.type)) * 4 };
+      return { name, buffer: spec.buffer, bytes: Math.max(1, numel(spec.type)) * 4, int: spec.type.dtype === 'i32' };
     });
+    return this.readSlots(specs, true);
+  }
+
+  /** Reads several params in one round trip, like readOutputs (SD-MoE re-basing reads 4 per matrix). */
+  async readParams(names: readonly string[]): Promise<Record<string, Float32Array>> {
+    const specs = names.map((name) => {
+      const spec = this.plan.params[name];
+      if (!spec) throw new Error(`plan has no param '${name}'`);
+      return { name, buffer: spec.buffer, bytes: numel(spec.type) * 4, int: false };
+    });
+    return (await this.readSlots(specs, false)) as Record<string, Float32Array>;
+  }
+
+  /** `keepStaging`: keep the staging buffer for the next read of this size (the per-step outputs). */
+  private async readSlots(specs: readonly { name: string; buffer: number; bytes: number; int: boolean }[], keepStaging: boolean): Promise<Record<string, Float32Array | Int32Array>> {
+    const { device } = this.exec;
     let offset = 0;
     const offsets = specs.map((s) => {
       const at = offset;
       offset += Math.ceil(s.bytes / 4) * 4;
       return at;
     });
-    // Read every step: the staging buffer of each size is kept, not re-created per call.
     const size = Math.max(4, offset);
-    let staging = this.staging.get(size);
-    if (!staging) this.staging.set(size, (staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' })));
+    let staging = keepStaging ? this.staging.get(size) : undefined;
+    if (!staging) {
+      staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+      if (keepStaging) this.staging.set(size, staging);
+    }
     const enc = device.createCommandEncoder();
-    specs.forEach((s, i) => enc.copyBufferToBuffer(this.slots[s.spec.buffer].buffer, this.slots[s.spec.buffer].offset, staging, offsets[i], s.bytes));
+    specs.forEach((s, i) => enc.copyBufferToBuffer(this.slots[s.buffer].buffer, this.slots[s.buffer].offset, staging, offsets[i], s.bytes));
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange().slice(0);
     staging.unmap();
+    if (!keepStaging) staging.destroy();
     const result: Record<string, Float32Array | Int32Array> = {};
     specs.forEach((s, i) => {
       const bytes = all.slice(offsets[i], offsets[i] + s.bytes);
-      result[s.name] = s.spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      result[s.name] = s.int ? new Int32Array(bytes) : new Float32Array(bytes);
     });
     return result;
   }

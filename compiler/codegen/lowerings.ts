@@ -8,7 +8,6 @@ import type { KernelCase } from './kernel.ts';
 import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
-import { accumulateCase } from '../kernels/accumulate.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
 import { broadcastRowsCase } from '../kernels/broadcast-rows.ts';
@@ -425,26 +424,24 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(sdSplitOutCase(p), { g: G, u: U, v: V, a: A, b: B, gc: c.output(0), gu: c.output(1) });
   },
   sd_project_update: (n, c) => {
-    // SD-MoE `project update` as rank-r matmuls; W_c and W_u are updated in place (the planner
-    // hands their buffers over as the outputs), and the steps Δ_c, Δ_u, which die here (AdamW in
-    // step mode made them for this node alone), are overwritten as scratch:
-    //   A = Uᵀ Δ_c;  W_c += U A;  Δ_c −= U A;  B = Δ_c V;  W_c += B Vᵀ  → W_c += Δ_c − D(Δ_c)
-    //   A = Uᵀ Δ_u(e);  Δ_u(e) −= U A;  B = Δ_u(e) V;  Δ_u(e) −= B Vᵀ;  W_u += Δ_u  → W_u(e) += D(Δ_u(e))
+    // SD-MoE `project update` with the split's three kernels per step (compiler/kernels/sd-split.ts;
+    // W_c and W_u are updated in place: the planner hands their buffers over as the outputs):
+    //   Δ_c as one "expert": A = Uᵀ Δ_c, B = (Δ_c − U A) V, W_c += U A + B Vᵀ = Δ_c − D(Δ_c)
+    //   Δ_u:                  A = Uᵀ Δ_u(e), B = …,        W_u(e) += Δ_u(e) − U A − B Vᵀ = D(Δ_u(e))
+    // 6 dispatches instead of the 10 of nine rank-r matmuls and an accumulate (docs/benchmarks.md).
     const [E, K, N] = c.inputType(1).shape;
     const r = n.attrs.rank;
     const [Wc, Wu, Dc, Du, U, V] = [c.output(0), c.output(1), c.input(2), c.input(3), c.input(4), c.input(5)];
     const A = c.temp(E * r * N * 4, 'a');
     const B = c.temp(E * K * r * 4, 'b');
-    c.emit(matmulCase({ M: r, N, K, transA: true }, c.caps), { a: U, b: Dc, c: A });
-    c.emit(matmulCase({ M: K, N, K: r, accumulate: true }, c.caps), { a: U, b: A, c: Wc });
-    c.emit(matmulCase({ M: K, N, K: r, alpha: -1, accumulate: true }, c.caps), { a: U, b: A, c: Dc });
-    c.emit(matmulCase({ M: K, N: r, K: N }, c.caps), { a: Dc, b: V, c: B });
-    c.emit(matmulCase({ M: K, N, K: r, transB: true, accumulate: true }, c.caps), { a: B, b: V, c: Wc });
-    c.emit(matmulCase({ M: r, N, K, batch: E, transA: true, aBatchStride: 0, bBatchStride: K * N, cBatchStride: r * N }, c.caps), { a: U, b: Du, c: A });
-    c.emit(matmulCase({ M: K, N, K: r, batch: E, alpha: -1, accumulate: true, aBatchStride: 0, bBatchStride: r * N, cBatchStride: K * N }, c.caps), { a: U, b: A, c: Du });
-    c.emit(matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, c.caps), { a: Du, b: V, c: B });
-    c.emit(matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, c.caps), { a: B, b: V, c: Du });
-    c.emit(accumulateCase({ length: E * K * N }), { x: Du, y: Wu });
+    const pc = { experts: 1, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
+    const pu = { ...pc, experts: E };
+    c.emit(sdSplitACase(pc), { g: Dc, u: U, a: A });
+    c.emit(sdSplitBCase(pc), { g: Dc, u: U, v: V, a: A, b: B });
+    c.emit(sdSplitOutCase(pc, undefined, { common: 'add', unique: 'none' }), { g: Dc, u: U, v: V, a: A, b: B, gc: Wc });
+    c.emit(sdSplitACase(pu), { g: Du, u: U, a: A });
+    c.emit(sdSplitBCase(pu), { g: Du, u: U, v: V, a: A, b: B });
+    c.emit(sdSplitOutCase(pu, undefined, { common: 'none', unique: 'add' }), { g: Du, u: U, v: V, a: A, b: B, gu: Wu });
   },
   grad_norm: (n, c) => {
     // Sum of squares of every gradient into one partials buffer, then one finalize pass. Gradients

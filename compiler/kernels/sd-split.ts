@@ -4,11 +4,16 @@
 //   sd_split_b:    B(e) = (G(e) − U A(e)) V = (I − P_U) G(e) V     [E,K,r]
 //   sd_split_out:  Gu(e) = G(e) − U A(e) − B(e) Vᵀ = (I−P_U) G(e) (I−P_V)     [E,K,N]
 //                  Gc = Σ_e (U A(e) + B(e) Vᵀ)  (÷ E for the mean)           [K,N]
+// `out` can also add either result into a live buffer instead of writing it (SdSplitOutMode):
+// `project update` adds D(Δ_u) to W_u and Δ_c − D(Δ_c) to W_c with the same three kernels.
 // A and out have a scalar variant (any shape) and a vec4 one (cols and rank multiples of 4),
 // chosen by sdSplitVariant; B is scalar. It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
 // materialised G − Gu for every expert: the r-wide products are too thin for the tiled matmul to
 // pay off, and on lavapipe every dispatch has a fixed cost of ~20–30 µs. Each kernel keeps its r
 // accumulators (or U's row / V's row) in registers; G is read three times, Gu and Gc written once.
+// Row-tiled vec4 B and out (8 and 16 rows per invocation, reusing A's and V's loads) measured 2–3×
+// faster per dispatch but took LLVM 10–110 s to compile on lavapipe at most shapes, so they were
+// not kept (docs/benchmarks.md).
 // The oracles compute exactly these definitions in float64, for arbitrary (not only orthonormal)
 // inputs, so each kernel is checked on its own; test/kernels/sd-split.test.ts also checks the
 // chain against the projector form (I−P_U) G (I−P_V) with orthonormal bases.
@@ -103,15 +108,35 @@ export function sdSplitBProgram(p: SdSplitParams): KernelProgram {
   };
 }
 
-/** One invocation per (k, n), looping over the experts: Gu for each, and their sum Gc. */
-export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant): KernelProgram {
+/**
+ * What sd_split_out does with each result: `write` it (the gradient split), `add` it into the
+ * bound buffer in place (`project update`: W_u += D(Δ_u), W_c += Δ_c − D(Δ_c)), or skip it (`none`,
+ * no binding). At least one must be kept.
+ */
+export interface SdSplitOutMode {
+  readonly common: 'write' | 'add' | 'none';
+  readonly unique: 'write' | 'add' | 'none';
+}
+
+export const SPLIT_MODE: SdSplitOutMode = { common: 'write', unique: 'write' };
+
+function modeLabel(m: SdSplitOutMode): string {
+  if (m.common === 'write' && m.unique === 'write') return '';
+  const part = (x: SdSplitOutMode['common'], tag: string) => (x === 'none' ? '' : `_${x}${tag}`);
+  return `${part(m.common, 'c')}${part(m.unique, 'u')}`;
+}
+
+/** Gu and Gc per SdSplitOutMode: one invocation per (k, n) (or 4 columns n), looping over the experts. */
+export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant, mode: SdSplitOutMode = SPLIT_MODE): KernelProgram {
   check(p);
+  if (mode.common === 'none' && mode.unique === 'none') throw new Error('sd_split_out: the mode keeps neither result');
   const l = layout(variantOf(p, variant));
+  const access = (x: 'write' | 'add'): 'write' | 'readwrite' => (x === 'add' ? 'readwrite' : 'write');
   const threads = (p.rows * p.cols) / l.width;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
   return {
     template: `sd-split-out${l.template}`,
-    label: `sd_split_out_${shape(p)}_${p.aggregate}${l.label}`,
+    label: `sd_split_out_${shape(p)}_${p.aggregate}${modeLabel(mode)}${l.label}`,
     params: {
       threads,
       experts: p.experts,
@@ -124,6 +149,10 @@ export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant): K
       matrix4: (p.rows * p.cols) / 4,
       dispatchX,
       commonScale: f32Literal(p.aggregate === 'mean' ? 1 / p.experts : 1),
+      hasCommon: mode.common !== 'none',
+      commonAdd: mode.common === 'add',
+      hasUnique: mode.unique !== 'none',
+      uniqueAdd: mode.unique === 'add',
     },
     bindings: [
       { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: l.vec4 },
@@ -131,8 +160,8 @@ export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant): K
       { name: 'v', access: 'read', type: 'f32', length: p.cols * p.rank, vec4: l.vec4 },
       { name: 'a', access: 'read', type: 'f32', length: p.experts * p.rank * p.cols, vec4: l.vec4 },
       { name: 'b', access: 'read', type: 'f32', length: p.experts * p.rows * p.rank, vec4: l.vec4 },
-      { name: 'gc', access: 'write', type: 'f32', length: p.rows * p.cols, vec4: l.vec4 },
-      { name: 'gu', access: 'write', type: 'f32', length: p.experts * p.rows * p.cols, vec4: l.vec4 },
+      ...(mode.common === 'none' ? [] : [{ name: 'gc', access: access(mode.common), type: 'f32' as const, length: p.rows * p.cols, vec4: l.vec4 }]),
+      ...(mode.unique === 'none' ? [] : [{ name: 'gu', access: access(mode.unique), type: 'f32' as const, length: p.experts * p.rows * p.cols, vec4: l.vec4 }]),
     ],
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
@@ -184,10 +213,10 @@ export function sdSplitBOracle(p: SdSplitParams) {
   };
 }
 
-export function sdSplitOutOracle(p: SdSplitParams) {
-  return ({ g, u, v, a, b }: Inputs): Record<string, Float32Array> => {
+export function sdSplitOutOracle(p: SdSplitParams, mode: SdSplitOutMode = SPLIT_MODE) {
+  return ({ g, u, v, a, b, gc: gcIn, gu: guIn }: Inputs): Record<string, Float32Array> => {
     const { experts: E, rows: K, cols: N, rank: r } = p;
-    const gu = new Float32Array(E * K * N);
+    const gu = new Float64Array(E * K * N);
     const gc = new Float64Array(K * N);
     for (let e = 0; e < E; e++) {
       for (let k = 0; k < K; k++) {
@@ -201,7 +230,10 @@ export function sdSplitOutOracle(p: SdSplitParams) {
       }
     }
     const scale = p.aggregate === 'mean' ? 1 / E : 1;
-    return { gc: Float32Array.from(gc, (x) => x * scale), gu };
+    const out: Record<string, Float32Array> = {};
+    if (mode.common !== 'none') out.gc = Float32Array.from(gc, (x, i) => x * scale + (mode.common === 'add' ? gcIn[i] : 0));
+    if (mode.unique !== 'none') out.gu = Float32Array.from(gu, (x, i) => x + (mode.unique === 'add' ? guIn[i] : 0));
+    return out;
   };
 }
 
@@ -216,6 +248,6 @@ export function sdSplitBCase(p: SdSplitParams): KernelCase {
   return { program: sdSplitBProgram(p), oracle: sdSplitBOracle(p), tolerance: tolerance(p.cols * p.rank) };
 }
 
-export function sdSplitOutCase(p: SdSplitParams, variant?: SdSplitVariant): KernelCase {
-  return { program: sdSplitOutProgram(p, variant), oracle: sdSplitOutOracle(p), tolerance: tolerance(2 * p.rank * p.experts) };
+export function sdSplitOutCase(p: SdSplitParams, variant?: SdSplitVariant, mode: SdSplitOutMode = SPLIT_MODE): KernelCase {
+  return { program: sdSplitOutProgram(p, variant, mode), oracle: sdSplitOutOracle(p, mode), tolerance: tolerance(2 * p.rank * p.experts) };
 }

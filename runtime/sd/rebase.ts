@@ -11,7 +11,9 @@
 // 'fold' the folded R already lies in the double complement of the new bases, so 'fold' + reproject
 // keeps each proxy up to the removed part of its previous W_u(e) only.
 // Arrays the chosen options leave unchanged are returned as the same objects (no copy), and
-// `changed` says which ones the caller has to write back.
+// `changed` says which ones the caller has to write back. With residual 'keep' and no reproject
+// W_u is not needed at all: the caller may pass null and skip reading it back from the device
+// (the largest of the four arrays, E× W_c).
 import { checkShape, type SpectralState } from './init.ts';
 import {
   addOuterProducts, columnsToRowMajor, dot, projectDoubleComplementInPlace, rowMajorToColumns, topSvd,
@@ -19,7 +21,9 @@ import {
 
 export type ResidualMode = 'keep' | 'fold' | 'discard';
 
-export interface RebaseOptions extends SpectralState {
+export interface RebaseOptions extends Omit<SpectralState, 'unique'> {
+  /** W_u, or null when residual is 'keep' and reproject is off (then it is neither read nor returned). */
+  unique: Float32Array | null;
   rows: number;
   cols: number;
   experts: number;
@@ -28,7 +32,12 @@ export interface RebaseOptions extends SpectralState {
   reproject: boolean;
 }
 
-export interface RebaseResult extends SpectralState {
+/** Re-basing needs W_u only to fold the residual into it or to reproject it. */
+export const rebaseNeedsUnique = (o: { residual: ResidualMode; reproject: boolean }): boolean => o.residual === 'fold' || o.reproject;
+
+export interface RebaseResult extends Omit<SpectralState, 'unique'> {
+  /** The new W_u (the input object when unchanged; null when it was not passed). */
+  unique: Float32Array | null;
   /** ||W_c − [W_c]_r||_F of the W_c that came in. */
   residualNorm: number;
   /** Σ_{j≤r} σ_j² / Σ_j σ_j² of the incoming W_c (1 when W_c is exactly rank ≤ r; 0 when W_c = 0). */
@@ -50,11 +59,14 @@ function overlap(oldBasis: Float32Array, fresh: Float64Array[], n: number, r: nu
   return s / r;
 }
 
+export function rebase(options: RebaseOptions & { unique: Float32Array }): RebaseResult & { unique: Float32Array };
+export function rebase(options: RebaseOptions): RebaseResult;
 export function rebase(options: RebaseOptions): RebaseResult {
   const { common, unique, uk, vk, rows, cols, experts, rank, residual, reproject } = options;
   checkShape(rows, cols, experts, rank);
   const size = rows * cols;
-  if (common.length !== size || unique.length !== experts * size || uk.length !== rows * rank || vk.length !== cols * rank) {
+  if (unique === null && rebaseNeedsUnique(options)) throw new Error(`rebase: residual '${residual}'${reproject ? ' with reproject' : ''} needs W_u`);
+  if (common.length !== size || (unique !== null && unique.length !== experts * size) || uk.length !== rows * rank || vk.length !== cols * rank) {
     throw new Error(`rebase: array sizes do not match rows=${rows} cols=${cols} experts=${experts} rank=${rank}`);
   }
   if (residual !== 'keep' && residual !== 'fold' && residual !== 'discard') throw new Error(`rebase: unknown residual '${residual}'`);
@@ -73,7 +85,7 @@ export function rebase(options: RebaseOptions): RebaseResult {
   const newCommon = residual === 'keep' ? common : Float32Array.from(truncated);
   let newUnique = unique;
   const reprojectedNorms = new Float64Array(experts);
-  if (residual === 'fold' || reproject) {
+  if (unique !== null && rebaseNeedsUnique(options)) {
     newUnique = new Float32Array(unique.length);
     const work = new Float64Array(size);
     for (let e = 0; e < experts; e++) {

@@ -10,7 +10,7 @@ import { numel } from '../../compiler/ir/types.ts';
 import { InternalError } from '../../base/errors.ts';
 import { Rng } from '../../base/rng.ts';
 import { spectralInit } from '../sd/init.ts';
-import { rebase } from '../sd/rebase.ts';
+import { rebase, rebaseNeedsUnique } from '../sd/rebase.ts';
 import type { StepExecutor } from '../step-executor.ts';
 
 export interface SpectralMatrix {
@@ -98,22 +98,41 @@ export interface RebaseReport {
   readonly matrices: readonly MatrixRebaseReport[];
 }
 
+/** Bytes per batched read: a staging buffer this size at most (a big model's W_u can be hundreds of MB). */
+const READ_CHUNK_BYTES = 64 << 20;
+
+async function readParamsChunked(step: StepExecutor, names: readonly string[]): Promise<Record<string, Float32Array>> {
+  const chunks: string[][] = [[]];
+  let bytes = 0;
+  for (const name of names) {
+    const b = numel(step.plan.params[name].type) * 4;
+    if (bytes + b > READ_CHUNK_BYTES && chunks[chunks.length - 1].length > 0) {
+      chunks.push([]);
+      bytes = 0;
+    }
+    chunks[chunks.length - 1].push(name);
+    bytes += b;
+  }
+  const parts = await Promise.all(chunks.map((c) => step.readParams(c)));
+  return Object.assign({}, ...parts);
+}
+
 /** Re-bases every SD matrix from the device's current values and writes the new state back. */
 export async function rebaseSpectral(step: StepExecutor, matrices: readonly SpectralMatrix[], spectral: SpectralConfig): Promise<RebaseReport> {
   const reports: MatrixRebaseReport[] = [];
-  // Every read is issued before any is awaited: each is a submit and a map round trip, and one
-  // wave of them instead of 4 per matrix in turn took most of the re-basing time off on lavapipe
-  // (`npm run bench -- sd-cost`, docs/benchmarks.md).
-  const reads = await Promise.all(
-    matrices.map((m) => Promise.all([m.params.common, m.params.unique, m.params.uk, m.params.vk].map((name) => step.readParam(name)))),
-  );
-  for (const [i, m] of matrices.entries()) {
-    const [common, unique, uk, vk] = reads[i];
+  // One round trip for every read (StepExecutor#readParams: one copy into one staging buffer, one
+  // map), in chunks of at most READ_CHUNK_BYTES; W_u, the largest array, only when the options use it
+  // (`residual keep` without `reproject`, the default, does not). It was 4 reads per matrix, each
+  // its own submit and map: most of the re-basing's CPU time on lavapipe (docs/benchmarks.md).
+  const needsUnique = rebaseNeedsUnique(spectral);
+  const names = matrices.flatMap((m) => [m.params.common, ...(needsUnique ? [m.params.unique] : []), m.params.uk, m.params.vk]);
+  const values = await readParamsChunked(step, names);
+  for (const m of matrices) {
     const r = rebase({
-      common,
-      unique,
-      uk,
-      vk,
+      common: values[m.params.common],
+      unique: needsUnique ? values[m.params.unique] : null,
+      uk: values[m.params.uk],
+      vk: values[m.params.vk],
       rows: m.rows,
       cols: m.cols,
       experts: m.experts,
@@ -123,7 +142,7 @@ export async function rebaseSpectral(step: StepExecutor, matrices: readonly Spec
     });
     // Arrays the options leave unchanged come back as the same objects: no need to upload them.
     if (r.changed.common) step.writeParam(m.params.common, r.common);
-    if (r.changed.unique) step.writeParam(m.params.unique, r.unique);
+    if (r.changed.unique && r.unique) step.writeParam(m.params.unique, r.unique);
     step.writeParam(m.params.uk, r.uk);
     step.writeParam(m.params.vk, r.vk);
     // `moments reset` zeroes W_c's and W_u's moments after step s (s mod rebaseEvery = 0); their

@@ -1,4 +1,4 @@
-// SD-MoE on the device: the spectral gradient split (sd_split_grad as batched rank-r matmuls) and
+// SD-MoE on the device: the spectral gradient split (sd_split_grad: the three sd_split kernels, scalar and vec4) and
 // the summed proxy weight in the grouped GEMMs, checked against the interpreter on a whole training
 // step of a tiny SD model, with random orthonormal bases (zero bases would make the split trivial).
 import { describe, expect, it } from 'vitest';
@@ -15,8 +15,11 @@ describe('SD-MoE step on the device', () => {
     'materialised proxies (default)': TRAINING_PIPELINE,
     'proxies summed in the grouped GEMM loads (fuse-expert-weight)': ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', ...TRAINING_PIPELINE.slice(3)],
   };
-  for (const [variant, passes] of Object.entries(variants)) it(`matches the interpreter with ${variant}: projected expert gradients, AdamW on W_c and W_u`, async () => {
-    const g = runPasses(lowerModel(tinyModel({ spectral: true }), { batch: 2, seqLen: 8 }), passes);
+  // Rank 2 runs the scalar split kernels; rank 8 the vec4 ones.
+  const cases = [...Object.entries(variants).map(([v, p]) => [v, p, 2] as const), ['materialised proxies (default)', TRAINING_PIPELINE, 8] as const];
+  for (const [variant, passes, rank] of cases) it(`matches the interpreter with ${variant}, rank ${rank}: projected expert gradients, AdamW on W_c and W_u`, async () => {
+    const m = tinyModel({ spectral: true });
+    const g = runPasses(lowerModel({ ...m, spectral: { ...m.spectral!, rank } }, { batch: 2, seqLen: 8 }), passes);
     const fixedParams = orthonormalBases(g, new Rng(11));
     expect(Object.keys(fixedParams)).toHaveLength(2 * 3 * 2); // U_k and V_k × gate/up/down × 2 layers
     const r = await checkGraphOnDevice(await testExecutor(), g, {

@@ -1,12 +1,12 @@
-// SD-MoE gradient split kernels: each of the three against its float64 oracle (golden WGSL on odd
-// shapes and the demo's), and the chain A → B → out against the projector form of the split
-// (digest §2.4): Gu(e) = (I−P_U) G(e) (I−P_V), Gc = Σ_e G(e) − Gu(e) (or the mean), with
+// SD-MoE gradient split kernels: each of the three against its float64 oracle in every variant the
+// shape allows (golden WGSL on odd shapes and the demo's), out also in the in-place modes of
+// `project update`, and the chain A → B → out against the projector form of the split (digest §2.4): Gu(e) = (I−P_U) G(e) (I−P_V), Gc = Σ_e G(e) − Gu(e) (or the mean), with
 // orthonormal bases, plus the invariants Uᵀ Gu(e) = 0 and Gu(e) V = 0.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
   sdSplitACase, sdSplitAProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutProgram, sdSplitVariant,
-  type SdSplitParams, type SdSplitVariant,
+  type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
 import { Rng } from '../../base/rng.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
@@ -21,15 +21,23 @@ const SHAPES: SdSplitParams[] = [
   { experts: 3, rows: 17, cols: 33, rank: 3, aggregate: 'mean' },
   { experts: 3, rows: 17, cols: 12, rank: 4, aggregate: 'mean' },
   { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' },
+  // qwen_tiny_sd's 8 experts
+  { experts: 8, rows: 16, cols: 12, rank: 8, aggregate: 'mean' },
+];
+
+/** The in-place modes `project update` uses (W_c += the common part, W_u += the unique part). */
+const UPDATE_MODES: SdSplitOutMode[] = [
+  { common: 'add', unique: 'none' },
+  { common: 'none', unique: 'add' },
 ];
 
 /** Every variant a shape allows: scalar always, vec4 when cols and rank are multiples of 4. */
 const variantsOf = (p: SdSplitParams): SdSplitVariant[] => (sdSplitVariant(p) === 'vec4' ? ['scalar', 'vec4'] : ['scalar']);
 
 describe('sd_split kernels', () => {
-  // A and out in every variant the shape allows; B has one variant.
+  // A and out in every variant the shape allows (out also in the in-place modes); B has one variant.
   const cases = SHAPES.flatMap((p) => [
-    ...variantsOf(p).flatMap((v) => [sdSplitACase(p, v), sdSplitOutCase(p, v)]),
+    ...variantsOf(p).flatMap((v) => [sdSplitACase(p, v), sdSplitOutCase(p, v), ...UPDATE_MODES.map((m) => sdSplitOutCase({ ...p, aggregate: 'sum' }, v, m))]),
     sdSplitBCase(p),
   ]);
   for (const kc of cases) {
@@ -40,7 +48,7 @@ describe('sd_split kernels', () => {
     });
   }
 
-  it('rejects a zero rank, and vec4 on shapes that are not multiples of 4', () => {
+  it('rejects a zero rank, vec4 on shapes that are not multiples of 4, and an out mode that keeps nothing', () => {
     expect(() => sdSplitAProgram({ experts: 2, rows: 4, cols: 4, rank: 0, aggregate: 'sum' })).toThrow(/rank/);
     expect(() => sdSplitOutProgram({ experts: 2, rows: 4, cols: 6, rank: 4, aggregate: 'sum' }, 'vec4')).toThrow(/multiples of 4/);
     expect(sdSplitVariant({ experts: 2, rows: 4, cols: 8, rank: 3, aggregate: 'sum' })).toBe('scalar');

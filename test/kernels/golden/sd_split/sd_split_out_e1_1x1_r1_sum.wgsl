@@ -1,8 +1,9 @@
 // sd_split_out_e1_1x1_r1_sum
-// sd_split_out: per expert e < 1, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j];
-//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V)); gc[k, n] = 1.0f * sum_e part
+// sd_split_out: per expert e < 1, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j] (the component of g[e] in the common space);
+//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V));
+//   gc[k, n] = 1.0f * sum_e part;
 // bindings: g (read) [E, 1, 1], u (read) [1, 1], v (read) [1, 1], a (read) [E, 1, 1],
-//   b (read) [E, 1, 1], gc (write) [1, 1], gu (write) [E, 1, 1]
+//   b (read) [E, 1, 1], gc [1, 1], gu [E, 1, 1]
 // dispatch: one invocation per (k, n), t = (wid.x + wid.y * 1) * 64 + lid.x < 1; k = t / 1, n = t % 1
 //   u's row k and v's row n stay in registers; adjacent lanes read and write adjacent n. The expert
 //   loop's bound is hidden from the shader compiler (x min(arrayLength, 1)).
@@ -26,7 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     uk[i] = u[k * 1u + i];
     vn[i] = v[n * 1u + i];
   }
-  let experts = 1u * min(arrayLength(&gc), 1u);
+  let experts = 1u * min(arrayLength(&g), 1u);
   var sum = 0.0f;
   for (var e = 0u; e < experts; e++) {
     var part = 0.0f;
@@ -37,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       part = fma(b[bBase + i], vn[i], part);
     }
     let at = e * 1u + t;
-    gu[at] = g[at] - part;
+    gu[at] = (g[at] - part);
     sum += part;
   }
   gc[t] = sum * 1.0f;

@@ -1,8 +1,9 @@
 // sd_split_out_e3_17x12_r4_mean
-// sd_split_out: per expert e < 3, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j];
-//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V)); gc[k, n] = 0.3333333432674408f * sum_e part
+// sd_split_out: per expert e < 3, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j] (the component of g[e] in the common space);
+//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V));
+//   gc[k, n] = 0.3333333432674408f * sum_e part;
 // bindings: g (read) [E, 17, 12], u (read) [17, 4], v (read) [12, 4], a (read) [E, 4, 12],
-//   b (read) [E, 17, 4], gc (write) [17, 12], gu (write) [E, 17, 12]
+//   b (read) [E, 17, 4], gc [17, 12], gu [E, 17, 12]
 // dispatch: one invocation per (k, n), t = (wid.x + wid.y * 4) * 64 + lid.x < 204; k = t / 12, n = t % 12
 //   u's row k and v's row n stay in registers; adjacent lanes read and write adjacent n. The expert
 //   loop's bound is hidden from the shader compiler (x min(arrayLength, 1)).
@@ -26,7 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     uk[i] = u[k * 4u + i];
     vn[i] = v[n * 4u + i];
   }
-  let experts = 3u * min(arrayLength(&gc), 1u);
+  let experts = 3u * min(arrayLength(&g), 1u);
   var sum = 0.0f;
   for (var e = 0u; e < experts; e++) {
     var part = 0.0f;
@@ -37,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       part = fma(b[bBase + i], vn[i], part);
     }
     let at = e * 204u + t;
-    gu[at] = g[at] - part;
+    gu[at] = (g[at] - part);
     sum += part;
   }
   gc[t] = sum * 0.3333333432674408f;

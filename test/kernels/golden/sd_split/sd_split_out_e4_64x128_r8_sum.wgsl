@@ -1,8 +1,9 @@
 // sd_split_out_e4_64x128_r8_sum
-// sd_split_out: per expert e < 4, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j];
-//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V)); gc[k, n] = 1.0f * sum_e part
+// sd_split_out: per expert e < 4, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j] (the component of g[e] in the common space);
+//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V));
+//   gc[k, n] = 1.0f * sum_e part;
 // bindings: g (read) [E, 64, 128], u (read) [64, 8], v (read) [128, 8], a (read) [E, 8, 128],
-//   b (read) [E, 64, 8], gc (write) [64, 128], gu (write) [E, 64, 128]
+//   b (read) [E, 64, 8], gc [64, 128], gu [E, 64, 128]
 // dispatch: one invocation per (k, n), t = (wid.x + wid.y * 128) * 64 + lid.x < 8192; k = t / 128, n = t % 128
 //   u's row k and v's row n stay in registers; adjacent lanes read and write adjacent n. The expert
 //   loop's bound is hidden from the shader compiler (x min(arrayLength, 1)).
@@ -26,7 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     uk[i] = u[k * 8u + i];
     vn[i] = v[n * 8u + i];
   }
-  let experts = 4u * min(arrayLength(&gc), 1u);
+  let experts = 4u * min(arrayLength(&g), 1u);
   var sum = 0.0f;
   for (var e = 0u; e < experts; e++) {
     var part = 0.0f;
@@ -37,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       part = fma(b[bBase + i], vn[i], part);
     }
     let at = e * 8192u + t;
-    gu[at] = g[at] - part;
+    gu[at] = (g[at] - part);
     sum += part;
   }
   gc[t] = sum * 1.0f;

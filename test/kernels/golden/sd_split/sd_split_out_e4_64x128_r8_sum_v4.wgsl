@@ -1,8 +1,10 @@
 // sd_split_out_e4_64x128_r8_sum_v4
-// sd_split_out (vec4 along n): per expert e < 4, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j];
-//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V)); gc[k, n] = 1.0f * sum_e part; for n..n+3 at once
+// sd_split_out (vec4 along n): per expert e < 4, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j]
+//   (the component of g[e] in the common space), for n..n+3 at once;
+//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V));
+//   gc[k, n] = 1.0f * sum_e part;
 // bindings (all array<vec4<f32>>): g (read) [E, 64, 128], u (read) [64, 8], v (read) [128, 8],
-//   a (read) [E, 8, 128], b (read) [E, 64, 8], gc (write) [64, 128], gu (write) [E, 64, 128]
+//   a (read) [E, 8, 128], b (read) [E, 64, 8], gc [64, 128], gu [E, 64, 128]
 // dispatch: one invocation per (k, 4 columns), t = (wid.x + wid.y * 32) * 64 + lid.x < 2048;
 //   k = t / 32, n4 = t % 32. u's row k and v's rows n..n+3 stay in registers. Needs cols and rank
 //   multiples of 4 (the builder checks). The expert loop's bound is hidden from the shader compiler.
@@ -33,7 +35,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     v2[q] = v[vBase + 2u * 2u + q];
     v3[q] = v[vBase + 3u * 2u + q];
   }
-  let experts = 4u * min(arrayLength(&gc), 1u);
+  let experts = 4u * min(arrayLength(&g), 1u);
   var sum = vec4<f32>(0.0f);
   for (var e = 0u; e < experts; e++) {
     var part = vec4<f32>(0.0f);
@@ -49,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       part = fma(vec4<f32>(uk[q].w), a[at + 3u * 32u], part);
     }
     let at = e * 2048u + t;
-    gu[at] = g[at] - part;
+    gu[at] = (g[at] - part);
     sum += part;
   }
   gc[t] = sum * 1.0f;

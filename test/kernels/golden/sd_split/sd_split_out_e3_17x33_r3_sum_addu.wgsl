@@ -1,0 +1,40 @@
+// sd_split_out_e3_17x33_r3_sum_addu
+// sd_split_out: per expert e < 3, part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j] (the component of g[e] in the common space);
+//   gu[e, k, n] += g[e, k, n] - part ((I - P_U) G (I - P_V), added to the buffer in place);
+// bindings: g (read) [E, 17, 33], u (read) [17, 3], v (read) [33, 3], a (read) [E, 3, 33],
+//   b (read) [E, 17, 3], gu [E, 17, 33]
+// dispatch: one invocation per (k, n), t = (wid.x + wid.y * 9) * 64 + lid.x < 561; k = t / 33, n = t % 33
+//   u's row k and v's row n stay in registers; adjacent lanes read and write adjacent n. The expert
+//   loop's bound is hidden from the shader compiler (x min(arrayLength, 1)).
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> u: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> a: array<f32>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gu: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 9u) * 64u + lid.x;
+  if (t >= 561u) { return; }
+  let k = t / 33u;
+  let n = t - k * 33u;
+  var uk: array<f32, 3>;
+  var vn: array<f32, 3>;
+  for (var i = 0u; i < 3u; i++) {
+    uk[i] = u[k * 3u + i];
+    vn[i] = v[n * 3u + i];
+  }
+  let experts = 3u * min(arrayLength(&g), 1u);
+  for (var e = 0u; e < experts; e++) {
+    var part = 0.0f;
+    let aBase = e * 3u * 33u + n;
+    let bBase = (e * 17u + k) * 3u;
+    for (var i = 0u; i < 3u; i++) {
+      part = fma(uk[i], a[aBase + i * 33u], part);
+      part = fma(b[bBase + i], vn[i], part);
+    }
+    let at = e * 561u + t;
+    gu[at] = gu[at] + (g[at] - part);
+  }
+}
