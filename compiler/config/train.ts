@@ -106,6 +106,12 @@ export function readTrain(r: BlockReader, model: ModelConfig | null, hasEvalBloc
       const what = tokenizer === 'byte' ? 'the byte tokenizer emits' : 'the BPE tokenizer needs at least';
       bag.error(`${what} ${TOKENIZER_BASE_VOCAB} token ids (256 bytes + <|endoftext|>), model ${model.name} has vocab ${model.vocab}`, r.where('tokenizer'));
     }
+    // The aux-free bias moves after each router's choice (router_bias_update); with accumulation
+    // that would be once per micro-batch, and a global-scope counting pass would count with the
+    // step's starting bias. Refused until the update runs once per step on accumulated counts.
+    if (gradAccum > 1 && model.moe.router.auxFreeBias) {
+      bag.error(`grad_accum ${gradAccum} with model ${model.name}'s aux_free_bias is not supported: the bias would move once per micro-batch, not once per step (use grad_accum 1 and a larger batch)`, r.where('grad_accum'));
+    }
     if (model.spectral && model.spectral.rebaseEvery > steps) {
       bag.warning(`spectral re-basing every ${model.spectral.rebaseEvery} steps never happens in ${steps} steps`, r.where('steps'));
     }

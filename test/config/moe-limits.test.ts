@@ -58,3 +58,20 @@ describe('MoE limits in check', () => {
     }
   });
 });
+
+describe('aux-free bias with gradient accumulation', () => {
+  const file = (accum: number): string =>
+    `model m {\n  vocab 1024  dim 16  layers 1  max_seq 8\n  moe { experts 8  top_k 2  expert_hidden 8  router { aux_free_bias 0.001 } }\n}\ntrain m { data gutenberg  seq_len 8  batch 2  grad_accum ${accum}  steps 4 }\n`;
+
+  it('is refused at grad_accum (the bias would move per micro-batch), and accepted with grad_accum 1', () => {
+    const bad = checkSource(new Source('t.moe', file(2)), {});
+    const errors = bad.diagnostics.filter((d) => d.severity === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0].message).toContain('aux_free_bias');
+    expect(errors[0].loc!.line).toBe(5);
+    expect(file(2).slice(errors[0].loc!.offset, errors[0].loc!.offset + errors[0].loc!.length)).toBe('2');
+    const good = checkSource(new Source('t.moe', file(1)), {});
+    expect(good.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(good.config!.train!.gradAccum).toBe(1);
+  });
+});
