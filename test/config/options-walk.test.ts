@@ -200,7 +200,7 @@ const PROBES: Record<string, Probe[]> = {
   'spectral.reproject': [t('test/sd/rebase.test.ts', 'reproject changes each proxy by exactly the reported removed part')],
   'spectral.moments': [t('test/autodiff/sd-update.test.ts', 'moments reset: only W_c and W_u get resetEvery')],
   'spectral.project': [t('test/codegen/sd-update.test.ts', 'keeps W_u in the double complement and W_c moving inside the common space over 60 steps; project gradient leaks')],
-  'spectral.common_grad': [t('test/codegen/sd-update.test.ts', 'a whole step matches the interpreter (${layout}, common_grad ${commonGrad})')],
+  'spectral.common_grad': [t('test/codegen/sd-update.test.ts', 'a whole step matches the interpreter (${layout}, common_grad ${commonGrad}, rank ${rank}')],
 
   'train.data': [t('test/train/train.test.ts', 'trains: the loss falls and the run reports validation bits per byte'), t('test/data/corpus.test.ts', 'reads every .txt/.md file recursively, sorted by relative path, decoded and normalised')],
   'train.tokenizer': [t(EVAL, 'probes every documented value of split, batches, metrics and tokenizer')],

@@ -64,7 +64,7 @@ describe('torch target on 2 local ranks', () => {
   it('a torch checkpoint evaluates with `sdmoec eval` to the bits per byte train.py measured', () => {
     const [ev] = entries<EvalMetrics>('one', 'eval');
     expect(ev.step).toBe(20);
-    const out = execFileSync(process.execPath, [CLI, 'eval', runs.one, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(process.execPath, [CLI, 'eval', runs.one, '--batches', '2', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const r = JSON.parse(out) as { step: number; loss: number; bits_per_byte: number; tokens: number };
     expect(r.step).toBe(20);
     expect(r.tokens).toBe(2 * 4 * 32); // eval_batches × batch × seq_len
