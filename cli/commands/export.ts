@@ -26,7 +26,7 @@ export function registerExport(program: Command): void {
       const maxShardBytes = parseSize(opts.maxShardSize);
       const trained = await loadTrainedModel(checkpoint);
       const log = (line: string): void => void process.stderr.write(line + '\n');
-      const tokenizer = opts.tokenizer ? runTokenizer(trained.model, trained.train, log) : undefined;
+      const tokenizer = opts.tokenizer ? runTokenizer(trained.model, trained.train, log, { testSplit: trained.testSplit }) : undefined;
       const r = await exportHf(trained.model, trained.ckpt.params, { outDir: opts.out, architecture: opts.architecture as ExportArchitecture | undefined, maxShardBytes, tokenizer, where: trained.ckpt.dir });
       if (r.mismatches.length > 0) {
         process.stderr.write(`warning: ${ARCHITECTURE_TITLE[r.architecture]} computes a different function from model ${trained.model.name}:\n${describeMismatches(r.mismatches)}\n`);

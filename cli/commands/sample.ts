@@ -52,7 +52,7 @@ export function registerSample(program: Command): void {
       if (!(Number.isSafeInteger(opts.seed) && opts.seed >= 0)) throw new UserError(`--seed must be a non-negative integer, got ${flags.seed}`);
       const trained = await loadTrainedModel(checkpoint);
       const log = (line: string): void => void process.stderr.write(line + '\n');
-      const tokenizer = runTokenizer(trained.model, trained.train, log);
+      const tokenizer = runTokenizer(trained.model, trained.train, log, { testSplit: trained.testSplit });
       const t0 = performance.now();
       const runner = await openSampler(trained);
       // The first forward compiles the shaders (tens of seconds on lavapipe): not part of tokens/s.

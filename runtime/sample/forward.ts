@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../../base/errors.ts';
-import type { ModelConfig, TrainConfig } from '../../compiler/config/types.ts';
+import type { EvalConfig, ModelConfig, TrainConfig } from '../../compiler/config/types.ts';
 import { planGraph, type ExecutionPlan } from '../../compiler/codegen/plan.ts';
 import { graph, topoOrder } from '../../compiler/ir/graph.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
@@ -45,6 +45,9 @@ export interface TrainedModel {
   readonly ckpt: LoadedCheckpoint;
   readonly model: ModelConfig;
   readonly train: TrainConfig;
+  /** The run held out a test split (its eval block's `split test`): its train split, and so its
+   *  BPE merges, differ from a run without one. */
+  readonly testSplit: boolean;
   readonly configPath: string;
 }
 
@@ -52,8 +55,8 @@ export async function loadTrainedModel(checkpoint: string): Promise<TrainedModel
   const ckpt = await loadCheckpoint(checkpoint);
   const configPath = [join(ckpt.dir, '..', 'config.json'), join(dirname(ckpt.dir), 'config.json')].find(existsSync);
   if (!configPath) throw new UserError(`${ckpt.dir}: no config.json beside the checkpoint (was it written by sdmoec run?)`);
-  const { model, train } = JSON.parse(readFileSync(configPath, 'utf8')) as { model: ModelConfig; train: TrainConfig };
-  return { ckpt, model, train, configPath };
+  const { model, train, eval: evalBlock } = JSON.parse(readFileSync(configPath, 'utf8')) as { model: ModelConfig; train: TrainConfig; eval?: EvalConfig | null };
+  return { ckpt, model, train, testSplit: evalBlock?.split === 'test', configPath };
 }
 
 /** Runs the logits program on the device for one fixed shape. */
@@ -98,9 +101,12 @@ export class LogitsRunner {
 
 /** The run's tokenizer: the data layer's cache entry for the run's corpus and vocabulary (trained
  *  again from the corpus when the cache was cleared, deterministically the same). */
-export function runTokenizer(model: ModelConfig, train: TrainConfig, log: (line: string) => void = () => {}): Tokenizer {
+export function runTokenizer(model: ModelConfig, train: TrainConfig, log: (line: string) => void = () => {}, opts: { testSplit?: boolean } = {}): Tokenizer {
   const data = prepareData({
     source: train.data,
+    // The run's own tokenizer kind and split, as the trainer prepared them (trainer.ts openSession).
+    tokenizer: train.tokenizer,
+    testSplit: opts.testSplit ?? false,
     vocabSize: model.vocab,
     seqLen: train.seqLen,
     batch: train.batch,

@@ -50,6 +50,9 @@ export function writeTorchTarget(config: NormalisedConfig, file: string, outDir:
   if (opts.noData) return files;
   const data = prepareData({
     source: train.data,
+    // The same tokenizer and split as `sdmoec run` of this file (trainer.ts openSession).
+    tokenizer: train.tokenizer,
+    testSplit: config.eval?.split === 'test',
     vocabSize: model.vocab,
     seqLen: train.seqLen,
     batch: train.batch,
