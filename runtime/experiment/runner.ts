@@ -208,7 +208,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     }
     progress.skip(Math.max(0, steps - stepsRun));
     const cfg = readJson<{ train: TrainConfig }>(join(dir, 'config.json'));
-    const tokensPerStep = cfg ? cfg.train.batch * cfg.train.seqLen : 0;
+    const tokensPerStep = cfg ? (cfg.train.gradAccum ?? 1) * cfg.train.batch * cfg.train.seqLen : 0;
     const a = loopStart as { step: number; time: number } | null;
     const b = loopEnd as { step: number; time: number } | null;
     const tokensPerSecond = a && b && b.step > a.step && tokensPerStep > 0 ? ((b.step - a.step) * tokensPerStep) / ((b.time - a.time) / 1000) : null;
