@@ -31,7 +31,7 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-# Debian's PyTorch (CPU) with OpenBLAS for the independent reference of `sdmoec export`
+# Debian's PyTorch (CPU) with OpenBLAS for the independent reference of `sdmoec export` and the tests of `compile --target torch` (test/torch)
 # (test/export/hf_reference.py; `transformers` is not packaged), python3-regex for its tokenizer.json
 # encoder. Debian's default reference BLAS runs torch's matmul ~30x slower than OpenBLAS here.
 # Missing without root/apt: a warning here, and those tests fail with the same command.
@@ -41,7 +41,7 @@ if ! /usr/bin/python3 -c 'import torch, regex, numpy' >/dev/null 2>&1 || ! dpkg 
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-openmp python3-regex >/dev/null
   else
-    echo "[setup] warning: /usr/bin/python3 lacks torch/regex; test/export needs them. As root: apt-get install -y python3-torch libopenblas0-openmp python3-regex" >&2
+    echo "[setup] warning: /usr/bin/python3 lacks torch/regex; test/export and test/torch need them. As root: apt-get install -y python3-torch libopenblas0-openmp python3-regex" >&2
   fi
 fi
 
