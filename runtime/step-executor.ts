@@ -13,6 +13,7 @@ import { numel } from '../compiler/ir/types.ts';
 import { withErrorScopes } from './device.ts';
 import type { HostArray, KernelExecutor } from './executor.ts';
 import { Rng } from '../base/rng.ts';
+import { InternalError } from '../base/errors.ts';
 
 interface Slot {
   readonly buffer: GPUBuffer;
@@ -103,7 +104,7 @@ export class StepExecutor {
 
   writeInput(name: string, data: HostArray): void {
     const spec = this.plan.inputs[name];
-    if (!spec) throw new Error(`plan has no input '${name}'`);
+    if (!spec) throw new InternalError(`plan has no input '${name}'`);
     this.checkLength(name, spec.type, data);
     const slot = this.slots[spec.buffer];
     this.exec.device.queue.writeBuffer(slot.buffer, slot.offset, data.buffer, data.byteOffset, data.byteLength);
@@ -111,7 +112,7 @@ export class StepExecutor {
 
   writeParam(name: string, data: Float32Array): void {
     const spec = this.plan.params[name];
-    if (!spec) throw new Error(`plan has no param '${name}'`);
+    if (!spec) throw new InternalError(`plan has no param '${name}'`);
     this.checkLength(name, spec.type, data);
     const slot = this.slots[spec.buffer];
     this.exec.device.queue.writeBuffer(slot.buffer, slot.offset, data.buffer, data.byteOffset, data.byteLength);
@@ -119,14 +120,14 @@ export class StepExecutor {
 
   async readParam(name: string): Promise<Float32Array> {
     const spec = this.plan.params[name];
-    if (!spec) throw new Error(`plan has no param '${name}'`);
+    if (!spec) throw new InternalError(`plan has no param '${name}'`);
     const slot = this.slots[spec.buffer];
     return new Float32Array(await this.exec.readBuffer(slot.buffer, numel(spec.type) * 4, slot.offset));
   }
 
   async readOutput(name: string): Promise<Float32Array | Int32Array> {
     const spec = this.plan.outputs[name];
-    if (!spec) throw new Error(`plan has no output '${name}'`);
+    if (!spec) throw new InternalError(`plan has no output '${name}'`);
     const slot = this.slots[spec.buffer];
     const bytes = await this.exec.readBuffer(slot.buffer, Math.max(1, numel(spec.type)) * 4, slot.offset);
     return spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
@@ -147,10 +148,10 @@ export class StepExecutor {
     if (phase !== 'step') {
       const acc = this.accumulate;
       const split = this.plan.accumulation?.updateStart;
-      if (!acc || split === undefined) throw new Error(`run('${phase}'): the plan has no gradient accumulation`);
+      if (!acc || split === undefined) throw new InternalError(`run('${phase}'): the plan has no gradient accumulation`);
       list = phase === 'micro' ? [...this.prepared.slice(0, split), ...acc.add] : [...this.prepared.slice(0, split), ...acc.finish, ...this.prepared.slice(split)];
     } else if (this.accumulate) {
-      throw new Error(`run('step') on a plan that accumulates ${this.microBatches} micro-batches; run 'micro' then 'last'`);
+      throw new InternalError(`run('step') on a plan that accumulates ${this.microBatches} micro-batches; run 'micro' then 'last'`);
     }
     const pass = enc.beginComputePass({ label: 'step' });
     for (const p of list) {
@@ -169,7 +170,7 @@ export class StepExecutor {
   captureOutputs(names: readonly string[], slot: number, slots: number): void {
     const sizes = names.map((name) => {
       const spec = this.plan.outputs[name];
-      if (!spec) throw new Error(`plan has no output '${name}'`);
+      if (!spec) throw new InternalError(`plan has no output '${name}'`);
       return Math.max(1, numel(spec.type)) * 4;
     });
     const stride = sizes.reduce((a, b) => a + b, 0);
@@ -192,13 +193,13 @@ export class StepExecutor {
   /** The captured outputs of slots 0 … slots−1, one array per slot and name, in one read-back. */
   async readCaptured(names: readonly string[], slots: number): Promise<Record<string, (Float32Array | Int32Array)[]>> {
     const cap = this.capture;
-    if (!cap) throw new Error('readCaptured before captureOutputs');
+    if (!cap) throw new InternalError('readCaptured before captureOutputs');
     const all = await this.exec.readBuffer(cap.buffer, cap.stride * slots);
     const result: Record<string, (Float32Array | Int32Array)[]> = {};
     for (const name of names) {
       const spec = this.plan.outputs[name];
       const at = cap.offsets.get(name);
-      if (at === undefined) throw new Error(`output '${name}' was not captured`);
+      if (at === undefined) throw new InternalError(`output '${name}' was not captured`);
       const size = Math.max(1, numel(spec.type)) * 4;
       result[name] = Array.from({ length: slots }, (_, s) => {
         const bytes = all.slice(s * cap.stride + at, s * cap.stride + at + size);
@@ -220,7 +221,7 @@ export class StepExecutor {
   async readOutputs(names: readonly string[]): Promise<Record<string, Float32Array | Int32Array>> {
     const specs = names.map((name) => {
       const spec = this.plan.outputs[name];
-      if (!spec) throw new Error(`plan has no output '${name}'`);
+      if (!spec) throw new InternalError(`plan has no output '${name}'`);
       return { name, buffer: spec.buffer, bytes: Math.max(1, numel(spec.type)) * 4, int: spec.type.dtype === 'i32' };
     });
     return this.readSlots(specs, true);
@@ -230,7 +231,7 @@ export class StepExecutor {
   async readParams(names: readonly string[]): Promise<Record<string, Float32Array>> {
     const specs = names.map((name) => {
       const spec = this.plan.params[name];
-      if (!spec) throw new Error(`plan has no param '${name}'`);
+      if (!spec) throw new InternalError(`plan has no param '${name}'`);
       return { name, buffer: spec.buffer, bytes: numel(spec.type) * 4, int: false };
     });
     return (await this.readSlots(specs, false)) as Record<string, Float32Array>;
@@ -276,7 +277,7 @@ export class StepExecutor {
   }
 
   private checkLength(name: string, type: TensorType, data: HostArray): void {
-    if (data.length !== Math.max(1, numel(type))) throw new Error(`'${name}' expects ${numel(type)} elements, got ${data.length}`);
+    if (data.length !== Math.max(1, numel(type))) throw new InternalError(`'${name}' expects ${numel(type)} elements, got ${data.length}`);
   }
 }
 
@@ -293,7 +294,7 @@ export interface DispatchTiming {
  */
 export async function profileStep(step: StepExecutor): Promise<DispatchTiming[]> {
   const { device } = step.exec;
-  if (!step.exec.ctx.caps.timestampQuery) throw new Error('profiling needs the timestamp-query feature');
+  if (!step.exec.ctx.caps.timestampQuery) throw new InternalError('profiling needs the timestamp-query feature');
   const prepared = step.prepared;
   const count = prepared.length;
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * count });
