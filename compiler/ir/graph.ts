@@ -75,3 +75,18 @@ export function rewriteGraph(g: Graph, rewrite: (node: Node, inputs: readonly Va
   }
   return changed ? graph(g.name, outputs) : g;
 }
+
+/** Whether `v` is computed from `target` (directly or not): a fusion that makes `target` read `v`
+ *  would create a cycle. */
+export function dependsOn(v: Value, target: Node): boolean {
+  const seen = new Set<Node>();
+  const stack = [v.node];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (n === target) return true;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    for (const i of n.inputs) stack.push(i.node);
+  }
+  return false;
+}

@@ -4,21 +4,8 @@
 // (fusing would then create a cycle).
 
 import { ir } from '../ir/build.ts';
-import { rewriteGraph, topoOrder } from '../ir/graph.ts';
+import { dependsOn, rewriteGraph, topoOrder } from '../ir/graph.ts';
 import type { Graph, Node, Value } from '../ir/types.ts';
-
-function dependsOn(v: Value, target: Node): boolean {
-  const seen = new Set<Node>();
-  const stack = [v.node];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    if (n === target) return true;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    for (const i of n.inputs) stack.push(i.node);
-  }
-  return false;
-}
 
 export function fuseCrossEntropy(g: Graph): Graph {
   const pairs = new Map<Node, Node>(); // forward cross_entropy → its gradient node
