@@ -49,21 +49,23 @@ export interface AdamWParams {
 
 const WORKGROUP = 256;
 
-function segmentsOf(p: AdamWParams): readonly AdamWSegment[] {
-  if (typeof p.weightDecay === 'number') return [{ start: 0, end: p.length, weightDecay: p.weightDecay }];
+/** The weight-decay ranges of a (packed) optimizer buffer, checked contiguous and covering it;
+ *  shared by every optimizer kernel that takes AdamWSegment decays (adamw, sgd). */
+export function decaySegments(kernel: string, length: number, weightDecay: number | readonly AdamWSegment[]): readonly AdamWSegment[] {
+  if (typeof weightDecay === 'number') return [{ start: 0, end: length, weightDecay }];
   let expected = 0;
-  for (const s of p.weightDecay) {
-    if (s.start !== expected || s.end <= s.start) throw new InternalError(`adamw: weight-decay segments must be contiguous and non-empty; got [${s.start}, ${s.end}) after ${expected}`);
+  for (const s of weightDecay) {
+    if (s.start !== expected || s.end <= s.start) throw new InternalError(`${kernel}: weight-decay segments must be contiguous and non-empty; got [${s.start}, ${s.end}) after ${expected}`);
     expected = s.end;
   }
-  if (expected !== p.length) throw new InternalError(`adamw: weight-decay segments cover ${expected} of ${p.length} elements`);
-  return p.weightDecay;
+  if (expected !== length) throw new InternalError(`${kernel}: weight-decay segments cover ${expected} of ${length} elements`);
+  return weightDecay;
 }
 
 export function adamwProgram(p: AdamWParams): KernelProgram {
   if (p.length < 1) throw new InternalError('adamw: empty parameter buffer');
   if (!(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1 && p.eps > 0)) throw new InternalError(`adamw: betas must be in [0, 1) and eps positive`);
-  const segments = segmentsOf(p);
+  const segments = decaySegments('adamw', p.length, p.weightDecay);
   const resetEvery = p.resetEvery ?? 0;
   if (!(Number.isInteger(resetEvery) && resetEvery >= 0)) throw new InternalError(`adamw: resetEvery must be a non-negative integer, got ${resetEvery}`);
   const writeStep = p.output === 'step';
@@ -122,7 +124,7 @@ export function adamwOracle(p: AdamWParams) {
     const scale = inputs.clip[0];
     const bc1 = 1 - p.beta1 ** t;
     const bc2 = 1 - p.beta2 ** t;
-    for (const s of segmentsOf(p)) {
+    for (const s of decaySegments('adamw', p.length, p.weightDecay)) {
       for (let i = s.start; i < s.end; i++) {
         const g = inputs.grad[i] * scale;
         const mi = p.beta1 * inputs.m[i] + (1 - p.beta1) * g;

@@ -14,7 +14,7 @@
 // - `output: 'step'`: the param is left alone and the step Δ = −lr·buf is written over `grad`
 //   (dead after the update) for SD-MoE `project update` to project and apply.
 import { InternalError } from '../../base/errors.ts';
-import type { AdamWSegment } from './adamw.ts';
+import { decaySegments, type AdamWSegment } from './adamw.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface SgdParams {
@@ -28,21 +28,10 @@ export interface SgdParams {
 
 const WORKGROUP = 256;
 
-function segmentsOf(p: SgdParams): readonly AdamWSegment[] {
-  if (typeof p.weightDecay === 'number') return [{ start: 0, end: p.length, weightDecay: p.weightDecay }];
-  let expected = 0;
-  for (const s of p.weightDecay) {
-    if (s.start !== expected || s.end <= s.start) throw new InternalError(`sgd: weight-decay segments must be contiguous and non-empty; got [${s.start}, ${s.end}) after ${expected}`);
-    expected = s.end;
-  }
-  if (expected !== p.length) throw new InternalError(`sgd: weight-decay segments cover ${expected} of ${p.length} elements`);
-  return p.weightDecay;
-}
-
 export function sgdProgram(p: SgdParams): KernelProgram {
   if (p.length < 1) throw new InternalError('sgd: empty parameter buffer');
   if (!(p.momentum >= 0 && p.momentum < 1)) throw new InternalError(`sgd: momentum must be in [0, 1), got ${p.momentum}`);
-  const segments = segmentsOf(p);
+  const segments = decaySegments('sgd', p.length, p.weightDecay);
   const writeStep = p.output === 'step';
   const uniformDecay = segments.every((s) => s.weightDecay === segments[0].weightDecay);
   const vec4 = p.length % 4 === 0 && segments.every((s) => s.start % 4 === 0 && s.end % 4 === 0);
@@ -85,7 +74,7 @@ export function sgdOracle(p: SgdParams) {
     const buf = Float32Array.from(inputs.momentum_buf);
     const lr = inputs.lr[0];
     const scale = inputs.clip[0];
-    for (const s of segmentsOf(p)) {
+    for (const s of decaySegments('sgd', p.length, p.weightDecay)) {
       for (let i = s.start; i < s.end; i++) {
         const d = inputs.grad[i] * scale + s.weightDecay * inputs.param[i];
         buf[i] = p.momentum * inputs.momentum_buf[i] + d;
