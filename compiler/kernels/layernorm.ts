@@ -8,7 +8,8 @@
 //                         x̂ = (x − mean)·rstd, from the forward's saved statistics;
 //   layernorm_param_grad  dw[j] = Σ_rows dy·x̂, db[j] = Σ_rows dy in one pass: workgroups own 64
 //                         columns, ROW_LANES lanes stride over rows, partials summed in a fixed order.
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { checkNormShape, COLUMNS_PER_GROUP, normPerRow, normTag, ROW_LANES, ROW_WORKGROUP } from './rmsnorm.ts';
+import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface LayernormParams {
   readonly rows: number;
@@ -16,25 +17,12 @@ export interface LayernormParams {
   readonly eps: number;
 }
 
-const ROW_WORKGROUP = 64;
-const COLUMNS_PER_GROUP = 64;
-const ROW_LANES = 4;
 /** Random-input range of a saved 1/std: positive, as the forward writes it. */
 const RSTD_FILL = { kind: 'float', lo: 0.5, hi: 2 } as const;
 
-function checkParams(p: LayernormParams): void {
-  if (!(Number.isInteger(p.rows) && p.rows > 0 && Number.isInteger(p.dim) && p.dim > 0)) {
-    throw new Error(`layernorm: rows and dim must be positive integers, got ${p.rows}x${p.dim}`);
-  }
-  if (!(p.eps >= 0 && Number.isFinite(p.eps))) throw new Error(`layernorm: eps must be a finite non-negative number, got ${p.eps}`);
-}
-
-const tag = (p: LayernormParams): string => `${p.rows}x${p.dim}`;
-
-function perRow(p: LayernormParams) {
-  const { dispatch, dispatchX } = spreadWorkgroups(p.rows);
-  return { dispatch, params: { rows: p.rows, dim: p.dim, eps: f32Literal(p.eps), invDim: f32Literal(1 / p.dim), dispatchX } };
-}
+const checkParams = (p: LayernormParams): void => checkNormShape('layernorm', p);
+const tag = normTag;
+const perRow = normPerRow;
 
 export function layernormProgram(p: LayernormParams): KernelProgram {
   checkParams(p);

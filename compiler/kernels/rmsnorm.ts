@@ -5,6 +5,7 @@
 //                    recomputes rstd from x because the row reduction it needs anyway is the same pass;
 //   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r]: workgroups own 64 columns, and
 //                    ROW_LANES lanes stride over rows whose partials are summed in a fixed order.
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface RmsnormParams {
@@ -13,23 +14,36 @@ export interface RmsnormParams {
   readonly eps: number;
 }
 
-const ROW_WORKGROUP = 64;
-const COLUMNS_PER_GROUP = 64;
-const ROW_LANES = 4;
+// Row layout shared by the norm kernels (layernorm.ts uses the same launch shape).
+export const ROW_WORKGROUP = 64;
+export const COLUMNS_PER_GROUP = 64;
+export const ROW_LANES = 4;
 
-function checkParams(p: RmsnormParams): void {
-  if (!(Number.isInteger(p.rows) && p.rows > 0 && Number.isInteger(p.dim) && p.dim > 0)) {
-    throw new Error(`rmsnorm: rows and dim must be positive integers, got ${p.rows}x${p.dim}`);
-  }
-  if (!(p.eps >= 0 && Number.isFinite(p.eps))) throw new Error(`rmsnorm: eps must be a finite non-negative number, got ${p.eps}`);
+/** The shape every norm kernel takes: rows × dim and eps. */
+export interface NormShape {
+  readonly rows: number;
+  readonly dim: number;
+  readonly eps: number;
 }
 
-const tag = (p: RmsnormParams): string => `${p.rows}x${p.dim}`;
+export function checkNormShape(kernel: string, p: NormShape): void {
+  if (!(Number.isInteger(p.rows) && p.rows > 0 && Number.isInteger(p.dim) && p.dim > 0)) {
+    throw new InternalError(`${kernel}: rows and dim must be positive integers, got ${p.rows}x${p.dim}`);
+  }
+  if (!(p.eps >= 0 && Number.isFinite(p.eps))) throw new InternalError(`${kernel}: eps must be a finite non-negative number, got ${p.eps}`);
+}
 
-function perRow(p: RmsnormParams) {
+export const normTag = (p: NormShape): string => `${p.rows}x${p.dim}`;
+
+/** One workgroup per row, spread over x and y: dispatch and the template's common params. */
+export function normPerRow(p: NormShape) {
   const { dispatch, dispatchX } = spreadWorkgroups(p.rows);
   return { dispatch, params: { rows: p.rows, dim: p.dim, eps: f32Literal(p.eps), invDim: f32Literal(1 / p.dim), dispatchX } };
 }
+
+const checkParams = (p: RmsnormParams): void => checkNormShape('rmsnorm', p);
+const tag = normTag;
+const perRow = normPerRow;
 
 export function rmsnormProgram(p: RmsnormParams): KernelProgram {
   checkParams(p);
