@@ -96,12 +96,13 @@ export function compileTraining(model: ModelConfig, train: TrainConfig, caps: De
   const verify = opts.verify ?? process.env.SDMOEC_VERIFY === '1';
   const after = verify ? (_: string, g: Graph) => verifyGraph(g) : undefined;
   const global = needsGlobalCounts(model, train);
+  // The counting pass (scope = global with grad_accum > 1) is planned once: it takes the evaluation
+  // pipeline whichever proxy choice the step gets (as it did when built per choice).
+  const countPlan = global ? planGraph(runPasses(countingGraph(forward), EVALUATION_PIPELINE, {}, after), caps, { auxCounts: 'accumulate' }) : undefined;
   const build = (fused: boolean) => {
     const step = runPasses(forward, fused ? withFusedExpertWeights(TRAINING_PIPELINE) : TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
     const evaluation = runPasses(forward, fused ? withFusedExpertWeights(EVALUATION_PIPELINE) : EVALUATION_PIPELINE, {}, after);
     const stepPlan = planGraph(step, caps, { gradAccum: train.gradAccum, ...(global ? { auxCounts: 'given' as const } : {}) });
-    // The counting pass (scope = global with grad_accum > 1) reads no expert weight: no proxy choice.
-    const countPlan = global ? planGraph(runPasses(countingGraph(forward), EVALUATION_PIPELINE, {}, after), caps, { auxCounts: 'accumulate' }) : undefined;
     return { forward, step, evaluation, stepPlan, evalPlan: planGraph(evaluation, caps), ...(countPlan ? { countPlan } : {}) };
   };
   let compiled: Omit<CompiledTraining, 'expertWeights'>;
