@@ -9,7 +9,7 @@
 // here, at a higher per-dispatch cost).
 import { create, globals } from 'webgpu';
 import { UserError } from '../base/errors.ts';
-import type { DeviceCaps } from '../base/caps.ts';
+import { isCpuAdapter, type DeviceCaps } from '../base/caps.ts';
 
 export interface DeviceOptions {
   /** Substring of the adapter name to use (Dawn `adapter=` flag). Defaults to $SDMOEC_ADAPTER. */
@@ -115,6 +115,7 @@ async function openDevice(opts: DeviceOptions): Promise<GpuContext> {
     caps: {
       subgroups: device.features.has('subgroups'),
       subgroupMinSize: info.subgroupMinSize ?? 4,
+      cpuAdapter: isCpuAdapter(info),
       timestampQuery: device.features.has('timestamp-query'),
       maxWorkgroupStorageBytes: device.limits.maxComputeWorkgroupStorageSize,
       maxInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,

@@ -23,6 +23,7 @@ import type { AnalysisModel, LoadedMatrix, MatrixRef } from './model.ts';
 const PLANNING_CAPS: DeviceCaps = {
   subgroups: false,
   subgroupMinSize: 4,
+  cpuAdapter: false,
   timestampQuery: false,
   maxWorkgroupStorageBytes: 32768,
   maxInvocationsPerWorkgroup: 256,

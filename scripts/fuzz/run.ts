@@ -21,7 +21,7 @@ const ROOT = join(import.meta.dirname, '../..');
 const HANG_MS = 10_000;
 /** lavapipe's limits, so compile refuses what this machine could not run. */
 const CAPS: DeviceCaps = {
-  subgroups: true, subgroupMinSize: 8, timestampQuery: false, maxWorkgroupStorageBytes: 32768, maxInvocationsPerWorkgroup: 1024,
+  subgroups: true, subgroupMinSize: 8, cpuAdapter: false, timestampQuery: false, maxWorkgroupStorageBytes: 32768, maxInvocationsPerWorkgroup: 1024,
   maxStorageBufferBindingSize: 134_217_728, maxBufferSize: 2 ** 31, maxStorageBuffersPerStage: 16,
 };
 

@@ -14,6 +14,7 @@ import { tinyModel } from './models.ts';
 const CAPS: DeviceCaps = {
   subgroups: true,
   subgroupMinSize: 8,
+  cpuAdapter: false,
   timestampQuery: false,
   maxWorkgroupStorageBytes: 32768,
   maxInvocationsPerWorkgroup: 1024,

@@ -50,6 +50,7 @@ async function trainsAndLearns(file: string, overrides: readonly string[], out: 
 const CAPS_2GIB: DeviceCaps = {
   subgroups: true,
   subgroupMinSize: 8,
+  cpuAdapter: false,
   timestampQuery: false,
   maxWorkgroupStorageBytes: 32768,
   maxInvocationsPerWorkgroup: 1024,
