@@ -260,24 +260,24 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   swiglu: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(0));
-    c.emit(swigluCase({ tokens, hidden, packed: false }), { g: c.input(0), u: c.input(1), h: c.output(0) });
+    c.emit(swigluCase({ tokens, hidden, packed: false }, c.caps), { g: c.input(0), u: c.input(1), h: c.output(0) });
   },
   swiglu_grad: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(1));
-    c.emit(swigluBackwardCase({ tokens, hidden, packed: false }), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
+    c.emit(swigluBackwardCase({ tokens, hidden, packed: false }, c.caps), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
   },
   geglu: (_n, c) => {
-    c.emit(activationCase({ length: numel(c.inputType(0)), fn: 'gelu', gated: true }), { g: c.input(0), u: c.input(1), h: c.output(0) });
+    c.emit(activationCase({ length: numel(c.inputType(0)), fn: 'gelu', gated: true }, c.caps), { g: c.input(0), u: c.input(1), h: c.output(0) });
   },
   geglu_grad: (_n, c) => {
     const p = { length: numel(c.inputType(1)), fn: 'gelu', gated: true } as const;
-    c.emit(activationBackwardCase(p), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
+    c.emit(activationBackwardCase(p, c.caps), { dh: c.input(0), g: c.input(1), u: c.input(2), dg: c.output(0), du: c.output(1) });
   },
   activation: (n, c) => {
-    c.emit(activationCase({ length: numel(c.inputType(0)), fn: n.attrs.fn, gated: false }), { x: c.input(0), h: c.output(0) });
+    c.emit(activationCase({ length: numel(c.inputType(0)), fn: n.attrs.fn, gated: false }, c.caps), { x: c.input(0), h: c.output(0) });
   },
   activation_grad: (n, c) => {
-    c.emit(activationBackwardCase({ length: numel(c.inputType(1)), fn: n.attrs.fn, gated: false }), { dh: c.input(0), x: c.input(1), dx: c.output(0) });
+    c.emit(activationBackwardCase({ length: numel(c.inputType(1)), fn: n.attrs.fn, gated: false }, c.caps), { dh: c.input(0), x: c.input(1), dx: c.output(0) });
   },
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;

@@ -2,10 +2,13 @@
 // and the non-gated h = act(x) for act ∈ {gelu, relu, silu}, each with a backward program.
 // GELU is the tanh approximation everywhere (the IR's ActivationFn documents why): the kernels
 // compute it as x·sigmoid(2z), the oracles below as 0.5·x·(1 + tanh z), so the device and the
-// reference agree through an identity, not by sharing a formula. One thread per element; lengths
-// need not be multiples of the workgroup size.
+// reference agree through an identity, not by sharing a formula. Lengths need not be multiples of
+// anything. Layout: SwiGLU's elementwiseLayout (vec4 when the length is a multiple of 4; CPU
+// adapters get 64-invocation workgroups of 16 vectors per invocation, GPUs 256 × 1 vector; the
+// measurements are in compiler/kernels/swiglu.ts's header).
 import type { ActivationFn } from '../ir/types.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+import { asLayout, elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { f32Literal, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface ActivationParams {
   /** Elements (rows × hidden). */
@@ -15,7 +18,6 @@ export interface ActivationParams {
   readonly gated: boolean;
 }
 
-const WORKGROUP = 256;
 export const GELU_K = Math.sqrt(2 / Math.PI);
 export const GELU_C = 0.044715;
 /** Pre-activations of random test inputs: wide enough to reach both tails of every function. */
@@ -28,14 +30,15 @@ function checkParams(p: ActivationParams): void {
 
 const name = (p: ActivationParams): string => (p.gated ? (p.fn === 'gelu' ? 'geglu' : `${p.fn}_glu`) : p.fn);
 
-function common(p: ActivationParams) {
+function common(p: ActivationParams, caps: ElementwiseCaps | undefined) {
   checkParams(p);
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.length, WORKGROUP));
+  const layout = elementwiseLayout(p.length, p.length % 4 === 0, caps);
   return {
-    dispatch,
+    layout,
+    tag: `${caps?.cpuAdapter ? '_cpu' : ''}${layout.vec4 ? '' : '_f32'}`,
     params: {
+      ...layoutParams(layout),
       n: p.length,
-      dispatchX,
       fnName: p.fn,
       gated: p.gated,
       gelu: p.fn === 'gelu',
@@ -58,21 +61,22 @@ function preActivation(p: ActivationParams): KernelBinding[] {
     : [{ name: 'x', access: 'read', type: 'f32', length: p.length, fill: PRE_FILL }];
 }
 
-export function activationProgram(p: ActivationParams): KernelProgram {
-  const { dispatch, params } = common(p);
+export function activationProgram(p: ActivationParams, caps?: ElementwiseCaps): KernelProgram {
+  const { layout, tag, params } = common(p, caps);
+  const bindings: KernelBinding[] = [...preActivation(p), { name: 'h', access: 'write', type: 'f32', length: p.length }];
   return {
     template: 'activation',
-    label: `${name(p)}_fwd_${p.length}`,
+    label: `${name(p)}_fwd_${p.length}${tag}`,
     params,
-    bindings: [...preActivation(p), { name: 'h', access: 'write', type: 'f32', length: p.length }],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    bindings: bindings.map(asLayout(layout)),
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
 
-export function activationBackwardProgram(p: ActivationParams): KernelProgram {
-  const { dispatch, params } = common(p);
+export function activationBackwardProgram(p: ActivationParams, caps?: ElementwiseCaps): KernelProgram {
+  const { layout, tag, params } = common(p, caps);
   const outputs: KernelBinding[] = p.gated
     ? [
         { name: 'dg', access: 'write', type: 'f32', length: p.length },
@@ -81,11 +85,11 @@ export function activationBackwardProgram(p: ActivationParams): KernelProgram {
     : [{ name: 'dx', access: 'write', type: 'f32', length: p.length }];
   return {
     template: 'activation_backward',
-    label: `${name(p)}_bwd_${p.length}`,
+    label: `${name(p)}_bwd_${p.length}${tag}`,
     params,
-    bindings: [{ name: 'dh', access: 'read', type: 'f32', length: p.length }, ...preActivation(p), ...outputs],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    bindings: [{ name: 'dh', access: 'read', type: 'f32', length: p.length } as KernelBinding, ...preActivation(p), ...outputs].map(asLayout(layout)),
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
@@ -131,10 +135,10 @@ const toF32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
 
 const TOLERANCE = { atol: 1e-5, rtol: 1e-5 };
 
-export function activationCase(p: ActivationParams): KernelCase {
-  return { program: activationProgram(p), oracle: (inputs) => toF32(activationReference(p, inputs)), tolerance: TOLERANCE };
+export function activationCase(p: ActivationParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: activationProgram(p, caps), oracle: (inputs) => toF32(activationReference(p, inputs)), tolerance: TOLERANCE };
 }
 
-export function activationBackwardCase(p: ActivationParams): KernelCase {
-  return { program: activationBackwardProgram(p), oracle: (inputs) => toF32(activationBackwardReference(p, inputs)), tolerance: TOLERANCE };
+export function activationBackwardCase(p: ActivationParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: activationBackwardProgram(p, caps), oracle: (inputs) => toF32(activationBackwardReference(p, inputs)), tolerance: TOLERANCE };
 }

@@ -1,8 +1,58 @@
 // SwiGLU: h = silu(g) ⊙ u over [T, F], and its backward (dg, du) as a separate program. The gate
 // and up halves come either as two tensors g, u [T, F] or packed per row as [T, 2F] = [g | u]
 // (what a fused gate+up GEMM writes); the packed backward writes dgu in the same packed layout.
-// One thread per (t, f); shapes need not be multiples of the workgroup size.
-import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+//
+// Layout (elementwiseLayout, shared with compiler/kernels/activation.ts): an invocation handles
+// `items` vectors, strided by the workgroup size so neighbouring invocations touch neighbouring
+// memory; a vector is a vec4 when the element count (packed: the row half F) is a multiple of 4,
+// else one f32 (the template is the same text either way through `alias V`).
+// - CPU adapters (caps.cpuAdapter: lavapipe, SwiftShader): 64 invocations × 16 vectors per
+//   workgroup. There a workgroup is a serial loop with a fixed cost: one thread per scalar in
+//   256-wide workgroups (what this was) took 655-830 µs for the demo's 1024×128 forward on lavapipe,
+//   one vec4 per invocation ~270 µs, 64 × 32 vec4s ~200 µs (interleaved, GPU timestamps).
+//   The per-invocation loop's trip count is hidden from the shader compiler (see the template):
+//   unrolled, it made the pipeline compile for 2-10 s.
+// - GPUs (cpuAdapter false or no caps): 256 invocations × 1 vector, the usual coalesced layout.
+// Invariants: vectors past the end are skipped by a guard; n need not be a multiple of anything.
+import type { DeviceCaps } from '../../base/caps.ts';
+import { InternalError } from '../../base/errors.ts';
+import type { Dim3 } from '../codegen/kernel.ts';
+import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+
+/** What the elementwise layout reads from the device (a full DeviceCaps fits). */
+export type ElementwiseCaps = Pick<DeviceCaps, 'cpuAdapter'>;
+
+export interface ElementwiseLayout {
+  readonly vec4: boolean;
+  /** Vectors (vec4 or f32) in the whole tensor. */
+  readonly vectors: number;
+  /** Vectors per invocation. */
+  readonly items: number;
+  readonly workgroup: number;
+  readonly dispatch: Dim3;
+  readonly dispatchX: number;
+}
+
+/** CPU adapters: few fat workgroups (measured on lavapipe, bench note in the header). */
+const CPU_LAYOUT = { workgroup: 64, items: 16 } as const;
+const GPU_LAYOUT = { workgroup: 256, items: 1 } as const;
+
+/** The layout of an elementwise kernel over `elements` values; `vec4` only when they split evenly. */
+export function elementwiseLayout(elements: number, vec4: boolean, caps: ElementwiseCaps | undefined): ElementwiseLayout {
+  if (vec4 && elements % 4 !== 0) throw new InternalError(`elementwise layout: vec4 over ${elements} elements`);
+  const { workgroup, items } = caps?.cpuAdapter ? CPU_LAYOUT : GPU_LAYOUT;
+  const vectors = vec4 ? elements / 4 : elements;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(vectors, workgroup * items));
+  return { vec4, vectors, items, workgroup, dispatch, dispatchX };
+}
+
+/** Template params of a layout (the template guards with `vectors`, strides with `span`). */
+export function layoutParams(l: ElementwiseLayout) {
+  return { vec4: l.vec4, vectors: l.vectors, items: l.items, span: l.items * l.workgroup, dispatchX: l.dispatchX };
+}
+
+/** Marks a binding as vec4 when the layout is (its length stays in f32 elements). */
+export const asLayout = (l: ElementwiseLayout) => (b: KernelBinding): KernelBinding => (l.vec4 ? { ...b, vec4: true } : b);
 
 export interface SwigluParams {
   readonly tokens: number;
@@ -10,8 +60,6 @@ export interface SwigluParams {
   /** Gate and up halves packed per row as [g | u] in one [T, 2F] tensor. */
   readonly packed: boolean;
 }
-
-const WORKGROUP = 256;
 
 function checkParams(p: SwigluParams): void {
   if (!(Number.isInteger(p.tokens) && p.tokens > 0 && Number.isInteger(p.hidden) && p.hidden > 0)) {
@@ -33,45 +81,49 @@ function gateUpBindings(p: SwigluParams) {
       ];
 }
 
-function common(p: SwigluParams) {
+function common(p: SwigluParams, caps: ElementwiseCaps | undefined) {
   const n = p.tokens * p.hidden;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
-  return { n, dispatch, params: { n, hidden: p.hidden, packed: p.packed, dispatchX } };
+  // Packed rows split into [g | u] halves of F: vec4 needs F (hence n) to be a multiple of 4.
+  const layout = elementwiseLayout(n, p.hidden % 4 === 0, caps);
+  const tag = layout.vec4 ? '' : '_f32';
+  return { n, layout, tag: `${caps?.cpuAdapter ? '_cpu' : ''}${tag}`, params: { ...layoutParams(layout), n, hidden: p.hidden, halfVectors: layout.vec4 ? p.hidden / 4 : p.hidden, packed: p.packed } };
 }
 
-export function swigluProgram(p: SwigluParams): KernelProgram {
+export function swigluProgram(p: SwigluParams, caps?: ElementwiseCaps): KernelProgram {
   checkParams(p);
-  const { n, dispatch, params } = common(p);
+  const { n, layout, tag, params } = common(p, caps);
+  const bindings: KernelBinding[] = [...gateUpBindings(p), { name: 'h', access: 'write', type: 'f32', length: n }];
   return {
     template: 'swiglu',
-    label: `swiglu_fwd_${shapeTag(p)}`,
+    label: `swiglu_fwd_${shapeTag(p)}${tag}`,
     params,
-    bindings: [...gateUpBindings(p), { name: 'h', access: 'write', type: 'f32', length: n }],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    bindings: bindings.map(asLayout(layout)),
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
 
-export function swigluBackwardProgram(p: SwigluParams): KernelProgram {
+export function swigluBackwardProgram(p: SwigluParams, caps?: ElementwiseCaps): KernelProgram {
   checkParams(p);
-  const { n, dispatch, params } = common(p);
+  const { n, layout, tag, params } = common(p, caps);
+  const bindings: KernelBinding[] = [
+    { name: 'dh', access: 'read', type: 'f32', length: n },
+    ...gateUpBindings(p),
+    ...(p.packed
+      ? [{ name: 'dgu', access: 'write' as const, type: 'f32' as const, length: 2 * n }]
+      : [
+          { name: 'dg', access: 'write' as const, type: 'f32' as const, length: n },
+          { name: 'du', access: 'write' as const, type: 'f32' as const, length: n },
+        ]),
+  ];
   return {
     template: 'swiglu_backward',
-    label: `swiglu_bwd_${shapeTag(p)}`,
+    label: `swiglu_bwd_${shapeTag(p)}${tag}`,
     params,
-    bindings: [
-      { name: 'dh', access: 'read', type: 'f32', length: n },
-      ...gateUpBindings(p),
-      ...(p.packed
-        ? [{ name: 'dgu', access: 'write' as const, type: 'f32' as const, length: 2 * n }]
-        : [
-            { name: 'dg', access: 'write' as const, type: 'f32' as const, length: n },
-            { name: 'du', access: 'write' as const, type: 'f32' as const, length: n },
-          ]),
-    ],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    bindings: bindings.map(asLayout(layout)),
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
@@ -130,10 +182,10 @@ export const swigluBackwardOracle = (p: SwigluParams) => (inputs: Readonly<Recor
 
 const TOLERANCE = { atol: 1e-5, rtol: 1e-5 };
 
-export function swigluCase(p: SwigluParams): KernelCase {
-  return { program: swigluProgram(p), oracle: swigluOracle(p), tolerance: TOLERANCE };
+export function swigluCase(p: SwigluParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: swigluProgram(p, caps), oracle: swigluOracle(p), tolerance: TOLERANCE };
 }
 
-export function swigluBackwardCase(p: SwigluParams): KernelCase {
-  return { program: swigluBackwardProgram(p), oracle: swigluBackwardOracle(p), tolerance: TOLERANCE };
+export function swigluBackwardCase(p: SwigluParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: swigluBackwardProgram(p, caps), oracle: swigluBackwardOracle(p), tolerance: TOLERANCE };
 }

@@ -22,7 +22,11 @@ const CASES: SwigluParams[] = [
   { tokens: 7, hidden: 129, packed: false },
   { tokens: 5, hidden: 300, packed: true },
   { tokens: 1, hidden: 1, packed: true },
+  { tokens: 9, hidden: 68, packed: false },
 ];
+// Both layouts run here, whatever the adapter: CPU (64 × 16 vectors per invocation) and GPU (256 × 1).
+// Hidden 129 and 1 are f32 layouts, 300 and 68 vec4 ones; none fills its last workgroup.
+const CAPS = [{ cpuAdapter: true }, { cpuAdapter: false }];
 
 /** d(Σ out·weights)/d(input[i]) by central differences, float64. */
 
@@ -31,18 +35,20 @@ const randoms = (n: number, seed: number, scale = 2): Float64Array => Float64Arr
 
 describe('swiglu kernels', () => {
   for (const params of CASES) {
-    for (const [kind, program, kcase] of [
-      ['forward', swigluProgram, swigluCase],
-      ['backward', swigluBackwardProgram, swigluBackwardCase],
-    ] as const) {
-      const label = program(params).label;
-      it(`${label} matches its golden WGSL`, () => {
-        expectGoldenWgsl(GOLDEN_DIR, program(params));
-      });
-      it(`${label} (${kind}) matches the CPU oracle`, async () => {
-        const result = await checkKernel(await testExecutor(), kcase(params), 11);
-        expect(result.ok, result.report).toBe(true);
-      });
+    for (const caps of CAPS) {
+      for (const [kind, program, kcase] of [
+        ['forward', swigluProgram, swigluCase],
+        ['backward', swigluBackwardProgram, swigluBackwardCase],
+      ] as const) {
+        const label = program(params, caps).label;
+        it(`${label} matches its golden WGSL`, () => {
+          expectGoldenWgsl(GOLDEN_DIR, program(params, caps));
+        });
+        it(`${label} (${kind}) matches the CPU oracle`, async () => {
+          const result = await checkKernel(await testExecutor(), kcase(params, caps), 11);
+          expect(result.ok, result.report).toBe(true);
+        });
+      }
     }
   }
 

@@ -1,16 +1,26 @@
 // swiglu_fwd_packed_5x300
 // swiglu forward: h[t,f] = silu(g) * u, g = gu[t, f], u = gu[t, 300 + f] (packed [g | u] rows)
-// bindings: gu (read), h (write); one thread per (t, f), n = 1500
-@group(0) @binding(0) var<storage, read> gu: array<f32>;
-@group(0) @binding(1) var<storage, read_write> h: array<f32>;
+// bindings: gu (read), h (write), as vec4; n = 1500 elements = 375 vectors
+// layout: an invocation handles 1 vectors strided by the workgroup size (neighbouring invocations, neighbouring memory); vectors past the end are skipped
+@group(0) @binding(0) var<storage, read> gu: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> h: array<vec4<f32>>;
+
+alias V = vec4<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = (wid.x + wid.y * 6u) * 256u + lid.x;
-  if (i >= 1500u) { return; }
-  let t = i / 300u;
-  let f = i - t * 300u;
-  let gate = gu[t * 300u * 2u + f];
-  let up = gu[t * 300u * 2u + 300u + f];
-  h[i] = gate / (1.0f + exp(-gate)) * up;
+  let first = (wid.x + wid.y * 2u) * 256u + lid.x;
+  // The trip count is hidden behind `one` (arrayLength ≥ 1, known only at dispatch): lavapipe
+  // unrolls constant-trip loops, which multiplied this pipeline's compile time for no speed.
+  let one = min(arrayLength(&h), 1u);
+  for (var j = 0u; j < 1u * one; j++) {
+    let i = first + j * 256u;
+    if (i >= 375u) { return; }
+    // Row t holds 75 gate vectors, then 75 up vectors.
+    let t = i / 75u;
+    let gateAt = i + t * 75u;
+    let gate: V = gu[gateAt];
+    let up: V = gu[gateAt + 75u];
+    h[i] = gate / (1.0f + exp(-gate)) * up;
+  }
 }
