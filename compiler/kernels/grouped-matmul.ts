@@ -25,6 +25,12 @@
 //   hidden from the shader compiler so lavapipe does not unroll it. `portable` (no caps, or no
 //   suitable subgroups): each invocation owns a 4×4 block, tiles 32×64 staged through workgroup
 //   memory with a reduction step of 16.
+// Measured on lavapipe at the demo's shapes (1024 routed rows, 4 experts, 64×128 and 128×64; issue 8):
+// the subgroup variant runs at the dense matmul kernel's own rate for the same M×N×K (~16-21 GFLOP/s
+// best, interleaved), so CPU adapters get it unchanged. Tried and dropped: 8 or 32 rows per lane,
+// workgroups walking 2-8 row sub-tiles × 2-4 column tiles in loops (no gain beyond noise, and 15-60 s
+// first-use compiles under load against ~9-15 s), and one lane per column with uniform A loads
+// instead of broadcasts (40× slower).
 import { InternalError } from '../../base/errors.ts';
 import { matmulVariant, subgroupBroadcastPlan, type MatmulCaps } from './matmul.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
