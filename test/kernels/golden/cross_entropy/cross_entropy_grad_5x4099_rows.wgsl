@@ -48,7 +48,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   loss[row] = rowLoss;
   var scaleRow = 0.0f;
   if (counted && count > 0u) { scaleRow = gradScale[0] / f32(count); }
-  let shift = m + logSum;
-  for (var j = 0u; j < 4099u; j++) { dlogits[base + j] = exp(logits[base + j] - shift) * scaleRow; }
+  for (var j = 0u; j < 4099u; j++) { dlogits[base + j] = exp(logits[base + j] - m - logSum) * scaleRow; }
   if (counted) { dlogits[base + u32(rowTarget)] -= scaleRow; }
 }

@@ -35,7 +35,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   loss[row] = rowLoss;
   var scaleRow = 0.0f;
   if (counted) { scaleRow = scale[0]; }
-  let shift = m + logSum;
-  for (var j = 0u; j < 4099u; j++) { logits[base + j] = exp(logits[base + j] - shift) * scaleRow; }
+  for (var j = 0u; j < 4099u; j++) { logits[base + j] = exp(logits[base + j] - m - logSum) * scaleRow; }
   if (counted) { logits[base + u32(rowTarget)] -= scaleRow; }
 }
