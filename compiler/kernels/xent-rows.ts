@@ -8,7 +8,9 @@
 // logits (and dlogits) are read and written as vec4s: lavapipe turns every per-lane access into a
 // gather/scatter, and a vec4 moves four floats per access (measured 1.4 ms against 2.5 ms scalar at
 // 512 × 1024; a plain 2 MiB copy costs ~0.7 ms on this adapter). The subgroup-per-row layout measured
-// no faster than an invocation per row on lavapipe, so it is not kept.
+// no faster than an invocation per row on lavapipe, and neither did 2, 4 or 8 invocations per row
+// each owning a contiguous chunk with a shared-memory combine (at 512 × 1024, 512 × 32768 and
+// qwen's 192 × 151936 chunk), so neither is kept.
 // GPUs keep the workgroup-per-row kernels of cross-entropy.ts / lm-head-xent.ts.
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelProgram } from './types.ts';
 
@@ -29,6 +31,7 @@ const WORKGROUP = 32;
 
 export function xentRowsProgram(p: XentRowsParams, bindings: KernelBinding[]): KernelProgram {
   const vec4 = p.vocab % 4 === 0;
+  const steps = vec4 ? p.vocab / 4 : p.vocab;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.rows, WORKGROUP));
   return {
     template: 'xent_rows',
@@ -37,13 +40,13 @@ export function xentRowsProgram(p: XentRowsParams, bindings: KernelBinding[]): K
       kernel: p.kernel,
       rows: p.rows,
       vocab: p.vocab,
-      vocab4: p.vocab / 4,
       vec4,
+      elem: vec4 ? 'vec4<f32>' : 'f32',
+      steps,
       withGrad: p.withGrad,
       inPlace: p.inPlace,
       countTargets: p.withGrad && !p.inPlace,
       out: p.inPlace ? 'logits' : 'dlogits',
-      wgX: WORKGROUP,
       dispatchX,
       negInf: f32Literal(-3.4028234663852886e38),
     },
