@@ -162,20 +162,20 @@ function emitLmHeadXent(
   const logits = c.temp(chunk * V * 4, 'logits_chunk');
   const g = io.grad;
   const scale = g ? c.temp(4, 'scale') : -1;
-  if (g) c.emit(lmHeadXentScaleCase({ rows: T, vocab: V }), { targets: io.targets, dMean: g.dMean, scale });
+  if (g) c.emit(lmHeadXentScaleCase({ rows: T, vocab: V }, c.caps), { targets: io.targets, dMean: g.dMean, scale });
   for (let r0 = 0; r0 < T; r0 += chunk) {
     const n = Math.min(chunk, T - r0);
     const slice = (id: number, width: number, name: string): number => (n === T ? id : c.view(id, r0 * width * 4, n * width * 4, `${name}[${r0}:${r0 + n}]`));
     const hc = slice(io.h, D, 'h');
     c.emit(matmulCase({ M: n, N: V, K: D, transB: transW }, c.caps), { a: hc, b: io.w, c: logits });
-    c.emit(lmHeadXentCase({ rows: n, vocab: V, withGrad: !!g }), { logits, targets: slice(io.targets, 1, 'targets'), ...(g ? { scale } : {}), loss: slice(io.rows, 1, 'loss') });
+    c.emit(lmHeadXentCase({ rows: n, vocab: V, withGrad: !!g }, c.caps), { logits, targets: slice(io.targets, 1, 'targets'), ...(g ? { scale } : {}), loss: slice(io.rows, 1, 'loss') });
     if (!g) continue;
     c.emit(matmulCase({ M: n, N: D, K: V, transB: !transW }, c.caps), { a: logits, b: io.w, c: slice(g.dh, D, 'dh') });
     const accumulate = r0 > 0;
     if (transW) c.emit(matmulCase({ M: V, N: D, K: n, transA: true, accumulate }, c.caps), { a: logits, b: hc, c: g.dw });
     else c.emit(matmulCase({ M: D, N: V, K: n, transA: true, accumulate }, c.caps), { a: hc, b: logits, c: g.dw });
   }
-  if (io.mean !== undefined) c.emit(maskedMeanCase({ rows: T, vocab: V }), { values: io.rows, targets: io.targets, mean: io.mean });
+  if (io.mean !== undefined) c.emit(maskedMeanCase({ rows: T, vocab: V }, c.caps), { values: io.rows, targets: io.targets, mean: io.mean });
 }
 
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
@@ -368,19 +368,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;
-    c.emit(crossEntropyCase({ tokens, vocab, withGrad: false }), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
-    c.emit(maskedMeanCase({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
+    c.emit(crossEntropyCase({ tokens, vocab, withGrad: false }, c.caps), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
+    c.emit(maskedMeanCase({ rows: tokens, vocab }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
   cross_entropy_fused: (_n, c) => {
     // One row pass for loss and gradient, then the masked mean of the rows.
     const [tokens, vocab] = c.inputType(0).shape;
-    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }), { logits: c.input(0), targets: c.input(1), gradScale: c.input(2), loss: c.output(0), dlogits: c.output(2) });
-    c.emit(maskedMeanCase({ rows: tokens, vocab }), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
+    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }, c.caps), { logits: c.input(0), targets: c.input(1), gradScale: c.input(2), loss: c.output(0), dlogits: c.output(2) });
+    c.emit(maskedMeanCase({ rows: tokens, vocab }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
   cross_entropy_grad: (_n, c) => {
     // Inputs: dMean (one element: the kernel's gradScale), logits, targets.
     const [tokens, vocab] = c.inputType(1).shape;
-    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }), {
+    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }, c.caps), {
       logits: c.input(1),
       targets: c.input(2),
       gradScale: c.input(0),

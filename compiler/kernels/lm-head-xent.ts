@@ -11,8 +11,15 @@
 //                       in [0, V) over the whole batch (0 when there are none), so every chunk uses
 //                       the batch's count without recounting it.
 // A target outside [0, V) (−1 by convention) is ignored, as in the unchunked cross_entropy.
+// Which adapter gets which: GPUs the workgroup-per-row kernel above and the 256-lane tree for the
+// scale; CPU adapters (caps.cpuAdapter: lavapipe, SwiftShader) an invocation per row
+// (compiler/kernels/xent-rows.ts, in place like this one) and a 64-lane scale with one barrier
+// (maskedCombine in masked-mean.ts).
 // Invariant of the in-place update: each logit is read (max, sum) and rewritten by the same lane
 // (same stride), and the target logit every lane needs is read before any lane writes.
+import type { RowKernelCaps } from '../../base/caps.ts';
+import { maskedCombine } from './masked-mean.ts';
+import { xentRowsProgram } from './xent-rows.ts';
 import { f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface LmHeadXentParams {
@@ -37,7 +44,6 @@ export const LM_HEAD_ROW_GRANULE = 64;
 
 // Small like cross_entropy's: every barrier makes lavapipe cycle through the workgroup's lanes.
 const WORKGROUP = 64;
-const SCALE_WORKGROUP = 256;
 
 /**
  * Rows per chunk for `tokens` rows of `vocab` logits: all of them when they fit in
@@ -58,39 +64,41 @@ function checkParams(what: string, rows: number, vocab: number): void {
   }
 }
 
-export function lmHeadXentProgram(p: LmHeadXentParams): KernelProgram {
+export function lmHeadXentProgram(p: LmHeadXentParams, caps: RowKernelCaps): KernelProgram {
   checkParams('lm_head_xent', p.rows, p.vocab);
+  const label = `lm_head_xent_${p.withGrad ? 'grad_' : ''}${p.rows}x${p.vocab}`;
+  const bindings: KernelProgram['bindings'][number][] = [
+    { name: 'logits', access: p.withGrad ? 'readwrite' : 'read', type: 'f32', length: p.rows * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
+    { name: 'targets', access: 'read', type: 'i32', length: p.rows, fill: { kind: 'int', lo: -1, hi: p.vocab } },
+    ...(p.withGrad ? [{ name: 'scale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.01, hi: 1 } }] : []),
+    { name: 'loss', access: 'write', type: 'f32', length: p.rows },
+  ];
+  if (caps.cpuAdapter) return xentRowsProgram({ kernel: 'lm_head_xent', label, rows: p.rows, vocab: p.vocab, withGrad: p.withGrad, inPlace: true }, bindings);
   const { dispatch, dispatchX } = spreadWorkgroups(p.rows);
   return {
     template: 'lm_head_xent',
-    label: `lm_head_xent_${p.withGrad ? 'grad_' : ''}${p.rows}x${p.vocab}`,
+    label,
     params: { rows: p.rows, vocab: p.vocab, withGrad: p.withGrad, negInf: f32Literal(-3.4028234663852886e38), dispatchX },
-    bindings: [
-      { name: 'logits', access: p.withGrad ? 'readwrite' : 'read', type: 'f32', length: p.rows * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
-      { name: 'targets', access: 'read', type: 'i32', length: p.rows, fill: { kind: 'int', lo: -1, hi: p.vocab } },
-      ...(p.withGrad ? [{ name: 'scale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.01, hi: 1 } }] : []),
-      { name: 'loss', access: 'write', type: 'f32', length: p.rows },
-    ],
+    bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
     features: [],
   };
 }
 
-export function lmHeadXentScaleProgram(p: LmHeadXentScaleParams): KernelProgram {
+export function lmHeadXentScaleProgram(p: LmHeadXentScaleParams, caps: RowKernelCaps): KernelProgram {
   checkParams('lm_head_xent_scale', p.rows, p.vocab);
-  const treeStrides: number[] = [];
-  for (let s = SCALE_WORKGROUP / 2; s >= 1; s /= 2) treeStrides.push(s);
+  const { lanes, serialCombine, treeStrides } = maskedCombine(caps);
   return {
     template: 'lm_head_xent_scale',
-    label: `lm_head_xent_scale_${p.rows}_v${p.vocab}`,
-    params: { rows: p.rows, vocab: p.vocab, treeStrides },
+    label: `lm_head_xent_scale_${p.rows}_v${p.vocab}${serialCombine ? '_serial' : ''}`,
+    params: { rows: p.rows, vocab: p.vocab, serialCombine, treeStrides },
     bindings: [
       { name: 'targets', access: 'read', type: 'i32', length: p.rows, fill: { kind: 'int', lo: -1, hi: p.vocab + 1 } },
       { name: 'dMean', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 0.5, hi: 2 } },
       { name: 'scale', access: 'write', type: 'f32', length: 1 },
     ],
-    workgroupSize: [SCALE_WORKGROUP, 1, 1],
+    workgroupSize: [lanes, 1, 1],
     dispatch: [1, 1, 1],
     features: [],
   };
@@ -131,10 +139,10 @@ export function lmHeadXentScaleOracle(p: LmHeadXentScaleParams) {
   };
 }
 
-export function lmHeadXentCase(p: LmHeadXentParams): KernelCase {
-  return { program: lmHeadXentProgram(p), oracle: lmHeadXentOracle(p), tolerance: { atol: 1e-5, rtol: 1e-5 } };
+export function lmHeadXentCase(p: LmHeadXentParams, caps: RowKernelCaps): KernelCase {
+  return { program: lmHeadXentProgram(p, caps), oracle: lmHeadXentOracle(p), tolerance: { atol: 1e-5, rtol: 1e-5 } };
 }
 
-export function lmHeadXentScaleCase(p: LmHeadXentScaleParams): KernelCase {
-  return { program: lmHeadXentScaleProgram(p), oracle: lmHeadXentScaleOracle(p), tolerance: { atol: 1e-7, rtol: 1e-6 } };
+export function lmHeadXentScaleCase(p: LmHeadXentScaleParams, caps: RowKernelCaps): KernelCase {
+  return { program: lmHeadXentScaleProgram(p, caps), oracle: lmHeadXentScaleOracle(p), tolerance: { atol: 1e-7, rtol: 1e-6 } };
 }

@@ -6,7 +6,16 @@
 //    exponent <= 0, so inputs of any magnitude neither overflow nor divide by infinity.
 //  - backward: softmax y gives dx = y * (dy - sum(dy * y)); log-softmax y gives
 //    dx = dy - exp(y) * sum(dy), one shared-memory sum per row either way.
+// Which adapter gets which layout:
+//  - GPUs (and callers without caps): the lanes-per-row layout above (templates/softmax*.wgsl.hbs).
+//  - CPU adapters (caps.cpuAdapter: lavapipe, SwiftShader): one invocation per row walking it
+//    serially, ROWS_PER_GROUP rows per workgroup, no barrier (templates/softmax_rows.wgsl.hbs), in
+//    vec4s when the row length is a multiple of 4: lavapipe runs a workgroup as a serial loop over
+//    SIMD chunks, where each tree level's barrier costs more than the row's arithmetic and every
+//    per-lane load or store is a gather/scatter that a vec4 amortises over four floats (the same
+//    layout as the cross-entropy rows, compiler/kernels/xent-rows.ts).
 // Invariants: input and output are dense row-major with rows of length shape[-1]; f32 throughout.
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { rowTiling, F32_MAX } from './reduce.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram, type Tolerance } from './types.ts';
 
@@ -27,7 +36,10 @@ function rowsAndLength(p: SoftmaxParams): { rows: number; length: number } {
   return { rows: size(p.shape) / length, length };
 }
 
-export function softmaxProgram(p: SoftmaxParams): KernelProgram {
+/** Rows (invocations) per workgroup of the CPU-adapter layout. */
+const ROWS_PER_GROUP = 32;
+
+export function softmaxProgram(p: SoftmaxParams, caps?: RowKernelCaps): KernelProgram {
   const { rows, length } = rowsAndLength(p);
   const n = rows * length;
   const { lanes, rowsPerGroup, treeStrides } = rowTiling(length, rows);
@@ -44,6 +56,29 @@ export function softmaxProgram(p: SoftmaxParams): KernelProgram {
         { name: 'x', access: 'read' as const, type: 'f32' as const, length: n },
         { name: 'out', access: 'write' as const, type: 'f32' as const, length: n },
       ];
+  if (caps?.cpuAdapter) {
+    const vec4 = length % 4 === 0;
+    const rowGroups = spreadWorkgroups(ceilDiv(rows, ROWS_PER_GROUP));
+    return {
+      template: 'softmax_rows',
+      label: `${name}_${p.shape.join('x')}_rows`,
+      params: {
+        log: p.log ?? false,
+        backward: p.backward ?? false,
+        rows,
+        length,
+        vec4,
+        elem: vec4 ? 'vec4<f32>' : 'f32',
+        steps: vec4 ? length / 4 : length,
+        dispatchX: rowGroups.dispatchX,
+        lowest: f32Literal(-F32_MAX),
+      },
+      bindings: vec4 ? bindings.map((b) => ({ ...b, vec4: true })) : bindings,
+      workgroupSize: [ROWS_PER_GROUP, 1, 1],
+      dispatch: rowGroups.dispatch,
+      features: [],
+    };
+  }
   return {
     template: p.backward ? 'softmax_backward' : 'softmax',
     label: `${name}_${p.shape.join('x')}`,
@@ -108,6 +143,6 @@ export function softmaxTolerance(p: SoftmaxParams): Tolerance {
   return { atol: 1e-6, rtol: 3e-5 };
 }
 
-export function softmaxCase(p: SoftmaxParams): KernelCase {
-  return { program: softmaxProgram(p), oracle: softmaxOracle(p), tolerance: softmaxTolerance(p) };
+export function softmaxCase(p: SoftmaxParams, caps?: RowKernelCaps): KernelCase {
+  return { program: softmaxProgram(p, caps), oracle: softmaxOracle(p), tolerance: softmaxTolerance(p) };
 }

@@ -1,7 +1,9 @@
 // Chunked LM-head cross-entropy kernels (compiler/kernels/lm-head-xent.ts): golden WGSL and the CPU
 // oracle for the per-chunk row kernel (loss only, and loss plus dlogits written over the logits in
 // place) and the batch-wide scale kernel, on odd vocabularies with ignored targets; the in-place
-// rewrite agrees with the unchunked cross-entropy's dlogits; the chunk-size rule.
+// rewrite agrees with the unchunked cross-entropy's dlogits; the chunk-size rule. Every kernel in
+// both layouts (GPU: workgroup per row and a tree; CPU adapter: invocation per row and a serial
+// combine), with caps built explicitly so both run here.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
@@ -19,6 +21,12 @@ import { checkKernel } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 import { Rng } from '../../base/rng.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
+
+const VARIANTS: [string, RowKernelCaps][] = [
+  ['GPU layout', { cpuAdapter: false, subgroups: true, subgroupMinSize: 8 }],
+  ['CPU layout', { cpuAdapter: true, subgroups: true, subgroupMinSize: 8 }],
+];
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/lm_head_xent', import.meta.url));
 
@@ -27,26 +35,30 @@ const ROWS: LmHeadXentParams[] = [
   { rows: 64, vocab: 4099, withGrad: true },
   { rows: 300, vocab: 3, withGrad: true },
   { rows: 9, vocab: 257, withGrad: false },
+  { rows: 45, vocab: 132, withGrad: true },
+  { rows: 3, vocab: 64, withGrad: false },
 ];
 
 describe('lm-head cross-entropy kernels', () => {
-  for (const p of ROWS) {
-    it(`${lmHeadXentProgram(p).label} matches golden and oracle`, async () => {
-      expectGoldenWgsl(GOLDEN_DIR, lmHeadXentProgram(p));
-      const r = await checkKernel(await testExecutor(), lmHeadXentCase(p), 5);
-      expect(r.ok, r.report).toBe(true);
-    });
+  for (const [variant, caps] of VARIANTS) {
+    for (const p of ROWS) {
+      it(`${lmHeadXentProgram(p, caps).label} (${variant}) matches golden and oracle`, async () => {
+        expectGoldenWgsl(GOLDEN_DIR, lmHeadXentProgram(p, caps));
+        const r = await checkKernel(await testExecutor(), lmHeadXentCase(p, caps), 5);
+        expect(r.ok, r.report).toBe(true);
+      });
+    }
+
+    for (const p of [{ rows: 1, vocab: 5 }, { rows: 4097, vocab: 1000 }]) {
+      it(`${lmHeadXentScaleProgram(p, caps).label} (${variant}) matches golden and oracle`, async () => {
+        expectGoldenWgsl(GOLDEN_DIR, lmHeadXentScaleProgram(p, caps));
+        const r = await checkKernel(await testExecutor(), lmHeadXentScaleCase(p, caps), 6);
+        expect(r.ok, r.report).toBe(true);
+      });
+    }
   }
 
-  for (const p of [{ rows: 1, vocab: 5 }, { rows: 4097, vocab: 1000 }]) {
-    it(`${lmHeadXentScaleProgram(p).label} matches golden and oracle`, async () => {
-      expectGoldenWgsl(GOLDEN_DIR, lmHeadXentScaleProgram(p));
-      const r = await checkKernel(await testExecutor(), lmHeadXentScaleCase(p), 6);
-      expect(r.ok, r.report).toBe(true);
-    });
-  }
-
-  it('scale kernel then in-place rows give the unchunked cross-entropy dlogits, chunk by chunk', async () => {
+  for (const [variant, caps] of VARIANTS) it(`${variant}: scale kernel then in-place rows give the unchunked cross-entropy dlogits, chunk by chunk`, async () => {
     const exec = await testExecutor();
     const rng = new Rng('lm-head-xent:vs-ce');
     const T = 10;
@@ -54,11 +66,11 @@ describe('lm-head cross-entropy kernels', () => {
     const logits = Float32Array.from({ length: T * V }, () => rng.normal(0, 3));
     const targets = Int32Array.from({ length: T }, (_, t) => (t % 4 === 3 ? -1 : (t * 7) % V));
     const dMean = Float32Array.of(1.7);
-    const whole = await exec.run(crossEntropyProgram({ tokens: T, vocab: V, withGrad: true }), { logits, targets, gradScale: dMean });
-    const { scale } = await exec.run(lmHeadXentScaleProgram({ rows: T, vocab: V }), { targets, dMean });
+    const whole = await exec.run(crossEntropyProgram({ tokens: T, vocab: V, withGrad: true }, caps), { logits, targets, gradScale: dMean });
+    const { scale } = await exec.run(lmHeadXentScaleProgram({ rows: T, vocab: V }, caps), { targets, dMean });
     expect(scale[0]).toBeCloseTo(1.7 / 8, 6); // rows 3 and 7 are ignored
     for (const [r0, n] of [[0, 6], [6, 4]]) {
-      const got = await exec.run(lmHeadXentProgram({ rows: n, vocab: V, withGrad: true }), {
+      const got = await exec.run(lmHeadXentProgram({ rows: n, vocab: V, withGrad: true }, caps), {
         logits: logits.slice(r0 * V, (r0 + n) * V),
         targets: targets.slice(r0, r0 + n),
         scale,

@@ -1,26 +1,35 @@
-// Masked mean (the scalar cross-entropy over non-ignored rows): golden WGSL and CPU oracle.
+// Masked mean (the scalar cross-entropy over non-ignored rows): golden WGSL and CPU oracle for both
+// combines (256-lane tree for GPUs, 64 lanes with a serial combine for CPU adapters).
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { maskedMeanCase, maskedMeanProgram } from '../../compiler/kernels/masked-mean.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
+
+const VARIANTS: [string, RowKernelCaps][] = [
+  ['tree', { cpuAdapter: false, subgroups: true, subgroupMinSize: 8 }],
+  ['serial combine', { cpuAdapter: true, subgroups: true, subgroupMinSize: 8 }],
+];
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/masked_mean', import.meta.url));
 
 describe('masked mean', () => {
-  for (const p of [{ rows: 1, vocab: 5 }, { rows: 257, vocab: 3 }, { rows: 4097, vocab: 1000 }]) {
-    it(`${maskedMeanProgram(p).label} matches golden and oracle`, async () => {
-      expectGoldenWgsl(GOLDEN_DIR, maskedMeanProgram(p));
-      const r = await checkKernel(await testExecutor(), maskedMeanCase(p), 11);
-      expect(r.ok, r.report).toBe(true);
-    });
+  for (const [variant, caps] of VARIANTS) {
+    for (const p of [{ rows: 1, vocab: 5 }, { rows: 257, vocab: 3 }, { rows: 4097, vocab: 1000 }]) {
+      it(`${maskedMeanProgram(p, caps).label} (${variant}) matches golden and oracle`, async () => {
+        expectGoldenWgsl(GOLDEN_DIR, maskedMeanProgram(p, caps));
+        const r = await checkKernel(await testExecutor(), maskedMeanCase(p, caps), 11);
+        expect(r.ok, r.report).toBe(true);
+      });
+    }
   }
 
-  it('is 0 when every row is ignored', async () => {
+  for (const [variant, caps] of VARIANTS) it(`${variant}: is 0 when every row is ignored`, async () => {
     const p = { rows: 9, vocab: 4 };
     const exec = await testExecutor();
-    const out = await exec.run(maskedMeanProgram(p), { values: new Float32Array(9).fill(3), targets: new Int32Array(9).fill(-1) });
+    const out = await exec.run(maskedMeanProgram(p, caps), { values: new Float32Array(9).fill(3), targets: new Int32Array(9).fill(-1) });
     expect(out.mean[0]).toBe(0);
   });
 });

@@ -1,0 +1,38 @@
+// cross_entropy_33x68_rows
+// cross_entropy: 33 rows of 68 logits, targets outside [0, 68) ignored
+//   loss[t] = logsumexp(l_t) - l_t[target]
+// CPU-adapter layout: one invocation per row, 32 rows per workgroup (row = (wid.x + wid.y * 2) * 32 + local index),
+//   walking its row serially in vec4<f32>s (17 per row): one pass for the running max and the sum of exp(l - max) rescaled to it; no reduction tree.
+// Each logit is read and rewritten by one invocation alone; the target logit is read before any write.
+@group(0) @binding(0) var<storage, read> logits: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+
+fn hmax(v: vec4<f32>) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }
+fn hsum(v: vec4<f32>) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+
+@compute @workgroup_size(32)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let row = (wid.x + wid.y * 2u) * 32u + lidx;
+  if (row >= 33u) { return; }
+  let rowTarget = targets[row];
+  let counted = rowTarget >= 0 && rowTarget < 68;
+  let base = row * 17u;
+  let targetStep = u32(rowTarget) / 4u;
+  var targetLogit = 0.0f;
+  if (counted) { targetLogit = logits[base + targetStep][u32(rowTarget) % 4u]; }
+  // Running max m and sum s of exp(l - m), rescaled once per vec4<f32> when m grows; every exponent is <= 0.
+  var m = -3.4028234663852886e+38f;
+  var s = 0.0f;
+  for (var j = 0u; j < 17u; j++) {
+    let v = logits[base + j];
+    let grown = max(m, hmax(v));
+    s = s * exp(m - grown) + hsum(exp(v - grown));
+    m = grown;
+  }
+  // relative to the row max: no cancellation between two large numbers
+  let logSum = log(s);
+  var rowLoss = 0.0f;
+  if (counted) { rowLoss = logSum - (targetLogit - m); }
+  loss[row] = rowLoss;
+}

@@ -1,0 +1,38 @@
+// lm_head_xent_9x257_rows
+// lm_head_xent: 9 rows of 257 logits, targets outside [0, 257) ignored
+//   loss[t] = logsumexp(l_t) - l_t[target]
+// CPU-adapter layout: one invocation per row, 32 rows per workgroup (row = (wid.x + wid.y * 1) * 32 + local index),
+//   walking its row serially in f32s (257 per row): one pass for the running max and the sum of exp(l - max) rescaled to it; no reduction tree.
+// Each logit is read and rewritten by one invocation alone; the target logit is read before any write.
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+
+fn hmax(v: f32) -> f32 { return v; }
+fn hsum(v: f32) -> f32 { return v; }
+
+@compute @workgroup_size(32)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let row = (wid.x + wid.y * 1u) * 32u + lidx;
+  if (row >= 9u) { return; }
+  let rowTarget = targets[row];
+  let counted = rowTarget >= 0 && rowTarget < 257;
+  let base = row * 257u;
+  let targetStep = u32(rowTarget);
+  var targetLogit = 0.0f;
+  if (counted) { targetLogit = logits[base + targetStep]; }
+  // Running max m and sum s of exp(l - m), rescaled once per f32 when m grows; every exponent is <= 0.
+  var m = -3.4028234663852886e+38f;
+  var s = 0.0f;
+  for (var j = 0u; j < 257u; j++) {
+    let v = logits[base + j];
+    let grown = max(m, hmax(v));
+    s = s * exp(m - grown) + hsum(exp(v - grown));
+    m = grown;
+  }
+  // relative to the row max: no cancellation between two large numbers
+  let logSum = log(s);
+  var rowLoss = 0.0f;
+  if (counted) { rowLoss = logSum - (targetLogit - m); }
+  loss[row] = rowLoss;
+}
