@@ -17,7 +17,7 @@ export async function runKernelDemo(log: (line: string) => void): Promise<boolea
   const cases = [
     matmulCase({ M: 512, N: 512, K: 512 }, ctx.caps),
     matmulCase({ M: 129, N: 65, K: 257, transB: true }, ctx.caps),
-    softmaxCase({ shape: [64, 1000] }),
+    softmaxCase({ shape: [64, 1000] }, ctx.caps),
     reduceCase({ op: 'sum', shape: [3, 4097], axis: 1 }),
     elementwiseCase({ op: 'mul', aShape: [7, 129], bShape: [129] }),
   ];
