@@ -190,7 +190,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }), { a: c.input(0), b: c.input(1), out: c.output(0) });
   },
   reduce: (n, c) => {
-    c.emit(reduceCase({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }), { x: c.input(0), out: c.output(0) });
+    c.emit(reduceCase({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }, c.caps), { x: c.input(0), out: c.output(0) });
   },
   matmul: (n, c) => {
     const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
@@ -354,7 +354,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [tokens, experts] = c.inputType(0).shape;
     const loss = c.temp(8, 'loss');
     emitAux(n.attrs, tokens, experts, c, loss);
-    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }), { x: loss, out: c.output(0) });
+    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }, c.caps), { x: loss, out: c.output(0) });
   },
   aux_loss_grad: (n, c) => {
     // Inputs: dLoss [], x, idx. The kernel's gradients are for dLoss = 1; scale them by dLoss.
