@@ -6,7 +6,8 @@
 //   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r].
 // Row layouts (NormVariant, chosen by normVariant from the adapter's RowKernelCaps, shared with
 // layernorm.ts):
-//   lane      CPU adapters (lavapipe, SwiftShader), rows up to LANE_MAX_DIM: one invocation per row,
+//   lane      CPU adapters (lavapipe, SwiftShader): rows up to LANE_MAX_DIM, or any row when the
+//             adapter has no subgroups; one invocation per row,
 //             serial loops, LANE_ROWS_PER_GROUP rows per workgroup, no shared memory or barriers
 //             (on lavapipe a workgroup runs as a serial loop over SIMD chunks and each barrier is a
 //             pass over all of them: 512×64 forward 880 µs as a tree, ~100 µs like this);
@@ -37,8 +38,10 @@ export const ROW_LANES = 4;
 export const LANE_ROWS_PER_GROUP = 64;
 const LANE_MIN_GROUPS = 8;
 const LANE_MIN_ROWS_PER_GROUP = 8;
-/** Subgroup layout: rows per workgroup (one subgroup each). */
+/** Subgroup layout: rows per workgroup (one subgroup each; 4..32 measured alike at 512×64 and
+ * 4096×256, 1 was 1.2-1.4× slower), within a workgroup of at most MAX_SUBGROUP_WORKGROUP. */
 export const SUBGROUP_ROWS_PER_GROUP = 8;
+const MAX_SUBGROUP_WORKGROUP = 256;
 /** Longest row the lane layout takes on a CPU adapter with subgroups; longer rows go subgroup-per-row.
  * Measured on lavapipe (GPU µs, best of interleaved runs under load 30, fwd / bwd), lane vs
  * subgroup: 512×64 111/157 vs 131/177; 512×128 197/498 vs 184/452; 512×256 400/596 vs 308/1055;
@@ -98,7 +101,8 @@ export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKerne
     return { suffix: '_lane', workgroupSize: [perGroup, 1, 1] as const, dispatch, params: { ...common, dispatchX }, vec4, features: [] as GPUFeatureName[] };
   }
   if (!caps.subgroups) throw new InternalError(`norm kernels: the subgroup layout needs an adapter with subgroups`);
-  const rowsPerGroup = SUBGROUP_ROWS_PER_GROUP;
+  // Wide subgroups get fewer rows per workgroup so it stays within the default 256 invocations.
+  const rowsPerGroup = Math.max(1, Math.min(SUBGROUP_ROWS_PER_GROUP, Math.floor(MAX_SUBGROUP_WORKGROUP / caps.subgroupMinSize)));
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.rows, rowsPerGroup));
   return {
     suffix: '_subgroup',

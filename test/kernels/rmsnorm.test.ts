@@ -80,6 +80,15 @@ describe('rmsnorm kernels', () => {
     }
   });
 
+  it('a subgroup plan for wider subgroups than the adapter\'s stays within 256 invocations and covers every row', async () => {
+    const wide: RowKernelCaps = { subgroups: true, subgroupMinSize: 64, cpuAdapter: true };
+    const kcase = rmsnormCase({ rows: 45, dim: 33, eps: 1e-5 }, wide, 'subgroup');
+    expect(kcase.program.workgroupSize[0]).toBe(256);
+    expect(kcase.program.params.rowsPerGroup).toBe(4);
+    const result = await checkKernel(await testExecutor(), kcase, 6);
+    expect(result.ok, result.report).toBe(true);
+  });
+
   it('chooses the layout from the adapter caps and the row length', () => {
     expect(normVariant(CPU, 64)).toBe('lane');
     expect(normVariant(CPU, 4096)).toBe('subgroup');

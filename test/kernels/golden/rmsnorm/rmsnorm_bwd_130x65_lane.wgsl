@@ -1,6 +1,6 @@
 // rmsnorm_bwd_130x65_lane
 // rmsnorm backward (dx), lane layout (CPU adapters): dx = rstd * dy * w - x * rstd^3 * mean(dy * w * x),
-// rstd recomputed from x; 130 rows of 65, eps = 9.999999974752427e-7f; bindings: dy, x, w (read), dx (write), f32
+// rstd recomputed from x; 130 rows of 65, eps = 9.999999974752427e-7f; bindings: dy, x, w (read), dx (write)
 // one invocation per row, serial loops over its 65 elements: no shared memory, no barriers;
 // row = (wid.x + wid.y * 5) * 32 + lid.x
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -13,15 +13,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let row = (wid.x + wid.y * 5u) * 32u + lid.x;
   if (row >= 130u) { return; }
   let base = row * 65u;
-  var accSq = 0.0f;
-  var accDot = 0.0f;
+  var sumSq = 0.0f;
+  var sumDot = 0.0f;
   for (var j = 0u; j < 65u; j++) {
     let v = x[base + j];
-    accSq = fma(v, v, accSq);
-    accDot = fma(dy[base + j] * w[j], v, accDot);
+    sumSq = fma(v, v, sumSq);
+    sumDot = fma(dy[base + j] * w[j], v, sumDot);
   }
-  let sumSq = accSq;
-  let sumDot = accDot;
   let r = inverseSqrt(sumSq * 0.015384615398943424f + 9.999999974752427e-7f);
   let correction = r * r * r * sumDot * 0.015384615398943424f;
   for (var j = 0u; j < 65u; j++) {

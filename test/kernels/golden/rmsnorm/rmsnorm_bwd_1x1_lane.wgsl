@@ -1,6 +1,6 @@
 // rmsnorm_bwd_1x1_lane
 // rmsnorm backward (dx), lane layout (CPU adapters): dx = rstd * dy * w - x * rstd^3 * mean(dy * w * x),
-// rstd recomputed from x; 1 rows of 1, eps = 0.5f; bindings: dy, x, w (read), dx (write), f32
+// rstd recomputed from x; 1 rows of 1, eps = 0.5f; bindings: dy, x, w (read), dx (write)
 // one invocation per row, serial loops over its 1 elements: no shared memory, no barriers;
 // row = (wid.x + wid.y * 1) * 8 + lid.x
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -13,15 +13,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let row = (wid.x + wid.y * 1u) * 8u + lid.x;
   if (row >= 1u) { return; }
   let base = row * 1u;
-  var accSq = 0.0f;
-  var accDot = 0.0f;
+  var sumSq = 0.0f;
+  var sumDot = 0.0f;
   for (var j = 0u; j < 1u; j++) {
     let v = x[base + j];
-    accSq = fma(v, v, accSq);
-    accDot = fma(dy[base + j] * w[j], v, accDot);
+    sumSq = fma(v, v, sumSq);
+    sumDot = fma(dy[base + j] * w[j], v, sumDot);
   }
-  let sumSq = accSq;
-  let sumDot = accDot;
   let r = inverseSqrt(sumSq * 1.0f + 0.5f);
   let correction = r * r * r * sumDot * 1.0f;
   for (var j = 0u; j < 1u; j++) {

@@ -1,6 +1,6 @@
 // rmsnorm_bwd_37x68_lane
 // rmsnorm backward (dx), lane layout (CPU adapters): dx = rstd * dy * w - x * rstd^3 * mean(dy * w * x),
-// rstd recomputed from x; 37 rows of 68, eps = 0.000009999999747378752f; bindings: dy, x, w (read), dx (write), f32
+// rstd recomputed from x; 37 rows of 68, eps = 0.000009999999747378752f; bindings: dy, x, w (read), dx (write)
 // one invocation per row, serial loops over its 68 elements: no shared memory, no barriers;
 // row = (wid.x + wid.y * 5) * 8 + lid.x
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -13,15 +13,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let row = (wid.x + wid.y * 5u) * 8u + lid.x;
   if (row >= 37u) { return; }
   let base = row * 68u;
-  var accSq = 0.0f;
-  var accDot = 0.0f;
+  var sumSq = 0.0f;
+  var sumDot = 0.0f;
   for (var j = 0u; j < 68u; j++) {
     let v = x[base + j];
-    accSq = fma(v, v, accSq);
-    accDot = fma(dy[base + j] * w[j], v, accDot);
+    sumSq = fma(v, v, sumSq);
+    sumDot = fma(dy[base + j] * w[j], v, sumDot);
   }
-  let sumSq = accSq;
-  let sumDot = accDot;
   let r = inverseSqrt(sumSq * 0.014705882407724857f + 0.000009999999747378752f);
   let correction = r * r * r * sumDot * 0.014705882407724857f;
   for (var j = 0u; j < 68u; j++) {

@@ -1,6 +1,6 @@
 // rmsnorm_fwd_130x65_lane
 // rmsnorm forward, lane layout (CPU adapters): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps),
-// 130 rows of 65, eps = 9.999999974752427e-7f; bindings: x, w, y (f32), rstd (write)
+// 130 rows of 65, eps = 9.999999974752427e-7f; bindings: x, w (read), y, rstd (write)
 // one invocation per row, a serial loop over its 65 elements: no shared memory, no barriers
 // (on lavapipe a workgroup is a serial loop over SIMD chunks, so a barrier costs a pass over all of them);
 // row = (wid.x + wid.y * 5) * 32 + lid.x

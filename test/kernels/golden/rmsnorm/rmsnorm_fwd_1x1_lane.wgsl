@@ -1,6 +1,6 @@
 // rmsnorm_fwd_1x1_lane
 // rmsnorm forward, lane layout (CPU adapters): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps),
-// 1 rows of 1, eps = 0.5f; bindings: x, w, y (f32), rstd (write)
+// 1 rows of 1, eps = 0.5f; bindings: x, w (read), y, rstd (write)
 // one invocation per row, a serial loop over its 1 elements: no shared memory, no barriers
 // (on lavapipe a workgroup is a serial loop over SIMD chunks, so a barrier costs a pass over all of them);
 // row = (wid.x + wid.y * 1) * 8 + lid.x

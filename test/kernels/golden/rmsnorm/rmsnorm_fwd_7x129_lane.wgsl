@@ -1,6 +1,6 @@
 // rmsnorm_fwd_7x129_lane
 // rmsnorm forward, lane layout (CPU adapters): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps),
-// 7 rows of 129, eps = 0.000009999999747378752f; bindings: x, w, y (f32), rstd (write)
+// 7 rows of 129, eps = 0.000009999999747378752f; bindings: x, w (read), y, rstd (write)
 // one invocation per row, a serial loop over its 129 elements: no shared memory, no barriers
 // (on lavapipe a workgroup is a serial loop over SIMD chunks, so a barrier costs a pass over all of them);
 // row = (wid.x + wid.y * 1) * 8 + lid.x
