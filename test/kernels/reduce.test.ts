@@ -55,11 +55,13 @@ describe('reduction kernels', () => {
     }
   }
 
-  it('takes the lane layout on CPU adapters unless a few outputs have long axes', () => {
-    expect(reduceLane(CPU, 512, 64)).toBe(true);
-    expect(reduceLane(CPU, 3, 4097)).toBe(false);
-    expect(reduceLane(CPU, 64, 100000)).toBe(true);
-    expect(reduceLane(GPU, 512, 64)).toBe(false);
+  it('takes the lane layout on CPU adapters for short axes, and for long strided axes with many outputs', () => {
+    expect(reduceLane(CPU, 'row', 512, 64)).toBe(true);
+    expect(reduceLane(CPU, 'row', 3, 4097)).toBe(false);
+    expect(reduceLane(CPU, 'row', 64, 100000)).toBe(false);
+    expect(reduceLane(CPU, 'strided', 64, 100000)).toBe(true);
+    expect(reduceLane(CPU, 'strided', 3, 4097)).toBe(false);
+    expect(reduceLane(GPU, 'row', 512, 64)).toBe(false);
     const row = reduceProgram({ op: 'sum', shape: [1500, 70], axis: 1 }, CPU);
     expect(row.workgroupSize).toEqual([1, 64, 1]);
     expect(row.params.tree).toBe(false);
