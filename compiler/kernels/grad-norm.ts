@@ -10,8 +10,9 @@
 //         slot; stage 2 is one workgroup with a tree;
 //   lane  CPU adapters (lavapipe): no barriers anywhere. A stage-1 workgroup of LANE_WORKGROUP lanes
 //         strides over its chunk and every lane writes its own slot (LANE_WORKGROUP slots per
-//         chunk); stage 2 is a single invocation summing the slots in order. On lavapipe every
-//         barrier is a pass over all SIMD chunks of a workgroup (360960 floats: 1640 µs as a tree).
+//         chunk); stage 2 is a single invocation summing the slots in order (as vec4s when it can).
+//         On lavapipe every barrier is a pass over all SIMD chunks of a workgroup (360960 floats:
+//         1640 µs as a tree in the demo step's profile).
 //
 // Invariants:
 // - Every slot of `partials` is owned by exactly one lane or workgroup of one stage-1 dispatch (the
@@ -32,6 +33,10 @@ export const GRAD_NORM_CHUNK = WORKGROUP * ITEMS_PER_LANE;
  * 32768 → 164 (64 lanes; 32 and 128 were slower). 16384 keeps a few chunks per core on small slabs. */
 const LANE_WORKGROUP = 64;
 const LANE_CHUNK = 16384;
+/** Long ranges get longer lane chunks so there are at most this many (still a few per core): the
+ * serial finalize then reads at most 64·LANE_MAX_CHUNKS slots per range (100M floats in 16384-float
+ * chunks would leave it 390656 slots, 688 µs against the tree's 85). */
+const LANE_MAX_CHUNKS = 256;
 
 export type GradNormVariant = 'lane' | 'tree';
 
@@ -56,18 +61,23 @@ export interface GradNormFinalizeParams {
 }
 
 const slotsPerChunk = (variant: GradNormVariant): number => (variant === 'lane' ? LANE_WORKGROUP : 1);
-const chunkOf = (variant: GradNormVariant): number => (variant === 'lane' ? LANE_CHUNK : GRAD_NORM_CHUNK);
+/** Elements per stage-1 workgroup for a range of `length`; lane chunks are multiples of 4·LANE_WORKGROUP. */
+function chunkOf(variant: GradNormVariant, length: number): number {
+  if (variant === 'tree') return GRAD_NORM_CHUNK;
+  const unit = 4 * LANE_WORKGROUP;
+  return Math.max(LANE_CHUNK, ceilDiv(ceilDiv(length, LANE_MAX_CHUNKS), unit) * unit);
+}
 
 /** Partial slots one stage-1 dispatch over `length` elements writes, in the layout `caps` selects. */
 export const gradNormPartialSlots = (length: number, caps: RowKernelCaps, variant = gradNormVariant(caps)): number =>
-  ceilDiv(length, chunkOf(variant)) * slotsPerChunk(variant);
+  ceilDiv(length, chunkOf(variant, length)) * slotsPerChunk(variant);
 
 /** vec4 loads when the range and the buffer are 4-aligned (packed slabs are): lavapipe pays per load, not per byte. */
 const useVec4 = (p: GradNormPartialsParams): boolean => p.elementOffset % 4 === 0 && p.length % 4 === 0 && p.bufferLength % 4 === 0;
 
 export function gradNormPartialsProgram(p: GradNormPartialsParams, caps: RowKernelCaps, variant = gradNormVariant(caps)): KernelProgram {
   if (p.length < 1 || p.elementOffset + p.length > p.bufferLength) throw new InternalError(`grad norm: range [${p.elementOffset}, +${p.length}) is outside a buffer of ${p.bufferLength}`);
-  const chunk = chunkOf(variant);
+  const chunk = chunkOf(variant, p.length);
   const chunks = ceilDiv(p.length, chunk);
   const slots = gradNormPartialSlots(p.length, caps, variant);
   if (p.partialOffset + slots > p.partialsLength) throw new InternalError(`grad norm: ${slots} partial slots at ${p.partialOffset} exceed the ${p.partialsLength} available`);
@@ -103,12 +113,15 @@ export function gradNormFinalizeProgram(p: GradNormFinalizeParams, caps: RowKern
   if (p.partialsLength < 1) throw new InternalError('grad norm: needs at least one partial');
   if (p.maxNorm !== undefined && !(p.maxNorm > 0)) throw new InternalError(`grad norm: max norm must be positive, got ${p.maxNorm}`);
   const lane = variant === 'lane';
+  // The lane layout's single invocation reads vec4s when it can (lane partials come in runs of
+  // LANE_WORKGROUP slots): a quarter of the loads and four independent running sums.
+  const vec4 = lane && p.partialsLength % 4 === 0;
   return {
     template: lane ? 'grad_norm_finalize_lane' : 'grad_norm_finalize',
     label: `grad_norm_finalize_${p.partialsLength}${p.maxNorm === undefined ? '_noclip' : `_max${String(p.maxNorm).replace('.', 'p')}`}${lane ? '_lane' : ''}`,
-    params: { partialsLength: p.partialsLength, clip: p.maxNorm !== undefined, maxNorm: f32Literal(p.maxNorm ?? 1) },
+    params: { partialsLength: p.partialsLength, vec4, count: vec4 ? p.partialsLength / 4 : p.partialsLength, clip: p.maxNorm !== undefined, maxNorm: f32Literal(p.maxNorm ?? 1) },
     bindings: [
-      { name: 'partials', access: 'read', type: 'f32', length: p.partialsLength, fill: { kind: 'float', lo: 0, hi: 1 } },
+      { name: 'partials', access: 'read', type: 'f32', length: p.partialsLength, fill: { kind: 'float', lo: 0, hi: 1 }, ...(vec4 ? { vec4: true } : {}) },
       { name: 'clip', access: 'write', type: 'f32', length: 2 },
     ],
     workgroupSize: [lane ? 1 : WORKGROUP, 1, 1],
@@ -119,11 +132,12 @@ export function gradNormFinalizeProgram(p: GradNormFinalizeParams, caps: RowKern
 
 type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
-/** Slot (relative to partialOffset) that element `i` of the range is summed into. */
-function slotOf(i: number, variant: GradNormVariant, width: number): number {
-  const chunk = Math.floor(i / chunkOf(variant));
+/** Slot (relative to partialOffset) that element `i` of a range of `length` is summed into. */
+function slotOf(i: number, length: number, variant: GradNormVariant, width: number): number {
+  const size = chunkOf(variant, length);
+  const chunk = Math.floor(i / size);
   if (variant === 'tree') return chunk;
-  const unit = Math.floor((i - chunk * LANE_CHUNK) / width);
+  const unit = Math.floor((i - chunk * size) / width);
   return chunk * LANE_WORKGROUP + (unit % LANE_WORKGROUP);
 }
 
@@ -132,7 +146,7 @@ export function gradNormPartialsOracle(p: GradNormPartialsParams, caps: RowKerne
   return (inputs: Inputs): Record<string, Float32Array> => {
     const partials = Float32Array.from(inputs.partials);
     const sums = new Float64Array(gradNormPartialSlots(p.length, caps, variant));
-    for (let i = 0; i < p.length; i++) sums[slotOf(i, variant, width)] += inputs.grad[p.elementOffset + i] ** 2;
+    for (let i = 0; i < p.length; i++) sums[slotOf(i, p.length, variant, width)] += inputs.grad[p.elementOffset + i] ** 2;
     partials.set(sums, p.partialOffset);
     return { partials };
   };

@@ -37,7 +37,8 @@ for (const [variant, caps] of [['tree', GPU], ['lane', CPU]] as const) {
     { bufferLength: 40000, elementOffset: 1234, length: 33333, partialOffset: 1, partialsLength: SLAB_PARTIALS },
     { bufferLength: 40000, elementOffset: 2048, length: 33332, partialOffset: 0, partialsLength: SLAB_PARTIALS },
   ];
-  const STAGE2: GradNormFinalizeParams[] = [{ partialsLength: PARTIALS, maxNorm: 1 }, { partialsLength: 300 }];
+  // 301 partials: the lane layout's finalize reads scalars, not vec4s.
+  const STAGE2: GradNormFinalizeParams[] = [{ partialsLength: PARTIALS, maxNorm: 1 }, { partialsLength: 300 }, { partialsLength: 301, maxNorm: 0.5 }];
 
   describe(`grad norm kernels (${variant} layout)`, () => {
     it('is the layout the caps select', () => expect(gradNormVariant(caps)).toBe(variant));
@@ -71,6 +72,16 @@ for (const [variant, caps] of [['tree', GPU], ['lane', CPU]] as const) {
       const norm = Math.sqrt(sum);
       expect(Math.abs(clip[1] - norm) / norm).toBeLessThan(1e-5);
       expect(Math.abs(clip[0] - 1 / (norm + 1e-6))).toBeLessThan(1e-6);
+    });
+
+    it('keeps the slots of a long range bounded, and sums a range past 256 lane chunks right', async () => {
+      const slots = gradNormPartialSlots(1e8, caps);
+      expect(slots).toBeLessThanOrEqual(variant === 'lane' ? 256 * 64 : Math.ceil(1e8 / 4096));
+      expect(slots).toBeGreaterThan(0);
+      const length = 256 * 16384 + 1003;
+      const p: GradNormPartialsParams = { bufferLength: length + 5, elementOffset: 2, length, partialOffset: 0, partialsLength: gradNormPartialSlots(length, caps) };
+      const result = await checkKernel(await testExecutor(), gradNormPartialsCase(p, caps), 53);
+      expect(result.ok, result.report).toBe(true);
     });
 
     it('rejects ranges and slots outside their buffers', () => {
