@@ -45,8 +45,11 @@ const MAX_SUBGROUP_WORKGROUP = 256;
 /** Longest row the lane layout takes on a CPU adapter with subgroups; longer rows go subgroup-per-row.
  * Measured on lavapipe (GPU µs, best of interleaved runs under load 30, fwd / bwd), lane vs
  * subgroup: 512×64 111/157 vs 131/177; 512×128 197/498 vs 184/452; 512×256 400/596 vs 308/1055;
- * 256×512 374/609 vs 249/387; 4096×256 7386/37965 vs 3644/5872 (a lane per row strides through
- * 64 rows at once and thrashes the cache as rows grow). */
+ * 256×512 374/609 vs 249/387; 4096×256 7386/37965 vs 3644/5872 (every lane load is a gather
+ * from 8 rows, where a subgroup reads its row contiguously as vec4s). Under load 10, lane vs
+ * subgroup vs tree: 512×1024 2818/8651 vs 786/1376 vs 6947/9765; 512×4096 13763/35422 vs
+ * 4981/5538 vs 20546/30245; 16×4096 229/393 vs 131/229 vs 328/328. So a CPU adapter without
+ * subgroups keeps the lane layout at every length: about the tree's cost at 4096, faster below. */
 export const LANE_MAX_DIM = 96;
 /** Weight-gradient lane layout: columns (or vec4 column groups) per workgroup. */
 const DW_LANE_GROUP = 64;
