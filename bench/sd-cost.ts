@@ -280,7 +280,7 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       [matmulCase({ M: K, N: r, K: N, batch: E, aBatchStride: K * N, bBatchStride: 0, cBatchStride: K * r }, ctx.caps), { a: 'Gu', b: 'V', c: 'B' }],
       [matmulCase({ M: K, N, K: r, batch: E, transB: true, alpha: -1, accumulate: true, aBatchStride: K * r, bBatchStride: 0, cBatchStride: K * N }, ctx.caps), { a: 'B', b: 'V', c: 'Gu' }],
       [elementwiseCase({ op: 'sub', aShape: [E * K * N], bShape: [E * K * N] }), { a: 'G', b: 'Gu', out: 'D' }],
-      [reduceCase({ op: 'sum', shape: [E, K * N], axis: 0 }), { x: 'D', out: 'Gc' }],
+      [reduceCase({ op: 'sum', shape: [E, K * N], axis: 0 }, ctx.caps), { x: 'D', out: 'Gc' }],
     ];
     const p = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
     const kernels: [KernelCase, Record<string, keyof typeof sizes>][] = [

@@ -18,7 +18,7 @@ export async function runKernelDemo(log: (line: string) => void): Promise<boolea
     matmulCase({ M: 512, N: 512, K: 512 }, ctx.caps),
     matmulCase({ M: 129, N: 65, K: 257, transB: true }, ctx.caps),
     softmaxCase({ shape: [64, 1000] }, ctx.caps),
-    reduceCase({ op: 'sum', shape: [3, 4097], axis: 1 }),
+    reduceCase({ op: 'sum', shape: [3, 4097], axis: 1 }, ctx.caps),
     elementwiseCase({ op: 'mul', aShape: [7, 129], bShape: [129] }),
   ];
   let allOk = true;

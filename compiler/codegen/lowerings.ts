@@ -190,7 +190,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }), { a: c.input(0), b: c.input(1), out: c.output(0) });
   },
   reduce: (n, c) => {
-    c.emit(reduceCase({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }), { x: c.input(0), out: c.output(0) });
+    c.emit(reduceCase({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }, c.caps), { x: c.input(0), out: c.output(0) });
   },
   matmul: (n, c) => {
     const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
@@ -220,26 +220,26 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   rmsnorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
-    c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.output(1) });
+    c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }, c.caps), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.output(1) });
   },
   rmsnorm_grad: (n, c) => {
     // Inputs: dy, x, w, rstd (kept from the forward).
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
-    c.emit(rmsnormBackwardCase(p), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
-    c.emit(rmsnormWeightGradCase(p), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
+    c.emit(rmsnormBackwardCase(p, c.caps), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
+    c.emit(rmsnormWeightGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
   },
   layernorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
-    c.emit(layernormCase({ rows, dim, eps: n.attrs.eps }), { x: c.input(0), w: c.input(1), b: c.input(2), y: c.output(0), mean: c.output(1), rstd: c.output(2) });
+    c.emit(layernormCase({ rows, dim, eps: n.attrs.eps }, c.caps), { x: c.input(0), w: c.input(1), b: c.input(2), y: c.output(0), mean: c.output(1), rstd: c.output(2) });
   },
   layernorm_grad: (n, c) => {
     // Inputs: dy, x, w, mean, rstd (the forward's statistics).
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
     const stats = { mean: c.input(3), rstd: c.input(4) };
-    c.emit(layernormBackwardCase(p), { dy: c.input(0), x: c.input(1), w: c.input(2), ...stats, dx: c.output(0) });
-    c.emit(layernormParamGradCase(p), { dy: c.input(0), x: c.input(1), ...stats, dw: c.output(1), db: c.output(2) });
+    c.emit(layernormBackwardCase(p, c.caps), { dy: c.input(0), x: c.input(1), w: c.input(2), ...stats, dx: c.output(0) });
+    c.emit(layernormParamGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), ...stats, dw: c.output(1), db: c.output(2) });
   },
   rope: (n, c) => {
     const a = n.attrs;
@@ -354,7 +354,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [tokens, experts] = c.inputType(0).shape;
     const loss = c.temp(8, 'loss');
     emitAux(n.attrs, tokens, experts, c, loss);
-    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }), { x: loss, out: c.output(0) });
+    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }, c.caps), { x: loss, out: c.output(0) });
   },
   aux_loss_grad: (n, c) => {
     // Inputs: dLoss [], x, idx. The kernel's gradients are for dLoss = 1; scale them by dLoss.
@@ -459,15 +459,15 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
         ranges.set(s.of, { start, end, bufferElements: c.storage(s.of).bytes / 4 });
       }
     });
-    const slots = [...ranges.values()].reduce((sum, r) => sum + gradNormPartialSlots(r.end - r.start), 0);
+    const slots = [...ranges.values()].reduce((sum, r) => sum + gradNormPartialSlots(r.end - r.start, c.caps), 0);
     const partials = c.temp(slots * 4, 'partials');
     let offset = 0;
     for (const [buffer, r] of ranges) {
       const p = { bufferLength: r.bufferElements, elementOffset: r.start, length: r.end - r.start, partialOffset: offset, partialsLength: slots };
-      c.emit(gradNormPartialsCase(p), { grad: buffer, partials });
-      offset += gradNormPartialSlots(p.length);
+      c.emit(gradNormPartialsCase(p, c.caps), { grad: buffer, partials });
+      offset += gradNormPartialSlots(p.length, c.caps);
     }
-    c.emit(gradNormFinalizeCase({ partialsLength: slots, maxNorm: n.attrs.maxNorm > 0 ? n.attrs.maxNorm : undefined }), { partials, clip: c.output(0) });
+    c.emit(gradNormFinalizeCase({ partialsLength: slots, maxNorm: n.attrs.maxNorm > 0 ? n.attrs.maxNorm : undefined }, c.caps), { partials, clip: c.output(0) });
   },
   adamw: (n, c) => {
     const length = numel(c.inputType(0));

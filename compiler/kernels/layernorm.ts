@@ -1,14 +1,28 @@
 // LayerNorm over rows of length D, PyTorch nn.LayerNorm semantics (elementwise affine with bias,
 // biased variance): y = (x − mean)·rstd ⊙ w + b, rstd = 1/sqrt(var + eps). Three programs, all
-// deterministic (fixed reduction trees, no atomics):
-//   layernorm             one workgroup per row → y, and the row's mean and rstd for the backward;
-//                         the variance is a second pass over the centred row (no E[x²] − mean²
-//                         cancellation in f32);
-//   layernorm_backward    one workgroup per row → dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)), g = dy⊙w,
-//                         x̂ = (x − mean)·rstd, from the forward's saved statistics;
-//   layernorm_param_grad  dw[j] = Σ_rows dy·x̂, db[j] = Σ_rows dy in one pass: workgroups own 64
-//                         columns, ROW_LANES lanes stride over rows, partials summed in a fixed order.
-import { checkNormShape, COLUMNS_PER_GROUP, normPerRow, normTag, ROW_LANES, ROW_WORKGROUP } from './rmsnorm.ts';
+// deterministic (fixed summation orders, no atomics):
+//   layernorm             → y, and the row's mean and rstd for the backward; the variance is a
+//                         second pass over the centred row (no E[x²] − mean² cancellation in f32);
+//   layernorm_backward    → dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)), g = dy⊙w, x̂ = (x − mean)·rstd,
+//                         from the forward's saved statistics;
+//   layernorm_param_grad  dw[j] = Σ_rows dy·x̂, db[j] = Σ_rows dy in one pass.
+// Row layouts are rmsnorm.ts's (NormVariant from normVariant, same launch shapes): `lane` (an
+// invocation per row, CPU adapters, short rows), `subgroup` (a subgroup per row, CPU adapters with
+// subgroups, longer rows), `tree` (a workgroup per row with a shared-memory tree, GPUs). The
+// parameter gradient has a column-per-invocation `lane` layout for CPU adapters; GPUs keep 64
+// columns × ROW_LANES row lanes per workgroup, lane partials summed in a fixed order.
+import type { RowKernelCaps } from '../../base/caps.ts';
+import {
+  checkNormShape,
+  COLUMNS_PER_GROUP,
+  normColumnLayout,
+  normColumnVariant,
+  normRowLayout,
+  normTag,
+  normVariant,
+  ROW_LANES,
+  type NormVariant,
+} from './rmsnorm.ts';
 import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface LayernormParams {
@@ -22,52 +36,74 @@ const RSTD_FILL = { kind: 'float', lo: 0.5, hi: 2 } as const;
 
 const checkParams = (p: LayernormParams): void => checkNormShape('layernorm', p);
 const tag = normTag;
-const perRow = normPerRow;
+const variantTag = (v: NormVariant): string => (v === 'tree' ? '' : `_${v}`);
 
-export function layernormProgram(p: LayernormParams): KernelProgram {
+export function layernormProgram(p: LayernormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
   checkParams(p);
-  const { dispatch, params } = perRow(p);
+  const l = normRowLayout(p, variant, caps);
+  const v4 = l.vec4 ? { vec4: true } : {};
   return {
-    template: 'layernorm',
-    label: `layernorm_fwd_${tag(p)}`,
-    params,
+    template: `layernorm${l.suffix}`,
+    label: `layernorm_fwd_${tag(p)}${variantTag(variant)}`,
+    params: l.params,
     bindings: [
-      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'w', access: 'read', type: 'f32', length: p.dim },
-      { name: 'b', access: 'read', type: 'f32', length: p.dim },
-      { name: 'y', access: 'write', type: 'f32', length: p.rows * p.dim },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
+      { name: 'b', access: 'read', type: 'f32', length: p.dim, ...v4 },
+      { name: 'y', access: 'write', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'mean', access: 'write', type: 'f32', length: p.rows },
       { name: 'rstd', access: 'write', type: 'f32', length: p.rows },
     ],
-    workgroupSize: [ROW_WORKGROUP, 1, 1],
-    dispatch,
-    features: [],
+    workgroupSize: l.workgroupSize,
+    dispatch: l.dispatch,
+    features: l.features,
   };
 }
 
-export function layernormBackwardProgram(p: LayernormParams): KernelProgram {
+export function layernormBackwardProgram(p: LayernormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
   checkParams(p);
-  const { dispatch, params } = perRow(p);
+  const l = normRowLayout(p, variant, caps);
+  const v4 = l.vec4 ? { vec4: true } : {};
   return {
-    template: 'layernorm_backward',
-    label: `layernorm_bwd_${tag(p)}`,
-    params,
+    template: `layernorm_backward${l.suffix}`,
+    label: `layernorm_bwd_${tag(p)}${variantTag(variant)}`,
+    params: l.params,
     bindings: [
-      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'w', access: 'read', type: 'f32', length: p.dim },
+      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
       { name: 'mean', access: 'read', type: 'f32', length: p.rows },
       { name: 'rstd', access: 'read', type: 'f32', length: p.rows, fill: RSTD_FILL },
-      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim },
+      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim, ...v4 },
     ],
-    workgroupSize: [ROW_WORKGROUP, 1, 1],
-    dispatch,
-    features: [],
+    workgroupSize: l.workgroupSize,
+    dispatch: l.dispatch,
+    features: l.features,
   };
 }
 
-export function layernormParamGradProgram(p: LayernormParams): KernelProgram {
+export function layernormParamGradProgram(p: LayernormParams, caps: RowKernelCaps, variant = normColumnVariant(caps)): KernelProgram {
   checkParams(p);
+  if (variant === 'lane') {
+    const l = normColumnLayout(p);
+    const v4 = l.vec4 ? { vec4: true } : {};
+    return {
+      template: 'layernorm_param_grad_lane',
+      label: `layernorm_dwb_${tag(p)}_lane`,
+      params: l.params,
+      bindings: [
+        { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+        { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+        { name: 'mean', access: 'read', type: 'f32', length: p.rows },
+        { name: 'rstd', access: 'read', type: 'f32', length: p.rows, fill: RSTD_FILL },
+        { name: 'dw', access: 'write', type: 'f32', length: p.dim, ...v4 },
+        { name: 'db', access: 'write', type: 'f32', length: p.dim, ...v4 },
+      ],
+      workgroupSize: l.workgroupSize,
+      dispatch: l.dispatch,
+      features: [],
+    };
+  }
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.dim, COLUMNS_PER_GROUP));
   return {
     template: 'layernorm_param_grad',
@@ -145,15 +181,15 @@ export const layernormOracle = (p: LayernormParams) => (inputs: Inputs) => toF32
 export const layernormBackwardOracle = (p: LayernormParams) => (inputs: Inputs) => toF32(layernormBackwardReference(p, inputs));
 export const layernormParamGradOracle = (p: LayernormParams) => (inputs: Inputs) => toF32(layernormParamGradReference(p, inputs));
 
-export function layernormCase(p: LayernormParams): KernelCase {
-  return { program: layernormProgram(p), oracle: layernormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function layernormCase(p: LayernormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
+  return { program: layernormProgram(p, caps, variant), oracle: layernormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function layernormBackwardCase(p: LayernormParams): KernelCase {
-  return { program: layernormBackwardProgram(p), oracle: layernormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function layernormBackwardCase(p: LayernormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
+  return { program: layernormBackwardProgram(p, caps, variant), oracle: layernormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function layernormParamGradCase(p: LayernormParams): KernelCase {
+export function layernormParamGradCase(p: LayernormParams, caps: RowKernelCaps, variant?: 'lane' | 'tree'): KernelCase {
   // sums over all rows in f32: rounding grows with the row count
-  return { program: layernormParamGradProgram(p), oracle: layernormParamGradOracle(p), tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
+  return { program: layernormParamGradProgram(p, caps, variant), oracle: layernormParamGradOracle(p), tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
 }

@@ -1,11 +1,26 @@
 // RMSNorm over rows of length D: y = x · rstd ⊙ w with rstd = 1 / sqrt(mean(x²) + eps). Three
-// programs, all deterministic (fixed reduction trees, no atomics):
-//   rmsnorm          one workgroup per row → y, and rstd per row for the weight gradient;
-//   rmsnorm_backward one workgroup per row → dx = rstd·(dy⊙w) − x·rstd³·mean(dy⊙w⊙x); it
-//                    recomputes rstd from x because the row reduction it needs anyway is the same pass;
-//   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r]: workgroups own 64 columns, and
-//                    ROW_LANES lanes stride over rows whose partials are summed in a fixed order.
+// programs, all deterministic (fixed summation orders, no atomics):
+//   rmsnorm          → y, and rstd per row for the weight gradient;
+//   rmsnorm_backward → dx = rstd·(dy⊙w) − x·rstd³·mean(dy⊙w⊙x); it recomputes rstd from x because
+//                    the row reduction it needs anyway is the same pass;
+//   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r].
+// Row layouts (NormVariant, chosen by normVariant from the adapter's RowKernelCaps, shared with
+// layernorm.ts):
+//   lane      CPU adapters (lavapipe, SwiftShader): rows up to LANE_MAX_DIM, or any row when the
+//             adapter has no subgroups; one invocation per row,
+//             serial loops, LANE_ROWS_PER_GROUP rows per workgroup, no shared memory or barriers
+//             (on lavapipe a workgroup runs as a serial loop over SIMD chunks and each barrier is a
+//             pass over all of them: 512×64 forward 880 µs as a tree, ~100 µs like this);
+//   subgroup  CPU adapters with subgroups, longer rows: one subgroup per row (subgroupAdd),
+//             SUBGROUP_ROWS_PER_GROUP rows per workgroup, no barriers;
+//   tree      GPUs (and the fallback): one workgroup of ROW_WORKGROUP per row and a shared-memory
+//             tree, the layout that suits a GPU's parallel lanes.
+// The weight gradient has a lane layout too (an invocation per column looping over the rows) for
+// CPU adapters; GPUs keep columns × ROW_LANES row lanes and a fixed-order sum of the lane partials.
+// The subgroup layout and the column-per-lane weight gradient read vec4s whenever dim % 4 == 0
+// (lavapipe pays per load instruction, not per byte); the lane layout reads scalars (see normRowLayout).
 import { InternalError } from '../../base/errors.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface RmsnormParams {
@@ -18,6 +33,34 @@ export interface RmsnormParams {
 export const ROW_WORKGROUP = 64;
 export const COLUMNS_PER_GROUP = 64;
 export const ROW_LANES = 4;
+/** Lane layout: at most this many rows per workgroup (one invocation each; 8..128 measured alike at
+ * 512×64), fewer when that leaves under LANE_MIN_GROUPS workgroups for the CPU's threads. */
+export const LANE_ROWS_PER_GROUP = 64;
+const LANE_MIN_GROUPS = 8;
+const LANE_MIN_ROWS_PER_GROUP = 8;
+/** Subgroup layout: rows per workgroup (one subgroup each; 4..32 measured alike at 512×64 and
+ * 4096×256, 1 was 1.2-1.4× slower), within a workgroup of at most MAX_SUBGROUP_WORKGROUP. */
+export const SUBGROUP_ROWS_PER_GROUP = 8;
+const MAX_SUBGROUP_WORKGROUP = 256;
+/** Longest row the lane layout takes on a CPU adapter with subgroups; longer rows go subgroup-per-row.
+ * Measured on lavapipe (GPU µs, best of interleaved runs under load 30, fwd / bwd), lane vs
+ * subgroup: 512×64 111/157 vs 131/177; 512×128 197/498 vs 184/452; 512×256 400/596 vs 308/1055;
+ * 256×512 374/609 vs 249/387; 4096×256 7386/37965 vs 3644/5872 (every lane load is a gather
+ * from 8 rows, where a subgroup reads its row contiguously as vec4s). Under load 10, lane vs
+ * subgroup vs tree: 512×1024 2818/8651 vs 786/1376 vs 6947/9765; 512×4096 13763/35422 vs
+ * 4981/5538 vs 20546/30245; 16×4096 229/393 vs 131/229 vs 328/328. So a CPU adapter without
+ * subgroups keeps the lane layout at every length: about the tree's cost at 4096, faster below. */
+export const LANE_MAX_DIM = 96;
+/** Weight-gradient lane layout: columns (or vec4 column groups) per workgroup. */
+const DW_LANE_GROUP = 64;
+
+export type NormVariant = 'lane' | 'subgroup' | 'tree';
+
+/** The row layout for rows of `dim` on an adapter (see the file header). */
+export function normVariant(caps: RowKernelCaps, dim: number): NormVariant {
+  if (!caps.cpuAdapter) return 'tree';
+  return dim > LANE_MAX_DIM && caps.subgroups ? 'subgroup' : 'lane';
+}
 
 /** The shape every norm kernel takes: rows × dim and eps. */
 export interface NormShape {
@@ -41,50 +84,118 @@ export function normPerRow(p: NormShape) {
   return { dispatch, params: { rows: p.rows, dim: p.dim, eps: f32Literal(p.eps), invDim: f32Literal(1 / p.dim), dispatchX } };
 }
 
+/**
+ * Launch shape of a per-row norm kernel in `variant`: the template suffix, workgroup size,
+ * dispatch, the template's common params, and whether row-length bindings are vec4.
+ */
+export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKernelCaps) {
+  // vec4 only where neighbouring lanes read neighbouring vec4s (subgroup). In the lane layout every
+  // lane reads a different row, and LLVM took 20-50 s to compile those vec4 gathers on lavapipe
+  // (scalar: under 1 s) for no measured gain.
+  const vec4 = variant === 'subgroup' && p.dim % 4 === 0;
+  const common = { rows: p.rows, dim: p.dim, cols: vec4 ? p.dim / 4 : p.dim, vec4, eps: f32Literal(p.eps), invDim: f32Literal(1 / p.dim) };
+  if (variant === 'tree') {
+    const { dispatch, params } = normPerRow(p);
+    return { suffix: '', workgroupSize: [ROW_WORKGROUP, 1, 1] as const, dispatch, params: { ...common, ...params }, vec4, features: [] as GPUFeatureName[] };
+  }
+  if (variant === 'lane') {
+    const perGroup = Math.max(LANE_MIN_ROWS_PER_GROUP, Math.min(LANE_ROWS_PER_GROUP, nextPow2(ceilDiv(p.rows, LANE_MIN_GROUPS))));
+    const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.rows, perGroup));
+    return { suffix: '_lane', workgroupSize: [perGroup, 1, 1] as const, dispatch, params: { ...common, dispatchX }, vec4, features: [] as GPUFeatureName[] };
+  }
+  if (!caps.subgroups) throw new InternalError(`norm kernels: the subgroup layout needs an adapter with subgroups`);
+  // Wide subgroups get fewer rows per workgroup so it stays within the default 256 invocations.
+  const rowsPerGroup = Math.max(1, Math.min(SUBGROUP_ROWS_PER_GROUP, Math.floor(MAX_SUBGROUP_WORKGROUP / caps.subgroupMinSize)));
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.rows, rowsPerGroup));
+  return {
+    suffix: '_subgroup',
+    workgroupSize: [rowsPerGroup * caps.subgroupMinSize, 1, 1] as const,
+    dispatch,
+    params: { ...common, rowsPerGroup, dispatchX },
+    vec4,
+    features: ['subgroups'] as GPUFeatureName[],
+  };
+}
+
+const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+const variantTag = (v: NormVariant): string => (v === 'tree' ? '' : `_${v}`);
+
 const checkParams = (p: RmsnormParams): void => checkNormShape('rmsnorm', p);
 const tag = normTag;
-const perRow = normPerRow;
 
-export function rmsnormProgram(p: RmsnormParams): KernelProgram {
+export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
   checkParams(p);
-  const { dispatch, params } = perRow(p);
+  const l = normRowLayout(p, variant, caps);
+  const v4 = l.vec4 ? { vec4: true } : {};
   return {
-    template: 'rmsnorm',
-    label: `rmsnorm_fwd_${tag(p)}`,
-    params,
+    template: `rmsnorm${l.suffix}`,
+    label: `rmsnorm_fwd_${tag(p)}${variantTag(variant)}`,
+    params: l.params,
     bindings: [
-      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'w', access: 'read', type: 'f32', length: p.dim },
-      { name: 'y', access: 'write', type: 'f32', length: p.rows * p.dim },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
+      { name: 'y', access: 'write', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'rstd', access: 'write', type: 'f32', length: p.rows },
     ],
-    workgroupSize: [ROW_WORKGROUP, 1, 1],
-    dispatch,
-    features: [],
+    workgroupSize: l.workgroupSize,
+    dispatch: l.dispatch,
+    features: l.features,
   };
 }
 
-export function rmsnormBackwardProgram(p: RmsnormParams): KernelProgram {
+export function rmsnormBackwardProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
   checkParams(p);
-  const { dispatch, params } = perRow(p);
+  const l = normRowLayout(p, variant, caps);
+  const v4 = l.vec4 ? { vec4: true } : {};
   return {
-    template: 'rmsnorm_backward',
-    label: `rmsnorm_bwd_${tag(p)}`,
-    params,
+    template: `rmsnorm_backward${l.suffix}`,
+    label: `rmsnorm_bwd_${tag(p)}${variantTag(variant)}`,
+    params: l.params,
     bindings: [
-      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'w', access: 'read', type: 'f32', length: p.dim },
-      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim },
+      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
+      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim, ...v4 },
     ],
-    workgroupSize: [ROW_WORKGROUP, 1, 1],
-    dispatch,
-    features: [],
+    workgroupSize: l.workgroupSize,
+    dispatch: l.dispatch,
+    features: l.features,
   };
 }
 
-export function rmsnormWeightGradProgram(p: RmsnormParams): KernelProgram {
+/** Weight-gradient layout: 'lane' (a column per invocation, CPU adapters) or 'tree' (GPUs). */
+export const normColumnVariant = (caps: RowKernelCaps): 'lane' | 'tree' => (caps.cpuAdapter ? 'lane' : 'tree');
+
+/** Column-per-invocation layout of the weight gradients (CPU adapters). */
+export function normColumnLayout(p: NormShape) {
+  const vec4 = p.dim % 4 === 0;
+  const cols = vec4 ? p.dim / 4 : p.dim;
+  const wg = Math.min(DW_LANE_GROUP, cols);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(cols, wg));
+  return { vec4, workgroupSize: [wg, 1, 1] as const, dispatch, params: { rows: p.rows, dim: p.dim, cols, vec4, dispatchX } };
+}
+
+export function rmsnormWeightGradProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normColumnVariant(caps)): KernelProgram {
   checkParams(p);
+  if (variant === 'lane') {
+    const l = normColumnLayout(p);
+    const v4 = l.vec4 ? { vec4: true } : {};
+    return {
+      template: 'rmsnorm_weight_grad_lane',
+      label: `rmsnorm_dw_${tag(p)}_lane`,
+      params: l.params,
+      bindings: [
+        { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+        { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
+        { name: 'rstd', access: 'read', type: 'f32', length: p.rows, fill: { kind: 'float', lo: 0.5, hi: 2 } },
+        { name: 'dw', access: 'write', type: 'f32', length: p.dim, ...v4 },
+      ],
+      workgroupSize: l.workgroupSize,
+      dispatch: l.dispatch,
+      features: [],
+    };
+  }
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.dim, COLUMNS_PER_GROUP));
   return {
     template: 'rmsnorm_weight_grad',
@@ -153,15 +264,15 @@ export const rmsnormOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rms
 export const rmsnormBackwardOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormBackwardReference(p, inputs));
 export const rmsnormWeightGradOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormWeightGradReference(p, inputs));
 
-export function rmsnormCase(p: RmsnormParams): KernelCase {
-  return { program: rmsnormProgram(p), oracle: rmsnormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function rmsnormCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
+  return { program: rmsnormProgram(p, caps, variant), oracle: rmsnormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function rmsnormBackwardCase(p: RmsnormParams): KernelCase {
-  return { program: rmsnormBackwardProgram(p), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function rmsnormBackwardCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
+  return { program: rmsnormBackwardProgram(p, caps, variant), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function rmsnormWeightGradCase(p: RmsnormParams): KernelCase {
+export function rmsnormWeightGradCase(p: RmsnormParams, caps: RowKernelCaps, variant?: 'lane' | 'tree'): KernelCase {
   // sums over all rows in f32: rounding grows with the row count
-  return { program: rmsnormWeightGradProgram(p), oracle: rmsnormWeightGradOracle(p), tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
+  return { program: rmsnormWeightGradProgram(p, caps, variant), oracle: rmsnormWeightGradOracle(p), tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
 }

@@ -1,7 +1,9 @@
-// LayerNorm kernels: golden WGSL, each program against its CPU oracle on odd shapes (rows and dims
-// not multiples of the workgroup sizes), the forward's statistics feeding both backward programs
-// on the GPU, rows with a large mean (where a one-pass E[x²] − mean² variance would cancel), and
-// the backward references against finite differences of the forward reference.
+// LayerNorm kernels: golden WGSL, each program in every layout (lane, subgroup, tree; lane and tree
+// for the parameter gradient) against its CPU oracle on odd shapes (rows and dims not multiples of
+// the workgroup sizes), the forward's statistics feeding both backward programs on the GPU in every
+// layout, rows with a large mean (where a one-pass E[x²] − mean² variance would cancel), and the
+// backward references against finite differences of the forward reference. Caps are built by hand
+// so every layout runs on the test adapter.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,6 +18,8 @@ import {
   layernormReference,
   type LayernormParams,
 } from '../../compiler/kernels/layernorm.ts';
+import type { NormVariant } from '../../compiler/kernels/rmsnorm.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -28,15 +32,27 @@ const CASES: LayernormParams[] = [
   { rows: 130, dim: 65, eps: 1e-6 },
   { rows: 3, dim: 1000, eps: 1e-5 },
   { rows: 2, dim: 1, eps: 0.5 },
+  { rows: 37, dim: 68, eps: 1e-5 },
+];
+
+// lavapipe (a CPU adapter with 8-wide subgroups; the test device must have subgroups) and a GPU.
+const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+const GPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 32, cpuAdapter: false };
+const ROW_VARIANTS: readonly [NormVariant, RowKernelCaps][] = [
+  ['lane', CPU],
+  ['subgroup', CPU],
+  ['tree', GPU],
 ];
 
 describe('layernorm kernels', () => {
   for (const params of CASES) {
     const programs = [
-      [layernormProgram(params), layernormCase(params)],
-      [layernormBackwardProgram(params), layernormBackwardCase(params)],
-      [layernormParamGradProgram(params), layernormParamGradCase(params)],
-    ] as const;
+      ...ROW_VARIANTS.flatMap(([variant, caps]) => [
+        [layernormProgram(params, caps, variant), layernormCase(params, caps, variant)] as const,
+        [layernormBackwardProgram(params, caps, variant), layernormBackwardCase(params, caps, variant)] as const,
+      ]),
+      ...(['lane', 'tree'] as const).map((variant) => [layernormParamGradProgram(params, CPU, variant), layernormParamGradCase(params, CPU, variant)] as const),
+    ];
     for (const [program, kcase] of programs) {
       it(`${program.label} matches its golden WGSL`, () => {
         expectGoldenWgsl(GOLDEN_DIR, program);
@@ -48,27 +64,29 @@ describe('layernorm kernels', () => {
     }
   }
 
-  it('the forward statistics feed both backward kernels; rows with a large mean stay accurate', async () => {
-    const exec = await testExecutor();
-    const p = CASES[1];
-    const inputs = randomInputs(layernormBackwardProgram(p), 4);
-    // Offset every row by 100: the centred second pass keeps the variance of values in [-1, 1).
-    const x = Float32Array.from(inputs.x as Float32Array, (v, i) => v + 100 + (i % 3));
-    const w = inputs.w as Float32Array;
-    const b = Float32Array.from({ length: p.dim }, (_, j) => Math.sin(j));
-    const fwd = await exec.run(layernormProgram(p), { x, w, b });
-    const ref = layernormReference(p, { x, w, b });
-    expect(compareOutputs({ y: fwd.y, mean: fwd.mean, rstd: fwd.rstd }, { y: Float32Array.from(ref.y), mean: Float32Array.from(ref.mean), rstd: Float32Array.from(ref.rstd) }, { atol: 1e-4, rtol: 1e-4 }).mismatches).toEqual([]);
-    const stats = { mean: fwd.mean, rstd: fwd.rstd };
-    const { dx } = await exec.run(layernormBackwardProgram(p), { dy: inputs.dy, x, w, ...stats });
-    const { dw, db } = await exec.run(layernormParamGradProgram(p), { dy: inputs.dy, x, ...stats });
-    const refStats = { mean: ref.mean, rstd: ref.rstd };
-    const wantDx = layernormBackwardReference(p, { dy: inputs.dy, x, w, ...refStats }).dx;
-    const wantParams = layernormParamGradReference(p, { dy: inputs.dy, x, ...refStats });
-    const got = { dx, dw, db };
-    const want = { dx: Float32Array.from(wantDx), dw: Float32Array.from(wantParams.dw), db: Float32Array.from(wantParams.db) };
-    expect(compareOutputs(got, want, { atol: 1e-3, rtol: 1e-3 }).mismatches).toEqual([]);
-  });
+  for (const [variant, caps] of ROW_VARIANTS) {
+    it(`the forward statistics feed both backward kernels; rows with a large mean stay accurate (${variant})`, async () => {
+      const exec = await testExecutor();
+      const p = variant === 'subgroup' ? CASES[4] : CASES[1];
+      const inputs = randomInputs(layernormBackwardProgram(p, caps, variant), 4);
+      // Offset every row by 100: the centred second pass keeps the variance of values in [-1, 1).
+      const x = Float32Array.from(inputs.x as Float32Array, (v, i) => v + 100 + (i % 3));
+      const w = inputs.w as Float32Array;
+      const b = Float32Array.from({ length: p.dim }, (_, j) => Math.sin(j));
+      const fwd = await exec.run(layernormProgram(p, caps, variant), { x, w, b });
+      const ref = layernormReference(p, { x, w, b });
+      expect(compareOutputs({ y: fwd.y, mean: fwd.mean, rstd: fwd.rstd }, { y: Float32Array.from(ref.y), mean: Float32Array.from(ref.mean), rstd: Float32Array.from(ref.rstd) }, { atol: 1e-4, rtol: 1e-4 }).mismatches).toEqual([]);
+      const stats = { mean: fwd.mean, rstd: fwd.rstd };
+      const { dx } = await exec.run(layernormBackwardProgram(p, caps, variant), { dy: inputs.dy, x, w, ...stats });
+      const { dw, db } = await exec.run(layernormParamGradProgram(p, caps), { dy: inputs.dy, x, ...stats });
+      const refStats = { mean: ref.mean, rstd: ref.rstd };
+      const wantDx = layernormBackwardReference(p, { dy: inputs.dy, x, w, ...refStats }).dx;
+      const wantParams = layernormParamGradReference(p, { dy: inputs.dy, x, ...refStats });
+      const got = { dx, dw, db };
+      const want = { dx: Float32Array.from(wantDx), dw: Float32Array.from(wantParams.dw), db: Float32Array.from(wantParams.db) };
+      expect(compareOutputs(got, want, { atol: 1e-3, rtol: 1e-3 }).mismatches).toEqual([]);
+    });
+  }
 
   it('backward references equal finite differences of the forward reference', () => {
     const p: LayernormParams = { rows: 3, dim: 5, eps: 1e-3 };
@@ -93,7 +111,7 @@ describe('layernorm kernels', () => {
   });
 
   it('rejects a negative eps and empty shapes', () => {
-    expect(() => layernormProgram({ rows: 2, dim: 3, eps: -1 })).toThrow(/eps/);
-    expect(() => layernormProgram({ rows: 0, dim: 3, eps: 1e-5 })).toThrow(/positive integers/);
+    expect(() => layernormProgram({ rows: 2, dim: 3, eps: -1 }, CPU)).toThrow(/eps/);
+    expect(() => layernormProgram({ rows: 0, dim: 3, eps: 1e-5 }, CPU)).toThrow(/positive integers/);
   });
 });

@@ -1,6 +1,8 @@
-// RMSNorm kernels: golden WGSL, each program against its CPU oracle on odd shapes (rows and dims
-// not multiples of the workgroup sizes), the forward's rstd feeding the weight gradient on the GPU,
-// and both backward references against finite differences of the forward reference.
+// RMSNorm kernels: golden WGSL, each program in every row layout (lane, subgroup, tree; lane and
+// tree for the weight gradient) against its CPU oracle on odd shapes (rows and dims not multiples of
+// the workgroup sizes), the variant choice from explicit adapter caps, the forward's rstd feeding
+// the weight gradient on the GPU, and both backward references against finite differences of the
+// forward reference. Caps are built by hand so every layout runs on the test adapter.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
@@ -13,8 +15,13 @@ import {
   rmsnormWeightGradCase,
   rmsnormWeightGradProgram,
   rmsnormWeightGradReference,
+  normVariant,
+  normColumnVariant,
+  LANE_MAX_DIM,
+  type NormVariant,
   type RmsnormParams,
 } from '../../compiler/kernels/rmsnorm.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -27,17 +34,32 @@ const CASES: RmsnormParams[] = [
   { rows: 130, dim: 65, eps: 1e-6 },
   { rows: 3, dim: 1000, eps: 1e-5 },
   { rows: 1, dim: 1, eps: 0.5 },
+  { rows: 37, dim: 68, eps: 1e-5 },
 ];
 
+// lavapipe: a CPU adapter with 8-wide subgroups; the test device must have subgroups.
+const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+// A CPU adapter without subgroups, and a GPU.
+const CPU_NO_SUBGROUPS: RowKernelCaps = { subgroups: false, subgroupMinSize: 4, cpuAdapter: true };
+const GPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 32, cpuAdapter: false };
+// Plans 4 lanes per row; the adapter's wider subgroups then take several of the planned rows each.
+const NARROW: RowKernelCaps = { subgroups: true, subgroupMinSize: 4, cpuAdapter: true };
 
+const ROW_VARIANTS: readonly [NormVariant, RowKernelCaps][] = [
+  ['lane', CPU],
+  ['subgroup', CPU],
+  ['tree', GPU],
+];
 
 describe('rmsnorm kernels', () => {
   for (const params of CASES) {
     const programs = [
-      [rmsnormProgram(params), rmsnormCase(params)],
-      [rmsnormBackwardProgram(params), rmsnormBackwardCase(params)],
-      [rmsnormWeightGradProgram(params), rmsnormWeightGradCase(params)],
-    ] as const;
+      ...ROW_VARIANTS.flatMap(([variant, caps]) => [
+        [rmsnormProgram(params, caps, variant), rmsnormCase(params, caps, variant)] as const,
+        [rmsnormBackwardProgram(params, caps, variant), rmsnormBackwardCase(params, caps, variant)] as const,
+      ]),
+      ...(['lane', 'tree'] as const).map((variant) => [rmsnormWeightGradProgram(params, CPU, variant), rmsnormWeightGradCase(params, CPU, variant)] as const),
+    ];
     for (const [program, kcase] of programs) {
       it(`${program.label} matches its golden WGSL`, () => {
         expectGoldenWgsl(GOLDEN_DIR, program);
@@ -49,15 +71,54 @@ describe('rmsnorm kernels', () => {
     }
   }
 
-  it('the forward rstd feeds the weight gradient kernel', async () => {
-    const exec = await testExecutor();
-    const p = CASES[1];
-    const inputs = randomInputs(rmsnormBackwardProgram(p), 4);
-    const { rstd } = await exec.run(rmsnormProgram(p), { x: inputs.x, w: inputs.w });
-    const { dw } = await exec.run(rmsnormWeightGradProgram(p), { dy: inputs.dy, x: inputs.x, rstd });
-    const expected = rmsnormWeightGradReference(p, { dy: inputs.dy, x: inputs.x, rstd: rmsnormReference(p, inputs).rstd }).dw;
-    expect(compareOutputs({ dw }, { dw: Float32Array.from(expected) }, { atol: 1e-4, rtol: 1e-4 }).mismatches).toEqual([]);
+  it('a subgroup plan narrower than the adapter\'s subgroups still covers every row', async () => {
+    const p: RmsnormParams = { rows: 45, dim: 33, eps: 1e-5 };
+    for (const kcase of [rmsnormCase(p, NARROW, 'subgroup'), rmsnormBackwardCase(p, NARROW, 'subgroup')]) {
+      expect(kcase.program.workgroupSize[0]).toBe(32);
+      const result = await checkKernel(await testExecutor(), kcase, 5);
+      expect(result.ok, result.report).toBe(true);
+    }
   });
+
+  it('a subgroup plan for wider subgroups than the adapter\'s stays within 256 invocations and covers every row', async () => {
+    const wide: RowKernelCaps = { subgroups: true, subgroupMinSize: 64, cpuAdapter: true };
+    const kcase = rmsnormCase({ rows: 45, dim: 33, eps: 1e-5 }, wide, 'subgroup');
+    expect(kcase.program.workgroupSize[0]).toBe(256);
+    expect(kcase.program.params.rowsPerGroup).toBe(4);
+    const result = await checkKernel(await testExecutor(), kcase, 6);
+    expect(result.ok, result.report).toBe(true);
+  });
+
+  it('chooses the layout from the adapter caps and the row length', () => {
+    expect(normVariant(CPU, 64)).toBe('lane');
+    expect(normVariant(CPU, 4096)).toBe('subgroup');
+    expect(normVariant(CPU, LANE_MAX_DIM)).toBe('lane');
+    expect(normVariant(CPU, LANE_MAX_DIM + 1)).toBe('subgroup');
+    expect(normVariant(CPU_NO_SUBGROUPS, 4096)).toBe('lane');
+    expect(normVariant(GPU, 64)).toBe('tree');
+    expect(normColumnVariant(CPU)).toBe('lane');
+    expect(normColumnVariant(GPU)).toBe('tree');
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x64_lane');
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, GPU).label).toBe('rmsnorm_fwd_512x64');
+    expect(() => rmsnormProgram({ rows: 2, dim: 3, eps: 1e-5 }, CPU_NO_SUBGROUPS, 'subgroup')).toThrow(/subgroups/);
+  });
+
+  it('the lane layout keeps several workgroups for few rows, at most 64 rows each', () => {
+    expect(rmsnormProgram({ rows: 16, dim: 4, eps: 0 }, CPU_NO_SUBGROUPS).dispatch[0]).toBe(2);
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 0 }, CPU).workgroupSize[0]).toBe(64);
+  });
+
+  for (const [variant, caps] of ROW_VARIANTS) {
+    it(`the forward rstd feeds the weight gradient kernel (${variant})`, async () => {
+      const exec = await testExecutor();
+      const p = CASES[1];
+      const inputs = randomInputs(rmsnormBackwardProgram(p, caps, variant), 4);
+      const { rstd } = await exec.run(rmsnormProgram(p, caps, variant), { x: inputs.x, w: inputs.w });
+      const { dw } = await exec.run(rmsnormWeightGradProgram(p, caps), { dy: inputs.dy, x: inputs.x, rstd });
+      const expected = rmsnormWeightGradReference(p, { dy: inputs.dy, x: inputs.x, rstd: rmsnormReference(p, inputs).rstd }).dw;
+      expect(compareOutputs({ dw }, { dw: Float32Array.from(expected) }, { atol: 1e-4, rtol: 1e-4 }).mismatches).toEqual([]);
+    });
+  }
 
   it('backward references equal finite differences of the forward reference', () => {
     const p: RmsnormParams = { rows: 3, dim: 5, eps: 1e-3 };
@@ -73,6 +134,6 @@ describe('rmsnorm kernels', () => {
   });
 
   it('rejects a negative eps', () => {
-    expect(() => rmsnormProgram({ rows: 2, dim: 3, eps: -1 })).toThrow(/eps/);
+    expect(() => rmsnormProgram({ rows: 2, dim: 3, eps: -1 }, CPU)).toThrow(/eps/);
   });
 });

@@ -1,7 +1,7 @@
-// grad_norm_partials_2048+4100of9000_p0of5_v4
-// grad norm partials: partials[0 + w] = Σ grad[512 + i]² over chunk w (1024 vec4s) of a 1025-vec4 range; 2 slots
+// grad_norm_partials_2048+33332of40000_p0of10_v4
+// grad norm partials: partials[0 + w] = Σ grad[512 + i]² over chunk w (1024 vec4s) of a 8333-vec4 range; 9 slots
 // bindings: grad (read, as vec4), partials (read_write; only this dispatch's slots are written)
-// dispatch: one workgroup per chunk; w = wid.x + wid.y * 2
+// dispatch: one workgroup per chunk; w = wid.x + wid.y * 9
 @group(0) @binding(0) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 
@@ -11,11 +11,11 @@ var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = wid.x + wid.y * 2u;
-  if (w >= 2u) { return; }
+  let w = wid.x + wid.y * 9u;
+  if (w >= 9u) { return; }
   let lane = lid.x;
   let begin = w * 1024u;
-  let end = min(begin + 1024u, 1025u);
+  let end = min(begin + 1024u, 8333u);
   var acc = 0.0f;
   for (var i = begin + lane; i < end; i += WG) {
     let g = grad[512u + i];

@@ -1,7 +1,7 @@
-// grad_norm_partials_1234+5000of9000_p1of5
-// grad norm partials: partials[1 + w] = Σ grad[1234 + i]² over chunk w (4096 elements) of a 5000-element range; 2 slots
+// grad_norm_partials_1234+33333of40000_p1of10
+// grad norm partials: partials[1 + w] = Σ grad[1234 + i]² over chunk w (4096 elements) of a 33333-element range; 9 slots
 // bindings: grad (read), partials (read_write; only this dispatch's slots are written)
-// dispatch: one workgroup per chunk; w = wid.x + wid.y * 2
+// dispatch: one workgroup per chunk; w = wid.x + wid.y * 9
 @group(0) @binding(0) var<storage, read> grad: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 
@@ -11,11 +11,11 @@ var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = wid.x + wid.y * 2u;
-  if (w >= 2u) { return; }
+  let w = wid.x + wid.y * 9u;
+  if (w >= 9u) { return; }
   let lane = lid.x;
   let begin = w * 4096u;
-  let end = min(begin + 4096u, 5000u);
+  let end = min(begin + 4096u, 33333u);
   var acc = 0.0f;
   for (var i = begin + lane; i < end; i += WG) {
     let g = grad[1234u + i];

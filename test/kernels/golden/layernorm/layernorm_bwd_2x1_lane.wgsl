@@ -1,0 +1,34 @@
+// layernorm_bwd_2x1_lane
+// layernorm backward (dx), lane layout (CPU adapters): with xh = (x - mean) * rstd and g = dy * w,
+// dx = rstd * (g - mean(g) - xh * mean(g * xh)); mean and rstd are the forward's per-row statistics
+// 2 rows of 1; bindings: dy, x, w, mean, rstd (read), dx (write)
+// one invocation per row, serial loops over its 1 elements: no shared memory, no barriers;
+// row = (wid.x + wid.y * 1) * 8 + lid.x
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> rstd: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 8u + lid.x;
+  if (row >= 2u) { return; }
+  let base = row * 1u;
+  let mu = mean[row];
+  let r = rstd[row];
+  var sumG = 0.0f;
+  var sumGX = 0.0f;
+  for (var j = 0u; j < 1u; j++) {
+    let g = dy[base + j] * w[j];
+    sumG += g;
+    sumGX = fma(g, (x[base + j] - mu) * r, sumGX);
+  }
+  let gMean = sumG * 1.0f;
+  let gxMean = sumGX * 1.0f;
+  for (var j = 0u; j < 1u; j++) {
+    let xh = (x[base + j] - mu) * r;
+    dx[base + j] = r * (dy[base + j] * w[j] - gMean - xh * gxMean);
+  }
+}

@@ -1,0 +1,44 @@
+enable subgroups;
+// layernorm_fwd_7x129_subgroup
+// layernorm forward, subgroup layout: y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps) (biased
+// variance), 7 rows of 129, eps = 0.000009999999747378752f; bindings: x, w, b, y (f32), mean, rstd (write)
+// one subgroup per row, 8 rows per workgroup of 64: lanes stride over the row's 129 elements and
+// meet in subgroupAdd (no shared memory, no barrier); the variance is a second pass over the centred
+// row. Subgroups are taken to be runs of consecutive local invocation indices; the size is read at
+// run time and subgroup s takes rows first + s, first + s + (subgroups per workgroup), ..., so every
+// size covers all rows. Control flow depends only on the subgroup index (uniform per subgroup).
+diagnostic(off, subgroup_uniformity);
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgSize: u32) {
+  let lanes = min(sgSize, 64u);
+  let first = (wid.x + wid.y * 1u) * 8u;
+  for (var k = li / lanes; k < 8u; k += 64u / lanes) {
+    let row = first + k;
+    if (row >= 7u) { break; }
+    let base = row * 129u;
+    var acc = 0.0f;
+    for (var j = lane; j < 129u; j += lanes) { acc += x[base + j]; }
+    let mu = subgroupAdd(acc) * 0.007751937955617905f;
+    var accSq = 0.0f;
+    for (var j = lane; j < 129u; j += lanes) {
+      let d = x[base + j] - mu;
+      accSq = fma(d, d, accSq);
+    }
+    let r = inverseSqrt(subgroupAdd(accSq) * 0.007751937955617905f + 0.000009999999747378752f);
+    for (var j = lane; j < 129u; j += lanes) {
+      y[base + j] = (x[base + j] - mu) * r * w[j] + b[j];
+    }
+    if (lane == 0u) {
+      mean[row] = mu;
+      rstd[row] = r;
+    }
+  }
+}

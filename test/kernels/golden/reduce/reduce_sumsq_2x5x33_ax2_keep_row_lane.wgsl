@@ -1,0 +1,23 @@
+// reduce_sumsq_2x5x33_ax2_keep_row_lane
+// reduce_row: out[row] = sumsq of x[row * 33 + k], k < 33 (reduced axis innermost)
+// bindings: x (read), out (write)
+// dispatch: ceil(10 / 64) workgroups spread over x and y, each 1 lanes per row x 64 rows;
+//   row = (wid.x + wid.y * 1) * 64 + lid.y; lanes stride over the row
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(1, 64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 64u + lid.y;
+  // Lanes of rows past the end read nothing but still reach every barrier.
+  let end = select(0u, 33u, row < 10u);
+  let base = row * 33u;
+  var acc = 0.0f;
+  for (var k = lid.x; k < end; k += 1u) {
+    let v = x[base + k];
+    acc = acc + v * v;
+  }
+  if (lid.x == 0u && row < 10u) {
+    out[row] = acc;
+  }
+}

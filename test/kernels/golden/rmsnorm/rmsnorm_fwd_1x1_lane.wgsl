@@ -1,0 +1,27 @@
+// rmsnorm_fwd_1x1_lane
+// rmsnorm forward, lane layout (CPU adapters): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps),
+// 1 rows of 1, eps = 0.5f; bindings: x, w (read), y, rstd (write)
+// one invocation per row, a serial loop over its 1 elements: no shared memory, no barriers
+// (on lavapipe a workgroup is a serial loop over SIMD chunks, so a barrier costs a pass over all of them);
+// row = (wid.x + wid.y * 1) * 8 + lid.x
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 8u + lid.x;
+  if (row >= 1u) { return; }
+  let base = row * 1u;
+  var sumSq = 0.0f;
+  for (var j = 0u; j < 1u; j++) {
+    let v = x[base + j];
+    sumSq = fma(v, v, sumSq);
+  }
+  let r = inverseSqrt(sumSq * 1.0f + 0.5f);
+  for (var j = 0u; j < 1u; j++) {
+    y[base + j] = x[base + j] * r * w[j];
+  }
+  rstd[row] = r;
+}
