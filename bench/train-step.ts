@@ -163,9 +163,10 @@ async function webgpuBlock(
     step.writeInput('optimizer.lr', lr);
     step.writeInput('optimizer.step', Int32Array.of(s));
     step.run();
-    const out = await step.readOutputs(['loss', 'grad_norm']);
-    const sample = { step: s, wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0] };
-    if (!Number.isFinite(sample.loss)) throw new Error(`train-step: loss is ${sample.loss} at step ${s}`);
+    const out = await step.readOutputs(['loss', 'ce_loss', 'grad_norm']);
+    // `loss` is the total (cross-entropy plus aux losses); torch_step.py reports cross-entropy.
+    const sample = { step: s, wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.ce_loss[0] };
+    if (!Number.isFinite(out.loss[0])) throw new Error(`train-step: loss is ${out.loss[0]} at step ${s}`);
     onStep(sample);
   }
   return s;
@@ -226,7 +227,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const config = loadConfig(file, { overrides }).config;
   const torch = await TorchStepDriver.start(config, file, overrides, session, work);
   try {
-    process.stdout.write(`  PyTorch ${torch.info.torch} (${torch.info.blas}), ${cores} cores; lavapipe threads ${lavapipeThreads}${process.env.LP_NUM_THREADS ? ' (LP_NUM_THREADS)' : ' (one per core, its default)'}\n`);
+    process.stdout.write(`  PyTorch ${torch.info.torch} (${torch.info.blas}, OMP_WAIT_POLICY=${torch.info.ompWaitPolicy}), ${cores} cores; lavapipe threads ${lavapipeThreads}${process.env.LP_NUM_THREADS ? ' (LP_NUM_THREADS)' : ' (one per core, its default)'}\n`);
     const sampler = new BatchSampler(session.data.train, { seqLen: train.seqLen, batch: train.batch, seed: train.seed });
     const webgpuLoss = new Map<number, number>();
     const torchLoss = new Map<number, number>();
@@ -282,6 +283,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
         lpNumThreads: process.env.LP_NUM_THREADS ?? 'default',
         lavapipeThreads,
         torch: `${torch.info.torch} ${torch.info.blas}`,
+        ompWaitPolicy: torch.info.ompWaitPolicy,
         quick: opts.quick,
         date: new Date().toISOString(),
         node: process.version,
@@ -356,6 +358,7 @@ function summarise(m: {
     lpNumThreads: string;
     lavapipeThreads: number;
     torch: string;
+    ompWaitPolicy: string;
     quick: boolean;
     date: string;
     node: string;
@@ -443,7 +446,7 @@ function markdown(r: TrainStepResult): string {
     `The whole compiled training step (forward, backward, global-norm clipping, AdamW) of \`${m.model}\` (model ${m.modelName}), batch ${m.batch} × seq ${m.seqLen}`,
     `= ${r.tokensPerStep} tokens, against the same model in CPU PyTorch (${m.torch}; the torch target's package, 1 rank) from the same initial values on the same batches.`,
     `Blocks alternate: WebGPU, torch × ${r.torch.map((t) => t.threads).join(', torch × ')} thread(s), … WebGPU (${m.rounds} rounds, ≤ ${m.stepsPerBlock} steps or ${m.secondsPerBlock} s per block, after ${m.warmupSteps} warm-up steps each).`,
-    `A WebGPU step is timed from issuing it to loss and grad norm on the CPU; a torch step from zeroing the gradients to AdamW done.`,
+    `A WebGPU step is timed from issuing it to loss and grad norm on the CPU; a torch step from zeroing the gradients to AdamW done. PyTorch ran with OMP_WAIT_POLICY=${m.ompWaitPolicy} (OpenMP threads that spin at barriers wait for descheduled ones on a shared machine).`,
     '',
     `Adapter: ${m.adapter} with ${m.lavapipeThreads} lavapipe threads (LP_NUM_THREADS=${m.lpNumThreads}); ${m.cores} cores; revision ${m.revision}; Node ${m.node}; ${m.date}${m.quick ? ' (--quick)' : ''};`,
     `load average ${fmt(m.loadAverage.before.one, 2)} before / ${fmt(m.loadAverage.after.one, 2)} after (1 min); at the start of each block: ${blockLoads}.`,
@@ -481,7 +484,8 @@ function markdown(r: TrainStepResult): string {
     `## GPU time per op against the memory-bound time`,
     '',
     `profileStep (each dispatch in its own timestamped pass), the fastest of several whole profiles: ${fmt(r.profile.totalGpuUs / 1000, 2)} ms summed (median step ${fmt(r.stepMs.median)} ms).`,
-    `Copy bandwidth ${fmt(r.bandwidth.gbPerSecond, 2)} GB/s (read + written bytes; best of: ${r.bandwidth.best}); a dispatch's bytes are what its program's bindings read and write;`,
+    `Copy bandwidth ${fmt(r.bandwidth.gbPerSecond, 2)} GB/s (read + written bytes; the best copy kernel: ${r.bandwidth.best}; copyBufferToBuffer, a memcpy on lavapipe, reached ${fmt(r.bandwidth.copyBufferToBufferGbPerSecond, 2)} and is not used);`,
+    `a dispatch's bytes are what its program's bindings read and write;`,
     `memory-bound µs = bytes ÷ bandwidth; ratio = GPU µs ÷ memory-bound µs (1 = as fast as a copy of its bytes).`,
     `**Per-row/elementwise ops: ${fmt(100 * perRow.share)} % of the step's GPU time** (${fmt(perRow.microseconds / 1000, 2)} ms in ${perRow.dispatches} dispatches; issue 8's target < 15 %); matmul-like ${fmt(100 * r.classes['matmul-like'].share)} %.`,
     '',
