@@ -15,7 +15,10 @@ import { classifyOp } from './roofline.ts';
 import { fmtRatio, type TrainStepResult } from './train-step.ts';
 
 /** The fields compare reads (older or newer results may carry more). */
-export type ComparedResult = Pick<TrainStepResult, 'meta' | 'stepMs' | 'torch' | 'ratio' | 'classes' | 'profile' | 'roofline' | 'dispatchesPerStep' | 'bandwidth'>;
+export type ComparedResult = Pick<TrainStepResult, 'meta' | 'stepMs' | 'torch' | 'ratio' | 'classes' | 'profile' | 'dispatchesPerStep' | 'bandwidth'> & {
+  roofline: Omit<TrainStepResult['roofline'], 'byOpMinimum'> & Partial<Pick<TrainStepResult['roofline'], 'byOpMinimum'>>;
+  classesMinimum?: TrainStepResult['classesMinimum'];
+};
 
 const f = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits));
 const change = (before: number | undefined, after: number | undefined): string => (before && after !== undefined ? `${f(after / before, 2)}×` : '—');
@@ -37,6 +40,9 @@ export function compareMarkdown(before: ComparedResult, after: ComparedResult): 
     }),
     ['headline ratio (faster PyTorch), best / median', `${f(before.ratio.best, 2)} / ${f(before.ratio.median, 2)} (${before.ratio.againstThreads} t)`, `${f(after.ratio.best, 2)} / ${f(after.ratio.median, 2)} (${after.ratio.againstThreads} t)`, change(before.ratio.median, after.ratio.median)],
     ['per-row ops, share of GPU time', `${f(100 * before.classes['per-row'].share)} %`, `${f(100 * after.classes['per-row'].share)} %`, ''],
+    ...(before.classesMinimum && after.classesMinimum
+      ? [['per-row share by per-dispatch minima', `${f(100 * before.classesMinimum['per-row'].share)} %`, `${f(100 * after.classesMinimum['per-row'].share)} %`, '']]
+      : []),
     ['summed GPU ms (profileStep)', f(before.profile.totalGpuUs / 1000, 2), f(after.profile.totalGpuUs / 1000, 2), change(before.profile.totalGpuUs, after.profile.totalGpuUs)],
     ['dispatches per step', String(before.dispatchesPerStep), String(after.dispatchesPerStep), ''],
     ['copy bandwidth, GB/s', f(before.bandwidth.gbPerSecond, 2), f(after.bandwidth.gbPerSecond, 2), ''],
@@ -44,8 +50,10 @@ export function compareMarkdown(before: ComparedResult, after: ComparedResult): 
   const byOp = (r: ComparedResult) => new Map(r.roofline.byOp.map((o) => [o.op, o]));
   const [b, a] = [byOp(before), byOp(after)];
   const ops = [...new Set([...b.keys(), ...a.keys()])].sort((x, y) => (b.get(y)?.microseconds ?? 0) - (b.get(x)?.microseconds ?? 0) || (a.get(y)?.microseconds ?? 0) - (a.get(x)?.microseconds ?? 0));
+  const minima = before.roofline.byOpMinimum && after.roofline.byOpMinimum ? [new Map(before.roofline.byOpMinimum.map((o) => [o.op, o])), new Map(after.roofline.byOpMinimum.map((o) => [o.op, o]))] : null;
   const opRows = ops.map((op) => {
     const [x, y] = [b.get(op), a.get(op)];
+    const [mx, my] = minima ? [minima[0].get(op), minima[1].get(op)] : [undefined, undefined];
     return [
       op,
       classifyOp(op),
@@ -57,6 +65,7 @@ export function compareMarkdown(before: ComparedResult, after: ComparedResult): 
       y ? `${f(100 * y.share)} %` : '—',
       x ? fmtRatio(x.ratio) : '—',
       y ? fmtRatio(y.ratio) : '—',
+      ...(minima ? [f(mx?.microseconds, 0), f(my?.microseconds, 0), change(mx?.microseconds, my?.microseconds)] : []),
     ];
   });
   return [
@@ -67,9 +76,13 @@ export function compareMarkdown(before: ComparedResult, after: ComparedResult): 
     '',
     markdownTable(['measure', 'before', 'after', 'after ÷ before'], rows),
     '',
-    'GPU µs per IR op (profileStep, fastest whole profile of each run); ratio = GPU µs ÷ memory-bound µs of its bound bytes at that run\'s copy bandwidth:',
+    'GPU µs per IR op (profileStep, fastest whole profile of each run); ratio = GPU µs ÷ memory-bound µs of its bound bytes at that run\'s copy bandwidth;' +
+      (minima ? ' min µs: each dispatch\'s minimum over the run\'s profiles, summed per op (steadier under load):' : ':'),
     '',
-    markdownTable(['IR op', 'class', 'dispatches before / after', 'before µs', 'after µs', 'after ÷ before', 'share before', 'share after', 'ratio before', 'ratio after'], opRows),
+    markdownTable(
+      ['IR op', 'class', 'dispatches before / after', 'before µs', 'after µs', 'after ÷ before', 'share before', 'share after', 'ratio before', 'ratio after', ...(minima ? ['min µs before', 'min µs after', 'min after ÷ before'] : [])],
+      opRows,
+    ),
   ].join('\n');
 }
 

@@ -173,5 +173,19 @@ describe('compareMarkdown', () => {
     expect(md).toContain('| rope | per-row | 1 / 0 | 100 | — | — | 10.0 % | — | 50.0 | — |');
     const opLines = md.split('\n').filter((l) => /^\| (matmul|rmsnorm|rope) \|/.test(l));
     expect(opLines.map((l) => l.split('|')[1].trim())).toEqual(['matmul', 'rmsnorm', 'rope']);
+    // Results without per-dispatch minima (older runs) get no minima columns.
+    expect(md).not.toContain('min µs before');
+  });
+
+  it('adds the per-dispatch minima columns and share when both runs have them', () => {
+    const withMinima = (r: ComparedResult, mins: [string, number][]): ComparedResult => {
+      const byOpMinimum = opRooflines(mins.map(([op, us]) => ({ op, label: op, microseconds: us, bytes: { read: 1000, written: 1000, total: 2000 } })), 1e9);
+      return { ...r, roofline: { ...r.roofline, byOpMinimum }, classesMinimum: classShares(byOpMinimum) } as ComparedResult;
+    };
+    const before = withMinima(result(120, 40, [['matmul', 600], ['rmsnorm', 300]]), [['matmul', 500], ['rmsnorm', 200]]);
+    const after = withMinima(result(60, 40, [['matmul', 500], ['rmsnorm', 100]]), [['matmul', 400], ['rmsnorm', 50]]);
+    const md = compareMarkdown(before, after);
+    expect(md).toContain('| per-row share by per-dispatch minima | 28.6 % | 11.1 % |  |');
+    expect(md).toContain('| rmsnorm | per-row | 1 / 1 | 300 | 100 | 0.33× | 33.3 % | 16.7 % | 150 | 50.0 | 200 | 50 | 0.25× |');
   });
 });
