@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { matmulProgram } from '../../compiler/kernels/matmul.ts';
 import { compareMarkdown, type ComparedResult } from '../../bench/compare.ts';
 import { classifyOp, classShares, dispatchBytes, dispatchRooflines, memoryBoundUs, opRooflines } from '../../bench/roofline.ts';
-import { fmtRatio, lossAgreement, pickModelFile, torchSummaries } from '../../bench/train-step.ts';
+import { fmtRatio, headlineTorch, lossAgreement, pickModelFile, torchSummaries } from '../../bench/train-step.ts';
 
 describe('dispatchBytes', () => {
   it('counts read and uniform bindings as read, write as written, readwrite as both, 4 bytes an element', () => {
@@ -113,6 +113,16 @@ describe('torchSummaries', () => {
     expect(one.ratio.median).toBeCloseTo(100 / 50, 12);
     // Rounds of the 1-thread blocks: WebGPU either side [100,120,90,110] median 105 over 55; [90,110,80] median 90 over 40.
     expect(one.ratio.medianOfRounds).toBeCloseTo((105 / 55 + 90 / 40) / 2, 12);
+  });
+});
+
+describe('headlineTorch', () => {
+  const t = (threads: number, median: number) => ({ threads, stepMs: { best: median, median, runs: 1 }, ratio: { best: 1, median: 1, medianOfRounds: 1 } });
+  it("takes PyTorch at lavapipe's thread count even when another count was faster", () => {
+    expect(headlineTorch([t(2, 40), t(1, 20)], 2).threads).toBe(2);
+  });
+  it('falls back to the faster by median when that count was not measured', () => {
+    expect(headlineTorch([t(2, 40), t(1, 20)], 4).threads).toBe(1);
   });
 });
 
