@@ -56,7 +56,9 @@ function torchRun(pkg: string, runDir: string, label: string, flags: string[], r
   execFileSync(PYTHON, [join(pkg, 'train.py'), '--out', runDir, '--steps', String(steps), '--log-every', '1', '--eval-every', '0', '--checkpoint-every', '0', '--init', 'torch', '--threads', String(threads), ...flags], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+    // Passive OpenMP waiting unless the environment says otherwise: spinning threads wait for
+    // descheduled ones on a shared machine (bench/torch-step.ts has the measurement).
+    env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
   });
   const lines = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map(decodeMetricsLine).filter((e): e is TrainMetrics => e.type === 'train');
   const ms = lines.filter((e) => e.step > warmup).map((e) => (1000 * tokensPerStep) / (e.tokens_per_s as number));
@@ -65,7 +67,7 @@ function torchRun(pkg: string, runDir: string, label: string, flags: string[], r
 }
 
 interface TorchBenchResult {
-  meta: { model: string; revision: string; adapter: string; torch: string; cores: number; batch: number; seqLen: number; warmupSteps: number; timedSteps: number; quick: boolean; date: string; loadAverage: { before: { one: number }; after: { one: number } } };
+  meta: { model: string; revision: string; adapter: string; torch: string; ompWaitPolicy: string; cores: number; batch: number; seqLen: number; warmupSteps: number; timedSteps: number; quick: boolean; date: string; loadAverage: { before: { one: number }; after: { one: number } } };
   tokensPerStep: number;
   webgpu: { stepMs: RunStats; before: RunStats; after: RunStats; tokensPerSecond: { best: number; median: number } };
   torch: TorchRun[];
@@ -109,6 +111,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
         revision: sourceRevision(),
         adapter: session.step.exec.ctx.adapterName,
         torch: execFileSync(PYTHON, ['-c', 'import re, torch; print(torch.__version__, "BLAS", (re.findall(r"BLAS_INFO=(\\w+)", torch.__config__.show()) or ["?"])[0])'], { encoding: 'utf8' }).trim(),
+        ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'PASSIVE',
         cores: cpus().length,
         batch: train.batch,
         seqLen: train.seqLen,
@@ -143,7 +146,7 @@ function markdown(r: TorchBenchResult): string {
     `# Torch target benchmark: ${m.model}`,
     '',
     `Training steps (forward, backward, clipping, AdamW) of batch ${m.batch} × seq ${m.seqLen} = ${r.tokensPerStep} tokens, ${m.warmupSteps} warm-up steps dropped, ${m.timedSteps} timed.`,
-    `CPU PyTorch (${m.torch}) on ${m.cores} cores against the WebGPU engine on lavapipe (Mesa's software Vulkan) on the same cores: neither is a GPU.`,
+    `CPU PyTorch (${m.torch}, OMP_WAIT_POLICY=${m.ompWaitPolicy ?? 'default'}) on ${m.cores} cores against the WebGPU engine on lavapipe (Mesa's software Vulkan) on the same cores: neither is a GPU.`,
     `The WebGPU steps were timed before and after the torch runs: medians ${fmt(r.webgpu.before.median, 1)} / ${fmt(r.webgpu.after.median, 1)} ms.`,
     `Revision ${m.revision}; ${m.date}${m.quick ? ' (--quick)' : ''}; load average ${m.loadAverage.before.one.toFixed(2)} before / ${m.loadAverage.after.one.toFixed(2)} after (1 min).`,
     '',
