@@ -5,7 +5,7 @@ import type { DeviceCaps } from '../../base/caps.ts';
 import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
-import { attentionDkvCase, attentionDqCase, attentionCase } from '../kernels/attention.ts';
+import { attentionBackwardCases, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
@@ -243,20 +243,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   rope: (n, c) => {
     const a = n.attrs;
-    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }), { x: c.input(0), out: c.output(0) });
+    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }, c.caps), { x: c.input(0), out: c.output(0) });
   },
   attention: (n, c) => {
     const a = n.attrs;
     const p = { tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
-    c.emit(attentionCase(p), { q: c.input(0), k: c.input(1), v: c.input(2), out: c.output(0), lse: c.output(1) });
+    c.emit(attentionCase(p, c.caps), { q: c.input(0), k: c.input(1), v: c.input(2), out: c.output(0), lse: c.output(1) });
   },
   attention_grad: (n, c) => {
-    // Inputs: dOut, q, k, v, out, lse. dq and (dk, dv) are separate passes so neither needs atomics.
+    // Inputs: dOut, q, k, v, out, lse. No atomics: dq and (dk, dv) are separate loops (one or two dispatches).
     const a = n.attrs;
     const p = { tokens: c.inputType(1).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
-    const shared = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5) };
-    c.emit(attentionDqCase(p), { ...shared, dq: c.output(0) });
-    c.emit(attentionDkvCase(p), { ...shared, dk: c.output(1), dv: c.output(2) });
+    const bindings = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5), dq: c.output(0), dk: c.output(1), dv: c.output(2) };
+    for (const kernel of attentionBackwardCases(p, c.caps)) c.emit(kernel, bindings);
   },
   swiglu: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(0));

@@ -2,7 +2,10 @@
 // memory). Layout: q, out [T, H·hd]; k, v [T, KVH·hd]; T = B·S, sequence b owns rows b·S … b·S+S−1;
 // query head h reads kv head ⌊h / (H/KVH)⌋; scale 1/√hd; query i sees keys j ≤ i of its sequence.
 //
-// Three programs, none with atomics, all with fixed summation orders (deterministic):
+// Two variants, chosen from the adapter (attentionVariant), none with atomics, all with fixed
+// summation orders (deterministic):
+//
+// 'tiled' (GPUs: cpuAdapter false), three programs:
 //   attention            one workgroup per (sequence, head, block of 64 queries), one thread per
 //                        query; K/V tiles staged in workgroup memory, online softmax per thread.
 //                        Writes out and lse[t, h] = log Σ_j exp(s_ij) for the backward.
@@ -16,6 +19,24 @@
 // as vec4 (hd zero-padded to a multiple of 4) and the hd loops have constant bounds so lavapipe
 // unrolls them into registers: against scalar rows this ran the three kernels 3–5× faster at
 // S = 256 (dynamic indexing of per-thread arrays becomes per-lane gathers on a CPU).
+//
+// 'row' (CPU adapters with subgroups: lavapipe, SwiftShader, WARP), two programs, no workgroup
+// memory, no barriers:
+//   attention_row        one invocation per (query row, head), walking its keys with an online softmax.
+//   attention_bwd_row    dq, dk and dv in one dispatch: one invocation per (query row, head) for dq,
+//                        then one per (key row, kv head) for dk/dv (over the heads sharing it).
+// On a CPU adapter a workgroup is a serial loop over SIMD chunks: the tiled kernels' staging and two
+// barriers per tile cost more than the arithmetic, and a storage load is a per-lane gather (~25
+// cycles on lavapipe, even when every lane reads the same address). So a workgroup is a block of 16
+// positions of one (sequence, head), the streamed rows (k/v, or q/dOut) are loaded once per subgroup,
+// spread over its lanes, and handed to every lane with subgroupBroadcast. Interleaved GPU timestamps
+// at the demo's shapes (T = 512, S = 64, 4 heads, hd = 16) on lavapipe under load ~20–30: forward
+// 2.3–3.3 ms → 0.6 ms, backward (dq + dkv → one dispatch) 4.6–8.7 ms → 1.6–3.5 ms.
+// A CPU adapter without subgroups gets the tiled kernels (a row kernel without the broadcasts
+// measured no faster than tiled: the gathers dominate), and so does hd > 32 (ROW_MAX_HEAD_DIM).
+// First-dispatch compile on lavapipe without its shader cache (load ~12): demo shapes tiled 2.6 +
+// 6.6 + 9.1 s, row 1.2 + 5.8 s; qwen_tiny's (S = 128, hd = 32) tiled 8.8 + 6.5 + 9.2 s, row 1.2 + 11.5 s.
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AttentionParams {
@@ -28,6 +49,18 @@ export interface AttentionParams {
 }
 
 const ROWS_PER_GROUP = 64;
+/** Invocations per workgroup of the row variant. */
+const ROW_GROUP = 16;
+
+export type AttentionVariant = 'tiled' | 'row';
+/** The row kernels write every hd-level access out (see attention_row): past hd = 32 lavapipe's
+ *  first-dispatch compile grew to tens of seconds (hd = 64: 14 s forward, minutes backward). */
+const ROW_MAX_HEAD_DIM = 32;
+
+/** Row kernels on CPU adapters, tiled workgroup kernels elsewhere (see the header). */
+export function attentionVariant(caps: RowKernelCaps, headDim: number): AttentionVariant {
+  return caps.cpuAdapter && caps.subgroups && caps.subgroupMinSize >= 4 && headDim <= ROW_MAX_HEAD_DIM ? 'row' : 'tiled';
+}
 /** Rows of q/k/v are held in registers; `check` refuses larger heads (compiler/config/model.ts). */
 export const MAX_HEAD_DIM = 128;
 /** Floats per staged tile: two tiles use 8 KiB. */
@@ -93,7 +126,8 @@ function bindingsFor(p: AttentionParams, names: readonly string[]) {
   return names.map((n) => all[n as keyof typeof all]);
 }
 
-export function attentionProgram(p: AttentionParams): KernelProgram {
+export function attentionProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
+  if (attentionVariant(caps, p.headDim) === 'row') return attentionRowProgram(p, caps);
   const { batch, blocks, params } = common(p);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
   return {
@@ -111,6 +145,64 @@ export function attentionProgram(p: AttentionParams): KernelProgram {
   };
 }
 
+/** How the row variant lays out a row of hd, written out element by element so every index in the
+ *  shader is a constant: element c sits in vec4 ⌊c/4⌋, component c mod 4, and a streamed row is
+ *  loaded spread over `lanes` subgroup lanes, element c in lane c mod lanes, register ⌊c / lanes⌋. */
+function spreadRow(headDim: number, lanes: number) {
+  const parts = ceilDiv(headDim, lanes);
+  return {
+    lanes,
+    parts,
+    spread: Array.from({ length: headDim }, (_, c) => ({ c, quad: c >> 2, comp: c & 3, part: Math.floor(c / lanes), lane: c % lanes })),
+    quadList: Array.from({ length: Math.ceil(headDim / 4) }, (_, i) => i),
+    partList: Array.from({ length: parts }, (_, part) => ({ part, first: part * lanes })),
+  };
+}
+
+function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
+  const { batch, params } = common(p);
+  const blocks = ceilDiv(p.seqLen, ROW_GROUP);
+  const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
+  return {
+    template: 'attention_row',
+    label: `attention_fwd_${tag(p)}_row`,
+    params: { ...params, blocks, dispatchX, ...spreadRow(p.headDim, caps.subgroupMinSize) },
+    bindings: [
+      ...bindingsFor(p, ['q', 'k', 'v']),
+      { name: 'out', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim },
+      { name: 'lse', access: 'write', type: 'f32', length: p.tokens * p.heads },
+    ],
+    workgroupSize: [ROW_GROUP, 1, 1],
+    dispatch,
+    features: ['subgroups'],
+  };
+}
+
+/** The row variant's backward: dq, dk and dv from one dispatch (see the header). */
+export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
+  const { batch, params } = common(p);
+  const blocks = ceilDiv(p.seqLen, ROW_GROUP);
+  const dqGroups = batch * p.heads * blocks;
+  const dkvGroups = batch * p.kvHeads * blocks;
+  const { dispatch, dispatchX } = spreadWorkgroups(dqGroups + dkvGroups);
+  const kvLen = p.tokens * p.kvHeads * p.headDim;
+  return {
+    template: 'attention_bwd_row',
+    label: `attention_bwd_${tag(p)}_row`,
+    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...spreadRow(p.headDim, caps.subgroupMinSize) },
+    bindings: [
+      ...bindingsFor(p, ['dOut', 'q', 'k', 'v', 'out', 'lse']),
+      { name: 'dq', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim },
+      { name: 'dk', access: 'write', type: 'f32', length: kvLen },
+      { name: 'dv', access: 'write', type: 'f32', length: kvLen },
+    ],
+    workgroupSize: [ROW_GROUP, 1, 1],
+    dispatch,
+    features: ['subgroups'],
+  };
+}
+
+/** The tiled variant's dq program. */
 export function attentionDqProgram(p: AttentionParams): KernelProgram {
   const { batch, blocks, params } = common(p);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
@@ -125,6 +217,7 @@ export function attentionDqProgram(p: AttentionParams): KernelProgram {
   };
 }
 
+/** The tiled variant's dk/dv program. */
 export function attentionDkvProgram(p: AttentionParams): KernelProgram {
   const { batch, blocks, params } = common(p);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.kvHeads * blocks);
@@ -234,8 +327,18 @@ export const attentionDkvOracle = (p: AttentionParams) => (inputs: Inputs) => {
   return { dk: Float32Array.from(r.dk), dv: Float32Array.from(r.dv) };
 };
 
-export function attentionCase(p: AttentionParams): KernelCase {
-  return { program: attentionProgram(p), oracle: attentionOracle(p), tolerance: TOLERANCE };
+export function attentionCase(p: AttentionParams, caps: RowKernelCaps): KernelCase {
+  return { program: attentionProgram(p, caps), oracle: attentionOracle(p), tolerance: TOLERANCE };
+}
+
+/** The backward's dispatches for the adapter, in order: [dq, dkv] tiled, [dq‖dk‖dv] row. */
+export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps): KernelCase[] {
+  if (attentionVariant(caps, p.headDim) === 'tiled') return [attentionDqCase(p), attentionDkvCase(p)];
+  const oracle = (inputs: Inputs) => {
+    const r = attentionBackwardReference(p, inputs);
+    return { dq: Float32Array.from(r.dq), dk: Float32Array.from(r.dk), dv: Float32Array.from(r.dv) };
+  };
+  return [{ program: attentionBackwardRowProgram(p, caps), oracle, tolerance: backwardTolerance(p) }];
 }
 
 export function attentionDqCase(p: AttentionParams): KernelCase {

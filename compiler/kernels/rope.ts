@@ -1,11 +1,16 @@
 // Rotary position embedding (NeoX / HF Llama "rotate_half" convention) on x [T, heads·hd]: within
 // each head, element i < hd/2 pairs with i + hd/2 and both rotate by angle = pos · theta^(−2i/hd),
 // pos = t mod S (row t belongs to sequence ⌊t/S⌋). The backward is the same kernel rotating by −angle
-// (`inverse`), since the rotation is orthogonal. One thread per (t, head, i).
+// (`inverse`), since the rotation is orthogonal. Two variants, chosen from the adapter (ropeVariant):
+//   'element' (GPUs: cpuAdapter false)  one thread per (t, head, i): the most parallelism.
+//   'row'     (CPU adapters)            one invocation per token row t: cos/sin of each angle i formed
+//             once and applied to every head. On a CPU adapter the trigonometry is the cost, so this
+//             does 1/heads of it, and 1/(heads·hd/2) as many invocations.
 //
 // Precision: inverse frequencies are computed in float64 here and written as literals scaled to
 // turns (1/2π); the shader reduces pos·turns to [−½, ½) before sin/cos, so the trigonometry stays
 // in [−π, π] where WGSL bounds its error, whatever S is.
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface RopeParams {
@@ -24,6 +29,15 @@ export interface RopeParams {
 }
 
 const WORKGROUP = 256;
+/** Token rows per workgroup of the row variant. */
+const ROW_WORKGROUP = 64;
+
+export type RopeVariant = 'element' | 'row';
+
+/** Row kernel on CPU adapters, one thread per element elsewhere (see the header). */
+export function ropeVariant(caps: RowKernelCaps): RopeVariant {
+  return caps.cpuAdapter ? 'row' : 'element';
+}
 
 function checkParams(p: RopeParams): void {
   for (const k of ['tokens', 'seqLen', 'heads', 'headDim'] as const) {
@@ -38,25 +52,27 @@ export function ropeInverseFrequencies(headDim: number, theta: number): number[]
   return Array.from({ length: headDim / 2 }, (_, i) => theta ** (-(2 * i) / headDim));
 }
 
-export function ropeProgram(p: RopeParams): KernelProgram {
+export function ropeProgram(p: RopeParams, caps: RowKernelCaps): KernelProgram {
   checkParams(p);
   const half = p.headDim / 2;
   const n = p.tokens * p.heads * half;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  const row = ropeVariant(caps) === 'row';
+  const workgroup = row ? ROW_WORKGROUP : WORKGROUP;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(row ? p.tokens : n, workgroup));
   const turnsPerPosition = ropeInverseFrequencies(p.headDim, p.theta).map((f) => f32Literal(f / (2 * Math.PI)));
   const width = p.heads * p.headDim;
   const inPlace = p.inPlace ?? false;
   return {
-    template: 'rope',
-    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${p.heads}x${p.headDim}_s${p.seqLen}`,
-    params: { n, half, heads: p.heads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX },
+    template: row ? 'rope_row' : 'rope',
+    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${p.heads}x${p.headDim}_s${p.seqLen}${row ? '_row' : ''}`,
+    params: { n, tokens: p.tokens, width, half, heads: p.heads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX },
     bindings: inPlace
       ? [{ name: 'x', access: 'readwrite', type: 'f32', length: p.tokens * width }]
       : [
           { name: 'x', access: 'read', type: 'f32', length: p.tokens * width },
           { name: 'out', access: 'write', type: 'f32', length: p.tokens * width },
         ],
-    workgroupSize: [WORKGROUP, 1, 1],
+    workgroupSize: [workgroup, 1, 1],
     dispatch,
     features: [],
   };
@@ -88,9 +104,9 @@ export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, Ar
   [p.inPlace ? 'x' : 'out']: Float32Array.from(ropeReference(p, inputs).out),
 });
 
-export function ropeCase(p: RopeParams): KernelCase {
+export function ropeCase(p: RopeParams, caps: RowKernelCaps): KernelCase {
   return {
-    program: ropeProgram(p),
+    program: ropeProgram(p, caps),
     oracle: ropeOracle(p),
     // pos·freq is formed in f32: an angle error of about S·2⁻²⁴ rad at the largest positions.
     tolerance: { atol: 2e-5 + p.seqLen * 2e-7, rtol: 1e-5 },

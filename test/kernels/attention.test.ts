@@ -1,21 +1,23 @@
-// Attention kernels: golden WGSL, forward / dq / dkv against the CPU oracles on odd shapes (several
-// query blocks, grouped and ungrouped KV heads, one-token sequences), the three kernels chained on
-// the GPU against the backward reference with consistent out/lse, run-to-run determinism, and the
-// backward reference against finite differences of the forward reference.
+// Attention kernels, both variants (tiled: forward / dq / dkv; row: forward / fused backward), each
+// built from explicit caps so both run on lavapipe: golden WGSL, every program against the CPU
+// oracles on odd shapes (several query blocks, grouped and ungrouped KV heads, one-token sequences,
+// hd not a multiple of the subgroup lanes), forward and backward chained on the GPU against the
+// backward reference with consistent out/lse, run-to-run determinism, and the backward reference
+// against finite differences of the forward reference.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import {
+  attentionBackwardCases,
   attentionBackwardReference,
   attentionCase,
-  attentionDkvCase,
-  attentionDkvProgram,
-  attentionDqCase,
-  attentionDqProgram,
   attentionProgram,
   attentionReference,
+  attentionVariant,
   type AttentionParams,
 } from '../../compiler/kernels/attention.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
+import type { HostArray } from '../../runtime/executor.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 import { dot, numericGradient } from '../support/finite-diff.ts';
@@ -31,46 +33,65 @@ const CASES: AttentionParams[] = [
   { tokens: 3, seqLen: 1, heads: 2, kvHeads: 1, headDim: 2 },
 ];
 
-
-
+/** A GPU (tiled) and lavapipe as it reports itself (row, 8 lanes, for hd ≤ 32: the hd = 64 shape
+ *  is tiled on every adapter); the row variant with 4 lanes (an adapter whose minimum subgroup is
+ *  4) spreads rows differently and runs too, on one shape. */
+const TILED: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
+const ROW: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+const ROW4: RowKernelCaps = { subgroups: true, subgroupMinSize: 4, cpuAdapter: true };
+const VARIANTS: [AttentionParams, RowKernelCaps][] = [
+  ...CASES.flatMap((p) => (attentionVariant(ROW, p.headDim) === 'row' ? [[p, TILED], [p, ROW]] : [[p, TILED]]) as [AttentionParams, RowKernelCaps][]),
+  [CASES[0], ROW4],
+];
 const f32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
   Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));
 
 describe('attention kernels', () => {
-  for (const params of CASES) {
-    const programs = [
-      [attentionProgram(params), attentionCase(params)],
-      [attentionDqProgram(params), attentionDqCase(params)],
-      [attentionDkvProgram(params), attentionDkvCase(params)],
-    ] as const;
-    for (const [program, kcase] of programs) {
-      it(`${program.label} matches its golden WGSL`, () => {
-        expectGoldenWgsl(GOLDEN_DIR, program);
-      });
-      it(`${program.label} matches the CPU oracle`, async () => {
+  it('picks the row variant on CPU adapters with subgroups for hd ≤ 32, tiled elsewhere', () => {
+    const variants = [TILED, ROW, ROW4, { ...ROW, subgroups: false }, { ...ROW, cpuAdapter: false }].map((caps) => attentionVariant(caps, 16));
+    expect(variants).toEqual(['tiled', 'row', 'row', 'tiled', 'tiled']);
+    expect([attentionVariant(ROW, 32), attentionVariant(ROW, 33), attentionVariant(ROW, 64)]).toEqual(['row', 'tiled', 'tiled']);
+  });
+
+  for (const [params, caps] of VARIANTS) {
+    const kcases = [attentionCase(params, caps), ...attentionBackwardCases(params, caps)];
+    for (const kcase of kcases) {
+      const { program } = kcase;
+      const name = `${program.label}${caps === ROW4 ? ' (4 lanes)' : ''}`;
+      if (caps !== ROW4) {
+        it(`${name} matches its golden WGSL`, () => {
+          expectGoldenWgsl(GOLDEN_DIR, program);
+        });
+      }
+      it(`${name} matches the CPU oracle`, async () => {
         const result = await checkKernel(await testExecutor(), kcase, 6);
         expect(result.ok, result.report).toBe(true);
       });
     }
   }
 
-  for (const params of [CASES[0], CASES[2]]) {
-    it(`forward → dq, dkv on the GPU equals the backward reference, deterministically (${attentionProgram(params).label})`, async () => {
-      const exec = await testExecutor();
-      const inputs = randomInputs(attentionDqProgram(params), 12);
-      const { q, k, v, dOut } = inputs;
-      const forward = await exec.run(attentionProgram(params), { q, k, v });
-      const backward = async () => ({
-        ...(await exec.run(attentionDqProgram(params), { dOut, q, k, v, out: forward.out, lse: forward.lse })),
-        ...(await exec.run(attentionDkvProgram(params), { dOut, q, k, v, out: forward.out, lse: forward.lse })),
+  for (const caps of [TILED, ROW]) {
+    for (const params of [CASES[0], CASES[2]]) {
+      it(`forward → backward on the GPU equals the backward reference, deterministically (${attentionProgram(params, caps).label})`, async () => {
+        const exec = await testExecutor();
+        const backwardCases = attentionBackwardCases(params, caps);
+        const inputs = randomInputs(backwardCases[0].program, 12);
+        const { q, k, v, dOut } = inputs;
+        const forward = await exec.run(attentionProgram(params, caps), { q, k, v });
+        const backward = async () => {
+          const grads: Record<string, HostArray> = {};
+          for (const kcase of backwardCases) Object.assign(grads, await exec.run(kcase.program, { dOut, q, k, v, out: forward.out, lse: forward.lse }));
+          return grads;
+        };
+        const got = await backward();
+        expect(Object.keys(got).sort()).toEqual(['dk', 'dq', 'dv']);
+        const reference = attentionReference(params, { q, k, v });
+        const expected = attentionBackwardReference(params, { dOut, q, k, v, out: reference.out, lse: reference.lse });
+        expect(compareOutputs(got, f32(expected), { atol: 5e-5, rtol: 1e-4 }).mismatches).toEqual([]);
+        const again = await backward();
+        for (const name of ['dq', 'dk', 'dv']) expect(Array.from(again[name])).toEqual(Array.from(got[name]));
       });
-      const got = await backward();
-      const reference = attentionReference(params, { q, k, v });
-      const expected = attentionBackwardReference(params, { dOut, q, k, v, out: reference.out, lse: reference.lse });
-      expect(compareOutputs(got, f32(expected), { atol: 5e-5, rtol: 1e-4 }).mismatches).toEqual([]);
-      const again = await backward();
-      for (const name of ['dq', 'dk', 'dv']) expect(Array.from(again[name])).toEqual(Array.from(got[name]));
-    });
+    }
   }
 
   it('backward reference equals finite differences of the forward reference', () => {
@@ -93,6 +114,6 @@ describe('attention kernels', () => {
   });
 
   it('rejects head counts that do not group', () => {
-    expect(() => attentionProgram({ tokens: 4, seqLen: 4, heads: 3, kvHeads: 2, headDim: 8 })).toThrow(/multiple of kvHeads/);
+    expect(() => attentionProgram({ tokens: 4, seqLen: 4, heads: 3, kvHeads: 2, headDim: 8 }, ROW)).toThrow(/multiple of kvHeads/);
   });
 });

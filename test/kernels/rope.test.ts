@@ -1,9 +1,12 @@
-// RoPE kernels: golden WGSL, forward and backward against the CPU oracle (odd head counts and
-// dims, positions up to 255, positions restarting per sequence), the backward reference against
-// finite differences of the forward reference, and backward ∘ forward = identity on the GPU.
+// RoPE kernels, both variants (element, row) built from explicit caps so both run on lavapipe:
+// golden WGSL, forward and backward against the CPU oracle (odd head counts and dims, token counts
+// not a multiple of the workgroup, positions up to 255, positions restarting per sequence), in place,
+// the backward reference against finite differences of the forward reference, and
+// backward ∘ forward = identity on the GPU.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { ropeCase, ropeProgram, ropeReference, type RopeParams } from '../../compiler/kernels/rope.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
+import { ropeCase, ropeProgram, ropeReference, ropeVariant, type RopeParams } from '../../compiler/kernels/rope.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -15,44 +18,53 @@ const SHAPES: Omit<RopeParams, 'inverse'>[] = [
   { tokens: 21, seqLen: 7, heads: 5, headDim: 6, theta: 500000 },
   { tokens: 512, seqLen: 256, heads: 3, headDim: 64, theta: 10000 },
   { tokens: 1, seqLen: 1, heads: 1, headDim: 2, theta: 10000 },
+  { tokens: 70, seqLen: 35, heads: 3, headDim: 10, theta: 10000 },
 ];
 
-
+/** A GPU (element variant) and lavapipe (row variant). */
+const ELEMENT: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
+const ROW: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
 
 describe('rope kernels', () => {
-  for (const shape of SHAPES) {
-    for (const inverse of [false, true]) {
-      const params = { ...shape, inverse };
-      const label = ropeProgram(params).label;
-      it(`${label} matches its golden WGSL`, () => {
-        expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params));
-      });
-      it(`${label} matches the CPU oracle`, async () => {
-        const result = await checkKernel(await testExecutor(), ropeCase(params), 2);
-        expect(result.ok, result.report).toBe(true);
-      });
+  it('picks the row variant on CPU adapters, one thread per element elsewhere', () => {
+    expect([ELEMENT, ROW, { ...ROW, subgroups: false }].map(ropeVariant)).toEqual(['element', 'row', 'row']);
+  });
+
+  for (const caps of [ELEMENT, ROW]) {
+    for (const shape of SHAPES) {
+      for (const inverse of [false, true]) {
+        const params = { ...shape, inverse };
+        const label = ropeProgram(params, caps).label;
+        it(`${label} matches its golden WGSL`, () => {
+          expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params, caps));
+        });
+        it(`${label} matches the CPU oracle`, async () => {
+          const result = await checkKernel(await testExecutor(), ropeCase(params, caps), 2);
+          expect(result.ok, result.report).toBe(true);
+        });
+      }
     }
+
+    it(`rotates in place like it rotates out of place (${ropeVariant(caps)})`, async () => {
+      const exec = await testExecutor();
+      const params: RopeParams = { ...SHAPES[0], inverse: false, inPlace: true };
+      const result = await checkKernel(exec, ropeCase(params, caps), 3);
+      expect(result.ok, result.report).toBe(true);
+      expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params, caps));
+      const x = randomInputs(ropeProgram(params, caps), 3).x;
+      const outOfPlace = (await exec.run(ropeProgram({ ...params, inPlace: false }, caps), { x })).out;
+      expect(Array.from((await exec.run(ropeProgram(params, caps), { x })).x)).toEqual(Array.from(outOfPlace));
+    });
+
+    it(`backward after forward is the identity on the GPU (${ropeVariant(caps)})`, async () => {
+      const exec = await testExecutor();
+      const shape = SHAPES[1];
+      const x = randomInputs(ropeProgram({ ...shape, inverse: false }, caps), 8).x;
+      const rotated = (await exec.run(ropeProgram({ ...shape, inverse: false }, caps), { x })).out;
+      const back = (await exec.run(ropeProgram({ ...shape, inverse: true }, caps), { x: rotated })).out;
+      expect(compareOutputs({ x: back }, { x }, { atol: 1e-5, rtol: 1e-5 }).mismatches).toEqual([]);
+    });
   }
-
-  it('rotates in place like it rotates out of place', async () => {
-    const exec = await testExecutor();
-    const params: RopeParams = { ...SHAPES[0], inverse: false, inPlace: true };
-    const result = await checkKernel(exec, ropeCase(params), 3);
-    expect(result.ok, result.report).toBe(true);
-    expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params));
-    const x = randomInputs(ropeProgram(params), 3).x;
-    const outOfPlace = (await exec.run(ropeProgram({ ...params, inPlace: false }), { x })).out;
-    expect(Array.from((await exec.run(ropeProgram(params), { x })).x)).toEqual(Array.from(outOfPlace));
-  });
-
-  it('backward after forward is the identity on the GPU', async () => {
-    const exec = await testExecutor();
-    const shape = SHAPES[1];
-    const x = randomInputs(ropeProgram({ ...shape, inverse: false }), 8).x;
-    const rotated = (await exec.run(ropeProgram({ ...shape, inverse: false }), { x })).out;
-    const back = (await exec.run(ropeProgram({ ...shape, inverse: true }), { x: rotated })).out;
-    expect(compareOutputs({ x: back }, { x }, { atol: 1e-5, rtol: 1e-5 }).mismatches).toEqual([]);
-  });
 
   it('backward reference equals finite differences of the forward reference', () => {
     const p: RopeParams = { tokens: 6, seqLen: 3, heads: 2, headDim: 4, theta: 100, inverse: false };
@@ -64,6 +76,6 @@ describe('rope kernels', () => {
   });
 
   it('rejects an odd head dimension', () => {
-    expect(() => ropeProgram({ tokens: 2, seqLen: 2, heads: 1, headDim: 5, theta: 10000, inverse: false })).toThrow(/even/);
+    expect(() => ropeProgram({ tokens: 2, seqLen: 2, heads: 1, headDim: 5, theta: 10000, inverse: false }, ROW)).toThrow(/even/);
   });
 });

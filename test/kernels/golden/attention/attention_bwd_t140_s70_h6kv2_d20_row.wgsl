@@ -1,0 +1,416 @@
+enable subgroups;
+// attention_bwd_t140_s70_h6kv2_d20_row
+// attention backward, dq, dk and dv in one dispatch, for CPU adapters with subgroups; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
+//   dq_i = 0.22360679507255554f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per query row and head)
+//   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.22360679507255554f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
+//                                                                         (invocation per key row and kv head, over its 3 query heads h)
+// causal per sequence of 70, 6 heads over 2 kv heads, hd = 20 (as 5 vec4, zero-padded)
+// bindings: dOut, q, k, v, out, lse (read), dq, dk, dv (write)
+// grid: workgroups 0 .. 60 - 1 = (sequence, head, block of 16 queries) for dq, the next 20 = (sequence, kv head,
+// block of 16 keys) for dk/dv; 5 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
+// no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
+// (3 element(s) per lane) and subgroupBroadcast hands the elements to all lanes (D_i in the dk/dv rows is a
+// subgroupAdd of the loading lanes' shares instead); the streamed loops depend on the workgroup only, and rows outside a
+// lane's causal range get weight 0 through select.
+@group(0) @binding(0) var<storage, read> dOut: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> out: array<f32>;
+@group(0) @binding(5) var<storage, read> lse: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dv: array<f32>;
+
+fn dqBlock(group: u32, lid: u32, loadLane: u32) {
+  let block = group % 5u;
+  let seqHead = group / 5u;
+  let head = seqHead % 6u;
+  let firstRow = (seqHead / 6u) * 70u;
+  let kvCol = (head / 3u) * 20u;
+  let pos = block * 16u + lid;
+  let row = firstRow + min(pos, 70u - 1u);
+  let qAt = row * 120u + head * 20u;
+
+  var qRow: array<vec4<f32>, 5>;
+  var gradRow: array<vec4<f32>, 5>;
+  var acc: array<vec4<f32>, 5>;
+  var rowDot = 0.0f;
+  qRow[0][0] = q[qAt + 0u] * 0.22360679507255554f;
+  gradRow[0][0] = dOut[qAt + 0u];
+  rowDot += dOut[qAt + 0u] * out[qAt + 0u];
+  qRow[0][1] = q[qAt + 1u] * 0.22360679507255554f;
+  gradRow[0][1] = dOut[qAt + 1u];
+  rowDot += dOut[qAt + 1u] * out[qAt + 1u];
+  qRow[0][2] = q[qAt + 2u] * 0.22360679507255554f;
+  gradRow[0][2] = dOut[qAt + 2u];
+  rowDot += dOut[qAt + 2u] * out[qAt + 2u];
+  qRow[0][3] = q[qAt + 3u] * 0.22360679507255554f;
+  gradRow[0][3] = dOut[qAt + 3u];
+  rowDot += dOut[qAt + 3u] * out[qAt + 3u];
+  qRow[1][0] = q[qAt + 4u] * 0.22360679507255554f;
+  gradRow[1][0] = dOut[qAt + 4u];
+  rowDot += dOut[qAt + 4u] * out[qAt + 4u];
+  qRow[1][1] = q[qAt + 5u] * 0.22360679507255554f;
+  gradRow[1][1] = dOut[qAt + 5u];
+  rowDot += dOut[qAt + 5u] * out[qAt + 5u];
+  qRow[1][2] = q[qAt + 6u] * 0.22360679507255554f;
+  gradRow[1][2] = dOut[qAt + 6u];
+  rowDot += dOut[qAt + 6u] * out[qAt + 6u];
+  qRow[1][3] = q[qAt + 7u] * 0.22360679507255554f;
+  gradRow[1][3] = dOut[qAt + 7u];
+  rowDot += dOut[qAt + 7u] * out[qAt + 7u];
+  qRow[2][0] = q[qAt + 8u] * 0.22360679507255554f;
+  gradRow[2][0] = dOut[qAt + 8u];
+  rowDot += dOut[qAt + 8u] * out[qAt + 8u];
+  qRow[2][1] = q[qAt + 9u] * 0.22360679507255554f;
+  gradRow[2][1] = dOut[qAt + 9u];
+  rowDot += dOut[qAt + 9u] * out[qAt + 9u];
+  qRow[2][2] = q[qAt + 10u] * 0.22360679507255554f;
+  gradRow[2][2] = dOut[qAt + 10u];
+  rowDot += dOut[qAt + 10u] * out[qAt + 10u];
+  qRow[2][3] = q[qAt + 11u] * 0.22360679507255554f;
+  gradRow[2][3] = dOut[qAt + 11u];
+  rowDot += dOut[qAt + 11u] * out[qAt + 11u];
+  qRow[3][0] = q[qAt + 12u] * 0.22360679507255554f;
+  gradRow[3][0] = dOut[qAt + 12u];
+  rowDot += dOut[qAt + 12u] * out[qAt + 12u];
+  qRow[3][1] = q[qAt + 13u] * 0.22360679507255554f;
+  gradRow[3][1] = dOut[qAt + 13u];
+  rowDot += dOut[qAt + 13u] * out[qAt + 13u];
+  qRow[3][2] = q[qAt + 14u] * 0.22360679507255554f;
+  gradRow[3][2] = dOut[qAt + 14u];
+  rowDot += dOut[qAt + 14u] * out[qAt + 14u];
+  qRow[3][3] = q[qAt + 15u] * 0.22360679507255554f;
+  gradRow[3][3] = dOut[qAt + 15u];
+  rowDot += dOut[qAt + 15u] * out[qAt + 15u];
+  qRow[4][0] = q[qAt + 16u] * 0.22360679507255554f;
+  gradRow[4][0] = dOut[qAt + 16u];
+  rowDot += dOut[qAt + 16u] * out[qAt + 16u];
+  qRow[4][1] = q[qAt + 17u] * 0.22360679507255554f;
+  gradRow[4][1] = dOut[qAt + 17u];
+  rowDot += dOut[qAt + 17u] * out[qAt + 17u];
+  qRow[4][2] = q[qAt + 18u] * 0.22360679507255554f;
+  gradRow[4][2] = dOut[qAt + 18u];
+  rowDot += dOut[qAt + 18u] * out[qAt + 18u];
+  qRow[4][3] = q[qAt + 19u] * 0.22360679507255554f;
+  gradRow[4][3] = dOut[qAt + 19u];
+  rowDot += dOut[qAt + 19u] * out[qAt + 19u];
+  let rowLse = lse[row * 6u + head];
+  let keyEnd = firstRow + min(70u, block * 16u + 16u);
+  for (var key = firstRow; key < keyEnd; key++) {
+    let at = key * 40u + kvCol;
+    var kPart: array<f32, 3>;
+    var vPart: array<f32, 3>;
+    {
+      let col = min(0u + loadLane, 20u - 1u);
+      kPart[0] = k[at + col];
+      vPart[0] = v[at + col];
+    }
+    {
+      let col = min(8u + loadLane, 20u - 1u);
+      kPart[1] = k[at + col];
+      vPart[1] = v[at + col];
+    }
+    {
+      let col = min(16u + loadLane, 20u - 1u);
+      kPart[2] = k[at + col];
+      vPart[2] = v[at + col];
+    }
+    var kRow: array<vec4<f32>, 5>;
+    var vRow: array<vec4<f32>, 5>;
+    kRow[0][0] = subgroupBroadcast(kPart[0], 0u);
+    vRow[0][0] = subgroupBroadcast(vPart[0], 0u);
+    kRow[0][1] = subgroupBroadcast(kPart[0], 1u);
+    vRow[0][1] = subgroupBroadcast(vPart[0], 1u);
+    kRow[0][2] = subgroupBroadcast(kPart[0], 2u);
+    vRow[0][2] = subgroupBroadcast(vPart[0], 2u);
+    kRow[0][3] = subgroupBroadcast(kPart[0], 3u);
+    vRow[0][3] = subgroupBroadcast(vPart[0], 3u);
+    kRow[1][0] = subgroupBroadcast(kPart[0], 4u);
+    vRow[1][0] = subgroupBroadcast(vPart[0], 4u);
+    kRow[1][1] = subgroupBroadcast(kPart[0], 5u);
+    vRow[1][1] = subgroupBroadcast(vPart[0], 5u);
+    kRow[1][2] = subgroupBroadcast(kPart[0], 6u);
+    vRow[1][2] = subgroupBroadcast(vPart[0], 6u);
+    kRow[1][3] = subgroupBroadcast(kPart[0], 7u);
+    vRow[1][3] = subgroupBroadcast(vPart[0], 7u);
+    kRow[2][0] = subgroupBroadcast(kPart[1], 0u);
+    vRow[2][0] = subgroupBroadcast(vPart[1], 0u);
+    kRow[2][1] = subgroupBroadcast(kPart[1], 1u);
+    vRow[2][1] = subgroupBroadcast(vPart[1], 1u);
+    kRow[2][2] = subgroupBroadcast(kPart[1], 2u);
+    vRow[2][2] = subgroupBroadcast(vPart[1], 2u);
+    kRow[2][3] = subgroupBroadcast(kPart[1], 3u);
+    vRow[2][3] = subgroupBroadcast(vPart[1], 3u);
+    kRow[3][0] = subgroupBroadcast(kPart[1], 4u);
+    vRow[3][0] = subgroupBroadcast(vPart[1], 4u);
+    kRow[3][1] = subgroupBroadcast(kPart[1], 5u);
+    vRow[3][1] = subgroupBroadcast(vPart[1], 5u);
+    kRow[3][2] = subgroupBroadcast(kPart[1], 6u);
+    vRow[3][2] = subgroupBroadcast(vPart[1], 6u);
+    kRow[3][3] = subgroupBroadcast(kPart[1], 7u);
+    vRow[3][3] = subgroupBroadcast(vPart[1], 7u);
+    kRow[4][0] = subgroupBroadcast(kPart[2], 0u);
+    vRow[4][0] = subgroupBroadcast(vPart[2], 0u);
+    kRow[4][1] = subgroupBroadcast(kPart[2], 1u);
+    vRow[4][1] = subgroupBroadcast(vPart[2], 1u);
+    kRow[4][2] = subgroupBroadcast(kPart[2], 2u);
+    vRow[4][2] = subgroupBroadcast(vPart[2], 2u);
+    kRow[4][3] = subgroupBroadcast(kPart[2], 3u);
+    vRow[4][3] = subgroupBroadcast(vPart[2], 3u);
+    var s = 0.0f;
+    var dp = 0.0f;
+    s += dot(qRow[0], kRow[0]);
+    dp += dot(gradRow[0], vRow[0]);
+    s += dot(qRow[1], kRow[1]);
+    dp += dot(gradRow[1], vRow[1]);
+    s += dot(qRow[2], kRow[2]);
+    dp += dot(gradRow[2], vRow[2]);
+    s += dot(qRow[3], kRow[3]);
+    dp += dot(gradRow[3], vRow[3]);
+    s += dot(qRow[4], kRow[4]);
+    dp += dot(gradRow[4], vRow[4]);
+    let ds = select(0.0f, exp(s - rowLse) * (dp - rowDot), key <= row);
+    acc[0] += ds * kRow[0];
+    acc[1] += ds * kRow[1];
+    acc[2] += ds * kRow[2];
+    acc[3] += ds * kRow[3];
+    acc[4] += ds * kRow[4];
+  }
+  if (pos < 70u) {
+    dq[qAt + 0u] = acc[0][0] * 0.22360679507255554f;
+    dq[qAt + 1u] = acc[0][1] * 0.22360679507255554f;
+    dq[qAt + 2u] = acc[0][2] * 0.22360679507255554f;
+    dq[qAt + 3u] = acc[0][3] * 0.22360679507255554f;
+    dq[qAt + 4u] = acc[1][0] * 0.22360679507255554f;
+    dq[qAt + 5u] = acc[1][1] * 0.22360679507255554f;
+    dq[qAt + 6u] = acc[1][2] * 0.22360679507255554f;
+    dq[qAt + 7u] = acc[1][3] * 0.22360679507255554f;
+    dq[qAt + 8u] = acc[2][0] * 0.22360679507255554f;
+    dq[qAt + 9u] = acc[2][1] * 0.22360679507255554f;
+    dq[qAt + 10u] = acc[2][2] * 0.22360679507255554f;
+    dq[qAt + 11u] = acc[2][3] * 0.22360679507255554f;
+    dq[qAt + 12u] = acc[3][0] * 0.22360679507255554f;
+    dq[qAt + 13u] = acc[3][1] * 0.22360679507255554f;
+    dq[qAt + 14u] = acc[3][2] * 0.22360679507255554f;
+    dq[qAt + 15u] = acc[3][3] * 0.22360679507255554f;
+    dq[qAt + 16u] = acc[4][0] * 0.22360679507255554f;
+    dq[qAt + 17u] = acc[4][1] * 0.22360679507255554f;
+    dq[qAt + 18u] = acc[4][2] * 0.22360679507255554f;
+    dq[qAt + 19u] = acc[4][3] * 0.22360679507255554f;
+  }
+}
+
+fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
+  let block = group % 5u;
+  let seqHead = group / 5u;
+  let kvHead = seqHead % 2u;
+  let firstRow = (seqHead / 2u) * 70u;
+  let pos = block * 16u + lid;
+  let row = firstRow + min(pos, 70u - 1u);
+  let kvAt = row * 40u + kvHead * 20u;
+
+  var kRow: array<vec4<f32>, 5>;
+  var vRow: array<vec4<f32>, 5>;
+  var dkAcc: array<vec4<f32>, 5>;
+  var dvAcc: array<vec4<f32>, 5>;
+  kRow[0][0] = k[kvAt + 0u] * 0.22360679507255554f;
+  vRow[0][0] = v[kvAt + 0u];
+  kRow[0][1] = k[kvAt + 1u] * 0.22360679507255554f;
+  vRow[0][1] = v[kvAt + 1u];
+  kRow[0][2] = k[kvAt + 2u] * 0.22360679507255554f;
+  vRow[0][2] = v[kvAt + 2u];
+  kRow[0][3] = k[kvAt + 3u] * 0.22360679507255554f;
+  vRow[0][3] = v[kvAt + 3u];
+  kRow[1][0] = k[kvAt + 4u] * 0.22360679507255554f;
+  vRow[1][0] = v[kvAt + 4u];
+  kRow[1][1] = k[kvAt + 5u] * 0.22360679507255554f;
+  vRow[1][1] = v[kvAt + 5u];
+  kRow[1][2] = k[kvAt + 6u] * 0.22360679507255554f;
+  vRow[1][2] = v[kvAt + 6u];
+  kRow[1][3] = k[kvAt + 7u] * 0.22360679507255554f;
+  vRow[1][3] = v[kvAt + 7u];
+  kRow[2][0] = k[kvAt + 8u] * 0.22360679507255554f;
+  vRow[2][0] = v[kvAt + 8u];
+  kRow[2][1] = k[kvAt + 9u] * 0.22360679507255554f;
+  vRow[2][1] = v[kvAt + 9u];
+  kRow[2][2] = k[kvAt + 10u] * 0.22360679507255554f;
+  vRow[2][2] = v[kvAt + 10u];
+  kRow[2][3] = k[kvAt + 11u] * 0.22360679507255554f;
+  vRow[2][3] = v[kvAt + 11u];
+  kRow[3][0] = k[kvAt + 12u] * 0.22360679507255554f;
+  vRow[3][0] = v[kvAt + 12u];
+  kRow[3][1] = k[kvAt + 13u] * 0.22360679507255554f;
+  vRow[3][1] = v[kvAt + 13u];
+  kRow[3][2] = k[kvAt + 14u] * 0.22360679507255554f;
+  vRow[3][2] = v[kvAt + 14u];
+  kRow[3][3] = k[kvAt + 15u] * 0.22360679507255554f;
+  vRow[3][3] = v[kvAt + 15u];
+  kRow[4][0] = k[kvAt + 16u] * 0.22360679507255554f;
+  vRow[4][0] = v[kvAt + 16u];
+  kRow[4][1] = k[kvAt + 17u] * 0.22360679507255554f;
+  vRow[4][1] = v[kvAt + 17u];
+  kRow[4][2] = k[kvAt + 18u] * 0.22360679507255554f;
+  vRow[4][2] = v[kvAt + 18u];
+  kRow[4][3] = k[kvAt + 19u] * 0.22360679507255554f;
+  vRow[4][3] = v[kvAt + 19u];
+  // causal: queries before the block's first key see none of its keys
+  let queryStart = firstRow + block * 16u;
+  let queryEnd = firstRow + 70u;
+  // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
+  // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing
+  let headsPerKv = 3u * min(arrayLength(&lse), 1u);
+  for (var h = 0u; h < headsPerKv; h++) {
+    let head = kvHead * 3u + h;
+    for (var query = queryStart; query < queryEnd; query++) {
+      let at = query * 120u + head * 20u;
+      var qPart: array<f32, 3>;
+      var gradPart: array<f32, 3>;
+      // D_i: each loading lane's share of dOut_i . out_i, summed over the subgroup (lanes past the
+      // first 8 and clamped duplicate columns add 0)
+      var dotPart = 0.0f;
+      {
+        let col = 0u + loadLane;
+        let clamped = min(col, 20u - 1u);
+        qPart[0] = q[at + clamped];
+        gradPart[0] = dOut[at + clamped];
+        dotPart += select(0.0f, gradPart[0] * out[at + clamped], col < 20u && isLoader);
+      }
+      {
+        let col = 8u + loadLane;
+        let clamped = min(col, 20u - 1u);
+        qPart[1] = q[at + clamped];
+        gradPart[1] = dOut[at + clamped];
+        dotPart += select(0.0f, gradPart[1] * out[at + clamped], col < 20u && isLoader);
+      }
+      {
+        let col = 16u + loadLane;
+        let clamped = min(col, 20u - 1u);
+        qPart[2] = q[at + clamped];
+        gradPart[2] = dOut[at + clamped];
+        dotPart += select(0.0f, gradPart[2] * out[at + clamped], col < 20u && isLoader);
+      }
+      let rowDot = subgroupAdd(dotPart);
+      var qRow: array<vec4<f32>, 5>;
+      var gradRow: array<vec4<f32>, 5>;
+      qRow[0][0] = subgroupBroadcast(qPart[0], 0u);
+      gradRow[0][0] = subgroupBroadcast(gradPart[0], 0u);
+      qRow[0][1] = subgroupBroadcast(qPart[0], 1u);
+      gradRow[0][1] = subgroupBroadcast(gradPart[0], 1u);
+      qRow[0][2] = subgroupBroadcast(qPart[0], 2u);
+      gradRow[0][2] = subgroupBroadcast(gradPart[0], 2u);
+      qRow[0][3] = subgroupBroadcast(qPart[0], 3u);
+      gradRow[0][3] = subgroupBroadcast(gradPart[0], 3u);
+      qRow[1][0] = subgroupBroadcast(qPart[0], 4u);
+      gradRow[1][0] = subgroupBroadcast(gradPart[0], 4u);
+      qRow[1][1] = subgroupBroadcast(qPart[0], 5u);
+      gradRow[1][1] = subgroupBroadcast(gradPart[0], 5u);
+      qRow[1][2] = subgroupBroadcast(qPart[0], 6u);
+      gradRow[1][2] = subgroupBroadcast(gradPart[0], 6u);
+      qRow[1][3] = subgroupBroadcast(qPart[0], 7u);
+      gradRow[1][3] = subgroupBroadcast(gradPart[0], 7u);
+      qRow[2][0] = subgroupBroadcast(qPart[1], 0u);
+      gradRow[2][0] = subgroupBroadcast(gradPart[1], 0u);
+      qRow[2][1] = subgroupBroadcast(qPart[1], 1u);
+      gradRow[2][1] = subgroupBroadcast(gradPart[1], 1u);
+      qRow[2][2] = subgroupBroadcast(qPart[1], 2u);
+      gradRow[2][2] = subgroupBroadcast(gradPart[1], 2u);
+      qRow[2][3] = subgroupBroadcast(qPart[1], 3u);
+      gradRow[2][3] = subgroupBroadcast(gradPart[1], 3u);
+      qRow[3][0] = subgroupBroadcast(qPart[1], 4u);
+      gradRow[3][0] = subgroupBroadcast(gradPart[1], 4u);
+      qRow[3][1] = subgroupBroadcast(qPart[1], 5u);
+      gradRow[3][1] = subgroupBroadcast(gradPart[1], 5u);
+      qRow[3][2] = subgroupBroadcast(qPart[1], 6u);
+      gradRow[3][2] = subgroupBroadcast(gradPart[1], 6u);
+      qRow[3][3] = subgroupBroadcast(qPart[1], 7u);
+      gradRow[3][3] = subgroupBroadcast(gradPart[1], 7u);
+      qRow[4][0] = subgroupBroadcast(qPart[2], 0u);
+      gradRow[4][0] = subgroupBroadcast(gradPart[2], 0u);
+      qRow[4][1] = subgroupBroadcast(qPart[2], 1u);
+      gradRow[4][1] = subgroupBroadcast(gradPart[2], 1u);
+      qRow[4][2] = subgroupBroadcast(qPart[2], 2u);
+      gradRow[4][2] = subgroupBroadcast(gradPart[2], 2u);
+      qRow[4][3] = subgroupBroadcast(qPart[2], 3u);
+      gradRow[4][3] = subgroupBroadcast(gradPart[2], 3u);
+      var s = 0.0f;
+      var dp = 0.0f;
+      s += dot(qRow[0], kRow[0]);
+      dp += dot(gradRow[0], vRow[0]);
+      s += dot(qRow[1], kRow[1]);
+      dp += dot(gradRow[1], vRow[1]);
+      s += dot(qRow[2], kRow[2]);
+      dp += dot(gradRow[2], vRow[2]);
+      s += dot(qRow[3], kRow[3]);
+      dp += dot(gradRow[3], vRow[3]);
+      s += dot(qRow[4], kRow[4]);
+      dp += dot(gradRow[4], vRow[4]);
+      let prob = select(0.0f, exp(s - lse[query * 6u + head]), query >= row);
+      let ds = prob * (dp - rowDot);
+      dvAcc[0] += prob * gradRow[0];
+      dkAcc[0] += ds * qRow[0];
+      dvAcc[1] += prob * gradRow[1];
+      dkAcc[1] += ds * qRow[1];
+      dvAcc[2] += prob * gradRow[2];
+      dkAcc[2] += ds * qRow[2];
+      dvAcc[3] += prob * gradRow[3];
+      dkAcc[3] += ds * qRow[3];
+      dvAcc[4] += prob * gradRow[4];
+      dkAcc[4] += ds * qRow[4];
+    }
+  }
+  if (pos < 70u) {
+    dk[kvAt + 0u] = dkAcc[0][0] * 0.22360679507255554f;
+    dv[kvAt + 0u] = dvAcc[0][0];
+    dk[kvAt + 1u] = dkAcc[0][1] * 0.22360679507255554f;
+    dv[kvAt + 1u] = dvAcc[0][1];
+    dk[kvAt + 2u] = dkAcc[0][2] * 0.22360679507255554f;
+    dv[kvAt + 2u] = dvAcc[0][2];
+    dk[kvAt + 3u] = dkAcc[0][3] * 0.22360679507255554f;
+    dv[kvAt + 3u] = dvAcc[0][3];
+    dk[kvAt + 4u] = dkAcc[1][0] * 0.22360679507255554f;
+    dv[kvAt + 4u] = dvAcc[1][0];
+    dk[kvAt + 5u] = dkAcc[1][1] * 0.22360679507255554f;
+    dv[kvAt + 5u] = dvAcc[1][1];
+    dk[kvAt + 6u] = dkAcc[1][2] * 0.22360679507255554f;
+    dv[kvAt + 6u] = dvAcc[1][2];
+    dk[kvAt + 7u] = dkAcc[1][3] * 0.22360679507255554f;
+    dv[kvAt + 7u] = dvAcc[1][3];
+    dk[kvAt + 8u] = dkAcc[2][0] * 0.22360679507255554f;
+    dv[kvAt + 8u] = dvAcc[2][0];
+    dk[kvAt + 9u] = dkAcc[2][1] * 0.22360679507255554f;
+    dv[kvAt + 9u] = dvAcc[2][1];
+    dk[kvAt + 10u] = dkAcc[2][2] * 0.22360679507255554f;
+    dv[kvAt + 10u] = dvAcc[2][2];
+    dk[kvAt + 11u] = dkAcc[2][3] * 0.22360679507255554f;
+    dv[kvAt + 11u] = dvAcc[2][3];
+    dk[kvAt + 12u] = dkAcc[3][0] * 0.22360679507255554f;
+    dv[kvAt + 12u] = dvAcc[3][0];
+    dk[kvAt + 13u] = dkAcc[3][1] * 0.22360679507255554f;
+    dv[kvAt + 13u] = dvAcc[3][1];
+    dk[kvAt + 14u] = dkAcc[3][2] * 0.22360679507255554f;
+    dv[kvAt + 14u] = dvAcc[3][2];
+    dk[kvAt + 15u] = dkAcc[3][3] * 0.22360679507255554f;
+    dv[kvAt + 15u] = dvAcc[3][3];
+    dk[kvAt + 16u] = dkAcc[4][0] * 0.22360679507255554f;
+    dv[kvAt + 16u] = dvAcc[4][0];
+    dk[kvAt + 17u] = dkAcc[4][1] * 0.22360679507255554f;
+    dv[kvAt + 17u] = dvAcc[4][1];
+    dk[kvAt + 18u] = dkAcc[4][2] * 0.22360679507255554f;
+    dv[kvAt + 18u] = dvAcc[4][2];
+    dk[kvAt + 19u] = dkAcc[4][3] * 0.22360679507255554f;
+    dv[kvAt + 19u] = dvAcc[4][3];
+  }
+}
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let group = wid.x + wid.y * 80u;
+  let loadLane = sgLane % 8u;
+  if (group < 60u) {
+    dqBlock(group, lid.x, loadLane);
+  } else if (group < 60u + 20u) {
+    dkvBlock(group - 60u, lid.x, loadLane, sgLane < 8u);
+  }
+}
