@@ -208,15 +208,15 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   embedding: (n, c) => {
     const [vocab, dim] = c.inputType(0).shape;
-    c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }), { table: c.input(0), ids: c.input(1), out: c.output(0) });
+    c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }, c.caps), { table: c.input(0), ids: c.input(1), out: c.output(0) });
   },
   embedding_grad: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
     const p = { tokens, vocab: n.attrs.vocab, dim };
     const sortedTokens = c.temp(tokens * 4, 'sorted_tokens');
     const rowStart = c.temp((n.attrs.vocab + 1) * 4, 'row_start');
-    c.emit(embeddingSortCase({ tokens, vocab: n.attrs.vocab }), { ids: c.input(1), sortedTokens, rowStart });
-    c.emit(embeddingBackwardCase(p), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
+    c.emit(embeddingSortCase({ tokens, vocab: n.attrs.vocab }, c.caps), { ids: c.input(1), sortedTokens, rowStart });
+    c.emit(embeddingBackwardCase(p, c.caps), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
   },
   rmsnorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
@@ -307,13 +307,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
     c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
     c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
-    c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
+    c.emit(moeGatherCase({ tokens, topK, dim }, c.caps), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {
     // dx[t] = Σ_j dXs[permRow[t·k+j]]: the combine kernel without weights.
     const [rows, dim] = c.inputType(0).shape;
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), out: c.output(0) });
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), out: c.output(0) });
   },
   grouped_matmul: (n, c) => {
     const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
@@ -332,13 +332,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   moe_combine: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
   },
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).
     const [rows, dim] = c.inputType(1).shape;
     const tokens = rows / n.attrs.topK;
-    c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }), {
+    c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }, c.caps), {
       d_out: c.input(0),
       y: c.input(1),
       topk_w: c.input(3),

@@ -29,6 +29,12 @@
 //   backward combine-bwd · grouped dX down · dW down · [swiglu-bwd] · grouped dX gate‖up
 //            · dW gate‖up (gather fused) · combine-sum (un-permute dX) · router-bwd = 7 (+1)
 // The moe gather kernel is only needed when a consumer wants xs materialised.
+//
+// Gather variants (chosen from the adapter by moeGatherVariant, never by a flag): `rows` (CPU
+// adapters: lavapipe, SwiftShader) gives each invocation a whole row, copied in vec4 units when the
+// width allows (a workgroup there is a serial loop over SIMD-8 chunks, so fewer, fatter
+// invocations win); `parallel` (GPUs) one invocation per element.
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { Rng } from '../../base/rng.ts';
 import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
@@ -55,6 +61,14 @@ export interface MoeGatherParams {
 const BLOCK_WORKGROUP = 64;
 const SCAN_WORKGROUP = 256;
 const GATHER_WORKGROUP = 256;
+/** Rows per workgroup of the gather's `rows` variant. */
+const GATHER_ROWS_WORKGROUP = 64;
+
+export type MoeGatherVariant = 'rows' | 'parallel';
+
+export function moeGatherVariant(caps: RowKernelCaps): MoeGatherVariant {
+  return caps.cpuAdapter ? 'rows' : 'parallel';
+}
 
 /** Rows an expert may keep: T·k when dropless. */
 export function expertCapacity(p: MoePermuteParams): number {
@@ -145,20 +159,23 @@ export function moePermuteScatterProgram(p: MoePermuteParams): KernelProgram {
 }
 
 /** xs[row, :] = x[src_token[row], :], zero rows for padding (src_token < 0). */
-export function moeGatherProgram(p: MoeGatherParams): KernelProgram {
+export function moeGatherProgram(p: MoeGatherParams, caps: RowKernelCaps, variant: MoeGatherVariant = moeGatherVariant(caps)): KernelProgram {
   const rows = p.tokens * p.topK;
   const n = rows * p.dim;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, GATHER_WORKGROUP));
+  const byRow = variant === 'rows';
+  const vec4 = byRow && p.dim % 4 === 0;
+  const wg = byRow ? GATHER_ROWS_WORKGROUP : GATHER_WORKGROUP;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? rows : n, wg));
   return {
-    template: 'moe_permute_gather',
-    label: `moe_gather_${p.tokens}x${p.topK}_d${p.dim}`,
-    params: { n, dim: p.dim, dispatchX },
+    template: byRow ? 'moe_permute_gather_rows' : 'moe_permute_gather',
+    label: `moe_gather_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
+    params: { n, rows, dim: p.dim, vec4, dimVec: vec4 ? p.dim / 4 : p.dim, dispatchX },
     bindings: [
-      { name: 'x', access: 'read', type: 'f32', length: p.tokens * p.dim },
+      { name: 'x', access: 'read', type: 'f32', length: p.tokens * p.dim, vec4 },
       { name: 'src_token', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: p.tokens } },
-      { name: 'xs', access: 'write', type: 'f32', length: n },
+      { name: 'xs', access: 'write', type: 'f32', length: n, vec4 },
     ],
-    workgroupSize: [GATHER_WORKGROUP, 1, 1],
+    workgroupSize: [wg, 1, 1],
     dispatch,
     features: [],
   };
@@ -285,6 +302,6 @@ export function moePermuteCases(p: MoePermuteParams): { count: KernelCase; scan:
   };
 }
 
-export function moeGatherCase(p: MoeGatherParams): KernelCase {
-  return { program: moeGatherProgram(p), oracle: moeGatherOracle(p), tolerance: { atol: 0, rtol: 0 } };
+export function moeGatherCase(p: MoeGatherParams, caps: RowKernelCaps, variant?: MoeGatherVariant): KernelCase {
+  return { program: moeGatherProgram(p, caps, variant), oracle: moeGatherOracle(p), tolerance: { atol: 0, rtol: 0 } };
 }

@@ -9,9 +9,11 @@ import {
   moeGatherCase,
   moeGatherProgram,
   moePermuteCases,
+  moeGatherVariant,
   moePermuteOracle,
   type MoePermuteParams,
 } from '../../compiler/kernels/moe-permute.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import type { HostArray } from '../../runtime/executor.ts';
 import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
 import { Rng } from '../../base/rng.ts';
@@ -106,11 +108,19 @@ describe('moe permute kernels', () => {
     expect(out.offsets[p.experts]).toBe(Math.floor(n / 3));
   });
 
-  for (const params of [{ tokens: 37, topK: 2, dim: 33 }, { tokens: 64, topK: 8, dim: 128 }]) {
-    const program = moeGatherProgram(params);
+  // The gather's variants: `rows` for CPU adapters, `parallel` for GPUs (any adapter runs both).
+  const gatherCaps: readonly RowKernelCaps[] = [
+    { subgroups: true, subgroupMinSize: 8, cpuAdapter: true },
+    { subgroups: false, subgroupMinSize: 0, cpuAdapter: false },
+  ];
+  it('the gather gives CPU adapters the rows variant, GPUs the parallel one', () => {
+    expect(gatherCaps.map(moeGatherVariant)).toEqual(['rows', 'parallel']);
+  });
+  for (const caps of gatherCaps) for (const params of [{ tokens: 37, topK: 2, dim: 33 }, { tokens: 64, topK: 8, dim: 128 }]) {
+    const program = moeGatherProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), moeGatherCase(params), 4);
+      const result = await checkKernel(await testExecutor(), moeGatherCase(params, caps), 4);
       expect(result.ok, result.report).toBe(true);
     });
   }
