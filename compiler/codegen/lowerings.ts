@@ -20,7 +20,7 @@ import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kern
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
-import { moeGatherCase, moePermuteCases, permuteBlocks } from '../kernels/moe-permute.ts';
+import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
@@ -282,7 +282,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;
     const bias = n.inputs.length === 2;
-    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias)), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias), c.caps), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
   },
   router_bias_update: (n, c) => {
     // In place: the planner gives the result the bias param's own buffer (plan.ts).
@@ -301,12 +301,17 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [tokens, dim] = c.inputType(0).shape;
     const { experts, topK, capacityFactor = 0 } = n.attrs;
     const p = { tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) };
-    const stages = moePermuteCases(p);
-    const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
     const offsets = c.temp((experts + 1) * 4, 'offsets');
-    c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
-    c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
-    c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
+    if (moePermuteVariant(p, c.caps) === 'serial') {
+      const cursor = c.temp(experts * 4, 'cursor');
+      c.emit(moePermuteSerialCase(p), { topk_idx: c.input(1), cursor, counts: c.output(2), offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
+    } else {
+      const stages = moePermuteCases(p);
+      const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
+      c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
+      c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
+      c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
+    }
     c.emit(moeGatherCase({ tokens, topK, dim }, c.caps), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {

@@ -30,6 +30,14 @@
 //            · dW gate‖up (gather fused) · combine-sum (un-permute dX) · router-bwd = 7 (+1)
 // The moe gather kernel is only needed when a consumer wants xs materialised.
 //
+// Permutation variants (moePermuteVariant, from the adapter and the size): CPU adapters (lavapipe,
+// SwiftShader) with at most SERIAL_PERMUTE_MAX_ASSIGNMENTS assignments run the whole permutation
+// in one single-invocation dispatch (moe_permute_serial: count, prefix, stable placement and
+// padding, O(N + E) on one thread; same outputs, exactly). There three dispatches and the scan's
+// barriers cost more than the work: at 512 tokens top-2 the serial kernel took ~60 µs against
+// ~165 µs for the three stages, while at 4096 tokens top-8 it took ~1.3 ms against ~0.45 ms.
+// GPUs, and larger routings, use count, scan and scatter.
+//
 // Gather variants (chosen from the adapter by moeGatherVariant, never by a flag): `rows` (CPU
 // adapters: lavapipe, SwiftShader) gives each invocation a whole row, copied in vec4 units when the
 // width allows (a workgroup there is a serial loop over SIMD-8 chunks, so fewer, fatter
@@ -55,6 +63,16 @@ export interface MoeGatherParams {
   readonly topK: number;
   /** Row width D of x [T, D]. */
   readonly dim: number;
+}
+
+/** Largest routing (T·k assignments) a CPU adapter permutes in one serial invocation (see header;
+ *  measured break-even on lavapipe about 5000). */
+export const SERIAL_PERMUTE_MAX_ASSIGNMENTS = 4096;
+
+export type MoePermuteVariant = 'serial' | 'blocks';
+
+export function moePermuteVariant(p: MoePermuteParams, caps: RowKernelCaps): MoePermuteVariant {
+  return caps.cpuAdapter && p.tokens * p.topK <= SERIAL_PERMUTE_MAX_ASSIGNMENTS ? 'serial' : 'blocks';
 }
 
 /** Invocations per workgroup of the per-block kernels. */
@@ -154,6 +172,33 @@ export function moePermuteScatterProgram(p: MoePermuteParams): KernelProgram {
     ],
     workgroupSize: [BLOCK_WORKGROUP, 1, 1],
     dispatch,
+    features: [],
+  };
+}
+
+/**
+ * The whole permutation in one single-invocation dispatch (templates/moe_permute_serial.wgsl.hbs):
+ * what CPU adapters run instead of count, scan and scatter (see moePermuteVariant). `cursor` is an
+ * [E] scratch buffer.
+ */
+export function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
+  validate(p);
+  const n = p.tokens * p.topK;
+  return {
+    template: 'moe_permute_serial',
+    label: `moe_permute_serial_${tag(p)}`,
+    params: { experts: p.experts, topK: p.topK, assignments: n, capacity: expertCapacity(p) },
+    bindings: [
+      { name: 'topk_idx', access: 'read', type: 'i32', length: n, fill: { kind: 'int', lo: -1, hi: p.experts + 1 } },
+      { name: 'cursor', access: 'write', type: 'u32', length: p.experts },
+      { name: 'counts', access: 'write', type: 'u32', length: p.experts },
+      { name: 'offsets', access: 'write', type: 'u32', length: p.experts + 1 },
+      { name: 'perm_row', access: 'write', type: 'i32', length: n },
+      { name: 'src_token', access: 'write', type: 'i32', length: n },
+      { name: 'src_slot', access: 'write', type: 'i32', length: n },
+    ],
+    workgroupSize: [1, 1, 1],
+    dispatch: [1, 1, 1],
     features: [],
   };
 }
@@ -300,6 +345,11 @@ export function moePermuteCases(p: MoePermuteParams): { count: KernelCase; scan:
     scan: { program: moePermuteScanProgram(p), oracle: moePermuteScanOracle(p), tolerance: exact },
     scatter: { program: moePermuteScatterProgram(p), oracle: moePermuteScatterOracle(p), tolerance: exact, makeInputs: (seed) => scatterInputs(p, seed) },
   };
+}
+
+export function moePermuteSerialCase(p: MoePermuteParams): KernelCase {
+  const whole = moePermuteOracle(p);
+  return { program: moePermuteSerialProgram(p), oracle: (inputs) => whole(inputs), tolerance: exact };
 }
 
 export function moeGatherCase(p: MoeGatherParams, caps: RowKernelCaps, variant?: MoeGatherVariant): KernelCase {
