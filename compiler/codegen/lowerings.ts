@@ -91,7 +91,7 @@ function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number
   const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given' };
   const dProbs = c.temp(experts * 4, 'd_probs');
   const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
-  c.emit(auxLossCase(p), {
+  c.emit(auxLossCase(p, c.caps), {
     probs: c.input(xInput),
     topk_idx: c.input(idxInput),
     ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
