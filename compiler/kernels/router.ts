@@ -32,8 +32,9 @@
 //   candidates live in named registers and a newcomer is inserted by a fixed branch-free shift;
 //   scores are written once (max, sum and score passes) instead of written and rescaled in place.
 //   A SIMD chunk of 8 tokens never diverges into per-lane insertion loops.
-// - `list` (GPUs; templates/router.wgsl.hbs): the sorted candidate list in a private array with
-//   an insertion loop, which a GPU keeps in registers or fast local memory.
+// - `list` (GPUs, and CPU adapters past ROUTER_SERIAL_MAX_TOPK; templates/router.wgsl.hbs): the
+//   sorted candidate list in a private array with an insertion loop, which a GPU keeps in
+//   registers or fast local memory.
 // The backward and the bias update have one variant each (already one invocation per token, and a
 // single small workgroup).
 import type { RowKernelCaps } from '../../base/caps.ts';
@@ -75,8 +76,13 @@ const WORKGROUP = 64;
 
 export type RouterVariant = 'serial' | 'list';
 
-export function routerVariant(caps: RowKernelCaps): RouterVariant {
-  return caps.cpuAdapter ? 'serial' : 'list';
+/** Largest k the serial variant unrolls its candidate registers for: its code grows with k, and at
+ *  top-64 lavapipe took ~10× longer to compile it than the list variant (42 s against 4 s under
+ *  load), while at top-8..12 it compiles in about twice the list variant's time. */
+export const ROUTER_SERIAL_MAX_TOPK = 16;
+
+export function routerVariant(caps: RowKernelCaps, topK: number): RouterVariant {
+  return caps.cpuAdapter && topK <= ROUTER_SERIAL_MAX_TOPK ? 'serial' : 'list';
 }
 
 function validate(p: RouterParams): void {
@@ -127,9 +133,10 @@ function commonParams(p: RouterParams, dispatchX: number) {
   };
 }
 
-export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: RouterVariant = routerVariant(caps)): KernelProgram {
+export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: RouterVariant = routerVariant(caps, p.topK)): KernelProgram {
   validate(p);
   const serial = variant === 'serial';
+  if (serial && p.topK > ROUTER_SERIAL_MAX_TOPK) throw new InternalError(`router: the serial variant supports top-k up to ${ROUTER_SERIAL_MAX_TOPK}, got ${p.topK}`);
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
   const te = p.tokens * p.experts;
   const tk = p.tokens * p.topK;

@@ -13,6 +13,7 @@ import {
   routerOracle,
   routerProgram,
   routerVariant,
+  ROUTER_SERIAL_MAX_TOPK,
   type RouterBackwardParams,
   type RouterParams,
   ROUTER_MAX_EXPERTS,
@@ -59,11 +60,14 @@ const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: tr
 const GPU: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
 
 describe('router kernels', () => {
-  it('CPU adapters get the serial forward, GPUs the candidate-list one', () => {
-    expect([routerVariant(CPU), routerVariant(GPU)]).toEqual(['serial', 'list']);
+  it('CPU adapters get the serial forward up to top-16, GPUs (and larger k) the candidate-list one', () => {
+    expect([routerVariant(CPU, 8), routerVariant(GPU, 8), routerVariant(CPU, ROUTER_SERIAL_MAX_TOPK + 1)]).toEqual(['serial', 'list', 'list']);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 64, topK: ROUTER_SERIAL_MAX_TOPK + 1, scoring: 'softmax' }, CPU, 'serial')).toThrow(InternalError);
   });
 
   for (const caps of [CPU, GPU]) for (const params of FORWARD) {
+    // Top-64 falls back to the list variant on a CPU adapter too: test it once.
+    if (caps === CPU && routerVariant(CPU, params.topK) !== 'serial') continue;
     const program = routerProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
