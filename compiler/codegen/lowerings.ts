@@ -297,7 +297,8 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs: c.input(1), topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
   },
   moe_dispatch: (n, c) => {
-    // Count, scan, scatter (compiler/kernels/moe-permute.ts): O(T·k + E) work, nothing read back.
+    // Count, scan, scatter (compiler/kernels/moe-permute.ts): O(T·k + E) work, nothing read back;
+    // CPU adapters do small routings in one serial dispatch (moePermuteVariant).
     const [tokens, dim] = c.inputType(0).shape;
     const { experts, topK, capacityFactor = 0 } = n.attrs;
     const p = { tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) };
