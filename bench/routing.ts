@@ -72,7 +72,7 @@ async function prepare(exec: KernelExecutor, config: Config): Promise<Prepared> 
     const pipeline = await exec.pipeline(program);
     return { program, pipeline, bindGroup: exec.bindGroup(program, pipeline, program.bindings.map((b) => buffers[b.name])) };
   };
-  return { config, router: await stage(routerProgram(p)), permute: [await stage(cases.count.program), await stage(cases.scan.program), await stage(cases.scatter.program)] };
+  return { config, router: await stage(routerProgram(p, exec.ctx.caps)), permute: [await stage(cases.count.program), await stage(cases.scan.program), await stage(cases.scatter.program)] };
 }
 
 const fmt = (x: number, digits = 3): string => x.toFixed(digits);

@@ -20,7 +20,7 @@ import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kern
 import { matmulCase } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
-import { moeGatherCase, moePermuteCases, permuteBlocks } from '../kernels/moe-permute.ts';
+import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
@@ -91,7 +91,7 @@ function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number
   const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given' };
   const dProbs = c.temp(experts * 4, 'd_probs');
   const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
-  c.emit(auxLossCase(p), {
+  c.emit(auxLossCase(p, c.caps), {
     probs: c.input(xInput),
     topk_idx: c.input(idxInput),
     ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
@@ -208,15 +208,15 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   embedding: (n, c) => {
     const [vocab, dim] = c.inputType(0).shape;
-    c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }), { table: c.input(0), ids: c.input(1), out: c.output(0) });
+    c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }, c.caps), { table: c.input(0), ids: c.input(1), out: c.output(0) });
   },
   embedding_grad: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
     const p = { tokens, vocab: n.attrs.vocab, dim };
     const sortedTokens = c.temp(tokens * 4, 'sorted_tokens');
     const rowStart = c.temp((n.attrs.vocab + 1) * 4, 'row_start');
-    c.emit(embeddingSortCase({ tokens, vocab: n.attrs.vocab }), { ids: c.input(1), sortedTokens, rowStart });
-    c.emit(embeddingBackwardCase(p), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
+    c.emit(embeddingSortCase({ tokens, vocab: n.attrs.vocab }, c.caps), { ids: c.input(1), sortedTokens, rowStart });
+    c.emit(embeddingBackwardCase(p, c.caps), { dOut: c.input(0), sortedTokens, rowStart, dTable: c.output(0) });
   },
   rmsnorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
@@ -281,7 +281,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   router: (n, c) => {
     const [tokens, experts] = c.inputType(0).shape;
     const bias = n.inputs.length === 2;
-    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias)), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias), c.caps), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
   },
   router_bias_update: (n, c) => {
     // In place: the planner gives the result the bias param's own buffer (plan.ts).
@@ -296,23 +296,29 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(routerBackwardCase({ ...p, dProbs: 'full' }), { probs: c.input(1), topk_idx: c.input(2), d_topk_w: c.input(0), d_probs: c.input(3), d_logits: c.output(0) });
   },
   moe_dispatch: (n, c) => {
-    // Count, scan, scatter (compiler/kernels/moe-permute.ts): O(T·k + E) work, nothing read back.
+    // Count, scan, scatter (compiler/kernels/moe-permute.ts): O(T·k + E) work, nothing read back;
+    // CPU adapters do small routings in one serial dispatch (moePermuteVariant).
     const [tokens, dim] = c.inputType(0).shape;
     const { experts, topK, capacityFactor = 0 } = n.attrs;
     const p = { tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) };
-    const stages = moePermuteCases(p);
-    const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
     const offsets = c.temp((experts + 1) * 4, 'offsets');
-    c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
-    c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
-    c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
-    c.emit(moeGatherCase({ tokens, topK, dim }), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
+    if (moePermuteVariant(p, c.caps) === 'serial') {
+      const cursor = c.temp(experts * 4, 'cursor');
+      c.emit(moePermuteSerialCase(p), { topk_idx: c.input(1), cursor, counts: c.output(2), offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
+    } else {
+      const stages = moePermuteCases(p);
+      const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
+      c.emit(stages.count, { topk_idx: c.input(1), block_counts: blockCounts });
+      c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
+      c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
+    }
+    c.emit(moeGatherCase({ tokens, topK, dim }, c.caps), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {
     // dx[t] = Σ_j dXs[permRow[t·k+j]]: the combine kernel without weights.
     const [rows, dim] = c.inputType(0).shape;
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), out: c.output(0) });
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), out: c.output(0) });
   },
   grouped_matmul: (n, c) => {
     const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
@@ -331,13 +337,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   moe_combine: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
   },
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).
     const [rows, dim] = c.inputType(1).shape;
     const tokens = rows / n.attrs.topK;
-    c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }), {
+    c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }, c.caps), {
       d_out: c.input(0),
       y: c.input(1),
       topk_w: c.input(3),

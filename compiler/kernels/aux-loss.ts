@@ -19,6 +19,7 @@
 //   back only when metrics are logged.
 // - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the
 //   losses are bitwise reproducible. Expert ids outside [0, E) are ignored.
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
 import { f32Literal, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
@@ -40,9 +41,19 @@ export interface AuxLossParams {
   readonly givenCounts?: boolean;
 }
 
-const WORKGROUP = 256;
+// Workgroup width by adapter (auxLossWorkgroup; the kernel is the same, one workgroup either way):
+// GPUs get 256 lanes; CPU adapters (lavapipe, SwiftShader) 8, one SIMD chunk, since there the
+// single workgroup runs on one thread whatever its width and each barrier of the tree sums costs
+// per chunk (512 tokens × 4 experts: ~60 µs at 256 lanes, ~30 µs at 8).
+const PARALLEL_WORKGROUP = 256;
+const CPU_WORKGROUP = 8;
 
-export function auxLossProgram(p: AuxLossParams): KernelProgram {
+export function auxLossWorkgroup(caps: RowKernelCaps): number {
+  return caps.cpuAdapter ? CPU_WORKGROUP : PARALLEL_WORKGROUP;
+}
+
+export function auxLossProgram(p: AuxLossParams, caps: RowKernelCaps): KernelProgram {
+  const WORKGROUP = auxLossWorkgroup(caps);
   if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new InternalError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
   if (p.tokens < 1 || p.topK < 1) throw new InternalError('aux loss: needs at least one token and top-k ≥ 1');
   if (p.accumulate && p.givenCounts) throw new InternalError('aux loss: accumulate and givenCounts exclude each other');
@@ -63,7 +74,7 @@ export function auxLossProgram(p: AuxLossParams): KernelProgram {
   const tags = [p.zLossCoef > 0 ? 'z' : '', p.accumulate ? 'acc' : '', p.givenCounts ? 'global' : ''].filter(Boolean).join('_');
   return {
     template: 'aux_loss',
-    label: `aux_loss${tags ? `_${tags}` : ''}_${p.tokens}x${p.experts}_k${p.topK}`,
+    label: `aux_loss${tags ? `_${tags}` : ''}_${p.tokens}x${p.experts}_k${p.topK}${WORKGROUP === PARALLEL_WORKGROUP ? '' : `_wg${WORKGROUP}`}`,
     params: {
       tokens: p.tokens,
       experts: p.experts,
@@ -129,6 +140,6 @@ export function auxLossOracle(p: AuxLossParams) {
   };
 }
 
-export function auxLossCase(p: AuxLossParams): KernelCase {
-  return { program: auxLossProgram(p), oracle: auxLossOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function auxLossCase(p: AuxLossParams, caps: RowKernelCaps): KernelCase {
+  return { program: auxLossProgram(p, caps), oracle: auxLossOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }

@@ -8,7 +8,19 @@
 //      rowStart[v] = #{t: ids[t] < v}, v = 0..V. O((T + V) · T) comparisons, no atomics.
 //   2. embedding_backward: one thread per (v, d) sums dOut rows of bucket v in ascending token
 //      order, writing every element of dTable (zero for unused rows).
-// The result is bit-identical from run to run and independent of the dispatch order.
+// The result is bit-identical from run to run and independent of the dispatch order. Ids outside
+// [0, V) sort as one key below (negative) or above (≥ V) the range, in token order.
+//
+// Variants (chosen from the adapter by embeddingVariant, never by a flag):
+// - `rows` (CPU adapters: lavapipe, SwiftShader): forward one invocation per token and backward
+//   one per vocabulary row, serial vec4 loops over the row (no barriers); the sort is a serial
+//   counting sort in a single invocation, O(T + V) (templates/embedding_sort_serial.wgsl.hbs).
+//   On lavapipe a workgroup is a serial loop over SIMD-8 chunks, so per-element invocations and
+//   the rank sort's (T + V)·T comparisons cost far more than one thread walking the data
+//   (512 tokens, vocab 1024: the rank sort took ~0.85 ms, the serial sort ~0.05 ms).
+// - `parallel` (GPUs): one invocation per element and the rank sort, which keep thousands of
+//   lanes busy.
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface EmbeddingParams {
@@ -20,6 +32,19 @@ export interface EmbeddingParams {
 const WORKGROUP = 256;
 /** Ids are staged through workgroup memory in tiles of this many. */
 const SORT_TILE = 256;
+/** Rows per workgroup of the `rows` variant. */
+const ROWS_WORKGROUP = 64;
+
+export type EmbeddingVariant = 'rows' | 'parallel';
+
+export function embeddingVariant(caps: RowKernelCaps): EmbeddingVariant {
+  return caps.cpuAdapter ? 'rows' : 'parallel';
+}
+
+/** Row width in the rows variant's units: vec4 when it divides the width. */
+function rowUnits(dim: number): { vec4: boolean; dimVec: number } {
+  return dim % 4 === 0 ? { vec4: true, dimVec: dim / 4 } : { vec4: false, dimVec: dim };
+}
 
 function checkParams(p: { tokens: number; vocab: number; dim?: number }): void {
   for (const [k, v] of Object.entries(p)) {
@@ -30,59 +55,77 @@ function checkParams(p: { tokens: number; vocab: number; dim?: number }): void {
 /** Random test ids include one value below and one above the valid range. */
 const idFill = (vocab: number) => ({ kind: 'int' as const, lo: -1, hi: vocab + 1 });
 
-export function embeddingProgram(p: EmbeddingParams): KernelProgram {
+export function embeddingProgram(p: EmbeddingParams, caps: RowKernelCaps, variant: EmbeddingVariant = embeddingVariant(caps)): KernelProgram {
   checkParams(p);
   const n = p.tokens * p.dim;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  const byRow = variant === 'rows';
+  const { vec4, dimVec } = byRow ? rowUnits(p.dim) : { vec4: false, dimVec: p.dim };
+  const wg = byRow ? ROWS_WORKGROUP : WORKGROUP;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? p.tokens : n, wg));
   return {
-    template: 'embedding',
-    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}`,
-    params: { n, dim: p.dim, vocab: p.vocab, dispatchX },
+    template: byRow ? 'embedding_rows' : 'embedding',
+    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}${byRow ? '_rows' : ''}`,
+    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX },
     bindings: [
-      { name: 'table', access: 'read', type: 'f32', length: p.vocab * p.dim },
+      { name: 'table', access: 'read', type: 'f32', length: p.vocab * p.dim, vec4 },
       { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
-      { name: 'out', access: 'write', type: 'f32', length: n },
+      { name: 'out', access: 'write', type: 'f32', length: n, vec4 },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
+    workgroupSize: [wg, 1, 1],
     dispatch,
     features: [],
   };
 }
 
-export function embeddingSortProgram(p: Omit<EmbeddingParams, 'dim'>): KernelProgram {
+export function embeddingSortProgram(p: Omit<EmbeddingParams, 'dim'>, caps: RowKernelCaps, variant: EmbeddingVariant = embeddingVariant(caps)): KernelProgram {
   checkParams({ tokens: p.tokens, vocab: p.vocab });
+  const bindings = [
+    { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
+    { name: 'sortedTokens', access: 'write', type: 'i32', length: p.tokens },
+    { name: 'rowStart', access: 'write', type: 'i32', length: p.vocab + 1 },
+  ] as const;
+  if (variant === 'rows') {
+    return {
+      template: 'embedding_sort_serial',
+      label: `embedding_sort_${p.tokens}x${p.vocab}_serial`,
+      params: { tokens: p.tokens, vocab: p.vocab },
+      bindings,
+      workgroupSize: [1, 1, 1],
+      dispatch: [1, 1, 1],
+      features: [],
+    };
+  }
   const threads = Math.max(p.tokens, p.vocab + 1);
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
   return {
     template: 'embedding_sort',
     label: `embedding_sort_${p.tokens}x${p.vocab}`,
     params: { tokens: p.tokens, vocab: p.vocab, tile: SORT_TILE, tiles: ceilDiv(p.tokens, SORT_TILE), dispatchX },
-    bindings: [
-      { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
-      { name: 'sortedTokens', access: 'write', type: 'i32', length: p.tokens },
-      { name: 'rowStart', access: 'write', type: 'i32', length: p.vocab + 1 },
-    ],
+    bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
     features: [],
   };
 }
 
-export function embeddingBackwardProgram(p: EmbeddingParams): KernelProgram {
+export function embeddingBackwardProgram(p: EmbeddingParams, caps: RowKernelCaps, variant: EmbeddingVariant = embeddingVariant(caps)): KernelProgram {
   checkParams(p);
   const n = p.vocab * p.dim;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(n, WORKGROUP));
+  const byRow = variant === 'rows';
+  const { vec4, dimVec } = byRow ? rowUnits(p.dim) : { vec4: false, dimVec: p.dim };
+  const wg = byRow ? ROWS_WORKGROUP : WORKGROUP;
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? p.vocab : n, wg));
   return {
-    template: 'embedding_backward',
-    label: `embedding_bwd_${p.tokens}x${p.vocab}x${p.dim}`,
-    params: { n, tokens: p.tokens, dim: p.dim, dispatchX },
+    template: byRow ? 'embedding_backward_rows' : 'embedding_backward',
+    label: `embedding_bwd_${p.tokens}x${p.vocab}x${p.dim}${byRow ? '_rows' : ''}`,
+    params: { n, tokens: p.tokens, vocab: p.vocab, dim: p.dim, vec4, dimVec, dispatchX },
     bindings: [
-      { name: 'dOut', access: 'read', type: 'f32', length: p.tokens * p.dim },
+      { name: 'dOut', access: 'read', type: 'f32', length: p.tokens * p.dim, vec4 },
       { name: 'sortedTokens', access: 'read', type: 'i32', length: p.tokens, fill: { kind: 'int', lo: 0, hi: p.tokens } },
       { name: 'rowStart', access: 'read', type: 'i32', length: p.vocab + 1, fill: { kind: 'int', lo: 0, hi: p.tokens + 1 } },
-      { name: 'dTable', access: 'write', type: 'f32', length: n },
+      { name: 'dTable', access: 'write', type: 'f32', length: n, vec4 },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
+    workgroupSize: [wg, 1, 1],
     dispatch,
     features: [],
   };
@@ -112,9 +155,11 @@ export function embeddingGradReference(p: EmbeddingParams, inputs: Inputs): { dT
   return { dTable };
 }
 
-/** Stable sort of token indices by id, and bucket starts, by plain comparison sort. */
+/** Stable sort of token indices by id (ids outside the range as one key below or above it), and
+ *  bucket starts, by plain comparison sort. */
 export function embeddingSortReference(p: Omit<EmbeddingParams, 'dim'>, inputs: Inputs): { sortedTokens: Int32Array; rowStart: Int32Array } {
-  const order = Array.from({ length: p.tokens }, (_, t) => t).sort((a, b) => inputs.ids[a] - inputs.ids[b] || a - b);
+  const key = (t: number) => Math.min(Math.max(inputs.ids[t], -1), p.vocab);
+  const order = Array.from({ length: p.tokens }, (_, t) => t).sort((a, b) => key(a) - key(b) || a - b);
   const rowStart = new Int32Array(p.vocab + 1);
   for (let v = 0; v <= p.vocab; v++) {
     for (let t = 0; t < p.tokens; t++) if (inputs.ids[t] < v) rowStart[v]++;
@@ -142,15 +187,15 @@ export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ ou
 export const embeddingSortOracle = (p: Omit<EmbeddingParams, 'dim'>) => (inputs: Inputs) => embeddingSortReference(p, inputs);
 export const embeddingBackwardOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) });
 
-export function embeddingCase(p: EmbeddingParams): KernelCase {
-  return { program: embeddingProgram(p), oracle: embeddingOracle(p), tolerance: { atol: 0, rtol: 0 } };
+export function embeddingCase(p: EmbeddingParams, caps: RowKernelCaps, variant?: EmbeddingVariant): KernelCase {
+  return { program: embeddingProgram(p, caps, variant), oracle: embeddingOracle(p), tolerance: { atol: 0, rtol: 0 } };
 }
 
-export function embeddingSortCase(p: Omit<EmbeddingParams, 'dim'>): KernelCase {
-  return { program: embeddingSortProgram(p), oracle: embeddingSortOracle(p), tolerance: { atol: 0, rtol: 0 } };
+export function embeddingSortCase(p: Omit<EmbeddingParams, 'dim'>, caps: RowKernelCaps, variant?: EmbeddingVariant): KernelCase {
+  return { program: embeddingSortProgram(p, caps, variant), oracle: embeddingSortOracle(p), tolerance: { atol: 0, rtol: 0 } };
 }
 
-export function embeddingBackwardCase(p: EmbeddingParams): KernelCase {
+export function embeddingBackwardCase(p: EmbeddingParams, caps: RowKernelCaps, variant?: EmbeddingVariant): KernelCase {
   // buckets of up to T rows summed in f32: rounding grows with T
-  return { program: embeddingBackwardProgram(p), oracle: embeddingBackwardOracle(p), tolerance: { atol: 1e-6 + 2e-7 * p.tokens, rtol: 1e-5 } };
+  return { program: embeddingBackwardProgram(p, caps, variant), oracle: embeddingBackwardOracle(p), tolerance: { atol: 1e-6 + 2e-7 * p.tokens, rtol: 1e-5 } };
 }

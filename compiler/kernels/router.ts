@@ -25,6 +25,19 @@
 //   d(topk_w) through the optional renormalisation and the score function; an optional dProbs
 //   (aux-loss gradient w.r.t. the full probabilities, either [T, E] or broadcast [E]) is added, and
 //   optionally a gradient already w.r.t. the logits (the z-loss) is summed into d_logits.
+//
+// Forward variants (chosen from the adapter by routerVariant, never by a flag), both one invocation
+// per token and bit-identical in their outputs:
+// - `serial` (CPU adapters: lavapipe, SwiftShader; templates/router_serial.wgsl.hbs): the k
+//   candidates live in named registers and a newcomer is inserted by a fixed branch-free shift;
+//   scores are written once (max, sum and score passes) instead of written and rescaled in place.
+//   A SIMD chunk of 8 tokens never diverges into per-lane insertion loops.
+// - `list` (GPUs, and CPU adapters past ROUTER_SERIAL_MAX_TOPK; templates/router.wgsl.hbs): the
+//   sorted candidate list in a private array with an insertion loop, which a GPU keeps in
+//   registers or fast local memory.
+// The backward and the bias update have one variant each (already one invocation per token, and a
+// single small workgroup).
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
@@ -60,6 +73,17 @@ export interface RouterBackwardParams extends RouterParams {
 }
 
 const WORKGROUP = 64;
+
+export type RouterVariant = 'serial' | 'list';
+
+/** Largest k the serial variant unrolls its candidate registers for: its code grows with k, and at
+ *  top-64 lavapipe took ~10× longer to compile it than the list variant (42 s against 4 s under
+ *  load), while at top-8..12 it compiles in about twice the list variant's time. */
+export const ROUTER_SERIAL_MAX_TOPK = 16;
+
+export function routerVariant(caps: RowKernelCaps, topK: number): RouterVariant {
+  return caps.cpuAdapter && topK <= ROUTER_SERIAL_MAX_TOPK ? 'serial' : 'list';
+}
 
 function validate(p: RouterParams): void {
   // User-facing limits are refused by `check` with a location; reaching here is a compiler bug.
@@ -109,8 +133,10 @@ function commonParams(p: RouterParams, dispatchX: number) {
   };
 }
 
-export function routerProgram(p: RouterParams): KernelProgram {
+export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: RouterVariant = routerVariant(caps, p.topK)): KernelProgram {
   validate(p);
+  const serial = variant === 'serial';
+  if (serial && p.topK > ROUTER_SERIAL_MAX_TOPK) throw new InternalError(`router: the serial variant supports top-k up to ${ROUTER_SERIAL_MAX_TOPK}, got ${p.topK}`);
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
   const te = p.tokens * p.experts;
   const tk = p.tokens * p.topK;
@@ -122,9 +148,16 @@ export function routerProgram(p: RouterParams): KernelProgram {
     { name: 'probs', access: 'write', type: 'f32', length: te },
   ];
   return {
-    template: 'router',
-    label: `router_${configTag(p)}_${p.tokens}x${p.experts}`,
-    params: commonParams(p, dispatchX),
+    template: serial ? 'router_serial' : 'router',
+    label: `router_${configTag(p)}_${p.tokens}x${p.experts}${serial ? '_serial' : ''}`,
+    params: {
+      ...commonParams(p, dispatchX),
+      // The serial variant's candidate registers 0..k-1, and the shift of slot s from slot s - 1,
+      // last slot first (each reads its upper neighbour before that one is overwritten).
+      slots: Array.from({ length: p.topK }, (_, s) => ({ s })),
+      last: p.topK - 1,
+      shifts: Array.from({ length: p.topK - 1 }, (_, i) => ({ s: p.topK - 1 - i, prev: p.topK - 2 - i })),
+    },
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
@@ -248,8 +281,8 @@ export function routerBackwardOracle(p: RouterBackwardParams) {
   };
 }
 
-export function routerCase(p: RouterParams): KernelCase {
-  return { program: routerProgram(p), oracle: routerOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
+export function routerCase(p: RouterParams, caps: RowKernelCaps, variant?: RouterVariant): KernelCase {
+  return { program: routerProgram(p, caps, variant), oracle: routerOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
 }
 
 export function routerBackwardCase(p: RouterBackwardParams): KernelCase {

@@ -1,9 +1,11 @@
 // Aux-loss kernel: goldens and oracle agreement (balance only, with z-loss, with global-batch
 // accumulation, with the global batch's counts given), the balanced-routing fixed point (loss = coef), and finite-difference checks of
-// the oracle's gradients (d_probs broadcast over tokens, d_logits_z).
+// the oracle's gradients (d_probs broadcast over tokens, d_logits_z). Both workgroup widths (CPU
+// adapters 8 lanes, GPUs 256) run on any adapter, chosen by the caps below.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { auxLossCase, auxLossOracle, auxLossProgram, type AuxLossParams } from '../../compiler/kernels/aux-loss.ts';
+import { auxLossCase, auxLossOracle, auxLossProgram, auxLossWorkgroup, type AuxLossParams } from '../../compiler/kernels/aux-loss.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -21,12 +23,19 @@ const CASES: AuxLossParams[] = [
   { tokens: 20, experts: 2048, topK: 16, balanceCoef: 0.01, zLossCoef: 0, accumulate: false },
 ];
 
+const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+const GPU: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
+
 describe('aux loss kernel', () => {
-  for (const params of CASES) {
-    const program = auxLossProgram(params);
+  it('CPU adapters get one SIMD chunk of lanes, GPUs a wide workgroup', () => {
+    expect([auxLossWorkgroup(CPU), auxLossWorkgroup(GPU)]).toEqual([8, 256]);
+  });
+
+  for (const caps of [CPU, GPU]) for (const params of CASES) {
+    const program = auxLossProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), auxLossCase(params), 41);
+      const result = await checkKernel(await testExecutor(), auxLossCase(params, caps), 41);
       expect(result.ok, result.report).toBe(true);
     });
   }
@@ -37,14 +46,16 @@ describe('aux loss kernel', () => {
       probs: new Float32Array(p.tokens * p.experts).fill(1 / p.experts),
       topk_idx: Int32Array.from({ length: p.tokens * p.topK }, (_, a) => a % p.experts),
     };
-    const out = await (await testExecutor()).run(auxLossProgram(p), inputs);
-    expect(out.loss[0]).toBeCloseTo(p.balanceCoef, 6);
-    expect(Array.from(out.stats_counts)).toEqual(new Array(8).fill(9));
+    for (const caps of [CPU, GPU]) {
+      const out = await (await testExecutor()).run(auxLossProgram(p, caps), inputs);
+      expect(out.loss[0]).toBeCloseTo(p.balanceCoef, 6);
+      expect(Array.from(out.stats_counts)).toEqual(new Array(8).fill(9));
+    }
   });
 
   it('oracle gradients match finite differences', () => {
     const p: AuxLossParams = { tokens: 3, experts: 4, topK: 2, balanceCoef: 0.5, zLossCoef: 0.3, accumulate: false };
-    const inputs = randomInputs(auxLossProgram(p), 7);
+    const inputs = randomInputs(auxLossProgram(p, GPU), 7);
     const oracle = auxLossOracle(p);
     const grads = oracle(inputs);
     const h = 1e-4;

@@ -1,7 +1,8 @@
 // Embedding kernels: golden WGSL, each program against its CPU oracle on odd shapes (ids include
 // out-of-range values), the sort + backward pair against a direct scatter-add on the GPU (repeated
 // ids across several sort tiles, and mostly-empty vocabularies), run-to-run determinism, and the
-// gradient reference against finite differences of the forward reference.
+// gradient reference against finite differences of the forward reference. Every variant runs on
+// any adapter: the caps below pick the CPU (`rows`, serial sort) and GPU (`parallel`) variants.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
@@ -13,8 +14,10 @@ import {
   embeddingReference,
   embeddingSortCase,
   embeddingSortProgram,
+  embeddingVariant,
   type EmbeddingParams,
 } from '../../compiler/kernels/embedding.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -26,16 +29,25 @@ const CASES: EmbeddingParams[] = [
   { tokens: 300, vocab: 37, dim: 19 },
   { tokens: 5, vocab: 1000, dim: 3 },
   { tokens: 1, vocab: 1, dim: 1 },
+  { tokens: 70, vocab: 33, dim: 12 },
 ];
 
-
+const CAPS: readonly (readonly [string, RowKernelCaps])[] = [
+  ['cpu adapter', { subgroups: true, subgroupMinSize: 8, cpuAdapter: true }],
+  ['gpu', { subgroups: false, subgroupMinSize: 0, cpuAdapter: false }],
+];
 
 describe('embedding kernels', () => {
-  for (const params of CASES) {
+  it('CPU adapters get the rows variant, GPUs the parallel one', () => {
+    expect(embeddingVariant(CAPS[0][1])).toBe('rows');
+    expect(embeddingVariant(CAPS[1][1])).toBe('parallel');
+  });
+
+  for (const [capsName, caps] of CAPS) for (const params of CASES) {
     const programs = [
-      [embeddingProgram(params), embeddingCase(params)],
-      [embeddingSortProgram(params), embeddingSortCase(params)],
-      [embeddingBackwardProgram(params), embeddingBackwardCase(params)],
+      [embeddingProgram(params, caps), embeddingCase(params, caps)],
+      [embeddingSortProgram(params, caps), embeddingSortCase(params, caps)],
+      [embeddingBackwardProgram(params, caps), embeddingBackwardCase(params, caps)],
     ] as const;
     for (const [program, kcase] of programs) {
       it(`${program.label} matches its golden WGSL`, () => {
@@ -47,13 +59,13 @@ describe('embedding kernels', () => {
       });
     }
 
-    it(`sort then backward equals a direct scatter-add (${params.tokens}x${params.vocab}x${params.dim}), deterministically`, async () => {
+    it(`sort then backward equals a direct scatter-add (${params.tokens}x${params.vocab}x${params.dim}, ${capsName}), deterministically`, async () => {
       const exec = await testExecutor();
-      const backward = embeddingBackwardProgram(params);
-      const inputs = randomInputs(embeddingProgram(params), 9);
+      const backward = embeddingBackwardProgram(params, caps);
+      const inputs = randomInputs(embeddingProgram(params, caps), 9);
       const dOut = randomInputs(backward, 10).dOut;
       const runOnce = async () => {
-        const sorted = await exec.run(embeddingSortProgram(params), { ids: inputs.ids });
+        const sorted = await exec.run(embeddingSortProgram(params, caps), { ids: inputs.ids });
         return (await exec.run(backward, { dOut, sortedTokens: sorted.sortedTokens, rowStart: sorted.rowStart })).dTable;
       };
       const first = await runOnce();

@@ -1,6 +1,7 @@
 // MoE combine kernels: goldens and oracle agreement (random inputs, which include dropped
 // assignments and padding rows), a consistent routing produced by the permute oracle with capacity
-// drops, and finite-difference checks of the backward oracle against the forward oracle.
+// drops, and finite-difference checks of the backward oracle against the forward oracle. Every
+// variant runs on any adapter: the caps below pick the CPU (`rows`) and GPU (`parallel`) variants.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
@@ -10,10 +11,12 @@ import {
   moeCombineCase,
   moeCombineOracle,
   moeCombineProgram,
+  moeCombineVariant,
   type MoeCombineBackwardParams,
   type MoeCombineParams,
 } from '../../compiler/kernels/moe-combine.ts';
 import { moePermuteOracle } from '../../compiler/kernels/moe-permute.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import type { HostArray } from '../../runtime/executor.ts';
 import { testExecutor } from '../support/gpu.ts';
@@ -29,6 +32,12 @@ const FORWARD: MoeCombineParams[] = [
 const BACKWARD: MoeCombineBackwardParams[] = [
   { tokens: 37, topK: 2, dim: 33, gatedShared: false },
   { tokens: 50, topK: 8, dim: 100, gatedShared: true },
+  { tokens: 45, topK: 3, dim: 20, gatedShared: false },
+];
+
+const CAPS: readonly (readonly [string, RowKernelCaps])[] = [
+  ['cpu adapter', { subgroups: true, subgroupMinSize: 8, cpuAdapter: true }],
+  ['gpu', { subgroups: false, subgroupMinSize: 0, cpuAdapter: false }],
 ];
 
 /** A consistent routing (perm_row and its inverse) from the permute oracle, with capacity drops. */
@@ -39,43 +48,48 @@ function routing(tokens: number, topK: number, experts: number, seed: number): R
 }
 
 describe('moe combine kernels', () => {
-  for (const params of FORWARD) {
-    const program = moeCombineProgram(params);
+  it('CPU adapters get the rows variant, GPUs the parallel one', () => {
+    expect(moeCombineVariant(CAPS[0][1])).toBe('rows');
+    expect(moeCombineVariant(CAPS[1][1])).toBe('parallel');
+  });
+
+  for (const [, caps] of CAPS) for (const params of FORWARD) {
+    const program = moeCombineProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), moeCombineCase(params), 31);
+      const result = await checkKernel(await testExecutor(), moeCombineCase(params, caps), 31);
       expect(result.ok, result.report).toBe(true);
     });
   }
-  for (const params of BACKWARD) {
-    const program = moeCombineBackwardProgram(params);
+  for (const [, caps] of CAPS) for (const params of BACKWARD) {
+    const program = moeCombineBackwardProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), moeCombineBackwardCase(params), 32);
+      const result = await checkKernel(await testExecutor(), moeCombineBackwardCase(params, caps), 32);
       expect(result.ok, result.report).toBe(true);
     });
   }
 
-  it('agrees with the oracle on a consistent routing with capacity drops', async () => {
+  for (const [capsName, caps] of CAPS) it(`agrees with the oracle on a consistent routing with capacity drops (${capsName})`, async () => {
     const exec = await testExecutor();
     for (const [fwd, bwd] of [[FORWARD[2], BACKWARD[1]]] as const) {
       const route = routing(fwd.tokens, fwd.topK, 4, 3);
       expect(Array.from(route.perm_row).some((r) => r < 0)).toBe(true);
-      const fIn = { ...randomInputs(moeCombineProgram(fwd), 1), ...route };
-      const fOut = await exec.run(moeCombineProgram(fwd), fIn);
-      expect(compareOutputs(fOut, moeCombineOracle(fwd)(fIn), moeCombineCase(fwd).tolerance).mismatches).toEqual([]);
-      const bIn = { ...randomInputs(moeCombineBackwardProgram({ ...bwd, dim: fwd.dim }), 2), ...route };
-      const bProgram = moeCombineBackwardProgram({ ...bwd, dim: fwd.dim });
+      const fIn = { ...randomInputs(moeCombineProgram(fwd, caps), 1), ...route };
+      const fOut = await exec.run(moeCombineProgram(fwd, caps), fIn);
+      expect(compareOutputs(fOut, moeCombineOracle(fwd)(fIn), moeCombineCase(fwd, caps).tolerance).mismatches).toEqual([]);
+      const bIn = { ...randomInputs(moeCombineBackwardProgram({ ...bwd, dim: fwd.dim }, caps), 2), ...route };
+      const bProgram = moeCombineBackwardProgram({ ...bwd, dim: fwd.dim }, caps);
       const bOut = await exec.run(bProgram, bIn);
-      expect(compareOutputs(bOut, moeCombineBackwardOracle({ ...bwd, dim: fwd.dim })(bIn), moeCombineBackwardCase(bwd).tolerance).mismatches).toEqual([]);
+      expect(compareOutputs(bOut, moeCombineBackwardOracle({ ...bwd, dim: fwd.dim })(bIn), moeCombineBackwardCase(bwd, caps).tolerance).mismatches).toEqual([]);
     }
   });
 
   it('backward oracle matches finite differences of the forward oracle', () => {
     const fwd: MoeCombineParams = { tokens: 4, topK: 2, dim: 3, weighted: true, addend: true, gatedShared: true };
     const bwd: MoeCombineBackwardParams = { tokens: 4, topK: 2, dim: 3, gatedShared: true };
-    const inputs: Record<string, HostArray> = { ...randomInputs(moeCombineProgram(fwd), 4), ...routing(4, 2, 3, 8) };
-    const dOut = randomInputs(moeCombineProgram(fwd), 5).addend;
+    const inputs: Record<string, HostArray> = { ...randomInputs(moeCombineProgram(fwd, CAPS[1][1]), 4), ...routing(4, 2, 3, 8) };
+    const dOut = randomInputs(moeCombineProgram(fwd, CAPS[1][1]), 5).addend;
     const grads = moeCombineBackwardOracle(bwd)({ ...inputs, d_out: dOut });
     const loss = (over: Record<string, Float64Array>) => moeCombineOracle(fwd)({ ...inputs, ...over }).out.reduce((s, v, i) => s + v * dOut[i], 0);
     const h = 1e-3;

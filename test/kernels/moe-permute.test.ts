@@ -2,16 +2,22 @@
 // implementations (all tokens to one expert, empty experts, capacity overflow, invalid ids). The
 // structural checks verify the permutation itself, independently of the oracle. The three stage
 // kernels (count, scan, scatter) are checked one by one against their oracles and chained on the
-// device against the whole-permutation oracle, up to DeepSeek-V3's 256 experts top-8.
+// device against the whole-permutation oracle, up to DeepSeek-V3's 256 experts top-8; the serial
+// single-invocation permutation (CPU adapters, small routings) is checked on the same routings.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
   moeGatherCase,
   moeGatherProgram,
   moePermuteCases,
+  moeGatherVariant,
   moePermuteOracle,
+  moePermuteSerialCase,
+  moePermuteVariant,
+  SERIAL_PERMUTE_MAX_ASSIGNMENTS,
   type MoePermuteParams,
 } from '../../compiler/kernels/moe-permute.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import type { HostArray } from '../../runtime/executor.ts';
 import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
 import { Rng } from '../../base/rng.ts';
@@ -30,7 +36,8 @@ const RANDOM: MoePermuteParams[] = [
   { tokens: 100, experts: 64, topK: 12 },
 ];
 
-/** The three stage kernels chained on the device, compared with the whole-permutation oracle. */
+/** The three stage kernels chained on the device, compared with the whole-permutation oracle, and
+ *  the serial single-invocation kernel on the same routing, which must agree exactly. */
 async function runOn(p: MoePermuteParams, topkIdx: Int32Array) {
   const exec = await testExecutor();
   const { count, scan, scatter } = moePermuteCases(p);
@@ -40,11 +47,29 @@ async function runOn(p: MoePermuteParams, topkIdx: Int32Array) {
   const actual: Record<string, HostArray> = { counts: scanned.counts, offsets: scanned.offsets, perm_row: scattered.perm_row, src_token: scattered.src_token, src_slot: scattered.src_slot };
   const { mismatches } = compareOutputs(actual, moePermuteOracle(p)({ topk_idx: topkIdx }), { atol: 0, rtol: 0 });
   expect(mismatches, `${scatter.program.label}: ${JSON.stringify(mismatches)}`).toEqual([]);
+  const serial = moePermuteSerialCase(p).program;
+  const serialOut = await exec.run(serial, { topk_idx: topkIdx });
+  const serialCheck = compareOutputs(serialOut, moePermuteOracle(p)({ topk_idx: topkIdx }), { atol: 0, rtol: 0 });
+  expect(serialCheck.mismatches, `${serial.label}: ${JSON.stringify(serialCheck.mismatches)}`).toEqual([]);
   return actual;
 }
 
 describe('moe permute kernels', () => {
+  it('CPU adapters permute small routings serially, GPUs and large routings in three stages', () => {
+    const cpu = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+    const gpu = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
+    expect(moePermuteVariant({ tokens: 512, experts: 4, topK: 2 }, cpu)).toBe('serial');
+    expect(moePermuteVariant({ tokens: 512, experts: 4, topK: 2 }, gpu)).toBe('blocks');
+    expect(moePermuteVariant({ tokens: SERIAL_PERMUTE_MAX_ASSIGNMENTS / 8 + 1, experts: 64, topK: 8 }, cpu)).toBe('blocks');
+  });
+
   for (const params of RANDOM) {
+    const serial = moePermuteSerialCase(params);
+    it(`${serial.program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, serial.program));
+    it(`${serial.program.label} matches the permutation oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), serial, 3);
+      expect(result.ok, result.report).toBe(true);
+    });
     for (const [stage, kc] of Object.entries(moePermuteCases(params))) {
       it(`${kc.program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, kc.program));
       it(`${kc.program.label} matches its CPU oracle`, async () => {
@@ -106,11 +131,19 @@ describe('moe permute kernels', () => {
     expect(out.offsets[p.experts]).toBe(Math.floor(n / 3));
   });
 
-  for (const params of [{ tokens: 37, topK: 2, dim: 33 }, { tokens: 64, topK: 8, dim: 128 }]) {
-    const program = moeGatherProgram(params);
+  // The gather's variants: `rows` for CPU adapters, `parallel` for GPUs (any adapter runs both).
+  const gatherCaps: readonly RowKernelCaps[] = [
+    { subgroups: true, subgroupMinSize: 8, cpuAdapter: true },
+    { subgroups: false, subgroupMinSize: 0, cpuAdapter: false },
+  ];
+  it('the gather gives CPU adapters the rows variant, GPUs the parallel one', () => {
+    expect(gatherCaps.map(moeGatherVariant)).toEqual(['rows', 'parallel']);
+  });
+  for (const caps of gatherCaps) for (const params of [{ tokens: 37, topK: 2, dim: 33 }, { tokens: 64, topK: 8, dim: 128 }]) {
+    const program = moeGatherProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), moeGatherCase(params), 4);
+      const result = await checkKernel(await testExecutor(), moeGatherCase(params, caps), 4);
       expect(result.ok, result.report).toBe(true);
     });
   }

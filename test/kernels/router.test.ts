@@ -1,6 +1,8 @@
 // Router kernels: golden WGSL and CPU-oracle agreement for softmax/sigmoid scoring, renormalised
 // and scaled weights, DeepSeek-V3 group-limited selection and selection-only bias; the backward
 // oracle is checked against finite differences of the forward oracle (selection held fixed).
+// Every forward variant runs on any adapter: the caps below pick the CPU (`serial`) and GPU
+// (`list`) variants.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
@@ -10,12 +12,15 @@ import {
   routerCase,
   routerOracle,
   routerProgram,
+  routerVariant,
+  ROUTER_SERIAL_MAX_TOPK,
   type RouterBackwardParams,
   type RouterParams,
   ROUTER_MAX_EXPERTS,
   ROUTER_MAX_TOPK,
 } from '../../compiler/kernels/router.ts';
 import { InternalError } from '../../base/errors.ts';
+import type { RowKernelCaps } from '../../base/caps.ts';
 import { ir } from '../../compiler/ir/build.ts';
 import { graph } from '../../compiler/ir/graph.ts';
 import { interpretGraph } from '../../compiler/ir/interpret.ts';
@@ -51,12 +56,22 @@ const BACKWARD: RouterBackwardParams[] = [
   { ...FORWARD[8], dProbs: 'none' },
 ];
 
+const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+const GPU: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
+
 describe('router kernels', () => {
-  for (const params of FORWARD) {
-    const program = routerProgram(params);
+  it('CPU adapters get the serial forward up to top-16, GPUs (and larger k) the candidate-list one', () => {
+    expect([routerVariant(CPU, 8), routerVariant(GPU, 8), routerVariant(CPU, ROUTER_SERIAL_MAX_TOPK + 1)]).toEqual(['serial', 'list', 'list']);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 64, topK: ROUTER_SERIAL_MAX_TOPK + 1, scoring: 'softmax' }, CPU, 'serial')).toThrow(InternalError);
+  });
+
+  for (const caps of [CPU, GPU]) for (const params of FORWARD) {
+    // Top-64 falls back to the list variant on a CPU adapter too: test it once.
+    if (caps === CPU && routerVariant(CPU, params.topK) !== 'serial') continue;
+    const program = routerProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
     it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), routerCase(params), 11);
+      const result = await checkKernel(await testExecutor(), routerCase(params, caps), 11);
       expect(result.ok, result.report).toBe(true);
     });
   }
@@ -87,7 +102,7 @@ describe('router kernels', () => {
     // Two independent implementations of the same semantics: the interpreter's router op (the
     // device-vs-interpreter oracle of whole models) and this kernel's CPU oracle.
     for (const p of FORWARD.filter((f) => f.experts <= 256)) {
-      const inputs = randomInputs(routerProgram(p), 8);
+      const inputs = randomInputs(routerProgram(p, GPU), 8);
       const logits = ir.input('logits', 'f32', [p.tokens, p.experts]);
       const bias = p.selectionBias ? ir.input('bias', 'f32', [p.experts]) : undefined;
       const groups = p.groups ? { groups: p.groups.count, topGroups: p.groups.topk } : {};
@@ -95,7 +110,7 @@ describe('router kernels', () => {
       const feeds = { logits: Float64Array.from(inputs.logits), ...(bias ? { bias: Float64Array.from(inputs.bias) } : {}) };
       const got = interpretGraph(graph('r', { idx, w, probs }), { inputs: feeds });
       const want = routerOracle(p)(inputs);
-      expect(Array.from(got.idx), routerProgram(p).label).toEqual(Array.from(want.topk_idx));
+      expect(Array.from(got.idx), routerProgram(p, GPU).label).toEqual(Array.from(want.topk_idx));
       got.w.forEach((x, i) => expect(Math.abs(x - want.topk_w[i])).toBeLessThan(1e-6));
     }
   });
@@ -104,7 +119,7 @@ describe('router kernels', () => {
     for (const params of BACKWARD) {
       const p = { ...params, tokens: 3 };
       const fwd = routerOracle(p);
-      const inputs = randomInputs(routerProgram(p), 5);
+      const inputs = randomInputs(routerProgram(p, GPU), 5);
       const weights = randomInputs(routerBackwardProgram(p), 6);
       const lossOf = (logits: Float32Array | Float64Array) => {
         const out = fwd({ ...inputs, logits });
@@ -137,8 +152,8 @@ describe('router kernels', () => {
   });
 
   it('rejects shapes past its limits as compiler bugs (check refuses them first, with a location)', () => {
-    expect(() => routerProgram({ ...base, tokens: 4, experts: ROUTER_MAX_EXPERTS + 1, topK: 2, scoring: 'softmax' })).toThrow(InternalError);
-    expect(() => routerProgram({ ...base, tokens: 4, experts: 256, topK: ROUTER_MAX_TOPK + 1, scoring: 'softmax' })).toThrow(InternalError);
-    expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 8, scoring: 'softmax', groups: { count: 4, topk: 1 } })).toThrow(/cannot supply/);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: ROUTER_MAX_EXPERTS + 1, topK: 2, scoring: 'softmax' }, CPU)).toThrow(InternalError);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 256, topK: ROUTER_MAX_TOPK + 1, scoring: 'softmax' }, CPU)).toThrow(InternalError);
+    expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 8, scoring: 'softmax', groups: { count: 4, topk: 1 } }, CPU)).toThrow(/cannot supply/);
   });
 });

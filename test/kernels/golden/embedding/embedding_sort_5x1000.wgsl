@@ -1,8 +1,8 @@
 // embedding_sort_5x1000
-// embedding sort: stable counting sort of token indices by id, by ranks (no atomics, deterministic)
-//   thread i < 5: sortedTokens[#{t: ids[t] < ids[i]} + #{t < i: ids[t] = ids[i]}] = i
+// embedding sort: stable counting sort of token indices by key = clamp(id, -1, 1000), by ranks (no atomics, deterministic)
+//   thread i < 5: sortedTokens[#{t: key[t] < key[i]} + #{t < i: key[t] = key[i]}] = i
 //   thread v <= 1000: rowStart[v] = #{t: ids[t] < v}
-// ids are staged through workgroup memory 256 at a time; every thread reaches every barrier.
+// (ids outside the range all sort as one key below or above it); ids are staged through workgroup memory 256 at a time; every thread reaches every barrier.
 @group(0) @binding(0) var<storage, read> ids: array<i32>;
 @group(0) @binding(1) var<storage, read_write> sortedTokens: array<i32>;
 @group(0) @binding(2) var<storage, read_write> rowStart: array<i32>;
@@ -15,13 +15,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let isToken = i < 5u;
   let isRow = i <= 1000u;
   var myId = 0;
-  if (isToken) { myId = ids[i]; }
+  if (isToken) { myId = clamp(ids[i], -1, 1000); }
   var rank = 0u;
   var below = 0;
   for (var tile = 0u; tile < 1u; tile++) {
     let base = tile * 256u;
     for (var k = lid.x; k < 256u; k += 256u) {
-      if (base + k < 5u) { idTile[k] = ids[base + k]; }
+      if (base + k < 5u) { idTile[k] = clamp(ids[base + k], -1, 1000); }
     }
     workgroupBarrier();
     let count = min(256u, 5u - base);

@@ -1,0 +1,97 @@
+// aux_loss_z_90x256_k8_wg8
+// aux loss: load balance (coef·E = 0.25600001215934753f) over 90 tokens × 256 experts and z-loss; loss = [balance, z]
+// bindings: probs (read), topk_idx (read i32), logits (read), stats_counts (write u32), loss (write [2]), d_probs (write [E], broadcast over tokens), d_logits_z (write)
+// dispatch: one workgroup; each lane sums whole probs columns, then ordered sums
+@group(0) @binding(0) var<storage, read> probs: array<f32>;
+@group(0) @binding(1) var<storage, read> topk_idx: array<i32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats_counts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(5) var<storage, read_write> d_probs: array<f32>;
+@group(0) @binding(6) var<storage, read_write> d_logits_z: array<f32>;
+
+const T = 90u;
+const E = 256u;
+const N = 720u;
+const WG = 8u;
+const LANES = 0u;
+
+var<workgroup> histogram: array<atomic<u32>, 256>;
+var<workgroup> partial: array<f32, 8>;
+var<workgroup> assignedTotal: u32;
+
+// Loop bounds are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+// not fully unroll them: unrolled loops around barriers made this shader compile for seconds.
+fn treeSum(lane: u32, value: f32, one: u32) -> f32 {
+  partial[lane] = value;
+  workgroupBarrier();
+  for (var stride = (WG / 2u) * one; stride > 0u; stride /= 2u) {
+    if (lane < stride) { partial[lane] += partial[lane + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let lane = lid.x;
+  let one = min(arrayLength(&stats_counts), 1u);
+  let tokens = T * one;
+  let experts = E * one;
+  for (var e = lane; e < experts; e += WG) { atomicStore(&histogram[e], 0u); }
+  workgroupBarrier();
+  for (var a = lane; a < N * one; a += WG) {
+    let e = topk_idx[a];
+    if (e >= 0 && e < i32(E)) { atomicAdd(&histogram[u32(e)], 1u); }
+  }
+  // Column sums of probs: lane (e, part) sums tokens part, part + LANES, ...
+  var column = 0.0f;
+  if (lane < 0u) {
+    let e = lane % E;
+    for (var t = lane / E; t < tokens; t += LANES) { column += probs[t * E + e]; }
+  }
+  partial[lane] = column;
+  workgroupBarrier();
+  if (lane == 0u) {
+    var total = 0u;
+    for (var e = 0u; e < experts; e++) {
+      let count = atomicLoad(&histogram[e]);
+      stats_counts[e] = count;
+      total += count;
+    }
+    assignedTotal = total;
+  }
+  workgroupBarrier();
+  var term = 0.0f;
+  // More experts than lanes: each lane owns whole columns e = lane, lane + WG, … (fixed order).
+  let total = assignedTotal;
+  for (var e = lane; e < experts; e += WG) {
+    var mean = 0.0f;
+    for (var t = 0u; t < tokens; t++) { mean += probs[t * E + e]; }
+    mean *= 0.011111111380159855f;
+    var f = 0.0f;
+    if (total > 0u) { f = f32(atomicLoad(&histogram[e])) / f32(total); }
+    term += f * mean;
+    d_probs[e] = 0.25600001215934753f * f * 0.011111111380159855f;
+  }
+  workgroupBarrier();
+  let balance = treeSum(lane, term, one);
+  var zPartial = 0.0f;
+  for (var t = lane; t < tokens; t += WG) {
+    let base = t * E;
+    var m = logits[base];
+    for (var e = 1u; e < experts; e++) { m = max(m, logits[base + e]); }
+    var s = 0.0f;
+    for (var e = 0u; e < experts; e++) { s += exp(logits[base + e] - m); }
+    let lse = m + log(s);
+    zPartial += lse * lse;
+    for (var e = 0u; e < experts; e++) { d_logits_z[base + e] = 0.000022222222469281405f * lse * exp(logits[base + e] - lse); }
+  }
+  let z = treeSum(lane, zPartial, one);
+  if (lane == 0u) {
+    loss[0] = 0.25600001215934753f * balance;
+    loss[1] = 0.000011111111234640703f * z;
+  }
+}

@@ -1,0 +1,56 @@
+// embedding_sort_70x33_serial
+// embedding sort, serial variant: a stable counting sort of the 70 token indices by id in ONE invocation, O(T + V) work, no atomics, deterministic
+//   sortedTokens: token indices ordered by clamp(id, -1, 33) (ids below the range first, above it last), ties in ascending token order
+//   rowStart[v] = #{t: ids[t] < v} for v = 0..33
+// bindings: ids (read), sortedTokens (write), rowStart (write; the per-id cursors while placing)
+// dispatch: a single invocation. On a CPU adapter one thread does ~2T + 3V steps in microseconds,
+// where the rank kernel does (T + V)·T comparisons; GPUs use that kernel instead.
+@group(0) @binding(0) var<storage, read> ids: array<i32>;
+@group(0) @binding(1) var<storage, read_write> sortedTokens: array<i32>;
+@group(0) @binding(2) var<storage, read_write> rowStart: array<i32>;
+
+const T = 70u;
+const V = 33u;
+
+@compute @workgroup_size(1)
+fn main() {
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not unroll these loops.
+  let one = min(arrayLength(&rowStart), 1u);
+  let tokens = T * one;
+  // Counts: rowStart[v + 1] = #{t: ids[t] = v} for valid ids, `below` = #{t: ids[t] < 0}.
+  for (var v = 0u; v <= V * one; v++) { rowStart[v] = 0; }
+  var below = 0;
+  for (var t = 0u; t < tokens; t++) {
+    let id = ids[t];
+    if (id < 0) {
+      below++;
+    } else if (id < i32(V)) {
+      rowStart[id + 1] = rowStart[id + 1] + 1;
+    }
+  }
+  // Inclusive running sum from `below`: rowStart[v] = #{t: ids[t] < v}, the first slot of id v.
+  rowStart[0] = below;
+  for (var v = 1u; v <= V * one; v++) { rowStart[v] = rowStart[v] + rowStart[v - 1u]; }
+  // Place tokens in ascending order (stable), using rowStart[id] as id's cursor; ids below the
+  // range fill slots 0.., ids above it the slots from rowStart[V] on.
+  var low = 0;
+  var high = rowStart[V];
+  for (var t = 0u; t < tokens; t++) {
+    let id = ids[t];
+    if (id < 0) {
+      sortedTokens[low] = i32(t);
+      low++;
+    } else if (id >= i32(V)) {
+      sortedTokens[high] = i32(t);
+      high++;
+    } else {
+      let slot = rowStart[id];
+      sortedTokens[slot] = i32(t);
+      rowStart[id] = slot + 1;
+    }
+  }
+  // Each cursor now points at the next id's first slot: shift them back by one id.
+  for (var v = V * one - 1u; v >= 1u; v--) { rowStart[v] = rowStart[v - 1u]; }
+  rowStart[0] = below;
+}

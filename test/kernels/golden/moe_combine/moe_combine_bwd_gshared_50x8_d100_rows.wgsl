@@ -1,0 +1,63 @@
+// moe_combine_bwd_gshared_50x8_d100_rows
+// moe combine backward, row-per-invocation variant: d_y[r, :] = topk_w[src_token[r]·8 + src_slot[r]] · d_out[src_token[r], :] (zero for padding rows), d_topk_w[t·8 + j] = ⟨d_out[t, :], y[perm_row[t·8 + j], :]⟩, d_shared_out = sigmoid(gate) · d_out, d_gate = sigmoid'(gate) · ⟨d_out, shared_out⟩; row width 100 (as 25 vec4)
+// bindings: d_out, y, topk_w, perm_row (i32), src_token (i32), src_slot (i32), shared_out, gate (read); d_y, d_topk_w, d_shared_out, d_gate (write)
+// dispatch: one invocation per index i < 400, serving row i and assignment i (and token i when i < 50) with serial loops over the row (no barriers); i = (wid.x + wid.y * 7) * 64 + lid.x
+@group(0) @binding(0) var<storage, read> d_out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> y: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> topk_w: array<f32>;
+@group(0) @binding(3) var<storage, read> perm_row: array<i32>;
+@group(0) @binding(4) var<storage, read> src_token: array<i32>;
+@group(0) @binding(5) var<storage, read> src_slot: array<i32>;
+@group(0) @binding(6) var<storage, read> shared_out: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> gate: array<f32>;
+@group(0) @binding(8) var<storage, read_write> d_y: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> d_topk_w: array<f32>;
+@group(0) @binding(10) var<storage, read_write> d_shared_out: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> d_gate: array<f32>;
+
+alias V = vec4<f32>;
+fn vdot(a: V, b: V) -> f32 { return dot(a, b); }
+
+const K = 8u;
+// Row width in V units.
+const DV = 25u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.x + wid.y * 7u) * 64u + lid.x;
+  if (i >= 400u) { return; }
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll the row loops, which made these shaders compile for seconds.
+  let one = min(arrayLength(&d_topk_w), 1u);
+  let dv = DV * one;
+
+  let t = src_token[i];
+  if (t >= 0) {
+    let w = topk_w[u32(t) * K + u32(src_slot[i])];
+    let src = u32(t) * DV;
+    for (var d = 0u; d < dv; d++) { d_y[i * DV + d] = w * d_out[src + d]; }
+  } else {
+    for (var d = 0u; d < dv; d++) { d_y[i * DV + d] = V(0.0f); }
+  }
+
+  // The dot product in ascending d order: deterministic.
+  let row = perm_row[i];
+  var dot = 0.0f;
+  if (row >= 0) {
+    let g = (i / K) * DV;
+    let src = u32(row) * DV;
+    for (var d = 0u; d < dv; d++) { dot += vdot(d_out[g + d], y[src + d]); }
+  }
+  d_topk_w[i] = dot;
+
+  if (i < 50u) {
+    let s = 1.0f / (1.0f + exp(-gate[i]));
+    var sharedDot = 0.0f;
+    for (var d = 0u; d < dv; d++) {
+      let g = d_out[i * DV + d];
+      d_shared_out[i * DV + d] = s * g;
+      sharedDot += vdot(g, shared_out[i * DV + d]);
+    }
+    d_gate[i] = s * (1.0f - s) * sharedDot;
+  }
+}
