@@ -2,8 +2,8 @@
 // matmul, row-per-invocation variant (CPU adapters, skinny shapes): c = a · b, M=7 N=9 K=11, batch strides a 0, b 120, c 70
 // bindings: a (read, 7×11), b (read, 11×9), c (write, 7×9)
 // dispatch: (ceil(M/32), ceil(N/12), batch) workgroups of 32; invocation lid.x owns row m = wid.x·32 + lid.x, columns col0..col0+12-1 (col0 = wid.y·12)
-// Every b address depends only on the workgroup and k, never on the invocation, so a CPU adapter
-// loads each b value once per SIMD chunk and broadcasts it; only the a row is a per-lane load.
+// Every b address depends only on the workgroup and k, not on the invocation; lavapipe still loads
+// it per lane, so this layout pays off only for one vec4 of columns (N ≤ 4, chosen in matmul.ts).
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;

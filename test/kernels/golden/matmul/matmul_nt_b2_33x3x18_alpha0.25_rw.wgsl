@@ -2,8 +2,8 @@
 // matmul, row-per-invocation variant (CPU adapters, skinny shapes): c = 0.25f · a · bᵀ, M=33 N=3 K=18, batch strides a 594, b 54, c 99
 // bindings: a (read, 33×18), b (read, 3×18), c (write, 33×3)
 // dispatch: (ceil(M/32), ceil(N/4), batch) workgroups of 32; invocation lid.x owns row m = wid.x·32 + lid.x, columns col0..col0+4-1 (col0 = wid.y·4)
-// Every b address depends only on the workgroup and k, never on the invocation, so a CPU adapter
-// loads each b value once per SIMD chunk and broadcasts it; only the a row is a per-lane load.
+// Every b address depends only on the workgroup and k, not on the invocation; lavapipe still loads
+// it per lane, so this layout pays off only for one vec4 of columns (N ≤ 4, chosen in matmul.ts).
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;

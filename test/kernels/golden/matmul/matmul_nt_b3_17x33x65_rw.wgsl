@@ -2,8 +2,8 @@
 // matmul, row-per-invocation variant (CPU adapters, skinny shapes): c = a · bᵀ, M=17 N=33 K=65, batch strides a 1105, b 2145, c 561
 // bindings: a (read, 17×65), b (read, 33×65), c (write, 17×33)
 // dispatch: (ceil(M/32), ceil(N/16), batch) workgroups of 32; invocation lid.x owns row m = wid.x·32 + lid.x, columns col0..col0+16-1 (col0 = wid.y·16)
-// Every b address depends only on the workgroup and k, never on the invocation, so a CPU adapter
-// loads each b value once per SIMD chunk and broadcasts it; only the a row is a per-lane load.
+// Every b address depends only on the workgroup and k, not on the invocation; lavapipe still loads
+// it per lane, so this layout pays off only for one vec4 of columns (N ≤ 4, chosen in matmul.ts).
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;

@@ -2,8 +2,8 @@
 // matmul, row-per-invocation variant (CPU adapters, skinny shapes): c = c + aᵀ · b, M=37 N=4 K=130, batch strides a 0, b 0, c 0
 // bindings: a (read, 130×37), b (read, 130×4, as vec4), c (read_write, accumulated, 37×4, as vec4)
 // dispatch: (ceil(M/32), ceil(N/4), batch) workgroups of 32; invocation lid.x owns row m = wid.x·32 + lid.x, columns col0..col0+4-1 (col0 = wid.y·4)
-// Every b address depends only on the workgroup and k, never on the invocation, so a CPU adapter
-// loads each b value once per SIMD chunk and broadcasts it; only the a row is a per-lane load.
+// Every b address depends only on the workgroup and k, not on the invocation; lavapipe still loads
+// it per lane, so this layout pays off only for one vec4 of columns (N ≤ 4, chosen in matmul.ts).
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;

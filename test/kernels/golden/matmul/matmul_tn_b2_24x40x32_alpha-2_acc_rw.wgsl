@@ -2,8 +2,8 @@
 // matmul, row-per-invocation variant (CPU adapters, skinny shapes): c = c + -2.0f · aᵀ · b, M=24 N=40 K=32, batch strides a 768, b 1280, c 960
 // bindings: a (read, 32×24), b (read, 32×40, as vec4), c (read_write, accumulated, 24×40, as vec4)
 // dispatch: (ceil(M/32), ceil(N/16), batch) workgroups of 32; invocation lid.x owns row m = wid.x·32 + lid.x, columns col0..col0+16-1 (col0 = wid.y·16)
-// Every b address depends only on the workgroup and k, never on the invocation, so a CPU adapter
-// loads each b value once per SIMD chunk and broadcasts it; only the a row is a per-lane load.
+// Every b address depends only on the workgroup and k, not on the invocation; lavapipe still loads
+// it per lane, so this layout pays off only for one vec4 of columns (N ≤ 4, chosen in matmul.ts).
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
