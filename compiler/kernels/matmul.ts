@@ -11,8 +11,9 @@
 //   A vectors; every A vector is then shared with all lanes through `subgroupBroadcast` with a
 //   constant lane index, so each loaded value feeds many FMAs. The broadcast schedule is unrolled
 //   here in TypeScript (`broadcasts`) and rendered verbatim by the logic-free template.
-//   When N and the batch stride of c are multiples of 4 and c is not accumulated, a lane's 4
-//   columns are one vec4 store (lavapipe, load ~8: 512×64×4 115 → 98 µs, 512×64×64 229 → 197).
+//   When N and the batch stride of c are multiples of 4, K ≤ 128 and c is not accumulated, a
+//   lane's 4 columns are one vec4 store (lavapipe, load ~8: 512×64×4 115 → 98 µs, 512×64×64
+//   229 → 197; long K gains nothing and one shape lost, see subgroupProgram).
 // - `portable` (templates/matmul-portable.wgsl.hbs): no optional features; each invocation owns a
 //   4×4 register tile and reads scalars.
 // - `rows` (templates/matmul-rows.wgsl.hbs): CPU adapters (DeviceCaps.cpuAdapter, lavapipe) for
@@ -76,6 +77,8 @@ const SUBGROUP_LANES = [4, 8, 16] as const;
 /** Register tile of one invocation of the portable variant, and its workgroup (along N, along M). */
 const PORTABLE_TILE = 4;
 const PORTABLE_WG: readonly [number, number] = [8, 8];
+/** The subgroup variant's vec4 store of c is used up to this K (see subgroupProgram). */
+const VEC4_STORE_MAX_K = 128;
 /** Rows variant: invocations (rows of C) per workgroup, and the most vec4 column blocks one owns. */
 const ROWS_WG = 32;
 const ROWS_MAX_VEC4 = 4;
@@ -247,8 +250,10 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
   // A lane's 4 columns are one vec4 store when rows and batch entries of c start on 4-element
   // boundaries (then they are all inside the matrix or all outside it).
   // Not when accumulating: 16 inlined vec4 read-modify-writes doubled lavapipe's compile time
-  // (the scalar epilogue keeps its loop hidden from the compiler).
-  const cVec4 = !r.accumulate && r.N % 4 === 0 && r.cStride % 4 === 0;
+  // (the scalar epilogue keeps its loop hidden from the compiler). Not for long K either, where
+  // the epilogue is a sliver of the work: there it measured slower (tn 64×1024×512: 3.5-3.7 ms
+  // scalar vs 4.7-5.8 ms vec4 in interleaved pairs on lavapipe).
+  const cVec4 = !r.accumulate && r.K <= VEC4_STORE_MAX_K && r.N % 4 === 0 && r.cStride % 4 === 0;
   // M tiles along x (fastest): consecutive workgroups share a K×tileN panel of B, the larger
   // operand per tile; N tiles fastest was 1.8x slower at 2048² (each workgroup streamed B).
   const dispatch: [number, number, number] = [Math.ceil(r.M / (rows * subgroupsPerWorkgroup)), Math.ceil(r.N / tileN), r.batch];

@@ -85,12 +85,13 @@ describe('matmul variant choice and schedule', () => {
     expect(matmulProgram({ M: 512, N: 4, K: 64 }, CPU_ADAPTER).template).toBe('matmul-rows');
   });
 
-  it('stores c as vec4 in the subgroup variant only when every row and batch entry of c is 4-aligned and c is not accumulated', () => {
+  it('stores c as vec4 in the subgroup variant only when every row and batch entry of c is 4-aligned, K is short and c is not accumulated', () => {
     const cOf = (p: MatmulParams) => matmulProgram(p, LAVAPIPE_CAPS, 'subgroup').bindings.find((b) => b.name === 'c')!;
     expect(cOf({ M: 36, N: 68, K: 20 }).vec4).toBe(true);
     expect(cOf({ M: 36, N: 68, K: 20, accumulate: true }).vec4).toBeUndefined();
     expect(cOf({ M: 5, N: 8, K: 9, batch: 2, cBatchStride: 42 }).vec4).toBeUndefined();
     expect(cOf({ M: 17, N: 33, K: 65 }).vec4).toBeUndefined();
+    expect(cOf({ M: 64, N: 1024, K: 512, transA: true }).vec4).toBeUndefined();
   });
 
   it('broadcast schedule covers every (row, k) of the A block exactly once', () => {
