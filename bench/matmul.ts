@@ -8,10 +8,14 @@
 // Runs alternate (ours, TF.js, ours, …) so load from other processes on a shared machine hits
 // both alike; the median ratio is taken over those pairs. GFLOP per CPU-second of this process
 // is reported too: on a software adapter it is the measure least sensitive to other load.
-import { matmulProgram, matmulVariant } from '../compiler/kernels/matmul.ts';
+// "Step shapes": the dense products of one training step of models/demo.moe (512 tokens, dim 64,
+// vocab 1024, router of 4 experts) in the variant the adapter selects for each, GPU µs per
+// dispatch (STEP_DISPATCHES dispatches per timed pass: lavapipe's timestamps tick every 65.5 µs)
+// and GFLOP/s as a share of the 1024³ rate, which is sampled between them under the same load.
+import { matmulProgram, matmulVariant, type MatmulParams } from '../compiler/kernels/matmul.ts';
 import { acquireDevice, type GpuContext } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
-import { cpuMsSince, dispatchCostUs, loadTfWebGpu, markdownTable, nowMs, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats, type Tf } from './common.ts';
+import { cpuMsSince, dispatchCostUs, loadAverage, loadTfWebGpu, matmulPeakSampler, markdownTable, nowMs, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats, type Tf } from './common.ts';
 
 
 interface Rate {
@@ -135,7 +139,74 @@ async function submitCost(ctx: GpuContext, count: number): Promise<RunStats> {
 
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 
-function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch: Awaited<ReturnType<typeof dispatchCostUs>>, submitUs: RunStats): string {
+/** The dense products of a demo training step (models/demo.moe), labelled like its profile. */
+export const STEP_SHAPES: readonly MatmulParams[] = [
+  { M: 512, N: 64, K: 64 },
+  { M: 512, N: 64, K: 64, transB: true },
+  { M: 512, N: 64, K: 64, accumulate: true },
+  { M: 512, N: 64, K: 64, transB: true, accumulate: true },
+  { M: 64, N: 64, K: 512, transA: true },
+  { M: 512, N: 1024, K: 64 },
+  { M: 512, N: 64, K: 1024, transB: true },
+  { M: 64, N: 1024, K: 512, transA: true },
+  { M: 512, N: 4, K: 64 },
+  { M: 512, N: 64, K: 4, transB: true, accumulate: true },
+  { M: 64, N: 4, K: 512, transA: true },
+];
+const STEP_DISPATCHES = 8;
+
+interface StepShapeResult {
+  label: string;
+  flops: number;
+  /** GPU µs per dispatch (wall clock when the adapter has no timestamps). */
+  us: RunStats;
+  gflops: Rate;
+}
+
+/** Times every step shape and the 1024³ product in turn, `rounds` times, so all see the same load. */
+async function stepShapes(ctx: GpuContext, exec: KernelExecutor, rounds: number): Promise<{ shapes: StepShapeResult[]; peak: Awaited<ReturnType<Awaited<ReturnType<typeof matmulPeakSampler>>['result']>> }> {
+  const peak = await matmulPeakSampler(ctx, exec, 1024);
+  const prepared = [];
+  for (const p of STEP_SHAPES) {
+    const program = matmulProgram(p, ctx.caps);
+    const pipeline = await exec.pipeline(program);
+    const buffers = program.bindings.map((b, i) => {
+      const buf = exec.createBuffer(b.length * 4, `${program.label}.${b.name}`);
+      ctx.device.queue.writeBuffer(buf, 0, randomFloats(b.length, i + 1));
+      return buf;
+    });
+    const bindGroup = exec.bindGroup(program, pipeline, buffers);
+    const record = (pass: GPUComputePassEncoder) => {
+      for (let d = 0; d < STEP_DISPATCHES; d++) exec.encode(pass, pipeline, bindGroup, program);
+    };
+    await timePasses(ctx, 1, record); // warm-up: first use compiles the shader
+    prepared.push({ p, program, buffers, record, us: [] as number[] });
+  }
+  for (let i = 0; i < rounds; i++) {
+    await peak.sample();
+    for (const s of prepared) {
+      const t = await timePasses(ctx, 1, s.record);
+      s.us.push(((t.gpuMs ?? t.wallMs)[0] * 1000) / STEP_DISPATCHES);
+    }
+  }
+  const shapes = prepared.map((s) => {
+    const flops = 2 * s.p.M * s.p.N * s.p.K;
+    const us = stats(s.us);
+    for (const b of s.buffers) b.destroy();
+    return { label: s.program.label, flops, us, gflops: { best: flops / (us.best * 1e3), median: flops / (us.median * 1e3) } };
+  });
+  const result = peak.result();
+  peak.dispose();
+  return { shapes, peak: result };
+}
+
+function markdown(
+  meta: Record<string, unknown>,
+  results: SizeResult[],
+  dispatch: Awaited<ReturnType<typeof dispatchCostUs>>,
+  submitUs: RunStats,
+  step: Awaited<ReturnType<typeof stepShapes>>,
+): string {
   const rows = results.map((r) => [
     shapeName(r),
     r.gflops.oursGpu ? `${fmt(r.gflops.oursGpu.best)} / ${fmt(r.gflops.oursGpu.median)}` : 'n/a',
@@ -168,6 +239,15 @@ function markdown(meta: Record<string, unknown>, results: SizeResult[], dispatch
         ['per submit round trip (empty command buffer)', fmt(submitUs.best), fmt(submitUs.median)],
       ],
     ),
+    '',
+    `## Step shapes (models/demo.moe), against the 1024³ rate of ${fmt(step.peak.gflops)} GFLOP/s (best; ${step.peak.label})`,
+    '',
+    markdownTable(
+      ['kernel', 'µs per dispatch (best / median)', 'GFLOP/s (best / median)', '% of 1024³ (best)'],
+      step.shapes.map((s) => [s.label, `${fmt(s.us.best, 0)} / ${fmt(s.us.median, 0)}`, `${fmt(s.gflops.best)} / ${fmt(s.gflops.median)}`, fmt((100 * s.gflops.best) / step.peak.gflops, 0)]),
+    ),
+    '',
+    `${STEP_DISPATCHES} dispatches per timed pass; load average ${meta.loadAfter} after.`,
   ].join('\n');
 }
 
@@ -231,6 +311,11 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
         `   per CPU-s ${fmt(r.gflopPerCpuSecond.ours)} vs ${fmt(r.gflopPerCpuSecond.tfjs)}   [${runs} runs]\n`,
     );
   }
+  const step = await stepShapes(ctx, exec, opts.quick ? 4 : 10);
+  for (const s of step.shapes) {
+    process.stdout.write(`  step ${s.label.padEnd(36)} ${fmt(s.us.best, 0).padStart(6)} µs (median ${fmt(s.us.median, 0)})  ${fmt(s.gflops.best).padStart(5)} GFLOP/s  ${fmt((100 * s.gflops.best) / step.peak.gflops, 0)} % of 1024³\n`);
+  }
+  process.stdout.write(`  1024³: ${fmt(step.peak.gflops)} GFLOP/s (best)\n`);
   const dispatch = await dispatchCostUs(ctx, exec, opts.quick ? 500 : 2000, 3);
   const submitUs = await submitCost(ctx, opts.quick ? 50 : 200);
   process.stdout.write(
@@ -245,8 +330,9 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     quick: opts.quick,
     date: new Date().toISOString(),
     node: process.version,
+    loadAfter: loadAverage().one.toFixed(1),
   };
-  return { json: { meta, sizes: results, dispatch, submitUs }, markdown: markdown(meta, results, dispatch, submitUs) };
+  return { json: { meta, sizes: results, dispatch, submitUs, stepShapes: step }, markdown: markdown(meta, results, dispatch, submitUs, step) };
 }
 
 export const matmulBench: BenchModule = { name: 'matmul', run };

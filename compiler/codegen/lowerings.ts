@@ -184,10 +184,10 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   const: leaf('const'),
   reshape: leaf('reshape'),
   unary: (n, c) => {
-    c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape }), { a: c.input(0), out: c.output(0) });
+    c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape }, c.caps), { a: c.input(0), out: c.output(0) });
   },
   binary: (n, c) => {
-    c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }), { a: c.input(0), b: c.input(1), out: c.output(0) });
+    c.emit(elementwiseCase({ op: n.attrs.fn, aShape: c.inputType(0).shape, bShape: c.inputType(1).shape }, c.caps), { a: c.input(0), b: c.input(1), out: c.output(0) });
   },
   reduce: (n, c) => {
     c.emit(reduceCase({ op: n.attrs.fn, shape: c.inputType(0).shape, axis: n.attrs.axis, keepDims: n.attrs.keepDims }, c.caps), { x: c.input(0), out: c.output(0) });
@@ -203,7 +203,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
     const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
     const N = n.attrs.transB ? b[0] : b[1];
-    if (c.output(0) !== c.input(2)) c.emit(elementwiseCase({ op: 'copy', aShape: [M, N] }), { a: c.input(2), out: c.output(0) });
+    if (c.output(0) !== c.input(2)) c.emit(elementwiseCase({ op: 'copy', aShape: [M, N] }, c.caps), { a: c.input(2), out: c.output(0) });
     c.emit(matmulCase({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB, accumulate: true }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
   },
   embedding: (n, c) => {

@@ -3,7 +3,7 @@
 // over the batch). Every size, stride, flag and alpha is baked into the shader as a constant, so
 // each distinct shape is its own cached pipeline and the template contains no runtime shape logic.
 //
-// Two variants, chosen from the device's capabilities (never a user flag):
+// Three variants, chosen from the device's capabilities and the shape (never a user flag):
 // - `subgroup` (templates/matmul-subgroup.wgsl.hbs): for CPU-like adapters (lavapipe) where every
 //   per-lane buffer load is expensive and shared memory does not help. A workgroup is exactly one
 //   subgroup of `lanes` invocations; each lane owns a ROWS×4 accumulator block (4 consecutive
@@ -11,8 +11,16 @@
 //   A vectors; every A vector is then shared with all lanes through `subgroupBroadcast` with a
 //   constant lane index, so each loaded value feeds many FMAs. The broadcast schedule is unrolled
 //   here in TypeScript (`broadcasts`) and rendered verbatim by the logic-free template.
+//   When N and the batch stride of c are multiples of 4, K ≤ 128 and c is not accumulated, a
+//   lane's 4 columns are one vec4 store (lavapipe, load ~8: 512×64×4 115 → 98 µs, 512×64×64
+//   229 → 197; long K gains nothing and one shape lost, see subgroupProgram).
 // - `portable` (templates/matmul-portable.wgsl.hbs): no optional features; each invocation owns a
 //   4×4 register tile and reads scalars.
+// - `rows` (templates/matmul-rows.wgsl.hbs): CPU adapters (DeviceCaps.cpuAdapter, lavapipe) for
+//   N ≤ 4 only: an invocation owns one row of C and up to 16 columns, no subgroup operations.
+// Which adapter gets which (matmulVariantFor): a CPU adapter takes `rows` for N ≤ 4; otherwise an
+// adapter with subgroups of 4, 8 or 16 lanes (lavapipe, many GPUs) takes `subgroup`, any other
+// adapter `portable`. A real GPU is never given `rows`.
 // Invariants: loads are clamped into the matrix (never out of bounds), results of clamped rows and
 // columns are discarded by guarded stores, and when K is not a multiple of 4 the B values of
 // k ≥ K are zeroed so the clamped A values past K contribute nothing. vec4 loads are used only
@@ -49,10 +57,10 @@ export interface MatmulParams {
   readonly accumulate?: boolean;
 }
 
-export type MatmulVariant = 'subgroup' | 'portable';
+export type MatmulVariant = 'subgroup' | 'portable' | 'rows';
 
-/** The capabilities the variant choice reads; a full DeviceCaps fits. */
-export type MatmulCaps = Pick<DeviceCaps, 'subgroups' | 'subgroupMinSize'>;
+/** The capabilities the variant choice reads; a full DeviceCaps fits (cpuAdapter absent = false). */
+export type MatmulCaps = Pick<DeviceCaps, 'subgroups' | 'subgroupMinSize'> & Partial<Pick<DeviceCaps, 'cpuAdapter'>>;
 
 /** Shape knobs of the subgroup variant (bench/ explores them; defaults are the measured best). */
 export interface SubgroupTuning {
@@ -69,6 +77,17 @@ const SUBGROUP_LANES = [4, 8, 16] as const;
 /** Register tile of one invocation of the portable variant, and its workgroup (along N, along M). */
 const PORTABLE_TILE = 4;
 const PORTABLE_WG: readonly [number, number] = [8, 8];
+/** The subgroup variant's vec4 store of c is used up to this K (see subgroupProgram). */
+const VEC4_STORE_MAX_K = 128;
+/** Rows variant: invocations (rows of C) per workgroup, and the most vec4 column blocks one owns. */
+const ROWS_WG = 32;
+const ROWS_MAX_VEC4 = 4;
+/** Size class the rows variant takes on CPU adapters: at most one vec4 of columns, where the
+ *  subgroup variant's 4·lanes-column tile would idle all lanes but one (router logits, N = 4).
+ *  Measured on lavapipe, rows vs subgroup: nn 512×4×64 74 vs 115 µs, tn 64×4×512 82 vs 90; but
+ *  wider tiles lose badly (nt 512×64×4 336 vs 131, nn 512×64×64 3629 vs 246): every invocation
+ *  loads its own copy of the b values, which lavapipe does not merge across lanes. */
+const ROWS_MAX_N = 4;
 
 interface Resolved {
   M: number;
@@ -113,22 +132,34 @@ function resolve(p: MatmulParams): Resolved {
 /** Elements a binding must hold: the last batch entry's offset plus one matrix. */
 const extent = (stride: number, batch: number, matrix: number): number => stride * (batch - 1) + matrix;
 
+/** The dense variant for this adapter at large sizes: `subgroup` or `portable` (shape-independent). */
 export function matmulVariant(caps: MatmulCaps): MatmulVariant {
   return caps.subgroups && (SUBGROUP_LANES as readonly number[]).includes(caps.subgroupMinSize) ? 'subgroup' : 'portable';
 }
+
+/**
+ * The variant for this adapter and shape: on a CPU adapter, skinny products (N ≤ ROWS_MAX_N, e.g.
+ * a router's 4 logits) take `rows`; everything else matmulVariant's choice.
+ */
+export function matmulVariantFor(caps: MatmulCaps, p: Pick<MatmulParams, 'N'>): MatmulVariant {
+  if (caps.cpuAdapter === true && p.N <= ROWS_MAX_N) return 'rows';
+  return matmulVariant(caps);
+}
+
+const VARIANT_SUFFIX: Record<MatmulVariant, string> = { subgroup: 'sg', portable: 'rt', rows: 'rw' };
 
 function label(r: Resolved, variant: MatmulVariant): string {
   const mode = `${r.transA ? 't' : 'n'}${r.transB ? 't' : 'n'}`;
   const strides = r.batch > 1 && (r.aStride !== r.M * r.K || r.bStride !== r.K * r.N || r.cStride !== r.M * r.N) ? `_s${r.aStride}-${r.bStride}-${r.cStride}` : '';
   const extras = `${r.alpha !== 1 ? `_alpha${r.alpha}` : ''}${r.accumulate ? '_acc' : ''}`;
-  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${variant === 'subgroup' ? 'sg' : 'rt'}`;
+  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${VARIANT_SUFFIX[variant]}`;
 }
 
-function bindings(r: Resolved, vec4 = { a: false, b: false }): KernelProgram['bindings'] {
+function bindings(r: Resolved, vec4 = { a: false, b: false, c: false }): KernelProgram['bindings'] {
   return [
     { name: 'a', access: 'read', type: 'f32', length: extent(r.aStride, r.batch, r.M * r.K), ...(vec4.a ? { vec4: true } : {}) },
     { name: 'b', access: 'read', type: 'f32', length: extent(r.bStride, r.batch, r.K * r.N), ...(vec4.b ? { vec4: true } : {}) },
-    { name: 'c', access: r.accumulate ? 'readwrite' : 'write', type: 'f32', length: extent(r.cStride, r.batch, r.M * r.N) },
+    { name: 'c', access: r.accumulate ? 'readwrite' : 'write', type: 'f32', length: extent(r.cStride, r.batch, r.M * r.N), ...(vec4.c ? { vec4: true } : {}) },
   ];
 }
 
@@ -216,6 +247,13 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
   // every batch entry starts on a 4-element boundary.
   const aVec4 = common.aCols % 4 === 0 && r.aStride % 4 === 0;
   const bVec4 = common.bCols % 4 === 0 && r.bStride % 4 === 0;
+  // A lane's 4 columns are one vec4 store when rows and batch entries of c start on 4-element
+  // boundaries (then they are all inside the matrix or all outside it).
+  // Not when accumulating: 16 inlined vec4 read-modify-writes doubled lavapipe's compile time
+  // (the scalar epilogue keeps its loop hidden from the compiler). Not for long K either, where
+  // the epilogue is a sliver of the work: there it measured slower (tn 64×1024×512: 3.5-3.7 ms
+  // scalar vs 4.7-5.8 ms vec4 in interleaved pairs on lavapipe).
+  const cVec4 = !r.accumulate && r.K <= VEC4_STORE_MAX_K && r.N % 4 === 0 && r.cStride % 4 === 0;
   // M tiles along x (fastest): consecutive workgroups share a K×tileN panel of B, the larger
   // operand per tile; N tiles fastest was 1.8x slower at 2048² (each workgroup streamed B).
   const dispatch: [number, number, number] = [Math.ceil(r.M / (rows * subgroupsPerWorkgroup)), Math.ceil(r.N / tileN), r.batch];
@@ -232,6 +270,7 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
       subgroupsPerWorkgroup,
       aVec4,
       bVec4,
+      cVec4,
       aColsVec: common.aCols / 4,
       bColsVec: common.bCols / 4,
       aStrideVec: r.aStride / 4,
@@ -243,7 +282,7 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
       accs: Array.from({ length: rows }, (_, row) => ({ row })),
       broadcasts: subgroupBroadcastPlan(lanes, rows, r.transA),
     },
-    bindings: bindings(r, { a: aVec4, b: bVec4 }),
+    bindings: bindings(r, { a: aVec4, b: bVec4, c: cVec4 }),
     workgroupSize: [lanes * subgroupsPerWorkgroup, 1, 1],
     dispatch,
     features: ['subgroups'],
@@ -265,14 +304,49 @@ function portableProgram(r: Resolved): KernelProgram {
   };
 }
 
-/** The matmul program for this device: the subgroup variant when the adapter supports it. */
+function rowsProgram(r: Resolved): KernelProgram {
+  const common = commonParams(r);
+  // a is read along its stored rows only when not transposed (then a row of op(a) is contiguous);
+  // transposed, neighbouring invocations read neighbouring scalars.
+  const aVec4 = !r.transA && common.aCols % 4 === 0 && r.aStride % 4 === 0;
+  const bVec4 = common.bCols % 4 === 0 && r.bStride % 4 === 0;
+  const cVec4 = r.N % 4 === 0 && r.cStride % 4 === 0;
+  const blocks = Math.min(ROWS_MAX_VEC4, Math.ceil(r.N / 4));
+  const tileN = 4 * blocks;
+  const dispatch: [number, number, number] = [Math.ceil(r.M / ROWS_WG), Math.ceil(r.N / tileN), r.batch];
+  checkDispatch(dispatch, label(r, 'rows'));
+  return {
+    template: 'matmul-rows',
+    label: label(r, 'rows'),
+    params: {
+      ...common,
+      tileN,
+      aVec4,
+      bVec4,
+      cVec4,
+      aColsVec: common.aCols / 4,
+      bColsVec: common.bCols / 4,
+      aStrideVec: r.aStride / 4,
+      bStrideVec: r.bStride / 4,
+      kMasked: r.K % 4 !== 0,
+      accs: Array.from({ length: blocks }, (_, v) => ({ v, first: 4 * v })),
+    },
+    bindings: bindings(r, { a: aVec4, b: bVec4, c: cVec4 }),
+    workgroupSize: [ROWS_WG, 1, 1],
+    dispatch,
+    features: [],
+  };
+}
+
+/** The matmul program for this device and shape (matmulVariantFor unless a variant is forced). */
 export function matmulProgram(
   p: MatmulParams,
   caps: MatmulCaps,
-  variant: MatmulVariant = matmulVariant(caps),
+  variant: MatmulVariant = matmulVariantFor(caps, p),
   tuning: SubgroupTuning = SUBGROUP_TUNING,
 ): KernelProgram {
   const r = resolve(p);
+  if (variant === 'rows') return rowsProgram(r);
   if (variant === 'subgroup') {
     if (matmulVariant(caps) !== 'subgroup') throw new Error(`matmul: the subgroup variant needs subgroups of ${SUBGROUP_LANES.join('/')} lanes`);
     return subgroupProgram(r, caps.subgroupMinSize, tuning);

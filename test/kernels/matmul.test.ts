@@ -1,9 +1,9 @@
-// Matmul kernels: golden WGSL for both variants, numeric agreement with the float64 CPU oracle on
+// Matmul kernels: golden WGSL for every variant (subgroup, portable, rows), numeric agreement with the float64 CPU oracle on
 // shapes that are not multiples of any tile (and some that are, to take the vec4 paths), in every
 // transpose mode, batched with strides and broadcasting, with alpha and accumulation.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { matmulCase, matmulProgram, matmulVariant, subgroupBroadcastPlan, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
+import { matmulCase, matmulProgram, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -13,6 +13,7 @@ const GOLDEN_DIR = fileURLToPath(new URL('./golden/matmul', import.meta.url));
 // Goldens are rendered for fixed capabilities so they do not depend on the machine running them.
 const LAVAPIPE_CAPS: MatmulCaps = { subgroups: true, subgroupMinSize: 8 };
 const NO_SUBGROUPS: MatmulCaps = { subgroups: false, subgroupMinSize: 4 };
+const CPU_ADAPTER: MatmulCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
 
 const CASES: MatmulParams[] = [
   { M: 1, N: 1, K: 1 },
@@ -30,18 +31,24 @@ const CASES: MatmulParams[] = [
   { M: 7, N: 9, K: 11, batch: 2, aBatchStride: 0, bBatchStride: 120, cBatchStride: 70 },
   { M: 19, N: 13, K: 21, alpha: 0.5, accumulate: true },
   { M: 24, N: 40, K: 32, batch: 2, transA: true, alpha: -2, accumulate: true },
+  // N a multiple of 4 but batch entries of c not on a 4-element boundary: no vec4 store.
+  { M: 5, N: 8, K: 9, batch: 2, cBatchStride: 42 },
+  // Skinny products like a router's (N = 4, the rows variant's size class on CPU adapters).
+  { M: 70, N: 4, K: 64 },
+  { M: 37, N: 4, K: 130, transA: true, accumulate: true },
+  { M: 33, N: 3, K: 18, batch: 2, transB: true, alpha: 0.25 },
 ];
 
 async function deviceCaps(): Promise<MatmulCaps> {
   return (await testExecutor()).ctx.caps;
 }
 
-for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', NO_SUBGROUPS]] as const) {
+for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', NO_SUBGROUPS], ['rows', CPU_ADAPTER]] as const) {
   describe(`matmul (${variant} variant)`, () => {
     for (const params of CASES) {
-      const label = matmulProgram(params, goldenCaps).label;
+      const label = matmulProgram(params, goldenCaps, variant).label;
       it(`${label} matches its golden WGSL`, () => {
-        const program = matmulProgram(params, goldenCaps);
+        const program = matmulProgram(params, goldenCaps, variant);
         expect(program.template).toBe(`matmul-${variant}`);
         expectGoldenWgsl(GOLDEN_DIR, program);
       });
@@ -49,7 +56,7 @@ for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', N
         const caps = await deviceCaps();
         if (variant === 'subgroup' && matmulVariant(caps) !== 'subgroup') {
           // This device cannot run the subgroup variant; it must then never be chosen for it.
-          expect(matmulProgram(params, caps).template).toBe('matmul-portable');
+          expect(matmulProgram(params, caps).template).not.toBe('matmul-subgroup');
           return;
         }
         const result = await checkKernel(await testExecutor(), matmulCase(params, caps, variant as MatmulVariant), 11);
@@ -65,6 +72,26 @@ describe('matmul variant choice and schedule', () => {
     expect(matmulVariant({ subgroups: true, subgroupMinSize: 32 })).toBe('portable');
     expect(matmulVariant({ subgroups: false, subgroupMinSize: 8 })).toBe('portable');
     expect(() => matmulProgram({ M: 2, N: 2, K: 2 }, NO_SUBGROUPS, 'subgroup')).toThrow(/needs subgroups/);
+  });
+
+  it('gives CPU adapters the rows variant for skinny N only, and never gives it to other adapters', () => {
+    expect(matmulVariantFor(CPU_ADAPTER, { N: 4 })).toBe('rows');
+    expect(matmulVariantFor(CPU_ADAPTER, { N: 1 })).toBe('rows');
+    expect(matmulVariantFor(CPU_ADAPTER, { N: 5 })).toBe('subgroup');
+    expect(matmulVariantFor({ ...CPU_ADAPTER, subgroups: false }, { N: 64 })).toBe('portable');
+    expect(matmulVariantFor(LAVAPIPE_CAPS, { N: 4 })).toBe('subgroup');
+    expect(matmulVariantFor({ ...LAVAPIPE_CAPS, cpuAdapter: false }, { N: 4 })).toBe('subgroup');
+    expect(matmulVariantFor(NO_SUBGROUPS, { N: 4 })).toBe('portable');
+    expect(matmulProgram({ M: 512, N: 4, K: 64 }, CPU_ADAPTER).template).toBe('matmul-rows');
+  });
+
+  it('stores c as vec4 in the subgroup variant only when every row and batch entry of c is 4-aligned, K is short and c is not accumulated', () => {
+    const cOf = (p: MatmulParams) => matmulProgram(p, LAVAPIPE_CAPS, 'subgroup').bindings.find((b) => b.name === 'c')!;
+    expect(cOf({ M: 36, N: 68, K: 20 }).vec4).toBe(true);
+    expect(cOf({ M: 36, N: 68, K: 20, accumulate: true }).vec4).toBeUndefined();
+    expect(cOf({ M: 5, N: 8, K: 9, batch: 2, cBatchStride: 42 }).vec4).toBeUndefined();
+    expect(cOf({ M: 17, N: 33, K: 65 }).vec4).toBeUndefined();
+    expect(cOf({ M: 64, N: 1024, K: 512, transA: true }).vec4).toBeUndefined();
   });
 
   it('broadcast schedule covers every (row, k) of the A block exactly once', () => {

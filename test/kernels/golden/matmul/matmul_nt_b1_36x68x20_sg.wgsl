@@ -6,7 +6,7 @@ enable subgroups;
 // (M tiles vary fastest, so workgroups running together reuse one K×32 panel of b from cache)
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
 
 // Elements col..col+3 of row r of stored a, clamped into the matrix (base in array elements).
 fn loadA4(base: u32, r: u32, col: u32) -> vec4<f32> {
@@ -21,13 +21,10 @@ fn loadB4(base: u32, r: u32, col: u32) -> vec4<f32> {
 // Writes row `row`, columns col..col+3 of c; rows and columns outside the matrix are dropped.
 fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
   if (row >= 36u) { return; }
-  let i = base + row * 68u + col;
-  // The 4 is hidden from the compiler like K in main(): unrolled, this epilogue cost lavapipe
-  // seconds of compile time per pipeline (each guarded per-lane access becomes 8 branches).
-  let width = 4u * min(arrayLength(&c), 1u);
-  for (var j = 0u; j < width; j++) {
-    if (col + j < 68u) { c[i + j] = v[j]; }
-  }
+  // N is a multiple of 4, so the 4 columns are all inside the matrix or all outside.
+  if (col >= 68u) { return; }
+  let i = (base + row * 68u + col) / 4u;
+  c[i] = v;
 }
 
 @compute @workgroup_size(8)

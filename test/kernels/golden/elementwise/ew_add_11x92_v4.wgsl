@@ -1,0 +1,20 @@
+// ew_add_11x92_v4
+// elementwise, vec4 layout: out[v] = x + y, x = a[v], y = b[v] over the 253 vec4s of 1012 contiguous elements
+// bindings: a (read, vec4), b (read, vec4), out (write, vec4)
+// dispatch: ceil(253 / 256) workgroups spread over x and y; invocation lid.x takes the 1 vec4(s) v = first + lid.x + 256·j, first = (wid.x + wid.y * 1) * 256
+// (strided by the workgroup size, so the invocations of a SIMD chunk touch neighbouring vectors)
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let first = (wid.x + wid.y * 1u) * 256u + lid.x;
+  for (var j = 0u; j < 1u; j++) {
+    let v = first + j * 256u;
+    if (v >= 253u) { return; }
+    let x = a[v];
+    let y = b[v];
+    out[v] = x + y;
+  }
+}

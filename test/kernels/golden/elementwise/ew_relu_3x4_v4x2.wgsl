@@ -1,0 +1,18 @@
+// ew_relu_3x4_v4x2
+// elementwise, vec4 layout: out[v] = max(x, vec4<f32>(0.0f)), x = a[v] over the 3 vec4s of 12 contiguous elements
+// bindings: a (read, vec4), out (write, vec4)
+// dispatch: ceil(3 / 256) workgroups spread over x and y; invocation lid.x takes the 2 vec4(s) v = first + lid.x + 128·j, first = (wid.x + wid.y * 1) * 256
+// (strided by the workgroup size, so the invocations of a SIMD chunk touch neighbouring vectors)
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let first = (wid.x + wid.y * 1u) * 256u + lid.x;
+  for (var j = 0u; j < 2u; j++) {
+    let v = first + j * 128u;
+    if (v >= 3u) { return; }
+    let x = a[v];
+    out[v] = max(x, vec4<f32>(0.0f));
+  }
+}
