@@ -23,6 +23,7 @@
 // The oracles compute exactly these definitions in float64, for arbitrary (not only orthonormal)
 // inputs, so each kernel is checked on its own; test/kernels/sd-split.test.ts also checks the
 // chain against the projector form (I−P_U) G (I−P_V) with orthonormal bases.
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface SdSplitParams {
@@ -138,6 +139,7 @@ function rowTile(p: SdSplitParams, t: { tileRows: number; wg: number }) {
   // A workgroup wider than the matrix is tall would leave most lanes idle: shrink it (SIMD-8 granules).
   const wg = Math.min(t.wg, Math.max(8, Math.ceil(p.rows / t.tileRows / 8) * 8));
   const rowsPerGroup = wg * t.tileRows;
+  if (ceilDiv(p.rows, rowsPerGroup) > 65535) throw new InternalError(`sd_split: ${p.rows} rows need more row tiles than one dispatch dimension holds`);
   return {
     wg,
     rowGroups: ceilDiv(p.rows, rowsPerGroup),
@@ -251,13 +253,18 @@ function modeParams(p: SdSplitParams, mode: SdSplitOutMode) {
   };
 }
 
+/** At least this many workgroups for out's rows variant (split over columns when the rows give fewer): lavapipe runs one per thread. */
+const MIN_WORKGROUPS = 4;
+
 function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode): KernelProgram {
   const t = rowTile(p, ROW_TILE.out);
-  const { dispatch, dispatchX } = spreadWorkgroups(t.rowGroups);
+  const cols4 = p.cols / 4;
+  const colChunk4 = ceilDiv(cols4, Math.min(cols4, ceilDiv(MIN_WORKGROUPS, t.rowGroups)));
+  const colGroups = ceilDiv(cols4, colChunk4);
   return {
     template: 'sd-split-out-rows',
     label: `sd_split_out_${shape(p)}_${p.aggregate}${modeLabel(mode)}_rows`,
-    params: { ...t.params, ...modeParams(p, mode), dispatchX },
+    params: { ...t.params, ...modeParams(p, mode), colChunk4, colGroups },
     bindings: [
       { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: true },
       { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank },
@@ -267,7 +274,7 @@ function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode): KernelPr
       ...outBindings(p, mode, true),
     ],
     workgroupSize: [t.wg, 1, 1],
-    dispatch,
+    dispatch: [t.rowGroups, colGroups, 1],
     features: [],
   };
 }

@@ -4,14 +4,15 @@
 //   gu[e, k, n] += g[e, k, n] - part ((I - P_U) G (I - P_V), added to the buffer in place);
 // bindings: g (read, vec4) [E, 17, 12], u (uniform) [17, 4], v (uniform) [12, 4],
 //   a (uniform) [E, 4, 12], b (uniform) [E, 17, 4], gu (vec4) [E, 17, 12]
-// dispatch: 1 workgroups spread over x and y; an invocation owns 4 rows
-//   k = (wid.x + wid.y * 1) * 32 + lid.x + 8 * row and walks all columns 4 at a time.
+// dispatch: (1, 3) workgroups; an invocation owns 4 rows k = wid.x * 32 + lid.x + 8 * row
+//   and walks column quads [wid.y * 1, min((wid.y + 1) * 1, 3)): the column split gives lavapipe's
+//   threads at least a few workgroups when the matrix has few row tiles.
 //   Needs cols and rank multiples of 4 (the builder checks). Rows past the end read row 16 and write nothing.
 // Why this shape: lavapipe lowers a storage-buffer load at a per-lane address to a branch per lane and component,
 //   most of both the run time and LLVM's compile time; a uniform-buffer load is a branch-free gather. So u, v, a, b
 //   are uniform buffers and only g (and the outputs) go through storage; v's rows and a's column quad are loaded once
 //   for 4 rows. The tile loops have constant bounds and are unrolled by the shader compiler (uk, vn, an,
-//   sum stay in registers); the column and expert loops' bounds are hidden from it (x min(arrayLength, 1)).
+//   sum stay in registers); the expert loop's bound is hidden from it (x min(arrayLength, 1)), the column loop's depends on the workgroup.
 @group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(1) var<uniform> u: array<vec4<f32>, 17>;
 @group(0) @binding(2) var<uniform> v: array<vec4<f32>, 12>;
@@ -21,7 +22,7 @@
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let k0 = (wid.x + wid.y * 1u) * 32u + lid.x;
+  let k0 = wid.x * 32u + lid.x;
   var uk: array<vec4<f32>, 4>;
   for (var row = 0u; row < 4u; row++) {
     let k = min(k0 + row * 8u, 16u);
@@ -29,9 +30,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       uk[row * 1u + q] = u[k * 1u + q];
     }
   }
-  let cols4 = 3u * min(arrayLength(&g), 1u);
+  let n1 = min((wid.y + 1u) * 1u, 3u);
   let experts = 3u * min(arrayLength(&g), 1u);
-  for (var n4 = 0u; n4 < cols4; n4++) {
+  for (var n4 = wid.y * 1u; n4 < n1; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 4>;
     for (var i = 0u; i < 4u; i++) {

@@ -5,14 +5,15 @@
 //   gc[k, n] = 1.0f * sum_e part;
 // bindings: g (read, vec4) [E, 64, 128], u (uniform) [64, 8], v (uniform) [128, 8],
 //   a (uniform) [E, 8, 128], b (uniform) [E, 64, 8], gc (vec4) [64, 128], gu (vec4) [E, 64, 128]
-// dispatch: 1 workgroups spread over x and y; an invocation owns 4 rows
-//   k = (wid.x + wid.y * 1) * 64 + lid.x + 16 * row and walks all columns 4 at a time.
+// dispatch: (1, 4) workgroups; an invocation owns 4 rows k = wid.x * 64 + lid.x + 16 * row
+//   and walks column quads [wid.y * 8, min((wid.y + 1) * 8, 32)): the column split gives lavapipe's
+//   threads at least a few workgroups when the matrix has few row tiles.
 //   Needs cols and rank multiples of 4 (the builder checks). Rows past the end read row 63 and write nothing.
 // Why this shape: lavapipe lowers a storage-buffer load at a per-lane address to a branch per lane and component,
 //   most of both the run time and LLVM's compile time; a uniform-buffer load is a branch-free gather. So u, v, a, b
 //   are uniform buffers and only g (and the outputs) go through storage; v's rows and a's column quad are loaded once
 //   for 4 rows. The tile loops have constant bounds and are unrolled by the shader compiler (uk, vn, an,
-//   sum stay in registers); the column and expert loops' bounds are hidden from it (x min(arrayLength, 1)).
+//   sum stay in registers); the expert loop's bound is hidden from it (x min(arrayLength, 1)), the column loop's depends on the workgroup.
 @group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(1) var<uniform> u: array<vec4<f32>, 128>;
 @group(0) @binding(2) var<uniform> v: array<vec4<f32>, 256>;
@@ -23,7 +24,7 @@
 
 @compute @workgroup_size(16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let k0 = (wid.x + wid.y * 1u) * 64u + lid.x;
+  let k0 = wid.x * 64u + lid.x;
   var uk: array<vec4<f32>, 8>;
   for (var row = 0u; row < 4u; row++) {
     let k = min(k0 + row * 16u, 63u);
@@ -31,9 +32,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       uk[row * 2u + q] = u[k * 2u + q];
     }
   }
-  let cols4 = 32u * min(arrayLength(&g), 1u);
+  let n1 = min((wid.y + 1u) * 8u, 32u);
   let experts = 4u * min(arrayLength(&g), 1u);
-  for (var n4 = 0u; n4 < cols4; n4++) {
+  for (var n4 = wid.y * 8u; n4 < n1; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 8>;
     for (var i = 0u; i < 8u; i++) {
