@@ -21,7 +21,7 @@ import type { KernelCase } from '../compiler/codegen/kernel.ts';
 import { elementwiseCase } from '../compiler/kernels/elementwise.ts';
 import { matmulCase } from '../compiler/kernels/matmul.ts';
 import { reduceCase } from '../compiler/kernels/reduce.ts';
-import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../compiler/kernels/sd-split.ts';
+import { sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant, type SdSplitVariant } from '../compiler/kernels/sd-split.ts';
 import {
   cpuMsSince,
   loadAverage,
@@ -249,15 +249,21 @@ const SPLIT_SHAPES = [
 interface SplitAb {
   shape: string;
   chainMs: RunStats;
+  /** The three kernels in the variant a GPU gets (vec4; what lavapipe ran before the rows variant). */
   kernelsMs: RunStats;
+  /** The three kernels in the variant this device gets (sdSplitVariant from its caps; rows on lavapipe). */
+  deviceMs: RunStats;
+  deviceVariant: string;
   chainCpuMs: RunStats;
   kernelsCpuMs: RunStats;
+  deviceCpuMs: RunStats;
 }
 
 /**
  * The gradient split alone: the seven-dispatch chain `sd_split_grad` used to lower to (copy,
  * four batched rank-r GEMMs, subtract, reduce; kept here only as the reference) against the three
- * sd_split kernels, on the same random buffers, `reps` splits per pass, passes alternating.
+ * sd_split kernels, in the vec4 variant (a GPU's) and in the variant this device's caps choose (rows on
+ * a CPU adapter), on the same random buffers, `reps` splits per pass, passes alternating.
  */
 export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
   const ctx = await acquireDevice();
@@ -283,10 +289,11 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       [reduceCase({ op: 'sum', shape: [E, K * N], axis: 0 }, ctx.caps), { x: 'D', out: 'Gc' }],
     ];
     const p = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
-    const kernels: [KernelCase, Record<string, keyof typeof sizes>][] = [
-      [sdSplitACase(p), { g: 'G', u: 'U', a: 'A' }],
-      [sdSplitBCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B' }],
-      [sdSplitOutCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B', gc: 'Gc', gu: 'Gu' }],
+    const deviceVariant = sdSplitVariant(p, ctx.caps);
+    const kernels = (v: SdSplitVariant): [KernelCase, Record<string, keyof typeof sizes>][] => [
+      [sdSplitACase(p, v), { g: 'G', u: 'U', a: 'A' }],
+      [sdSplitBCase(p, v), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B' }],
+      [sdSplitOutCase(p, v), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B', gc: 'Gc', gu: 'Gu' }],
     ];
     const recorder = async (list: typeof chain) => {
       const items = await Promise.all(
@@ -299,10 +306,10 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
         for (let i = 0; i < reps; i++) for (const it of items) exec.encode(pass, it.pipeline, it.bindGroup, it.program);
       };
     };
-    const sides = [await recorder(chain), await recorder(kernels)];
+    const sides = [await recorder(chain), await recorder(kernels('vec4')), await recorder(kernels(deviceVariant))];
     for (const rec of sides) await timePasses(ctx, 1, rec);
-    const wall: number[][] = [[], []];
-    const cpu: number[][] = [[], []];
+    const wall: number[][] = [[], [], []];
+    const cpu: number[][] = [[], [], []];
     for (let i = 0; i < (opts.quick ? 6 : 12); i++) {
       for (const [k, rec] of sides.entries()) {
         const t = await timePasses(ctx, 1, rec);
@@ -311,8 +318,20 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       }
     }
     for (const b of Object.values(bufs)) b.destroy();
-    const row = { shape: `${E}×${K}×${N} rank ${r}`, chainMs: stats(wall[0]), kernelsMs: stats(wall[1]), chainCpuMs: stats(cpu[0]), kernelsCpuMs: stats(cpu[1]) };
-    process.stdout.write(`  split ${row.shape}: chain ${fmt(row.chainMs.best, 3)} / ${fmt(row.chainMs.median, 3)} ms, kernels ${fmt(row.kernelsMs.best, 3)} / ${fmt(row.kernelsMs.median, 3)} ms (best / median)\n`);
+    const row = {
+      shape: `${E}×${K}×${N} rank ${r}`,
+      chainMs: stats(wall[0]),
+      kernelsMs: stats(wall[1]),
+      deviceMs: stats(wall[2]),
+      deviceVariant,
+      chainCpuMs: stats(cpu[0]),
+      kernelsCpuMs: stats(cpu[1]),
+      deviceCpuMs: stats(cpu[2]),
+    };
+    process.stdout.write(
+      `  split ${row.shape}: chain ${fmt(row.chainMs.best, 3)} / ${fmt(row.chainMs.median, 3)} ms, vec4 kernels ${fmt(row.kernelsMs.best, 3)} / ${fmt(row.kernelsMs.median, 3)} ms, ` +
+        `${deviceVariant} kernels ${fmt(row.deviceMs.best, 3)} / ${fmt(row.deviceMs.median, 3)} ms (best / median)\n`,
+    );
     out.push(row);
   }
   return out;
@@ -377,13 +396,20 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
   }
   lines.push(
     '',
-    '## The gradient split alone: the former seven-dispatch chain vs the three sd_split kernels',
+    '## The gradient split alone: the former seven-dispatch chain vs the three sd_split kernels (vec4, and the variant this device gets)',
     '',
     'Same random buffers, 10 splits per pass, passes alternating; ms per split (wall, and CPU time of this process).',
     '',
     markdownTable(
-      ['E × K × N, rank', 'chain ms best / median', 'kernels ms best / median', 'CPU ms chain / kernels (median)'],
-      split.map((x) => [x.shape, `${fmt(x.chainMs.best, 3)} / ${fmt(x.chainMs.median, 3)}`, `${fmt(x.kernelsMs.best, 3)} / ${fmt(x.kernelsMs.median, 3)}`, `${fmt(x.chainCpuMs.median, 3)} / ${fmt(x.kernelsCpuMs.median, 3)}`]),
+      ['E × K × N, rank', 'chain ms best / median', 'vec4 kernels ms best / median', 'device variant', 'its ms best / median', 'CPU ms chain / vec4 / device (median)'],
+      split.map((x) => [
+        x.shape,
+        `${fmt(x.chainMs.best, 3)} / ${fmt(x.chainMs.median, 3)}`,
+        `${fmt(x.kernelsMs.best, 3)} / ${fmt(x.kernelsMs.median, 3)}`,
+        x.deviceVariant,
+        `${fmt(x.deviceMs.best, 3)} / ${fmt(x.deviceMs.median, 3)}`,
+        `${fmt(x.chainCpuMs.median, 3)} / ${fmt(x.kernelsCpuMs.median, 3)} / ${fmt(x.deviceCpuMs.median, 3)}`,
+      ]),
     ),
   );
   return lines.join('\n');

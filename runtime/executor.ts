@@ -90,10 +90,11 @@ export class KernelExecutor {
     pass.dispatchWorkgroups(p.dispatch[0], p.dispatch[1], p.dispatch[2]);
   }
 
+  /** Every buffer can also be bound as a uniform buffer: kernels for CPU adapters read small operands that way (compiler/kernels/sd-split.ts). */
   createBuffer(bytes: number, label: string, extraUsage = 0): GPUBuffer {
     return this.device.createBuffer({
       size: Math.max(16, Math.ceil(bytes / 16) * 16),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
       label,
     });
   }

@@ -23,7 +23,7 @@ import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.t
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
-import { sdSplitACase, sdSplitBCase, sdSplitOutCase } from '../kernels/sd-split.ts';
+import { sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
@@ -421,12 +421,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // E×K×N temporary); `npm run bench -- sd-cost` measured the difference (docs/benchmarks.md).
     const [E, K, N] = c.inputType(0).shape;
     const p = { experts: E, rows: K, cols: N, rank: n.attrs.rank, aggregate: n.attrs.aggregate };
+    const v = sdSplitVariant(p, c.caps); // `rows` on CPU adapters (tiled B and out, uniform operands)
     const [G, U, V] = [c.input(0), c.input(1), c.input(2)];
     const A = c.temp(E * p.rank * N * 4, 'a');
     const B = c.temp(E * K * p.rank * 4, 'b');
-    c.emit(sdSplitACase(p), { g: G, u: U, a: A });
-    c.emit(sdSplitBCase(p), { g: G, u: U, v: V, a: A, b: B });
-    c.emit(sdSplitOutCase(p), { g: G, u: U, v: V, a: A, b: B, gc: c.output(0), gu: c.output(1) });
+    c.emit(sdSplitACase(p, v), { g: G, u: U, a: A });
+    c.emit(sdSplitBCase(p, v), { g: G, u: U, v: V, a: A, b: B });
+    c.emit(sdSplitOutCase(p, v), { g: G, u: U, v: V, a: A, b: B, gc: c.output(0), gu: c.output(1) });
   },
   sd_project_update: (n, c) => {
     // SD-MoE `project update` with the split's three kernels per step (compiler/kernels/sd-split.ts;
@@ -441,12 +442,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const B = c.temp(E * K * r * 4, 'b');
     const pc = { experts: 1, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
     const pu = { ...pc, experts: E };
-    c.emit(sdSplitACase(pc), { g: Dc, u: U, a: A });
-    c.emit(sdSplitBCase(pc), { g: Dc, u: U, v: V, a: A, b: B });
-    c.emit(sdSplitOutCase(pc, undefined, { common: 'add', unique: 'none' }), { g: Dc, u: U, v: V, a: A, b: B, gc: Wc });
-    c.emit(sdSplitACase(pu), { g: Du, u: U, a: A });
-    c.emit(sdSplitBCase(pu), { g: Du, u: U, v: V, a: A, b: B });
-    c.emit(sdSplitOutCase(pu, undefined, { common: 'none', unique: 'add' }), { g: Du, u: U, v: V, a: A, b: B, gu: Wu });
+    const [vc, vu] = [sdSplitVariant(pc, c.caps), sdSplitVariant(pu, c.caps)];
+    c.emit(sdSplitACase(pc, vc), { g: Dc, u: U, a: A });
+    c.emit(sdSplitBCase(pc, vc), { g: Dc, u: U, v: V, a: A, b: B });
+    c.emit(sdSplitOutCase(pc, vc, { common: 'add', unique: 'none' }), { g: Dc, u: U, v: V, a: A, b: B, gc: Wc });
+    c.emit(sdSplitACase(pu, vu), { g: Du, u: U, a: A });
+    c.emit(sdSplitBCase(pu, vu), { g: Du, u: U, v: V, a: A, b: B });
+    c.emit(sdSplitOutCase(pu, vu, { common: 'none', unique: 'add' }), { g: Du, u: U, v: V, a: A, b: B, gu: Wu });
   },
   grad_norm: (n, c) => {
     // Sum of squares of every gradient into one partials buffer, then one finalize pass. Gradients

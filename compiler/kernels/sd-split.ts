@@ -6,18 +6,25 @@
 //                  Gc = Σ_e (U A(e) + B(e) Vᵀ)  (÷ E for the mean)           [K,N]
 // `out` can also add either result into a live buffer instead of writing it (SdSplitOutMode):
 // `project update` adds D(Δ_u) to W_u and Δ_c − D(Δ_c) to W_c with the same three kernels.
-// A and out have a scalar variant (any shape) and a vec4 one (cols and rank multiples of 4),
-// chosen by sdSplitVariant; B is scalar. It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
+// Variants (sdSplitVariant, from the shape and DeviceCaps, never a user flag):
+//   scalar  any shape; A and out one invocation per column, B one per row.             GPUs, odd shapes
+//   vec4    cols and rank multiples of 4: A and out 4 columns per invocation, B scalar. GPUs
+//   rows    CPU adapters (lavapipe, SwiftShader): A as vec4; B and out give each invocation a tile of
+//           rows (lanes along k) and walk the columns 4 at a time, with the small operands U, V, A, B
+//           bound as uniform buffers. On lavapipe a storage-buffer load at a per-lane address becomes a
+//           branch per lane and component (exec mask, bounds check): that is most of the run time, and
+//           the thousands of basic blocks a register-tiled kernel made of it are what took LLVM 10–110 s
+//           to compile (docs/benchmarks.md); a uniform-buffer load is a branch-free gather. Needs the
+//           uniform operands within 64 KiB (WebGPU's default maxUniformBufferBindingSize).
+// It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
 // materialised G − Gu for every expert: the r-wide products are too thin for the tiled matmul to
 // pay off, and on lavapipe every dispatch has a fixed cost of ~20–30 µs. Each kernel keeps its r
 // accumulators (or U's row / V's row) in registers; G is read three times, Gu and Gc written once.
-// Row-tiled vec4 B and out (8 and 16 rows per invocation, reusing A's and V's loads) measured 2–3×
-// faster per dispatch but took LLVM 10–110 s to compile on lavapipe at most shapes, so they were
-// not kept (docs/benchmarks.md).
 // The oracles compute exactly these definitions in float64, for arbitrary (not only orthonormal)
 // inputs, so each kernel is checked on its own; test/kernels/sd-split.test.ts also checks the
 // chain against the projector form (I−P_U) G (I−P_V) with orthonormal bases.
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { InternalError } from '../../base/errors.ts';
+import { ceilDiv, f32Literal, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface SdSplitParams {
   readonly experts: number;
@@ -33,18 +40,35 @@ const WORKGROUP = 64;
 
 /**
  * `vec4` reads and writes 4 consecutive columns per load (every binding array<vec4<f32>>), which
- * needs cols and rank to be multiples of 4; `scalar` works for any shape. On lavapipe each
- * per-lane load is scalarised into ~10 instructions, so vec4 loads are most of the speed.
+ * needs cols and rank to be multiples of 4; `scalar` works for any shape. `rows` (CPU adapters):
+ * B and out tile rows per invocation and read U, V, A, B from uniform buffers (see the header).
  */
-export type SdSplitVariant = 'scalar' | 'vec4';
+export type SdSplitVariant = 'scalar' | 'vec4' | 'rows';
 
-export function sdSplitVariant(p: SdSplitParams): SdSplitVariant {
-  return p.cols % 4 === 0 && p.rank % 4 === 0 ? 'vec4' : 'scalar';
+/** What the variant choice depends on. */
+export type SdSplitCaps = Pick<DeviceCaps, 'cpuAdapter'>;
+
+/** WebGPU's default maxUniformBufferBindingSize (the device does not ask for more). */
+const UNIFORM_BYTES = 65536;
+
+/** Rows per invocation and invocations per workgroup of the `rows` variant (measured on lavapipe, docs/benchmarks.md). */
+const ROW_TILE = { b: { tileRows: 4, wg: 16 }, out: { tileRows: 4, wg: 16 } } as const;
+
+/** The uniform operands of the `rows` variant fit one binding each. */
+function uniformsFit(p: SdSplitParams): boolean {
+  const { experts: E, rows: K, cols: N, rank: r } = p;
+  return [K * r, N * r, E * r * N, E * K * r].every((n) => n * 4 <= UNIFORM_BYTES);
+}
+
+export function sdSplitVariant(p: SdSplitParams, caps?: SdSplitCaps): SdSplitVariant {
+  if (p.cols % 4 !== 0 || p.rank % 4 !== 0) return 'scalar';
+  return caps?.cpuAdapter === true && uniformsFit(p) ? 'rows' : 'vec4';
 }
 
 function variantOf(p: SdSplitParams, variant: SdSplitVariant | undefined): SdSplitVariant {
   const v = variant ?? sdSplitVariant(p);
-  if (v === 'vec4' && sdSplitVariant(p) !== 'vec4') throw new Error(`sd_split: the vec4 variant needs cols and rank multiples of 4 (cols ${p.cols}, rank ${p.rank})`);
+  if (v !== 'scalar' && (p.cols % 4 !== 0 || p.rank % 4 !== 0)) throw new Error(`sd_split: the ${v} variant needs cols and rank multiples of 4 (cols ${p.cols}, rank ${p.rank})`);
+  if (v === 'rows' && !uniformsFit(p)) throw new Error(`sd_split: the rows variant needs U, V, A and B within ${UNIFORM_BYTES} bytes each`);
   return v;
 }
 
@@ -64,7 +88,8 @@ const shape = (p: SdSplitParams): string => `e${p.experts}_${p.rows}x${p.cols}_r
 /** One invocation per (e, n): A[e, j, n] = Σ_k U[k, j] G[e, k, n] for every j < r. */
 export function sdSplitAProgram(p: SdSplitParams, variant?: SdSplitVariant): KernelProgram {
   check(p);
-  const l = layout(variantOf(p, variant));
+  const v = variantOf(p, variant);
+  const l = layout(v === 'rows' ? 'vec4' : v); // A reads G once per column quad already: rows uses the vec4 kernel
   const threads = (p.experts * p.cols) / l.width;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
   return {
@@ -83,12 +108,13 @@ export function sdSplitAProgram(p: SdSplitParams, variant?: SdSplitVariant): Ker
 }
 
 /**
- * One invocation per (e, k): B[e, k, j] = Σ_n (G[e,k,n] − Σ_i U[k,i] A[e,i,n]) V[n, j]. Scalar only:
- * a vec4 variant (4 columns of g per step) measured 1.6–1.7× slower on lavapipe (lanes along k
- * read the same a and v addresses, so wider loads bought nothing; docs/benchmarks.md).
+ * One invocation per (e, k): B[e, k, j] = Σ_n (G[e,k,n] − Σ_i U[k,i] A[e,i,n]) V[n, j]. Scalar for
+ * `scalar` and `vec4`: a vec4 variant with storage bindings (4 columns of g per step) measured
+ * 1.6–1.7× slower on lavapipe (docs/benchmarks.md); `rows` is the CPU adapters' tiled kernel.
  */
-export function sdSplitBProgram(p: SdSplitParams): KernelProgram {
+export function sdSplitBProgram(p: SdSplitParams, variant?: SdSplitVariant): KernelProgram {
   check(p);
+  if (variantOf(p, variant) === 'rows') return sdSplitBRowsProgram(p);
   const threads = p.experts * p.rows;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
   return {
@@ -104,6 +130,49 @@ export function sdSplitBProgram(p: SdSplitParams): KernelProgram {
     ],
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
+    features: [],
+  };
+}
+
+/** The row tile of the `rows` variant: invocations per workgroup, rows per invocation, and the params every rows template reads. */
+function rowTile(p: SdSplitParams, t: { tileRows: number; wg: number }) {
+  // A workgroup wider than the matrix is tall would leave most lanes idle: shrink it (SIMD-8 granules).
+  const wg = Math.min(t.wg, Math.max(8, Math.ceil(p.rows / t.tileRows / 8) * 8));
+  const rowsPerGroup = wg * t.tileRows;
+  if (ceilDiv(p.rows, rowsPerGroup) > 65535) throw new InternalError(`sd_split: ${p.rows} rows need more row tiles than one dispatch dimension holds`);
+  return {
+    wg,
+    rowGroups: ceilDiv(p.rows, rowsPerGroup),
+    params: {
+      rows: p.rows,
+      lastRow: p.rows - 1,
+      cols: p.cols,
+      cols4: p.cols / 4,
+      rank: p.rank,
+      rank4: p.rank / 4,
+      tileRows: t.tileRows,
+      tile: t.tileRows * (p.rank / 4),
+      rowsPerGroup,
+      rowGroups: ceilDiv(p.rows, rowsPerGroup),
+    },
+  };
+}
+
+function sdSplitBRowsProgram(p: SdSplitParams): KernelProgram {
+  const t = rowTile(p, ROW_TILE.b);
+  return {
+    template: 'sd-split-b-rows',
+    label: `sd_split_b_${shape(p)}_rows`,
+    params: t.params,
+    bindings: [
+      { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: true },
+      { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank },
+      { name: 'v', access: 'uniform', type: 'f32', length: p.cols * p.rank },
+      { name: 'a', access: 'uniform', type: 'f32', length: p.experts * p.rank * p.cols },
+      { name: 'b', access: 'write', type: 'f32', length: p.experts * p.rows * p.rank, vec4: true },
+    ],
+    workgroupSize: [t.wg, 1, 1],
+    dispatch: [t.rowGroups, p.experts, 1],
     features: [],
   };
 }
@@ -130,8 +199,9 @@ function modeLabel(m: SdSplitOutMode): string {
 export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant, mode: SdSplitOutMode = SPLIT_MODE): KernelProgram {
   check(p);
   if (mode.common === 'none' && mode.unique === 'none') throw new Error('sd_split_out: the mode keeps neither result');
-  const l = layout(variantOf(p, variant));
-  const access = (x: 'write' | 'add'): 'write' | 'readwrite' => (x === 'add' ? 'readwrite' : 'write');
+  const v = variantOf(p, variant);
+  if (v === 'rows') return sdSplitOutRowsProgram(p, mode);
+  const l = layout(v);
   const threads = (p.rows * p.cols) / l.width;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
   return {
@@ -139,7 +209,6 @@ export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant, mo
     label: `sd_split_out_${shape(p)}_${p.aggregate}${modeLabel(mode)}${l.label}`,
     params: {
       threads,
-      experts: p.experts,
       rows: p.rows,
       cols: p.cols,
       cols4: p.cols / 4,
@@ -148,11 +217,7 @@ export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant, mo
       matrix: p.rows * p.cols,
       matrix4: (p.rows * p.cols) / 4,
       dispatchX,
-      commonScale: f32Literal(p.aggregate === 'mean' ? 1 / p.experts : 1),
-      hasCommon: mode.common !== 'none',
-      commonAdd: mode.common === 'add',
-      hasUnique: mode.unique !== 'none',
-      uniqueAdd: mode.unique === 'add',
+      ...modeParams(p, mode),
     },
     bindings: [
       { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: l.vec4 },
@@ -160,11 +225,56 @@ export function sdSplitOutProgram(p: SdSplitParams, variant?: SdSplitVariant, mo
       { name: 'v', access: 'read', type: 'f32', length: p.cols * p.rank, vec4: l.vec4 },
       { name: 'a', access: 'read', type: 'f32', length: p.experts * p.rank * p.cols, vec4: l.vec4 },
       { name: 'b', access: 'read', type: 'f32', length: p.experts * p.rows * p.rank, vec4: l.vec4 },
-      ...(mode.common === 'none' ? [] : [{ name: 'gc', access: access(mode.common), type: 'f32' as const, length: p.rows * p.cols, vec4: l.vec4 }]),
-      ...(mode.unique === 'none' ? [] : [{ name: 'gu', access: access(mode.unique), type: 'f32' as const, length: p.experts * p.rows * p.cols, vec4: l.vec4 }]),
+      ...outBindings(p, mode, l.vec4),
     ],
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
+    features: [],
+  };
+}
+
+/** gc and gu as the mode keeps them (`add` reads the live buffer too). */
+function outBindings(p: SdSplitParams, mode: SdSplitOutMode, vec4: boolean): KernelProgram['bindings'] {
+  const access = (x: 'write' | 'add'): 'write' | 'readwrite' => (x === 'add' ? 'readwrite' : 'write');
+  return [
+    ...(mode.common === 'none' ? [] : [{ name: 'gc', access: access(mode.common), type: 'f32' as const, length: p.rows * p.cols, vec4 }]),
+    ...(mode.unique === 'none' ? [] : [{ name: 'gu', access: access(mode.unique), type: 'f32' as const, length: p.experts * p.rows * p.cols, vec4 }]),
+  ];
+}
+
+function modeParams(p: SdSplitParams, mode: SdSplitOutMode) {
+  return {
+    experts: p.experts,
+    commonScale: f32Literal(p.aggregate === 'mean' ? 1 / p.experts : 1),
+    hasCommon: mode.common !== 'none',
+    commonAdd: mode.common === 'add',
+    hasUnique: mode.unique !== 'none',
+    uniqueAdd: mode.unique === 'add',
+  };
+}
+
+/** At least this many workgroups for out's rows variant (split over columns when the rows give fewer): lavapipe runs one per thread. */
+const MIN_WORKGROUPS = 4;
+
+function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode): KernelProgram {
+  const t = rowTile(p, ROW_TILE.out);
+  const cols4 = p.cols / 4;
+  const colChunk4 = ceilDiv(cols4, Math.min(cols4, ceilDiv(MIN_WORKGROUPS, t.rowGroups)));
+  const colGroups = ceilDiv(cols4, colChunk4);
+  return {
+    template: 'sd-split-out-rows',
+    label: `sd_split_out_${shape(p)}_${p.aggregate}${modeLabel(mode)}_rows`,
+    params: { ...t.params, ...modeParams(p, mode), colChunk4, colGroups },
+    bindings: [
+      { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: true },
+      { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank },
+      { name: 'v', access: 'uniform', type: 'f32', length: p.cols * p.rank },
+      { name: 'a', access: 'uniform', type: 'f32', length: p.experts * p.rank * p.cols },
+      { name: 'b', access: 'uniform', type: 'f32', length: p.experts * p.rows * p.rank },
+      ...outBindings(p, mode, true),
+    ],
+    workgroupSize: [t.wg, 1, 1],
+    dispatch: [t.rowGroups, colGroups, 1],
     features: [],
   };
 }
@@ -244,8 +354,8 @@ export function sdSplitACase(p: SdSplitParams, variant?: SdSplitVariant): Kernel
   return { program: sdSplitAProgram(p, variant), oracle: sdSplitAOracle(p), tolerance: tolerance(p.rows) };
 }
 
-export function sdSplitBCase(p: SdSplitParams): KernelCase {
-  return { program: sdSplitBProgram(p), oracle: sdSplitBOracle(p), tolerance: tolerance(p.cols * p.rank) };
+export function sdSplitBCase(p: SdSplitParams, variant?: SdSplitVariant): KernelCase {
+  return { program: sdSplitBProgram(p, variant), oracle: sdSplitBOracle(p), tolerance: tolerance(p.cols * p.rank) };
 }
 
 export function sdSplitOutCase(p: SdSplitParams, variant?: SdSplitVariant, mode: SdSplitOutMode = SPLIT_MODE): KernelCase {

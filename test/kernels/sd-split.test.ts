@@ -21,6 +21,8 @@ const SHAPES: SdSplitParams[] = [
   { experts: 3, rows: 17, cols: 33, rank: 3, aggregate: 'mean' },
   { experts: 3, rows: 17, cols: 12, rank: 4, aggregate: 'mean' },
   { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' },
+  // more rows than one workgroup of the rows variant covers, and a partial last tile
+  { experts: 2, rows: 70, cols: 20, rank: 8, aggregate: 'mean' },
   // qwen_tiny_sd's 8 experts
   { experts: 8, rows: 16, cols: 12, rank: 8, aggregate: 'mean' },
 ];
@@ -31,15 +33,20 @@ const UPDATE_MODES: SdSplitOutMode[] = [
   { common: 'none', unique: 'add' },
 ];
 
-/** Every variant a shape allows: scalar always, vec4 when cols and rank are multiples of 4. */
-const variantsOf = (p: SdSplitParams): SdSplitVariant[] => (sdSplitVariant(p) === 'vec4' ? ['scalar', 'vec4'] : ['scalar']);
+/** Every variant a shape allows: scalar always, vec4 and rows (what a CPU adapter gets) when cols and rank are multiples of 4. */
+const variantsOf = (p: SdSplitParams): SdSplitVariant[] => (sdSplitVariant(p, { cpuAdapter: true }) === 'rows' ? ['scalar', 'vec4', 'rows'] : ['scalar']);
 
 describe('sd_split kernels', () => {
-  // A and out in every variant the shape allows (out also in the in-place modes); B has one variant.
-  const cases = SHAPES.flatMap((p) => [
-    ...variantsOf(p).flatMap((v) => [sdSplitACase(p, v), sdSplitOutCase(p, v), ...UPDATE_MODES.map((m) => sdSplitOutCase({ ...p, aggregate: 'sum' }, v, m))]),
-    sdSplitBCase(p),
-  ]);
+  // A and out in every variant the shape allows (out also in the in-place modes); A has no kernel of
+  // its own for rows (it is the vec4 one), B none for vec4 (the scalar one).
+  const cases = SHAPES.flatMap((p) =>
+    variantsOf(p).flatMap((v) => [
+      ...(v === 'rows' ? [] : [sdSplitACase(p, v)]),
+      ...(v === 'vec4' ? [] : [sdSplitBCase(p, v)]),
+      sdSplitOutCase(p, v),
+      ...UPDATE_MODES.map((m) => sdSplitOutCase({ ...p, aggregate: 'sum' }, v, m)),
+    ]),
+  );
   for (const kc of cases) {
     it(`${kc.program.label} matches golden and oracle`, async () => {
       expectGoldenWgsl(GOLDEN_DIR, kc.program);
@@ -52,6 +59,20 @@ describe('sd_split kernels', () => {
     expect(() => sdSplitAProgram({ experts: 2, rows: 4, cols: 4, rank: 0, aggregate: 'sum' })).toThrow(/rank/);
     expect(() => sdSplitOutProgram({ experts: 2, rows: 4, cols: 6, rank: 4, aggregate: 'sum' }, 'vec4')).toThrow(/multiples of 4/);
     expect(sdSplitVariant({ experts: 2, rows: 4, cols: 8, rank: 3, aggregate: 'sum' })).toBe('scalar');
+    expect(() => sdSplitBProgram({ experts: 2, rows: 4, cols: 6, rank: 4, aggregate: 'sum' }, 'rows')).toThrow(/multiples of 4/);
+  });
+
+  it('gives CPU adapters the rows variant when its uniform operands fit 64 KiB, GPUs vec4', () => {
+    const demo: SdSplitParams = { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' };
+    expect(sdSplitVariant(demo, { cpuAdapter: true })).toBe('rows');
+    expect(sdSplitVariant(demo, { cpuAdapter: false })).toBe('vec4');
+    expect(sdSplitVariant({ ...demo, rank: 6 }, { cpuAdapter: true })).toBe('scalar');
+    // A = E·r·N floats = 4·8·1024·4 bytes = 128 KiB: over one uniform binding
+    const wide = { ...demo, cols: 1024 };
+    expect(sdSplitVariant(wide, { cpuAdapter: true })).toBe('vec4');
+    expect(() => sdSplitOutProgram(wide, 'rows')).toThrow(/65536 bytes/);
+    const b = sdSplitBProgram(demo, 'rows');
+    expect(b.bindings.filter((x) => x.access === 'uniform').map((x) => x.name)).toEqual(['u', 'v', 'a']);
   });
 });
 
@@ -89,6 +110,9 @@ describe('sd_split chain', () => {
     [SHAPES[2], 'vec4'],
     [{ ...SHAPES[3], aggregate: 'mean' }, 'scalar'],
     [{ ...SHAPES[3], aggregate: 'mean' }, 'vec4'],
+    [SHAPES[2], 'rows'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'rows'],
+    [SHAPES[4], 'rows'],
   ];
   for (const [p, variant] of cases) {
     it(`A → B → out equals (I−P_U) G (I−P_V) and its complement, ${p.experts}×${p.rows}×${p.cols} rank ${p.rank} ${p.aggregate} ${variant}`, async () => {
@@ -99,7 +123,7 @@ describe('sd_split chain', () => {
       const u = orthonormalColumns(K, r, rng);
       const v = orthonormalColumns(N, r, rng);
       const { a } = await exec.run(sdSplitAProgram(p, variant), { g, u });
-      const { b } = await exec.run(sdSplitBProgram(p), { g, u, v, a });
+      const { b } = await exec.run(sdSplitBProgram(p, variant), { g, u, v, a });
       const { gc, gu } = await exec.run(sdSplitOutProgram(p, variant), { g, u, v, a, b });
 
       const expectedGc = new Float64Array(K * N);
