@@ -14,6 +14,7 @@ import { withErrorScopes } from './device.ts';
 import type { HostArray, KernelExecutor } from './executor.ts';
 import { Rng } from '../base/rng.ts';
 import { InternalError } from '../base/errors.ts';
+import { CompletionPacer, pacingEnabled } from './pacer.ts';
 
 interface Slot {
   readonly buffer: GPUBuffer;
@@ -36,7 +37,12 @@ export class StepExecutor {
   private accumulate: { add: Prepared[]; finish: Prepared[] } | null = null;
   private capture: { buffer: GPUBuffer; bytes: number; offsets: Map<string, number>; stride: number } | null = null;
 
-  constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {}
+  /** Sleeps before the first wait on a submission instead of letting dawn.node spin (pacer.ts). */
+  readonly pacer: CompletionPacer;
+
+  constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {
+    this.pacer = new CompletionPacer(pacingEnabled(exec.ctx.caps.cpuAdapter));
+  }
 
   get dispatchCount(): number {
     return this.plan.dispatches.length;
@@ -122,14 +128,14 @@ export class StepExecutor {
     const spec = this.plan.params[name];
     if (!spec) throw new InternalError(`plan has no param '${name}'`);
     const slot = this.slots[spec.buffer];
-    return new Float32Array(await this.exec.readBuffer(slot.buffer, numel(spec.type) * 4, slot.offset));
+    return new Float32Array(await this.pacer.settle(() => this.exec.readBuffer(slot.buffer, numel(spec.type) * 4, slot.offset)));
   }
 
   async readOutput(name: string): Promise<Float32Array | Int32Array> {
     const spec = this.plan.outputs[name];
     if (!spec) throw new InternalError(`plan has no output '${name}'`);
     const slot = this.slots[spec.buffer];
-    const bytes = await this.exec.readBuffer(slot.buffer, Math.max(1, numel(spec.type)) * 4, slot.offset);
+    const bytes = await this.pacer.settle(() => this.exec.readBuffer(slot.buffer, Math.max(1, numel(spec.type)) * 4, slot.offset));
     return spec.type.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
   }
 
@@ -161,6 +167,7 @@ export class StepExecutor {
     }
     pass.end();
     this.exec.device.queue.submit([enc.finish()]);
+    this.pacer.submitted(phase);
   }
 
   /**
@@ -194,7 +201,7 @@ export class StepExecutor {
   async readCaptured(names: readonly string[], slots: number): Promise<Record<string, (Float32Array | Int32Array)[]>> {
     const cap = this.capture;
     if (!cap) throw new InternalError('readCaptured before captureOutputs');
-    const all = await this.exec.readBuffer(cap.buffer, cap.stride * slots);
+    const all = await this.pacer.settle(() => this.exec.readBuffer(cap.buffer, cap.stride * slots));
     const result: Record<string, (Float32Array | Int32Array)[]> = {};
     for (const name of names) {
       const spec = this.plan.outputs[name];
@@ -211,7 +218,7 @@ export class StepExecutor {
 
   /** Resolves when the device has finished everything submitted so far. */
   done(): Promise<undefined> {
-    return this.exec.device.queue.onSubmittedWorkDone();
+    return this.pacer.settle(() => this.exec.device.queue.onSubmittedWorkDone());
   }
 
   /**
@@ -255,7 +262,7 @@ export class StepExecutor {
     const enc = device.createCommandEncoder();
     specs.forEach((s, i) => enc.copyBufferToBuffer(this.slots[s.buffer].buffer, this.slots[s.buffer].offset, staging, offsets[i], s.bytes));
     device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await this.pacer.settle(() => staging.mapAsync(GPUMapMode.READ));
     const all = staging.getMappedRange().slice(0);
     staging.unmap();
     if (!keepStaging) staging.destroy();

@@ -1,0 +1,120 @@
+// Waiting for the device without taking a CPU core from it.
+//
+// dawn.node (npm `webgpu`) resolves its promises (mapAsync, onSubmittedWorkDone) by calling
+// ProcessEvents from back-to-back setImmediate callbacks for as long as any of them is pending, so
+// Node's main thread spins on a whole core while the device works. On a GPU that costs nothing but
+// power; on a CPU adapter (lavapipe: its worker threads are the device) the spinning thread takes
+// that core from the device. Measured on the demo step (2 cores, load ~1, 126 dispatches): the main
+// thread used 8.6 CPU-s per 10 s against 4.3 for each lavapipe worker, and the step took 45.7 ms
+// best / 53 median when awaited at once, 31.9 / 32.5 ms when the trainer first slept 30 ms.
+//
+// So before the first wait on a submission the executor sleeps (a plain timer: no Dawn promise is
+// pending, the event loop blocks in epoll) for the time that kind of submission is expected to
+// take, then waits as usual. The estimate per key (the phases submitted since the last wait, e.g.
+// 'step' or 'micro,micro,last') is a small controller driven by the waits themselves:
+// - the first wait of a key is not learned from (it includes compiling the pipelines), the second
+//   sets the estimate to `initialShare` of its duration;
+// - a wait that still blocked after the sleep (more than `accurateAfterMs`) raises the estimate by
+//   `raise` × the blocked time (the blocked time is inflated by the spin it suffered, hence < 1);
+// - a wait that returned at once means the sleep may have overshot: the estimate shrinks by
+//   `shrink`, so it keeps probing down to where the device really finishes (an oversleep costs
+//   latency; an undersleep, a spin that slows the device for its duration).
+// Invariants: pacing never changes what is computed or in what order, only when the host looks;
+// nothing below `minSleepMs` is slept (timer granularity is ~1 ms). Enabled on CPU adapters;
+// SDMOEC_PACING=off|on overrides (A/B benches).
+
+export interface PacerClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: PacerClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export interface PacerOptions {
+  /** The second wait of a key sets the estimate to this share of its duration. */
+  readonly initialShare: number;
+  /** A wait that blocked longer than this after the sleep means the device was still busy. */
+  readonly accurateAfterMs: number;
+  /** Shrink factor of the estimate after a wait that returned at once. */
+  readonly shrink: number;
+  /** Share of a still-blocked wait's blocked time added to the estimate. */
+  readonly raise: number;
+  /** Sleeps shorter than this are skipped. */
+  readonly minSleepMs: number;
+}
+
+export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.97, raise: 0.5, minSleepMs: 2 };
+
+export class CompletionPacer {
+  private readonly estimates = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  private pending: { phases: string[]; submittedAt: number } | null = null;
+  /** What the last waits did, for tests and benches: slept ms and how long the wait blocked after. */
+  readonly history: { key: string; sleptMs: number; blockedMs: number; totalMs: number }[] = [];
+
+  constructor(
+    readonly enabled: boolean,
+    private readonly clock: PacerClock = realClock,
+    private readonly opts: PacerOptions = DEFAULT_PACER,
+  ) {}
+
+  /** Call right after a submit; several submits before one wait form one key. */
+  submitted(phase: string): void {
+    if (!this.enabled) return;
+    if (this.pending) this.pending.phases.push(phase);
+    else this.pending = { phases: [phase], submittedAt: this.clock.now() };
+  }
+
+  /** Wraps the first wait after submissions: sleeps most of the expected time, then awaits `wait`. */
+  async settle<T>(wait: () => Promise<T>): Promise<T> {
+    const pending = this.pending;
+    if (!this.enabled || !pending) return wait();
+    this.pending = null;
+    const key = pending.phases.join(',');
+    const estimate = this.estimates.get(key);
+    let sleptMs = 0;
+    if (estimate !== undefined) {
+      const target = estimate - (this.clock.now() - pending.submittedAt);
+      if (target >= this.opts.minSleepMs) {
+        await this.clock.sleep(target);
+        sleptMs = target;
+      }
+    }
+    const waitStart = this.clock.now();
+    const result = await wait();
+    const done = this.clock.now();
+    const blockedMs = done - waitStart;
+    const totalMs = done - pending.submittedAt;
+    this.learn(key, estimate, totalMs, blockedMs);
+    this.history.push({ key, sleptMs, blockedMs, totalMs });
+    if (this.history.length > 64) this.history.shift();
+    return result;
+  }
+
+  /** The current estimate for a key (ms from submit to done), if any. */
+  estimate(key: string): number | undefined {
+    return this.estimates.get(key);
+  }
+
+  private learn(key: string, estimate: number | undefined, totalMs: number, blockedMs: number): void {
+    if (estimate === undefined) {
+      if (this.seen.has(key)) this.estimates.set(key, totalMs * this.opts.initialShare);
+      else this.seen.add(key);
+    } else if (blockedMs > this.opts.accurateAfterMs) {
+      this.estimates.set(key, estimate + this.opts.raise * blockedMs);
+    } else {
+      // Returned at once: the device finished at some unknown time before; probe downwards.
+      this.estimates.set(key, estimate * this.opts.shrink);
+    }
+  }
+}
+
+/** Pacing is for CPU adapters (see the header); SDMOEC_PACING=off disables it. */
+export function pacingEnabled(cpuAdapter: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.SDMOEC_PACING === 'off') return false;
+  if (env.SDMOEC_PACING === 'on') return true;
+  return cpuAdapter;
+}

@@ -1,0 +1,99 @@
+// CompletionPacer (runtime/pacer.ts): sleeps before waiting on the device instead of letting
+// dawn.node spin, with an estimate learned from the waits. Driven here by a fake clock and a fake
+// device that finishes a fixed time after each submit, so the controller's behaviour is exact.
+import { describe, expect, it } from 'vitest';
+import { CompletionPacer, pacingEnabled, type PacerClock } from '../../runtime/pacer.ts';
+
+/** A clock whose sleep and wait advance virtual time; the "device" is done `deviceMs` after submit. */
+function fakeDevice(deviceMs: () => number) {
+  let now = 0;
+  let doneAt = 0;
+  const clock: PacerClock = { now: () => now, sleep: async (ms) => void (now += ms) };
+  return {
+    clock,
+    submit: () => void (doneAt = now + deviceMs()),
+    wait: async () => void (now = Math.max(now, doneAt) + 0.1),
+    get now() {
+      return now;
+    },
+  };
+}
+
+async function steps(pacer: CompletionPacer, dev: ReturnType<typeof fakeDevice>, n: number, phase = 'step'): Promise<number[]> {
+  const totals: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = dev.now;
+    dev.submit();
+    pacer.submitted(phase);
+    await pacer.settle(dev.wait);
+    totals.push(dev.now - t0);
+  }
+  return totals;
+}
+
+describe('CompletionPacer', () => {
+  it('does not sleep on the first two waits of a key, then converges near the device time', async () => {
+    const dev = fakeDevice(() => 30);
+    const pacer = new CompletionPacer(true, dev.clock);
+    await steps(pacer, dev, 60);
+    expect(pacer.history[0].sleptMs).toBe(0);
+    expect(pacer.history[1].sleptMs).toBe(0);
+    expect(pacer.history[2].sleptMs).toBeGreaterThan(0);
+    const last = pacer.history.slice(-20);
+    // Every wait after convergence ends within a few percent of the device time: slept close to it,
+    // and blocked (spun) only briefly.
+    for (const h of last) {
+      expect(h.totalMs).toBeLessThan(30 * 1.06);
+      expect(h.sleptMs).toBeGreaterThan(30 * 0.8);
+    }
+  });
+
+  it('recovers from a first estimate far too long (a step that included compiling)', async () => {
+    let first = true;
+    const dev = fakeDevice(() => (first ? ((first = false), 400) : 20));
+    const pacer = new CompletionPacer(true, dev.clock);
+    const totals = await steps(pacer, dev, 120);
+    expect(totals[0]).toBeGreaterThan(399);
+    expect(Math.max(...totals.slice(-30))).toBeLessThan(20 * 1.06);
+  });
+
+  it('follows the device when it gets slower', async () => {
+    let ms = 10;
+    const dev = fakeDevice(() => ms);
+    const pacer = new CompletionPacer(true, dev.clock);
+    await steps(pacer, dev, 40);
+    ms = 40;
+    await steps(pacer, dev, 40);
+    expect(pacer.estimate('step')!).toBeGreaterThan(40 * 0.8);
+    expect(pacer.estimate('step')!).toBeLessThan(40 * 1.1);
+  });
+
+  it('keeps one estimate per sequence of phases submitted before a wait', async () => {
+    const dev = fakeDevice(() => 12);
+    const pacer = new CompletionPacer(true, dev.clock);
+    for (let i = 0; i < 30; i++) {
+      dev.submit();
+      pacer.submitted('micro');
+      dev.submit();
+      pacer.submitted('last');
+      await pacer.settle(dev.wait);
+    }
+    expect(pacer.estimate('micro,last')).toBeDefined();
+    expect(pacer.estimate('step')).toBeUndefined();
+  });
+
+  it('disabled: never sleeps and waits directly', async () => {
+    const dev = fakeDevice(() => 30);
+    const pacer = new CompletionPacer(false, dev.clock);
+    await steps(pacer, dev, 10);
+    expect(pacer.history).toEqual([]);
+    expect(pacer.estimate('step')).toBeUndefined();
+  });
+
+  it('is on for CPU adapters unless SDMOEC_PACING says otherwise', () => {
+    expect(pacingEnabled(true, {})).toBe(true);
+    expect(pacingEnabled(false, {})).toBe(false);
+    expect(pacingEnabled(true, { SDMOEC_PACING: 'off' })).toBe(false);
+    expect(pacingEnabled(false, { SDMOEC_PACING: 'on' })).toBe(true);
+  });
+});
