@@ -21,7 +21,7 @@
 // - `parallel` (GPUs): one invocation per element and the rank sort, which keep thousands of
 //   lanes busy.
 import type { RowKernelCaps } from '../../base/caps.ts';
-import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface EmbeddingParams {
   readonly tokens: number;
@@ -41,10 +41,6 @@ export function embeddingVariant(caps: RowKernelCaps): EmbeddingVariant {
   return caps.cpuAdapter ? 'rows' : 'parallel';
 }
 
-/** Row width in the rows variant's units: vec4 when it divides the width. */
-function rowUnits(dim: number): { vec4: boolean; dimVec: number } {
-  return dim % 4 === 0 ? { vec4: true, dimVec: dim / 4 } : { vec4: false, dimVec: dim };
-}
 
 function checkParams(p: { tokens: number; vocab: number; dim?: number }): void {
   for (const [k, v] of Object.entries(p)) {

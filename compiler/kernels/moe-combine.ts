@@ -24,7 +24,7 @@
 // Both are deterministic (no atomics, fixed summation order).
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
-import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface MoeCombineParams {
   readonly tokens: number;
@@ -56,10 +56,6 @@ export function moeCombineVariant(caps: RowKernelCaps): MoeCombineVariant {
   return caps.cpuAdapter ? 'rows' : 'parallel';
 }
 
-/** Row width in the rows variant's units: vec4 when it divides the width. */
-function rowUnits(dim: number): { vec4: boolean; dimVec: number } {
-  return dim % 4 === 0 ? { vec4: true, dimVec: dim / 4 } : { vec4: false, dimVec: dim };
-}
 
 function check(p: { tokens: number; topK: number; dim: number }): void {
   if (p.tokens < 1 || p.topK < 1 || p.dim < 1) throw new InternalError('moe combine: tokens, top-k and dim must be at least 1');
