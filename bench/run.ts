@@ -14,8 +14,9 @@ import { sdProjectBench } from './sd-project.ts';
 import { torchBench } from './torch.ts';
 import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
+import { pacingBench } from './pacing.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, lmHeadBench, sampleBench, torchBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench];
 
 async function main(): Promise<number> {
   let parsed;
