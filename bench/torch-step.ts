@@ -11,9 +11,9 @@ import { createInterface, type Interface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NormalisedConfig } from '../compiler/config/types.ts';
-import { saveCheckpoint, type ParamTensor } from '../runtime/checkpoint/checkpoint.ts';
+import { saveCheckpoint } from '../runtime/checkpoint/checkpoint.ts';
 import { writeTorchTarget } from '../runtime/targets/torch.ts';
-import type { TrainingSession } from '../runtime/train/trainer.ts';
+import { snapshot, type TrainingSession } from '../runtime/train/trainer.ts';
 
 export const PYTHON = '/usr/bin/python3';
 const DRIVER = fileURLToPath(new URL('./torch_step.py', import.meta.url));
@@ -35,15 +35,9 @@ export interface TorchInfo {
   readonly ompWaitPolicy: string;
 }
 
-/** The session's current parameters (not optimizer state) as an sdmoec step-0 checkpoint in `dir`. */
+/** The session's current parameters and optimizer state as an sdmoec step-0 checkpoint in `dir` (torch loads the parameters). */
 export async function writeInitialCheckpoint(session: TrainingSession, dir: string): Promise<void> {
-  const params = new Map<string, ParamTensor>();
-  const optimizer = new Map<string, ParamTensor>();
-  for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
-    const tensor = { shape: [...spec.type.shape], data: await session.step.readParam(name) };
-    if (spec.role?.kind === 'adam' || spec.role?.kind === 'momentum') optimizer.set(name, tensor);
-    else params.set(name, tensor);
-  }
+  const { params, optimizer } = await snapshot(session);
   await saveCheckpoint(dir, { step: 0, params, optimizer, state: { configHash: 'bench', metrics: {} } });
 }
 

@@ -266,7 +266,8 @@ export async function evaluate(session: TrainingSession, maxBatches?: number | '
   return runEvaluation(session.evalSetup, session.data.tokenizer, maxBatches === Infinity ? 'all' : maxBatches);
 }
 
-async function snapshot(session: TrainingSession): Promise<{ params: Map<string, ParamTensor>; optimizer: Map<string, ParamTensor> }> {
+/** The session's parameters and optimizer state as read off the device (checkpoints, bench/torch-step.ts). */
+export async function snapshot(session: TrainingSession): Promise<{ params: Map<string, ParamTensor>; optimizer: Map<string, ParamTensor> }> {
   const params = new Map<string, ParamTensor>();
   const optimizer = new Map<string, ParamTensor>();
   for (const [name, spec] of Object.entries(session.compiled.stepPlan.params)) {
