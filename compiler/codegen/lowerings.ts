@@ -368,7 +368,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     if (n.attrs.kind === 'load_balance') {
       c.emit(broadcastRowsCase({ rows: tokens, cols: experts }), { row: grads.dProbs, scale: c.input(0), out: c.output(0) });
     } else {
-      c.emit(elementwiseCase({ op: 'mul', aShape: [tokens, experts], bShape: [] }), { a: grads.dLogitsZ, b: c.input(0), out: c.output(0) });
+      c.emit(elementwiseCase({ op: 'mul', aShape: [tokens, experts], bShape: [] }, c.caps), { a: grads.dLogitsZ, b: c.input(0), out: c.output(0) });
     }
   },
   cross_entropy: (_n, c) => {
