@@ -31,6 +31,8 @@ const FORWARD: GroupedMatmulParams[] = [
   { rows: 37, experts: 1, inner: 17, out: 5, weightLayout: 'io', sharedWeight: false },
   // DeepSeek-V3's expert count: 256 experts over 600 rows (many empty experts, tiles at many offsets).
   { rows: 600, experts: 256, inner: 12, out: 20, weightLayout: 'io', sharedWeight: false, gatherTokens: 75 },
+  // out a multiple of 4 but not of the 32-column tile, odd rows and inner: the CPU adapters' vec4 store.
+  { rows: 75, experts: 3, inner: 33, out: 36, weightLayout: 'oi', sharedWeight: false },
 ];
 // dX is the forward kernel with the layout flipped; the SD-MoE (shared weight) case is the one used.
 const BACKWARD_DX = [groupedMatmulBackwardParams(FORWARD[1])];
@@ -39,23 +41,38 @@ const DW: GroupedMatmulDwParams[] = [
   { rows: 74, experts: 5, inDim: 33, outDim: 70, weightLayout: 'oi' },
   { rows: 128, experts: 8, inDim: 64, outDim: 96, weightLayout: 'io', gatherTokens: 64 },
   { rows: 600, experts: 256, inDim: 12, outDim: 20, weightLayout: 'io', gatherTokens: 75 },
+  { rows: 75, experts: 3, inDim: 33, outDim: 36, weightLayout: 'io' },
 ];
 
 // Goldens are device-independent: the subgroup variant is rendered for 8-lane subgroups (lavapipe),
 // the portable one without caps. Numeric checks run the variant this device selects, plus the
 // portable variant on a subset (its compile is slow on lavapipe).
 const SG_CAPS = { subgroups: true, subgroupMinSize: 8 };
+// CPU adapters (lavapipe) take the vec4 output store where the row length allows.
+const CPU_CAPS = { ...SG_CAPS, cpuAdapter: true };
 const deviceCaps = (await testExecutor()).ctx.caps;
+// This device's subgroup variant with and without the CPU adapters' vec4 store, so both run here.
+const DEVICE_VARIANTS = [deviceCaps, { ...deviceCaps, cpuAdapter: !deviceCaps.cpuAdapter }];
 const PORTABLE_FORWARD = [FORWARD[1], FORWARD[2]];
 const PORTABLE_DW = [DW[1]];
 
+/** The items whose key is new (variants that render the same program are tested once). */
+function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => !seen.has(key(item)) && !!seen.add(key(item)));
+}
+
 describe('grouped matmul kernels', () => {
   for (const params of [...FORWARD, ...BACKWARD_DX]) {
-    it(`${groupedMatmulProgram(params, SG_CAPS).label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, groupedMatmulProgram(params, SG_CAPS)));
-    it(`${groupedMatmulProgram(params, deviceCaps).label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), groupedMatmulCase(params, deviceCaps), 21);
-      expect(result.ok, result.report).toBe(true);
-    });
+    for (const caps of uniqueBy([SG_CAPS, CPU_CAPS], (c) => groupedMatmulProgram(params, c).label)) {
+      it(`${groupedMatmulProgram(params, caps).label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, groupedMatmulProgram(params, caps)));
+    }
+    for (const caps of uniqueBy(DEVICE_VARIANTS, (c) => groupedMatmulProgram(params, c).label)) {
+      it(`${groupedMatmulProgram(params, caps).label} matches the CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), groupedMatmulCase(params, caps), 21);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
   }
   for (const params of PORTABLE_FORWARD) {
     const program = groupedMatmulProgram(params);
@@ -66,12 +83,27 @@ describe('grouped matmul kernels', () => {
     });
   }
   for (const params of DW) {
-    it(`${groupedMatmulDwProgram(params, SG_CAPS).label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, groupedMatmulDwProgram(params, SG_CAPS)));
-    it(`${groupedMatmulDwProgram(params, deviceCaps).label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), groupedMatmulDwCase(params, deviceCaps), 22);
-      expect(result.ok, result.report).toBe(true);
-    });
+    for (const caps of uniqueBy([SG_CAPS, CPU_CAPS], (c) => groupedMatmulDwProgram(params, c).label)) {
+      it(`${groupedMatmulDwProgram(params, caps).label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, groupedMatmulDwProgram(params, caps)));
+    }
+    for (const caps of uniqueBy(DEVICE_VARIANTS, (c) => groupedMatmulDwProgram(params, c).label)) {
+      it(`${groupedMatmulDwProgram(params, caps).label} matches the CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), groupedMatmulDwCase(params, caps), 22);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
   }
+
+  it('stores vec4 outputs on CPU adapters only, and only where a row is a whole number of vec4s', () => {
+    const fwd = FORWARD[5];
+    expect(groupedMatmulProgram(fwd, CPU_CAPS).params.cVec4).toBe(true);
+    expect(groupedMatmulProgram(fwd, SG_CAPS).params.cVec4).toBe(false);
+    expect(groupedMatmulProgram(FORWARD[0], CPU_CAPS).params.cVec4).toBe(false); // out 70
+    expect(groupedMatmulProgram(fwd, CPU_CAPS).bindings.find((b) => b.name === 'c')?.vec4).toBe(true);
+    expect(groupedMatmulDwProgram(DW[4], CPU_CAPS).params.dwVec4).toBe(true);
+    expect(groupedMatmulDwProgram({ ...DW[4], weightLayout: 'oi' }, CPU_CAPS).params.dwVec4).toBe(false); // transposed store
+    expect(groupedMatmulDwProgram(DW[4], SG_CAPS).params.dwVec4).toBe(false);
+  });
   for (const params of PORTABLE_DW) {
     const program = groupedMatmulDwProgram(params);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
