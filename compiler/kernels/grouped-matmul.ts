@@ -25,9 +25,10 @@
 //   hidden from the shader compiler so lavapipe does not unroll it. `portable` (no caps, or no
 //   suitable subgroups): each invocation owns a 4×4 block, tiles 32×64 staged through workgroup
 //   memory with a reduction step of 16.
-//   On CPU adapters the subgroup variant stores a lane's 4 output columns as one vec4 when the
-//   output row length is a multiple of 4 (forward/dX always, dW in the [in, out] layout; see
-//   vec4Store); GPUs keep the scalar stores.
+//   On CPU adapters (labels `_sg_cpu`, `_sg_cpu_v4`) the subgroup variant has every lane find its
+//   tile's expert and rows itself instead of lane 0 and a barrier (cpuLayout), and stores a lane's
+//   4 output columns as one vec4 when the output row length is a multiple of 4 (forward/dX always,
+//   dW in the [in, out] layout; vec4Store); GPUs keep the lane-0 scan and the scalar stores.
 // Measured on lavapipe at the demo's shapes (1024 routed rows, 4 experts, 64×128 and 128×64; issue 8):
 // the subgroup variant runs at the dense matmul kernel's own rate for the same M×N×K (~16-21 GFLOP/s
 // best, interleaved), so CPU adapters get it unchanged. Tried and dropped: 8 or 32 rows per lane,
@@ -112,6 +113,22 @@ function subgroupLanes(caps: MatmulCaps | undefined): number | undefined {
 }
 
 /**
+ * CPU adapters (lavapipe) get the subgroup variant without its workgroup variable and barrier: every
+ * lane scans the counts for the tile's expert and row range itself (the workgroup is a single
+ * subgroup, which runs as one SIMD program, so that costs what lane 0's scan did). Measured at the
+ * demo's shapes in interleaved pairs (load ~10, 24 pairs): median pair ratios 0.93-0.97 for every
+ * forward/dX and dW shape. GPUs keep the lane-0 scan and workgroupUniformLoad.
+ */
+function cpuLayout(caps: MatmulCaps | undefined): boolean {
+  return caps?.cpuAdapter === true;
+}
+
+/** Label suffix of the CPU-adapter layout: `_cpu`, plus `_v4` with the vec4 output store. */
+function cpuSuffix(caps: MatmulCaps | undefined, vec4: boolean): string {
+  return cpuLayout(caps) ? `_cpu${vec4 ? '_v4' : ''}` : '';
+}
+
+/**
  * Whether the subgroup variant writes a lane's 4 output columns as one vec4 store: on CPU adapters
  * when the output row length is a multiple of 4 (then every row, and every expert's dW block,
  * starts on a vec4 boundary and the 4 columns are all inside the row or all past it). lavapipe
@@ -121,7 +138,7 @@ function subgroupLanes(caps: MatmulCaps | undefined): number | undefined {
  * GPUs keep the scalar stores they were given before.
  */
 function vec4Store(caps: MatmulCaps | undefined, rowLength: number): boolean {
-  return caps?.cpuAdapter === true && rowLength % 4 === 0;
+  return cpuLayout(caps) && rowLength % 4 === 0;
 }
 
 function subgroupPlanParams(lanes: number, transA: boolean) {
@@ -161,7 +178,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
     const tiles = rowTileDispatch(ceilDiv(p.rows, SG_ROWS) + p.experts, ceilDiv(p.out, 4 * lanes));
     return {
       template: 'grouped_matmul_sg',
-      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg${cVec4 ? '_v4store' : ''}`,
+      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg${cpuSuffix(caps, cVec4)}`,
       params: {
         ...subgroupPlanParams(lanes, false),
         rows: p.rows,
@@ -174,6 +191,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
         aVec4,
         bVec4,
         cVec4,
+        scanAllLanes: cpuLayout(caps),
         innerVec: p.inner / 4,
         outVec: p.out / 4,
         kMasked: p.inner % 4 !== 0,
@@ -227,7 +245,7 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || (b.name === 'g' && gVec4) || (b.name === 'dw' && dwVec4) ? { ...b, vec4: true } : b);
     return {
       template: 'grouped_matmul_dw_sg',
-      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${dwVec4 ? '_v4store' : ''}`,
+      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${cpuSuffix(caps, dwVec4)}`,
       params: {
         ...subgroupPlanParams(lanes, true),
         rows: p.rows,
@@ -239,6 +257,7 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
         aVec4,
         gVec4,
         dwVec4,
+        scanAllLanes: cpuLayout(caps),
         inVec: p.inDim / 4,
         outVec: p.outDim / 4,
       },

@@ -1,42 +1,52 @@
 enable subgroups;
-// grouped_matmul_io_gather75_r600_e256_12x20_sg_v4store
-// grouped matmul, subgroup variant: C[rows of e, :20] = A[rows of e, :12] · W[e], W stored [E, inner, out]; 256 experts, 600 worst-case rows, A rows gathered from x through src_token
-// bindings: a (read, as vec4), src_token (read i32), counts (read u32 [E]), w (read, as vec4), c (write, as vec4)
-// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·294), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> src_token: array<i32>;
-@group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+// grouped_matmul_io_r74_e5_33x70_sg_cpu
+// grouped matmul, subgroup variant: C[rows of e, :70] = A[rows of e, :33] · W[e], W stored [E, inner, out]; 5 experts, 74 worst-case rows
+// bindings: a (read), counts (read u32 [E]), w (read), c (write)
+// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·10), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> counts: array<u32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-const E = 256u;
-const ROWS = 600u;
-const INNER = 12u;
-const OUT = 20u;
+const E = 5u;
+const ROWS = 74u;
+const INNER = 33u;
+const OUT = 70u;
 const TM = 16u;
 
-// (expert, first row of this tile, end row of the expert, valid) for the whole workgroup.
-var<workgroup> tileInfo: vec4<u32>;
 
 // Elements k..k+3 of A row `row` (a row of a, or of x through src_token); k < INNER.
 fn loadA4(row: u32, k: u32) -> vec4<f32> {
-  let t = src_token[row];
-  let r = u32(max(t, 0));
-  let keep = select(0.0f, 1.0f, t >= 0);
-  return keep * a[r * 3u + k / 4u];
+  let r = row;
+  let keep = 1.0f;
+  let base = r * INNER;
+  return keep * vec4<f32>(a[base + k], a[base + min(k + 1u, INNER - 1u)], a[base + min(k + 2u, INNER - 1u)], a[base + min(k + 3u, INNER - 1u)]);
 }
 
 // Weight row k (clamped), columns col..col+3 (clamped): stored [inner, out].
 fn loadB4(weightBase: u32, k: u32, col: u32) -> vec4<f32> {
   let kk = min(k, INNER - 1u);
-  let local = kk * 5u + min(col, OUT - 4u) / 4u;
-  return w[weightBase / 4u + local];
+  let local = kk * OUT;
+  let c0 = local + min(col, OUT - 1u);
+  let c1 = local + min(col + 1u, OUT - 1u);
+  let c2 = local + min(col + 2u, OUT - 1u);
+  let c3 = local + min(col + 3u, OUT - 1u);
+  return vec4<f32>(w[weightBase + c0], w[weightBase + c1], w[weightBase + c2], w[weightBase + c3]);
 }
 
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
   if (row >= rowEnd) { return; }
-  // OUT is a multiple of 4: a lane's 4 columns are all inside the row or all past it, and one vec4.
-  if (col < OUT) { c[(row * OUT + col) / 4u] = v; }
+  let i = row * OUT + col;
+  if (col + 3u < OUT) {
+    c[i] = v.x;
+    c[i + 1u] = v.y;
+    c[i + 2u] = v.z;
+    c[i + 3u] = v.w;
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < OUT) { c[i + j] = v[j]; }
+  }
 }
 
 @compute @workgroup_size(8)
@@ -44,10 +54,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch): lavapipe fully
   // unrolls constant-trip loops, which makes pipelines compile for seconds.
   let one = min(arrayLength(&c), 1u);
-  if (lane == 0u) {
+  // Every lane scans the counts (the workgroup is one subgroup, so this costs what one lane's scan
+  // costs) and gets the same (expert, first row, end row, valid): no workgroup variable, no barrier.
+  var info = vec4<u32>(0u, 0u, 0u, 0u);
+  {
     // Row tiles are spread over x and z (more than 65535 of them at real MoE scales).
-    let tile = wid.x + wid.z * 294u;
-    var info = vec4<u32>(0u, 0u, 0u, 0u);
+    let tile = wid.x + wid.z * 10u;
     var start = 0u;
     var tilesBefore = 0u;
     for (var e = 0u; e < E * one; e++) {
@@ -61,9 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       tilesBefore += tiles;
       start += counts[e];
     }
-    tileInfo = info;
   }
-  let info = workgroupUniformLoad(&tileInfo);
   if (info.w == 0u) { return; }
   let m0 = info.y;
   let rowEnd = info.z;
@@ -92,6 +102,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     var b1 = loadB4(weightBase, k + 1u, col);
     var b2 = loadB4(weightBase, k + 2u, col);
     var b3 = loadB4(weightBase, k + 3u, col);
+    // INNER is not a multiple of 4: past it, b is zero so the clamped a values add nothing.
+    b1 = select(vec4<f32>(0.0f), b1, k + 1u < INNER);
+    b2 = select(vec4<f32>(0.0f), b2, k + 2u < INNER);
+    b3 = select(vec4<f32>(0.0f), b3, k + 3u < INNER);
     let a0 = loadA4(min(m0 + lane + 0u, lastRow), k);
     let a1 = loadA4(min(m0 + lane + 8u, lastRow), k);
     {

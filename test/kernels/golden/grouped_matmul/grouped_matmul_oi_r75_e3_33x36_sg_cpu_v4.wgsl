@@ -1,37 +1,37 @@
 enable subgroups;
-// grouped_matmul_io_shared_gather64_r128_e8_64x96_sg_v4store
-// grouped matmul, subgroup variant: C[rows of e, :96] = A[rows of e, :64] · (W_common + W[e]), W stored [E, inner, out]; 8 experts, 128 worst-case rows, A rows gathered from x through src_token
-// bindings: a (read, as vec4), src_token (read i32), counts (read u32 [E]), w (read, as vec4), w_common (read, as vec4), c (write, as vec4)
-// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·16), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> src_token: array<i32>;
-@group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> w_common: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> c: array<vec4<f32>>;
+// grouped_matmul_oi_r75_e3_33x36_sg_cpu_v4
+// grouped matmul, subgroup variant: C[rows of e, :36] = A[rows of e, :33] · W[e], W stored [E, out, inner]; 3 experts, 75 worst-case rows
+// bindings: a (read), counts (read u32 [E]), w (read), c (write, as vec4)
+// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·8), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> counts: array<u32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 
-const E = 8u;
-const ROWS = 128u;
-const INNER = 64u;
-const OUT = 96u;
+const E = 3u;
+const ROWS = 75u;
+const INNER = 33u;
+const OUT = 36u;
 const TM = 16u;
 
-// (expert, first row of this tile, end row of the expert, valid) for the whole workgroup.
-var<workgroup> tileInfo: vec4<u32>;
 
 // Elements k..k+3 of A row `row` (a row of a, or of x through src_token); k < INNER.
 fn loadA4(row: u32, k: u32) -> vec4<f32> {
-  let t = src_token[row];
-  let r = u32(max(t, 0));
-  let keep = select(0.0f, 1.0f, t >= 0);
-  return keep * a[r * 16u + k / 4u];
+  let r = row;
+  let keep = 1.0f;
+  let base = r * INNER;
+  return keep * vec4<f32>(a[base + k], a[base + min(k + 1u, INNER - 1u)], a[base + min(k + 2u, INNER - 1u)], a[base + min(k + 3u, INNER - 1u)]);
 }
 
-// Weight row k (clamped), columns col..col+3 (clamped): stored [inner, out].
-fn loadB4(weightBase: u32, k: u32, col: u32) -> vec4<f32> {
-  let kk = min(k, INNER - 1u);
-  let local = kk * 24u + min(col, OUT - 4u) / 4u;
-  return w[weightBase / 4u + local] + w_common[local];
+// Weight column n (clamped), inner elements k..k+3 (clamped): stored [out, inner].
+fn loadB4(weightBase: u32, n: u32, k: u32) -> vec4<f32> {
+  let nn = min(n, OUT - 1u);
+  let local = nn * INNER;
+  let c0 = local + k;
+  let c1 = local + min(k + 1u, INNER - 1u);
+  let c2 = local + min(k + 2u, INNER - 1u);
+  let c3 = local + min(k + 3u, INNER - 1u);
+  return vec4<f32>(w[weightBase + c0], w[weightBase + c1], w[weightBase + c2], w[weightBase + c3]);
 }
 
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
@@ -45,10 +45,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch): lavapipe fully
   // unrolls constant-trip loops, which makes pipelines compile for seconds.
   let one = min(arrayLength(&c), 1u);
-  if (lane == 0u) {
+  // Every lane scans the counts (the workgroup is one subgroup, so this costs what one lane's scan
+  // costs) and gets the same (expert, first row, end row, valid): no workgroup variable, no barrier.
+  var info = vec4<u32>(0u, 0u, 0u, 0u);
+  {
     // Row tiles are spread over x and z (more than 65535 of them at real MoE scales).
-    let tile = wid.x + wid.z * 16u;
-    var info = vec4<u32>(0u, 0u, 0u, 0u);
+    let tile = wid.x + wid.z * 8u;
     var start = 0u;
     var tilesBefore = 0u;
     for (var e = 0u; e < E * one; e++) {
@@ -62,9 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       tilesBefore += tiles;
       start += counts[e];
     }
-    tileInfo = info;
   }
-  let info = workgroupUniformLoad(&tileInfo);
   if (info.w == 0u) { return; }
   let m0 = info.y;
   let rowEnd = info.z;
@@ -89,10 +89,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc15 = vec4<f32>(0.0f);
   let kEnd = INNER * one;
   for (var k = 0u; k < kEnd; k += 4u) {
-    var b0 = loadB4(weightBase, k, col);
-    var b1 = loadB4(weightBase, k + 1u, col);
-    var b2 = loadB4(weightBase, k + 2u, col);
-    var b3 = loadB4(weightBase, k + 3u, col);
+    let t0 = loadB4(weightBase, col, k);
+    let t1 = loadB4(weightBase, col + 1u, k);
+    let t2 = loadB4(weightBase, col + 2u, k);
+    let t3 = loadB4(weightBase, col + 3u, k);
+    var b0 = vec4<f32>(t0.x, t1.x, t2.x, t3.x);
+    var b1 = vec4<f32>(t0.y, t1.y, t2.y, t3.y);
+    var b2 = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
+    var b3 = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
+    // INNER is not a multiple of 4: past it, b is zero so the clamped a values add nothing.
+    b1 = select(vec4<f32>(0.0f), b1, k + 1u < INNER);
+    b2 = select(vec4<f32>(0.0f), b2, k + 2u < INNER);
+    b3 = select(vec4<f32>(0.0f), b3, k + 3u < INNER);
     let a0 = loadA4(min(m0 + lane + 0u, lastRow), k);
     let a1 = loadA4(min(m0 + lane + 8u, lastRow), k);
     {

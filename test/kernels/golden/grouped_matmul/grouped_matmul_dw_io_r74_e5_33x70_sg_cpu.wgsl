@@ -1,48 +1,47 @@
 enable subgroups;
-// grouped_matmul_dw_io_gather64_r128_e8_64x96_sg_v4store
-// grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :64]ᵀ · G[rows of e, :96] for 8 experts, written [E, in, out]; 128 worst-case rows, A rows gathered from x through src_token
-// bindings: a (read, as vec4), src_token (read i32), g (read, as vec4), counts (read u32 [E]), dw (write, as vec4)
+// grouped_matmul_dw_io_r74_e5_33x70_sg_cpu
+// grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :33]ᵀ · G[rows of e, :70] for 5 experts, written [E, in, out]; 74 worst-case rows
+// bindings: a (read), g (read), counts (read u32 [E]), dw (write)
 // dispatch: (ceil(out/32), ceil(in/16), E) workgroups of one 8-lane subgroup; a lane owns 16 in-rows × 4 out-columns of dW[e] and walks its expert's rows 4 at a time
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> src_token: array<i32>;
-@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> counts: array<u32>;
-@group(0) @binding(4) var<storage, read_write> dw: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> counts: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 
-const ROWS = 128u;
-const IN = 64u;
-const OUT = 96u;
+const ROWS = 74u;
+const IN = 33u;
+const OUT = 70u;
 
-var<workgroup> rowRange: vec2<u32>;
 
 // A row `row` (of a, or of x through src_token), in-columns i..i+3 (clamped).
 fn loadA4(row: u32, i: u32) -> vec4<f32> {
-  let t = src_token[row];
-  let r = u32(max(t, 0));
-  let keep = select(0.0f, 1.0f, t >= 0);
-  return keep * a[r * 16u + min(i, IN - 4u) / 4u];
+  let r = row;
+  let keep = 1.0f;
+  let base = r * IN;
+  return keep * vec4<f32>(a[base + min(i, IN - 1u)], a[base + min(i + 1u, IN - 1u)], a[base + min(i + 2u, IN - 1u)], a[base + min(i + 3u, IN - 1u)]);
 }
 
 // G row `row`, out-columns col..col+3 (clamped).
 fn loadG4(row: u32, col: u32) -> vec4<f32> {
-  return g[row * 24u + min(col, OUT - 4u) / 4u];
+  let base = row * OUT;
+  return vec4<f32>(g[base + min(col, OUT - 1u)], g[base + min(col + 1u, OUT - 1u)], g[base + min(col + 2u, OUT - 1u)], g[base + min(col + 3u, OUT - 1u)]);
 }
 
 fn store(base: u32, i: u32, col: u32, v: vec4<f32>) {
   if (i >= IN) { return; }
-  // OUT is a multiple of 4 (so is base): the lane's 4 columns are one vec4, all inside the row or all past it.
-  if (col < OUT) { dw[(base + i * OUT + col) / 4u] = v; }
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < OUT) { dw[base + i * OUT + col + j] = v[j]; }
+  }
 }
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let expert = wid.z;
-  if (lane == 0u) {
-    var start = 0u;
-    for (var e = 0u; e < expert; e++) { start += counts[e]; }
-    rowRange = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
-  }
-  let range = workgroupUniformLoad(&rowRange);
+  // Every lane sums the counts before its expert (the workgroup is one subgroup, so this costs what
+  // one lane's sum costs): the same range everywhere, without a workgroup variable and barrier.
+  var start = 0u;
+  for (var e = 0u; e < expert; e++) { start += counts[e]; }
+  let range = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
   let lastRow = max(range.y, 1u) - 1u;
   let i0 = wid.y * 16u;
   let col = wid.x * 32u + lane * 4u;

@@ -1,18 +1,17 @@
 enable subgroups;
-// grouped_matmul_dw_io_r75_e3_33x36_sg_v4store
-// grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :33]ᵀ · G[rows of e, :36] for 3 experts, written [E, in, out]; 75 worst-case rows
-// bindings: a (read), g (read, as vec4), counts (read u32 [E]), dw (write, as vec4)
+// grouped_matmul_dw_oi_r74_e5_33x70_sg_cpu
+// grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :33]ᵀ · G[rows of e, :70] for 5 experts, written [E, out, in]; 74 worst-case rows
+// bindings: a (read), g (read), counts (read u32 [E]), dw (write)
 // dispatch: (ceil(out/32), ceil(in/16), E) workgroups of one 8-lane subgroup; a lane owns 16 in-rows × 4 out-columns of dW[e] and walks its expert's rows 4 at a time
 @group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dw: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 
-const ROWS = 75u;
+const ROWS = 74u;
 const IN = 33u;
-const OUT = 36u;
+const OUT = 70u;
 
-var<workgroup> rowRange: vec2<u32>;
 
 // A row `row` (of a, or of x through src_token), in-columns i..i+3 (clamped).
 fn loadA4(row: u32, i: u32) -> vec4<f32> {
@@ -24,24 +23,25 @@ fn loadA4(row: u32, i: u32) -> vec4<f32> {
 
 // G row `row`, out-columns col..col+3 (clamped).
 fn loadG4(row: u32, col: u32) -> vec4<f32> {
-  return g[row * 9u + min(col, OUT - 4u) / 4u];
+  let base = row * OUT;
+  return vec4<f32>(g[base + min(col, OUT - 1u)], g[base + min(col + 1u, OUT - 1u)], g[base + min(col + 2u, OUT - 1u)], g[base + min(col + 3u, OUT - 1u)]);
 }
 
 fn store(base: u32, i: u32, col: u32, v: vec4<f32>) {
   if (i >= IN) { return; }
-  // OUT is a multiple of 4 (so is base): the lane's 4 columns are one vec4, all inside the row or all past it.
-  if (col < OUT) { dw[(base + i * OUT + col) / 4u] = v; }
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < OUT) { dw[base + (col + j) * IN + i] = v[j]; }
+  }
 }
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let expert = wid.z;
-  if (lane == 0u) {
-    var start = 0u;
-    for (var e = 0u; e < expert; e++) { start += counts[e]; }
-    rowRange = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
-  }
-  let range = workgroupUniformLoad(&rowRange);
+  // Every lane sums the counts before its expert (the workgroup is one subgroup, so this costs what
+  // one lane's sum costs): the same range everywhere, without a workgroup variable and barrier.
+  var start = 0u;
+  for (var e = 0u; e < expert; e++) { start += counts[e]; }
+  let range = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
   let lastRow = max(range.y, 1u) - 1u;
   let i0 = wid.y * 16u;
   let col = wid.x * 32u + lane * 4u;

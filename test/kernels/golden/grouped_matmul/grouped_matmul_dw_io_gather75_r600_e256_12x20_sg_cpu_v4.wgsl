@@ -1,5 +1,5 @@
 enable subgroups;
-// grouped_matmul_dw_io_gather75_r600_e256_12x20_sg_v4store
+// grouped_matmul_dw_io_gather75_r600_e256_12x20_sg_cpu_v4
 // grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :12]ᵀ · G[rows of e, :20] for 256 experts, written [E, in, out]; 600 worst-case rows, A rows gathered from x through src_token
 // bindings: a (read, as vec4), src_token (read i32), g (read, as vec4), counts (read u32 [E]), dw (write, as vec4)
 // dispatch: (ceil(out/32), ceil(in/16), E) workgroups of one 8-lane subgroup; a lane owns 16 in-rows × 4 out-columns of dW[e] and walks its expert's rows 4 at a time
@@ -13,7 +13,6 @@ const ROWS = 600u;
 const IN = 12u;
 const OUT = 20u;
 
-var<workgroup> rowRange: vec2<u32>;
 
 // A row `row` (of a, or of x through src_token), in-columns i..i+3 (clamped).
 fn loadA4(row: u32, i: u32) -> vec4<f32> {
@@ -37,12 +36,11 @@ fn store(base: u32, i: u32, col: u32, v: vec4<f32>) {
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let expert = wid.z;
-  if (lane == 0u) {
-    var start = 0u;
-    for (var e = 0u; e < expert; e++) { start += counts[e]; }
-    rowRange = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
-  }
-  let range = workgroupUniformLoad(&rowRange);
+  // Every lane sums the counts before its expert (the workgroup is one subgroup, so this costs what
+  // one lane's sum costs): the same range everywhere, without a workgroup variable and barrier.
+  var start = 0u;
+  for (var e = 0u; e < expert; e++) { start += counts[e]; }
+  let range = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
   let lastRow = max(range.y, 1u) - 1u;
   let i0 = wid.y * 16u;
   let col = wid.x * 32u + lane * 4u;
