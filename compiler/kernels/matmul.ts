@@ -29,6 +29,8 @@
 // stay in f32 elements and are multiples of 4, so the buffer is a whole number of vec4s).
 // A workgroup of exactly subgroupMinSize invocations is always a single subgroup, which is what
 // makes the constant-lane broadcasts valid on any adapter that reports subgroups.
+// Tried on lavapipe and dropped (docs/benchmarks.md, issue 8): b as uniform-buffer parts read at
+// lane-uniform addresses (4-6x slower: lavapipe gathers per lane unless the offset is a constant).
 import { f32Literal, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
 
