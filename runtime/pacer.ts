@@ -18,7 +18,11 @@
 //   `raise` × the blocked time (the blocked time is inflated by the spin it suffered, hence < 1);
 // - a wait that returned at once means the sleep may have overshot: the estimate shrinks by
 //   `shrink`, so it keeps probing down to where the device really finishes (an oversleep costs
-//   latency; an undersleep, a spin that slows the device for its duration).
+//   latency; an undersleep, a spin that slows the device for its duration). Consecutive overshoots
+//   shrink faster (the step doubles per overshoot in a row, up to `maxShrinkDoublings`): one step
+//   that ran under a load spike can otherwise teach a sleep several times the device time that a
+//   fixed 3 % per step takes dozens of steps to unlearn (seen as 200 ms sleeps on a 50 ms step in a
+//   4-step bench block). A wait that still blocked resets the streak.
 // Invariants: pacing never changes what is computed or in what order, only when the host looks;
 // nothing below `minSleepMs` is slept (timer granularity is ~1 ms). Enabled on CPU adapters;
 // SDMOEC_PACING=off|on overrides (A/B benches).
@@ -44,13 +48,17 @@ export interface PacerOptions {
   readonly raise: number;
   /** Sleeps shorter than this are skipped. */
   readonly minSleepMs: number;
+  /** Overshoots in a row double the shrink step (1 − shrink) up to this many times. */
+  readonly maxShrinkDoublings: number;
 }
 
-export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.97, raise: 0.5, minSleepMs: 2 };
+export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.97, raise: 0.5, minSleepMs: 2, maxShrinkDoublings: 4 };
 
 export class CompletionPacer {
   private readonly estimates = new Map<string, number>();
   private readonly seen = new Set<string>();
+  /** Per key, how many waits in a row returned at once. */
+  private readonly overshoots = new Map<string, number>();
   private pending: { phases: string[]; submittedAt: number } | null = null;
   /** What the last waits did, for tests and benches: slept ms and how long the wait blocked after. */
   readonly history: { key: string; sleptMs: number; blockedMs: number; totalMs: number }[] = [];
@@ -105,9 +113,14 @@ export class CompletionPacer {
       else this.seen.add(key);
     } else if (blockedMs > this.opts.accurateAfterMs) {
       this.estimates.set(key, estimate + this.opts.raise * blockedMs);
+      this.overshoots.set(key, 0);
     } else {
-      // Returned at once: the device finished at some unknown time before; probe downwards.
-      this.estimates.set(key, estimate * this.opts.shrink);
+      // Returned at once: the device finished at some unknown time before; probe downwards, faster
+      // the longer the streak (1 − shrink, doubled per overshoot in a row, at most 2^max times).
+      const streak = this.overshoots.get(key) ?? 0;
+      const step = (1 - this.opts.shrink) * 2 ** Math.min(streak, this.opts.maxShrinkDoublings);
+      this.estimates.set(key, estimate * Math.max(0, 1 - step));
+      this.overshoots.set(key, streak + 1);
     }
   }
 }

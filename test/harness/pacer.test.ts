@@ -57,6 +57,19 @@ describe('CompletionPacer', () => {
     expect(Math.max(...totals.slice(-30))).toBeLessThan(20 * 1.06);
   });
 
+  it('unlearns a sleep taught by one slow step within a few steps (load spike in the second step)', async () => {
+    let n = 0;
+    // The first step compiles (not learned), the second ran under a load spike: estimate ≈ 4× the device.
+    const dev = fakeDevice(() => (++n === 2 ? 250 : 50));
+    const pacer = new CompletionPacer(true, dev.clock);
+    const totals = await steps(pacer, dev, 16);
+    expect(pacer.history[2].sleptMs).toBeGreaterThan(150);
+    // A fixed 3 % per step would still sleep > 100 ms at step 16; the accelerating shrink is back
+    // near the device time within a handful of steps and stays there.
+    expect(Math.max(...totals.slice(-6))).toBeLessThan(50 * 1.25);
+    expect(Math.min(...pacer.history.slice(-6).map((h) => h.sleptMs))).toBeGreaterThan(50 * 0.5);
+  });
+
   it('follows the device when it gets slower', async () => {
     let ms = 10;
     const dev = fakeDevice(() => ms);
