@@ -223,10 +223,11 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }, c.caps), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.output(1) });
   },
   rmsnorm_grad: (n, c) => {
-    // Inputs: dy, x, w, rstd (kept from the forward).
+    // Inputs: dy, x, w, rstd (kept from the forward), and an optional addend that dx is added to.
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
-    c.emit(rmsnormBackwardCase(p, c.caps), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
+    const addend = n.inputs.length === 5;
+    c.emit(rmsnormBackwardCase({ ...p, addend }, c.caps), { dy: c.input(0), x: c.input(1), w: c.input(2), ...(addend ? { addend: c.input(4) } : {}), dx: c.output(0) });
     c.emit(rmsnormWeightGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
   },
   layernorm: (n, c) => {

@@ -66,7 +66,8 @@ export const ir = {
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
-  rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number) => all('rmsnorm_grad', [dy, x, w, rstd], { eps }) as [Value, Value],
+  /** dx (+ addend, when given) and dw. */
+  rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number, addend?: Value) => all('rmsnorm_grad', addend ? [dy, x, w, rstd, addend] : [dy, x, w, rstd], { eps }) as [Value, Value],
   /** (y, per-row mean, per-row 1/std); the statistics feed the backward. */
   layernorm: (x: Value, w: Value, b: Value, eps: number) => all('layernorm', [x, w, b], { eps }) as [Value, Value, Value],
   /** (dx, dw, db) */

@@ -112,7 +112,9 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[0].shape), f32([ins[0].shape[0]])]; // y, per-row 1/rms (kept for the backward)
   },
   rmsnorm_grad: (ins) => {
-    arity('rmsnorm_grad', ins, 4); // dy, x, w, rstd
+    // dy, x, w, rstd, and an optional addend: dx + addend (fuse-rmsnorm-grad-add)
+    expect(ins.length === 4 || ins.length === 5, 'rmsnorm_grad', `takes dy, x, w, rstd and an optional addend, got ${ins.length} inputs`);
+    if (ins.length === 5) expect(sameShape(ins[4].shape, ins[1].shape) && ins[4].dtype === 'f32', 'rmsnorm_grad', `addend ${formatType(ins[4])} must be ${formatType(f32(ins[1].shape))}`);
     return [f32(ins[1].shape), f32(ins[2].shape)];
   },
   layernorm: (ins) => {

@@ -304,9 +304,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [y, rstds];
   },
 
-  rmsnorm_grad: (n, [dy, x, w, rstd]) => {
+  rmsnorm_grad: (n, [dy, x, w, rstd, addend]) => {
     // y = x·r·w with r = (mean x² + eps)^(-1/2) (the forward's rstd), so
-    // dx = r·g − r³·x·mean(g·x) where g = dy·w.
+    // dx = r·g − r³·x·mean(g·x) where g = dy·w; plus the optional addend, added last (as the
+    // binary add it replaces did).
     const [T, D] = shapeOf(n, 1);
     const dx = new Float64Array(T * D);
     const dw = new Float64Array(D);
@@ -319,6 +320,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
         dw[d] += dy[t * D + d] * x[t * D + d] * r;
       }
     }
+    if (addend) for (let i = 0; i < dx.length; i++) dx[i] += addend[i];
     return [dx, dw];
   },
 

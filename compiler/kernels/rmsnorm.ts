@@ -2,7 +2,9 @@
 // programs, all deterministic (fixed summation orders, no atomics):
 //   rmsnorm          → y, and rstd per row for the weight gradient;
 //   rmsnorm_backward → dx = rstd·(dy⊙w) − x·rstd³·mean(dy⊙w⊙x); it recomputes rstd from x because
-//                    the row reduction it needs anyway is the same pass;
+//                    the row reduction it needs anyway is the same pass; with `addend` it writes
+//                    dx + addend (the residual stream's gradient so far: fuse-rmsnorm-grad-add),
+//                    which saves an elementwise dispatch per norm in the backward;
 //   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r].
 // Row layouts (NormVariant, chosen by normVariant from the adapter's RowKernelCaps, shared with
 // layernorm.ts):
@@ -144,18 +146,25 @@ export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = 
   };
 }
 
-export function rmsnormBackwardProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
+/** The backward's shape; `addend` adds a [rows, dim] tensor to dx in the same pass. */
+export interface RmsnormBackwardParams extends RmsnormParams {
+  readonly addend?: boolean;
+}
+
+export function rmsnormBackwardProgram(p: RmsnormBackwardParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
   checkParams(p);
   const l = normRowLayout(p, variant, caps);
   const v4 = l.vec4 ? { vec4: true } : {};
+  const addend = p.addend ?? false;
   return {
     template: `rmsnorm_backward${l.suffix}`,
-    label: `rmsnorm_bwd_${tag(p)}${variantTag(variant)}`,
-    params: l.params,
+    label: `rmsnorm_bwd_${tag(p)}${addend ? '_add' : ''}${variantTag(variant)}`,
+    params: { ...l.params, addend },
     bindings: [
       { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
+      ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, ...v4 }] : []),
       { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim, ...v4 },
     ],
     workgroupSize: l.workgroupSize,
@@ -232,8 +241,8 @@ export function rmsnormReference(p: RmsnormParams, inputs: Inputs): { y: Float64
   return { y, rstd };
 }
 
-/** float64 reference for dx (from dy, x, w). */
-export function rmsnormBackwardReference(p: RmsnormParams, inputs: Inputs): { dx: Float64Array } {
+/** float64 reference for dx (from dy, x, w), plus the addend when `p.addend`. */
+export function rmsnormBackwardReference(p: RmsnormBackwardParams, inputs: Inputs): { dx: Float64Array } {
   const dx = new Float64Array(p.rows * p.dim);
   for (let r = 0; r < p.rows; r++) {
     const rstd = rowRstd(p, inputs.x, r);
@@ -241,7 +250,7 @@ export function rmsnormBackwardReference(p: RmsnormParams, inputs: Inputs): { dx
     for (let j = 0; j < p.dim; j++) dot += inputs.dy[r * p.dim + j] * inputs.w[j] * inputs.x[r * p.dim + j];
     for (let j = 0; j < p.dim; j++) {
       const i = r * p.dim + j;
-      dx[i] = rstd * inputs.dy[i] * inputs.w[j] - (inputs.x[i] * rstd ** 3 * dot) / p.dim;
+      dx[i] = rstd * inputs.dy[i] * inputs.w[j] - (inputs.x[i] * rstd ** 3 * dot) / p.dim + (p.addend ? inputs.addend[i] : 0);
     }
   }
   return { dx };
@@ -261,14 +270,14 @@ const toF32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
 
 /** Oracles: the references above with f32 outputs, keyed by binding name. */
 export const rmsnormOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormReference(p, inputs));
-export const rmsnormBackwardOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormBackwardReference(p, inputs));
+export const rmsnormBackwardOracle = (p: RmsnormBackwardParams) => (inputs: Inputs) => toF32(rmsnormBackwardReference(p, inputs));
 export const rmsnormWeightGradOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormWeightGradReference(p, inputs));
 
 export function rmsnormCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
   return { program: rmsnormProgram(p, caps, variant), oracle: rmsnormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function rmsnormBackwardCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
+export function rmsnormBackwardCase(p: RmsnormBackwardParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
   return { program: rmsnormBackwardProgram(p, caps, variant), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 

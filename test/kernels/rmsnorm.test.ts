@@ -57,6 +57,7 @@ describe('rmsnorm kernels', () => {
       ...ROW_VARIANTS.flatMap(([variant, caps]) => [
         [rmsnormProgram(params, caps, variant), rmsnormCase(params, caps, variant)] as const,
         [rmsnormBackwardProgram(params, caps, variant), rmsnormBackwardCase(params, caps, variant)] as const,
+        [rmsnormBackwardProgram({ ...params, addend: true }, caps, variant), rmsnormBackwardCase({ ...params, addend: true }, caps, variant)] as const,
       ]),
       ...(['lane', 'tree'] as const).map((variant) => [rmsnormWeightGradProgram(params, CPU, variant), rmsnormWeightGradCase(params, CPU, variant)] as const),
     ];
@@ -131,6 +132,21 @@ describe('rmsnorm kernels', () => {
     const dw = rmsnormWeightGradReference(p, { dy, x, rstd: rmsnormReference(p, { x, w }).rstd }).dw;
     for (let i = 0; i < x.length; i++) expect(dx[i]).toBeCloseTo(numericDx[i], 6);
     for (let j = 0; j < w.length; j++) expect(dw[j]).toBeCloseTo(numericDw[j], 6);
+  });
+
+  it('the addend variant is dx plus the addend, in every row layout', async () => {
+    const p: RmsnormParams = { rows: 37, dim: 68, eps: 1e-5 };
+    const exec = await testExecutor();
+    for (const [variant, caps] of ROW_VARIANTS) {
+      const program = rmsnormBackwardProgram({ ...p, addend: true }, caps, variant);
+      expect(program.bindings.map((b) => b.name)).toEqual(['dy', 'x', 'w', 'addend', 'dx']);
+      const inputs = randomInputs(program, 7);
+      const plain = await exec.run(rmsnormBackwardProgram(p, caps, variant), { dy: inputs.dy, x: inputs.x, w: inputs.w });
+      const summed = await exec.run(program, inputs);
+      const expected = Float32Array.from(plain.dx, (v, i) => v + inputs.addend[i]);
+      expect(compareOutputs({ dx: summed.dx }, { dx: expected }, { atol: 1e-6, rtol: 1e-6 }).mismatches).toEqual([]);
+      expect(inputs.addend.some((v) => v !== 0)).toBe(true);
+    }
   });
 
   it('rejects a negative eps', () => {

@@ -75,11 +75,28 @@ function chunkedLmHeadLoss(): Graph {
   return graph('lm_head_chunked', { loss: mean, ce_tokens: rows });
 }
 
+/** Two pre-norm residual blocks x + tanh(rmsnorm(x)·W) and a final norm: each norm's dx meets the
+ *  residual stream's gradient in an add (the final norm's dx also feeds the last block, so it stays). */
+function residualNorms(): Graph {
+  const T = 5, D = 3, V = 4;
+  const targets = ir.input('targets', 'i32', [T]);
+  let h = ir.input('x', 'f32', [T, D]);
+  for (let l = 0; l < 2; l++) {
+    const n = ir.rmsnorm(h, ir.param(`norm${l}`, [D], { kind: 'ones' }, 'norm'), 1e-5);
+    h = ir.add(h, ir.unary('tanh', ir.matmul(n, ir.param(`w${l}`, [D, D], { kind: 'normal', std: 0.5 }))));
+  }
+  const final = ir.rmsnorm(h, ir.param('final_norm', [D], { kind: 'ones' }, 'norm'), 1e-5);
+  const [, loss] = ir.crossEntropy(ir.matmul(final, ir.param('head', [D, V], { kind: 'normal', std: 0.5 })), targets);
+  return graph('residual_norms', { loss });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-lm-head-xent/tied-grads': () => cse(simplify(autodiff(chunkedLmHeadLoss()))),
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
   'fuse-matmul-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-matmul-add/mlp-grads': () => cse(simplify(autodiff(mlpLoss()))),
+  'fuse-rmsnorm-grad-add/residual-grads': () => cse(simplify(autodiff(residualNorms()))),
+  'fuse-rmsnorm-grad-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,
