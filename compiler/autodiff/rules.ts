@@ -122,7 +122,13 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return ir.layernormGrad(g, n.inputs[0], n.inputs[1], out(n as Node, 1), out(n as Node, 2), n.attrs.eps);
   },
   layernorm_grad: () => noGrad('layernorm_grad'),
-  rope: (n, [g]) => [g && ir.rope(g, { ...n.attrs, inverse: !n.attrs.inverse })],
+  rope: (n, [g, g2]) => {
+    const { pairHeads, ...single } = n.attrs;
+    const inverse = { ...single, inverse: !n.attrs.inverse };
+    if (pairHeads === undefined) return [g && ir.rope(g, inverse)];
+    if (g && g2) return ir.ropePair(g, g2, { ...inverse, pairHeads });
+    return [g && ir.rope(g, inverse), g2 && ir.rope(g2, { ...inverse, heads: pairHeads })];
+  },
   attention: (n, [g, glse]) => {
     if (glse) throw new IrError('attention: the log-sum-exp output is not differentiable');
     if (!g) return [undefined, undefined, undefined];

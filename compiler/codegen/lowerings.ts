@@ -244,7 +244,9 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   rope: (n, c) => {
     const a = n.attrs;
-    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }, c.caps), { x: c.input(0), out: c.output(0) });
+    const pair = a.pairHeads !== undefined ? { pairHeads: a.pairHeads } : {};
+    const second: Record<string, number> = a.pairHeads !== undefined ? { x2: c.input(1), out2: c.output(1) } : {};
+    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse, ...pair }, c.caps), { x: c.input(0), out: c.output(0), ...second });
   },
   attention: (n, c) => {
     const a = n.attrs;

@@ -74,6 +74,8 @@ export const ir = {
   layernormGrad: (dy: Value, x: Value, w: Value, mean: Value, rstd: Value, eps: number) =>
     all('layernorm_grad', [dy, x, w, mean, rstd], { eps }) as [Value, Value, Value],
   rope: (x: Value, a: OpAttrs['rope']) => one('rope', [x], a),
+  /** x and x2 (pairHeads heads) rotated by one rope node. */
+  ropePair: (x: Value, x2: Value, a: OpAttrs['rope'] & { pairHeads: number }) => all('rope', [x, x2], a) as [Value, Value],
   attention: (q: Value, k: Value, v: Value, a: OpAttrs['attention']) => all('attention', [q, k, v], a) as [Value, Value],
   attentionGrad: (dOut: Value, q: Value, k: Value, v: Value, o: Value, lse: Value, a: OpAttrs['attention_grad']) =>
     all('attention_grad', [dOut, q, k, v, o, lse], a) as [Value, Value, Value],

@@ -129,11 +129,15 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[1].shape), f32(ins[2].shape), f32(ins[2].shape)];
   },
   rope: (ins, a) => {
-    arity('rope', ins, 1);
+    // x, or x and x2 rotated alike (x2 has pairHeads heads): one output per operand
+    arity('rope', ins, a.pairHeads === undefined ? 1 : 2);
     rank('rope', ins[0], 2, 'x');
     expect(ins[0].shape[1] === a.heads * a.headDim, 'rope', `width ${ins[0].shape[1]} != heads·headDim ${a.heads * a.headDim}`);
     expect(ins[0].shape[0] % a.seqLen === 0, 'rope', `tokens ${ins[0].shape[0]} not a multiple of seqLen ${a.seqLen}`);
-    return [f32(ins[0].shape)];
+    if (a.pairHeads === undefined) return [f32(ins[0].shape)];
+    rank('rope', ins[1], 2, 'x2');
+    expect(sameShape(ins[1].shape, [ins[0].shape[0], a.pairHeads * a.headDim]), 'rope', `second operand ${formatType(ins[1])} must be f32[${ins[0].shape[0]},${a.pairHeads * a.headDim}] (pairHeads·headDim)`);
+    return [f32(ins[0].shape), f32(ins[1].shape)];
   },
   attention: (ins, a) => {
     arity('attention', ins, 3);

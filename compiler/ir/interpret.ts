@@ -369,7 +369,13 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dx, dw, db];
   },
 
-  rope: (n, [x]) => {
+  rope: (n, [x, x2]) => {
+    const { pairHeads, ...single } = n.attrs;
+    if (pairHeads !== undefined) {
+      // A pair rotates each operand exactly as a rope of its own.
+      const one = (v: Tensor, heads: number, i: number): Float64Array => OPS.rope({ ...n, attrs: { ...single, heads }, inputs: [n.inputs[i]], types: [n.types[i]] } as never, [v], {})[0] as Float64Array;
+      return [one(x, single.heads, 0), one(x2, pairHeads, 1)];
+    }
     const { theta, heads, headDim: hd, seqLen, inverse } = n.attrs;
     const T = shapeOf(n, 0)[0];
     const W = heads * hd;

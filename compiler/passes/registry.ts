@@ -9,6 +9,7 @@ import { fuseExpertWeight } from './fuse-expert-weight.ts';
 import { fuseLmHeadXent } from './fuse-lm-head-xent.ts';
 import { fuseMatmulAdd } from './fuse-matmul-add.ts';
 import { fuseRmsnormGradAdd } from './fuse-rmsnorm-grad-add.ts';
+import { fuseRopePair } from './fuse-rope-pair.ts';
 import { optimizer, DEFAULT_OPTIMIZER, type OptimizerOptions } from './optimizer.ts';
 import { simplify } from './simplify.ts';
 
@@ -31,6 +32,7 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-lm-head-xent', summary: 'one pass over the logit chunks for a chunked LM-head cross-entropy and its gradient', run: (g) => fuseLmHeadXent(g) },
   { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', run: (g) => fuseMatmulAdd(g) },
   { name: 'fuse-rmsnorm-grad-add', summary: 'acc + rmsnorm dx as one rmsnorm_grad adding acc in its row pass (residual gradients)', run: (g) => fuseRmsnormGradAdd(g) },
+  { name: 'fuse-rope-pair', summary: 'two ropes of the same rotation (q and k, dq and dk) as one two-operand rope', run: (g) => fuseRopePair(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
 ];
 
@@ -41,10 +43,10 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
-export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add'] as const;
+export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair'] as const;
 
 export function findPass(name: string): PassInfo | undefined {
   return PASSES.find((p) => p.name === name);

@@ -97,6 +97,8 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-matmul-add/mlp-grads': () => cse(simplify(autodiff(mlpLoss()))),
   'fuse-rmsnorm-grad-add/residual-grads': () => cse(simplify(autodiff(residualNorms()))),
   'fuse-rmsnorm-grad-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
+  'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
+  'fuse-rope-pair/attention-forward': attentionBlock,
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,
