@@ -178,7 +178,11 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return [dys, undefined, dw];
   },
   moe_combine_grad: () => noGrad('moe_combine_grad'),
-  aux_loss: (n, [g]) => [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined],
+  aux_loss: (n, [g, gdx]) => {
+    if (gdx) throw new IrError('aux_loss: the fused gradient output is not differentiable');
+    const grads = [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined];
+    return n.inputs.length === 3 ? [...grads, undefined] : grads;
+  },
   aux_loss_grad: () => noGrad('aux_loss_grad'),
   cross_entropy: (n, [gRows, gMean]) => {
     // Only the mean is differentiable: its gradient kernel is fused with the loss (one row pass).

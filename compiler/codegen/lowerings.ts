@@ -10,7 +10,6 @@ import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
-import { broadcastRowsCase } from '../kernels/broadcast-rows.ts';
 import { crossEntropyCase } from '../kernels/cross-entropy.ts';
 import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
@@ -81,26 +80,29 @@ function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<strin
 }
 
 /**
- * One aux-loss kernel for a node of either kind: load balance reads the probabilities, z-loss the
- * logits (bound as the probabilities too, with the balance coefficient 0, since the kernel always
- * reads them). Returns the gradient scratch buffers.
+ * The one aux-loss dispatch of a node of either kind: load balance reads the probabilities, z-loss
+ * the logits (bound as the probabilities too, with the balance coefficient 0, since the kernel
+ * always reads them). The kernel writes the node's loss (balance + z) to `total` and, given
+ * `grad`, d_x = dLoss · dL/dx; its other results go to scratch.
  */
-function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, loss: number, xInput = 0, idxInput = 1): { dProbs: number; dLogitsZ: number } {
+function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, io: { x: number; idx: number; total?: number; grad?: { dLoss: number; dx: number } }): void {
   const z = a.kind === 'z_loss';
   const counts = z ? undefined : c.auxCounts;
-  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given' };
-  const dProbs = c.temp(experts * 4, 'd_probs');
-  const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
+  const total = io.total !== undefined;
+  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given', total, grad: !!io.grad };
+  const outputs: Record<string, number> = {};
+  if (io.total !== undefined) outputs.loss_total = io.total;
+  if (io.grad) Object.assign(outputs, { d_loss: io.grad.dLoss, d_x: io.grad.dx });
   c.emit(auxLossCase(p, c.caps), {
-    probs: c.input(xInput),
-    topk_idx: c.input(idxInput),
-    ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
+    probs: c.input(io.x),
+    topk_idx: c.input(io.idx),
+    ...(z ? { logits: c.input(io.x), d_logits_z: c.temp(tokens * experts * 4, 'd_logits_z') } : {}),
     ...(counts?.mode === 'accumulate' ? { counts_accum: counts.buffer } : counts?.mode === 'given' ? { counts_global: counts.buffer } : {}),
     stats_counts: c.temp(experts * 4, 'stats'),
-    loss,
-    d_probs: dProbs,
+    loss: c.temp(8, 'loss'),
+    d_probs: c.temp(experts * 4, 'd_probs'),
+    ...outputs,
   });
-  return { dProbs, dLogitsZ };
 }
 
 function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
@@ -358,21 +360,16 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     });
   },
   aux_loss: (n, c) => {
-    // The aux kernel writes [balance, z]; the node's loss is their sum (the other coef is 0).
+    // Inputs: x, idx, and dLoss when fused with its gradient (fuse-aux-loss): one dispatch writes
+    // the loss (balance + z; the other coef is 0) and d_x.
     const [tokens, experts] = c.inputType(0).shape;
-    const loss = c.temp(8, 'loss');
-    emitAux(n.attrs, tokens, experts, c, loss);
-    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }, c.caps), { x: loss, out: c.output(0) });
+    const grad = n.inputs.length === 3 ? { dLoss: c.input(2), dx: c.output(1) } : undefined;
+    emitAux(n.attrs, tokens, experts, c, { x: 0, idx: 1, total: c.output(0), grad });
   },
   aux_loss_grad: (n, c) => {
-    // Inputs: dLoss [], x, idx. The kernel's gradients are for dLoss = 1; scale them by dLoss.
+    // Inputs: dLoss [], x, idx; the kernel scales its gradient by dLoss.
     const [tokens, experts] = c.inputType(1).shape;
-    const grads = emitAux(n.attrs, tokens, experts, c, c.temp(8, 'loss'), 1, 2);
-    if (n.attrs.kind === 'load_balance') {
-      c.emit(broadcastRowsCase({ rows: tokens, cols: experts }), { row: grads.dProbs, scale: c.input(0), out: c.output(0) });
-    } else {
-      c.emit(elementwiseCase({ op: 'mul', aShape: [tokens, experts], bShape: [] }, c.caps), { a: grads.dLogitsZ, b: c.input(0), out: c.output(0) });
-    }
+    emitAux(n.attrs, tokens, experts, c, { x: 1, idx: 2, grad: { dLoss: c.input(0), dx: c.output(0) } });
   },
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;

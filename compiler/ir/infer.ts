@@ -230,7 +230,13 @@ const INFER: { [K in OpName]: Infer<K> } = {
   },
   // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
   moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),
-  aux_loss: (ins) => (arity('aux_loss', ins, 2), [f32([])]), // probs|logits, idx
+  aux_loss: (ins) => {
+    // probs|logits, idx, and dLoss when fused with its gradient (fuse-aux-loss): loss, then d_x
+    expect(ins.length === 2 || ins.length === 3, 'aux_loss', `takes x, idx and an optional dLoss, got ${ins.length} inputs`);
+    if (ins.length === 2) return [f32([])];
+    expect(ins[2].dtype === 'f32' && ins[2].shape.reduce((p, d) => p * d, 1) === 1, 'aux_loss', `dLoss must be one f32, got ${formatType(ins[2])}`);
+    return [f32([]), f32(ins[0].shape)];
+  },
   aux_loss_grad: (ins) => (arity('aux_loss_grad', ins, 3), [f32(ins[1].shape)]), // dLoss, probs|logits, idx
   cross_entropy: (ins) => {
     arity('cross_entropy', ins, 2);

@@ -678,7 +678,13 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dYs, dW];
   },
 
-  aux_loss: (n, [x, idx]) => {
+  aux_loss: (n, [x, idx, dLoss]) => {
+    if (dLoss) {
+      // Fused with its gradient (fuse-aux-loss): the loss and aux_loss_grad(dLoss, x, idx).
+      const [loss] = OPS.aux_loss({ ...n, inputs: n.inputs.slice(0, 2), types: n.types.slice(0, 1) } as never, [x, idx], {});
+      const [dx] = OPS.aux_loss_grad({ ...n, op: 'aux_loss_grad', inputs: [n.inputs[2], n.inputs[0], n.inputs[1]], types: n.types.slice(1) } as never, [dLoss, x, idx], {});
+      return [loss, dx];
+    }
     const [T, E] = shapeOf(n, 0);
     const { kind, coef, topK: K } = n.attrs;
     if (kind === 'z_loss') {

@@ -90,6 +90,22 @@ function residualNorms(): Graph {
   return graph('residual_norms', { loss });
 }
 
+/** A routed block with both aux losses on its router (balance on the probabilities, z on the
+ *  logits) added to the main loss, and a second balance loss of another coefficient on the same
+ *  router: each loss pairs only with the gradient of its own kind and attrs. */
+function moeAuxLoss(): Graph {
+  const T = 6, D = 4, E = 3, K = 2;
+  const x = ir.input('x', 'f32', [T, D]);
+  const logits = ir.matmul(x, ir.param('router', [D, E], { kind: 'normal', std: 0.5 }));
+  const [idx, w, probs] = ir.router(logits, { score: 'softmax', topK: K, normalize: false, scale: 1 });
+  const main = ir.reduce('sum', ir.reduce('sum', ir.unary('square', w), 1), 0);
+  const aux = { experts: E, topK: K };
+  const balance = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: 0.1, ...aux });
+  const balance2 = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: 0.3, ...aux });
+  const z = ir.auxLoss(logits, idx, { kind: 'z_loss', coef: 0.01, ...aux });
+  return graph('moe_aux', { loss: ir.add(ir.add(ir.add(main, balance), z), balance2), balance, z });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-lm-head-xent/tied-grads': () => cse(simplify(autodiff(chunkedLmHeadLoss()))),
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
@@ -99,6 +115,7 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-rmsnorm-grad-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-forward': attentionBlock,
+  'fuse-aux-loss/moe-aux-grads': () => cse(simplify(autodiff(moeAuxLoss()))),
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,
