@@ -169,13 +169,14 @@ const RULES: { [K in OpName]: Rule<K> } = {
   grouped_matmul_grad_x: () => noGrad('grouped_matmul_grad_x'),
   grouped_matmul_grad_w: () => noGrad('grouped_matmul_grad_w'),
   moe_combine: (n, [g]) => {
-    if (!g) return [undefined, undefined, undefined];
+    if (!g) return n.inputs.map(() => undefined);
     const [ys, permRow, w] = n.inputs;
     // The row → (token, slot) maps come from the dispatch that produced permRow.
     const dispatch = permRow.node;
     if (dispatch.op !== 'moe_dispatch') throw new IrError('moe_combine: permRow must come from moe_dispatch');
     const [dys, dw] = ir.moeCombineGrad(g, ys, permRow, w, out(dispatch, 3), out(dispatch, 4), n.attrs.topK);
-    return [dys, undefined, dw];
+    // An addend's gradient is g itself.
+    return n.inputs.length === 4 ? [dys, undefined, dw, g] : [dys, undefined, dw];
   },
   moe_combine_grad: () => noGrad('moe_combine_grad'),
   aux_loss: (n, [g, gdx]) => {

@@ -340,9 +340,11 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(groupedMatmulDwCase({ rows, experts: n.attrs.experts, inDim, outDim, weightLayout: 'io' }, c.caps), { a: c.input(0), g: c.input(1), counts: c.input(2), dw: c.output(0) });
   },
   moe_combine: (n, c) => {
+    // Inputs: ys, permRow, weights, and an optional addend (the residual stream: fuse-combine-add).
     const [rows, dim] = c.inputType(0).shape;
-    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
+    const addend = n.inputs.length === 4;
+    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend, gatedShared: false };
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), ...(addend ? { addend: c.input(3) } : {}), out: c.output(0) });
   },
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).

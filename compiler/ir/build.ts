@@ -97,7 +97,8 @@ export const ir = {
   groupedMatmulGradX: (dY: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
     one('grouped_matmul_grad_x', [dY, ...weights, counts], a),
   groupedMatmulGradW: (xs: Value, dY: Value, counts: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, counts], { experts }),
-  moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number) => one('moe_combine', [ys, permRow, weights], { topK }),
+  /** Σ_j w·ys rows per token (+ addend, when given). */
+  moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number, addend?: Value) => one('moe_combine', addend ? [ys, permRow, weights, addend] : [ys, permRow, weights], { topK }),
   moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, srcToken: Value, srcSlot: Value, topK: number) =>
     all('moe_combine_grad', [dOut, ys, permRow, weights, srcToken, srcSlot], { topK }) as [Value, Value],
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),

@@ -225,8 +225,11 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([a.experts, ins[0].shape[1], ins[1].shape[1]])];
   },
   moe_combine: (ins, a) => {
-    arity('moe_combine', ins, 3); // ys, permRow, weights
-    return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
+    // ys, permRow, weights, and an optional addend added to the result (fuse-combine-add)
+    expect(ins.length === 3 || ins.length === 4, 'moe_combine', `takes ys, permRow, weights and an optional addend, got ${ins.length} inputs`);
+    const y = f32([ins[0].shape[0] / a.topK, ins[0].shape[1]]);
+    if (ins.length === 4) expect(sameShape(ins[3].shape, y.shape) && ins[3].dtype === 'f32', 'moe_combine', `addend ${formatType(ins[3])} must be ${formatType(y)}`);
+    return [y];
   },
   // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
   moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),

@@ -649,7 +649,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dW];
   },
 
-  moe_combine: (n, [ys, permRow, w]) => {
+  moe_combine: (n, [ys, permRow, w, addend]) => {
     const K = n.attrs.topK;
     const [T, D] = n.types[0].shape;
     const y = new Float64Array(T * D);
@@ -658,6 +658,8 @@ const OPS: { [K in OpName]: Impl<K> } = {
       if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) y[t * D + d] += w[t * K + j] * ys[row * D + d];
     }
+    // the addend last, as the kernel (and the binary add it replaces) adds it
+    if (addend) for (let i = 0; i < y.length; i++) y[i] += addend[i];
     return [y];
   },
 

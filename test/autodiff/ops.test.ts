@@ -120,6 +120,14 @@ const moeCases: Case[] = [
     },
   },
   {
+    name: 'moe_combine with an addend',
+    build: () => {
+      const { permRow, fixed } = dispatched(3);
+      const y = ir.moeCombine(p('ys', [ROUTE.T * ROUTE.K, 3]), permRow, p('w', [ROUTE.T, ROUTE.K]), ROUTE.K, p('x', [ROUTE.T, 3]));
+      return { g: probeLoss('combine_add', [y]), fixed };
+    },
+  },
+  {
     name: 'dispatch → grouped_matmul → combine',
     build: () => {
       const x = p('x', [ROUTE.T, 3]);

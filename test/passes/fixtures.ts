@@ -3,7 +3,7 @@
 // outputs together with UPDATE_GOLDENS=1); the pass test then runs the pass on the parsed text.
 import { ir } from '../../compiler/ir/build.ts';
 import { graph } from '../../compiler/ir/graph.ts';
-import type { Graph } from '../../compiler/ir/types.ts';
+import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
@@ -106,6 +106,23 @@ function moeAuxLoss(): Graph {
   return graph('moe_aux', { loss: ir.add(ir.add(ir.add(main, balance), z), balance2), balance, z });
 }
 
+/** Two MoE blocks on a residual stream, x + combine(...): the second block's output is also a graph
+ *  output of its own, so only the first add fuses. */
+function moeResidual(): Graph {
+  const T = 6, D = 4, E = 3, K = 2;
+  let h = ir.input('x', 'f32', [T, D]);
+  const blocks: Value[] = [];
+  for (let l = 0; l < 2; l++) {
+    const [idx, w] = ir.router(ir.matmul(h, ir.param(`router${l}`, [D, E], { kind: 'normal', std: 0.5 })), { score: 'softmax', topK: K, normalize: true, scale: 1 });
+    const [xs, permRow, counts] = ir.moeDispatch(h, idx, { experts: E, topK: K });
+    const ys = ir.groupedMatmul(xs, [ir.param(`experts${l}`, [E, D, D], { kind: 'normal', std: 0.5 })], counts, { experts: E, sharedWeight: false });
+    blocks.push(ir.moeCombine(ys, permRow, w, K));
+    h = ir.add(h, blocks[l]);
+  }
+  const loss = ir.reduce('sum', ir.reduce('sum', ir.unary('square', h), 1), 0);
+  return graph('moe_residual', { loss, last_block: blocks[1] });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-lm-head-xent/tied-grads': () => cse(simplify(autodiff(chunkedLmHeadLoss()))),
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
@@ -116,6 +133,8 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-forward': attentionBlock,
   'fuse-aux-loss/moe-aux-grads': () => cse(simplify(autodiff(moeAuxLoss()))),
+  'fuse-combine-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
+  'fuse-combine-add/moe-residual-forward': moeResidual,
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,
