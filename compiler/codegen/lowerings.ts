@@ -23,7 +23,7 @@ import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
-import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
+import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
 import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
@@ -229,8 +229,14 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
     const addend = n.inputs.length === 5;
-    c.emit(rmsnormBackwardCase({ ...p, addend }, c.caps), { dy: c.input(0), x: c.input(1), w: c.input(2), ...(addend ? { addend: c.input(4) } : {}), dx: c.output(0) });
-    c.emit(rmsnormWeightGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
+    // dy4, x4: the fused lane kernel's vec4 views of dy and x (the same buffers, read only).
+    const io = { dy: c.input(0), x: c.input(1), w: c.input(2), ...(addend ? { addend: c.input(4) } : {}), rstd: c.input(3), dx: c.output(0), dw: c.output(1), dy4: c.input(0), x4: c.input(1) };
+    if (rmsnormGradLayout(c.caps, dim) === 'fused-lane') {
+      c.emit(rmsnormBackwardDwCase({ ...p, addend }, c.caps), io);
+      return;
+    }
+    c.emit(rmsnormBackwardCase({ ...p, addend }, c.caps), io);
+    c.emit(rmsnormWeightGradCase(p, c.caps), io);
   },
   layernorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;

@@ -5,7 +5,9 @@
 //                    the row reduction it needs anyway is the same pass; with `addend` it writes
 //                    dx + addend (the residual stream's gradient so far: fuse-rmsnorm-grad-add),
 //                    which saves an elementwise dispatch per norm in the backward;
-//   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r].
+//   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r];
+//   rmsnorm_backward_dw_lane  both of the last two in one dispatch on CPU adapters (rmsnormGradLayout):
+//                    dw's column workgroups, then dx's row workgroups, independent of each other.
 // Row layouts (NormVariant, chosen by normVariant from the adapter's RowKernelCaps, shared with
 // layernorm.ts):
 //   lane      CPU adapters (lavapipe, SwiftShader): rows up to LANE_MAX_DIM, or any row when the
@@ -222,6 +224,53 @@ export function rmsnormWeightGradProgram(p: RmsnormParams, caps: RowKernelCaps, 
   };
 }
 
+/**
+ * How rmsnorm_grad is dispatched: 'fused-lane' (CPU adapters whose dx takes the lane layout) runs
+ * dx and dw as one dispatch of two workgroup ranges (rmsnormBackwardDwProgram); 'separate' (GPUs,
+ * long rows) keeps the dx program and the weight-gradient program of their own layouts.
+ */
+export function rmsnormGradLayout(caps: RowKernelCaps, dim: number): 'fused-lane' | 'separate' {
+  return normVariant(caps, dim) === 'lane' && normColumnVariant(caps) === 'lane' ? 'fused-lane' : 'separate';
+}
+
+/** dx (+ addend) and dw in one dispatch, lane layout: dw's column groups first, then dx's row groups. */
+export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKernelCaps): KernelProgram {
+  checkParams(p);
+  const l = normRowLayout(p, 'lane', caps);
+  const wg = l.workgroupSize[0];
+  // dw's lanes take vec4 columns when the row allows (as normColumnLayout), through vec4 aliases of dy, x.
+  const vec4 = p.dim % 4 === 0;
+  const cols = vec4 ? p.dim / 4 : p.dim;
+  const rowGroups = ceilDiv(p.rows, wg);
+  const colGroups = ceilDiv(cols, wg);
+  const { dispatch, dispatchX } = spreadWorkgroups(rowGroups + colGroups);
+  const addend = p.addend ?? false;
+  const v4 = vec4 ? { vec4: true } : {};
+  return {
+    template: 'rmsnorm_backward_dw_lane',
+    label: `rmsnorm_bwd_dw_${tag(p)}${addend ? '_add' : ''}_lane`,
+    params: { ...l.params, cols, vec4, dispatchX, rowGroups, colGroups, addend },
+    bindings: [
+      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim },
+      ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim }] : []),
+      { name: 'rstd', access: 'read', type: 'f32', length: p.rows, fill: { kind: 'float', lo: 0.5, hi: 2 } },
+      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim },
+      ...(vec4
+        ? [
+            { name: 'dy4', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, vec4: true },
+            { name: 'x4', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, vec4: true },
+          ]
+        : []),
+      { name: 'dw', access: 'write', type: 'f32', length: p.dim, ...v4 },
+    ],
+    workgroupSize: l.workgroupSize,
+    dispatch,
+    features: [],
+  };
+}
+
 type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
 function rowRstd(p: RmsnormParams, x: ArrayLike<number>, r: number): number {
@@ -279,6 +328,15 @@ export function rmsnormCase(p: RmsnormParams, caps: RowKernelCaps, variant?: Nor
 
 export function rmsnormBackwardCase(p: RmsnormBackwardParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
   return { program: rmsnormBackwardProgram(p, caps, variant), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+}
+
+export function rmsnormBackwardDwCase(p: RmsnormBackwardParams, caps: RowKernelCaps): KernelCase {
+  // dw reads dy4, x4 when they exist (the lowering binds dy's and x's buffers to them again).
+  const oracle = (inputs: Inputs) => ({
+    ...rmsnormBackwardOracle(p)(inputs),
+    ...rmsnormWeightGradOracle(p)({ ...inputs, dy: inputs.dy4 ?? inputs.dy, x: inputs.x4 ?? inputs.x }),
+  });
+  return { program: rmsnormBackwardDwProgram(p, caps), oracle, tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
 }
 
 export function rmsnormWeightGradCase(p: RmsnormParams, caps: RowKernelCaps, variant?: 'lane' | 'tree'): KernelCase {
