@@ -179,10 +179,11 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return n.inputs.length === 4 ? [dys, undefined, dw, g] : [dys, undefined, dw];
   },
   moe_combine_grad: () => noGrad('moe_combine_grad'),
-  aux_loss: (n, [g, gdx]) => {
-    if (gdx) throw new IrError('aux_loss: the fused gradient output is not differentiable');
+  aux_loss: (n, [g, gdx, gsum]) => {
+    // The fused forms (fuse-aux-loss, fuse-aux-loss-sum) come after autodiff: only the loss itself is differentiated.
+    if (gdx || gsum) throw new IrError('aux_loss: the fused gradient and sum outputs are not differentiable');
     const grads = [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined];
-    return n.inputs.length === 3 ? [...grads, undefined] : grads;
+    return [...grads, ...n.inputs.slice(2).map(() => undefined)];
   },
   aux_loss_grad: () => noGrad('aux_loss_grad'),
   cross_entropy: (n, [gRows, gMean]) => {

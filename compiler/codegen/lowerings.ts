@@ -85,13 +85,20 @@ function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<strin
  * always reads them). The kernel writes the node's loss (balance + z) to `total` and, given
  * `grad`, d_x = dLoss · dL/dx; its other results go to scratch.
  */
-function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, io: { x: number; idx: number; total?: number; grad?: { dLoss: number; dx: number } }): void {
+function emitAux(
+  a: NodeOf<'aux_loss'>['attrs'],
+  tokens: number,
+  experts: number,
+  c: LoweringContext,
+  io: { x: number; idx: number; total?: number; grad?: { dLoss: number; dx: number }; sum?: { addend: number; out: number } },
+): void {
   const z = a.kind === 'z_loss';
   const counts = z ? undefined : c.auxCounts;
   const total = io.total !== undefined;
-  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given', total, grad: !!io.grad };
+  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given', total, grad: !!io.grad, addend: !!io.sum };
   const outputs: Record<string, number> = {};
   if (io.total !== undefined) outputs.loss_total = io.total;
+  if (io.sum) Object.assign(outputs, { loss_addend: io.sum.addend, loss_sum: io.sum.out });
   if (io.grad) Object.assign(outputs, { d_loss: io.grad.dLoss, d_x: io.grad.dx });
   c.emit(auxLossCase(p, c.caps), {
     probs: c.input(io.x),
@@ -368,11 +375,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     });
   },
   aux_loss: (n, c) => {
-    // Inputs: x, idx, and dLoss when fused with its gradient (fuse-aux-loss): one dispatch writes
-    // the loss (balance + z; the other coef is 0) and d_x.
+    // Inputs: x, idx, dLoss when fused with its gradient (fuse-aux-loss), then an addend
+    // (fuse-aux-loss-sum): one dispatch writes the loss (balance + z; the other coef is 0), d_x
+    // and addend + loss.
     const [tokens, experts] = c.inputType(0).shape;
-    const grad = n.inputs.length === 3 ? { dLoss: c.input(2), dx: c.output(1) } : undefined;
-    emitAux(n.attrs, tokens, experts, c, { x: 0, idx: 1, total: c.output(0), grad });
+    const grad = n.inputs.length >= 3 ? { dLoss: c.input(2), dx: c.output(1) } : undefined;
+    const sum = n.inputs.length === 4 ? { addend: c.input(3), out: c.output(2) } : undefined;
+    emitAux(n.attrs, tokens, experts, c, { x: 0, idx: 1, total: c.output(0), grad, sum });
   },
   aux_loss_grad: (n, c) => {
     // Inputs: dLoss [], x, idx; the kernel scales its gradient by dLoss.

@@ -105,6 +105,8 @@ export const ir = {
   auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
   /** The loss and its gradient w.r.t. x (scaled by dLoss) from one node. */
   auxLossFused: (x: Value, idx: Value, dLoss: Value, a: OpAttrs['aux_loss']) => all('aux_loss', [x, idx, dLoss], a) as [Value, Value],
+  /** The fused loss and gradient, and addend + loss (the running total loss). */
+  auxLossFusedSum: (x: Value, idx: Value, dLoss: Value, addend: Value, a: OpAttrs['aux_loss']) => all('aux_loss', [x, idx, dLoss, addend], a) as [Value, Value, Value],
   /** (per-row loss [T], mean over non-ignored rows []) */
   crossEntropy: (logits: Value, targets: Value) => all('cross_entropy', [logits, targets], {}) as [Value, Value],
   crossEntropyGrad: (dMean: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dMean, logits, targets], {}),

@@ -234,11 +234,14 @@ const INFER: { [K in OpName]: Infer<K> } = {
   // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
   moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),
   aux_loss: (ins) => {
-    // probs|logits, idx, and dLoss when fused with its gradient (fuse-aux-loss): loss, then d_x
-    expect(ins.length === 2 || ins.length === 3, 'aux_loss', `takes x, idx and an optional dLoss, got ${ins.length} inputs`);
+    // probs|logits, idx; + dLoss when fused with its gradient (fuse-aux-loss): loss, then d_x;
+    // + a scalar addend (fuse-aux-loss-sum): then also addend + loss
+    expect(ins.length >= 2 && ins.length <= 4, 'aux_loss', `takes x, idx, an optional dLoss and then an optional addend, got ${ins.length} inputs`);
     if (ins.length === 2) return [f32([])];
     expect(ins[2].dtype === 'f32' && ins[2].shape.reduce((p, d) => p * d, 1) === 1, 'aux_loss', `dLoss must be one f32, got ${formatType(ins[2])}`);
-    return [f32([]), f32(ins[0].shape)];
+    if (ins.length === 3) return [f32([]), f32(ins[0].shape)];
+    expect(ins[3].dtype === 'f32' && ins[3].shape.length === 0, 'aux_loss', `addend must be f32[], got ${formatType(ins[3])}`);
+    return [f32([]), f32(ins[0].shape), f32([])];
   },
   aux_loss_grad: (ins) => (arity('aux_loss_grad', ins, 3), [f32(ins[1].shape)]), // dLoss, probs|logits, idx
   cross_entropy: (ins) => {

@@ -680,7 +680,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dYs, dW];
   },
 
-  aux_loss: (n, [x, idx, dLoss]) => {
+  aux_loss: (n, [x, idx, dLoss, addend]) => {
+    if (addend) {
+      // + the running total it is added to (fuse-aux-loss-sum), as the binary add did.
+      const [loss, dx] = OPS.aux_loss({ ...n, inputs: n.inputs.slice(0, 3), types: n.types.slice(0, 2) } as never, [x, idx, dLoss], {});
+      return [loss, dx, Float64Array.of(addend[0] + loss[0])];
+    }
     if (dLoss) {
       // Fused with its gradient (fuse-aux-loss): the loss and aux_loss_grad(dLoss, x, idx).
       const [loss] = OPS.aux_loss({ ...n, inputs: n.inputs.slice(0, 2), types: n.types.slice(0, 1) } as never, [x, idx], {});

@@ -27,6 +27,10 @@ const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: tr
 const GPU: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
 
 describe('aux loss kernel', () => {
+  it('an addend needs the total loss', () => {
+    expect(() => auxLossProgram({ ...CASES[0], addend: true }, CPU)).toThrow(/addend needs the total/);
+  });
+
   it('CPU adapters get one SIMD chunk of lanes, GPUs a wide workgroup', () => {
     expect([auxLossWorkgroup(CPU), auxLossWorkgroup(GPU)]).toEqual([8, 256]);
   });
@@ -47,6 +51,9 @@ describe('aux loss kernel', () => {
     { tokens: 45, experts: 6, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, givenCounts: true, total: true, grad: true },
     { tokens: 33, experts: 5, topK: 3, balanceCoef: 0, zLossCoef: 0.01, accumulate: false, total: true, grad: true },
     { tokens: 20, experts: 300, topK: 4, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true, grad: true },
+    // fuse-aux-loss-sum: also the running total loss
+    { tokens: 37, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true, grad: true, addend: true },
+    { tokens: 33, experts: 5, topK: 3, balanceCoef: 0, zLossCoef: 0.01, accumulate: false, givenCounts: false, total: true, grad: true, addend: true },
   ];
   for (const caps of [CPU, GPU]) for (const params of FUSED) {
     const program = auxLossProgram(params, caps);
@@ -65,6 +72,8 @@ describe('aux loss kernel', () => {
       const plain = await (await testExecutor()).run(auxLossProgram(p, caps), inputs);
       const out = await (await testExecutor()).run(fused, inputs);
       expect(out.loss_total[0]).toBe(Math.fround(plain.loss[0] + plain.loss[1]));
+      const summed = await (await testExecutor()).run(auxLossProgram({ ...p, total: true, grad: true, addend: true }, caps), { ...inputs, loss_addend: Float32Array.of(2.5) });
+      expect(summed.loss_sum[0]).toBe(Math.fround(2.5 + out.loss_total[0]));
       expect(Array.from(out.d_x)).toEqual(Array.from({ length: p.tokens * p.experts }, (_, i) => Math.fround(inputs.d_loss[0] * plain.d_probs[i % p.experts])));
     }
   });

@@ -6,6 +6,7 @@ import { graph } from '../../compiler/ir/graph.ts';
 import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
+import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { mlpLoss, moeBlockLoss } from '../ir/small-graphs.ts';
 
@@ -133,6 +134,7 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-forward': attentionBlock,
   'fuse-aux-loss/moe-aux-grads': () => cse(simplify(autodiff(moeAuxLoss()))),
+  'fuse-aux-loss-sum/moe-aux-grads': () => fuseAuxLoss(cse(simplify(autodiff(moeAuxLoss())))),
   'fuse-combine-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
   'fuse-combine-add/moe-residual-forward': moeResidual,
   'autodiff/mlp': mlpLoss,

@@ -80,6 +80,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lane == 0u) {
     loss[0] = 0.07999999821186066f * balance;
     loss[1] = 0.0f * z;
-    loss_total[0] = 0.07999999821186066f * balance + 0.0f * z;
+    let lossTotal = 0.07999999821186066f * balance + 0.0f * z;
+    loss_total[0] = lossTotal;
   }
 }

@@ -92,6 +92,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lane == 0u) {
     loss[0] = 3.0f * balance;
     loss[1] = 0.0f * z;
-    loss_total[0] = 3.0f * balance + 0.0f * z;
+    let lossTotal = 3.0f * balance + 0.0f * z;
+    loss_total[0] = lossTotal;
   }
 }

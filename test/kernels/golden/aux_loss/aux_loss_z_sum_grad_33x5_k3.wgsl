@@ -107,6 +107,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lane == 0u) {
     loss[0] = 0.0f * balance;
     loss[1] = 0.0003030303050763905f * z;
-    loss_total[0] = 0.0f * balance + 0.0003030303050763905f * z;
+    let lossTotal = 0.0f * balance + 0.0003030303050763905f * z;
+    loss_total[0] = lossTotal;
   }
 }
