@@ -122,7 +122,13 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return ir.layernormGrad(g, n.inputs[0], n.inputs[1], out(n as Node, 1), out(n as Node, 2), n.attrs.eps);
   },
   layernorm_grad: () => noGrad('layernorm_grad'),
-  rope: (n, [g]) => [g && ir.rope(g, { ...n.attrs, inverse: !n.attrs.inverse })],
+  rope: (n, [g, g2]) => {
+    const { pairHeads, ...single } = n.attrs;
+    const inverse = { ...single, inverse: !n.attrs.inverse };
+    if (pairHeads === undefined) return [g && ir.rope(g, inverse)];
+    if (g && g2) return ir.ropePair(g, g2, { ...inverse, pairHeads });
+    return [g && ir.rope(g, inverse), g2 && ir.rope(g2, { ...inverse, heads: pairHeads })];
+  },
   attention: (n, [g, glse]) => {
     if (glse) throw new IrError('attention: the log-sum-exp output is not differentiable');
     if (!g) return [undefined, undefined, undefined];
@@ -163,16 +169,22 @@ const RULES: { [K in OpName]: Rule<K> } = {
   grouped_matmul_grad_x: () => noGrad('grouped_matmul_grad_x'),
   grouped_matmul_grad_w: () => noGrad('grouped_matmul_grad_w'),
   moe_combine: (n, [g]) => {
-    if (!g) return [undefined, undefined, undefined];
+    if (!g) return n.inputs.map(() => undefined);
     const [ys, permRow, w] = n.inputs;
     // The row → (token, slot) maps come from the dispatch that produced permRow.
     const dispatch = permRow.node;
     if (dispatch.op !== 'moe_dispatch') throw new IrError('moe_combine: permRow must come from moe_dispatch');
     const [dys, dw] = ir.moeCombineGrad(g, ys, permRow, w, out(dispatch, 3), out(dispatch, 4), n.attrs.topK);
-    return [dys, undefined, dw];
+    // An addend's gradient is g itself.
+    return n.inputs.length === 4 ? [dys, undefined, dw, g] : [dys, undefined, dw];
   },
   moe_combine_grad: () => noGrad('moe_combine_grad'),
-  aux_loss: (n, [g]) => [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined],
+  aux_loss: (n, [g, gdx, gsum]) => {
+    // The fused forms (fuse-aux-loss, fuse-aux-loss-sum) come after autodiff: only the loss itself is differentiated.
+    if (gdx || gsum) throw new IrError('aux_loss: the fused gradient and sum outputs are not differentiable');
+    const grads = [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined];
+    return [...grads, ...n.inputs.slice(2).map(() => undefined)];
+  },
   aux_loss_grad: () => noGrad('aux_loss_grad'),
   cross_entropy: (n, [gRows, gMean]) => {
     // Only the mean is differentiable: its gradient kernel is fused with the loss (one row pass).

@@ -10,7 +10,6 @@ import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
-import { broadcastRowsCase } from '../kernels/broadcast-rows.ts';
 import { crossEntropyCase } from '../kernels/cross-entropy.ts';
 import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
@@ -24,7 +23,7 @@ import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
-import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
+import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
 import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
@@ -81,26 +80,36 @@ function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<strin
 }
 
 /**
- * One aux-loss kernel for a node of either kind: load balance reads the probabilities, z-loss the
- * logits (bound as the probabilities too, with the balance coefficient 0, since the kernel always
- * reads them). Returns the gradient scratch buffers.
+ * The one aux-loss dispatch of a node of either kind: load balance reads the probabilities, z-loss
+ * the logits (bound as the probabilities too, with the balance coefficient 0, since the kernel
+ * always reads them). The kernel writes the node's loss (balance + z) to `total` and, given
+ * `grad`, d_x = dLoss · dL/dx; its other results go to scratch.
  */
-function emitAux(a: NodeOf<'aux_loss'>['attrs'], tokens: number, experts: number, c: LoweringContext, loss: number, xInput = 0, idxInput = 1): { dProbs: number; dLogitsZ: number } {
+function emitAux(
+  a: NodeOf<'aux_loss'>['attrs'],
+  tokens: number,
+  experts: number,
+  c: LoweringContext,
+  io: { x: number; idx: number; total?: number; grad?: { dLoss: number; dx: number }; sum?: { addend: number; out: number } },
+): void {
   const z = a.kind === 'z_loss';
   const counts = z ? undefined : c.auxCounts;
-  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given' };
-  const dProbs = c.temp(experts * 4, 'd_probs');
-  const dLogitsZ = z ? c.temp(tokens * experts * 4, 'd_logits_z') : -1;
+  const total = io.total !== undefined;
+  const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given', total, grad: !!io.grad, addend: !!io.sum };
+  const outputs: Record<string, number> = {};
+  if (io.total !== undefined) outputs.loss_total = io.total;
+  if (io.sum) Object.assign(outputs, { loss_addend: io.sum.addend, loss_sum: io.sum.out });
+  if (io.grad) Object.assign(outputs, { d_loss: io.grad.dLoss, d_x: io.grad.dx });
   c.emit(auxLossCase(p, c.caps), {
-    probs: c.input(xInput),
-    topk_idx: c.input(idxInput),
-    ...(z ? { logits: c.input(xInput), d_logits_z: dLogitsZ } : {}),
+    probs: c.input(io.x),
+    topk_idx: c.input(io.idx),
+    ...(z ? { logits: c.input(io.x), d_logits_z: c.temp(tokens * experts * 4, 'd_logits_z') } : {}),
     ...(counts?.mode === 'accumulate' ? { counts_accum: counts.buffer } : counts?.mode === 'given' ? { counts_global: counts.buffer } : {}),
     stats_counts: c.temp(experts * 4, 'stats'),
-    loss,
-    d_probs: dProbs,
+    loss: c.temp(8, 'loss'),
+    d_probs: c.temp(experts * 4, 'd_probs'),
+    ...outputs,
   });
-  return { dProbs, dLogitsZ };
 }
 
 function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
@@ -223,11 +232,18 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(rmsnormCase({ rows, dim, eps: n.attrs.eps }, c.caps), { x: c.input(0), w: c.input(1), y: c.output(0), rstd: c.output(1) });
   },
   rmsnorm_grad: (n, c) => {
-    // Inputs: dy, x, w, rstd (kept from the forward).
+    // Inputs: dy, x, w, rstd (kept from the forward), and an optional addend that dx is added to.
     const [rows, dim] = c.inputType(1).shape;
     const p = { rows, dim, eps: n.attrs.eps };
-    c.emit(rmsnormBackwardCase(p, c.caps), { dy: c.input(0), x: c.input(1), w: c.input(2), dx: c.output(0) });
-    c.emit(rmsnormWeightGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), rstd: c.input(3), dw: c.output(1) });
+    const addend = n.inputs.length === 5;
+    // dy4, x4: the fused lane kernel's vec4 views of dy and x (the same buffers, read only).
+    const io = { dy: c.input(0), x: c.input(1), w: c.input(2), ...(addend ? { addend: c.input(4) } : {}), rstd: c.input(3), dx: c.output(0), dw: c.output(1), dy4: c.input(0), x4: c.input(1) };
+    if (rmsnormGradLayout(c.caps, dim) === 'fused-lane') {
+      c.emit(rmsnormBackwardDwCase({ ...p, addend }, c.caps), io);
+      return;
+    }
+    c.emit(rmsnormBackwardCase({ ...p, addend }, c.caps), io);
+    c.emit(rmsnormWeightGradCase(p, c.caps), io);
   },
   layernorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
@@ -243,7 +259,9 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   rope: (n, c) => {
     const a = n.attrs;
-    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse }, c.caps), { x: c.input(0), out: c.output(0) });
+    const pair = a.pairHeads !== undefined ? { pairHeads: a.pairHeads } : {};
+    const second: Record<string, number> = a.pairHeads !== undefined ? { x2: c.input(1), out2: c.output(1) } : {};
+    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse, ...pair }, c.caps), { x: c.input(0), out: c.output(0), ...second });
   },
   attention: (n, c) => {
     const a = n.attrs;
@@ -335,9 +353,11 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(groupedMatmulDwCase({ rows, experts: n.attrs.experts, inDim, outDim, weightLayout: 'io' }, c.caps), { a: c.input(0), g: c.input(1), counts: c.input(2), dw: c.output(0) });
   },
   moe_combine: (n, c) => {
+    // Inputs: ys, permRow, weights, and an optional addend (the residual stream: fuse-combine-add).
     const [rows, dim] = c.inputType(0).shape;
-    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), out: c.output(0) });
+    const addend = n.inputs.length === 4;
+    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend, gatedShared: false };
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), ...(addend ? { addend: c.input(3) } : {}), out: c.output(0) });
   },
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).
@@ -355,21 +375,18 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     });
   },
   aux_loss: (n, c) => {
-    // The aux kernel writes [balance, z]; the node's loss is their sum (the other coef is 0).
+    // Inputs: x, idx, dLoss when fused with its gradient (fuse-aux-loss), then an addend
+    // (fuse-aux-loss-sum): one dispatch writes the loss (balance + z; the other coef is 0), d_x
+    // and addend + loss.
     const [tokens, experts] = c.inputType(0).shape;
-    const loss = c.temp(8, 'loss');
-    emitAux(n.attrs, tokens, experts, c, loss);
-    c.emit(reduceCase({ op: 'sum', shape: [2], axis: 0 }, c.caps), { x: loss, out: c.output(0) });
+    const grad = n.inputs.length >= 3 ? { dLoss: c.input(2), dx: c.output(1) } : undefined;
+    const sum = n.inputs.length === 4 ? { addend: c.input(3), out: c.output(2) } : undefined;
+    emitAux(n.attrs, tokens, experts, c, { x: 0, idx: 1, total: c.output(0), grad, sum });
   },
   aux_loss_grad: (n, c) => {
-    // Inputs: dLoss [], x, idx. The kernel's gradients are for dLoss = 1; scale them by dLoss.
+    // Inputs: dLoss [], x, idx; the kernel scales its gradient by dLoss.
     const [tokens, experts] = c.inputType(1).shape;
-    const grads = emitAux(n.attrs, tokens, experts, c, c.temp(8, 'loss'), 1, 2);
-    if (n.attrs.kind === 'load_balance') {
-      c.emit(broadcastRowsCase({ rows: tokens, cols: experts }), { row: grads.dProbs, scale: c.input(0), out: c.output(0) });
-    } else {
-      c.emit(elementwiseCase({ op: 'mul', aShape: [tokens, experts], bShape: [] }, c.caps), { a: grads.dLogitsZ, b: c.input(0), out: c.output(0) });
-    }
+    emitAux(n.attrs, tokens, experts, c, { x: 1, idx: 2, grad: { dLoss: c.input(0), dx: c.output(0) } });
   },
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;

@@ -182,7 +182,7 @@ function loadBalanceNames(g: Graph, order: readonly Node[]): Map<Node, string> {
   const key = (v: Value): string => `${position.get(v.node)}:${v.index}`;
   const names = new Map<Node, string>();
   for (const [name, v] of Object.entries(g.outputs)) {
-    if (v.node.op === 'aux_loss' && v.node.attrs.kind === 'load_balance') {
+    if (v.node.op === 'aux_loss' && v.node.attrs.kind === 'load_balance' && v.index === 0) {
       names.set(v.node, name);
       byRouter.set(key(v.node.inputs[1]), name);
     }

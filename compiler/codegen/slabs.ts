@@ -66,10 +66,13 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     if (!leafParams || !ownGrad) continue;
     const base = `${n.op}|${stableJson(n.attrs)}|${hyper.map((h) => position.get(h.node)).join(',')}|${position.get(clip.node)}`;
     const slabs = colours.get(base) ?? colours.set(base, []).get(base)!;
+    // Reading another output of a member's gradient producer is no conflict (fuse-rmsnorm-grad-add:
+    // a norm's dx reads the previous norm's dx, while only their dw live in the slab).
+    const isGrad = (c: { members: Node[] }, x: Value): boolean => c.members.some((o) => o.inputs[1].node === x.node && o.inputs[1].index === x.index);
     const conflicts = (c: { grads: Set<Node>; members: Node[] }): boolean =>
       c.members.some((o) => o.inputs[1].node === g.node && o.inputs[1].index !== g.index) ||
-      g.node.inputs.some((x) => c.grads.has(x.node)) ||
-      c.members.some((o) => o.inputs[1].node.inputs.some((x) => x.node === g.node));
+      g.node.inputs.some((x) => isGrad(c, x)) ||
+      c.members.some((o) => o.inputs[1].node.inputs.some((x) => x.node === g.node && x.index === g.index));
     let colour = slabs.findIndex((c) => !conflicts(c));
     if (colour < 0) colour = slabs.push({ grads: new Set(), members: [] }) - 1;
     slabs[colour].grads.add(g.node);
@@ -88,7 +91,7 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     const kept = members.filter((n) => {
       const g = n.inputs[1];
       const sharedGrad = members.some((o) => o !== n && o.inputs[1].node === g.node && o.inputs[1].index === g.index);
-      const readsSlab = g.node.inputs.some((x) => gradNodes.has(x.node));
+      const readsSlab = g.node.inputs.some((x) => gradNodes.get(x.node)?.has(x.index));
       const writesTwoSlots = gradNodes.get(g.node)!.size > 1;
       return !sharedGrad && !readsSlab && !writesTwoSlots;
     });

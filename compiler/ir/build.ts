@@ -66,13 +66,16 @@ export const ir = {
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
-  rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number) => all('rmsnorm_grad', [dy, x, w, rstd], { eps }) as [Value, Value],
+  /** dx (+ addend, when given) and dw. */
+  rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number, addend?: Value) => all('rmsnorm_grad', addend ? [dy, x, w, rstd, addend] : [dy, x, w, rstd], { eps }) as [Value, Value],
   /** (y, per-row mean, per-row 1/std); the statistics feed the backward. */
   layernorm: (x: Value, w: Value, b: Value, eps: number) => all('layernorm', [x, w, b], { eps }) as [Value, Value, Value],
   /** (dx, dw, db) */
   layernormGrad: (dy: Value, x: Value, w: Value, mean: Value, rstd: Value, eps: number) =>
     all('layernorm_grad', [dy, x, w, mean, rstd], { eps }) as [Value, Value, Value],
   rope: (x: Value, a: OpAttrs['rope']) => one('rope', [x], a),
+  /** x and x2 (pairHeads heads) rotated by one rope node. */
+  ropePair: (x: Value, x2: Value, a: OpAttrs['rope'] & { pairHeads: number }) => all('rope', [x, x2], a) as [Value, Value],
   attention: (q: Value, k: Value, v: Value, a: OpAttrs['attention']) => all('attention', [q, k, v], a) as [Value, Value],
   attentionGrad: (dOut: Value, q: Value, k: Value, v: Value, o: Value, lse: Value, a: OpAttrs['attention_grad']) =>
     all('attention_grad', [dOut, q, k, v, o, lse], a) as [Value, Value, Value],
@@ -94,11 +97,16 @@ export const ir = {
   groupedMatmulGradX: (dY: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
     one('grouped_matmul_grad_x', [dY, ...weights, counts], a),
   groupedMatmulGradW: (xs: Value, dY: Value, counts: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, counts], { experts }),
-  moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number) => one('moe_combine', [ys, permRow, weights], { topK }),
+  /** Σ_j w·ys rows per token (+ addend, when given). */
+  moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number, addend?: Value) => one('moe_combine', addend ? [ys, permRow, weights, addend] : [ys, permRow, weights], { topK }),
   moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, srcToken: Value, srcSlot: Value, topK: number) =>
     all('moe_combine_grad', [dOut, ys, permRow, weights, srcToken, srcSlot], { topK }) as [Value, Value],
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),
   auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
+  /** The loss and its gradient w.r.t. x (scaled by dLoss) from one node. */
+  auxLossFused: (x: Value, idx: Value, dLoss: Value, a: OpAttrs['aux_loss']) => all('aux_loss', [x, idx, dLoss], a) as [Value, Value],
+  /** The fused loss and gradient, and addend + loss (the running total loss). */
+  auxLossFusedSum: (x: Value, idx: Value, dLoss: Value, addend: Value, a: OpAttrs['aux_loss']) => all('aux_loss', [x, idx, dLoss, addend], a) as [Value, Value, Value],
   /** (per-row loss [T], mean over non-ignored rows []) */
   crossEntropy: (logits: Value, targets: Value) => all('cross_entropy', [logits, targets], {}) as [Value, Value],
   crossEntropyGrad: (dMean: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dMean, logits, targets], {}),

@@ -112,7 +112,9 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[0].shape), f32([ins[0].shape[0]])]; // y, per-row 1/rms (kept for the backward)
   },
   rmsnorm_grad: (ins) => {
-    arity('rmsnorm_grad', ins, 4); // dy, x, w, rstd
+    // dy, x, w, rstd, and an optional addend: dx + addend (fuse-rmsnorm-grad-add)
+    expect(ins.length === 4 || ins.length === 5, 'rmsnorm_grad', `takes dy, x, w, rstd and an optional addend, got ${ins.length} inputs`);
+    if (ins.length === 5) expect(sameShape(ins[4].shape, ins[1].shape) && ins[4].dtype === 'f32', 'rmsnorm_grad', `addend ${formatType(ins[4])} must be ${formatType(f32(ins[1].shape))}`);
     return [f32(ins[1].shape), f32(ins[2].shape)];
   },
   layernorm: (ins) => {
@@ -127,11 +129,15 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[1].shape), f32(ins[2].shape), f32(ins[2].shape)];
   },
   rope: (ins, a) => {
-    arity('rope', ins, 1);
+    // x, or x and x2 rotated alike (x2 has pairHeads heads): one output per operand
+    arity('rope', ins, a.pairHeads === undefined ? 1 : 2);
     rank('rope', ins[0], 2, 'x');
     expect(ins[0].shape[1] === a.heads * a.headDim, 'rope', `width ${ins[0].shape[1]} != heads·headDim ${a.heads * a.headDim}`);
     expect(ins[0].shape[0] % a.seqLen === 0, 'rope', `tokens ${ins[0].shape[0]} not a multiple of seqLen ${a.seqLen}`);
-    return [f32(ins[0].shape)];
+    if (a.pairHeads === undefined) return [f32(ins[0].shape)];
+    rank('rope', ins[1], 2, 'x2');
+    expect(sameShape(ins[1].shape, [ins[0].shape[0], a.pairHeads * a.headDim]), 'rope', `second operand ${formatType(ins[1])} must be f32[${ins[0].shape[0]},${a.pairHeads * a.headDim}] (pairHeads·headDim)`);
+    return [f32(ins[0].shape), f32(ins[1].shape)];
   },
   attention: (ins, a) => {
     arity('attention', ins, 3);
@@ -219,12 +225,24 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([a.experts, ins[0].shape[1], ins[1].shape[1]])];
   },
   moe_combine: (ins, a) => {
-    arity('moe_combine', ins, 3); // ys, permRow, weights
-    return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
+    // ys, permRow, weights, and an optional addend added to the result (fuse-combine-add)
+    expect(ins.length === 3 || ins.length === 4, 'moe_combine', `takes ys, permRow, weights and an optional addend, got ${ins.length} inputs`);
+    const y = f32([ins[0].shape[0] / a.topK, ins[0].shape[1]]);
+    if (ins.length === 4) expect(sameShape(ins[3].shape, y.shape) && ins[3].dtype === 'f32', 'moe_combine', `addend ${formatType(ins[3])} must be ${formatType(y)}`);
+    return [y];
   },
   // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
   moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),
-  aux_loss: (ins) => (arity('aux_loss', ins, 2), [f32([])]), // probs|logits, idx
+  aux_loss: (ins) => {
+    // probs|logits, idx; + dLoss when fused with its gradient (fuse-aux-loss): loss, then d_x;
+    // + a scalar addend (fuse-aux-loss-sum): then also addend + loss
+    expect(ins.length >= 2 && ins.length <= 4, 'aux_loss', `takes x, idx, an optional dLoss and then an optional addend, got ${ins.length} inputs`);
+    if (ins.length === 2) return [f32([])];
+    expect(ins[2].dtype === 'f32' && ins[2].shape.reduce((p, d) => p * d, 1) === 1, 'aux_loss', `dLoss must be one f32, got ${formatType(ins[2])}`);
+    if (ins.length === 3) return [f32([]), f32(ins[0].shape)];
+    expect(ins[3].dtype === 'f32' && ins[3].shape.length === 0, 'aux_loss', `addend must be f32[], got ${formatType(ins[3])}`);
+    return [f32([]), f32(ins[0].shape), f32([])];
+  },
   aux_loss_grad: (ins) => (arity('aux_loss_grad', ins, 3), [f32(ins[1].shape)]), // dLoss, probs|logits, idx
   cross_entropy: (ins) => {
     arity('cross_entropy', ins, 2);

@@ -304,9 +304,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [y, rstds];
   },
 
-  rmsnorm_grad: (n, [dy, x, w, rstd]) => {
+  rmsnorm_grad: (n, [dy, x, w, rstd, addend]) => {
     // y = x·r·w with r = (mean x² + eps)^(-1/2) (the forward's rstd), so
-    // dx = r·g − r³·x·mean(g·x) where g = dy·w.
+    // dx = r·g − r³·x·mean(g·x) where g = dy·w; plus the optional addend, added last (as the
+    // binary add it replaces did).
     const [T, D] = shapeOf(n, 1);
     const dx = new Float64Array(T * D);
     const dw = new Float64Array(D);
@@ -319,6 +320,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
         dw[d] += dy[t * D + d] * x[t * D + d] * r;
       }
     }
+    if (addend) for (let i = 0; i < dx.length; i++) dx[i] += addend[i];
     return [dx, dw];
   },
 
@@ -367,7 +369,13 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dx, dw, db];
   },
 
-  rope: (n, [x]) => {
+  rope: (n, [x, x2]) => {
+    const { pairHeads, ...single } = n.attrs;
+    if (pairHeads !== undefined) {
+      // A pair rotates each operand exactly as a rope of its own.
+      const one = (v: Tensor, heads: number, i: number): Float64Array => OPS.rope({ ...n, attrs: { ...single, heads }, inputs: [n.inputs[i]], types: [n.types[i]] } as never, [v], {})[0] as Float64Array;
+      return [one(x, single.heads, 0), one(x2, pairHeads, 1)];
+    }
     const { theta, heads, headDim: hd, seqLen, inverse } = n.attrs;
     const T = shapeOf(n, 0)[0];
     const W = heads * hd;
@@ -641,7 +649,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dW];
   },
 
-  moe_combine: (n, [ys, permRow, w]) => {
+  moe_combine: (n, [ys, permRow, w, addend]) => {
     const K = n.attrs.topK;
     const [T, D] = n.types[0].shape;
     const y = new Float64Array(T * D);
@@ -650,6 +658,8 @@ const OPS: { [K in OpName]: Impl<K> } = {
       if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) y[t * D + d] += w[t * K + j] * ys[row * D + d];
     }
+    // the addend last, as the kernel (and the binary add it replaces) adds it
+    if (addend) for (let i = 0; i < y.length; i++) y[i] += addend[i];
     return [y];
   },
 
@@ -670,7 +680,18 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dYs, dW];
   },
 
-  aux_loss: (n, [x, idx]) => {
+  aux_loss: (n, [x, idx, dLoss, addend]) => {
+    if (addend) {
+      // + the running total it is added to (fuse-aux-loss-sum), as the binary add did.
+      const [loss, dx] = OPS.aux_loss({ ...n, inputs: n.inputs.slice(0, 3), types: n.types.slice(0, 2) } as never, [x, idx, dLoss], {});
+      return [loss, dx, Float64Array.of(addend[0] + loss[0])];
+    }
+    if (dLoss) {
+      // Fused with its gradient (fuse-aux-loss): the loss and aux_loss_grad(dLoss, x, idx).
+      const [loss] = OPS.aux_loss({ ...n, inputs: n.inputs.slice(0, 2), types: n.types.slice(0, 1) } as never, [x, idx], {});
+      const [dx] = OPS.aux_loss_grad({ ...n, op: 'aux_loss_grad', inputs: [n.inputs[2], n.inputs[0], n.inputs[1]], types: n.types.slice(1) } as never, [dLoss, x, idx], {});
+      return [loss, dx];
+    }
     const [T, E] = shapeOf(n, 0);
     const { kind, coef, topK: K } = n.attrs;
     if (kind === 'z_loss') {

@@ -66,7 +66,8 @@ export interface OpAttrs {
    *  rstd = 1/sqrt(var + eps), biased variance. Outputs y, per-row mean, per-row rstd. */
   layernorm: { eps: number };
   layernorm_grad: { eps: number };
-  rope: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean };
+  /** With a second operand (fuse-rope-pair) `pairHeads` are its heads; both share every other attr. */
+  rope: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean; pairHeads?: number };
   attention: { heads: number; kvHeads: number; headDim: number; seqLen: number };
   attention_grad: { heads: number; kvHeads: number; headDim: number; seqLen: number };
   swiglu: Record<string, never>;

@@ -17,6 +17,13 @@
 //   batch of N·B sequences: L = coef·E·Σ_e f_e·P_e is linear in P_e, the mean over all tokens.
 // - Per-expert token counts of the micro-batch go to `stats_counts` for metrics; they are read
 //   back only when metrics are logged.
+// - `total` also writes loss_total = balance + z (the IR node's value, which took a reduce dispatch);
+//   `grad` also writes d_x[t, e] = d_loss · (d_probs[e] + d_logits_z[t, e]), the gradient w.r.t. x
+//   when probs and logits are the same x with one coefficient 0 (as aux_loss / aux_loss_grad bind
+//   them), which took a broadcast (or scaling) dispatch. With both, a fused aux_loss node (loss and
+//   gradient, fuse-aux-loss) is this one dispatch. `addend` (with `total`) also writes
+//   loss_sum = loss_addend + loss_total: the running total loss the node is added to
+//   (fuse-aux-loss-sum), which took a scalar add dispatch.
 // - Reductions are fixed-order (per-lane strided partials, then an ordered or tree sum), so the
 //   losses are bitwise reproducible. Expert ids outside [0, E) are ignored.
 import type { RowKernelCaps } from '../../base/caps.ts';
@@ -39,6 +46,12 @@ export interface AuxLossParams {
   readonly accumulate: boolean;
   /** Global-batch balancing: f_e from the step's counts in `counts_global` (read only). */
   readonly givenCounts?: boolean;
+  /** Also write loss_total [1] = balance + z. */
+  readonly total?: boolean;
+  /** Also write d_x [T, E] = d_loss · (d_probs broadcast over tokens + d_logits_z), from d_loss [1]. */
+  readonly grad?: boolean;
+  /** With `total`: also write loss_sum [1] = loss_addend [1] + loss_total. */
+  readonly addend?: boolean;
 }
 
 // Workgroup width by adapter (auxLossWorkgroup; the kernel is the same, one workgroup either way):
@@ -57,6 +70,7 @@ export function auxLossProgram(p: AuxLossParams, caps: RowKernelCaps): KernelPro
   if (p.experts < 1 || p.experts > AUX_MAX_EXPERTS) throw new InternalError(`aux loss: ${p.experts} experts; supported 1..${AUX_MAX_EXPERTS}`);
   if (p.tokens < 1 || p.topK < 1) throw new InternalError('aux loss: needs at least one token and top-k ≥ 1');
   if (p.accumulate && p.givenCounts) throw new InternalError('aux loss: accumulate and givenCounts exclude each other');
+  if (p.addend && !p.total) throw new InternalError('aux loss: an addend needs the total loss');
   const te = p.tokens * p.experts;
   const zLoss = p.zLossCoef > 0;
   const bindings: KernelBinding[] = [
@@ -69,9 +83,22 @@ export function auxLossProgram(p: AuxLossParams, caps: RowKernelCaps): KernelPro
     { name: 'loss', access: 'write', type: 'f32', length: 2 },
     { name: 'd_probs', access: 'write', type: 'f32', length: p.experts },
     ...(zLoss ? [{ name: 'd_logits_z', access: 'write' as const, type: 'f32' as const, length: te }] : []),
+    ...(p.total ? [{ name: 'loss_total', access: 'write' as const, type: 'f32' as const, length: 1 }] : []),
+    ...(p.addend
+      ? [
+          { name: 'loss_addend', access: 'read' as const, type: 'f32' as const, length: 1 },
+          { name: 'loss_sum', access: 'write' as const, type: 'f32' as const, length: 1 },
+        ]
+      : []),
+    ...(p.grad
+      ? [
+          { name: 'd_loss', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } },
+          { name: 'd_x', access: 'write' as const, type: 'f32' as const, length: te },
+        ]
+      : []),
   ];
   const lanesPerExpert = Math.floor(WORKGROUP / p.experts);
-  const tags = [p.zLossCoef > 0 ? 'z' : '', p.accumulate ? 'acc' : '', p.givenCounts ? 'global' : ''].filter(Boolean).join('_');
+  const tags = [p.zLossCoef > 0 ? 'z' : '', p.accumulate ? 'acc' : '', p.givenCounts ? 'global' : '', p.total ? 'sum' : '', p.grad ? 'grad' : '', p.addend ? 'add' : ''].filter(Boolean).join('_');
   return {
     template: 'aux_loss',
     label: `aux_loss${tags ? `_${tags}` : ''}_${p.tokens}x${p.experts}_k${p.topK}${WORKGROUP === PARALLEL_WORKGROUP ? '' : `_wg${WORKGROUP}`}`,
@@ -89,6 +116,9 @@ export function auxLossProgram(p: AuxLossParams, caps: RowKernelCaps): KernelPro
       invTokens: f32Literal(1 / p.tokens),
       accumulate: p.accumulate,
       givenCounts: p.givenCounts ?? false,
+      total: p.total ?? false,
+      addend: p.addend ?? false,
+      grad: p.grad ?? false,
     },
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],
@@ -136,6 +166,9 @@ export function auxLossOracle(p: AuxLossParams) {
       loss[1] = (p.zLossCoef * z) / T;
       result.d_logits_z = dz;
     }
+    if (p.total) result.loss_total = Float32Array.of(loss[0] + loss[1]);
+    if (p.addend) result.loss_sum = Float32Array.of(inputs.loss_addend[0] + result.loss_total[0]);
+    if (p.grad) result.d_x = Float32Array.from({ length: T * E }, (_, i) => inputs.d_loss[0] * (dProbs[i % E] + (result.d_logits_z?.[i] ?? 0)));
     return result;
   };
 }

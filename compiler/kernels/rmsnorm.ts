@@ -2,8 +2,12 @@
 // programs, all deterministic (fixed summation orders, no atomics):
 //   rmsnorm          → y, and rstd per row for the weight gradient;
 //   rmsnorm_backward → dx = rstd·(dy⊙w) − x·rstd³·mean(dy⊙w⊙x); it recomputes rstd from x because
-//                    the row reduction it needs anyway is the same pass;
-//   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r].
+//                    the row reduction it needs anyway is the same pass; with `addend` it writes
+//                    dx + addend (the residual stream's gradient so far: fuse-rmsnorm-grad-add),
+//                    which saves an elementwise dispatch per norm in the backward;
+//   rmsnorm_weight_grad  dw[j] = Σ_rows dy[r,j]·x[r,j]·rstd[r];
+//   rmsnorm_backward_dw_lane  both of the last two in one dispatch on CPU adapters (rmsnormGradLayout):
+//                    dw's column workgroups, then dx's row workgroups, independent of each other.
 // Row layouts (NormVariant, chosen by normVariant from the adapter's RowKernelCaps, shared with
 // layernorm.ts):
 //   lane      CPU adapters (lavapipe, SwiftShader): rows up to LANE_MAX_DIM, or any row when the
@@ -144,18 +148,25 @@ export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = 
   };
 }
 
-export function rmsnormBackwardProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
+/** The backward's shape; `addend` adds a [rows, dim] tensor to dx in the same pass. */
+export interface RmsnormBackwardParams extends RmsnormParams {
+  readonly addend?: boolean;
+}
+
+export function rmsnormBackwardProgram(p: RmsnormBackwardParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
   checkParams(p);
   const l = normRowLayout(p, variant, caps);
   const v4 = l.vec4 ? { vec4: true } : {};
+  const addend = p.addend ?? false;
   return {
     template: `rmsnorm_backward${l.suffix}`,
-    label: `rmsnorm_bwd_${tag(p)}${variantTag(variant)}`,
-    params: l.params,
+    label: `rmsnorm_bwd_${tag(p)}${addend ? '_add' : ''}${variantTag(variant)}`,
+    params: { ...l.params, addend },
     bindings: [
       { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
+      ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, ...v4 }] : []),
       { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim, ...v4 },
     ],
     workgroupSize: l.workgroupSize,
@@ -213,6 +224,53 @@ export function rmsnormWeightGradProgram(p: RmsnormParams, caps: RowKernelCaps, 
   };
 }
 
+/**
+ * How rmsnorm_grad is dispatched: 'fused-lane' (CPU adapters whose dx takes the lane layout) runs
+ * dx and dw as one dispatch of two workgroup ranges (rmsnormBackwardDwProgram); 'separate' (GPUs,
+ * long rows) keeps the dx program and the weight-gradient program of their own layouts.
+ */
+export function rmsnormGradLayout(caps: RowKernelCaps, dim: number): 'fused-lane' | 'separate' {
+  return normVariant(caps, dim) === 'lane' && normColumnVariant(caps) === 'lane' ? 'fused-lane' : 'separate';
+}
+
+/** dx (+ addend) and dw in one dispatch, lane layout: dw's column groups first, then dx's row groups. */
+export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKernelCaps): KernelProgram {
+  checkParams(p);
+  const l = normRowLayout(p, 'lane', caps);
+  const wg = l.workgroupSize[0];
+  // dw's lanes take vec4 columns when the row allows (as normColumnLayout), through vec4 aliases of dy, x.
+  const vec4 = p.dim % 4 === 0;
+  const cols = vec4 ? p.dim / 4 : p.dim;
+  const rowGroups = ceilDiv(p.rows, wg);
+  const colGroups = ceilDiv(cols, wg);
+  const { dispatch, dispatchX } = spreadWorkgroups(rowGroups + colGroups);
+  const addend = p.addend ?? false;
+  const v4 = vec4 ? { vec4: true } : {};
+  return {
+    template: 'rmsnorm_backward_dw_lane',
+    label: `rmsnorm_bwd_dw_${tag(p)}${addend ? '_add' : ''}_lane`,
+    params: { ...l.params, cols, vec4, dispatchX, rowGroups, colGroups, addend },
+    bindings: [
+      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim },
+      ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim }] : []),
+      { name: 'rstd', access: 'read', type: 'f32', length: p.rows, fill: { kind: 'float', lo: 0.5, hi: 2 } },
+      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim },
+      ...(vec4
+        ? [
+            { name: 'dy4', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, vec4: true },
+            { name: 'x4', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, vec4: true },
+          ]
+        : []),
+      { name: 'dw', access: 'write', type: 'f32', length: p.dim, ...v4 },
+    ],
+    workgroupSize: l.workgroupSize,
+    dispatch,
+    features: [],
+  };
+}
+
 type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
 function rowRstd(p: RmsnormParams, x: ArrayLike<number>, r: number): number {
@@ -232,8 +290,8 @@ export function rmsnormReference(p: RmsnormParams, inputs: Inputs): { y: Float64
   return { y, rstd };
 }
 
-/** float64 reference for dx (from dy, x, w). */
-export function rmsnormBackwardReference(p: RmsnormParams, inputs: Inputs): { dx: Float64Array } {
+/** float64 reference for dx (from dy, x, w), plus the addend when `p.addend`. */
+export function rmsnormBackwardReference(p: RmsnormBackwardParams, inputs: Inputs): { dx: Float64Array } {
   const dx = new Float64Array(p.rows * p.dim);
   for (let r = 0; r < p.rows; r++) {
     const rstd = rowRstd(p, inputs.x, r);
@@ -241,7 +299,7 @@ export function rmsnormBackwardReference(p: RmsnormParams, inputs: Inputs): { dx
     for (let j = 0; j < p.dim; j++) dot += inputs.dy[r * p.dim + j] * inputs.w[j] * inputs.x[r * p.dim + j];
     for (let j = 0; j < p.dim; j++) {
       const i = r * p.dim + j;
-      dx[i] = rstd * inputs.dy[i] * inputs.w[j] - (inputs.x[i] * rstd ** 3 * dot) / p.dim;
+      dx[i] = rstd * inputs.dy[i] * inputs.w[j] - (inputs.x[i] * rstd ** 3 * dot) / p.dim + (p.addend ? inputs.addend[i] : 0);
     }
   }
   return { dx };
@@ -261,15 +319,24 @@ const toF32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
 
 /** Oracles: the references above with f32 outputs, keyed by binding name. */
 export const rmsnormOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormReference(p, inputs));
-export const rmsnormBackwardOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormBackwardReference(p, inputs));
+export const rmsnormBackwardOracle = (p: RmsnormBackwardParams) => (inputs: Inputs) => toF32(rmsnormBackwardReference(p, inputs));
 export const rmsnormWeightGradOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormWeightGradReference(p, inputs));
 
 export function rmsnormCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
   return { program: rmsnormProgram(p, caps, variant), oracle: rmsnormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function rmsnormBackwardCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
+export function rmsnormBackwardCase(p: RmsnormBackwardParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
   return { program: rmsnormBackwardProgram(p, caps, variant), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+}
+
+export function rmsnormBackwardDwCase(p: RmsnormBackwardParams, caps: RowKernelCaps): KernelCase {
+  // dw reads dy4, x4 when they exist (the lowering binds dy's and x's buffers to them again).
+  const oracle = (inputs: Inputs) => ({
+    ...rmsnormBackwardOracle(p)(inputs),
+    ...rmsnormWeightGradOracle(p)({ ...inputs, dy: inputs.dy4 ?? inputs.dy, x: inputs.x4 ?? inputs.x }),
+  });
+  return { program: rmsnormBackwardDwProgram(p, caps), oracle, tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
 }
 
 export function rmsnormWeightGradCase(p: RmsnormParams, caps: RowKernelCaps, variant?: 'lane' | 'tree'): KernelCase {

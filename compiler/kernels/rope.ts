@@ -7,10 +7,15 @@
 //             once and applied to every head. On a CPU adapter the trigonometry is the cost, so this
 //             does 1/heads of it, and 1/(heads·hd/2) as many invocations.
 //
+// With `pairHeads` one dispatch rotates two tensors of the same tokens (q and k, or their gradients:
+// fuse-rope-pair): x2 [T, pairHeads·hd] → out2. The row variant applies each cos/sin to the heads
+// of both; the element variant numbers the second tensor's threads after the first's.
+//
 // Precision: inverse frequencies are computed in float64 here and written as literals scaled to
 // turns (1/2π); the shader reduces pos·turns to [−½, ½) before sin/cos, so the trigonometry stays
 // in [−π, π] where WGSL bounds its error, whatever S is.
 import type { RowKernelCaps } from '../../base/caps.ts';
+import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface RopeParams {
@@ -26,6 +31,8 @@ export interface RopeParams {
   /** Rotate `x` in place (one read_write binding) instead of writing `out`; each thread reads and
    *  writes only its own pair, so no element is read after another thread overwrote it. */
   readonly inPlace?: boolean;
+  /** Heads of a second tensor x2 rotated by the same dispatch into out2 (not with inPlace). */
+  readonly pairHeads?: number;
 }
 
 const WORKGROUP = 256;
@@ -45,6 +52,10 @@ function checkParams(p: RopeParams): void {
   }
   if (p.headDim % 2 !== 0) throw new Error(`rope: headDim must be even, got ${p.headDim}`);
   if (!(p.theta > 0 && Number.isFinite(p.theta))) throw new Error(`rope: theta must be positive, got ${p.theta}`);
+  if (p.pairHeads !== undefined) {
+    if (!(Number.isInteger(p.pairHeads) && p.pairHeads > 0)) throw new InternalError(`rope: pairHeads must be a positive integer, got ${p.pairHeads}`);
+    if (p.inPlace) throw new InternalError('rope: a pair is rotated out of place only');
+  }
 }
 
 /** theta^(−2i/hd) for i < hd/2, float64. */
@@ -55,22 +66,33 @@ export function ropeInverseFrequencies(headDim: number, theta: number): number[]
 export function ropeProgram(p: RopeParams, caps: RowKernelCaps): KernelProgram {
   checkParams(p);
   const half = p.headDim / 2;
-  const n = p.tokens * p.heads * half;
+  const n1 = p.tokens * p.heads * half;
+  const pair = p.pairHeads !== undefined;
+  const pairHeads = p.pairHeads ?? 0;
+  const n = n1 + p.tokens * pairHeads * half;
   const row = ropeVariant(caps) === 'row';
   const workgroup = row ? ROW_WORKGROUP : WORKGROUP;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(row ? p.tokens : n, workgroup));
   const turnsPerPosition = ropeInverseFrequencies(p.headDim, p.theta).map((f) => f32Literal(f / (2 * Math.PI)));
   const width = p.heads * p.headDim;
+  const width2 = pairHeads * p.headDim;
   const inPlace = p.inPlace ?? false;
+  const heads = pair ? `${p.heads}+${pairHeads}` : `${p.heads}`;
   return {
     template: row ? 'rope_row' : 'rope',
-    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${p.heads}x${p.headDim}_s${p.seqLen}${row ? '_row' : ''}`,
-    params: { n, tokens: p.tokens, width, half, heads: p.heads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX },
+    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${heads}x${p.headDim}_s${p.seqLen}${row ? '_row' : ''}`,
+    params: { n, n1, tokens: p.tokens, width, width2, half, heads: p.heads, pair, pairHeads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX },
     bindings: inPlace
       ? [{ name: 'x', access: 'readwrite', type: 'f32', length: p.tokens * width }]
       : [
           { name: 'x', access: 'read', type: 'f32', length: p.tokens * width },
           { name: 'out', access: 'write', type: 'f32', length: p.tokens * width },
+          ...(pair
+            ? [
+                { name: 'x2', access: 'read' as const, type: 'f32' as const, length: p.tokens * width2 },
+                { name: 'out2', access: 'write' as const, type: 'f32' as const, length: p.tokens * width2 },
+              ]
+            : []),
         ],
     workgroupSize: [workgroup, 1, 1],
     dispatch,
@@ -78,8 +100,10 @@ export function ropeProgram(p: RopeParams, caps: RowKernelCaps): KernelProgram {
   };
 }
 
-/** float64 reference: rotate each (i, i + hd/2) pair by ±pos·freq_i. */
-export function ropeReference(p: RopeParams, inputs: Readonly<Record<string, ArrayLike<number>>>): { out: Float64Array } {
+/** float64 reference: rotate each (i, i + hd/2) pair by ±pos·freq_i (of x2 too, for a pair). */
+export function ropeReference(p: RopeParams, inputs: Readonly<Record<string, ArrayLike<number>>>): { out: Float64Array; out2?: Float64Array } {
+  const { pairHeads, ...single } = p;
+  if (pairHeads !== undefined) return { out: ropeReference(single, inputs).out, out2: ropeReference({ ...single, heads: pairHeads }, { x: inputs.x2 }).out };
   const half = p.headDim / 2;
   const freqs = ropeInverseFrequencies(p.headDim, p.theta);
   const out = new Float64Array(p.tokens * p.heads * p.headDim);
@@ -100,9 +124,10 @@ export function ropeReference(p: RopeParams, inputs: Readonly<Record<string, Arr
 }
 
 /** Oracle: the reference with f32 output. */
-export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, ArrayLike<number>>>) => ({
-  [p.inPlace ? 'x' : 'out']: Float32Array.from(ropeReference(p, inputs).out),
-});
+export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, ArrayLike<number>>>): Record<string, Float32Array> => {
+  const r = ropeReference(p, inputs);
+  return { [p.inPlace ? 'x' : 'out']: Float32Array.from(r.out), ...(r.out2 ? { out2: Float32Array.from(r.out2) } : {}) };
+};
 
 export function ropeCase(p: RopeParams, caps: RowKernelCaps): KernelCase {
   return {

@@ -4,10 +4,15 @@
 import type { Graph } from '../ir/types.ts';
 import { autodiff } from './autodiff.ts';
 import { cse } from './cse.ts';
+import { fuseAuxLoss } from './fuse-aux-loss.ts';
+import { fuseAuxLossSum } from './fuse-aux-loss-sum.ts';
+import { fuseCombineAdd } from './fuse-combine-add.ts';
 import { fuseCrossEntropy } from './fuse-cross-entropy.ts';
 import { fuseExpertWeight } from './fuse-expert-weight.ts';
 import { fuseLmHeadXent } from './fuse-lm-head-xent.ts';
 import { fuseMatmulAdd } from './fuse-matmul-add.ts';
+import { fuseRmsnormGradAdd } from './fuse-rmsnorm-grad-add.ts';
+import { fuseRopePair } from './fuse-rope-pair.ts';
 import { optimizer, DEFAULT_OPTIMIZER, type OptimizerOptions } from './optimizer.ts';
 import { simplify } from './simplify.ts';
 
@@ -29,6 +34,11 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-cross-entropy', summary: 'one row pass for a cross-entropy and its gradient over the same logits', run: (g) => fuseCrossEntropy(g) },
   { name: 'fuse-lm-head-xent', summary: 'one pass over the logit chunks for a chunked LM-head cross-entropy and its gradient', run: (g) => fuseLmHeadXent(g) },
   { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', run: (g) => fuseMatmulAdd(g) },
+  { name: 'fuse-rmsnorm-grad-add', summary: 'acc + rmsnorm dx as one rmsnorm_grad adding acc in its row pass (residual gradients)', run: (g) => fuseRmsnormGradAdd(g) },
+  { name: 'fuse-rope-pair', summary: 'two ropes of the same rotation (q and k, dq and dk) as one two-operand rope', run: (g) => fuseRopePair(g) },
+  { name: 'fuse-aux-loss', summary: 'an MoE aux loss and its gradient as one aux_loss node (one dispatch per layer)', run: (g) => fuseAuxLoss(g) },
+  { name: 'fuse-aux-loss-sum', summary: 'total + a fused aux loss as a fourth operand of that aux node (the scalar loss adds)', run: (g) => fuseAuxLossSum(g) },
+  { name: 'fuse-combine-add', summary: 'x + moe_combine(...) as one combine adding x in its epilogue (the MoE residual)', run: (g) => fuseCombineAdd(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
 ];
 
@@ -39,10 +49,10 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
-export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add'] as const;
+export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-combine-add'] as const;
 
 export function findPass(name: string): PassInfo | undefined {
   return PASSES.find((p) => p.name === name);

@@ -120,6 +120,14 @@ const moeCases: Case[] = [
     },
   },
   {
+    name: 'moe_combine with an addend',
+    build: () => {
+      const { permRow, fixed } = dispatched(3);
+      const y = ir.moeCombine(p('ys', [ROUTE.T * ROUTE.K, 3]), permRow, p('w', [ROUTE.T, ROUTE.K]), ROUTE.K, p('x', [ROUTE.T, 3]));
+      return { g: probeLoss('combine_add', [y]), fixed };
+    },
+  },
+  {
     name: 'dispatch → grouped_matmul → combine',
     build: () => {
       const x = p('x', [ROUTE.T, 3]);
@@ -148,6 +156,14 @@ const layerCases: Case[] = [
     name: `rope inverse=${inverse}`,
     build: () => ({ g: probeLoss('rope', [ir.rope(p('x', [6, 8]), { theta: 100, heads: 2, headDim: 4, seqLen: 3, inverse })]) }),
   })),
+  ...[false, true].map((inverse) => ({
+    name: `rope pair (q and k alike) inverse=${inverse}`,
+    build: () => ({ g: probeLoss('rope_pair', ir.ropePair(p('x', [6, 8]), p('x2', [6, 4]), { theta: 100, heads: 2, headDim: 4, seqLen: 3, inverse, pairHeads: 1 })) }),
+  })),
+  {
+    name: 'rope pair with only the second result used',
+    build: () => ({ g: probeLoss('rope_pair_2', [ir.ropePair(p('x', [6, 8]), p('x2', [6, 4]), { theta: 100, heads: 2, headDim: 4, seqLen: 3, inverse: false, pairHeads: 1 })[1]]) }),
+  },
   ...[1, 2].map((kvHeads) => ({
     name: `attention heads=2 kvHeads=${kvHeads}`,
     build: () => {

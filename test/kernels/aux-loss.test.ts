@@ -27,6 +27,10 @@ const CPU: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: tr
 const GPU: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
 
 describe('aux loss kernel', () => {
+  it('an addend needs the total loss', () => {
+    expect(() => auxLossProgram({ ...CASES[0], addend: true }, CPU)).toThrow(/addend needs the total/);
+  });
+
   it('CPU adapters get one SIMD chunk of lanes, GPUs a wide workgroup', () => {
     expect([auxLossWorkgroup(CPU), auxLossWorkgroup(GPU)]).toEqual([8, 256]);
   });
@@ -39,6 +43,40 @@ describe('aux loss kernel', () => {
       expect(result.ok, result.report).toBe(true);
     });
   }
+
+  // The IR's aux_loss / aux_loss_grad / fused aux_loss nodes: the summed loss and d_x, both kinds.
+  const FUSED: AuxLossParams[] = [
+    { tokens: 37, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true },
+    { tokens: 37, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, grad: true },
+    { tokens: 45, experts: 6, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, givenCounts: true, total: true, grad: true },
+    { tokens: 33, experts: 5, topK: 3, balanceCoef: 0, zLossCoef: 0.01, accumulate: false, total: true, grad: true },
+    { tokens: 20, experts: 300, topK: 4, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true, grad: true },
+    // fuse-aux-loss-sum: also the running total loss
+    { tokens: 37, experts: 8, topK: 2, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true, grad: true, addend: true },
+    { tokens: 33, experts: 5, topK: 3, balanceCoef: 0, zLossCoef: 0.01, accumulate: false, givenCounts: false, total: true, grad: true, addend: true },
+  ];
+  for (const caps of [CPU, GPU]) for (const params of FUSED) {
+    const program = auxLossProgram(params, caps);
+    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+    it(`${program.label} matches the CPU oracle`, async () => {
+      const result = await checkKernel(await testExecutor(), auxLossCase(params, caps), 43);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('the summed loss and d_x are the plain outputs combined (same kernel, both widths)', async () => {
+    const p: AuxLossParams = { tokens: 29, experts: 8, topK: 2, balanceCoef: 0.02, zLossCoef: 0, accumulate: false };
+    for (const caps of [CPU, GPU]) {
+      const fused = auxLossProgram({ ...p, total: true, grad: true }, caps);
+      const inputs = randomInputs(fused, 5);
+      const plain = await (await testExecutor()).run(auxLossProgram(p, caps), inputs);
+      const out = await (await testExecutor()).run(fused, inputs);
+      expect(out.loss_total[0]).toBe(Math.fround(plain.loss[0] + plain.loss[1]));
+      const summed = await (await testExecutor()).run(auxLossProgram({ ...p, total: true, grad: true, addend: true }, caps), { ...inputs, loss_addend: Float32Array.of(2.5) });
+      expect(summed.loss_sum[0]).toBe(Math.fround(2.5 + out.loss_total[0]));
+      expect(Array.from(out.d_x)).toEqual(Array.from({ length: p.tokens * p.experts }, (_, i) => Math.fround(inputs.d_loss[0] * plain.d_probs[i % p.experts])));
+    }
+  });
 
   it('equals the coefficient for perfectly balanced routing and uniform probabilities', async () => {
     const p = { ...CASES[0], tokens: 36 };

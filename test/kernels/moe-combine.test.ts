@@ -28,6 +28,8 @@ const FORWARD: MoeCombineParams[] = [
   { tokens: 37, topK: 2, dim: 33, weighted: true, addend: false, gatedShared: false },
   { tokens: 37, topK: 2, dim: 33, weighted: false, addend: false, gatedShared: false },
   { tokens: 50, topK: 8, dim: 64, weighted: true, addend: true, gatedShared: true },
+  // the MoE residual (fuse-combine-add): weighted rows plus the residual stream, odd width
+  { tokens: 41, topK: 2, dim: 35, weighted: true, addend: true, gatedShared: false },
 ];
 const BACKWARD: MoeCombineBackwardParams[] = [
   { tokens: 37, topK: 2, dim: 33, gatedShared: false },

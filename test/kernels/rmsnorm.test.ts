@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
   rmsnormBackwardCase,
+  rmsnormBackwardDwCase,
+  rmsnormBackwardDwProgram,
+  rmsnormGradLayout,
   rmsnormBackwardProgram,
   rmsnormBackwardReference,
   rmsnormCase,
@@ -57,8 +60,10 @@ describe('rmsnorm kernels', () => {
       ...ROW_VARIANTS.flatMap(([variant, caps]) => [
         [rmsnormProgram(params, caps, variant), rmsnormCase(params, caps, variant)] as const,
         [rmsnormBackwardProgram(params, caps, variant), rmsnormBackwardCase(params, caps, variant)] as const,
+        [rmsnormBackwardProgram({ ...params, addend: true }, caps, variant), rmsnormBackwardCase({ ...params, addend: true }, caps, variant)] as const,
       ]),
       ...(['lane', 'tree'] as const).map((variant) => [rmsnormWeightGradProgram(params, CPU, variant), rmsnormWeightGradCase(params, CPU, variant)] as const),
+      ...[false, true].map((addend) => [rmsnormBackwardDwProgram({ ...params, addend }, CPU_NO_SUBGROUPS), rmsnormBackwardDwCase({ ...params, addend }, CPU_NO_SUBGROUPS)] as const),
     ];
     for (const [program, kcase] of programs) {
       it(`${program.label} matches its golden WGSL`, () => {
@@ -131,6 +136,49 @@ describe('rmsnorm kernels', () => {
     const dw = rmsnormWeightGradReference(p, { dy, x, rstd: rmsnormReference(p, { x, w }).rstd }).dw;
     for (let i = 0; i < x.length; i++) expect(dx[i]).toBeCloseTo(numericDx[i], 6);
     for (let j = 0; j < w.length; j++) expect(dw[j]).toBeCloseTo(numericDw[j], 6);
+  });
+
+  it('dx and dw share one dispatch where both take the lane layout (CPU adapters, short rows)', async () => {
+    expect(rmsnormGradLayout(CPU, 64)).toBe('fused-lane');
+    expect(rmsnormGradLayout(CPU_NO_SUBGROUPS, 4096)).toBe('fused-lane');
+    expect(rmsnormGradLayout(CPU, LANE_MAX_DIM + 1)).toBe('separate');
+    expect(rmsnormGradLayout(GPU, 64)).toBe('separate');
+    // The demo's shape: dw's one column workgroup first, then 8 row workgroups of 64.
+    const demo = rmsnormBackwardDwProgram({ rows: 512, dim: 64, eps: 1e-6 }, CPU);
+    expect([demo.workgroupSize[0], demo.dispatch[0], demo.params.colGroups]).toEqual([64, 9, 1]);
+    // Bitwise the two separate lane programs' results (same loops, same order).
+    const p: RmsnormParams = { rows: 130, dim: 65, eps: 1e-6 };
+    const exec = await testExecutor();
+    const fused = rmsnormBackwardDwProgram({ ...p, addend: true }, CPU);
+    const inputs = randomInputs(fused, 9);
+    const both = await exec.run(fused, inputs);
+    const dx = await exec.run(rmsnormBackwardProgram({ ...p, addend: true }, CPU, 'lane'), inputs);
+    expect(Array.from(both.dx)).toEqual(Array.from(dx.dx));
+    const dw = await exec.run(rmsnormWeightGradProgram(p, CPU, 'lane'), inputs);
+    expect(Array.from(both.dw)).toEqual(Array.from(dw.dw));
+    // A row of vec4s: dw through the vec4 aliases of dy and x, bound to the same data.
+    const q: RmsnormParams = { rows: 75, dim: 64, eps: 1e-6 };
+    const fused4 = rmsnormBackwardDwProgram(q, CPU);
+    expect(fused4.bindings.map((b) => `${b.name}${b.vec4 ? '4' : ''}`)).toEqual(['dy', 'x', 'w', 'rstd', 'dx', 'dy44', 'x44', 'dw4']);
+    const in4 = randomInputs(fused4, 10);
+    const out4 = await exec.run(fused4, { ...in4, dy4: in4.dy, x4: in4.x });
+    expect(Array.from(out4.dx)).toEqual(Array.from((await exec.run(rmsnormBackwardProgram(q, CPU, 'lane'), in4)).dx));
+    expect(Array.from(out4.dw)).toEqual(Array.from((await exec.run(rmsnormWeightGradProgram(q, CPU, 'lane'), in4)).dw));
+  });
+
+  it('the addend variant is dx plus the addend, in every row layout', async () => {
+    const p: RmsnormParams = { rows: 37, dim: 68, eps: 1e-5 };
+    const exec = await testExecutor();
+    for (const [variant, caps] of ROW_VARIANTS) {
+      const program = rmsnormBackwardProgram({ ...p, addend: true }, caps, variant);
+      expect(program.bindings.map((b) => b.name)).toEqual(['dy', 'x', 'w', 'addend', 'dx']);
+      const inputs = randomInputs(program, 7);
+      const plain = await exec.run(rmsnormBackwardProgram(p, caps, variant), { dy: inputs.dy, x: inputs.x, w: inputs.w });
+      const summed = await exec.run(program, inputs);
+      const expected = Float32Array.from(plain.dx, (v, i) => v + inputs.addend[i]);
+      expect(compareOutputs({ dx: summed.dx }, { dx: expected }, { atol: 1e-6, rtol: 1e-6 }).mismatches).toEqual([]);
+      expect(inputs.addend.some((v) => v !== 0)).toBe(true);
+    }
   });
 
   it('rejects a negative eps', () => {

@@ -45,6 +45,28 @@ describe('rope kernels', () => {
       }
     }
 
+    for (const pair of [{ ...SHAPES[0], pairHeads: 2 }, { ...SHAPES[3], heads: 1, pairHeads: 3 }]) {
+      for (const inverse of [false, true]) {
+        const params: RopeParams = { ...pair, inverse };
+        const label = ropeProgram(params, caps).label;
+        it(`${label} (a pair) matches its golden WGSL`, () => {
+          expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params, caps));
+        });
+        it(`${label} (a pair) matches the CPU oracle and rotates each tensor exactly as alone`, async () => {
+          const exec = await testExecutor();
+          const result = await checkKernel(exec, ropeCase(params, caps), 4);
+          expect(result.ok, result.report).toBe(true);
+          const inputs = randomInputs(ropeProgram(params, caps), 5);
+          const both = await exec.run(ropeProgram(params, caps), inputs);
+          const { pairHeads, ...single } = params;
+          const first = await exec.run(ropeProgram(single, caps), { x: inputs.x });
+          const second = await exec.run(ropeProgram({ ...single, heads: pairHeads! }, caps), { x: inputs.x2 });
+          expect(Array.from(both.out)).toEqual(Array.from(first.out));
+          expect(Array.from(both.out2)).toEqual(Array.from(second.out));
+        });
+      }
+    }
+
     it(`rotates in place like it rotates out of place (${ropeVariant(caps)})`, async () => {
       const exec = await testExecutor();
       const params: RopeParams = { ...SHAPES[0], inverse: false, inPlace: true };
@@ -73,6 +95,10 @@ describe('rope kernels', () => {
     const numeric = numericGradient((v) => dot(ropeReference(p, { x: v }).out, dOut), x);
     const analytic = ropeReference({ ...p, inverse: true }, { x: dOut }).out;
     for (let i = 0; i < x.length; i++) expect(analytic[i]).toBeCloseTo(numeric[i], 7);
+  });
+
+  it('rotates a pair out of place only', () => {
+    expect(() => ropeProgram({ ...SHAPES[0], inverse: false, inPlace: true, pairHeads: 2 }, ROW)).toThrow(/out of place/);
   });
 
   it('rejects an odd head dimension', () => {

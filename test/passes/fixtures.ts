@@ -3,9 +3,10 @@
 // outputs together with UPDATE_GOLDENS=1); the pass test then runs the pass on the parsed text.
 import { ir } from '../../compiler/ir/build.ts';
 import { graph } from '../../compiler/ir/graph.ts';
-import type { Graph } from '../../compiler/ir/types.ts';
+import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
+import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { mlpLoss, moeBlockLoss } from '../ir/small-graphs.ts';
 
@@ -75,11 +76,67 @@ function chunkedLmHeadLoss(): Graph {
   return graph('lm_head_chunked', { loss: mean, ce_tokens: rows });
 }
 
+/** Two pre-norm residual blocks x + tanh(rmsnorm(x)·W) and a final norm: each norm's dx meets the
+ *  residual stream's gradient in an add (the final norm's dx also feeds the last block, so it stays). */
+function residualNorms(): Graph {
+  const T = 5, D = 3, V = 4;
+  const targets = ir.input('targets', 'i32', [T]);
+  let h = ir.input('x', 'f32', [T, D]);
+  for (let l = 0; l < 2; l++) {
+    const n = ir.rmsnorm(h, ir.param(`norm${l}`, [D], { kind: 'ones' }, 'norm'), 1e-5);
+    h = ir.add(h, ir.unary('tanh', ir.matmul(n, ir.param(`w${l}`, [D, D], { kind: 'normal', std: 0.5 }))));
+  }
+  const final = ir.rmsnorm(h, ir.param('final_norm', [D], { kind: 'ones' }, 'norm'), 1e-5);
+  const [, loss] = ir.crossEntropy(ir.matmul(final, ir.param('head', [D, V], { kind: 'normal', std: 0.5 })), targets);
+  return graph('residual_norms', { loss });
+}
+
+/** A routed block with both aux losses on its router (balance on the probabilities, z on the
+ *  logits) added to the main loss, and a second balance loss of another coefficient on the same
+ *  router: each loss pairs only with the gradient of its own kind and attrs. */
+function moeAuxLoss(): Graph {
+  const T = 6, D = 4, E = 3, K = 2;
+  const x = ir.input('x', 'f32', [T, D]);
+  const logits = ir.matmul(x, ir.param('router', [D, E], { kind: 'normal', std: 0.5 }));
+  const [idx, w, probs] = ir.router(logits, { score: 'softmax', topK: K, normalize: false, scale: 1 });
+  const main = ir.reduce('sum', ir.reduce('sum', ir.unary('square', w), 1), 0);
+  const aux = { experts: E, topK: K };
+  const balance = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: 0.1, ...aux });
+  const balance2 = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: 0.3, ...aux });
+  const z = ir.auxLoss(logits, idx, { kind: 'z_loss', coef: 0.01, ...aux });
+  return graph('moe_aux', { loss: ir.add(ir.add(ir.add(main, balance), z), balance2), balance, z });
+}
+
+/** Two MoE blocks on a residual stream, x + combine(...): the second block's output is also a graph
+ *  output of its own, so only the first add fuses. */
+function moeResidual(): Graph {
+  const T = 6, D = 4, E = 3, K = 2;
+  let h = ir.input('x', 'f32', [T, D]);
+  const blocks: Value[] = [];
+  for (let l = 0; l < 2; l++) {
+    const [idx, w] = ir.router(ir.matmul(h, ir.param(`router${l}`, [D, E], { kind: 'normal', std: 0.5 })), { score: 'softmax', topK: K, normalize: true, scale: 1 });
+    const [xs, permRow, counts] = ir.moeDispatch(h, idx, { experts: E, topK: K });
+    const ys = ir.groupedMatmul(xs, [ir.param(`experts${l}`, [E, D, D], { kind: 'normal', std: 0.5 })], counts, { experts: E, sharedWeight: false });
+    blocks.push(ir.moeCombine(ys, permRow, w, K));
+    h = ir.add(h, blocks[l]);
+  }
+  const loss = ir.reduce('sum', ir.reduce('sum', ir.unary('square', h), 1), 0);
+  return graph('moe_residual', { loss, last_block: blocks[1] });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-lm-head-xent/tied-grads': () => cse(simplify(autodiff(chunkedLmHeadLoss()))),
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
   'fuse-matmul-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-matmul-add/mlp-grads': () => cse(simplify(autodiff(mlpLoss()))),
+  'fuse-rmsnorm-grad-add/residual-grads': () => cse(simplify(autodiff(residualNorms()))),
+  'fuse-rmsnorm-grad-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
+  'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
+  'fuse-rope-pair/attention-forward': attentionBlock,
+  'fuse-aux-loss/moe-aux-grads': () => cse(simplify(autodiff(moeAuxLoss()))),
+  'fuse-aux-loss-sum/moe-aux-grads': () => fuseAuxLoss(cse(simplify(autodiff(moeAuxLoss())))),
+  'fuse-combine-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
+  'fuse-combine-add/moe-residual-forward': moeResidual,
   'autodiff/mlp': mlpLoss,
   'autodiff/moe-sd': () => moeBlockLoss(true),
   'autodiff/attention': attentionBlock,

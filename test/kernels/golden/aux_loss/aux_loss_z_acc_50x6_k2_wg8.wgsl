@@ -90,7 +90,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     for (var e = 0u; e < experts; e++) { s += exp(logits[base + e] - m); }
     let lse = m + log(s);
     zPartial += lse * lse;
-    for (var e = 0u; e < experts; e++) { d_logits_z[base + e] = 0.00039999998989515007f * lse * exp(logits[base + e] - lse); }
+    for (var e = 0u; e < experts; e++) {
+      let dz = 0.00039999998989515007f * lse * exp(logits[base + e] - lse);
+      d_logits_z[base + e] = dz;
+    }
   }
   let z = treeSum(lane, zPartial, one);
   if (lane == 0u) {

@@ -1,0 +1,101 @@
+// aux_loss_global_sum_grad_45x6_k2
+// aux loss: load balance (coef·E = 0.05999999865889549f) over 45 tokens × 6 experts, f_e from the global batch's counts; loss = [balance, z]
+// bindings: probs (read), topk_idx (read i32), counts_global (read u32), stats_counts (write u32), loss (write [2]), d_probs (write [E], broadcast over tokens), loss_total (write [1] = balance + z), d_loss (read [1]), d_x (write = d_loss · (d_probs))
+// dispatch: one workgroup; 42 lanes per expert sum probs columns, then ordered sums
+@group(0) @binding(0) var<storage, read> probs: array<f32>;
+@group(0) @binding(1) var<storage, read> topk_idx: array<i32>;
+@group(0) @binding(2) var<storage, read> counts_global: array<u32>;
+@group(0) @binding(3) var<storage, read_write> stats_counts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(5) var<storage, read_write> d_probs: array<f32>;
+@group(0) @binding(6) var<storage, read_write> loss_total: array<f32>;
+@group(0) @binding(7) var<storage, read> d_loss: array<f32>;
+@group(0) @binding(8) var<storage, read_write> d_x: array<f32>;
+
+const T = 45u;
+const E = 6u;
+const N = 90u;
+const WG = 256u;
+const LANES = 42u;
+
+var<workgroup> histogram: array<atomic<u32>, 6>;
+var<workgroup> partial: array<f32, 256>;
+var<workgroup> assignedTotal: u32;
+
+// Loop bounds are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+// not fully unroll them: unrolled loops around barriers made this shader compile for seconds.
+fn treeSum(lane: u32, value: f32, one: u32) -> f32 {
+  partial[lane] = value;
+  workgroupBarrier();
+  for (var stride = (WG / 2u) * one; stride > 0u; stride /= 2u) {
+    if (lane < stride) { partial[lane] += partial[lane + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+// d_probs[e] again (balanceCoef·f_e/T, same operations), from the histogram in workgroup memory:
+// reading back the storage another lane wrote would need a storage barrier.
+fn balanceGrad(e: u32) -> f32 {
+  var f = 0.0f;
+  if (assignedTotal > 0u) { f = f32(atomicLoad(&histogram[e])) / f32(assignedTotal); }
+  return 0.05999999865889549f * f * 0.02222222276031971f;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let lane = lid.x;
+  let one = min(arrayLength(&stats_counts), 1u);
+  let tokens = T * one;
+  let experts = E * one;
+  for (var e = lane; e < experts; e += WG) { atomicStore(&histogram[e], 0u); }
+  workgroupBarrier();
+  for (var a = lane; a < N * one; a += WG) {
+    let e = topk_idx[a];
+    if (e >= 0 && e < i32(E)) { atomicAdd(&histogram[u32(e)], 1u); }
+  }
+  // Column sums of probs: lane (e, part) sums tokens part, part + LANES, ...
+  var column = 0.0f;
+  if (lane < 252u) {
+    let e = lane % E;
+    for (var t = lane / E; t < tokens; t += LANES) { column += probs[t * E + e]; }
+  }
+  partial[lane] = column;
+  workgroupBarrier();
+  if (lane == 0u) {
+    var total = 0u;
+    for (var e = 0u; e < experts; e++) {
+      let count = atomicLoad(&histogram[e]);
+      stats_counts[e] = count;
+      // global-batch balancing: f_e from the whole step's counts (the counting pass)
+      let given = counts_global[e];
+      atomicStore(&histogram[e], given);
+      total += given;
+    }
+    assignedTotal = total;
+  }
+  workgroupBarrier();
+  var term = 0.0f;
+  if (lane < E) {
+    var mean = 0.0f;
+    for (var part = 0u; part < LANES * one; part++) { mean += partial[part * E + lane]; }
+    mean *= 0.02222222276031971f;
+    let total = assignedTotal;
+    var f = 0.0f;
+    if (total > 0u) { f = f32(atomicLoad(&histogram[lane])) / f32(total); }
+    term = f * mean;
+    d_probs[lane] = 0.05999999865889549f * f * 0.02222222276031971f;
+  }
+  workgroupBarrier();
+  let balance = treeSum(lane, term, one);
+  let z = 0.0f;
+  for (var i = lane; i < tokens * E; i += WG) { d_x[i] = d_loss[0] * balanceGrad(i % E); }
+  if (lane == 0u) {
+    loss[0] = 0.05999999865889549f * balance;
+    loss[1] = 0.0f * z;
+    let lossTotal = 0.05999999865889549f * balance + 0.0f * z;
+    loss_total[0] = lossTotal;
+  }
+}

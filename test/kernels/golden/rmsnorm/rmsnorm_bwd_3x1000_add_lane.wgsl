@@ -1,0 +1,29 @@
+// rmsnorm_bwd_3x1000_add_lane
+// rmsnorm backward (dx), lane layout (CPU adapters): dx = rstd * dy * w - x * rstd^3 * mean(dy * w * x),
+// rstd recomputed from x; 3 rows of 1000, eps = 0.000009999999747378752f; bindings: dy, x, w, addend (read), dx (dx + addend) (write)
+// one invocation per row, serial loops over its 1000 elements: no shared memory, no barriers;
+// row = (wid.x + wid.y * 1) * 8 + lid.x
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 8u + lid.x;
+  if (row >= 3u) { return; }
+  let base = row * 1000u;
+  var sumSq = 0.0f;
+  var sumDot = 0.0f;
+  for (var j = 0u; j < 1000u; j++) {
+    let v = x[base + j];
+    sumSq = fma(v, v, sumSq);
+    sumDot = fma(dy[base + j] * w[j], v, sumDot);
+  }
+  let r = inverseSqrt(sumSq * 0.0010000000474974513f + 0.000009999999747378752f);
+  let correction = r * r * r * sumDot * 0.0010000000474974513f;
+  for (var j = 0u; j < 1000u; j++) {
+    dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction + addend[base + j];
+  }
+}
