@@ -1,0 +1,34 @@
+// sd_split_a_e4_64x128_r8_rows
+// sd_split_a (vec4 along n): a[e, j, n..n+3] = sum_k u[k, j] * g[e, k, n..n+3] for j < 8 (A = U^T G per expert)
+// bindings (all array<vec4<f32>>): g (read) [E, 64, 128], u (read) [64, 8], a (write) [E, 8, 128]
+// dispatch: one invocation per (e, 4 columns), t = (wid.x + wid.y * 2) * 64 + lid.x < 128;
+//   e = t / 32, n4 = t % 32. Needs cols and rank multiples of 4 (the builder checks): on lavapipe every
+//   per-lane load is scalarised, so one vec4 load instead of four is most of the speed. The k loop's
+//   bound is hidden from the shader compiler (x min(arrayLength, 1)): lavapipe would unroll it fully.
+@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(1) var<uniform> u: array<vec4<f32>, 128>;
+@group(0) @binding(2) var<storage, read_write> a: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 2u) * 64u + lid.x;
+  if (t >= 128u) { return; }
+  let e = t / 32u;
+  let n4 = t - e * 32u;
+  let gBase = e * 64u * 32u + n4;
+  let rows = 64u * min(arrayLength(&a), 1u);
+  var acc: array<vec4<f32>, 8>;
+  for (var k = 0u; k < rows; k++) {
+    let x = g[gBase + k * 32u];
+    for (var q = 0u; q < 2u; q++) {
+      let uq = u[k * 2u + q];
+      acc[4u * q] = fma(vec4<f32>(uq.x), x, acc[4u * q]);
+      acc[4u * q + 1u] = fma(vec4<f32>(uq.y), x, acc[4u * q + 1u]);
+      acc[4u * q + 2u] = fma(vec4<f32>(uq.z), x, acc[4u * q + 2u]);
+      acc[4u * q + 3u] = fma(vec4<f32>(uq.w), x, acc[4u * q + 3u]);
+    }
+  }
+  for (var j = 0u; j < 8u; j++) {
+    a[(e * 8u + j) * 32u + n4] = acc[j];
+  }
+}
