@@ -22,7 +22,7 @@ import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, ty
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
-import { sdProxyCase, sdProxyVariant } from '../kernels/sd-proxy.ts';
+import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormCase, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
@@ -410,10 +410,8 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // Materialises every proxy W_c + W_u(i) once (sd-proxy: contiguous, vec4 when K·N allows; the
     // generic broadcast add it replaced was ~0.2 ms per demo matrix on lavapipe); the alternative,
     // `fuse-expert-weight`, sums them in every grouped GEMM's weight load instead.
-    // CPU adapters get the grid variant (expert per workgroup row, W_c a uniform buffer).
     const [E, K, N] = c.inputType(1).shape;
-    const p = { experts: E, matrix: K * N };
-    c.emit(sdProxyCase(p, sdProxyVariant(p, c.caps)), { wc: c.input(0), wu: c.input(1), out: c.output(0) });
+    c.emit(sdProxyCase({ experts: E, matrix: K * N }), { wc: c.input(0), wu: c.input(1), out: c.output(0) });
   },
   sd_split_grad: (n, c) => {
     // SD-MoE gradient split in three dispatches (compiler/kernels/sd-split.ts):
