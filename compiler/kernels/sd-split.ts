@@ -9,7 +9,7 @@
 // Variants (sdSplitVariant, from the shape and DeviceCaps, never a user flag):
 //   scalar  any shape; A and out one invocation per column, B one per row.             GPUs, odd shapes
 //   vec4    cols and rank multiples of 4: A and out 4 columns per invocation, B scalar. GPUs
-//   rows    CPU adapters (lavapipe, SwiftShader): A as vec4 with u uniform; B and out give each invocation a tile of
+//   rows    CPU adapters (lavapipe, SwiftShader): A as vec4; B and out give each invocation a tile of
 //           rows (lanes along k) and walk the columns 4 at a time, with the small operands U, V, A, B
 //           bound as uniform buffers. On lavapipe a storage-buffer load at a per-lane address becomes a
 //           branch per lane and component (exec mask, bounds check): that is most of the run time, and
@@ -97,18 +97,16 @@ const shape = (p: SdSplitParams): string => `e${p.experts}_${p.rows}x${p.cols}_r
 export function sdSplitAProgram(p: SdSplitParams, variant?: SdSplitVariant): KernelProgram {
   check(p);
   const v = variantOf(p, variant);
-  // A reads G once per column quad already: rows is the vec4 kernel with u as a uniform buffer (its
-  // loads at a lane-uniform address inside the k loop; 4×64×128: 121 → 98 µs best on lavapipe).
-  const l = layout(v === 'rows' ? 'vec4' : v);
+  const l = layout(v === 'rows' ? 'vec4' : v); // A reads G once per column quad already: rows uses the vec4 kernel
   const threads = (p.experts * p.cols) / l.width;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
   return {
     template: `sd-split-a${l.template}`,
-    label: `sd_split_a_${shape(p)}${v === 'rows' ? '_rows' : l.label}`,
+    label: `sd_split_a_${shape(p)}${l.label}`,
     params: { threads, rows: p.rows, cols: p.cols, cols4: p.cols / 4, rank: p.rank, rank4: p.rank / 4, dispatchX },
     bindings: [
       { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: l.vec4 },
-      v === 'rows' ? { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank } : { name: 'u', access: 'read', type: 'f32', length: p.rows * p.rank, vec4: l.vec4 },
+      { name: 'u', access: 'read', type: 'f32', length: p.rows * p.rank, vec4: l.vec4 },
       { name: 'a', access: 'write', type: 'f32', length: p.experts * p.rank * p.cols, vec4: l.vec4 },
     ],
     workgroupSize: [WORKGROUP, 1, 1],

@@ -38,11 +38,11 @@ const UPDATE_MODES: SdSplitOutMode[] = [
 const variantsOf = (p: SdSplitParams): SdSplitVariant[] => (sdSplitVariant(p, { cpuAdapter: true }) === 'rows' ? ['scalar', 'vec4', 'rows'] : ['scalar']);
 
 describe('sd_split kernels', () => {
-  // A and out in every variant the shape allows (out also in the in-place modes); A's rows kernel is
-  // the vec4 one with u as a uniform buffer, B has none for vec4 (the scalar one).
+  // A and out in every variant the shape allows (out also in the in-place modes); A has no kernel of
+  // its own for rows (it is the vec4 one), B none for vec4 (the scalar one).
   const cases = SHAPES.flatMap((p) =>
     variantsOf(p).flatMap((v) => [
-      sdSplitACase(p, v),
+      ...(v === 'rows' ? [] : [sdSplitACase(p, v)]),
       ...(v === 'vec4' ? [] : [sdSplitBCase(p, v)]),
       sdSplitOutCase(p, v),
       ...UPDATE_MODES.map((m) => sdSplitOutCase({ ...p, aggregate: 'sum' }, v, m)),
