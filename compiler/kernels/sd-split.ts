@@ -5,7 +5,8 @@
 //   sd_split_out:  Gu(e) = G(e) − U A(e) − B(e) Vᵀ = (I−P_U) G(e) (I−P_V)     [E,K,N]
 //                  Gc = Σ_e (U A(e) + B(e) Vᵀ)  (÷ E for the mean)           [K,N]
 // `out` can also add either result into a live buffer instead of writing it (SdSplitOutMode):
-// `project update` adds D(Δ_u) to W_u and Δ_c − D(Δ_c) to W_c with the same three kernels.
+// `project update` adds D(Δ_u) to W_u and Δ_c − D(Δ_c) to W_c with the same three kernels (twice) on
+// GPUs, and with sd_project_fused (below) on CPU adapters.
 // Variants (sdSplitVariant, from the shape and DeviceCaps, never a user flag):
 //   scalar  any shape; A and out one invocation per column, B one per row.             GPUs, odd shapes
 //   vec4    cols and rank multiples of 4: A and out 4 columns per invocation, B scalar. GPUs
@@ -16,14 +17,6 @@
 //           the thousands of basic blocks a register-tiled kernel made of it are what took LLVM 10–110 s
 //           to compile (docs/benchmarks.md); a uniform-buffer load is a branch-free gather. Needs the
 //           uniform operands within 64 KiB (WebGPU's default maxUniformBufferBindingSize).
-// `project update` on CPU adapters (sdProjectFused): all six of its kernels (A, B, out for Δ_c, then for
-// Δ_u) in one dispatch, sd_project_fused, a workgroup per matrix (Δ_c and each Δ_u(e)) computing A in
-// workgroup memory, one barrier, then B and the in-place update row by row; U and V as uniform buffers
-// (storage ones made it twice as slow). GPUs keep the six dispatches (E + 1 workgroups would idle a GPU).
-// The same one-workgroup-per-matrix kernel for the gradient split (Gu per expert, Gc from the stored A, B
-// in a second dispatch, or Σ_e G(e) in an extra workgroup) was no faster than the three rows kernels on
-// lavapipe (4×64×128: 406 against 374 µs, 4×128×64: 531 against 360 µs): with one thread per matrix
-// the 2-core CPU runs at most two matrices at once, while the rows kernels split every phase more finely.
 // It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
 // materialised G − Gu for every expert: the r-wide products are too thin for the tiled matmul to
 // pay off, and on lavapipe every dispatch has a fixed cost of ~20–30 µs. Each kernel keeps its r
@@ -31,6 +24,16 @@
 // The oracles compute exactly these definitions in float64, for arbitrary (not only orthonormal)
 // inputs, so each kernel is checked on its own; test/kernels/sd-split.test.ts also checks the
 // chain against the projector form (I−P_U) G (I−P_V) with orthonormal bases.
+// `project update` on CPU adapters (sdProjectFused): all six of its kernels (A, B, out for Δ_c, then for
+// Δ_u) in one dispatch, sd_project_fused, a workgroup per matrix (Δ_c and each Δ_u(e)) computing A in
+// workgroup memory, one barrier, then B and the in-place update row by row; U and V as uniform buffers
+// (storage ones made it twice as slow). GPUs keep the six dispatches (E + 1 workgroups would idle a GPU).
+// Against the six rows kernels, interleaved pairs of 10 updates a pass on lavapipe (load 6–9): median pair
+// ratio 0.32–0.38 at 4×64×128, 0.77–0.90 at 4×128×64, 0.63 at 8×128×128 (rank 8).
+// The same one-workgroup-per-matrix kernel for the gradient split (Gu per expert, Gc from the stored A, B
+// in a second dispatch, or Σ_e G(e) in an extra workgroup) was no faster than the three rows kernels on
+// lavapipe (best of interleaved passes, 4×64×128: 406 against 374 µs, 4×128×64: 531 against 360 µs): with one thread per matrix
+// the 2-core CPU runs at most two matrices at once, while the rows kernels split every phase more finely.
 import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 
