@@ -22,7 +22,7 @@ import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.t
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
-import { sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
+import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
@@ -451,14 +451,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // W_c and W_u are updated in place: the planner hands their buffers over as the outputs):
     //   Δ_c as one "expert": A = Uᵀ Δ_c, B = (Δ_c − U A) V, W_c += U A + B Vᵀ = Δ_c − D(Δ_c)
     //   Δ_u:                  A = Uᵀ Δ_u(e), B = …,        W_u(e) += Δ_u(e) − U A − B Vᵀ = D(Δ_u(e))
-    // 6 dispatches instead of the 10 of nine rank-r matmuls and an accumulate (docs/benchmarks.md).
+    // 6 dispatches instead of the 10 of nine rank-r matmuls and an accumulate (docs/benchmarks.md);
+    // on CPU adapters all of it in one (sd_project_fused: a workgroup per matrix, Δ_c and each Δ_u(e)).
     const [E, K, N] = c.inputType(1).shape;
     const r = n.attrs.rank;
     const [Wc, Wu, Dc, Du, U, V] = [c.output(0), c.output(1), c.input(2), c.input(3), c.input(4), c.input(5)];
+    const pu = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
+    if (sdProjectFused(pu, c.caps)) {
+      c.emit(sdProjectFusedCase(pu), { dc: Dc, du: Du, u: U, v: V, wc: Wc, wu: Wu });
+      return;
+    }
     const A = c.temp(E * r * N * 4, 'a');
     const B = c.temp(E * K * r * 4, 'b');
-    const pc = { experts: 1, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
-    const pu = { ...pc, experts: E };
+    const pc = { ...pu, experts: 1 };
     const [vc, vu] = [sdSplitVariant(pc, c.caps), sdSplitVariant(pu, c.caps)];
     c.emit(sdSplitACase(pc, vc), { g: Dc, u: U, a: A });
     c.emit(sdSplitBCase(pc, vc), { g: Dc, u: U, v: V, a: A, b: B });

@@ -5,7 +5,8 @@
 //   sd_split_out:  Gu(e) = G(e) − U A(e) − B(e) Vᵀ = (I−P_U) G(e) (I−P_V)     [E,K,N]
 //                  Gc = Σ_e (U A(e) + B(e) Vᵀ)  (÷ E for the mean)           [K,N]
 // `out` can also add either result into a live buffer instead of writing it (SdSplitOutMode):
-// `project update` adds D(Δ_u) to W_u and Δ_c − D(Δ_c) to W_c with the same three kernels.
+// `project update` adds D(Δ_u) to W_u and Δ_c − D(Δ_c) to W_c with the same three kernels (twice) on
+// GPUs, and with sd_project_fused (below) on CPU adapters.
 // Variants (sdSplitVariant, from the shape and DeviceCaps, never a user flag):
 //   scalar  any shape; A and out one invocation per column, B one per row.             GPUs, odd shapes
 //   vec4    cols and rank multiples of 4: A and out 4 columns per invocation, B scalar. GPUs
@@ -23,6 +24,16 @@
 // The oracles compute exactly these definitions in float64, for arbitrary (not only orthonormal)
 // inputs, so each kernel is checked on its own; test/kernels/sd-split.test.ts also checks the
 // chain against the projector form (I−P_U) G (I−P_V) with orthonormal bases.
+// `project update` on CPU adapters (sdProjectFused): all six of its kernels (A, B, out for Δ_c, then for
+// Δ_u) in one dispatch, sd_project_fused, a workgroup per matrix (Δ_c and each Δ_u(e)) computing A in
+// workgroup memory, one barrier, then B and the in-place update row by row; U and V as uniform buffers
+// (storage ones made it twice as slow). GPUs keep the six dispatches (E + 1 workgroups would idle a GPU).
+// Against the six rows kernels, interleaved pairs of 10 updates a pass on lavapipe (load 6–9): median pair
+// ratio 0.32–0.38 at 4×64×128, 0.77–0.90 at 4×128×64, 0.63 at 8×128×128 (rank 8).
+// The same one-workgroup-per-matrix kernel for the gradient split (Gu per expert, Gc from the stored A, B
+// in a second dispatch, or Σ_e G(e) in an extra workgroup) was no faster than the three rows kernels on
+// lavapipe (best of interleaved passes, 4×64×128: 406 against 374 µs, 4×128×64: 531 against 360 µs): with one thread per matrix
+// the 2-core CPU runs at most two matrices at once, while the rows kernels split every phase more finely.
 import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 
@@ -360,4 +371,101 @@ export function sdSplitBCase(p: SdSplitParams, variant?: SdSplitVariant): Kernel
 
 export function sdSplitOutCase(p: SdSplitParams, variant?: SdSplitVariant, mode: SdSplitOutMode = SPLIT_MODE): KernelCase {
   return { program: sdSplitOutProgram(p, variant, mode), oracle: sdSplitOutOracle(p, mode), tolerance: tolerance(2 * p.rank * p.experts) };
+}
+
+/** WebGPU's default maxComputeWorkgroupStorageSize: the fused kernel keeps A [r, N] in workgroup memory. */
+const WORKGROUP_BYTES = 16384;
+
+/** Rows per invocation in the fused kernel's phase 2 (unrolled: more costs LLVM compile time, fewer reload A and v more often). */
+const FUSED_TILE_ROWS = 4;
+
+/**
+ * `project update` in one dispatch (sdProjectFusedProgram) on a CPU adapter, when cols and rank are
+ * multiples of 4, A fits workgroup memory and U, V one uniform binding each; otherwise (and on GPUs,
+ * where E + 1 workgroups would leave the device idle) the split's three kernels twice.
+ */
+export function sdProjectFused(p: SdSplitParams, caps?: SdSplitCaps): boolean {
+  const { rows: K, cols: N, rank: r } = p;
+  return caps?.cpuAdapter === true && N % 4 === 0 && r % 4 === 0 && r * N * 4 <= WORKGROUP_BYTES && [K * r, N * r].every((n) => n * 4 <= UNIFORM_BYTES);
+}
+
+/**
+ * `project update` in one dispatch (templates/sd-project-fused.wgsl.hbs): workgroup 0 adds Δ_c's
+ * common part to W_c (W_c += Δ_c − D(Δ_c)), workgroup 1 + e Δ_u(e)'s unique part to W_u(e)
+ * (W_u(e) += D(Δ_u(e))). Only for CPU adapters (sdProjectFused). p.aggregate is not used.
+ */
+export function sdProjectFusedProgram(p: SdSplitParams): KernelProgram {
+  check(p);
+  if (!sdProjectFused(p, { cpuAdapter: true })) {
+    throw new Error(`sd_project_fused: needs cols and rank multiples of 4, rank·cols·4 ≤ ${WORKGROUP_BYTES} and U, V within ${UNIFORM_BYTES} bytes each (cols ${p.cols}, rank ${p.rank})`);
+  }
+  const { experts: E, rows: K, cols: N, rank: r } = p;
+  const cols4 = N / 4;
+  // Enough lanes (whole SIMD-8 chunks, at most 64) that FUSED_TILE_ROWS rows each cover the matrix.
+  const wg = Math.min(64, Math.max(8, Math.ceil(K / FUSED_TILE_ROWS / 8) * 8));
+  const tileRows = ceilDiv(K, wg);
+  const vec = (name: string, access: 'read' | 'readwrite', length: number) => ({ name, access, type: 'f32' as const, length, vec4: true });
+  const uniform = (name: string, length: number) => ({ name, access: 'uniform' as const, type: 'f32' as const, length });
+  return {
+    template: 'sd-project-fused',
+    label: `sd_project_fused_${shape(p)}`,
+    params: {
+      groups: E + 1,
+      experts: E,
+      rows: K,
+      lastRow: K - 1,
+      cols: N,
+      cols4,
+      lastCol4: cols4 - 1,
+      rank: r,
+      rank4: r / 4,
+      matrix4: (K * N) / 4,
+      aLength: r * cols4,
+      colSteps: ceilDiv(cols4, wg),
+      tileRows,
+      tile: tileRows * (r / 4),
+    },
+    bindings: [vec('dc', 'read', K * N), vec('du', 'read', E * K * N), uniform('u', K * r), uniform('v', N * r), vec('wc', 'readwrite', K * N), vec('wu', 'readwrite', E * K * N)],
+    workgroupSize: [wg, 1, 1],
+    dispatch: [E + 1, 1, 1],
+    features: [],
+  };
+}
+
+/** U A + B Vᵀ of the K×N matrix at m[offset ..] in float64, A and B as the split defines them: its component in the common space. */
+function commonPart(p: SdSplitParams, m: ArrayLike<number>, offset: number, u: ArrayLike<number>, v: ArrayLike<number>): Float64Array {
+  const { rows: K, cols: N, rank: r } = p;
+  const a = new Float64Array(r * N);
+  for (let k = 0; k < K; k++) for (let j = 0; j < r; j++) for (let n = 0; n < N; n++) a[j * N + n] += u[k * r + j] * m[offset + k * N + n];
+  const part = new Float64Array(K * N);
+  for (let k = 0; k < K; k++) {
+    const b = new Float64Array(r);
+    for (let n = 0; n < N; n++) {
+      let ua = 0;
+      for (let i = 0; i < r; i++) ua += u[k * r + i] * a[i * N + n];
+      part[k * N + n] = ua;
+      const res = m[offset + k * N + n] - ua;
+      for (let j = 0; j < r; j++) b[j] += res * v[n * r + j];
+    }
+    for (let n = 0; n < N; n++) for (let j = 0; j < r; j++) part[k * N + n] += b[j] * v[n * r + j];
+  }
+  return part;
+}
+
+/** W_c + (Δ_c's common part), W_u(e) + Δ_u(e) − (its common part), in float64 from the definitions. */
+export function sdProjectFusedOracle(p: SdSplitParams) {
+  return ({ dc, du, u, v, wc, wu }: Inputs): Record<string, Float32Array> => {
+    const KN = p.rows * p.cols;
+    const pc = commonPart(p, dc, 0, u, v);
+    const parts = Array.from({ length: p.experts }, (_, e) => commonPart(p, du, e * KN, u, v));
+    return {
+      wc: Float32Array.from({ length: KN }, (_, i) => wc[i] + pc[i]),
+      wu: Float32Array.from({ length: p.experts * KN }, (_, i) => wu[i] + (du[i] - parts[Math.floor(i / KN)][i % KN])),
+    };
+  };
+}
+
+export function sdProjectFusedCase(p: SdSplitParams): KernelCase {
+  // part: K products (A), then N·r residual products (B) and 2r terms: the f32 error grows like √ of their product.
+  return { program: sdProjectFusedProgram(p), oracle: sdProjectFusedOracle(p), tolerance: tolerance(p.rows * p.cols * p.rank) };
 }

@@ -4,11 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { cse } from '../../compiler/passes/cse.ts';
+import { DEFAULT_OPTIMIZER } from '../../compiler/passes/optimizer.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { checkGraphOnDevice } from '../../runtime/graph-check.ts';
 import { testExecutor } from '../support/gpu.ts';
+import { Rng } from '../../base/rng.ts';
+import { columnsToRowMajor, orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
 import { tinyModel } from './models.ts';
 
 const SHAPE = { batch: 2, seqLen: 8 };
@@ -69,4 +72,25 @@ describe('compiled graphs on the device vs the interpreter', () => {
       expect(r.ok, r.report).toBe(true);
     });
   }
+
+  // `project update` (AdamW's step split after the update, sd_project_update); rank 4 and 12 or 16
+  // columns give CPU adapters its one-dispatch kernel (sd_project_fused).
+  it('SD with project update (rank 4): whole training step', async () => {
+    const m = tinyModel({ spectral: true });
+    const model = { ...m, spectral: { ...m.spectral!, rank: 4, project: 'update' as const } };
+    const g = runPasses(lowerModel(model, SHAPE), TRAINING_PIPELINE, { optimizer: { ...DEFAULT_OPTIMIZER, spectral: { project: 'update', resetEvery: 0 } } });
+    expect(topoOrder(g).filter((n) => n.op === 'sd_project_update')).toHaveLength(6); // gate, up, down × 2 layers
+    // Orthonormal bases, as training has them (initialised as zeros they would make the projection the identity).
+    const rng = new Rng(31);
+    const bases: Record<string, Float32Array> = {};
+    for (const n of topoOrder(g)) {
+      if (n.op !== 'param' || n.attrs.role?.kind !== 'sd' || !n.attrs.role.part.startsWith('basis')) continue;
+      const [rows, rank] = n.attrs.shape;
+      const cols = Array.from({ length: rank }, () => Float64Array.from({ length: rows }, () => rng.normal()));
+      bases[n.attrs.name] = columnsToRowMajor(orthonormalizeAgainst([], cols), rows);
+    }
+    expect(Object.keys(bases)).toHaveLength(12);
+    const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 30, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS, fixedParams: bases });
+    expect(r.ok, r.report).toBe(true);
+  });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
+  sdProjectFused, sdProjectFusedCase, sdProjectFusedProgram,
   sdSplitACase, sdSplitAProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutProgram, sdSplitVariant,
   type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
@@ -73,6 +74,41 @@ describe('sd_split kernels', () => {
     expect(() => sdSplitOutProgram(wide, 'rows')).toThrow(/65536 bytes/);
     const b = sdSplitBProgram(demo, 'rows');
     expect(b.bindings.filter((x) => x.access === 'uniform').map((x) => x.name)).toEqual(['u', 'v', 'a']);
+  });
+});
+
+describe('sd_project_fused (project update in one dispatch, CPU adapters)', () => {
+  // Odd row counts (partial row tiles and clamped lanes), column quads fewer and more than the lanes,
+  // the demo's two shapes and qwen_tiny_sd's 8 experts.
+  const shapes: SdSplitParams[] = [
+    { experts: 3, rows: 17, cols: 12, rank: 4, aggregate: 'sum' },
+    { experts: 2, rows: 70, cols: 20, rank: 8, aggregate: 'sum' },
+    { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' },
+    { experts: 4, rows: 128, cols: 64, rank: 8, aggregate: 'sum' },
+    { experts: 8, rows: 16, cols: 12, rank: 8, aggregate: 'sum' },
+    { experts: 1, rows: 5, cols: 4, rank: 4, aggregate: 'sum' },
+  ];
+  for (const p of shapes) {
+    const kc = sdProjectFusedCase(p);
+    it(`${kc.program.label} matches golden and oracle`, async () => {
+      expectGoldenWgsl(GOLDEN_DIR, kc.program);
+      const r = await checkKernel(await testExecutor(), kc, 3);
+      expect(r.ok, r.report).toBe(true);
+    });
+  }
+
+  it('is what CPU adapters get when the shape allows it; GPUs and other shapes keep the six-dispatch form', () => {
+    const demo: SdSplitParams = { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' };
+    expect(sdProjectFused(demo, { cpuAdapter: true })).toBe(true);
+    expect(sdProjectFused(demo, { cpuAdapter: false })).toBe(false);
+    expect(sdProjectFused({ ...demo, rank: 6 }, { cpuAdapter: true })).toBe(false);
+    expect(sdProjectFused({ ...demo, cols: 6 }, { cpuAdapter: true })).toBe(false);
+    // A = r·N floats = 8·1024·4 bytes = 32 KiB: over the 16 KiB of workgroup memory
+    expect(sdProjectFused({ ...demo, cols: 1024 }, { cpuAdapter: true })).toBe(false);
+    expect(() => sdProjectFusedProgram({ ...demo, cols: 1024 })).toThrow(/rank·cols/);
+    const prog = sdProjectFusedProgram(demo);
+    expect(prog.dispatch).toEqual([5, 1, 1]);
+    expect(prog.bindings.filter((x) => x.access === 'uniform').map((x) => x.name)).toEqual(['u', 'v']);
   });
 });
 

@@ -64,6 +64,17 @@ describe('pass behaviour', () => {
     }
   });
 
+  it('fuse-expert-weight leaves the proxies of project update materialised (the optimizer needs their bases)', () => {
+    const m = tinyModel(true);
+    const forward = lowerModel({ ...m, spectral: { ...m.spectral!, project: 'update' } }, SHAPE);
+    const fusedPipeline = ['autodiff', 'simplify', 'cse', 'fuse-expert-weight', ...TRAINING_PIPELINE.slice(3)];
+    const g = runPasses(forward, fusedPipeline, { optimizer: { ...DEFAULT_OPTIMIZER, spectral: { project: 'update', resetEvery: 0 } } }, (_name, cur) => verifyGraph(cur));
+    const ops = topoOrder(g).map((n) => n.op);
+    expect(ops.filter((op) => op === 'sd_project_update').length).toBeGreaterThan(0);
+    expect(ops).toContain('expert_weight');
+    expect(topoOrder(g).some((n) => (n.op === 'grouped_matmul' || n.op === 'grouped_matmul_grad_x') && n.attrs.sharedWeight)).toBe(false);
+  });
+
   it('the training pipeline on the tiny SD model equals plain autodiff + optimizer, value for value', () => {
     const forward = lowerModel(tinyModel(true), SHAPE);
     const compiled = runPasses(forward, TRAINING_PIPELINE, {}, (_name, cur) => verifyGraph(cur));
