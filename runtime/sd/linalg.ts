@@ -8,7 +8,7 @@
 // DGKS re-orthogonalisation ("twice is enough": orthogonal to working precision, positive R diagonal).
 // Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
-import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { symmetricEigen, symmetricEigenTop } from './eigen.ts';
 import { Rng } from '../../base/rng.ts';
 
 export type Dense = Float32Array | Float64Array;
@@ -41,48 +41,64 @@ function axpy(alpha: number, x: Float64Array, y: Float64Array): void {
   for (let i = n4; i < n; i++) y[i] += alpha * x[i];
 }
 
-/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending. */
+/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending (all n). */
 function symmetricEigenDescending(gram: Float64Array, n: number): { values: Float64Array; vectors: Float64Array[] } {
-  const rows: number[][] = [];
-  for (let i = 0; i < n; i++) rows.push(Array.from(gram.subarray(i * n, (i + 1) * n)));
-  const evd = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true });
-  const lambda = evd.realEigenvalues;
-  const vecs = evd.eigenvectorMatrix;
-  const order = lambda.map((_, i) => i).sort((a, b) => lambda[b] - lambda[a] || a - b);
-  const values = new Float64Array(n);
-  const vectors: Float64Array[] = [];
-  order.forEach((src, dst) => {
-    values[dst] = lambda[src];
-    vectors.push(Float64Array.from(vecs.getColumn(src)));
-  });
-  return { values, vectors };
+  const { values, vectors } = symmetricEigen(gram, n);
+  return { values, vectors: rowsOfFlat(vectors, n, n) };
 }
 
-/** A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. */
+/** The top k of them, or null when symmetricEigenTop's a-posteriori check fails. */
+function symmetricEigenTopDescending(gram: Float64Array, n: number, k: number): { values: Float64Array; vectors: Float64Array[] } | null {
+  const top = symmetricEigenTop(gram, n, k);
+  return top && { values: top.values, vectors: rowsOfFlat(top.vectors, k, n) };
+}
+
+function rowsOfFlat(flat: Float64Array, count: number, n: number): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (let j = 0; j < count; j++) out.push(flat.slice(j * n, (j + 1) * n));
+  return out;
+}
+
+/**
+ * A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. Both go through
+ * one float64 copy whose rows are the Gram side's vectors (A itself or its transpose), so every
+ * entry is a contiguous dot product; 2×2 blocks of entries share their loads (one load per
+ * multiply-add instead of two: about 1.3× faster in V8). Each entry is one plain sum in a fixed
+ * order, so the result is deterministic and exactly symmetric.
+ */
 function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): Float64Array {
-  if (side === 'rows') {
-    const g = new Float64Array(rows * rows);
-    const r64 = rowsOf(a, rows, cols);
-    for (let i = 0; i < rows; i++) {
-      for (let j = i; j < rows; j++) {
-        const v = dot(r64[i], r64[j]);
-        g[i * rows + j] = v;
-        g[j * rows + i] = v;
+  const n = side === 'rows' ? rows : cols;
+  const m = side === 'rows' ? cols : rows;
+  const x = new Float64Array(n * m);
+  if (side === 'rows') x.set(a);
+  else for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) x[j * rows + i] = a[i * cols + j];
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i += 2) {
+    // An odd last row pairs with itself (its duplicate entries are written twice, identically).
+    const i1 = Math.min(i + 1, n - 1);
+    const xi = i * m;
+    const xk = i1 * m;
+    for (let j = i; j < n; j += 2) {
+      const j1 = Math.min(j + 1, n - 1);
+      const xj = j * m;
+      const xl = j1 * m;
+      let s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+      for (let t = 0; t < m; t++) {
+        const p = x[xi + t];
+        const q = x[xk + t];
+        const r = x[xj + t];
+        const w = x[xl + t];
+        s00 += p * r;
+        s01 += p * w;
+        s10 += q * r;
+        s11 += q * w;
       }
-    }
-    return g;
-  }
-  const g = new Float64Array(cols * cols);
-  for (let k = 0; k < rows; k++) {
-    const base = k * cols;
-    for (let i = 0; i < cols; i++) {
-      const ai = a[base + i];
-      if (ai === 0) continue;
-      const gi = i * cols;
-      for (let j = i; j < cols; j++) g[gi + j] += ai * a[base + j];
+      g[i * n + j] = g[j * n + i] = s00;
+      g[i * n + j1] = g[j1 * n + i] = s01;
+      g[i1 * n + j] = g[j * n + i1] = s10;
+      g[i1 * n + j1] = g[j1 * n + i1] = s11;
     }
   }
-  for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) g[i * cols + j] = g[j * cols + i];
   return g;
 }
 
@@ -173,13 +189,23 @@ export interface TopSvd {
   u: Float64Array[];
   /** Top-r right singular vectors (length cols each). */
   v: Float64Array[];
-  /** 'subspace' when block subspace iteration converged, 'full' when the full eigensolver ran. */
-  method: 'subspace' | 'full';
+  /**
+   * Which eigensolver produced them: 'tridiagonal' (eigen.ts symmetricEigenTop), 'subspace' (block
+   * subspace iteration converged) or 'full' (every eigenpair, eigen.ts symmetricEigen).
+   */
+  method: 'tridiagonal' | 'subspace' | 'full';
 }
+
+export type TopSvdSolver = 'auto' | 'tridiagonal' | 'subspace';
 
 export interface TopSvdOptions {
   /** Compute every singular value (the full eigensolver; init needs the tail spectrum). */
   full?: boolean;
+  /**
+   * The top-r route when not `full` (each falls back to the full solver when it cannot certify its
+   * result). 'auto' (default): subspace iteration first on large Gram matrices, the tridiagonal route otherwise.
+   */
+  solver?: TopSvdSolver;
 }
 
 /** G·Q for symmetric row-major G (n×n) and columns Q. */
@@ -192,6 +218,8 @@ function gramTimes(g: Float64Array, n: number, q: Float64Array[]): Float64Array[
 }
 
 const SUBSPACE_MAX_ITERATIONS = 60;
+/** Smallest Gram size where 'auto' tries subspace iteration first (measured: see docs/benchmarks.md). */
+const SUBSPACE_MIN_SIZE = 256;
 const SUBSPACE_TOLERANCE = 1e-11;
 
 /**
@@ -249,10 +277,22 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   const g = gram(a, rows, cols, side);
   let totalEnergy = 0;
   for (let i = 0; i < small; i++) totalEnergy += g[i * small + i];
-  // Small or wide requests gain nothing from iterating: the full solver is cheap or the block is large.
-  const tryIteration = !options.full && r > 0 && small > 64 && 4 * Math.max(2 * r, r + 8) <= small;
-  const fast = tryIteration ? subspaceEigen(g, small, r) : null;
-  const { values, vectors } = fast ?? symmetricEigenDescending(g, small);
+  const solver = options.solver ?? 'auto';
+  const block = Math.max(2 * r, r + 8);
+  // Subspace iteration pays off only on large Gram matrices with a narrow block (the tridiagonal
+  // route is O(n³) with a small constant; each iteration O(n²·block)); see SUBSPACE_MIN_SIZE.
+  const trySubspace = !options.full && r > 0 && (solver === 'subspace' || (solver === 'auto' && small >= SUBSPACE_MIN_SIZE && 4 * block <= small));
+  let method: TopSvd['method'] = 'full';
+  let found: { values: Float64Array; vectors: Float64Array[] } | null = null;
+  if (trySubspace) {
+    found = subspaceEigen(g, small, r);
+    if (found) method = 'subspace';
+  }
+  if (!found && !options.full && r > 0) {
+    found = symmetricEigenTopDescending(g, small, r);
+    if (found) method = 'tridiagonal';
+  }
+  const { values, vectors } = found ?? symmetricEigenDescending(g, small);
   const singularValues = values.map((x) => Math.sqrt(Math.max(x, 0)));
   const direct = vectors.slice(0, r);
   const partner = direct.map((x, j) => {
@@ -265,7 +305,7 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   const u = side === 'rows' ? direct : partnerOrtho;
   const v = side === 'rows' ? partnerOrtho : direct;
   for (let j = 0; j < r; j++) fixSign(u[j], v[j]);
-  return { singularValues, totalEnergy, u, v, method: fast ? 'subspace' : 'full' };
+  return { singularValues, totalEnergy, u, v, method };
 }
 
 /** Columns (each of length n) → row-major n×r Float32Array. */

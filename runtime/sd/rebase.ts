@@ -21,6 +21,9 @@ import {
 
 export type ResidualMode = 'keep' | 'fold' | 'discard';
 
+/** Smallest R² / ||W_c||² at which 'keep' takes the residual norm from the spectrum (see rebase). */
+const RESIDUAL_FORMULA_MIN = 1e-6;
+
 export interface RebaseOptions extends Omit<SpectralState, 'unique'> {
   /** W_u, or null when residual is 'keep' and reproject is off (then it is neither read nor returned). */
   unique: Float32Array | null;
@@ -72,17 +75,27 @@ export function rebase(options: RebaseOptions): RebaseResult {
   if (residual !== 'keep' && residual !== 'fold' && residual !== 'discard') throw new Error(`rebase: unknown residual '${residual}'`);
 
   const { singularValues, totalEnergy, u, v } = topSvd(common, rows, cols, rank);
-  const truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
-  const residualMatrix = new Float64Array(size);
-  let residual2 = 0;
-  for (let i = 0; i < size; i++) {
-    residualMatrix[i] = common[i] - truncated[i];
-    residual2 += residualMatrix[i] ** 2;
-  }
   let top2 = 0;
   for (let j = 0; j < rank; j++) top2 += singularValues[j] ** 2;
+  // ||W_c − [W_c]_r||² = ||W_c||² − Σ_{j≤r} σ_j² (orthogonal invariance). Its rounding error is about
+  // eps·||W_c||², so the formula serves only when the residual is not tiny against it (relative error of the
+  // norm ≤ 1e-7 when R² ≥ 1e-8·||W_c||²); otherwise, and whenever fold/discard need the truncation
+  // anyway, R is formed and summed entry by entry. 'keep' (the default) then needs no rows×cols temporary at all.
+  const viaFormula = residual === 'keep' && totalEnergy - top2 >= RESIDUAL_FORMULA_MIN * totalEnergy;
+  let truncated: Float64Array | null = null;
+  let residualMatrix: Float64Array | null = null;
+  let residual2 = totalEnergy - top2;
+  if (!viaFormula) {
+    truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
+    residualMatrix = new Float64Array(size);
+    residual2 = 0;
+    for (let i = 0; i < size; i++) {
+      residualMatrix[i] = common[i] - truncated[i];
+      residual2 += residualMatrix[i] ** 2;
+    }
+  }
 
-  const newCommon = residual === 'keep' ? common : Float32Array.from(truncated);
+  const newCommon = residual === 'keep' ? common : Float32Array.from(truncated!);
   let newUnique = unique;
   const reprojectedNorms = new Float64Array(experts);
   if (unique !== null && rebaseNeedsUnique(options)) {
@@ -90,7 +103,7 @@ export function rebase(options: RebaseOptions): RebaseResult {
     const work = new Float64Array(size);
     for (let e = 0; e < experts; e++) {
       const slice = unique.subarray(e * size, (e + 1) * size);
-      for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix[i] : 0);
+      for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix![i] : 0);
       if (reproject) reprojectedNorms[e] = projectDoubleComplementInPlace(work, rows, cols, u, v);
       newUnique.set(work, e * size);
     }
