@@ -1,11 +1,15 @@
 // Dense float64 linear algebra for the SD-MoE host-side steps (init, re-basing, metrics).
 // Invariants: inputs are row-major [rows, cols] (Float32Array or Float64Array) and never mutated;
 // column sets are arrays of Float64Array columns, so Gram–Schmidt and axpy loops run on
-// contiguous memory. ml-matrix's SVD/QR run on nested arrays and were measured too slow for
-// 512–1024 matrices (SVD 3.7 s and QR 1.2 s at 512²), so only its symmetric eigensolver is used,
-// on the Gram matrix of the smaller side (min(rows, cols)²) — or, when only a few top vectors are
-// needed, block subspace iteration on it with a full-solver fallback — and QR is classical Gram–Schmidt with
-// DGKS re-orthogonalisation ("twice is enough": orthogonal to working precision, positive R diagonal).
+// contiguous memory. SVDs go through the Gram matrix of the smaller side (min(rows, cols)², built
+// from one float64 copy) and a flat-array symmetric eigensolver (eigen.ts): all eigenpairs when the
+// caller wants the whole spectrum (`full`), else only the top r — by the tridiagonal route (O(n³) with
+// a small constant, certified a posteriori) or, on Gram matrices of 256 and more, block subspace
+// iteration (optionally warm-started from the previous bases) — each falling back to the full solver
+// when it cannot certify its result. ml-matrix's SVD/QR (nested arrays; SVD 3.7 s and QR 1.2 s at
+// 512²) and its Matrix-object eigensolver (≈ 40 % of a re-basing) are no longer used here. QR is
+// classical Gram–Schmidt with DGKS re-orthogonalisation ("twice is enough": orthogonal to working
+// precision, positive R diagonal).
 // Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
 import { symmetricEigen, symmetricEigenTop } from './eigen.ts';
@@ -194,6 +198,8 @@ export interface TopSvd {
    * subspace iteration converged) or 'full' (every eigenpair, eigen.ts symmetricEigen).
    */
   method: 'tridiagonal' | 'subspace' | 'full';
+  /** Subspace iterations until convergence (the 'subspace' method only). */
+  iterations?: number;
 }
 
 export type TopSvdSolver = 'auto' | 'tridiagonal' | 'subspace';
@@ -206,6 +212,12 @@ export interface TopSvdOptions {
    * result). 'auto' (default): subspace iteration first on large Gram matrices, the tridiagonal route otherwise.
    */
   solver?: TopSvdSolver;
+  /**
+   * Previous bases (row-major rows×rank and cols×rank, e.g. the U_k, V_k being re-based): subspace
+   * iteration starts from them instead of a random block. Only the start changes: convergence is
+   * still tested on the residual, and the result is the same top-r (to the tolerance) either way.
+   */
+  warmStart?: { u: Dense; v: Dense; rank: number };
 }
 
 /** G·Q for symmetric row-major G (n×n) and columns Q. */
@@ -230,10 +242,15 @@ const SUBSPACE_TOLERANCE = 1e-11;
  * the cap (no gap): the caller then falls back to the full eigensolver, so accuracy never depends on
  * the gap. The start block is fixed (a seeded stream), so the result is deterministic.
  */
-function subspaceEigen(g: Float64Array, n: number, r: number): { values: Float64Array; vectors: Float64Array[] } | null {
+function subspaceEigen(
+  g: Float64Array, n: number, r: number, warm: readonly Float64Array[] = [],
+): { values: Float64Array; vectors: Float64Array[]; iterations: number } | null {
   const block = Math.min(n, Math.max(2 * r, r + 8));
   const start = new Rng('sd-subspace-start');
-  let q = orthonormalizeAgainst([], Array.from({ length: block }, () => {
+  // Warm start: the previous basis fills the first columns (the rest stay random, so the block still
+  // reaches directions the previous basis lacks); orthonormalizeAgainst completes any dependent ones.
+  let q = orthonormalizeAgainst([], Array.from({ length: block }, (_, b) => {
+    if (b < warm.length) return warm[b];
     const c = new Float64Array(n);
     for (let i = 0; i < n; i++) c[i] = start.normal();
     return c;
@@ -259,7 +276,7 @@ function subspaceEigen(g: Float64Array, n: number, r: number): { values: Float64
       if (Math.sqrt(dot(gx, gx)) > SUBSPACE_TOLERANCE * scale) converged = false;
       vectors.push(x);
     }
-    if (converged) return { values: ritz.values.slice(0, r), vectors: orthonormalizeAgainst([], vectors) };
+    if (converged) return { values: ritz.values.slice(0, r), vectors: orthonormalizeAgainst([], vectors), iterations: iteration + 1 };
     q = orthonormalizeAgainst([], z);
   }
   return null;
@@ -284,9 +301,15 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   const trySubspace = !options.full && r > 0 && (solver === 'subspace' || (solver === 'auto' && small >= SUBSPACE_MIN_SIZE && 4 * block <= small));
   let method: TopSvd['method'] = 'full';
   let found: { values: Float64Array; vectors: Float64Array[] } | null = null;
+  let iterations: number | undefined;
   if (trySubspace) {
-    found = subspaceEigen(g, small, r);
-    if (found) method = 'subspace';
+    const warm = options.warmStart ? rowMajorToColumns(side === 'rows' ? options.warmStart.u : options.warmStart.v, small, options.warmStart.rank).slice(0, r) : [];
+    const sub = subspaceEigen(g, small, r, warm);
+    if (sub) {
+      found = sub;
+      method = 'subspace';
+      iterations = sub.iterations;
+    }
   }
   if (!found && !options.full && r > 0) {
     found = symmetricEigenTopDescending(g, small, r);
@@ -305,7 +328,7 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   const u = side === 'rows' ? direct : partnerOrtho;
   const v = side === 'rows' ? partnerOrtho : direct;
   for (let j = 0; j < r; j++) fixSign(u[j], v[j]);
-  return { singularValues, totalEnergy, u, v, method };
+  return { singularValues, totalEnergy, u, v, method, ...(iterations !== undefined ? { iterations } : {}) };
 }
 
 /** Columns (each of length n) → row-major n×r Float32Array. */

@@ -14,6 +14,9 @@
 // `changed` says which ones the caller has to write back. With residual 'keep' and no reproject
 // W_u is not needed at all: the caller may pass null and skip reading it back from the device
 // (the largest of the four arrays, E× W_c).
+// Cost (issue 7): the SVD is linalg.ts topSvd's top-r route, warm-started from the bases being
+// replaced where it iterates; 'keep' takes ||R|| from the spectrum unless R is tiny (no rows×cols
+// temporaries), fold/discard form R once.
 import { checkShape, type SpectralState } from './init.ts';
 import {
   addOuterProducts, columnsToRowMajor, dot, projectDoubleComplementInPlace, rowMajorToColumns, topSvd,
@@ -74,7 +77,8 @@ export function rebase(options: RebaseOptions): RebaseResult {
   }
   if (residual !== 'keep' && residual !== 'fold' && residual !== 'discard') throw new Error(`rebase: unknown residual '${residual}'`);
 
-  const { singularValues, totalEnergy, u, v } = topSvd(common, rows, cols, rank);
+  // The bases being replaced warm-start subspace iteration (large matrices only; see topSvd).
+  const { singularValues, totalEnergy, u, v } = topSvd(common, rows, cols, rank, { warmStart: { u: uk, v: vk, rank } });
   let top2 = 0;
   for (let j = 0; j < rank; j++) top2 += singularValues[j] ** 2;
   // ||W_c − [W_c]_r||² = ||W_c||² − Σ_{j≤r} σ_j² (orthogonal invariance). Its rounding error is about

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import { Rng } from '../../base/rng.ts';
-import { orthonormalizeAgainst, topSvd } from '../../runtime/sd/linalg.ts';
+import { columnsToRowMajor, orthonormalizeAgainst, topSvd } from '../../runtime/sd/linalg.ts';
 import { maxAbs, maxAbsDiff, referenceSvd } from './helpers.ts';
 
 function columnsMatrix(columns: Float64Array[]): Matrix {
@@ -66,9 +66,33 @@ describe('topSvd', () => {
     const cols = 160;
     const a = new Rng(5).fillNormal(new Float32Array(rows * cols));
     const result = topSvd(a, rows, cols, 4, { solver });
+    // Subspace iteration does not converge here: it falls back (to the tridiagonal route).
+    expect(result.method).toBe('tridiagonal');
     const full = topSvd(a, rows, cols, 4, { full: true });
     for (let j = 0; j < 4; j++) expect(Math.abs(result.singularValues[j] - full.singularValues[j])).toBeLessThan(1e-9 * full.singularValues[0]);
     expect(maxAbsDiff(projectorOf(result.u), projectorOf(full.u))).toBeLessThan(1e-6);
+  });
+
+  it.each([[96, 200], [200, 96]])('a warm start from the previous bases of a drifted %i×%i matrix converges sooner to the same top-r', (rows, cols) => {
+    const rng = new Rng(rows + cols);
+    const before = spikePlusNoise(rng, rows, cols, 4, 0.01);
+    const after = before.map((x) => x + 0.002 * rng.normal());
+    const previous = topSvd(before, rows, cols, 4, { solver: 'subspace' });
+    const warmStart = { u: columnsToRowMajor(previous.u, rows), v: columnsToRowMajor(previous.v, cols), rank: 4 };
+    const cold = topSvd(after, rows, cols, 4, { solver: 'subspace' });
+    const warm = topSvd(after, rows, cols, 4, { solver: 'subspace', warmStart });
+    const full = topSvd(after, rows, cols, 4, { full: true });
+    expect([cold.method, warm.method]).toEqual(['subspace', 'subspace']);
+    expect(warm.iterations!).toBeLessThan(cold.iterations!);
+    for (let j = 0; j < 4; j++) expect(Math.abs(warm.singularValues[j] - full.singularValues[j])).toBeLessThan(1e-9 * full.singularValues[0]);
+    expect(maxAbsDiff(projectorOf(warm.u), projectorOf(full.u))).toBeLessThan(1e-8);
+    expect(maxAbsDiff(projectorOf(warm.v), projectorOf(full.v))).toBeLessThan(1e-8);
+    // A warm start does not rescue a matrix without a gap: the same fallback as a cold start.
+    const flat = new Rng(5).fillNormal(new Float32Array(rows * cols));
+    const flatWarm = topSvd(flat, rows, cols, 4, { solver: 'subspace', warmStart });
+    expect(flatWarm.method).toBe('tridiagonal');
+    const flatFull = topSvd(flat, rows, cols, 4, { full: true });
+    for (let j = 0; j < 4; j++) expect(Math.abs(flatWarm.singularValues[j] - flatFull.singularValues[j])).toBeLessThan(1e-9 * flatFull.singularValues[0]);
   });
 
   it.each([[12, 20], [20, 12], [64, 128], [128, 64]])('gives orthonormal bases for a %i×%i matrix of lower rank than requested', (rows, cols) => {
