@@ -258,7 +258,7 @@ function tridiagonalEigenvalues(n: number, diag: Float64Array, sub: Float64Array
       do {
         g = d[l];
         p = (d[l + 1] - g) / (2 * e[l]);
-        r = hypot(p, 1);
+        r = fastHypot(p, 1);
         if (p < 0) r = -r;
         d[l] = e[l] / (p + r);
         d[l + 1] = e[l] * (p + r);
@@ -279,7 +279,7 @@ function tridiagonalEigenvalues(n: number, diag: Float64Array, sub: Float64Array
           s2 = s;
           g = c * e[i];
           h = c * p;
-          r = hypot(p, e[i]);
+          r = fastHypot(p, e[i]);
           e[i + 1] = s * r;
           s = e[i] / r;
           c = p / r;
@@ -295,6 +295,16 @@ function tridiagonalEigenvalues(n: number, diag: Float64Array, sub: Float64Array
     e[l] = 0;
   }
   return d.sort();
+}
+
+/**
+ * sqrt(a² + b²) without the divisions of the scaled form when the squares can neither overflow nor
+ * underflow (the common case by far); the eigenvalue-only QL calls it ~n²/2 times. Not used by the
+ * full solver, which stays bit-identical to ml-matrix.
+ */
+function fastHypot(a: number, b: number): number {
+  const s = a * a + b * b;
+  return s > 1e-280 && s < 1e280 ? Math.sqrt(s) : hypot(a, b);
 }
 
 /** Largest |a_ij|-row sum of the tridiagonal: a bound on its spectral norm. */
@@ -455,7 +465,8 @@ function inverseIteration(n: number, diag: Float64Array, e: Float64Array, values
     for (let i = clusterStart; i < j; i++) cluster.push(out.subarray(i * n, (i + 1) * n));
     const solver = new ShiftedTridiagonal(n, diag, e, values[j], tiny);
     const x = out.subarray(j * n, (j + 1) * n);
-    for (let i = 0; i < n; i++) x[i] = start.normal();
+    // Any start with a component along the wanted vector works; uniform draws are cheaper than normal ones.
+    for (let i = 0; i < n; i++) x[i] = start.nextFloat() - 0.5;
     normalize(x);
     let converged = false;
     for (let it = 0; it < INVERSE_ITERATIONS && !converged; it++) {
