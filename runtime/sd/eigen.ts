@@ -325,12 +325,19 @@ class ShiftedTridiagonal {
   private readonly u1: Float64Array;
   private readonly u2: Float64Array;
 
-  constructor(n: number, d: Float64Array, e: Float64Array, mu: number, tiny: number) {
+  /** Work arrays for size n, reused by every `factor` (typed-array allocations are not free). */
+  constructor(n: number) {
     this.mult = new Float64Array(n);
     this.swap = new Uint8Array(n);
     this.u0 = new Float64Array(n);
     this.u1 = new Float64Array(n);
     this.u2 = new Float64Array(n);
+  }
+
+  /** Factors T − μI for the tridiagonal (d, e) of this size. */
+  factor(d: Float64Array, e: Float64Array, mu: number, tiny: number): void {
+    const n = this.mult.length;
+    this.swap.fill(0);
     let u = d[0] - mu;
     let v = n > 1 ? e[1] : 0;
     for (let i = 1; i < n; i++) {
@@ -458,12 +465,13 @@ function inverseIteration(n: number, diag: Float64Array, e: Float64Array, values
   const start = new Rng('sd-inverse-iteration');
   const tiny = Number.EPSILON * norm;
   const tol = 4 * n * tiny;
+  const solver = new ShiftedTridiagonal(n);
   let clusterStart = 0;
   for (let j = 0; j < k; j++) {
     if (j > 0 && values[j - 1] - values[j] > CLUSTER * norm) clusterStart = j;
     const cluster: Float64Array[] = [];
     for (let i = clusterStart; i < j; i++) cluster.push(out.subarray(i * n, (i + 1) * n));
-    const solver = new ShiftedTridiagonal(n, diag, e, values[j], tiny);
+    solver.factor(diag, e, values[j], tiny);
     const x = out.subarray(j * n, (j + 1) * n);
     // Any start with a component along the wanted vector works; uniform draws are cheaper than normal ones.
     for (let i = 0; i < n; i++) x[i] = start.nextFloat() - 0.5;

@@ -19,7 +19,7 @@
 // temporaries), fold/discard form R once.
 import { checkShape, type SpectralState } from './init.ts';
 import {
-  addOuterProducts, columnsToRowMajor, dot, projectDoubleComplementInPlace, rowMajorToColumns, topSvd,
+  addOuterProducts, columnsToRowMajor, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';
 
 export type ResidualMode = 'keep' | 'fold' | 'discard';
@@ -59,9 +59,15 @@ export interface RebaseResult extends Omit<SpectralState, 'unique'> {
 }
 
 function overlap(oldBasis: Float32Array, fresh: Float64Array[], n: number, r: number): number {
-  const previous = rowMajorToColumns(oldBasis, n, r);
+  // Σ_{p,q} (old_pᵀ fresh_q)², reading the old row-major n×r basis in place (no column copies).
   let s = 0;
-  for (const p of previous) for (const q of fresh) s += dot(p, q) ** 2;
+  for (let p = 0; p < r; p++) {
+    for (const q of fresh) {
+      let d = 0;
+      for (let i = 0; i < n; i++) d += oldBasis[i * r + p] * q[i];
+      s += d * d;
+    }
+  }
   return s / r;
 }
 
