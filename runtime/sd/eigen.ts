@@ -1,14 +1,19 @@
-// Symmetric eigensolver on flat Float64Arrays for the SD-MoE host steps (runtime/sd/linalg.ts).
-// The algorithm is ml-matrix's (JAMA's, public domain): Householder tridiagonalisation (tred2) and the
-// implicit QL iteration with accumulated rotations (tql2), ported line for line, so it inherits their
-// accuracy (backward stable; orthonormal eigenvectors to working precision, also for repeated
-// eigenvalues). Why a port instead of ml-matrix's EigenvalueDecomposition: that one runs on a Matrix
-// object (get/set per element, nested arrays in and out), which made it ≈ 40 % of a re-basing
-// profile; on a Float64Array the same arithmetic is several times faster (docs/benchmarks.md).
+// Symmetric eigensolvers on flat Float64Arrays for the SD-MoE host steps (runtime/sd/linalg.ts).
+// symmetricEigen (every pair; init and diagnostics need the whole spectrum) is ml-matrix's (JAMA's,
+// public domain) Householder tridiagonalisation (tred2) and implicit QL with accumulated rotations
+// (tql2), ported line for line: bit-identical results (backward stable; orthonormal eigenvectors to
+// working precision, also for repeated eigenvalues), about 2× faster than ml-matrix's
+// EigenvalueDecomposition, which works through a Matrix object (get/set per element, nested arrays
+// in and out) and was ≈ 40 % of a re-basing's profile.
+// symmetricEigenTop (re-basing: top k ≪ n) stops tred2 after the reduction, takes the eigenvalues
+// by QL without vectors, the top k vectors by inverse iteration (LAPACK dstein's cluster rule)
+// and maps them back through the reflectors: about a third of the work at n = 64, k = 8. It
+// certifies its answer on the input matrix (residuals and orthonormality) and returns null
+// otherwise, so its callers fall back to the full solver and never depend on an unchecked result.
 // Invariants: the input is a row-major n×n symmetric matrix (only read, never mutated); the vectors
 // are stored as rows (vector j = vectors[j·n .. j·n + n)), as ml-matrix stores them internally while
-// iterating (transposed, so the hot loops run along contiguous memory); values are descending, exact ties
-// by ascending tql2 index (deterministic).
+// iterating (transposed, so the hot loops run along contiguous memory); values are descending, exact
+// ties by ascending tql2 index; every start vector comes from a fixed seed (deterministic).
 
 import { Rng } from '../../base/rng.ts';
 
