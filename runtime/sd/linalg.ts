@@ -1,14 +1,18 @@
 // Dense float64 linear algebra for the SD-MoE host-side steps (init, re-basing, metrics).
 // Invariants: inputs are row-major [rows, cols] (Float32Array or Float64Array) and never mutated;
 // column sets are arrays of Float64Array columns, so Gram–Schmidt and axpy loops run on
-// contiguous memory. ml-matrix's SVD/QR run on nested arrays and were measured too slow for
-// 512–1024 matrices (SVD 3.7 s and QR 1.2 s at 512²), so only its symmetric eigensolver is used,
-// on the Gram matrix of the smaller side (min(rows, cols)²) — or, when only a few top vectors are
-// needed, block subspace iteration on it with a full-solver fallback — and QR is classical Gram–Schmidt with
-// DGKS re-orthogonalisation ("twice is enough": orthogonal to working precision, positive R diagonal).
+// contiguous memory. SVDs go through the Gram matrix of the smaller side (min(rows, cols)², built
+// from one float64 copy) and a flat-array symmetric eigensolver (eigen.ts): all eigenpairs when the
+// caller wants the whole spectrum (`full`), else only the top r — by the tridiagonal route (O(n³) with
+// a small constant, certified a posteriori) or, on Gram matrices of 256 and more, block subspace
+// iteration (optionally warm-started from the previous bases) — each falling back to the full solver
+// when it cannot certify its result. ml-matrix's SVD/QR (nested arrays; SVD 3.7 s and QR 1.2 s at
+// 512²) and its Matrix-object eigensolver (≈ 40 % of a re-basing) are no longer used here. QR is
+// classical Gram–Schmidt with DGKS re-orthogonalisation ("twice is enough": orthogonal to working
+// precision, positive R diagonal).
 // Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
-import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { symmetricEigen, symmetricEigenTop } from './eigen.ts';
 import { Rng } from '../../base/rng.ts';
 
 export type Dense = Float32Array | Float64Array;
@@ -41,79 +45,72 @@ function axpy(alpha: number, x: Float64Array, y: Float64Array): void {
   for (let i = n4; i < n; i++) y[i] += alpha * x[i];
 }
 
-/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending. */
+/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending (all n). */
 function symmetricEigenDescending(gram: Float64Array, n: number): { values: Float64Array; vectors: Float64Array[] } {
-  const rows: number[][] = [];
-  for (let i = 0; i < n; i++) rows.push(Array.from(gram.subarray(i * n, (i + 1) * n)));
-  const evd = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true });
-  const lambda = evd.realEigenvalues;
-  const vecs = evd.eigenvectorMatrix;
-  const order = lambda.map((_, i) => i).sort((a, b) => lambda[b] - lambda[a] || a - b);
-  const values = new Float64Array(n);
-  const vectors: Float64Array[] = [];
-  order.forEach((src, dst) => {
-    values[dst] = lambda[src];
-    vectors.push(Float64Array.from(vecs.getColumn(src)));
-  });
-  return { values, vectors };
+  const { values, vectors } = symmetricEigen(gram, n);
+  return { values, vectors: rowsOfFlat(vectors, n, n) };
 }
 
-/** A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. */
-function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): Float64Array {
-  if (side === 'rows') {
-    const g = new Float64Array(rows * rows);
-    const r64 = rowsOf(a, rows, cols);
-    for (let i = 0; i < rows; i++) {
-      for (let j = i; j < rows; j++) {
-        const v = dot(r64[i], r64[j]);
-        g[i * rows + j] = v;
-        g[j * rows + i] = v;
+/** The top k of them, or null when symmetricEigenTop's a-posteriori check fails. */
+function symmetricEigenTopDescending(gram: Float64Array, n: number, k: number): { values: Float64Array; vectors: Float64Array[] } | null {
+  const top = symmetricEigenTop(gram, n, k);
+  return top && { values: top.values, vectors: rowsOfFlat(top.vectors, k, n) };
+}
+
+function rowsOfFlat(flat: Float64Array, count: number, n: number): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (let j = 0; j < count; j++) out.push(flat.slice(j * n, (j + 1) * n));
+  return out;
+}
+
+/**
+ * A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. Both go through
+ * one float64 copy whose rows are the Gram side's vectors (A itself or its transpose), so every
+ * entry is a contiguous dot product; 2×2 blocks of entries share their loads (one load per
+ * multiply-add instead of two: about 1.3× faster in V8). Each entry is one plain sum in a fixed
+ * order, so the result is deterministic and exactly symmetric. Returns the copy too (`x`, n×m): topSvd
+ * forms the partner vectors from it.
+ */
+function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Float64Array; x: Float64Array } {
+  const n = side === 'rows' ? rows : cols;
+  const m = side === 'rows' ? cols : rows;
+  const x = new Float64Array(n * m);
+  if (side === 'rows') x.set(a);
+  else for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) x[j * rows + i] = a[i * cols + j];
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i += 2) {
+    // An odd last row pairs with itself (its duplicate entries are written twice, identically).
+    const i1 = Math.min(i + 1, n - 1);
+    const xi = i * m;
+    const xk = i1 * m;
+    for (let j = i; j < n; j += 2) {
+      const j1 = Math.min(j + 1, n - 1);
+      const xj = j * m;
+      const xl = j1 * m;
+      let s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+      for (let t = 0; t < m; t++) {
+        const p = x[xi + t];
+        const q = x[xk + t];
+        const r = x[xj + t];
+        const w = x[xl + t];
+        s00 += p * r;
+        s01 += p * w;
+        s10 += q * r;
+        s11 += q * w;
       }
-    }
-    return g;
-  }
-  const g = new Float64Array(cols * cols);
-  for (let k = 0; k < rows; k++) {
-    const base = k * cols;
-    for (let i = 0; i < cols; i++) {
-      const ai = a[base + i];
-      if (ai === 0) continue;
-      const gi = i * cols;
-      for (let j = i; j < cols; j++) g[gi + j] += ai * a[base + j];
+      g[i * n + j] = g[j * n + i] = s00;
+      g[i * n + j1] = g[j1 * n + i] = s01;
+      g[i1 * n + j] = g[j * n + i1] = s10;
+      g[i1 * n + j1] = g[j1 * n + i1] = s11;
     }
   }
-  for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) g[i * cols + j] = g[j * cols + i];
-  return g;
+  return { g, x };
 }
 
 export function rowsOf(a: Dense, rows: number, cols: number): Float64Array[] {
   const out: Float64Array[] = [];
   for (let i = 0; i < rows; i++) out.push(Float64Array.from(a.subarray(i * cols, (i + 1) * cols)));
   return out;
-}
-
-/** A·x for row-major A (rows×cols) and x of length cols. */
-function mulVec(a: Dense, rows: number, cols: number, x: Float64Array): Float64Array {
-  const y = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let s = 0;
-    const base = i * cols;
-    for (let j = 0; j < cols; j++) s += a[base + j] * x[j];
-    y[i] = s;
-  }
-  return y;
-}
-
-/** Aᵀ·x for row-major A (rows×cols) and x of length rows. */
-function mulTransposeVec(a: Dense, rows: number, cols: number, x: Float64Array): Float64Array {
-  const y = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) {
-    const xi = x[i];
-    if (xi === 0) continue;
-    const base = i * cols;
-    for (let j = 0; j < cols; j++) y[j] += xi * a[base + j];
-  }
-  return y;
 }
 
 /**
@@ -173,25 +170,51 @@ export interface TopSvd {
   u: Float64Array[];
   /** Top-r right singular vectors (length cols each). */
   v: Float64Array[];
-  /** 'subspace' when block subspace iteration converged, 'full' when the full eigensolver ran. */
-  method: 'subspace' | 'full';
+  /**
+   * Which eigensolver produced them: 'tridiagonal' (eigen.ts symmetricEigenTop), 'subspace' (block
+   * subspace iteration converged) or 'full' (every eigenpair, eigen.ts symmetricEigen).
+   */
+  method: 'tridiagonal' | 'subspace' | 'full';
+  /** Subspace iterations until convergence (the 'subspace' method only). */
+  iterations?: number;
 }
+
+export type TopSvdSolver = 'auto' | 'tridiagonal' | 'subspace';
 
 export interface TopSvdOptions {
   /** Compute every singular value (the full eigensolver; init needs the tail spectrum). */
   full?: boolean;
+  /**
+   * The top-r route when not `full` (each falls back to the full solver when it cannot certify its
+   * result). 'auto' (default): subspace iteration first on large Gram matrices, the tridiagonal route otherwise.
+   */
+  solver?: TopSvdSolver;
+  /**
+   * Previous bases (row-major rows×rank and cols×rank, e.g. the U_k, V_k being re-based): subspace
+   * iteration starts from them instead of a random block. Only the start changes: convergence is
+   * still tested on the residual, and the result is the same top-r (to the tolerance) either way.
+   */
+  warmStart?: { u: Dense; v: Dense; rank: number };
 }
 
 /** G·Q for symmetric row-major G (n×n) and columns Q. */
 function gramTimes(g: Float64Array, n: number, q: Float64Array[]): Float64Array[] {
   return q.map((column) => {
     const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) out[i] = dot(g.subarray(i * n, (i + 1) * n), column);
+    for (let i = 0; i < n; i++) {
+      // Offsets instead of a subarray view per row (views are allocations).
+      const base = i * n;
+      let s = 0;
+      for (let t = 0; t < n; t++) s += g[base + t] * column[t];
+      out[i] = s;
+    }
     return out;
   });
 }
 
 const SUBSPACE_MAX_ITERATIONS = 60;
+/** Smallest Gram size where 'auto' tries subspace iteration first (measured: see docs/benchmarks.md). */
+const SUBSPACE_MIN_SIZE = 256;
 const SUBSPACE_TOLERANCE = 1e-11;
 
 /**
@@ -202,10 +225,15 @@ const SUBSPACE_TOLERANCE = 1e-11;
  * the cap (no gap): the caller then falls back to the full eigensolver, so accuracy never depends on
  * the gap. The start block is fixed (a seeded stream), so the result is deterministic.
  */
-function subspaceEigen(g: Float64Array, n: number, r: number): { values: Float64Array; vectors: Float64Array[] } | null {
+function subspaceEigen(
+  g: Float64Array, n: number, r: number, warm: readonly Float64Array[] = [],
+): { values: Float64Array; vectors: Float64Array[]; iterations: number } | null {
   const block = Math.min(n, Math.max(2 * r, r + 8));
   const start = new Rng('sd-subspace-start');
-  let q = orthonormalizeAgainst([], Array.from({ length: block }, () => {
+  // Warm start: the previous basis fills the first columns (the rest stay random, so the block still
+  // reaches directions the previous basis lacks); orthonormalizeAgainst completes any dependent ones.
+  let q = orthonormalizeAgainst([], Array.from({ length: block }, (_, b) => {
+    if (b < warm.length) return warm[b];
     const c = new Float64Array(n);
     for (let i = 0; i < n; i++) c[i] = start.normal();
     return c;
@@ -231,7 +259,7 @@ function subspaceEigen(g: Float64Array, n: number, r: number): { values: Float64
       if (Math.sqrt(dot(gx, gx)) > SUBSPACE_TOLERANCE * scale) converged = false;
       vectors.push(x);
     }
-    if (converged) return { values: ritz.values.slice(0, r), vectors: orthonormalizeAgainst([], vectors) };
+    if (converged) return { values: ritz.values.slice(0, r), vectors: orthonormalizeAgainst([], vectors), iterations: iteration + 1 };
     q = orthonormalizeAgainst([], z);
   }
   return null;
@@ -246,17 +274,46 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   const small = Math.min(rows, cols);
   if (!Number.isInteger(r) || r < 0 || r > small) throw new Error(`topSvd: rank ${r} outside [0, ${small}]`);
   const side = rows <= cols ? 'rows' : 'cols';
-  const g = gram(a, rows, cols, side);
+  // x: float64 copy of A (side 'rows') or Aᵀ ('cols'); its rows are the Gram side's vectors.
+  const { g, x: sideRows } = gram(a, rows, cols, side);
   let totalEnergy = 0;
   for (let i = 0; i < small; i++) totalEnergy += g[i * small + i];
-  // Small or wide requests gain nothing from iterating: the full solver is cheap or the block is large.
-  const tryIteration = !options.full && r > 0 && small > 64 && 4 * Math.max(2 * r, r + 8) <= small;
-  const fast = tryIteration ? subspaceEigen(g, small, r) : null;
-  const { values, vectors } = fast ?? symmetricEigenDescending(g, small);
+  const solver = options.solver ?? 'auto';
+  const block = Math.max(2 * r, r + 8);
+  // Subspace iteration pays off only on large Gram matrices with a narrow block (the tridiagonal
+  // route is O(n³) with a small constant; each iteration O(n²·block)); see SUBSPACE_MIN_SIZE.
+  const trySubspace = !options.full && r > 0 && (solver === 'subspace' || (solver === 'auto' && small >= SUBSPACE_MIN_SIZE && 4 * block <= small));
+  let method: TopSvd['method'] = 'full';
+  let found: { values: Float64Array; vectors: Float64Array[] } | null = null;
+  let iterations: number | undefined;
+  if (trySubspace) {
+    const warm = options.warmStart ? rowMajorToColumns(side === 'rows' ? options.warmStart.u : options.warmStart.v, small, options.warmStart.rank).slice(0, r) : [];
+    const sub = subspaceEigen(g, small, r, warm);
+    if (sub) {
+      found = sub;
+      method = 'subspace';
+      iterations = sub.iterations;
+    }
+  }
+  if (!found && !options.full && r > 0) {
+    found = symmetricEigenTopDescending(g, small, r);
+    if (found) method = 'tridiagonal';
+  }
+  const { values, vectors } = found ?? symmetricEigenDescending(g, small);
   const singularValues = values.map((x) => Math.sqrt(Math.max(x, 0)));
   const direct = vectors.slice(0, r);
+  // Partner vectors Aᵀu (side 'rows') or A v ('cols'): Σ_i x_i · (row i of sideRows), on the
+  // float64 copy the Gram was built from (contiguous, one array type).
+  const other = side === 'rows' ? cols : rows;
   const partner = direct.map((x, j) => {
-    const y = side === 'rows' ? mulTransposeVec(a, rows, cols, x) : mulVec(a, rows, cols, x);
+    const y = new Float64Array(other);
+    // Offsets, not subarray views: a view is an allocation, ~1 µs each in a process with a large heap.
+    for (let i = 0; i < small; i++) {
+      const c = x[i];
+      if (c === 0) continue;
+      const base = i * other;
+      for (let t = 0; t < other; t++) y[t] += c * sideRows[base + t];
+    }
     const s = singularValues[j];
     if (s > 0) for (let i = 0; i < y.length; i++) y[i] /= s;
     return y;
@@ -265,7 +322,7 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   const u = side === 'rows' ? direct : partnerOrtho;
   const v = side === 'rows' ? partnerOrtho : direct;
   for (let j = 0; j < r; j++) fixSign(u[j], v[j]);
-  return { singularValues, totalEnergy, u, v, method: fast ? 'subspace' : 'full' };
+  return { singularValues, totalEnergy, u, v, method, ...(iterations !== undefined ? { iterations } : {}) };
 }
 
 /** Columns (each of length n) → row-major n×r Float32Array. */

@@ -14,12 +14,18 @@
 // `changed` says which ones the caller has to write back. With residual 'keep' and no reproject
 // W_u is not needed at all: the caller may pass null and skip reading it back from the device
 // (the largest of the four arrays, E× W_c).
+// Cost (issue 7): the SVD is linalg.ts topSvd's top-r route, warm-started from the bases being
+// replaced where it iterates; 'keep' takes ||R|| from the spectrum unless R is tiny (no rows×cols
+// temporaries), fold/discard form R once.
 import { checkShape, type SpectralState } from './init.ts';
 import {
-  addOuterProducts, columnsToRowMajor, dot, projectDoubleComplementInPlace, rowMajorToColumns, topSvd,
+  addOuterProducts, columnsToRowMajor, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';
 
 export type ResidualMode = 'keep' | 'fold' | 'discard';
+
+/** Smallest R² / ||W_c||² at which 'keep' takes the residual norm from the spectrum (see rebase). */
+const RESIDUAL_FORMULA_MIN = 1e-6;
 
 export interface RebaseOptions extends Omit<SpectralState, 'unique'> {
   /** W_u, or null when residual is 'keep' and reproject is off (then it is neither read nor returned). */
@@ -53,9 +59,15 @@ export interface RebaseResult extends Omit<SpectralState, 'unique'> {
 }
 
 function overlap(oldBasis: Float32Array, fresh: Float64Array[], n: number, r: number): number {
-  const previous = rowMajorToColumns(oldBasis, n, r);
+  // Σ_{p,q} (old_pᵀ fresh_q)², reading the old row-major n×r basis in place (no column copies).
   let s = 0;
-  for (const p of previous) for (const q of fresh) s += dot(p, q) ** 2;
+  for (let p = 0; p < r; p++) {
+    for (const q of fresh) {
+      let d = 0;
+      for (let i = 0; i < n; i++) d += oldBasis[i * r + p] * q[i];
+      s += d * d;
+    }
+  }
   return s / r;
 }
 
@@ -71,18 +83,29 @@ export function rebase(options: RebaseOptions): RebaseResult {
   }
   if (residual !== 'keep' && residual !== 'fold' && residual !== 'discard') throw new Error(`rebase: unknown residual '${residual}'`);
 
-  const { singularValues, totalEnergy, u, v } = topSvd(common, rows, cols, rank);
-  const truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
-  const residualMatrix = new Float64Array(size);
-  let residual2 = 0;
-  for (let i = 0; i < size; i++) {
-    residualMatrix[i] = common[i] - truncated[i];
-    residual2 += residualMatrix[i] ** 2;
-  }
+  // The bases being replaced warm-start subspace iteration (large matrices only; see topSvd).
+  const { singularValues, totalEnergy, u, v } = topSvd(common, rows, cols, rank, { warmStart: { u: uk, v: vk, rank } });
   let top2 = 0;
   for (let j = 0; j < rank; j++) top2 += singularValues[j] ** 2;
+  // ||W_c − [W_c]_r||² = ||W_c||² − Σ_{j≤r} σ_j² (orthogonal invariance). Its rounding error is about
+  // eps·||W_c||², so the formula serves only when the residual is not tiny against it (relative error of the
+  // norm ≤ 1e-7 when R² ≥ 1e-8·||W_c||²); otherwise, and whenever fold/discard need the truncation
+  // anyway, R is formed and summed entry by entry. 'keep' (the default) then needs no rows×cols temporary at all.
+  const viaFormula = residual === 'keep' && totalEnergy - top2 >= RESIDUAL_FORMULA_MIN * totalEnergy;
+  let truncated: Float64Array | null = null;
+  let residualMatrix: Float64Array | null = null;
+  let residual2 = totalEnergy - top2;
+  if (!viaFormula) {
+    truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
+    residualMatrix = new Float64Array(size);
+    residual2 = 0;
+    for (let i = 0; i < size; i++) {
+      residualMatrix[i] = common[i] - truncated[i];
+      residual2 += residualMatrix[i] ** 2;
+    }
+  }
 
-  const newCommon = residual === 'keep' ? common : Float32Array.from(truncated);
+  const newCommon = residual === 'keep' ? common : Float32Array.from(truncated!);
   let newUnique = unique;
   const reprojectedNorms = new Float64Array(experts);
   if (unique !== null && rebaseNeedsUnique(options)) {
@@ -90,7 +113,7 @@ export function rebase(options: RebaseOptions): RebaseResult {
     const work = new Float64Array(size);
     for (let e = 0; e < experts; e++) {
       const slice = unique.subarray(e * size, (e + 1) * size);
-      for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix[i] : 0);
+      for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix![i] : 0);
       if (reproject) reprojectedNorms[e] = projectDoubleComplementInPlace(work, rows, cols, u, v);
       newUnique.set(work, e * size);
     }

@@ -85,6 +85,19 @@ describe('rebase', () => {
     expect(after.energyTopK).toBeLessThan(1);
   });
 
+  it("'keep' takes the residual norm from the spectrum and agrees with the explicit R of 'discard'", () => {
+    const keep = rebaseWith(before, 'keep', false);
+    const discard = rebaseWith(before, 'discard', false);
+    expect(Math.abs(keep.residualNorm - discard.residualNorm)).toBeLessThan(1e-10 * discard.residualNorm);
+    // A tiny residual (right after init: W_c is rank r up to float32 rounding) is summed explicitly,
+    // where ||W_c||² − Σσ² would be all rounding: still the truncation's own float32-level residual.
+    const fresh = spectralInit({ rows, cols, experts, rank, std: 0.02, rng: new Rng(9), mode: 'orthogonal_complement' });
+    const tiny = rebaseWith(fresh, 'keep', false);
+    const explicit = frobenius(Matrix.sub(toMatrix(fresh.common, rows, cols), referenceTruncation(fresh.common, rows, cols, rank)));
+    expect(tiny.residualNorm).toBeLessThan(1e-5 * frobenius(toMatrix(fresh.common, rows, cols)));
+    expect(Math.abs(tiny.residualNorm - explicit)).toBeLessThan(1e-3 * explicit + 1e-12);
+  });
+
   it.each(['keep', 'fold', 'discard'] as const)("reproject after '%s' puts every W_u in the new double complement", (residual) => {
     const after = rebaseWith(before, residual, true);
     const u = toMatrix(after.uk, rows, rank);
