@@ -4,15 +4,16 @@
 // more than the effect). Each pair runs the same batch on both models, the order inside a pair
 // alternates (SD first on even pairs), and a step is timed like the trainer waits for it: from
 // issuing it to loss and grad norm being on the CPU. Re-basing (the host-side SVD of every W_c,
-// runtime/train/spectral.ts) runs where training runs it, after every `rebase every`-th SD step; it
-// is timed on its own and amortised over its interval. Reported per model: step ms of both, the
+// runtime/train/spectral.ts) runs where training runs it, after every `rebase every`-th SD step,
+// from W_c, U_k, V_k read with that step's loss (as the trainer reads them; the step's sample pays
+// the extra copy); it is timed on its own and amortised over its interval. Reported per model: step ms of both, the
 // SD ÷ baseline ratio (best ÷ best, and the median of the per-pair ratios) with and without the
 // amortised re-basing, the same ratio in CPU time of this process (lavapipe's threads included:
 // the measure least disturbed by other processes), re-basing ms and its share, dispatch counts
 // per op, and where SD's extra GPU time goes (per-dispatch minima of alternating profiles, difference per
 // op). Pairs: demo vs demo_sd, the same with `project update` (the split applied to AdamW's step
 // instead of the gradient), qwen_tiny vs qwen_tiny_sd.
-import { initializeSpectral, rebaseSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
+import { initializeSpectral, rebasePrefetchNames, rebaseSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
 import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
 import { acquireDevice } from '../runtime/device.ts';
@@ -93,7 +94,14 @@ interface PairResult {
   loadAverage: { before: ReturnType<typeof loadAverage>; after: ReturnType<typeof loadAverage> };
 }
 
-async function timedStep(session: TrainingSession, inputs: Int32Array, targets: Int32Array, stepNo: number): Promise<StepSample> {
+/** One step, timed; `params` are read with its outputs, as the trainer does on a re-basing step. */
+async function timedStep(
+  session: TrainingSession,
+  inputs: Int32Array,
+  targets: Int32Array,
+  stepNo: number,
+  params: readonly string[] = [],
+): Promise<StepSample & { params: Record<string, Float32Array> }> {
   const { step } = session;
   const c0 = process.cpuUsage();
   const start = nowMs();
@@ -101,8 +109,8 @@ async function timedStep(session: TrainingSession, inputs: Int32Array, targets: 
   step.writeInput('targets', targets);
   step.writeInput('optimizer.step', Int32Array.of(stepNo));
   step.run();
-  const out = await step.readOutputs(['loss', 'grad_norm']);
-  const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0] };
+  const { outputs: out, params: values } = await step.readOutputsAndParams(['loss', 'grad_norm'], params);
+  const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0], params: values };
   if (!Number.isFinite(sample.loss)) throw new Error(`sd-cost: loss is ${sample.loss} at step ${stepNo}`);
   return sample;
 }
@@ -151,10 +159,15 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   const sdSamples: StepSample[] = [];
   const rebaseMs: number[] = [];
   const rebaseCpuMs: number[] = [];
-  const timeRebase = async () => {
+  // As the trainer does (runtime/train/trainer.ts): the re-basing step reads W_c, U_k, V_k with its
+  // loss when they fit one staging buffer, so the re-basing itself starts from those values.
+  const prefetchNames = rebasePrefetchNames(sd.step, matrices, spectral) ?? [];
+  const timeRebase = async (prefetched?: Record<string, Float32Array>) => {
+    // Samples taken outside a step (the JIT warm-up, the top-up below) read untimed, as a step would.
+    const values = prefetched ?? (prefetchNames.length > 0 ? await sd.step.readParams(prefetchNames) : undefined);
     const c0 = process.cpuUsage();
     const t0 = nowMs();
-    await rebaseSpectral(sd.step, matrices, spectral);
+    await rebaseSpectral(sd.step, matrices, spectral, values);
     // Written params land before the next step's reads; wait so the next step is not charged.
     await sd.step.exec.device.queue.onSubmittedWorkDone();
     return { wallMs: nowMs() - t0, cpuMs: cpuMsSince(c0) };
@@ -165,11 +178,12 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   let sdStep = 0;
   const runSd = async (inputs: Int32Array, targets: Int32Array, timed: boolean) => {
     sdStep++;
-    const s = await timedStep(sd, inputs, targets, sdStep);
+    const rebaseNow = sdStep % rebaseEvery === 0;
+    const s = await timedStep(sd, inputs, targets, sdStep, rebaseNow ? prefetchNames : []);
     if (timed) sdSamples.push(s);
     // Where the trainer re-bases: after the update of every rebaseEvery-th step.
-    if (sdStep % rebaseEvery === 0) {
-      const r = await timeRebase();
+    if (rebaseNow) {
+      const r = await timeRebase(s.params);
       if (timed) {
         rebaseMs.push(r.wallMs);
         rebaseCpuMs.push(r.cpuMs);

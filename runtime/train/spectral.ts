@@ -117,16 +117,43 @@ async function readParamsChunked(step: StepExecutor, names: readonly string[]): 
   return Object.assign({}, ...parts);
 }
 
-/** Re-bases every SD matrix from the device's current values and writes the new state back. */
-export async function rebaseSpectral(step: StepExecutor, matrices: readonly SpectralMatrix[], spectral: SpectralConfig): Promise<RebaseReport> {
+/** The params a re-basing reads: W_c, U_k, V_k of every matrix, and W_u only when the options use it. */
+export function rebaseReadNames(matrices: readonly SpectralMatrix[], spectral: SpectralConfig): string[] {
+  const needsUnique = rebaseNeedsUnique(spectral);
+  return matrices.flatMap((m) => [m.params.common, ...(needsUnique ? [m.params.unique] : []), m.params.uk, m.params.vk]);
+}
+
+/**
+ * The params of `rebaseReadNames` when they are small enough to ride along with the step's own
+ * read-back (one staging buffer of at most READ_CHUNK_BYTES), else null: then rebaseSpectral reads
+ * them itself, in chunks.
+ */
+export function rebasePrefetchNames(step: StepExecutor, matrices: readonly SpectralMatrix[], spectral: SpectralConfig): string[] | null {
+  const names = rebaseReadNames(matrices, spectral);
+  const bytes = names.reduce((t, n) => t + numel(step.plan.params[n].type) * 4, 0);
+  return bytes <= READ_CHUNK_BYTES ? names : null;
+}
+
+/**
+ * Re-bases every SD matrix from the device's current values and writes the new state back.
+ * `prefetched`: the values of rebaseReadNames already read with the step's outputs (the trainer's
+ * re-basing steps, StepExecutor#readOutputsAndParams); they must be this step's, after its update.
+ */
+export async function rebaseSpectral(
+  step: StepExecutor,
+  matrices: readonly SpectralMatrix[],
+  spectral: SpectralConfig,
+  prefetched?: Readonly<Record<string, Float32Array>>,
+): Promise<RebaseReport> {
   const reports: MatrixRebaseReport[] = [];
   // One round trip for every read (StepExecutor#readParams: one copy into one staging buffer, one
   // map), in chunks of at most READ_CHUNK_BYTES; W_u, the largest array, only when the options use it
   // (`residual keep` without `reproject`, the default, does not). It was 4 reads per matrix, each
   // its own submit and map: most of the re-basing's CPU time on lavapipe (docs/benchmarks.md).
+  // None at all when the caller read them with the step's outputs.
   const needsUnique = rebaseNeedsUnique(spectral);
-  const names = matrices.flatMap((m) => [m.params.common, ...(needsUnique ? [m.params.unique] : []), m.params.uk, m.params.vk]);
-  const values = await readParamsChunked(step, names);
+  const names = rebaseReadNames(matrices, spectral);
+  const values = prefetched && names.every((n) => prefetched[n]) ? prefetched : await readParamsChunked(step, names);
   for (const m of matrices) {
     const r = rebase({
       common: values[m.params.common],

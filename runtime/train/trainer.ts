@@ -33,7 +33,7 @@ import { diagnoseExperts, type ExpertDiagnostics } from '../sd/diagnostics.ts';
 import { diagnosticsInputs } from './diagnostics.ts';
 import { describeResult, implicitEval, metricFields, openEvaluation, runEvaluation, type EvalResult, type EvalSetup } from './evaluate.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
-import { initializeSpectral, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
+import { initializeSpectral, rebasePrefetchNames, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
 export interface RunOptions {
   /** The .moe file; optional with `resume`, whose run directory records the resolved config. */
@@ -116,6 +116,20 @@ function combineMicroBatches(captured: Record<string, (Float32Array | Int32Array
  * reduced over the micro-batches (combineMicroBatches); lr and step must be written already.
  */
 export async function trainStep(session: Pick<TrainingSession, 'step' | 'counting'>, batches: readonly MicroBatch[], names: readonly string[]): Promise<Record<string, Float32Array | Int32Array>> {
+  return (await trainStepReading(session, batches, names, [])).outputs;
+}
+
+/**
+ * trainStep that also reads `params` after the update: in the step's own read-back when the plan
+ * has one micro-batch (an SD-MoE re-basing step saves its second round trip), else `params` is
+ * null and the caller reads them itself.
+ */
+export async function trainStepReading(
+  session: Pick<TrainingSession, 'step' | 'counting'>,
+  batches: readonly MicroBatch[],
+  names: readonly string[],
+  params: readonly string[],
+): Promise<{ outputs: Record<string, Float32Array | Int32Array>; params: Record<string, Float32Array> | null }> {
   const { step: exec, counting } = session;
   const n = exec.microBatches;
   if (batches.length !== n) throw new Error(`trainStep: ${batches.length} micro-batches for a plan of ${n}`);
@@ -123,7 +137,8 @@ export async function trainStep(session: Pick<TrainingSession, 'step' | 'countin
     exec.writeInput('tokens', batches[0].inputs);
     exec.writeInput('targets', batches[0].targets);
     exec.run();
-    return exec.readOutputs(names);
+    if (params.length === 0) return { outputs: await exec.readOutputs(names), params: null };
+    return exec.readOutputsAndParams(names, params);
   }
   if (counting) {
     batches.forEach((b, m) => {
@@ -137,7 +152,7 @@ export async function trainStep(session: Pick<TrainingSession, 'step' | 'countin
     exec.run(m < n - 1 ? 'micro' : 'last');
     exec.captureOutputs(names, m, n);
   });
-  return combineMicroBatches(await exec.readCaptured(names, n));
+  return { outputs: combineMicroBatches(await exec.readCaptured(names, n)), params: null };
 }
 
 function trainBlock(config: NormalisedConfig, file: string): { model: ModelConfig; train: TrainConfig } {
@@ -422,7 +437,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // The aux losses are scalars read every step in the same copy as the loss, so a spike between
       // two log lines still reaches max_aux (the extra bytes cost nothing next to the map round trip).
       const names = ['loss', 'ce_loss', 'grad_norm', ...auxLosses, ...(logNow ? moeLayers : [])];
-      const out = await trainStep(session, batches, names);
+      // A re-basing step reads W_c, U_k, V_k with its outputs (one round trip instead of two).
+      const rebasing = spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0 ? spectral : null;
+      const prefetch = rebasing ? (rebasePrefetchNames(exec, sdMatrices, rebasing) ?? []) : [];
+      const { outputs: out, params: prefetched } = await trainStepReading(session, batches, names, prefetch);
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
@@ -437,7 +455,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       if (!verdict.ok) throw await divergenceError(verdict, opts, runDir, lastCheckpoint);
       // Re-basing follows the update of every rebaseEvery-th step, so a checkpoint of that step
       // already holds the new bases and a resumed run continues exactly.
-      if (spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, spectral)));
+      if (rebasing) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, rebasing, prefetched ?? undefined)));
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       opts.onStep?.(s, { total: train.steps, loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {

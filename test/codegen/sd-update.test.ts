@@ -14,7 +14,7 @@ import { planGraph } from '../../compiler/codegen/plan.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
 import { checkGraphOnDevice } from '../../runtime/graph-check.ts';
 import { StepExecutor } from '../../runtime/step-executor.ts';
-import { initializeSpectral, spectralMatrices } from '../../runtime/train/spectral.ts';
+import { initializeSpectral, rebaseReadNames, spectralMatrices } from '../../runtime/train/spectral.ts';
 import { Rng } from '../../base/rng.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { orthonormalBases } from '../support/sd.ts';
@@ -91,6 +91,46 @@ describe('StepExecutor#readParams (the re-basing read)', () => {
       expect(one.some((x) => x !== 0)).toBe(true); // initialised, so equality is not 0 = 0
       expect(Array.from(batch[name])).toEqual(Array.from(one));
     }
+    step.destroy();
+  });
+
+  it('readOutputsAndParams: after a step, the step outputs and the params in one read equal separate reads', async () => {
+    const exec = await testExecutor();
+    const model = sdModel('gradient');
+    const g = stepGraph(model);
+    const plan = planGraph(g, exec.ctx.caps);
+    const step = new StepExecutor(exec, plan);
+    await step.init(3);
+    const matrices = spectralMatrices(plan);
+    initializeSpectral(step, matrices, model.spectral!, 3);
+    const rng = new Rng(5);
+    for (const n of topoOrder(g)) {
+      if (n.op === 'input' && n.attrs.dtype === 'i32' && n.attrs.name !== 'optimizer.step') step.writeInput(n.attrs.name, Int32Array.from({ length: n.attrs.shape.reduce((a, b) => a * b, 1) }, () => rng.nextInt(40)));
+    }
+    step.writeInput('optimizer.lr', Float32Array.of(3e-2));
+    step.writeInput('optimizer.step', Int32Array.of(1));
+    const names = rebaseReadNames(matrices, model.spectral!);
+    const outputs = Object.keys(plan.outputs).slice(0, 3);
+    step.run();
+    const both = await step.readOutputsAndParams(outputs, names);
+    expect(Object.keys(both.params).sort()).toEqual([...names].sort());
+    for (const name of names) expect(Array.from(both.params[name])).toEqual(Array.from(await step.readParam(name)));
+    const separate = await step.readOutputs(outputs);
+    for (const name of outputs) {
+      expect(both.outputs[name].length).toBeGreaterThan(0);
+      expect(Array.from(both.outputs[name])).toEqual(Array.from(separate[name]));
+    }
+    // The params were read after the step's update: W_c moved from its initial value.
+    const m = matrices[0];
+    const before = await (async () => {
+      const fresh = new StepExecutor(exec, plan);
+      await fresh.init(3);
+      initializeSpectral(fresh, matrices, model.spectral!, 3);
+      const v = await fresh.readParam(m.params.common);
+      fresh.destroy();
+      return v;
+    })();
+    expect(Array.from(both.params[m.params.common])).not.toEqual(Array.from(before));
     step.destroy();
   });
 });
