@@ -41,9 +41,10 @@ export interface DiagnosticsOptions {
   rankTolerance?: number;
   /**
    * Per-expert SVD: 'full' (default) runs the Gram eigensolver directly; 'iterative' tries topSvd's
-   * subspace iteration first, which pays off only when every expert has a clear gap after its top
-   * max(r_1%, k, J) values (e.g. large pretrained experts with spiky spectra), and otherwise costs
-   * about twice the full solver (bench/diagnostics.ts).
+   * top-r route first (runtime/sd/linalg.ts: the tridiagonal top-k solver below a 256 Gram, subspace
+   * iteration from 256), which pays off only when every expert has a clear gap after its top
+   * max(r_1%, k, J) values (e.g. large pretrained experts with spiky spectra); subspace iteration
+   * otherwise costs about twice the full solver (bench/diagnostics.ts).
    */
   solver?: 'full' | 'iterative';
 }
