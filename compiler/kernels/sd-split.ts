@@ -311,6 +311,11 @@ function checkPair(p: SdSplitParams): void {
   if (!sdSplitPair(p, { cpuAdapter: true })) throw new Error(`sd_split pair: needs cols and rank multiples of 4, uniform operands within ${UNIFORM_BYTES} bytes, lanes·r²·4 ≤ ${WORKGROUP_BYTES}, C's parts within ${UNIFORM_BYTES} bytes and E·tile ≤ ${PAIR_MAX_PRIVATE} (${shape(p)})`);
 }
 
+/** Floats of sd_split_ap's cpart output (C(e)'s row-group parts, [E, row groups, r, r]): the lowering's temporary. */
+export function sdSplitCpartLength(p: SdSplitParams): number {
+  return p.experts * rowTile(p, ROW_TILE.b).rowGroups * p.rank * p.rank;
+}
+
 /** sd_split_ap: A = Uᵀ G(e) in the first workgroups (as sd_split_a's vec4 kernel), P = G(e) V in the rest (as sd_split_b's rows kernel without the U A term). */
 export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
   checkPair(p);
@@ -329,7 +334,7 @@ export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
       { name: 'v', access: 'uniform', type: 'f32', length: p.cols * p.rank },
       { name: 'a', access: 'write', type: 'f32', length: p.experts * p.rank * p.cols, vec4: true },
       { name: 'p', access: 'write', type: 'f32', length: p.experts * p.rows * p.rank, vec4: true },
-      { name: 'cpart', access: 'write', type: 'f32', length: p.experts * t.rowGroups * p.rank * p.rank, vec4: true },
+      { name: 'cpart', access: 'write', type: 'f32', length: sdSplitCpartLength(p), vec4: true },
     ],
     workgroupSize: [t.wg, 1, 1],
     dispatch: [groups, 1, 1],
@@ -348,7 +353,7 @@ export function sdSplitOutPcProgram(p: SdSplitParams): KernelProgram {
     template: 'sd-split-out-pc',
     label: `sd_split_out_pc_${shape(p)}_${p.aggregate}`,
     params: { ...base.params, bTile: p.experts * t.params.tile, cGroups },
-    bindings: base.bindings.flatMap((b) => (b.name === 'b' ? [{ ...b, name: 'p' }, { name: 'cpart', access: 'uniform' as const, type: 'f32' as const, length: p.experts * cGroups * p.rank * p.rank }] : [b])),
+    bindings: base.bindings.flatMap((b) => (b.name === 'b' ? [{ ...b, name: 'p' }, { name: 'cpart', access: 'uniform' as const, type: 'f32' as const, length: sdSplitCpartLength(p) }] : [b])),
   };
 }
 
