@@ -352,7 +352,7 @@ export function sdSplitOutPcProgram(p: SdSplitParams): KernelProgram {
     ...base,
     template: 'sd-split-out-pc',
     label: `sd_split_out_pc_${shape(p)}_${p.aggregate}`,
-    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups },
+    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups, cQuads: (p.rank * p.rank) / 4 },
     bindings: base.bindings.flatMap((b) => (b.name === 'b' ? [{ ...b, name: 'p' }, { name: 'cpart', access: 'uniform' as const, type: 'f32' as const, length: sdSplitCpartLength(p) }] : [b])),
   };
 }

@@ -39,16 +39,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // C(e) = the sum of sd_split_ap's 1 row-group parts cpart[e, rg] (same address in every lane: broadcast loads)
   var bk: array<vec4<f32>, 12>;
   for (var e = 0u; e < experts; e++) {
+    // ce[i * rank4 + q] = C(e)[i, 4 q .. 4 q + 3]
+    var ce = array<vec4<f32>, 4>(); // zeroed explicitly: a plain declaration in a loop was not re-zeroed per expert on lavapipe
+    for (var rg = 0u; rg < 1u; rg++) {
+      for (var m = 0u; m < 4u; m++) {
+        ce[m] += cpart[(e * 1u + rg) * 4u + m];
+      }
+    }
     for (var row = 0u; row < 4u; row++) {
       let k = min(k0 + row * 8u, 16u);
       for (var q = 0u; q < 1u; q++) {
         var b = p[(e * 17u + k) * 1u + q];
-        for (var rg = 0u; rg < 1u; rg++) {
-          for (var i4 = 0u; i4 < 1u; i4++) {
-            let w = uk[row * 1u + i4];
-            let c0 = ((e * 1u + rg) * 4u + 4u * i4) * 1u + q;
-            b -= w.x * cpart[c0] + w.y * cpart[c0 + 1u] + w.z * cpart[c0 + 2u * 1u] + w.w * cpart[c0 + 3u * 1u];
-          }
+        for (var i4 = 0u; i4 < 1u; i4++) {
+          let w = uk[row * 1u + i4];
+          let c0 = 4u * i4 * 1u + q;
+          b -= w.x * ce[c0] + w.y * ce[c0 + 1u] + w.z * ce[c0 + 2u * 1u] + w.w * ce[c0 + 3u * 1u];
         }
         bk[e * 4u + row * 1u + q] = b;
       }

@@ -39,16 +39,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // C(e) = the sum of sd_split_ap's 1 row-group parts cpart[e, rg] (same address in every lane: broadcast loads)
   var bk: array<vec4<f32>, 32>;
   for (var e = 0u; e < experts; e++) {
+    // ce[i * rank4 + q] = C(e)[i, 4 q .. 4 q + 3]
+    var ce = array<vec4<f32>, 16>(); // zeroed explicitly: a plain declaration in a loop was not re-zeroed per expert on lavapipe
+    for (var rg = 0u; rg < 1u; rg++) {
+      for (var m = 0u; m < 16u; m++) {
+        ce[m] += cpart[(e * 1u + rg) * 16u + m];
+      }
+    }
     for (var row = 0u; row < 4u; row++) {
       let k = min(k0 + row * 16u, 63u);
       for (var q = 0u; q < 2u; q++) {
         var b = p[(e * 64u + k) * 2u + q];
-        for (var rg = 0u; rg < 1u; rg++) {
-          for (var i4 = 0u; i4 < 2u; i4++) {
-            let w = uk[row * 2u + i4];
-            let c0 = ((e * 1u + rg) * 8u + 4u * i4) * 2u + q;
-            b -= w.x * cpart[c0] + w.y * cpart[c0 + 2u] + w.z * cpart[c0 + 2u * 2u] + w.w * cpart[c0 + 3u * 2u];
-          }
+        for (var i4 = 0u; i4 < 2u; i4++) {
+          let w = uk[row * 2u + i4];
+          let c0 = 4u * i4 * 2u + q;
+          b -= w.x * ce[c0] + w.y * ce[c0 + 2u] + w.z * ce[c0 + 2u * 2u] + w.w * ce[c0 + 3u * 2u];
         }
         bk[e * 8u + row * 2u + q] = b;
       }
