@@ -1,4 +1,4 @@
-// SD-MoE gradient split in three dispatches (digest §2.4, eqs. 9–10), for E expert gradients
+// SD-MoE gradient split in three dispatches (two on CPU adapters: the pair, below) (digest §2.4, eqs. 9–10), for E expert gradients
 // G(e) [K,N] and orthonormal rank-r bases U [K,r], V [N,r]:
 //   sd_split_a:    A(e) = Uᵀ G(e)                                  [E,r,N]
 //   sd_split_b:    B(e) = (G(e) − U A(e)) V = (I − P_U) G(e) V     [E,K,r]
@@ -10,13 +10,22 @@
 // Variants (sdSplitVariant, from the shape and DeviceCaps, never a user flag):
 //   scalar  any shape; A and out one invocation per column, B one per row.             GPUs, odd shapes
 //   vec4    cols and rank multiples of 4: A and out 4 columns per invocation, B scalar. GPUs
-//   rows    CPU adapters (lavapipe, SwiftShader): A as vec4; B and out give each invocation a tile of
+//   rows    CPU adapters (lavapipe, SwiftShader) where the pair does not take the shape: A as vec4; B and out give each invocation a tile of
 //           rows (lanes along k) and walk the columns 4 at a time, with the small operands U, V, A, B
 //           bound as uniform buffers. On lavapipe a storage-buffer load at a per-lane address becomes a
 //           branch per lane and component (exec mask, bounds check): that is most of the run time, and
 //           the thousands of basic blocks a register-tiled kernel made of it are what took LLVM 10–110 s
 //           to compile (docs/benchmarks.md); a uniform-buffer load is a branch-free gather. Needs the
 //           uniform operands within 64 KiB (WebGPU's default maxUniformBufferBindingSize).
+// The pair (sdSplitPair, from the shape and DeviceCaps): on CPU adapters, when the rows variant applies and C's parts
+// and an invocation's B fit, the gradient split (SPLIT_MODE) takes two dispatches instead of three, using
+// B = (I − P_U) G V = P − U C with P = G V and C = Uᵀ P = A V [r, r]: P needs no A, so
+//   sd_split_ap:      workgroups [0, aGroups) compute A (as the vec4 A kernel), the rest P (as the rows B kernel
+//                     without the U A term) and their rows' part of C (lane sums in workgroup memory, one barrier);
+//   sd_split_out_pc:  the rows out kernel, forming its rows' B = P − U Σ(C's parts) once per invocation.
+// Against the three rows kernels, interleaved pairs of 10 splits a pass on lavapipe (load 1.4–1.9): median pair ratio
+// 0.84–0.87 at 4×64×128, 0.88–0.89 at 4×128×64 (rank 8). GPUs keep the three kernels (scalar or vec4), and so does
+// `project update` (its modes and the fused CPU kernel are unchanged).
 // It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
 // materialised G − Gu for every expert: the r-wide products are too thin for the tiled matmul to
 // pay off, and on lavapipe every dispatch has a fixed cost of ~20–30 µs. Each kernel keeps its r
