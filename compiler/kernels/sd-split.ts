@@ -24,7 +24,8 @@
 //                     without the U A term) and their rows' part of C (lane sums in workgroup memory, one barrier);
 //   sd_split_out_pc:  the rows out kernel, forming its rows' B = P − U Σ(C's parts) once per invocation.
 // Against the three rows kernels, interleaved pairs of 10 splits a pass on lavapipe (load 1.4–1.9): median pair ratio
-// 0.84–0.87 at 4×64×128, 0.88–0.89 at 4×128×64 (rank 8). GPUs keep the three kernels (scalar or vec4), and so does
+// 0.84–0.87 at 4×64×128, 0.88–0.89 at 4×128×64 (rank 8). LLVM compiles them at the first dispatch in 1.4–1.7 s (ap) and
+// 0.8–1.3 s (out_pc), against 0.35–0.6 s for each rows kernel. GPUs keep the three kernels (scalar or vec4), and so does
 // `project update` (its modes and the fused CPU kernel are unchanged).
 // It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
 // materialised G − Gu for every expert: the r-wide products are too thin for the tiled matmul to
@@ -312,8 +313,11 @@ export function sdSplitPair(p: SdSplitParams, caps?: SdSplitCaps): boolean {
   return tb.wg * p.rank * p.rank * 4 <= WORKGROUP_BYTES && p.experts * tb.rowGroups * p.rank * p.rank * 4 <= UNIFORM_BYTES && p.experts * t.params.tile <= PAIR_MAX_PRIVATE;
 }
 
-/** The private B array of sd_split_out_pc, in vec4 (bigger spills further on lavapipe; beyond it the three kernels). */
-const PAIR_MAX_PRIVATE = 128;
+/**
+ * The private B array of sd_split_out_pc, in vec4 (its expert loops are unrolled: LLVM's compile time on lavapipe, paid at
+ * the first dispatch, was 0.8–1.3 s at E·tile = 32–64 and 1.8 s at 128; beyond the cap the three kernels).
+ */
+const PAIR_MAX_PRIVATE = 64;
 
 function checkPair(p: SdSplitParams): void {
   check(p);

@@ -95,8 +95,8 @@ describe('sd_split pair (the gradient split in two dispatches, CPU adapters)', (
     expect(sdSplitPair(demo, { cpuAdapter: true })).toBe(true);
     expect(sdSplitPair(demo, { cpuAdapter: false })).toBe(false);
     expect(sdSplitPair({ ...demo, rank: 6 }, { cpuAdapter: true })).toBe(false);
-    // B per invocation: 32 experts × 4 rows × 2 vec4 = 256 vec4, over the private-array limit (the rows variant still applies)
-    const many = { ...demo, experts: 32, cols: 32 };
+    // B per invocation: 16 experts × 4 rows × 2 vec4 = 128 vec4, over the private-array limit (the rows variant still applies)
+    const many = { ...demo, experts: 16, cols: 32 };
     expect(sdSplitVariant(many, { cpuAdapter: true })).toBe('rows');
     expect(sdSplitPair(many, { cpuAdapter: true })).toBe(false);
     expect(() => sdSplitOutPcProgram(many)).toThrow(/pair/);
