@@ -22,7 +22,7 @@ import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.t
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
-import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant } from '../kernels/sd-split.ts';
+import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitOutCase, sdSplitCpartLength, sdSplitOutPcCase, sdSplitPair, sdSplitVariant } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
@@ -431,16 +431,24 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(sdProxyCase({ experts: E, matrix: K * N }), { wc: c.input(0), wu: c.input(1), out: c.output(0) });
   },
   sd_split_grad: (n, c) => {
-    // SD-MoE gradient split in three dispatches (compiler/kernels/sd-split.ts):
+    // SD-MoE gradient split in three dispatches (compiler/kernels/sd-split.ts; two on CPU adapters, sdSplitPair):
     //   A = Uᵀ G(e);  B = (G(e) − U A) V;  Gu(e) = G(e) − U A − B Vᵀ = (I−P_U) G(e) (I−P_V),
     //   Gc = Σ_e (U A + B Vᵀ) (or the mean over experts).
     // It was a seven-dispatch chain (copy, four batched rank-r GEMMs, subtract, reduce over an
     // E×K×N temporary); `npm run bench -- sd-cost` measured the difference (docs/benchmarks.md).
     const [E, K, N] = c.inputType(0).shape;
     const p = { experts: E, rows: K, cols: N, rank: n.attrs.rank, aggregate: n.attrs.aggregate };
-    const v = sdSplitVariant(p, c.caps); // `rows` on CPU adapters (tiled B and out, uniform operands)
     const [G, U, V] = [c.input(0), c.input(1), c.input(2)];
     const A = c.temp(E * p.rank * N * 4, 'a');
+    if (sdSplitPair(p, c.caps)) {
+      // CPU adapters: two dispatches, A with P = G V (and C = Uᵀ P in row-group parts), then out with B = P − U C.
+      const P = c.temp(E * K * p.rank * 4, 'p');
+      const C = c.temp(sdSplitCpartLength(p) * 4, 'cpart');
+      c.emit(sdSplitApCase(p), { g: G, u: U, v: V, a: A, p: P, cpart: C });
+      c.emit(sdSplitOutPcCase(p), { g: G, u: U, v: V, a: A, p: P, cpart: C, gc: c.output(0), gu: c.output(1) });
+      return;
+    }
+    const v = sdSplitVariant(p, c.caps); // `rows` on CPU adapters whose shape the pair does not take
     const B = c.temp(E * K * p.rank * 4, 'b');
     c.emit(sdSplitACase(p, v), { g: G, u: U, a: A });
     c.emit(sdSplitBCase(p, v), { g: G, u: U, v: V, a: A, b: B });

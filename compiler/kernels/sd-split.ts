@@ -1,4 +1,4 @@
-// SD-MoE gradient split in three dispatches (digest §2.4, eqs. 9–10), for E expert gradients
+// SD-MoE gradient split in three dispatches (two on CPU adapters: the pair, below) (digest §2.4, eqs. 9–10), for E expert gradients
 // G(e) [K,N] and orthonormal rank-r bases U [K,r], V [N,r]:
 //   sd_split_a:    A(e) = Uᵀ G(e)                                  [E,r,N]
 //   sd_split_b:    B(e) = (G(e) − U A(e)) V = (I − P_U) G(e) V     [E,K,r]
@@ -10,13 +10,23 @@
 // Variants (sdSplitVariant, from the shape and DeviceCaps, never a user flag):
 //   scalar  any shape; A and out one invocation per column, B one per row.             GPUs, odd shapes
 //   vec4    cols and rank multiples of 4: A and out 4 columns per invocation, B scalar. GPUs
-//   rows    CPU adapters (lavapipe, SwiftShader): A as vec4; B and out give each invocation a tile of
+//   rows    CPU adapters (lavapipe, SwiftShader) where the pair does not take the shape: A as vec4; B and out give each invocation a tile of
 //           rows (lanes along k) and walk the columns 4 at a time, with the small operands U, V, A, B
 //           bound as uniform buffers. On lavapipe a storage-buffer load at a per-lane address becomes a
 //           branch per lane and component (exec mask, bounds check): that is most of the run time, and
 //           the thousands of basic blocks a register-tiled kernel made of it are what took LLVM 10–110 s
 //           to compile (docs/benchmarks.md); a uniform-buffer load is a branch-free gather. Needs the
 //           uniform operands within 64 KiB (WebGPU's default maxUniformBufferBindingSize).
+// The pair (sdSplitPair, from the shape and DeviceCaps): on CPU adapters, when the rows variant applies and C's parts
+// and an invocation's B fit, the gradient split (SPLIT_MODE) takes two dispatches instead of three, using
+// B = (I − P_U) G V = P − U C with P = G V and C = Uᵀ P = A V [r, r]: P needs no A, so
+//   sd_split_ap:      workgroups [0, aGroups) compute A (as the vec4 A kernel), the rest P (as the rows B kernel
+//                     without the U A term) and their rows' part of C (lane sums in workgroup memory, one barrier);
+//   sd_split_out_pc:  the rows out kernel, forming its rows' B = P − U Σ(C's parts) once per invocation.
+// Against the three rows kernels, interleaved pairs of 10 splits a pass on lavapipe (load 1.4–1.9): median pair ratio
+// 0.84–0.87 at 4×64×128, 0.88–0.89 at 4×128×64 (rank 8). LLVM compiles them at the first dispatch in 1.4–1.7 s (ap) and
+// 0.8–1.3 s (out_pc), against 0.35–0.6 s for each rows kernel. GPUs keep the three kernels (scalar or vec4), and so does
+// `project update` (its modes and the fused CPU kernel are unchanged).
 // It replaces a seven-dispatch chain (copy, two batched GEMMs per side, subtract, reduce) that also
 // materialised G − Gu for every expert: the r-wide products are too thin for the tiled matmul to
 // pay off, and on lavapipe every dispatch has a fixed cost of ~20–30 µs. Each kernel keeps its r
@@ -290,6 +300,76 @@ function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode): KernelPr
   };
 }
 
+/**
+ * The gradient split in two dispatches instead of three (CPU adapters, SPLIT_MODE only): B = (G − U A) V
+ * = P − U C with P = G V and C = A V = Uᵀ P (r×r), so P needs no A and shares a dispatch with A (sd_split_ap, whose
+ * P workgroups also sum their rows' part of C), and out forms B itself (sd_split_out_pc). When the rows variant applies (cpuAdapter, cols and rank multiples of 4,
+ * uniform operands within 64 KiB), the lanes' parts of C fit workgroup memory, C's row-group parts a uniform binding, and an invocation's B (E × tile vec4) a private array
+ * of at most PAIR_MAX_PRIVATE vec4. GPUs keep the three kernels (scalar or vec4); `project update` is unaffected.
+ */
+export function sdSplitPair(p: SdSplitParams, caps?: SdSplitCaps): boolean {
+  if (sdSplitVariant(p, caps) !== 'rows') return false;
+  const [t, tb] = [rowTile(p, ROW_TILE.out), rowTile(p, ROW_TILE.b)];
+  return tb.wg * p.rank * p.rank * 4 <= WORKGROUP_BYTES && p.experts * tb.rowGroups * p.rank * p.rank * 4 <= UNIFORM_BYTES && p.experts * t.params.tile <= PAIR_MAX_PRIVATE;
+}
+
+/**
+ * The private B array of sd_split_out_pc, in vec4 (its expert loops are unrolled: LLVM's compile time on lavapipe, paid at
+ * the first dispatch, was 0.8–1.3 s at E·tile = 32–64 and 1.8 s at 128; beyond the cap the three kernels).
+ */
+const PAIR_MAX_PRIVATE = 64;
+
+function checkPair(p: SdSplitParams): void {
+  check(p);
+  if (!sdSplitPair(p, { cpuAdapter: true })) throw new Error(`sd_split pair: needs cols and rank multiples of 4, uniform operands within ${UNIFORM_BYTES} bytes, lanes·r²·4 ≤ ${WORKGROUP_BYTES}, C's parts within ${UNIFORM_BYTES} bytes and E·tile ≤ ${PAIR_MAX_PRIVATE} (${shape(p)})`);
+}
+
+/** Floats of sd_split_ap's cpart output (C(e)'s row-group parts, [E, row groups, r, r]): the lowering's temporary. */
+export function sdSplitCpartLength(p: SdSplitParams): number {
+  return p.experts * rowTile(p, ROW_TILE.b).rowGroups * p.rank * p.rank;
+}
+
+/** sd_split_ap: A = Uᵀ G(e) in the first workgroups (as sd_split_a's vec4 kernel), P = G(e) V in the rest (as sd_split_b's rows kernel without the U A term). */
+export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
+  checkPair(p);
+  const t = rowTile(p, ROW_TILE.b);
+  const aThreads = (p.experts * p.cols) / 4;
+  const aGroups = ceilDiv(aThreads, t.wg);
+  const groups = aGroups + t.rowGroups * p.experts;
+  if (groups > 65535) throw new InternalError(`sd_split_ap: ${groups} workgroups exceed one dispatch dimension`);
+  return {
+    template: 'sd-split-ap',
+    label: `sd_split_ap_${shape(p)}`,
+    params: { ...t.params, aThreads, aGroups, groups, cQuads: (p.rank * p.rank) / 4, credQuads: (t.wg * p.rank * p.rank) / 4 },
+    bindings: [
+      { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: true },
+      { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank },
+      { name: 'v', access: 'uniform', type: 'f32', length: p.cols * p.rank },
+      { name: 'a', access: 'write', type: 'f32', length: p.experts * p.rank * p.cols, vec4: true },
+      { name: 'p', access: 'write', type: 'f32', length: p.experts * p.rows * p.rank, vec4: true },
+      { name: 'cpart', access: 'write', type: 'f32', length: sdSplitCpartLength(p), vec4: true },
+    ],
+    workgroupSize: [t.wg, 1, 1],
+    dispatch: [groups, 1, 1],
+    features: [],
+  };
+}
+
+/** sd_split_out_pc: Gu and Gc (written) from G, A and P, forming C = A V and B = P − U C itself. */
+export function sdSplitOutPcProgram(p: SdSplitParams): KernelProgram {
+  checkPair(p);
+  const base = sdSplitOutRowsProgram(p, SPLIT_MODE);
+  const t = rowTile(p, ROW_TILE.out);
+  const cGroups = rowTile(p, ROW_TILE.b).rowGroups; // sd_split_ap's row groups, one part of C each
+  return {
+    ...base,
+    template: 'sd-split-out-pc',
+    label: `sd_split_out_pc_${shape(p)}_${p.aggregate}`,
+    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups, cQuads: (p.rank * p.rank) / 4 },
+    bindings: base.bindings.flatMap((b) => (b.name === 'b' ? [{ ...b, name: 'p' }, { name: 'cpart', access: 'uniform' as const, type: 'f32' as const, length: sdSplitCpartLength(p) }] : [b])),
+  };
+}
+
 type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
 /** Σ_i U[k,i] A[e,i,n] in float64. */
@@ -371,6 +451,58 @@ export function sdSplitBCase(p: SdSplitParams, variant?: SdSplitVariant): Kernel
 
 export function sdSplitOutCase(p: SdSplitParams, variant?: SdSplitVariant, mode: SdSplitOutMode = SPLIT_MODE): KernelCase {
   return { program: sdSplitOutProgram(p, variant, mode), oracle: sdSplitOutOracle(p, mode), tolerance: tolerance(2 * p.rank * p.experts) };
+}
+
+export function sdSplitApOracle(p: SdSplitParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { experts: E, rows: K, cols: N, rank: r } = p;
+    const { g, u, v } = inputs;
+    const { rowGroups: groups, params: { rowsPerGroup } } = rowTile(p, ROW_TILE.b);
+    const out = new Float32Array(E * K * r);
+    const cpart = new Float64Array(E * groups * r * r);
+    for (let e = 0; e < E; e++) {
+      for (let k = 0; k < K; k++) {
+        const acc = new Float64Array(r);
+        for (let n = 0; n < N; n++) for (let j = 0; j < r; j++) acc[j] += g[(e * K + k) * N + n] * v[n * r + j];
+        out.set(acc, (e * K + k) * r);
+        // this row's part of C(e) = Uᵀ P(e), in its row group's slot
+        const at = (e * groups + Math.floor(k / rowsPerGroup)) * r * r;
+        for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) cpart[at + i * r + j] += u[k * r + i] * acc[j];
+      }
+    }
+    return { ...sdSplitAOracle(p)(inputs), p: out, cpart: Float32Array.from(cpart) };
+  };
+}
+
+/** B = P − U C, C(e) = Σ of its row-group parts cpart[e, ·], in float64 from arbitrary a, p and cpart, then Gu and Gc exactly as sd_split_out defines them. */
+export function sdSplitOutPcOracle(p: SdSplitParams) {
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const { experts: E, rows: K, rank: r } = p;
+    const { u, p: pm, cpart } = inputs;
+    const groups = rowTile(p, ROW_TILE.b).rowGroups;
+    const b = new Float64Array(E * K * r);
+    for (let e = 0; e < E; e++) {
+      const c = new Float64Array(r * r);
+      for (let rg = 0; rg < groups; rg++) for (let m = 0; m < r * r; m++) c[m] += cpart[(e * groups + rg) * r * r + m];
+      for (let k = 0; k < K; k++) {
+        for (let j = 0; j < r; j++) {
+          let s = pm[(e * K + k) * r + j];
+          for (let i = 0; i < r; i++) s -= u[k * r + i] * c[i * r + j];
+          b[(e * K + k) * r + j] = s;
+        }
+      }
+    }
+    return sdSplitOutOracle(p)({ ...inputs, b });
+  };
+}
+
+export function sdSplitApCase(p: SdSplitParams): KernelCase {
+  return { program: sdSplitApProgram(p), oracle: sdSplitApOracle(p), tolerance: tolerance(p.rows * p.cols) };
+}
+
+export function sdSplitOutPcCase(p: SdSplitParams): KernelCase {
+  // B's r·(row groups) terms of U C, then 2r·E terms per result
+  return { program: sdSplitOutPcProgram(p), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, ROW_TILE.b).rowGroups) };
 }
 
 /** WebGPU's default maxComputeWorkgroupStorageSize: the fused kernel keeps A [r, N] in workgroup memory. */

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
   sdProjectFused, sdProjectFusedCase, sdProjectFusedProgram,
-  sdSplitACase, sdSplitAProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutProgram, sdSplitVariant,
+  sdSplitACase, sdSplitAProgram, sdSplitApCase, sdSplitApProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutPcCase,
+  sdSplitOutPcProgram, sdSplitOutProgram, sdSplitPair, sdSplitVariant,
   type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
 import { Rng } from '../../base/rng.ts';
@@ -77,6 +78,35 @@ describe('sd_split kernels', () => {
   });
 });
 
+describe('sd_split pair (the gradient split in two dispatches, CPU adapters)', () => {
+  // Every SHAPES entry the pair takes (partial row tiles, 70 rows over two row groups, 8 experts), plus the demo's down shape.
+  const shapes = [...SHAPES, { experts: 4, rows: 128, cols: 64, rank: 8, aggregate: 'mean' } as SdSplitParams].filter((p) => sdSplitPair(p, { cpuAdapter: true }));
+  it('covers the odd shapes and the demo', () => expect(shapes.length).toBe(5));
+  for (const kc of shapes.flatMap((p) => [sdSplitApCase(p), sdSplitOutPcCase(p)])) {
+    it(`${kc.program.label} matches golden and oracle`, async () => {
+      expectGoldenWgsl(GOLDEN_DIR, kc.program);
+      const r = await checkKernel(await testExecutor(), kc, 3);
+      expect(r.ok, r.report).toBe(true);
+    });
+  }
+
+  it('is what CPU adapters get when the rows variant applies and C and B fit; GPUs keep the three kernels', () => {
+    const demo: SdSplitParams = { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' };
+    expect(sdSplitPair(demo, { cpuAdapter: true })).toBe(true);
+    expect(sdSplitPair(demo, { cpuAdapter: false })).toBe(false);
+    expect(sdSplitPair({ ...demo, rank: 6 }, { cpuAdapter: true })).toBe(false);
+    // B per invocation: 16 experts × 4 rows × 2 vec4 = 128 vec4, over the private-array limit (the rows variant still applies)
+    const many = { ...demo, experts: 16, cols: 32 };
+    expect(sdSplitVariant(many, { cpuAdapter: true })).toBe('rows');
+    expect(sdSplitPair(many, { cpuAdapter: true })).toBe(false);
+    expect(() => sdSplitOutPcProgram(many)).toThrow(/pair/);
+    const ap = sdSplitApProgram(demo);
+    // A: 4·128/4 = 128 column quads over 16-lane workgroups = 8; P: 1 row group × 4 experts
+    expect(ap.dispatch).toEqual([12, 1, 1]);
+    expect(sdSplitOutPcProgram(demo).bindings.filter((x) => x.access === 'uniform').map((x) => x.name)).toEqual(['u', 'v', 'a', 'p', 'cpart']);
+  });
+});
+
 describe('sd_project_fused (project update in one dispatch, CPU adapters)', () => {
   // Odd row counts (partial row tiles and clamped lanes), column quads fewer and more than the lanes,
   // the demo's two shapes and qwen_tiny_sd's 8 experts.
@@ -140,8 +170,21 @@ function projectOut(m: Float64Array, rows: number, cols: number, q: Float32Array
   return out;
 }
 
+async function runThree(p: SdSplitParams, variant: SdSplitVariant, g: Float32Array, u: Float32Array, v: Float32Array) {
+  const exec = await testExecutor();
+  const { a } = await exec.run(sdSplitAProgram(p, variant), { g, u });
+  const { b } = await exec.run(sdSplitBProgram(p, variant), { g, u, v, a });
+  return exec.run(sdSplitOutProgram(p, variant), { g, u, v, a, b });
+}
+
+async function runPair(p: SdSplitParams, g: Float32Array, u: Float32Array, v: Float32Array) {
+  const exec = await testExecutor();
+  const { a, p: pm, cpart } = await exec.run(sdSplitApProgram(p), { g, u, v });
+  return exec.run(sdSplitOutPcProgram(p), { g, u, v, a, p: pm, cpart });
+}
+
 describe('sd_split chain', () => {
-  const cases: [SdSplitParams, SdSplitVariant][] = [
+  const cases: [SdSplitParams, SdSplitVariant | 'pair'][] = [
     [SHAPES[1], 'scalar'],
     [SHAPES[2], 'vec4'],
     [{ ...SHAPES[3], aggregate: 'mean' }, 'scalar'],
@@ -149,18 +192,18 @@ describe('sd_split chain', () => {
     [SHAPES[2], 'rows'],
     [{ ...SHAPES[3], aggregate: 'mean' }, 'rows'],
     [SHAPES[4], 'rows'],
+    [SHAPES[2], 'pair'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'pair'],
+    [SHAPES[4], 'pair'],
   ];
   for (const [p, variant] of cases) {
     it(`A → B → out equals (I−P_U) G (I−P_V) and its complement, ${p.experts}×${p.rows}×${p.cols} rank ${p.rank} ${p.aggregate} ${variant}`, async () => {
-      const exec = await testExecutor();
       const { experts: E, rows: K, cols: N, rank: r } = p;
       const rng = new Rng('sd-split-chain');
       const g = Float32Array.from({ length: E * K * N }, () => rng.normal());
       const u = orthonormalColumns(K, r, rng);
       const v = orthonormalColumns(N, r, rng);
-      const { a } = await exec.run(sdSplitAProgram(p, variant), { g, u });
-      const { b } = await exec.run(sdSplitBProgram(p, variant), { g, u, v, a });
-      const { gc, gu } = await exec.run(sdSplitOutProgram(p, variant), { g, u, v, a, b });
+      const { gc, gu } = variant === 'pair' ? await runPair(p, g, u, v) : await runThree(p, variant, g, u, v);
 
       const expectedGc = new Float64Array(K * N);
       let worst = 0;
