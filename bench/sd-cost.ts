@@ -22,7 +22,7 @@ import type { KernelCase } from '../compiler/codegen/kernel.ts';
 import { elementwiseCase } from '../compiler/kernels/elementwise.ts';
 import { matmulCase } from '../compiler/kernels/matmul.ts';
 import { reduceCase } from '../compiler/kernels/reduce.ts';
-import { sdSplitACase, sdSplitBCase, sdSplitOutCase, sdSplitVariant, type SdSplitVariant } from '../compiler/kernels/sd-split.ts';
+import { sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitCpartLength, sdSplitOutCase, sdSplitOutPcCase, sdSplitPair, sdSplitVariant, type SdSplitVariant } from '../compiler/kernels/sd-split.ts';
 import {
   cpuMsSince,
   loadAverage,
@@ -265,7 +265,10 @@ interface SplitAb {
   chainMs: RunStats;
   /** The three kernels in the variant a GPU gets (vec4; what lavapipe ran before the rows variant). */
   kernelsMs: RunStats;
-  /** The three kernels in the variant this device gets (sdSplitVariant from its caps; rows on lavapipe). */
+  /**
+   * What this device runs for `sd_split_grad`: the two-dispatch pair where sdSplitPair takes the
+   * shape (CPU adapters), else the three kernels in sdSplitVariant's variant.
+   */
   deviceMs: RunStats;
   deviceVariant: string;
   chainCpuMs: RunStats;
@@ -285,7 +288,8 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
   const reps = 10;
   const out: SplitAb[] = [];
   for (const { experts: E, rows: K, cols: N, rank: r } of SPLIT_SHAPES) {
-    const sizes = { G: E * K * N, U: K * r, V: N * r, A: E * r * N, B: E * K * r, D: E * K * N, Gc: K * N, Gu: E * K * N };
+    const p = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
+    const sizes = { G: E * K * N, U: K * r, V: N * r, A: E * r * N, B: E * K * r, D: E * K * N, Gc: K * N, Gu: E * K * N, C: Math.max(4, sdSplitCpartLength(p)) };
     const bufs = Object.fromEntries(
       Object.entries(sizes).map(([name, n], i) => {
         const b = exec.createBuffer(n * 4, `split-ab.${name}`);
@@ -302,8 +306,8 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       [elementwiseCase({ op: 'sub', aShape: [E * K * N], bShape: [E * K * N] }), { a: 'G', b: 'Gu', out: 'D' }],
       [reduceCase({ op: 'sum', shape: [E, K * N], axis: 0 }, ctx.caps), { x: 'D', out: 'Gc' }],
     ];
-    const p = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
-    const deviceVariant = sdSplitVariant(p, ctx.caps);
+    const pair = sdSplitPair(p, ctx.caps);
+    const deviceVariant = pair ? 'pair (sd_split_ap + sd_split_out_pc)' : sdSplitVariant(p, ctx.caps);
     const kernels = (v: SdSplitVariant): [KernelCase, Record<string, keyof typeof sizes>][] => [
       [sdSplitACase(p, v), { g: 'G', u: 'U', a: 'A' }],
       [sdSplitBCase(p, v), { g: 'G', u: 'U', v: 'V', a: 'A', b: 'B' }],
@@ -320,7 +324,11 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
         for (let i = 0; i < reps; i++) for (const it of items) exec.encode(pass, it.pipeline, it.bindGroup, it.program);
       };
     };
-    const sides = [await recorder(chain), await recorder(kernels('vec4')), await recorder(kernels(deviceVariant))];
+    const pairKernels: [KernelCase, Record<string, keyof typeof sizes>][] = [
+      [sdSplitApCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C' }],
+      [sdSplitOutPcCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C', gc: 'Gc', gu: 'Gu' }],
+    ];
+    const sides = [await recorder(chain), await recorder(kernels('vec4')), await recorder(pair ? pairKernels : kernels(sdSplitVariant(p, ctx.caps)))];
     for (const rec of sides) await timePasses(ctx, 1, rec);
     const wall: number[][] = [[], [], []];
     const cpu: number[][] = [[], [], []];
@@ -410,7 +418,7 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
   }
   lines.push(
     '',
-    '## The gradient split alone: the former seven-dispatch chain vs the three sd_split kernels (vec4, and the variant this device gets)',
+    '## The gradient split alone: the former seven-dispatch chain vs the three sd_split kernels (vec4) vs what this device runs (the two-dispatch pair on CPU adapters)',
     '',
     'Same random buffers, 10 splits per pass, passes alternating; ms per split (wall, and CPU time of this process).',
     '',
