@@ -158,11 +158,14 @@ function accumulateReflectors(n: number, e: Float64Array, d: Float64Array, z: Fl
   e[0] = 0;
 }
 
-/** Implicit QL on the tridiagonal (d, e), rotations accumulated into the rows of z; sorts ascending. */
-function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): void {
+/**
+ * Implicit QL on the tridiagonal (d, e[i] between i and i + 1, e[n − 1] = 0), in place: d ends as
+ * the eigenvalues (unsorted); with z, the rotations are accumulated into its rows. `hyp` is the
+ * sqrt(a² + b²) used: the full solver passes the scaled `hypot` (bit-identical to ml-matrix), the
+ * eigenvalue-only route `fastHypot`.
+ */
+function implicitQl(n: number, d: Float64Array, e: Float64Array, z: Float64Array | null, hyp: (a: number, b: number) => number): void {
   let g: number, h: number, p: number, r: number, dl1: number, c: number, c2: number, c3: number, el1: number, s: number, s2: number;
-  for (let i = 1; i < n; i++) e[i - 1] = e[i];
-  e[n - 1] = 0;
   let f = 0;
   let tst1 = 0;
   const eps = Number.EPSILON;
@@ -177,7 +180,7 @@ function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): voi
       do {
         g = d[l];
         p = (d[l + 1] - g) / (2 * e[l]);
-        r = hypot(p, 1);
+        r = hyp(p, 1);
         if (p < 0) r = -r;
         d[l] = e[l] / (p + r);
         d[l + 1] = e[l] * (p + r);
@@ -198,18 +201,20 @@ function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): voi
           s2 = s;
           g = c * e[i];
           h = c * p;
-          r = hypot(p, e[i]);
+          r = hyp(p, e[i]);
           e[i + 1] = s * r;
           s = e[i] / r;
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
-          const zi = i * n;
-          const zi1 = zi + n;
-          for (let k = 0; k < n; k++) {
-            h = z[zi1 + k];
-            z[zi1 + k] = s * z[zi + k] + c * h;
-            z[zi + k] = c * z[zi + k] - s * h;
+          if (z) {
+            const zi = i * n;
+            const zi1 = zi + n;
+            for (let k = 0; k < n; k++) {
+              h = z[zi1 + k];
+              z[zi1 + k] = s * z[zi + k] + c * h;
+              z[zi + k] = c * z[zi + k] - s * h;
+            }
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
@@ -220,6 +225,14 @@ function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): voi
     d[l] = d[l] + f;
     e[l] = 0;
   }
+}
+
+/** Implicit QL on the tridiagonal (d, e), rotations accumulated into the rows of z; sorts ascending. */
+function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): void {
+  for (let i = 1; i < n; i++) e[i - 1] = e[i];
+  e[n - 1] = 0;
+  implicitQl(n, d, e, z, hypot);
+  let p: number;
   for (let i = 0; i < n - 1; i++) {
     let k = i;
     p = d[i];
@@ -248,57 +261,7 @@ function tridiagonalEigenvalues(n: number, diag: Float64Array, sub: Float64Array
   const d = Float64Array.from(diag);
   const e = new Float64Array(n);
   for (let i = 1; i < n; i++) e[i - 1] = sub[i];
-  let g: number, h: number, p: number, r: number, dl1: number, c: number, c2: number, c3: number, el1: number, s: number, s2: number;
-  let f = 0;
-  let tst1 = 0;
-  const eps = Number.EPSILON;
-  for (let l = 0; l < n; l++) {
-    tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
-    let m = l;
-    while (m < n) {
-      if (Math.abs(e[m]) <= eps * tst1) break;
-      m++;
-    }
-    if (m > l) {
-      do {
-        g = d[l];
-        p = (d[l + 1] - g) / (2 * e[l]);
-        r = fastHypot(p, 1);
-        if (p < 0) r = -r;
-        d[l] = e[l] / (p + r);
-        d[l + 1] = e[l] * (p + r);
-        dl1 = d[l + 1];
-        h = g - d[l];
-        for (let i = l + 2; i < n; i++) d[i] -= h;
-        f = f + h;
-        p = d[m];
-        c = 1;
-        c2 = c;
-        c3 = c;
-        el1 = e[l + 1];
-        s = 0;
-        s2 = 0;
-        for (let i = m - 1; i >= l; i--) {
-          c3 = c2;
-          c2 = c;
-          s2 = s;
-          g = c * e[i];
-          h = c * p;
-          r = fastHypot(p, e[i]);
-          e[i + 1] = s * r;
-          s = e[i] / r;
-          c = p / r;
-          p = c * d[i] - s * g;
-          d[i + 1] = h + s * (c * g + s * d[i]);
-        }
-        p = (-s * s2 * c3 * el1 * e[l]) / dl1;
-        e[l] = s * p;
-        d[l] = c * p;
-      } while (Math.abs(e[l]) > eps * tst1);
-    }
-    d[l] = d[l] + f;
-    e[l] = 0;
-  }
+  implicitQl(n, d, e, null, fastHypot);
   return d.sort();
 }
 

@@ -69,7 +69,7 @@ function projectorDiff(x: Float64Array, y: Float64Array, n: number, k: number): 
 }
 
 describe('symmetricEigen (full)', () => {
-  it.each([1, 2, 7, 33, 64])('matches ml-matrix bit for bit on a random symmetric %i×%i matrix (same algorithm)', (n) => {
+  it.each([1, 2, 7, 33, 64])('matches ml-matrix bit for bit on a random symmetric n × n matrix, n = %i (same algorithm)', (n) => {
     const a = randomSymmetric(n, n);
     const { values, vectors } = symmetricEigen(a, n);
     const rows: number[][] = [];
