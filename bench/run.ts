@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
+import { eigenBench } from './eigen.ts';
 import { gradAccumBench } from './grad-accum.ts';
 import { lmHeadBench } from './lm-head.ts';
 import { matmulBench } from './matmul.ts';
@@ -16,7 +17,7 @@ import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench];
 
 async function main(): Promise<number> {
   let parsed;
