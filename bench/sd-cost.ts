@@ -271,6 +271,11 @@ interface SplitAb {
    */
   deviceMs: RunStats;
   deviceVariant: string;
+  /** The three kernels in sdSplitVariant's variant (rows on a CPU adapter): what the pair replaced there. */
+  threeMs: RunStats;
+  threeVariant: SdSplitVariant;
+  /** Median over rounds of device ÷ three (1 where the device runs the three). */
+  deviceOverThree: number;
   chainCpuMs: RunStats;
   kernelsCpuMs: RunStats;
   deviceCpuMs: RunStats;
@@ -328,10 +333,11 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       [sdSplitApCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C' }],
       [sdSplitOutPcCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C', gc: 'Gc', gu: 'Gu' }],
     ];
-    const sides = [await recorder(chain), await recorder(kernels('vec4')), await recorder(pair ? pairKernels : kernels(sdSplitVariant(p, ctx.caps)))];
+    const threeVariant = sdSplitVariant(p, ctx.caps);
+    const sides = [await recorder(chain), await recorder(kernels('vec4')), await recorder(pair ? pairKernels : kernels(threeVariant)), await recorder(kernels(threeVariant))];
     for (const rec of sides) await timePasses(ctx, 1, rec);
-    const wall: number[][] = [[], [], []];
-    const cpu: number[][] = [[], [], []];
+    const wall: number[][] = [[], [], [], []];
+    const cpu: number[][] = [[], [], [], []];
     for (let i = 0; i < (opts.quick ? 6 : 12); i++) {
       for (const [k, rec] of sides.entries()) {
         const t = await timePasses(ctx, 1, rec);
@@ -346,13 +352,17 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       kernelsMs: stats(wall[1]),
       deviceMs: stats(wall[2]),
       deviceVariant,
+      threeMs: stats(wall[3]),
+      threeVariant,
+      deviceOverThree: stats(wall[2].map((d, i) => d / wall[3][i])).median,
       chainCpuMs: stats(cpu[0]),
       kernelsCpuMs: stats(cpu[1]),
       deviceCpuMs: stats(cpu[2]),
     };
     process.stdout.write(
       `  split ${row.shape}: chain ${fmt(row.chainMs.best, 3)} / ${fmt(row.chainMs.median, 3)} ms, vec4 kernels ${fmt(row.kernelsMs.best, 3)} / ${fmt(row.kernelsMs.median, 3)} ms, ` +
-        `${deviceVariant} kernels ${fmt(row.deviceMs.best, 3)} / ${fmt(row.deviceMs.median, 3)} ms (best / median)\n`,
+        `${deviceVariant} kernels ${fmt(row.deviceMs.best, 3)} / ${fmt(row.deviceMs.median, 3)} ms, three ${threeVariant} kernels ${fmt(row.threeMs.best, 3)} / ${fmt(row.threeMs.median, 3)} ms ` +
+        `(best / median; device ÷ three ${fmt(row.deviceOverThree, 3)} median of rounds)\n`,
     );
     out.push(row);
   }
@@ -423,13 +433,15 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
     'Same random buffers, 10 splits per pass, passes alternating; ms per split (wall, and CPU time of this process).',
     '',
     markdownTable(
-      ['E × K × N, rank', 'chain ms best / median', 'vec4 kernels ms best / median', 'device variant', 'its ms best / median', 'CPU ms chain / vec4 / device (median)'],
+      ['E × K × N, rank', 'chain ms best / median', 'vec4 kernels ms best / median', 'device variant', 'its ms best / median', 'three kernels (this device\'s variant) ms best / median', 'device ÷ three (median of rounds)', 'CPU ms chain / vec4 / device (median)'],
       split.map((x) => [
         x.shape,
         `${fmt(x.chainMs.best, 3)} / ${fmt(x.chainMs.median, 3)}`,
         `${fmt(x.kernelsMs.best, 3)} / ${fmt(x.kernelsMs.median, 3)}`,
         x.deviceVariant,
         `${fmt(x.deviceMs.best, 3)} / ${fmt(x.deviceMs.median, 3)}`,
+        `${x.threeVariant}: ${fmt(x.threeMs.best, 3)} / ${fmt(x.threeMs.median, 3)}`,
+        fmt(x.deviceOverThree, 3),
         `${fmt(x.chainCpuMs.median, 3)} / ${fmt(x.kernelsCpuMs.median, 3)} / ${fmt(x.deviceCpuMs.median, 3)}`,
       ]),
     ),
