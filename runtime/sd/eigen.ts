@@ -376,7 +376,7 @@ function orthogonalizeRows(x: Float64Array, done: readonly Float64Array[]): void
 
 /** Residual test tolerances of the top-k route, relative to ||a||₂ (bounded by the max row sum). */
 export const TOP_EIGEN_RESIDUAL = 1e-10;
-export const TOP_EIGEN_ORTHOGONALITY = 1e-10;
+const TOP_EIGEN_ORTHOGONALITY = 1e-10;
 const INVERSE_ITERATIONS = 6;
 /** Eigenvalues closer than this × ||T|| form a cluster whose vectors are orthogonalised explicitly (dstein's 1e-3). */
 const CLUSTER = 1e-3;

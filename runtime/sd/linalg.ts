@@ -45,10 +45,13 @@ function axpy(alpha: number, x: Float64Array, y: Float64Array): void {
   for (let i = n4; i < n; i++) y[i] += alpha * x[i];
 }
 
-/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending (all n). */
-function symmetricEigenDescending(gram: Float64Array, n: number): { values: Float64Array; vectors: Float64Array[] } {
+/**
+ * Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending: all n values,
+ * the first `count` vectors (the callers use no more; the rest are not copied out).
+ */
+function symmetricEigenDescending(gram: Float64Array, n: number, count: number): { values: Float64Array; vectors: Float64Array[] } {
   const { values, vectors } = symmetricEigen(gram, n);
-  return { values, vectors: rowsOfFlat(vectors, n, n) };
+  return { values, vectors: rowsOfFlat(vectors, count, n) };
 }
 
 /** The top k of them, or null when symmetricEigenTop's a-posteriori check fails. */
@@ -105,12 +108,6 @@ function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g:
     }
   }
   return { g, x };
-}
-
-export function rowsOf(a: Dense, rows: number, cols: number): Float64Array[] {
-  const out: Float64Array[] = [];
-  for (let i = 0; i < rows; i++) out.push(Float64Array.from(a.subarray(i * cols, (i + 1) * cols)));
-  return out;
 }
 
 /**
@@ -245,7 +242,7 @@ function subspaceEigen(
     const z = gramTimes(g, n, q);
     const h = new Float64Array(block * block);
     for (let a = 0; a < block; a++) for (let b = a; b < block; b++) h[a * block + b] = h[b * block + a] = dot(q[a], z[b]);
-    const ritz = symmetricEigenDescending(h, block);
+    const ritz = symmetricEigenDescending(h, block, r);
     let converged = true;
     const vectors: Float64Array[] = [];
     for (let j = 0; j < r && converged; j++) {
@@ -299,9 +296,9 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
     found = symmetricEigenTopDescending(g, small, r);
     if (found) method = 'tridiagonal';
   }
-  const { values, vectors } = found ?? symmetricEigenDescending(g, small);
+  // r vectors from every route (the full one also gives all the values).
+  const { values, vectors: direct } = found ?? symmetricEigenDescending(g, small, r);
   const singularValues = values.map((x) => Math.sqrt(Math.max(x, 0)));
-  const direct = vectors.slice(0, r);
   // Partner vectors Aᵀu (side 'rows') or A v ('cols'): Σ_i x_i · (row i of sideRows), on the
   // float64 copy the Gram was built from (contiguous, one array type).
   const other = side === 'rows' ? cols : rows;
