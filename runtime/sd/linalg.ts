@@ -70,9 +70,10 @@ function rowsOfFlat(flat: Float64Array, count: number, n: number): Float64Array[
  * A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. Both go through
  * one float64 copy whose rows are the Gram side's vectors (A itself or its transpose), so every
  * entry is a contiguous dot product; 2×2 blocks of entries share their loads (one load per
- * multiply-add instead of two: about 1.3× faster in V8). Each entry is one plain sum in a fixed
- * order, so the result is deterministic and exactly symmetric. Returns the copy too (`x`, n×m): topSvd
- * forms the partner vectors from it.
+ * multiply-add instead of two: 1.35–1.84× as fast as the per-row dot-product Gram it replaced on the
+ * 'rows' side, medians of 15 interleaved A/B rounds at 64×128 and 128×128, Node 20, load ≈ 9 on 2
+ * cores). Each entry is one plain sum in a fixed order, so the result is deterministic and exactly
+ * symmetric. Returns the copy too (`x`, n×m): topSvd forms the partner vectors from it.
  */
 function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Float64Array; x: Float64Array } {
   const n = side === 'rows' ? rows : cols;
