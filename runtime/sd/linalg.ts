@@ -211,7 +211,12 @@ function gramTimes(g: Float64Array, n: number, q: Float64Array[]): Float64Array[
 }
 
 const SUBSPACE_MAX_ITERATIONS = 60;
-/** Smallest Gram size where 'auto' tries subspace iteration first (measured: see docs/benchmarks.md). */
+/**
+ * Smallest Gram size where 'auto' tries subspace iteration first. Measured below it only: at qwen_tiny's
+ * 128 the tridiagonal route took 64 CPU-ms against 83 (docs/benchmarks.md, issue 7). An ad-hoc check in
+ * review (load ≈ 10) found subspace iteration 1.16× as fast at 256×512, r = 8 with a clear gap (5
+ * iterations), but ≈ 12× slower at r = 16 with a weak one (60 iterations).
+ */
 const SUBSPACE_MIN_SIZE = 256;
 const SUBSPACE_TOLERANCE = 1e-11;
 
