@@ -45,10 +45,13 @@ function axpy(alpha: number, x: Float64Array, y: Float64Array): void {
   for (let i = n4; i < n; i++) y[i] += alpha * x[i];
 }
 
-/** Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending (all n). */
-function symmetricEigenDescending(gram: Float64Array, n: number): { values: Float64Array; vectors: Float64Array[] } {
+/**
+ * Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending: all n values,
+ * the first `count` vectors (the callers use no more; the rest are not copied out).
+ */
+function symmetricEigenDescending(gram: Float64Array, n: number, count: number): { values: Float64Array; vectors: Float64Array[] } {
   const { values, vectors } = symmetricEigen(gram, n);
-  return { values, vectors: rowsOfFlat(vectors, n, n) };
+  return { values, vectors: rowsOfFlat(vectors, count, n) };
 }
 
 /** The top k of them, or null when symmetricEigenTop's a-posteriori check fails. */
@@ -67,9 +70,10 @@ function rowsOfFlat(flat: Float64Array, count: number, n: number): Float64Array[
  * A·Aᵀ (rows×rows) when `side` is 'rows', else Aᵀ·A (cols×cols); row-major, float64. Both go through
  * one float64 copy whose rows are the Gram side's vectors (A itself or its transpose), so every
  * entry is a contiguous dot product; 2×2 blocks of entries share their loads (one load per
- * multiply-add instead of two: about 1.3× faster in V8). Each entry is one plain sum in a fixed
- * order, so the result is deterministic and exactly symmetric. Returns the copy too (`x`, n×m): topSvd
- * forms the partner vectors from it.
+ * multiply-add instead of two: 1.35–1.84× as fast as the per-row dot-product Gram it replaced on the
+ * 'rows' side, medians of 15 interleaved A/B rounds at 64×128 and 128×128, Node 20, load ≈ 9 on 2
+ * cores). Each entry is one plain sum in a fixed order, so the result is deterministic and exactly
+ * symmetric. Returns the copy too (`x`, n×m): topSvd forms the partner vectors from it.
  */
 function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Float64Array; x: Float64Array } {
   const n = side === 'rows' ? rows : cols;
@@ -105,12 +109,6 @@ function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g:
     }
   }
   return { g, x };
-}
-
-export function rowsOf(a: Dense, rows: number, cols: number): Float64Array[] {
-  const out: Float64Array[] = [];
-  for (let i = 0; i < rows; i++) out.push(Float64Array.from(a.subarray(i * cols, (i + 1) * cols)));
-  return out;
 }
 
 /**
@@ -213,7 +211,12 @@ function gramTimes(g: Float64Array, n: number, q: Float64Array[]): Float64Array[
 }
 
 const SUBSPACE_MAX_ITERATIONS = 60;
-/** Smallest Gram size where 'auto' tries subspace iteration first (measured: see docs/benchmarks.md). */
+/**
+ * Smallest Gram size where 'auto' tries subspace iteration first. Measured below it only: at qwen_tiny's
+ * 128 the tridiagonal route took 64 CPU-ms against 83 (docs/benchmarks.md, issue 7). An ad-hoc check in
+ * review (load ≈ 10) found subspace iteration 1.16× as fast at 256×512, r = 8 with a clear gap (5
+ * iterations), but ≈ 12× slower at r = 16 with a weak one (60 iterations).
+ */
 const SUBSPACE_MIN_SIZE = 256;
 const SUBSPACE_TOLERANCE = 1e-11;
 
@@ -245,7 +248,7 @@ function subspaceEigen(
     const z = gramTimes(g, n, q);
     const h = new Float64Array(block * block);
     for (let a = 0; a < block; a++) for (let b = a; b < block; b++) h[a * block + b] = h[b * block + a] = dot(q[a], z[b]);
-    const ritz = symmetricEigenDescending(h, block);
+    const ritz = symmetricEigenDescending(h, block, r);
     let converged = true;
     const vectors: Float64Array[] = [];
     for (let j = 0; j < r && converged; j++) {
@@ -299,9 +302,9 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
     found = symmetricEigenTopDescending(g, small, r);
     if (found) method = 'tridiagonal';
   }
-  const { values, vectors } = found ?? symmetricEigenDescending(g, small);
+  // r vectors from every route (the full one also gives all the values).
+  const { values, vectors: direct } = found ?? symmetricEigenDescending(g, small, r);
   const singularValues = values.map((x) => Math.sqrt(Math.max(x, 0)));
-  const direct = vectors.slice(0, r);
   // Partner vectors Aᵀu (side 'rows') or A v ('cols'): Σ_i x_i · (row i of sideRows), on the
   // float64 copy the Gram was built from (contiguous, one array type).
   const other = side === 'rows' ? cols : rows;

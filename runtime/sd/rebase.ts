@@ -88,9 +88,10 @@ export function rebase(options: RebaseOptions): RebaseResult {
   let top2 = 0;
   for (let j = 0; j < rank; j++) top2 += singularValues[j] ** 2;
   // ||W_c − [W_c]_r||² = ||W_c||² − Σ_{j≤r} σ_j² (orthogonal invariance). Its rounding error is about
-  // eps·||W_c||², so the formula serves only when the residual is not tiny against it (relative error of the
-  // norm ≤ 1e-7 when R² ≥ 1e-8·||W_c||²); otherwise, and whenever fold/discard need the truncation
-  // anyway, R is formed and summed entry by entry. 'keep' (the default) then needs no rows×cols temporary at all.
+  // eps·||W_c||², so the formula serves only when the residual is not tiny against it (R² ≥
+  // RESIDUAL_FORMULA_MIN·||W_c||²: relative error of R² about eps / 1e-6 ≈ 2e-10); otherwise, and whenever
+  // fold/discard need the truncation anyway, R is formed and summed entry by entry. 'keep' (the
+  // default) then needs no rows×cols temporary at all.
   const viaFormula = residual === 'keep' && totalEnergy - top2 >= RESIDUAL_FORMULA_MIN * totalEnergy;
   let truncated: Float64Array | null = null;
   let residualMatrix: Float64Array | null = null;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { Rng } from '../../base/rng.ts';
 import { symmetricEigen, symmetricEigenTop, TOP_EIGEN_RESIDUAL } from '../../runtime/sd/eigen.ts';
-import { orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
+import { dot, orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
 
 /** Q diag(λ) Qᵀ for a random orthonormal Q (seeded), row-major n×n. */
 function withSpectrum(lambda: readonly number[], seed: number): Float64Array {
@@ -29,12 +29,6 @@ function randomSymmetric(n: number, seed: number): Float64Array {
 
 function row(m: Float64Array, j: number, n: number): Float64Array {
   return m.subarray(j * n, (j + 1) * n);
-}
-
-function dot(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * y[i];
-  return s;
 }
 
 /** max_j ||a x_j − λ_j x_j|| and max |XXᵀ − I| over the k rows of `vectors`. */
