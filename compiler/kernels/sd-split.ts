@@ -71,6 +71,8 @@ export type SdSplitCaps = Pick<DeviceCaps, 'cpuAdapter'>;
 
 /** WebGPU's default maxUniformBufferBindingSize (the device does not ask for more). */
 const UNIFORM_BYTES = 65536;
+/** WebGPU's default maxComputeWorkgroupStorageSize: the pair's C parts and the fused kernel's A [r, N] live in workgroup memory. */
+const WORKGROUP_BYTES = 16384;
 
 /** Rows per invocation and invocations per workgroup of the `rows` variant (measured on lavapipe, docs/benchmarks.md). */
 const ROW_TILE = { b: { tileRows: 4, wg: 16 }, out: { tileRows: 4, wg: 16 } } as const;
@@ -512,9 +514,6 @@ export function sdSplitOutPcCase(p: SdSplitParams): KernelCase {
   // B's r·(row groups) terms of U C, then 2r·E terms per result
   return { program: sdSplitOutPcProgram(p), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, ROW_TILE.b).rowGroups) };
 }
-
-/** WebGPU's default maxComputeWorkgroupStorageSize: the fused kernel keeps A [r, N] in workgroup memory. */
-const WORKGROUP_BYTES = 16384;
 
 /** Rows per invocation in the fused kernel's phase 2 (unrolled: more costs LLVM compile time, fewer reload A and v more often). */
 const FUSED_TILE_ROWS = 4;
