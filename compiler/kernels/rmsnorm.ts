@@ -25,7 +25,7 @@
 // (lavapipe pays per load instruction, not per byte); the lane layout reads scalars (see normRowLayout).
 import { InternalError } from '../../base/errors.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface RmsnormParams {
   readonly rows: number;
@@ -180,8 +180,7 @@ export const normColumnVariant = (caps: RowKernelCaps): 'lane' | 'tree' => (caps
 
 /** Column-per-invocation layout of the weight gradients (CPU adapters). */
 export function normColumnLayout(p: NormShape) {
-  const vec4 = p.dim % 4 === 0;
-  const cols = vec4 ? p.dim / 4 : p.dim;
+  const { vec4, dimVec: cols } = rowUnits(p.dim);
   const wg = Math.min(DW_LANE_GROUP, cols);
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(cols, wg));
   return { vec4, workgroupSize: [wg, 1, 1] as const, dispatch, params: { rows: p.rows, dim: p.dim, cols, vec4, dispatchX } };
@@ -239,8 +238,7 @@ export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKern
   const l = normRowLayout(p, 'lane', caps);
   const wg = l.workgroupSize[0];
   // dw's lanes take vec4 columns when the row allows (as normColumnLayout), through vec4 aliases of dy, x.
-  const vec4 = p.dim % 4 === 0;
-  const cols = vec4 ? p.dim / 4 : p.dim;
+  const { vec4, dimVec: cols } = rowUnits(p.dim);
   const rowGroups = ceilDiv(p.rows, wg);
   const colGroups = ceilDiv(cols, wg);
   const { dispatch, dispatchX } = spreadWorkgroups(rowGroups + colGroups);

@@ -71,6 +71,8 @@ export type SdSplitCaps = Pick<DeviceCaps, 'cpuAdapter'>;
 
 /** WebGPU's default maxUniformBufferBindingSize (the device does not ask for more). */
 const UNIFORM_BYTES = 65536;
+/** WebGPU's default maxComputeWorkgroupStorageSize: the pair's C parts and the fused kernel's A [r, N] live in workgroup memory. */
+const WORKGROUP_BYTES = 16384;
 
 /** Rows per invocation and invocations per workgroup of the `rows` variant (measured on lavapipe, docs/benchmarks.md). */
 const ROW_TILE = { b: { tileRows: 4, wg: 16 }, out: { tileRows: 4, wg: 16 } } as const;
@@ -81,14 +83,17 @@ function uniformsFit(p: SdSplitParams): boolean {
   return [K * r, N * r, E * r * N, E * K * r].every((n) => n * 4 <= UNIFORM_BYTES);
 }
 
+/** cols and rank multiples of 4: what every vec4-loading kernel here (vec4, rows, the pair, the fused update) needs. */
+const quads = (p: Pick<SdSplitParams, 'cols' | 'rank'>): boolean => p.cols % 4 === 0 && p.rank % 4 === 0;
+
 export function sdSplitVariant(p: SdSplitParams, caps?: SdSplitCaps): SdSplitVariant {
-  if (p.cols % 4 !== 0 || p.rank % 4 !== 0) return 'scalar';
+  if (!quads(p)) return 'scalar';
   return caps?.cpuAdapter === true && uniformsFit(p) ? 'rows' : 'vec4';
 }
 
 function variantOf(p: SdSplitParams, variant: SdSplitVariant | undefined): SdSplitVariant {
   const v = variant ?? sdSplitVariant(p);
-  if (v !== 'scalar' && (p.cols % 4 !== 0 || p.rank % 4 !== 0)) throw new Error(`sd_split: the ${v} variant needs cols and rank multiples of 4 (cols ${p.cols}, rank ${p.rank})`);
+  if (v !== 'scalar' && !quads(p)) throw new Error(`sd_split: the ${v} variant needs cols and rank multiples of 4 (cols ${p.cols}, rank ${p.rank})`);
   if (v === 'rows' && !uniformsFit(p)) throw new Error(`sd_split: the rows variant needs U, V, A and B within ${UNIFORM_BYTES} bytes each`);
   return v;
 }
@@ -155,15 +160,20 @@ export function sdSplitBProgram(p: SdSplitParams, variant?: SdSplitVariant): Ker
   };
 }
 
+/** Lanes for `rows` rows at `tileRows` each, at most `maxWg`: a workgroup wider than the matrix is tall would leave most lanes idle, so shrink it (SIMD-8 granules). */
+function rowLanes(rows: number, tileRows: number, maxWg: number): number {
+  return Math.min(maxWg, Math.max(8, Math.ceil(rows / tileRows / 8) * 8));
+}
+
 /** The row tile of the `rows` variant: invocations per workgroup, rows per invocation, and the params every rows template reads. */
 function rowTile(p: SdSplitParams, t: { tileRows: number; wg: number }) {
-  // A workgroup wider than the matrix is tall would leave most lanes idle: shrink it (SIMD-8 granules).
-  const wg = Math.min(t.wg, Math.max(8, Math.ceil(p.rows / t.tileRows / 8) * 8));
+  const wg = rowLanes(p.rows, t.tileRows, t.wg);
   const rowsPerGroup = wg * t.tileRows;
-  if (ceilDiv(p.rows, rowsPerGroup) > 65535) throw new InternalError(`sd_split: ${p.rows} rows need more row tiles than one dispatch dimension holds`);
+  const rowGroups = ceilDiv(p.rows, rowsPerGroup);
+  if (rowGroups > 65535) throw new InternalError(`sd_split: ${p.rows} rows need more row tiles than one dispatch dimension holds`);
   return {
     wg,
-    rowGroups: ceilDiv(p.rows, rowsPerGroup),
+    rowGroups,
     params: {
       rows: p.rows,
       lastRow: p.rows - 1,
@@ -174,7 +184,7 @@ function rowTile(p: SdSplitParams, t: { tileRows: number; wg: number }) {
       tileRows: t.tileRows,
       tile: t.tileRows * (p.rank / 4),
       rowsPerGroup,
-      rowGroups: ceilDiv(p.rows, rowsPerGroup),
+      rowGroups,
     },
   };
 }
@@ -505,9 +515,6 @@ export function sdSplitOutPcCase(p: SdSplitParams): KernelCase {
   return { program: sdSplitOutPcProgram(p), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, ROW_TILE.b).rowGroups) };
 }
 
-/** WebGPU's default maxComputeWorkgroupStorageSize: the fused kernel keeps A [r, N] in workgroup memory. */
-const WORKGROUP_BYTES = 16384;
-
 /** Rows per invocation in the fused kernel's phase 2 (unrolled: more costs LLVM compile time, fewer reload A and v more often). */
 const FUSED_TILE_ROWS = 4;
 
@@ -518,7 +525,7 @@ const FUSED_TILE_ROWS = 4;
  */
 export function sdProjectFused(p: SdSplitParams, caps?: SdSplitCaps): boolean {
   const { rows: K, cols: N, rank: r } = p;
-  return caps?.cpuAdapter === true && N % 4 === 0 && r % 4 === 0 && r * N * 4 <= WORKGROUP_BYTES && [K * r, N * r].every((n) => n * 4 <= UNIFORM_BYTES);
+  return caps?.cpuAdapter === true && quads(p) && r * N * 4 <= WORKGROUP_BYTES && [K * r, N * r].every((n) => n * 4 <= UNIFORM_BYTES);
 }
 
 /**
@@ -534,7 +541,7 @@ export function sdProjectFusedProgram(p: SdSplitParams): KernelProgram {
   const { experts: E, rows: K, cols: N, rank: r } = p;
   const cols4 = N / 4;
   // Enough lanes (whole SIMD-8 chunks, at most 64) that FUSED_TILE_ROWS rows each cover the matrix.
-  const wg = Math.min(64, Math.max(8, Math.ceil(K / FUSED_TILE_ROWS / 8) * 8));
+  const wg = rowLanes(K, FUSED_TILE_ROWS, 64);
   const tileRows = ceilDiv(K, wg);
   const vec = (name: string, access: 'read' | 'readwrite', length: number) => ({ name, access, type: 'f32' as const, length, vec4: true });
   const uniform = (name: string, length: number) => ({ name, access: 'uniform' as const, type: 'f32' as const, length });
