@@ -181,7 +181,7 @@ export function moePermuteScatterProgram(p: MoePermuteParams): KernelProgram {
  * what CPU adapters run instead of count, scan and scatter (see moePermuteVariant). `cursor` is an
  * [E] scratch buffer.
  */
-export function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
+function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
   validate(p);
   const n = p.tokens * p.topK;
   return {
