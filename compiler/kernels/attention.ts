@@ -179,7 +179,7 @@ function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelPro
 }
 
 /** The row variant's backward: dq, dk and dv from one dispatch (see the header). */
-export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
+function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
   const { batch, params } = common(p);
   const blocks = ceilDiv(p.seqLen, ROW_GROUP);
   const dqGroups = batch * p.heads * blocks;
@@ -203,7 +203,7 @@ export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelC
 }
 
 /** The tiled variant's dq program. */
-export function attentionDqProgram(p: AttentionParams): KernelProgram {
+function attentionDqProgram(p: AttentionParams): KernelProgram {
   const { batch, blocks, params } = common(p);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
   return {
@@ -218,7 +218,7 @@ export function attentionDqProgram(p: AttentionParams): KernelProgram {
 }
 
 /** The tiled variant's dk/dv program. */
-export function attentionDkvProgram(p: AttentionParams): KernelProgram {
+function attentionDkvProgram(p: AttentionParams): KernelProgram {
   const { batch, blocks, params } = common(p);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.kvHeads * blocks);
   const kvLen = p.tokens * p.kvHeads * p.headDim;
@@ -341,10 +341,10 @@ export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps):
   return [{ program: attentionBackwardRowProgram(p, caps), oracle, tolerance: backwardTolerance(p) }];
 }
 
-export function attentionDqCase(p: AttentionParams): KernelCase {
+function attentionDqCase(p: AttentionParams): KernelCase {
   return { program: attentionDqProgram(p), oracle: attentionDqOracle(p), tolerance: backwardTolerance(p) };
 }
 
-export function attentionDkvCase(p: AttentionParams): KernelCase {
+function attentionDkvCase(p: AttentionParams): KernelCase {
   return { program: attentionDkvProgram(p), oracle: attentionDkvOracle(p), tolerance: backwardTolerance(p) };
 }

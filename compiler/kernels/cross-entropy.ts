@@ -13,7 +13,7 @@
 // 4× faster on lavapipe at the demo's 512 × 1024.
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { xentRowsProgram } from './xent-rows.ts';
-import { f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface CrossEntropyParams {
   readonly tokens: number;
@@ -35,27 +35,20 @@ function checkParams(p: CrossEntropyParams): void {
 export function crossEntropyProgram(p: CrossEntropyParams, caps: RowKernelCaps): KernelProgram {
   checkParams(p);
   const label = `cross_entropy_${p.withGrad ? 'grad_' : ''}${p.tokens}x${p.vocab}`;
-  if (caps.cpuAdapter) {
-    return xentRowsProgram({ kernel: 'cross_entropy', label, rows: p.tokens, vocab: p.vocab, withGrad: p.withGrad, inPlace: false }, [
-      { name: 'logits', access: 'read', type: 'f32', length: p.tokens * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
-      { name: 'targets', access: 'read', type: 'i32', length: p.tokens, fill: { kind: 'int', lo: -1, hi: p.vocab } },
-      ...(p.withGrad ? [{ name: 'gradScale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } }] : []),
-      { name: 'loss', access: 'write', type: 'f32', length: p.tokens },
-      ...(p.withGrad ? [{ name: 'dlogits', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.vocab }] : []),
-    ]);
-  }
+  const bindings: KernelBinding[] = [
+    { name: 'logits', access: 'read', type: 'f32', length: p.tokens * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
+    { name: 'targets', access: 'read', type: 'i32', length: p.tokens, fill: { kind: 'int', lo: -1, hi: p.vocab } },
+    ...(p.withGrad ? [{ name: 'gradScale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } }] : []),
+    { name: 'loss', access: 'write', type: 'f32', length: p.tokens },
+    ...(p.withGrad ? [{ name: 'dlogits', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.vocab }] : []),
+  ];
+  if (caps.cpuAdapter) return xentRowsProgram({ kernel: 'cross_entropy', label, rows: p.tokens, vocab: p.vocab, withGrad: p.withGrad, inPlace: false }, bindings);
   const { dispatch, dispatchX } = spreadWorkgroups(p.tokens);
   return {
     template: 'cross_entropy',
     label,
     params: { tokens: p.tokens, vocab: p.vocab, withGrad: p.withGrad, negInf: f32Literal(-3.4028234663852886e38), dispatchX },
-    bindings: [
-      { name: 'logits', access: 'read', type: 'f32', length: p.tokens * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
-      { name: 'targets', access: 'read', type: 'i32', length: p.tokens, fill: { kind: 'int', lo: -1, hi: p.vocab } },
-      ...(p.withGrad ? [{ name: 'gradScale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } }] : []),
-      { name: 'loss', access: 'write', type: 'f32', length: p.tokens },
-      ...(p.withGrad ? [{ name: 'dlogits', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.vocab }] : []),
-    ],
+    bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
     features: [],

@@ -41,7 +41,6 @@ export function embeddingVariant(caps: RowKernelCaps): EmbeddingVariant {
   return caps.cpuAdapter ? 'rows' : 'parallel';
 }
 
-
 function checkParams(p: { tokens: number; vocab: number; dim?: number }): void {
   for (const [k, v] of Object.entries(p)) {
     if (!(Number.isInteger(v) && v > 0)) throw new Error(`embedding: ${k} must be a positive integer, got ${v}`);

@@ -79,7 +79,7 @@ export function gradNormPartialsProgram(p: GradNormPartialsParams, caps: RowKern
   if (p.length < 1 || p.elementOffset + p.length > p.bufferLength) throw new InternalError(`grad norm: range [${p.elementOffset}, +${p.length}) is outside a buffer of ${p.bufferLength}`);
   const chunk = chunkOf(variant, p.length);
   const chunks = ceilDiv(p.length, chunk);
-  const slots = gradNormPartialSlots(p.length, caps, variant);
+  const slots = chunks * slotsPerChunk(variant);
   if (p.partialOffset + slots > p.partialsLength) throw new InternalError(`grad norm: ${slots} partial slots at ${p.partialOffset} exceed the ${p.partialsLength} available`);
   const { dispatch, dispatchX } = spreadWorkgroups(chunks);
   // Offsets, lengths and the chunk are counted in vec4s when loading vec4s.
@@ -132,9 +132,8 @@ export function gradNormFinalizeProgram(p: GradNormFinalizeParams, caps: RowKern
 
 type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
-/** Slot (relative to partialOffset) that element `i` of a range of `length` is summed into. */
-function slotOf(i: number, length: number, variant: GradNormVariant, width: number): number {
-  const size = chunkOf(variant, length);
+/** Slot (relative to partialOffset) that element `i` is summed into, in chunks of `size`. */
+function slotOf(i: number, size: number, variant: GradNormVariant, width: number): number {
   const chunk = Math.floor(i / size);
   if (variant === 'tree') return chunk;
   const unit = Math.floor((i - chunk * size) / width);
@@ -146,7 +145,8 @@ export function gradNormPartialsOracle(p: GradNormPartialsParams, caps: RowKerne
   return (inputs: Inputs): Record<string, Float32Array> => {
     const partials = Float32Array.from(inputs.partials);
     const sums = new Float64Array(gradNormPartialSlots(p.length, caps, variant));
-    for (let i = 0; i < p.length; i++) sums[slotOf(i, p.length, variant, width)] += inputs.grad[p.elementOffset + i] ** 2;
+    const size = chunkOf(variant, p.length);
+    for (let i = 0; i < p.length; i++) sums[slotOf(i, size, variant, width)] += inputs.grad[p.elementOffset + i] ** 2;
     partials.set(sums, p.partialOffset);
     return { partials };
   };

@@ -20,7 +20,7 @@
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { maskedCombine } from './masked-mean.ts';
 import { xentRowsProgram } from './xent-rows.ts';
-import { f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface LmHeadXentParams {
   /** Rows of this chunk. */
@@ -67,7 +67,7 @@ function checkParams(what: string, rows: number, vocab: number): void {
 export function lmHeadXentProgram(p: LmHeadXentParams, caps: RowKernelCaps): KernelProgram {
   checkParams('lm_head_xent', p.rows, p.vocab);
   const label = `lm_head_xent_${p.withGrad ? 'grad_' : ''}${p.rows}x${p.vocab}`;
-  const bindings: KernelProgram['bindings'][number][] = [
+  const bindings: KernelBinding[] = [
     { name: 'logits', access: p.withGrad ? 'readwrite' : 'read', type: 'f32', length: p.rows * p.vocab, fill: { kind: 'float', lo: -8, hi: 8 } },
     { name: 'targets', access: 'read', type: 'i32', length: p.rows, fill: { kind: 'int', lo: -1, hi: p.vocab } },
     ...(p.withGrad ? [{ name: 'scale', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.01, hi: 1 } }] : []),

@@ -56,7 +56,6 @@ export function moeCombineVariant(caps: RowKernelCaps): MoeCombineVariant {
   return caps.cpuAdapter ? 'rows' : 'parallel';
 }
 
-
 function check(p: { tokens: number; topK: number; dim: number }): void {
   if (p.tokens < 1 || p.topK < 1 || p.dim < 1) throw new InternalError('moe combine: tokens, top-k and dim must be at least 1');
 }

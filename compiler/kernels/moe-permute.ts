@@ -45,7 +45,7 @@
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { Rng } from '../../base/rng.ts';
-import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
 
 export const PERMUTE_MAX_EXPERTS = MOE_MAX_EXPERTS;
@@ -181,7 +181,7 @@ export function moePermuteScatterProgram(p: MoePermuteParams): KernelProgram {
  * what CPU adapters run instead of count, scan and scatter (see moePermuteVariant). `cursor` is an
  * [E] scratch buffer.
  */
-export function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
+function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
   validate(p);
   const n = p.tokens * p.topK;
   return {
@@ -208,13 +208,13 @@ export function moeGatherProgram(p: MoeGatherParams, caps: RowKernelCaps, varian
   const rows = p.tokens * p.topK;
   const n = rows * p.dim;
   const byRow = variant === 'rows';
-  const vec4 = byRow && p.dim % 4 === 0;
+  const { vec4, dimVec } = byRow ? rowUnits(p.dim) : { vec4: false, dimVec: p.dim };
   const wg = byRow ? GATHER_ROWS_WORKGROUP : GATHER_WORKGROUP;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? rows : n, wg));
   return {
     template: byRow ? 'moe_permute_gather_rows' : 'moe_permute_gather',
     label: `moe_gather_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
-    params: { n, rows, dim: p.dim, vec4, dimVec: vec4 ? p.dim / 4 : p.dim, dispatchX },
+    params: { n, rows, dim: p.dim, vec4, dimVec, dispatchX },
     bindings: [
       { name: 'x', access: 'read', type: 'f32', length: p.tokens * p.dim, vec4 },
       { name: 'src_token', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: p.tokens } },

@@ -154,9 +154,13 @@ export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: Rou
       ...commonParams(p, dispatchX),
       // The serial variant's candidate registers 0..k-1, and the shift of slot s from slot s - 1,
       // last slot first (each reads its upper neighbour before that one is overwritten).
-      slots: Array.from({ length: p.topK }, (_, s) => ({ s })),
-      last: p.topK - 1,
-      shifts: Array.from({ length: p.topK - 1 }, (_, i) => ({ s: p.topK - 1 - i, prev: p.topK - 2 - i })),
+      ...(serial
+        ? {
+            slots: Array.from({ length: p.topK }, (_, s) => ({ s })),
+            last: p.topK - 1,
+            shifts: Array.from({ length: p.topK - 1 }, (_, i) => ({ s: p.topK - 1 - i, prev: p.topK - 2 - i })),
+          }
+        : {}),
     },
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],

@@ -17,7 +17,7 @@
 // Invariants: input and output are dense row-major with rows of length shape[-1]; f32 throughout.
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { rowTiling, F32_MAX } from './reduce.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram, type Tolerance } from './types.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram, type Tolerance } from './types.ts';
 
 export interface SoftmaxParams {
   readonly shape: readonly number[];
@@ -42,8 +42,6 @@ const ROWS_PER_GROUP = 32;
 export function softmaxProgram(p: SoftmaxParams, caps?: RowKernelCaps): KernelProgram {
   const { rows, length } = rowsAndLength(p);
   const n = rows * length;
-  const { lanes, rowsPerGroup, treeStrides } = rowTiling(length, rows);
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(rows, rowsPerGroup));
   const name = `${p.log ? 'logsoftmax' : 'softmax'}${p.backward ? '_bwd' : ''}`;
   const bindings = p.backward
     ? [
@@ -57,8 +55,8 @@ export function softmaxProgram(p: SoftmaxParams, caps?: RowKernelCaps): KernelPr
         { name: 'out', access: 'write' as const, type: 'f32' as const, length: n },
       ];
   if (caps?.cpuAdapter) {
-    const vec4 = length % 4 === 0;
-    const rowGroups = spreadWorkgroups(ceilDiv(rows, ROWS_PER_GROUP));
+    const { vec4, dimVec: steps } = rowUnits(length);
+    const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(rows, ROWS_PER_GROUP));
     return {
       template: 'softmax_rows',
       label: `${name}_${p.shape.join('x')}_rows`,
@@ -69,16 +67,18 @@ export function softmaxProgram(p: SoftmaxParams, caps?: RowKernelCaps): KernelPr
         length,
         vec4,
         elem: vec4 ? 'vec4<f32>' : 'f32',
-        steps: vec4 ? length / 4 : length,
-        dispatchX: rowGroups.dispatchX,
+        steps,
+        dispatchX,
         lowest: f32Literal(-F32_MAX),
       },
       bindings: vec4 ? bindings.map((b) => ({ ...b, vec4: true })) : bindings,
       workgroupSize: [ROWS_PER_GROUP, 1, 1],
-      dispatch: rowGroups.dispatch,
+      dispatch,
       features: [],
     };
   }
+  const { lanes, rowsPerGroup, treeStrides } = rowTiling(length, rows);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(rows, rowsPerGroup));
   return {
     template: p.backward ? 'softmax_backward' : 'softmax',
     label: `${name}_${p.shape.join('x')}`,

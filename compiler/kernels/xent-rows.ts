@@ -12,7 +12,7 @@
 // each owning a contiguous chunk with a shared-memory combine (at 512 × 1024, 512 × 32768 and
 // qwen's 192 × 151936 chunk), so neither is kept.
 // GPUs keep the workgroup-per-row kernels of cross-entropy.ts / lm-head-xent.ts.
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelProgram } from './types.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelBinding, type KernelProgram } from './types.ts';
 
 export interface XentRowsParams {
   readonly kernel: 'cross_entropy' | 'lm_head_xent';
@@ -30,8 +30,7 @@ export interface XentRowsParams {
 const WORKGROUP = 32;
 
 export function xentRowsProgram(p: XentRowsParams, bindings: KernelBinding[]): KernelProgram {
-  const vec4 = p.vocab % 4 === 0;
-  const steps = vec4 ? p.vocab / 4 : p.vocab;
+  const { vec4, dimVec: steps } = rowUnits(p.vocab);
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.rows, WORKGROUP));
   return {
     template: 'xent_rows',

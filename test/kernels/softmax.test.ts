@@ -1,7 +1,7 @@
 // Softmax kernels (forward, log, backward): golden WGSL per configuration and numeric agreement
 // with the float64 CPU oracle, on rows longer than the workgroup, rows of length 1, short rows
 // packed per workgroup, and inputs around ±80 whose naive exp would overflow f32. Both layouts:
-// lanes per row (GPUs, no caps) and an invocation per row (CPU adapters, caps built explicitly).
+// lanes per row (GPUs) and an invocation per row (CPU adapters), caps built explicitly.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { softmaxCase, softmaxProgram, type SoftmaxParams } from '../../compiler/kernels/softmax.ts';
