@@ -47,7 +47,7 @@ import {
   type MatmulPeak,
   type RunStats,
 } from './common.ts';
-import { classShares, dispatchBytes, dispatchRooflines, opRooflines, type ClassShare, type OpClass, type Roofline } from './roofline.ts';
+import { classShares, dispatchBytes, dispatchRooflines, opRooflines, type Roofline } from './roofline.ts';
 import { TorchStepDriver, type TorchBlock } from './torch-step.ts';
 
 const DEFAULT_FILE = 'models/demo.moe';
@@ -423,9 +423,9 @@ function summarise(m: {
     matmulPeak: m.peak,
     shareOfPeak: { wall: gflops(stepMs.best) / m.peak.gflops, cpu: gflops(cpuMs.best) / m.peak.gflopPerCpuSecond },
     bandwidth: m.bandwidth,
-    classes: classShares(ops) as Record<OpClass, ClassShare>,
+    classes: classShares(ops),
     /** The same from each dispatch's minimum over the profiles. */
-    classesMinimum: classShares(opsMinimum) as Record<OpClass, ClassShare>,
+    classesMinimum: classShares(opsMinimum),
     profile: { runs: m.profile.runs, totalGpuUs: m.profile.total, byOp: m.profile.ops, perDispatch: m.profile.dispatches, minimumTotalGpuUs: m.profile.minima.reduce((t, x) => t + x, 0), perDispatchMinimum: m.profile.minima },
     roofline: { gbPerSecond: m.bandwidth.gbPerSecond, byOp: ops, byOpMinimum: opsMinimum, largestDispatches: dispatchRooflines(m.costs, bytesPerSecond).slice(0, 20) },
     bufferMiB: m.bufferMiB,
