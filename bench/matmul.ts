@@ -130,7 +130,7 @@ async function submitCost(ctx: GpuContext, count: number): Promise<RunStats> {
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 
 /** The dense products of a demo training step (models/demo.moe), labelled like its profile. */
-export const STEP_SHAPES: readonly MatmulParams[] = [
+const STEP_SHAPES: readonly MatmulParams[] = [
   { M: 512, N: 64, K: 64 },
   { M: 512, N: 64, K: 64, transB: true },
   { M: 512, N: 64, K: 64, accumulate: true },
