@@ -276,13 +276,20 @@ export interface OpTime {
 /**
  * GPU µs per dispatch, grouped by IR op (sorted, largest first), from the fastest of `runs`
  * profiles: other processes' load only ever adds time, and one whole profile stays coherent
- * (per-dispatch minima across profiles would add up to less than any real step).
+ * (per-dispatch minima across profiles would add up to less than any real step). `minima`: each
+ * dispatch's minimum over the same profiles (steadier op by op on a loaded machine, but adding up
+ * to less than any real step).
  */
-export async function profileByOp(step: StepExecutor, runs: number): Promise<{ total: number; ops: OpTime[]; dispatches: { op: string; label: string; microseconds: number }[] }> {
+export async function profileByOp(
+  step: StepExecutor,
+  runs: number,
+): Promise<{ total: number; ops: OpTime[]; dispatches: { op: string; label: string; microseconds: number }[]; minima: number[]; runs: number }> {
   let best: DispatchTiming[] | null = null;
   let bestTotal = Infinity;
+  const minima = new Array<number>(step.dispatchCount).fill(Infinity);
   for (let i = 0; i < runs; i++) {
     const profile = await profileStep(step);
+    profile.forEach((d, j) => (minima[j] = Math.min(minima[j], d.microseconds)));
     const total = profile.reduce((s, d) => s + d.microseconds, 0);
     if (total < bestTotal) {
       best = profile;
@@ -298,7 +305,7 @@ export async function profileByOp(step: StepExecutor, runs: number): Promise<{ t
   const ops = [...byOp.entries()]
     .map(([op, v]) => ({ op, ...v, share: v.microseconds / bestTotal }))
     .sort((a, b) => b.microseconds - a.microseconds);
-  return { total: bestTotal, ops, dispatches };
+  return { total: bestTotal, ops, dispatches, minima, runs };
 }
 
 /**

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { markdownTable } from './common.ts';
 import { classifyOp } from './roofline.ts';
-import { fmtRatio, type TrainStepResult } from './train-step.ts';
+import { fmtRatio, headlineTorch, type TrainStepResult } from './train-step.ts';
 
 /** The fields compare reads (older or newer results may carry more). */
 export type ComparedResult = Pick<TrainStepResult, 'meta' | 'stepMs' | 'torch' | 'ratio' | 'classes' | 'profile' | 'dispatchesPerStep' | 'bandwidth'> & {
@@ -27,8 +27,8 @@ export function compareMarkdown(before: ComparedResult, after: ComparedResult): 
   const side = (r: ComparedResult) =>
     `revision ${r.meta.revision}, ${r.meta.date}${r.meta.quick ? ' (--quick)' : ''}, load ${f(r.meta.loadAverage.before.one)} → ${f(r.meta.loadAverage.after.one)}, ${r.meta.lavapipeThreads} lavapipe threads, PyTorch ${r.meta.torch}`;
   const torchAt = (r: ComparedResult, threads: number) => r.torch.find((t) => t.threads === threads);
-  // Equal thread counts get equal CPU shares on a loaded machine (train-step.ts, summarise).
-  const headline = (r: ComparedResult) => torchAt(r, r.meta.lavapipeThreads) ?? r.torch[0];
+  // The run's own headline (train-step.ts, headlineTorch): lavapipe's thread count, else the fastest.
+  const headline = (r: ComparedResult) => (r.torch.length > 0 ? headlineTorch(r.torch, r.meta.lavapipeThreads) : undefined);
   const threads = [...new Set([...before.torch, ...after.torch].map((t) => t.threads))].sort((a, b) => b - a);
   const rows: string[][] = [
     ['sdmoec step, best ms', f(before.stepMs.best), f(after.stepMs.best), change(before.stepMs.best, after.stepMs.best)],

@@ -15,7 +15,7 @@
 import { matmulProgram, matmulVariant, type MatmulParams } from '../compiler/kernels/matmul.ts';
 import { acquireDevice, type GpuContext } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
-import { cpuMsSince, dispatchCostUs, loadAverage, loadTfWebGpu, matmulPeakSampler, markdownTable, nowMs, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type RunStats, type Tf } from './common.ts';
+import { cpuMsSince, dispatchCostUs, loadAverage, loadTfWebGpu, matmulPeakSampler, markdownTable, nowMs, randomFloats, stats, tfDrain, timePasses, type BenchModule, type BenchOptions, type BenchReport, type MatmulPeak, type RunStats, type Tf } from './common.ts';
 
 
 interface Rate {
@@ -51,16 +51,6 @@ const rate = (flops: number, ms: RunStats): Rate => ({ best: gflops(flops, ms.be
 function runsFor(size: number, quick: boolean): number {
   if (quick) return size >= 1024 ? 2 : 3;
   return size <= 512 ? 10 : size === 1024 ? 5 : 3;
-}
-
-function randomFloats(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
 }
 
 interface Sample {
@@ -140,7 +130,7 @@ async function submitCost(ctx: GpuContext, count: number): Promise<RunStats> {
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
 
 /** The dense products of a demo training step (models/demo.moe), labelled like its profile. */
-export const STEP_SHAPES: readonly MatmulParams[] = [
+const STEP_SHAPES: readonly MatmulParams[] = [
   { M: 512, N: 64, K: 64 },
   { M: 512, N: 64, K: 64, transB: true },
   { M: 512, N: 64, K: 64, accumulate: true },
@@ -164,7 +154,7 @@ interface StepShapeResult {
 }
 
 /** Times every step shape and the 1024³ product in turn, `rounds` times, so all see the same load. */
-async function stepShapes(ctx: GpuContext, exec: KernelExecutor, rounds: number): Promise<{ shapes: StepShapeResult[]; peak: Awaited<ReturnType<Awaited<ReturnType<typeof matmulPeakSampler>>['result']>> }> {
+async function stepShapes(ctx: GpuContext, exec: KernelExecutor, rounds: number): Promise<{ shapes: StepShapeResult[]; peak: MatmulPeak }> {
   const peak = await matmulPeakSampler(ctx, exec, 1024);
   const prepared = [];
   for (const p of STEP_SHAPES) {

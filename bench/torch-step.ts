@@ -14,8 +14,8 @@ import type { NormalisedConfig } from '../compiler/config/types.ts';
 import { saveCheckpoint } from '../runtime/checkpoint/checkpoint.ts';
 import { writeTorchTarget } from '../runtime/targets/torch.ts';
 import { snapshot, type TrainingSession } from '../runtime/train/trainer.ts';
+import { PYTHON } from './torch.ts';
 
-export const PYTHON = '/usr/bin/python3';
 const DRIVER = fileURLToPath(new URL('./torch_step.py', import.meta.url));
 
 export interface TorchBlock {
@@ -36,7 +36,7 @@ export interface TorchInfo {
 }
 
 /** The session's current parameters and optimizer state as an sdmoec step-0 checkpoint in `dir` (torch loads the parameters). */
-export async function writeInitialCheckpoint(session: TrainingSession, dir: string): Promise<void> {
+async function writeInitialCheckpoint(session: TrainingSession, dir: string): Promise<void> {
   const { params, optimizer } = await snapshot(session);
   await saveCheckpoint(dir, { step: 0, params, optimizer, state: { configHash: 'bench', metrics: {} } });
 }

@@ -21,7 +21,7 @@ import { loadAverage, markdownTable, nowMs, sourceRevision, stats, type BenchMod
 
 const MODEL_FILE = 'models/qwen_tiny.moe';
 const DEFAULT_OVERRIDES = ['train.model=qwen_tiny'];
-const PYTHON = '/usr/bin/python3';
+export const PYTHON = '/usr/bin/python3';
 const fmt = (x: number, digits = 0): string => x.toFixed(digits);
 
 async function webgpuSteps(session: TrainingSession, count: number, warmup: number): Promise<number[]> {

@@ -28,7 +28,6 @@ import type { Graph, Node, TensorType } from '../compiler/ir/types.ts';
 import { topoOrder } from '../compiler/ir/graph.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
 import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
-import { profileStep, type DispatchTiming, type StepExecutor } from '../runtime/step-executor.ts';
 import { learningRate } from '../runtime/train/schedule.ts';
 import { initializeSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
 import { measureCopyBandwidth, type CopyBandwidth } from './bandwidth.ts';
@@ -39,6 +38,7 @@ import {
   matmulPeakSampler,
   nowMs,
   cpuMsSince,
+  profileByOp,
   sourceRevision,
   stats,
   type BenchModule,
@@ -47,7 +47,7 @@ import {
   type MatmulPeak,
   type RunStats,
 } from './common.ts';
-import { classShares, dispatchBytes, dispatchRooflines, opRooflines, type ClassShare, type OpClass, type Roofline } from './roofline.ts';
+import { classShares, dispatchBytes, dispatchRooflines, opRooflines, type Roofline } from './roofline.ts';
 import { TorchStepDriver, type TorchBlock } from './torch-step.ts';
 
 const DEFAULT_FILE = 'models/demo.moe';
@@ -172,32 +172,6 @@ async function webgpuBlock(
   return s;
 }
 
-/**
- * `runs` profiles of the step (profileStep: each dispatch in its own timestamped pass). Returns the
- * fastest whole profile (coherent: its dispatches add up to a real step; what profileByOp in
- * common.ts returns) and each dispatch's minimum over the runs (steadier op by op on a loaded
- * machine, since load only adds time, but adding up to less than any real step).
- */
-async function profileRuns(step: StepExecutor, runs: number) {
-  const all: DispatchTiming[][] = [];
-  for (let i = 0; i < runs; i++) all.push(await profileStep(step));
-  const sum = (p: readonly DispatchTiming[]) => p.reduce((t, d) => t + d.microseconds, 0);
-  const best = all.reduce((a, b) => (sum(b) < sum(a) ? b : a));
-  const total = sum(best);
-  const byOp = new Map<string, { dispatches: number; microseconds: number }>();
-  for (const d of best) {
-    const e = byOp.get(d.op) ?? { dispatches: 0, microseconds: 0 };
-    byOp.set(d.op, { dispatches: e.dispatches + 1, microseconds: e.microseconds + d.microseconds });
-  }
-  return {
-    total,
-    ops: [...byOp].map(([op, v]) => ({ op, ...v, share: total > 0 ? v.microseconds / total : 0 })).sort((a, b) => b.microseconds - a.microseconds),
-    dispatches: best.map((d) => ({ op: d.op, label: d.label, microseconds: d.microseconds })),
-    minima: best.map((_, j) => Math.min(...all.map((p) => p[j].microseconds))),
-    runs,
-  };
-}
-
 /** Largest |a − b| / |b| over the steps both engines ran. */
 export function lossAgreement(
   webgpu: ReadonlyMap<number, number>,
@@ -290,7 +264,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     }
     await timedWebgpu();
 
-    const profile = await profileRuns(step, opts.quick ? 3 : 8);
+    const profile = await profileByOp(step, opts.quick ? 3 : 8);
     const dispatch = await dispatchCostUs(ctx, exec, opts.quick ? 500 : 2000);
     const bandwidth = await measureCopyBandwidth(ctx, opts.quick ? [16, 64] : [4, 16, 64], opts.quick ? 3 : 5);
     const peak = peakSampler.result();
@@ -409,7 +383,7 @@ function summarise(m: {
   losses: ReturnType<typeof lossAgreement>;
   dispatches: number;
   flops: ReturnType<typeof stepFlops>;
-  profile: Awaited<ReturnType<typeof profileRuns>>;
+  profile: Awaited<ReturnType<typeof profileByOp>>;
   costs: Parameters<typeof opRooflines>[0];
   costsMinimum: Parameters<typeof opRooflines>[0];
   bandwidth: CopyBandwidth;
@@ -449,9 +423,9 @@ function summarise(m: {
     matmulPeak: m.peak,
     shareOfPeak: { wall: gflops(stepMs.best) / m.peak.gflops, cpu: gflops(cpuMs.best) / m.peak.gflopPerCpuSecond },
     bandwidth: m.bandwidth,
-    classes: classShares(ops) as Record<OpClass, ClassShare>,
+    classes: classShares(ops),
     /** The same from each dispatch's minimum over the profiles. */
-    classesMinimum: classShares(opsMinimum) as Record<OpClass, ClassShare>,
+    classesMinimum: classShares(opsMinimum),
     profile: { runs: m.profile.runs, totalGpuUs: m.profile.total, byOp: m.profile.ops, perDispatch: m.profile.dispatches, minimumTotalGpuUs: m.profile.minima.reduce((t, x) => t + x, 0), perDispatchMinimum: m.profile.minima },
     roofline: { gbPerSecond: m.bandwidth.gbPerSecond, byOp: ops, byOpMinimum: opsMinimum, largestDispatches: dispatchRooflines(m.costs, bytesPerSecond).slice(0, 20) },
     bufferMiB: m.bufferMiB,

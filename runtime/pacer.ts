@@ -55,10 +55,8 @@ export interface PacerOptions {
 export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.97, raise: 0.5, minSleepMs: 2, maxShrinkDoublings: 4 };
 
 export class CompletionPacer {
-  private readonly estimates = new Map<string, number>();
-  private readonly seen = new Set<string>();
-  /** Per key, how many waits in a row returned at once. */
-  private readonly overshoots = new Map<string, number>();
+  /** Per key: the estimate (none until the second wait) and how many waits in a row returned at once. */
+  private readonly keys = new Map<string, { estimate?: number; overshoots: number }>();
   private pending: { phases: string[]; submittedAt: number } | null = null;
   /** What the last waits did, for tests and benches: slept ms and how long the wait blocked after. */
   readonly history: { key: string; sleptMs: number; blockedMs: number; totalMs: number }[] = [];
@@ -82,7 +80,8 @@ export class CompletionPacer {
     if (!this.enabled || !pending) return wait();
     this.pending = null;
     const key = pending.phases.join(',');
-    const estimate = this.estimates.get(key);
+    const state = this.keys.get(key);
+    const estimate = state?.estimate;
     let sleptMs = 0;
     if (estimate !== undefined) {
       const target = estimate - (this.clock.now() - pending.submittedAt);
@@ -96,7 +95,8 @@ export class CompletionPacer {
     const done = this.clock.now();
     const blockedMs = done - waitStart;
     const totalMs = done - pending.submittedAt;
-    this.learn(key, estimate, totalMs, blockedMs);
+    if (state) this.learn(state, totalMs, blockedMs);
+    else this.keys.set(key, { overshoots: 0 });
     this.history.push({ key, sleptMs, blockedMs, totalMs });
     if (this.history.length > 64) this.history.shift();
     return result;
@@ -104,23 +104,23 @@ export class CompletionPacer {
 
   /** The current estimate for a key (ms from submit to done), if any. */
   estimate(key: string): number | undefined {
-    return this.estimates.get(key);
+    return this.keys.get(key)?.estimate;
   }
 
-  private learn(key: string, estimate: number | undefined, totalMs: number, blockedMs: number): void {
+  /** A wait of a key seen before (the first wait is not learned from: it includes compiling). */
+  private learn(state: { estimate?: number; overshoots: number }, totalMs: number, blockedMs: number): void {
+    const { estimate } = state;
     if (estimate === undefined) {
-      if (this.seen.has(key)) this.estimates.set(key, totalMs * this.opts.initialShare);
-      else this.seen.add(key);
+      state.estimate = totalMs * this.opts.initialShare;
     } else if (blockedMs > this.opts.accurateAfterMs) {
-      this.estimates.set(key, estimate + this.opts.raise * blockedMs);
-      this.overshoots.set(key, 0);
+      state.estimate = estimate + this.opts.raise * blockedMs;
+      state.overshoots = 0;
     } else {
       // Returned at once: the device finished at some unknown time before; probe downwards, faster
       // the longer the streak (1 − shrink, doubled per overshoot in a row, at most 2^max times).
-      const streak = this.overshoots.get(key) ?? 0;
-      const step = (1 - this.opts.shrink) * 2 ** Math.min(streak, this.opts.maxShrinkDoublings);
-      this.estimates.set(key, estimate * Math.max(0, 1 - step));
-      this.overshoots.set(key, streak + 1);
+      const step = (1 - this.opts.shrink) * 2 ** Math.min(state.overshoots, this.opts.maxShrinkDoublings);
+      state.estimate = estimate * Math.max(0, 1 - step);
+      state.overshoots++;
     }
   }
 }

@@ -16,6 +16,14 @@ import { Rng } from '../base/rng.ts';
 import { InternalError } from '../base/errors.ts';
 import { CompletionPacer, pacingEnabled } from './pacer.ts';
 
+/** One range readSlots copies out: the slot `buffer`, `bytes` long, returned under `name`. */
+interface SlotRead {
+  readonly name: string;
+  readonly buffer: number;
+  readonly bytes: number;
+  readonly int: boolean;
+}
+
 interface Slot {
   readonly buffer: GPUBuffer;
   readonly offset: number;
@@ -226,12 +234,7 @@ export class StepExecutor {
    * instead of one per output.
    */
   async readOutputs(names: readonly string[]): Promise<Record<string, Float32Array | Int32Array>> {
-    const specs = names.map((name) => {
-      const spec = this.plan.outputs[name];
-      if (!spec) throw new InternalError(`plan has no output '${name}'`);
-      return { name, buffer: spec.buffer, bytes: Math.max(1, numel(spec.type)) * 4, int: spec.type.dtype === 'i32' };
-    });
-    return this.readSlots(specs, true);
+    return this.readSlots(names.map((name) => this.outputRead(name, name)), true);
   }
 
   /**
@@ -243,17 +246,8 @@ export class StepExecutor {
     outputs: readonly string[],
     params: readonly string[],
   ): Promise<{ outputs: Record<string, Float32Array | Int32Array>; params: Record<string, Float32Array> }> {
-    const outSpecs = outputs.map((name) => {
-      const spec = this.plan.outputs[name];
-      if (!spec) throw new InternalError(`plan has no output '${name}'`);
-      return { name: `output:${name}`, buffer: spec.buffer, bytes: Math.max(1, numel(spec.type)) * 4, int: spec.type.dtype === 'i32' };
-    });
-    const paramSpecs = params.map((name) => {
-      const spec = this.plan.params[name];
-      if (!spec) throw new InternalError(`plan has no param '${name}'`);
-      return { name: `param:${name}`, buffer: spec.buffer, bytes: numel(spec.type) * 4, int: false };
-    });
-    const all = await this.readSlots([...outSpecs, ...paramSpecs], params.length === 0);
+    const specs = [...outputs.map((n) => this.outputRead(n, `output:${n}`)), ...params.map((n) => this.paramRead(n, `param:${n}`))];
+    const all = await this.readSlots(specs, params.length === 0);
     return {
       outputs: Object.fromEntries(outputs.map((n) => [n, all[`output:${n}`]])),
       params: Object.fromEntries(params.map((n) => [n, all[`param:${n}`] as Float32Array])),
@@ -262,16 +256,25 @@ export class StepExecutor {
 
   /** Reads several params in one round trip, like readOutputs (SD-MoE re-basing reads 4 per matrix). */
   async readParams(names: readonly string[]): Promise<Record<string, Float32Array>> {
-    const specs = names.map((name) => {
-      const spec = this.plan.params[name];
-      if (!spec) throw new InternalError(`plan has no param '${name}'`);
-      return { name, buffer: spec.buffer, bytes: numel(spec.type) * 4, int: false };
-    });
-    return (await this.readSlots(specs, false)) as Record<string, Float32Array>;
+    return (await this.readSlots(names.map((name) => this.paramRead(name, name)), false)) as Record<string, Float32Array>;
+  }
+
+  /** What readSlots copies for output `name`, keyed `key` in its result. */
+  private outputRead(name: string, key: string): SlotRead {
+    const spec = this.plan.outputs[name];
+    if (!spec) throw new InternalError(`plan has no output '${name}'`);
+    return { name: key, buffer: spec.buffer, bytes: Math.max(1, numel(spec.type)) * 4, int: spec.type.dtype === 'i32' };
+  }
+
+  /** What readSlots copies for param `name`, keyed `key` in its result. */
+  private paramRead(name: string, key: string): SlotRead {
+    const spec = this.plan.params[name];
+    if (!spec) throw new InternalError(`plan has no param '${name}'`);
+    return { name: key, buffer: spec.buffer, bytes: numel(spec.type) * 4, int: false };
   }
 
   /** `keepStaging`: keep the staging buffer for the next read of this size (the per-step outputs). */
-  private async readSlots(specs: readonly { name: string; buffer: number; bytes: number; int: boolean }[], keepStaging: boolean): Promise<Record<string, Float32Array | Int32Array>> {
+  private async readSlots(specs: readonly SlotRead[], keepStaging: boolean): Promise<Record<string, Float32Array | Int32Array>> {
     const { device } = this.exec;
     let offset = 0;
     const offsets = specs.map((s) => {

@@ -363,6 +363,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let guardState: GuardState | undefined;
   const spectral = model.spectral;
   const sdMatrices = spectral ? spectralMatrices(session.compiled.stepPlan) : [];
+  // What a re-basing step reads with its outputs (one round trip instead of two); the same every time.
+  const rebasePrefetch = spectral && sdMatrices.length > 0 ? (rebasePrefetchNames(exec, sdMatrices, spectral) ?? []) : [];
 
   if (opts.resume) {
     const ckpt = await loadCheckpoint(opts.resume, { configHash: opts.allowChanges ? undefined : hash });
@@ -439,7 +441,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const names = ['loss', 'ce_loss', 'grad_norm', ...auxLosses, ...(logNow ? moeLayers : [])];
       // A re-basing step reads W_c, U_k, V_k with its outputs (one round trip instead of two).
       const rebasing = spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0 ? spectral : null;
-      const prefetch = rebasing ? (rebasePrefetchNames(exec, sdMatrices, rebasing) ?? []) : [];
+      const prefetch = rebasing ? rebasePrefetch : [];
       const { outputs: out, params: prefetched } = await trainStepReading(session, batches, names, prefetch);
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
