@@ -265,10 +265,9 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(layernormParamGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), ...stats, dw: c.output(1), db: c.output(2) });
   },
   rope: (n, c) => {
-    const a = n.attrs;
-    const pair = a.pairHeads !== undefined ? { pairHeads: a.pairHeads } : {};
-    const second: Record<string, number> = a.pairHeads !== undefined ? { x2: c.input(1), out2: c.output(1) } : {};
-    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse, ...pair }, c.caps), { x: c.input(0), out: c.output(0), ...second });
+    // The params are the node's attrs (pairHeads with a second operand: fuse-rope-pair) and the tokens.
+    const second: Record<string, number> = n.attrs.pairHeads !== undefined ? { x2: c.input(1), out2: c.output(1) } : {};
+    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], ...n.attrs }, c.caps), { x: c.input(0), out: c.output(0), ...second });
   },
   attention: (n, c) => {
     const a = n.attrs;
