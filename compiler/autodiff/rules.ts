@@ -182,8 +182,7 @@ const RULES: { [K in OpName]: Rule<K> } = {
   aux_loss: (n, [g, gdx, gsum]) => {
     // The fused forms (fuse-aux-loss, fuse-aux-loss-sum) come after autodiff: only the loss itself is differentiated.
     if (gdx || gsum) throw new IrError('aux_loss: the fused gradient and sum outputs are not differentiable');
-    const grads = [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), undefined];
-    return [...grads, ...n.inputs.slice(2).map(() => undefined)];
+    return [g && ir.auxLossGrad(g, n.inputs[0], n.inputs[1], n.attrs), ...n.inputs.slice(1).map(() => undefined)];
   },
   aux_loss_grad: () => noGrad('aux_loss_grad'),
   cross_entropy: (n, [gRows, gMean]) => {

@@ -22,7 +22,7 @@ import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.t
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
-import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitOutCase, sdSplitCpartLength, sdSplitOutPcCase, sdSplitPair, sdSplitVariant } from '../kernels/sd-split.ts';
+import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitOutCase, sdSplitCpartLength, sdSplitOutPcCase, sdSplitPair, sdSplitVariant, type SdSplitOutMode, type SdSplitParams } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
@@ -87,17 +87,16 @@ function groupedWeights(sharedWeight: boolean, c: LoweringContext): Record<strin
  */
 function emitAux(
   a: NodeOf<'aux_loss'>['attrs'],
-  tokens: number,
-  experts: number,
   c: LoweringContext,
   io: { x: number; idx: number; total?: number; grad?: { dLoss: number; dx: number }; sum?: { addend: number; out: number } },
 ): void {
+  const [tokens, experts] = c.inputType(io.x).shape;
   const z = a.kind === 'z_loss';
   const counts = z ? undefined : c.auxCounts;
   const total = io.total !== undefined;
   const p: AuxLossParams = { tokens, experts, topK: a.topK, balanceCoef: z ? 0 : a.coef, zLossCoef: z ? a.coef : 0, accumulate: counts?.mode === 'accumulate', givenCounts: counts?.mode === 'given', total, grad: !!io.grad, addend: !!io.sum };
   const outputs: Record<string, number> = {};
-  if (io.total !== undefined) outputs.loss_total = io.total;
+  if (total) outputs.loss_total = io.total!;
   if (io.sum) Object.assign(outputs, { loss_addend: io.sum.addend, loss_sum: io.sum.out });
   if (io.grad) Object.assign(outputs, { d_loss: io.grad.dLoss, d_x: io.grad.dx });
   c.emit(auxLossCase(p, c.caps), {
@@ -110,6 +109,14 @@ function emitAux(
     d_probs: c.temp(experts * 4, 'd_probs'),
     ...outputs,
   });
+}
+
+/** The split's three dispatches for one G (compiler/kernels/sd-split.ts): A = Uᵀ G, B = (G − U A) V, then the out kernel. */
+function emitSplitChain(p: SdSplitParams, c: LoweringContext, io: { g: number; u: number; v: number; a: number; b: number }, outs: { gc?: number; gu?: number }, mode?: SdSplitOutMode): void {
+  const variant = sdSplitVariant(p, c.caps); // `rows` on CPU adapters
+  c.emit(sdSplitACase(p, variant), { g: io.g, u: io.u, a: io.a });
+  c.emit(sdSplitBCase(p, variant), io);
+  c.emit(sdSplitOutCase(p, variant, mode), { ...io, ...outs });
 }
 
 function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
@@ -258,10 +265,9 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(layernormParamGradCase(p, c.caps), { dy: c.input(0), x: c.input(1), ...stats, dw: c.output(1), db: c.output(2) });
   },
   rope: (n, c) => {
-    const a = n.attrs;
-    const pair = a.pairHeads !== undefined ? { pairHeads: a.pairHeads } : {};
-    const second: Record<string, number> = a.pairHeads !== undefined ? { x2: c.input(1), out2: c.output(1) } : {};
-    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], seqLen: a.seqLen, heads: a.heads, headDim: a.headDim, theta: a.theta, inverse: a.inverse, ...pair }, c.caps), { x: c.input(0), out: c.output(0), ...second });
+    // The params are the node's attrs (pairHeads with a second operand: fuse-rope-pair) and the tokens.
+    const second: Record<string, number> = n.attrs.pairHeads !== undefined ? { x2: c.input(1), out2: c.output(1) } : {};
+    c.emit(ropeCase({ tokens: c.inputType(0).shape[0], ...n.attrs }, c.caps), { x: c.input(0), out: c.output(0), ...second });
   },
   attention: (n, c) => {
     const a = n.attrs;
@@ -378,15 +384,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // Inputs: x, idx, dLoss when fused with its gradient (fuse-aux-loss), then an addend
     // (fuse-aux-loss-sum): one dispatch writes the loss (balance + z; the other coef is 0), d_x
     // and addend + loss.
-    const [tokens, experts] = c.inputType(0).shape;
     const grad = n.inputs.length >= 3 ? { dLoss: c.input(2), dx: c.output(1) } : undefined;
     const sum = n.inputs.length === 4 ? { addend: c.input(3), out: c.output(2) } : undefined;
-    emitAux(n.attrs, tokens, experts, c, { x: 0, idx: 1, total: c.output(0), grad, sum });
+    emitAux(n.attrs, c, { x: 0, idx: 1, total: c.output(0), grad, sum });
   },
   aux_loss_grad: (n, c) => {
     // Inputs: dLoss [], x, idx; the kernel scales its gradient by dLoss.
-    const [tokens, experts] = c.inputType(1).shape;
-    emitAux(n.attrs, tokens, experts, c, { x: 1, idx: 2, grad: { dLoss: c.input(0), dx: c.output(0) } });
+    emitAux(n.attrs, c, { x: 1, idx: 2, grad: { dLoss: c.input(0), dx: c.output(0) } });
   },
   cross_entropy: (_n, c) => {
     const [tokens, vocab] = c.inputType(0).shape;
@@ -448,11 +452,9 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       c.emit(sdSplitOutPcCase(p), { g: G, u: U, v: V, a: A, p: P, cpart: C, gc: c.output(0), gu: c.output(1) });
       return;
     }
-    const v = sdSplitVariant(p, c.caps); // `rows` on CPU adapters whose shape the pair does not take
+    // (the `rows` variant on CPU adapters whose shape the pair does not take)
     const B = c.temp(E * K * p.rank * 4, 'b');
-    c.emit(sdSplitACase(p, v), { g: G, u: U, a: A });
-    c.emit(sdSplitBCase(p, v), { g: G, u: U, v: V, a: A, b: B });
-    c.emit(sdSplitOutCase(p, v), { g: G, u: U, v: V, a: A, b: B, gc: c.output(0), gu: c.output(1) });
+    emitSplitChain(p, c, { g: G, u: U, v: V, a: A, b: B }, { gc: c.output(0), gu: c.output(1) });
   },
   sd_project_update: (n, c) => {
     // SD-MoE `project update` with the split's three kernels per step (compiler/kernels/sd-split.ts;
@@ -471,14 +473,8 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     }
     const A = c.temp(E * r * N * 4, 'a');
     const B = c.temp(E * K * r * 4, 'b');
-    const pc = { ...pu, experts: 1 };
-    const [vc, vu] = [sdSplitVariant(pc, c.caps), sdSplitVariant(pu, c.caps)];
-    c.emit(sdSplitACase(pc, vc), { g: Dc, u: U, a: A });
-    c.emit(sdSplitBCase(pc, vc), { g: Dc, u: U, v: V, a: A, b: B });
-    c.emit(sdSplitOutCase(pc, vc, { common: 'add', unique: 'none' }), { g: Dc, u: U, v: V, a: A, b: B, gc: Wc });
-    c.emit(sdSplitACase(pu, vu), { g: Du, u: U, a: A });
-    c.emit(sdSplitBCase(pu, vu), { g: Du, u: U, v: V, a: A, b: B });
-    c.emit(sdSplitOutCase(pu, vu, { common: 'none', unique: 'add' }), { g: Du, u: U, v: V, a: A, b: B, gu: Wu });
+    emitSplitChain({ ...pu, experts: 1 }, c, { g: Dc, u: U, v: V, a: A, b: B }, { gc: Wc }, { common: 'add', unique: 'none' });
+    emitSplitChain(pu, c, { g: Du, u: U, v: V, a: A, b: B }, { gu: Wu }, { common: 'none', unique: 'add' });
   },
   grad_norm: (n, c) => {
     // Sum of squares of every gradient into one partials buffer, then one finalize pass. Gradients

@@ -10,7 +10,7 @@
 // buffer it writes a second time).
 import { stableJson } from '../../base/stable-json.ts';
 import type { Node, Value } from '../ir/types.ts';
-import { numel } from '../ir/types.ts';
+import { numel, sameValue } from '../ir/types.ts';
 
 /** Slot alignment in bytes: the portable minStorageBufferOffsetAlignment. */
 export const SLAB_ALIGN = 256;
@@ -56,7 +56,7 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
   // the same hyperparameters, instead of leaving them out of slabs (a dispatch per param for
   // AdamW and for the norm).
   const candidates = new Map<string, Node[]>();
-  const colours = new Map<string, { grads: Set<Node>; members: Node[] }[]>();
+  const colours = new Map<string, Node[][]>();
   for (const n of order) {
     const operands = optimizerOperands(n);
     if (!operands) continue;
@@ -66,17 +66,16 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     if (!leafParams || !ownGrad) continue;
     const base = `${n.op}|${stableJson(n.attrs)}|${hyper.map((h) => position.get(h.node)).join(',')}|${position.get(clip.node)}`;
     const slabs = colours.get(base) ?? colours.set(base, []).get(base)!;
-    // Reading another output of a member's gradient producer is no conflict (fuse-rmsnorm-grad-add:
-    // a norm's dx reads the previous norm's dx, while only their dw live in the slab).
-    const isGrad = (c: { members: Node[] }, x: Value): boolean => c.members.some((o) => o.inputs[1].node === x.node && o.inputs[1].index === x.index);
-    const conflicts = (c: { grads: Set<Node>; members: Node[] }): boolean =>
-      c.members.some((o) => o.inputs[1].node === g.node && o.inputs[1].index !== g.index) ||
-      g.node.inputs.some((x) => isGrad(c, x)) ||
-      c.members.some((o) => o.inputs[1].node.inputs.some((x) => x.node === g.node && x.index === g.index));
+    // Only the members' gradient values conflict: reading another output of a member's gradient
+    // producer is none (fuse-rmsnorm-grad-add: a norm's dx reads the previous norm's dx, while only
+    // their dw live in the slab).
+    const conflicts = (members: Node[]): boolean =>
+      members.some((o) => o.inputs[1].node === g.node && o.inputs[1].index !== g.index) ||
+      g.node.inputs.some((x) => members.some((o) => sameValue(o.inputs[1], x))) ||
+      members.some((o) => o.inputs[1].node.inputs.some((x) => sameValue(x, g)));
     let colour = slabs.findIndex((c) => !conflicts(c));
-    if (colour < 0) colour = slabs.push({ grads: new Set(), members: [] }) - 1;
-    slabs[colour].grads.add(g.node);
-    slabs[colour].members.push(n);
+    if (colour < 0) colour = slabs.push([]) - 1;
+    slabs[colour].push(n);
     const key = `${base}|${colour}`;
     (candidates.get(key) ?? candidates.set(key, []).get(key)!).push(n);
   }

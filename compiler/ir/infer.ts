@@ -238,7 +238,7 @@ const INFER: { [K in OpName]: Infer<K> } = {
     // + a scalar addend (fuse-aux-loss-sum): then also addend + loss
     expect(ins.length >= 2 && ins.length <= 4, 'aux_loss', `takes x, idx, an optional dLoss and then an optional addend, got ${ins.length} inputs`);
     if (ins.length === 2) return [f32([])];
-    expect(ins[2].dtype === 'f32' && ins[2].shape.reduce((p, d) => p * d, 1) === 1, 'aux_loss', `dLoss must be one f32, got ${formatType(ins[2])}`);
+    expect(ins[2].dtype === 'f32' && numel(ins[2]) === 1, 'aux_loss', `dLoss must be one f32, got ${formatType(ins[2])}`);
     if (ins.length === 3) return [f32([]), f32(ins[0].shape)];
     expect(ins[3].dtype === 'f32' && ins[3].shape.length === 0, 'aux_loss', `addend must be f32[], got ${formatType(ins[3])}`);
     return [f32([]), f32(ins[0].shape), f32([])];

@@ -5,36 +5,20 @@
 // itself stays a result (metrics read it).
 //
 // Conditions: a plain add of two f32[] scalars; the aux node has no addend yet; the other operand
-// does not depend on the aux node. Runs after fuse-aux-loss.
+// does not depend on the aux node (foldAdds). Runs after fuse-aux-loss.
 import { ir } from '../ir/build.ts';
-import { dependsOn, topoOrder } from '../ir/graph.ts';
-import { mergeNodes, type NodeGroup } from '../ir/merge.ts';
-import type { Graph, Node, NodeOf, Value } from '../ir/types.ts';
+import type { Graph, NodeOf, Value } from '../ir/types.ts';
 import { typeOf } from '../ir/types.ts';
+import { foldAdds } from './fold-add.ts';
 
-const scalar = (v: Value): boolean => typeOf(v).dtype === 'f32' && typeOf(v).shape.length === 0;
+/** The loss (output 0, f32[]) of a fused aux node without an addend; foldAdds makes the other operand the same shape. */
+const fusable = (v: Value): boolean => v.node.op === 'aux_loss' && v.node.inputs.length === 3 && v.index === 0 && typeOf(v).shape.length === 0;
 
 export function fuseAuxLossSum(g: Graph): Graph {
-  const taken = new Set<Node>();
-  const groups: NodeGroup[] = [];
-  for (const add of topoOrder(g)) {
-    if (add.op !== 'binary' || add.attrs.fn !== 'add' || !add.inputs.every(scalar)) continue;
-    const [a, b] = add.inputs;
-    for (const [lossValue, addend] of [[b, a], [a, b]] as const) {
-      const aux = lossValue.node;
-      if (aux.op !== 'aux_loss' || aux.inputs.length !== 3 || lossValue.index !== 0 || taken.has(aux) || addend.node === aux || dependsOn(addend, aux)) continue;
-      const node = aux as NodeOf<'aux_loss'>;
-      taken.add(node);
-      groups.push({
-        members: [node, add],
-        build: (operand) => {
-          const [x, idx, dLoss] = node.inputs.map(operand);
-          const [loss, dx, sum] = ir.auxLossFusedSum(x, idx, dLoss, operand(addend), node.attrs);
-          return [[loss, dx], [sum]];
-        },
-      });
-      break;
-    }
-  }
-  return mergeNodes(g, groups);
+  return foldAdds(g, fusable, (lossValue, addend) => (operand) => {
+    const node = lossValue.node as NodeOf<'aux_loss'>;
+    const [x, idx, dLoss] = node.inputs.map(operand);
+    const [loss, dx, sum] = ir.auxLossFusedSum(x, idx, dLoss, operand(addend), node.attrs);
+    return [[loss, dx], [sum]];
+  });
 }

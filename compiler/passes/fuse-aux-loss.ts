@@ -8,9 +8,8 @@ import { stableJson } from '../../base/stable-json.ts';
 import { ir } from '../ir/build.ts';
 import { dependsOn, topoOrder } from '../ir/graph.ts';
 import { mergeNodes, type NodeGroup } from '../ir/merge.ts';
-import type { Graph, Node, NodeOf, Value } from '../ir/types.ts';
-
-const same = (a: Value, b: Value): boolean => a.node === b.node && a.index === b.index;
+import type { Graph, Node, NodeOf } from '../ir/types.ts';
+import { sameValue } from '../ir/types.ts';
 
 export function fuseAuxLoss(g: Graph): Graph {
   const order = topoOrder(g);
@@ -21,7 +20,7 @@ export function fuseAuxLoss(g: Graph): Graph {
   for (const loss of losses) {
     const [x, idx] = loss.inputs;
     const attrs = stableJson(loss.attrs);
-    const grad = grads.find((d) => !taken.has(d) && same(d.inputs[1], x) && same(d.inputs[2], idx) && stableJson(d.attrs) === attrs && !dependsOn(d.inputs[0], loss));
+    const grad = grads.find((d) => !taken.has(d) && sameValue(d.inputs[1], x) && sameValue(d.inputs[2], idx) && stableJson(d.attrs) === attrs && !dependsOn(d.inputs[0], loss));
     if (!grad) continue;
     taken.add(grad);
     groups.push({

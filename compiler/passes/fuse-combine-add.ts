@@ -4,17 +4,11 @@
 // fewer, forward and evaluation alike.
 //
 // Conditions: a plain f32 add of same-shape operands; the combine has no addend yet, no other
-// reader and is no graph output; x does not depend on the combine.
+// reader and is no graph output; x does not depend on the combine (foldAdds).
 import { ir } from '../ir/build.ts';
-import { dependsOn, topoOrder, users } from '../ir/graph.ts';
-import { mergeNodes, type NodeGroup } from '../ir/merge.ts';
+import { users } from '../ir/graph.ts';
 import type { Graph, Node, NodeOf, Value } from '../ir/types.ts';
-import { typeOf } from '../ir/types.ts';
-
-const sameShape = (a: Value, b: Value): boolean => {
-  const [sa, sb] = [typeOf(a).shape, typeOf(b).shape];
-  return sa.length === sb.length && sa.every((d, i) => d === sb[i]);
-};
+import { foldAdds } from './fold-add.ts';
 
 export function fuseCombineAdd(g: Graph): Graph {
   const consumers = users(g);
@@ -25,26 +19,10 @@ export function fuseCombineAdd(g: Graph): Graph {
     !outputs.has(v.node) &&
     (consumers.get(v.node) ?? []).length === 1 &&
     add.inputs.filter((u) => u.node === v.node).length === 1;
-  const taken = new Set<Node>();
-  const groups: NodeGroup[] = [];
-  for (const add of topoOrder(g)) {
-    if (add.op !== 'binary' || add.attrs.fn !== 'add') continue;
-    const [a, b] = add.inputs;
-    if (!sameShape(a, b) || typeOf(a).dtype !== 'f32') continue;
-    for (const [y, x] of [[b, a], [a, b]] as const) {
-      if (!fusable(y, add) || taken.has(y.node) || dependsOn(x, y.node)) continue;
-      const combine = y.node as NodeOf<'moe_combine'>;
-      taken.add(combine);
-      groups.push({
-        members: [combine, add],
-        build: (operand) => {
-          const [ys, permRow, w] = combine.inputs.map(operand);
-          const sum = ir.moeCombine(ys, permRow, w, combine.attrs.topK, operand(x));
-          return [[sum], [sum]];
-        },
-      });
-      break;
-    }
-  }
-  return mergeNodes(g, groups);
+  return foldAdds(g, fusable, (y, x) => (operand) => {
+    const combine = y.node as NodeOf<'moe_combine'>;
+    const [ys, permRow, w] = combine.inputs.map(operand);
+    const sum = ir.moeCombine(ys, permRow, w, combine.attrs.topK, operand(x));
+    return [[sum], [sum]];
+  });
 }

@@ -5,12 +5,7 @@
 import { ir } from '../ir/build.ts';
 import { rewriteGraph, users } from '../ir/graph.ts';
 import type { Graph, Node, Value } from '../ir/types.ts';
-import { typeOf } from '../ir/types.ts';
-
-const sameShape = (a: Value, b: Value): boolean => {
-  const [sa, sb] = [typeOf(a).shape, typeOf(b).shape];
-  return sa.length === sb.length && sa.every((d, i) => d === sb[i]);
-};
+import { sameShape } from './fold-add.ts';
 
 export function fuseMatmulAdd(g: Graph): Graph {
   const consumers = users(g);
