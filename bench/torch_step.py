@@ -17,7 +17,7 @@
 # torch's import (10-15 s under load) per block.
 #
 # A timed step is the body of train.py's `run` loop for one rank, without its logging, evaluation,
-# checkpoints and SD re-basing (the WebGPU side times `step.run()` alone too): zero the gradients,
+# checkpoints and SD re-basing (the WebGPU side times writing the inputs, the run and reading loss and grad norm back): zero the gradients,
 # forward, backward, the loss values and the global gradient norm on the CPU, the clip scale and
 # AdamW (parameters updated). The batch is drawn before the timer starts, as on the WebGPU side.
 import json

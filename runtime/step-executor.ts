@@ -239,8 +239,9 @@ export class StepExecutor {
 
   /**
    * Outputs and params in one round trip: an SD-MoE re-basing step reads W_c, U_k and V_k with its
-   * loss instead of paying a second submit-and-map (≈ 1.5 ms on lavapipe, a fifth of the demo's
-   * re-basing). The staging buffer is not kept (params can be large).
+   * loss instead of paying a second submit-and-map (that read-back was 1.6 ms of the demo's ≈ 7.1 ms
+   * re-basing by phase timing at load 2.4: docs/benchmarks.md, "Re-basing on the host"). The staging
+   * buffer is not kept (params can be large).
    */
   async readOutputsAndParams(
     outputs: readonly string[],

@@ -143,7 +143,7 @@ export async function rebaseSpectral(
   step: StepExecutor,
   matrices: readonly SpectralMatrix[],
   spectral: SpectralConfig,
-  prefetched?: Readonly<Record<string, Float32Array>>,
+  prefetched?: Readonly<Record<string, Float32Array>> | null,
 ): Promise<RebaseReport> {
   const reports: MatrixRebaseReport[] = [];
   // One round trip for every read (StepExecutor#readParams: one copy into one staging buffer, one

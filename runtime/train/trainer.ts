@@ -457,7 +457,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       if (!verdict.ok) throw await divergenceError(verdict, opts, runDir, lastCheckpoint);
       // Re-basing follows the update of every rebaseEvery-th step, so a checkpoint of that step
       // already holds the new bases and a resumed run continues exactly.
-      if (rebasing) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, rebasing, prefetched ?? undefined)));
+      if (rebasing) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, rebasing, prefetched)));
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       opts.onStep?.(s, { total: train.steps, loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {
