@@ -5,6 +5,7 @@
 import { pipelineKey, type HostArray, type KernelProgram, type ScalarType } from '../compiler/codegen/kernel.ts';
 import { renderWgsl } from '../compiler/codegen/render.ts';
 import { GpuError, assertAlive, withErrorScopes, type GpuContext } from './device.ts';
+import { gentlePollMs, pollGently } from './pacer.ts';
 
 export type { HostArray } from '../compiler/codegen/kernel.ts';
 
@@ -23,7 +24,12 @@ const sharedExecutors = new WeakMap<GpuContext, KernelExecutor>();
 export class KernelExecutor {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
-  constructor(readonly ctx: GpuContext) {}
+  /** Poll interval while waiting for a read-back (pacer.ts: 0 spins, as dawn.node does). */
+  private readonly pollMs: number;
+
+  constructor(readonly ctx: GpuContext) {
+    this.pollMs = gentlePollMs(ctx.caps.cpuAdapter);
+  }
 
   /**
    * The process-wide executor of a device: every session, eval and check in the process shares its
@@ -54,7 +60,8 @@ export class KernelExecutor {
       if (!this.device.features.has(f)) throw new GpuError(`kernel needs feature '${f}', which this device lacks`, 'internal', kernelRef(p));
     }
     const code = renderWgsl(p);
-    const pipeline = await withErrorScopes(this.ctx, kernelRef(p), async () => {
+    // Compiling waits on Dawn promises too: poll gently so lavapipe's compile keeps its core.
+    const pipeline = await pollGently(() => withErrorScopes(this.ctx, kernelRef(p), async () => {
       const module = this.device.createShaderModule({ code, label: p.label });
       const info = await module.getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === 'error');
@@ -66,7 +73,7 @@ export class KernelExecutor {
         throw new GpuError(`WGSL compilation failed:\n${detail}`, 'compilation', kernelRef(p));
       }
       return this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: p.label });
-    });
+    }), this.pollMs);
     this.pipelines.set(key, pipeline);
     return pipeline;
   }
@@ -105,7 +112,7 @@ export class KernelExecutor {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await pollGently(() => staging.mapAsync(GPUMapMode.READ), this.pollMs);
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();

@@ -8,6 +8,14 @@
 // thread used 8.6 CPU-s per 10 s against 4.3 for each lavapipe worker, and the step took 45.7 ms
 // best / 53 median when awaited at once, 31.9 / 32.5 ms when the trainer first slept 30 ms.
 //
+// And while it does wait, the poll is gentle (`pollGently`): each of dawn.node's re-posted polls
+// first blocks the thread for `pollIntervalMs` (Atomics.wait, asleep in the kernel). One poll
+// (ProcessEvents) costs ~55 µs of CPU; a 4M-element copy ×30 measured 246–282 ms spinning, 161–174
+// gentle (0.1 ms), main-thread CPU 190–250 ms → 20–30 ms. On the demo step, after the sleep, the
+// gentle poll was within noise of the spinning one (bench/pacing.ts); gentle alone, without the
+// sleep, was slower (46 vs 37–39 ms median): the sleep stays. Pipeline compiles and the kernel
+// executor's read-backs poll gently too (cold demo_sd compile: CPU 136–160 s → 82–92 s).
+//
 // So before the first wait on a submission the executor sleeps (a plain timer: no Dawn promise is
 // pending, the event loop blocks in epoll) for the time that kind of submission is expected to
 // take, then waits as usual. The estimate per key (the phases submitted since the last wait, e.g.
@@ -50,9 +58,13 @@ export interface PacerOptions {
   readonly minSleepMs: number;
   /** Overshoots in a row double the shrink step (1 − shrink) up to this many times. */
   readonly maxShrinkDoublings: number;
+  /** Sleep the learned estimate before waiting (false: wait at once, only the gentle poll below). */
+  readonly sleepFirst: boolean;
+  /** While waiting, dawn.node's event polls are spaced by this many ms of blocked sleep (0: spin). */
+  readonly pollIntervalMs: number;
 }
 
-export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.97, raise: 0.5, minSleepMs: 2, maxShrinkDoublings: 4 };
+export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.97, raise: 0.5, minSleepMs: 2, maxShrinkDoublings: 4, sleepFirst: true, pollIntervalMs: 0.1 };
 
 export class CompletionPacer {
   /** Per key: the estimate (none until the second wait) and how many waits in a row returned at once. */
@@ -83,7 +95,7 @@ export class CompletionPacer {
     const state = this.keys.get(key);
     const estimate = state?.estimate;
     let sleptMs = 0;
-    if (estimate !== undefined) {
+    if (estimate !== undefined && this.opts.sleepFirst) {
       const target = estimate - (this.clock.now() - pending.submittedAt);
       if (target >= this.opts.minSleepMs) {
         await this.clock.sleep(target);
@@ -91,7 +103,7 @@ export class CompletionPacer {
       }
     }
     const waitStart = this.clock.now();
-    const result = await wait();
+    const result = await pollGently(wait, this.opts.pollIntervalMs);
     const done = this.clock.now();
     const blockedMs = done - waitStart;
     const totalMs = done - pending.submittedAt;
@@ -130,4 +142,42 @@ export function pacingEnabled(cpuAdapter: boolean, env: NodeJS.ProcessEnv = proc
   if (env.SDMOEC_PACING === 'off') return false;
   if (env.SDMOEC_PACING === 'on') return true;
   return cpuAdapter;
+}
+
+/** The poll interval for waits outside a pacer (kernel checks, benches): gentle where pacing is on. */
+export function gentlePollMs(cpuAdapter: boolean, env: NodeJS.ProcessEnv = process.env): number {
+  return pacingEnabled(cpuAdapter, env) ? DEFAULT_PACER.pollIntervalMs : 0;
+}
+
+let gentleDepth = 0;
+let spinningSetImmediate: typeof setImmediate | undefined;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs `wait` (a Dawn promise) with dawn.node's event polls spaced out: dawn.node re-posts
+ * ProcessEvents through the global `setImmediate` for as long as a promise is pending, so while
+ * `wait` is pending `setImmediate` first blocks the thread for `intervalMs` (Atomics.wait: asleep in
+ * the kernel, no core taken from lavapipe's workers). Latency added: at most one interval per wait.
+ * Other `setImmediate` users in the process are delayed by the same interval meanwhile. Nested and
+ * concurrent waits share one patch (depth count); `intervalMs` 0 leaves the poll as it is.
+ */
+export async function pollGently<T>(wait: () => Promise<T>, intervalMs: number): Promise<T> {
+  if (!(intervalMs > 0)) return wait();
+  if (gentleDepth++ === 0) {
+    const original = globalThis.setImmediate;
+    spinningSetImmediate = original;
+    const gentle = ((callback: (...args: unknown[]) => void, ...args: unknown[]) => {
+      Atomics.wait(sleeper, 0, 0, intervalMs);
+      return original(callback, ...args);
+    }) as typeof setImmediate;
+    globalThis.setImmediate = Object.assign(gentle, { __promisify__: original.__promisify__ });
+  }
+  try {
+    return await wait();
+  } finally {
+    if (--gentleDepth === 0 && spinningSetImmediate) {
+      globalThis.setImmediate = spinningSetImmediate;
+      spinningSetImmediate = undefined;
+    }
+  }
 }

@@ -2,7 +2,7 @@
 // dawn.node spin, with an estimate learned from the waits. Driven here by a fake clock and a fake
 // device that finishes a fixed time after each submit, so the controller's behaviour is exact.
 import { describe, expect, it } from 'vitest';
-import { CompletionPacer, pacingEnabled, type PacerClock } from '../../runtime/pacer.ts';
+import { CompletionPacer, gentlePollMs, pacingEnabled, pollGently, type PacerClock } from '../../runtime/pacer.ts';
 
 /** A clock whose sleep and wait advance virtual time; the "device" is done `deviceMs` after submit. */
 function fakeDevice(deviceMs: () => number) {
@@ -108,5 +108,56 @@ describe('CompletionPacer', () => {
     expect(pacingEnabled(false, {})).toBe(false);
     expect(pacingEnabled(true, { SDMOEC_PACING: 'off' })).toBe(false);
     expect(pacingEnabled(false, { SDMOEC_PACING: 'on' })).toBe(true);
+  });
+});
+
+/** A wait that, like dawn.node's, resolves after `hops` back-to-back setImmediate callbacks. */
+function immediateHops(hops: number): Promise<number> {
+  return new Promise((resolve) => {
+    let left = hops;
+    const hop = () => (--left === 0 ? resolve(hops) : setImmediate(hop));
+    setImmediate(hop);
+  });
+}
+
+describe('pollGently', () => {
+  it('spaces the setImmediate re-posts of a pending wait by the interval, and restores setImmediate after', async () => {
+    const original = globalThis.setImmediate;
+    const t0 = performance.now();
+    expect(await pollGently(() => immediateHops(10), 2)).toBe(10);
+    const gentleMs = performance.now() - t0;
+    expect(globalThis.setImmediate).toBe(original);
+    // Ten hops, each preceded by a 2 ms blocking sleep (Atomics.wait never wakes early here).
+    expect(gentleMs).toBeGreaterThanOrEqual(19);
+    const t1 = performance.now();
+    await pollGently(() => immediateHops(10), 0);
+    expect(performance.now() - t1).toBeLessThan(gentleMs / 2);
+  });
+
+  it('keeps one patch across nested and concurrent waits and restores it after the last, even on failure', async () => {
+    const original = globalThis.setImmediate;
+    const seen: boolean[] = [];
+    const inner = pollGently(async () => {
+      seen.push(globalThis.setImmediate !== original);
+      await immediateHops(2);
+      seen.push(globalThis.setImmediate !== original);
+    }, 0.5);
+    const failing = pollGently(async () => {
+      await immediateHops(1);
+      throw new Error('device lost');
+    }, 0.5);
+    await expect(failing).rejects.toThrow('device lost');
+    // The failed wait finished first; the other is still pending, so the patch stays.
+    expect(globalThis.setImmediate).not.toBe(original);
+    await inner;
+    expect(seen).toEqual([true, true]);
+    expect(globalThis.setImmediate).toBe(original);
+  });
+
+  it('is on where pacing is (CPU adapters unless SDMOEC_PACING=off)', () => {
+    expect(gentlePollMs(true, {})).toBeGreaterThan(0);
+    expect(gentlePollMs(false, {})).toBe(0);
+    expect(gentlePollMs(true, { SDMOEC_PACING: 'off' })).toBe(0);
+    expect(gentlePollMs(false, { SDMOEC_PACING: 'on' })).toBeGreaterThan(0);
   });
 });
