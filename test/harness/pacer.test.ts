@@ -2,7 +2,7 @@
 // dawn.node spin, with an estimate learned from the waits. Driven here by a fake clock and a fake
 // device that finishes a fixed time after each submit, so the controller's behaviour is exact.
 import { describe, expect, it } from 'vitest';
-import { CompletionPacer, gentlePollMs, pacingEnabled, pollGently, type PacerClock } from '../../runtime/pacer.ts';
+import { CompletionPacer, DEFAULT_PACER, gentlePollMs, pacingEnabled, pollGently, type PacerClock, type PacerOptions } from '../../runtime/pacer.ts';
 
 /** A clock whose sleep and wait advance virtual time; the "device" is done `deviceMs` after submit. */
 function fakeDevice(deviceMs: () => number) {
@@ -79,6 +79,28 @@ describe('CompletionPacer', () => {
     await steps(pacer, dev, 40);
     expect(pacer.estimate('step')!).toBeGreaterThan(40 * 0.8);
     expect(pacer.estimate('step')!).toBeLessThan(40 * 1.1);
+  });
+
+  it('does not chase a device whose time swings from step to step into oversleeping', async () => {
+    // lavapipe's demo step swings 25–45 ms; a deterministic stand-in (LCG), the same for both pacers.
+    const run = async (opts?: PacerOptions) => {
+      let x = 12345;
+      const times: number[] = [];
+      const dev = fakeDevice(() => {
+        x = (x * 1103515245 + 12345) % 2 ** 31;
+        times.push(25 + (20 * x) / 2 ** 31);
+        return times[times.length - 1];
+      });
+      const pacer = new CompletionPacer(true, dev.clock, opts);
+      const totals = await steps(pacer, dev, 200);
+      const excess = totals.slice(50).map((t, i) => t - times[50 + i]);
+      return excess.reduce((a, b) => a + b, 0) / excess.length;
+    };
+    const current = await run();
+    const chasing = await run({ ...DEFAULT_PACER, shrink: 0.97, raise: 0.5, creep: 0 });
+    // Mean ms a wait ends after the device finished: the former controller's oversleeps vs now.
+    expect(current).toBeLessThan(2);
+    expect(chasing).toBeGreaterThan(1.8 * current); // 3.0 vs 1.3 ms when written
   });
 
   it('keeps one estimate per sequence of phases submitted before a wait', async () => {
