@@ -6,8 +6,10 @@
 //
 // A member is left out of its group (and keeps its own dispatch) when its gradient cannot own a
 // slot: it is a param/input/constant or a view, it is the gradient of two params, or its producer
-// also reads another gradient of the same slab, or writes two of them (one dispatch may not bind a
-// buffer it writes a second time).
+// also reads another gradient of the same slab (a dispatch may not bind a buffer it writes for
+// reading too). A producer may write two slots of one slab: WebGPU (Dawn) rejects only writable
+// bindings whose ranges overlap, and slots never do (checked on Dawn: [0,256) and [256,512) of one
+// buffer bound writable twice is accepted, overlapping ranges are a validation error).
 import { stableJson } from '../../base/stable-json.ts';
 import type { Node, Value } from '../ir/types.ts';
 import { numel, sameValue } from '../ir/types.ts';
@@ -50,11 +52,11 @@ export interface SlabPlan {
 export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): SlabPlan {
   const position = new Map(order.map((n, i) => [n, i]));
   // Members of one hyperparameter group are coloured greedily into sub-slabs so that no dispatch
-  // binds one slab twice: a gradient producer with several outputs (SD-MoE's split writes W_c's
-  // and W_u's gradients) and a producer that reads another member's gradient (W_c's gradient is
-  // the sum of W_u's under `project update`) put the conflicting members in different slabs of
+  // reads a slab it writes: a producer that reads another member's gradient (W_c's gradient is
+  // the sum of W_u's under `project update`) puts the conflicting members in different slabs of
   // the same hyperparameters, instead of leaving them out of slabs (a dispatch per param for
-  // AdamW and for the norm).
+  // AdamW and for the norm). A producer with several gradient outputs (SD-MoE's split writes W_c's
+  // and W_u's) writes disjoint slots of one slab, which is allowed.
   const candidates = new Map<string, Node[]>();
   const colours = new Map<string, Node[][]>();
   for (const n of order) {
@@ -70,7 +72,6 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     // producer is none (fuse-rmsnorm-grad-add: a norm's dx reads the previous norm's dx, while only
     // their dw live in the slab).
     const conflicts = (members: Node[]): boolean =>
-      members.some((o) => o.inputs[1].node === g.node && o.inputs[1].index !== g.index) ||
       g.node.inputs.some((x) => members.some((o) => sameValue(o.inputs[1], x))) ||
       members.some((o) => o.inputs[1].node.inputs.some((x) => sameValue(x, g)));
     let colour = slabs.findIndex((c) => !conflicts(c));
@@ -91,8 +92,7 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
       const g = n.inputs[1];
       const sharedGrad = members.some((o) => o !== n && o.inputs[1].node === g.node && o.inputs[1].index === g.index);
       const readsSlab = g.node.inputs.some((x) => gradNodes.get(x.node)?.has(x.index));
-      const writesTwoSlots = gradNodes.get(g.node)!.size > 1;
-      return !sharedGrad && !readsSlab && !writesTwoSlots;
+      return !sharedGrad && !readsSlab;
     });
     const slot = (n: Node): number => Math.ceil((numel(n.types[0]) * 4) / SLAB_ALIGN) * SLAB_ALIGN;
     const chunks: Node[][] = [];
