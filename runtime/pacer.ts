@@ -160,21 +160,30 @@ let gentleDepth = 0;
 let spinningSetImmediate: typeof setImmediate | undefined;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+/** Long waits (pipeline compiles: ~1 s each on lavapipe) space their polls further: this share of
+ *  the time waited so far, at most `MAX_POLL_MS`, so a compile does not keep a third of a core busy
+ *  polling while the step's short waits keep their 0.1 ms. */
+const POLL_GROWTH = 0.02;
+const MAX_POLL_MS = 1;
+
 /**
  * Runs `wait` (a Dawn promise) with dawn.node's event polls spaced out: dawn.node re-posts
  * ProcessEvents through the global `setImmediate` for as long as a promise is pending, so while
- * `wait` is pending `setImmediate` first blocks the thread for `intervalMs` (Atomics.wait: asleep in
- * the kernel, no core taken from lavapipe's workers). Latency added: at most one interval per wait.
- * Other `setImmediate` users in the process are delayed by the same interval meanwhile. Nested and
- * concurrent waits share one patch (depth count); `intervalMs` 0 leaves the poll as it is.
+ * `wait` is pending `setImmediate` first blocks the thread for `intervalMs`, or 2 % of the time
+ * waited so far (at most 1 ms) when that is longer (Atomics.wait: asleep in the kernel, no core
+ * taken from lavapipe's workers). Latency added: at most one such interval per wait. Other
+ * `setImmediate` users in the process are delayed by the same interval meanwhile. Nested and
+ * concurrent waits share one patch (depth count; the first wait's start and interval); `intervalMs`
+ * 0 leaves the poll as it is.
  */
 export async function pollGently<T>(wait: () => Promise<T>, intervalMs: number): Promise<T> {
   if (!(intervalMs > 0)) return wait();
   if (gentleDepth++ === 0) {
     const original = globalThis.setImmediate;
     spinningSetImmediate = original;
+    const start = performance.now();
     const gentle = ((callback: (...args: unknown[]) => void, ...args: unknown[]) => {
-      Atomics.wait(sleeper, 0, 0, intervalMs);
+      Atomics.wait(sleeper, 0, 0, Math.max(intervalMs, Math.min(MAX_POLL_MS, POLL_GROWTH * (performance.now() - start))));
       return original(callback, ...args);
     }) as typeof setImmediate;
     globalThis.setImmediate = Object.assign(gentle, { __promisify__: original.__promisify__ });

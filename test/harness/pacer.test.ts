@@ -156,6 +156,23 @@ describe('pollGently', () => {
     expect(performance.now() - t1).toBeLessThan(gentleMs / 2);
   });
 
+  it('spaces the polls of a long wait further as it goes on (at most 1 ms), so a compile does not spin', async () => {
+    // A wait that ends on a 150 ms timer while polling as dawn.node does (re-posting itself).
+    let hops = 0;
+    const wait = () =>
+      new Promise<void>((resolve) => {
+        let done = false;
+        setTimeout(() => (done = true), 150);
+        const hop = () => (done ? resolve() : (hops++, setImmediate(hop)));
+        setImmediate(hop);
+      });
+    await pollGently(wait, 0.01);
+    // At the 0.01 ms floor throughout: ~1200 polls here (each sleep overshoots to ~0.1 ms); growing
+    // at 2 % of the time waited: ~200.
+    expect(hops).toBeGreaterThan(50);
+    expect(hops).toBeLessThan(600);
+  });
+
   it('keeps one patch across nested and concurrent waits and restores it after the last, even on failure', async () => {
     const original = globalThis.setImmediate;
     const seen: boolean[] = [];
