@@ -30,8 +30,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const pacers = MODES.map((m) => m.pacer());
   let s = 0;
   const one = async (pacer: CompletionPacer): Promise<{ wallMs: number; cpuMs: number }> => {
-    // The pacer is a per-executor field; swapping it is how this bench changes how the host waits.
-    (step as unknown as { pacer: CompletionPacer }).pacer = pacer;
+    step.pacer = pacer;
     const batch = sampler.next();
     s++;
     const c0 = process.cpuUsage();

@@ -45,8 +45,9 @@ export class StepExecutor {
   private accumulate: { add: Prepared[]; finish: Prepared[] } | null = null;
   private capture: { buffer: GPUBuffer; bytes: number; offsets: Map<string, number>; stride: number } | null = null;
 
-  /** Sleeps before the first wait on a submission instead of letting dawn.node spin (pacer.ts). */
-  readonly pacer: CompletionPacer;
+  /** Sleeps before the first wait on a submission instead of letting dawn.node spin (pacer.ts).
+   *  Replaceable between steps (bench/pacing.ts compares ways of waiting on one executor). */
+  pacer: CompletionPacer;
 
   constructor(readonly exec: KernelExecutor, readonly plan: ExecutionPlan) {
     this.pacer = new CompletionPacer(pacingEnabled(exec.ctx.caps.cpuAdapter));
