@@ -74,6 +74,27 @@ export interface SubgroupTuning {
 }
 /** Measured best on lavapipe (docs/benchmarks.md lists the alternatives tried). */
 export const SUBGROUP_TUNING: SubgroupTuning = { rows: 16, subgroupsPerWorkgroup: 1 };
+/**
+ * CPU adapters, large products: 32 rows per lane. Interleaved on lavapipe (40 rounds, load ≈ 1),
+ * median per-round time ÷ 16 rows: the demo's LM head nn 512×1024×64 0.85–0.87, tn 64×1024×512
+ * 0.90, nt 512×64×1024 0.88; qwen_tiny's nn 1024×2048×128 0.83, tn 128×2048×1024 0.97, nt
+ * 1024×128×2048 0.93; 1024³ 1.005. Not for small ones: tn 64×64×512 (4 workgroups at 32 rows)
+ * 1.12, nn 512×64×64 0.97. Costs ≈ 0.5 s more of cold compile per kernel (1.0 vs 0.5 s).
+ */
+export const SUBGROUP_TUNING_CPU_LARGE: SubgroupTuning = { rows: 32, subgroupsPerWorkgroup: 1 };
+/** Multiply-adds from which a CPU adapter takes SUBGROUP_TUNING_CPU_LARGE (the demo's LM head). */
+const CPU_LARGE_MACS = 2 ** 25;
+/** …and workgroups the 32-row dispatch must still have, so both of lavapipe's threads stay fed. */
+const CPU_LARGE_MIN_WORKGROUPS = 32;
+
+/** The subgroup variant's tuning for this adapter and shape. */
+export function subgroupTuningFor(caps: MatmulCaps, p: MatmulParams): SubgroupTuning {
+  const r = resolve(p);
+  if (caps.cpuAdapter !== true) return SUBGROUP_TUNING;
+  const { rows } = SUBGROUP_TUNING_CPU_LARGE;
+  const workgroups = Math.ceil(r.M / rows) * Math.ceil(r.N / (4 * caps.subgroupMinSize)) * r.batch;
+  return r.batch * r.M * r.N * r.K >= CPU_LARGE_MACS && workgroups >= CPU_LARGE_MIN_WORKGROUPS && rows % caps.subgroupMinSize === 0 ? SUBGROUP_TUNING_CPU_LARGE : SUBGROUP_TUNING;
+}
 /** Subgroup widths the subgroup variant is written for (a workgroup must be one whole subgroup). */
 const SUBGROUP_LANES = [4, 8, 16] as const;
 /** Register tile of one invocation of the portable variant, and its workgroup (along N, along M). */
@@ -150,11 +171,11 @@ export function matmulVariantFor(caps: MatmulCaps, p: Pick<MatmulParams, 'N'>): 
 
 const VARIANT_SUFFIX: Record<MatmulVariant, string> = { subgroup: 'sg', portable: 'rt', rows: 'rw' };
 
-function label(r: Resolved, variant: MatmulVariant): string {
+function label(r: Resolved, variant: MatmulVariant, rows = SUBGROUP_TUNING.rows): string {
   const mode = `${r.transA ? 't' : 'n'}${r.transB ? 't' : 'n'}`;
   const strides = r.batch > 1 && (r.aStride !== r.M * r.K || r.bStride !== r.K * r.N || r.cStride !== r.M * r.N) ? `_s${r.aStride}-${r.bStride}-${r.cStride}` : '';
   const extras = `${r.alpha !== 1 ? `_alpha${r.alpha}` : ''}${r.accumulate ? '_acc' : ''}`;
-  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${VARIANT_SUFFIX[variant]}`;
+  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${VARIANT_SUFFIX[variant]}${rows !== SUBGROUP_TUNING.rows ? `_r${rows}` : ''}`;
 }
 
 function bindings(r: Resolved, vec4 = { a: false, b: false, c: false }): KernelProgram['bindings'] {
@@ -259,11 +280,11 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
   // M tiles along x (fastest): consecutive workgroups share a K×tileN panel of B, the larger
   // operand per tile; N tiles fastest was 1.8x slower at 2048² (each workgroup streamed B).
   const dispatch: [number, number, number] = [Math.ceil(r.M / (rows * subgroupsPerWorkgroup)), Math.ceil(r.N / tileN), r.batch];
-  checkDispatch(dispatch, label(r, 'subgroup'));
+  checkDispatch(dispatch, label(r, 'subgroup', rows));
   const slots = rows / lanes;
   return {
     template: 'matmul-subgroup',
-    label: label(r, 'subgroup'),
+    label: label(r, 'subgroup', rows),
     params: {
       ...common,
       lanes,
@@ -345,7 +366,7 @@ export function matmulProgram(
   p: MatmulParams,
   caps: MatmulCaps,
   variant: MatmulVariant = matmulVariantFor(caps, p),
-  tuning: SubgroupTuning = SUBGROUP_TUNING,
+  tuning: SubgroupTuning = subgroupTuningFor(caps, p),
 ): KernelProgram {
   const r = resolve(p);
   if (variant === 'rows') return rowsProgram(r);
