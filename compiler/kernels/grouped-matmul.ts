@@ -31,10 +31,11 @@
 //   dW in the [in, out] layout; vec4Store); GPUs keep the lane-0 scan and the scalar stores.
 // Measured on lavapipe at the demo's shapes (1024 routed rows, 4 experts, 64×128 and 128×64; issue 8):
 // the subgroup variant runs at the dense matmul kernel's own rate for the same M×N×K (~16-21 GFLOP/s
-// best, interleaved), so CPU adapters get it unchanged. Tried and dropped: 8 or 32 rows per lane,
-// workgroups walking 2-8 row sub-tiles × 2-4 column tiles in loops (no gain beyond noise, and 15-60 s
-// first-use compiles under load against ~9-15 s), and one lane per column with uniform A loads
-// instead of broadcasts (40× slower).
+// best, interleaved), so CPU adapters get it unchanged, with 32 rows per lane (sgRows; measured
+// at low load, see SG_ROWS_CPU). Tried and dropped: 8 rows per lane, workgroups walking 2-8 row
+// sub-tiles × 2-4 column tiles in loops (no gain beyond noise, and 15-60 s first-use compiles under
+// load against ~9-15 s), and one lane per column with uniform A loads instead of broadcasts (40×
+// slower).
 import { InternalError } from '../../base/errors.ts';
 import { matmulVariant, subgroupBroadcastPlan, type MatmulCaps } from './matmul.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
@@ -106,6 +107,23 @@ function gatherBindings(rows: number, width: number, gatherTokens: number | unde
 
 /** Rows of the subgroup variant's per-lane accumulator block (the dense matmul's measured best). */
 const SG_ROWS = 16;
+/**
+ * CPU adapters: 32 rows per lane. Interleaved on lavapipe at the demo's shapes (1024 routed rows,
+ * 4 experts; 30 rounds, load ≈ 1.2), median per-round time ÷ 16 rows: forward io 64×128 0.80,
+ * io 128×64 0.89, dX oi 128×64 0.90, oi 64×128 0.92, dW io 64×128 0.87. Cold compile ≈ 0.9–1.0 s
+ * per kernel against 0.4–0.6 s. (An earlier trial under load 6–10 could not see it through the noise.)
+ */
+const SG_ROWS_CPU = 32;
+
+/** Rows per lane of the subgroup variant on this adapter. */
+function sgRows(caps: MatmulCaps | undefined): number {
+  return cpuLayout(caps) && SG_ROWS_CPU % (caps?.subgroupMinSize ?? 1) === 0 ? SG_ROWS_CPU : SG_ROWS;
+}
+
+/** Label suffix for a row count other than SG_ROWS. */
+function rowsSuffix(rows: number): string {
+  return rows === SG_ROWS ? '' : `_r${rows}`;
+}
 
 /** The subgroup width to build for, or undefined for the portable variant. */
 function subgroupLanes(caps: MatmulCaps | undefined): number | undefined {
@@ -141,16 +159,16 @@ function vec4Store(caps: MatmulCaps | undefined, rowLength: number): boolean {
   return cpuLayout(caps) && rowLength % 4 === 0;
 }
 
-function subgroupPlanParams(lanes: number, transA: boolean) {
-  const slots = SG_ROWS / lanes;
+function subgroupPlanParams(lanes: number, rows: number, transA: boolean) {
+  const slots = rows / lanes;
   return {
     lanes,
-    tileRows: SG_ROWS,
+    tileRows: rows,
     tileN: 4 * lanes,
-    rowGroups: SG_ROWS / 4,
+    rowGroups: rows / 4,
     aSlots: Array.from({ length: slots }, (_, slot) => ({ slot, first: lanes * slot })),
-    accs: Array.from({ length: SG_ROWS }, (_, row) => ({ row })),
-    broadcasts: subgroupBroadcastPlan(lanes, SG_ROWS, transA),
+    accs: Array.from({ length: rows }, (_, row) => ({ row })),
+    broadcasts: subgroupBroadcastPlan(lanes, rows, transA),
   };
 }
 
@@ -175,12 +193,13 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
     const bVec4 = p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0;
     const cVec4 = vec4Store(caps, p.out);
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) || (b.name === 'c' && cVec4) ? { ...b, vec4: true } : b);
-    const tiles = rowTileDispatch(ceilDiv(p.rows, SG_ROWS) + p.experts, ceilDiv(p.out, 4 * lanes));
+    const sgr = sgRows(caps);
+    const tiles = rowTileDispatch(ceilDiv(p.rows, sgr) + p.experts, ceilDiv(p.out, 4 * lanes));
     return {
       template: 'grouped_matmul_sg',
-      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg${cpuSuffix(caps, cVec4)}`,
+      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg${cpuSuffix(caps, cVec4)}${rowsSuffix(sgr)}`,
       params: {
-        ...subgroupPlanParams(lanes, false),
+        ...subgroupPlanParams(lanes, sgr, false),
         rows: p.rows,
         experts: p.experts,
         inner: p.inner,
@@ -243,11 +262,12 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
     // Only the [in, out] layout stores a lane's 4 columns contiguously ([out, in] writes them IN apart).
     const dwVec4 = p.weightLayout === 'io' && vec4Store(caps, p.outDim);
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || (b.name === 'g' && gVec4) || (b.name === 'dw' && dwVec4) ? { ...b, vec4: true } : b);
+    const sgr = sgRows(caps);
     return {
       template: 'grouped_matmul_dw_sg',
-      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${cpuSuffix(caps, dwVec4)}`,
+      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${cpuSuffix(caps, dwVec4)}${rowsSuffix(sgr)}`,
       params: {
-        ...subgroupPlanParams(lanes, true),
+        ...subgroupPlanParams(lanes, sgr, true),
         rows: p.rows,
         experts: p.experts,
         inDim: p.inDim,
@@ -263,7 +283,7 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
       },
       bindings: bindings.map(vec),
       workgroupSize: [lanes, 1, 1],
-      dispatch: [ceilDiv(p.outDim, 4 * lanes), ceilDiv(p.inDim, SG_ROWS), p.experts],
+      dispatch: [ceilDiv(p.outDim, 4 * lanes), ceilDiv(p.inDim, sgr), p.experts],
       features: ['subgroups'],
     };
   }

@@ -104,6 +104,17 @@ describe('grouped matmul kernels', () => {
     expect(groupedMatmulDwProgram({ ...DW[4], weightLayout: 'oi' }, CPU_CAPS).params.dwVec4).toBe(false); // transposed store
     expect(groupedMatmulDwProgram(DW[4], SG_CAPS).params.dwVec4).toBe(false);
   });
+  it('gives CPU adapters 32 rows per lane (row tiles of 32), GPUs 16', () => {
+    const cpu = groupedMatmulProgram(FORWARD[5], CPU_CAPS);
+    const gpu = groupedMatmulProgram(FORWARD[5], SG_CAPS);
+    expect([cpu.params.tileRows, gpu.params.tileRows]).toEqual([32, 16]);
+    expect(cpu.label).toMatch(/_r32$/);
+    expect(gpu.label).not.toMatch(/_r32$/);
+    // dW tiles inDim by the same row count.
+    const dw = DW[4];
+    expect(groupedMatmulDwProgram(dw, CPU_CAPS).dispatch[1]).toBe(Math.ceil(dw.inDim / 32));
+    expect(groupedMatmulDwProgram(dw, SG_CAPS).dispatch[1]).toBe(Math.ceil(dw.inDim / 16));
+  });
   for (const params of PORTABLE_DW) {
     const program = groupedMatmulDwProgram(params);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));

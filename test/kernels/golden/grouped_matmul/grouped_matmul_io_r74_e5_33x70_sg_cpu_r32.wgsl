@@ -1,18 +1,18 @@
 enable subgroups;
-// grouped_matmul_oi_r75_e3_33x36_sg_cpu_v4
-// grouped matmul, subgroup variant: C[rows of e, :36] = A[rows of e, :33] · W[e], W stored [E, out, inner]; 3 experts, 75 worst-case rows
-// bindings: a (read), counts (read u32 [E]), w (read), c (write, as vec4)
-// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·8), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
+// grouped_matmul_io_r74_e5_33x70_sg_cpu_r32
+// grouped matmul, subgroup variant: C[rows of e, :70] = A[rows of e, :33] · W[e], W stored [E, inner, out]; 5 experts, 74 worst-case rows
+// bindings: a (read), counts (read u32 [E]), w (read), c (write)
+// dispatch: (ceil(rows/32) + E row tiles spread over x and z (tile = x + z·8), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 32 rows × 4 columns; A vectors are shared by subgroupBroadcast
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> counts: array<u32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-const E = 3u;
-const ROWS = 75u;
+const E = 5u;
+const ROWS = 74u;
 const INNER = 33u;
-const OUT = 36u;
-const TM = 16u;
+const OUT = 70u;
+const TM = 32u;
 
 
 // Elements k..k+3 of A row `row` (a row of a, or of x through src_token); k < INNER.
@@ -23,21 +23,30 @@ fn loadA4(row: u32, k: u32) -> vec4<f32> {
   return keep * vec4<f32>(a[base + k], a[base + min(k + 1u, INNER - 1u)], a[base + min(k + 2u, INNER - 1u)], a[base + min(k + 3u, INNER - 1u)]);
 }
 
-// Weight column n (clamped), inner elements k..k+3 (clamped): stored [out, inner].
-fn loadB4(weightBase: u32, n: u32, k: u32) -> vec4<f32> {
-  let nn = min(n, OUT - 1u);
-  let local = nn * INNER;
-  let c0 = local + k;
-  let c1 = local + min(k + 1u, INNER - 1u);
-  let c2 = local + min(k + 2u, INNER - 1u);
-  let c3 = local + min(k + 3u, INNER - 1u);
+// Weight row k (clamped), columns col..col+3 (clamped): stored [inner, out].
+fn loadB4(weightBase: u32, k: u32, col: u32) -> vec4<f32> {
+  let kk = min(k, INNER - 1u);
+  let local = kk * OUT;
+  let c0 = local + min(col, OUT - 1u);
+  let c1 = local + min(col + 1u, OUT - 1u);
+  let c2 = local + min(col + 2u, OUT - 1u);
+  let c3 = local + min(col + 3u, OUT - 1u);
   return vec4<f32>(w[weightBase + c0], w[weightBase + c1], w[weightBase + c2], w[weightBase + c3]);
 }
 
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
   if (row >= rowEnd) { return; }
-  // OUT is a multiple of 4: a lane's 4 columns are all inside the row or all past it, and one vec4.
-  if (col < OUT) { c[(row * OUT + col) / 4u] = v; }
+  let i = row * OUT + col;
+  if (col + 3u < OUT) {
+    c[i] = v.x;
+    c[i + 1u] = v.y;
+    c[i + 2u] = v.z;
+    c[i + 3u] = v.w;
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < OUT) { c[i + j] = v[j]; }
+  }
 }
 
 @compute @workgroup_size(8)
@@ -87,22 +96,36 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc13 = vec4<f32>(0.0f);
   var acc14 = vec4<f32>(0.0f);
   var acc15 = vec4<f32>(0.0f);
+  var acc16 = vec4<f32>(0.0f);
+  var acc17 = vec4<f32>(0.0f);
+  var acc18 = vec4<f32>(0.0f);
+  var acc19 = vec4<f32>(0.0f);
+  var acc20 = vec4<f32>(0.0f);
+  var acc21 = vec4<f32>(0.0f);
+  var acc22 = vec4<f32>(0.0f);
+  var acc23 = vec4<f32>(0.0f);
+  var acc24 = vec4<f32>(0.0f);
+  var acc25 = vec4<f32>(0.0f);
+  var acc26 = vec4<f32>(0.0f);
+  var acc27 = vec4<f32>(0.0f);
+  var acc28 = vec4<f32>(0.0f);
+  var acc29 = vec4<f32>(0.0f);
+  var acc30 = vec4<f32>(0.0f);
+  var acc31 = vec4<f32>(0.0f);
   let kEnd = INNER * one;
   for (var k = 0u; k < kEnd; k += 4u) {
-    let t0 = loadB4(weightBase, col, k);
-    let t1 = loadB4(weightBase, col + 1u, k);
-    let t2 = loadB4(weightBase, col + 2u, k);
-    let t3 = loadB4(weightBase, col + 3u, k);
-    var b0 = vec4<f32>(t0.x, t1.x, t2.x, t3.x);
-    var b1 = vec4<f32>(t0.y, t1.y, t2.y, t3.y);
-    var b2 = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
-    var b3 = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
+    var b0 = loadB4(weightBase, k, col);
+    var b1 = loadB4(weightBase, k + 1u, col);
+    var b2 = loadB4(weightBase, k + 2u, col);
+    var b3 = loadB4(weightBase, k + 3u, col);
     // INNER is not a multiple of 4: past it, b is zero so the clamped a values add nothing.
     b1 = select(vec4<f32>(0.0f), b1, k + 1u < INNER);
     b2 = select(vec4<f32>(0.0f), b2, k + 2u < INNER);
     b3 = select(vec4<f32>(0.0f), b3, k + 3u < INNER);
     let a0 = loadA4(min(m0 + lane + 0u, lastRow), k);
     let a1 = loadA4(min(m0 + lane + 8u, lastRow), k);
+    let a2 = loadA4(min(m0 + lane + 16u, lastRow), k);
+    let a3 = loadA4(min(m0 + lane + 24u, lastRow), k);
     {
       let v0 = subgroupBroadcast(a0, 0u);
       acc0 = fma(vec4<f32>(v0.x), b0, acc0);
@@ -215,6 +238,118 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       acc15 = fma(vec4<f32>(v0.z), b2, acc15);
       acc15 = fma(vec4<f32>(v0.w), b3, acc15);
     }
+    {
+      let v0 = subgroupBroadcast(a2, 0u);
+      acc16 = fma(vec4<f32>(v0.x), b0, acc16);
+      acc16 = fma(vec4<f32>(v0.y), b1, acc16);
+      acc16 = fma(vec4<f32>(v0.z), b2, acc16);
+      acc16 = fma(vec4<f32>(v0.w), b3, acc16);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 1u);
+      acc17 = fma(vec4<f32>(v0.x), b0, acc17);
+      acc17 = fma(vec4<f32>(v0.y), b1, acc17);
+      acc17 = fma(vec4<f32>(v0.z), b2, acc17);
+      acc17 = fma(vec4<f32>(v0.w), b3, acc17);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 2u);
+      acc18 = fma(vec4<f32>(v0.x), b0, acc18);
+      acc18 = fma(vec4<f32>(v0.y), b1, acc18);
+      acc18 = fma(vec4<f32>(v0.z), b2, acc18);
+      acc18 = fma(vec4<f32>(v0.w), b3, acc18);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 3u);
+      acc19 = fma(vec4<f32>(v0.x), b0, acc19);
+      acc19 = fma(vec4<f32>(v0.y), b1, acc19);
+      acc19 = fma(vec4<f32>(v0.z), b2, acc19);
+      acc19 = fma(vec4<f32>(v0.w), b3, acc19);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 4u);
+      acc20 = fma(vec4<f32>(v0.x), b0, acc20);
+      acc20 = fma(vec4<f32>(v0.y), b1, acc20);
+      acc20 = fma(vec4<f32>(v0.z), b2, acc20);
+      acc20 = fma(vec4<f32>(v0.w), b3, acc20);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 5u);
+      acc21 = fma(vec4<f32>(v0.x), b0, acc21);
+      acc21 = fma(vec4<f32>(v0.y), b1, acc21);
+      acc21 = fma(vec4<f32>(v0.z), b2, acc21);
+      acc21 = fma(vec4<f32>(v0.w), b3, acc21);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 6u);
+      acc22 = fma(vec4<f32>(v0.x), b0, acc22);
+      acc22 = fma(vec4<f32>(v0.y), b1, acc22);
+      acc22 = fma(vec4<f32>(v0.z), b2, acc22);
+      acc22 = fma(vec4<f32>(v0.w), b3, acc22);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 7u);
+      acc23 = fma(vec4<f32>(v0.x), b0, acc23);
+      acc23 = fma(vec4<f32>(v0.y), b1, acc23);
+      acc23 = fma(vec4<f32>(v0.z), b2, acc23);
+      acc23 = fma(vec4<f32>(v0.w), b3, acc23);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 0u);
+      acc24 = fma(vec4<f32>(v0.x), b0, acc24);
+      acc24 = fma(vec4<f32>(v0.y), b1, acc24);
+      acc24 = fma(vec4<f32>(v0.z), b2, acc24);
+      acc24 = fma(vec4<f32>(v0.w), b3, acc24);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 1u);
+      acc25 = fma(vec4<f32>(v0.x), b0, acc25);
+      acc25 = fma(vec4<f32>(v0.y), b1, acc25);
+      acc25 = fma(vec4<f32>(v0.z), b2, acc25);
+      acc25 = fma(vec4<f32>(v0.w), b3, acc25);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 2u);
+      acc26 = fma(vec4<f32>(v0.x), b0, acc26);
+      acc26 = fma(vec4<f32>(v0.y), b1, acc26);
+      acc26 = fma(vec4<f32>(v0.z), b2, acc26);
+      acc26 = fma(vec4<f32>(v0.w), b3, acc26);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 3u);
+      acc27 = fma(vec4<f32>(v0.x), b0, acc27);
+      acc27 = fma(vec4<f32>(v0.y), b1, acc27);
+      acc27 = fma(vec4<f32>(v0.z), b2, acc27);
+      acc27 = fma(vec4<f32>(v0.w), b3, acc27);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 4u);
+      acc28 = fma(vec4<f32>(v0.x), b0, acc28);
+      acc28 = fma(vec4<f32>(v0.y), b1, acc28);
+      acc28 = fma(vec4<f32>(v0.z), b2, acc28);
+      acc28 = fma(vec4<f32>(v0.w), b3, acc28);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 5u);
+      acc29 = fma(vec4<f32>(v0.x), b0, acc29);
+      acc29 = fma(vec4<f32>(v0.y), b1, acc29);
+      acc29 = fma(vec4<f32>(v0.z), b2, acc29);
+      acc29 = fma(vec4<f32>(v0.w), b3, acc29);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 6u);
+      acc30 = fma(vec4<f32>(v0.x), b0, acc30);
+      acc30 = fma(vec4<f32>(v0.y), b1, acc30);
+      acc30 = fma(vec4<f32>(v0.z), b2, acc30);
+      acc30 = fma(vec4<f32>(v0.w), b3, acc30);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 7u);
+      acc31 = fma(vec4<f32>(v0.x), b0, acc31);
+      acc31 = fma(vec4<f32>(v0.y), b1, acc31);
+      acc31 = fma(vec4<f32>(v0.z), b2, acc31);
+      acc31 = fma(vec4<f32>(v0.w), b3, acc31);
+    }
   }
   store(m0 + 0u, rowEnd, col, acc0);
   store(m0 + 1u, rowEnd, col, acc1);
@@ -232,4 +367,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   store(m0 + 13u, rowEnd, col, acc13);
   store(m0 + 14u, rowEnd, col, acc14);
   store(m0 + 15u, rowEnd, col, acc15);
+  store(m0 + 16u, rowEnd, col, acc16);
+  store(m0 + 17u, rowEnd, col, acc17);
+  store(m0 + 18u, rowEnd, col, acc18);
+  store(m0 + 19u, rowEnd, col, acc19);
+  store(m0 + 20u, rowEnd, col, acc20);
+  store(m0 + 21u, rowEnd, col, acc21);
+  store(m0 + 22u, rowEnd, col, acc22);
+  store(m0 + 23u, rowEnd, col, acc23);
+  store(m0 + 24u, rowEnd, col, acc24);
+  store(m0 + 25u, rowEnd, col, acc25);
+  store(m0 + 26u, rowEnd, col, acc26);
+  store(m0 + 27u, rowEnd, col, acc27);
+  store(m0 + 28u, rowEnd, col, acc28);
+  store(m0 + 29u, rowEnd, col, acc29);
+  store(m0 + 30u, rowEnd, col, acc30);
+  store(m0 + 31u, rowEnd, col, acc31);
 }

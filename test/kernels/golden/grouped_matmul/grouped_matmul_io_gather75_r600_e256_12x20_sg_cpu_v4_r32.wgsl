@@ -1,20 +1,19 @@
 enable subgroups;
-// grouped_matmul_io_shared_gather64_r128_e8_64x96_sg_cpu_v4
-// grouped matmul, subgroup variant: C[rows of e, :96] = A[rows of e, :64] · (W_common + W[e]), W stored [E, inner, out]; 8 experts, 128 worst-case rows, A rows gathered from x through src_token
-// bindings: a (read, as vec4), src_token (read i32), counts (read u32 [E]), w (read, as vec4), w_common (read, as vec4), c (write, as vec4)
-// dispatch: (ceil(rows/16) + E row tiles spread over x and z (tile = x + z·16), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 16 rows × 4 columns; A vectors are shared by subgroupBroadcast
+// grouped_matmul_io_gather75_r600_e256_12x20_sg_cpu_v4_r32
+// grouped matmul, subgroup variant: C[rows of e, :20] = A[rows of e, :12] · W[e], W stored [E, inner, out]; 256 experts, 600 worst-case rows, A rows gathered from x through src_token
+// bindings: a (read, as vec4), src_token (read i32), counts (read u32 [E]), w (read, as vec4), c (write, as vec4)
+// dispatch: (ceil(rows/32) + E row tiles spread over x and z (tile = x + z·275), ceil(out/32) in y) workgroups of one 8-lane subgroup; a lane owns 32 rows × 4 columns; A vectors are shared by subgroupBroadcast
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> src_token: array<i32>;
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> w_common: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
 
-const E = 8u;
-const ROWS = 128u;
-const INNER = 64u;
-const OUT = 96u;
-const TM = 16u;
+const E = 256u;
+const ROWS = 600u;
+const INNER = 12u;
+const OUT = 20u;
+const TM = 32u;
 
 
 // Elements k..k+3 of A row `row` (a row of a, or of x through src_token); k < INNER.
@@ -22,14 +21,14 @@ fn loadA4(row: u32, k: u32) -> vec4<f32> {
   let t = src_token[row];
   let r = u32(max(t, 0));
   let keep = select(0.0f, 1.0f, t >= 0);
-  return keep * a[r * 16u + k / 4u];
+  return keep * a[r * 3u + k / 4u];
 }
 
 // Weight row k (clamped), columns col..col+3 (clamped): stored [inner, out].
 fn loadB4(weightBase: u32, k: u32, col: u32) -> vec4<f32> {
   let kk = min(k, INNER - 1u);
-  let local = kk * 24u + min(col, OUT - 4u) / 4u;
-  return w[weightBase / 4u + local] + w_common[local];
+  let local = kk * 5u + min(col, OUT - 4u) / 4u;
+  return w[weightBase / 4u + local];
 }
 
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
@@ -48,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var info = vec4<u32>(0u, 0u, 0u, 0u);
   {
     // Row tiles are spread over x and z (more than 65535 of them at real MoE scales).
-    let tile = wid.x + wid.z * 16u;
+    let tile = wid.x + wid.z * 275u;
     var start = 0u;
     var tilesBefore = 0u;
     for (var e = 0u; e < E * one; e++) {
@@ -85,6 +84,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc13 = vec4<f32>(0.0f);
   var acc14 = vec4<f32>(0.0f);
   var acc15 = vec4<f32>(0.0f);
+  var acc16 = vec4<f32>(0.0f);
+  var acc17 = vec4<f32>(0.0f);
+  var acc18 = vec4<f32>(0.0f);
+  var acc19 = vec4<f32>(0.0f);
+  var acc20 = vec4<f32>(0.0f);
+  var acc21 = vec4<f32>(0.0f);
+  var acc22 = vec4<f32>(0.0f);
+  var acc23 = vec4<f32>(0.0f);
+  var acc24 = vec4<f32>(0.0f);
+  var acc25 = vec4<f32>(0.0f);
+  var acc26 = vec4<f32>(0.0f);
+  var acc27 = vec4<f32>(0.0f);
+  var acc28 = vec4<f32>(0.0f);
+  var acc29 = vec4<f32>(0.0f);
+  var acc30 = vec4<f32>(0.0f);
+  var acc31 = vec4<f32>(0.0f);
   let kEnd = INNER * one;
   for (var k = 0u; k < kEnd; k += 4u) {
     var b0 = loadB4(weightBase, k, col);
@@ -93,6 +108,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     var b3 = loadB4(weightBase, k + 3u, col);
     let a0 = loadA4(min(m0 + lane + 0u, lastRow), k);
     let a1 = loadA4(min(m0 + lane + 8u, lastRow), k);
+    let a2 = loadA4(min(m0 + lane + 16u, lastRow), k);
+    let a3 = loadA4(min(m0 + lane + 24u, lastRow), k);
     {
       let v0 = subgroupBroadcast(a0, 0u);
       acc0 = fma(vec4<f32>(v0.x), b0, acc0);
@@ -205,6 +222,118 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       acc15 = fma(vec4<f32>(v0.z), b2, acc15);
       acc15 = fma(vec4<f32>(v0.w), b3, acc15);
     }
+    {
+      let v0 = subgroupBroadcast(a2, 0u);
+      acc16 = fma(vec4<f32>(v0.x), b0, acc16);
+      acc16 = fma(vec4<f32>(v0.y), b1, acc16);
+      acc16 = fma(vec4<f32>(v0.z), b2, acc16);
+      acc16 = fma(vec4<f32>(v0.w), b3, acc16);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 1u);
+      acc17 = fma(vec4<f32>(v0.x), b0, acc17);
+      acc17 = fma(vec4<f32>(v0.y), b1, acc17);
+      acc17 = fma(vec4<f32>(v0.z), b2, acc17);
+      acc17 = fma(vec4<f32>(v0.w), b3, acc17);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 2u);
+      acc18 = fma(vec4<f32>(v0.x), b0, acc18);
+      acc18 = fma(vec4<f32>(v0.y), b1, acc18);
+      acc18 = fma(vec4<f32>(v0.z), b2, acc18);
+      acc18 = fma(vec4<f32>(v0.w), b3, acc18);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 3u);
+      acc19 = fma(vec4<f32>(v0.x), b0, acc19);
+      acc19 = fma(vec4<f32>(v0.y), b1, acc19);
+      acc19 = fma(vec4<f32>(v0.z), b2, acc19);
+      acc19 = fma(vec4<f32>(v0.w), b3, acc19);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 4u);
+      acc20 = fma(vec4<f32>(v0.x), b0, acc20);
+      acc20 = fma(vec4<f32>(v0.y), b1, acc20);
+      acc20 = fma(vec4<f32>(v0.z), b2, acc20);
+      acc20 = fma(vec4<f32>(v0.w), b3, acc20);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 5u);
+      acc21 = fma(vec4<f32>(v0.x), b0, acc21);
+      acc21 = fma(vec4<f32>(v0.y), b1, acc21);
+      acc21 = fma(vec4<f32>(v0.z), b2, acc21);
+      acc21 = fma(vec4<f32>(v0.w), b3, acc21);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 6u);
+      acc22 = fma(vec4<f32>(v0.x), b0, acc22);
+      acc22 = fma(vec4<f32>(v0.y), b1, acc22);
+      acc22 = fma(vec4<f32>(v0.z), b2, acc22);
+      acc22 = fma(vec4<f32>(v0.w), b3, acc22);
+    }
+    {
+      let v0 = subgroupBroadcast(a2, 7u);
+      acc23 = fma(vec4<f32>(v0.x), b0, acc23);
+      acc23 = fma(vec4<f32>(v0.y), b1, acc23);
+      acc23 = fma(vec4<f32>(v0.z), b2, acc23);
+      acc23 = fma(vec4<f32>(v0.w), b3, acc23);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 0u);
+      acc24 = fma(vec4<f32>(v0.x), b0, acc24);
+      acc24 = fma(vec4<f32>(v0.y), b1, acc24);
+      acc24 = fma(vec4<f32>(v0.z), b2, acc24);
+      acc24 = fma(vec4<f32>(v0.w), b3, acc24);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 1u);
+      acc25 = fma(vec4<f32>(v0.x), b0, acc25);
+      acc25 = fma(vec4<f32>(v0.y), b1, acc25);
+      acc25 = fma(vec4<f32>(v0.z), b2, acc25);
+      acc25 = fma(vec4<f32>(v0.w), b3, acc25);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 2u);
+      acc26 = fma(vec4<f32>(v0.x), b0, acc26);
+      acc26 = fma(vec4<f32>(v0.y), b1, acc26);
+      acc26 = fma(vec4<f32>(v0.z), b2, acc26);
+      acc26 = fma(vec4<f32>(v0.w), b3, acc26);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 3u);
+      acc27 = fma(vec4<f32>(v0.x), b0, acc27);
+      acc27 = fma(vec4<f32>(v0.y), b1, acc27);
+      acc27 = fma(vec4<f32>(v0.z), b2, acc27);
+      acc27 = fma(vec4<f32>(v0.w), b3, acc27);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 4u);
+      acc28 = fma(vec4<f32>(v0.x), b0, acc28);
+      acc28 = fma(vec4<f32>(v0.y), b1, acc28);
+      acc28 = fma(vec4<f32>(v0.z), b2, acc28);
+      acc28 = fma(vec4<f32>(v0.w), b3, acc28);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 5u);
+      acc29 = fma(vec4<f32>(v0.x), b0, acc29);
+      acc29 = fma(vec4<f32>(v0.y), b1, acc29);
+      acc29 = fma(vec4<f32>(v0.z), b2, acc29);
+      acc29 = fma(vec4<f32>(v0.w), b3, acc29);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 6u);
+      acc30 = fma(vec4<f32>(v0.x), b0, acc30);
+      acc30 = fma(vec4<f32>(v0.y), b1, acc30);
+      acc30 = fma(vec4<f32>(v0.z), b2, acc30);
+      acc30 = fma(vec4<f32>(v0.w), b3, acc30);
+    }
+    {
+      let v0 = subgroupBroadcast(a3, 7u);
+      acc31 = fma(vec4<f32>(v0.x), b0, acc31);
+      acc31 = fma(vec4<f32>(v0.y), b1, acc31);
+      acc31 = fma(vec4<f32>(v0.z), b2, acc31);
+      acc31 = fma(vec4<f32>(v0.w), b3, acc31);
+    }
   }
   store(m0 + 0u, rowEnd, col, acc0);
   store(m0 + 1u, rowEnd, col, acc1);
@@ -222,4 +351,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   store(m0 + 13u, rowEnd, col, acc13);
   store(m0 + 14u, rowEnd, col, acc14);
   store(m0 + 15u, rowEnd, col, acc15);
+  store(m0 + 16u, rowEnd, col, acc16);
+  store(m0 + 17u, rowEnd, col, acc17);
+  store(m0 + 18u, rowEnd, col, acc18);
+  store(m0 + 19u, rowEnd, col, acc19);
+  store(m0 + 20u, rowEnd, col, acc20);
+  store(m0 + 21u, rowEnd, col, acc21);
+  store(m0 + 22u, rowEnd, col, acc22);
+  store(m0 + 23u, rowEnd, col, acc23);
+  store(m0 + 24u, rowEnd, col, acc24);
+  store(m0 + 25u, rowEnd, col, acc25);
+  store(m0 + 26u, rowEnd, col, acc26);
+  store(m0 + 27u, rowEnd, col, acc27);
+  store(m0 + 28u, rowEnd, col, acc28);
+  store(m0 + 29u, rowEnd, col, acc29);
+  store(m0 + 30u, rowEnd, col, acc30);
+  store(m0 + 31u, rowEnd, col, acc31);
 }

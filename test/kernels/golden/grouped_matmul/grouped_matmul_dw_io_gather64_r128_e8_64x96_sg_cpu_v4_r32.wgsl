@@ -1,17 +1,17 @@
 enable subgroups;
-// grouped_matmul_dw_io_gather75_r600_e256_12x20_sg_cpu_v4
-// grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :12]ᵀ · G[rows of e, :20] for 256 experts, written [E, in, out]; 600 worst-case rows, A rows gathered from x through src_token
+// grouped_matmul_dw_io_gather64_r128_e8_64x96_sg_cpu_v4_r32
+// grouped matmul dW, subgroup variant: dW[e] = A[rows of e, :64]ᵀ · G[rows of e, :96] for 8 experts, written [E, in, out]; 128 worst-case rows, A rows gathered from x through src_token
 // bindings: a (read, as vec4), src_token (read i32), g (read, as vec4), counts (read u32 [E]), dw (write, as vec4)
-// dispatch: (ceil(out/32), ceil(in/16), E) workgroups of one 8-lane subgroup; a lane owns 16 in-rows × 4 out-columns of dW[e] and walks its expert's rows 4 at a time
+// dispatch: (ceil(out/32), ceil(in/32), E) workgroups of one 8-lane subgroup; a lane owns 32 in-rows × 4 out-columns of dW[e] and walks its expert's rows 4 at a time
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> src_token: array<i32>;
 @group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> counts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dw: array<vec4<f32>>;
 
-const ROWS = 600u;
-const IN = 12u;
-const OUT = 20u;
+const ROWS = 128u;
+const IN = 64u;
+const OUT = 96u;
 
 
 // A row `row` (of a, or of x through src_token), in-columns i..i+3 (clamped).
@@ -19,12 +19,12 @@ fn loadA4(row: u32, i: u32) -> vec4<f32> {
   let t = src_token[row];
   let r = u32(max(t, 0));
   let keep = select(0.0f, 1.0f, t >= 0);
-  return keep * a[r * 3u + min(i, IN - 4u) / 4u];
+  return keep * a[r * 16u + min(i, IN - 4u) / 4u];
 }
 
 // G row `row`, out-columns col..col+3 (clamped).
 fn loadG4(row: u32, col: u32) -> vec4<f32> {
-  return g[row * 5u + min(col, OUT - 4u) / 4u];
+  return g[row * 24u + min(col, OUT - 4u) / 4u];
 }
 
 fn store(base: u32, i: u32, col: u32, v: vec4<f32>) {
@@ -42,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   for (var e = 0u; e < expert; e++) { start += counts[e]; }
   let range = vec2<u32>(min(start, ROWS), min(start + counts[expert], ROWS));
   let lastRow = max(range.y, 1u) - 1u;
-  let i0 = wid.y * 16u;
+  let i0 = wid.y * 32u;
   let col = wid.x * 32u + lane * 4u;
   var acc0 = vec4<f32>(0.0f);
   var acc1 = vec4<f32>(0.0f);
@@ -60,19 +60,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   var acc13 = vec4<f32>(0.0f);
   var acc14 = vec4<f32>(0.0f);
   var acc15 = vec4<f32>(0.0f);
+  var acc16 = vec4<f32>(0.0f);
+  var acc17 = vec4<f32>(0.0f);
+  var acc18 = vec4<f32>(0.0f);
+  var acc19 = vec4<f32>(0.0f);
+  var acc20 = vec4<f32>(0.0f);
+  var acc21 = vec4<f32>(0.0f);
+  var acc22 = vec4<f32>(0.0f);
+  var acc23 = vec4<f32>(0.0f);
+  var acc24 = vec4<f32>(0.0f);
+  var acc25 = vec4<f32>(0.0f);
+  var acc26 = vec4<f32>(0.0f);
+  var acc27 = vec4<f32>(0.0f);
+  var acc28 = vec4<f32>(0.0f);
+  var acc29 = vec4<f32>(0.0f);
+  var acc30 = vec4<f32>(0.0f);
+  var acc31 = vec4<f32>(0.0f);
   for (var r = range.x; r < range.y; r += 4u) {
     // b<kk>: this lane's 4 out-columns of G at row r + kk, zero past the expert's last row.
     let b0 = loadG4(r, col);
     let b1 = select(vec4<f32>(0.0f), loadG4(min(r + 1u, lastRow), col), r + 1u < range.y);
     let b2 = select(vec4<f32>(0.0f), loadG4(min(r + 2u, lastRow), col), r + 2u < range.y);
     let b3 = select(vec4<f32>(0.0f), loadG4(min(r + 3u, lastRow), col), r + 3u < range.y);
-    let a0 = loadA4(min(r + (lane + 0u) / 4u, lastRow), i0 + ((lane + 0u) % 4u) * 4u);
-    let a1 = loadA4(min(r + (lane + 8u) / 4u, lastRow), i0 + ((lane + 8u) % 4u) * 4u);
+    let a0 = loadA4(min(r + (lane + 0u) / 8u, lastRow), i0 + ((lane + 0u) % 8u) * 4u);
+    let a1 = loadA4(min(r + (lane + 8u) / 8u, lastRow), i0 + ((lane + 8u) % 8u) * 4u);
+    let a2 = loadA4(min(r + (lane + 16u) / 8u, lastRow), i0 + ((lane + 16u) % 8u) * 4u);
+    let a3 = loadA4(min(r + (lane + 24u) / 8u, lastRow), i0 + ((lane + 24u) % 8u) * 4u);
     {
       let v0 = subgroupBroadcast(a0, 0u);
-      let v1 = subgroupBroadcast(a0, 4u);
-      let v2 = subgroupBroadcast(a1, 0u);
-      let v3 = subgroupBroadcast(a1, 4u);
+      let v1 = subgroupBroadcast(a1, 0u);
+      let v2 = subgroupBroadcast(a2, 0u);
+      let v3 = subgroupBroadcast(a3, 0u);
       acc0 = fma(vec4<f32>(v0.x), b0, acc0);
       acc0 = fma(vec4<f32>(v1.x), b1, acc0);
       acc0 = fma(vec4<f32>(v2.x), b2, acc0);
@@ -92,9 +110,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let v0 = subgroupBroadcast(a0, 1u);
-      let v1 = subgroupBroadcast(a0, 5u);
-      let v2 = subgroupBroadcast(a1, 1u);
-      let v3 = subgroupBroadcast(a1, 5u);
+      let v1 = subgroupBroadcast(a1, 1u);
+      let v2 = subgroupBroadcast(a2, 1u);
+      let v3 = subgroupBroadcast(a3, 1u);
       acc4 = fma(vec4<f32>(v0.x), b0, acc4);
       acc4 = fma(vec4<f32>(v1.x), b1, acc4);
       acc4 = fma(vec4<f32>(v2.x), b2, acc4);
@@ -114,9 +132,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let v0 = subgroupBroadcast(a0, 2u);
-      let v1 = subgroupBroadcast(a0, 6u);
-      let v2 = subgroupBroadcast(a1, 2u);
-      let v3 = subgroupBroadcast(a1, 6u);
+      let v1 = subgroupBroadcast(a1, 2u);
+      let v2 = subgroupBroadcast(a2, 2u);
+      let v3 = subgroupBroadcast(a3, 2u);
       acc8 = fma(vec4<f32>(v0.x), b0, acc8);
       acc8 = fma(vec4<f32>(v1.x), b1, acc8);
       acc8 = fma(vec4<f32>(v2.x), b2, acc8);
@@ -136,9 +154,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let v0 = subgroupBroadcast(a0, 3u);
-      let v1 = subgroupBroadcast(a0, 7u);
-      let v2 = subgroupBroadcast(a1, 3u);
-      let v3 = subgroupBroadcast(a1, 7u);
+      let v1 = subgroupBroadcast(a1, 3u);
+      let v2 = subgroupBroadcast(a2, 3u);
+      let v3 = subgroupBroadcast(a3, 3u);
       acc12 = fma(vec4<f32>(v0.x), b0, acc12);
       acc12 = fma(vec4<f32>(v1.x), b1, acc12);
       acc12 = fma(vec4<f32>(v2.x), b2, acc12);
@@ -155,6 +173,94 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       acc15 = fma(vec4<f32>(v1.w), b1, acc15);
       acc15 = fma(vec4<f32>(v2.w), b2, acc15);
       acc15 = fma(vec4<f32>(v3.w), b3, acc15);
+    }
+    {
+      let v0 = subgroupBroadcast(a0, 4u);
+      let v1 = subgroupBroadcast(a1, 4u);
+      let v2 = subgroupBroadcast(a2, 4u);
+      let v3 = subgroupBroadcast(a3, 4u);
+      acc16 = fma(vec4<f32>(v0.x), b0, acc16);
+      acc16 = fma(vec4<f32>(v1.x), b1, acc16);
+      acc16 = fma(vec4<f32>(v2.x), b2, acc16);
+      acc16 = fma(vec4<f32>(v3.x), b3, acc16);
+      acc17 = fma(vec4<f32>(v0.y), b0, acc17);
+      acc17 = fma(vec4<f32>(v1.y), b1, acc17);
+      acc17 = fma(vec4<f32>(v2.y), b2, acc17);
+      acc17 = fma(vec4<f32>(v3.y), b3, acc17);
+      acc18 = fma(vec4<f32>(v0.z), b0, acc18);
+      acc18 = fma(vec4<f32>(v1.z), b1, acc18);
+      acc18 = fma(vec4<f32>(v2.z), b2, acc18);
+      acc18 = fma(vec4<f32>(v3.z), b3, acc18);
+      acc19 = fma(vec4<f32>(v0.w), b0, acc19);
+      acc19 = fma(vec4<f32>(v1.w), b1, acc19);
+      acc19 = fma(vec4<f32>(v2.w), b2, acc19);
+      acc19 = fma(vec4<f32>(v3.w), b3, acc19);
+    }
+    {
+      let v0 = subgroupBroadcast(a0, 5u);
+      let v1 = subgroupBroadcast(a1, 5u);
+      let v2 = subgroupBroadcast(a2, 5u);
+      let v3 = subgroupBroadcast(a3, 5u);
+      acc20 = fma(vec4<f32>(v0.x), b0, acc20);
+      acc20 = fma(vec4<f32>(v1.x), b1, acc20);
+      acc20 = fma(vec4<f32>(v2.x), b2, acc20);
+      acc20 = fma(vec4<f32>(v3.x), b3, acc20);
+      acc21 = fma(vec4<f32>(v0.y), b0, acc21);
+      acc21 = fma(vec4<f32>(v1.y), b1, acc21);
+      acc21 = fma(vec4<f32>(v2.y), b2, acc21);
+      acc21 = fma(vec4<f32>(v3.y), b3, acc21);
+      acc22 = fma(vec4<f32>(v0.z), b0, acc22);
+      acc22 = fma(vec4<f32>(v1.z), b1, acc22);
+      acc22 = fma(vec4<f32>(v2.z), b2, acc22);
+      acc22 = fma(vec4<f32>(v3.z), b3, acc22);
+      acc23 = fma(vec4<f32>(v0.w), b0, acc23);
+      acc23 = fma(vec4<f32>(v1.w), b1, acc23);
+      acc23 = fma(vec4<f32>(v2.w), b2, acc23);
+      acc23 = fma(vec4<f32>(v3.w), b3, acc23);
+    }
+    {
+      let v0 = subgroupBroadcast(a0, 6u);
+      let v1 = subgroupBroadcast(a1, 6u);
+      let v2 = subgroupBroadcast(a2, 6u);
+      let v3 = subgroupBroadcast(a3, 6u);
+      acc24 = fma(vec4<f32>(v0.x), b0, acc24);
+      acc24 = fma(vec4<f32>(v1.x), b1, acc24);
+      acc24 = fma(vec4<f32>(v2.x), b2, acc24);
+      acc24 = fma(vec4<f32>(v3.x), b3, acc24);
+      acc25 = fma(vec4<f32>(v0.y), b0, acc25);
+      acc25 = fma(vec4<f32>(v1.y), b1, acc25);
+      acc25 = fma(vec4<f32>(v2.y), b2, acc25);
+      acc25 = fma(vec4<f32>(v3.y), b3, acc25);
+      acc26 = fma(vec4<f32>(v0.z), b0, acc26);
+      acc26 = fma(vec4<f32>(v1.z), b1, acc26);
+      acc26 = fma(vec4<f32>(v2.z), b2, acc26);
+      acc26 = fma(vec4<f32>(v3.z), b3, acc26);
+      acc27 = fma(vec4<f32>(v0.w), b0, acc27);
+      acc27 = fma(vec4<f32>(v1.w), b1, acc27);
+      acc27 = fma(vec4<f32>(v2.w), b2, acc27);
+      acc27 = fma(vec4<f32>(v3.w), b3, acc27);
+    }
+    {
+      let v0 = subgroupBroadcast(a0, 7u);
+      let v1 = subgroupBroadcast(a1, 7u);
+      let v2 = subgroupBroadcast(a2, 7u);
+      let v3 = subgroupBroadcast(a3, 7u);
+      acc28 = fma(vec4<f32>(v0.x), b0, acc28);
+      acc28 = fma(vec4<f32>(v1.x), b1, acc28);
+      acc28 = fma(vec4<f32>(v2.x), b2, acc28);
+      acc28 = fma(vec4<f32>(v3.x), b3, acc28);
+      acc29 = fma(vec4<f32>(v0.y), b0, acc29);
+      acc29 = fma(vec4<f32>(v1.y), b1, acc29);
+      acc29 = fma(vec4<f32>(v2.y), b2, acc29);
+      acc29 = fma(vec4<f32>(v3.y), b3, acc29);
+      acc30 = fma(vec4<f32>(v0.z), b0, acc30);
+      acc30 = fma(vec4<f32>(v1.z), b1, acc30);
+      acc30 = fma(vec4<f32>(v2.z), b2, acc30);
+      acc30 = fma(vec4<f32>(v3.z), b3, acc30);
+      acc31 = fma(vec4<f32>(v0.w), b0, acc31);
+      acc31 = fma(vec4<f32>(v1.w), b1, acc31);
+      acc31 = fma(vec4<f32>(v2.w), b2, acc31);
+      acc31 = fma(vec4<f32>(v3.w), b3, acc31);
     }
   }
   let base = expert * IN * OUT;
@@ -174,4 +280,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   store(base, i0 + 13u, col, acc13);
   store(base, i0 + 14u, col, acc14);
   store(base, i0 + 15u, col, acc15);
+  store(base, i0 + 16u, col, acc16);
+  store(base, i0 + 17u, col, acc17);
+  store(base, i0 + 18u, col, acc18);
+  store(base, i0 + 19u, col, acc19);
+  store(base, i0 + 20u, col, acc20);
+  store(base, i0 + 21u, col, acc21);
+  store(base, i0 + 22u, col, acc22);
+  store(base, i0 + 23u, col, acc23);
+  store(base, i0 + 24u, col, acc24);
+  store(base, i0 + 25u, col, acc25);
+  store(base, i0 + 26u, col, acc26);
+  store(base, i0 + 27u, col, acc27);
+  store(base, i0 + 28u, col, acc28);
+  store(base, i0 + 29u, col, acc29);
+  store(base, i0 + 30u, col, acc30);
+  store(base, i0 + 31u, col, acc31);
 }
