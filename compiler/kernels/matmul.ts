@@ -75,25 +75,18 @@ export interface SubgroupTuning {
 /** Measured best on lavapipe (docs/benchmarks.md lists the alternatives tried). */
 export const SUBGROUP_TUNING: SubgroupTuning = { rows: 16, subgroupsPerWorkgroup: 1 };
 /**
- * CPU adapters, large products: 32 rows per lane. Interleaved on lavapipe (40 rounds, load ≈ 1),
- * median per-round time ÷ 16 rows: the demo's LM head nn 512×1024×64 0.85–0.87, tn 64×1024×512
- * 0.90, nt 512×64×1024 0.88; qwen_tiny's nn 1024×2048×128 0.83, tn 128×2048×1024 0.97, nt
- * 1024×128×2048 0.93; 1024³ 1.005. Not for small ones: tn 64×64×512 (4 workgroups at 32 rows)
- * 1.12, nn 512×64×64 0.97. Costs ≈ 0.5 s more of cold compile per kernel (1.0 vs 0.5 s).
+ * CPU adapters: 32 rows per lane. Interleaved on lavapipe (30–40 rounds, load ≈ 1), median per-round
+ * time ÷ 16 rows: the demo's LM head nn 512×1024×64 0.85–0.87, tn 64×1024×512 0.90, nt 512×64×1024
+ * 0.88; its projections nn / nt 512×64×64 0.89 / 0.92 (0.90 / 0.86 accumulating), tn 64×64×512
+ * 0.88 (1.12 in an earlier 40-round run); qwen_tiny's nn 1024×2048×128 0.83, tn 128×2048×1024
+ * 0.97, nt 1024×128×2048 0.93, nn 1024×128×128 0.90; 1024³ 1.005. Costs ≈ 0.5 s more of cold
+ * compile per kernel (1.0 vs 0.5 s). Earlier trials under load 1.4–7 saw only noise.
  */
-export const SUBGROUP_TUNING_CPU_LARGE: SubgroupTuning = { rows: 32, subgroupsPerWorkgroup: 1 };
-/** Multiply-adds from which a CPU adapter takes SUBGROUP_TUNING_CPU_LARGE (the demo's LM head). */
-const CPU_LARGE_MACS = 2 ** 25;
-/** …and workgroups the 32-row dispatch must still have, so both of lavapipe's threads stay fed. */
-const CPU_LARGE_MIN_WORKGROUPS = 32;
+export const SUBGROUP_TUNING_CPU: SubgroupTuning = { rows: 32, subgroupsPerWorkgroup: 1 };
 
-/** The subgroup variant's tuning for this adapter and shape. */
-export function subgroupTuningFor(caps: MatmulCaps, p: MatmulParams): SubgroupTuning {
-  const r = resolve(p);
-  if (caps.cpuAdapter !== true) return SUBGROUP_TUNING;
-  const { rows } = SUBGROUP_TUNING_CPU_LARGE;
-  const workgroups = Math.ceil(r.M / rows) * Math.ceil(r.N / (4 * caps.subgroupMinSize)) * r.batch;
-  return r.batch * r.M * r.N * r.K >= CPU_LARGE_MACS && workgroups >= CPU_LARGE_MIN_WORKGROUPS && rows % caps.subgroupMinSize === 0 ? SUBGROUP_TUNING_CPU_LARGE : SUBGROUP_TUNING;
+/** The subgroup variant's tuning for this adapter. */
+export function subgroupTuningFor(caps: MatmulCaps): SubgroupTuning {
+  return caps.cpuAdapter === true && SUBGROUP_TUNING_CPU.rows % caps.subgroupMinSize === 0 ? SUBGROUP_TUNING_CPU : SUBGROUP_TUNING;
 }
 /** Subgroup widths the subgroup variant is written for (a workgroup must be one whole subgroup). */
 const SUBGROUP_LANES = [4, 8, 16] as const;
@@ -366,7 +359,7 @@ export function matmulProgram(
   p: MatmulParams,
   caps: MatmulCaps,
   variant: MatmulVariant = matmulVariantFor(caps, p),
-  tuning: SubgroupTuning = subgroupTuningFor(caps, p),
+  tuning: SubgroupTuning = subgroupTuningFor(caps),
 ): KernelProgram {
   const r = resolve(p);
   if (variant === 'rows') return rowsProgram(r);

@@ -3,7 +3,7 @@
 // transpose mode, batched with strides and broadcasting, with alpha and accumulation.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { matmulCase, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU_LARGE, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
+import { matmulCase, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -85,36 +85,36 @@ describe('matmul variant choice and schedule', () => {
     expect(matmulProgram({ M: 512, N: 4, K: 64 }, CPU_ADAPTER).template).toBe('matmul-rows');
   });
 
-  it('gives CPU adapters 32 rows per lane for large products with enough workgroups left, other adapters 16', () => {
-    const lmHead: MatmulParams[] = [{ M: 512, N: 1024, K: 64 }, { M: 64, N: 1024, K: 512, transA: true }, { M: 512, N: 64, K: 1024, transB: true }];
-    for (const p of lmHead) {
-      expect(subgroupTuningFor(CPU_ADAPTER, p)).toBe(SUBGROUP_TUNING_CPU_LARGE);
+  it('gives CPU adapters 32 rows per lane, other adapters 16', () => {
+    expect(subgroupTuningFor(CPU_ADAPTER)).toBe(SUBGROUP_TUNING_CPU);
+    expect(subgroupTuningFor(LAVAPIPE_CAPS)).toBe(SUBGROUP_TUNING);
+    expect(subgroupTuningFor({ ...CPU_ADAPTER, subgroupMinSize: 64 })).toBe(SUBGROUP_TUNING); // 32 rows do not split over 64 lanes
+    for (const p of [{ M: 512, N: 1024, K: 64 }, { M: 64, N: 64, K: 512, transA: true }] as MatmulParams[]) {
       expect(matmulProgram(p, CPU_ADAPTER).label).toMatch(/_sg_r32$/);
-      expect(subgroupTuningFor(LAVAPIPE_CAPS, p)).toBe(SUBGROUP_TUNING);
       expect(matmulProgram(p, LAVAPIPE_CAPS).label).toMatch(/_sg$/);
     }
-    // Small products keep 16 rows (nn 512×64×64 measured 0.97, no gain for a longer compile)…
-    expect(subgroupTuningFor(CPU_ADAPTER, { M: 512, N: 64, K: 64 })).toBe(SUBGROUP_TUNING);
-    // …and so does a large one that would be left with too few workgroups for two threads.
-    expect(subgroupTuningFor(CPU_ADAPTER, { M: 64, N: 64, K: 8192, transA: true })).toBe(SUBGROUP_TUNING);
     expect(matmulProgram({ M: 512, N: 1024, K: 64 }, CPU_ADAPTER).dispatch).toEqual([16, 32, 1]);
+    expect(matmulProgram({ M: 512, N: 1024, K: 64 }, LAVAPIPE_CAPS).dispatch).toEqual([32, 32, 1]);
   });
 
-  it('matches its golden WGSL and the float64 oracle with 32 rows per lane (edges, transposes, batches, accumulation)', async () => {
+  it('matches its golden WGSL and the float64 oracle with 32 and 16 rows per lane (edges, transposes, batches, accumulation)', async () => {
     expectGoldenWgsl(GOLDEN_DIR, matmulProgram({ M: 512, N: 1024, K: 64 }, CPU_ADAPTER));
     const caps = await deviceCaps();
-    if (matmulVariant(caps) !== 'subgroup' || SUBGROUP_TUNING_CPU_LARGE.rows % caps.subgroupMinSize !== 0) return;
+    if (matmulVariant(caps) !== 'subgroup' || SUBGROUP_TUNING_CPU.rows % caps.subgroupMinSize !== 0) return;
     const cases: MatmulParams[] = [
       { M: 70, N: 40, K: 33 },
       { M: 45, N: 68, K: 20, transA: true },
       { M: 64, N: 36, K: 70, transB: true },
       { M: 33, N: 33, K: 17, batch: 2, transA: true, transB: true, alpha: -2, accumulate: true },
     ];
-    for (const p of cases) {
-      const program = matmulProgram(p, caps, 'subgroup', SUBGROUP_TUNING_CPU_LARGE);
-      expect(program.label).toMatch(/_r32$/);
-      const result = await checkKernel(await testExecutor(), { program, oracle: matmulOracle(p), tolerance: matmulTolerance(p) }, 13);
-      expect(result.ok, `${program.label}: ${result.report}`).toBe(true);
+    // Both tunings on this device: the CASES above run the one its caps choose.
+    for (const tuning of [SUBGROUP_TUNING_CPU, SUBGROUP_TUNING]) {
+      for (const p of cases) {
+        const program = matmulProgram(p, caps, 'subgroup', tuning);
+        expect(program.label.endsWith('_r32')).toBe(tuning.rows === 32);
+        const result = await checkKernel(await testExecutor(), { program, oracle: matmulOracle(p), tolerance: matmulTolerance(p) }, 13);
+        expect(result.ok, `${program.label}: ${result.report}`).toBe(true);
+      }
     }
   });
 
