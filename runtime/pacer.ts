@@ -12,9 +12,10 @@
 // first blocks the thread for `pollIntervalMs` (Atomics.wait, asleep in the kernel). One poll
 // (ProcessEvents) costs ~55 µs of CPU; a 4M-element copy ×30 measured 246–282 ms spinning, 161–174
 // gentle (0.1 ms), main-thread CPU 190–250 ms → 20–30 ms. On the demo step, after the sleep, the
-// gentle poll was within noise of the spinning one (bench/pacing.ts); gentle alone, without the
-// sleep, was slower (46 vs 37–39 ms median): the sleep stays. Pipeline compiles and the kernel
-// executor's read-backs poll gently too (cold demo_sd compile: CPU 136–160 s → 82–92 s).
+// gentle poll was within noise of the spinning one (`npm run bench -- pacing`: 33.2–35.2 vs
+// 34.0–34.6 ms median); gentle alone, without the sleep, was slower (38.6–43.8 ms median): the
+// sleep stays. Pipeline compiles and the kernel executor's read-backs poll gently too (cold
+// demo_sd compile: CPU 136–160 s → 82–92 s).
 //
 // So before the first wait on a submission the executor sleeps (a plain timer: no Dawn promise is
 // pending, the event loop blocks in epoll) for the time that kind of submission is expected to
@@ -27,15 +28,15 @@
 // - a wait that returned at once means the sleep may have overshot: the estimate shrinks by
 //   `shrink`, so it keeps probing down to where the device really finishes. With the gentle poll an
 //   undersleep costs little (a few polls) and an oversleep costs the whole overshoot, so the
-//   controller aims below the device time: at a steady device it blocks about 4 waits in 5
-//   (1.01 up against 0.96 down). The device time on lavapipe swings 25–45 ms from step to step on
-//   the demo; the former raise of 0.5 × the blocked time chased those swings into 40–50 ms sleeps
-//   (seen in the wait history); 0.1 follows a device that really got slower within ~20 waits.
-//   Consecutive overshoots
-//   shrink faster (the step doubles per overshoot in a row, up to `maxShrinkDoublings`): one step
-//   that ran under a load spike can otherwise teach a sleep several times the device time that a
-//   fixed 3 % per step takes dozens of steps to unlearn (seen as 200 ms sleeps on a 50 ms step in a
-//   4-step bench block). A wait that still blocked resets the streak.
+//   controller aims below the device time (by arithmetic, 1 % up against 4 % down balance at four
+//   blocked waits per overshoot, the raise term aside). The device time on lavapipe swings 25–45 ms
+//   from step to step on the demo; the former raise of 0.5 × the blocked time chased those swings
+//   into 40–50 ms sleeps (seen in the wait history), 0.1 still follows a device that got 4× slower
+//   within 40 waits (test/harness/pacer.test.ts). Consecutive overshoots shrink faster (the step
+//   doubles per overshoot in a row, up to `maxShrinkDoublings`): one step that ran under a load
+//   spike can otherwise teach a sleep several times the device time that a fixed 3 % per step takes
+//   dozens of steps to unlearn (seen as 200 ms sleeps on a 50 ms step in a 4-step bench block). A
+//   wait that still blocked resets the streak.
 // Invariants: pacing never changes what is computed or in what order, only when the host looks;
 // nothing below `minSleepMs` is slept (timer granularity is ~1 ms). Enabled on CPU adapters;
 // SDMOEC_PACING=off|on overrides (A/B benches).

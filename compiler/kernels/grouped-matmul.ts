@@ -32,12 +32,12 @@
 // Measured on lavapipe at the demo's shapes (1024 routed rows, 4 experts, 64×128 and 128×64; issue 8):
 // the subgroup variant runs at the dense matmul kernel's own rate for the same M×N×K (~16-21 GFLOP/s
 // best, interleaved), so CPU adapters get it unchanged, with 32 rows per lane (sgRows; measured
-// at low load, see SG_ROWS_CPU). Tried and dropped: 8 rows per lane, workgroups walking 2-8 row
+// at low load). Tried and dropped: 8 rows per lane, workgroups walking 2-8 row
 // sub-tiles × 2-4 column tiles in loops (no gain beyond noise, and 15-60 s first-use compiles under
 // load against ~9-15 s), and one lane per column with uniform A loads instead of broadcasts (40×
 // slower).
 import { InternalError } from '../../base/errors.ts';
-import { matmulVariant, subgroupBroadcastPlan, type MatmulCaps } from './matmul.ts';
+import { matmulVariant, rowsSuffix, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, type MatmulCaps } from './matmul.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
 import type { Dim3 } from '../codegen/kernel.ts';
 import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
@@ -105,24 +105,16 @@ function gatherBindings(rows: number, width: number, gatherTokens: number | unde
   ];
 }
 
-/** Rows of the subgroup variant's per-lane accumulator block (the dense matmul's measured best). */
-const SG_ROWS = 16;
 /**
- * CPU adapters: 32 rows per lane. Interleaved on lavapipe at the demo's shapes (1024 routed rows,
- * 4 experts; 30 rounds, load ≈ 1.2), median per-round time ÷ 16 rows: forward io 64×128 0.80,
- * io 128×64 0.89, dX oi 128×64 0.90, oi 64×128 0.92, dW io 64×128 0.87. Cold compile ≈ 0.9–1.0 s
- * per kernel against 0.4–0.6 s. (An earlier trial under load 6–10 could not see it through the noise.)
+ * Rows per lane of the subgroup variant: the dense matmul's choice for this adapter
+ * (subgroupTuningFor: 32 on CPU adapters, 16 elsewhere). Measured for the grouped GEMMs too,
+ * interleaved on lavapipe at the demo's shapes (1024 routed rows, 4 experts; 30 rounds, load ≈ 1.2),
+ * median per-round time at 32 rows ÷ 16: forward io 64×128 0.80, io 128×64 0.89, dX oi 128×64 0.90,
+ * oi 64×128 0.92, dW io 64×128 0.87; cold compile ≈ 0.9–1.0 s per kernel against 0.4–0.6 s. (An
+ * earlier trial under load 6–10 could not see it through the noise.)
  */
-const SG_ROWS_CPU = 32;
-
-/** Rows per lane of the subgroup variant on this adapter. */
 function sgRows(caps: MatmulCaps | undefined): number {
-  return cpuLayout(caps) && SG_ROWS_CPU % (caps?.subgroupMinSize ?? 1) === 0 ? SG_ROWS_CPU : SG_ROWS;
-}
-
-/** Label suffix for a row count other than SG_ROWS. */
-function rowsSuffix(rows: number): string {
-  return rows === SG_ROWS ? '' : `_r${rows}`;
+  return (caps ? subgroupTuningFor(caps) : SUBGROUP_TUNING).rows;
 }
 
 /** The subgroup width to build for, or undefined for the portable variant. */

@@ -84,6 +84,11 @@ export const SUBGROUP_TUNING: SubgroupTuning = { rows: 16, subgroupsPerWorkgroup
  */
 export const SUBGROUP_TUNING_CPU: SubgroupTuning = { rows: 32, subgroupsPerWorkgroup: 1 };
 
+/** Label suffix of a subgroup kernel built with `rows` per lane (none for the default tuning). */
+export function rowsSuffix(rows: number): string {
+  return rows === SUBGROUP_TUNING.rows ? '' : `_r${rows}`;
+}
+
 /** The subgroup variant's tuning for this adapter. */
 export function subgroupTuningFor(caps: MatmulCaps): SubgroupTuning {
   return caps.cpuAdapter === true && SUBGROUP_TUNING_CPU.rows % caps.subgroupMinSize === 0 ? SUBGROUP_TUNING_CPU : SUBGROUP_TUNING;
@@ -168,7 +173,7 @@ function label(r: Resolved, variant: MatmulVariant, rows = SUBGROUP_TUNING.rows)
   const mode = `${r.transA ? 't' : 'n'}${r.transB ? 't' : 'n'}`;
   const strides = r.batch > 1 && (r.aStride !== r.M * r.K || r.bStride !== r.K * r.N || r.cStride !== r.M * r.N) ? `_s${r.aStride}-${r.bStride}-${r.cStride}` : '';
   const extras = `${r.alpha !== 1 ? `_alpha${r.alpha}` : ''}${r.accumulate ? '_acc' : ''}`;
-  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${VARIANT_SUFFIX[variant]}${rows !== SUBGROUP_TUNING.rows ? `_r${rows}` : ''}`;
+  return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${VARIANT_SUFFIX[variant]}${rowsSuffix(rows)}`;
 }
 
 function bindings(r: Resolved, vec4 = { a: false, b: false, c: false }): KernelProgram['bindings'] {
