@@ -1,9 +1,9 @@
 // Waiting for the device on a CPU adapter (runtime/pacer.ts), on the demo's training step: one
 // StepExecutor whose pacer is swapped step by step between the runtime's default (sleep the learned
 // estimate, then poll gently: dawn.node's setImmediate re-posts spaced by a blocked sleep), the
-// sleep followed by dawn.node's spinning poll (the default before the gentle poll), and no pacing
-// at all (spin from submit to done). The modes rotate step by step in one process, so each round sees the
-// same machine state. Reports step time and this process's CPU time per step, best / median, and
+// sleep followed by dawn.node's spinning poll (the default before the gentle poll), the gentle poll
+// without the sleep, and no pacing at all (spin from submit to done). The modes rotate step by step
+// in one process, so each round sees the same machine state. Reports step time and this process's CPU time per step, best / median, and
 // the median of the per-round ratios to the spinning wait, plus the default pacer's last waits.
 // A step is timed as the trainer waits for it: from writing its inputs to loss and grad norm read.
 import { BatchSampler } from '../runtime/data/index.ts';

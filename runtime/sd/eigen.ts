@@ -17,6 +17,7 @@
 // ties by ascending tql2 index; every start vector comes from a fixed seed (deterministic).
 
 import { Rng } from '../../base/rng.ts';
+import { axpy, dot } from './vector.ts';
 
 export interface SymmetricEigen {
   /** Eigenvalues, descending. */
@@ -357,9 +358,7 @@ class ShiftedTridiagonal {
 }
 
 function normalize(x: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  const norm = Math.sqrt(s);
+  const norm = Math.sqrt(dot(x, x));
   if (norm > 0) for (let i = 0; i < x.length; i++) x[i] /= norm;
   return norm;
 }
@@ -368,9 +367,8 @@ function normalize(x: Float64Array): number {
 function orthogonalizeRows(x: Float64Array, done: readonly Float64Array[]): void {
   for (let pass = 0; pass < 2; pass++) {
     for (const q of done) {
-      let c = 0;
-      for (let i = 0; i < x.length; i++) c += q[i] * x[i];
-      if (c !== 0) for (let i = 0; i < x.length; i++) x[i] -= c * q[i];
+      const c = dot(q, x);
+      if (c !== 0) axpy(-c, q, x);
     }
   }
 }
