@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
 import { eigenBench } from './eigen.ts';
+import { gemmRowsBench } from './gemm-rows.ts';
 import { gradAccumBench } from './grad-accum.ts';
 import { lmHeadBench } from './lm-head.ts';
 import { matmulBench } from './matmul.ts';
@@ -17,7 +18,7 @@ import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -9,13 +9,13 @@
 // best / 53 median when awaited at once, 31.9 / 32.5 ms when the trainer first slept 30 ms.
 //
 // And while it does wait, the poll is gentle (`pollGently`): each of dawn.node's re-posted polls
-// first blocks the thread for `pollIntervalMs` (Atomics.wait, asleep in the kernel). One poll
-// (ProcessEvents) costs ~55 µs of CPU; a 4M-element copy ×30 measured 246–282 ms spinning, 161–174
-// gentle (0.1 ms), main-thread CPU 190–250 ms → 20–30 ms. On the demo step, after the sleep, the
-// gentle poll was within noise of the spinning one (`npm run bench -- pacing`: 33.2–35.2 vs
-// 34.0–34.6 ms median); gentle alone, without the sleep, was slower (38.6–43.8 ms median): the
-// sleep stays. Pipeline compiles and the kernel executor's read-backs poll gently too (cold
-// demo_sd compile: CPU 136–160 s → 82–92 s).
+// first blocks the thread for `pollIntervalMs` (Atomics.wait, asleep in the kernel), longer for
+// long waits. One poll (ProcessEvents) costs ~55 µs of CPU. In ad-hoc scripts (not kept): a
+// 4M-element copy ×30 without a pacer took 246–282 ms spinning against 161–174 gentle, main-thread
+// CPU 190–250 → 20–30 ms; demo_sd's cold compile took CPU 136–160 s → 82–92 s. On the demo step,
+// after the sleep, the gentle poll is within noise of the spinning one (`npm run bench -- pacing`:
+// 33.2–35.2 vs 34.0–34.6 ms median, CPU 51–52 vs 54 ms per step); gentle alone, without the sleep,
+// was slower (38.6–43.8 ms median): the sleep stays.
 //
 // So before the first wait on a submission the executor sleeps (a plain timer: no Dawn promise is
 // pending, the event loop blocks in epoll) for the time that kind of submission is expected to

@@ -107,11 +107,11 @@ function gatherBindings(rows: number, width: number, gatherTokens: number | unde
 
 /**
  * Rows per lane of the subgroup variant: the dense matmul's choice for this adapter
- * (subgroupTuningFor: 32 on CPU adapters, 16 elsewhere). Measured for the grouped GEMMs too,
- * interleaved on lavapipe at the demo's shapes (1024 routed rows, 4 experts; 30 rounds, load ≈ 1.2),
- * median per-round time at 32 rows ÷ 16: forward io 64×128 0.80, io 128×64 0.89, dX oi 128×64 0.90,
- * oi 64×128 0.92, dW io 64×128 0.87; cold compile ≈ 0.9–1.0 s per kernel against 0.4–0.6 s. (An
- * earlier trial under load 6–10 could not see it through the noise.)
+ * (subgroupTuningFor: 32 on CPU adapters, 16 elsewhere). `npm run bench -- gemm-rows` measures the
+ * grouped GEMMs at the demo's shapes too (1024 routed rows, 4 experts; 30 interleaved rounds, load
+ * ≈ 1), median per-round time 32 ÷ 16 rows: forward io 64×128 0.87, io 128×64 0.87, dX oi 128×64
+ * 0.93, oi 64×128 0.84, dW io 64×128 0.83; cold compile ≈ 0.9–1.0 s per kernel against 0.4–0.6 s.
+ * (An earlier trial under load 6–10 could not see it through the noise.)
  */
 function sgRows(caps: MatmulCaps | undefined): number {
   return (caps ? subgroupTuningFor(caps) : SUBGROUP_TUNING).rows;
@@ -166,7 +166,8 @@ function subgroupPlanParams(lanes: number, rows: number, transA: boolean) {
 
 const tileParams = { tileM: TILE_M, tileN: TILE_N, tileK: TILE_K, threads: THREADS, aLoads: (TILE_M * TILE_K) / THREADS, bLoads: (TILE_K * TILE_N) / THREADS };
 
-export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps): KernelProgram {
+/** `rows`: rows per lane of the subgroup variant (default: this adapter's; bench/gemm-rows.ts compares). */
+export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps, rows = sgRows(caps)): KernelProgram {
   check(p.rows, p.experts, [p.inner, p.out], 'grouped matmul');
   const lanes = subgroupLanes(caps);
   const weightSize = p.inner * p.out;
@@ -185,7 +186,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
     const bVec4 = p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0;
     const cVec4 = vec4Store(caps, p.out);
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) || (b.name === 'c' && cVec4) ? { ...b, vec4: true } : b);
-    const sgr = sgRows(caps);
+    const sgr = rows;
     const tiles = rowTileDispatch(ceilDiv(p.rows, sgr) + p.experts, ceilDiv(p.out, 4 * lanes));
     return {
       template: 'grouped_matmul_sg',
@@ -238,7 +239,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps):
 }
 
 /** dW[e] = A[rows of e]ᵀ · G[rows of e]: tiles of dW are 32 (inDim) × 64 (outDim). */
-export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCaps): KernelProgram {
+export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCaps, rows = sgRows(caps)): KernelProgram {
   check(p.rows, p.experts, [p.inDim, p.outDim], 'grouped matmul dW');
   const lanes = subgroupLanes(caps);
   const bindings: KernelBinding[] = [
@@ -254,7 +255,7 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
     // Only the [in, out] layout stores a lane's 4 columns contiguously ([out, in] writes them IN apart).
     const dwVec4 = p.weightLayout === 'io' && vec4Store(caps, p.outDim);
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || (b.name === 'g' && gVec4) || (b.name === 'dw' && dwVec4) ? { ...b, vec4: true } : b);
-    const sgr = sgRows(caps);
+    const sgr = rows;
     return {
       template: 'grouped_matmul_dw_sg',
       label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${cpuSuffix(caps, dwVec4)}${rowsSuffix(sgr)}`,

@@ -75,12 +75,13 @@ export interface SubgroupTuning {
 /** Measured best on lavapipe (docs/benchmarks.md lists the alternatives tried). */
 export const SUBGROUP_TUNING: SubgroupTuning = { rows: 16, subgroupsPerWorkgroup: 1 };
 /**
- * CPU adapters: 32 rows per lane. Interleaved on lavapipe (30–40 rounds, load ≈ 1), median per-round
- * time ÷ 16 rows: the demo's LM head nn 512×1024×64 0.85–0.87, tn 64×1024×512 0.90, nt 512×64×1024
- * 0.88; its projections nn / nt 512×64×64 0.89 / 0.92 (0.90 / 0.86 accumulating), tn 64×64×512
- * 0.88 (1.12 in an earlier 40-round run); qwen_tiny's nn 1024×2048×128 0.83, tn 128×2048×1024
- * 0.97, nt 1024×128×2048 0.93, nn 1024×128×128 0.90; 1024³ 1.005. Costs ≈ 0.5 s more of cold
- * compile per kernel (1.0 vs 0.5 s). Earlier trials under load 1.4–7 saw only noise.
+ * CPU adapters: 32 rows per lane. `npm run bench -- gemm-rows` (30 interleaved rounds, load ≈ 1;
+ * docs/results/issue8/gemm-rows.md), median per-round time 32 ÷ 16 rows: the demo's LM head nn
+ * 512×1024×64 0.82, tn 64×1024×512 0.90, nt 512×64×1024 0.82; its projections nn 512×64×64 0.93, nt
+ * accumulating 0.84, tn 64×64×512 0.89; qwen_tiny's LM head nn 1024×2048×128 0.90. (Ad-hoc runs
+ * before it: 0.83–0.97 at other qwen_tiny shapes, 1.005 at 1024³, once 1.12 for tn 64×64×512.)
+ * Costs ≈ 0.5 s more of cold compile per kernel (1.0 vs 0.5 s). Earlier trials under load 1.4–7
+ * saw only noise.
  */
 export const SUBGROUP_TUNING_CPU: SubgroupTuning = { rows: 32, subgroupsPerWorkgroup: 1 };
 
