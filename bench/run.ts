@@ -6,6 +6,7 @@ import { writeReport, type BenchModule } from './common.ts';
 import { diagnosticsBench } from './diagnostics.ts';
 import { eigenBench } from './eigen.ts';
 import { gemmRowsBench } from './gemm-rows.ts';
+import { rowVariantsBench } from './row-variants.ts';
 import { gradAccumBench } from './grad-accum.ts';
 import { lmHeadBench } from './lm-head.ts';
 import { matmulBench } from './matmul.ts';
@@ -18,7 +19,7 @@ import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -92,11 +92,14 @@ export function normPerRow(p: NormShape) {
  * Launch shape of a per-row norm kernel in `variant`: the template suffix, workgroup size,
  * dispatch, the template's common params, and whether row-length bindings are vec4.
  */
-export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKernelCaps) {
-  // vec4 only where neighbouring lanes read neighbouring vec4s (subgroup). In the lane layout every
-  // lane reads a different row, and LLVM took 20-50 s to compile those vec4 gathers on lavapipe
-  // (scalar: under 1 s) for no measured gain.
-  const vec4 = variant === 'subgroup' && p.dim % 4 === 0;
+export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKernelCaps, laneVec4 = false) {
+  // vec4 where neighbouring lanes read neighbouring vec4s (subgroup), and in the lane layout when the
+  // kernel asks (`laneVec4`: the rmsnorm lane templates, whose loops hide their trip count). There
+  // every lane reads a different row: LLVM took 20-50 s to compile those vec4 gathers on lavapipe
+  // with the loops unrolled (scalar: under 1 s); with the trip count hidden they compile in well
+  // under a second and run in 0.67-0.71 × the scalar lane kernel's time (512×64 and 1024×128
+  // forward, `npm run bench -- row-variants`). The layernorm lane templates stay scalar.
+  const vec4 = (variant === 'subgroup' || (variant === 'lane' && laneVec4)) && p.dim % 4 === 0;
   const common = { rows: p.rows, dim: p.dim, cols: vec4 ? p.dim / 4 : p.dim, vec4, eps: f32Literal(p.eps), invDim: f32Literal(1 / p.dim) };
   if (variant === 'tree') {
     const { dispatch, params } = normPerRow(p);
@@ -124,17 +127,20 @@ export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKerne
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 const variantTag = (v: NormVariant): string => (v === 'tree' ? '' : `_${v}`);
+/** `4` after `_lane` when the lane layout reads vec4s. */
+const laneTag = (v: NormVariant, vec4: boolean): string => (v === 'lane' && vec4 ? '4' : '');
 
 const checkParams = (p: RmsnormParams): void => checkNormShape('rmsnorm', p);
 const tag = normTag;
 
-export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
+/** `laneVec4` (default on): the lane layout reads rows as vec4s when dim % 4 == 0 (see normRowLayout). */
+export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim), laneVec4 = true): KernelProgram {
   checkParams(p);
-  const l = normRowLayout(p, variant, caps);
+  const l = normRowLayout(p, variant, caps, laneVec4);
   const v4 = l.vec4 ? { vec4: true } : {};
   return {
     template: `rmsnorm${l.suffix}`,
-    label: `rmsnorm_fwd_${tag(p)}${variantTag(variant)}`,
+    label: `rmsnorm_fwd_${tag(p)}${variantTag(variant)}${laneTag(variant, l.vec4)}`,
     params: l.params,
     bindings: [
       { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
@@ -153,14 +159,14 @@ export interface RmsnormBackwardParams extends RmsnormParams {
   readonly addend?: boolean;
 }
 
-export function rmsnormBackwardProgram(p: RmsnormBackwardParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim)): KernelProgram {
+export function rmsnormBackwardProgram(p: RmsnormBackwardParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim), laneVec4 = true): KernelProgram {
   checkParams(p);
-  const l = normRowLayout(p, variant, caps);
+  const l = normRowLayout(p, variant, caps, laneVec4);
   const v4 = l.vec4 ? { vec4: true } : {};
   const addend = p.addend ?? false;
   return {
     template: `rmsnorm_backward${l.suffix}`,
-    label: `rmsnorm_bwd_${tag(p)}${addend ? '_add' : ''}${variantTag(variant)}`,
+    label: `rmsnorm_bwd_${tag(p)}${addend ? '_add' : ''}${variantTag(variant)}${laneTag(variant, l.vec4)}`,
     params: { ...l.params, addend },
     bindings: [
       { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
@@ -238,29 +244,32 @@ export function rmsnormGradLayout(caps: RowKernelCaps, dim: number): 'fused-lane
 }
 
 /** dx (+ addend) and dw in one dispatch, lane layout: dw's column groups first, then dx's row groups. */
-export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKernelCaps): KernelProgram {
+export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKernelCaps, laneVec4 = true): KernelProgram {
   checkParams(p);
-  const l = normRowLayout(p, 'lane', caps);
+  const l = normRowLayout(p, 'lane', caps, laneVec4);
+  // rowVec4: dx's lanes read their rows as vec4s too (normRowLayout), so every row binding is vec4 and dw needs no aliases.
+  const rowVec4 = l.vec4;
   const wg = l.workgroupSize[0];
-  // dw's lanes take vec4 columns when the row allows (as normColumnLayout), through vec4 aliases of dy, x.
+  // dw's lanes take vec4 columns when the row allows (as normColumnLayout), through vec4 aliases of dy, x when those are scalar.
   const { vec4, dimVec: cols } = rowUnits(p.dim);
   const rowGroups = ceilDiv(p.rows, wg);
   const colGroups = ceilDiv(cols, wg);
   const { dispatch, dispatchX } = spreadWorkgroups(rowGroups + colGroups);
   const addend = p.addend ?? false;
   const v4 = vec4 ? { vec4: true } : {};
+  const row4 = rowVec4 ? { vec4: true } : {};
   return {
     template: 'rmsnorm_backward_dw_lane',
-    label: `rmsnorm_bwd_dw_${tag(p)}${addend ? '_add' : ''}_lane`,
-    params: { ...l.params, cols, vec4, dispatchX, rowGroups, colGroups, addend },
+    label: `rmsnorm_bwd_dw_${tag(p)}${addend ? '_add' : ''}_lane${rowVec4 ? '4' : ''}`,
+    params: { ...l.params, cols, vec4, rowVec4, dispatchX, rowGroups, colGroups, addend },
     bindings: [
-      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim },
-      { name: 'w', access: 'read', type: 'f32', length: p.dim },
-      ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim }] : []),
+      { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...row4 },
+      { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...row4 },
+      { name: 'w', access: 'read', type: 'f32', length: p.dim, ...row4 },
+      ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, ...row4 }] : []),
       { name: 'rstd', access: 'read', type: 'f32', length: p.rows, fill: { kind: 'float', lo: 0.5, hi: 2 } },
-      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim },
-      ...(vec4
+      { name: 'dx', access: 'write', type: 'f32', length: p.rows * p.dim, ...row4 },
+      ...(vec4 && !rowVec4
         ? [
             { name: 'dy4', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, vec4: true },
             { name: 'x4', access: 'read' as const, type: 'f32' as const, length: p.rows * p.dim, vec4: true },
@@ -325,21 +334,21 @@ export const rmsnormOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rms
 export const rmsnormBackwardOracle = (p: RmsnormBackwardParams) => (inputs: Inputs) => toF32(rmsnormBackwardReference(p, inputs));
 export const rmsnormWeightGradOracle = (p: RmsnormParams) => (inputs: Inputs) => toF32(rmsnormWeightGradReference(p, inputs));
 
-export function rmsnormCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
-  return { program: rmsnormProgram(p, caps, variant), oracle: rmsnormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function rmsnormCase(p: RmsnormParams, caps: RowKernelCaps, variant?: NormVariant, laneVec4 = true): KernelCase {
+  return { program: rmsnormProgram(p, caps, variant, laneVec4), oracle: rmsnormOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function rmsnormBackwardCase(p: RmsnormBackwardParams, caps: RowKernelCaps, variant?: NormVariant): KernelCase {
-  return { program: rmsnormBackwardProgram(p, caps, variant), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
+export function rmsnormBackwardCase(p: RmsnormBackwardParams, caps: RowKernelCaps, variant?: NormVariant, laneVec4 = true): KernelCase {
+  return { program: rmsnormBackwardProgram(p, caps, variant, laneVec4), oracle: rmsnormBackwardOracle(p), tolerance: { atol: 1e-5, rtol: 1e-4 } };
 }
 
-export function rmsnormBackwardDwCase(p: RmsnormBackwardParams, caps: RowKernelCaps): KernelCase {
+export function rmsnormBackwardDwCase(p: RmsnormBackwardParams, caps: RowKernelCaps, laneVec4 = true): KernelCase {
   // dw reads dy4, x4 when they exist (the lowering binds dy's and x's buffers to them again).
   const oracle = (inputs: Inputs) => ({
     ...rmsnormBackwardOracle(p)(inputs),
     ...rmsnormWeightGradOracle(p)({ ...inputs, dy: inputs.dy4 ?? inputs.dy, x: inputs.x4 ?? inputs.x }),
   });
-  return { program: rmsnormBackwardDwProgram(p, caps), oracle, tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
+  return { program: rmsnormBackwardDwProgram(p, caps, laneVec4), oracle, tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
 }
 
 export function rmsnormWeightGradCase(p: RmsnormParams, caps: RowKernelCaps, variant?: 'lane' | 'tree'): KernelCase {

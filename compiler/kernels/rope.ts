@@ -6,6 +6,10 @@
 //   'row'     (CPU adapters)            one invocation per token row t: cos/sin of each angle i formed
 //             once and applied to every head. On a CPU adapter the trigonometry is the cost, so this
 //             does 1/heads of it, and 1/(heads·hd/2) as many invocations.
+//   'row4'    (CPU adapters, hd/2 % 4 == 0)  the row kernel taking angles i..i+3 at once, every
+//             binding read and written as vec4s: lavapipe turns each per-lane access into a gather,
+//             so this issues a quarter of them. The demo's q+k pair (512 tokens, 4+4 heads of 16):
+//             0.61–0.68 × the row kernel's time (`npm run bench -- row-variants`).
 //
 // With `pairHeads` one dispatch rotates two tensors of the same tokens (q and k, or their gradients:
 // fuse-rope-pair): x2 [T, pairHeads·hd] → out2. The row variant applies each cos/sin to the heads
@@ -39,11 +43,13 @@ const WORKGROUP = 256;
 /** Token rows per workgroup of the row variant. */
 const ROW_WORKGROUP = 64;
 
-export type RopeVariant = 'element' | 'row';
+export type RopeVariant = 'element' | 'row' | 'row4';
 
-/** Row kernel on CPU adapters, one thread per element elsewhere (see the header). */
-export function ropeVariant(caps: RowKernelCaps): RopeVariant {
-  return caps.cpuAdapter ? 'row' : 'element';
+/** Row kernel on CPU adapters (4 angles per step when head_dim/2 is a multiple of 4), one thread
+ *  per element elsewhere (see the header). */
+export function ropeVariant(caps: RowKernelCaps, headDim?: number): RopeVariant {
+  if (!caps.cpuAdapter) return 'element';
+  return headDim !== undefined && (headDim / 2) % 4 === 0 ? 'row4' : 'row';
 }
 
 function checkParams(p: RopeParams): void {
@@ -63,34 +69,41 @@ export function ropeInverseFrequencies(headDim: number, theta: number): number[]
   return Array.from({ length: headDim / 2 }, (_, i) => theta ** (-(2 * i) / headDim));
 }
 
-export function ropeProgram(p: RopeParams, caps: RowKernelCaps): KernelProgram {
+export function ropeProgram(p: RopeParams, caps: RowKernelCaps, variant: RopeVariant = ropeVariant(caps, p.headDim)): KernelProgram {
   checkParams(p);
+  if (variant === 'row4' && (p.headDim / 2) % 4 !== 0) throw new InternalError(`rope: the row4 variant needs head_dim/2 a multiple of 4, got head_dim ${p.headDim}`);
   const half = p.headDim / 2;
   const n1 = p.tokens * p.heads * half;
   const pair = p.pairHeads !== undefined;
   const pairHeads = p.pairHeads ?? 0;
   const n = n1 + p.tokens * pairHeads * half;
-  const row = ropeVariant(caps) === 'row';
+  const row = variant !== 'element';
+  const vec4 = variant === 'row4';
   const workgroup = row ? ROW_WORKGROUP : WORKGROUP;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(row ? p.tokens : n, workgroup));
   const turnsPerPosition = ropeInverseFrequencies(p.headDim, p.theta).map((f) => f32Literal(f / (2 * Math.PI)));
+  const turnsPerPosition4 = vec4 ? Array.from({ length: half / 4 }, (_, q) => turnsPerPosition.slice(4 * q, 4 * q + 4).join(', ')) : [];
   const width = p.heads * p.headDim;
   const width2 = pairHeads * p.headDim;
   const inPlace = p.inPlace ?? false;
   const heads = pair ? `${p.heads}+${pairHeads}` : `${p.heads}`;
   return {
-    template: row ? 'rope_row' : 'rope',
-    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${heads}x${p.headDim}_s${p.seqLen}${row ? '_row' : ''}`,
-    params: { n, n1, tokens: p.tokens, width, width2, half, heads: p.heads, pair, pairHeads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse, turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX },
+    template: vec4 ? 'rope_row4' : row ? 'rope_row' : 'rope',
+    label: `rope_${p.inverse ? 'bwd' : 'fwd'}${inPlace ? '_inplace' : ''}_${p.tokens}x${heads}x${p.headDim}_s${p.seqLen}${row ? `_${variant}` : ''}`,
+    params: {
+      n, n1, tokens: p.tokens, width, width2, half, heads: p.heads, pair, pairHeads, headDim: p.headDim, seqLen: p.seqLen, theta: p.theta, inverse: p.inverse,
+      turnsPerPosition, inPlace, output: inPlace ? 'x' : 'out', dispatchX,
+      ...(vec4 ? { half4: half / 4, width4: width / 4, width24: width2 / 4, headDim4: p.headDim / 4, turnsPerPosition4 } : {}),
+    },
     bindings: inPlace
-      ? [{ name: 'x', access: 'readwrite', type: 'f32', length: p.tokens * width }]
+      ? [{ name: 'x', access: 'readwrite', type: 'f32', length: p.tokens * width, vec4 }]
       : [
-          { name: 'x', access: 'read', type: 'f32', length: p.tokens * width },
-          { name: 'out', access: 'write', type: 'f32', length: p.tokens * width },
+          { name: 'x', access: 'read', type: 'f32', length: p.tokens * width, vec4 },
+          { name: 'out', access: 'write', type: 'f32', length: p.tokens * width, vec4 },
           ...(pair
             ? [
-                { name: 'x2', access: 'read' as const, type: 'f32' as const, length: p.tokens * width2 },
-                { name: 'out2', access: 'write' as const, type: 'f32' as const, length: p.tokens * width2 },
+                { name: 'x2', access: 'read' as const, type: 'f32' as const, length: p.tokens * width2, vec4 },
+                { name: 'out2', access: 'write' as const, type: 'f32' as const, length: p.tokens * width2, vec4 },
               ]
             : []),
         ],

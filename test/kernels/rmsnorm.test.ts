@@ -1,4 +1,4 @@
-// RMSNorm kernels: golden WGSL, each program in every row layout (lane, subgroup, tree; lane and
+// RMSNorm kernels: golden WGSL, each program in every row layout (lane with scalar and with vec4 rows, subgroup, tree; lane and
 // tree for the weight gradient) against its CPU oracle on odd shapes (rows and dims not multiples of
 // the workgroup sizes), the variant choice from explicit adapter caps, the forward's rstd feeding
 // the weight gradient on the GPU, and both backward references against finite differences of the
@@ -64,6 +64,16 @@ describe('rmsnorm kernels', () => {
       ]),
       ...(['lane', 'tree'] as const).map((variant) => [rmsnormWeightGradProgram(params, CPU, variant), rmsnormWeightGradCase(params, CPU, variant)] as const),
       ...[false, true].map((addend) => [rmsnormBackwardDwProgram({ ...params, addend }, CPU_NO_SUBGROUPS), rmsnormBackwardDwCase({ ...params, addend }, CPU_NO_SUBGROUPS)] as const),
+      // Rows of a multiple of 4 take the vec4 lane kernels by default (`_lane4`): the scalar ones too.
+      ...(params.dim % 4 === 0
+        ? [
+            [rmsnormProgram(params, CPU, 'lane', false), rmsnormCase(params, CPU, 'lane', false)] as const,
+            ...[false, true].flatMap((addend) => [
+              [rmsnormBackwardProgram({ ...params, addend }, CPU, 'lane', false), rmsnormBackwardCase({ ...params, addend }, CPU, 'lane', false)] as const,
+              [rmsnormBackwardDwProgram({ ...params, addend }, CPU_NO_SUBGROUPS, false), rmsnormBackwardDwCase({ ...params, addend }, CPU_NO_SUBGROUPS, false)] as const,
+            ]),
+          ]
+        : []),
     ];
     for (const [program, kcase] of programs) {
       it(`${program.label} matches its golden WGSL`, () => {
@@ -103,7 +113,9 @@ describe('rmsnorm kernels', () => {
     expect(normVariant(GPU, 64)).toBe('tree');
     expect(normColumnVariant(CPU)).toBe('lane');
     expect(normColumnVariant(GPU)).toBe('tree');
-    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x64_lane');
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x64_lane4');
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU, 'lane', false).label).toBe('rmsnorm_fwd_512x64_lane');
+    expect(rmsnormProgram({ rows: 512, dim: 66, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x66_lane');
     expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, GPU).label).toBe('rmsnorm_fwd_512x64');
     expect(() => rmsnormProgram({ rows: 2, dim: 3, eps: 1e-5 }, CPU_NO_SUBGROUPS, 'subgroup')).toThrow(/subgroups/);
   });
@@ -156,14 +168,24 @@ describe('rmsnorm kernels', () => {
     expect(Array.from(both.dx)).toEqual(Array.from(dx.dx));
     const dw = await exec.run(rmsnormWeightGradProgram(p, CPU, 'lane'), inputs);
     expect(Array.from(both.dw)).toEqual(Array.from(dw.dw));
-    // A row of vec4s: dw through the vec4 aliases of dy and x, bound to the same data.
+    // A row of vec4s with scalar dx lanes: dw through the vec4 aliases of dy and x, bound to the same data.
     const q: RmsnormParams = { rows: 75, dim: 64, eps: 1e-6 };
-    const fused4 = rmsnormBackwardDwProgram(q, CPU);
+    const fused4 = rmsnormBackwardDwProgram(q, CPU, false);
     expect(fused4.bindings.map((b) => `${b.name}${b.vec4 ? '4' : ''}`)).toEqual(['dy', 'x', 'w', 'rstd', 'dx', 'dy44', 'x44', 'dw4']);
     const in4 = randomInputs(fused4, 10);
     const out4 = await exec.run(fused4, { ...in4, dy4: in4.dy, x4: in4.x });
-    expect(Array.from(out4.dx)).toEqual(Array.from((await exec.run(rmsnormBackwardProgram(q, CPU, 'lane'), in4)).dx));
+    expect(Array.from(out4.dx)).toEqual(Array.from((await exec.run(rmsnormBackwardProgram(q, CPU, 'lane', false), in4)).dx));
     expect(Array.from(out4.dw)).toEqual(Array.from((await exec.run(rmsnormWeightGradProgram(q, CPU, 'lane'), in4)).dw));
+    // vec4 dx lanes (the default at dim % 4 == 0): every row binding vec4, no aliases; bitwise the vec4 lane programs.
+    const row4 = rmsnormBackwardDwProgram({ ...q, addend: true }, CPU);
+    expect(row4.bindings.map((b) => `${b.name}${b.vec4 ? '4' : ''}`)).toEqual(['dy4', 'x4', 'w4', 'addend4', 'rstd', 'dx4', 'dw4']);
+    const inRow4 = randomInputs(row4, 11);
+    const outRow4 = await exec.run(row4, inRow4);
+    expect(Array.from(outRow4.dx)).toEqual(Array.from((await exec.run(rmsnormBackwardProgram({ ...q, addend: true }, CPU, 'lane'), inRow4)).dx));
+    expect(Array.from(outRow4.dw)).toEqual(Array.from((await exec.run(rmsnormWeightGradProgram(q, CPU, 'lane'), inRow4)).dw));
+    // and the same numbers as the scalar lanes up to summation order
+    const scalarDx = (await exec.run(rmsnormBackwardProgram({ ...q, addend: true }, CPU, 'lane', false), inRow4)).dx;
+    expect(compareOutputs({ dx: outRow4.dx }, { dx: scalarDx }, { atol: 1e-5, rtol: 1e-5 }).mismatches).toEqual([]);
   });
 
   it('the addend variant is dx plus the addend, in every row layout', async () => {

@@ -1,4 +1,4 @@
-// RoPE kernels, both variants (element, row) built from explicit caps so both run on lavapipe:
+// RoPE kernels, every variant (element; row, and row4 where head_dim/2 % 4 == 0) built from explicit caps so all run on lavapipe:
 // golden WGSL, forward and backward against the CPU oracle (odd head counts and dims, token counts
 // not a multiple of the workgroup, positions up to 255, positions restarting per sequence), in place,
 // the backward reference against finite differences of the forward reference, and
@@ -26,8 +26,11 @@ const ELEMENT: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapte
 const ROW: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
 
 describe('rope kernels', () => {
-  it('picks the row variant on CPU adapters, one thread per element elsewhere', () => {
-    expect([ELEMENT, ROW, { ...ROW, subgroups: false }].map(ropeVariant)).toEqual(['element', 'row', 'row']);
+  it('picks a row variant on CPU adapters (row4 when head_dim/2 is a multiple of 4), one thread per element elsewhere', () => {
+    expect([ELEMENT, ROW, { ...ROW, subgroups: false }].map((c) => ropeVariant(c))).toEqual(['element', 'row', 'row']);
+    expect([ELEMENT, ROW, { ...ROW, subgroups: false }].map((c) => ropeVariant(c, 16))).toEqual(['element', 'row4', 'row4']);
+    expect([6, 8, 12, 64].map((d) => ropeVariant(ROW, d))).toEqual(['row', 'row4', 'row', 'row4']);
+    expect(() => ropeProgram({ ...SHAPES[0], inverse: false }, ROW, 'row4')).toThrow(/multiple of 4/);
   });
 
   for (const caps of [ELEMENT, ROW]) {
@@ -45,7 +48,7 @@ describe('rope kernels', () => {
       }
     }
 
-    for (const pair of [{ ...SHAPES[0], pairHeads: 2 }, { ...SHAPES[3], heads: 1, pairHeads: 3 }]) {
+    for (const pair of [{ ...SHAPES[0], pairHeads: 2 }, { ...SHAPES[3], heads: 1, pairHeads: 3 }, { ...SHAPES[3], headDim: 16, pairHeads: 2 }]) {
       for (const inverse of [false, true]) {
         const params: RopeParams = { ...pair, inverse };
         const label = ropeProgram(params, caps).label;
@@ -67,9 +70,9 @@ describe('rope kernels', () => {
       }
     }
 
-    it(`rotates in place like it rotates out of place (${ropeVariant(caps)})`, async () => {
+    for (const headDim of [6, 8]) it(`rotates in place like it rotates out of place (${ropeVariant(caps, headDim)})`, async () => {
       const exec = await testExecutor();
-      const params: RopeParams = { ...SHAPES[0], inverse: false, inPlace: true };
+      const params: RopeParams = { ...SHAPES[0], headDim, inverse: false, inPlace: true };
       const result = await checkKernel(exec, ropeCase(params, caps), 3);
       expect(result.ok, result.report).toBe(true);
       expectGoldenWgsl(GOLDEN_DIR, ropeProgram(params, caps));
@@ -78,7 +81,7 @@ describe('rope kernels', () => {
       expect(Array.from((await exec.run(ropeProgram(params, caps), { x })).x)).toEqual(Array.from(outOfPlace));
     });
 
-    it(`backward after forward is the identity on the GPU (${ropeVariant(caps)})`, async () => {
+    it(`backward after forward is the identity on the GPU (${ropeVariant(caps, SHAPES[1].headDim)})`, async () => {
       const exec = await testExecutor();
       const shape = SHAPES[1];
       const x = randomInputs(ropeProgram({ ...shape, inverse: false }, caps), 8).x;

@@ -1,0 +1,100 @@
+// Per-row kernel variants on this adapter (issue 8): for each kernel whose CPU-adapter layout was
+// changed, the layout it had before against the one the compiler picks now, at the demo's and
+// qwen_tiny's shapes, on the same buffers, interleaved per round so drift in the machine's speed
+// hits both alike. Reports µs per dispatch best / median and the median of the per-round ratios
+// (new ÷ old). Both variants of every pair stay buildable (and oracle-tested: test/kernels) so the
+// comparison can be re-run on any adapter.
+//   rope      row (scalar, an angle per step) → row4 (vec4, four angles per step), the q+k pair
+//   rmsnorm   lane (scalar row walk) → lane4 (vec4 row walk, trip count hidden from LLVM), forward
+//             and the fused dx + dw backward with the residual addend
+import { acquireDevice } from '../runtime/device.ts';
+import { KernelExecutor } from '../runtime/executor.ts';
+import type { KernelProgram } from '../compiler/codegen/kernel.ts';
+import { ropeProgram } from '../compiler/kernels/rope.ts';
+import { rmsnormBackwardDwProgram, rmsnormProgram } from '../compiler/kernels/rmsnorm.ts';
+import { loadAverage, markdownTable, sourceRevision, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
+
+interface Case {
+  readonly name: string;
+  /** [before, now]. */
+  readonly programs: readonly [KernelProgram, KernelProgram];
+}
+
+function cases(): Case[] {
+  const caps = { cpuAdapter: true, subgroups: true, subgroupMinSize: 8 } as const;
+  const out: Case[] = [];
+  for (const [model, tokens, seqLen, heads, headDim, theta] of [
+    ['demo', 512, 64, 4, 16, 10000],
+    ['qwen_tiny', 1024, 128, 4, 32, 1000000],
+  ] as const) {
+    for (const inverse of [false, true]) {
+      const p = { tokens, seqLen, heads, pairHeads: heads, headDim, theta, inverse };
+      out.push({ name: `${model} rope ${inverse ? 'backward' : 'forward'} (q+k)`, programs: [ropeProgram(p, caps, 'row'), ropeProgram(p, caps, 'row4')] });
+    }
+  }
+  for (const [model, rows, dim] of [
+    ['demo', 512, 64],
+    ['qwen_tiny', 1024, 128],
+  ] as const) {
+    const p = { rows, dim, eps: 1e-6 };
+    out.push({ name: `${model} rmsnorm forward`, programs: [rmsnormProgram(p, caps, 'lane', false), rmsnormProgram(p, caps, 'lane', true)] });
+    out.push({ name: `${model} rmsnorm dx + dw + addend`, programs: [rmsnormBackwardDwProgram({ ...p, addend: true }, caps, false), rmsnormBackwardDwProgram({ ...p, addend: true }, caps, true)] });
+  }
+  return out;
+}
+
+async function run(opts: BenchOptions): Promise<BenchReport> {
+  const ctx = await acquireDevice();
+  const exec = KernelExecutor.shared(ctx);
+  const reps = 10;
+  const rounds = opts.quick ? 10 : 30;
+  const load = loadAverage();
+  const rows = [];
+  for (const c of cases()) {
+    const record = [];
+    for (const program of c.programs) {
+      const t0 = performance.now();
+      const pipeline = await exec.pipeline(program);
+      const buffers = program.bindings.map((b) => {
+        const buf = exec.createBuffer(Math.max(16, b.length * 4), `row-variants.${b.name}`);
+        // Inputs in [0.5, 1.5): positive (rstd-like operands stay sane), never denormal.
+        ctx.device.queue.writeBuffer(buf, 0, Float32Array.from({ length: b.length }, (_, i) => 1 + 0.5 * Math.sin(i * 0.37)));
+        return buf;
+      });
+      const bindGroup = exec.bindGroup(program, pipeline, buffers);
+      const pass = (p: GPUComputePassEncoder) => {
+        for (let i = 0; i < reps; i++) exec.encode(p, pipeline, bindGroup, program);
+      };
+      await timePasses(ctx, 1, pass); // lavapipe compiles at the first dispatch
+      record.push({ program, buffers, pass, firstMs: performance.now() - t0 });
+    }
+    const us: number[][] = record.map(() => []);
+    for (let i = 0; i < rounds; i++) for (const [k, r] of record.entries()) us[k].push(((await timePasses(ctx, 1, r.pass)).wallMs[0] / reps) * 1000);
+    for (const r of record) for (const b of r.buffers) b.destroy();
+    const row = {
+      case: c.name,
+      labels: record.map((r) => r.program.label),
+      firstMs: record.map((r) => r.firstMs),
+      us: us.map(stats),
+      ratio: stats(us[1].map((x, i) => x / us[0][i])).median,
+    };
+    rows.push(row);
+    process.stdout.write(`row-variants: ${c.name}: ${row.labels.map((l, k) => `${l} ${row.us[k].best.toFixed(0)} / ${row.us[k].median.toFixed(0)} µs`).join(' vs ')}, now ÷ before ${row.ratio.toFixed(3)}\n`);
+  }
+  const after = loadAverage();
+  const json = { meta: { revision: sourceRevision(), date: new Date().toISOString(), adapter: ctx.adapterName, rounds, reps, load: { before: load, after } }, rows };
+  const markdown = [
+    '# Per-row kernel variants: the CPU-adapter layout before and now',
+    '',
+    `Revision ${json.meta.revision}; ${ctx.adapterName}; ${rounds} interleaved rounds of ${reps} dispatches per kernel (wall time of a submit ÷ ${reps}); load ${load.one.toFixed(2)} → ${after.one.toFixed(2)}.`,
+    'First dispatch: pipeline creation plus the first timed pass (lavapipe compiles a shader at its first dispatch).',
+    '',
+    markdownTable(
+      ['case', 'before', 'µs best / median', 'now', 'µs best / median', 'now ÷ before (median of rounds)', 'first dispatch ms before / now'],
+      rows.map((r) => [r.case, `\`${r.labels[0]}\``, `${r.us[0].best.toFixed(0)} / ${r.us[0].median.toFixed(0)}`, `\`${r.labels[1]}\``, `${r.us[1].best.toFixed(0)} / ${r.us[1].median.toFixed(0)}`, `**${r.ratio.toFixed(3)}**`, `${r.firstMs[0].toFixed(0)} / ${r.firstMs[1].toFixed(0)}`]),
+    ),
+  ].join('\n');
+  return { json, markdown };
+}
+
+export const rowVariantsBench: BenchModule = { name: 'row-variants', run };

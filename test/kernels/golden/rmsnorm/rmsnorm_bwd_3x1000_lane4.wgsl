@@ -1,0 +1,30 @@
+// rmsnorm_bwd_3x1000_lane4
+// rmsnorm backward (dx), lane layout (CPU adapters): dx = rstd * dy * w - x * rstd^3 * mean(dy * w * x),
+// rstd recomputed from x; 3 rows of 1000, eps = 0.000009999999747378752f; bindings: dy, x, w (read), dx (write)
+// one invocation per row, serial loops over its 1000 elements as 250 vec4s: no shared memory, no barriers;
+// row = (wid.x + wid.y * 1) * 8 + lid.x
+@group(0) @binding(0) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dx: array<vec4<f32>>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 1u) * 8u + lid.x;
+  if (row >= 3u) { return; }
+  // every row binding as vec4s (250 per row); the trip count is hidden behind `one` (see rmsnorm_lane)
+  let one = min(arrayLength(&w), 1u);
+  let base = row * 250u;
+  var sumSq = 0.0f;
+  var sumDot = 0.0f;
+  for (var j = 0u; j < 250u * one; j++) {
+    let v = x[base + j];
+    sumSq += dot(v, v);
+    sumDot += dot(dy[base + j] * w[j], v);
+  }
+  let r = inverseSqrt(sumSq * 0.0010000000474974513f + 0.000009999999747378752f);
+  let correction = r * r * r * sumDot * 0.0010000000474974513f;
+  for (var j = 0u; j < 250u * one; j++) {
+    dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction;
+  }
+}

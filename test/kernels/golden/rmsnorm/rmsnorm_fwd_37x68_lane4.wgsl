@@ -1,0 +1,30 @@
+// rmsnorm_fwd_37x68_lane4
+// rmsnorm forward, lane layout (CPU adapters): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps),
+// 37 rows of 68, eps = 0.000009999999747378752f; bindings: x, w (read), y, rstd (write)
+// one invocation per row, a serial loop over its 68 elements as 17 vec4s: no shared memory, no barriers
+// (on lavapipe a workgroup is a serial loop over SIMD chunks, so a barrier costs a pass over all of them);
+// row = (wid.x + wid.y * 5) * 8 + lid.x
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = (wid.x + wid.y * 5u) * 8u + lid.x;
+  if (row >= 37u) { return; }
+  // x, w, y as vec4s (17 per row); the trip count is hidden behind `one` (arrayLength >= 1, known only at
+  // dispatch): unrolled, lavapipe's LLVM took tens of seconds to compile these per-lane vec4 gathers.
+  let one = min(arrayLength(&rstd), 1u);
+  let base = row * 17u;
+  var sumSq = 0.0f;
+  for (var j = 0u; j < 17u * one; j++) {
+    let v = x[base + j];
+    sumSq += dot(v, v);
+  }
+  let r = inverseSqrt(sumSq * 0.014705882407724857f + 0.000009999999747378752f);
+  for (var j = 0u; j < 17u * one; j++) {
+    y[base + j] = x[base + j] * r * w[j];
+  }
+  rstd[row] = r;
+}
