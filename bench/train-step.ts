@@ -91,12 +91,14 @@ export function nodeFlops(n: Node): number {
       const k = n.attrs.transA ? a[a.length - 2] : a[a.length - 1];
       return 2 * numel(n.types[0].shape) * k;
     }
-    case 'grouped_matmul': {
+    case 'grouped_matmul':
+    case 'grouped_matmul_swiglu': {
       // xs [R, K] times one [K, N] per expert: each routed row meets one expert.
       const [rows, k] = typeOfInput(n, 0).shape;
       return 2 * rows * k * n.types[0].shape[1];
     }
-    case 'grouped_matmul_grad_x': {
+    case 'grouped_matmul_grad_x':
+    case 'grouped_matmul_grad_x_swiglu': {
       const [rows, nOut] = typeOfInput(n, 0).shape;
       return 2 * rows * nOut * n.types[0].shape[1];
     }

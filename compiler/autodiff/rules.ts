@@ -168,6 +168,9 @@ const RULES: { [K in OpName]: Rule<K> } = {
   },
   grouped_matmul_grad_x: () => noGrad('grouped_matmul_grad_x'),
   grouped_matmul_grad_w: () => noGrad('grouped_matmul_grad_w'),
+  // fuse-swiglu-gemm's products appear only after autodiff
+  grouped_matmul_swiglu: () => noGrad('grouped_matmul_swiglu'),
+  grouped_matmul_grad_x_swiglu: () => noGrad('grouped_matmul_grad_x_swiglu'),
   moe_combine: (n, [g]) => {
     if (!g) return n.inputs.map(() => undefined);
     const [ys, permRow, w] = n.inputs;

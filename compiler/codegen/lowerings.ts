@@ -339,10 +339,11 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(moeGatherCase({ tokens, topK, dim }, c.caps), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {
-    // dx[t] = Σ_j dXs[permRow[t·k+j]]: the combine kernel without weights.
+    // dx[t] = Σ_j dXs[permRow[t·k+j]] (+ dXs2[…], fuse-gather-grad-add): the combine kernel without weights.
     const [rows, dim] = c.inputType(0).shape;
-    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false };
-    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), out: c.output(0) });
+    const second = n.inputs.length === 3;
+    const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false, second };
+    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), ...(second ? { y2: c.input(2) } : {}), out: c.output(0) });
   },
   grouped_matmul: (n, c) => {
     const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
@@ -352,6 +353,25 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // dXs = dY · W[e]ᵀ: the forward GEMM with the weight layout flipped.
     const forward = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
     c.emit(groupedMatmulCase(groupedMatmulBackwardParams(forward), c.caps), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
+  },
+  grouped_matmul_swiglu: (n, c) => {
+    // grouped_matmul's operands, then g: writes u (the product) and h = silu(g) ⊙ u (fuse-swiglu-gemm)
+    const p = { ...groupedParams(n.attrs.experts, n.attrs.sharedWeight, c), epilogue: 'swiglu' as const };
+    const last = n.inputs.length - 1;
+    c.emit(groupedMatmulCase(p, c.caps), { a: c.input(0), counts: c.input(last - 1), ...groupedWeights(n.attrs.sharedWeight, c), g: c.input(last), h: c.output(1) });
+  },
+  grouped_matmul_grad_x_swiglu: (n, c) => {
+    // grouped_matmul_grad_x's operands, then g, u: dh = dY · W[e]ᵀ turned into (dg, du) in the epilogue
+    const forward = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
+    const last = n.inputs.length - 1;
+    c.emit(groupedMatmulCase(groupedMatmulBackwardParams(forward, 'swiglu_grad'), c.caps), {
+      a: c.input(0),
+      counts: c.input(last - 2),
+      ...groupedWeights(n.attrs.sharedWeight, c),
+      g: c.input(last - 1),
+      u: c.input(last),
+      du: c.output(1),
+    });
   },
   grouped_matmul_grad_w: (n, c) => {
     const [rows, inDim] = c.inputType(0).shape;

@@ -91,11 +91,18 @@ export const ir = {
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
   /** (xs, permRow, counts, srcToken, srcSlot) */
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value, Value, Value],
-  moeGatherGrad: (dXs: Value, permRow: Value, topK: number) => one('moe_gather_grad', [dXs, permRow], { topK }),
+  /** `dXs2`: a second [R, D] gradient summed with dXs per row (fuse-gather-grad-add). */
+  moeGatherGrad: (dXs: Value, permRow: Value, topK: number, dXs2?: Value) => one('moe_gather_grad', dXs2 ? [dXs, permRow, dXs2] : [dXs, permRow], { topK }),
   groupedMatmul: (xs: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul']) =>
     one('grouped_matmul', [xs, ...weights, counts], a),
   groupedMatmulGradX: (dY: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
     one('grouped_matmul_grad_x', [dY, ...weights, counts], a),
+  /** The up GEMM with SwiGLU in its epilogue: (u, h = silu(g) ⊙ u) (fuse-swiglu-gemm). */
+  groupedMatmulSwiglu: (xs: Value, weights: readonly Value[], counts: Value, g: Value, a: OpAttrs['grouped_matmul_swiglu']) =>
+    all('grouped_matmul_swiglu', [xs, ...weights, counts, g], a) as [Value, Value],
+  /** dh = dY · W[e]ᵀ with SwiGLU's backward in its epilogue: (dg, du) (fuse-swiglu-gemm). */
+  groupedMatmulGradXSwiglu: (dY: Value, weights: readonly Value[], counts: Value, g: Value, u: Value, a: OpAttrs['grouped_matmul_grad_x_swiglu']) =>
+    all('grouped_matmul_grad_x_swiglu', [dY, ...weights, counts, g, u], a) as [Value, Value],
   groupedMatmulGradW: (xs: Value, dY: Value, counts: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, counts], { experts }),
   /** Σ_j w·ys rows per token (+ addend, when given). */
   moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number, addend?: Value) => one('moe_combine', addend ? [ys, permRow, weights, addend] : [ys, permRow, weights], { topK }),

@@ -203,7 +203,9 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([R, D]), i32([R]), i32([a.experts]), i32([R]), i32([R])];
   },
   moe_gather_grad: (ins, a) => {
-    arity('moe_gather_grad', ins, 2); // dXs, permRow
+    // dXs, permRow, and optionally a second dXs2 summed with dXs per row (fuse-gather-grad-add)
+    expect(ins.length === 2 || ins.length === 3, 'moe_gather_grad', `expects 2 or 3 operands, got ${ins.length}`);
+    if (ins.length === 3) expect(sameShape(ins[2].shape, ins[0].shape) && ins[2].dtype === ins[0].dtype, 'moe_gather_grad', 'the second dXs must have the first one\'s type');
     return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
   },
   grouped_matmul: (ins, a) => {
@@ -219,6 +221,20 @@ const INFER: { [K in OpName]: Infer<K> } = {
     arity('grouped_matmul_grad_x', ins, a.sharedWeight ? 4 : 3); // dY, w | wc, wu, counts
     const w = ins[a.sharedWeight ? 2 : 1];
     return [f32([ins[0].shape[0], w.shape[1]])];
+  },
+  grouped_matmul_swiglu: (ins, a) => {
+    // grouped_matmul's operands, then the gate g [R,N]; results u (the product) and h = silu(g) ⊙ u
+    arity('grouped_matmul_swiglu', ins, a.sharedWeight ? 5 : 4);
+    const [u] = INFER.grouped_matmul(ins.slice(0, -1), a);
+    expect(sameShape(ins[ins.length - 1].shape, u.shape) && ins[ins.length - 1].dtype === 'f32', 'grouped_matmul_swiglu', `gate ${formatType(ins[ins.length - 1])} must be ${formatType(u)}`);
+    return [u, u];
+  },
+  grouped_matmul_grad_x_swiglu: (ins, a) => {
+    // grouped_matmul_grad_x's operands, then the forward's g and u [R,K]; results dg, du
+    arity('grouped_matmul_grad_x_swiglu', ins, a.sharedWeight ? 6 : 5);
+    const [dh] = INFER.grouped_matmul_grad_x(ins.slice(0, -2), a);
+    for (const x of ins.slice(-2)) expect(sameShape(x.shape, dh.shape) && x.dtype === 'f32', 'grouped_matmul_grad_x_swiglu', `g and u ${formatType(x)} must be ${formatType(dh)}`);
+    return [dh, dh];
   },
   grouped_matmul_grad_w: (ins, a) => {
     arity('grouped_matmul_grad_w', ins, 3); // xs, dY, counts

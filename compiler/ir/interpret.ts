@@ -587,14 +587,14 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [xs, permRow, counts, srcToken, srcSlot];
   },
 
-  moe_gather_grad: (n, [dXs, permRow]) => {
+  moe_gather_grad: (n, [dXs, permRow, dXs2]) => {
     const K = n.attrs.topK;
     const [T, D] = n.types[0].shape;
     const dx = new Float64Array(T * D);
     for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
       const row = permRow[t * K + j];
       if (row < 0) continue; // dropped by the capacity
-      for (let d = 0; d < D; d++) dx[t * D + d] += dXs[row * D + d];
+      for (let d = 0; d < D; d++) dx[t * D + d] += dXs[row * D + d] + (dXs2 ? dXs2[row * D + d] : 0);
     }
     return [dx];
   },
@@ -635,6 +635,17 @@ const OPS: { [K in OpName]: Impl<K> } = {
       }
     }
     return [dXs];
+  },
+
+  // fuse-swiglu-gemm: the GEMM, then SwiGLU (or its backward) on its result, in the unfused ops' arithmetic
+  grouped_matmul_swiglu: (n, ins, feeds) => {
+    const [u] = OPS.grouped_matmul({ ...n, op: 'grouped_matmul', types: [n.types[0]], inputs: n.inputs.slice(0, -1) } as NodeOf<'grouped_matmul'>, ins.slice(0, -1), feeds);
+    const [h] = OPS.swiglu(n as never, [ins[ins.length - 1], u], feeds);
+    return [u, h];
+  },
+  grouped_matmul_grad_x_swiglu: (n, ins, feeds) => {
+    const [dh] = OPS.grouped_matmul_grad_x({ ...n, op: 'grouped_matmul_grad_x', types: [n.types[0]], inputs: n.inputs.slice(0, -2) } as NodeOf<'grouped_matmul_grad_x'>, ins.slice(0, -2), feeds);
+    return OPS.swiglu_grad(n as never, [dh, ins[ins.length - 2], ins[ins.length - 1]], feeds);
   },
 
   grouped_matmul_grad_w: (n, [xs, dY, counts]) => {

@@ -91,6 +91,12 @@ export interface OpAttrs {
   grouped_matmul: { experts: number; sharedWeight: boolean };
   grouped_matmul_grad_x: { experts: number; sharedWeight: boolean };
   grouped_matmul_grad_w: { experts: number };
+  /** fuse-swiglu-gemm: the up GEMM with SwiGLU in its epilogue, operands of grouped_matmul then g [R,N]
+   *  → (u = the GEMM's result, h = silu(g) ⊙ u). */
+  grouped_matmul_swiglu: { experts: number; sharedWeight: boolean };
+  /** fuse-swiglu-gemm: the data gradient dh = dY · W[e]ᵀ with SwiGLU's backward in its epilogue,
+   *  operands of grouped_matmul_grad_x then g, u [R,K] → (dg, du); dh is never materialised. */
+  grouped_matmul_grad_x_swiglu: { experts: number; sharedWeight: boolean };
   moe_combine: { topK: number };
   moe_combine_grad: { topK: number };
   aux_loss: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };

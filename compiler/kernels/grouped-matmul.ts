@@ -15,6 +15,10 @@
 // - SD-MoE seam (`sharedWeight`): the weight operand is W_c + W_u[e], summed in the tile load, so the
 //   proxy matrix is never materialised. The dW kernel always produces the plain per-expert gradient
 //   G^(e); the spectral split of G into W_c and W_u parts is a later kernel's job.
+// - `epilogue` (fuse-swiglu-gemm): SwiGLU on each result element as it is stored, in both variants
+//   (one `put` per element or vec4): the up GEMM writes h = silu(g) ⊙ u beside u, the down GEMM's
+//   dX writes SwiGLU's (dg, du) instead of dh. Extra operands have c's layout; padding rows stay
+//   unwritten like c's.
 // - `gatherTokens`: A row r is read as x[src_token[r]] straight from the un-permuted activations
 //   (fuses the moe gather into the GEMM's load; padding rows read as zero).
 // - Two variants, chosen from the device caps exactly as the dense matmul chooses (never a flag):
@@ -60,6 +64,11 @@ export interface GroupedMatmulParams {
   readonly sharedWeight: boolean;
   /** When set, A is x [gatherTokens, inner] read through src_token [rows]. */
   readonly gatherTokens?: number;
+  /** SwiGLU in the epilogue (fuse-swiglu-gemm), elementwise on each result element, both variants:
+   *  `swiglu` writes c (= the product u) and h = silu(g) ⊙ u from g; `swiglu_grad` takes the product
+   *  as dh and writes c = dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))) and du = dh ⊙ silu(g) from g, u. The
+   *  extra operands have c's shape and layout (vec4 with c); rows past the kept total stay unwritten. */
+  readonly epilogue?: 'swiglu' | 'swiglu_grad';
 }
 
 export interface GroupedMatmulDwParams {
@@ -164,6 +173,17 @@ function subgroupPlanParams(lanes: number, rows: number, transA: boolean) {
   };
 }
 
+/** c and the epilogue's operands: all [rows, out], stored like c. */
+const EPILOGUE_OPERANDS = new Set(['c', 'g', 'u', 'h', 'du']);
+
+function epilogueBindings(p: GroupedMatmulParams): KernelBinding[] {
+  const n = p.rows * p.out;
+  // g and u as the forward's activations: any float (the checker's default range).
+  if (p.epilogue === 'swiglu') return [{ name: 'g', access: 'read', type: 'f32', length: n }, { name: 'h', access: 'write', type: 'f32', length: n }];
+  if (p.epilogue === 'swiglu_grad') return [{ name: 'g', access: 'read', type: 'f32', length: n }, { name: 'u', access: 'read', type: 'f32', length: n }, { name: 'du', access: 'write', type: 'f32', length: n }];
+  return [];
+}
+
 const tileParams = { tileM: TILE_M, tileN: TILE_N, tileK: TILE_K, threads: THREADS, aLoads: (TILE_M * TILE_K) / THREADS, bLoads: (TILE_K * TILE_N) / THREADS };
 
 /** `rows`: rows per lane of the subgroup variant (default: this adapter's; bench/gemm-rows.ts compares). */
@@ -177,15 +197,17 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps, 
     { name: 'w', access: 'read', type: 'f32', length: p.experts * weightSize },
     ...(p.sharedWeight ? [{ name: 'w_common', access: 'read' as const, type: 'f32' as const, length: weightSize }] : []),
     { name: 'c', access: 'write', type: 'f32', length: p.rows * p.out },
+    ...epilogueBindings(p),
   ];
-  const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : ''].filter(Boolean).join('_');
+  const epilogue = { swiglu: p.epilogue === 'swiglu', swigluGrad: p.epilogue === 'swiglu_grad' };
+  const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : '', p.epilogue?.replace('_', '') ?? ''].filter(Boolean).join('_');
   if (lanes !== undefined) {
     const gather = p.gatherTokens !== undefined;
     const aVec4 = p.inner % 4 === 0;
     // A weight vector runs along the stored row: out for [inner, out], inner for [out, inner].
     const bVec4 = p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0;
     const cVec4 = vec4Store(caps, p.out);
-    const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) || (b.name === 'c' && cVec4) ? { ...b, vec4: true } : b);
+    const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) || (EPILOGUE_OPERANDS.has(b.name) && cVec4) ? { ...b, vec4: true } : b);
     const sgr = rows;
     const tiles = rowTileDispatch(ceilDiv(p.rows, sgr) + p.experts, ceilDiv(p.out, 4 * lanes));
     return {
@@ -208,6 +230,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps, 
         outVec: p.out / 4,
         kMasked: p.inner % 4 !== 0,
         dispatchX: tiles.dispatchX,
+        ...epilogue,
       },
       bindings: bindings.map(vec),
       workgroupSize: [lanes, 1, 1],
@@ -230,6 +253,7 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps, 
       gather: p.gatherTokens !== undefined,
       kTiles: ceilDiv(p.inner, TILE_K),
       dispatchX: tiles.dispatchX,
+      ...epilogue,
     },
     bindings,
     workgroupSize: WG,
@@ -331,16 +355,31 @@ export function groupedMatmulOracle(p: GroupedMatmulParams) {
       const local = p.weightLayout === 'io' ? k * N + n : n * K + k;
       return inputs.w[e * K * N + local] + (p.sharedWeight ? inputs.w_common[local] : 0);
     };
+    const h = new Float32Array(p.epilogue === 'swiglu' ? p.rows * N : 0);
+    const du = new Float32Array(p.epilogue === 'swiglu_grad' ? p.rows * N : 0);
+    const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
     expertRowRanges(inputs.counts, p.experts, p.rows).forEach(([start, end], e) => {
       for (let r = start; r < end; r++) {
         for (let n = 0; n < N; n++) {
           let acc = 0;
           for (let k = 0; k < K; k++) acc += a(r, k) * weight(e, k, n);
-          c[r * N + n] = acc;
+          const i = r * N + n;
+          if (p.epilogue === undefined) c[i] = acc;
+          else {
+            const g = inputs.g[i];
+            const s = sigmoid(g);
+            if (p.epilogue === 'swiglu') {
+              c[i] = acc;
+              h[i] = g * s * acc;
+            } else {
+              c[i] = acc * inputs.u[i] * s * (1 + g * (1 - s));
+              du[i] = acc * g * s;
+            }
+          }
         }
       }
     });
-    return { c };
+    return p.epilogue === 'swiglu' ? { c, h } : p.epilogue === 'swiglu_grad' ? { c, du } : { c };
   };
 }
 
@@ -363,8 +402,8 @@ export function groupedMatmulDwOracle(p: GroupedMatmulDwParams) {
 }
 
 /** The dX GEMM of a forward GEMM: dA = dC · B_eᵀ is the same grouped GEMM with the layout flipped. */
-export function groupedMatmulBackwardParams(p: GroupedMatmulParams): GroupedMatmulParams {
-  return { rows: p.rows, experts: p.experts, inner: p.out, out: p.inner, weightLayout: p.weightLayout === 'io' ? 'oi' : 'io', sharedWeight: p.sharedWeight };
+export function groupedMatmulBackwardParams(p: GroupedMatmulParams, epilogue?: 'swiglu_grad'): GroupedMatmulParams {
+  return { rows: p.rows, experts: p.experts, inner: p.out, out: p.inner, weightLayout: p.weightLayout === 'io' ? 'oi' : 'io', sharedWeight: p.sharedWeight, ...(epilogue ? { epilogue } : {}) };
 }
 
 const tolerance = { atol: 2e-4, rtol: 2e-4 };

@@ -36,6 +36,9 @@ export interface MoeCombineParams {
   readonly addend: boolean;
   /** Add sigmoid(gate[t]) · shared[t, :] (Qwen-style gated shared expert). */
   readonly gatedShared: boolean;
+  /** Unweighted only: a second [T·k, D] tensor y2 added to y per assignment, Σ_j (y + y2)[perm_row[t·k + j]]
+   *  (the dX un-permute of two expert GEMMs' gradients without materialising their sum: fuse-gather-grad-add). */
+  readonly second?: boolean;
 }
 
 export interface MoeCombineBackwardParams {
@@ -62,6 +65,8 @@ function check(p: { tokens: number; topK: number; dim: number }): void {
 
 export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, variant: MoeCombineVariant = moeCombineVariant(caps)): KernelProgram {
   check(p);
+  const second = p.second ?? false;
+  if (second && p.weighted) throw new InternalError('moe combine: a second y is summed only by the unweighted combine (dX un-permute)');
   const rows = p.tokens * p.topK;
   const n = p.tokens * p.dim;
   const byRow = variant === 'rows';
@@ -70,6 +75,7 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? p.tokens : n, wg));
   const bindings: KernelBinding[] = [
     { name: 'y', access: 'read', type: 'f32', length: rows * p.dim, vec4 },
+    ...(second ? [{ name: 'y2', access: 'read' as const, type: 'f32' as const, length: rows * p.dim, vec4 }] : []),
     { name: 'perm_row', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: rows } },
     ...(p.weighted ? [{ name: 'topk_w', access: 'read' as const, type: 'f32' as const, length: rows }] : []),
     ...(p.addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: n, vec4 }] : []),
@@ -81,11 +87,11 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
       : []),
     { name: 'out', access: 'write', type: 'f32', length: n, vec4 },
   ];
-  const tags = [p.weighted ? 'w' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : ''].filter(Boolean).join('_');
+  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : ''].filter(Boolean).join('_');
   return {
     template: byRow ? 'moe_combine_rows' : 'moe_combine',
     label: `moe_combine_${tags}_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
-    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, topK: p.topK, weighted: p.weighted, addend: p.addend, gatedShared: p.gatedShared, dispatchX },
+    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, topK: p.topK, weighted: p.weighted, second, addend: p.addend, gatedShared: p.gatedShared, dispatchX },
     bindings,
     workgroupSize: [wg, 1, 1],
     dispatch,
@@ -146,7 +152,7 @@ export function moeCombineOracle(p: MoeCombineParams) {
         let acc = 0;
         for (let j = 0; j < K; j++) {
           const row = inputs.perm_row[t * K + j];
-          if (row >= 0) acc += (p.weighted ? inputs.topk_w[t * K + j] : 1) * inputs.y[row * D + d];
+          if (row >= 0) acc += p.second ? inputs.y[row * D + d] + inputs.y2[row * D + d] : (p.weighted ? inputs.topk_w[t * K + j] : 1) * inputs.y[row * D + d];
         }
         if (p.addend) acc += inputs.addend[t * D + d];
         if (p.gatedShared) acc += sigmoid(inputs.gate[t]) * inputs.shared_out[t * D + d];

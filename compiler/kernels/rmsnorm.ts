@@ -97,8 +97,11 @@ export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKerne
   // kernel asks (`laneVec4`: the rmsnorm lane templates, whose loops hide their trip count). There
   // every lane reads a different row: LLVM took 20-50 s to compile those vec4 gathers on lavapipe
   // with the loops unrolled (scalar: under 1 s); with the trip count hidden they compile in well
-  // under a second and run in 0.67-0.71 × the scalar lane kernel's time (512×64 and 1024×128
-  // forward, `npm run bench -- row-variants`). The layernorm lane templates stay scalar.
+  // under a second and run in 0.65-0.79 × the scalar lane kernel's time (512×64 and 1024×128,
+  // forward and fused backward, `npm run bench -- row-variants`). Their sums run component by
+  // component in the scalar kernel's order, so both give the same bits (a dot() per vec4
+  // reassociated them, enough to move an AdamW update whose gradient sat at float32 noise in
+  // test/codegen/end-to-end.test.ts). The layernorm lane templates stay scalar.
   const vec4 = (variant === 'subgroup' || (variant === 'lane' && laneVec4)) && p.dim % 4 === 0;
   const common = { rows: p.rows, dim: p.dim, cols: vec4 ? p.dim / 4 : p.dim, vec4, eps: f32Literal(p.eps), invDim: f32Literal(1 / p.dim) };
   if (variant === 'tree') {

@@ -9,10 +9,12 @@ import { fuseAuxLossSum } from './fuse-aux-loss-sum.ts';
 import { fuseCombineAdd } from './fuse-combine-add.ts';
 import { fuseCrossEntropy } from './fuse-cross-entropy.ts';
 import { fuseExpertWeight } from './fuse-expert-weight.ts';
+import { fuseGatherGradAdd } from './fuse-gather-grad-add.ts';
 import { fuseLmHeadXent } from './fuse-lm-head-xent.ts';
 import { fuseMatmulAdd } from './fuse-matmul-add.ts';
 import { fuseRmsnormGradAdd } from './fuse-rmsnorm-grad-add.ts';
 import { fuseRopePair } from './fuse-rope-pair.ts';
+import { fuseSwigluGemm } from './fuse-swiglu-gemm.ts';
 import { optimizer, DEFAULT_OPTIMIZER, type OptimizerOptions } from './optimizer.ts';
 import { simplify } from './simplify.ts';
 
@@ -39,6 +41,8 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-aux-loss', summary: 'an MoE aux loss and its gradient as one aux_loss node (one dispatch per layer)', run: (g) => fuseAuxLoss(g) },
   { name: 'fuse-aux-loss-sum', summary: 'total + a fused aux loss as a fourth operand of that aux node (the scalar loss adds)', run: (g) => fuseAuxLossSum(g) },
   { name: 'fuse-combine-add', summary: 'x + moe_combine(...) as one combine adding x in its epilogue (the MoE residual)', run: (g) => fuseCombineAdd(g) },
+  { name: 'fuse-gather-grad-add', summary: 'moe_gather_grad(a + b) as one un-permute summing a and b per row (SwiGLU experts\' two input gradients)', run: (g) => fuseGatherGradAdd(g) },
+  { name: 'fuse-swiglu-gemm', summary: 'SwiGLU into the grouped GEMMs beside it: h in the up GEMM\'s epilogue, (dg, du) in the down data-gradient GEMM\'s', run: (g) => fuseSwigluGemm(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
 ];
 
@@ -49,10 +53,10 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
-export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-combine-add'] as const;
+export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-combine-add', 'fuse-swiglu-gemm'] as const;
 
 export function findPass(name: string): PassInfo | undefined {
   return PASSES.find((p) => p.name === name);

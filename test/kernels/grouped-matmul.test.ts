@@ -35,7 +35,17 @@ const FORWARD: GroupedMatmulParams[] = [
   { rows: 75, experts: 3, inner: 33, out: 36, weightLayout: 'oi', sharedWeight: false },
 ];
 // dX is the forward kernel with the layout flipped; the SD-MoE (shared weight) case is the one used.
-const BACKWARD_DX = [groupedMatmulBackwardParams(FORWARD[1])];
+// With SwiGLU epilogues (fuse-swiglu-gemm): the up GEMM writing h beside u, the down GEMM's dX turned
+// into (dg, du); vec4 (out % 4 == 0) and scalar stores, both layouts, SD-MoE shared weights.
+const BACKWARD_DX = [
+  groupedMatmulBackwardParams(FORWARD[1]),
+  groupedMatmulBackwardParams({ rows: 75, experts: 3, inner: 36, out: 20, weightLayout: 'io', sharedWeight: false }, 'swiglu_grad'),
+  groupedMatmulBackwardParams({ rows: 74, experts: 5, inner: 33, out: 70, weightLayout: 'io', sharedWeight: true }, 'swiglu_grad'),
+];
+FORWARD.push(
+  { rows: 75, experts: 3, inner: 20, out: 36, weightLayout: 'io', sharedWeight: false, epilogue: 'swiglu' },
+  { rows: 74, experts: 5, inner: 33, out: 70, weightLayout: 'oi', sharedWeight: true, epilogue: 'swiglu' },
+);
 const DW: GroupedMatmulDwParams[] = [
   { rows: 74, experts: 5, inDim: 33, outDim: 70, weightLayout: 'io' },
   { rows: 74, experts: 5, inDim: 33, outDim: 70, weightLayout: 'oi' },
@@ -53,7 +63,7 @@ const CPU_CAPS = { ...SG_CAPS, cpuAdapter: true };
 const deviceCaps = (await testExecutor()).ctx.caps;
 // This device's subgroup variant with and without the CPU adapters' vec4 store, so both run here.
 const DEVICE_VARIANTS = [deviceCaps, { ...deviceCaps, cpuAdapter: !deviceCaps.cpuAdapter }];
-const PORTABLE_FORWARD = [FORWARD[1], FORWARD[2]];
+const PORTABLE_FORWARD = [FORWARD[1], FORWARD[2], FORWARD[6], BACKWARD_DX[1]];
 const PORTABLE_DW = [DW[1]];
 
 /** The items whose key is new (variants that render the same program are tested once). */

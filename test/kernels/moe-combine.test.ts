@@ -30,6 +30,9 @@ const FORWARD: MoeCombineParams[] = [
   { tokens: 50, topK: 8, dim: 64, weighted: true, addend: true, gatedShared: true },
   // the MoE residual (fuse-combine-add): weighted rows plus the residual stream, odd width
   { tokens: 41, topK: 2, dim: 35, weighted: true, addend: true, gatedShared: false },
+  // the dX un-permute of two gradients (fuse-gather-grad-add): vec4 rows and an odd width
+  { tokens: 37, topK: 2, dim: 64, weighted: false, addend: false, gatedShared: false, second: true },
+  { tokens: 29, topK: 3, dim: 33, weighted: false, addend: false, gatedShared: false, second: true },
 ];
 const BACKWARD: MoeCombineBackwardParams[] = [
   { tokens: 37, topK: 2, dim: 33, gatedShared: false },
@@ -63,6 +66,16 @@ describe('moe combine kernels', () => {
       expect(result.ok, result.report).toBe(true);
     });
   }
+  for (const [capsName, caps] of CAPS) it(`a second y is exactly the sum of the two un-permutes' inputs, added before the slot sum (${capsName})`, async () => {
+    const exec = await testExecutor();
+    const p: MoeCombineParams = { tokens: 37, topK: 2, dim: 64, weighted: false, addend: false, gatedShared: false };
+    const fused = moeCombineProgram({ ...p, second: true }, caps);
+    const inputs = randomInputs(fused, 12) as Record<string, Float32Array>;
+    const sum = Float32Array.from(inputs.y, (v, i) => v + inputs.y2[i]);
+    const viaSum = await exec.run(moeCombineProgram(p, caps), { y: sum, perm_row: inputs.perm_row });
+    expect(Array.from((await exec.run(fused, inputs)).out)).toEqual(Array.from(viaSum.out));
+    expect(() => moeCombineProgram({ ...p, weighted: true, second: true }, caps)).toThrow(/unweighted/);
+  });
   for (const [, caps] of CAPS) for (const params of BACKWARD) {
     const program = moeCombineBackwardProgram(params, caps);
     it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));

@@ -124,7 +124,26 @@ function moeResidual(): Graph {
   return graph('moe_residual', { loss, last_block: blocks[1] });
 }
 
+/** An MoE block of SwiGLU experts: the dispatched rows feed the gate and the up GEMM, so their input
+ *  gradients are added before the un-permute (fuse-gather-grad-add). */
+function moeSwiglu(): Graph {
+  const T = 6, D = 4, E = 3, K = 2, F = 5;
+  // x comes from a param, so the block's input gradient (the un-permute) is needed
+  const x = ir.matmul(ir.input('x', 'f32', [T, D]), ir.param('proj', [D, D], { kind: 'normal', std: 0.5 }));
+  const [idx, w] = ir.router(ir.matmul(x, ir.param('router', [D, E], { kind: 'normal', std: 0.5 })), { score: 'softmax', topK: K, normalize: true, scale: 1 });
+  const [xs, permRow, counts] = ir.moeDispatch(x, idx, { experts: E, topK: K });
+  const gm = (a: Value, name: string, inner: number, out: number) => ir.groupedMatmul(a, [ir.param(name, [E, inner, out], { kind: 'normal', std: 0.5 })], counts, { experts: E, sharedWeight: false });
+  const h = ir.swiglu(gm(xs, 'gate', D, F), gm(xs, 'up', D, F));
+  const y = ir.moeCombine(gm(h, 'down', F, D), permRow, w, K);
+  return graph('moe_swiglu', { loss: ir.reduce('sum', ir.reduce('sum', ir.unary('square', y), 1), 0) });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-gather-grad-add/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
+  'fuse-gather-grad-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
+  'fuse-swiglu-gemm/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
+  'fuse-swiglu-gemm/moe-swiglu-forward': moeSwiglu,
+  'fuse-swiglu-gemm/moe-sd-grads': () => cse(simplify(autodiff(moeBlockLoss(true)))),
   'fuse-lm-head-xent/tied-grads': () => cse(simplify(autodiff(chunkedLmHeadLoss()))),
   'fuse-cross-entropy/lm-head-grads': () => cse(simplify(autodiff(lmHeadLoss()))),
   'fuse-matmul-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),

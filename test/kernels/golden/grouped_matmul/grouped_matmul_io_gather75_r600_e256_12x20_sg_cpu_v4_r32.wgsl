@@ -31,10 +31,15 @@ fn loadB4(weightBase: u32, k: u32, col: u32) -> vec4<f32> {
   return w[weightBase / 4u + local];
 }
 
+// One result vec4 at index i of c: c, or nothing else.
+fn put(i: u32, v: vec4<f32>) {
+  c[i] = v;
+}
+
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
   if (row >= rowEnd) { return; }
   // OUT is a multiple of 4: a lane's 4 columns are all inside the row or all past it, and one vec4.
-  if (col < OUT) { c[(row * OUT + col) / 4u] = v; }
+  if (col < OUT) { put((row * OUT + col) / 4u, v); }
 }
 
 @compute @workgroup_size(8)

@@ -8,6 +8,11 @@
 @group(0) @binding(3) var<storage, read> w_common: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
+// One result element: c, or nothing else.
+fn put(i: u32, v: f32) {
+  c[i] = v;
+}
+
 const E = 5u;
 const ROWS = 74u;
 const INNER = 33u;
@@ -99,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (row >= rowEnd) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let col = colBase + lid.x + j * 16u;
-      if (col < OUT) { c[row * OUT + col] = acc[i][j]; }
+      if (col < OUT) { put(row * OUT + col, acc[i][j]); }
     }
   }
 }

@@ -35,18 +35,23 @@ fn loadB4(weightBase: u32, n: u32, k: u32) -> vec4<f32> {
   return vec4<f32>(w[weightBase + c0], w[weightBase + c1], w[weightBase + c2], w[weightBase + c3]) + vec4<f32>(w_common[c0], w_common[c1], w_common[c2], w_common[c3]);
 }
 
+// One result element at index i of c: c, or nothing else.
+fn put(i: u32, v: f32) {
+  c[i] = v;
+}
+
 fn store(row: u32, rowEnd: u32, col: u32, v: vec4<f32>) {
   if (row >= rowEnd) { return; }
   let i = row * OUT + col;
   if (col + 3u < OUT) {
-    c[i] = v.x;
-    c[i + 1u] = v.y;
-    c[i + 2u] = v.z;
-    c[i + 3u] = v.w;
+    put(i, v.x);
+    put(i + 1u, v.y);
+    put(i + 2u, v.z);
+    put(i + 3u, v.w);
     return;
   }
   for (var j = 0u; j < 4u; j++) {
-    if (col + j < OUT) { c[i + j] = v[j]; }
+    if (col + j < OUT) { put(i + j, v[j]); }
   }
 }
 

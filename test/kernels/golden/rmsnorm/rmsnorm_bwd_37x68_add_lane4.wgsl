@@ -19,9 +19,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var sumSq = 0.0f;
   var sumDot = 0.0f;
   for (var j = 0u; j < 17u * one; j++) {
+    // component by component, in the scalar kernel's order (bitwise its sums)
     let v = x[base + j];
-    sumSq += dot(v, v);
-    sumDot += dot(dy[base + j] * w[j], v);
+    sumSq = fma(v.x, v.x, sumSq);
+    sumSq = fma(v.y, v.y, sumSq);
+    sumSq = fma(v.z, v.z, sumSq);
+    sumSq = fma(v.w, v.w, sumSq);
+    let dyw = dy[base + j] * w[j];
+    sumDot = fma(dyw.x, v.x, sumDot);
+    sumDot = fma(dyw.y, v.y, sumDot);
+    sumDot = fma(dyw.z, v.z, sumDot);
+    sumDot = fma(dyw.w, v.w, sumDot);
   }
   let r = inverseSqrt(sumSq * 0.014705882407724857f + 0.000009999999747378752f);
   let correction = r * r * r * sumDot * 0.014705882407724857f;

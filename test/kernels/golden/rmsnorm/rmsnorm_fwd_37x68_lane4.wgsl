@@ -19,8 +19,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let base = row * 17u;
   var sumSq = 0.0f;
   for (var j = 0u; j < 17u * one; j++) {
+    // component by component, in the scalar kernel's order (bitwise its sums)
     let v = x[base + j];
-    sumSq += dot(v, v);
+    sumSq = fma(v.x, v.x, sumSq);
+    sumSq = fma(v.y, v.y, sumSq);
+    sumSq = fma(v.z, v.z, sumSq);
+    sumSq = fma(v.w, v.w, sumSq);
   }
   let r = inverseSqrt(sumSq * 0.014705882407724857f + 0.000009999999747378752f);
   for (var j = 0u; j < 17u * one; j++) {
