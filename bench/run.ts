@@ -7,6 +7,7 @@ import { diagnosticsBench } from './diagnostics.ts';
 import { eigenBench } from './eigen.ts';
 import { gemmRowsBench } from './gemm-rows.ts';
 import { rowVariantsBench } from './row-variants.ts';
+import { fusionsBench } from './fusions.ts';
 import { gradAccumBench } from './grad-accum.ts';
 import { lmHeadBench } from './lm-head.ts';
 import { matmulBench } from './matmul.ts';
@@ -19,7 +20,7 @@ import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -8,6 +8,7 @@
 // load-balance loss of `scope = global` it also compiles the counting plan: the forward up to the
 // last load-balance loss, run over all N micro-batches of a step before the step itself so that
 // f_e is the global batch's (aux-loss.ts). Both share the count buffers and params by name.
+import { InternalError } from '../base/errors.ts';
 import type { ModelConfig, TrainConfig } from './config/types.ts';
 import type { DeviceCaps } from '../base/caps.ts';
 import { planGraph, planMemory, type ExecutionPlan } from './codegen/plan.ts';
@@ -73,7 +74,13 @@ export interface CompileOptions {
   /** SD-MoE proxies W_c + W_u(i): `auto` (default) materialises them unless that plan does not fit
    *  the device memory and the fused proxy GEMM (pass fuse-expert-weight) makes it smaller. */
   readonly expertWeights?: 'auto' | 'materialised' | 'fused';
+  /** Optional fusion passes left out of the step and evaluation pipelines (bench/fusions.ts measures
+   *  each fusion against the program without it). Only names in OPTIONAL_FUSIONS. */
+  readonly withoutPasses?: readonly string[];
 }
+
+/** Fusions a program stays correct without (the rest of the pipeline is required or changes results). */
+export const OPTIONAL_FUSIONS: readonly string[] = ['fuse-gather-grad-add', 'fuse-swiglu-gemm', 'fuse-rope-pair', 'fuse-combine-add', 'fuse-rmsnorm-grad-add', 'fuse-matmul-add'];
 
 /** How the SD-MoE proxies are computed in a compiled program, and why. */
 export interface ExpertWeightChoice {
@@ -99,9 +106,12 @@ export function compileTraining(model: ModelConfig, train: TrainConfig, caps: De
   // The counting pass (scope = global with grad_accum > 1) is planned once: it takes the evaluation
   // pipeline whichever proxy choice the step gets (as it did when built per choice).
   const countPlan = global ? planGraph(runPasses(countingGraph(forward), EVALUATION_PIPELINE, {}, after), caps, { auxCounts: 'accumulate' }) : undefined;
+  const without = opts.withoutPasses ?? [];
+  for (const name of without) if (!OPTIONAL_FUSIONS.includes(name)) throw new InternalError(`compileTraining: '${name}' is not an optional fusion (${OPTIONAL_FUSIONS.join(', ')})`);
+  const kept = (pipeline: readonly string[]): string[] => pipeline.filter((name) => !without.includes(name));
   const build = (fused: boolean) => {
-    const step = runPasses(forward, fused ? withFusedExpertWeights(TRAINING_PIPELINE) : TRAINING_PIPELINE, { optimizer: optimizerOptions(train, model) }, after);
-    const evaluation = runPasses(forward, fused ? withFusedExpertWeights(EVALUATION_PIPELINE) : EVALUATION_PIPELINE, {}, after);
+    const step = runPasses(forward, kept(fused ? withFusedExpertWeights(TRAINING_PIPELINE) : TRAINING_PIPELINE), { optimizer: optimizerOptions(train, model) }, after);
+    const evaluation = runPasses(forward, kept(fused ? withFusedExpertWeights(EVALUATION_PIPELINE) : EVALUATION_PIPELINE), {}, after);
     const stepPlan = planGraph(step, caps, { gradAccum: train.gradAccum, ...(global ? { auxCounts: 'given' as const } : {}) });
     return { forward, step, evaluation, stepPlan, evalPlan: planGraph(evaluation, caps), ...(countPlan ? { countPlan } : {}) };
   };

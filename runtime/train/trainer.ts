@@ -19,7 +19,7 @@ import type { EvalConfig, ModelConfig, NormalisedConfig, TrainConfig } from '../
 import { stableJson } from '../../base/stable-json.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
-import { compileTraining, type CompiledTraining } from '../../compiler/pipeline.ts';
+import { compileTraining, type CompiledTraining, type CompileOptions } from '../../compiler/pipeline.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
 import { prepareData, BatchSampler, type PreparedData, type SamplerState } from '../data/index.ts';
 import { acquireDevice, assertNoDeviceErrors, GpuError } from '../device.ts';
@@ -178,9 +178,9 @@ export function resolveRunConfig(file: string, overrides: readonly string[] = []
 }
 
 /** Loads a .moe file and opens a session for its train block. */
-export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}): Promise<TrainingSession> {
+export async function openSessionFromFile(file: string, overrides: readonly string[] = [], log: (line: string) => void = () => {}, compile: CompileOptions = {}): Promise<TrainingSession> {
   const { model, train, eval: evalBlock } = resolveRunConfig(file, overrides, log);
-  return openSession(model, train, file, log, evalBlock ?? undefined);
+  return openSession(model, train, file, log, evalBlock ?? undefined, { compile });
 }
 
 /** Compiles, allocates and initialises everything a run needs; shared by `run`, `eval` and tests.
@@ -193,7 +193,7 @@ export async function openSession(
   where: string,
   log: (line: string) => void = () => {},
   evalSpec?: EvalConfig,
-  opts: { testSplit?: boolean } = {},
+  opts: { testSplit?: boolean; compile?: CompileOptions } = {},
 ): Promise<TrainingSession> {
   const ctx = await acquireDevice();
   log(`device: ${ctx.adapterName}`);
@@ -212,7 +212,7 @@ export async function openSession(
   });
   let compiled: CompiledTraining;
   try {
-    compiled = compileTraining(model, train, ctx.caps);
+    compiled = compileTraining(model, train, ctx.caps, opts.compile);
   } catch (e) {
     if (e instanceof LoweringError) throw new UserError(`${where}: ${e.message}`);
     throw e;

@@ -1,0 +1,41 @@
+// CompileOptions.withoutPasses (what bench/fusions.ts compares against): leaving out an optional
+// fusion changes the program the planner gets, not what it computes, and only optional fusions can be
+// left out.
+import { describe, expect, it } from 'vitest';
+import { compileTraining, OPTIONAL_FUSIONS } from '../../compiler/pipeline.ts';
+import { topoOrder } from '../../compiler/ir/graph.ts';
+import { InternalError } from '../../base/errors.ts';
+import { tinyModel } from '../codegen/models.ts';
+import type { DeviceCaps } from '../../base/caps.ts';
+import type { TrainConfig } from '../../compiler/config/types.ts';
+
+const CAPS: DeviceCaps = {
+  subgroups: true, subgroupMinSize: 8, cpuAdapter: true, timestampQuery: false, maxWorkgroupStorageBytes: 32768, maxInvocationsPerWorkgroup: 1024,
+  maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 1 << 30, maxStorageBuffersPerStage: 16,
+};
+const TRAIN = { batch: 2, seqLen: 8, optimizer: { kind: 'adamw', lr: 1e-3, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, momentum: 0 }, clipGrad: 1 } as TrainConfig;
+
+describe('compileTraining withoutPasses', () => {
+  it('leaves the named fusions out of the step and evaluation programs', () => {
+    const model = tinyModel();
+    const full = compileTraining(model, TRAIN, CAPS);
+    const without = compileTraining(model, TRAIN, CAPS, { withoutPasses: ['fuse-gather-grad-add', 'fuse-swiglu-gemm'] });
+    const ops = (g: typeof full.step) => topoOrder(g).map((n) => n.op);
+    // the tiny model's routed experts are SwiGLU: both fusions apply by default
+    expect(ops(full.step)).toContain('grouped_matmul_swiglu');
+    expect(ops(full.step)).toContain('grouped_matmul_grad_x_swiglu');
+    expect(topoOrder(full.step).some((n) => n.op === 'moe_gather_grad' && n.inputs.length === 3)).toBe(true);
+    expect(ops(full.evaluation)).toContain('grouped_matmul_swiglu');
+    for (const g of [without.step, without.evaluation]) {
+      expect(ops(g).filter((op) => op.endsWith('_swiglu'))).toEqual([]);
+      expect(topoOrder(g).some((n) => n.op === 'moe_gather_grad' && n.inputs.length === 3)).toBe(false);
+    }
+    expect(without.stepPlan.dispatches.length).toBeGreaterThan(full.stepPlan.dispatches.length);
+    expect(Object.keys(without.stepPlan.params).sort()).toEqual(Object.keys(full.stepPlan.params).sort());
+  });
+
+  it('refuses to leave out a pass that is not an optional fusion', () => {
+    expect(OPTIONAL_FUSIONS).not.toContain('autodiff');
+    expect(() => compileTraining(tinyModel(), TRAIN, CAPS, { withoutPasses: ['optimizer'] })).toThrow(InternalError);
+  });
+});
