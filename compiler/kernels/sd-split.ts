@@ -76,6 +76,11 @@ const WORKGROUP_BYTES = 16384;
 
 /** Rows per invocation and invocations per workgroup of the `rows` variant (measured on lavapipe, docs/benchmarks.md). */
 const ROW_TILE = { b: { tileRows: 4, wg: 16 }, out: { tileRows: 4, wg: 16 } } as const;
+/** Rows per invocation and invocations per workgroup of the pair (sd_split_ap's P rows, sd_split_out_pc): more rows per lane
+ *  than the three rows kernels. Swept on lavapipe at 4×64×128 and 4×128×64 (rank 8; both kernels, 20–40 interleaved rounds of
+ *  10 splits, load ≈ 1–2, ad-hoc script): against ap (4, 16) / out (4, 16), ap (8, 8) with out (4, 8) took 0.86–0.92 of the
+ *  time, out (8, 8) 0.87–0.92 (but E·tile = 128 at 8 experts, past PAIR_MAX_PRIVATE), 2 rows per lane 1.24–1.32, 1 row 1.8–1.9. */
+const PAIR_TILE = { ap: { tileRows: 8, wg: 8 }, out: { tileRows: 4, wg: 8 } } as const;
 
 /** The uniform operands of the `rows` variant fit one binding each. */
 function uniformsFit(p: SdSplitParams): boolean {
@@ -287,8 +292,8 @@ function modeParams(p: SdSplitParams, mode: SdSplitOutMode) {
 /** At least this many workgroups for out's rows variant (split over columns when the rows give fewer): lavapipe runs one per thread. */
 const MIN_WORKGROUPS = 4;
 
-function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode): KernelProgram {
-  const t = rowTile(p, ROW_TILE.out);
+function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode, tile: { tileRows: number; wg: number } = ROW_TILE.out): KernelProgram {
+  const t = rowTile(p, tile);
   const cols4 = p.cols / 4;
   const colChunk4 = ceilDiv(cols4, Math.min(cols4, ceilDiv(MIN_WORKGROUPS, t.rowGroups)));
   const colGroups = ceilDiv(cols4, colChunk4);
@@ -319,7 +324,7 @@ function sdSplitOutRowsProgram(p: SdSplitParams, mode: SdSplitOutMode): KernelPr
  */
 export function sdSplitPair(p: SdSplitParams, caps?: SdSplitCaps): boolean {
   if (sdSplitVariant(p, caps) !== 'rows') return false;
-  const [t, tb] = [rowTile(p, ROW_TILE.out), rowTile(p, ROW_TILE.b)];
+  const [t, tb] = [rowTile(p, PAIR_TILE.out), rowTile(p, PAIR_TILE.ap)];
   return tb.wg * p.rank * p.rank * 4 <= WORKGROUP_BYTES && p.experts * tb.rowGroups * p.rank * p.rank * 4 <= UNIFORM_BYTES && p.experts * t.params.tile <= PAIR_MAX_PRIVATE;
 }
 
@@ -336,13 +341,13 @@ function checkPair(p: SdSplitParams): void {
 
 /** Floats of sd_split_ap's cpart output (C(e)'s row-group parts, [E, row groups, r, r]): the lowering's temporary. */
 export function sdSplitCpartLength(p: SdSplitParams): number {
-  return p.experts * rowTile(p, ROW_TILE.b).rowGroups * p.rank * p.rank;
+  return p.experts * rowTile(p, PAIR_TILE.ap).rowGroups * p.rank * p.rank;
 }
 
 /** sd_split_ap: A = Uᵀ G(e) in the first workgroups (as sd_split_a's vec4 kernel), P = G(e) V in the rest (as sd_split_b's rows kernel without the U A term). */
 export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
   checkPair(p);
-  const t = rowTile(p, ROW_TILE.b);
+  const t = rowTile(p, PAIR_TILE.ap);
   const aThreads = (p.experts * p.cols) / 4;
   const aGroups = ceilDiv(aThreads, t.wg);
   const groups = aGroups + t.rowGroups * p.experts;
@@ -368,9 +373,9 @@ export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
 /** sd_split_out_pc: Gu and Gc (written) from G, A and P, forming C = A V and B = P − U C itself. */
 export function sdSplitOutPcProgram(p: SdSplitParams): KernelProgram {
   checkPair(p);
-  const base = sdSplitOutRowsProgram(p, SPLIT_MODE);
-  const t = rowTile(p, ROW_TILE.out);
-  const cGroups = rowTile(p, ROW_TILE.b).rowGroups; // sd_split_ap's row groups, one part of C each
+  const base = sdSplitOutRowsProgram(p, SPLIT_MODE, PAIR_TILE.out);
+  const t = rowTile(p, PAIR_TILE.out);
+  const cGroups = rowTile(p, PAIR_TILE.ap).rowGroups; // sd_split_ap's row groups, one part of C each
   return {
     ...base,
     template: 'sd-split-out-pc',
@@ -467,7 +472,7 @@ export function sdSplitApOracle(p: SdSplitParams) {
   return (inputs: Inputs): Record<string, Float32Array> => {
     const { experts: E, rows: K, cols: N, rank: r } = p;
     const { g, u, v } = inputs;
-    const { rowGroups: groups, params: { rowsPerGroup } } = rowTile(p, ROW_TILE.b);
+    const { rowGroups: groups, params: { rowsPerGroup } } = rowTile(p, PAIR_TILE.ap);
     const out = new Float32Array(E * K * r);
     const cpart = new Float64Array(E * groups * r * r);
     for (let e = 0; e < E; e++) {
@@ -489,7 +494,7 @@ export function sdSplitOutPcOracle(p: SdSplitParams) {
   return (inputs: Inputs): Record<string, Float32Array> => {
     const { experts: E, rows: K, rank: r } = p;
     const { u, p: pm, cpart } = inputs;
-    const groups = rowTile(p, ROW_TILE.b).rowGroups;
+    const groups = rowTile(p, PAIR_TILE.ap).rowGroups;
     const b = new Float64Array(E * K * r);
     for (let e = 0; e < E; e++) {
       const c = new Float64Array(r * r);
@@ -512,7 +517,7 @@ export function sdSplitApCase(p: SdSplitParams): KernelCase {
 
 export function sdSplitOutPcCase(p: SdSplitParams): KernelCase {
   // B's r·(row groups) terms of U C, then 2r·E terms per result
-  return { program: sdSplitOutPcProgram(p), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, ROW_TILE.b).rowGroups) };
+  return { program: sdSplitOutPcProgram(p), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, PAIR_TILE.ap).rowGroups) };
 }
 
 /** Rows per invocation in the fused kernel's phase 2 (unrolled: more costs LLVM compile time, fewer reload A and v more often). */

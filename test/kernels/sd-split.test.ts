@@ -101,8 +101,9 @@ describe('sd_split pair (the gradient split in two dispatches, CPU adapters)', (
     expect(sdSplitPair(many, { cpuAdapter: true })).toBe(false);
     expect(() => sdSplitOutPcProgram(many)).toThrow(/pair/);
     const ap = sdSplitApProgram(demo);
-    // A: 4·128/4 = 128 column quads over 16-lane workgroups = 8; P: 1 row group × 4 experts
-    expect(ap.dispatch).toEqual([12, 1, 1]);
+    // A: 4·128/4 = 128 column quads over 8-lane workgroups = 16; P: 1 row group (8 lanes × 8 rows) × 4 experts
+    expect(ap.dispatch).toEqual([20, 1, 1]);
+    expect([ap.workgroupSize[0], ap.params.tileRows, sdSplitOutPcProgram(demo).params.tileRows]).toEqual([8, 8, 4]);
     expect(sdSplitOutPcProgram(demo).bindings.filter((x) => x.access === 'uniform').map((x) => x.name)).toEqual(['u', 'v', 'a', 'p', 'cpart']);
   });
 });

@@ -8,8 +8,8 @@
 //   a (write, vec4) [E, 4, 12], p (write, vec4) [E, 17, 4], cpart (write, vec4) [E, 1, 4, 4]
 // dispatch: 5 workgroups along x. The job branch depends only on wid.x (workgroup-uniform).
 //   A: invocation t = wid.x * 8 + lid.x < 9 owns column quad n4 = t % 3 of expert e = t / 3.
-//   P: w = wid.x - 2, expert e = w / 1; an invocation owns 4 rows
-//      k = (rg = w % 1) * 32 + lid.x + 8 * row and walks all column quads (rows past the end read row 16, write nothing).
+//   P: w = wid.x - 2, expert e = w / 1; an invocation owns 8 rows
+//      k = (rg = w % 1) * 64 + lid.x + 8 * row and walks all column quads (rows past the end read row 16, write nothing).
 // Why this shape: as sd_split_b's rows kernel, a storage-buffer load at a per-lane address is a branch per lane and
 //   component on lavapipe, a uniform-buffer load a branch-free gather: u and v are uniform, only g streams through
 //   storage. The tile loops have constant bounds (unrolled: uk/acc in registers); the k and column loops' bounds
@@ -55,8 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 fn pJob(w: u32, lane: u32) {
   let e = w / 1u;
   let rg = w - e * 1u;
-  let k0 = rg * 32u + lane;
-  var acc: array<vec4<f32>, 4>;
+  let k0 = rg * 64u + lane;
+  var acc: array<vec4<f32>, 8>;
   let cols4 = 3u * min(arrayLength(&p), 1u);
   for (var n4 = 0u; n4 < cols4; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
@@ -64,7 +64,7 @@ fn pJob(w: u32, lane: u32) {
     for (var i = 0u; i < 4u; i++) {
       vn[i] = v[n4 * 4u + i];
     }
-    for (var row = 0u; row < 4u; row++) {
+    for (var row = 0u; row < 8u; row++) {
       let k = min(k0 + row * 8u, 16u);
       let x = g[(e * 17u + k) * 3u + n4];
       for (var q = 0u; q < 1u; q++) {
@@ -74,7 +74,7 @@ fn pJob(w: u32, lane: u32) {
   }
   // This lane's part of C(e) = U^T P(e) over its valid rows: cl[i * rank4 + q] = sum_k u[k, i] p[e, k, 4 q ..]
   var cl: array<vec4<f32>, 4>;
-  for (var row = 0u; row < 4u; row++) {
+  for (var row = 0u; row < 8u; row++) {
     let k = k0 + row * 8u;
     if (k < 17u) {
       for (var q = 0u; q < 1u; q++) {

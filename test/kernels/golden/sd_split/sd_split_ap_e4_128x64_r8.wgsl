@@ -1,15 +1,15 @@
 // sd_split_ap_e4_128x64_r8
 // sd_split_ap (CPU adapters, first of the two-dispatch split): two jobs in one dispatch, chosen per workgroup
-//   workgroups [0, 4):            a[e, j, n..n+3] = sum_k u[k, j] g[e, k, n..n+3]   (A = U^T G(e))
-//   workgroups [4, 12):   p[e, k, j] = sum_n g[e, k, n] v[n, j]              (P = G(e) V)
+//   workgroups [0, 8):            a[e, j, n..n+3] = sum_k u[k, j] g[e, k, n..n+3]   (A = U^T G(e))
+//   workgroups [8, 16):   p[e, k, j] = sum_n g[e, k, n] v[n, j]              (P = G(e) V)
 //   P does not need A (B = (G − U A) V = P − U C with C = A V = U^T P, formed by sd_split_out_pc), so both run at once;
 //   each P workgroup also writes its rows' part of C(e) = U^T P(e) [8, 8] to cpart (a lane sum in workgroup memory, one barrier).
 // bindings: g (read, vec4) [E, 128, 64], u (uniform) [128, 8], v (uniform) [64, 8],
 //   a (write, vec4) [E, 8, 64], p (write, vec4) [E, 128, 8], cpart (write, vec4) [E, 2, 8, 8]
-// dispatch: 12 workgroups along x. The job branch depends only on wid.x (workgroup-uniform).
-//   A: invocation t = wid.x * 16 + lid.x < 64 owns column quad n4 = t % 16 of expert e = t / 16.
-//   P: w = wid.x - 4, expert e = w / 2; an invocation owns 4 rows
-//      k = (rg = w % 2) * 64 + lid.x + 16 * row and walks all column quads (rows past the end read row 127, write nothing).
+// dispatch: 16 workgroups along x. The job branch depends only on wid.x (workgroup-uniform).
+//   A: invocation t = wid.x * 8 + lid.x < 64 owns column quad n4 = t % 16 of expert e = t / 16.
+//   P: w = wid.x - 8, expert e = w / 2; an invocation owns 8 rows
+//      k = (rg = w % 2) * 64 + lid.x + 8 * row and walks all column quads (rows past the end read row 127, write nothing).
 // Why this shape: as sd_split_b's rows kernel, a storage-buffer load at a per-lane address is a branch per lane and
 //   component on lavapipe, a uniform-buffer load a branch-free gather: u and v are uniform, only g streams through
 //   storage. The tile loops have constant bounds (unrolled: uk/acc in registers); the k and column loops' bounds
@@ -21,12 +21,12 @@
 @group(0) @binding(4) var<storage, read_write> p: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> cpart: array<vec4<f32>>;
 
-var<workgroup> cred: array<vec4<f32>, 256>;
+var<workgroup> cred: array<vec4<f32>, 128>;
 
-@compute @workgroup_size(16)
+@compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  if (wid.x < 4u) {
-    let t = wid.x * 16u + lid.x;
+  if (wid.x < 8u) {
+    let t = wid.x * 8u + lid.x;
     if (t < 64u) {
       let e = t / 16u;
       let n4 = t - e * 16u;
@@ -48,7 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
   } else {
-    pJob(wid.x - 4u, lid.x);
+    pJob(wid.x - 8u, lid.x);
   }
 }
 
@@ -56,7 +56,7 @@ fn pJob(w: u32, lane: u32) {
   let e = w / 2u;
   let rg = w - e * 2u;
   let k0 = rg * 64u + lane;
-  var acc: array<vec4<f32>, 8>;
+  var acc: array<vec4<f32>, 16>;
   let cols4 = 16u * min(arrayLength(&p), 1u);
   for (var n4 = 0u; n4 < cols4; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
@@ -64,8 +64,8 @@ fn pJob(w: u32, lane: u32) {
     for (var i = 0u; i < 8u; i++) {
       vn[i] = v[n4 * 8u + i];
     }
-    for (var row = 0u; row < 4u; row++) {
-      let k = min(k0 + row * 16u, 127u);
+    for (var row = 0u; row < 8u; row++) {
+      let k = min(k0 + row * 8u, 127u);
       let x = g[(e * 128u + k) * 16u + n4];
       for (var q = 0u; q < 2u; q++) {
         acc[row * 2u + q] += x.x * vn[q] + x.y * vn[2u + q] + x.z * vn[2u * 2u + q] + x.w * vn[3u * 2u + q];
@@ -74,8 +74,8 @@ fn pJob(w: u32, lane: u32) {
   }
   // This lane's part of C(e) = U^T P(e) over its valid rows: cl[i * rank4 + q] = sum_k u[k, i] p[e, k, 4 q ..]
   var cl: array<vec4<f32>, 16>;
-  for (var row = 0u; row < 4u; row++) {
-    let k = k0 + row * 16u;
+  for (var row = 0u; row < 8u; row++) {
+    let k = k0 + row * 8u;
     if (k < 128u) {
       for (var q = 0u; q < 2u; q++) {
         p[(e * 128u + k) * 2u + q] = acc[row * 2u + q];
@@ -98,9 +98,9 @@ fn pJob(w: u32, lane: u32) {
   }
   workgroupBarrier();
   // cpart[e, rg] = this workgroup's rows' part of C(e) (sd_split_out_pc sums the 2 row groups)
-  for (var m = lane; m < 16u; m += 16u) {
+  for (var m = lane; m < 16u; m += 8u) {
     var c = vec4<f32>(0.0f);
-    for (var l = 0u; l < 16u; l++) {
+    for (var l = 0u; l < 8u; l++) {
       c += cred[l * 16u + m];
     }
     cpart[(e * 2u + rg) * 16u + m] = c;

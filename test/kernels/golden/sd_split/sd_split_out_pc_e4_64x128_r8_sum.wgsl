@@ -7,8 +7,8 @@
 // bindings: g (read, vec4) [E, 64, 128], u (uniform) [64, 8], v (uniform) [128, 8],
 //   a (uniform) [E, 8, 128], p (uniform) [E, 64, 8],
 //   cpart (uniform) [E, 1, 8, 8], gc (write, vec4) [64, 128], gu (write, vec4) [E, 64, 128]
-// dispatch: (1, 4) workgroups; an invocation owns 4 rows k = wid.x * 64 + lid.x + 16 * row
-//   and walks column quads [wid.y * 8, min((wid.y + 1) * 8, 32)). Rows past the end read row 63
+// dispatch: (2, 2) workgroups; an invocation owns 4 rows k = wid.x * 32 + lid.x + 8 * row
+//   and walks column quads [wid.y * 16, min((wid.y + 1) * 16, 32)). Rows past the end read row 63
 //   and write nothing.
 // Why this shape: as sd_split_out's rows kernel (uniform operands: a per-lane storage load is a branch per lane and
 //   component on lavapipe). B is formed once per invocation into a private array (E x tile vec4), not per column quad;
@@ -24,12 +24,12 @@
 @group(0) @binding(6) var<storage, read_write> gc: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> gu: array<vec4<f32>>;
 
-@compute @workgroup_size(16)
+@compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let k0 = wid.x * 64u + lid.x;
+  let k0 = wid.x * 32u + lid.x;
   var uk: array<vec4<f32>, 8>;
   for (var row = 0u; row < 4u; row++) {
-    let k = min(k0 + row * 16u, 63u);
+    let k = min(k0 + row * 8u, 63u);
     for (var q = 0u; q < 2u; q++) {
       uk[row * 2u + q] = u[k * 2u + q];
     }
@@ -47,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
     for (var row = 0u; row < 4u; row++) {
-      let k = min(k0 + row * 16u, 63u);
+      let k = min(k0 + row * 8u, 63u);
       for (var q = 0u; q < 2u; q++) {
         var b = p[(e * 64u + k) * 2u + q];
         for (var i4 = 0u; i4 < 2u; i4++) {
@@ -59,8 +59,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
   }
-  let n1 = min((wid.y + 1u) * 8u, 32u);
-  for (var n4 = wid.y * 8u; n4 < n1; n4++) {
+  let n1 = min((wid.y + 1u) * 16u, 32u);
+  for (var n4 = wid.y * 16u; n4 < n1; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 8>;
     for (var i = 0u; i < 8u; i++) {
@@ -73,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         an[i] = a[(e * 8u + i) * 32u + n4];
       }
       for (var row = 0u; row < 4u; row++) {
-        let k = min(k0 + row * 16u, 63u);
+        let k = min(k0 + row * 8u, 63u);
         var part = vec4<f32>(0.0f);
         for (var q = 0u; q < 2u; q++) {
           let bq = bk[e * 8u + row * 2u + q];
@@ -81,7 +81,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
           let w = uk[row * 2u + q];
           part += w.x * an[4u * q] + w.y * an[4u * q + 1u] + w.z * an[4u * q + 2u] + w.w * an[4u * q + 3u];
         }
-        if (k0 + row * 16u < 64u) {
+        if (k0 + row * 8u < 64u) {
           let at = (e * 64u + k) * 32u + n4;
           gu[at] = g[at] - part;
         }
@@ -89,7 +89,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
     for (var row = 0u; row < 4u; row++) {
-      let k = k0 + row * 16u;
+      let k = k0 + row * 8u;
       if (k < 64u) {
         gc[k * 32u + n4] = sum[row] * 1.0f;
       }
