@@ -7,11 +7,13 @@
 //   rope      row (scalar, an angle per step) → row4 (vec4, four angles per step), the q+k pair
 //   rmsnorm   lane (scalar row walk) → lane4 (vec4 row walk, trip count hidden from LLVM), forward
 //             and the fused dx + dw backward with the residual addend
+//   sd_proxy  256 invocations × 1 vec4 (the GPU layout) → 64 × 16 vec4s (the elementwise kernels' CPU layout)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
 import { ropeProgram } from '../compiler/kernels/rope.ts';
 import { rmsnormBackwardDwProgram, rmsnormProgram } from '../compiler/kernels/rmsnorm.ts';
+import { sdProxyProgram } from '../compiler/kernels/sd-proxy.ts';
 import { loadAverage, markdownTable, sourceRevision, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
 interface Case {
@@ -39,6 +41,13 @@ function cases(): Case[] {
     const p = { rows, dim, eps: 1e-6 };
     out.push({ name: `${model} rmsnorm forward`, programs: [rmsnormProgram(p, caps, 'lane', false), rmsnormProgram(p, caps, 'lane', true)] });
     out.push({ name: `${model} rmsnorm dx + dw + addend`, programs: [rmsnormBackwardDwProgram({ ...p, addend: true }, caps, false), rmsnormBackwardDwProgram({ ...p, addend: true }, caps, true)] });
+  }
+  for (const [model, experts, matrix] of [
+    ['demo_sd', 4, 64 * 128],
+    ['qwen_tiny_sd', 8, 128 * 128],
+  ] as const) {
+    const p = { experts, matrix };
+    out.push({ name: `${model} SD proxies W_c + W_u(e)`, programs: [sdProxyProgram(p), sdProxyProgram(p, caps)] });
   }
   return out;
 }

@@ -452,7 +452,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // generic broadcast add it replaced was ~0.2 ms per demo matrix on lavapipe); the alternative,
     // `fuse-expert-weight`, sums them in every grouped GEMM's weight load instead.
     const [E, K, N] = c.inputType(1).shape;
-    c.emit(sdProxyCase({ experts: E, matrix: K * N }), { wc: c.input(0), wu: c.input(1), out: c.output(0) });
+    c.emit(sdProxyCase({ experts: E, matrix: K * N }, c.caps), { wc: c.input(0), wu: c.input(1), out: c.output(0) });
   },
   sd_split_grad: (n, c) => {
     // SD-MoE gradient split in three dispatches (compiler/kernels/sd-split.ts; two on CPU adapters, sdSplitPair):

@@ -4,7 +4,8 @@
 // the output are contiguous [E, K·N], W_c repeats every K·N elements. The vec4 variant (K·N a
 // multiple of 4) moves 4 elements per load, which on lavapipe (per-lane loads scalarised) is most
 // of the cost.
-import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import type { KernelCase, KernelProgram } from './types.ts';
 
 export interface SdProxyParams {
   readonly experts: number;
@@ -12,27 +13,27 @@ export interface SdProxyParams {
   readonly matrix: number;
 }
 
-const WORKGROUP = 256;
-
-export function sdProxyProgram(p: SdProxyParams): KernelProgram {
+/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters: 64 invocations × 16 vectors;
+ *  GPUs and no caps: 256 × 1). On lavapipe at the demo's 4×64×128 the CPU layout took 0.6–0.7 of the
+ *  256 × 1 layout's time (`npm run bench -- row-variants`). */
+export function sdProxyProgram(p: SdProxyParams, caps?: ElementwiseCaps): KernelProgram {
   if (!Number.isInteger(p.experts) || p.experts < 1 || !Number.isInteger(p.matrix) || p.matrix < 1) {
     throw new Error(`sd_proxy: experts and matrix must be positive integers, got ${p.experts}, ${p.matrix}`);
   }
   const vec4 = p.matrix % 4 === 0;
   const width = vec4 ? 4 : 1;
-  const threads = (p.experts * p.matrix) / width;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(threads, WORKGROUP));
+  const layout = elementwiseLayout(p.experts * p.matrix, vec4, caps);
   return {
     template: 'sd-proxy',
-    label: `sd_proxy_e${p.experts}_${p.matrix}${vec4 ? '_v4' : ''}`,
-    params: { threads, matrix: p.matrix / width, dispatchX },
+    label: `sd_proxy_e${p.experts}_${p.matrix}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
+    params: { ...layoutParams(layout), matrix: p.matrix / width },
     bindings: [
       { name: 'wc', access: 'read', type: 'f32', length: p.matrix, vec4 },
       { name: 'wu', access: 'read', type: 'f32', length: p.experts * p.matrix, vec4 },
       { name: 'out', access: 'write', type: 'f32', length: p.experts * p.matrix, vec4 },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
@@ -45,7 +46,7 @@ export function sdProxyOracle(p: SdProxyParams) {
   };
 }
 
-export function sdProxyCase(p: SdProxyParams): KernelCase {
+export function sdProxyCase(p: SdProxyParams, caps?: ElementwiseCaps): KernelCase {
   // One f32 addition: the result is the correctly rounded sum.
-  return { program: sdProxyProgram(p), oracle: sdProxyOracle(p), tolerance: { atol: 0, rtol: 1e-7 } };
+  return { program: sdProxyProgram(p, caps), oracle: sdProxyOracle(p), tolerance: { atol: 0, rtol: 1e-7 } };
 }
