@@ -8,12 +8,14 @@
 //   rmsnorm   lane (scalar row walk) → lane4 (vec4 row walk, trip count hidden from LLVM), forward
 //             and the fused dx + dw backward with the residual addend
 //   sd_proxy  256 invocations × 1 vec4 (the GPU layout) → 64 × 16 vec4s (the elementwise kernels' CPU layout)
+//   adamw     the same two layouts over an optimizer slab (the demo's 360 960 floats, qwen_tiny's 3.4 M)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
 import { ropeProgram } from '../compiler/kernels/rope.ts';
 import { rmsnormBackwardDwProgram, rmsnormProgram } from '../compiler/kernels/rmsnorm.ts';
 import { sdProxyProgram } from '../compiler/kernels/sd-proxy.ts';
+import { adamwProgram } from '../compiler/kernels/adamw.ts';
 import { loadAverage, markdownTable, sourceRevision, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
 interface Case {
@@ -48,6 +50,13 @@ function cases(): Case[] {
   ] as const) {
     const p = { experts, matrix };
     out.push({ name: `${model} SD proxies W_c + W_u(e)`, programs: [sdProxyProgram(p), sdProxyProgram(p, caps)] });
+  }
+  for (const [model, length] of [
+    ['demo', 360_960],
+    ['qwen_tiny', 3_407_872],
+  ] as const) {
+    const p = { length, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+    out.push({ name: `${model} AdamW slab of ${length} floats`, programs: [adamwProgram(p), adamwProgram(p, caps)] });
   }
   return out;
 }

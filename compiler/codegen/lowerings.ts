@@ -133,12 +133,13 @@ export function lowerOptimizerSlab(
   elements: number,
   buffers: { p: number; g: number; state: readonly number[]; hyper: readonly number[]; clip: number },
   emit: LoweringContext['emit'],
+  caps?: LoweringContext['caps'],
 ): void {
   if (node.op === 'sgd') {
     emit(sgdCase(sgdParams(node.attrs, elements)), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
     return;
   }
-  emit(adamwCase(adamwParams(node.attrs, elements)), {
+  emit(adamwCase(adamwParams(node.attrs, elements), caps), {
     param: buffers.p,
     grad: buffers.g,
     m: buffers.state[0],
@@ -524,7 +525,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   adamw: (n, c) => {
     const length = numel(c.inputType(0));
-    c.emit(adamwCase(adamwParams(n.attrs, length)), {
+    c.emit(adamwCase(adamwParams(n.attrs, length), c.caps), {
       param: c.input(0),
       grad: c.input(1),
       m: c.input(2),

@@ -369,7 +369,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
           lowerOptimizerSlab(node, elements, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, (kernel, bindings) => {
             const program = kernel.program;
             dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
-          });
+          }, caps);
         }
         return;
       }

@@ -25,7 +25,8 @@
 // isolation against its own oracle, and the clip is computed on whichever gradient the compiler
 // chooses to feed the grad-norm stage (the raw or the transformed one).
 import { InternalError } from '../../base/errors.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { f32Literal, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AdamWSegment {
   readonly start: number;
@@ -47,7 +48,6 @@ export interface AdamWParams {
   readonly output?: 'param' | 'step';
 }
 
-const WORKGROUP = 256;
 
 /** The weight-decay ranges of a (packed) optimizer buffer, checked contiguous and covering it;
  *  shared by every optimizer kernel that takes AdamWSegment decays (adamw, sgd). */
@@ -62,7 +62,9 @@ export function decaySegments(kernel: string, length: number, weightDecay: numbe
   return weightDecay;
 }
 
-export function adamwProgram(p: AdamWParams): KernelProgram {
+/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters: 64 invocations × 16 vectors,
+ *  each invocation forming lr, the bias corrections and the decay once; GPUs and no caps: 256 × 1). */
+export function adamwProgram(p: AdamWParams, caps?: ElementwiseCaps): KernelProgram {
   if (p.length < 1) throw new InternalError('adamw: empty parameter buffer');
   if (!(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1 && p.eps > 0)) throw new InternalError(`adamw: betas must be in [0, 1) and eps positive`);
   const segments = decaySegments('adamw', p.length, p.weightDecay);
@@ -75,14 +77,13 @@ export function adamwProgram(p: AdamWParams): KernelProgram {
   const vec4 = p.length % 4 === 0 && segments.every((s) => s.start % 4 === 0 && s.end % 4 === 0);
   const width = vec4 ? 4 : 1;
   const units = p.length / width;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(units, WORKGROUP));
+  const layout = elementwiseLayout(p.length, vec4, caps);
   return {
     template: 'adamw',
-    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${resetEvery > 0 ? `_reset${resetEvery}` : ''}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}`,
+    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${resetEvery > 0 ? `_reset${resetEvery}` : ''}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
     params: {
       length: p.length,
       units,
-      vec4,
       beta1: f32Literal(p.beta1),
       beta2: f32Literal(p.beta2),
       oneMinusBeta1: f32Literal(1 - p.beta1),
@@ -92,7 +93,7 @@ export function adamwProgram(p: AdamWParams): KernelProgram {
       weightDecay: f32Literal(segments[0].weightDecay),
       // Segment bounds in the units the kernel indexes (vec4s or floats).
       segments: segments.map((s) => ({ start: s.start / width, end: s.end / width, weightDecay: f32Literal(s.weightDecay) })),
-      dispatchX,
+      ...layoutParams(layout),
       resetEvery,
       writeStep,
     },
@@ -105,8 +106,8 @@ export function adamwProgram(p: AdamWParams): KernelProgram {
       { name: 'step', access: 'read', type: 'u32', length: 1, fill: { kind: 'int', lo: 1, hi: 200 } },
       { name: 'clip', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 0.2, hi: 1 } },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
@@ -140,6 +141,6 @@ export function adamwOracle(p: AdamWParams) {
   };
 }
 
-export function adamwCase(p: AdamWParams): KernelCase {
-  return { program: adamwProgram(p), oracle: adamwOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
+export function adamwCase(p: AdamWParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: adamwProgram(p, caps), oracle: adamwOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
 }

@@ -2,7 +2,8 @@
 // odd lengths), one pipeline serving successive steps with lr/step/clip changed on the device side,
 // and agreement of several chained steps with the oracle. Variants: `resetEvery` (bias correction
 // restarted with the moments, SD-MoE `moments reset`) and step mode (Δ written over the gradient,
-// SD-MoE `project update`).
+// SD-MoE `project update`). Every case in the GPU layout (one vector per invocation) and the CPU
+// adapters' (64 invocations × 16 vectors), plus a slab of several CPU workgroups with decay segments.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { adamwCase, adamwOracle, adamwProgram, type AdamWParams } from '../../compiler/kernels/adamw.ts';
@@ -41,16 +42,29 @@ const CASES: AdamWParams[] = [
   { length: 1000, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, resetEvery: 16 },
   { length: 1000, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, output: 'step' },
   { length: 5, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, output: 'step', resetEvery: 8 },
+  {
+    length: 70_004,
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: [
+      { start: 0, end: 40_000, weightDecay: 0.1 },
+      { start: 40_000, end: 40_064, weightDecay: 0 },
+      { start: 40_064, end: 70_004, weightDecay: 0.1 },
+    ],
+  },
 ];
 
 describe('adamw kernel', () => {
-  for (const params of CASES) {
-    const program = adamwProgram(params);
-    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
-    it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), adamwCase(params), 61);
-      expect(result.ok, result.report).toBe(true);
-    });
+  for (const caps of [undefined, { cpuAdapter: true }]) {
+    for (const params of CASES) {
+      const program = adamwProgram(params, caps);
+      it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+      it(`${program.label} matches the CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), adamwCase(params, caps), 61);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
   }
 
   it('serves successive steps from one pipeline with schedule values changed in buffers', async () => {

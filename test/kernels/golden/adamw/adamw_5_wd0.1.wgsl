@@ -1,7 +1,7 @@
 // adamw_5_wd0.1
 // adamw: in-place step over 5 elements; β1 0.8999999761581421f, β2 0.949999988079071f, eps 9.99999993922529e-9f, weight decay 0.10000000149011612f; lr, step and clip scale read from device buffers
 // bindings: param, grad (read), m, v (read_write), lr (read [1]), step (read u32 [1]), clip (read, scale at [0])
-// dispatch: one invocation per element; i = (wid.x + wid.y * 1) * 256 + lid.x
+// layout: an invocation handles 1 elements strided by the workgroup size (neighbouring invocations, neighbouring memory); past the end, skipped
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
@@ -14,18 +14,25 @@ alias V = f32;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = (wid.x + wid.y * 1u) * 256u + lid.x;
-  if (i >= 5u) { return; }
+  let first = (wid.x + wid.y * 1u) * 256u + lid.x;
   let rate = lr[0];
   let t = f32(step[0]);
   let biasCorrection1 = 1.0f - pow(0.8999999761581421f, t);
   let biasCorrection2 = 1.0f - pow(0.949999988079071f, t);
-  let decay = 0.10000000149011612f;
-  let g = grad[i] * clip[0];
-  let mi = 0.8999999761581421f * m[i] + 0.10000000149011612f * g;
-  let vi = 0.949999988079071f * v[i] + 0.05000000074505806f * g * g;
-  m[i] = mi;
-  v[i] = vi;
-  let decayed = param[i] * (1.0f - rate * decay);
-  param[i] = decayed - (rate / biasCorrection1) * mi / (sqrt(vi) / sqrt(biasCorrection2) + V(9.99999993922529e-9f));
+  let scale = clip[0];
+  // The trip count is hidden behind `one` (arrayLength ≥ 1, known only at dispatch): lavapipe
+  // unrolls constant-trip loops (see swiglu.wgsl.hbs).
+  let one = min(arrayLength(&m), 1u);
+  for (var j = 0u; j < 1u * one; j++) {
+    let i = first + j * 256u;
+    if (i >= 5u) { return; }
+    let decay = 0.10000000149011612f;
+    let g = grad[i] * scale;
+    let mi = 0.8999999761581421f * m[i] + 0.10000000149011612f * g;
+    let vi = 0.949999988079071f * v[i] + 0.05000000074505806f * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    let decayed = param[i] * (1.0f - rate * decay);
+    param[i] = decayed - (rate / biasCorrection1) * mi / (sqrt(vi) / sqrt(biasCorrection2) + V(9.99999993922529e-9f));
+  }
 }
