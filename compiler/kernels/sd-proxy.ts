@@ -14,8 +14,8 @@ export interface SdProxyParams {
 }
 
 /** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters: 64 invocations × 16 vectors;
- *  GPUs and no caps: 256 × 1). On lavapipe at the demo's 4×64×128 the CPU layout took 0.6–0.7 of the
- *  256 × 1 layout's time (`npm run bench -- row-variants`). */
+ *  GPUs and no caps: 256 × 1). On lavapipe the CPU layout took 0.70–0.72 of the 256 × 1 layout's time at the
+ *  demo's 4×64×128, 0.64–0.74 at qwen_tiny's 8×128×128 (`npm run bench -- row-variants`). */
 export function sdProxyProgram(p: SdProxyParams, caps?: ElementwiseCaps): KernelProgram {
   if (!Number.isInteger(p.experts) || p.experts < 1 || !Number.isInteger(p.matrix) || p.matrix < 1) {
     throw new Error(`sd_proxy: experts and matrix must be positive integers, got ${p.experts}, ${p.matrix}`);
