@@ -8,20 +8,11 @@ import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining } from '../../compiler/pipeline.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
 import type { DeviceCaps } from '../../base/caps.ts';
+import { PLANNING_CAPS } from '../support/caps.ts';
 import type { TrainConfig } from '../../compiler/config/types.ts';
 import { tinyModel } from './models.ts';
 
-const CAPS: DeviceCaps = {
-  subgroups: true,
-  subgroupMinSize: 8,
-  cpuAdapter: false,
-  timestampQuery: false,
-  maxWorkgroupStorageBytes: 32768,
-  maxInvocationsPerWorkgroup: 1024,
-  maxStorageBufferBindingSize: 128 << 20,
-  maxBufferSize: 1 << 30,
-  maxStorageBuffersPerStage: 16,
-};
+const CAPS: DeviceCaps = PLANNING_CAPS;
 const SHAPE = { batch: 2, seqLen: 8 };
 
 describe('execution planning', () => {

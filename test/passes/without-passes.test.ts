@@ -7,13 +7,10 @@ import { topoOrder } from '../../compiler/ir/graph.ts';
 import { InternalError } from '../../base/errors.ts';
 import { tinyModel } from '../codegen/models.ts';
 import type { DeviceCaps } from '../../base/caps.ts';
-import type { TrainConfig } from '../../compiler/config/types.ts';
+import { PLANNING_CAPS, TINY_TRAIN } from '../support/caps.ts';
 
-const CAPS: DeviceCaps = {
-  subgroups: true, subgroupMinSize: 8, cpuAdapter: true, timestampQuery: false, maxWorkgroupStorageBytes: 32768, maxInvocationsPerWorkgroup: 1024,
-  maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 1 << 30, maxStorageBuffersPerStage: 16,
-};
-const TRAIN = { batch: 2, seqLen: 8, optimizer: { kind: 'adamw', lr: 1e-3, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, momentum: 0 }, clipGrad: 1 } as TrainConfig;
+const CAPS: DeviceCaps = { ...PLANNING_CAPS, cpuAdapter: true };
+const TRAIN = TINY_TRAIN;
 
 describe('compileTraining withoutPasses', () => {
   it('leaves the named fusions out of the step and evaluation programs', () => {

@@ -7,7 +7,7 @@ import type { ExecutionPlan } from '../../compiler/codegen/plan.ts';
 import { compileTraining } from '../../compiler/pipeline.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import type { DeviceCaps } from '../../base/caps.ts';
-import type { TrainConfig } from '../../compiler/config/types.ts';
+import { PLANNING_CAPS, TINY_TRAIN } from '../support/caps.ts';
 import { Rng } from '../../base/rng.ts';
 import { diagnoseExperts, findSimilarity } from '../../runtime/sd/diagnostics.ts';
 import { diagnosticsInputs } from '../../runtime/train/diagnostics.ts';
@@ -15,11 +15,8 @@ import { spectralMatrices } from '../../runtime/train/spectral.ts';
 import { spectralInit } from '../../runtime/sd/init.ts';
 import { tinyModel } from '../codegen/models.ts';
 
-const CAPS: DeviceCaps = {
-  subgroups: true, subgroupMinSize: 8, cpuAdapter: false, timestampQuery: false, maxWorkgroupStorageBytes: 32768, maxInvocationsPerWorkgroup: 1024,
-  maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 1 << 30, maxStorageBuffersPerStage: 16,
-};
-const TRAIN = { batch: 2, seqLen: 8, optimizer: { kind: 'adamw', lr: 1e-3, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, momentum: 0 }, clipGrad: 1 } as TrainConfig;
+const CAPS: DeviceCaps = PLANNING_CAPS;
+const TRAIN = TINY_TRAIN;
 
 function renamed(plan: ExecutionPlan): ExecutionPlan {
   const names = new Map(Object.keys(plan.params).map((name, i) => [name, `p${i}`]));
