@@ -9,6 +9,7 @@
 //             and the fused dx + dw backward with the residual addend
 //   sd_proxy  256 invocations × 1 vec4 (the GPU layout) → 64 × 16 vec4s (the elementwise kernels' CPU layout)
 //   adamw     the same two layouts over an optimizer slab (the demo's 360 960 floats, qwen_tiny's 3.4 M)
+//   sgd, grad_accum  the same two layouts over the demo's slab (`optimizer sgd`, `grad_accum N`)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -16,6 +17,8 @@ import { ropeProgram } from '../compiler/kernels/rope.ts';
 import { rmsnormBackwardDwProgram, rmsnormProgram } from '../compiler/kernels/rmsnorm.ts';
 import { sdProxyProgram } from '../compiler/kernels/sd-proxy.ts';
 import { adamwProgram } from '../compiler/kernels/adamw.ts';
+import { sgdProgram } from '../compiler/kernels/sgd.ts';
+import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
 import { loadAverage, markdownTable, sourceRevision, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
 interface Case {
@@ -58,6 +61,10 @@ function cases(): Case[] {
     const p = { length, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
     out.push({ name: `${model} AdamW slab of ${length} floats`, programs: [adamwProgram(p), adamwProgram(p, caps)] });
   }
+  const sgd = { length: 360_960, momentum: 0.9, weightDecay: 0.1 };
+  out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });
+  const finish = { length: 360_960, mode: 'finish' as const, scale: 0.25 };
+  out.push({ name: 'demo grad_accum finish, 360960 floats', programs: [gradAccumProgram(finish), gradAccumProgram(finish, caps)] });
   return out;
 }
 

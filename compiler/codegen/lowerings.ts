@@ -136,7 +136,7 @@ export function lowerOptimizerSlab(
   caps?: LoweringContext['caps'],
 ): void {
   if (node.op === 'sgd') {
-    emit(sgdCase(sgdParams(node.attrs, elements)), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
+    emit(sgdCase(sgdParams(node.attrs, elements), caps), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
     return;
   }
   emit(adamwCase(adamwParams(node.attrs, elements), caps), {
@@ -537,7 +537,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   sgd: (n, c) => {
     const length = numel(c.inputType(0));
-    c.emit(sgdCase(sgdParams(n.attrs, length)), { param: c.input(0), grad: c.input(1), momentum_buf: c.input(2), lr: c.input(3), clip: c.input(4) });
+    c.emit(sgdCase(sgdParams(n.attrs, length), c.caps), { param: c.input(0), grad: c.input(1), momentum_buf: c.input(2), lr: c.input(3), clip: c.input(4) });
   },
 };
 

@@ -282,7 +282,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       const acc = pool.create(elements * 4, 'accum', `accum:${name}`);
       pinned.add(acc);
       for (const [mode, list] of [['add', add], ['finish', finish]] as const) {
-        const kernel = gradAccumCase({ length: elements, mode, scale: 1 / microBatches });
+        const kernel = gradAccumCase({ length: elements, mode, scale: 1 / microBatches }, caps);
         list.push({ program: kernel.program, buffers: [grad, acc], op: 'grad_accum', kernel });
       }
     };

@@ -12,7 +12,8 @@
 // zero); the accumulator is bound read-write and the gradient read (`add`) or read-write
 // (`finish`), never the same buffer twice.
 import { InternalError } from '../../base/errors.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { f32Literal, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface GradAccumParams {
   readonly length: number;
@@ -21,26 +22,25 @@ export interface GradAccumParams {
   readonly scale?: number;
 }
 
-const WORKGROUP = 256;
-
-export function gradAccumProgram(p: GradAccumParams): KernelProgram {
+/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters 64 × 16 vectors, GPUs 256 × 1). */
+export function gradAccumProgram(p: GradAccumParams, caps?: ElementwiseCaps): KernelProgram {
   if (!(Number.isInteger(p.length) && p.length >= 1)) throw new InternalError(`grad_accum: length must be a positive integer, got ${p.length}`);
   const scale = p.scale ?? 1;
   if (p.mode === 'finish' && !(scale > 0 && Number.isFinite(scale))) throw new InternalError(`grad_accum: scale must be positive, got ${scale}`);
   const vec4 = p.length % 4 === 0;
   const units = vec4 ? p.length / 4 : p.length;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(units, WORKGROUP));
+  const layout = elementwiseLayout(p.length, vec4, caps);
   const finish = p.mode === 'finish';
   return {
     template: 'grad_accum',
-    label: `grad_accum_${p.mode}_${p.length}${vec4 ? '_v4' : ''}`,
-    params: { length: p.length, units, vec4, dispatchX, finish, scale: f32Literal(scale) },
+    label: `grad_accum_${p.mode}_${p.length}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
+    params: { length: p.length, units, ...layoutParams(layout), finish, scale: f32Literal(scale) },
     bindings: [
       { name: 'grad', access: finish ? 'readwrite' : 'read', type: 'f32', length: p.length, vec4 },
       { name: 'acc', access: 'readwrite', type: 'f32', length: p.length, vec4 },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
@@ -58,6 +58,6 @@ export function gradAccumOracle(p: GradAccumParams) {
   };
 }
 
-export function gradAccumCase(p: GradAccumParams): KernelCase {
-  return { program: gradAccumProgram(p), oracle: gradAccumOracle(p), tolerance: { atol: 1e-7, rtol: 1e-6 } };
+export function gradAccumCase(p: GradAccumParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: gradAccumProgram(p, caps), oracle: gradAccumOracle(p), tolerance: { atol: 1e-7, rtol: 1e-6 } };
 }

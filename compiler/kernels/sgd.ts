@@ -15,7 +15,8 @@
 //   (dead after the update) for SD-MoE `project update` to project and apply.
 import { InternalError } from '../../base/errors.ts';
 import { decaySegments, type AdamWSegment } from './adamw.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { f32Literal, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface SgdParams {
   readonly length: number;
@@ -26,9 +27,8 @@ export interface SgdParams {
   readonly output?: 'param' | 'step';
 }
 
-const WORKGROUP = 256;
-
-export function sgdProgram(p: SgdParams): KernelProgram {
+/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts, as AdamW (CPU adapters 64 × 16 vectors, GPUs 256 × 1). */
+export function sgdProgram(p: SgdParams, caps?: ElementwiseCaps): KernelProgram {
   if (p.length < 1) throw new InternalError('sgd: empty parameter buffer');
   if (!(p.momentum >= 0 && p.momentum < 1)) throw new InternalError(`sgd: momentum must be in [0, 1), got ${p.momentum}`);
   const segments = decaySegments('sgd', p.length, p.weightDecay);
@@ -37,19 +37,18 @@ export function sgdProgram(p: SgdParams): KernelProgram {
   const vec4 = p.length % 4 === 0 && segments.every((s) => s.start % 4 === 0 && s.end % 4 === 0);
   const width = vec4 ? 4 : 1;
   const units = p.length / width;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(units, WORKGROUP));
+  const layout = elementwiseLayout(p.length, vec4, caps);
   return {
     template: 'sgd',
-    label: `sgd_${p.length}_m${p.momentum}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}`,
+    label: `sgd_${p.length}_m${p.momentum}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
     params: {
       length: p.length,
       units,
-      vec4,
       momentum: f32Literal(p.momentum),
       uniformDecay,
       weightDecay: f32Literal(segments[0].weightDecay),
       segments: segments.map((s) => ({ start: s.start / width, end: s.end / width, weightDecay: f32Literal(s.weightDecay) })),
-      dispatchX,
+      ...layoutParams(layout),
       writeStep,
     },
     bindings: [
@@ -59,8 +58,8 @@ export function sgdProgram(p: SgdParams): KernelProgram {
       { name: 'lr', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 1e-3, hi: 1e-1 } },
       { name: 'clip', access: 'read', type: 'f32', length: 1, fill: { kind: 'float', lo: 0.2, hi: 1 } },
     ],
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch,
+    workgroupSize: [layout.workgroup, 1, 1],
+    dispatch: layout.dispatch,
     features: [],
   };
 }
@@ -87,6 +86,6 @@ export function sgdOracle(p: SgdParams) {
   };
 }
 
-export function sgdCase(p: SgdParams): KernelCase {
-  return { program: sgdProgram(p), oracle: sgdOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
+export function sgdCase(p: SgdParams, caps?: ElementwiseCaps): KernelCase {
+  return { program: sgdProgram(p, caps), oracle: sgdOracle(p), tolerance: { atol: 1e-6, rtol: 1e-5 } };
 }

@@ -1,6 +1,7 @@
 // Gradient accumulation kernels (`grad_accum N`): acc += g after micro-batches 1 … N−1, and
 // g = (g + acc)·scale, acc = 0 after the last. Golden WGSL and CPU oracle, vec4 and scalar
-// lengths; and a chain of N micro-batches on the device equals the mean of the N gradients.
+// lengths, in the GPU layout and the CPU adapters' (64 × 16 vectors, past one workgroup's span at 70 004);
+// and a chain of N micro-batches on the device equals the mean of the N gradients.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { gradAccumCase, gradAccumProgram, type GradAccumParams } from '../../compiler/kernels/grad-accum.ts';
@@ -17,15 +18,19 @@ const CASES: GradAccumParams[] = [
   { length: 4096, mode: 'add' },
   { length: 777, mode: 'finish', scale: 1 / 3 },
   { length: 4096, mode: 'finish', scale: 0.25 },
+  { length: 70_004, mode: 'add' },
+  { length: 70_003, mode: 'finish', scale: 0.5 },
 ];
 
 describe('grad_accum kernels', () => {
-  for (const p of CASES) {
-    it(`${gradAccumProgram(p).label} matches golden and oracle`, async () => {
-      expectGoldenWgsl(GOLDEN_DIR, gradAccumProgram(p));
-      const r = await checkKernel(await testExecutor(), gradAccumCase(p), 5);
-      expect(r.ok, r.report).toBe(true);
-    });
+  for (const caps of [undefined, { cpuAdapter: true }]) {
+    for (const p of CASES) {
+      it(`${gradAccumProgram(p, caps).label} matches golden and oracle`, async () => {
+        expectGoldenWgsl(GOLDEN_DIR, gradAccumProgram(p, caps));
+        const r = await checkKernel(await testExecutor(), gradAccumCase(p, caps), 5);
+        expect(r.ok, r.report).toBe(true);
+      });
+    }
   }
 
   it('three micro-batches leave their mean in the gradient and a zero accumulator', async () => {

@@ -27,16 +27,20 @@ const CASES: SgdParams[] = [
     ],
   },
   { length: 777, momentum: 0.9, weightDecay: 0.01, output: 'step' },
+  // several of the CPU layout's workgroups (64 × 16 vec4s each)
+  { length: 70_004, momentum: 0.9, weightDecay: 0.01 },
 ];
 
 describe('sgd kernel', () => {
-  for (const params of CASES) {
-    const program = sgdProgram(params);
-    it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
-    it(`${program.label} matches the CPU oracle`, async () => {
-      const result = await checkKernel(await testExecutor(), sgdCase(params), 62);
-      expect(result.ok, result.report).toBe(true);
-    });
+  for (const caps of [undefined, { cpuAdapter: true }]) {
+    for (const params of CASES) {
+      const program = sgdProgram(params, caps);
+      it(`${program.label} matches its golden WGSL`, () => expectGoldenWgsl(GOLDEN_DIR, program));
+      it(`${program.label} matches the CPU oracle`, async () => {
+        const result = await checkKernel(await testExecutor(), sgdCase(params, caps), 62);
+        expect(result.ok, result.report).toBe(true);
+      });
+    }
   }
 
   it('chained steps on one pipeline follow PyTorch SGD (buffer = first d, then μ·buf + d)', async () => {
