@@ -11,7 +11,10 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import { gpu, type GpuContext } from '../runtime/device.ts';
+import type { KernelProgram } from '../compiler/codegen/kernel.ts';
+import type { KernelBinding } from '../compiler/kernels/types.ts';
 import type { KernelExecutor } from '../runtime/executor.ts';
+import type { TrainingSession } from '../runtime/train/trainer.ts';
 import { profileStep, type DispatchTiming, type StepExecutor } from '../runtime/step-executor.ts';
 
 export interface BenchOptions {
@@ -103,6 +106,68 @@ export async function timePasses(
   const gpuMs = Array.from({ length: runs }, (_, i) => Number(ticks[2 * i + 1] - ticks[2 * i]) / 1e6);
   // A zero or negative span means the implementation did not really time the pass.
   return { gpuMs: gpuMs.every((ms) => ms > 0) ? gpuMs : null, wallMs, cpuMs };
+}
+
+/**
+ * Kernel variants on their own buffers, timed in interleaved rounds so drift in the machine's speed
+ * hits them alike (gemm-rows, row-variants): each round submits `reps` dispatches of every program in
+ * turn and records wall ms per dispatch. `fill` gives a binding's initial data. The first pass of each
+ * program (lavapipe compiles at the first dispatch) is untimed; `firstMs` is pipeline creation plus
+ * that pass.
+ */
+export async function timeKernelsInterleaved(
+  ctx: GpuContext,
+  exec: KernelExecutor,
+  programs: readonly KernelProgram[],
+  opts: { reps: number; rounds: number; fill: (b: KernelBinding) => ArrayBufferView & ArrayLike<number> },
+): Promise<{ ms: number[][]; firstMs: number[] }> {
+  const record = [];
+  for (const program of programs) {
+    const t0 = nowMs();
+    const pipeline = await exec.pipeline(program);
+    const buffers = program.bindings.map((b) => {
+      const buf = exec.createBuffer(Math.max(16, b.length * 4), `${program.label}.${b.name}`);
+      ctx.device.queue.writeBuffer(buf, 0, opts.fill(b));
+      return buf;
+    });
+    const bindGroup = exec.bindGroup(program, pipeline, buffers);
+    const pass = (p: GPUComputePassEncoder) => {
+      for (let i = 0; i < opts.reps; i++) exec.encode(p, pipeline, bindGroup, program);
+    };
+    await timePasses(ctx, 1, pass);
+    record.push({ buffers, pass, firstMs: nowMs() - t0 });
+  }
+  const ms: number[][] = record.map(() => []);
+  for (let i = 0; i < opts.rounds; i++) for (const [k, r] of record.entries()) ms[k].push((await timePasses(ctx, 1, r.pass)).wallMs[0] / opts.reps);
+  for (const r of record) for (const b of r.buffers) b.destroy();
+  return { ms, firstMs: record.map((r) => r.firstMs) };
+}
+
+/** Median of the per-round ratios b ÷ a. */
+export const medianRatio = (a: readonly number[], b: readonly number[]): number => stats(b.map((x, i) => x / a[i])).median;
+
+/**
+ * One training step timed as the trainer waits for it: from writing its inputs to loss and grad norm
+ * on the CPU (with `params` read alongside, as on a re-basing step). Fails on a non-finite loss.
+ */
+export async function timedStep(
+  session: TrainingSession,
+  inputs: Int32Array,
+  targets: Int32Array,
+  stepNo: number,
+  params: readonly string[] = [],
+): Promise<{ wallMs: number; cpuMs: number; loss: number; params: Record<string, Float32Array> }> {
+  const { step } = session;
+  const c0 = process.cpuUsage();
+  const start = nowMs();
+  step.writeInput('tokens', inputs);
+  step.writeInput('targets', targets);
+  step.writeInput('optimizer.step', Int32Array.of(stepNo));
+  step.run();
+  const { outputs: out, params: values } = await step.readOutputsAndParams(['loss', 'grad_norm'], params);
+  const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0], params: values };
+  if (!Number.isFinite(sample.loss)) throw new Error(`bench: loss is ${sample.loss} at step ${stepNo}`);
+  return sample;
 }
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));

@@ -8,9 +8,9 @@
 // Measured: fuse-gather-grad-add with fuse-swiglu-gemm (this round's fusions), on the demo and
 // qwen_tiny (SwiGLU experts). Reports dispatches, ms best / median of each side, the median of the
 // per-pair ratios (with ÷ without) and the CPU-time ratio.
-import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
+import { openSessionFromFile } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
-import { cpuMsSince, loadAverage, markdownTable, nowMs, sourceRevision, stats, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
+import { loadAverage, markdownTable, sourceRevision, stats, timedStep, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
 
 const FUSIONS = ['fuse-gather-grad-add', 'fuse-swiglu-gemm'];
 const CASES: readonly { file: string; model: string; pairs: number; quickPairs: number }[] = [
@@ -31,17 +31,6 @@ interface Row {
   load: { before: number; after: number };
 }
 
-async function step(s: TrainingSession, inputs: Int32Array, targets: Int32Array, n: number): Promise<{ ms: number; cpuMs: number; loss: number }> {
-  const c0 = process.cpuUsage();
-  const t0 = nowMs();
-  s.step.writeInput('tokens', inputs);
-  s.step.writeInput('targets', targets);
-  s.step.writeInput('optimizer.step', Int32Array.of(n));
-  s.step.run();
-  const { outputs } = await s.step.readOutputsAndParams(['loss', 'grad_norm'], []);
-  return { ms: nowMs() - t0, cpuMs: cpuMsSince(c0), loss: outputs.loss[0] };
-}
-
 async function measure(c: (typeof CASES)[number], opts: BenchOptions): Promise<Row> {
   const before = loadAverage().one;
   const overrides = [...(opts.overrides ?? []), `train.model=${c.model}`];
@@ -57,15 +46,15 @@ async function measure(c: (typeof CASES)[number], opts: BenchOptions): Promise<R
   let lossAgreement = 0;
   for (let i = 0; i < WARMUP + pairs; i++) {
     const batch = sampler.next();
-    const r: { ms: number; cpuMs: number; loss: number }[] = [];
-    for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) r[k] = await step([without, fused][k], batch.inputs, batch.targets, i + 1);
+    const r: { wallMs: number; cpuMs: number; loss: number }[] = [];
+    for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) r[k] = await timedStep([without, fused][k], batch.inputs, batch.targets, i + 1);
     lossAgreement = Math.max(lossAgreement, Math.abs(r[1].loss - r[0].loss) / Math.abs(r[0].loss));
     if (i < WARMUP) continue;
     for (const k of [0, 1]) {
-      ms[k].push(r[k].ms);
+      ms[k].push(r[k].wallMs);
       cpu[k].push(r[k].cpuMs);
     }
-    ratios.push(r[1].ms / r[0].ms);
+    ratios.push(r[1].wallMs / r[0].wallMs);
     cpuRatios.push(r[1].cpuMs / r[0].cpuMs);
   }
   if (lossAgreement > 1e-5) throw new Error(`fusions: ${c.model} with and without ${FUSIONS.join(', ')} disagree on the loss by ${lossAgreement.toExponential(2)} (relative)`);

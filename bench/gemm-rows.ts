@@ -11,7 +11,8 @@ import type { KernelProgram } from '../compiler/codegen/kernel.ts';
 import { elementwiseCase } from '../compiler/kernels/elementwise.ts';
 import { groupedMatmulDwProgram, groupedMatmulProgram } from '../compiler/kernels/grouped-matmul.ts';
 import { matmulProgram, matmulVariant, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulParams } from '../compiler/kernels/matmul.ts';
-import { loadAverage, markdownTable, sourceRevision, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
+import type { KernelBinding } from '../compiler/kernels/types.ts';
+import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
 const DENSE: [string, MatmulParams][] = [
   ['LM head nn 512×1024×64', { M: 512, N: 1024, K: 64 }],
@@ -45,25 +46,12 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const rounds = opts.quick ? 10 : 30;
   const load = loadAverage();
   const rows = [];
+  // Grouped GEMMs: every expert owns a quarter of the rows (counts), tokens gathered in order.
+  const fill = (b: KernelBinding) =>
+    b.name === 'counts' ? new Uint32Array(b.length).fill(256) : b.name === 'src_token' ? Int32Array.from({ length: b.length }, (_, i) => i % 512) : Float32Array.from({ length: b.length }, (_, i) => Math.sin(i));
   for (const [name, programs] of cases) {
-    const record = [];
-    for (const program of programs) {
-      const pipeline = await exec.pipeline(program);
-      const buffers = program.bindings.map((b) => {
-        const buf = exec.createBuffer(b.length * 4, `gemm-rows.${b.name}`);
-        // Grouped GEMMs: every expert owns a quarter of the rows (counts), tokens gathered in order.
-        const data = b.name === 'counts' ? new Uint32Array(b.length).fill(256) : b.name === 'src_token' ? Int32Array.from({ length: b.length }, (_, i) => i % 512) : Float32Array.from({ length: b.length }, (_, i) => Math.sin(i));
-        ctx.device.queue.writeBuffer(buf, 0, data);
-        return buf;
-      });
-      const bindGroup = exec.bindGroup(program, pipeline, buffers);
-      record.push({ program, buffers, pass: (pass: GPUComputePassEncoder) => { for (let i = 0; i < reps; i++) exec.encode(pass, pipeline, bindGroup, program); } });
-    }
-    for (const r of record) await timePasses(ctx, 1, r.pass);
-    const ms: number[][] = record.map(() => []);
-    for (let i = 0; i < rounds; i++) for (const [k, r] of record.entries()) ms[k].push((await timePasses(ctx, 1, r.pass)).wallMs[0] / reps);
-    for (const r of record) for (const b of r.buffers) b.destroy();
-    const row = { case: name, labels: record.map((r) => r.program.label), ms: ms.map(stats), ratio: ms.length > 1 ? stats(ms[1].map((x, i) => x / ms[0][i])).median : null };
+    const { ms } = await timeKernelsInterleaved(ctx, exec, programs, { reps, rounds, fill });
+    const row = { case: name, labels: programs.map((p) => p.label), ms: ms.map(stats), ratio: ms.length > 1 ? medianRatio(ms[0], ms[1]) : null };
     rows.push(row);
     process.stdout.write(`gemm-rows: ${name}: ${row.ms.map((s) => `${s.best.toFixed(3)} / ${s.median.toFixed(3)} ms`).join(' vs ')}${row.ratio !== null ? `, 32 ÷ 16 rows ${row.ratio.toFixed(3)} (median of rounds)` : ''}\n`);
   }

@@ -19,7 +19,8 @@ import { sdProxyProgram } from '../compiler/kernels/sd-proxy.ts';
 import { adamwProgram } from '../compiler/kernels/adamw.ts';
 import { sgdProgram } from '../compiler/kernels/sgd.ts';
 import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
-import { loadAverage, markdownTable, sourceRevision, stats, timePasses, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
+import type { KernelBinding } from '../compiler/kernels/types.ts';
+import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
 interface Case {
   readonly name: string;
@@ -75,34 +76,12 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const rounds = opts.quick ? 10 : 30;
   const load = loadAverage();
   const rows = [];
+  // Inputs in [0.5, 1.5): positive (rstd-like operands stay sane), never denormal.
+  const fill = (b: KernelBinding) => Float32Array.from({ length: b.length }, (_, i) => 1 + 0.5 * Math.sin(i * 0.37));
   for (const c of cases()) {
-    const record = [];
-    for (const program of c.programs) {
-      const t0 = performance.now();
-      const pipeline = await exec.pipeline(program);
-      const buffers = program.bindings.map((b) => {
-        const buf = exec.createBuffer(Math.max(16, b.length * 4), `row-variants.${b.name}`);
-        // Inputs in [0.5, 1.5): positive (rstd-like operands stay sane), never denormal.
-        ctx.device.queue.writeBuffer(buf, 0, Float32Array.from({ length: b.length }, (_, i) => 1 + 0.5 * Math.sin(i * 0.37)));
-        return buf;
-      });
-      const bindGroup = exec.bindGroup(program, pipeline, buffers);
-      const pass = (p: GPUComputePassEncoder) => {
-        for (let i = 0; i < reps; i++) exec.encode(p, pipeline, bindGroup, program);
-      };
-      await timePasses(ctx, 1, pass); // lavapipe compiles at the first dispatch
-      record.push({ program, buffers, pass, firstMs: performance.now() - t0 });
-    }
-    const us: number[][] = record.map(() => []);
-    for (let i = 0; i < rounds; i++) for (const [k, r] of record.entries()) us[k].push(((await timePasses(ctx, 1, r.pass)).wallMs[0] / reps) * 1000);
-    for (const r of record) for (const b of r.buffers) b.destroy();
-    const row = {
-      case: c.name,
-      labels: record.map((r) => r.program.label),
-      firstMs: record.map((r) => r.firstMs),
-      us: us.map(stats),
-      ratio: stats(us[1].map((x, i) => x / us[0][i])).median,
-    };
+    const { ms, firstMs } = await timeKernelsInterleaved(ctx, exec, c.programs, { reps, rounds, fill });
+    const us = ms.map((m) => m.map((x) => x * 1000));
+    const row = { case: c.name, labels: c.programs.map((p) => p.label), firstMs, us: us.map(stats), ratio: medianRatio(us[0], us[1]) };
     rows.push(row);
     process.stdout.write(`row-variants: ${c.name}: ${row.labels.map((l, k) => `${l} ${row.us[k].best.toFixed(0)} / ${row.us[k].median.toFixed(0)} µs`).join(' vs ')}, now ÷ before ${row.ratio.toFixed(3)}\n`);
   }

@@ -14,7 +14,7 @@
 // op). Pairs: demo vs demo_sd, the same with `project update` (the split applied to AdamW's step
 // instead of the gradient), qwen_tiny vs qwen_tiny_sd.
 import { initializeSpectral, rebasePrefetchNames, rebaseSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
-import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
+import { openSessionFromFile } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
@@ -28,6 +28,7 @@ import {
   loadAverage,
   randomFloats,
   timePasses,
+  timedStep,
   markdownTable,
   nowMs,
   profileByOpMinimum,
@@ -92,27 +93,6 @@ interface PairResult {
   ratioCpu: { best: number; median: number };
   profile: { runs: number; baselineUs: number; sdUs: number; ops: OpDelta[] };
   loadAverage: { before: ReturnType<typeof loadAverage>; after: ReturnType<typeof loadAverage> };
-}
-
-/** One step, timed; `params` are read with its outputs, as the trainer does on a re-basing step. */
-async function timedStep(
-  session: TrainingSession,
-  inputs: Int32Array,
-  targets: Int32Array,
-  stepNo: number,
-  params: readonly string[] = [],
-): Promise<StepSample & { params: Record<string, Float32Array> }> {
-  const { step } = session;
-  const c0 = process.cpuUsage();
-  const start = nowMs();
-  step.writeInput('tokens', inputs);
-  step.writeInput('targets', targets);
-  step.writeInput('optimizer.step', Int32Array.of(stepNo));
-  step.run();
-  const { outputs: out, params: values } = await step.readOutputsAndParams(['loss', 'grad_norm'], params);
-  const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0], params: values };
-  if (!Number.isFinite(sample.loss)) throw new Error(`sd-cost: loss is ${sample.loss} at step ${stepNo}`);
-  return sample;
 }
 
 function opDeltas(base: OpTime[], sd: OpTime[]): OpDelta[] {

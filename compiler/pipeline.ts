@@ -16,7 +16,7 @@ import { BufferLimitError, lowerModel, type LoweringOptions } from './lower/mode
 import { verifyGraph } from './ir/text.ts';
 import type { Graph } from './ir/types.ts';
 import { graph } from './ir/graph.ts';
-import { EVALUATION_PIPELINE, runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
+import { EVALUATION_PIPELINE, PASSES, runPasses, TRAINING_PIPELINE } from './passes/registry.ts';
 import { DEFAULT_OPTIMIZER, type OptimizerOptions } from './passes/optimizer.ts';
 
 export interface CompiledTraining {
@@ -75,12 +75,12 @@ export interface CompileOptions {
    *  the device memory and the fused proxy GEMM (pass fuse-expert-weight) makes it smaller. */
   readonly expertWeights?: 'auto' | 'materialised' | 'fused';
   /** Optional fusion passes left out of the step and evaluation pipelines (bench/fusions.ts measures
-   *  each fusion against the program without it). Only names in OPTIONAL_FUSIONS. */
+   *  each fusion against the program without it). Only passes marked `optional` in the registry. */
   readonly withoutPasses?: readonly string[];
 }
 
-/** Fusions a program stays correct without (the rest of the pipeline is required or changes results). */
-export const OPTIONAL_FUSIONS: readonly string[] = ['fuse-gather-grad-add', 'fuse-swiglu-gemm', 'fuse-rope-pair', 'fuse-combine-add', 'fuse-rmsnorm-grad-add', 'fuse-matmul-add'];
+/** Fusions a program stays correct without (PassInfo.optional; the rest of the pipeline is required or changes results). */
+export const OPTIONAL_FUSIONS: readonly string[] = PASSES.filter((p) => p.optional).map((p) => p.name);
 
 /** How the SD-MoE proxies are computed in a compiled program, and why. */
 export interface ExpertWeightChoice {

@@ -170,6 +170,51 @@ function expertMatrix(weights: readonly Tensor[], e: number, kn: number): Float6
   return w;
 }
 
+/** xs [R,K] · W[e] [K,N] per routed row (rows of no expert stay 0): grouped_matmul's product. */
+function groupedProduct(xs: Tensor, weights: readonly Tensor[], counts: Tensor, R: number, K: number, N: number): Float64Array {
+  const y = new Float64Array(R * N);
+  for (let r = 0; r < R; r++) {
+    const e = expertOfRow(counts, r);
+    if (e < 0) continue;
+    const w = expertMatrix(weights, e, K * N);
+    for (let c = 0; c < N; c++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += xs[r * K + k] * w[k * N + c];
+      y[r * N + c] = acc;
+    }
+  }
+  return y;
+}
+
+/** dY [R,N] · W[e]ᵀ per routed row: grouped_matmul_grad_x's product [R,K]. */
+function groupedProductGradX(dY: Tensor, weights: readonly Tensor[], counts: Tensor, R: number, K: number, N: number): Float64Array {
+  const dXs = new Float64Array(R * K);
+  for (let r = 0; r < R; r++) {
+    const e = expertOfRow(counts, r);
+    if (e < 0) continue;
+    const w = expertMatrix(weights, e, K * N);
+    for (let k = 0; k < K; k++) {
+      let acc = 0;
+      for (let c = 0; c < N; c++) acc += dY[r * N + c] * w[k * N + c];
+      dXs[r * K + k] = acc;
+    }
+  }
+  return dXs;
+}
+
+const swigluForward = (g: Tensor, u: Tensor): Float64Array => Float64Array.from(g, (x, i) => x * sigmoid(x) * u[i]);
+
+function swigluBackward(dh: Tensor, g: Tensor, u: Tensor): [Float64Array, Float64Array] {
+  const dg = new Float64Array(g.length);
+  const du = new Float64Array(g.length);
+  for (let i = 0; i < g.length; i++) {
+    const s = sigmoid(g[i]);
+    du[i] = dh[i] * g[i] * s;
+    dg[i] = dh[i] * u[i] * s * (1 + g[i] * (1 - s));
+  }
+  return [dg, du];
+}
+
 /** Router scores of one row of logits. */
 function routerScores(score: 'softmax' | 'sigmoid', row: ArrayLike<number>): number[] {
   return score === 'softmax' ? softmaxRow(row) : Array.from(row, sigmoid);
@@ -462,18 +507,9 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dq, dk, dv];
   },
 
-  swiglu: (_n, [g, u]) => [Float64Array.from(g, (x, i) => x * sigmoid(x) * u[i])],
+  swiglu: (_n, [g, u]) => [swigluForward(g, u)],
 
-  swiglu_grad: (_n, [dh, g, u]) => {
-    const dg = new Float64Array(g.length);
-    const du = new Float64Array(g.length);
-    for (let i = 0; i < g.length; i++) {
-      const s = sigmoid(g[i]);
-      du[i] = dh[i] * g[i] * s;
-      dg[i] = dh[i] * u[i] * s * (1 + g[i] * (1 - s));
-    }
-    return [dg, du];
-  },
+  swiglu_grad: (_n, [dh, g, u]) => swigluBackward(dh, g, u),
 
   geglu: (_n, [g, u]) => [Float64Array.from(g, (x, i) => gelu(x) * u[i])],
 
@@ -599,53 +635,30 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dx];
   },
 
+  // operands: xs, the weight(s), counts
   grouped_matmul: (n, ins) => {
-    const xs = ins[0];
-    const counts = ins[ins.length - 1];
     const [R, K] = shapeOf(n, 0);
-    const N = n.types[0].shape[1];
-    const y = new Float64Array(R * N);
-    for (let r = 0; r < R; r++) {
-      const e = expertOfRow(counts, r);
-      if (e < 0) continue;
-      const w = expertMatrix(ins.slice(1, -1), e, K * N);
-      for (let c = 0; c < N; c++) {
-        let acc = 0;
-        for (let k = 0; k < K; k++) acc += xs[r * K + k] * w[k * N + c];
-        y[r * N + c] = acc;
-      }
-    }
-    return [y];
+    return [groupedProduct(ins[0], ins.slice(1, -1), ins[ins.length - 1], R, K, n.types[0].shape[1])];
   },
 
+  // operands: dY, the weight(s), counts
   grouped_matmul_grad_x: (n, ins) => {
-    const dY = ins[0];
-    const counts = ins[ins.length - 1];
     const [R, N] = shapeOf(n, 0);
-    const K = n.types[0].shape[1];
-    const dXs = new Float64Array(R * K);
-    for (let r = 0; r < R; r++) {
-      const e = expertOfRow(counts, r);
-      if (e < 0) continue;
-      const w = expertMatrix(ins.slice(1, -1), e, K * N);
-      for (let k = 0; k < K; k++) {
-        let acc = 0;
-        for (let c = 0; c < N; c++) acc += dY[r * N + c] * w[k * N + c];
-        dXs[r * K + k] = acc;
-      }
-    }
-    return [dXs];
+    return [groupedProductGradX(ins[0], ins.slice(1, -1), ins[ins.length - 1], R, n.types[0].shape[1], N)];
   },
 
-  // fuse-swiglu-gemm: the GEMM, then SwiGLU (or its backward) on its result, in the unfused ops' arithmetic
-  grouped_matmul_swiglu: (n, ins, feeds) => {
-    const [u] = OPS.grouped_matmul({ ...n, op: 'grouped_matmul', types: [n.types[0]], inputs: n.inputs.slice(0, -1) } as NodeOf<'grouped_matmul'>, ins.slice(0, -1), feeds);
-    const [h] = OPS.swiglu(n as never, [ins[ins.length - 1], u], feeds);
-    return [u, h];
+  // fuse-swiglu-gemm: the GEMM, then SwiGLU (or its backward) on its result, in the unfused ops' arithmetic.
+  // operands: grouped_matmul's, then g
+  grouped_matmul_swiglu: (n, ins) => {
+    const [R, K] = shapeOf(n, 0);
+    const u = groupedProduct(ins[0], ins.slice(1, -2), ins[ins.length - 2], R, K, n.types[0].shape[1]);
+    return [u, swigluForward(ins[ins.length - 1], u)];
   },
-  grouped_matmul_grad_x_swiglu: (n, ins, feeds) => {
-    const [dh] = OPS.grouped_matmul_grad_x({ ...n, op: 'grouped_matmul_grad_x', types: [n.types[0]], inputs: n.inputs.slice(0, -2) } as NodeOf<'grouped_matmul_grad_x'>, ins.slice(0, -2), feeds);
-    return OPS.swiglu_grad(n as never, [dh, ins[ins.length - 2], ins[ins.length - 1]], feeds);
+  // operands: grouped_matmul_grad_x's, then g, u
+  grouped_matmul_grad_x_swiglu: (n, ins) => {
+    const [R, N] = shapeOf(n, 0);
+    const dh = groupedProductGradX(ins[0], ins.slice(1, -3), ins[ins.length - 3], R, n.types[0].shape[1], N);
+    return swigluBackward(dh, ins[ins.length - 2], ins[ins.length - 1]);
   },
 
   grouped_matmul_grad_w: (n, [xs, dY, counts]) => {

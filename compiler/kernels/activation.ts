@@ -3,11 +3,11 @@
 // GELU is the tanh approximation everywhere (the IR's ActivationFn documents why): the kernels
 // compute it as x·sigmoid(2z), the oracles below as 0.5·x·(1 + tanh z), so the device and the
 // reference agree through an identity, not by sharing a formula. Lengths need not be multiples of
-// anything. Layout: SwiGLU's elementwiseLayout (vec4 when the length is a multiple of 4; CPU
+// anything. Layout: the elementwise layout (compiler/kernels/elementwise-layout.ts) (vec4 when the length is a multiple of 4; CPU
 // adapters get 64-invocation workgroups of 16 vectors per invocation, GPUs 256 × 1 vector; the
 // measurements are in compiler/kernels/swiglu.ts's header).
 import type { ActivationFn } from '../ir/types.ts';
-import { asLayout, elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { asLayout, elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
 import { f32Literal, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface ActivationParams {
@@ -35,7 +35,7 @@ function common(p: ActivationParams, caps: ElementwiseCaps | undefined) {
   const layout = elementwiseLayout(p.length, p.length % 4 === 0, caps);
   return {
     layout,
-    tag: `${caps?.cpuAdapter ? '_cpu' : ''}${layout.vec4 ? '' : '_f32'}`,
+    tag: `${layout.suffix}${layout.vec4 ? '' : '_f32'}`,
     params: {
       ...layoutParams(layout),
       n: p.length,

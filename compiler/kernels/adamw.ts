@@ -25,7 +25,7 @@
 // isolation against its own oracle, and the clip is computed on whichever gradient the compiler
 // chooses to feed the grad-norm stage (the raw or the transformed one).
 import { InternalError } from '../../base/errors.ts';
-import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
 import { f32Literal, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AdamWSegment {
@@ -62,7 +62,7 @@ export function decaySegments(kernel: string, length: number, weightDecay: numbe
   return weightDecay;
 }
 
-/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters: 64 invocations × 16 vectors,
+/** `caps`: the elementwise layout (compiler/kernels/elementwise-layout.ts) (CPU adapters: 64 invocations × 16 vectors,
  *  each invocation forming lr, the bias corrections and the clip scale once; GPUs and no caps: 256 × 1).
  *  On lavapipe 0.75 of the 256 × 1 layout's time over the demo's 360 960-float slab, 0.77 over
  *  qwen_tiny's 3.4 M (`npm run bench -- row-variants`). */
@@ -78,14 +78,12 @@ export function adamwProgram(p: AdamWParams, caps?: ElementwiseCaps): KernelProg
   // tensor is ~4× cheaper than four f32 ones; packed optimizer slabs are 64-float aligned.
   const vec4 = p.length % 4 === 0 && segments.every((s) => s.start % 4 === 0 && s.end % 4 === 0);
   const width = vec4 ? 4 : 1;
-  const units = p.length / width;
   const layout = elementwiseLayout(p.length, vec4, caps);
   return {
     template: 'adamw',
-    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${resetEvery > 0 ? `_reset${resetEvery}` : ''}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
+    label: `adamw_${p.length}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${resetEvery > 0 ? `_reset${resetEvery}` : ''}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}${layout.suffix}`,
     params: {
       length: p.length,
-      units,
       beta1: f32Literal(p.beta1),
       beta2: f32Literal(p.beta2),
       oneMinusBeta1: f32Literal(1 - p.beta1),

@@ -12,7 +12,8 @@
 //   also compiles for 2 s); 4096×256: scalar 3965, 256×1 1352, 128×2 1139, 32×8 1892.
 //   Any other adapter (a real GPU) gets one vec4 per invocation in workgroups of WORKGROUP.
 // - scalar (broadcasting, or a count not a multiple of 4): one element per invocation.
-import { ceilDiv, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
+import type { ElementwiseCaps } from './elementwise-layout.ts';
+import { ceilDiv, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 interface OpDef {
   readonly arity: 1 | 2;
@@ -53,8 +54,7 @@ export interface ElementwiseParams {
   readonly bShape?: readonly number[];
 }
 
-/** The capabilities the layout choice reads; a full DeviceCaps fits. */
-export type ElementwiseCaps = Pick<DeviceCaps, 'cpuAdapter'>;
+export type { ElementwiseCaps } from './elementwise-layout.ts';
 /** No adapter information: the GPU layout. */
 const GPU_CAPS: ElementwiseCaps = { cpuAdapter: false };
 

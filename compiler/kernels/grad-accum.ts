@@ -12,7 +12,7 @@
 // zero); the accumulator is bound read-write and the gradient read (`add`) or read-write
 // (`finish`), never the same buffer twice.
 import { InternalError } from '../../base/errors.ts';
-import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
 import { f32Literal, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface GradAccumParams {
@@ -22,19 +22,18 @@ export interface GradAccumParams {
   readonly scale?: number;
 }
 
-/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters 64 × 16 vectors, GPUs 256 × 1). */
+/** `caps`: the elementwise layout (compiler/kernels/elementwise-layout.ts) (CPU adapters 64 × 16 vectors, GPUs 256 × 1). */
 export function gradAccumProgram(p: GradAccumParams, caps?: ElementwiseCaps): KernelProgram {
   if (!(Number.isInteger(p.length) && p.length >= 1)) throw new InternalError(`grad_accum: length must be a positive integer, got ${p.length}`);
   const scale = p.scale ?? 1;
   if (p.mode === 'finish' && !(scale > 0 && Number.isFinite(scale))) throw new InternalError(`grad_accum: scale must be positive, got ${scale}`);
   const vec4 = p.length % 4 === 0;
-  const units = vec4 ? p.length / 4 : p.length;
   const layout = elementwiseLayout(p.length, vec4, caps);
   const finish = p.mode === 'finish';
   return {
     template: 'grad_accum',
-    label: `grad_accum_${p.mode}_${p.length}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
-    params: { length: p.length, units, ...layoutParams(layout), finish, scale: f32Literal(scale) },
+    label: `grad_accum_${p.mode}_${p.length}${vec4 ? '_v4' : ''}${layout.suffix}`,
+    params: { length: p.length, ...layoutParams(layout), finish, scale: f32Literal(scale) },
     bindings: [
       { name: 'grad', access: finish ? 'readwrite' : 'read', type: 'f32', length: p.length, vec4 },
       { name: 'acc', access: 'readwrite', type: 'f32', length: p.length, vec4 },

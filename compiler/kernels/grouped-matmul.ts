@@ -43,6 +43,7 @@
 import { InternalError } from '../../base/errors.ts';
 import { matmulVariant, rowsSuffix, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, type MatmulCaps } from './matmul.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
+import { swigluBackwardReference, swigluReference } from './swiglu.ts';
 import type { Dim3 } from '../codegen/kernel.ts';
 import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
@@ -208,13 +209,12 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps, 
     const bVec4 = p.weightLayout === 'io' ? p.out % 4 === 0 : p.inner % 4 === 0;
     const cVec4 = vec4Store(caps, p.out);
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || ((b.name === 'w' || b.name === 'w_common') && bVec4) || (EPILOGUE_OPERANDS.has(b.name) && cVec4) ? { ...b, vec4: true } : b);
-    const sgr = rows;
-    const tiles = rowTileDispatch(ceilDiv(p.rows, sgr) + p.experts, ceilDiv(p.out, 4 * lanes));
+    const tiles = rowTileDispatch(ceilDiv(p.rows, rows) + p.experts, ceilDiv(p.out, 4 * lanes));
     return {
       template: 'grouped_matmul_sg',
-      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg${cpuSuffix(caps, cVec4)}${rowsSuffix(sgr)}`,
+      label: `grouped_matmul_${tags}_r${p.rows}_e${p.experts}_${p.inner}x${p.out}_sg${cpuSuffix(caps, cVec4)}${rowsSuffix(rows)}`,
       params: {
-        ...subgroupPlanParams(lanes, sgr, false),
+        ...subgroupPlanParams(lanes, rows, false),
         rows: p.rows,
         experts: p.experts,
         inner: p.inner,
@@ -279,12 +279,11 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
     // Only the [in, out] layout stores a lane's 4 columns contiguously ([out, in] writes them IN apart).
     const dwVec4 = p.weightLayout === 'io' && vec4Store(caps, p.outDim);
     const vec = (b: KernelBinding): KernelBinding => ((b.name === 'a' && aVec4) || (b.name === 'g' && gVec4) || (b.name === 'dw' && dwVec4) ? { ...b, vec4: true } : b);
-    const sgr = rows;
     return {
       template: 'grouped_matmul_dw_sg',
-      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${cpuSuffix(caps, dwVec4)}${rowsSuffix(sgr)}`,
+      label: `grouped_matmul_dw_${tags}_r${p.rows}_e${p.experts}_${p.inDim}x${p.outDim}_sg${cpuSuffix(caps, dwVec4)}${rowsSuffix(rows)}`,
       params: {
-        ...subgroupPlanParams(lanes, sgr, true),
+        ...subgroupPlanParams(lanes, rows, true),
         rows: p.rows,
         experts: p.experts,
         inDim: p.inDim,
@@ -300,7 +299,7 @@ export function groupedMatmulDwProgram(p: GroupedMatmulDwParams, caps?: MatmulCa
       },
       bindings: bindings.map(vec),
       workgroupSize: [lanes, 1, 1],
-      dispatch: [ceilDiv(p.outDim, 4 * lanes), ceilDiv(p.inDim, sgr), p.experts],
+      dispatch: [ceilDiv(p.outDim, 4 * lanes), ceilDiv(p.inDim, rows), p.experts],
       features: ['subgroups'],
     };
   }
@@ -349,37 +348,30 @@ function rowReader(inputs: Inputs, width: number, gather: boolean) {
 export function groupedMatmulOracle(p: GroupedMatmulParams) {
   return (inputs: Inputs): Record<string, Float32Array> => {
     const { inner: K, out: N } = p;
-    const c = new Float32Array(p.rows * N);
     const a = rowReader(inputs, K, p.gatherTokens !== undefined);
     const weight = (e: number, k: number, n: number): number => {
       const local = p.weightLayout === 'io' ? k * N + n : n * K + k;
       return inputs.w[e * K * N + local] + (p.sharedWeight ? inputs.w_common[local] : 0);
     };
-    const h = new Float32Array(p.epilogue === 'swiglu' ? p.rows * N : 0);
-    const du = new Float32Array(p.epilogue === 'swiglu_grad' ? p.rows * N : 0);
-    const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+    // The product in float64 (rows past the kept total stay 0, as the kernel leaves them unwritten),
+    // then the epilogue through SwiGLU's own references.
+    const product = new Float64Array(p.rows * N);
     expertRowRanges(inputs.counts, p.experts, p.rows).forEach(([start, end], e) => {
       for (let r = start; r < end; r++) {
         for (let n = 0; n < N; n++) {
           let acc = 0;
           for (let k = 0; k < K; k++) acc += a(r, k) * weight(e, k, n);
-          const i = r * N + n;
-          if (p.epilogue === undefined) c[i] = acc;
-          else {
-            const g = inputs.g[i];
-            const s = sigmoid(g);
-            if (p.epilogue === 'swiglu') {
-              c[i] = acc;
-              h[i] = g * s * acc;
-            } else {
-              c[i] = acc * inputs.u[i] * s * (1 + g * (1 - s));
-              du[i] = acc * g * s;
-            }
-          }
+          product[r * N + n] = acc;
         }
       }
     });
-    return p.epilogue === 'swiglu' ? { c, h } : p.epilogue === 'swiglu_grad' ? { c, du } : { c };
+    const rowsOf = { tokens: p.rows, hidden: N, packed: false };
+    if (p.epilogue === 'swiglu') return { c: Float32Array.from(product), h: Float32Array.from(swigluReference(rowsOf, { g: inputs.g, u: product }).h) };
+    if (p.epilogue === 'swiglu_grad') {
+      const { dg, du } = swigluBackwardReference(rowsOf, { dh: product, g: inputs.g, u: inputs.u });
+      return { c: Float32Array.from(dg), du: Float32Array.from(du) };
+    }
+    return { c: Float32Array.from(product) };
   };
 }
 

@@ -97,8 +97,8 @@ export function normRowLayout(p: NormShape, variant: NormVariant, caps: RowKerne
   // kernel asks (`laneVec4`: the rmsnorm lane templates, whose loops hide their trip count). There
   // every lane reads a different row: LLVM took 20-50 s to compile those vec4 gathers on lavapipe
   // with the loops unrolled (scalar: under 1 s); with the trip count hidden they compile in well
-  // under a second and run in 0.65-0.79 × the scalar lane kernel's time (512×64 and 1024×128,
-  // forward and fused backward, `npm run bench -- row-variants`). Their sums run component by
+  // under a second and run in 0.65-0.72 (forward) and 0.73-0.88 (fused dx + dw) × the scalar lane
+  // kernel's time at 512×64 and 1024×128 (`npm run bench -- row-variants`). Their sums run component by
   // component in the scalar kernel's order, so both give the same bits (a dot() per vec4
   // reassociated them, enough to move an AdamW update whose gradient sat at float32 noise in
   // test/codegen/end-to-end.test.ts). The layernorm lane templates stay scalar.

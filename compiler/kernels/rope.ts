@@ -9,7 +9,8 @@
 //   'row4'    (CPU adapters, hd/2 % 4 == 0)  the row kernel taking angles i..i+3 at once, every
 //             binding read and written as vec4s: lavapipe turns each per-lane access into a gather,
 //             so this issues a quarter of them. The demo's q+k pair (512 tokens, 4+4 heads of 16):
-//             0.61–0.68 × the row kernel's time (`npm run bench -- row-variants`).
+//             0.61–0.66 (forward) and 0.45–0.68 (backward) × the row kernel's time; qwen_tiny's
+//             4+4 heads of 32: 0.77–0.82 (`npm run bench -- row-variants`, docs/results/issue8/).
 //
 // With `pairHeads` one dispatch rotates two tensors of the same tokens (q and k, or their gradients:
 // fuse-rope-pair): x2 [T, pairHeads·hd] → out2. The row variant applies each cos/sin to the heads

@@ -4,7 +4,7 @@
 // the output are contiguous [E, K·N], W_c repeats every K·N elements. The vec4 variant (K·N a
 // multiple of 4) moves 4 elements per load, which on lavapipe (per-lane loads scalarised) is most
 // of the cost.
-import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
 import type { KernelCase, KernelProgram } from './types.ts';
 
 export interface SdProxyParams {
@@ -13,7 +13,7 @@ export interface SdProxyParams {
   readonly matrix: number;
 }
 
-/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts (CPU adapters: 64 invocations × 16 vectors;
+/** `caps`: the elementwise layout (compiler/kernels/elementwise-layout.ts) (CPU adapters: 64 invocations × 16 vectors;
  *  GPUs and no caps: 256 × 1). On lavapipe the CPU layout took 0.70–0.72 of the 256 × 1 layout's time at the
  *  demo's 4×64×128, 0.64–0.74 at qwen_tiny's 8×128×128 (`npm run bench -- row-variants`). */
 export function sdProxyProgram(p: SdProxyParams, caps?: ElementwiseCaps): KernelProgram {
@@ -25,7 +25,7 @@ export function sdProxyProgram(p: SdProxyParams, caps?: ElementwiseCaps): Kernel
   const layout = elementwiseLayout(p.experts * p.matrix, vec4, caps);
   return {
     template: 'sd-proxy',
-    label: `sd_proxy_e${p.experts}_${p.matrix}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
+    label: `sd_proxy_e${p.experts}_${p.matrix}${vec4 ? '_v4' : ''}${layout.suffix}`,
     params: { ...layoutParams(layout), matrix: p.matrix / width },
     bindings: [
       { name: 'wc', access: 'read', type: 'f32', length: p.matrix, vec4 },

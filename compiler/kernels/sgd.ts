@@ -15,7 +15,7 @@
 //   (dead after the update) for SD-MoE `project update` to project and apply.
 import { InternalError } from '../../base/errors.ts';
 import { decaySegments, type AdamWSegment } from './adamw.ts';
-import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './swiglu.ts';
+import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
 import { f32Literal, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface SgdParams {
@@ -27,7 +27,7 @@ export interface SgdParams {
   readonly output?: 'param' | 'step';
 }
 
-/** `caps`: the elementwise layout of compiler/kernels/swiglu.ts, as AdamW (CPU adapters 64 × 16 vectors, GPUs 256 × 1). */
+/** `caps`: the elementwise layout (compiler/kernels/elementwise-layout.ts), as AdamW (CPU adapters 64 × 16 vectors, GPUs 256 × 1). */
 export function sgdProgram(p: SgdParams, caps?: ElementwiseCaps): KernelProgram {
   if (p.length < 1) throw new InternalError('sgd: empty parameter buffer');
   if (!(p.momentum >= 0 && p.momentum < 1)) throw new InternalError(`sgd: momentum must be in [0, 1), got ${p.momentum}`);
@@ -36,14 +36,12 @@ export function sgdProgram(p: SgdParams, caps?: ElementwiseCaps): KernelProgram 
   const uniformDecay = segments.every((s) => s.weightDecay === segments[0].weightDecay);
   const vec4 = p.length % 4 === 0 && segments.every((s) => s.start % 4 === 0 && s.end % 4 === 0);
   const width = vec4 ? 4 : 1;
-  const units = p.length / width;
   const layout = elementwiseLayout(p.length, vec4, caps);
   return {
     template: 'sgd',
-    label: `sgd_${p.length}_m${p.momentum}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}${caps?.cpuAdapter ? '_cpu' : ''}`,
+    label: `sgd_${p.length}_m${p.momentum}${uniformDecay ? `_wd${segments[0].weightDecay}` : `_seg${segments.length}`}${writeStep ? '_step' : ''}${vec4 ? '_v4' : ''}${layout.suffix}`,
     params: {
       length: p.length,
-      units,
       momentum: f32Literal(p.momentum),
       uniformDecay,
       weightDecay: f32Literal(segments[0].weightDecay),

@@ -2,57 +2,11 @@
 // and up halves come either as two tensors g, u [T, F] or packed per row as [T, 2F] = [g | u]
 // (what a fused gate+up GEMM writes); the packed backward writes dgu in the same packed layout.
 //
-// Layout (elementwiseLayout, shared with compiler/kernels/activation.ts): an invocation handles
-// `items` vectors, strided by the workgroup size so neighbouring invocations touch neighbouring
-// memory; a vector is a vec4 when the element count (packed: the row half F) is a multiple of 4,
-// else one f32 (the template is the same text either way through `alias V`).
-// - CPU adapters (caps.cpuAdapter: lavapipe, SwiftShader): 64 invocations × 16 vectors per
-//   workgroup. There a workgroup is a serial loop with a fixed cost: one thread per scalar in
-//   256-wide workgroups (what this was) took 655-830 µs for the demo's 1024×128 forward on lavapipe,
-//   one vec4 per invocation ~270 µs, 64 × 32 vec4s ~200 µs (interleaved, GPU timestamps).
-//   The per-invocation loop's trip count is hidden from the shader compiler (see the template):
-//   unrolled, it made the pipeline compile for 2-10 s.
-// - GPUs (cpuAdapter false or no caps): 256 invocations × 1 vector, the usual coalesced layout.
-// Invariants: vectors past the end are skipped by a guard; n need not be a multiple of anything.
-import type { DeviceCaps } from '../../base/caps.ts';
-import { InternalError } from '../../base/errors.ts';
-import type { Dim3 } from '../codegen/kernel.ts';
-import { ceilDiv, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+// Layout: compiler/kernels/elementwise-layout.ts (vec4 when the element count, packed: the row half
+// F, is a multiple of 4, else one f32; the template is the same text either way through `alias V`).
+import { asLayout, elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
+import type { KernelBinding, KernelCase, KernelProgram } from './types.ts';
 
-/** What the elementwise layout reads from the device (a full DeviceCaps fits). */
-export type ElementwiseCaps = Pick<DeviceCaps, 'cpuAdapter'>;
-
-export interface ElementwiseLayout {
-  readonly vec4: boolean;
-  /** Vectors (vec4 or f32) in the whole tensor. */
-  readonly vectors: number;
-  /** Vectors per invocation. */
-  readonly items: number;
-  readonly workgroup: number;
-  readonly dispatch: Dim3;
-  readonly dispatchX: number;
-}
-
-/** CPU adapters: few fat workgroups (measured on lavapipe, bench note in the header). */
-const CPU_LAYOUT = { workgroup: 64, items: 16 } as const;
-const GPU_LAYOUT = { workgroup: 256, items: 1 } as const;
-
-/** The layout of an elementwise kernel over `elements` values; `vec4` only when they split evenly. */
-export function elementwiseLayout(elements: number, vec4: boolean, caps: ElementwiseCaps | undefined): ElementwiseLayout {
-  if (vec4 && elements % 4 !== 0) throw new InternalError(`elementwise layout: vec4 over ${elements} elements`);
-  const { workgroup, items } = caps?.cpuAdapter ? CPU_LAYOUT : GPU_LAYOUT;
-  const vectors = vec4 ? elements / 4 : elements;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(vectors, workgroup * items));
-  return { vec4, vectors, items, workgroup, dispatch, dispatchX };
-}
-
-/** Template params of a layout (the template guards with `vectors`, strides with `span`). */
-export function layoutParams(l: ElementwiseLayout) {
-  return { vec4: l.vec4, vectors: l.vectors, items: l.items, span: l.items * l.workgroup, dispatchX: l.dispatchX };
-}
-
-/** Marks a binding as vec4 when the layout is (its length stays in f32 elements). */
-export const asLayout = (l: ElementwiseLayout) => (b: KernelBinding): KernelBinding => (l.vec4 ? { ...b, vec4: true } : b);
 
 export interface SwigluParams {
   readonly tokens: number;
@@ -86,7 +40,7 @@ function common(p: SwigluParams, caps: ElementwiseCaps | undefined) {
   // Packed rows split into [g | u] halves of F: vec4 needs F (hence n) to be a multiple of 4.
   const layout = elementwiseLayout(n, p.hidden % 4 === 0, caps);
   const tag = layout.vec4 ? '' : '_f32';
-  return { n, layout, tag: `${caps?.cpuAdapter ? '_cpu' : ''}${tag}`, params: { ...layoutParams(layout), n, hidden: p.hidden, halfVectors: layout.vec4 ? p.hidden / 4 : p.hidden, packed: p.packed } };
+  return { n, layout, tag: `${layout.suffix}${tag}`, params: { ...layoutParams(layout), n, hidden: p.hidden, halfVectors: layout.vec4 ? p.hidden / 4 : p.hidden, packed: p.packed } };
 }
 
 export function swigluProgram(p: SwigluParams, caps?: ElementwiseCaps): KernelProgram {

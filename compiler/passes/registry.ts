@@ -25,6 +25,8 @@ export interface PassContext {
 export interface PassInfo {
   readonly name: string;
   readonly summary: string;
+  /** A fusion the program is correct without: CompileOptions.withoutPasses may leave it out (bench/fusions.ts). */
+  readonly optional?: true;
   readonly run: (g: Graph, ctx: PassContext) => Graph;
 }
 
@@ -35,14 +37,14 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-expert-weight', summary: 'fold W_c + W_u(i) proxies into the grouped expert GEMMs that read them', run: (g) => fuseExpertWeight(g) },
   { name: 'fuse-cross-entropy', summary: 'one row pass for a cross-entropy and its gradient over the same logits', run: (g) => fuseCrossEntropy(g) },
   { name: 'fuse-lm-head-xent', summary: 'one pass over the logit chunks for a chunked LM-head cross-entropy and its gradient', run: (g) => fuseLmHeadXent(g) },
-  { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', run: (g) => fuseMatmulAdd(g) },
-  { name: 'fuse-rmsnorm-grad-add', summary: 'acc + rmsnorm dx as one rmsnorm_grad adding acc in its row pass (residual gradients)', run: (g) => fuseRmsnormGradAdd(g) },
-  { name: 'fuse-rope-pair', summary: 'two ropes of the same rotation (q and k, dq and dk) as one two-operand rope', run: (g) => fuseRopePair(g) },
+  { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', optional: true, run: (g) => fuseMatmulAdd(g) },
+  { name: 'fuse-rmsnorm-grad-add', summary: 'acc + rmsnorm dx as one rmsnorm_grad adding acc in its row pass (residual gradients)', optional: true, run: (g) => fuseRmsnormGradAdd(g) },
+  { name: 'fuse-rope-pair', summary: 'two ropes of the same rotation (q and k, dq and dk) as one two-operand rope', optional: true, run: (g) => fuseRopePair(g) },
   { name: 'fuse-aux-loss', summary: 'an MoE aux loss and its gradient as one aux_loss node (one dispatch per layer)', run: (g) => fuseAuxLoss(g) },
   { name: 'fuse-aux-loss-sum', summary: 'total + a fused aux loss as a fourth operand of that aux node (the scalar loss adds)', run: (g) => fuseAuxLossSum(g) },
-  { name: 'fuse-combine-add', summary: 'x + moe_combine(...) as one combine adding x in its epilogue (the MoE residual)', run: (g) => fuseCombineAdd(g) },
-  { name: 'fuse-gather-grad-add', summary: 'moe_gather_grad(a + b) as one un-permute summing a and b per row (SwiGLU experts\' two input gradients)', run: (g) => fuseGatherGradAdd(g) },
-  { name: 'fuse-swiglu-gemm', summary: 'SwiGLU into the grouped GEMMs beside it: h in the up GEMM\'s epilogue, (dg, du) in the down data-gradient GEMM\'s', run: (g) => fuseSwigluGemm(g) },
+  { name: 'fuse-combine-add', summary: 'x + moe_combine(...) as one combine adding x in its epilogue (the MoE residual)', optional: true, run: (g) => fuseCombineAdd(g) },
+  { name: 'fuse-gather-grad-add', summary: 'moe_gather_grad(a + b) as one un-permute summing a and b per row (SwiGLU experts\' two input gradients)', optional: true, run: (g) => fuseGatherGradAdd(g) },
+  { name: 'fuse-swiglu-gemm', summary: 'SwiGLU into the grouped GEMMs beside it: h in the up GEMM\'s epilogue, (dg, du) in the down data-gradient GEMM\'s', optional: true, run: (g) => fuseSwigluGemm(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
 ];
 

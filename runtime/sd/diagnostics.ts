@@ -12,7 +12,8 @@
 //                                              vector of expert e's effective matrix)
 // No size cap: the top singular vectors come from topSvd (the symmetric eigensolver on the Gram
 // matrix of the smaller side), one decomposition per expert and set; cost in bench/diagnostics.ts.
-import { dot, rowMajorToColumns, topSvd, type Dense } from './linalg.ts';
+import { rowMajorToColumns, topSvd, type Dense } from './linalg.ts';
+import { dot } from './vector.ts';
 
 /** One (layer, matrix kind) of routed experts, stored [E, rows = in, cols = out] as everywhere in this project. */
 export interface ExpertMatrixInput {

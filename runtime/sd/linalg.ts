@@ -14,8 +14,6 @@
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
 import { symmetricEigen, symmetricEigenTop } from './eigen.ts';
 import { axpy, dot } from './vector.ts';
-
-export { dot } from './vector.ts';
 import { Rng } from '../../base/rng.ts';
 
 export type Dense = Float32Array | Float64Array;

@@ -11,7 +11,8 @@
 // The trainer's diagnostics (both sides, r = 1 % and r = k, proxies vs W_u, leakage, alignment) live
 // in runtime/sd/diagnostics.ts (docs/diagnostics.md); these two single metrics remain for callers
 // that need only one number.
-import { dot, topSvd, type Dense } from './linalg.ts';
+import { topSvd, type Dense } from './linalg.ts';
+import { dot } from './vector.ts';
 
 export type SubspaceSide = 'input' | 'output';
 

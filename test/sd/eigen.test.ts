@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { Rng } from '../../base/rng.ts';
 import { symmetricEigen, symmetricEigenTop, TOP_EIGEN_RESIDUAL } from '../../runtime/sd/eigen.ts';
-import { dot, orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
+import { orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
+import { dot } from '../../runtime/sd/vector.ts';
 
 /** Q diag(λ) Qᵀ for a random orthonormal Q (seeded), row-major n×n. */
 function withSpectrum(lambda: readonly number[], seed: number): Float64Array {
