@@ -156,6 +156,7 @@ export async function timedStep(
   targets: Int32Array,
   stepNo: number,
   params: readonly string[] = [],
+  during?: { readonly at: number; readonly work: () => Promise<unknown> },
 ): Promise<{ wallMs: number; cpuMs: number; loss: number; params: Record<string, Float32Array> }> {
   const { step } = session;
   const c0 = process.cpuUsage();
@@ -163,7 +164,9 @@ export async function timedStep(
   step.writeInput('tokens', inputs);
   step.writeInput('targets', targets);
   step.writeInput('optimizer.step', Int32Array.of(stepNo));
-  step.run();
+  // `during`: host work while the step's first `at` dispatches run (StepExecutor#runAround).
+  if (during) await step.runAround(during.at, during.work);
+  else step.run();
   const { outputs: out, params: values } = await step.readOutputsAndParams(['loss', 'grad_norm'], params);
   const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0], params: values };
   if (!Number.isFinite(sample.loss)) throw new Error(`bench: loss is ${sample.loss} at step ${stepNo}`);

@@ -1,6 +1,7 @@
 // Waiting for the device on a CPU adapter (runtime/pacer.ts), on the demo's training step: one
 // StepExecutor whose pacer is swapped step by step between the runtime's default (sleep the learned
-// estimate, then poll gently: dawn.node's setImmediate re-posts spaced by a blocked sleep), the
+// estimate, then poll gently: dawn.node's setImmediate re-posts spaced by a blocked sleep), the same
+// without the wait floor (every wait that blocked > 0.75 ms counted as "device still busy"), the
 // sleep followed by dawn.node's spinning poll (the default before the gentle poll), the gentle poll
 // without the sleep, and no pacing at all (spin from submit to done). The modes rotate step by step
 // in one process, so each round sees the same machine state. Reports step time and this process's CPU time per step, best / median, and
@@ -16,6 +17,7 @@ const fmt = (x: number, d = 1): string => x.toFixed(d);
 
 const MODES = [
   { name: 'sleep, then gentle poll (runtime default)', pacer: () => new CompletionPacer(true) },
+  { name: 'the default without its wait floor (the controller before it)', pacer: () => new CompletionPacer(true, undefined, { ...DEFAULT_PACER, floorWindow: 0 }) },
   { name: 'sleep, then spinning poll', pacer: () => new CompletionPacer(true, undefined, { ...DEFAULT_PACER, pollIntervalMs: 0 }) },
   { name: 'gentle poll only (no sleep)', pacer: () => new CompletionPacer(true, undefined, { ...DEFAULT_PACER, sleepFirst: false }) },
   { name: 'spinning (pacing off)', pacer: () => new CompletionPacer(false) },

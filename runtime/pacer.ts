@@ -23,8 +23,14 @@
 // 'step' or 'micro,micro,last') is a small controller driven by the waits themselves:
 // - the first wait of a key is not learned from (it includes compiling the pipelines), the second
 //   sets the estimate to `initialShare` of its duration;
-// - a wait that still blocked after the sleep (more than `accurateAfterMs`) grows the estimate by
-//   `creep` of itself plus `raise` × the blocked time;
+// - a wait that still blocked after the sleep (more than `accurateAfterMs` past the wait floor)
+//   grows the estimate by `creep` of itself plus `raise` × the blocked time;
+// - the wait floor is what a wait costs on a device that finished long ago (the read-back's map
+//   round trip): the shortest blocked time among recent waits that slept and blocked for at most
+//   5 % of their total. Without it, a map round trip above accurateAfterMs (0.6–1.5 ms on lavapipe
+//   in a slow VM, seen in the pacing bench's wait history) counted every wait as "still busy", and
+//   the creep term grew the sleep without bound: 80 → 230 ms on a ~90 ms demo_sd step over 60 steps
+//   (an ad-hoc run; test/harness/pacer.test.ts reproduces the runaway with a 0.7–1.4 ms latency);
 // - a wait that returned at once means the sleep may have overshot: the estimate shrinks by
 //   `shrink`, so it keeps probing down to where the device really finishes. With the gentle poll an
 //   undersleep costs little (a few polls) and an oversleep costs the whole overshoot, so the
@@ -54,8 +60,16 @@ const realClock: PacerClock = {
 export interface PacerOptions {
   /** The second wait of a key sets the estimate to this share of its duration. */
   readonly initialShare: number;
-  /** A wait that blocked longer than this after the sleep means the device was still busy. */
+  /** A wait that blocked longer than this past the wait floor (below) means the device was still busy. */
   readonly accurateAfterMs: number;
+  /**
+   * The wait floor is the shortest blocked time of the last `floorWindow` candidate waits (any key):
+   * what a wait costs when the device finished long ago (the read-back's map round trip; 0
+   * disables it). Candidates slept first and blocked for at most `floorShare` of their total (a
+   * wait that blocked longer certainly found the device busy, as the first ones of a key do).
+   */
+  readonly floorWindow: number;
+  readonly floorShare: number;
   /** Shrink factor of the estimate after a wait that returned at once. */
   readonly shrink: number;
   /** Share of a still-blocked wait's blocked time added to the estimate. */
@@ -72,7 +86,7 @@ export interface PacerOptions {
   readonly pollIntervalMs: number;
 }
 
-export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, shrink: 0.96, raise: 0.1, creep: 0.01, minSleepMs: 2, maxShrinkDoublings: 4, sleepFirst: true, pollIntervalMs: 0.1 };
+export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, floorWindow: 32, floorShare: 0.05, shrink: 0.96, raise: 0.1, creep: 0.01, minSleepMs: 2, maxShrinkDoublings: 4, sleepFirst: true, pollIntervalMs: 0.1 };
 
 export class CompletionPacer {
   /** Per key: the estimate (none until the second wait) and how many waits in a row returned at once. */
@@ -80,6 +94,8 @@ export class CompletionPacer {
   private pending: { phases: string[]; submittedAt: number } | null = null;
   /** What the last waits did, for tests and benches: slept ms and how long the wait blocked after. */
   readonly history: { key: string; sleptMs: number; blockedMs: number; totalMs: number }[] = [];
+  /** Blocked ms of the last `floorWindow` waits (the wait floor is their minimum). */
+  private readonly recentBlocked: number[] = [];
 
   constructor(
     readonly enabled: boolean,
@@ -115,11 +131,20 @@ export class CompletionPacer {
     const done = this.clock.now();
     const blockedMs = done - waitStart;
     const totalMs = done - pending.submittedAt;
-    if (state) this.learn(state, totalMs, blockedMs);
+    if (this.opts.floorWindow > 0 && sleptMs > 0 && blockedMs <= this.opts.floorShare * totalMs) {
+      this.recentBlocked.push(blockedMs);
+      if (this.recentBlocked.length > this.opts.floorWindow) this.recentBlocked.shift();
+    }
+    if (state) this.learn(state, totalMs, blockedMs - this.floorMs());
     else this.keys.set(key, { overshoots: 0 });
     this.history.push({ key, sleptMs, blockedMs, totalMs });
     if (this.history.length > 64) this.history.shift();
     return result;
+  }
+
+  /** The wait floor: the shortest blocked time of the recent waits (0 without a window). */
+  floorMs(): number {
+    return this.recentBlocked.length > 0 ? Math.min(...this.recentBlocked) : 0;
   }
 
   /** The current estimate for a key (ms from submit to done), if any. */
@@ -127,7 +152,8 @@ export class CompletionPacer {
     return this.keys.get(key)?.estimate;
   }
 
-  /** A wait of a key seen before (the first wait is not learned from: it includes compiling). */
+  /** A wait of a key seen before (the first wait is not learned from: it includes compiling);
+   *  `blockedMs` counts from the wait floor. */
   private learn(state: { estimate?: number; overshoots: number }, totalMs: number, blockedMs: number): void {
     const { estimate } = state;
     if (estimate === undefined) {

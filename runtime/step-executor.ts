@@ -152,9 +152,12 @@ export class StepExecutor {
    * Encodes and submits one compute pass in one submit: the whole plan ('step'), or with gradient
    * accumulation one micro-batch and acc += g ('micro'), or the last micro-batch, the fold of the
    * accumulators into the gradients and the update ('last'). `clearAuxCounts` zeroes the global
-   * load-balance counts first (the first counting pass of a step).
+   * load-balance counts first (the first counting pass of a step). `dispatches` [from, to) runs a
+   * part of a whole step ('step' only): the two parts of a step, submitted in order, are the step
+   * (queue order), and host writes between them land after the first part's dispatches and before
+   * the second's (an SD-MoE re-basing overlapped with the next forward pass: runtime/train/spectral.ts).
    */
-  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean } = {}): void {
+  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number] } = {}): void {
     const enc = this.exec.device.createCommandEncoder({ label: 'step' });
     if (opts.clearAuxCounts) {
       for (const id of Object.values(this.plan.auxCounts ?? {})) enc.clearBuffer(this.slots[id].buffer, this.slots[id].offset, this.plan.buffers[id].bytes);
@@ -168,6 +171,13 @@ export class StepExecutor {
     } else if (this.accumulate) {
       throw new InternalError(`run('step') on a plan that accumulates ${this.microBatches} micro-batches; run 'micro' then 'last'`);
     }
+    if (opts.dispatches) {
+      const [from, to] = opts.dispatches;
+      if (phase !== 'step' || !(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= list.length)) {
+        throw new InternalError(`run('${phase}'): dispatch range [${from}, ${to}) outside a whole step of ${list.length}`);
+      }
+      list = list.slice(from, to);
+    }
     const pass = enc.beginComputePass({ label: 'step' });
     for (const p of list) {
       pass.setPipeline(p.pipeline);
@@ -177,6 +187,20 @@ export class StepExecutor {
     pass.end();
     this.exec.device.queue.submit([enc.finish()]);
     this.pacer.submitted(phase);
+  }
+
+  /**
+   * A whole step with host work in the middle: dispatches [0, at) are submitted, `work` runs on the
+   * host while the device executes them, then [at, end) follow. Queue writes `work` makes land
+   * between the two parts (queue order), so the result is the plain step's exactly when they touch
+   * no buffer of dispatches [0, at): pick `at` with firstDispatchTouching (compiler/codegen/plan.ts)
+   * over the buffers `work` writes. `work` must not wait on the device (the step is in flight).
+   */
+  async runAround<T>(at: number, work: () => Promise<T>): Promise<T> {
+    this.run('step', { dispatches: [0, at] });
+    const result = await work();
+    this.run('step', { dispatches: [at, this.prepared.length] });
+    return result;
   }
 
   /**

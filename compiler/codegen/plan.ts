@@ -106,6 +106,30 @@ export function paramsWithRole<K extends ParamRole['kind']>(plan: ExecutionPlan,
   return out;
 }
 
+/**
+ * The index of the first dispatch that binds any byte of the given buffers (dispatches.length when
+ * none does). Views count by the bytes they cover: a dispatch binding a whole slab touches every
+ * slot in it, and two slots of one slab touch only when their ranges overlap.
+ */
+export function firstDispatchTouching(plan: ExecutionPlan, bufferIds: readonly number[]): number {
+  const extent = (id: number): { root: number; from: number; to: number } => {
+    let root = id;
+    let from = 0;
+    while (plan.buffers[root].view) {
+      from += plan.buffers[root].view!.offset;
+      root = plan.buffers[root].view!.of;
+    }
+    return { root, from, to: from + plan.buffers[id].bytes };
+  };
+  const wanted = bufferIds.map(extent);
+  const touches = (id: number): boolean => {
+    const b = extent(id);
+    return wanted.some((w) => w.root === b.root && w.from < b.to && b.from < w.to);
+  };
+  const i = plan.dispatches.findIndex((d) => d.buffers.some(touches));
+  return i < 0 ? plan.dispatches.length : i;
+}
+
 /** Where a plan's device memory goes; every buffer of a step program lives for the whole step,
  *  so `total` is also the program's peak. */
 export interface PlanMemory {

@@ -3,8 +3,10 @@
 // paper's Algorithm 1, runtime/sd/init.ts) and re-bases them every `rebaseEvery` steps (SVD of W_c,
 // runtime/sd/rebase.ts), writing the results back into the live device buffers. Everything else
 // (the proxy weight in the grouped GEMMs, the projected gradients) is compiled into the step.
+// The trainer overlaps a re-basing with the next step's first dispatches (rebaseOverlapStart):
+// they touch nothing the re-basing writes, so only the wall time changes, never a value.
 import type { SpectralConfig } from '../../compiler/config/types.ts';
-import { paramsWithRole, type ExecutionPlan, type PlanParam } from '../../compiler/codegen/plan.ts';
+import { firstDispatchTouching, paramsWithRole, type ExecutionPlan, type PlanParam } from '../../compiler/codegen/plan.ts';
 import type { ExpertMatrix } from '../../compiler/ir/types.ts';
 import { numel } from '../../compiler/ir/types.ts';
 import { InternalError } from '../../base/errors.ts';
@@ -124,6 +126,33 @@ export function rebaseReadNames(matrices: readonly SpectralMatrix[], spectral: S
 }
 
 /**
+ * The params a re-basing writes with these options: U_k and V_k always, W_c unless the residual is
+ * kept, W_u when it is folded into or reprojected, the Adam moments with `moments reset`.
+ * rebaseSpectral refuses to write anything else, so this set is exact, not a guess.
+ */
+export function rebaseWriteNames(matrices: readonly SpectralMatrix[], spectral: SpectralConfig): string[] {
+  return matrices.flatMap((m) => [
+    m.params.uk,
+    m.params.vk,
+    ...(spectral.residual !== 'keep' ? [m.params.common] : []),
+    ...(rebaseNeedsUnique(spectral) ? [m.params.unique] : []),
+    ...(spectral.moments === 'reset' ? m.moments : []),
+  ]);
+}
+
+/**
+ * Where a re-basing after step s can run during step s + 1 (StepExecutor#runAround): the first
+ * dispatch of the step that touches anything the re-basing writes. Everything before it (with the
+ * default `residual keep`, no reproject: the whole forward pass and the backward down to the last
+ * layer's first split, 87 of the demo_sd step's 115 dispatches) runs on the device while the host
+ * computes the SVDs, and the step's result is the synchronous order's bit for bit. 0 when W_c is
+ * rewritten (the forward reads it first): then the overlap is the synchronous order.
+ */
+export function rebaseOverlapStart(plan: ExecutionPlan, matrices: readonly SpectralMatrix[], spectral: SpectralConfig): number {
+  return firstDispatchTouching(plan, rebaseWriteNames(matrices, spectral).map((n) => plan.params[n].buffer));
+}
+
+/**
  * The params of `rebaseReadNames` when they are small enough to ride along with the step's own
  * read-back (one staging buffer of at most READ_CHUNK_BYTES), else null: then rebaseSpectral reads
  * them itself, in chunks.
@@ -154,6 +183,11 @@ export async function rebaseSpectral(
   const needsUnique = rebaseNeedsUnique(spectral);
   const names = rebaseReadNames(matrices, spectral);
   const values = prefetched && names.every((n) => prefetched[n]) ? prefetched : await readParamsChunked(step, names);
+  const writable = new Set(rebaseWriteNames(matrices, spectral));
+  const write = (name: string, data: Float32Array): void => {
+    if (!writable.has(name)) throw new InternalError(`re-basing wrote ${name}, which rebaseWriteNames does not list (an overlapped re-basing would race the step)`);
+    step.writeParam(name, data);
+  };
   for (const m of matrices) {
     const r = rebase({
       common: values[m.params.common],
@@ -168,15 +202,15 @@ export async function rebaseSpectral(
       reproject: spectral.reproject,
     });
     // Arrays the options leave unchanged come back as the same objects: no need to upload them.
-    if (r.changed.common) step.writeParam(m.params.common, r.common);
-    if (r.changed.unique && r.unique) step.writeParam(m.params.unique, r.unique);
-    step.writeParam(m.params.uk, r.uk);
-    step.writeParam(m.params.vk, r.vk);
+    if (r.changed.common) write(m.params.common, r.common);
+    if (r.changed.unique && r.unique) write(m.params.unique, r.unique);
+    write(m.params.uk, r.uk);
+    write(m.params.vk, r.vk);
     // `moments reset` zeroes W_c's and W_u's moments after step s (s mod rebaseEvery = 0); their
     // adamw nodes were compiled with resetEvery = rebaseEvery, so step s + 1 bias-corrects with
     // t = 1 (a fresh Adam step) instead of the global step, and resuming needs no extra state.
     if (spectral.moments === 'reset') {
-      for (const name of m.moments) step.writeParam(name, new Float32Array(numel(step.plan.params[name].type)));
+      for (const name of m.moments) write(name, new Float32Array(numel(step.plan.params[name].type)));
     }
     const removed = Array.from(r.reprojectedNorms);
     reports.push({

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { UserError } from '../../base/errors.ts';
+import { InternalError, UserError } from '../../base/errors.ts';
 import { loadConfig } from '../../compiler/config/index.ts';
 import type { EvalConfig, ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
 import { stableJson } from '../../base/stable-json.ts';
@@ -33,7 +33,7 @@ import { diagnoseExperts, type ExpertDiagnostics } from '../sd/diagnostics.ts';
 import { diagnosticsInputs } from './diagnostics.ts';
 import { describeResult, implicitEval, metricFields, openEvaluation, runEvaluation, type EvalResult, type EvalSetup } from './evaluate.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
-import { initializeSpectral, rebasePrefetchNames, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
+import { initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
 
 export interface RunOptions {
   /** The .moe file; optional with `resume`, whose run directory records the resolved config. */
@@ -57,6 +57,9 @@ export interface RunOptions {
   /** Called once the last step is done (not when interrupted or diverged), with the live session,
    *  so a caller can evaluate or read the trained weights without reloading a checkpoint. */
   readonly afterTraining?: (session: TrainingSession) => Promise<void>;
+  /** Overlap each SD-MoE re-basing with the next step's first dispatches (default true; false
+   *  re-bases synchronously after the step: the same values, for A/B tests and benches). */
+  readonly overlapRebase?: boolean;
 }
 
 export interface RunSummary {
@@ -68,6 +71,9 @@ export interface RunSummary {
   readonly lastCheckpoint: string | null;
   readonly tokensPerSecond: number;
   readonly dispatchesPerStep: number;
+  /** SD-MoE re-basings of this run: computed while the next step ran, or between steps (before a
+   *  checkpoint, an evaluation, the last step, or with a plan that cannot read them with the step). */
+  readonly rebases: { readonly overlapped: number; readonly synchronous: number };
 }
 
 export interface TrainingSession {
@@ -129,14 +135,17 @@ export async function trainStepReading(
   batches: readonly MicroBatch[],
   names: readonly string[],
   params: readonly string[],
+  during?: { readonly at: number; readonly work: () => Promise<void> },
 ): Promise<{ outputs: Record<string, Float32Array | Int32Array>; params: Record<string, Float32Array> | null }> {
   const { step: exec, counting } = session;
   const n = exec.microBatches;
   if (batches.length !== n) throw new Error(`trainStep: ${batches.length} micro-batches for a plan of ${n}`);
+  if (during && n !== 1) throw new InternalError('trainStep: host work during a step needs a plan of one micro-batch');
   if (n === 1) {
     exec.writeInput('tokens', batches[0].inputs);
     exec.writeInput('targets', batches[0].targets);
-    exec.run();
+    if (during) await exec.runAround(during.at, during.work);
+    else exec.run();
     if (params.length === 0) return { outputs: await exec.readOutputs(names), params: null };
     return exec.readOutputsAndParams(names, params);
   }
@@ -365,6 +374,13 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const sdMatrices = spectral ? spectralMatrices(session.compiled.stepPlan) : [];
   // What a re-basing step reads with its outputs (one round trip instead of two); the same every time.
   const rebasePrefetch = spectral && sdMatrices.length > 0 ? (rebasePrefetchNames(exec, sdMatrices, spectral) ?? []) : [];
+  // A re-basing after step s runs while step s + 1's first `rebaseAt` dispatches do (they touch
+  // nothing it writes: the same values as re-basing in between, less wall time). It waits for the
+  // next step only when it was read with step s (one micro-batch, W_c within one staging buffer)
+  // and nothing else needs the new state first: see flushRebase.
+  const rebaseAt = spectral && sdMatrices.length > 0 ? rebaseOverlapStart(session.compiled.stepPlan, sdMatrices, spectral) : 0;
+  const rebases = { overlapped: 0, synchronous: 0 };
+  let pendingRebase: { step: number; values: Record<string, Float32Array> } | null = null;
 
   if (opts.resume) {
     const ckpt = await loadCheckpoint(opts.resume, { configHash: opts.allowChanges ? undefined : hash });
@@ -409,7 +425,21 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let maxAux: Record<string, number> = {};
   const started = performance.now();
 
+  const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null): Promise<void> => {
+    metrics.log(spectralLine(stepNo, await rebaseSpectral(exec, sdMatrices, spectral!, values)));
+  };
+  // A deferred re-basing that no step will carry (a checkpoint, evaluation or the end comes first).
+  const flushRebase = async (): Promise<void> => {
+    const pending = pendingRebase;
+    pendingRebase = null;
+    if (!pending) return;
+    await rebaseNow(pending.step, pending.values);
+    rebases.synchronous++;
+  };
+
   const checkpoint = async (stepNo: number): Promise<void> => {
+    // The checkpoint of a re-basing step holds the new bases (a resumed run continues exactly).
+    await flushRebase();
     const { params, optimizer } = await snapshot(session);
     lastCheckpoint = await saveCheckpoint(runDir, { step: stepNo, params, optimizer, state: { sampler: sampler.state(), guard: guard.state(), configHash: hash, metrics: { loss: finalLoss } } }, { keepLast: 3 });
   };
@@ -442,7 +472,11 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // A re-basing step reads W_c, U_k, V_k with its outputs (one round trip instead of two).
       const rebasing = spectral && sdMatrices.length > 0 && s % spectral.rebaseEvery === 0 ? spectral : null;
       const prefetch = rebasing ? rebasePrefetch : [];
-      const { outputs: out, params: prefetched } = await trainStepReading(session, batches, names, prefetch);
+      const carried = pendingRebase;
+      pendingRebase = null;
+      const during = carried ? { at: rebaseAt, work: () => rebaseNow(carried.step, carried.values) } : undefined;
+      const { outputs: out, params: prefetched } = await trainStepReading(session, batches, names, prefetch, during);
+      if (carried) rebases.overlapped++;
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
       finalLoss = out.loss[0];
@@ -455,9 +489,15 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // show up in the gradient norm.
       const verdict = guard.check(s, out.ce_loss[0], out.grad_norm[1]);
       if (!verdict.ok) throw await divergenceError(verdict, opts, runDir, lastCheckpoint);
-      // Re-basing follows the update of every rebaseEvery-th step, so a checkpoint of that step
-      // already holds the new bases and a resumed run continues exactly.
-      if (rebasing) metrics.log(spectralLine(s, await rebaseSpectral(exec, sdMatrices, rebasing, prefetched)));
+      // Re-basing follows the update of every rebaseEvery-th step: carried by step s + 1 when it
+      // was read with this step, else now. Either way before anything reads the state (flushRebase).
+      if (rebasing) {
+        if (prefetched && opts.overlapRebase !== false && s < lastStep) pendingRebase = { step: s, values: prefetched };
+        else {
+          await rebaseNow(s, prefetched);
+          rebases.synchronous++;
+        }
+      }
       progress.update(s, { loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       opts.onStep?.(s, { total: train.steps, loss: out.ce_loss[0], tokensPerSec: tokensPerStep / seconds });
       if (logNow) {
@@ -480,6 +520,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         maxAux = {};
       }
       if (train.evalEvery && (s % train.evalEvery === 0 || s === train.steps)) {
+        await flushRebase(); // the diagnostics read the bases
         const t1 = performance.now();
         const ev = await evaluate(session);
         const evalSeconds = (performance.now() - t1) / 1000;
@@ -498,6 +539,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
         break;
       }
     }
+    await flushRebase();
   } catch (e) {
     // A device that fails mid-run (lost, or an error no scope caught) is not the user's mistake but
     // not a compiler bug either: say where the run can continue from. Nothing after the last
@@ -525,5 +567,6 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     lastCheckpoint,
     tokensPerSecond: (steps * tokensPerStep) / Math.max(elapsed, 1e-9),
     dispatchesPerStep: exec.dispatchCount,
+    rebases,
   };
 }

@@ -2,7 +2,7 @@
 // respect the adapter's binding limit (a group is split into several slabs), and a model whose
 // buffers cannot fit is refused with the offending buffers named.
 import { describe, expect, it } from 'vitest';
-import { planGraph } from '../../compiler/codegen/plan.ts';
+import { firstDispatchTouching, planGraph, type ExecutionPlan } from '../../compiler/codegen/plan.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
 import { compileTraining } from '../../compiler/pipeline.ts';
@@ -56,6 +56,27 @@ describe('execution planning', () => {
     const splitOuts = sd.dispatches.filter((d) => d.op === 'sd_split_grad' && d.program.bindings.some((b) => b.name === 'gu'));
     expect(splitOuts.length).toBeGreaterThan(0);
     expect(sharedSlabWrites).toBe(splitOuts.length);
+  });
+
+  it('finds the first dispatch touching a buffer by the bytes it covers (slots of a slab, the slab, nested views)', () => {
+    // Buffer 0: a 1024-byte slab; 1 and 2: its slots [0, 256) and [256, 512); 3: a buffer of its
+    // own; 4: a slot of slot 2 at [384, 512) of the slab.
+    const buffers = [
+      { id: 0, bytes: 1024 },
+      { id: 1, bytes: 256, view: { of: 0, offset: 0 } },
+      { id: 2, bytes: 256, view: { of: 0, offset: 256 } },
+      { id: 3, bytes: 64 },
+      { id: 4, bytes: 128, view: { of: 2, offset: 128 } },
+    ];
+    const plan = (binds: number[][]) => ({ buffers, dispatches: binds.map((b) => ({ buffers: b })) }) as unknown as ExecutionPlan;
+    const p = plan([[3], [1], [0], [2]]);
+    expect(firstDispatchTouching(p, [3])).toBe(0);
+    expect(firstDispatchTouching(p, [1])).toBe(1);
+    expect(firstDispatchTouching(p, [2])).toBe(2); // the whole slab covers it; slot 1 does not
+    expect(firstDispatchTouching(p, [4])).toBe(2);
+    expect(firstDispatchTouching(p, [])).toBe(4);
+    expect(firstDispatchTouching(plan([[1], [4], [2]]), [2])).toBe(1); // a slot of the slot
+    expect(firstDispatchTouching(plan([[1], [3]]), [4])).toBe(2); // none: past the end
   });
 
   it('splits optimizer slabs at the binding limit', () => {

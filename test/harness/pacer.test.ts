@@ -4,15 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { CompletionPacer, DEFAULT_PACER, gentlePollMs, pacingEnabled, pollGently, type PacerClock, type PacerOptions } from '../../runtime/pacer.ts';
 
-/** A clock whose sleep and wait advance virtual time; the "device" is done `deviceMs` after submit. */
-function fakeDevice(deviceMs: () => number) {
+/** A clock whose sleep and wait advance virtual time; the "device" is done `deviceMs` after submit,
+ *  and a wait returns `latencyMs` after that (or after it starts, on a finished device). */
+function fakeDevice(deviceMs: () => number, latencyMs: () => number = () => 0.1) {
   let now = 0;
   let doneAt = 0;
   const clock: PacerClock = { now: () => now, sleep: async (ms) => void (now += ms) };
   return {
     clock,
     submit: () => void (doneAt = now + deviceMs()),
-    wait: async () => void (now = Math.max(now, doneAt) + 0.1),
+    wait: async () => void (now = Math.max(now, doneAt) + latencyMs()),
     get now() {
       return now;
     },
@@ -101,6 +102,27 @@ describe('CompletionPacer', () => {
     // Mean ms a wait ends after the device finished: the former controller's oversleeps vs now.
     expect(current).toBeLessThan(2);
     expect(chasing).toBeGreaterThan(1.8 * current); // 3.0 vs 1.3 ms when written
+  });
+
+  it('does not creep upwards when a wait on a finished device itself takes longer than accurateAfterMs', async () => {
+    // Seen on lavapipe in a slow VM: the read-back's map took 0.7–1.4 ms after the device was done,
+    // every wait counted as "still busy", and the sleep crept from 80 to 230 ms on a ~90 ms step.
+    const run = async (opts?: PacerOptions) => {
+      let x = 777;
+      const dev = fakeDevice(
+        () => 90,
+        () => {
+          x = (x * 1103515245 + 12345) % 2 ** 31;
+          return 0.7 + (0.7 * x) / 2 ** 31;
+        },
+      );
+      const pacer = new CompletionPacer(true, dev.clock, opts);
+      const totals = await steps(pacer, dev, 300);
+      return totals.slice(-50).reduce((a, b) => a + b, 0) / 50;
+    };
+    expect(await run()).toBeLessThan(90 * 1.05);
+    // Without the wait floor (the controller before it), the same device: the mean step ran away.
+    expect(await run({ ...DEFAULT_PACER, floorWindow: 0 })).toBeGreaterThan(90 * 1.5);
   });
 
   it('keeps one estimate per sequence of phases submitted before a wait', async () => {

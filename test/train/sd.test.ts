@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { readMetrics, type SpectralMetrics, type TrainMetrics } from '../../runtime/metrics/jsonl.ts';
 import { findSimilarity, type ExpertDiagnostics } from '../../runtime/sd/diagnostics.ts';
+import { loadCheckpoint } from '../../runtime/checkpoint/checkpoint.ts';
 import { runTraining, type RunSummary } from '../../runtime/train/trainer.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/tiny_sd.moe', import.meta.url));
@@ -18,6 +19,7 @@ const quiet = { log: () => {}, progressStream: Object.assign(new PassThrough(), 
 let work: string;
 let full: RunSummary;
 let resumed: string;
+let synchronous: RunSummary;
 const all = (dir: string) => readMetrics(join(dir, 'metrics.jsonl'));
 const entries = (dir: string): TrainMetrics[] => all(dir).filter((e): e is TrainMetrics => e.type === 'train');
 const spectralLines = (dir: string): SpectralMetrics[] => all(dir).filter((e): e is SpectralMetrics => e.type === 'spectral');
@@ -31,6 +33,7 @@ beforeAll(async () => {
   resumed = join(work, 'resumed');
   await runTraining({ file: FIXTURE, out: resumed, stopAfter: 7, ...quiet });
   await runTraining({ file: FIXTURE, out: resumed, resume: resumed, ...quiet });
+  synchronous = await runTraining({ file: FIXTURE, out: join(work, 'synchronous'), overlapRebase: false, ...quiet });
 }, 900_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -99,6 +102,22 @@ describe('sdmoec run with spectral decoupling', () => {
     for (const key of ['similarity_proxies_1pct', 'similarity_unique_k', 'leakage_input', 'leakage_output', 'wc_numerical_rank', 'router_alignment_first_share']) {
       expect(typeof ev[key], key).toBe('number');
     }
+  });
+
+  it('overlaps re-basings with the next step without changing a value', async () => {
+    // Re-basings at 5 and 15 ride along with steps 6 and 16; 10 (a checkpoint) and 20 (the last
+    // step, evaluated) happen in between. The synchronous run re-bases after every one of them.
+    expect(full.rebases).toEqual({ overlapped: 2, synchronous: 2 });
+    expect(synchronous.rebases).toEqual({ overlapped: 0, synchronous: 4 });
+    const sync = new Map(entries(synchronous.runDir).map((e) => [e.step, e.loss]));
+    expect(sync.size).toBe(20);
+    for (const e of entries(resumed)) expect(e.loss, `step ${e.step}`).toBe(sync.get(e.step));
+    expect(spectralLines(full.runDir).map((l) => l.matrices)).toEqual(spectralLines(synchronous.runDir).map((l) => l.matrices));
+    const [a, b] = await Promise.all([full, synchronous].map((r) => loadCheckpoint(r.runDir)));
+    expect(a.step).toBe(20);
+    const params = new Map(b.params);
+    expect(params.size).toBeGreaterThan(0);
+    for (const [name, t] of a.params) expect(Array.from(t.data), name).toEqual(Array.from(params.get(name)!.data));
   });
 
   it('resumes exactly across a re-basing', () => {
