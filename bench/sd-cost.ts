@@ -206,7 +206,8 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
 
   // The overlapped re-basing (runtime/train/trainer.ts): a step carries the re-basing of the values
   // the step before it read. Rounds of a plain step and a carrying one, order alternating, both
-  // reading W_c, U_k, V_k with their loss (equal read-backs); the paired difference is its cost.
+  // reading W_c, U_k, V_k with their loss (equal read-backs) and both submitted in the same two parts;
+  // the paired difference is its cost.
   const at = rebaseOverlapStart(sd.compiled.stepPlan, matrices, spectral);
   let overlapped: PairResult['overlapped'] = null;
   if (prefetchNames.length > 0) {
@@ -216,7 +217,9 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
     const sdOnce = async (carry: boolean) => {
       const batch = sampler.next();
       const v = values;
-      const s = await timedStep(sd, batch.inputs, batch.targets, ++sdStep, prefetchNames, carry ? { at, work: () => rebaseSpectral(sd.step, matrices, spectral, v) } : undefined);
+      // Both submit the step in the same two parts (the same pacer key, the same submits): they differ only by the re-basing.
+      const work = carry ? () => rebaseSpectral(sd.step, matrices, spectral, v) : async () => {};
+      const s = await timedStep(sd, batch.inputs, batch.targets, ++sdStep, prefetchNames, { at, work });
       values = s.params;
       return s;
     };
