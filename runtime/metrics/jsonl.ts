@@ -60,6 +60,10 @@ export interface SpectralMetrics {
   energy_top_k: number;
   residual_norm: number;
   matrices: SpectralMatrixMetrics[];
+  /** Host wall time of the re-basing (the SVDs and the writes), and whether it ran while the next
+   *  step's first dispatches did (else between two steps). Absent in lines of older runs. */
+  seconds?: number;
+  overlapped?: boolean;
   [extra: string]: unknown;
 }
 

@@ -265,10 +265,11 @@ export async function expertDiagnostics(session: TrainingSession): Promise<Exper
 }
 
 /** The `type: 'spectral'` metrics line of one re-basing (written at every re-basing, log step or not). */
-export function spectralLine(step: number, report: RebaseReport): SpectralMetrics {
+export function spectralLine(step: number, report: RebaseReport, timing?: { seconds: number; overlapped: boolean }): SpectralMetrics {
   return {
     type: 'spectral',
     step,
+    ...(timing ? { seconds: timing.seconds, overlapped: timing.overlapped } : {}),
     energy_top_k: report.energyTopK,
     residual_norm: report.residualNorm,
     matrices: report.matrices.map((m) => ({
@@ -425,15 +426,17 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let maxAux: Record<string, number> = {};
   const started = performance.now();
 
-  const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null): Promise<void> => {
-    metrics.log(spectralLine(stepNo, await rebaseSpectral(exec, sdMatrices, spectral!, values)));
+  const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null, overlapped: boolean): Promise<void> => {
+    const t0 = performance.now();
+    const report = await rebaseSpectral(exec, sdMatrices, spectral!, values);
+    metrics.log(spectralLine(stepNo, report, { seconds: (performance.now() - t0) / 1000, overlapped }));
   };
   // A deferred re-basing that no step will carry (a checkpoint, evaluation or the end comes first).
   const flushRebase = async (): Promise<void> => {
     const pending = pendingRebase;
     pendingRebase = null;
     if (!pending) return;
-    await rebaseNow(pending.step, pending.values);
+    await rebaseNow(pending.step, pending.values, false);
     rebases.synchronous++;
   };
 
@@ -474,7 +477,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const prefetch = rebasing ? rebasePrefetch : [];
       const carried = pendingRebase;
       pendingRebase = null;
-      const during = carried ? { at: rebaseAt, work: () => rebaseNow(carried.step, carried.values) } : undefined;
+      const during = carried ? { at: rebaseAt, work: () => rebaseNow(carried.step, carried.values, true) } : undefined;
       const { outputs: out, params: prefetched } = await trainStepReading(session, batches, names, prefetch, during);
       if (carried) rebases.overlapped++;
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
@@ -494,7 +497,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       if (rebasing) {
         if (prefetched && opts.overlapRebase !== false && s < lastStep) pendingRebase = { step: s, values: prefetched };
         else {
-          await rebaseNow(s, prefetched);
+          await rebaseNow(s, prefetched, false);
           rebases.synchronous++;
         }
       }

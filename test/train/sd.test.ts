@@ -109,6 +109,9 @@ describe('sdmoec run with spectral decoupling', () => {
     // step, evaluated) happen in between. The synchronous run re-bases after every one of them.
     expect(full.rebases).toEqual({ overlapped: 2, synchronous: 2 });
     expect(synchronous.rebases).toEqual({ overlapped: 0, synchronous: 4 });
+    expect(spectralLines(full.runDir).map((l) => l.overlapped)).toEqual([true, false, true, false]);
+    expect(spectralLines(synchronous.runDir).map((l) => l.overlapped)).toEqual([false, false, false, false]);
+    for (const l of spectralLines(full.runDir)) expect(l.seconds).toBeGreaterThan(0);
     const sync = new Map(entries(synchronous.runDir).map((e) => [e.step, e.loss]));
     expect(sync.size).toBe(20);
     for (const e of entries(resumed)) expect(e.loss, `step ${e.step}`).toBe(sync.get(e.step));
