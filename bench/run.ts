@@ -19,8 +19,9 @@ import { torchBench } from './torch.ts';
 import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
+import { seedStackBench } from './seed-stack.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench];
 
 async function main(): Promise<number> {
   let parsed;
