@@ -26,6 +26,12 @@ export function registerRun(program: Command): void {
         `trained ${summary.model} for ${summary.steps} steps: final training loss ${summary.finalLoss.toFixed(4)}`,
         summary.lastEval ? `validation: loss ${summary.lastEval.loss.toFixed(4)}, ${summary.lastEval.bitsPerByte.toFixed(4)} bits per byte` : 'validation: (no eval block step reached)',
         `throughput: ${summary.tokensPerSecond.toFixed(0)} tokens/s, ${summary.dispatchesPerStep} dispatches per step`,
+        ...(summary.rebases.overlapped + summary.rebases.synchronous > 0
+          ? [
+              `re-basing:  ${summary.rebases.overlapped + summary.rebases.synchronous} times (${summary.rebases.overlapped} while the next step ran), ` +
+                `${summary.rebases.seconds.toFixed(2)} s on the host in all (SVDs and writes)`,
+            ]
+          : []),
         `metrics:    ${summary.runDir}/metrics.jsonl`,
         `checkpoint: ${summary.lastCheckpoint ?? '(none)'}`,
       ];

@@ -72,8 +72,9 @@ export interface RunSummary {
   readonly tokensPerSecond: number;
   readonly dispatchesPerStep: number;
   /** SD-MoE re-basings of this run: computed while the next step ran, or between steps (before a
-   *  checkpoint, an evaluation, the last step, or with a plan that cannot read them with the step). */
-  readonly rebases: { readonly overlapped: number; readonly synchronous: number };
+   *  checkpoint, an evaluation, the last step, or with a plan that cannot read them with the step),
+   *  and their host wall time in all. */
+  readonly rebases: { readonly overlapped: number; readonly synchronous: number; readonly seconds: number };
 }
 
 export interface TrainingSession {
@@ -380,7 +381,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   // next step only when it was read with step s (one micro-batch, W_c within one staging buffer)
   // and nothing else needs the new state first: see flushRebase.
   const rebaseAt = spectral && sdMatrices.length > 0 ? rebaseOverlapStart(session.compiled.stepPlan, sdMatrices, spectral) : 0;
-  const rebases = { overlapped: 0, synchronous: 0 };
+  const rebases = { overlapped: 0, synchronous: 0, seconds: 0 };
   let pendingRebase: { step: number; values: Record<string, Float32Array> } | null = null;
 
   if (opts.resume) {
@@ -429,7 +430,9 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null, overlapped: boolean): Promise<void> => {
     const t0 = performance.now();
     const report = await rebaseSpectral(exec, sdMatrices, spectral!, values);
-    metrics.log(spectralLine(stepNo, report, { seconds: (performance.now() - t0) / 1000, overlapped }));
+    const seconds = (performance.now() - t0) / 1000;
+    rebases.seconds += seconds;
+    metrics.log(spectralLine(stepNo, report, { seconds, overlapped }));
   };
   // A deferred re-basing that no step will carry (a checkpoint, evaluation or the end comes first).
   const flushRebase = async (): Promise<void> => {
