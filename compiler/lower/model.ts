@@ -80,6 +80,40 @@ export interface LoweringOutputs {
   readonly routerProbs?: boolean;
 }
 
+/**
+ * What the named outputs of a lowered model beyond loss, ce_loss and ce_tokens are. Consumers (the
+ * trainer, evaluations) select outputs by role through `modelOutputs`, never by parsing names;
+ * `outputName` is the one place the names are made, for lowerModel and modelOutputs alike.
+ */
+export type ModelOutputRole =
+  | { readonly kind: 'expert_counts'; readonly layer: number }
+  | { readonly kind: 'router_probs'; readonly layer: number }
+  | { readonly kind: 'aux_loss'; readonly layer: number; readonly loss: 'load_balance' | 'z_loss' };
+
+export function outputName(role: ModelOutputRole): string {
+  switch (role.kind) {
+    case 'expert_counts':
+      return `moe.${role.layer}.counts`;
+    case 'router_probs':
+      return `moe.${role.layer}.router_probs`;
+    case 'aux_loss':
+      return `aux.${role.layer}.${role.loss}`;
+  }
+}
+
+/** The role-carrying outputs lowerModel(m, …, opts) adds, in layer order (test/lower/outputs.test.ts
+ *  checks the two agree for every model in models/). */
+export function modelOutputs(m: ModelConfig, opts: LoweringOutputs = {}): { name: string; role: ModelOutputRole }[] {
+  const roles: ModelOutputRole[] = [];
+  for (let l = m.denseLayers; l < m.layers; l++) {
+    roles.push({ kind: 'expert_counts', layer: l });
+    if (opts.routerProbs) roles.push({ kind: 'router_probs', layer: l });
+    if (m.moe.router.auxLoss) roles.push({ kind: 'aux_loss', layer: l, loss: 'load_balance' });
+    if (m.moe.router.zLoss > 0) roles.push({ kind: 'aux_loss', layer: l, loss: 'z_loss' });
+  }
+  return roles.map((role) => ({ name: outputName(role), role }));
+}
+
 export function lowerModel(m: ModelConfig, shape: LoweringShape, opts: LoweringOptions & LoweringOutputs = {}): Graph {
   checkSupported(m);
   const T = shape.batch * shape.seqLen;
@@ -144,8 +178,8 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape, opts: LoweringO
     const [idx, weights, probs] = ir.router(logits, { score: router.score, topK, normalize: router.normalizeTopK, scale: router.routedScale, ...groups }, bias);
     const capacity = m.moe.capacity.kind === 'factor' ? { capacityFactor: m.moe.capacity.factor } : {};
     const [xs, permRow, counts] = ir.moeDispatch(h2, idx, { experts: E, topK, ...capacity });
-    outputs[`moe.${l}.counts`] = counts;
-    if (opts.routerProbs) outputs[`moe.${l}.router_probs`] = probs;
+    outputs[outputName({ kind: 'expert_counts', layer: l })] = counts;
+    if (opts.routerProbs) outputs[outputName({ kind: 'router_probs', layer: l })] = probs;
     const expertWeight = (matrix: 'gate' | 'up' | 'down', rows: number, cols: number, s: number): Value => {
       const name = `${p}.moe.experts.${matrix}`;
       if (!spectral.has(`expert.${matrix}`)) return ir.param(name, [E, rows, cols], normal(s), 'experts', { kind: 'experts', layer: l, matrix });
@@ -170,12 +204,12 @@ export function lowerModel(m: ModelConfig, shape: LoweringShape, opts: LoweringO
     }
     if (router.auxLoss) {
       const lb = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: router.auxLoss.coef, experts: E, topK });
-      outputs[`aux.${l}.load_balance`] = lb;
+      outputs[outputName({ kind: 'aux_loss', layer: l, loss: 'load_balance' })] = lb;
       aux.push(lb);
     }
     if (router.zLoss > 0) {
       const z = ir.auxLoss(logits, idx, { kind: 'z_loss', coef: router.zLoss, experts: E, topK });
-      outputs[`aux.${l}.z_loss`] = z;
+      outputs[outputName({ kind: 'aux_loss', layer: l, loss: 'z_loss' })] = z;
       aux.push(z);
     }
     x = ir.add(x, y);

@@ -13,10 +13,11 @@
 // - An eval batch or seq_len other than the train block's gets its own forward plan
 //   (compileEvaluation) on the training program's weights; so does router_entropy, which needs the
 //   router scores as an output.
-import { UserError } from '../../base/errors.ts';
+import { InternalError, UserError } from '../../base/errors.ts';
 import { stableJson } from '../../base/stable-json.ts';
 import { DEFAULT_EVAL_METRICS, type EvalConfig, type EvalMetric, type ModelConfig, type TrainConfig } from '../../compiler/config/types.ts';
 import { compileEvaluation, type CompiledTraining } from '../../compiler/pipeline.ts';
+import { modelOutputs, type ModelOutputRole } from '../../compiler/lower/model.ts';
 import { bitsPerByte, prepareHeldOut, targetByteCount, validationBatches, type PreparedData, type TokenArray } from '../data/index.ts';
 import { assertNoDeviceErrors } from '../device.ts';
 import type { KernelExecutor } from '../executor.ts';
@@ -36,6 +37,8 @@ export interface EvalSetup {
   readonly tokens: TokenArray;
   /** What the stream is, for messages. */
   readonly source: string;
+  /** The evaluation plan's role-carrying outputs (expert counts, router scores, aux losses), by role. */
+  readonly outputs: readonly { readonly name: string; readonly role: ModelOutputRole }[];
 }
 
 /** Builds the executor and held-out stream of an evaluation; shares weights with `step`. */
@@ -55,6 +58,8 @@ export async function openEvaluation(opts: {
   const plan = sameShape && !needsProbs ? compiled.evalPlan : compileEvaluation(model, { batch: spec.batch, seqLen: spec.seqLen, routerProbs: needsProbs }, exec.ctx.caps).evalPlan;
   const executor = new StepExecutor(exec, plan);
   await executor.init(train.seed, step);
+  const outputs = modelOutputs(model, { routerProbs: needsProbs });
+  for (const o of outputs) if (!plan.outputs[o.name]) throw new InternalError(`the evaluation plan lacks output ${o.name} (${o.role.kind})`);
   if (plan !== compiled.evalPlan) log(`eval: own plan for batch ${spec.batch} × ${spec.seqLen}${needsProbs ? ' with router scores' : ''}, ${plan.dispatches.length} dispatches per batch`);
   if (stableJson(spec.data) === stableJson(train.data)) {
     const tokens = spec.split === 'test' ? data.test : data.validation;
@@ -62,10 +67,10 @@ export async function openEvaluation(opts: {
     if (tokens.length < spec.seqLen + 1) {
       throw new UserError(`the ${spec.split} split has ${tokens.length} tokens, fewer than the eval block's seq_len + 1 = ${spec.seqLen + 1}; lower its seq_len or add text`);
     }
-    return { spec, executor, tokens, source: `${spec.split} split of ${data.corpusIdentity}` };
+    return { spec, executor, tokens, source: `${spec.split} split of ${data.corpusIdentity}`, outputs };
   }
   const held = prepareHeldOut({ source: spec.data, split: spec.split, tokenizer: data.tokenizer, tokenizerKey: data.cacheKey, seqLen: spec.seqLen, onProgress: (e) => log(`data: ${e.message}`) });
-  return { spec, executor, tokens: held.tokens, source: `${spec.split} split of ${held.corpusIdentity}` };
+  return { spec, executor, tokens: held.tokens, source: `${spec.split} split of ${held.corpusIdentity}`, outputs };
 }
 
 /** Why a run's checkpoint cannot be evaluated as `spec` says, or null: the test split of the run's
@@ -93,14 +98,6 @@ export interface EvalResult {
   readonly routerEntropy: number[] | null;
 }
 
-/** MoE layers of a plan, in layer order, from its `moe.<l>.counts` outputs. */
-function moeLayers(outputs: Record<string, unknown>): number[] {
-  return Object.keys(outputs)
-    .map((k) => /^moe\.(\d+)\.counts$/.exec(k))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-}
 
 /** Entropy of one token's router scores, normalised to a distribution (softmax scores already sum
  *  to 1; sigmoid scores are divided by their sum). */
@@ -119,10 +116,14 @@ function rowEntropy(p: ArrayLike<number>, offset: number, experts: number): numb
 /** Scores `maxBatches` held-out batches (default: the spec's `batches`; 'all' = the whole split). */
 export async function runEvaluation(setup: EvalSetup, tokenizer: PreparedData['tokenizer'], maxBatches: number | 'all' = setup.spec.batches): Promise<EvalResult> {
   const { spec, executor } = setup;
-  const layers = moeLayers(executor.plan.outputs);
   const wantLoad = spec.metrics.includes('expert_load');
   const wantEntropy = spec.metrics.includes('router_entropy');
-  const names = ['ce_tokens', ...(wantLoad ? layers.map((l) => `moe.${l}.counts`) : []), ...(wantEntropy ? layers.map((l) => `moe.${l}.router_probs`) : [])];
+  // Per MoE layer in layer order (modelOutputs' order): its counts and, with router_entropy, its scores.
+  const countNames = setup.outputs.filter((o) => o.role.kind === 'expert_counts').map((o) => o.name);
+  const probNames = setup.outputs.filter((o) => o.role.kind === 'router_probs').map((o) => o.name);
+  if (wantEntropy && probNames.length !== countNames.length) throw new InternalError('evaluation: router_entropy without the router-score outputs');
+  const layers = countNames.map((_, j) => j);
+  const names = ['ce_tokens', ...(wantLoad ? countNames : []), ...(wantEntropy ? probNames : [])];
   let nats = 0;
   let bytes = 0;
   let tokens = 0;
@@ -145,15 +146,15 @@ export async function runEvaluation(setup: EvalSetup, tokenizer: PreparedData['t
     }
     bytes += targetByteCount(tokenizer, batch.targets);
     if (wantLoad && batch.rows === spec.batch) {
-      layers.forEach((l, j) => {
-        const c = out[`moe.${l}.counts`];
+      layers.forEach((j) => {
+        const c = out[countNames[j]];
         for (let e = 0; e < c.length; e++) counts[j][e] = (counts[j][e] ?? 0) + c[e];
       });
       countedTokens += batch.targets.length;
     }
     if (wantEntropy) {
-      layers.forEach((l, j) => {
-        const p = out[`moe.${l}.router_probs`];
+      layers.forEach((j) => {
+        const p = out[probNames[j]];
         const experts = p.length / batch.targets.length;
         for (let i = 0; i < batch.targets.length; i++) if (batch.targets[i] >= 0) entropy[j] += rowEntropy(p, i * experts, experts);
       });

@@ -18,7 +18,7 @@ import { loadConfig } from '../../compiler/config/index.ts';
 import type { EvalConfig, ModelConfig, NormalisedConfig, TrainConfig } from '../../compiler/config/types.ts';
 import { stableJson } from '../../base/stable-json.ts';
 import { numel } from '../../compiler/ir/types.ts';
-import { LoweringError } from '../../compiler/lower/model.ts';
+import { LoweringError, modelOutputs } from '../../compiler/lower/model.ts';
 import { compileTraining, type CompiledTraining, type CompileOptions } from '../../compiler/pipeline.ts';
 import { findLatestCheckpoint, loadCheckpoint, removeCheckpointsAfter, saveCheckpoint, type ParamTensor } from '../checkpoint/checkpoint.ts';
 import { prepareData, BatchSampler, type PreparedData, type SamplerState } from '../data/index.ts';
@@ -414,8 +414,13 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const progress = new TrainingProgress({ total: train.steps, startStep, stream: opts.onStep ? nullStream : (opts.progressStream ?? process.stdout) });
   // Every micro-batch's tokens count: an optimizer step trains on grad_accum · batch sequences.
   const tokensPerStep = train.gradAccum * train.batch * train.seqLen;
-  const moeLayers = Object.keys(session.compiled.stepPlan.outputs).filter((k) => /^moe\.\d+\.counts$/.test(k));
-  const auxLosses = Object.keys(session.compiled.stepPlan.outputs).filter((k) => k.startsWith('aux.'));
+  // By role (compiler/lower/model.ts#modelOutputs), never by parsing output names.
+  const roleOutputs = modelOutputs(model);
+  for (const o of roleOutputs) if (!session.compiled.stepPlan.outputs[o.name]) throw new InternalError(`the step plan lacks output ${o.name} (${o.role.kind})`);
+  const moeLayers = roleOutputs.filter((o) => o.role.kind === 'expert_counts').map((o) => o.name);
+  // name → the metrics key of an aux loss: '<layer>.<loss>'
+  const auxKey = new Map(roleOutputs.flatMap((o) => (o.role.kind === 'aux_loss' ? [[o.name, `${o.role.layer}.${o.role.loss}`] as const] : [])));
+  const auxLosses = [...auxKey.keys()];
   const lr = new Float32Array(1);
   const stepNumber = new Int32Array(1);
   let lastEval: RunSummary['lastEval'] = null;
@@ -515,12 +520,12 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
           total_loss: out.loss[0],
           lr: lr[0],
           grad_norm: out.grad_norm[1],
-          aux: Object.fromEntries(auxLosses.map((k) => [k.slice('aux.'.length), out[k][0]])),
+          aux: Object.fromEntries(auxLosses.map((k) => [auxKey.get(k)!, out[k][0]])),
           tokens_per_expert: tokensPerExpert,
           load_imbalance: tokensPerExpert.map((c) => Math.max(...c) / (c.reduce((a, b) => a + b, 0) / c.length)),
           tokens_per_s: tokensPerStep / seconds,
           max_grad_norm: maxGradNorm,
-          max_aux: Object.fromEntries(auxLosses.map((k) => [k.slice('aux.'.length), maxAux[k]])),
+          max_aux: Object.fromEntries(auxLosses.map((k) => [auxKey.get(k)!, maxAux[k]])),
         });
         maxGradNorm = -Infinity;
         maxAux = {};
