@@ -11,7 +11,7 @@
 import { BatchSampler } from '../runtime/data/index.ts';
 import { initializeSpectral, spectralMatrices } from '../runtime/train/spectral.ts';
 import { openSessionFromFile, type TrainingSession } from '../runtime/train/trainer.ts';
-import { loadAverage, markdownTable, nowMs, sourceRevision, stats, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
+import { loadAverage, markdownTable, sourceRevision, stats, timedStep, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
 
 const MODEL_FILE = 'models/demo.moe';
 const MODELS = ['demo', 'demo_sd'] as const;
@@ -44,25 +44,17 @@ async function measure(model: string, opts: BenchOptions): Promise<Row> {
   const batch = one.session.train.batch;
   const stacked = await open(model, SEEDS * batch, log);
   let stepNo = 0;
-  const step = async ({ session, sampler }: typeof one): Promise<void> => {
+  // One step timed as the trainer waits for it (bench/common.ts#timedStep; it fails on a non-finite loss).
+  const step = async ({ session, sampler }: typeof one): Promise<number> => {
     const b = sampler.next();
-    session.step.writeInput('tokens', b.inputs);
-    session.step.writeInput('targets', b.targets);
-    session.step.writeInput('optimizer.step', Int32Array.of(++stepNo));
-    session.step.run();
-    const out = await session.step.readOutputs(['loss', 'grad_norm']);
-    if (!Number.isFinite(out.loss[0])) throw new Error(`seed-stack: loss ${out.loss[0]} at step ${stepNo}`);
+    return (await timedStep(session, b.inputs, b.targets, ++stepNo)).wallMs;
   };
   const separate = async (): Promise<number> => {
-    const t0 = nowMs();
-    for (let i = 0; i < SEEDS; i++) await step(one);
-    return nowMs() - t0;
+    let ms = 0;
+    for (let i = 0; i < SEEDS; i++) ms += await step(one);
+    return ms;
   };
-  const together = async (): Promise<number> => {
-    const t0 = nowMs();
-    await step(stacked);
-    return nowMs() - t0;
-  };
+  const together = (): Promise<number> => step(stacked);
   for (let i = 0; i < 3; i++) {
     await separate();
     await together();

@@ -122,15 +122,14 @@ export async function runEvaluation(setup: EvalSetup, tokenizer: PreparedData['t
   const countNames = setup.outputs.filter((o) => o.role.kind === 'expert_counts').map((o) => o.name);
   const probNames = setup.outputs.filter((o) => o.role.kind === 'router_probs').map((o) => o.name);
   if (wantEntropy && probNames.length !== countNames.length) throw new InternalError('evaluation: router_entropy without the router-score outputs');
-  const layers = countNames.map((_, j) => j);
   const names = ['ce_tokens', ...(wantLoad ? countNames : []), ...(wantEntropy ? probNames : [])];
   let nats = 0;
   let bytes = 0;
   let tokens = 0;
   let batches = 0;
-  const counts = layers.map(() => [] as number[]);
+  const counts = countNames.map(() => [] as number[]);
   let countedTokens = 0;
-  const entropy = layers.map(() => 0);
+  const entropy = countNames.map(() => 0);
   for (const batch of validationBatches(setup.tokens, { seqLen: spec.seqLen, batch: spec.batch, maxBatches: maxBatches === 'all' ? Infinity : maxBatches })) {
     executor.writeInput('tokens', batch.inputs);
     executor.writeInput('targets', batch.targets);
@@ -146,15 +145,15 @@ export async function runEvaluation(setup: EvalSetup, tokenizer: PreparedData['t
     }
     bytes += targetByteCount(tokenizer, batch.targets);
     if (wantLoad && batch.rows === spec.batch) {
-      layers.forEach((j) => {
-        const c = out[countNames[j]];
+      countNames.forEach((name, j) => {
+        const c = out[name];
         for (let e = 0; e < c.length; e++) counts[j][e] = (counts[j][e] ?? 0) + c[e];
       });
       countedTokens += batch.targets.length;
     }
     if (wantEntropy) {
-      layers.forEach((j) => {
-        const p = out[probNames[j]];
+      probNames.forEach((name, j) => {
+        const p = out[name];
         const experts = p.length / batch.targets.length;
         for (let i = 0; i < batch.targets.length; i++) if (batch.targets[i] >= 0) entropy[j] += rowEntropy(p, i * experts, experts);
       });

@@ -266,11 +266,12 @@ export async function expertDiagnostics(session: TrainingSession): Promise<Exper
 }
 
 /** The `type: 'spectral'` metrics line of one re-basing (written at every re-basing, log step or not). */
-export function spectralLine(step: number, report: RebaseReport, timing?: { seconds: number; overlapped: boolean }): SpectralMetrics {
+export function spectralLine(step: number, report: RebaseReport, timing: { seconds: number; overlapped: boolean }): SpectralMetrics {
   return {
     type: 'spectral',
     step,
-    ...(timing ? { seconds: timing.seconds, overlapped: timing.overlapped } : {}),
+    seconds: timing.seconds,
+    overlapped: timing.overlapped,
     energy_top_k: report.energyTopK,
     residual_norm: report.residualNorm,
     matrices: report.matrices.map((m) => ({
@@ -439,7 +440,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     rebases.seconds += seconds;
     metrics.log(spectralLine(stepNo, report, { seconds, overlapped }));
   };
-  // A deferred re-basing that no step will carry (a checkpoint, evaluation or the end comes first).
+  // A deferred re-basing that no step will carry: a checkpoint, an evaluation or the end of the
+  // loop (the last step, an interrupt) comes first.
   const flushRebase = async (): Promise<void> => {
     const pending = pendingRebase;
     pendingRebase = null;
@@ -503,7 +505,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // Re-basing follows the update of every rebaseEvery-th step: carried by step s + 1 when it
       // was read with this step, else now. Either way before anything reads the state (flushRebase).
       if (rebasing) {
-        if (prefetched && opts.overlapRebase !== false && s < lastStep) pendingRebase = { step: s, values: prefetched };
+        if (prefetched && opts.overlapRebase !== false) pendingRebase = { step: s, values: prefetched };
         else {
           await rebaseNow(s, prefetched, false);
           rebases.synchronous++;
