@@ -29,8 +29,9 @@
 //   round trip): the shortest blocked time among recent waits that slept and blocked for at most
 //   5 % of their total. Without it, a map round trip above accurateAfterMs (0.6–1.5 ms on lavapipe
 //   in a slow VM, seen in the pacing bench's wait history) counted every wait as "still busy", and
-//   the creep term grew the sleep without bound: 80 → 230 ms on a ~90 ms demo_sd step over 60 steps
-//   (an ad-hoc run; test/harness/pacer.test.ts reproduces the runaway with a 0.7–1.4 ms latency);
+//   the creep term grew the sleep without bound (an ad-hoc demo_sd loop: sleeps 219–233 ms, each
+//   wait after them blocking 0.7–1.2 ms, steps rising 189 → 246 ms over 30 steps; device time not
+//   measured). test/harness/pacer.test.ts reproduces the runaway with a 0.7–1.4 ms latency;
 // - a wait that returned at once means the sleep may have overshot: the estimate shrinks by
 //   `shrink`, so it keeps probing down to where the device really finishes. With the gentle poll an
 //   undersleep costs little (a few polls) and an oversleep costs the whole overshoot, so the

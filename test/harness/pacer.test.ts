@@ -105,8 +105,8 @@ describe('CompletionPacer', () => {
   });
 
   it('does not creep upwards when a wait on a finished device itself takes longer than accurateAfterMs', async () => {
-    // Seen on lavapipe in a slow VM: the read-back's map took 0.7–1.4 ms after the device was done,
-    // every wait counted as "still busy", and the sleep crept from 80 to 230 ms on a ~90 ms step.
+    // Seen on lavapipe in a slow VM: waits after the sleep blocked 0.7–1.2 ms, every one counted as
+    // "still busy", and sleeps of 219–233 ms came with steps rising 189 → 246 ms over 30 steps.
     const run = async (opts?: PacerOptions) => {
       let x = 777;
       const dev = fakeDevice(
