@@ -377,8 +377,8 @@ export async function splitAb(opts: BenchOptions): Promise<SplitAb[]> {
       };
     };
     const pairKernels: [KernelCase, Record<string, keyof typeof sizes>][] = [
-      [sdSplitApCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C' }],
-      [sdSplitOutPcCase(p), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C', gc: 'Gc', gu: 'Gu' }],
+      [sdSplitApCase(p, ctx.caps), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C' }],
+      [sdSplitOutPcCase(p, ctx.caps), { g: 'G', u: 'U', v: 'V', a: 'A', p: 'B', cpart: 'C', gc: 'Gc', gu: 'Gu' }],
     ];
     const threeVariant = sdSplitVariant(p, ctx.caps);
     const sides = [await recorder(chain), await recorder(kernels('vec4')), await recorder(pair ? pairKernels : kernels(threeVariant)), await recorder(kernels(threeVariant))];

@@ -469,8 +469,8 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       // CPU adapters: two dispatches, A with P = G V (and C = Uᵀ P in row-group parts), then out with B = P − U C.
       const P = c.temp(E * K * p.rank * 4, 'p');
       const C = c.temp(sdSplitCpartLength(p) * 4, 'cpart');
-      c.emit(sdSplitApCase(p), { g: G, u: U, v: V, a: A, p: P, cpart: C });
-      c.emit(sdSplitOutPcCase(p), { g: G, u: U, v: V, a: A, p: P, cpart: C, gc: c.output(0), gu: c.output(1) });
+      c.emit(sdSplitApCase(p, c.caps), { g: G, u: U, v: V, a: A, p: P, cpart: C });
+      c.emit(sdSplitOutPcCase(p, c.caps), { g: G, u: U, v: V, a: A, p: P, cpart: C, gc: c.output(0), gu: c.output(1) });
       return;
     }
     // (the `rows` variant on CPU adapters whose shape the pair does not take)

@@ -66,8 +66,8 @@ const WORKGROUP = 64;
  */
 export type SdSplitVariant = 'scalar' | 'vec4' | 'rows';
 
-/** What the variant choice depends on. */
-export type SdSplitCaps = Pick<DeviceCaps, 'cpuAdapter'>;
+/** What the variant choice depends on (subgroups: the pair's broadcast loads, sdSplitBroadcastLanes). */
+export type SdSplitCaps = Pick<DeviceCaps, 'cpuAdapter'> & Partial<Pick<DeviceCaps, 'subgroups' | 'subgroupMinSize'>>;
 
 /** WebGPU's default maxUniformBufferBindingSize (the device does not ask for more). */
 const UNIFORM_BYTES = 65536;
@@ -344,18 +344,55 @@ export function sdSplitCpartLength(p: SdSplitParams): number {
   return p.experts * rowTile(p, PAIR_TILE.ap).rowGroups * p.rank * p.rank;
 }
 
+/**
+ * Lanes the pair spreads its shared operands over, or undefined: the adapter's smallest subgroup
+ * (a subgroup is at least that wide, so every lane a broadcast reads from exists) when it has
+ * subgroups of 4 or more. On lavapipe an operand every lane needs alike (V's rows, A's column quad,
+ * U's rows in A's job) is an 8-lane gather per component even from a uniform buffer, unless its
+ * address is a constant; one load per lane and `subgroupBroadcast` with constant lanes replaces
+ * `lanes` such gathers. Interleaved on lavapipe (30 rounds of 10 dispatches, load ≈ 1, ad-hoc
+ * script), broadcast ÷ per-lane loads: sd_split_ap 0.78 at 4×64×128 and 4×128×64, sd_split_out_pc
+ * 0.74 and 0.80 (rank 8).
+ */
+export function sdSplitBroadcastLanes(caps?: SdSplitCaps): number | undefined {
+  return caps?.subgroups === true && caps.subgroupMinSize !== undefined && caps.subgroupMinSize >= 4 ? caps.subgroupMinSize : undefined;
+}
+
+/** `count` vec4s at indices 0 .. count − 1 spread over `lanes` lanes: load `slot` covers [start, start + lanes); vector i is lane `lane` of load `slot`. */
+function spreadPlan(count: number, lanes: number) {
+  return {
+    vLoads: Array.from({ length: ceilDiv(count, lanes) }, (_, slot) => ({ slot, start: slot * lanes })),
+    vPicks: Array.from({ length: count }, (_, i) => ({ i, slot: Math.floor(i / lanes), lane: i % lanes })),
+  };
+}
+
+/** The broadcast params of the pair's templates (`broadcast` false: per-lane loads, the kernels as they were). */
+function broadcastParams(p: SdSplitParams, lanes: number | undefined) {
+  if (lanes === undefined) return { broadcast: false };
+  const rank4 = p.rank / 4;
+  // A's job: one load of `lanes` vec4s holds U's rows aRows·kg .. aRows·kg + aRows − 1 when whole rows fit the lanes.
+  const aRows = lanes % rank4 === 0 ? lanes / rank4 : 0;
+  const aBroadcast = aRows > 0 && p.rows % aRows === 0;
+  const aSteps = Array.from({ length: aBroadcast ? aRows : 0 }, (_, kk) => ({
+    kk,
+    quads: Array.from({ length: rank4 }, (_, q) => ({ q, lane: kk * rank4 + q, a0: 4 * q, a1: 4 * q + 1, a2: 4 * q + 2, a3: 4 * q + 3 })),
+  }));
+  return { broadcast: true, lanes, lanesLast: lanes - 1, rankLast: p.rank - 1, ...spreadPlan(p.rank, lanes), aBroadcast, aRows, aRowsLast: aRows - 1, aGroupsK: aBroadcast ? p.rows / aRows : 0, aSteps };
+}
+
 /** sd_split_ap: A = Uᵀ G(e) in the first workgroups (as sd_split_a's vec4 kernel), P = G(e) V in the rest (as sd_split_b's rows kernel without the U A term). */
-export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
+export function sdSplitApProgram(p: SdSplitParams, caps?: SdSplitCaps): KernelProgram {
   checkPair(p);
   const t = rowTile(p, PAIR_TILE.ap);
   const aThreads = (p.experts * p.cols) / 4;
   const aGroups = ceilDiv(aThreads, t.wg);
   const groups = aGroups + t.rowGroups * p.experts;
   if (groups > 65535) throw new InternalError(`sd_split_ap: ${groups} workgroups exceed one dispatch dimension`);
+  const lanes = sdSplitBroadcastLanes(caps);
   return {
     template: 'sd-split-ap',
-    label: `sd_split_ap_${shape(p)}`,
-    params: { ...t.params, aThreads, aGroups, groups, cQuads: (p.rank * p.rank) / 4, credQuads: (t.wg * p.rank * p.rank) / 4 },
+    label: `sd_split_ap_${shape(p)}${lanes ? `_sg${lanes}` : ''}`,
+    params: { ...t.params, aThreads, aGroups, groups, cQuads: (p.rank * p.rank) / 4, credQuads: (t.wg * p.rank * p.rank) / 4, ...broadcastParams(p, lanes) },
     bindings: [
       { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: true },
       { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank },
@@ -366,21 +403,23 @@ export function sdSplitApProgram(p: SdSplitParams): KernelProgram {
     ],
     workgroupSize: [t.wg, 1, 1],
     dispatch: [groups, 1, 1],
-    features: [],
+    features: lanes ? ['subgroups'] : [],
   };
 }
 
 /** sd_split_out_pc: Gu and Gc (written) from G, A and P, forming C = A V and B = P − U C itself. */
-export function sdSplitOutPcProgram(p: SdSplitParams): KernelProgram {
+export function sdSplitOutPcProgram(p: SdSplitParams, caps?: SdSplitCaps): KernelProgram {
   checkPair(p);
   const base = sdSplitOutRowsProgram(p, SPLIT_MODE, PAIR_TILE.out);
   const t = rowTile(p, PAIR_TILE.out);
   const cGroups = rowTile(p, PAIR_TILE.ap).rowGroups; // sd_split_ap's row groups, one part of C each
+  const lanes = sdSplitBroadcastLanes(caps);
   return {
     ...base,
     template: 'sd-split-out-pc',
-    label: `sd_split_out_pc_${shape(p)}_${p.aggregate}`,
-    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups, cQuads: (p.rank * p.rank) / 4 },
+    label: `sd_split_out_pc_${shape(p)}_${p.aggregate}${lanes ? `_sg${lanes}` : ''}`,
+    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups, cQuads: (p.rank * p.rank) / 4, ...broadcastParams(p, lanes) },
+    features: lanes ? ['subgroups'] : [],
     bindings: base.bindings.flatMap((b) => (b.name === 'b' ? [{ ...b, name: 'p' }, { name: 'cpart', access: 'uniform' as const, type: 'f32' as const, length: sdSplitCpartLength(p) }] : [b])),
   };
 }
@@ -511,13 +550,13 @@ export function sdSplitOutPcOracle(p: SdSplitParams) {
   };
 }
 
-export function sdSplitApCase(p: SdSplitParams): KernelCase {
-  return { program: sdSplitApProgram(p), oracle: sdSplitApOracle(p), tolerance: tolerance(p.rows * p.cols) };
+export function sdSplitApCase(p: SdSplitParams, caps?: SdSplitCaps): KernelCase {
+  return { program: sdSplitApProgram(p, caps), oracle: sdSplitApOracle(p), tolerance: tolerance(p.rows * p.cols) };
 }
 
-export function sdSplitOutPcCase(p: SdSplitParams): KernelCase {
+export function sdSplitOutPcCase(p: SdSplitParams, caps?: SdSplitCaps): KernelCase {
   // B's r·(row groups) terms of U C, then 2r·E terms per result
-  return { program: sdSplitOutPcProgram(p), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, PAIR_TILE.ap).rowGroups) };
+  return { program: sdSplitOutPcProgram(p, caps), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, PAIR_TILE.ap).rowGroups) };
 }
 
 /** Rows per invocation in the fused kernel's phase 2 (unrolled: more costs LLVM compile time, fewer reload A and v more often). */

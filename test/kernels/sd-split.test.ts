@@ -8,7 +8,7 @@ import {
   sdProjectFused, sdProjectFusedCase, sdProjectFusedProgram,
   sdSplitACase, sdSplitAProgram, sdSplitApCase, sdSplitApProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutPcCase,
   sdSplitOutPcProgram, sdSplitOutProgram, sdSplitPair, sdSplitVariant,
-  type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
+  type SdSplitCaps, type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
 import { Rng } from '../../base/rng.ts';
 import { checkKernel } from '../../runtime/kernel-check.ts';
@@ -17,6 +17,8 @@ import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/sd_split', import.meta.url));
+/** lavapipe's subgroups: the pair's broadcast loads over 8 lanes. */
+const SG8 = { cpuAdapter: true, subgroups: true, subgroupMinSize: 8 } as const;
 
 const SHAPES: SdSplitParams[] = [
   { experts: 1, rows: 1, cols: 1, rank: 1, aggregate: 'sum' },
@@ -82,7 +84,10 @@ describe('sd_split pair (the gradient split in two dispatches, CPU adapters)', (
   // Every SHAPES entry the pair takes (partial row tiles, 70 rows over two row groups, 8 experts), plus the demo's down shape.
   const shapes = [...SHAPES, { experts: 4, rows: 128, cols: 64, rank: 8, aggregate: 'mean' } as SdSplitParams].filter((p) => sdSplitPair(p, { cpuAdapter: true }));
   it('covers the odd shapes and the demo', () => expect(shapes.length).toBe(5));
-  for (const kc of shapes.flatMap((p) => [sdSplitApCase(p), sdSplitOutPcCase(p)])) {
+  // Per-lane loads (no subgroups), broadcasts over 8 lanes (lavapipe's subgroup) and over 4 (two loads per operand, and
+  // a subgroup wider than planned: lanes 4–7 exist on this device and must not disturb the result).
+  const capsList = [{ cpuAdapter: true }, SG8, { ...SG8, subgroupMinSize: 4 }];
+  for (const kc of shapes.flatMap((p) => capsList.flatMap((caps) => [sdSplitApCase(p, caps), sdSplitOutPcCase(p, caps)]))) {
     it(`${kc.program.label} matches golden and oracle`, async () => {
       expectGoldenWgsl(GOLDEN_DIR, kc.program);
       const r = await checkKernel(await testExecutor(), kc, 3);
@@ -105,6 +110,28 @@ describe('sd_split pair (the gradient split in two dispatches, CPU adapters)', (
     expect(ap.dispatch).toEqual([20, 1, 1]);
     expect([ap.workgroupSize[0], ap.params.tileRows, sdSplitOutPcProgram(demo).params.tileRows]).toEqual([8, 8, 4]);
     expect(sdSplitOutPcProgram(demo).bindings.filter((x) => x.access === 'uniform').map((x) => x.name)).toEqual(['u', 'v', 'a', 'p', 'cpart']);
+    // Broadcast loads with subgroups (labels _sg<lanes>); U's rows in A's job only when whole rows fill the lanes and the row count
+    expect([sdSplitApProgram(demo, SG8).label, sdSplitOutPcProgram(demo, SG8).label]).toEqual(['sd_split_ap_e4_64x128_r8_sg8', 'sd_split_out_pc_e4_64x128_r8_sum_sg8']);
+    expect(sdSplitApProgram(demo, SG8).features).toEqual(['subgroups']);
+    expect(sdSplitApProgram(demo).features).toEqual([]);
+    expect([sdSplitApProgram(demo, SG8).params.aBroadcast, sdSplitApProgram({ ...demo, rows: 70 }, SG8).params.aBroadcast]).toEqual([true, false]);
+    expect(sdSplitApProgram(demo, { ...SG8, subgroups: false }).params.broadcast).toBe(false);
+  });
+
+  it('broadcast loads give the per-lane kernels\' bits (same arithmetic in the same order)', async () => {
+    for (const p of shapes) {
+      const rng = new Rng('sd-split-broadcast');
+      const g = Float32Array.from({ length: p.experts * p.rows * p.cols }, () => rng.normal());
+      const u = orthonormalColumns(p.rows, p.rank, rng);
+      const v = orthonormalColumns(p.cols, p.rank, rng);
+      const plain = await runPair(p, g, u, v);
+      for (const caps of [SG8, { ...SG8, subgroupMinSize: 4 }]) {
+        const sg = await runPair(p, g, u, v, caps);
+        expect(Array.from(sg.gu)).toEqual(Array.from(plain.gu));
+        expect(Array.from(sg.gc)).toEqual(Array.from(plain.gc));
+      }
+      expect(plain.gu.some((x) => x !== 0)).toBe(true);
+    }
   });
 });
 
@@ -178,14 +205,14 @@ async function runThree(p: SdSplitParams, variant: SdSplitVariant, g: Float32Arr
   return exec.run(sdSplitOutProgram(p, variant), { g, u, v, a, b });
 }
 
-async function runPair(p: SdSplitParams, g: Float32Array, u: Float32Array, v: Float32Array) {
+async function runPair(p: SdSplitParams, g: Float32Array, u: Float32Array, v: Float32Array, caps?: SdSplitCaps) {
   const exec = await testExecutor();
-  const { a, p: pm, cpart } = await exec.run(sdSplitApProgram(p), { g, u, v });
-  return exec.run(sdSplitOutPcProgram(p), { g, u, v, a, p: pm, cpart });
+  const { a, p: pm, cpart } = await exec.run(sdSplitApProgram(p, caps), { g, u, v });
+  return exec.run(sdSplitOutPcProgram(p, caps), { g, u, v, a, p: pm, cpart });
 }
 
 describe('sd_split chain', () => {
-  const cases: [SdSplitParams, SdSplitVariant | 'pair'][] = [
+  const cases: [SdSplitParams, SdSplitVariant | 'pair' | 'pair-sg8'][] = [
     [SHAPES[1], 'scalar'],
     [SHAPES[2], 'vec4'],
     [{ ...SHAPES[3], aggregate: 'mean' }, 'scalar'],
@@ -196,6 +223,8 @@ describe('sd_split chain', () => {
     [SHAPES[2], 'pair'],
     [{ ...SHAPES[3], aggregate: 'mean' }, 'pair'],
     [SHAPES[4], 'pair'],
+    [{ ...SHAPES[3], aggregate: 'mean' }, 'pair-sg8'],
+    [SHAPES[5], 'pair-sg8'],
   ];
   for (const [p, variant] of cases) {
     it(`A → B → out equals (I−P_U) G (I−P_V) and its complement, ${p.experts}×${p.rows}×${p.cols} rank ${p.rank} ${p.aggregate} ${variant}`, async () => {
@@ -204,7 +233,7 @@ describe('sd_split chain', () => {
       const g = Float32Array.from({ length: E * K * N }, () => rng.normal());
       const u = orthonormalColumns(K, r, rng);
       const v = orthonormalColumns(N, r, rng);
-      const { gc, gu } = variant === 'pair' ? await runPair(p, g, u, v) : await runThree(p, variant, g, u, v);
+      const { gc, gu } = variant === 'pair' || variant === 'pair-sg8' ? await runPair(p, g, u, v, variant === 'pair-sg8' ? SG8 : undefined) : await runThree(p, variant, g, u, v);
 
       const expectedGc = new Float64Array(K * N);
       let worst = 0;

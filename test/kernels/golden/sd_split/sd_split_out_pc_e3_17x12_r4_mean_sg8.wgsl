@@ -1,0 +1,107 @@
+enable subgroups;
+// sd_split_out_pc_e3_17x12_r4_mean_sg8
+// sd_split_out_pc (CPU adapters, second of the two-dispatch split): from A = U^T G(e), P = G(e) V and C(e) = U^T P(e)
+//   [4, 4] in 1 row-group parts (sd_split_ap), each invocation's rows of
+//   B(e) = P(e) - U C(e) = (G(e) - U A(e)) V, and per expert e < 3, 4 columns n at a time,
+//   part = sum_i u[k, i] a[e, i, n] + sum_j b[e, k, j] v[n, j] (the component of g[e] in the common space);
+//   gu[e, k, n] = g[e, k, n] - part ((I - P_U) G (I - P_V)); gc[k, n] = 0.3333333432674408f * sum_e part.
+// bindings: g (read, vec4) [E, 17, 12], u (uniform) [17, 4], v (uniform) [12, 4],
+//   a (uniform) [E, 4, 12], p (uniform) [E, 17, 4],
+//   cpart (uniform) [E, 1, 4, 4], gc (write, vec4) [17, 12], gu (write, vec4) [E, 17, 12]
+// dispatch: (1, 3) workgroups; an invocation owns 4 rows k = wid.x * 32 + lid.x + 8 * row
+//   and walks column quads [wid.y * 1, min((wid.y + 1) * 1, 3)). Rows past the end read row 16
+//   and write nothing.
+// Why this shape: as sd_split_out's rows kernel (uniform operands: a per-lane storage load is a branch per lane and
+//   component on lavapipe). B is formed once per invocation into a private array (E x tile vec4), not per column quad;
+//   C comes with P (sd_split_ap) so no workgroup recomputes it. The expert loops have a constant bound, so the
+//   shader compiler may unroll them and keep bk in registers (with the bound hidden from it, bk's dynamic index
+//   made out_pc ~10-20 % slower on lavapipe; the builder caps E x tile); the tile and rank loops are constant too.
+// Subgroup variant (8 lanes): V's rows and A's column quad are the same for every lane, and lavapipe gathers a
+//   uniform-buffer load per lane and component unless its address is a constant, so each lane loads one of them and
+//   subgroupBroadcast (constant lanes, unrolled by the program builder) hands them out. Same arithmetic, same bits.
+@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(1) var<uniform> u: array<vec4<f32>, 17>;
+@group(0) @binding(2) var<uniform> v: array<vec4<f32>, 12>;
+@group(0) @binding(3) var<uniform> a: array<vec4<f32>, 36>;
+@group(0) @binding(4) var<uniform> p: array<vec4<f32>, 51>;
+@group(0) @binding(5) var<uniform> cpart: array<vec4<f32>, 12>;
+@group(0) @binding(6) var<storage, read_write> gc: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> gu: array<vec4<f32>>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let sl = lane; // clamped per load: a wider subgroup than planned reads nothing out of range and its extra lanes are never read
+  let k0 = wid.x * 32u + lid.x;
+  var uk: array<vec4<f32>, 4>;
+  for (var row = 0u; row < 4u; row++) {
+    let k = min(k0 + row * 8u, 16u);
+    for (var q = 0u; q < 1u; q++) {
+      uk[row * 1u + q] = u[k * 1u + q];
+    }
+  }
+  let experts = 3u;
+  // bk[e * tile + row * rank4 + q] = B(e)[k, 4 q .. 4 q + 3] = p[e, k, 4 q ..] - sum_i u[k, i] C(e)[i, 4 q ..],
+  // C(e) = the sum of sd_split_ap's 1 row-group parts cpart[e, rg] (same address in every lane: broadcast loads)
+  var bk: array<vec4<f32>, 12>;
+  for (var e = 0u; e < experts; e++) {
+    // ce[i * rank4 + q] = C(e)[i, 4 q .. 4 q + 3]
+    var ce = array<vec4<f32>, 4>(); // zeroed explicitly: a plain declaration in a loop was not re-zeroed per expert on lavapipe
+    for (var rg = 0u; rg < 1u; rg++) {
+      for (var m = 0u; m < 4u; m++) {
+        ce[m] += cpart[(e * 1u + rg) * 4u + m];
+      }
+    }
+    for (var row = 0u; row < 4u; row++) {
+      let k = min(k0 + row * 8u, 16u);
+      for (var q = 0u; q < 1u; q++) {
+        var b = p[(e * 17u + k) * 1u + q];
+        for (var i4 = 0u; i4 < 1u; i4++) {
+          let w = uk[row * 1u + i4];
+          let c0 = 4u * i4 * 1u + q;
+          b -= w.x * ce[c0] + w.y * ce[c0 + 1u] + w.z * ce[c0 + 2u * 1u] + w.w * ce[c0 + 3u * 1u];
+        }
+        bk[e * 4u + row * 1u + q] = b;
+      }
+    }
+  }
+  let n1 = min((wid.y + 1u) * 1u, 3u);
+  for (var n4 = wid.y * 1u; n4 < n1; n4++) {
+    // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
+    var vn: array<vec4<f32>, 4>;
+    let vm0 = v[n4 * 4u + min(0u + sl, 3u)];
+    vn[0] = subgroupBroadcast(vm0, 0u);
+    vn[1] = subgroupBroadcast(vm0, 1u);
+    vn[2] = subgroupBroadcast(vm0, 2u);
+    vn[3] = subgroupBroadcast(vm0, 3u);
+    var sum = array<vec4<f32>, 4>(); // zeroed explicitly: the declaration's implicit zeroing was not redone per column quad on lavapipe
+    for (var e = 0u; e < experts; e++) {
+      var an: array<vec4<f32>, 4>;
+      let am0 = a[(e * 4u + min(0u + sl, 3u)) * 3u + n4];
+      an[0] = subgroupBroadcast(am0, 0u);
+      an[1] = subgroupBroadcast(am0, 1u);
+      an[2] = subgroupBroadcast(am0, 2u);
+      an[3] = subgroupBroadcast(am0, 3u);
+      for (var row = 0u; row < 4u; row++) {
+        let k = min(k0 + row * 8u, 16u);
+        var part = vec4<f32>(0.0f);
+        for (var q = 0u; q < 1u; q++) {
+          let bq = bk[e * 4u + row * 1u + q];
+          part += vec4<f32>(dot(bq, vn[q]), dot(bq, vn[1u + q]), dot(bq, vn[2u * 1u + q]), dot(bq, vn[3u * 1u + q]));
+          let w = uk[row * 1u + q];
+          part += w.x * an[4u * q] + w.y * an[4u * q + 1u] + w.z * an[4u * q + 2u] + w.w * an[4u * q + 3u];
+        }
+        if (k0 + row * 8u < 17u) {
+          let at = (e * 17u + k) * 3u + n4;
+          gu[at] = g[at] - part;
+        }
+        sum[row] += part;
+      }
+    }
+    for (var row = 0u; row < 4u; row++) {
+      let k = k0 + row * 8u;
+      if (k < 17u) {
+        gc[k * 3u + n4] = sum[row] * 0.3333333432674408f;
+      }
+    }
+  }
+}
