@@ -489,7 +489,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [Wc, Wu, Dc, Du, U, V] = [c.output(0), c.output(1), c.input(2), c.input(3), c.input(4), c.input(5)];
     const pu = { experts: E, rows: K, cols: N, rank: r, aggregate: 'sum' as const };
     if (sdProjectFused(pu, c.caps)) {
-      c.emit(sdProjectFusedCase(pu), { dc: Dc, du: Du, u: U, v: V, wc: Wc, wu: Wu });
+      c.emit(sdProjectFusedCase(pu, c.caps), { dc: Dc, du: Du, u: U, v: V, wc: Wc, wu: Wu });
       return;
     }
     const A = c.temp(E * r * N * 4, 'a');

@@ -40,6 +40,8 @@
 // (storage ones made it twice as slow). GPUs keep the six dispatches (E + 1 workgroups would idle a GPU).
 // Against the six rows kernels, interleaved pairs of 10 updates a pass on lavapipe (load 6–9): median pair
 // ratio 0.32–0.38 at 4×64×128, 0.77–0.90 at 4×128×64, 0.63 at 8×128×128 (rank 8).
+// With subgroups, the pair and the fused update hand out the operands every lane reads alike by subgroupBroadcast
+// (sdSplitBroadcastLanes): same arithmetic, same bits, 0.47–0.80 of the per-lane kernels' time on lavapipe.
 // The same one-workgroup-per-matrix kernel for the gradient split (Gu per expert, Gc from the stored A, B
 // in a second dispatch, or Σ_e G(e) in an extra workgroup) was no faster than the three rows kernels on
 // lavapipe (best of interleaved passes, 4×64×128: 406 against 374 µs, 4×128×64: 531 against 360 µs): with one thread per matrix
@@ -577,7 +579,7 @@ export function sdProjectFused(p: SdSplitParams, caps?: SdSplitCaps): boolean {
  * common part to W_c (W_c += Δ_c − D(Δ_c)), workgroup 1 + e Δ_u(e)'s unique part to W_u(e)
  * (W_u(e) += D(Δ_u(e))). Only for CPU adapters (sdProjectFused). p.aggregate is not used.
  */
-export function sdProjectFusedProgram(p: SdSplitParams): KernelProgram {
+export function sdProjectFusedProgram(p: SdSplitParams, caps?: SdSplitCaps): KernelProgram {
   check(p);
   if (!sdProjectFused(p, { cpuAdapter: true })) {
     throw new Error(`sd_project_fused: needs cols and rank multiples of 4, rank·cols·4 ≤ ${WORKGROUP_BYTES} and U, V within ${UNIFORM_BYTES} bytes each (cols ${p.cols}, rank ${p.rank})`);
@@ -589,9 +591,10 @@ export function sdProjectFusedProgram(p: SdSplitParams): KernelProgram {
   const tileRows = ceilDiv(K, wg);
   const vec = (name: string, access: 'read' | 'readwrite', length: number) => ({ name, access, type: 'f32' as const, length, vec4: true });
   const uniform = (name: string, length: number) => ({ name, access: 'uniform' as const, type: 'f32' as const, length });
+  const lanes = sdSplitBroadcastLanes(caps);
   return {
     template: 'sd-project-fused',
-    label: `sd_project_fused_${shape(p)}`,
+    label: `sd_project_fused_${shape(p)}${lanes ? `_sg${lanes}` : ''}`,
     params: {
       groups: E + 1,
       experts: E,
@@ -607,11 +610,12 @@ export function sdProjectFusedProgram(p: SdSplitParams): KernelProgram {
       colSteps: ceilDiv(cols4, wg),
       tileRows,
       tile: tileRows * (r / 4),
+      ...broadcastParams(p, lanes),
     },
     bindings: [vec('dc', 'read', K * N), vec('du', 'read', E * K * N), uniform('u', K * r), uniform('v', N * r), vec('wc', 'readwrite', K * N), vec('wu', 'readwrite', E * K * N)],
     workgroupSize: [wg, 1, 1],
     dispatch: [E + 1, 1, 1],
-    features: [],
+    features: lanes ? ['subgroups'] : [],
   };
 }
 
@@ -648,7 +652,7 @@ export function sdProjectFusedOracle(p: SdSplitParams) {
   };
 }
 
-export function sdProjectFusedCase(p: SdSplitParams): KernelCase {
+export function sdProjectFusedCase(p: SdSplitParams, caps?: SdSplitCaps): KernelCase {
   // part: K products (A), then N·r residual products (B) and 2r terms: the f32 error grows like √ of their product.
-  return { program: sdProjectFusedProgram(p), oracle: sdProjectFusedOracle(p), tolerance: tolerance(p.rows * p.cols * p.rank) };
+  return { program: sdProjectFusedProgram(p, caps), oracle: sdProjectFusedOracle(p), tolerance: tolerance(p.rows * p.cols * p.rank) };
 }

@@ -11,7 +11,7 @@ import {
   type SdSplitCaps, type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
 import { Rng } from '../../base/rng.ts';
-import { checkKernel } from '../../runtime/kernel-check.ts';
+import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
 import { columnsToRowMajor, orthonormalizeAgainst } from '../../runtime/sd/linalg.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -146,14 +146,28 @@ describe('sd_project_fused (project update in one dispatch, CPU adapters)', () =
     { experts: 8, rows: 16, cols: 12, rank: 8, aggregate: 'sum' },
     { experts: 1, rows: 5, cols: 4, rank: 4, aggregate: 'sum' },
   ];
-  for (const p of shapes) {
-    const kc = sdProjectFusedCase(p);
+  // per-lane loads, and broadcast loads over 8 lanes (lavapipe's subgroup) and over 4 (see the pair)
+  for (const kc of shapes.flatMap((p) => [sdProjectFusedCase(p), sdProjectFusedCase(p, SG8), sdProjectFusedCase(p, { ...SG8, subgroupMinSize: 4 })])) {
     it(`${kc.program.label} matches golden and oracle`, async () => {
       expectGoldenWgsl(GOLDEN_DIR, kc.program);
       const r = await checkKernel(await testExecutor(), kc, 3);
       expect(r.ok, r.report).toBe(true);
     });
   }
+
+  it('broadcast loads give the per-lane kernel\'s bits (same arithmetic in the same order)', async () => {
+    const exec = await testExecutor();
+    for (const p of shapes) {
+      const inputs = randomInputs(sdProjectFusedProgram(p), 7);
+      const plain = await exec.run(sdProjectFusedProgram(p), inputs);
+      for (const caps of [SG8, { ...SG8, subgroupMinSize: 4 }]) {
+        const sg = await exec.run(sdProjectFusedProgram(p, caps), inputs);
+        expect(Array.from(sg.wu)).toEqual(Array.from(plain.wu));
+        expect(Array.from(sg.wc)).toEqual(Array.from(plain.wc));
+      }
+      expect(Array.from(plain.wu).some((x, i) => x !== inputs.wu[i])).toBe(true); // the update moved W_u
+    }
+  });
 
   it('is what CPU adapters get when the shape allows it; GPUs and other shapes keep the six-dispatch form', () => {
     const demo: SdSplitParams = { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' };
