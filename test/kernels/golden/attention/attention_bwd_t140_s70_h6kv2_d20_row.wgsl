@@ -5,19 +5,19 @@ enable subgroups;
 //   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.22360679507255554f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
 //                                                                         (invocation per key row and kv head, over its 3 query heads h)
 // causal per sequence of 70, 6 heads over 2 kv heads, hd = 20 (as 5 vec4, zero-padded)
-// bindings: dOut, q, k, v, out, lse (read), dq, dk, dv (write)
+// bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
 // grid: workgroups 0 .. 60 - 1 = (sequence, head, block of 16 queries) for dq, the next 20 = (sequence, kv head,
 // block of 16 keys) for dk/dv; 5 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
 // no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
-// (3 element(s) per lane) and subgroupBroadcast hands the elements to all lanes (D_i in the dk/dv rows is a
-// subgroupAdd of the loading lanes' shares instead); the streamed loops depend on the workgroup only, and rows outside a
+// (3 element(s) per lane) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
+// (one load per query); the streamed loops depend on the workgroup only, and rows outside a
 // lane's causal range get weight 0 through select.
 @group(0) @binding(0) var<storage, read> dOut: array<f32>;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> out: array<f32>;
-@group(0) @binding(5) var<storage, read> lse: array<f32>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> dsum: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
@@ -35,67 +35,47 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   var qRow: array<vec4<f32>, 5>;
   var gradRow: array<vec4<f32>, 5>;
   var acc: array<vec4<f32>, 5>;
-  var rowDot = 0.0f;
   qRow[0][0] = q[qAt + 0u] * 0.22360679507255554f;
   gradRow[0][0] = dOut[qAt + 0u];
-  rowDot += dOut[qAt + 0u] * out[qAt + 0u];
   qRow[0][1] = q[qAt + 1u] * 0.22360679507255554f;
   gradRow[0][1] = dOut[qAt + 1u];
-  rowDot += dOut[qAt + 1u] * out[qAt + 1u];
   qRow[0][2] = q[qAt + 2u] * 0.22360679507255554f;
   gradRow[0][2] = dOut[qAt + 2u];
-  rowDot += dOut[qAt + 2u] * out[qAt + 2u];
   qRow[0][3] = q[qAt + 3u] * 0.22360679507255554f;
   gradRow[0][3] = dOut[qAt + 3u];
-  rowDot += dOut[qAt + 3u] * out[qAt + 3u];
   qRow[1][0] = q[qAt + 4u] * 0.22360679507255554f;
   gradRow[1][0] = dOut[qAt + 4u];
-  rowDot += dOut[qAt + 4u] * out[qAt + 4u];
   qRow[1][1] = q[qAt + 5u] * 0.22360679507255554f;
   gradRow[1][1] = dOut[qAt + 5u];
-  rowDot += dOut[qAt + 5u] * out[qAt + 5u];
   qRow[1][2] = q[qAt + 6u] * 0.22360679507255554f;
   gradRow[1][2] = dOut[qAt + 6u];
-  rowDot += dOut[qAt + 6u] * out[qAt + 6u];
   qRow[1][3] = q[qAt + 7u] * 0.22360679507255554f;
   gradRow[1][3] = dOut[qAt + 7u];
-  rowDot += dOut[qAt + 7u] * out[qAt + 7u];
   qRow[2][0] = q[qAt + 8u] * 0.22360679507255554f;
   gradRow[2][0] = dOut[qAt + 8u];
-  rowDot += dOut[qAt + 8u] * out[qAt + 8u];
   qRow[2][1] = q[qAt + 9u] * 0.22360679507255554f;
   gradRow[2][1] = dOut[qAt + 9u];
-  rowDot += dOut[qAt + 9u] * out[qAt + 9u];
   qRow[2][2] = q[qAt + 10u] * 0.22360679507255554f;
   gradRow[2][2] = dOut[qAt + 10u];
-  rowDot += dOut[qAt + 10u] * out[qAt + 10u];
   qRow[2][3] = q[qAt + 11u] * 0.22360679507255554f;
   gradRow[2][3] = dOut[qAt + 11u];
-  rowDot += dOut[qAt + 11u] * out[qAt + 11u];
   qRow[3][0] = q[qAt + 12u] * 0.22360679507255554f;
   gradRow[3][0] = dOut[qAt + 12u];
-  rowDot += dOut[qAt + 12u] * out[qAt + 12u];
   qRow[3][1] = q[qAt + 13u] * 0.22360679507255554f;
   gradRow[3][1] = dOut[qAt + 13u];
-  rowDot += dOut[qAt + 13u] * out[qAt + 13u];
   qRow[3][2] = q[qAt + 14u] * 0.22360679507255554f;
   gradRow[3][2] = dOut[qAt + 14u];
-  rowDot += dOut[qAt + 14u] * out[qAt + 14u];
   qRow[3][3] = q[qAt + 15u] * 0.22360679507255554f;
   gradRow[3][3] = dOut[qAt + 15u];
-  rowDot += dOut[qAt + 15u] * out[qAt + 15u];
   qRow[4][0] = q[qAt + 16u] * 0.22360679507255554f;
   gradRow[4][0] = dOut[qAt + 16u];
-  rowDot += dOut[qAt + 16u] * out[qAt + 16u];
   qRow[4][1] = q[qAt + 17u] * 0.22360679507255554f;
   gradRow[4][1] = dOut[qAt + 17u];
-  rowDot += dOut[qAt + 17u] * out[qAt + 17u];
   qRow[4][2] = q[qAt + 18u] * 0.22360679507255554f;
   gradRow[4][2] = dOut[qAt + 18u];
-  rowDot += dOut[qAt + 18u] * out[qAt + 18u];
   qRow[4][3] = q[qAt + 19u] * 0.22360679507255554f;
   gradRow[4][3] = dOut[qAt + 19u];
-  rowDot += dOut[qAt + 19u] * out[qAt + 19u];
+  let rowDot = dsum[row * 6u + head];
   let rowLse = lse[row * 6u + head];
   let keyEnd = firstRow + min(70u, block * 16u + 16u);
   for (var key = firstRow; key < keyEnd; key++) {
@@ -202,7 +182,7 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   }
 }
 
-fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
+fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   let block = group % 5u;
   let seqHead = group / 5u;
   let kvHead = seqHead % 2u;
@@ -267,31 +247,31 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
       let at = query * 120u + head * 20u;
       var qPart: array<f32, 3>;
       var gradPart: array<f32, 3>;
-      // D_i: each loading lane's share of dOut_i . out_i, summed over the subgroup (lanes past the
-      // first 8 and clamped duplicate columns add 0)
-      var dotPart = 0.0f;
       {
-        let col = 0u + loadLane;
-        let clamped = min(col, 20u - 1u);
+        let clamped = min(0u + loadLane, 20u - 1u);
         qPart[0] = q[at + clamped];
         gradPart[0] = dOut[at + clamped];
-        dotPart += select(0.0f, gradPart[0] * out[at + clamped], col < 20u && isLoader);
       }
       {
-        let col = 8u + loadLane;
-        let clamped = min(col, 20u - 1u);
+        let clamped = min(8u + loadLane, 20u - 1u);
         qPart[1] = q[at + clamped];
         gradPart[1] = dOut[at + clamped];
-        dotPart += select(0.0f, gradPart[1] * out[at + clamped], col < 20u && isLoader);
       }
       {
-        let col = 16u + loadLane;
-        let clamped = min(col, 20u - 1u);
+        let clamped = min(16u + loadLane, 20u - 1u);
         qPart[2] = q[at + clamped];
         gradPart[2] = dOut[at + clamped];
-        dotPart += select(0.0f, gradPart[2] * out[at + clamped], col < 20u && isLoader);
       }
-      let rowDot = subgroupAdd(dotPart);
+      // lse_i and D_i are the same for every lane: one lane loads them (a per-lane load costs a check and a load per
+      // active lane on lavapipe) and subgroupBroadcast hands them out
+      var lseLane = 0.0f;
+      var dotLane = 0.0f;
+      if (loadLane == 0u) {
+        lseLane = lse[query * 6u + head];
+        dotLane = dsum[query * 6u + head];
+      }
+      let rowDot = subgroupBroadcast(dotLane, 0u);
+      let rowLse = subgroupBroadcast(lseLane, 0u);
       var qRow: array<vec4<f32>, 5>;
       var gradRow: array<vec4<f32>, 5>;
       qRow[0][0] = subgroupBroadcast(qPart[0], 0u);
@@ -346,7 +326,7 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
       dp += dot(gradRow[3], vRow[3]);
       s += dot(qRow[4], kRow[4]);
       dp += dot(gradRow[4], vRow[4]);
-      let prob = select(0.0f, exp(s - lse[query * 6u + head]), query >= row);
+      let prob = select(0.0f, exp(s - rowLse), query >= row);
       let ds = prob * (dp - rowDot);
       dvAcc[0] += prob * gradRow[0];
       dkAcc[0] += ds * qRow[0];
@@ -411,6 +391,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (group < 60u) {
     dqBlock(group, lid.x, loadLane);
   } else if (group < 60u + 20u) {
-    dkvBlock(group - 60u, lid.x, loadLane, sgLane < 8u);
+    dkvBlock(group - 60u, lid.x, loadLane);
   }
 }

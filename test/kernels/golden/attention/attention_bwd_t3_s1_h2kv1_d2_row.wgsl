@@ -5,19 +5,19 @@ enable subgroups;
 //   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.7071067690849304f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
 //                                                                         (invocation per key row and kv head, over its 2 query heads h)
 // causal per sequence of 1, 2 heads over 1 kv heads, hd = 2 (as 1 vec4, zero-padded)
-// bindings: dOut, q, k, v, out, lse (read), dq, dk, dv (write)
+// bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
 // grid: workgroups 0 .. 6 - 1 = (sequence, head, block of 16 queries) for dq, the next 3 = (sequence, kv head,
 // block of 16 keys) for dk/dv; 1 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
 // no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
-// (1 element(s) per lane) and subgroupBroadcast hands the elements to all lanes (D_i in the dk/dv rows is a
-// subgroupAdd of the loading lanes' shares instead); the streamed loops depend on the workgroup only, and rows outside a
+// (1 element(s) per lane) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
+// (one load per query); the streamed loops depend on the workgroup only, and rows outside a
 // lane's causal range get weight 0 through select.
 @group(0) @binding(0) var<storage, read> dOut: array<f32>;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> out: array<f32>;
-@group(0) @binding(5) var<storage, read> lse: array<f32>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> dsum: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
@@ -35,13 +35,11 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   var qRow: array<vec4<f32>, 1>;
   var gradRow: array<vec4<f32>, 1>;
   var acc: array<vec4<f32>, 1>;
-  var rowDot = 0.0f;
   qRow[0][0] = q[qAt + 0u] * 0.7071067690849304f;
   gradRow[0][0] = dOut[qAt + 0u];
-  rowDot += dOut[qAt + 0u] * out[qAt + 0u];
   qRow[0][1] = q[qAt + 1u] * 0.7071067690849304f;
   gradRow[0][1] = dOut[qAt + 1u];
-  rowDot += dOut[qAt + 1u] * out[qAt + 1u];
+  let rowDot = dsum[row * 2u + head];
   let rowLse = lse[row * 2u + head];
   let keyEnd = firstRow + min(1u, block * 16u + 16u);
   for (var key = firstRow; key < keyEnd; key++) {
@@ -72,7 +70,7 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   }
 }
 
-fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
+fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   let block = group % 1u;
   let seqHead = group / 1u;
   let kvHead = seqHead % 1u;
@@ -101,17 +99,21 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
       let at = query * 4u + head * 2u;
       var qPart: array<f32, 1>;
       var gradPart: array<f32, 1>;
-      // D_i: each loading lane's share of dOut_i . out_i, summed over the subgroup (lanes past the
-      // first 8 and clamped duplicate columns add 0)
-      var dotPart = 0.0f;
       {
-        let col = 0u + loadLane;
-        let clamped = min(col, 2u - 1u);
+        let clamped = min(0u + loadLane, 2u - 1u);
         qPart[0] = q[at + clamped];
         gradPart[0] = dOut[at + clamped];
-        dotPart += select(0.0f, gradPart[0] * out[at + clamped], col < 2u && isLoader);
       }
-      let rowDot = subgroupAdd(dotPart);
+      // lse_i and D_i are the same for every lane: one lane loads them (a per-lane load costs a check and a load per
+      // active lane on lavapipe) and subgroupBroadcast hands them out
+      var lseLane = 0.0f;
+      var dotLane = 0.0f;
+      if (loadLane == 0u) {
+        lseLane = lse[query * 2u + head];
+        dotLane = dsum[query * 2u + head];
+      }
+      let rowDot = subgroupBroadcast(dotLane, 0u);
+      let rowLse = subgroupBroadcast(lseLane, 0u);
       var qRow: array<vec4<f32>, 1>;
       var gradRow: array<vec4<f32>, 1>;
       qRow[0][0] = subgroupBroadcast(qPart[0], 0u);
@@ -122,7 +124,7 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32, isLoader: bool) {
       var dp = 0.0f;
       s += dot(qRow[0], kRow[0]);
       dp += dot(gradRow[0], vRow[0]);
-      let prob = select(0.0f, exp(s - lse[query * 2u + head]), query >= row);
+      let prob = select(0.0f, exp(s - rowLse), query >= row);
       let ds = prob * (dp - rowDot);
       dvAcc[0] += prob * gradRow[0];
       dkAcc[0] += ds * qRow[0];
@@ -143,6 +145,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (group < 6u) {
     dqBlock(group, lid.x, loadLane);
   } else if (group < 6u + 3u) {
-    dkvBlock(group - 6u, lid.x, loadLane, sgLane < 8u);
+    dkvBlock(group - 6u, lid.x, loadLane);
   }
 }
