@@ -6,7 +6,8 @@
 // comparison can be re-run on any adapter.
 //   rope      row (scalar, an angle per step) → row4 (vec4, four angles per step), the q+k pair
 //   rmsnorm   lane (scalar row walk) → lane4 (vec4 row walk, trip count hidden from LLVM), forward
-//             and the fused dx + dw backward with the residual addend
+//             and the fused dx + dw backward with the residual addend; then lane4 → lane4_sg (w loaded by
+//             one lane and handed out by subgroupBroadcast)
 //   sd_proxy  256 invocations × 1 vec4 (the GPU layout) → 64 × 16 vec4s (the elementwise kernels' CPU layout)
 //   adamw     the same two layouts over an optimizer slab (the demo's 360 960 floats, qwen_tiny's 3.4 M)
 //   sgd, grad_accum  the same two layouts over the demo's slab (`optimizer sgd`, `grad_accum N`)
@@ -30,6 +31,8 @@ interface Case {
 
 function cases(): Case[] {
   const caps = { cpuAdapter: true, subgroups: true, subgroupMinSize: 8 } as const;
+  // the lane → lane4 pairs as they were measured (per-lane w); the broadcast pairs add lavapipe's subgroups
+  const noSubgroups = { ...caps, subgroups: false } as const;
   const out: Case[] = [];
   for (const [model, tokens, seqLen, heads, headDim, theta] of [
     ['demo', 512, 64, 4, 16, 10000],
@@ -45,8 +48,10 @@ function cases(): Case[] {
     ['qwen_tiny', 1024, 128],
   ] as const) {
     const p = { rows, dim, eps: 1e-6 };
-    out.push({ name: `${model} rmsnorm forward`, programs: [rmsnormProgram(p, caps, 'lane', false), rmsnormProgram(p, caps, 'lane', true)] });
-    out.push({ name: `${model} rmsnorm dx + dw + addend`, programs: [rmsnormBackwardDwProgram({ ...p, addend: true }, caps, false), rmsnormBackwardDwProgram({ ...p, addend: true }, caps, true)] });
+    out.push({ name: `${model} rmsnorm forward`, programs: [rmsnormProgram(p, noSubgroups, 'lane', false), rmsnormProgram(p, noSubgroups, 'lane', true)] });
+    out.push({ name: `${model} rmsnorm dx + dw + addend`, programs: [rmsnormBackwardDwProgram({ ...p, addend: true }, noSubgroups, false), rmsnormBackwardDwProgram({ ...p, addend: true }, noSubgroups, true)] });
+    out.push({ name: `${model} rmsnorm forward, w by broadcast`, programs: [rmsnormProgram(p, noSubgroups, 'lane', true), rmsnormProgram(p, caps, 'lane', true)] });
+    out.push({ name: `${model} rmsnorm dx + dw + addend, w by broadcast`, programs: [rmsnormBackwardDwProgram({ ...p, addend: true }, noSubgroups, true), rmsnormBackwardDwProgram({ ...p, addend: true }, caps, true)] });
   }
   for (const [model, experts, matrix] of [
     ['demo_sd', 4, 64 * 128],

@@ -137,14 +137,26 @@ const checkParams = (p: RmsnormParams): void => checkNormShape('rmsnorm', p);
 const tag = normTag;
 
 /** `laneVec4` (default on): the lane layout reads rows as vec4s when dim % 4 == 0 (see normRowLayout). */
+/**
+ * Whether a vec4 lane kernel hands out the row-invariant operand w by
+ * subgroupBroadcast from one lane instead of loading it in every lane: on lavapipe a per-lane load costs a check and a
+ * load per active lane even when every lane reads the same address. Interleaved (30 rounds of 10 dispatches, load ≈ 1):
+ * forward 0.87 of the per-lane kernel's time at 512×64 and 1024×128 (ad-hoc scripts); same arithmetic, same bits
+ * (test/kernels/rmsnorm.test.ts). Label suffix `_sg`.
+ */
+export function laneBroadcast(caps: RowKernelCaps, variant: NormVariant, vec4: boolean): boolean {
+  return variant === 'lane' && vec4 && caps.subgroups;
+}
+
 export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim), laneVec4 = true): KernelProgram {
   checkParams(p);
   const l = normRowLayout(p, variant, caps, laneVec4);
   const v4 = l.vec4 ? { vec4: true } : {};
+  const broadcast = laneBroadcast(caps, variant, l.vec4);
   return {
     template: `rmsnorm${l.suffix}`,
-    label: `rmsnorm_fwd_${tag(p)}${variantTag(variant)}${laneTag(variant, l.vec4)}`,
-    params: l.params,
+    label: `rmsnorm_fwd_${tag(p)}${variantTag(variant)}${laneTag(variant, l.vec4)}${broadcast ? '_sg' : ''}`,
+    params: { ...l.params, broadcast },
     bindings: [
       { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...v4 },
       { name: 'w', access: 'read', type: 'f32', length: p.dim, ...v4 },
@@ -153,7 +165,7 @@ export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = 
     ],
     workgroupSize: l.workgroupSize,
     dispatch: l.dispatch,
-    features: l.features,
+    features: broadcast ? ['subgroups'] : l.features,
   };
 }
 
@@ -261,10 +273,11 @@ export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKern
   const addend = p.addend ?? false;
   const v4 = vec4 ? { vec4: true } : {};
   const row4 = rowVec4 ? { vec4: true } : {};
+  const broadcast = laneBroadcast(caps, 'lane', rowVec4);
   return {
     template: 'rmsnorm_backward_dw_lane',
-    label: `rmsnorm_bwd_dw_${tag(p)}${addend ? '_add' : ''}_lane${rowVec4 ? '4' : ''}`,
-    params: { ...l.params, cols, vec4, rowVec4, dispatchX, rowGroups, colGroups, addend },
+    label: `rmsnorm_bwd_dw_${tag(p)}${addend ? '_add' : ''}_lane${rowVec4 ? '4' : ''}${broadcast ? '_sg' : ''}`,
+    params: { ...l.params, cols, vec4, rowVec4, dispatchX, rowGroups, colGroups, addend, broadcast },
     bindings: [
       { name: 'dy', access: 'read', type: 'f32', length: p.rows * p.dim, ...row4 },
       { name: 'x', access: 'read', type: 'f32', length: p.rows * p.dim, ...row4 },
@@ -282,7 +295,7 @@ export function rmsnormBackwardDwProgram(p: RmsnormBackwardParams, caps: RowKern
     ],
     workgroupSize: l.workgroupSize,
     dispatch,
-    features: [],
+    features: broadcast ? ['subgroups'] : [],
   };
 }
 

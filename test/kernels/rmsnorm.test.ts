@@ -64,6 +64,8 @@ describe('rmsnorm kernels', () => {
       ]),
       ...(['lane', 'tree'] as const).map((variant) => [rmsnormWeightGradProgram(params, CPU, variant), rmsnormWeightGradCase(params, CPU, variant)] as const),
       ...[false, true].map((addend) => [rmsnormBackwardDwProgram({ ...params, addend }, CPU_NO_SUBGROUPS), rmsnormBackwardDwCase({ ...params, addend }, CPU_NO_SUBGROUPS)] as const),
+      // and with subgroups: vec4 rows hand out w (and dw's rstd) by subgroupBroadcast (`_sg`)
+      ...[false, true].map((addend) => [rmsnormBackwardDwProgram({ ...params, addend }, CPU), rmsnormBackwardDwCase({ ...params, addend }, CPU)] as const),
       // Rows of a multiple of 4 take the vec4 lane kernels by default (`_lane4`): the scalar ones too.
       ...(params.dim % 4 === 0
         ? [
@@ -113,7 +115,8 @@ describe('rmsnorm kernels', () => {
     expect(normVariant(GPU, 64)).toBe('tree');
     expect(normColumnVariant(CPU)).toBe('lane');
     expect(normColumnVariant(GPU)).toBe('tree');
-    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x64_lane4');
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x64_lane4_sg');
+    expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU_NO_SUBGROUPS).label).toBe('rmsnorm_fwd_512x64_lane4');
     expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, CPU, 'lane', false).label).toBe('rmsnorm_fwd_512x64_lane');
     expect(rmsnormProgram({ rows: 512, dim: 66, eps: 1e-5 }, CPU).label).toBe('rmsnorm_fwd_512x66_lane');
     expect(rmsnormProgram({ rows: 512, dim: 64, eps: 1e-5 }, GPU).label).toBe('rmsnorm_fwd_512x64');
@@ -148,6 +151,25 @@ describe('rmsnorm kernels', () => {
     const dw = rmsnormWeightGradReference(p, { dy, x, rstd: rmsnormReference(p, { x, w }).rstd }).dw;
     for (let i = 0; i < x.length; i++) expect(dx[i]).toBeCloseTo(numericDx[i], 6);
     for (let j = 0; j < w.length; j++) expect(dw[j]).toBeCloseTo(numericDw[j], 6);
+  });
+
+  it('the broadcast lane kernels give the per-lane kernels\' bits (same arithmetic in the same order)', async () => {
+    const exec = await testExecutor();
+    for (const p of CASES.filter((c) => c.dim % 4 === 0)) {
+      const fwd = [rmsnormProgram(p, CPU, 'lane'), rmsnormProgram(p, CPU_NO_SUBGROUPS, 'lane')];
+      expect(fwd.map((x) => x.params.broadcast)).toEqual([true, false]);
+      const inputs = randomInputs(fwd[1], 3);
+      const [a, b] = [await exec.run(fwd[0], inputs), await exec.run(fwd[1], inputs)];
+      expect(Array.from(a.y)).toEqual(Array.from(b.y));
+      expect(Array.from(a.rstd)).toEqual(Array.from(b.rstd));
+      const bwd = [rmsnormBackwardDwProgram({ ...p, addend: true }, CPU), rmsnormBackwardDwProgram({ ...p, addend: true }, CPU_NO_SUBGROUPS)];
+      expect(bwd.map((x) => x.params.broadcast)).toEqual([true, false]);
+      const gin = randomInputs(bwd[1], 5);
+      const [c, d] = [await exec.run(bwd[0], gin), await exec.run(bwd[1], gin)];
+      expect(Array.from(c.dx)).toEqual(Array.from(d.dx));
+      expect(Array.from(c.dw)).toEqual(Array.from(d.dw));
+      expect(Array.from(c.dx).some((x) => x !== 0)).toBe(true);
+    }
   });
 
   it('dx and dw share one dispatch where both take the lane layout (CPU adapters, short rows)', async () => {

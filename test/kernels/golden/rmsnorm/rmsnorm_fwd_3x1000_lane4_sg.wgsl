@@ -1,4 +1,5 @@
-// rmsnorm_fwd_3x1000_lane4
+enable subgroups;
+// rmsnorm_fwd_3x1000_lane4_sg
 // rmsnorm forward, lane layout (CPU adapters): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps),
 // 3 rows of 1000, eps = 0.000009999999747378752f; bindings: x, w (read), y, rstd (write)
 // one invocation per row, a serial loop over its 1000 elements as 250 vec4s: no shared memory, no barriers
@@ -10,9 +11,12 @@
 @group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
 
 @compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let row = (wid.x + wid.y * 1u) * 8u + lid.x;
-  if (row >= 3u) { return; }
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  // Every invocation runs to the end (subgroupBroadcast needs the whole subgroup): rows past the end compute on the
+  // last row and store nothing.
+  let rowIndex = (wid.x + wid.y * 1u) * 8u + lid.x;
+  let row = min(rowIndex, 3u - 1u);
+  let keep = rowIndex < 3u;
   // x, w, y as vec4s (250 per row); the trip count is hidden behind `one` (arrayLength >= 1, known only at
   // dispatch): unrolled, lavapipe's LLVM took tens of seconds to compile these per-lane vec4 gathers.
   let one = min(arrayLength(&rstd), 1u);
@@ -28,7 +32,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let r = inverseSqrt(sumSq * 0.0010000000474974513f + 0.000009999999747378752f);
   for (var j = 0u; j < 250u * one; j++) {
-    y[base + j] = x[base + j] * r * w[j];
+    // w[j] is the same for every lane: one lane loads it (a per-lane load costs a check and a load per active lane
+    // on lavapipe) and subgroupBroadcast hands it out
+    var wLane = vec4<f32>(0.0f);
+    if (lane == 0u) { wLane = w[j]; }
+    let wj = subgroupBroadcast(wLane, 0u);
+    if (keep) { y[base + j] = x[base + j] * r * wj; }
   }
-  rstd[row] = r;
+  if (keep) { rstd[row] = r; }
 }
