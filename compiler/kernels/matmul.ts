@@ -326,8 +326,13 @@ function portableProgram(r: Resolved): KernelProgram {
   };
 }
 
-function rowsProgram(r: Resolved): KernelProgram {
+/**
+ * `rows` with subgroups: b's vectors (the same for every lane) loaded by lane 0 alone and handed out by subgroupBroadcast,
+ * label suffix `_sg`. On lavapipe a per-lane load costs a check and a load per active lane even at one address.
+ */
+function rowsProgram(r: Resolved, caps: MatmulCaps): KernelProgram {
   const common = commonParams(r);
+  const broadcastB = caps.subgroups;
   // a is read along its stored rows only when not transposed (then a row of op(a) is contiguous);
   // transposed, neighbouring invocations read neighbouring scalars.
   const aVec4 = !r.transA && common.aCols % 4 === 0 && r.aStride % 4 === 0;
@@ -339,9 +344,10 @@ function rowsProgram(r: Resolved): KernelProgram {
   checkDispatch(dispatch, label(r, 'rows'));
   return {
     template: 'matmul-rows',
-    label: label(r, 'rows'),
+    label: `${label(r, 'rows')}${broadcastB ? '_sg' : ''}`,
     params: {
       ...common,
+      broadcastB,
       tileN,
       aVec4,
       bVec4,
@@ -356,7 +362,7 @@ function rowsProgram(r: Resolved): KernelProgram {
     bindings: bindings(r, { a: aVec4, b: bVec4, c: cVec4 }),
     workgroupSize: [ROWS_WG, 1, 1],
     dispatch,
-    features: [],
+    features: broadcastB ? ['subgroups'] : [],
   };
 }
 
@@ -368,7 +374,7 @@ export function matmulProgram(
   tuning: SubgroupTuning = subgroupTuningFor(caps),
 ): KernelProgram {
   const r = resolve(p);
-  if (variant === 'rows') return rowsProgram(r);
+  if (variant === 'rows') return rowsProgram(r, caps);
   if (variant === 'subgroup') {
     if (matmulVariant(caps) !== 'subgroup') throw new Error(`matmul: the subgroup variant needs subgroups of ${SUBGROUP_LANES.join('/')} lanes`);
     return subgroupProgram(r, caps.subgroupMinSize, tuning);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { matmulCase, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
-import { checkKernel } from '../../runtime/kernel-check.ts';
+import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -43,8 +43,10 @@ async function deviceCaps(): Promise<MatmulCaps> {
   return (await testExecutor()).ctx.caps;
 }
 
-for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', NO_SUBGROUPS], ['rows', CPU_ADAPTER]] as const) {
-  describe(`matmul (${variant} variant)`, () => {
+// `rows` twice: with subgroups (b handed out by subgroupBroadcast, `_sg`) and without (a CPU adapter without them).
+const CPU_NO_SUBGROUPS: MatmulCaps = { ...CPU_ADAPTER, subgroups: false };
+for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', NO_SUBGROUPS], ['rows', CPU_ADAPTER], ['rows', CPU_NO_SUBGROUPS]] as const) {
+  describe(`matmul (${variant} variant${goldenCaps === CPU_NO_SUBGROUPS ? ', no subgroups' : ''})`, () => {
     for (const params of CASES) {
       const label = matmulProgram(params, goldenCaps, variant).label;
       it(`${label} matches its golden WGSL`, () => {
@@ -59,12 +61,27 @@ for (const [variant, goldenCaps] of [['subgroup', LAVAPIPE_CAPS], ['portable', N
           expect(matmulProgram(params, caps).template).not.toBe('matmul-subgroup');
           return;
         }
-        const result = await checkKernel(await testExecutor(), matmulCase(params, caps, variant as MatmulVariant), 11);
+        // both rows programs run on this device (it has subgroups): check the one the golden is of
+        const result = await checkKernel(await testExecutor(), matmulCase(params, variant === 'rows' ? goldenCaps : caps, variant as MatmulVariant), 11);
         expect(result.ok, result.report).toBe(true);
       });
     }
   });
 }
+
+describe('matmul rows variant with subgroups', () => {
+  it('gives the per-lane kernel\'s bits (b handed out by broadcast: same values, same arithmetic)', async () => {
+    const exec = await testExecutor();
+    for (const params of CASES.filter((p) => matmulVariantFor(CPU_ADAPTER, p) === 'rows')) {
+      const [sg, plain] = [matmulProgram(params, CPU_ADAPTER, 'rows'), matmulProgram(params, CPU_NO_SUBGROUPS, 'rows')];
+      expect([sg.label.endsWith('_sg'), plain.label.endsWith('_sg')]).toEqual([true, false]);
+      const inputs = randomInputs(plain, 4);
+      const [a, b] = [await exec.run(sg, inputs), await exec.run(plain, inputs)];
+      expect(Array.from(a.c)).toEqual(Array.from(b.c));
+      expect(Array.from(a.c).some((x) => x !== 0)).toBe(true);
+    }
+  });
+});
 
 describe('matmul variant choice and schedule', () => {
   it('follows the adapter: subgroups of 4, 8 or 16 lanes take the subgroup variant, others the portable one', () => {
