@@ -3,6 +3,7 @@
 // passes, planning, kernels). Params are rounded to f32 before the interpreter sees them, so both
 // sides start from identical values; integer outputs must match exactly.
 import { planGraph } from '../compiler/codegen/plan.ts';
+import { inPlaceInputs } from '../compiler/codegen/slabs.ts';
 import { initParams, interpretGraph, type Tensor } from '../compiler/ir/interpret.ts';
 import { topoOrder } from '../compiler/ir/graph.ts';
 import type { Graph } from '../compiler/ir/types.ts';
@@ -85,7 +86,7 @@ export interface TrainingCheckOptions extends Omit<GraphCheckOptions, 'fixedInpu
 /**
  * Several training steps of a step graph (optimizer appended) on the device and in the interpreter,
  * each side carrying its own params forward: the device updates its buffers in place, the
- * interpreter's next params are its own `update.<p>` / `state.<p>` outputs. Every output of every
+ * interpreter's next params are its outputs that the device writes over a param (inPlaceInputs). Every output of every
  * step is compared, so a state that only the device carries (e.g. a selection bias updated in
  * place) must evolve exactly as the IR says.
  */
@@ -128,10 +129,12 @@ export async function checkTrainingOnDevice(exec: KernelExecutor, g: Graph, opts
       mismatches.push(m);
       lines.push(`  step ${s}: ${m.binding}[${m.index}] = ${m.actual}, interpreter ${m.expected} (${m.count} elements out of tolerance)`);
     }
+    // Each output that the device writes over a param's buffer (compiler/codegen/slabs.ts#inPlaceInputs)
+    // is that param's next value here too.
     const next: Record<string, Float64Array> = { ...params };
-    for (const [k, v] of Object.entries(reference)) {
-      const target = k.startsWith('update.') ? k.slice('update.'.length) : k.startsWith('state.') ? k.slice('state.'.length) : undefined;
-      if (target !== undefined && target in params) next[target] = Float64Array.from(v);
+    for (const [k, v] of Object.entries(g.outputs)) {
+      const target = inPlaceInputs(v.node)[v.index]?.node;
+      if (target?.op === 'param' && target.attrs.name in params) next[target.attrs.name] = Float64Array.from(reference[k]);
     }
     params = next;
   }

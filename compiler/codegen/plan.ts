@@ -24,7 +24,7 @@ import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
 import { KERNEL_LOWERINGS, lowerOptimizerSlab, type LoweringContext } from './lowerings.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
-import { optimizerOperands, planSlabs } from './slabs.ts';
+import { inPlaceInputs, optimizerOperands, planSlabs } from './slabs.ts';
 
 export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation' | 'grad' | 'slab' | 'accum' | 'counts';
 
@@ -383,7 +383,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
           }
           owner.set(buf(g), node);
         }
-        bufferOf.set(node, [buf(stepMode ? ops.grad : ops.param), ...ops.state.map(buf)]);
+        bufferOf.set(node, inPlaceInputs(node).map((v) => buf(v!)));
         if (!member) break;
         // One dispatch updates the whole slab group; it is emitted where the group's first member
         // is scheduled (every gradient is complete by then: the norm that feeds `clip` reads them all).
@@ -398,13 +398,11 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         return;
       }
       case 'sd_project_update':
-        // In place: the new W_c and W_u overwrite the param buffers they were read from.
-        bufferOf.set(node, [buf(node.inputs[0]), buf(node.inputs[1])]);
-        break;
+      // In place: the new W_c and W_u overwrite the param buffers they were read from.
       case 'router_bias_update':
         // In place: the new selection bias overwrites the bias param it was read from (its only
         // other reader, the router, comes first: it produced the idx this node reads).
-        bufferOf.set(node, [buf(node.inputs[0])]);
+        bufferOf.set(node, inPlaceInputs(node).map((v) => buf(v!)));
         break;
       default:
         bufferOf.set(node, node.types.map((t, i) => {

@@ -31,6 +31,23 @@ export function optimizerOperands(n: Node): { param: Value; grad: Value; state: 
   return undefined;
 }
 
+/**
+ * What each output of an update node overwrites in place: the input whose buffer the planner hands it
+ * (adamw / sgd: the param, or in step mode the gradient, then each state tensor; sd_project_update:
+ * W_c and W_u; router_bias_update: the bias), undefined for an output that gets a buffer of its own.
+ * The one table of these aliases: the planner binds by it, and whoever carries a step's results
+ * forward (runtime/graph-check.ts: the interpreter's next params) looks them up by it, not by name.
+ */
+export function inPlaceInputs(n: Node): readonly (Value | undefined)[] {
+  if (n.op === 'adamw' || n.op === 'sgd') {
+    const ops = optimizerOperands(n)!;
+    return [n.attrs.output === 'step' ? ops.grad : ops.param, ...ops.state];
+  }
+  if (n.op === 'sd_project_update') return [n.inputs[0], n.inputs[1]];
+  if (n.op === 'router_bias_update') return [n.inputs[0]];
+  return n.types.map(() => undefined);
+}
+
 export interface SlabGroup {
   /** The optimizer nodes (all adamw or all sgd) updated together, in schedule order. */
   readonly members: readonly Node[];
