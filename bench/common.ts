@@ -149,6 +149,7 @@ export const medianRatio = (a: readonly number[], b: readonly number[]): number 
 /**
  * One training step timed as the trainer waits for it: from writing its inputs to loss and grad norm
  * on the CPU (with `params` read alongside, as on a re-basing step). Fails on a non-finite loss.
+ * `omit`: dispatches left out (StepExecutor#run: a wrong step, timed for what they cost in place).
  */
 export async function timedStep(
   session: TrainingSession,
@@ -157,6 +158,7 @@ export async function timedStep(
   stepNo: number,
   params: readonly string[] = [],
   during?: { readonly at: number; readonly work: () => Promise<unknown> },
+  omit?: ReadonlySet<number>,
 ): Promise<{ wallMs: number; cpuMs: number; loss: number; params: Record<string, Float32Array> }> {
   const { step } = session;
   const c0 = process.cpuUsage();
@@ -166,7 +168,7 @@ export async function timedStep(
   step.writeInput('optimizer.step', Int32Array.of(stepNo));
   // `during`: host work while the step's first `at` dispatches run (StepExecutor#runAround).
   if (during) await step.runAround(during.at, during.work);
-  else step.run();
+  else step.run('step', omit ? { omit } : {});
   const { outputs: out, params: values } = await step.readOutputsAndParams(['loss', 'grad_norm'], params);
   const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0], params: values };
   if (!Number.isFinite(sample.loss)) throw new Error(`bench: loss is ${sample.loss} at step ${stepNo}`);

@@ -20,8 +20,9 @@ import { trainStepBench } from './train-step.ts';
 import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
 import { seedStackBench } from './seed-stack.ts';
+import { sdInplaceBench } from './sd-inplace.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench];
 
 async function main(): Promise<number> {
   let parsed;

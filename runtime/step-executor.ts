@@ -156,8 +156,10 @@ export class StepExecutor {
    * part of a whole step ('step' only): the two parts of a step, submitted in order, are the step
    * (queue order), and host writes between them land after the first part's dispatches and before
    * the second's (an SD-MoE re-basing overlapped with the next forward pass: runtime/train/spectral.ts).
+   * `omit`: plan dispatch indices left out ('step' only). The step is then wrong by construction: for
+   * timing what those dispatches cost in place (bench/sd-inplace.ts), never for training.
    */
-  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number] } = {}): void {
+  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number]; omit?: ReadonlySet<number> } = {}): void {
     const enc = this.exec.device.createCommandEncoder({ label: 'step' });
     if (opts.clearAuxCounts) {
       for (const id of Object.values(this.plan.auxCounts ?? {})) enc.clearBuffer(this.slots[id].buffer, this.slots[id].offset, this.plan.buffers[id].bytes);
@@ -177,6 +179,11 @@ export class StepExecutor {
         throw new InternalError(`run('${phase}'): dispatch range [${from}, ${to}) outside a whole step of ${list.length}`);
       }
       list = list.slice(from, to);
+    }
+    if (opts.omit) {
+      if (phase !== 'step' || opts.dispatches) throw new InternalError(`run('${phase}'): omit applies to a whole step only`);
+      const omit = opts.omit;
+      list = list.filter((_, i) => !omit.has(i));
     }
     const pass = enc.beginComputePass({ label: 'step' });
     for (const p of list) {
