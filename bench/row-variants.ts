@@ -11,6 +11,8 @@
 //   sd_proxy  256 invocations × 1 vec4 (the GPU layout) → 64 × 16 vec4s (the elementwise kernels' CPU layout)
 //   adamw     the same two layouts over an optimizer slab (the demo's 360 960 floats, qwen_tiny's 3.4 M)
 //   sgd, grad_accum  the same two layouts over the demo's slab (`optimizer sgd`, `grad_accum N`)
+//   sd_split_ap, sd_split_out_pc, sd_project_fused, the rows matmul  operands every lane reads alike loaded per
+//             lane (no subgroups) → loaded once per lane or by lane 0 and handed out by subgroupBroadcast
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -20,6 +22,8 @@ import { sdProxyProgram } from '../compiler/kernels/sd-proxy.ts';
 import { adamwProgram } from '../compiler/kernels/adamw.ts';
 import { sgdProgram } from '../compiler/kernels/sgd.ts';
 import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
+import { sdProjectFusedProgram, sdSplitApProgram, sdSplitOutPcProgram } from '../compiler/kernels/sd-split.ts';
+import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
 import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
@@ -66,6 +70,20 @@ function cases(): Case[] {
   ] as const) {
     const p = { length, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
     out.push({ name: `${model} AdamW slab of ${length} floats`, programs: [adamwProgram(p), adamwProgram(p, caps)] });
+  }
+  // Operands every lane reads alike, per lane (no subgroups) → one load per lane or by lane 0, handed out by subgroupBroadcast
+  for (const [model, experts, rows, cols] of [
+    ['demo_sd gate/up', 4, 64, 128],
+    ['demo_sd down', 4, 128, 64],
+    ['qwen_tiny_sd', 8, 128, 128],
+  ] as const) {
+    const p = { experts, rows, cols, rank: 8, aggregate: 'sum' as const };
+    out.push({ name: `${model} sd_split_ap`, programs: [sdSplitApProgram(p, noSubgroups), sdSplitApProgram(p, caps)] });
+    out.push({ name: `${model} sd_split_out_pc`, programs: [sdSplitOutPcProgram(p, noSubgroups), sdSplitOutPcProgram(p, caps)] });
+    out.push({ name: `${model} sd_project_fused (project update)`, programs: [sdProjectFusedProgram(p, noSubgroups), sdProjectFusedProgram(p, caps)] });
+  }
+  for (const p of [{ M: 512, N: 4, K: 64 }, { M: 64, N: 4, K: 512, transA: true }]) {
+    out.push({ name: `demo router matmul ${p.M}×${p.N}×${p.K}${p.transA ? ' (tn)' : ''}`, programs: [matmulProgram(p, noSubgroups, 'rows'), matmulProgram(p, caps, 'rows')] });
   }
   const sgd = { length: 360_960, momentum: 0.9, weightDecay: 0.1 };
   out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });

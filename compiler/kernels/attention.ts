@@ -332,13 +332,12 @@ export function attentionBackwardReference(p: AttentionParams, inputs: Inputs, r
   const dq = new Float64Array(p.tokens * p.heads * p.headDim);
   const dk = new Float64Array(p.tokens * p.kvHeads * p.headDim);
   const dv = new Float64Array(p.tokens * p.kvHeads * p.headDim);
+  const dots = rowDots ?? attentionRowDots(p, inputs);
   for (let t = 0; t < p.tokens; t++) {
     const first = t - (t % p.seqLen);
     for (let h = 0; h < p.heads; h++) {
       const g = kvHeadOf(h);
-      let rowDot = 0;
-      if (rowDots) rowDot = rowDots[t * p.heads + h];
-      else for (let c = 0; c < p.headDim; c++) rowDot += inputs.dOut[qAt(t, h, c)] * inputs.out[qAt(t, h, c)];
+      const rowDot = dots[t * p.heads + h];
       for (let tk = first; tk <= t; tk++) {
         const prob = Math.exp(score(p, inputs, t, tk, h) - inputs.lse[t * p.heads + h]);
         let dp = 0;

@@ -328,7 +328,8 @@ function portableProgram(r: Resolved): KernelProgram {
 
 /**
  * `rows` with subgroups: b's vectors (the same for every lane) loaded by lane 0 alone and handed out by subgroupBroadcast,
- * label suffix `_sg`. On lavapipe a per-lane load costs a check and a load per active lane even at one address.
+ * label suffix `_sg`. On lavapipe a per-lane load costs a check and a load per active lane even at one address:
+ * 0.76 / 0.73 of the per-lane kernel at the router's 512×4×64 and 64×4×512 (`npm run bench -- row-variants`).
  */
 function rowsProgram(r: Resolved, caps: MatmulCaps): KernelProgram {
   const common = commonParams(r);

@@ -136,18 +136,18 @@ const laneTag = (v: NormVariant, vec4: boolean): string => (v === 'lane' && vec4
 const checkParams = (p: RmsnormParams): void => checkNormShape('rmsnorm', p);
 const tag = normTag;
 
-/** `laneVec4` (default on): the lane layout reads rows as vec4s when dim % 4 == 0 (see normRowLayout). */
 /**
  * Whether a vec4 lane kernel hands out the row-invariant operand w by
  * subgroupBroadcast from one lane instead of loading it in every lane: on lavapipe a per-lane load costs a check and a
- * load per active lane even when every lane reads the same address. Interleaved (30 rounds of 10 dispatches, load ≈ 1):
- * forward 0.87 of the per-lane kernel's time at 512×64 and 1024×128 (ad-hoc scripts); same arithmetic, same bits
- * (test/kernels/rmsnorm.test.ts). Label suffix `_sg`.
+ * load per active lane even when every lane reads the same address. `npm run bench -- row-variants` (30 interleaved
+ * rounds of 10 dispatches, load ≈ 1): forward 0.87–0.90, fused dx + dw 0.89–0.94 of the per-lane kernels at 512×64 and
+ * 1024×128; same arithmetic, same bits (test/kernels/rmsnorm.test.ts). Label suffix `_sg`.
  */
 export function laneBroadcast(caps: RowKernelCaps, variant: NormVariant, vec4: boolean): boolean {
   return variant === 'lane' && vec4 && caps.subgroups;
 }
 
+/** `laneVec4` (default on): the lane layout reads rows as vec4s when dim % 4 == 0 (see normRowLayout). */
 export function rmsnormProgram(p: RmsnormParams, caps: RowKernelCaps, variant = normVariant(caps, p.dim), laneVec4 = true): KernelProgram {
   checkParams(p);
   const l = normRowLayout(p, variant, caps, laneVec4);

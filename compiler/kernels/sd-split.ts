@@ -41,7 +41,8 @@
 // Against the six rows kernels, interleaved pairs of 10 updates a pass on lavapipe (load 6–9): median pair
 // ratio 0.32–0.38 at 4×64×128, 0.77–0.90 at 4×128×64, 0.63 at 8×128×128 (rank 8).
 // With subgroups, the pair and the fused update hand out the operands every lane reads alike by subgroupBroadcast
-// (sdSplitBroadcastLanes): same arithmetic, same bits, 0.47–0.80 of the per-lane kernels' time on lavapipe.
+// (sdSplitBroadcastLanes): same arithmetic, same bits, 0.55–0.79 of the per-lane kernels' time on lavapipe
+// (`npm run bench -- row-variants`).
 // The same one-workgroup-per-matrix kernel for the gradient split (Gu per expert, Gc from the stored A, B
 // in a second dispatch, or Σ_e G(e) in an extra workgroup) was no faster than the three rows kernels on
 // lavapipe (best of interleaved passes, 4×64×128: 406 against 374 µs, 4×128×64: 531 against 360 µs): with one thread per matrix
@@ -352,9 +353,9 @@ export function sdSplitCpartLength(p: SdSplitParams): number {
  * subgroups of 4 or more. On lavapipe an operand every lane needs alike (V's rows, A's column quad,
  * U's rows in A's job) is an 8-lane gather per component even from a uniform buffer, unless its
  * address is a constant; one load per lane and `subgroupBroadcast` with constant lanes replaces
- * `lanes` such gathers. Interleaved on lavapipe (30 rounds of 10 dispatches, load ≈ 1, ad-hoc
- * script), broadcast ÷ per-lane loads: sd_split_ap 0.78 at 4×64×128 and 4×128×64, sd_split_out_pc
- * 0.74 and 0.80 (rank 8).
+ * `lanes` such gathers. `npm run bench -- row-variants` (30 interleaved rounds, load ≈ 1), broadcast ÷
+ * per-lane: sd_split_ap 0.79 / 0.79 / 0.73, sd_split_out_pc 0.78 / 0.79 / 0.77, sd_project_fused 0.60 / 0.58 / 0.55
+ * at 4×64×128 / 4×128×64 / 8×128×128 (rank 8).
  */
 export function sdSplitBroadcastLanes(caps?: SdSplitCaps): number | undefined {
   return caps?.subgroups === true && caps.subgroupMinSize !== undefined && caps.subgroupMinSize >= 4 ? caps.subgroupMinSize : undefined;

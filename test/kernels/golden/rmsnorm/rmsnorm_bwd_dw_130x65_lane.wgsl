@@ -17,18 +17,28 @@
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let group = wid.x + wid.y * 8u;
   if (group < 3u) {
-    let column = group * 32u + lid.x;
-    if (column >= 65u) { return; }
-    var sum = 0.0f;
-    for (var r = 0u; r < 130u; r++) {
-      let i = r * 65u + column;
-      sum = fma(dy[i] * x[i], rstd[r], sum);
-    }
-    dw[column] = sum;
-    return;
+    dwColumns(group * 32u + lid.x);
+  } else {
+    dxRows((group - 3u) * 32u + lid.x);
   }
-  let row = (group - 3u) * 32u + lid.x;
-  if (row >= 130u) { return; }
+}
+
+// dw's columns (the lanes past the last column leave at once).
+fn dwColumns(column: u32) {
+  if (column >= 65u) { return; }
+  var sum = 0.0f;
+  for (var r = 0u; r < 130u; r++) {
+    let i = r * 65u + column;
+    sum = fma(dy[i] * x[i], rstd[r], sum);
+  }
+  dw[column] = sum;
+}
+
+// dx's rows. Every lane runs to the end (the broadcast variant's subgroupBroadcast needs the whole subgroup): rows
+// past the last one compute on it and store nothing.
+fn dxRows(rowIndex: u32) {
+  let row = min(rowIndex, 130u - 1u);
+  let keep = rowIndex < 130u;
   let base = row * 65u;
   var sumSq = 0.0f;
   var sumDot = 0.0f;
@@ -40,6 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r = inverseSqrt(sumSq * 0.015384615398943424f + 9.999999974752427e-7f);
   let correction = r * r * r * sumDot * 0.015384615398943424f;
   for (var j = 0u; j < 65u; j++) {
-    dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction;
+    if (keep) { dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction; }
   }
 }

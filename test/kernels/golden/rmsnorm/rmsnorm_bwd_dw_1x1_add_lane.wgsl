@@ -18,18 +18,28 @@
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let group = wid.x + wid.y * 2u;
   if (group < 1u) {
-    let column = group * 8u + lid.x;
-    if (column >= 1u) { return; }
-    var sum = 0.0f;
-    for (var r = 0u; r < 1u; r++) {
-      let i = r * 1u + column;
-      sum = fma(dy[i] * x[i], rstd[r], sum);
-    }
-    dw[column] = sum;
-    return;
+    dwColumns(group * 8u + lid.x);
+  } else {
+    dxRows((group - 1u) * 8u + lid.x);
   }
-  let row = (group - 1u) * 8u + lid.x;
-  if (row >= 1u) { return; }
+}
+
+// dw's columns (the lanes past the last column leave at once).
+fn dwColumns(column: u32) {
+  if (column >= 1u) { return; }
+  var sum = 0.0f;
+  for (var r = 0u; r < 1u; r++) {
+    let i = r * 1u + column;
+    sum = fma(dy[i] * x[i], rstd[r], sum);
+  }
+  dw[column] = sum;
+}
+
+// dx's rows. Every lane runs to the end (the broadcast variant's subgroupBroadcast needs the whole subgroup): rows
+// past the last one compute on it and store nothing.
+fn dxRows(rowIndex: u32) {
+  let row = min(rowIndex, 1u - 1u);
+  let keep = rowIndex < 1u;
   let base = row * 1u;
   var sumSq = 0.0f;
   var sumDot = 0.0f;
@@ -41,6 +51,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r = inverseSqrt(sumSq * 1.0f + 0.5f);
   let correction = r * r * r * sumDot * 1.0f;
   for (var j = 0u; j < 1u; j++) {
-    dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction + addend[base + j];
+    if (keep) { dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction + addend[base + j]; }
   }
 }

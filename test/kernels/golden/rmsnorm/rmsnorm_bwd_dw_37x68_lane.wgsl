@@ -21,18 +21,28 @@
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let group = wid.x + wid.y * 8u;
   if (group < 3u) {
-    let column = group * 8u + lid.x;
-    if (column >= 17u) { return; }
-    var sum = vec4<f32>(0.0f);
-    for (var r = 0u; r < 37u; r++) {
-      let i = r * 17u + column;
-      sum = fma(dy4[i] * x4[i], vec4<f32>(rstd[r]), sum);
-    }
-    dw[column] = sum;
-    return;
+    dwColumns(group * 8u + lid.x);
+  } else {
+    dxRows((group - 3u) * 8u + lid.x);
   }
-  let row = (group - 3u) * 8u + lid.x;
-  if (row >= 37u) { return; }
+}
+
+// dw's columns (the lanes past the last column leave at once).
+fn dwColumns(column: u32) {
+  if (column >= 17u) { return; }
+  var sum = vec4<f32>(0.0f);
+  for (var r = 0u; r < 37u; r++) {
+    let i = r * 17u + column;
+    sum = fma(dy4[i] * x4[i], vec4<f32>(rstd[r]), sum);
+  }
+  dw[column] = sum;
+}
+
+// dx's rows. Every lane runs to the end (the broadcast variant's subgroupBroadcast needs the whole subgroup): rows
+// past the last one compute on it and store nothing.
+fn dxRows(rowIndex: u32) {
+  let row = min(rowIndex, 37u - 1u);
+  let keep = rowIndex < 37u;
   let base = row * 68u;
   var sumSq = 0.0f;
   var sumDot = 0.0f;
@@ -44,6 +54,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r = inverseSqrt(sumSq * 0.014705882407724857f + 0.000009999999747378752f);
   let correction = r * r * r * sumDot * 0.014705882407724857f;
   for (var j = 0u; j < 68u; j++) {
-    dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction;
+    if (keep) { dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction; }
   }
 }

@@ -19,18 +19,28 @@
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let group = wid.x + wid.y * 33u;
   if (group < 32u) {
-    let column = group * 8u + lid.x;
-    if (column >= 250u) { return; }
-    var sum = vec4<f32>(0.0f);
-    for (var r = 0u; r < 3u; r++) {
-      let i = r * 250u + column;
-      sum = fma(dy[i] * x[i], vec4<f32>(rstd[r]), sum);
-    }
-    dw[column] = sum;
-    return;
+    dwColumns(group * 8u + lid.x);
+  } else {
+    dxRows((group - 32u) * 8u + lid.x);
   }
-  let row = (group - 32u) * 8u + lid.x;
-  if (row >= 3u) { return; }
+}
+
+// dw's columns (the lanes past the last column leave at once).
+fn dwColumns(column: u32) {
+  if (column >= 250u) { return; }
+  var sum = vec4<f32>(0.0f);
+  for (var r = 0u; r < 3u; r++) {
+    let i = r * 250u + column;
+    sum = fma(dy[i] * x[i], vec4<f32>(rstd[r]), sum);
+  }
+  dw[column] = sum;
+}
+
+// dx's rows. Every lane runs to the end (the broadcast variant's subgroupBroadcast needs the whole subgroup): rows
+// past the last one compute on it and store nothing.
+fn dxRows(rowIndex: u32) {
+  let row = min(rowIndex, 3u - 1u);
+  let keep = rowIndex < 3u;
   // every row binding as vec4s (250 per row); the trip count is hidden behind `one` (see rmsnorm_lane)
   let one = min(arrayLength(&rstd), 1u);
   let base = row * 250u;
@@ -52,6 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r = inverseSqrt(sumSq * 0.0010000000474974513f + 0.000009999999747378752f);
   let correction = r * r * r * sumDot * 0.0010000000474974513f;
   for (var j = 0u; j < 250u * one; j++) {
-    dx[base + j] = r * dy[base + j] * w[j] - x[base + j] * correction + addend[base + j];
+    let wj = w[j];
+    if (keep) { dx[base + j] = r * dy[base + j] * wj - x[base + j] * correction + addend[base + j]; }
   }
 }

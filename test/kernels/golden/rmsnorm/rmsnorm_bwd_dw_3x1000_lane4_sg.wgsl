@@ -15,17 +15,28 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> dx: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> dw: array<vec4<f32>>;
 
+var<private> isLane0: bool;
+
+// w[j] is the same for every lane: lane 0 loads it (a per-lane load costs a check and a load per active lane on
+// lavapipe) and subgroupBroadcast hands it out (called in uniform control flow).
+fn wAt(j: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0f);
+  if (isLane0) { v = w[j]; }
+  return subgroupBroadcast(v, 0u);
+}
+
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  isLane0 = lane == 0u;
   let group = wid.x + wid.y * 33u;
   if (group < 32u) {
     dwColumns(group * 8u + lid.x);
   } else {
-    dxRows((group - 32u) * 8u + lid.x, lane);
+    dxRows((group - 32u) * 8u + lid.x);
   }
 }
 
-// dw's columns as in the per-lane kernel (the lanes past the last column leave at once).
+// dw's columns (the lanes past the last column leave at once).
 fn dwColumns(column: u32) {
   if (column >= 250u) { return; }
   var sum = vec4<f32>(0.0f);
@@ -36,10 +47,9 @@ fn dwColumns(column: u32) {
   dw[column] = sum;
 }
 
-// dx's rows; called in uniform control flow, so every lane runs to the end (rows past the last one compute on it and
-// store nothing). w[j] is the same for every lane: one lane loads it (a per-lane load costs a check and a load per active
-// lane on lavapipe) and subgroupBroadcast hands it out.
-fn dxRows(rowIndex: u32, lane: u32) {
+// dx's rows. Every lane runs to the end (the broadcast variant's subgroupBroadcast needs the whole subgroup): rows
+// past the last one compute on it and store nothing.
+fn dxRows(rowIndex: u32) {
   let row = min(rowIndex, 3u - 1u);
   let keep = rowIndex < 3u;
   // every row binding as vec4s (250 per row); the trip count is hidden behind `one` (see rmsnorm_lane)
@@ -48,16 +58,13 @@ fn dxRows(rowIndex: u32, lane: u32) {
   var sumSq = 0.0f;
   var sumDot = 0.0f;
   for (var j = 0u; j < 250u * one; j++) {
-    var wLane = vec4<f32>(0.0f);
-    if (lane == 0u) { wLane = w[j]; }
-    let wj = subgroupBroadcast(wLane, 0u);
     // component by component, in the scalar kernel's order (bitwise its sums)
     let v = x[base + j];
     sumSq = fma(v.x, v.x, sumSq);
     sumSq = fma(v.y, v.y, sumSq);
     sumSq = fma(v.z, v.z, sumSq);
     sumSq = fma(v.w, v.w, sumSq);
-    let dyw = dy[base + j] * wj;
+    let dyw = dy[base + j] * wAt(j);
     sumDot = fma(dyw.x, v.x, sumDot);
     sumDot = fma(dyw.y, v.y, sumDot);
     sumDot = fma(dyw.z, v.z, sumDot);
@@ -66,9 +73,7 @@ fn dxRows(rowIndex: u32, lane: u32) {
   let r = inverseSqrt(sumSq * 0.0010000000474974513f + 0.000009999999747378752f);
   let correction = r * r * r * sumDot * 0.0010000000474974513f;
   for (var j = 0u; j < 250u * one; j++) {
-    var wLane = vec4<f32>(0.0f);
-    if (lane == 0u) { wLane = w[j]; }
-    let wj = subgroupBroadcast(wLane, 0u);
+    let wj = wAt(j);
     if (keep) { dx[base + j] = r * dy[base + j] * wj - x[base + j] * correction; }
   }
 }

@@ -10,8 +10,19 @@ enable subgroups;
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
 
+var<private> isLane0: bool;
+
+// w[j] is the same for every lane: lane 0 loads it (a per-lane load costs a check and a load per active lane on
+// lavapipe) and subgroupBroadcast hands it out (called in uniform control flow).
+fn wAt(j: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0f);
+  if (isLane0) { v = w[j]; }
+  return subgroupBroadcast(v, 0u);
+}
+
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  isLane0 = lane == 0u;
   // Every invocation runs to the end (subgroupBroadcast needs the whole subgroup): rows past the end compute on the
   // last row and store nothing.
   let rowIndex = (wid.x + wid.y * 5u) * 8u + lid.x;
@@ -32,11 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let r = inverseSqrt(sumSq * 0.014705882407724857f + 0.000009999999747378752f);
   for (var j = 0u; j < 17u * one; j++) {
-    // w[j] is the same for every lane: one lane loads it (a per-lane load costs a check and a load per active lane
-    // on lavapipe) and subgroupBroadcast hands it out
-    var wLane = vec4<f32>(0.0f);
-    if (lane == 0u) { wLane = w[j]; }
-    let wj = subgroupBroadcast(wLane, 0u);
+    let wj = wAt(j);
     if (keep) { y[base + j] = x[base + j] * r * wj; }
   }
   if (keep) { rstd[row] = r; }
