@@ -1,11 +1,21 @@
 // Graph construction and traversal. A graph is its named outputs; its nodes are everything
 // reachable from them, in a deterministic topological order (operands before users, ties broken
 // by first visit from the outputs in name order), which is also the printing and execution order.
-import type { Graph, Node, Value } from './types.ts';
+import type { Graph, Node, OutputRole, Value } from './types.ts';
 import { out, withInputs } from './build.ts';
 
-export function graph(name: string, outputs: Record<string, Value>): Graph {
-  return Object.freeze({ name, outputs: Object.freeze({ ...outputs }) });
+/** `roles`: of some outputs; a role whose output is not (or no longer) there is dropped, so a pass that
+ *  removes outputs and passes its input's roles on cannot leave one dangling. */
+export function graph(name: string, outputs: Record<string, Value>, roles: Readonly<Record<string, OutputRole>> = {}): Graph {
+  const kept = Object.entries(roles).filter(([k]) => k in outputs);
+  return Object.freeze({ name, outputs: Object.freeze({ ...outputs }), ...(kept.length > 0 ? { roles: Object.freeze(Object.fromEntries(kept)) } : {}) });
+}
+
+/** The outputs with role `kind`, as [output name, role, value]. */
+export function outputsWithRole<K extends OutputRole['kind']>(g: Graph, kind: K): [string, Extract<OutputRole, { kind: K }>, Value][] {
+  return Object.entries(g.roles ?? {})
+    .filter((e): e is [string, Extract<OutputRole, { kind: K }>] => e[1].kind === kind)
+    .map(([k, role]) => [k, role, g.outputs[k]]);
 }
 
 /** Nodes reachable from the outputs, operands first. Iterative, so deep graphs cannot overflow. */
@@ -73,7 +83,7 @@ export function rewriteGraph(g: Graph, rewrite: (node: Node, inputs: readonly Va
     outputs[k] = mapped.get(v.node)![v.index];
     if (outputs[k].node !== v.node || outputs[k].index !== v.index) changed = true;
   }
-  return changed ? graph(g.name, outputs) : g;
+  return changed ? graph(g.name, outputs, g.roles) : g;
 }
 
 /** Whether `v` is computed from `target` (directly or not): a fusion that makes `target` read `v`

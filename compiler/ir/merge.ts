@@ -83,5 +83,5 @@ export function mergeNodes(g: Graph, groups: readonly NodeGroup[]): Graph {
   }
   const outputs: Record<string, Value> = {};
   for (const [k, v] of Object.entries(g.outputs)) outputs[k] = operand(v);
-  return graph(g.name, outputs);
+  return graph(g.name, outputs, g.roles);
 }

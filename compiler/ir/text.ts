@@ -8,12 +8,14 @@
 //     %5 = router %4 {…} : (i32[4,2], f32[4,2], f32[4,4])
 //     %6 = moe_dispatch %2, %5#0 {…} : (f32[8,8], i32[8], i32[5])
 //     return loss = %9
+//     return grad.w = %14 {"kind":"grad","param":"w"}
 //   }
+// An output with a role (types.ts OutputRole) carries it as canonical JSON after its value.
 import { stableJson } from '../../base/stable-json.ts';
 import { makeNode, out } from './build.ts';
 import { graph, topoOrder } from './graph.ts';
 import { IrError, inferTypes } from './infer.ts';
-import type { Graph, Node, OpAttrs, OpName, TensorType, Value } from './types.ts';
+import type { Graph, Node, OpAttrs, OpName, OutputRole, TensorType, Value } from './types.ts';
 import { formatType } from './types.ts';
 
 export function printGraph(g: Graph): string {
@@ -26,7 +28,10 @@ export function printGraph(g: Graph): string {
     const types = node.types.length === 1 ? formatType(node.types[0]) : `(${node.types.map(formatType).join(', ')})`;
     lines.push(`  %${ids.get(node)} = ${node.op}${operands ? ' ' + operands : ''} ${stableJson(node.attrs)} : ${types}`);
   }
-  for (const [name, v] of Object.entries(g.outputs)) lines.push(`  return ${name} = ${ref(v)}`);
+  for (const [name, v] of Object.entries(g.outputs)) {
+    const role = g.roles?.[name];
+    lines.push(`  return ${name} = ${ref(v)}${role ? ` ${stableJson(role)}` : ''}`);
+  }
   lines.push('}');
   return lines.join('\n') + '\n';
 }
@@ -42,6 +47,7 @@ export function parseGraph(text: string, file = '<ir>'): Graph {
   const lines = text.split('\n');
   const values = new Map<string, Node>();
   const outputs: Record<string, Value> = {};
+  const roles: Record<string, OutputRole> = {};
   let name: string | undefined;
   const deref = (tok: string, where: string): Value => {
     const m = /^%(\d+)(?:#(\d+))?$/.exec(tok.trim());
@@ -56,7 +62,11 @@ export function parseGraph(text: string, file = '<ir>'): Graph {
     if (!line || line.startsWith('//') || line === '}') return;
     let m: RegExpExecArray | null;
     if ((m = /^graph\s+([\w.-]+)\s*\{$/.exec(line))) { name = m[1]; return; }
-    if ((m = /^return\s+([\w.-]+)\s*=\s*(\S+)$/.exec(line))) { outputs[m[1]] = deref(m[2], where); return; }
+    if ((m = /^return\s+([\w.-]+)\s*=\s*(\S+)(?:\s+(\{.*\}))?$/.exec(line))) {
+      outputs[m[1]] = deref(m[2], where);
+      if (m[3]) roles[m[1]] = parseRole(m[3], where);
+      return;
+    }
     m = /^%(\d+)\s*=\s*([a-z_]+)\s*([^{]*?)\s*(\{.*\})\s*:\s*(.+)$/.exec(line);
     if (!m) throw new IrError(`${where}: expected '%N = op operands {attrs} : type'`);
     const [, id, op, operandText, attrText, typeText] = m;
@@ -77,10 +87,18 @@ export function parseGraph(text: string, file = '<ir>'): Graph {
   });
   if (!name) throw new IrError(`${file}: missing 'graph NAME {' header`);
   if (Object.keys(outputs).length === 0) throw new IrError(`${file}: graph has no 'return' line`);
-  return graph(name, outputs);
+  return graph(name, outputs, roles);
 }
 
-/** Re-checks every node's types against inference. Run after every pass in tests. */
+function parseRole(text: string, where: string): OutputRole {
+  let role: unknown;
+  try { role = JSON.parse(text); } catch { throw new IrError(`${where}: output role is not valid JSON: ${text}`); }
+  const r = role as Partial<OutputRole> | null;
+  if (r?.kind === 'grad' && typeof r.param === 'string' && Object.keys(r).length === 2) return { kind: 'grad', param: r.param };
+  throw new IrError(`${where}: unknown output role ${text} (expected {"kind":"grad","param":NAME})`);
+}
+
+/** Re-checks every node's types against inference, and each gradient output against its param. Run after every pass in tests. */
 export function verifyGraph(g: Graph): void {
   const names = new Map<string, Node>();
   for (const node of topoOrder(g)) {
@@ -95,5 +113,11 @@ export function verifyGraph(g: Graph): void {
       if (other && other !== node) throw new IrError(`two ${node.op} nodes named '${node.attrs.name}'`);
       names.set(node.attrs.name, node);
     }
+  }
+  for (const [k, role] of Object.entries(g.roles ?? {})) {
+    const p = names.get(role.param);
+    if (p?.op !== 'param') throw new IrError(`output ${k} is the gradient of '${role.param}', which is no param of the graph`);
+    const [want, got] = [formatType(p.types[0]), formatType(g.outputs[k].node.types[g.outputs[k].index])];
+    if (want !== got) throw new IrError(`output ${k}: gradient of type ${got} for param '${role.param}' of type ${want}`);
   }
 }

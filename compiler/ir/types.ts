@@ -152,10 +152,19 @@ export interface Value {
   readonly index: number;
 }
 
+/**
+ * What an output is, for the passes that consume outputs by kind: `grad`, the gradient of the param
+ * named `param` (autodiff adds one per trainable param; the optimizer pass consumes them). Passes
+ * look outputs up by this, never by their name (`grad.<p>` is only what the text and tests show).
+ */
+export type OutputRole = { readonly kind: 'grad'; readonly param: string };
+
 /** A whole program: named inputs are the graph's `input`/`param` nodes, outputs are named values. */
 export interface Graph {
   readonly name: string;
   readonly outputs: Readonly<Record<string, Value>>;
+  /** Roles of some outputs (by output name); an output without one is a plain result. */
+  readonly roles?: Readonly<Record<string, OutputRole>>;
 }
 
 export const sameValue = (a: Value, b: Value): boolean => a.node === b.node && a.index === b.index;

@@ -1,11 +1,12 @@
 // Pass `autodiff`: reverse-mode differentiation of the scalar output `loss` with respect to every
-// trainable param (group other than `frozen`). Adds one output `grad.<param name>` per param that
-// the loss depends on; the forward outputs are kept as they are (same node objects).
+// trainable param (group other than `frozen`). Adds one output `grad.<param name>` with role
+// { kind: 'grad', param } per param that the loss depends on (the optimizer pass finds them by that
+// role); the forward outputs are kept as they are (same node objects).
 import { gradientRule, type Grad } from '../autodiff/rules.ts';
 import { ir, out } from '../ir/build.ts';
 import { graph, topoOrder } from '../ir/graph.ts';
 import { IrError } from '../ir/infer.ts';
-import type { Graph, Node, Value } from '../ir/types.ts';
+import type { Graph, Node, OutputRole, Value } from '../ir/types.ts';
 import { typeOf } from '../ir/types.ts';
 
 export interface AutodiffOptions {
@@ -41,12 +42,17 @@ export function autodiff(g: Graph, opts: AutodiffOptions = {}): Graph {
   }
 
   const outputs: Record<string, Value> = { ...g.outputs };
+  const roles: Record<string, OutputRole> = { ...g.roles };
   for (const node of order) {
     if (node.op !== 'param' || node.attrs.group === 'frozen') continue;
     const gv = grads.get(node)?.[0];
-    if (gv) outputs[`grad.${node.attrs.name}`] = gv;
+    if (!gv) continue;
+    const name = `grad.${node.attrs.name}`;
+    if (name in outputs) throw new IrError(`autodiff: the graph already has an output named ${name}`);
+    outputs[name] = gv;
+    roles[name] = { kind: 'grad', param: node.attrs.name };
   }
-  return graph(g.name, outputs);
+  return graph(g.name, outputs, roles);
 }
 
 /** The params of a graph in topological order (name → value). */

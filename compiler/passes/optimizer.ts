@@ -1,5 +1,5 @@
-// Pass `optimizer`: appends the optimizer step to a differentiated graph. Every `grad.<p>` output is
-// consumed: the global gradient norm is computed in-graph and turned into a clip scale, then one
+// Pass `optimizer`: appends the optimizer step to a differentiated graph. Every output with role
+// { kind: 'grad', param: p } (autodiff names them `grad.<p>`) is consumed: the global gradient norm is computed in-graph and turned into a clip scale, then one
 // `adamw` node per param produces `update.<p>` and the new moments `state.<p>.adam_m/adam_v`. The
 // runtime writes those outputs back into the param and state buffers (in place). Learning rate and
 // step arrive through the `optimizer.lr` / `optimizer.step` inputs, so the schedule never changes
@@ -8,7 +8,7 @@
 // buffer `state.<p>.momentum`, no step input: SGD has no bias correction); everything else,
 // clipping and SD-MoE's step mode and projection included, is the same.
 // SD-MoE (params found by role): with `project gradient` the projection is already part of
-// `grad.<p>` (sd_split_grad). With `project update` W_c and W_u get their raw gradients, so clipping
+// p's gradient (sd_split_grad). With `project update` W_c and W_u get their raw gradients, so clipping
 // and the moments see those; their adamw nodes write the step Δ instead of applying it, and one
 // `sd_project_update` per decoupled matrix adds W_c += Δ_c − D(Δ_c), W_u(i) += D(Δ_u(i)).
 // `moments reset` (the trainer zeroes W_c's and W_u's moments after every `resetEvery`-th step)
@@ -17,7 +17,7 @@
 // role `router_bias`, not trained) gets one `router_bias_update` from that step's own choice,
 // written back as `update.<bias>` in place on the device; nothing is read back.
 import { ir, out } from '../ir/build.ts';
-import { graph, topoOrder } from '../ir/graph.ts';
+import { graph, outputsWithRole, topoOrder } from '../ir/graph.ts';
 import { IrError } from '../ir/infer.ts';
 import type { Graph, Node, ParamRole, Value } from '../ir/types.ts';
 import { typeOf } from '../ir/types.ts';
@@ -46,12 +46,13 @@ export const DEFAULT_OPTIMIZER: OptimizerOptions = { beta1: 0.9, beta2: 0.95, ep
 
 export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER): Graph {
   const params = paramsOf(g);
-  const gradNames = Object.keys(g.outputs).filter((k) => k.startsWith('grad.'));
-  if (gradNames.length === 0) throw new IrError('optimizer: graph has no grad.* outputs (run autodiff first)');
+  const grads = outputsWithRole(g, 'grad');
+  if (grads.length === 0) throw new IrError('optimizer: graph has no gradient outputs (run autodiff first)');
+  const consumed = new Set(grads.map(([k]) => k));
   const outputs: Record<string, Value> = {};
-  for (const [k, v] of Object.entries(g.outputs)) if (!k.startsWith('grad.')) outputs[k] = v;
+  for (const [k, v] of Object.entries(g.outputs)) if (!consumed.has(k)) outputs[k] = v;
 
-  const clip = ir.gradNorm(gradNames.map((k) => g.outputs[k]), opts.clipGrad);
+  const clip = ir.gradNorm(grads.map(([, , v]) => v), opts.clipGrad);
   outputs.grad_norm = clip;
   const lr = ir.input('optimizer.lr', 'f32', []);
   const step = ir.input('optimizer.step', 'i32', []);
@@ -70,10 +71,9 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
   }
   const steps = new Map<string, Value>();
 
-  for (const k of gradNames) {
-    const name = k.slice('grad.'.length);
+  for (const [k, { param: name }, grad] of grads) {
     const p = params.get(name);
-    if (!p) throw new IrError(`optimizer: ${k} has no param '${name}'`);
+    if (!p) throw new IrError(`optimizer: ${k} is the gradient of '${name}', which is no param of the graph`);
     const shape = typeOf(p).shape;
     const decay = shape.length >= 2 || opts.decayVectors ? opts.weightDecay : 0;
     const role = sdRole(p);
@@ -82,7 +82,7 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
     const stepOnly = decoupled && projectUpdate;
     // The gradient rule (expert_weight's `project` attr) and these options must agree, or W_u
     // would be projected twice or not at all.
-    if (role?.part === 'unique' && (g.outputs[k].node.op === 'sd_split_grad') === projectUpdate) {
+    if (role?.part === 'unique' && (grad.node.op === 'sd_split_grad') === projectUpdate) {
       throw new IrError(`optimizer: ${name} has a ${projectUpdate ? 'projected' : 'raw'} gradient but the options say project ${projectUpdate ? 'update' : 'gradient'}`);
     }
     let p2: Value;
@@ -91,14 +91,14 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
       // The trainer zeroes the momentum buffers of `moments reset` itself; SGD has no bias
       // correction to restart, so resetEvery has no counterpart here.
       const buf = ir.param(`${name}.momentum`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'momentum', of: name });
-      const [stepped, buf2] = ir.sgd(p, g.outputs[k], buf, lr, clip, { momentum: opts.momentum ?? 0, weightDecay: decay, ...(stepOnly ? { output: 'step' as const } : {}) });
+      const [stepped, buf2] = ir.sgd(p, grad, buf, lr, clip, { momentum: opts.momentum ?? 0, weightDecay: decay, ...(stepOnly ? { output: 'step' as const } : {}) });
       p2 = stepped;
       state[`state.${name}.momentum`] = buf2;
     } else {
       const m = ir.param(`${name}.adam_m`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'm', of: name });
       const v = ir.param(`${name}.adam_v`, shape, { kind: 'zeros' }, 'optimizer_state', { kind: 'adam', moment: 'v', of: name });
       const attrs = { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: decay, ...(resetEvery > 0 ? { resetEvery } : {}), ...(stepOnly ? { output: 'step' as const } : {}) };
-      const [stepped, m2, v2] = ir.adamw(p, g.outputs[k], m, v, lr, step, clip, attrs);
+      const [stepped, m2, v2] = ir.adamw(p, grad, m, v, lr, step, clip, attrs);
       p2 = stepped;
       state[`state.${name}.adam_m`] = m2;
       state[`state.${name}.adam_v`] = v2;

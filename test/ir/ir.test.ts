@@ -2,7 +2,7 @@
 // catches inconsistent graphs, and parse errors are located.
 import { describe, expect, it } from 'vitest';
 import { ir } from '../../compiler/ir/build.ts';
-import { topoOrder } from '../../compiler/ir/graph.ts';
+import { graph, outputsWithRole, topoOrder } from '../../compiler/ir/graph.ts';
 import { IrError } from '../../compiler/ir/infer.ts';
 import { parseGraph, printGraph, verifyGraph } from '../../compiler/ir/text.ts';
 import { mlpLoss, moeBlockLoss } from './small-graphs.ts';
@@ -37,6 +37,25 @@ describe('IR', () => {
     const text = printGraph(mlpLoss()).replace('f32[3,5]', 'f32[3,6]');
     expect(() => parseGraph(text, 'bad.ir')).toThrow(/bad\.ir:\d+: declared type/);
     expect(() => parseGraph('graph g {\n  %0 = matmul %7, %8 {} : f32[1,1]\n}', 'x.ir')).toThrow(/x\.ir:2: %7 is used before/);
+  });
+
+  it('output roles round-trip, are checked against their param, and bad ones are located', () => {
+    const w = ir.param('w', [2, 3], { kind: 'ones' });
+    const x = ir.input('x', 'f32', [4, 2]);
+    const y = ir.matmul(x, w);
+    const dw = ir.matmul(x, y, true, false);
+    const g = graph('g', { y, dw, stale: y }, { dw: { kind: 'grad', param: 'w' }, gone: { kind: 'grad', param: 'w' } });
+    expect(g.roles).toEqual({ dw: { kind: 'grad', param: 'w' } }); // a role of no output is dropped
+    const text = printGraph(g);
+    expect(text).toContain('return dw = %3 {"kind":"grad","param":"w"}');
+    const back = parseGraph(text);
+    verifyGraph(back);
+    expect(outputsWithRole(back, 'grad').map(([k, r]) => [k, r.param])).toEqual([['dw', 'w']]);
+    expect(printGraph(back)).toBe(text);
+    expect(() => parseGraph(text.replace('"param":"w"}', '"param":"w","x":1}'), 'r.ir')).toThrow(/r\.ir:\d+: unknown output role/);
+    expect(() => parseGraph(text.replace('{"kind":"grad"', '{"kind":"update"'), 'r.ir')).toThrow(/r\.ir:\d+: unknown output role/);
+    expect(() => verifyGraph(graph('g', { y, dw }, { dw: { kind: 'grad', param: 'x' } }))).toThrow(/gradient of 'x', which is no param/);
+    expect(() => verifyGraph(graph('g', { y, dw: y }, { dw: { kind: 'grad', param: 'w' } }))).toThrow(/gradient of type f32\[4,3\] for param 'w' of type f32\[2,3\]/);
   });
 
   it('verifier rejects duplicate param names', () => {

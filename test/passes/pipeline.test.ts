@@ -3,7 +3,8 @@
 // whole training pipeline on the tiny SD model computes exactly what plain autodiff + optimizer
 // computes (the clean-up and fusion passes change the program, never the numbers).
 import { describe, expect, it } from 'vitest';
-import { topoOrder } from '../../compiler/ir/graph.ts';
+import { graph, outputsWithRole, topoOrder } from '../../compiler/ir/graph.ts';
+import type { Value } from '../../compiler/ir/types.ts';
 import { interpretGraph, initParams } from '../../compiler/ir/interpret.ts';
 import { printGraph, verifyGraph } from '../../compiler/ir/text.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
@@ -27,6 +28,26 @@ describe('pass behaviour', () => {
       expect(findPass(name)!.run(once, {})).toBe(once);
     });
   }
+
+  it('optimizer: consumes the outputs whose role is grad, whatever their names', () => {
+    const g = FIXTURES['optimizer/mlp-grads']();
+    const [[name, role, value], second] = outputsWithRole(g, 'grad');
+    // the first gradient renamed (role kept), and a plain output that is only named like a gradient
+    const outputs: Record<string, Value> = { ...g.outputs, 'renamed': value, 'grad.decoy': g.outputs.loss };
+    delete outputs[name];
+    const roles = { renamed: role, [second[0]]: second[1] };
+    const stepped = optimizer(graph(g.name, outputs, roles));
+    verifyGraph(stepped);
+    expect(Object.keys(stepped.outputs)).toContain('grad.decoy');
+    expect(Object.keys(stepped.outputs)).not.toContain('renamed');
+    expect(stepped.roles).toBeUndefined();
+    const stepsFor = topoOrder(stepped).filter((n) => n.op === 'adamw').map((n) => (n.inputs[0].node.op === 'param' ? n.inputs[0].node.attrs.name : '?'));
+    expect(stepsFor.sort()).toEqual([role.param, second[1].param].sort());
+    expect(() => optimizer(graph(g.name, g.outputs))).toThrow(/no gradient outputs/);
+    // autodiff will not let a gradient take an existing output's name
+    const forward = FIXTURES['autodiff/mlp']();
+    expect(() => autodiff(graph(forward.name, { ...forward.outputs, [name]: forward.outputs.loss }))).toThrow(/already has an output named/);
+  });
 
   it('optimizer: global-norm clipping and bias-corrected AdamW with decoupled decay', () => {
     const g = FIXTURES['optimizer/mlp-grads']();
