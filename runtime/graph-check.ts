@@ -3,7 +3,7 @@
 // passes, planning, kernels). Params are rounded to f32 before the interpreter sees them, so both
 // sides start from identical values; integer outputs must match exactly.
 import { planGraph } from '../compiler/codegen/plan.ts';
-import { inPlaceInputs } from '../compiler/codegen/slabs.ts';
+import { inPlaceInputs, optimizerOperands } from '../compiler/codegen/slabs.ts';
 import { initParams, interpretGraph, type Tensor } from '../compiler/ir/interpret.ts';
 import { topoOrder } from '../compiler/ir/graph.ts';
 import type { Graph } from '../compiler/ir/types.ts';
@@ -102,8 +102,10 @@ export async function checkTrainingOnDevice(exec: KernelExecutor, g: Graph, opts
     params[name] = Float64Array.from(f32);
   }
   const data: Record<string, Tensor> = {};
+  // the optimizer's hyperparameter inputs (learning rate, step) are fed below, not drawn at random
+  const hyper = new Set(topoOrder(g).flatMap((n) => optimizerOperands(n)?.hyper.map((v) => v.node) ?? []));
   for (const node of topoOrder(g)) {
-    if (node.op !== 'input' || node.attrs.name.startsWith('optimizer.')) continue;
+    if (node.op !== 'input' || hyper.has(node)) continue;
     const n = Math.max(1, numel(node.types[0]));
     const d = node.attrs.dtype === 'i32' ? Int32Array.from({ length: n }, () => rng.nextInt(opts.intBound)) : Float32Array.from({ length: n }, () => rng.nextFloat() * 2 - 1);
     step.writeInput(node.attrs.name, d);
