@@ -13,6 +13,7 @@
 //   sgd, grad_accum  the same two layouts over the demo's slab (`optimizer sgd`, `grad_accum N`)
 //   sd_split_ap, sd_split_out_pc, sd_project_fused, the rows matmul  operands every lane reads alike loaded per
 //             lane (no subgroups) → loaded once per lane or by lane 0 and handed out by subgroupBroadcast
+//   matmul    8 columns (qwen_tiny's router): subgroup GEMM → rows (ROWS_MAX_N 4 → 8)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -84,6 +85,10 @@ function cases(): Case[] {
   }
   for (const p of [{ M: 512, N: 4, K: 64 }, { M: 64, N: 4, K: 512, transA: true }]) {
     out.push({ name: `demo router matmul ${p.M}×${p.N}×${p.K}${p.transA ? ' (tn)' : ''}`, programs: [matmulProgram(p, noSubgroups, 'rows'), matmulProgram(p, caps, 'rows')] });
+  }
+  // 8 router logits: the subgroup GEMM (the choice up to ROWS_MAX_N = 4) against the rows kernel (now)
+  for (const p of [{ M: 1024, N: 8, K: 128 }, { M: 128, N: 8, K: 1024, transA: true }]) {
+    out.push({ name: `qwen_tiny router matmul ${p.M}×${p.N}×${p.K}${p.transA ? ' (tn)' : ''}`, programs: [matmulProgram(p, caps, 'subgroup'), matmulProgram(p, caps, 'rows')] });
   }
   const sgd = { length: 360_960, momentum: 0.9, weightDecay: 0.1 };
   out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });

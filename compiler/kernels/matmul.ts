@@ -17,8 +17,8 @@
 // - `portable` (templates/matmul-portable.wgsl.hbs): no optional features; each invocation owns a
 //   4×4 register tile and reads scalars.
 // - `rows` (templates/matmul-rows.wgsl.hbs): CPU adapters (DeviceCaps.cpuAdapter, lavapipe) for
-//   N ≤ 4 only: an invocation owns one row of C and up to 16 columns, no subgroup operations.
-// Which adapter gets which (matmulVariantFor): a CPU adapter takes `rows` for N ≤ 4; otherwise an
+//   N ≤ 8 only: an invocation owns one row of C and up to 16 columns.
+// Which adapter gets which (matmulVariantFor): a CPU adapter takes `rows` for N ≤ 8; otherwise an
 // adapter with subgroups of 4, 8 or 16 lanes (lavapipe, many GPUs) takes `subgroup`, any other
 // adapter `portable`. A real GPU is never given `rows`.
 // Invariants: loads are clamped into the matrix (never out of bounds), results of clamped rows and
@@ -104,12 +104,14 @@ const VEC4_STORE_MAX_K = 128;
 /** Rows variant: invocations (rows of C) per workgroup, and the most vec4 column blocks one owns. */
 const ROWS_WG = 32;
 const ROWS_MAX_VEC4 = 4;
-/** Size class the rows variant takes on CPU adapters: at most one vec4 of columns, where the
- *  subgroup variant's 4·lanes-column tile would idle all lanes but one (router logits, N = 4).
- *  Measured on lavapipe, rows vs subgroup: nn 512×4×64 74 vs 115 µs, tn 64×4×512 82 vs 90; but
- *  wider tiles lose badly (nt 512×64×4 336 vs 131, nn 512×64×64 3629 vs 246): every invocation
- *  loads its own copy of the b values, which lavapipe does not merge across lanes. */
-const ROWS_MAX_N = 4;
+/** Size class the rows variant takes on CPU adapters: at most two vec4s of columns, where the
+ *  subgroup variant's 4·lanes-column tile would idle most lanes (router logits: N = 4 on the demo,
+ *  8 on qwen_tiny). Measured on lavapipe, rows vs subgroup: nn 512×4×64 74 vs 115 µs, tn 64×4×512
+ *  82 vs 90; with b by broadcast (`npm run bench -- row-variants`, the qwen_tiny router pairs) rows ÷
+ *  subgroup is 0.85–0.88 at nn 1024×8×128 and tn 128×8×1024, but 1.28 at nn 512×16×64 (ad hoc, 30
+ *  rounds); wider tiles lose badly (nt 512×64×4 336 vs 131, nn 512×64×64 3629 vs 246): each
+ *  invocation loads its own row of a, and every value loaded feeds only its own N columns. */
+const ROWS_MAX_N = 8;
 
 interface Resolved {
   M: number;

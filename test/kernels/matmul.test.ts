@@ -94,7 +94,8 @@ describe('matmul variant choice and schedule', () => {
   it('gives CPU adapters the rows variant for skinny N only, and never gives it to other adapters', () => {
     expect(matmulVariantFor(CPU_ADAPTER, { N: 4 })).toBe('rows');
     expect(matmulVariantFor(CPU_ADAPTER, { N: 1 })).toBe('rows');
-    expect(matmulVariantFor(CPU_ADAPTER, { N: 5 })).toBe('subgroup');
+    expect(matmulVariantFor(CPU_ADAPTER, { N: 8 })).toBe('rows');
+    expect(matmulVariantFor(CPU_ADAPTER, { N: 9 })).toBe('subgroup');
     expect(matmulVariantFor({ ...CPU_ADAPTER, subgroups: false }, { N: 64 })).toBe('portable');
     expect(matmulVariantFor(LAVAPIPE_CAPS, { N: 4 })).toBe('subgroup');
     expect(matmulVariantFor({ ...LAVAPIPE_CAPS, cpuAdapter: false }, { N: 4 })).toBe('subgroup');
