@@ -34,6 +34,22 @@ fn src(w: u32, at: u32) -> vec4<f32> {
   return du[(w - 1u) * 51u + at];
 }
 
+// A's column quad n4 (an[i] = A[i, 4 n4 .. 4 n4 + 3], from workgroup memory) and v's rows 4 n4 .. 4 n4 + 3
+// (vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]): what every lane needs alike in phase 2.
+struct Quads {
+  an: array<vec4<f32>, 4>,
+  vn: array<vec4<f32>, 4>,
+}
+
+fn quadsAt(n4: u32) -> Quads {
+  var r: Quads;
+  for (var i = 0u; i < 4u; i++) {
+    r.an[i] = wa[i * 3u + n4];
+    r.vn[i] = v[n4 * 4u + i];
+  }
+  return r;
+}
+
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let w = wid.x;
@@ -70,13 +86,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
   for (var n4 = 0u; n4 < 3u * hide; n4++) {
-    // A's column quad n4 (an[i] = A[i, 4 n4 .. 4 n4 + 3]) and v's rows 4 n4 .. 4 n4 + 3 (vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3])
-    var an: array<vec4<f32>, 4>;
-    var vn: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-      an[i] = wa[i * 3u + n4];
-      vn[i] = v[n4 * 4u + i];
-    }
+    let quads = quadsAt(n4);
+    var an = quads.an;
+    var vn = quads.vn;
     for (var row = 0u; row < 3u; row++) {
       let k = min(row * 8u + lid.x, 16u);
       var res = src(w, k * 3u + n4);
@@ -90,12 +102,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
   for (var n4 = 0u; n4 < 3u * hide; n4++) {
-    var an: array<vec4<f32>, 4>;
-    var vn: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-      an[i] = wa[i * 3u + n4];
-      vn[i] = v[n4 * 4u + i];
-    }
+    let quads = quadsAt(n4);
+    var an = quads.an;
+    var vn = quads.vn;
     for (var row = 0u; row < 3u; row++) {
       let kk = row * 8u + lid.x;
       let k = min(kk, 16u);

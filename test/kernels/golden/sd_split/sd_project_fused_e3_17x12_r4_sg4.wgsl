@@ -39,6 +39,29 @@ fn src(w: u32, at: u32) -> vec4<f32> {
   return du[(w - 1u) * 51u + at];
 }
 
+// A's column quad n4 (an[i] = A[i, 4 n4 .. 4 n4 + 3], from workgroup memory) and v's rows 4 n4 .. 4 n4 + 3
+// (vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]): what every lane needs alike in phase 2, one vec4 per lane
+// handed out by subgroupBroadcast (called in uniform control flow only).
+struct Quads {
+  an: array<vec4<f32>, 4>,
+  vn: array<vec4<f32>, 4>,
+}
+
+fn quadsAt(n4: u32, sl: u32) -> Quads {
+  var r: Quads;
+  let am0 = wa[min(0u + sl, 3u) * 3u + n4];
+  let vm0 = v[n4 * 4u + min(0u + sl, 3u)];
+  r.an[0] = subgroupBroadcast(am0, 0u);
+  r.vn[0] = subgroupBroadcast(vm0, 0u);
+  r.an[1] = subgroupBroadcast(am0, 1u);
+  r.vn[1] = subgroupBroadcast(vm0, 1u);
+  r.an[2] = subgroupBroadcast(am0, 2u);
+  r.vn[2] = subgroupBroadcast(vm0, 2u);
+  r.an[3] = subgroupBroadcast(am0, 3u);
+  r.vn[3] = subgroupBroadcast(vm0, 3u);
+  return r;
+}
+
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let w = wid.x;
@@ -76,19 +99,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
   for (var n4 = 0u; n4 < 3u * hide; n4++) {
-    // A's column quad n4 (an[i] = A[i, 4 n4 .. 4 n4 + 3]) and v's rows 4 n4 .. 4 n4 + 3 (vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3])
-    var an: array<vec4<f32>, 4>;
-    var vn: array<vec4<f32>, 4>;
-    let am0 = wa[min(0u + sl, 3u) * 3u + n4];
-    let vm0 = v[n4 * 4u + min(0u + sl, 3u)];
-    an[0] = subgroupBroadcast(am0, 0u);
-    vn[0] = subgroupBroadcast(vm0, 0u);
-    an[1] = subgroupBroadcast(am0, 1u);
-    vn[1] = subgroupBroadcast(vm0, 1u);
-    an[2] = subgroupBroadcast(am0, 2u);
-    vn[2] = subgroupBroadcast(vm0, 2u);
-    an[3] = subgroupBroadcast(am0, 3u);
-    vn[3] = subgroupBroadcast(vm0, 3u);
+    let quads = quadsAt(n4, sl);
+    var an = quads.an;
+    var vn = quads.vn;
     for (var row = 0u; row < 3u; row++) {
       let k = min(row * 8u + lid.x, 16u);
       var res = src(w, k * 3u + n4);
@@ -102,18 +115,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
   for (var n4 = 0u; n4 < 3u * hide; n4++) {
-    var an: array<vec4<f32>, 4>;
-    var vn: array<vec4<f32>, 4>;
-    let am0 = wa[min(0u + sl, 3u) * 3u + n4];
-    let vm0 = v[n4 * 4u + min(0u + sl, 3u)];
-    an[0] = subgroupBroadcast(am0, 0u);
-    vn[0] = subgroupBroadcast(vm0, 0u);
-    an[1] = subgroupBroadcast(am0, 1u);
-    vn[1] = subgroupBroadcast(vm0, 1u);
-    an[2] = subgroupBroadcast(am0, 2u);
-    vn[2] = subgroupBroadcast(vm0, 2u);
-    an[3] = subgroupBroadcast(am0, 3u);
-    vn[3] = subgroupBroadcast(vm0, 3u);
+    let quads = quadsAt(n4, sl);
+    var an = quads.an;
+    var vn = quads.vn;
     for (var row = 0u; row < 3u; row++) {
       let kk = row * 8u + lid.x;
       let k = min(kk, 16u);
