@@ -5,7 +5,7 @@ import type { DeviceCaps } from '../../base/caps.ts';
 import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
-import { attentionBackwardCases, attentionBackwardTempFloats, attentionCase } from '../kernels/attention.ts';
+import { attentionBackwardCases, attentionCase } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
@@ -279,9 +279,11 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // Inputs: dOut, q, k, v, out, lse. No atomics: dq and (dk, dv) are separate loops (one or two dispatches).
     const a = n.attrs;
     const p = { tokens: c.inputType(1).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
-    const temp = attentionBackwardTempFloats(p, c.caps);
-    const bindings = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5), dq: c.output(0), dk: c.output(1), dv: c.output(2), ...(temp ? { dsum: c.temp(temp * 4, 'dsum') } : {}) };
-    for (const kernel of attentionBackwardCases(p, c.caps)) c.emit(kernel, bindings);
+    const kernels = attentionBackwardCases(p, c.caps);
+    // the row variant's D (one dispatch writes it, the next reads it): as long as the programs' dsum binding
+    const dsum = kernels.flatMap((k) => k.program.bindings).find((b) => b.name === 'dsum');
+    const bindings = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5), dq: c.output(0), dk: c.output(1), dv: c.output(2), ...(dsum ? { dsum: c.temp(dsum.length * 4, 'dsum') } : {}) };
+    for (const kernel of kernels) c.emit(kernel, bindings);
   },
   swiglu: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(0));

@@ -204,11 +204,6 @@ function attentionBackwardPrepProgram(p: AttentionParams): KernelProgram {
   };
 }
 
-/** Floats of the row variant's D temporary (attention_bwd_prep → attention_bwd_row), 0 for the tiled variant. */
-export function attentionBackwardTempFloats(p: AttentionParams, caps: RowKernelCaps): number {
-  return attentionVariant(caps, p.headDim) === 'row' ? p.tokens * p.heads : 0;
-}
-
 /** The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep. */
 function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
   const { batch, params } = common(p);
@@ -375,7 +370,7 @@ export function attentionCase(p: AttentionParams, caps: RowKernelCaps): KernelCa
 
 /**
  * The backward's dispatches for the adapter, in order: [dq, dkv] tiled; [D, dq‖dk‖dv] row, the first writing the
- * temporary `dsum` (attentionBackwardTempFloats) the second reads.
+ * temporary `dsum` (its length: the programs' `dsum` binding) the second reads.
  */
 export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps): KernelCase[] {
   if (attentionVariant(caps, p.headDim) === 'tiled') return [attentionDqCase(p), attentionDkvCase(p)];
