@@ -107,9 +107,9 @@ const ROWS_MAX_VEC4 = 4;
 /** Size class the rows variant takes on CPU adapters: at most two vec4s of columns, where the
  *  subgroup variant's 4·lanes-column tile would idle most lanes (router logits: N = 4 on the demo,
  *  8 on qwen_tiny). Measured on lavapipe, rows vs subgroup: nn 512×4×64 74 vs 115 µs, tn 64×4×512
- *  82 vs 90; with b by broadcast (`npm run bench -- row-variants`, the qwen_tiny router pairs) rows ÷
- *  subgroup is 0.85–0.88 at nn 1024×8×128 and tn 128×8×1024, but 1.28 at nn 512×16×64 (ad hoc, 30
- *  rounds); wider tiles lose badly (nt 512×64×4 336 vs 131, nn 512×64×64 3629 vs 246): each
+ *  82 vs 90; with b by broadcast, rows ÷ subgroup is 0.75 / 0.95 at nn 1024×8×128 and tn 128×8×1024
+ *  (`npm run bench -- row-variants`, the qwen_tiny router pairs; 0.88 / 0.85 ad hoc) but 1.28 at
+ *  nn 512×16×64 (ad hoc, 30 rounds); wider tiles lose badly (nt 512×64×4 336 vs 131, nn 512×64×64 3629 vs 246): each
  *  invocation loads its own row of a, and every value loaded feeds only its own N columns. */
 const ROWS_MAX_N = 8;
 

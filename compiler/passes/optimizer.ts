@@ -1,9 +1,9 @@
 // Pass `optimizer`: appends the optimizer step to a differentiated graph. Every output with role
-// { kind: 'grad', param: p } (autodiff names them `grad.<p>`) is consumed: the global gradient norm is computed in-graph and turned into a clip scale, then one
-// `adamw` node per param produces `update.<p>` and the new moments `state.<p>.adam_m/adam_v`. The
-// runtime writes those outputs back into the param and state buffers (in place). Learning rate and
-// step arrive through the `optimizer.lr` / `optimizer.step` inputs, so the schedule never changes
-// the program. `grad_norm` (an output too) holds [clip scale, norm].
+// { kind: 'grad', param: p } (autodiff names them `grad.<p>`) is consumed: the global gradient norm
+// is computed in-graph and turned into a clip scale, then one `adamw` node per param produces
+// `update.<p>` and the new moments `state.<p>.adam_m/adam_v`. The runtime writes those outputs back
+// into the param and state buffers (in place). Learning rate and step arrive through the
+// `optimizer.lr` / `optimizer.step` inputs, so the schedule never changes the program. `grad_norm` (an output too) holds [clip scale, norm].
 // `kind: 'sgd'`: one `sgd` node per param instead (torch.optim.SGD: L2 weight decay, momentum
 // buffer `state.<p>.momentum`, no step input: SGD has no bias correction); everything else,
 // clipping and SD-MoE's step mode and projection included, is the same.
