@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Rng } from '../base/rng.ts';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import { gpu, type GpuContext } from '../runtime/device.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -48,6 +49,19 @@ export function stats(samples: readonly number[]): RunStats {
   const mid = sorted.length >> 1;
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   return { best: sorted[0], median, runs: sorted.length };
+}
+
+/**
+ * Percentile bootstrap interval of the median of `samples` (e.g. per-pair ratios): `resamples` draws
+ * with replacement from a fixed seed, so one set of samples always gives the same interval. Says how
+ * far a bench's median can move with the same machine behaviour; not what another minute gives.
+ */
+export function medianInterval(samples: readonly number[], level = 0.95, resamples = 2000, seed = 'bench-median-interval'): [number, number] {
+  if (samples.length === 0) return [NaN, NaN];
+  const rng = new Rng(seed);
+  const medians = Array.from({ length: resamples }, () => stats(Array.from({ length: samples.length }, () => samples[rng.nextInt(samples.length)])).median).sort((a, b) => a - b);
+  const tail = (1 - level) / 2;
+  return [medians[Math.floor(tail * (resamples - 1))], medians[Math.ceil((1 - tail) * (resamples - 1))]];
 }
 
 export const nowMs = (): number => performance.now();

@@ -34,6 +34,7 @@ import {
   markdownTable,
   nowMs,
   profileByOpMinimum,
+  medianInterval,
   sourceRevision,
   stats,
   type BenchModule,
@@ -54,6 +55,7 @@ export const PAIRS: readonly { file: string; baseline: string; sd: string; sdSet
 ];
 
 const fmt = (x: number, digits = 1): string => x.toFixed(digits);
+const interval = ([lo, hi]: readonly [number, number]): string => `${fmt(lo, 3)}–${fmt(hi, 3)}`;
 
 interface StepSample {
   wallMs: number;
@@ -100,8 +102,9 @@ interface PairResult {
   rebaseAmortisedMs: number;
   /** rebaseAmortisedMs ÷ median SD step. */
   rebaseShare: number;
-  ratio: { best: number; median: number };
-  ratioWithRebase: { best: number; median: number };
+  /** `interval`: 95 % bootstrap interval of the median over the pairs (bench/common.ts medianInterval). */
+  ratio: { best: number; median: number; interval: [number, number] };
+  ratioWithRebase: { best: number; median: number; interval: [number, number] };
   ratioCpu: { best: number; median: number };
   profile: { runs: number; baselineUs: number; sdUs: number; ops: OpDelta[] };
   loadAverage: { before: ReturnType<typeof loadAverage>; after: ReturnType<typeof loadAverage> };
@@ -249,7 +252,10 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   const rebaseCpu = stats(rebaseCpuMs);
   // A paired difference below 0 is noise (the carrying step cannot be cheaper): charge 0, report the raw median.
   const amortised = (overlapped ? Math.max(0, overlapped.extraMs.median) : rebase.median) / rebaseEvery;
-  const perPair = (f: (b: StepSample, s: StepSample) => number) => stats(baseSamples.map((b, i) => f(b, sdSamples[i])));
+  const pairRatios = (f: (b: StepSample, s: StepSample) => number) => baseSamples.map((b, i) => f(b, sdSamples[i]));
+  const perPair = (f: (b: StepSample, s: StepSample) => number) => stats(pairRatios(f));
+  const wallRatio = (b: StepSample, s: StepSample) => s.wallMs / b.wallMs;
+  const wallRatioRebased = (b: StepSample, s: StepSample) => (s.wallMs + amortised) / b.wallMs;
   const baselineMs = stats(baseSamples.map((s) => s.wallMs));
   const sdMs = stats(sdSamples.map((s) => s.wallMs));
   const baselineCpuMs = stats(baseSamples.map((s) => s.cpuMs));
@@ -275,15 +281,15 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
     overlapped,
     rebaseAmortisedMs: amortised,
     rebaseShare: amortised / sdMs.median,
-    ratio: { best: sdMs.best / baselineMs.best, median: perPair((b, s) => s.wallMs / b.wallMs).median },
-    ratioWithRebase: { best: (sdMs.best + amortised) / baselineMs.best, median: perPair((b, s) => (s.wallMs + amortised) / b.wallMs).median },
+    ratio: { best: sdMs.best / baselineMs.best, median: perPair(wallRatio).median, interval: medianInterval(pairRatios(wallRatio)) },
+    ratioWithRebase: { best: (sdMs.best + amortised) / baselineMs.best, median: perPair(wallRatioRebased).median, interval: medianInterval(pairRatios(wallRatioRebased)) },
     ratioCpu: { best: sdCpuMs.best / baselineCpuMs.best, median: perPair((b, s) => s.cpuMs / b.cpuMs).median },
     profile: { runs: profileRuns, baselineUs: baseProfile.total, sdUs: sdProfile.total, ops: opDeltas(baseProfile.ops, sdProfile.ops) },
     loadAverage: { before, after: loadAverage() },
   };
   process.stdout.write(
     `  ${pair.baseline} ${fmt(baselineMs.median)} ms, ${pair.sd} ${fmt(sdMs.median)} ms median; SD ÷ baseline ${fmt(result.ratio.best, 3)} best, ` +
-      `${fmt(result.ratio.median, 3)} median of ${pairs} pairs (${fmt(result.ratioWithRebase.median, 3)} with re-basing: ${rebaseSummary(result)}); ` +
+      `${fmt(result.ratio.median, 3)} median of ${pairs} pairs [${interval(result.ratio.interval)}] (${fmt(result.ratioWithRebase.median, 3)} [${interval(result.ratioWithRebase.interval)}] with re-basing: ${rebaseSummary(result)}); ` +
       `CPU time ${fmt(result.ratioCpu.median, 3)} median; load ${fmt(result.loadAverage.after.one, 2)}\n`,
   );
   return result;
@@ -442,7 +448,8 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
     'that costs is measured after the pairs as rounds of a plain SD step and one carrying a re-basing (order alternating, both reading',
     'W_c, U_k, V_k with their loss): the median paired difference, amortised over the interval, is what "with re-basing" charges.',
     'CPU time is this process\'s (lavapipe\'s threads included), the measure least disturbed by other processes.',
-    'Target (issue 7): median ratio ≤ 1.05 (stretch ≤ 1.03), re-basing ≤ 1 % of the step.',
+    'Target (issue 7): median ratio ≤ 1.05 (stretch ≤ 1.03), re-basing ≤ 1 % of the step. In brackets: the 95 % bootstrap interval of the',
+    'median over this run\'s pairs (how far it moves with the same machine behaviour; other minutes on this VM move it further).',
     '',
     markdownTable(
       ['model', 'baseline ms best / median', 'SD ms best / median', 'SD ÷ baseline best / median', '… with re-basing', 'CPU-time ratio best / median', 're-basing overlapped: extra ms to its step / interval (share)', 'synchronous: ms / interval (share); CPU ms (share)', 'dispatches', 'load 1 min'],
@@ -450,8 +457,8 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
         `${r.baseline} vs ${r.sd}`,
         `${fmt(r.baselineMs.best)} / ${fmt(r.baselineMs.median)}`,
         `${fmt(r.sdMs.best)} / ${fmt(r.sdMs.median)}`,
-        `${fmt(r.ratio.best, 3)} / **${fmt(r.ratio.median, 3)}**`,
-        `${fmt(r.ratioWithRebase.best, 3)} / **${fmt(r.ratioWithRebase.median, 3)}**`,
+        `${fmt(r.ratio.best, 3)} / **${fmt(r.ratio.median, 3)}** [${interval(r.ratio.interval)}]`,
+        `${fmt(r.ratioWithRebase.best, 3)} / **${fmt(r.ratioWithRebase.median, 3)}** [${interval(r.ratioWithRebase.interval)}]`,
         `${fmt(r.ratioCpu.best, 3)} / ${fmt(r.ratioCpu.median, 3)}`,
         r.overlapped
           ? `${fmt(r.overlapped.extraMs.median)} (best ${fmt(r.overlapped.extraMs.best)}; ${r.overlapped.rounds} rounds, from dispatch ${r.overlapped.at} of ${r.overlapped.dispatches}) / ${r.rebaseEvery} (**${fmt(100 * r.rebaseShare, 2)} %**)`
