@@ -166,17 +166,51 @@ function spreadRow(headDim: number, lanes: number) {
   };
 }
 
-function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
+/**
+ * How the row kernels load and store rows: `vec4` (hd / 4 a multiple of the lane count; every row
+ * binding array<vec4<f32>>) moves an invocation's own rows a vec4 at a time and spreads a streamed
+ * row's quads over the lanes, one vec4 per lane and slot; `scalar` moves floats (⌈hd / lanes⌉ per
+ * lane of a streamed row). subgroupBroadcast hands the same values to the same lanes either way, so
+ * both give the same bits. `npm run bench -- row-variants` (30 interleaved rounds, load ≈ 1):
+ * vec4 ÷ scalar 0.819 forward, 0.818 backward at qwen_tiny's hd 32 (8 quads over 8 lanes). At the
+ * demo's hd 16 with 8 lanes (4 quads) half the lanes would load clamped duplicates: 1.06 (ad hoc),
+ * and vec4 own rows with scalar streamed loads from vec4 bindings 1.02: what a lane pays for is the
+ * elements it loads, not the number of loads, so hd 16 keeps `scalar` there.
+ */
+export type AttentionRowLoads = 'scalar' | 'vec4';
+
+export function attentionRowLoads(p: Pick<AttentionParams, 'headDim'>, lanes: number): AttentionRowLoads {
+  return p.headDim % 4 === 0 && (p.headDim / 4) % lanes === 0 ? 'vec4' : 'scalar';
+}
+
+/** The row kernels' load plan (see AttentionRowLoads). */
+function rowLoadParams(p: AttentionParams, lanes: number, loads: AttentionRowLoads) {
+  const quads = Math.ceil(p.headDim / 4);
+  const vec4 = loads === 'vec4';
+  if (vec4 && (p.headDim % 4 !== 0 || quads % lanes !== 0)) throw new Error(`attention: vec4 row loads need hd / 4 a multiple of ${lanes} lanes, got hd ${p.headDim}`);
+  return {
+    ...spreadRow(p.headDim, lanes),
+    vec4,
+    quadsLast: quads - 1,
+    quadSlots: Array.from({ length: ceilDiv(quads, lanes) }, (_, slot) => ({ slot, first: slot * lanes })),
+    quadPicks: Array.from({ length: quads }, (_, quad) => ({ quad, slot: Math.floor(quad / lanes), lane: quad % lanes })),
+  };
+}
+
+const asVec4 = <B extends { name: string }>(bindings: readonly B[], vec4: boolean): (B & { vec4?: boolean })[] => bindings.map((b) => (vec4 && b.name !== 'lse' ? { ...b, vec4: true } : b));
+
+export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize)): KernelProgram {
   const { batch, params } = common(p);
   const blocks = ceilDiv(p.seqLen, ROW_GROUP);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
+  const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_row',
-    label: `attention_fwd_${tag(p)}_row`,
-    params: { ...params, blocks, dispatchX, ...spreadRow(p.headDim, caps.subgroupMinSize) },
+    label: `attention_fwd_${tag(p)}_row${plan.vec4 ? '_v4' : ''}`,
+    params: { ...params, blocks, dispatchX, ...plan },
     bindings: [
-      ...bindingsFor(p, ['q', 'k', 'v']),
-      { name: 'out', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim },
+      ...asVec4(bindingsFor(p, ['q', 'k', 'v']), plan.vec4),
+      { name: 'out', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim, vec4: plan.vec4 },
       { name: 'lse', access: 'write', type: 'f32', length: p.tokens * p.heads },
     ],
     workgroupSize: [ROW_GROUP, 1, 1],
@@ -205,24 +239,27 @@ function attentionBackwardPrepProgram(p: AttentionParams): KernelProgram {
 }
 
 /** The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep. */
-function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps): KernelProgram {
+export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize)): KernelProgram {
   const { batch, params } = common(p);
   const blocks = ceilDiv(p.seqLen, ROW_GROUP);
   const dqGroups = batch * p.heads * blocks;
   const dkvGroups = batch * p.kvHeads * blocks;
   const { dispatch, dispatchX } = spreadWorkgroups(dqGroups + dkvGroups);
   const kvLen = p.tokens * p.kvHeads * p.headDim;
+  const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_bwd_row',
-    label: `attention_bwd_${tag(p)}_row`,
-    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...spreadRow(p.headDim, caps.subgroupMinSize) },
+    label: `attention_bwd_${tag(p)}_row${plan.vec4 ? '_v4' : ''}`,
+    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan },
     bindings: [
-      ...bindingsFor(p, ['dOut', 'q', 'k', 'v', 'lse']),
+      ...asVec4(bindingsFor(p, ['dOut', 'q', 'k', 'v', 'lse']), plan.vec4),
       // D as attention_bwd_prep leaves it: any float for the standalone check (the oracle takes it as given)
       { name: 'dsum', access: 'read', type: 'f32', length: p.tokens * p.heads },
-      { name: 'dq', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim },
-      { name: 'dk', access: 'write', type: 'f32', length: kvLen },
-      { name: 'dv', access: 'write', type: 'f32', length: kvLen },
+      ...asVec4([
+        { name: 'dq', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.heads * p.headDim },
+        { name: 'dk', access: 'write' as const, type: 'f32' as const, length: kvLen },
+        { name: 'dv', access: 'write' as const, type: 'f32' as const, length: kvLen },
+      ], plan.vec4),
     ],
     workgroupSize: [ROW_GROUP, 1, 1],
     dispatch,

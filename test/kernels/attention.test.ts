@@ -10,9 +10,12 @@ import type { RowKernelCaps } from '../../base/caps.ts';
 import {
   attentionBackwardCases,
   attentionBackwardReference,
+  attentionBackwardRowProgram,
   attentionCase,
   attentionProgram,
   attentionReference,
+  attentionRowLoads,
+  attentionRowProgram,
   attentionVariant,
   type AttentionParams,
 } from '../../compiler/kernels/attention.ts';
@@ -39,9 +42,15 @@ const CASES: AttentionParams[] = [
 const TILED: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
 const ROW: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
 const ROW4: RowKernelCaps = { subgroups: true, subgroupMinSize: 4, cpuAdapter: true };
+/** Row shapes whose hd / 4 is a multiple of the lanes: rows bound and moved as vec4s (attentionRowLoads). */
+const VEC4_ROWS: [AttentionParams, RowKernelCaps][] = [
+  [{ tokens: 96, seqLen: 48, heads: 4, kvHeads: 2, headDim: 32 }, ROW],
+  [{ tokens: 40, seqLen: 20, heads: 2, kvHeads: 2, headDim: 16 }, ROW4],
+];
 const VARIANTS: [AttentionParams, RowKernelCaps][] = [
   ...CASES.flatMap((p) => (attentionVariant(ROW, p.headDim) === 'row' ? [[p, TILED], [p, ROW]] : [[p, TILED]]) as [AttentionParams, RowKernelCaps][]),
   [CASES[0], ROW4],
+  ...VEC4_ROWS,
 ];
 const f32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
   Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));
@@ -58,7 +67,7 @@ describe('attention kernels', () => {
     for (const kcase of kcases) {
       const { program } = kcase;
       const name = `${program.label}${caps === ROW4 ? ' (4 lanes)' : ''}`;
-      if (caps !== ROW4) {
+      if (caps !== ROW4 || VEC4_ROWS.some(([p, c]) => p === params && c === caps)) {
         it(`${name} matches its golden WGSL`, () => {
           expectGoldenWgsl(GOLDEN_DIR, program);
         });
@@ -96,6 +105,30 @@ describe('attention kernels', () => {
         for (const name of ['dq', 'dk', 'dv']) expect(Array.from(again[name])).toEqual(Array.from(got[name]));
       });
     }
+  }
+
+  it('moves rows as vec4s exactly when hd / 4 is a multiple of the lanes', () => {
+    expect([attentionRowLoads({ headDim: 32 }, 8), attentionRowLoads({ headDim: 16 }, 8), attentionRowLoads({ headDim: 16 }, 4), attentionRowLoads({ headDim: 20 }, 4), attentionRowLoads({ headDim: 2 }, 4)]).toEqual(['vec4', 'scalar', 'vec4', 'scalar', 'scalar']);
+    expect(() => attentionRowProgram({ tokens: 4, seqLen: 4, heads: 1, kvHeads: 1, headDim: 16 }, ROW, 'vec4')).toThrow(/multiple of 8 lanes/);
+  });
+
+  for (const [params, caps] of VEC4_ROWS) {
+    it(`vec4 rows give the scalar kernels' bits (hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
+      const exec = await testExecutor();
+      const pairs = [
+        [attentionRowProgram(params, caps, 'scalar'), attentionRowProgram(params, caps, 'vec4')],
+        [attentionBackwardRowProgram(params, caps, 'scalar'), attentionBackwardRowProgram(params, caps, 'vec4')],
+      ];
+      for (const [scalar, vec4] of pairs) {
+        expect([scalar.label.endsWith('_v4'), vec4.label.endsWith('_v4')]).toEqual([false, true]);
+        const inputs = randomInputs(scalar, 21);
+        const [a, b] = [await exec.run(scalar, inputs), await exec.run(vec4, inputs)];
+        for (const name of Object.keys(a)) {
+          expect(Array.from(b[name]), name).toEqual(Array.from(a[name]));
+          expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);
+        }
+      }
+    });
   }
 
   it('backward reference equals finite differences of the forward reference', () => {

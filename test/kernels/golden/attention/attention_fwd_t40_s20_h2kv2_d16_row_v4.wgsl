@@ -1,0 +1,85 @@
+enable subgroups;
+// attention_fwd_t40_s20_h2kv2_d16_row_v4
+// attention forward, one invocation per (query row, head), for CPU adapters with subgroups: causal softmax(q k^T * 0.25f) v
+// per sequence of 20, 2 heads over 2 kv heads, hd = 16 (as 4 vec4, zero-padded)
+// bindings: q, k, v (read), out, lse (write); q/out rows of 32, k/v rows of 32
+// grid: workgroup = (sequence, head, block of 16 queries), 2 blocks per sequence; one invocation per query, each with
+// an online softmax (running max m, sum l) over the keys in ascending order; no workgroup memory, no barriers.
+// A storage load on a CPU adapter is a per-lane gather (~25 cycles), so the 4 lanes of a subgroup (at least 4: the
+// adapter's minimum subgroup size) load each key row together, one vec4 of k and of v per lane (rows bound as vec4s), and subgroupBroadcast hands every
+// element to all lanes. The key loop depends on the workgroup only (uniform control flow, as the broadcasts need); keys past a
+// lane's query are masked (score -> -max, weight exp(-huge) = 0); every lane sees key 0 first, so m is finite after it.
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let group = wid.x + wid.y * 8u;
+  let block = group % 2u;
+  let seqHead = group / 2u;
+  let head = seqHead % 2u;
+  let firstRow = (seqHead / 2u) * 20u;
+  let kvCol = (head / 1u) * 16u;
+  let pos = block * 16u + lid.x;
+  let isQuery = pos < 20u;
+  // lanes past the sequence end compute on its last row and store nothing
+  let row = firstRow + min(pos, 20u - 1u);
+  let qAt = row * 32u + head * 16u;
+  let loadLane = sgLane % 4u;
+
+  // every hd-level index is a constant written out by the builder (#each): lavapipe keeps the rows in registers,
+  // where a loop it declined to unroll (hd = 32) made them indirectly indexed memory, several times slower
+  var qRow: array<vec4<f32>, 4>;
+  var acc: array<vec4<f32>, 4>;
+  qRow[0] = q[qAt / 4u + 0u] * 0.25f;
+  qRow[1] = q[qAt / 4u + 1u] * 0.25f;
+  qRow[2] = q[qAt / 4u + 2u] * 0.25f;
+  qRow[3] = q[qAt / 4u + 3u] * 0.25f;
+  var m = -3.4028234663852886e+38f;
+  var l = 0.0f;
+  // causal: the block's last query is the last key anyone here needs
+  let keyEnd = firstRow + min(20u, block * 16u + 16u);
+  for (var key = firstRow; key < keyEnd; key++) {
+    var kRow: array<vec4<f32>, 4>;
+    var vRow: array<vec4<f32>, 4>;
+    // one vec4 of k and one of v per lane and slot
+    let at4 = (key * 32u + kvCol) / 4u;
+    let kq0 = k[at4 + min(0u + loadLane, 3u)];
+    let vq0 = v[at4 + min(0u + loadLane, 3u)];
+    kRow[0] = subgroupBroadcast(kq0, 0u);
+    vRow[0] = subgroupBroadcast(vq0, 0u);
+    kRow[1] = subgroupBroadcast(kq0, 1u);
+    vRow[1] = subgroupBroadcast(vq0, 1u);
+    kRow[2] = subgroupBroadcast(kq0, 2u);
+    vRow[2] = subgroupBroadcast(vq0, 2u);
+    kRow[3] = subgroupBroadcast(kq0, 3u);
+    vRow[3] = subgroupBroadcast(vq0, 3u);
+    var s = 0.0f;
+    s += dot(qRow[0], kRow[0]);
+    s += dot(qRow[1], kRow[1]);
+    s += dot(qRow[2], kRow[2]);
+    s += dot(qRow[3], kRow[3]);
+    s = select(-3.4028234663852886e+38f, s, key <= row);
+    let mNew = max(m, s);
+    let correction = exp(m - mNew);
+    let prob = exp(s - mNew);
+    l = l * correction + prob;
+    acc[0] = acc[0] * correction + prob * vRow[0];
+    acc[1] = acc[1] * correction + prob * vRow[1];
+    acc[2] = acc[2] * correction + prob * vRow[2];
+    acc[3] = acc[3] * correction + prob * vRow[3];
+    m = mNew;
+  }
+
+  if (isQuery) {
+    let inverseSum = 1.0f / l;
+    out[qAt / 4u + 0u] = acc[0] * inverseSum;
+    out[qAt / 4u + 1u] = acc[1] * inverseSum;
+    out[qAt / 4u + 2u] = acc[2] * inverseSum;
+    out[qAt / 4u + 3u] = acc[3] * inverseSum;
+    lse[row * 2u + head] = m + log(l);
+  }
+}

@@ -1,0 +1,109 @@
+enable subgroups;
+// attention_fwd_t96_s48_h4kv2_d32_row_v4
+// attention forward, one invocation per (query row, head), for CPU adapters with subgroups: causal softmax(q k^T * 0.1767766922712326f) v
+// per sequence of 48, 4 heads over 2 kv heads, hd = 32 (as 8 vec4, zero-padded)
+// bindings: q, k, v (read), out, lse (write); q/out rows of 128, k/v rows of 64
+// grid: workgroup = (sequence, head, block of 16 queries), 3 blocks per sequence; one invocation per query, each with
+// an online softmax (running max m, sum l) over the keys in ascending order; no workgroup memory, no barriers.
+// A storage load on a CPU adapter is a per-lane gather (~25 cycles), so the 8 lanes of a subgroup (at least 8: the
+// adapter's minimum subgroup size) load each key row together, one vec4 of k and of v per lane (rows bound as vec4s), and subgroupBroadcast hands every
+// element to all lanes. The key loop depends on the workgroup only (uniform control flow, as the broadcasts need); keys past a
+// lane's query are masked (score -> -max, weight exp(-huge) = 0); every lane sees key 0 first, so m is finite after it.
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let group = wid.x + wid.y * 24u;
+  let block = group % 3u;
+  let seqHead = group / 3u;
+  let head = seqHead % 4u;
+  let firstRow = (seqHead / 4u) * 48u;
+  let kvCol = (head / 2u) * 32u;
+  let pos = block * 16u + lid.x;
+  let isQuery = pos < 48u;
+  // lanes past the sequence end compute on its last row and store nothing
+  let row = firstRow + min(pos, 48u - 1u);
+  let qAt = row * 128u + head * 32u;
+  let loadLane = sgLane % 8u;
+
+  // every hd-level index is a constant written out by the builder (#each): lavapipe keeps the rows in registers,
+  // where a loop it declined to unroll (hd = 32) made them indirectly indexed memory, several times slower
+  var qRow: array<vec4<f32>, 8>;
+  var acc: array<vec4<f32>, 8>;
+  qRow[0] = q[qAt / 4u + 0u] * 0.1767766922712326f;
+  qRow[1] = q[qAt / 4u + 1u] * 0.1767766922712326f;
+  qRow[2] = q[qAt / 4u + 2u] * 0.1767766922712326f;
+  qRow[3] = q[qAt / 4u + 3u] * 0.1767766922712326f;
+  qRow[4] = q[qAt / 4u + 4u] * 0.1767766922712326f;
+  qRow[5] = q[qAt / 4u + 5u] * 0.1767766922712326f;
+  qRow[6] = q[qAt / 4u + 6u] * 0.1767766922712326f;
+  qRow[7] = q[qAt / 4u + 7u] * 0.1767766922712326f;
+  var m = -3.4028234663852886e+38f;
+  var l = 0.0f;
+  // causal: the block's last query is the last key anyone here needs
+  let keyEnd = firstRow + min(48u, block * 16u + 16u);
+  for (var key = firstRow; key < keyEnd; key++) {
+    var kRow: array<vec4<f32>, 8>;
+    var vRow: array<vec4<f32>, 8>;
+    // one vec4 of k and one of v per lane and slot
+    let at4 = (key * 64u + kvCol) / 4u;
+    let kq0 = k[at4 + min(0u + loadLane, 7u)];
+    let vq0 = v[at4 + min(0u + loadLane, 7u)];
+    kRow[0] = subgroupBroadcast(kq0, 0u);
+    vRow[0] = subgroupBroadcast(vq0, 0u);
+    kRow[1] = subgroupBroadcast(kq0, 1u);
+    vRow[1] = subgroupBroadcast(vq0, 1u);
+    kRow[2] = subgroupBroadcast(kq0, 2u);
+    vRow[2] = subgroupBroadcast(vq0, 2u);
+    kRow[3] = subgroupBroadcast(kq0, 3u);
+    vRow[3] = subgroupBroadcast(vq0, 3u);
+    kRow[4] = subgroupBroadcast(kq0, 4u);
+    vRow[4] = subgroupBroadcast(vq0, 4u);
+    kRow[5] = subgroupBroadcast(kq0, 5u);
+    vRow[5] = subgroupBroadcast(vq0, 5u);
+    kRow[6] = subgroupBroadcast(kq0, 6u);
+    vRow[6] = subgroupBroadcast(vq0, 6u);
+    kRow[7] = subgroupBroadcast(kq0, 7u);
+    vRow[7] = subgroupBroadcast(vq0, 7u);
+    var s = 0.0f;
+    s += dot(qRow[0], kRow[0]);
+    s += dot(qRow[1], kRow[1]);
+    s += dot(qRow[2], kRow[2]);
+    s += dot(qRow[3], kRow[3]);
+    s += dot(qRow[4], kRow[4]);
+    s += dot(qRow[5], kRow[5]);
+    s += dot(qRow[6], kRow[6]);
+    s += dot(qRow[7], kRow[7]);
+    s = select(-3.4028234663852886e+38f, s, key <= row);
+    let mNew = max(m, s);
+    let correction = exp(m - mNew);
+    let prob = exp(s - mNew);
+    l = l * correction + prob;
+    acc[0] = acc[0] * correction + prob * vRow[0];
+    acc[1] = acc[1] * correction + prob * vRow[1];
+    acc[2] = acc[2] * correction + prob * vRow[2];
+    acc[3] = acc[3] * correction + prob * vRow[3];
+    acc[4] = acc[4] * correction + prob * vRow[4];
+    acc[5] = acc[5] * correction + prob * vRow[5];
+    acc[6] = acc[6] * correction + prob * vRow[6];
+    acc[7] = acc[7] * correction + prob * vRow[7];
+    m = mNew;
+  }
+
+  if (isQuery) {
+    let inverseSum = 1.0f / l;
+    out[qAt / 4u + 0u] = acc[0] * inverseSum;
+    out[qAt / 4u + 1u] = acc[1] * inverseSum;
+    out[qAt / 4u + 2u] = acc[2] * inverseSum;
+    out[qAt / 4u + 3u] = acc[3] * inverseSum;
+    out[qAt / 4u + 4u] = acc[4] * inverseSum;
+    out[qAt / 4u + 5u] = acc[5] * inverseSum;
+    out[qAt / 4u + 6u] = acc[6] * inverseSum;
+    out[qAt / 4u + 7u] = acc[7] * inverseSum;
+    lse[row * 4u + head] = m + log(l);
+  }
+}
