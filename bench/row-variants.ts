@@ -14,7 +14,7 @@
 //   sd_split_ap, sd_split_out_pc, sd_project_fused, the rows matmul  operands every lane reads alike loaded per
 //             lane (no subgroups) → loaded once per lane or by lane 0 and handed out by subgroupBroadcast
 //   matmul    8 columns (qwen_tiny's router): subgroup GEMM → rows (ROWS_MAX_N 4 → 8)
-//   attention row kernels at qwen_tiny's hd 32: rows as floats → as vec4s (AttentionRowLoads), forward and backward
+//   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -26,7 +26,7 @@ import { sgdProgram } from '../compiler/kernels/sgd.ts';
 import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
 import { sdProjectFusedProgram, sdSplitApProgram, sdSplitOutPcProgram } from '../compiler/kernels/sd-split.ts';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
-import { attentionBackwardRowProgram, attentionRowProgram } from '../compiler/kernels/attention.ts';
+import { attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram } from '../compiler/kernels/attention.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
 import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
@@ -92,9 +92,14 @@ function cases(): Case[] {
   for (const p of [{ M: 1024, N: 8, K: 128 }, { M: 128, N: 8, K: 1024, transA: true }]) {
     out.push({ name: `qwen_tiny router matmul ${p.M}×${p.N}×${p.K}${p.transA ? ' (tn)' : ''}`, programs: [matmulProgram(p, caps, 'subgroup'), matmulProgram(p, caps, 'rows')] });
   }
-  const attention = { tokens: 1024, seqLen: 128, heads: 4, kvHeads: 4, headDim: 32 };
-  out.push({ name: 'qwen_tiny attention forward (row), rows as vec4s', programs: [attentionRowProgram(attention, caps, 'scalar'), attentionRowProgram(attention, caps, 'vec4')] });
-  out.push({ name: 'qwen_tiny attention backward (row), rows as vec4s', programs: [attentionBackwardRowProgram(attention, caps, 'scalar'), attentionBackwardRowProgram(attention, caps, 'vec4')] });
+  for (const [model, attention] of [
+    ['demo', { tokens: 512, seqLen: 64, heads: 4, kvHeads: 4, headDim: 16 }],
+    ['qwen_tiny', { tokens: 1024, seqLen: 128, heads: 4, kvHeads: 4, headDim: 32 }],
+  ] as const) {
+    const wide = attentionRowLoads({ headDim: attention.headDim }, caps.subgroupMinSize);
+    out.push({ name: `${model} attention forward (row), rows as ${wide}s`, programs: [attentionRowProgram(attention, caps, 'scalar'), attentionRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention backward (row), rows as ${wide}s`, programs: [attentionBackwardRowProgram(attention, caps, 'scalar'), attentionBackwardRowProgram(attention, caps, wide)] });
+  }
   const sgd = { length: 360_960, momentum: 0.9, weightDecay: 0.1 };
   out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });
   const finish = { length: 360_960, mode: 'finish' as const, scale: 0.25 };

@@ -25,6 +25,8 @@ export interface KernelBinding {
   readonly length: number;
   /** Declared as array<vec4<type>> for 16-byte loads (the caller guarantees alignment). */
   readonly vec4?: boolean;
+  /** Declared as array<vec2<type>> for 8-byte loads (the caller guarantees alignment; not with vec4). */
+  readonly vec2?: boolean;
   /** How tests fill this binding with random data (defaults to floats in [-1, 1)). */
   readonly fill?: InputFill;
 }
@@ -49,7 +51,7 @@ export interface KernelProgram {
 /** Pipeline cache key: template name plus a hash of everything that shapes the shader. */
 export function pipelineKey(p: KernelProgram): string {
   const h = createHash('sha256')
-    .update(stableJson({ params: p.params, bindings: p.bindings.map((b) => [b.name, b.access, b.type, b.vec4 === true]), wg: p.workgroupSize, f: p.features }))
+    .update(stableJson({ params: p.params, bindings: p.bindings.map((b) => [b.name, b.access, b.type, b.vec4 === true, ...(b.vec2 === true ? ['vec2'] : [])]), wg: p.workgroupSize, f: p.features }))
     .digest('hex')
     .slice(0, 16);
   return `${p.template}:${h}`;

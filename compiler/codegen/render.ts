@@ -48,7 +48,7 @@ export function bindingDeclarations(p: KernelProgram): string {
     .map((b, i) =>
       b.access === 'uniform'
         ? `@group(0) @binding(${i}) var<uniform> ${b.name}: array<vec4<${b.type}>, ${Math.ceil(b.length / 4)}>;`
-        : `@group(0) @binding(${i}) var<${STORAGE_ACCESS[b.access]}> ${b.name}: array<${b.vec4 ? `vec4<${b.type}>` : b.type}>;`,
+        : `@group(0) @binding(${i}) var<${STORAGE_ACCESS[b.access]}> ${b.name}: array<${b.vec4 ? `vec4<${b.type}>` : b.vec2 ? `vec2<${b.type}>` : b.type}>;`,
     )
     .join('\n');
 }

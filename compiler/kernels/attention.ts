@@ -167,37 +167,59 @@ function spreadRow(headDim: number, lanes: number) {
 }
 
 /**
- * How the row kernels load and store rows: `vec4` (hd / 4 a multiple of the lane count; every row
- * binding array<vec4<f32>>) moves an invocation's own rows a vec4 at a time and spreads a streamed
- * row's quads over the lanes, one vec4 per lane and slot; `scalar` moves floats (⌈hd / lanes⌉ per
- * lane of a streamed row). subgroupBroadcast hands the same values to the same lanes either way, so
- * both give the same bits. `npm run bench -- row-variants` (30 interleaved rounds, load ≈ 1):
- * vec4 ÷ scalar 0.819 forward, 0.818 backward at qwen_tiny's hd 32 (8 quads over 8 lanes). At the
- * demo's hd 16 with 8 lanes (4 quads) half the lanes would load clamped duplicates: 1.06 (ad hoc),
- * and vec4 own rows with scalar streamed loads from vec4 bindings 1.02: what a lane pays for is the
- * elements it loads, not the number of loads, so hd 16 keeps `scalar` there.
+ * How the row kernels load and store rows: `vec4` / `vec2` (the rows bound as array<vec4> / array<vec2>)
+ * move an invocation's own rows and spread a streamed row over the lanes a vector at a time, one
+ * vector per lane and slot, when hd is a multiple of (width × lanes), so no lane loads a clamped
+ * duplicate; `scalar` moves floats (⌈hd / lanes⌉ per lane of a streamed row). subgroupBroadcast hands
+ * the same values to the same lanes either way, so all give the same bits. `npm run bench --
+ * row-variants` (30 interleaved rounds, load ≈ 1; docs/results/issue8/stop21/row-variants-{2,3}.md),
+ * vector ÷ scalar: qwen_tiny's hd 32 with 8 lanes (vec4) 0.819 / 0.862 forward, 0.818 / 0.777
+ * backward; the demo's hd 16 with 8 lanes (vec2) 0.937 forward, 0.922 backward. vec4 at hd 16 would
+ * give half the lanes clamped duplicates (1.06 ad hoc; vec4 own rows with scalar streamed loads
+ * 1.02): a lane pays for the elements it loads as well as for each load.
  */
-export type AttentionRowLoads = 'scalar' | 'vec4';
+export type AttentionRowLoads = 'scalar' | 'vec2' | 'vec4';
+
+const LOAD_WIDTH: Record<AttentionRowLoads, number> = { scalar: 1, vec2: 2, vec4: 4 };
 
 export function attentionRowLoads(p: Pick<AttentionParams, 'headDim'>, lanes: number): AttentionRowLoads {
-  return p.headDim % 4 === 0 && (p.headDim / 4) % lanes === 0 ? 'vec4' : 'scalar';
+  if (p.headDim % (4 * lanes) === 0) return 'vec4';
+  if (p.headDim % (2 * lanes) === 0) return 'vec2';
+  return 'scalar';
 }
 
-/** The row kernels' load plan (see AttentionRowLoads). */
+/**
+ * The row kernels' load plan (see AttentionRowLoads): `wideSlots` the streamed loads of a lane, `wides`
+ * every vector of a row with where its components go (a whole quad of the vec4 rows, or two components).
+ */
 function rowLoadParams(p: AttentionParams, lanes: number, loads: AttentionRowLoads) {
-  const quads = Math.ceil(p.headDim / 4);
-  const vec4 = loads === 'vec4';
-  if (vec4 && (p.headDim % 4 !== 0 || quads % lanes !== 0)) throw new Error(`attention: vec4 row loads need hd / 4 a multiple of ${lanes} lanes, got hd ${p.headDim}`);
+  const width = LOAD_WIDTH[loads];
+  if (width > 1 && p.headDim % (width * lanes) !== 0) throw new Error(`attention: ${loads} row loads need hd a multiple of ${width * lanes} (${lanes} lanes), got hd ${p.headDim}`);
+  const count = p.headDim / width;
+  const comp = ['x', 'y', 'z', 'w'];
   return {
     ...spreadRow(p.headDim, lanes),
-    vec4,
-    quadsLast: quads - 1,
-    quadSlots: Array.from({ length: ceilDiv(quads, lanes) }, (_, slot) => ({ slot, first: slot * lanes })),
-    quadPicks: Array.from({ length: quads }, (_, quad) => ({ quad, slot: Math.floor(quad / lanes), lane: quad % lanes })),
+    wide: width > 1,
+    width,
+    wideLast: count - 1,
+    wideSlots: width > 1 ? Array.from({ length: count / lanes }, (_, slot) => ({ slot, first: slot * lanes })) : [],
+    wides: width > 1
+      ? Array.from({ length: count }, (_, e) => ({
+          e,
+          slot: Math.floor(e / lanes),
+          lane: e % lanes,
+          whole: width === 4,
+          quad: Math.floor((e * width) / 4),
+          comps: Array.from({ length: width }, (_, i) => ({ comp: ((e * width) % 4) + i, src: comp[i] })),
+          c0: (e * width) % 4,
+          c1: ((e * width) % 4) + 1,
+        }))
+      : [],
   };
 }
 
-const asVec4 = <B extends { name: string }>(bindings: readonly B[], vec4: boolean): (B & { vec4?: boolean })[] => bindings.map((b) => (vec4 && b.name !== 'lse' ? { ...b, vec4: true } : b));
+const widen = <B extends { name: string }>(bindings: readonly B[], loads: AttentionRowLoads): (B & { vec4?: boolean; vec2?: boolean })[] =>
+  bindings.map((b) => (b.name === 'lse' || loads === 'scalar' ? b : { ...b, [loads]: true }));
 
 export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize)): KernelProgram {
   const { batch, params } = common(p);
@@ -206,11 +228,10 @@ export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loa
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_row',
-    label: `attention_fwd_${tag(p)}_row${plan.vec4 ? '_v4' : ''}`,
+    label: `attention_fwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}`,
     params: { ...params, blocks, dispatchX, ...plan },
     bindings: [
-      ...asVec4(bindingsFor(p, ['q', 'k', 'v']), plan.vec4),
-      { name: 'out', access: 'write', type: 'f32', length: p.tokens * p.heads * p.headDim, vec4: plan.vec4 },
+      ...widen([...bindingsFor(p, ['q', 'k', 'v']), { name: 'out', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.heads * p.headDim }], loads),
       { name: 'lse', access: 'write', type: 'f32', length: p.tokens * p.heads },
     ],
     workgroupSize: [ROW_GROUP, 1, 1],
@@ -249,17 +270,17 @@ export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelC
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_bwd_row',
-    label: `attention_bwd_${tag(p)}_row${plan.vec4 ? '_v4' : ''}`,
+    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}`,
     params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan },
     bindings: [
-      ...asVec4(bindingsFor(p, ['dOut', 'q', 'k', 'v', 'lse']), plan.vec4),
+      ...widen(bindingsFor(p, ['dOut', 'q', 'k', 'v', 'lse']), loads),
       // D as attention_bwd_prep leaves it: any float for the standalone check (the oracle takes it as given)
       { name: 'dsum', access: 'read', type: 'f32', length: p.tokens * p.heads },
-      ...asVec4([
+      ...widen([
         { name: 'dq', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.heads * p.headDim },
         { name: 'dk', access: 'write' as const, type: 'f32' as const, length: kvLen },
         { name: 'dv', access: 'write' as const, type: 'f32' as const, length: kvLen },
-      ], plan.vec4),
+      ], loads),
     ],
     workgroupSize: [ROW_GROUP, 1, 1],
     dispatch,

@@ -42,15 +42,17 @@ const CASES: AttentionParams[] = [
 const TILED: RowKernelCaps = { subgroups: false, subgroupMinSize: 0, cpuAdapter: false };
 const ROW: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
 const ROW4: RowKernelCaps = { subgroups: true, subgroupMinSize: 4, cpuAdapter: true };
-/** Row shapes whose hd / 4 is a multiple of the lanes: rows bound and moved as vec4s (attentionRowLoads). */
-const VEC4_ROWS: [AttentionParams, RowKernelCaps][] = [
+/** Row shapes whose rows are bound and moved as vectors (attentionRowLoads): hd a multiple of 4 × lanes (vec4:
+ *  hd 32 on 8 lanes, hd 16 on 4) or of 2 × lanes (vec2: hd 16 on 8 lanes, the demo's). */
+const WIDE_ROWS: [AttentionParams, RowKernelCaps][] = [
   [{ tokens: 96, seqLen: 48, heads: 4, kvHeads: 2, headDim: 32 }, ROW],
   [{ tokens: 40, seqLen: 20, heads: 2, kvHeads: 2, headDim: 16 }, ROW4],
+  [{ tokens: 40, seqLen: 20, heads: 3, kvHeads: 1, headDim: 16 }, ROW],
 ];
 const VARIANTS: [AttentionParams, RowKernelCaps][] = [
   ...CASES.flatMap((p) => (attentionVariant(ROW, p.headDim) === 'row' ? [[p, TILED], [p, ROW]] : [[p, TILED]]) as [AttentionParams, RowKernelCaps][]),
   [CASES[0], ROW4],
-  ...VEC4_ROWS,
+  ...WIDE_ROWS,
 ];
 const f32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
   Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));
@@ -67,7 +69,7 @@ describe('attention kernels', () => {
     for (const kcase of kcases) {
       const { program } = kcase;
       const name = `${program.label}${caps === ROW4 ? ' (4 lanes)' : ''}`;
-      if (caps !== ROW4 || VEC4_ROWS.some(([p, c]) => p === params && c === caps)) {
+      if (caps !== ROW4 || WIDE_ROWS.some(([p, c]) => p === params && c === caps)) {
         it(`${name} matches its golden WGSL`, () => {
           expectGoldenWgsl(GOLDEN_DIR, program);
         });
@@ -107,22 +109,24 @@ describe('attention kernels', () => {
     }
   }
 
-  it('moves rows as vec4s exactly when hd / 4 is a multiple of the lanes', () => {
-    expect([attentionRowLoads({ headDim: 32 }, 8), attentionRowLoads({ headDim: 16 }, 8), attentionRowLoads({ headDim: 16 }, 4), attentionRowLoads({ headDim: 20 }, 4), attentionRowLoads({ headDim: 2 }, 4)]).toEqual(['vec4', 'scalar', 'vec4', 'scalar', 'scalar']);
-    expect(() => attentionRowProgram({ tokens: 4, seqLen: 4, heads: 1, kvHeads: 1, headDim: 16 }, ROW, 'vec4')).toThrow(/multiple of 8 lanes/);
+  it('moves rows as vectors exactly when no lane would load a clamped duplicate', () => {
+    const loads = [[32, 8], [16, 8], [16, 4], [24, 4], [20, 4], [2, 4], [8, 8]].map(([headDim, lanes]) => attentionRowLoads({ headDim }, lanes));
+    expect(loads).toEqual(['vec4', 'vec2', 'vec4', 'vec2', 'scalar', 'scalar', 'scalar']);
+    expect(() => attentionRowProgram({ tokens: 4, seqLen: 4, heads: 1, kvHeads: 1, headDim: 16 }, ROW, 'vec4')).toThrow(/multiple of 32 \(8 lanes\)/);
   });
 
-  for (const [params, caps] of VEC4_ROWS) {
-    it(`vec4 rows give the scalar kernels' bits (hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
+  for (const [params, caps] of WIDE_ROWS) {
+    const wide = attentionRowLoads(params, caps.subgroupMinSize);
+    it(`${wide} rows give the scalar kernels' bits (hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
       const exec = await testExecutor();
       const pairs = [
-        [attentionRowProgram(params, caps, 'scalar'), attentionRowProgram(params, caps, 'vec4')],
-        [attentionBackwardRowProgram(params, caps, 'scalar'), attentionBackwardRowProgram(params, caps, 'vec4')],
+        [attentionRowProgram(params, caps, 'scalar'), attentionRowProgram(params, caps, wide)],
+        [attentionBackwardRowProgram(params, caps, 'scalar'), attentionBackwardRowProgram(params, caps, wide)],
       ];
-      for (const [scalar, vec4] of pairs) {
-        expect([scalar.label.endsWith('_v4'), vec4.label.endsWith('_v4')]).toEqual([false, true]);
+      for (const [scalar, vec] of pairs) {
+        expect([scalar.label.endsWith('_row'), vec.label.endsWith(`_v${wide.slice(3)}`)]).toEqual([true, true]);
         const inputs = randomInputs(scalar, 21);
-        const [a, b] = [await exec.run(scalar, inputs), await exec.run(vec4, inputs)];
+        const [a, b] = [await exec.run(scalar, inputs), await exec.run(vec, inputs)];
         for (const name of Object.keys(a)) {
           expect(Array.from(b[name]), name).toEqual(Array.from(a[name]));
           expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);

@@ -36,12 +36,12 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   var gradRow: array<vec4<f32>, 4>;
   var acc: array<vec4<f32>, 4>;
   qRow[0] = q[qAt / 4u + 0u] * 0.25f;
-  gradRow[0] = dOut[qAt / 4u + 0u];
   qRow[1] = q[qAt / 4u + 1u] * 0.25f;
-  gradRow[1] = dOut[qAt / 4u + 1u];
   qRow[2] = q[qAt / 4u + 2u] * 0.25f;
-  gradRow[2] = dOut[qAt / 4u + 2u];
   qRow[3] = q[qAt / 4u + 3u] * 0.25f;
+  gradRow[0] = dOut[qAt / 4u + 0u];
+  gradRow[1] = dOut[qAt / 4u + 1u];
+  gradRow[2] = dOut[qAt / 4u + 2u];
   gradRow[3] = dOut[qAt / 4u + 3u];
   let rowDot = dsum[row * 2u + head];
   let rowLse = lse[row * 2u + head];
@@ -49,17 +49,17 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   for (var key = firstRow; key < keyEnd; key++) {
     var kRow: array<vec4<f32>, 4>;
     var vRow: array<vec4<f32>, 4>;
-    let at4 = (key * 32u + kvCol) / 4u;
-    let kq0 = k[at4 + min(0u + loadLane, 3u)];
-    let vq0 = v[at4 + min(0u + loadLane, 3u)];
-    kRow[0] = subgroupBroadcast(kq0, 0u);
-    vRow[0] = subgroupBroadcast(vq0, 0u);
-    kRow[1] = subgroupBroadcast(kq0, 1u);
-    vRow[1] = subgroupBroadcast(vq0, 1u);
-    kRow[2] = subgroupBroadcast(kq0, 2u);
-    vRow[2] = subgroupBroadcast(vq0, 2u);
-    kRow[3] = subgroupBroadcast(kq0, 3u);
-    vRow[3] = subgroupBroadcast(vq0, 3u);
+    let atW = (key * 32u + kvCol) / 4u;
+    let kw0 = k[atW + 0u + loadLane];
+    let vw0 = v[atW + 0u + loadLane];
+    kRow[0] = subgroupBroadcast(kw0, 0u);
+    vRow[0] = subgroupBroadcast(vw0, 0u);
+    kRow[1] = subgroupBroadcast(kw0, 1u);
+    vRow[1] = subgroupBroadcast(vw0, 1u);
+    kRow[2] = subgroupBroadcast(kw0, 2u);
+    vRow[2] = subgroupBroadcast(vw0, 2u);
+    kRow[3] = subgroupBroadcast(kw0, 3u);
+    vRow[3] = subgroupBroadcast(vw0, 3u);
     var s = 0.0f;
     var dp = 0.0f;
     s += dot(qRow[0], kRow[0]);
@@ -98,12 +98,12 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   var dkAcc: array<vec4<f32>, 4>;
   var dvAcc: array<vec4<f32>, 4>;
   kRow[0] = k[kvAt / 4u + 0u] * 0.25f;
-  vRow[0] = v[kvAt / 4u + 0u];
   kRow[1] = k[kvAt / 4u + 1u] * 0.25f;
-  vRow[1] = v[kvAt / 4u + 1u];
   kRow[2] = k[kvAt / 4u + 2u] * 0.25f;
-  vRow[2] = v[kvAt / 4u + 2u];
   kRow[3] = k[kvAt / 4u + 3u] * 0.25f;
+  vRow[0] = v[kvAt / 4u + 0u];
+  vRow[1] = v[kvAt / 4u + 1u];
+  vRow[2] = v[kvAt / 4u + 2u];
   vRow[3] = v[kvAt / 4u + 3u];
   // causal: queries before the block's first key see none of its keys
   let queryStart = firstRow + block * 16u;
@@ -115,8 +115,8 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
     let head = kvHead * 1u + h;
     for (var query = queryStart; query < queryEnd; query++) {
       let at = query * 32u + head * 16u;
-      let qq0 = q[at / 4u + min(0u + loadLane, 3u)];
-      let gq0 = dOut[at / 4u + min(0u + loadLane, 3u)];
+      let qw0 = q[at / 4u + 0u + loadLane];
+      let gw0 = dOut[at / 4u + 0u + loadLane];
       // lse_i and D_i are the same for every lane: one lane loads them (a per-lane load costs a check and a load per
       // active lane on lavapipe) and subgroupBroadcast hands them out
       var lseLane = 0.0f;
@@ -129,14 +129,14 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
       let rowLse = subgroupBroadcast(lseLane, 0u);
       var qRow: array<vec4<f32>, 4>;
       var gradRow: array<vec4<f32>, 4>;
-      qRow[0] = subgroupBroadcast(qq0, 0u);
-      gradRow[0] = subgroupBroadcast(gq0, 0u);
-      qRow[1] = subgroupBroadcast(qq0, 1u);
-      gradRow[1] = subgroupBroadcast(gq0, 1u);
-      qRow[2] = subgroupBroadcast(qq0, 2u);
-      gradRow[2] = subgroupBroadcast(gq0, 2u);
-      qRow[3] = subgroupBroadcast(qq0, 3u);
-      gradRow[3] = subgroupBroadcast(gq0, 3u);
+      qRow[0] = subgroupBroadcast(qw0, 0u);
+      gradRow[0] = subgroupBroadcast(gw0, 0u);
+      qRow[1] = subgroupBroadcast(qw0, 1u);
+      gradRow[1] = subgroupBroadcast(gw0, 1u);
+      qRow[2] = subgroupBroadcast(qw0, 2u);
+      gradRow[2] = subgroupBroadcast(gw0, 2u);
+      qRow[3] = subgroupBroadcast(qw0, 3u);
+      gradRow[3] = subgroupBroadcast(gw0, 3u);
       var s = 0.0f;
       var dp = 0.0f;
       s += dot(qRow[0], kRow[0]);

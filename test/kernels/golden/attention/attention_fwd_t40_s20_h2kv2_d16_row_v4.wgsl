@@ -6,7 +6,7 @@ enable subgroups;
 // grid: workgroup = (sequence, head, block of 16 queries), 2 blocks per sequence; one invocation per query, each with
 // an online softmax (running max m, sum l) over the keys in ascending order; no workgroup memory, no barriers.
 // A storage load on a CPU adapter is a per-lane gather (~25 cycles), so the 4 lanes of a subgroup (at least 4: the
-// adapter's minimum subgroup size) load each key row together, one vec4 of k and of v per lane (rows bound as vec4s), and subgroupBroadcast hands every
+// adapter's minimum subgroup size) load each key row together, one vec4 of k and of v per lane and slot (rows bound as vec4s), and subgroupBroadcast hands every
 // element to all lanes. The key loop depends on the workgroup only (uniform control flow, as the broadcasts need); keys past a
 // lane's query are masked (score -> -max, weight exp(-huge) = 0); every lane sees key 0 first, so m is finite after it.
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -45,18 +45,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var key = firstRow; key < keyEnd; key++) {
     var kRow: array<vec4<f32>, 4>;
     var vRow: array<vec4<f32>, 4>;
-    // one vec4 of k and one of v per lane and slot
-    let at4 = (key * 32u + kvCol) / 4u;
-    let kq0 = k[at4 + min(0u + loadLane, 3u)];
-    let vq0 = v[at4 + min(0u + loadLane, 3u)];
-    kRow[0] = subgroupBroadcast(kq0, 0u);
-    vRow[0] = subgroupBroadcast(vq0, 0u);
-    kRow[1] = subgroupBroadcast(kq0, 1u);
-    vRow[1] = subgroupBroadcast(vq0, 1u);
-    kRow[2] = subgroupBroadcast(kq0, 2u);
-    vRow[2] = subgroupBroadcast(vq0, 2u);
-    kRow[3] = subgroupBroadcast(kq0, 3u);
-    vRow[3] = subgroupBroadcast(vq0, 3u);
+    // one vector of k and one of v per lane and slot
+    let atW = (key * 32u + kvCol) / 4u;
+    let kw0 = k[atW + 0u + loadLane];
+    let vw0 = v[atW + 0u + loadLane];
+    kRow[0] = subgroupBroadcast(kw0, 0u);
+    vRow[0] = subgroupBroadcast(vw0, 0u);
+    kRow[1] = subgroupBroadcast(kw0, 1u);
+    vRow[1] = subgroupBroadcast(vw0, 1u);
+    kRow[2] = subgroupBroadcast(kw0, 2u);
+    vRow[2] = subgroupBroadcast(vw0, 2u);
+    kRow[3] = subgroupBroadcast(kw0, 3u);
+    vRow[3] = subgroupBroadcast(vw0, 3u);
     var s = 0.0f;
     s += dot(qRow[0], kRow[0]);
     s += dot(qRow[1], kRow[1]);
