@@ -26,7 +26,7 @@ import { sgdProgram } from '../compiler/kernels/sgd.ts';
 import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
 import { sdProjectFusedProgram, sdSplitApProgram, sdSplitOutPcProgram } from '../compiler/kernels/sd-split.ts';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
-import { attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram } from '../compiler/kernels/attention.ts';
+import { attentionBackwardPrepProgram, attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram } from '../compiler/kernels/attention.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
 import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
@@ -99,6 +99,7 @@ function cases(): Case[] {
     const wide = attentionRowLoads({ headDim: attention.headDim }, caps.subgroupMinSize);
     out.push({ name: `${model} attention forward (row), rows as ${wide}s`, programs: [attentionRowProgram(attention, caps, 'scalar'), attentionRowProgram(attention, caps, wide)] });
     out.push({ name: `${model} attention backward (row), rows as ${wide}s`, programs: [attentionBackwardRowProgram(attention, caps, 'scalar'), attentionBackwardRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention backward prep (D), rows as vec4s`, programs: [attentionBackwardPrepProgram(attention, false), attentionBackwardPrepProgram(attention, true)] });
   }
   const sgd = { length: 360_960, momentum: 0.9, weightDecay: 0.1 };
   out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });

@@ -244,15 +244,21 @@ export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loa
 const PREP_GROUP = 64;
 
 /** D = rowsum(dOut ⊙ out) per (row, head) for the row variant's backward (templates/attention_bwd_prep.wgsl.hbs). */
-function attentionBackwardPrepProgram(p: AttentionParams): KernelProgram {
+/**
+ * `vec4` (hd a multiple of 4): dOut and out read a vec4 at a time, the products added in the scalar
+ * loop's order (the same bits). `npm run bench -- row-variants` (docs/results/issue8/stop21/row-variants-4.md):
+ * 0.836 of the scalar loop's time at the demo's hd 16, 0.663 at qwen_tiny's hd 32 (ad hoc: 0.80 / 0.49).
+ */
+export function attentionBackwardPrepProgram(p: AttentionParams, vec4 = p.headDim % 4 === 0): KernelProgram {
   const { params } = common(p);
   const rowHeads = p.tokens * p.heads;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(rowHeads, PREP_GROUP));
+  if (vec4 && p.headDim % 4 !== 0) throw new Error(`attention: vec4 rows need hd a multiple of 4, got ${p.headDim}`);
   return {
     template: 'attention_bwd_prep',
-    label: `attention_bwd_prep_${tag(p)}`,
-    params: { ...params, tokens: p.tokens, rowHeads, dispatchX },
-    bindings: [...bindingsFor(p, ['dOut', 'out']), { name: 'dsum', access: 'write', type: 'f32', length: rowHeads }],
+    label: `attention_bwd_prep_${tag(p)}${vec4 ? '_v4' : ''}`,
+    params: { ...params, tokens: p.tokens, rowHeads, dispatchX, vec4 },
+    bindings: [...bindingsFor(p, ['dOut', 'out']).map((b) => (vec4 ? { ...b, vec4: true } : b)), { name: 'dsum', access: 'write', type: 'f32', length: rowHeads }],
     workgroupSize: [PREP_GROUP, 1, 1],
     dispatch,
     features: [],

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { RowKernelCaps } from '../../base/caps.ts';
 import {
   attentionBackwardCases,
+  attentionBackwardPrepProgram,
   attentionBackwardReference,
   attentionBackwardRowProgram,
   attentionCase,
@@ -122,9 +123,10 @@ describe('attention kernels', () => {
       const pairs = [
         [attentionRowProgram(params, caps, 'scalar'), attentionRowProgram(params, caps, wide)],
         [attentionBackwardRowProgram(params, caps, 'scalar'), attentionBackwardRowProgram(params, caps, wide)],
+        [attentionBackwardPrepProgram(params, false), attentionBackwardPrepProgram(params, true)],
       ];
       for (const [scalar, vec] of pairs) {
-        expect([scalar.label.endsWith('_row'), vec.label.endsWith(`_v${wide.slice(3)}`)]).toEqual([true, true]);
+        expect([scalar.label.includes('_v'), vec.label.endsWith(scalar.template === 'attention_bwd_prep' ? '_v4' : `_v${wide.slice(3)}`)]).toEqual([false, true]);
         const inputs = randomInputs(scalar, 21);
         const [a, b] = [await exec.run(scalar, inputs), await exec.run(vec, inputs)];
         for (const name of Object.keys(a)) {
