@@ -172,9 +172,9 @@ function spreadRow(headDim: number, lanes: number) {
  * vector per lane and slot, when hd is a multiple of (width × lanes), so no lane loads a clamped
  * duplicate; `scalar` moves floats (⌈hd / lanes⌉ per lane of a streamed row). subgroupBroadcast hands
  * the same values to the same lanes either way, so all give the same bits. `npm run bench --
- * row-variants` (30 interleaved rounds, load ≈ 1; docs/results/issue8/stop21/row-variants-{2,3}.md),
- * vector ÷ scalar: qwen_tiny's hd 32 with 8 lanes (vec4) 0.819 / 0.862 forward, 0.818 / 0.777
- * backward; the demo's hd 16 with 8 lanes (vec2) 0.937 forward, 0.922 backward. vec4 at hd 16 would
+ * row-variants` (30 interleaved rounds, load ≈ 1; docs/results/issue8/stop21/row-variants-{2,3,4}.md),
+ * vector ÷ scalar: qwen_tiny's hd 32 with 8 lanes (vec4) 0.819–0.862 forward, 0.777–0.818
+ * backward; the demo's hd 16 with 8 lanes (vec2) 0.915–0.937 forward, 0.893–0.922 backward. vec4 at hd 16 would
  * give half the lanes clamped duplicates (1.06 ad hoc; vec4 own rows with scalar streamed loads
  * 1.02): a lane pays for the elements it loads as well as for each load.
  */
@@ -201,7 +201,6 @@ function rowLoadParams(p: AttentionParams, lanes: number, loads: AttentionRowLoa
     ...spreadRow(p.headDim, lanes),
     wide: width > 1,
     width,
-    wideLast: count - 1,
     wideSlots: width > 1 ? Array.from({ length: count / lanes }, (_, slot) => ({ slot, first: slot * lanes })) : [],
     wides: width > 1
       ? Array.from({ length: count }, (_, e) => ({
@@ -243,8 +242,8 @@ export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loa
 /** Invocations per workgroup of attention_bwd_prep. */
 const PREP_GROUP = 64;
 
-/** D = rowsum(dOut ⊙ out) per (row, head) for the row variant's backward (templates/attention_bwd_prep.wgsl.hbs). */
 /**
+ * D = rowsum(dOut ⊙ out) per (row, head) for the row variant's backward (templates/attention_bwd_prep.wgsl.hbs).
  * `vec4` (hd a multiple of 4): dOut and out read a vec4 at a time, the products added in the scalar
  * loop's order (the same bits). `npm run bench -- row-variants` (docs/results/issue8/stop21/row-variants-4.md):
  * 0.836 of the scalar loop's time at the demo's hd 16, 0.663 at qwen_tiny's hd 32 (ad hoc: 0.80 / 0.49).
