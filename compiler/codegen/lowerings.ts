@@ -131,15 +131,18 @@ function adamwParams(a: NodeOf<'adamw'>['attrs'], length: number) {
 export function lowerOptimizerSlab(
   node: NodeOf<'adamw'> | NodeOf<'sgd'>,
   elements: number,
+  decay: readonly { readonly start: number; readonly end: number; readonly weightDecay: number }[],
   buffers: { p: number; g: number; state: readonly number[]; hyper: readonly number[]; clip: number },
   emit: LoweringContext['emit'],
   caps?: LoweringContext['caps'],
 ): void {
+  // one decay for the whole slab: the kernel's uniform form (and label) rather than one segment
+  const weightDecay = decay.length === 1 ? decay[0].weightDecay : decay;
   if (node.op === 'sgd') {
-    emit(sgdCase(sgdParams(node.attrs, elements), caps), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
+    emit(sgdCase({ ...sgdParams(node.attrs, elements), weightDecay }, caps), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
     return;
   }
-  emit(adamwCase(adamwParams(node.attrs, elements), caps), {
+  emit(adamwCase({ ...adamwParams(node.attrs, elements), weightDecay }, caps), {
     param: buffers.p,
     grad: buffers.g,
     m: buffers.state[0],

@@ -387,10 +387,11 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         if (!member) break;
         // One dispatch updates the whole slab group; it is emitted where the group's first member
         // is scheduled (every gradient is complete by then: the norm that feeds `clip` reads them all).
-        if (member.index === 0) {
+        const group = slabs.groups[member.group];
+        if (group.first === node) {
           const s = slabBuffers[member.group];
-          const elements = slabs.groups[member.group].bytes / 4;
-          lowerOptimizerSlab(node, elements, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, (kernel, bindings) => {
+          const elements = group.bytes / 4;
+          lowerOptimizerSlab(node, elements, group.decay, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, (kernel, bindings) => {
             const program = kernel.program;
             dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
           }, caps);

@@ -2,6 +2,7 @@
 // respect the adapter's binding limit (a group is split into several slabs), and a model whose
 // buffers cannot fit is refused with the offending buffers named.
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_OPTIMIZER } from '../../compiler/passes/optimizer.ts';
 import { firstDispatchTouching, planGraph, type ExecutionPlan } from '../../compiler/codegen/plan.ts';
 import { lowerModel } from '../../compiler/lower/model.ts';
 import { LoweringError } from '../../compiler/lower/model.ts';
@@ -26,6 +27,28 @@ describe('execution planning', () => {
     expect(adamw.length).toBeGreaterThanOrEqual(1);
     expect(adamw.length).toBeLessThanOrEqual(3);
     expect(plan.buffers.filter((b) => b.kind === 'slab').length).toBe(4 * adamw.length);
+  });
+
+  it('puts matrices and norm gains (different weight decay) in one slab: one AdamW and one norm pass, decay by segment', () => {
+    const plan = planGraph(step, CAPS);
+    const adamw = plan.dispatches.filter((d) => d.op === 'adamw');
+    expect(adamw.length).toBe(1);
+    expect(plan.dispatches.filter((d) => d.op === 'grad_norm').length).toBe(2); // partials and finalize over the one slab
+    const segments = adamw[0].program.params.segments as { start: number; end: number; weightDecay: string }[];
+    expect(segments.map((x) => parseFloat(x.weightDecay))).toEqual([Math.fround(DEFAULT_OPTIMIZER.weightDecay), 0]); // f32 literals
+    // every param's slot lies in the segment of its own decay: matrices decay, vectors (norm gains) do not
+    const width = adamw[0].program.bindings[0].vec4 ? 4 : 1;
+    const slab = adamw[0].buffers[0];
+    let checked = 0;
+    for (const [name, spec] of Object.entries(plan.params)) {
+      const view = plan.buffers[spec.buffer].view;
+      if (!view || view.of !== slab) continue;
+      const at = view.offset / 4 / width;
+      const seg = segments.find((x) => x.start <= at && at < x.end)!;
+      expect(parseFloat(seg.weightDecay), name).toBe(spec.type.shape.length >= 2 ? Math.fround(DEFAULT_OPTIMIZER.weightDecay) : 0);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(4);
   });
 
   it('keeps SD-MoE params in the optimizer slab of the other weights: the split writes two disjoint slots of it', () => {
