@@ -15,7 +15,8 @@
 // bindings whose ranges overlap, and slots never do (checked on Dawn: [0,256) and [256,512) of one
 // buffer bound writable twice is accepted, overlapping ranges are a validation error).
 import { stableJson } from '../../base/stable-json.ts';
-import type { Node, Value } from '../ir/types.ts';
+import type { Node, OpAttrs, Value } from '../ir/types.ts';
+import { InternalError } from '../../base/errors.ts';
 import { numel, sameValue } from '../ir/types.ts';
 
 /** Slot alignment in bytes: the portable minStorageBufferOffsetAlignment. */
@@ -33,6 +34,12 @@ export function optimizerOperands(n: Node): { param: Value; grad: Value; state: 
     return { param, grad, state: [buf], hyper: [lr], clip };
   }
   return undefined;
+}
+
+/** The attributes of an optimizer node (adamw or sgd: both carry a weight decay). */
+function optimizerAttrs(n: Node): OpAttrs['adamw'] | OpAttrs['sgd'] {
+  if (n.op !== 'adamw' && n.op !== 'sgd') throw new InternalError(`slabs: ${n.op} is no optimizer node`);
+  return n.attrs;
 }
 
 /**
@@ -93,7 +100,7 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     if (!leafParams || !ownGrad) continue;
     // Weight decay is per element range of a slab (the kernels take decay segments): params that differ
     // only in it (matrices and norm gains) share one group, so one dispatch and one norm pass fewer.
-    const { weightDecay: _decay, ...shared } = n.attrs as { weightDecay: number };
+    const { weightDecay: _decay, ...shared } = optimizerAttrs(n);
     const base = `${n.op}|${stableJson(shared)}|${hyper.map((h) => position.get(h.node)).join(',')}|${position.get(clip.node)}`;
     const slabs = colours.get(base) ?? colours.set(base, []).get(base)!;
     // Only the members' gradient values conflict: reading another output of a member's gradient
@@ -124,7 +131,7 @@ export function planSlabs(order: readonly Node[], maxSlabBytes = Infinity): Slab
     });
     const slot = (n: Node): number => Math.ceil((numel(n.types[0]) * 4) / SLAB_ALIGN) * SLAB_ALIGN;
     // equal decays side by side: two segments for the usual two decays, not one per member
-    const decayOf = (n: Node): number => (n.attrs as { weightDecay: number }).weightDecay;
+    const decayOf = (n: Node): number => optimizerAttrs(n).weightDecay;
     kept.sort((a, b) => decayOf(b) - decayOf(a) || position.get(a)! - position.get(b)!);
     const chunks: Node[][] = [];
     let current: Node[] = [];
