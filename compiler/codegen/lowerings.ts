@@ -136,8 +136,8 @@ export function lowerOptimizerSlab(
   emit: LoweringContext['emit'],
   caps?: LoweringContext['caps'],
 ): void {
-  // one decay for the whole slab: the kernel's uniform form (and label) rather than one segment
-  const weightDecay = decay.length === 1 ? decay[0].weightDecay : decay;
+  // the slab's decay by element range (the kernels treat one range like a single decay)
+  const weightDecay = decay;
   if (node.op === 'sgd') {
     emit(sgdCase({ ...sgdParams(node.attrs, elements), weightDecay }, caps), { param: buffers.p, grad: buffers.g, momentum_buf: buffers.state[0], lr: buffers.hyper[0], clip: buffers.clip });
     return;

@@ -44,7 +44,7 @@
 // First-dispatch compile on lavapipe without its shader cache (load ~12): demo shapes tiled 2.6 +
 // 6.6 + 9.1 s, row 1.2 + 5.8 s; qwen_tiny's (S = 128, hd = 32) tiled 8.8 + 6.5 + 9.2 s, row 1.2 + 11.5 s.
 import type { RowKernelCaps } from '../../base/caps.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, f32Literal, laneSpread, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AttentionParams {
   /** T = batch · seqLen. */
@@ -156,13 +156,13 @@ export function attentionProgram(p: AttentionParams, caps: RowKernelCaps): Kerne
  *  shader is a constant: element c sits in vec4 ⌊c/4⌋, component c mod 4, and a streamed row is
  *  loaded spread over `lanes` subgroup lanes, element c in lane c mod lanes, register ⌊c / lanes⌋. */
 function spreadRow(headDim: number, lanes: number) {
-  const parts = ceilDiv(headDim, lanes);
+  const { slots, picks } = laneSpread(headDim, lanes);
   return {
     lanes,
-    parts,
-    spread: Array.from({ length: headDim }, (_, c) => ({ c, quad: c >> 2, comp: c & 3, part: Math.floor(c / lanes), lane: c % lanes })),
+    parts: slots.length,
+    spread: picks.map(({ index: c, slot, lane }) => ({ c, quad: c >> 2, comp: c & 3, part: slot, lane })),
     quadList: Array.from({ length: Math.ceil(headDim / 4) }, (_, i) => i),
-    partList: Array.from({ length: parts }, (_, part) => ({ part, first: part * lanes })),
+    partList: slots.map(({ slot, first }) => ({ part: slot, first })),
   };
 }
 
@@ -195,30 +195,29 @@ export function attentionRowLoads(p: Pick<AttentionParams, 'headDim'>, lanes: nu
 function rowLoadParams(p: AttentionParams, lanes: number, loads: AttentionRowLoads) {
   const width = LOAD_WIDTH[loads];
   if (width > 1 && p.headDim % (width * lanes) !== 0) throw new Error(`attention: ${loads} row loads need hd a multiple of ${width * lanes} (${lanes} lanes), got hd ${p.headDim}`);
-  const count = p.headDim / width;
   const comp = ['x', 'y', 'z', 'w'];
+  const { slots, picks } = width > 1 ? laneSpread(p.headDim / width, lanes) : { slots: [], picks: [] };
   return {
     ...spreadRow(p.headDim, lanes),
     wide: width > 1,
     width,
-    wideSlots: width > 1 ? Array.from({ length: count / lanes }, (_, slot) => ({ slot, first: slot * lanes })) : [],
-    wides: width > 1
-      ? Array.from({ length: count }, (_, e) => ({
-          e,
-          slot: Math.floor(e / lanes),
-          lane: e % lanes,
-          whole: width === 4,
-          quad: Math.floor((e * width) / 4),
-          comps: Array.from({ length: width }, (_, i) => ({ comp: ((e * width) % 4) + i, src: comp[i] })),
-          c0: (e * width) % 4,
-          c1: ((e * width) % 4) + 1,
-        }))
-      : [],
+    wideSlots: slots,
+    wides: picks.map(({ index: e, slot, lane }) => ({
+      e,
+      slot,
+      lane,
+      whole: width === 4,
+      quad: Math.floor((e * width) / 4),
+      comps: Array.from({ length: width }, (_, i) => ({ comp: ((e * width) % 4) + i, src: comp[i] })),
+      c0: (e * width) % 4,
+      c1: ((e * width) % 4) + 1,
+    })),
   };
 }
 
-const widen = <B extends { name: string }>(bindings: readonly B[], loads: AttentionRowLoads): (B & { vec4?: boolean; vec2?: boolean })[] =>
-  bindings.map((b) => (b.name === 'lse' || loads === 'scalar' ? b : { ...b, [loads]: true }));
+/** Row bindings declared as the loads' vectors (lse and D stay scalar: callers pass rows only). */
+const widen = <B extends object>(bindings: readonly B[], loads: AttentionRowLoads): (B & { vec4?: boolean; vec2?: boolean })[] =>
+  bindings.map((b) => (loads === 'scalar' ? b : { ...b, [loads]: true }));
 
 export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize)): KernelProgram {
   const { batch, params } = common(p);
@@ -278,7 +277,8 @@ export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelC
     label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}`,
     params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan },
     bindings: [
-      ...widen(bindingsFor(p, ['dOut', 'q', 'k', 'v', 'lse']), loads),
+      ...widen(bindingsFor(p, ['dOut', 'q', 'k', 'v']), loads),
+      ...bindingsFor(p, ['lse']),
       // D as attention_bwd_prep leaves it: any float for the standalone check (the oracle takes it as given)
       { name: 'dsum', access: 'read', type: 'f32', length: p.tokens * p.heads },
       ...widen([

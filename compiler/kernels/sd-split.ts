@@ -48,7 +48,7 @@
 // lavapipe (best of interleaved passes, 4×64×128: 406 against 374 µs, 4×128×64: 531 against 360 µs): with one thread per matrix
 // the 2-core CPU runs at most two matrices at once, while the rows kernels split every phase more finely.
 import { InternalError } from '../../base/errors.ts';
-import { ceilDiv, f32Literal, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, f32Literal, laneSpread, spreadWorkgroups, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface SdSplitParams {
   readonly experts: number;
@@ -361,12 +361,11 @@ export function sdSplitBroadcastLanes(caps?: SdSplitCaps): number | undefined {
   return caps?.subgroups === true && caps.subgroupMinSize !== undefined && caps.subgroupMinSize >= 4 ? caps.subgroupMinSize : undefined;
 }
 
-/** `count` vec4s at indices 0 .. count − 1 spread over `lanes` lanes: load `slot` covers [start, start + lanes); vector i is lane `lane` of load `slot`. */
-function spreadPlan(count: number, lanes: number) {
-  return {
-    vLoads: Array.from({ length: ceilDiv(count, lanes) }, (_, slot) => ({ slot, start: slot * lanes })),
-    vPicks: Array.from({ length: count }, (_, i) => ({ i, slot: Math.floor(i / lanes), lane: i % lanes })),
-  };
+
+/** A column quad's rank vec4s (A's, V's rows) spread over the lanes (laneSpread), as the templates name them. */
+function rankSpread(rank: number, lanes: number) {
+  const { slots, picks } = laneSpread(rank, lanes);
+  return { vLoads: slots, vPicks: picks };
 }
 
 /** The broadcast params of the pair's templates (`broadcast` false: per-lane loads, the kernels as they were). */
@@ -380,7 +379,7 @@ function broadcastParams(p: SdSplitParams, lanes: number | undefined) {
     kk,
     quads: Array.from({ length: rank4 }, (_, q) => ({ q, lane: kk * rank4 + q, a0: 4 * q, a1: 4 * q + 1, a2: 4 * q + 2, a3: 4 * q + 3 })),
   }));
-  return { broadcast: true, lanes, lanesLast: lanes - 1, rankLast: p.rank - 1, ...spreadPlan(p.rank, lanes), aBroadcast, aRows, aRowsLast: aRows - 1, aGroupsK: aBroadcast ? p.rows / aRows : 0, aSteps };
+  return { broadcast: true, lanes, lanesLast: lanes - 1, rankLast: p.rank - 1, ...rankSpread(p.rank, lanes), aBroadcast, aRows, aRowsLast: aRows - 1, aGroupsK: aBroadcast ? p.rows / aRows : 0, aSteps };
 }
 
 /** sd_split_ap: A = Uᵀ G(e) in the first workgroups (as sd_split_a's vec4 kernel), P = G(e) V in the rest (as sd_split_b's rows kernel without the U A term). */
