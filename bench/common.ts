@@ -125,7 +125,8 @@ export async function timePasses(
 /**
  * Kernel variants on their own buffers, timed in interleaved rounds so drift in the machine's speed
  * hits them alike (gemm-rows, row-variants): each round submits `reps` dispatches of every program in
- * turn and records wall ms per dispatch. `fill` gives a binding's initial data. The first pass of each
+ * turn and records wall ms per dispatch. `fill` gives a binding's initial data (per program: the same
+ * kernel can be timed on different data). The first pass of each
  * program (lavapipe compiles at the first dispatch) is untimed; `firstMs` is pipeline creation plus
  * that pass.
  */
@@ -133,7 +134,7 @@ export async function timeKernelsInterleaved(
   ctx: GpuContext,
   exec: KernelExecutor,
   programs: readonly KernelProgram[],
-  opts: { reps: number; rounds: number; fill: (b: KernelBinding) => ArrayBufferView & ArrayLike<number> },
+  opts: { reps: number; rounds: number; fill: (b: KernelBinding, program: KernelProgram) => ArrayBufferView & ArrayLike<number> },
 ): Promise<{ ms: number[][]; firstMs: number[] }> {
   const record = [];
   for (const program of programs) {
@@ -141,7 +142,7 @@ export async function timeKernelsInterleaved(
     const pipeline = await exec.pipeline(program);
     const buffers = program.bindings.map((b) => {
       const buf = exec.createBuffer(Math.max(16, b.length * 4), `${program.label}.${b.name}`);
-      ctx.device.queue.writeBuffer(buf, 0, opts.fill(b));
+      ctx.device.queue.writeBuffer(buf, 0, opts.fill(b, program));
       return buf;
     });
     const bindGroup = exec.bindGroup(program, pipeline, buffers);

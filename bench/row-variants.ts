@@ -13,6 +13,7 @@
 //   sgd, grad_accum  the same two layouts over the demo's slab (`optimizer sgd`, `grad_accum N`)
 //   sd_split_ap, sd_split_out_pc, sd_project_fused, the rows matmul  operands every lane reads alike loaded per
 //             lane (no subgroups) → loaded once per lane or by lane 0 and handed out by subgroupBroadcast
+//   adamw     one weight decay → two decay ranges over the demo's slab (matrices and norm gains in one slab)
 //   matmul    8 columns (qwen_tiny's router): subgroup GEMM → rows (ROWS_MAX_N 4 → 8)
 //   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32)
 import { acquireDevice } from '../runtime/device.ts';
@@ -101,6 +102,10 @@ function cases(): Case[] {
     out.push({ name: `${model} attention backward (row), rows as ${wide}s`, programs: [attentionBackwardRowProgram(attention, caps, 'scalar'), attentionBackwardRowProgram(attention, caps, wide)] });
     out.push({ name: `${model} attention backward prep (D), rows as vec4s`, programs: [attentionBackwardPrepProgram(attention, false), attentionBackwardPrepProgram(attention, true)] });
   }
+  // the demo's slab since matrices and norm gains share it: one decay → two decay ranges
+  const slab = { length: 361_280, beta1: 0.9, beta2: 0.95, eps: 1e-8 };
+  const ranges = [{ start: 0, end: 360_960, weightDecay: 0.1 }, { start: 360_960, end: 361_280, weightDecay: 0 }];
+  out.push({ name: 'demo AdamW slab, two weight-decay ranges', programs: [adamwProgram({ ...slab, weightDecay: 0.1 }, caps), adamwProgram({ ...slab, weightDecay: ranges }, caps)] });
   const sgd = { length: 360_960, momentum: 0.9, weightDecay: 0.1 };
   out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });
   const finish = { length: 360_960, mode: 'finish' as const, scale: 0.25 };

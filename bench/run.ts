@@ -21,8 +21,9 @@ import { sampleBench } from './sample.ts';
 import { pacingBench } from './pacing.ts';
 import { seedStackBench } from './seed-stack.ts';
 import { sdInplaceBench } from './sd-inplace.ts';
+import { probesBench } from './probes.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench];
 
 async function main(): Promise<number> {
   let parsed;
