@@ -16,6 +16,8 @@
 //   adamw     one weight decay → two decay ranges over the demo's slab (matrices and norm gains in one slab)
 //   matmul    8 columns (qwen_tiny's router): subgroup GEMM → rows (ROWS_MAX_N 4 → 8)
 //   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32)
+//   sd_proxy  one dispatch per matrix → one batch of all of a model's matrices (the planner's proxy batches): the
+//             same work, so the times compared are 6 (demo_sd) or 12 (qwen_tiny_sd) dispatches against one
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -35,6 +37,8 @@ interface Case {
   readonly name: string;
   /** [before, now]. */
   readonly programs: readonly [KernelProgram, KernelProgram];
+  /** Dispatches of each program that do the same work (default one each): µs are per that many. */
+  readonly dispatches?: readonly [number, number];
 }
 
 function cases(): Case[] {
@@ -67,6 +71,15 @@ function cases(): Case[] {
   ] as const) {
     const p = { experts, matrix };
     out.push({ name: `${model} SD proxies W_c + W_u(e)`, programs: [sdProxyProgram(p), sdProxyProgram(p, caps)] });
+  }
+  for (const [model, experts, matrix, count] of [
+    ['demo_sd', 4, 64 * 128, 6],
+    ['qwen_tiny_sd', 8, 128 * 128, 12],
+  ] as const) {
+    const p = { experts, matrix };
+    // members at their slab-like slots: W_c and W_u interleaved in one buffer, the proxies back to back
+    const members = Array.from({ length: count }, (_, j) => ({ wc: j * (experts + 1) * matrix, wu: (j * (experts + 1) + 1) * matrix, out: j * experts * matrix }));
+    out.push({ name: `${model} SD proxies: ${count} dispatches → one batch`, programs: [sdProxyProgram(p, caps), sdProxyProgram(p, caps, members)], dispatches: [count, 1] });
   }
   for (const [model, length] of [
     ['demo', 360_960],
@@ -124,8 +137,8 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const fill = (b: KernelBinding) => Float32Array.from({ length: b.length }, (_, i) => 1 + 0.5 * Math.sin(i * 0.37));
   for (const c of cases()) {
     const { ms, firstMs } = await timeKernelsInterleaved(ctx, exec, c.programs, { reps, rounds, fill });
-    const us = ms.map((m) => m.map((x) => x * 1000));
-    const row = { case: c.name, labels: c.programs.map((p) => p.label), firstMs, us: us.map(stats), ratio: medianRatio(us[0], us[1]) };
+    const us = ms.map((m, k) => m.map((x) => x * 1000 * (c.dispatches?.[k] ?? 1)));
+    const row = { case: c.name, labels: c.programs.map((p) => p.label), dispatches: c.dispatches ?? [1, 1], firstMs, us: us.map(stats), ratio: medianRatio(us[0], us[1]) };
     rows.push(row);
     process.stdout.write(`row-variants: ${c.name}: ${row.labels.map((l, k) => `${l} ${row.us[k].best.toFixed(0)} / ${row.us[k].median.toFixed(0)} µs`).join(' vs ')}, now ÷ before ${row.ratio.toFixed(3)}\n`);
   }
@@ -134,12 +147,12 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const markdown = [
     '# Per-row kernel variants: the CPU-adapter layout before and now',
     '',
-    `Revision ${json.meta.revision}; ${ctx.adapterName}; ${rounds} interleaved rounds of ${reps} dispatches per kernel (wall time of a submit ÷ ${reps}); load ${load.one.toFixed(2)} → ${after.one.toFixed(2)}.`,
+    `Revision ${json.meta.revision}; ${ctx.adapterName}; ${rounds} interleaved rounds of ${reps} dispatches per kernel (wall time of a submit ÷ ${reps}; where a case says \`× n\`, times n: that many dispatches do the same work); load ${load.one.toFixed(2)} → ${after.one.toFixed(2)}.`,
     'First dispatch: pipeline creation plus the first timed pass (lavapipe compiles a shader at its first dispatch).',
     '',
     markdownTable(
       ['case', 'before', 'µs best / median', 'now', 'µs best / median', 'now ÷ before (median of rounds)', 'first dispatch ms before / now'],
-      rows.map((r) => [r.case, `\`${r.labels[0]}\``, `${r.us[0].best.toFixed(0)} / ${r.us[0].median.toFixed(0)}`, `\`${r.labels[1]}\``, `${r.us[1].best.toFixed(0)} / ${r.us[1].median.toFixed(0)}`, `**${r.ratio.toFixed(3)}**`, `${r.firstMs[0].toFixed(0)} / ${r.firstMs[1].toFixed(0)}`]),
+      rows.map((r) => [r.case, `\`${r.labels[0]}\`${r.dispatches[0] > 1 ? ` × ${r.dispatches[0]}` : ''}`, `${r.us[0].best.toFixed(0)} / ${r.us[0].median.toFixed(0)}`, `\`${r.labels[1]}\``, `${r.us[1].best.toFixed(0)} / ${r.us[1].median.toFixed(0)}`, `**${r.ratio.toFixed(3)}**`, `${r.firstMs[0].toFixed(0)} / ${r.firstMs[1].toFixed(0)}`]),
     ),
   ].join('\n');
   return { json, markdown };

@@ -153,6 +153,22 @@ export function lowerOptimizerSlab(
   });
 }
 
+/**
+ * One dispatch for a proxy batch (compiler/codegen/batches.ts): every member's W_c + W_u(e), read
+ * from their slab slots (`wc` and `wu` are the slab buffers), written to the batch buffer `out`.
+ */
+export function lowerProxyBatch(
+  p: { readonly experts: number; readonly matrix: number },
+  members: readonly { readonly wc: number; readonly wu: number; readonly out: number }[],
+  buffers: { wc: number; wu: number; out: number },
+  emit: LoweringContext['emit'],
+  caps?: LoweringContext['caps'],
+): void {
+  // byte offsets → elements
+  const at = members.map((m) => ({ wc: m.wc / 4, wu: m.wu / 4, out: m.out / 4 }));
+  emit(sdProxyCase(p, caps, at), buffers);
+}
+
 function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
   return { length, momentum: a.momentum, weightDecay: a.weightDecay, output: a.output ?? 'param' } as const;
 }

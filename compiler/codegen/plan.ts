@@ -22,7 +22,8 @@ import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
-import { KERNEL_LOWERINGS, lowerOptimizerSlab, type LoweringContext } from './lowerings.ts';
+import { KERNEL_LOWERINGS, lowerOptimizerSlab, lowerProxyBatch, type LoweringContext } from './lowerings.ts';
+import { planProxyBatches } from './batches.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
 import { inPlaceInputs, optimizerOperands, planSlabs } from './slabs.ts';
 
@@ -282,6 +283,18 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     return { p, g: gr, state };
   });
 
+  // Proxy batches: the SD proxies of matrices of one shape in one dispatch (see batches.ts); each
+  // member's result is a slot of its batch's buffer, pinned for the step.
+  const maxBinding = Math.min(caps.maxStorageBufferBindingSize, caps.maxBufferSize);
+  const proxyBatches = planProxyBatches(order, slotOf, maxBinding);
+  const proxySlot = new Map<Node, { batch: number; offset: number }>();
+  const proxyBuffers = proxyBatches.map((batch, bi) => {
+    const id = pool.create(batch.bytes, 'activation', `sd_proxies${bi}`);
+    pinned.add(id);
+    batch.members.forEach((n, i) => proxySlot.set(n, { batch: bi, offset: batch.offsets[i] }));
+    return id;
+  });
+
   // Which node's value currently lives in each activation buffer: a buffer is released only by
   // its owner's death, so a buffer handed over in place (matmul_add) survives its old value.
   const owner = new Map<number, Node>();
@@ -339,6 +352,23 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     if (microBatches > 1 && !accumulation && update.has(node)) {
       if (node.op !== 'grad_norm') throw new InternalError(`gradient accumulation: the update starts with ${node.op}, not grad_norm`);
       planAccumulation(node);
+    }
+    const proxy = proxySlot.get(node);
+    if (proxy) {
+      // A proxy batch member: its result is a slot of the batch buffer; the first member emits the batch.
+      const batch = proxyBatches[proxy.batch];
+      const id = pool.createView(proxyBuffers[proxy.batch], proxy.offset, bytesOf(node.types[0]), 'activation', `${node.op}#0`);
+      pinned.add(id);
+      bufferOf.set(node, [id]);
+      if (batch.members[0] !== node) return;
+      const slab = (v: Value) => slotOf.get(v.node)!;
+      const members = batch.members.map((n, i) => ({ wc: slab(n.inputs[0]).offset, wu: slab(n.inputs[1]).offset, out: batch.offsets[i] }));
+      const roots = { wc: slab(node.inputs[0]).of, wu: slab(node.inputs[1]).of, out: proxyBuffers[proxy.batch] };
+      lowerProxyBatch(batch, members, roots, (kernel, bindings) => {
+        const program = kernel.program;
+        dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
+      }, caps);
+      return;
     }
     switch (node.op) {
       case 'param': {

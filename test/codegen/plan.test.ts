@@ -12,6 +12,7 @@ import type { DeviceCaps } from '../../base/caps.ts';
 import { PLANNING_CAPS } from '../support/caps.ts';
 import type { TrainConfig } from '../../compiler/config/types.ts';
 import { tinyModel } from './models.ts';
+import { topoOrder } from '../../compiler/ir/graph.ts';
 
 const CAPS: DeviceCaps = PLANNING_CAPS;
 const SHAPE = { batch: 2, seqLen: 8 };
@@ -79,6 +80,30 @@ describe('execution planning', () => {
     const splitOuts = sd.dispatches.filter((d) => d.op === 'sd_split_grad' && d.program.bindings.some((b) => b.name === 'gu'));
     expect(splitOuts.length).toBeGreaterThan(0);
     expect(sharedSlabWrites).toBe(splitOuts.length);
+  });
+
+  it('materialises the SD proxies of one size in one dispatch, into disjoint slots of one buffer, read from their slab slots', () => {
+    const g = runPasses(lowerModel(tinyModel({ spectral: true }), SHAPE), TRAINING_PIPELINE);
+    const plan = planGraph(g, CAPS);
+    const proxies = topoOrder(g).filter((n) => n.op === 'expert_weight');
+    // elementwise: [E, K, N] and [E, N, K] batch together
+    const shapes = new Set(proxies.map((n) => `${n.types[0].shape[0]}:${n.types[0].shape[1] * n.types[0].shape[2]}`));
+    expect(proxies.length).toBeGreaterThan(shapes.size); // some shape has several matrices
+    const batches = plan.dispatches.filter((d) => d.op === 'expert_weight');
+    expect(batches.length).toBe(shapes.size);
+    const members = batches.reduce((s, d) => s + Number(/_b(\d+)/.exec(d.program.label)![1]), 0);
+    expect(members).toBe(proxies.length);
+    for (const d of batches) {
+      const at = (name: string) => plan.buffers[d.buffers[d.program.bindings.findIndex((b) => b.name === name)]];
+      // W_c and W_u are read from the slab (the params buffer), the proxies written to the batch buffer
+      expect(at('wc').kind).toBe('slab');
+      expect(at('wu').kind).toBe('slab');
+      const out = at('out');
+      expect(out.view).toBeUndefined();
+      const slots = plan.buffers.filter((b) => b.view?.of === out.id).sort((a, b) => a.view!.offset - b.view!.offset);
+      expect(slots.length).toBeGreaterThan(1);
+      for (let i = 1; i < slots.length; i++) expect(slots[i - 1].view!.offset + slots[i - 1].bytes).toBeLessThanOrEqual(slots[i].view!.offset);
+    }
   });
 
   it('finds the first dispatch touching a buffer by the bytes it covers (slots of a slab, the slab, nested views)', () => {

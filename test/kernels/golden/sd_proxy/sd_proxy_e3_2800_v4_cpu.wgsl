@@ -1,10 +1,14 @@
 // sd_proxy_e3_2800_v4_cpu
-// sd_proxy: out[i] = wc[i % 700] + wu[i] for i < 2100 (W_c + W_u(e) for every expert; vec4s as bound)
-// bindings: wc (read) [K·N], wu (read) [E, K·N], out (write) [E, K·N]
-// layout: an invocation handles 16 vectors strided by the workgroup size (neighbouring invocations, neighbouring memory); vectors past the end are skipped
+// sd_proxy: out[outAt[j] + i] = wc[wcAt[j] + i % 700] + wu[wuAt[j] + i] for i < 2100, j < 1 (W_c + W_u(e) for every expert of 1 matrices; vec4s as bound)
+// bindings: wc (read) [K·N at each wcAt], wu (read) [E, K·N at each wuAt], out (write) [E, K·N at each outAt]; offsets in vec4s
+// layout: an invocation handles 16 vectors of the 2100 (members back to back) strided by the workgroup size (neighbouring invocations, neighbouring memory); vectors past the end are skipped
 @group(0) @binding(0) var<storage, read> wc: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> wu: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+
+var<private> wcAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> wuAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> outAt: array<u32, 1> = array<u32, 1>(0u);
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -15,6 +19,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var j = 0u; j < 16u * one; j++) {
     let i = first + j * 64u;
     if (i >= 2100u) { return; }
-    out[i] = wc[i % 700u] + wu[i];
+    let m = i / 2100u;
+    let at = i - m * 2100u;
+    out[outAt[m] + at] = wc[wcAt[m] + at % 700u] + wu[wuAt[m] + at];
   }
 }

@@ -1,10 +1,14 @@
 // sd_proxy_e3_561_cpu
-// sd_proxy: out[i] = wc[i % 561] + wu[i] for i < 1683 (W_c + W_u(e) for every expert; elements as bound)
-// bindings: wc (read) [K·N], wu (read) [E, K·N], out (write) [E, K·N]
-// layout: an invocation handles 16 vectors strided by the workgroup size (neighbouring invocations, neighbouring memory); vectors past the end are skipped
+// sd_proxy: out[outAt[j] + i] = wc[wcAt[j] + i % 561] + wu[wuAt[j] + i] for i < 1683, j < 1 (W_c + W_u(e) for every expert of 1 matrices; elements as bound)
+// bindings: wc (read) [K·N at each wcAt], wu (read) [E, K·N at each wuAt], out (write) [E, K·N at each outAt]; offsets in elements
+// layout: an invocation handles 16 vectors of the 1683 (members back to back) strided by the workgroup size (neighbouring invocations, neighbouring memory); vectors past the end are skipped
 @group(0) @binding(0) var<storage, read> wc: array<f32>;
 @group(0) @binding(1) var<storage, read> wu: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<private> wcAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> wuAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> outAt: array<u32, 1> = array<u32, 1>(0u);
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -15,6 +19,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var j = 0u; j < 16u * one; j++) {
     let i = first + j * 64u;
     if (i >= 1683u) { return; }
-    out[i] = wc[i % 561u] + wu[i];
+    let m = i / 1683u;
+    let at = i - m * 1683u;
+    out[outAt[m] + at] = wc[wcAt[m] + at % 561u] + wu[wuAt[m] + at];
   }
 }
