@@ -18,6 +18,8 @@
 //   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32)
 //   sd_proxy  one dispatch per matrix → one batch of all of a model's matrices (the planner's proxy batches): the
 //             same work, so the times compared are 6 (demo_sd) or 12 (qwen_tiny_sd) dispatches against one
+//   sd_split_ap, sd_split_out_pc  one dispatch per matrix → one batch per shape (the planner's split batches): demo_sd's
+//             4 gate/up and 2 down matrices
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -27,7 +29,7 @@ import { sdProxyProgram } from '../compiler/kernels/sd-proxy.ts';
 import { adamwProgram } from '../compiler/kernels/adamw.ts';
 import { sgdProgram } from '../compiler/kernels/sgd.ts';
 import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
-import { sdProjectFusedProgram, sdSplitApProgram, sdSplitOutPcProgram } from '../compiler/kernels/sd-split.ts';
+import { sdProjectFusedProgram, sdSplitApProgram, sdSplitOutPcProgram, type SdSplitBatch } from '../compiler/kernels/sd-split.ts';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import { attentionBackwardPrepProgram, attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram } from '../compiler/kernels/attention.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
@@ -98,6 +100,18 @@ function cases(): Case[] {
     out.push({ name: `${model} sd_split_ap`, programs: [sdSplitApProgram(p, noSubgroups), sdSplitApProgram(p, caps)] });
     out.push({ name: `${model} sd_split_out_pc`, programs: [sdSplitOutPcProgram(p, noSubgroups), sdSplitOutPcProgram(p, caps)] });
     out.push({ name: `${model} sd_project_fused (project update)`, programs: [sdProjectFusedProgram(p, noSubgroups), sdProjectFusedProgram(p, caps)] });
+  }
+  // split batches as the planner lays them out: U's and V's back to back, Gc and Gu interleaved in one slab
+  for (const [model, rows, cols, count] of [
+    ['demo_sd gate/up', 64, 128, 4],
+    ['demo_sd down', 128, 64, 2],
+  ] as const) {
+    const p = { experts: 4, rows, cols, rank: 8, aggregate: 'sum' as const };
+    const ids = Array.from({ length: count }, (_, j) => j);
+    const matrix = rows * cols;
+    const batch: SdSplitBatch = { count, uAt: ids.map((j) => j * rows * 8), vAt: ids.map((j) => j * cols * 8), gcAt: ids.map((j) => j * 5 * matrix), guAt: ids.map((j) => (5 * j + 1) * matrix), sharedOut: true };
+    out.push({ name: `${model} sd_split_ap: ${count} dispatches → one batch`, programs: [sdSplitApProgram(p, caps), sdSplitApProgram(p, caps, batch)], dispatches: [count, 1] });
+    out.push({ name: `${model} sd_split_out_pc: ${count} dispatches → one batch`, programs: [sdSplitOutPcProgram(p, caps), sdSplitOutPcProgram(p, caps, batch)], dispatches: [count, 1] });
   }
   for (const p of [{ M: 512, N: 4, K: 64 }, { M: 64, N: 4, K: 512, transA: true }]) {
     out.push({ name: `demo router matmul ${p.M}×${p.N}×${p.K}${p.transA ? ' (tn)' : ''}`, programs: [matmulProgram(p, noSubgroups, 'rows'), matmulProgram(p, caps, 'rows')] });

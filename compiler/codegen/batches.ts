@@ -9,11 +9,23 @@
 // A proxy joins a batch when its W_c and W_u are params in optimizer slabs (compiler/codegen/
 // slabs.ts): members of a batch read W_c from one slab buffer and W_u from one slab buffer, at their
 // slots' offsets. Eval plans (no optimizer, no slabs) keep one dispatch per proxy.
-// Invariants: a batch has ≥ 2 members of equal experts and K·N, its bytes fit one storage binding;
-// member slots are SLAB_ALIGN-aligned and disjoint.
-import type { Node } from '../ir/types.ts';
+// Split batches: the SD gradient splits (sd_split_grad, CPU adapters' two-kernel pair) of matrices of
+// one shape run as one sd_split_ap and one sd_split_out_pc dispatch for all of them, where the last
+// member is scheduled. Their raw gradients G are slots of one buffer the batch owns (the producing
+// GEMMs write there), U's and V's slots of a basis buffer each (params: written by re-basing and
+// checkpoints like any slab slot), and the results are the members' slots in the gradient slab(s).
+// On lavapipe a batch of the demo_sd's four gate/up splits took 0.65 (ap) and 0.75 (out_pc) of four
+// dispatches' time, the two down splits 0.77 and 0.89 (`npm run bench -- row-variants`, the batch pairs).
+// A split joins a batch when its results are slab slots, its G is a value only it reads, its U and V
+// are params nobody else lays out, and no node between the batch's first and last member reads a
+// member's results (they are written only at the last).
+// Invariants: a batch has ≥ 2 members of equal experts and K·N (proxies) or equal shape, rank and
+// aggregate (splits), and fits one storage (and, for the split's operands, uniform) binding; member
+// slots are SLAB_ALIGN-aligned and disjoint.
+import type { Node, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import { SLAB_ALIGN } from './slabs.ts';
+import { sdSplitBatchFits, sdSplitPair, type SdSplitCaps, type SdSplitParams } from '../kernels/sd-split.ts';
 
 /** Where a param lives in a slab: the slab buffer's id and the byte offset of its slot. */
 export type SlabSlot = { readonly of: number; readonly offset: number };
@@ -51,6 +63,67 @@ export function planProxyBatches(order: readonly Node[], slotOf: ReadonlyMap<Nod
       if (chunk.length < 2) continue;
       batches.push({ members: chunk, offsets: chunk.map((_, j) => j * slot), bytes: chunk.length * slot, experts: E, matrix: K * N });
     }
+  }
+  return batches;
+}
+
+const slotBytes = (floats: number): number => Math.ceil((floats * 4) / SLAB_ALIGN) * SLAB_ALIGN;
+
+export interface SplitBatch {
+  /** The sd_split_grad nodes in schedule order: the last one's position emits the two dispatches. */
+  readonly members: readonly Node[];
+  readonly params: SdSplitParams;
+  /** Bytes of one member's G, U and V slot in the batch's buffers (G's are back to back: its bytes are whole slots). */
+  readonly slot: { readonly g: number; readonly u: number; readonly v: number };
+}
+
+/**
+ * The split batches of a schedule: `gradSlot` says where each gradient output lives in the slabs,
+ * `slotOf` which params already have a slot (a U or V in a slab is left alone).
+ */
+export function planSplitBatches(
+  order: readonly Node[],
+  gradSlot: ReadonlyMap<Node, ReadonlyMap<number, SlabSlot>>,
+  slotOf: ReadonlyMap<Node, SlabSlot>,
+  caps: SdSplitCaps,
+): SplitBatch[] {
+  const position = new Map(order.map((n, i) => [n, i]));
+  const readers = new Map<Node, Node[]>();
+  for (const n of order) for (const v of n.inputs) (readers.get(v.node) ?? readers.set(v.node, []).get(v.node)!).push(n);
+  const basisUse = new Map<Node, number>();
+  for (const n of order) if (n.op === 'sd_split_grad') for (const v of n.inputs.slice(1)) basisUse.set(v.node, (basisUse.get(v.node) ?? 0) + 1);
+  const candidates = new Map<string, { params: SdSplitParams; members: Node[] }>();
+  for (const n of order) {
+    if (n.op !== 'sd_split_grad') continue;
+    const [g, u, v] = n.inputs;
+    const [E, K, N] = g.node.types[g.index].shape;
+    const p: SdSplitParams = { experts: E, rows: K, cols: N, rank: n.attrs.rank, aggregate: n.attrs.aggregate };
+    const [gc, gu] = [gradSlot.get(n)?.get(0), gradSlot.get(n)?.get(1)];
+    const ownG = !['param', 'input', 'const', 'reshape'].includes(g.node.op) && (readers.get(g.node) ?? []).every((r) => r === n) && !gradSlot.get(g.node)?.has(g.index);
+    const ownBasis = (x: Value) => x.node.op === 'param' && !slotOf.has(x.node) && basisUse.get(x.node) === 1;
+    if (!sdSplitPair(p, caps) || !gc || !gu || !ownG || !ownBasis(u) || !ownBasis(v) || (E * K * N * 4) % SLAB_ALIGN !== 0) continue;
+    const key = `${E}:${K}:${N}:${p.rank}:${p.aggregate}:${gc.of}:${gu.of}`;
+    (candidates.get(key) ?? candidates.set(key, { params: p, members: [] }).get(key)!).members.push(n);
+  }
+  const batches: SplitBatch[] = [];
+  for (const { params: p, members } of candidates.values()) {
+    const { experts: E, rows: K, cols: N } = p;
+    const slot = { g: E * K * N * 4, u: slotBytes(K * p.rank), v: slotBytes(N * p.rank) };
+    // Greedy in schedule order; a chunk ends where the next member would not fit or where a node
+    // between its members reads a member's results before the batch (at its last member) writes them.
+    let chunk: Node[] = [];
+    const close = () => {
+      if (chunk.length >= 2) batches.push({ members: chunk, params: p, slot });
+      chunk = [];
+    };
+    for (const n of members) {
+      const next = [...chunk, n];
+      const last = position.get(n)!;
+      const early = chunk.some((m) => (readers.get(m) ?? []).some((r) => position.get(r)! < last));
+      if (early || !sdSplitBatchFits(p, next.length, { u: next.length * slot.u, v: next.length * slot.v }, caps)) close();
+      chunk.push(n);
+    }
+    close();
   }
   return batches;
 }

@@ -22,7 +22,7 @@ import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.t
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
-import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitOutCase, sdSplitCpartLength, sdSplitOutPcCase, sdSplitPair, sdSplitVariant, type SdSplitOutMode, type SdSplitParams } from '../kernels/sd-split.ts';
+import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitOutCase, sdSplitCpartLength, sdSplitOutPcCase, sdSplitPair, sdSplitVariant, type SdSplitBatch, type SdSplitOutMode, type SdSplitParams } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
 import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
@@ -167,6 +167,29 @@ export function lowerProxyBatch(
   // byte offsets → elements
   const at = members.map((m) => ({ wc: m.wc / 4, wu: m.wu / 4, out: m.out / 4 }));
   emit(sdProxyCase(p, caps, at), buffers);
+}
+
+/**
+ * One split batch (compiler/codegen/batches.ts): sd_split_ap and sd_split_out_pc for all members, G
+ * back to back in `g`, U's and V's in the basis buffers, Gc and Gu at the members' slots of the slab
+ * buffers `gc` and `gu` (bound once when they are one buffer).
+ */
+export function lowerSplitBatch(
+  p: SdSplitParams,
+  batch: SdSplitBatch,
+  buffers: { g: number; u: number; v: number; gc: number; gu: number },
+  c: LoweringContext,
+): void {
+  const n = batch.count;
+  const { g, u, v } = buffers;
+  // Bound as uniforms by out_pc: a window of exactly their size (a reused temporary may be up to twice
+  // as large, past the 64 KiB uniform binding a batch may fill).
+  const exact = (bytes: number, name: string) => c.view(c.temp(bytes, name), 0, bytes, name);
+  const a = exact(n * p.experts * p.rank * p.cols * 4, 'a');
+  const pm = exact(n * p.experts * p.rows * p.rank * 4, 'p');
+  const cpart = exact(n * sdSplitCpartLength(p) * 4, 'cpart');
+  c.emit(sdSplitApCase(p, c.caps, batch), { g, u, v, a, p: pm, cpart });
+  c.emit(sdSplitOutPcCase(p, c.caps, batch), { g, u, v, a, p: pm, cpart, ...(batch.sharedOut ? { gu: buffers.gu } : { gc: buffers.gc, gu: buffers.gu }) });
 }
 
 function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {

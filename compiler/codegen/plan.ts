@@ -22,8 +22,8 @@ import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
-import { KERNEL_LOWERINGS, lowerOptimizerSlab, lowerProxyBatch, type LoweringContext } from './lowerings.ts';
-import { planProxyBatches } from './batches.ts';
+import { KERNEL_LOWERINGS, lowerOptimizerSlab, lowerProxyBatch, lowerSplitBatch, type LoweringContext } from './lowerings.ts';
+import { planProxyBatches, planSplitBatches } from './batches.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
 import { inPlaceInputs, optimizerOperands, planSlabs } from './slabs.ts';
 
@@ -295,6 +295,29 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     return id;
   });
 
+  // Split batches (CPU adapters' gradient split pair, see batches.ts): the members' G in one buffer the
+  // batch owns, U's and V's in one basis buffer each; the last member emits the two dispatches.
+  const splitBatches = planSplitBatches(order, gradSlot, slotOf, caps);
+  const splitMember = new Map<Node, number>();
+  const splitG = new Map<Node, Map<number, { of: number; offset: number }>>();
+  const splitBuffers = splitBatches.map((batch, bi) => {
+    const count = batch.members.length;
+    const [g, u, v] = [
+      pool.create(count * batch.slot.g, 'activation', `sd_split${bi}.g`),
+      pool.create(count * batch.slot.u, 'param', `sd_split${bi}.U_k`),
+      pool.create(count * batch.slot.v, 'param', `sd_split${bi}.V_k`),
+    ];
+    for (const id of [g, u, v]) pinned.add(id);
+    batch.members.forEach((n, j) => {
+      splitMember.set(n, bi);
+      const G = n.inputs[0];
+      splitG.set(G.node, (splitG.get(G.node) ?? new Map()).set(G.index, { of: g, offset: j * batch.slot.g }));
+      slotOf.set(n.inputs[1].node, { of: u, offset: j * batch.slot.u });
+      slotOf.set(n.inputs[2].node, { of: v, offset: j * batch.slot.v });
+    });
+    return { g, u, v };
+  });
+
   // Which node's value currently lives in each activation buffer: a buffer is released only by
   // its owner's death, so a buffer handed over in place (matmul_add) survives its old value.
   const owner = new Map<number, Node>();
@@ -443,6 +466,12 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
             pinned.add(id);
             return id;
           }
+          const g = splitG.get(node)?.get(i);
+          if (g) {
+            const id = pool.createView(g.of, g.offset, bytesOf(t), 'activation', `${node.op}#${i}`);
+            pinned.add(id);
+            return id;
+          }
           unplanned += roundUp(bytesOf(t));
           const addend = node.op === 'matmul_add' ? node.inputs[2] : undefined;
           if (addend && lastUse.get(addend.node) === position && addend.node.op !== 'reshape' && owner.get(buf(addend)) === addend.node) {
@@ -486,9 +515,29 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         dispatches.push({ program, buffers: ids, op: node.op, kernel });
       },
     };
-    const lower = KERNEL_LOWERINGS[node.op] as ((n: Node, c: LoweringContext) => void) | undefined;
-    if (!lower) throw new Error(`no kernel lowering for op '${node.op}'`);
-    lower(node, ctx);
+    const batch = splitMember.get(node);
+    if (batch !== undefined) {
+      // a split batch member: the last one runs the whole batch, the others only own their results' slots
+      const { members, params } = splitBatches[batch];
+      if (members[members.length - 1] === node) {
+        const at = (n: Node, i: number) => ctx.storage(bufferOf.get(n)![i]);
+        const [gc, gu] = [at(node, 0).of, at(node, 1).of];
+        const table = (f: (n: Node) => number) => members.map((n) => f(n) / 4);
+        const split = {
+          count: members.length,
+          uAt: members.map((_, j) => (j * splitBatches[batch].slot.u) / 4),
+          vAt: members.map((_, j) => (j * splitBatches[batch].slot.v) / 4),
+          gcAt: table((n) => at(n, 0).offset),
+          guAt: table((n) => at(n, 1).offset),
+          sharedOut: gc === gu,
+        };
+        lowerSplitBatch(params, split, { ...splitBuffers[batch], gc, gu }, ctx);
+      }
+    } else {
+      const lower = KERNEL_LOWERINGS[node.op] as ((n: Node, c: LoweringContext) => void) | undefined;
+      if (!lower) throw new Error(`no kernel lowering for op '${node.op}'`);
+      lower(node, ctx);
+    }
     for (const t of temps) pool.release(t);
     // Free every value whose last reader was this node; views own no buffer of their own.
     for (const dead of dying.get(position) ?? []) {

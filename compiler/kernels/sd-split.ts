@@ -348,6 +348,66 @@ export function sdSplitCpartLength(p: SdSplitParams): number {
 }
 
 /**
+ * A batch of the pair's splits (the planner's split batches, compiler/codegen/batches.ts): `count` matrices of one shape,
+ * each kernel one dispatch for all of them. G, A, P and C's parts are the members' back to back ([count·E, …]); U and V
+ * (uAt, vAt) and the results (gcAt, guAt) sit at each member's offset, in f32 elements (multiples of 4) of their bound
+ * buffers: the basis buffers and the gradient slab(s). `sharedOut`: Gc and Gu are slots of one buffer, bound once as
+ * `gu` (a buffer may not be bound writable twice over overlapping ranges). One member at offset 0 is the plain pair.
+ */
+export interface SdSplitBatch {
+  readonly count: number;
+  readonly uAt: readonly number[];
+  readonly vAt: readonly number[];
+  readonly gcAt: readonly number[];
+  readonly guAt: readonly number[];
+  readonly sharedOut: boolean;
+}
+
+export const SPLIT_SINGLE: SdSplitBatch = { count: 1, uAt: [0], vAt: [0], gcAt: [0], guAt: [0], sharedOut: false };
+
+/**
+ * Whether `count` matrices of shape p fit one batch of the pair: the pair takes the shape, every uniform operand of the
+ * batch (the U and V bindings of `basisBytes` each, A, P, C's parts) fits one binding, the workgroups one dispatch dimension,
+ * and with broadcast loads a subgroup never spans two matrices in A's job (E·cols/4 a multiple of the lanes).
+ */
+export function sdSplitBatchFits(p: SdSplitParams, count: number, basisBytes: { u: number; v: number }, caps?: SdSplitCaps): boolean {
+  if (!sdSplitPair(p, caps)) return false;
+  const { experts: E, rows: K, cols: N, rank: r } = p;
+  const t = rowTile(p, PAIR_TILE.ap);
+  const lanes = sdSplitBroadcastLanes(caps);
+  const groups = ceilDiv((count * E * N) / 4, t.wg) + t.rowGroups * count * E;
+  return (
+    [basisBytes.u, basisBytes.v, count * E * r * N * 4, count * E * K * r * 4, count * sdSplitCpartLength(p) * 4].every((b) => b <= UNIFORM_BYTES) &&
+    groups <= 65535 &&
+    (count === 1 || lanes === undefined || ((E * N) / 4) % lanes === 0)
+  );
+}
+
+function checkBatch(p: SdSplitParams, b: SdSplitBatch, caps?: SdSplitCaps): void {
+  const tables = [b.uAt, b.vAt, b.gcAt, b.guAt];
+  if (!Number.isInteger(b.count) || b.count < 1 || tables.some((t) => t.length !== b.count)) throw new InternalError(`sd_split batch: ${b.count} members need one offset each in every table`);
+  if (tables.some((t) => t.some((o) => !Number.isInteger(o) || o < 0 || o % 4 !== 0))) throw new InternalError('sd_split batch: offsets must be whole vec4s');
+  const end = (t: readonly number[], size: number) => t.map((o) => [o, o + size] as const);
+  const outs = b.sharedOut ? [...end(b.gcAt, p.rows * p.cols), ...end(b.guAt, p.experts * p.rows * p.cols)] : [];
+  const spans = [outs, b.sharedOut ? [] : end(b.gcAt, p.rows * p.cols), b.sharedOut ? [] : end(b.guAt, p.experts * p.rows * p.cols)];
+  for (const list of spans) {
+    const sorted = [...list].sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < sorted.length; i++) if (sorted[i][0] < sorted[i - 1][1]) throw new InternalError('sd_split batch: results overlap');
+  }
+  const basis = { u: endOf(b.uAt, p.rows * p.rank) * 4, v: endOf(b.vAt, p.cols * p.rank) * 4 };
+  if (b.count > 1 && !sdSplitBatchFits(p, b.count, basis, caps)) throw new InternalError(`sd_split batch: ${b.count} matrices of ${shape(p)} do not fit one dispatch`);
+}
+
+/** The batch's template params (offset tables in vec4s) and label suffix. */
+function batchParams(b: SdSplitBatch) {
+  const table = (t: readonly number[]) => t.map((o) => `${o / 4}u`).join(', ');
+  return { count: b.count, uAt: table(b.uAt), vAt: table(b.vAt), gcAt: table(b.gcAt), guAt: table(b.guAt), gcArray: b.sharedOut ? 'gu' : 'gc' };
+}
+
+const batchLabel = (b: SdSplitBatch): string => (b === SPLIT_SINGLE ? '' : `_b${b.count}`);
+const endOf = (t: readonly number[], size: number): number => Math.max(...t) + size;
+
+/**
  * Lanes the pair spreads its shared operands over, or undefined: the adapter's smallest subgroup
  * (a subgroup is at least that wide, so every lane a broadcast reads from exists) when it has
  * subgroups of 4 or more. On lavapipe an operand every lane needs alike (V's rows, A's column quad,
@@ -383,25 +443,27 @@ function broadcastParams(p: SdSplitParams, lanes: number | undefined) {
 }
 
 /** sd_split_ap: A = Uᵀ G(e) in the first workgroups (as sd_split_a's vec4 kernel), P = G(e) V in the rest (as sd_split_b's rows kernel without the U A term). */
-export function sdSplitApProgram(p: SdSplitParams, caps?: SdSplitCaps): KernelProgram {
+export function sdSplitApProgram(p: SdSplitParams, caps?: SdSplitCaps, batch: SdSplitBatch = SPLIT_SINGLE): KernelProgram {
   checkPair(p);
+  checkBatch(p, batch, caps);
   const t = rowTile(p, PAIR_TILE.ap);
-  const aThreads = (p.experts * p.cols) / 4;
+  const n = batch.count;
+  const aThreads = (n * p.experts * p.cols) / 4;
   const aGroups = ceilDiv(aThreads, t.wg);
-  const groups = aGroups + t.rowGroups * p.experts;
+  const groups = aGroups + t.rowGroups * n * p.experts;
   if (groups > 65535) throw new InternalError(`sd_split_ap: ${groups} workgroups exceed one dispatch dimension`);
   const lanes = sdSplitBroadcastLanes(caps);
   return {
     template: 'sd-split-ap',
-    label: `sd_split_ap_${shape(p)}${lanes ? `_sg${lanes}` : ''}`,
-    params: { ...t.params, aThreads, aGroups, groups, cQuads: (p.rank * p.rank) / 4, credQuads: (t.wg * p.rank * p.rank) / 4, ...broadcastParams(p, lanes) },
+    label: `sd_split_ap_${shape(p)}${batchLabel(batch)}${lanes ? `_sg${lanes}` : ''}`,
+    params: { ...t.params, experts: p.experts, aThreads, aGroups, groups, cQuads: (p.rank * p.rank) / 4, credQuads: (t.wg * p.rank * p.rank) / 4, ...broadcastParams(p, lanes), ...batchParams(batch) },
     bindings: [
-      { name: 'g', access: 'read', type: 'f32', length: p.experts * p.rows * p.cols, vec4: true },
-      { name: 'u', access: 'uniform', type: 'f32', length: p.rows * p.rank },
-      { name: 'v', access: 'uniform', type: 'f32', length: p.cols * p.rank },
-      { name: 'a', access: 'write', type: 'f32', length: p.experts * p.rank * p.cols, vec4: true },
-      { name: 'p', access: 'write', type: 'f32', length: p.experts * p.rows * p.rank, vec4: true },
-      { name: 'cpart', access: 'write', type: 'f32', length: sdSplitCpartLength(p), vec4: true },
+      { name: 'g', access: 'read', type: 'f32', length: n * p.experts * p.rows * p.cols, vec4: true },
+      { name: 'u', access: 'uniform', type: 'f32', length: endOf(batch.uAt, p.rows * p.rank) },
+      { name: 'v', access: 'uniform', type: 'f32', length: endOf(batch.vAt, p.cols * p.rank) },
+      { name: 'a', access: 'write', type: 'f32', length: n * p.experts * p.rank * p.cols, vec4: true },
+      { name: 'p', access: 'write', type: 'f32', length: n * p.experts * p.rows * p.rank, vec4: true },
+      { name: 'cpart', access: 'write', type: 'f32', length: n * sdSplitCpartLength(p), vec4: true },
     ],
     workgroupSize: [t.wg, 1, 1],
     dispatch: [groups, 1, 1],
@@ -410,19 +472,43 @@ export function sdSplitApProgram(p: SdSplitParams, caps?: SdSplitCaps): KernelPr
 }
 
 /** sd_split_out_pc: Gu and Gc (written) from G, A and P, forming C = A V and B = P − U C itself. */
-export function sdSplitOutPcProgram(p: SdSplitParams, caps?: SdSplitCaps): KernelProgram {
+export function sdSplitOutPcProgram(p: SdSplitParams, caps?: SdSplitCaps, batch: SdSplitBatch = SPLIT_SINGLE): KernelProgram {
   checkPair(p);
+  checkBatch(p, batch, caps);
   const base = sdSplitOutRowsProgram(p, SPLIT_MODE, PAIR_TILE.out);
   const t = rowTile(p, PAIR_TILE.out);
   const cGroups = rowTile(p, PAIR_TILE.ap).rowGroups; // sd_split_ap's row groups, one part of C each
   const lanes = sdSplitBroadcastLanes(caps);
+  const n = batch.count;
+  const [gcLength, guLength] = [endOf(batch.gcAt, p.rows * p.cols), endOf(batch.guAt, p.experts * p.rows * p.cols)];
+  // the members' operands back to back, U and V and the results at their offsets
+  const sized = (b: KernelProgram['bindings'][number]): KernelProgram['bindings'] => {
+    switch (b.name) {
+      case 'g':
+      case 'a':
+        return [{ ...b, length: n * b.length }];
+      case 'b':
+        return [{ ...b, name: 'p', length: n * b.length }, { name: 'cpart', access: 'uniform', type: 'f32', length: n * sdSplitCpartLength(p) }];
+      case 'u':
+        return [{ ...b, length: endOf(batch.uAt, p.rows * p.rank) }];
+      case 'v':
+        return [{ ...b, length: endOf(batch.vAt, p.cols * p.rank) }];
+      case 'gc':
+        return batch.sharedOut ? [] : [{ ...b, length: gcLength }];
+      case 'gu':
+        return [{ ...b, length: batch.sharedOut ? Math.max(gcLength, guLength) : guLength }];
+      default:
+        throw new InternalError(`sd_split_out_pc: unexpected binding ${b.name}`);
+    }
+  };
   return {
     ...base,
     template: 'sd-split-out-pc',
-    label: `sd_split_out_pc_${shape(p)}_${p.aggregate}${lanes ? `_sg${lanes}` : ''}`,
-    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups, cQuads: (p.rank * p.rank) / 4, ...broadcastParams(p, lanes) },
+    label: `sd_split_out_pc_${shape(p)}_${p.aggregate}${batchLabel(batch)}${lanes ? `_sg${lanes}` : ''}`,
+    params: { ...base.params, bTile: p.experts * t.params.tile, cGroups, cQuads: (p.rank * p.rank) / 4, ...broadcastParams(p, lanes), ...batchParams(batch) },
     features: lanes ? ['subgroups'] : [],
-    bindings: base.bindings.flatMap((b) => (b.name === 'b' ? [{ ...b, name: 'p' }, { name: 'cpart', access: 'uniform' as const, type: 'f32' as const, length: sdSplitCpartLength(p) }] : [b])),
+    bindings: base.bindings.flatMap(sized),
+    dispatch: [base.dispatch[0], base.dispatch[1], n],
   };
 }
 
@@ -552,13 +638,49 @@ export function sdSplitOutPcOracle(p: SdSplitParams) {
   };
 }
 
-export function sdSplitApCase(p: SdSplitParams, caps?: SdSplitCaps): KernelCase {
-  return { program: sdSplitApProgram(p, caps), oracle: sdSplitApOracle(p), tolerance: tolerance(p.rows * p.cols) };
+/** A batch's oracle from a member's: each member's slices of the back-to-back operands and its U, V; results placed at its offsets. */
+function batchOracle(
+  p: SdSplitParams,
+  b: SdSplitBatch,
+  one: (inputs: Inputs) => Record<string, Float32Array>,
+  stacked: Readonly<Record<string, number>>,
+  program: KernelProgram,
+): (inputs: Inputs) => Record<string, Float32Array> {
+  if (b === SPLIT_SINGLE) return one;
+  return (inputs: Inputs): Record<string, Float32Array> => {
+    const out: Record<string, Float32Array> = {};
+    for (const binding of program.bindings) if (binding.access === 'write') out[binding.name] = new Float32Array(binding.length);
+    const slice = (a: ArrayLike<number>, from: number, size: number) => Float32Array.from({ length: size }, (_, i) => a[from + i]);
+    for (let j = 0; j < b.count; j++) {
+      const mine: Record<string, ArrayLike<number>> = {};
+      for (const [name, size] of Object.entries(stacked)) if (inputs[name]) mine[name] = slice(inputs[name], j * size, size);
+      mine.u = slice(inputs.u, b.uAt[j], p.rows * p.rank);
+      mine.v = slice(inputs.v, b.vAt[j], p.cols * p.rank);
+      for (const [name, values] of Object.entries(one(mine))) {
+        if (name === 'gc') out[b.sharedOut ? 'gu' : 'gc'].set(values, b.gcAt[j]);
+        else if (name === 'gu') out.gu.set(values, b.guAt[j]);
+        else out[name].set(values, j * values.length);
+      }
+    }
+    return out;
+  };
 }
 
-export function sdSplitOutPcCase(p: SdSplitParams, caps?: SdSplitCaps): KernelCase {
+/** Floats of one member in each back-to-back operand of the pair. */
+function stackedSizes(p: SdSplitParams): Record<string, number> {
+  const { experts: E, rows: K, cols: N, rank: r } = p;
+  return { g: E * K * N, a: E * r * N, p: E * K * r, cpart: sdSplitCpartLength(p) };
+}
+
+export function sdSplitApCase(p: SdSplitParams, caps?: SdSplitCaps, batch: SdSplitBatch = SPLIT_SINGLE): KernelCase {
+  const program = sdSplitApProgram(p, caps, batch);
+  return { program, oracle: batchOracle(p, batch, sdSplitApOracle(p), stackedSizes(p), program), tolerance: tolerance(p.rows * p.cols) };
+}
+
+export function sdSplitOutPcCase(p: SdSplitParams, caps?: SdSplitCaps, batch: SdSplitBatch = SPLIT_SINGLE): KernelCase {
+  const program = sdSplitOutPcProgram(p, caps, batch);
   // B's r·(row groups) terms of U C, then 2r·E terms per result
-  return { program: sdSplitOutPcProgram(p, caps), oracle: sdSplitOutPcOracle(p), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, PAIR_TILE.ap).rowGroups) };
+  return { program, oracle: batchOracle(p, batch, sdSplitOutPcOracle(p), stackedSizes(p), program), tolerance: tolerance(p.rank * p.rank * p.experts * rowTile(p, PAIR_TILE.ap).rowGroups) };
 }
 
 /** Rows per invocation in the fused kernel's phase 2 (unrolled: more costs LLVM compile time, fewer reload A and v more often). */

@@ -106,6 +106,40 @@ describe('execution planning', () => {
     }
   });
 
+  it('runs the CPU adapters\' gradient splits of one shape as one batch: G, U and V in batch buffers, results in the slab', () => {
+    const cpu: DeviceCaps = { ...CAPS, cpuAdapter: true, subgroups: true, subgroupMinSize: 8 };
+    const m = tinyModel({ spectral: true });
+    const g = runPasses(lowerModel({ ...m, spectral: { ...m.spectral!, rank: 8 } }, SHAPE), TRAINING_PIPELINE);
+    const plan = planGraph(g, cpu);
+    const splits = topoOrder(g).filter((n) => n.op === 'sd_split_grad');
+    const shapes = new Set(splits.map((n) => n.inputs[0].node.types[n.inputs[0].index].shape.join('x')));
+    expect(splits.length).toBeGreaterThan(shapes.size);
+    const dispatches = plan.dispatches.filter((d) => d.op === 'sd_split_grad');
+    const count = (label: string) => Number(/_b(\d+)/.exec(label)?.[1] ?? 1);
+    // one sd_split_ap and one sd_split_out_pc per batch or lone split, covering every split once: the down
+    // shape (E·cols/4 = 4·16/4) batches over 8 lanes, gate/up (4·12/4 = 12 column quads) cannot
+    const aps = dispatches.filter((d) => d.program.label.startsWith('sd_split_ap_'));
+    expect(aps.reduce((sum, d) => sum + count(d.program.label), 0)).toBe(splits.length);
+    expect(dispatches.length).toBe(2 * aps.length);
+    const batched = dispatches.filter((d) => count(d.program.label) > 1);
+    expect(batched.map((d) => d.program.label)).toEqual(['sd_split_ap_e4_12x16_r8_b2_sg8', 'sd_split_out_pc_e4_12x16_r8_sum_b2_sg8']);
+    for (const d of batched) {
+      const at = (name: string) => plan.buffers[d.buffers[d.program.bindings.findIndex((b) => b.name === name)]];
+      expect(at('g').kind).toBe('activation');
+      expect(at('u').kind).toBe('param');
+      expect(at('v').kind).toBe('param');
+      if (d.program.bindings.some((b) => b.name === 'gu')) expect(at('gu').kind).toBe('slab');
+    }
+    // the batched matrices' U_k and V_k are slots of a basis buffer (re-basing and checkpoints write them there)
+    const bases = Object.values(plan.params).filter((p) => p.role?.kind === 'sd' && (p.role.part === 'basis_u' || p.role.part === 'basis_v'));
+    expect(bases.length).toBe(2 * splits.length);
+    const inBatch = bases.filter((p) => plan.buffers[p.buffer].view);
+    expect(inBatch.length).toBe(4);
+    for (const p of inBatch) expect(plan.buffers[plan.buffers[p.buffer].view!.of].name).toMatch(/^sd_split\d+\.(U|V)_k$/);
+    // without a CPU adapter: the three kernels per split, no batches
+    expect(planGraph(g, { ...cpu, cpuAdapter: false }).dispatches.filter((d) => /^sd_split_.*_b\d/.test(d.program.label))).toEqual([]);
+  });
+
   it('finds the first dispatch touching a buffer by the bytes it covers (slots of a slab, the slab, nested views)', () => {
     // Buffer 0: a 1024-byte slab; 1 and 2: its slots [0, 256) and [256, 512); 3: a buffer of its
     // own; 4: a slot of slot 2 at [384, 512) of the slab.

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import {
   sdProjectFused, sdProjectFusedCase, sdProjectFusedProgram,
   sdSplitACase, sdSplitAProgram, sdSplitApCase, sdSplitApProgram, sdSplitBCase, sdSplitBProgram, sdSplitOutCase, sdSplitOutPcCase,
-  sdSplitOutPcProgram, sdSplitOutProgram, sdSplitPair, sdSplitVariant,
+  sdSplitOutPcProgram, sdSplitOutProgram, sdSplitPair, sdSplitVariant, sdSplitBatchFits, type SdSplitBatch,
   type SdSplitCaps, type SdSplitOutMode, type SdSplitParams, type SdSplitVariant,
 } from '../../compiler/kernels/sd-split.ts';
 import { Rng } from '../../base/rng.ts';
@@ -224,6 +224,79 @@ async function runPair(p: SdSplitParams, g: Float32Array, u: Float32Array, v: Fl
   const { a, p: pm, cpart } = await exec.run(sdSplitApProgram(p, caps), { g, u, v });
   return exec.run(sdSplitOutPcProgram(p, caps), { g, u, v, a, p: pm, cpart });
 }
+
+/** A batch of `count` members laid out as the planner does: U's and V's back to back with a gap, results interleaved in one or two buffers. */
+function batchOf(p: SdSplitParams, count: number, sharedOut: boolean): SdSplitBatch {
+  const [uSize, vSize, gcSize, guSize] = [p.rows * p.rank, p.cols * p.rank, p.rows * p.cols, p.experts * p.rows * p.cols].map((n) => Math.ceil(n / 4) * 4 + 4);
+  const ids = Array.from({ length: count }, (_, j) => count - 1 - j); // members' slots in reverse order
+  return {
+    count,
+    uAt: ids.map((j) => j * uSize),
+    vAt: ids.map((j) => j * vSize),
+    gcAt: ids.map((j) => j * (sharedOut ? gcSize + guSize : gcSize)),
+    guAt: ids.map((j) => (sharedOut ? j * (gcSize + guSize) + gcSize : j * guSize)),
+    sharedOut,
+  };
+}
+
+describe('sd_split pair batches (several matrices of one shape per dispatch)', () => {
+  const demo: SdSplitParams = { experts: 4, rows: 64, cols: 128, rank: 8, aggregate: 'sum' };
+  const cases: [SdSplitParams, number, boolean][] = [
+    [demo, 2, true],
+    [{ ...demo, rows: 128, cols: 64, aggregate: 'mean' }, 2, false],
+    [{ ...SHAPES[4], cols: 32 }, 3, true], // partial row tiles, two row groups
+  ];
+  for (const [p, count, sharedOut] of cases) {
+    for (const caps of [{ cpuAdapter: true }, SG8]) {
+      const batch = batchOf(p, count, sharedOut);
+      for (const kc of [sdSplitApCase(p, caps, batch), sdSplitOutPcCase(p, caps, batch)]) {
+        it(`${kc.program.label}${sharedOut ? ' (Gc and Gu in one buffer)' : ''} matches golden and oracle`, async () => {
+          expectGoldenWgsl(GOLDEN_DIR, kc.program);
+          const r = await checkKernel(await testExecutor(), kc, 3);
+          expect(r.ok, r.report).toBe(true);
+        });
+      }
+      it(`${count} × ${p.experts}×${p.rows}×${p.cols}${caps === SG8 ? ' sg8' : ''}: the batch gives each member's single-pair bits`, async () => {
+        const exec = await testExecutor();
+        const rng = new Rng('sd-split-batch');
+        const gs = Array.from({ length: count }, () => Float32Array.from({ length: p.experts * p.rows * p.cols }, () => rng.normal()));
+        const us = gs.map(() => orthonormalColumns(p.rows, p.rank, rng));
+        const vs = gs.map(() => orthonormalColumns(p.cols, p.rank, rng));
+        const place = (parts: Float32Array[], at: readonly number[], length: number) => {
+          const out = new Float32Array(length);
+          parts.forEach((x, j) => out.set(x, at[j]));
+          return out;
+        };
+        const ap = sdSplitApProgram(p, caps, batch);
+        const len = (prog: typeof ap, name: string) => prog.bindings.find((b) => b.name === name)!.length;
+        const g = place(gs, gs.map((_, j) => j * gs[0].length), count * gs[0].length);
+        const u = place(us, batch.uAt, len(ap, 'u'));
+        const v = place(vs, batch.vAt, len(ap, 'v'));
+        const { a, p: pm, cpart } = await exec.run(ap, { g, u, v });
+        const got = await exec.run(sdSplitOutPcProgram(p, caps, batch), { g, u, v, a, p: pm, cpart });
+        for (let j = 0; j < count; j++) {
+          const one = await runPair(p, gs[j], us[j], vs[j], caps);
+          expect(Array.from(got.gu.subarray(batch.guAt[j], batch.guAt[j] + one.gu.length))).toEqual(Array.from(one.gu));
+          const gc = sharedOut ? got.gu : got.gc;
+          expect(Array.from(gc.subarray(batch.gcAt[j], batch.gcAt[j] + one.gc.length))).toEqual(Array.from(one.gc));
+        }
+      });
+    }
+  }
+
+  it('fits a batch only within the uniform limits and, with broadcasts, when no subgroup spans two matrices', () => {
+    const basis = (n: number) => ({ u: n * 64 * 8 * 4, v: n * 128 * 8 * 4 });
+    // A: 4·8·128 floats = 16 KiB per matrix, 64 KiB for four
+    expect(sdSplitBatchFits(demo, 4, basis(4), SG8)).toBe(true);
+    expect(sdSplitBatchFits(demo, 5, basis(5), SG8)).toBe(false);
+    // E·cols/4 = 1·8/4 = 2 column quads per matrix: an 8-lane subgroup would span four matrices
+    const thin: SdSplitParams = { experts: 1, rows: 8, cols: 8, rank: 4, aggregate: 'sum' };
+    expect(sdSplitBatchFits(thin, 2, { u: 256, v: 256 }, { cpuAdapter: true })).toBe(true);
+    expect(sdSplitBatchFits(thin, 2, { u: 256, v: 256 }, SG8)).toBe(false);
+    expect(() => sdSplitApProgram(thin, SG8, batchOf(thin, 2, false))).toThrow(/do not fit/);
+    expect(() => sdSplitOutPcProgram(demo, SG8, { ...batchOf(demo, 2, true), guAt: [0, 0] })).toThrow(/overlap/);
+  });
+});
 
 describe('sd_split chain', () => {
   const cases: [SdSplitParams, SdSplitVariant | 'pair' | 'pair-sg8'][] = [

@@ -6,6 +6,8 @@
 //   each P workgroup also writes its rows' part of C(e) = U^T P(e) [8, 8] to cpart (a lane sum in workgroup memory, one barrier).
 // bindings: g (read, vec4) [E, 70, 20], u (uniform) [70, 8], v (uniform) [20, 8],
 //   a (write, vec4) [E, 8, 20], p (write, vec4) [E, 70, 8], cpart (write, vec4) [E, 2, 8, 8]
+// A batch of 1 matrices of this shape (2 experts each): g, a, p and cpart hold the matrices back to back (expert
+//   index e over all 1·2), matrix e / 2 reads U at u[uAt[·]] and V at v[vAt[·]] (vec4s).
 // dispatch: 6 workgroups along x. The job branch depends only on wid.x (workgroup-uniform).
 //   A: invocation t = wid.x * 8 + lid.x < 10 owns column quad n4 = t % 5 of expert e = t / 5.
 //   P: w = wid.x - 2, expert e = w / 2; an invocation owns 8 rows
@@ -22,6 +24,8 @@
 @group(0) @binding(5) var<storage, read_write> cpart: array<vec4<f32>>;
 
 var<workgroup> cred: array<vec4<f32>, 128>;
+var<private> uAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> vAt: array<u32, 1> = array<u32, 1>(0u);
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -31,12 +35,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let e = t / 5u;
       let n4 = t - e * 5u;
       let gBase = e * 70u * 5u + n4;
+      let ub = uAt[e / 2u];
       let rows = 70u * min(arrayLength(&a), 1u);
       var acc: array<vec4<f32>, 8>;
       for (var k = 0u; k < rows; k++) {
         let x = g[gBase + k * 5u];
         for (var q = 0u; q < 2u; q++) {
-          let uq = u[k * 2u + q];
+          let uq = u[ub + k * 2u + q];
           acc[4u * q] = fma(vec4<f32>(uq.x), x, acc[4u * q]);
           acc[4u * q + 1u] = fma(vec4<f32>(uq.y), x, acc[4u * q + 1u]);
           acc[4u * q + 2u] = fma(vec4<f32>(uq.z), x, acc[4u * q + 2u]);
@@ -56,13 +61,15 @@ fn pJob(w: u32, lane: u32) {
   let e = w / 2u;
   let rg = w - e * 2u;
   let k0 = rg * 64u + lane;
+  let ub = uAt[e / 2u];
+  let vb = vAt[e / 2u];
   var acc: array<vec4<f32>, 16>;
   let cols4 = 5u * min(arrayLength(&p), 1u);
   for (var n4 = 0u; n4 < cols4; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 8>;
     for (var i = 0u; i < 8u; i++) {
-      vn[i] = v[n4 * 8u + i];
+      vn[i] = v[vb + n4 * 8u + i];
     }
     for (var row = 0u; row < 8u; row++) {
       let k = min(k0 + row * 8u, 69u);
@@ -83,7 +90,7 @@ fn pJob(w: u32, lane: u32) {
     }
     let keep = select(0.0f, 1.0f, k < 70u);
     for (var i4 = 0u; i4 < 2u; i4++) {
-      let w4 = u[min(k, 69u) * 2u + i4] * keep;
+      let w4 = u[ub + min(k, 69u) * 2u + i4] * keep;
       for (var q = 0u; q < 2u; q++) {
         let pq = acc[row * 2u + q];
         cl[(4u * i4) * 2u + q] += w4.x * pq;

@@ -6,6 +6,8 @@
 //   each P workgroup also writes its rows' part of C(e) = U^T P(e) [4, 4] to cpart (a lane sum in workgroup memory, one barrier).
 // bindings: g (read, vec4) [E, 17, 12], u (uniform) [17, 4], v (uniform) [12, 4],
 //   a (write, vec4) [E, 4, 12], p (write, vec4) [E, 17, 4], cpart (write, vec4) [E, 1, 4, 4]
+// A batch of 1 matrices of this shape (3 experts each): g, a, p and cpart hold the matrices back to back (expert
+//   index e over all 1·3), matrix e / 3 reads U at u[uAt[·]] and V at v[vAt[·]] (vec4s).
 // dispatch: 5 workgroups along x. The job branch depends only on wid.x (workgroup-uniform).
 //   A: invocation t = wid.x * 8 + lid.x < 9 owns column quad n4 = t % 3 of expert e = t / 3.
 //   P: w = wid.x - 2, expert e = w / 1; an invocation owns 8 rows
@@ -22,6 +24,8 @@
 @group(0) @binding(5) var<storage, read_write> cpart: array<vec4<f32>>;
 
 var<workgroup> cred: array<vec4<f32>, 32>;
+var<private> uAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> vAt: array<u32, 1> = array<u32, 1>(0u);
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -31,12 +35,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let e = t / 3u;
       let n4 = t - e * 3u;
       let gBase = e * 17u * 3u + n4;
+      let ub = uAt[e / 3u];
       let rows = 17u * min(arrayLength(&a), 1u);
       var acc: array<vec4<f32>, 4>;
       for (var k = 0u; k < rows; k++) {
         let x = g[gBase + k * 3u];
         for (var q = 0u; q < 1u; q++) {
-          let uq = u[k * 1u + q];
+          let uq = u[ub + k * 1u + q];
           acc[4u * q] = fma(vec4<f32>(uq.x), x, acc[4u * q]);
           acc[4u * q + 1u] = fma(vec4<f32>(uq.y), x, acc[4u * q + 1u]);
           acc[4u * q + 2u] = fma(vec4<f32>(uq.z), x, acc[4u * q + 2u]);
@@ -56,13 +61,15 @@ fn pJob(w: u32, lane: u32) {
   let e = w / 1u;
   let rg = w - e * 1u;
   let k0 = rg * 64u + lane;
+  let ub = uAt[e / 3u];
+  let vb = vAt[e / 3u];
   var acc: array<vec4<f32>, 8>;
   let cols4 = 3u * min(arrayLength(&p), 1u);
   for (var n4 = 0u; n4 < cols4; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 4>;
     for (var i = 0u; i < 4u; i++) {
-      vn[i] = v[n4 * 4u + i];
+      vn[i] = v[vb + n4 * 4u + i];
     }
     for (var row = 0u; row < 8u; row++) {
       let k = min(k0 + row * 8u, 16u);
@@ -83,7 +90,7 @@ fn pJob(w: u32, lane: u32) {
     }
     let keep = select(0.0f, 1.0f, k < 17u);
     for (var i4 = 0u; i4 < 1u; i4++) {
-      let w4 = u[min(k, 16u) * 1u + i4] * keep;
+      let w4 = u[ub + min(k, 16u) * 1u + i4] * keep;
       for (var q = 0u; q < 1u; q++) {
         let pq = acc[row * 1u + q];
         cl[(4u * i4) * 1u + q] += w4.x * pq;

@@ -7,6 +7,8 @@ enable subgroups;
 //   each P workgroup also writes its rows' part of C(e) = U^T P(e) [8, 8] to cpart (a lane sum in workgroup memory, one barrier).
 // bindings: g (read, vec4) [E, 16, 12], u (uniform) [16, 8], v (uniform) [12, 8],
 //   a (write, vec4) [E, 8, 12], p (write, vec4) [E, 16, 8], cpart (write, vec4) [E, 1, 8, 8]
+// A batch of 1 matrices of this shape (8 experts each): g, a, p and cpart hold the matrices back to back (expert
+//   index e over all 1·8), matrix e / 8 reads U at u[uAt[·]] and V at v[vAt[·]] (vec4s).
 // dispatch: 11 workgroups along x. The job branch depends only on wid.x (workgroup-uniform).
 //   A: invocation t = wid.x * 8 + lid.x < 24 owns column quad n4 = t % 3 of expert e = t / 3.
 //   P: w = wid.x - 3, expert e = w / 1; an invocation owns 8 rows
@@ -26,6 +28,8 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> cpart: array<vec4<f32>>;
 
 var<workgroup> cred: array<vec4<f32>, 128>;
+var<private> uAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> vAt: array<u32, 1> = array<u32, 1>(0u);
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
@@ -38,11 +42,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let e = tc / 3u;
     let n4 = tc - e * 3u;
     let gBase = e * 16u * 3u + n4;
+    let ub = uAt[e / 8u]; // one matrix per subgroup (the builder checks E·cols/4 against the lanes)
     let groups = 4u * min(arrayLength(&a), 1u);
     var acc: array<vec4<f32>, 8>;
     for (var kg = 0u; kg < groups; kg++) {
       // U's rows 4 kg .. 4 kg + 3: 8 vec4s, one per lane
-      let um = u[kg * 8u + sl];
+      let um = u[ub + kg * 8u + sl];
       {
         let x = g[gBase + (4u * kg + 0u) * 3u];
         let u0 = subgroupBroadcast(um, 0u);
@@ -110,12 +115,14 @@ fn pJob(w: u32, lane: u32, sl: u32) {
   let e = w / 1u;
   let rg = w - e * 1u;
   let k0 = rg * 64u + lane;
+  let ub = uAt[e / 8u];
+  let vb = vAt[e / 8u];
   var acc: array<vec4<f32>, 16>;
   let cols4 = 3u * min(arrayLength(&p), 1u);
   for (var n4 = 0u; n4 < cols4; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 8>;
-    let vm0 = v[n4 * 8u + min(0u + sl, 7u)];
+    let vm0 = v[vb + n4 * 8u + min(0u + sl, 7u)];
     vn[0] = subgroupBroadcast(vm0, 0u);
     vn[1] = subgroupBroadcast(vm0, 1u);
     vn[2] = subgroupBroadcast(vm0, 2u);
@@ -143,7 +150,7 @@ fn pJob(w: u32, lane: u32, sl: u32) {
     }
     let keep = select(0.0f, 1.0f, k < 16u);
     for (var i4 = 0u; i4 < 2u; i4++) {
-      let w4 = u[min(k, 15u) * 2u + i4] * keep;
+      let w4 = u[ub + min(k, 15u) * 2u + i4] * keep;
       for (var q = 0u; q < 2u; q++) {
         let pq = acc[row * 2u + q];
         cl[(4u * i4) * 2u + q] += w4.x * pq;

@@ -8,7 +8,9 @@ enable subgroups;
 // bindings: g (read, vec4) [E, 17, 12], u (uniform) [17, 4], v (uniform) [12, 4],
 //   a (uniform) [E, 4, 12], p (uniform) [E, 17, 4],
 //   cpart (uniform) [E, 1, 4, 4], gc (write, vec4) [17, 12], gu (write, vec4) [E, 17, 12]
-// dispatch: (1, 3) workgroups; an invocation owns 4 rows k = wid.x * 32 + lid.x + 8 * row
+// A batch of 1 matrices of this shape: g, a, p and cpart hold them back to back, matrix wid.z reads U at u[uAt[·]], V at
+//   v[vAt[·]] and writes Gc at gc[gcAt[·]], Gu at gu[guAt[·]] (vec4s).
+// dispatch: (1, 3, 1) workgroups; an invocation owns 4 rows k = wid.x * 32 + lid.x + 8 * row
 //   and walks column quads [wid.y * 1, min((wid.y + 1) * 1, 3)). Rows past the end read row 16
 //   and write nothing.
 // Why this shape: as sd_split_out's rows kernel (uniform operands: a per-lane storage load is a branch per lane and
@@ -28,15 +30,24 @@ enable subgroups;
 @group(0) @binding(6) var<storage, read_write> gc: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> gu: array<vec4<f32>>;
 
+var<private> uAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> vAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> gcAt: array<u32, 1> = array<u32, 1>(0u);
+var<private> guAt: array<u32, 1> = array<u32, 1>(0u);
+
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let sl = lane; // clamped per load: a wider subgroup than planned reads nothing out of range and its extra lanes are never read
   let k0 = wid.x * 32u + lid.x;
+  let mat = wid.z;
+  let e0 = mat * 3u; // this matrix's first expert in g, a, p and cpart
+  let ub = uAt[mat];
+  let vb = vAt[mat];
   var uk: array<vec4<f32>, 4>;
   for (var row = 0u; row < 4u; row++) {
     let k = min(k0 + row * 8u, 16u);
     for (var q = 0u; q < 1u; q++) {
-      uk[row * 1u + q] = u[k * 1u + q];
+      uk[row * 1u + q] = u[ub + k * 1u + q];
     }
   }
   let experts = 3u;
@@ -48,13 +59,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var ce = array<vec4<f32>, 4>(); // zeroed explicitly: a plain declaration in a loop was not re-zeroed per expert on lavapipe
     for (var rg = 0u; rg < 1u; rg++) {
       for (var m = 0u; m < 4u; m++) {
-        ce[m] += cpart[(e * 1u + rg) * 4u + m];
+        ce[m] += cpart[((e0 + e) * 1u + rg) * 4u + m];
       }
     }
     for (var row = 0u; row < 4u; row++) {
       let k = min(k0 + row * 8u, 16u);
       for (var q = 0u; q < 1u; q++) {
-        var b = p[(e * 17u + k) * 1u + q];
+        var b = p[((e0 + e) * 17u + k) * 1u + q];
         for (var i4 = 0u; i4 < 1u; i4++) {
           let w = uk[row * 1u + i4];
           let c0 = 4u * i4 * 1u + q;
@@ -68,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var n4 = wid.y * 1u; n4 < n1; n4++) {
     // v's rows 4 n4 .. 4 n4 + 3: vn[c * rank4 + q] = v[4 n4 + c, 4 q .. 4 q + 3]
     var vn: array<vec4<f32>, 4>;
-    let vm0 = v[n4 * 4u + min(0u + sl, 3u)];
+    let vm0 = v[vb + n4 * 4u + min(0u + sl, 3u)];
     vn[0] = subgroupBroadcast(vm0, 0u);
     vn[1] = subgroupBroadcast(vm0, 1u);
     vn[2] = subgroupBroadcast(vm0, 2u);
@@ -76,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var sum = array<vec4<f32>, 4>(); // zeroed explicitly: the declaration's implicit zeroing was not redone per column quad on lavapipe
     for (var e = 0u; e < experts; e++) {
       var an: array<vec4<f32>, 4>;
-      let am0 = a[(e * 4u + min(0u + sl, 3u)) * 3u + n4];
+      let am0 = a[((e0 + e) * 4u + min(0u + sl, 3u)) * 3u + n4];
       an[0] = subgroupBroadcast(am0, 0u);
       an[1] = subgroupBroadcast(am0, 1u);
       an[2] = subgroupBroadcast(am0, 2u);
@@ -92,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         }
         if (k0 + row * 8u < 17u) {
           let at = (e * 17u + k) * 3u + n4;
-          gu[at] = g[at] - part;
+          gu[guAt[mat] + at] = g[e0 * 17u * 3u + at] - part;
         }
         sum[row] += part;
       }
@@ -100,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var row = 0u; row < 4u; row++) {
       let k = k0 + row * 8u;
       if (k < 17u) {
-        gc[k * 3u + n4] = sum[row] * 0.3333333432674408f;
+        gc[gcAt[mat] + k * 3u + n4] = sum[row] * 0.3333333432674408f;
       }
     }
   }
