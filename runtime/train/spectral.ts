@@ -62,6 +62,40 @@ export function spectralMatrices(plan: ExecutionPlan): SpectralMatrix[] {
   return out;
 }
 
+/** Synthetic re-basings per distinct matrix shape that warmRebase runs (see there). */
+export const REBASE_WARMUP_ROUNDS = 16;
+
+/**
+ * Pays the JIT of the host re-basing before the first real one: `rounds` re-basings of synthetic
+ * matrices of every distinct shape in `matrices`, with the run's residual and reproject options,
+ * on the host only (nothing is read from or written to the device, no state changes). In a fresh
+ * process the first demo re-basing (6 matrices) took 62–67 ms and the next ones 7–13 ms; after this
+ * warm-up (115–140 ms, once) the first took 4.0–6.4 ms, as warm ones do (3.6–10 ms: this VM's speed
+ * moves in steps of its own). Ad-hoc timing, two fresh processes each way. A run re-bases every 16
+ * steps, so without it the first hundreds of steps pay the JIT, and so did the bench's timed ones.
+ */
+export function warmRebase(matrices: readonly SpectralMatrix[], spectral: SpectralConfig, rounds = REBASE_WARMUP_ROUNDS): void {
+  const shapes = new Map(matrices.map((m) => [`${m.rows}:${m.cols}:${m.experts}:${m.rank}`, m]));
+  const rng = new Rng('sd-rebase-warmup');
+  const normal = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  for (let r = 0; r < rounds; r++) {
+    for (const m of shapes.values()) {
+      rebase({
+        common: normal(m.rows * m.cols),
+        unique: rebaseNeedsUnique(spectral) ? normal(m.experts * m.rows * m.cols) : null,
+        uk: normal(m.rows * m.rank),
+        vk: normal(m.cols * m.rank),
+        rows: m.rows,
+        cols: m.cols,
+        experts: m.experts,
+        rank: m.rank,
+        residual: spectral.residual,
+        reproject: spectral.reproject,
+      });
+    }
+  }
+}
+
 /** Writes W_c, W_u(i), U_k and V_k of every SD matrix (deterministic per seed and matrix name). */
 export function initializeSpectral(step: StepExecutor, matrices: readonly SpectralMatrix[], spectral: SpectralConfig, seed: number): void {
   const root = new Rng(seed).fork('spectral-init');

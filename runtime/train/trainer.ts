@@ -33,7 +33,7 @@ import { diagnoseExperts, type ExpertDiagnostics } from '../sd/diagnostics.ts';
 import { diagnosticsInputs } from './diagnostics.ts';
 import { describeResult, implicitEval, metricFields, openEvaluation, runEvaluation, type EvalResult, type EvalSetup } from './evaluate.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
-import { initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, type RebaseReport } from './spectral.ts';
+import { initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, warmRebase, type RebaseReport } from './spectral.ts';
 
 export interface RunOptions {
   /** The .moe file; optional with `resume`, whose run directory records the resolved config. */
@@ -403,6 +403,8 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     initializeSpectral(exec, sdMatrices, spectral, train.seed);
     log(`spectral: ${sdMatrices.length} decoupled matrices (rank ${spectral.rank}, init ${spectral.init}), re-based every ${spectral.rebaseEvery} steps`);
   }
+  // The host re-basing's JIT, paid once here rather than by the first dozen re-basings (also on resume).
+  if (spectral && sdMatrices.length > 0) warmRebase(sdMatrices, spectral);
   mkdirSync(runDir, { recursive: true });
   if (!recorded || changes.length > 0) {
     const record: RunConfigRecord = recorded

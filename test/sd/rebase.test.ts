@@ -5,6 +5,8 @@ import { Matrix } from 'ml-matrix';
 import { Rng } from '../../base/rng.ts';
 import { spectralInit, type SpectralState } from '../../runtime/sd/init.ts';
 import { rebase, type ResidualMode } from '../../runtime/sd/rebase.ts';
+import { warmRebase } from '../../runtime/train/spectral.ts';
+import type { SpectralConfig } from '../../compiler/config/types.ts';
 import {
   frobenius, maxAbs, maxAbsDiff, projector, proxy, referenceProjector, referenceSvd, referenceTruncation, toMatrix,
 } from './helpers.ts';
@@ -146,5 +148,18 @@ describe('rebase', () => {
 
   it('refuses arrays that do not match the shape', () => {
     expect(() => rebase({ ...before, rows, cols: cols + 1, experts, rank, residual: 'keep', reproject: false })).toThrow(/sizes/);
+  });
+});
+
+describe('warmRebase (the trainer pays the re-basing JIT up front)', () => {
+  it('re-bases synthetic matrices of every shape with the run\'s options and leaves later re-basings\' results alone', () => {
+    const state = trainedState(5);
+    const run = () => rebase({ ...state, rows, cols, experts, rank, residual: 'fold', reproject: true });
+    const before = run();
+    const matrix = (r: number, c: number) => ({ name: `m${r}x${c}`, layer: 0, matrix: 'up' as const, params: { common: '', unique: '', uk: '', vk: '' }, moments: [], rows: r, cols: c, experts, rank, std: 0.02 });
+    // fold + reproject need W_u: a warm-up that passed none would throw here
+    expect(() => warmRebase([matrix(rows, cols), matrix(cols, rows)], { residual: 'fold', reproject: true } as SpectralConfig, 2)).not.toThrow();
+    const after = run();
+    for (const key of ['common', 'unique', 'uk', 'vk'] as const) expect(Array.from(after[key]!)).toEqual(Array.from(before[key]!));
   });
 });
