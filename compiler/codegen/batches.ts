@@ -1,3 +1,5 @@
+// Dispatch batches: nodes of one kind and shape that the planner runs as one dispatch, because on
+// lavapipe every dispatch has a fixed cost that small kernels do not amortise. Three kinds:
 // Proxy batches: the SD proxies W_c + W_u(e) (expert_weight) of several matrices of one size (experts
 // and K·N: the kernel is elementwise, so [E, K, N] and [E, N, K] batch together) are
 // materialised by one dispatch instead of one per matrix. Every proxy reads only params, so the
@@ -19,13 +21,20 @@
 // A split joins a batch when its results are slab slots, its G is a value only it reads, its U and V
 // are params nobody else lays out, and no node between the batch's first and last member reads a
 // member's results (they are written only at the last).
-// Invariants: a batch has ≥ 2 members of equal experts and K·N (proxies) or equal shape, rank and
-// aggregate (splits), and fits one storage (and, for the split's operands, uniform) binding; member
-// slots are SLAB_ALIGN-aligned and disjoint.
+// Matmul batches: matmuls that share A and whose B are neighbouring slab slots (q, k, v), as one
+// batched GEMM (planMatmulBatches below); their results are slots of a pool buffer that returns to
+// the pool when the last of them dies.
+// Invariants: a batch has ≥ 2 members of equal experts and K·N (proxies), equal shape, rank and
+// aggregate (splits) or equal shapes and one A (matmuls), and fits one storage (and, for the split's
+// operands, uniform) binding; member slots are SLAB_ALIGN-aligned and disjoint. Every batch computes
+// exactly what its members would one by one (the same kernels' arithmetic: the same bits).
 import type { Node, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import { SLAB_ALIGN } from './slabs.ts';
 import { sdSplitBatchFits, sdSplitPair, type SdSplitCaps, type SdSplitParams } from '../kernels/sd-split.ts';
+
+/** Bytes of a slot for `floats` values: SLAB_ALIGN-aligned, so every slot can be bound as a view. */
+const slotBytes = (floats: number): number => Math.ceil((floats * 4) / SLAB_ALIGN) * SLAB_ALIGN;
 
 /** Where a param lives in a slab: the slab buffer's id and the byte offset of its slot. */
 export type SlabSlot = { readonly of: number; readonly offset: number };
@@ -56,7 +65,7 @@ export function planProxyBatches(order: readonly Node[], slotOf: ReadonlyMap<Nod
   const batches: ProxyBatch[] = [];
   for (const members of candidates.values()) {
     const [E, K, N] = members[0].inputs[1].node.types[0].shape;
-    const slot = Math.ceil((numel(members[0].types[0]) * 4) / SLAB_ALIGN) * SLAB_ALIGN;
+    const slot = slotBytes(numel(members[0].types[0]));
     const perBatch = Math.max(1, Math.floor(maxBatchBytes / slot));
     for (let i = 0; i < members.length; i += perBatch) {
       const chunk = members.slice(i, i + perBatch);
@@ -66,8 +75,6 @@ export function planProxyBatches(order: readonly Node[], slotOf: ReadonlyMap<Nod
   }
   return batches;
 }
-
-const slotBytes = (floats: number): number => Math.ceil((floats * 4) / SLAB_ALIGN) * SLAB_ALIGN;
 
 export interface SplitBatch {
   /** The sd_split_grad nodes in schedule order: the last one's position emits the two dispatches. */
@@ -122,6 +129,72 @@ export function planSplitBatches(
       const early = chunk.some((m) => (readers.get(m) ?? []).some((r) => position.get(r)! < last));
       if (early || !sdSplitBatchFits(p, next.length, { u: next.length * slot.u, v: next.length * slot.v }, caps)) close();
       chunk.push(n);
+    }
+    close();
+  }
+  return batches;
+}
+
+export interface MatmulBatch {
+  /** The matmul nodes in batch order (ascending B slot); the one scheduled first emits the dispatch. */
+  readonly members: readonly Node[];
+  readonly first: Node;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+  /** The slab buffer holding every member's B, the first member's slot offset and the stride between slots (bytes). */
+  readonly b: { readonly of: number; readonly offset: number; readonly stride: number };
+  /** Bytes of one member's C in the batch buffer (SLAB_ALIGN-aligned: each C is a view). */
+  readonly cSlot: number;
+}
+
+/**
+ * Matmul batches: matmuls that share their A operand (the same value) and whose B operands are params
+ * in one optimizer slab at a constant stride (q, k and v from one normalised x: their weights are
+ * neighbouring slab slots) run as one batched GEMM, A broadcast (batch stride 0), B and C strided.
+ * On lavapipe the demo's three 512×64×64 projections took 0.80–0.81 of three dispatches' time
+ * (interleaved pairs, 40 rounds; `npm run bench -- row-variants`, the q/k/v pair).
+ * Members follow the slab's order; a run of slots at one stride is a batch (≥ 2 members).
+ */
+export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<Node, SlabSlot>): MatmulBatch[] {
+  const position = new Map(order.map((n, i) => [n, i]));
+  const groups = new Map<string, { transA: boolean; transB: boolean; nodes: Node[] }>();
+  for (const n of order) {
+    if (n.op !== 'matmul') continue;
+    const [a, b] = n.inputs;
+    const slot = slotOf.get(b.node);
+    if (b.node.op !== 'param' || !slot) continue;
+    const { transA, transB } = n.attrs;
+    const key = `${position.get(a.node)}:${a.index}:${transA}:${transB}:${b.node.types[0].shape.join('x')}:${slot.of}`;
+    (groups.get(key) ?? groups.set(key, { transA, transB, nodes: [] }).get(key)!).nodes.push(n);
+  }
+  const batches: MatmulBatch[] = [];
+  for (const { transA, transB, nodes } of groups.values()) {
+    if (nodes.length < 2) continue;
+    const offset = (n: Node) => slotOf.get(n.inputs[1].node)!.offset;
+    const sorted = [...nodes].sort((x, y) => offset(x) - offset(y));
+    const n0 = sorted[0];
+    const [a, b] = [n0.inputs[0].node.types[n0.inputs[0].index].shape, n0.inputs[1].node.types[0].shape];
+    const [M, K] = transA ? [a[1], a[0]] : [a[0], a[1]];
+    const N = transB ? b[0] : b[1];
+    const cSlot = slotBytes(M * N);
+    // maximal runs at one stride
+    let run: Node[] = [sorted[0]];
+    const close = () => {
+      if (run.length >= 2) {
+        const first = run.reduce((x, y) => (position.get(y)! < position.get(x)! ? y : x));
+        batches.push({ members: run, first, M, N, K, transA, transB, b: { of: slotOf.get(run[0].inputs[1].node)!.of, offset: offset(run[0]), stride: offset(run[1]) - offset(run[0]) }, cSlot });
+      }
+    };
+    for (const n of sorted.slice(1)) {
+      const stride = run.length >= 2 ? offset(run[1]) - offset(run[0]) : offset(n) - offset(run[0]);
+      if (offset(n) - offset(run[run.length - 1]) === stride && stride >= K * N * 4) run.push(n);
+      else {
+        close();
+        run = [n];
+      }
     }
     close();
   }

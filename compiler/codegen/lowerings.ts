@@ -192,6 +192,21 @@ export function lowerSplitBatch(
   c.emit(sdSplitOutPcCase(p, c.caps, batch), { g, u, v, a, p: pm, cpart, ...(batch.sharedOut ? { gu: buffers.gu } : { gc: buffers.gc, gu: buffers.gu }) });
 }
 
+/**
+ * One matmul batch (compiler/codegen/batches.ts): the members' GEMMs as one batched matmul, A
+ * broadcast (batch stride 0), B from `b` (a window of the slab from the first member's slot) at the
+ * slots' stride, C into `c` (the batch buffer) at `cSlot`.
+ */
+export function lowerMatmulBatch(
+  batch: { readonly members: readonly unknown[]; readonly M: number; readonly N: number; readonly K: number; readonly transA: boolean; readonly transB: boolean; readonly b: { readonly stride: number }; readonly cSlot: number },
+  buffers: { a: number; b: number; c: number },
+  emit: LoweringContext['emit'],
+  caps: LoweringContext['caps'],
+): void {
+  const { M, N, K, transA, transB } = batch;
+  emit(matmulCase({ M, N, K, transA, transB, batch: batch.members.length, aBatchStride: 0, bBatchStride: batch.b.stride / 4, cBatchStride: batch.cSlot / 4 }, caps), buffers);
+}
+
 function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
   return { length, momentum: a.momentum, weightDecay: a.weightDecay, output: a.output ?? 'param' } as const;
 }

@@ -22,8 +22,8 @@ import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir
 import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
-import { KERNEL_LOWERINGS, lowerOptimizerSlab, lowerProxyBatch, lowerSplitBatch, type LoweringContext } from './lowerings.ts';
-import { planProxyBatches, planSplitBatches } from './batches.ts';
+import { KERNEL_LOWERINGS, lowerMatmulBatch, lowerOptimizerSlab, lowerProxyBatch, lowerSplitBatch, type LoweringContext } from './lowerings.ts';
+import { planMatmulBatches, planProxyBatches, planSplitBatches } from './batches.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
 import { inPlaceInputs, optimizerOperands, planSlabs } from './slabs.ts';
 
@@ -318,6 +318,14 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     return { g, u, v };
   });
 
+  // Matmul batches (shared A, B in neighbouring slab slots, see batches.ts): the first member emits
+  // one batched GEMM into a buffer from the pool whose slots are the members' results; the buffer
+  // returns to the pool when every member's result has died.
+  const matmulBatches = planMatmulBatches(order, slotOf);
+  const matmulMember = new Map<Node, { batch: number; index: number }>();
+  matmulBatches.forEach((b, bi) => b.members.forEach((n, index) => matmulMember.set(n, { batch: bi, index })));
+  const matmulBuffers = new Map<number, { root: number; views: number[]; live: number }>();
+
   // Which node's value currently lives in each activation buffer: a buffer is released only by
   // its owner's death, so a buffer handed over in place (matmul_add) survives its old value.
   const owner = new Map<number, Node>();
@@ -376,6 +384,26 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       if (node.op !== 'grad_norm') throw new InternalError(`gradient accumulation: the update starts with ${node.op}, not grad_norm`);
       planAccumulation(node);
     }
+    const mm = matmulMember.get(node);
+    if (mm) {
+      // A matmul batch member: its result is a slot of the batch buffer; the first member emits the batch.
+      const batch = matmulBatches[mm.batch];
+      if (batch.first === node) {
+        const root = pool.acquire(batch.members.length * batch.cSlot, `matmul_batch${mm.batch}`);
+        const views = batch.members.map((n, j) => pool.createView(root, j * batch.cSlot, bytesOf(n.types[0]), 'activation', `${n.op}#0`));
+        matmulBuffers.set(mm.batch, { root, views, live: batch.members.length });
+        const b = pool.createView(batch.b.of, batch.b.offset, batch.b.stride * (batch.members.length - 1) + batch.K * batch.N * 4, 'param', `matmul_batch${mm.batch}.b`);
+        lowerMatmulBatch(batch, { a: buf(node.inputs[0]), b, c: root }, (kernel, bindings) => {
+          const program = kernel.program;
+          dispatches.push({ program, buffers: program.bindings.map((x) => bindings[x.name]), op: node.op, kernel });
+        }, caps);
+      }
+      const held = matmulBuffers.get(mm.batch);
+      if (!held) throw new InternalError(`matmul batch ${mm.batch}: member scheduled before the batch's first`);
+      bufferOf.set(node, [held.views[mm.index]]);
+      freeDying(position);
+      return;
+    }
     const proxy = proxySlot.get(node);
     if (proxy) {
       // A proxy batch member: its result is a slot of the batch buffer; the first member emits the batch.
@@ -383,7 +411,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       const id = pool.createView(proxyBuffers[proxy.batch], proxy.offset, bytesOf(node.types[0]), 'activation', `${node.op}#0`);
       pinned.add(id);
       bufferOf.set(node, [id]);
-      if (batch.members[0] !== node) return;
+      if (batch.members[0] !== node) return freeDying(position);
       const slab = (v: Value) => slotOf.get(v.node)!;
       const members = batch.members.map((n, i) => ({ wc: slab(n.inputs[0]).offset, wu: slab(n.inputs[1]).offset, out: batch.offsets[i] }));
       const roots = { wc: slab(node.inputs[0]).of, wu: slab(node.inputs[1]).of, out: proxyBuffers[proxy.batch] };
@@ -391,6 +419,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         const program = kernel.program;
         dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
       }, caps);
+      freeDying(position);
       return;
     }
     switch (node.op) {
@@ -540,7 +569,14 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     }
     for (const t of temps) pool.release(t);
     // Free every value whose last reader was this node; views own no buffer of their own.
+    freeDying(position);
+  });
+
+  function freeDying(position: number): void {
     for (const dead of dying.get(position) ?? []) {
+      const mm = matmulMember.get(dead);
+      const held = mm && matmulBuffers.get(mm.batch);
+      if (held && --held.live === 0) pool.release(held.root);
       for (const id of bufferOf.get(dead) ?? []) {
         if (!pinned.has(id) && owner.get(id) === dead) {
           owner.delete(id);
@@ -548,7 +584,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         }
       }
     }
-  });
+  }
 
   const outputs: Record<string, { buffer: number; type: TensorType }> = {};
   for (const [name, v] of Object.entries(g.outputs)) outputs[name] = { buffer: buf(v), type: v.node.types[v.index] };

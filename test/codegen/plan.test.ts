@@ -140,6 +140,32 @@ describe('execution planning', () => {
     expect(planGraph(g, { ...cpu, cpuAdapter: false }).dispatches.filter((d) => /^sd_split_.*_b\d/.test(d.program.label))).toEqual([]);
   });
 
+  it('runs matmuls that share A, with weights in neighbouring slab slots, as one batched GEMM (k and v; shared-expert gate and up)', () => {
+    const plan = planGraph(step, CAPS);
+    const order = topoOrder(step);
+    // matmuls reading one A with a param B of one shape: the tiny model's k and v (GQA: q is wider) and its shared expert's gate and up
+    const groups = new Map<string, number>();
+    for (const n of order) {
+      if (n.op !== 'matmul' || n.inputs[1].node.op !== 'param') continue;
+      const key = `${order.indexOf(n.inputs[0].node)}:${n.inputs[1].node.types[0].shape.join('x')}`;
+      groups.set(key, (groups.get(key) ?? 0) + 1);
+    }
+    const expected = [...groups.values()].filter((c) => c > 1);
+    expect(expected.length).toBeGreaterThan(0);
+    const batched = plan.dispatches.filter((d) => d.op === 'matmul' && /^matmul_nn_b\d+_.*_s0-/.test(d.program.label));
+    expect(batched.map((d) => Number(/_b(\d+)_/.exec(d.program.label)![1])).sort()).toEqual(expected.sort());
+    for (const d of batched) {
+      const at = (name: string) => d.buffers[d.program.bindings.findIndex((b) => b.name === name)];
+      // B a window of the params slab, C a pool buffer whose slots are the members' results
+      expect(plan.buffers[plan.buffers[at('b')].view!.of].kind).toBe('slab');
+      const c = at('c');
+      expect(plan.buffers.filter((b) => b.view?.of === c).length).toBe(Number(/_b(\d+)_/.exec(d.program.label)![1]));
+      // the buffer goes back to the pool once the results are dead: a later dispatch writes another value into it
+      const i = plan.dispatches.indexOf(d);
+      expect(plan.dispatches.slice(i + 1).some((x) => x.buffers.includes(c) && x.op !== 'matmul')).toBe(true);
+    }
+  });
+
   it('finds the first dispatch touching a buffer by the bytes it covers (slots of a slab, the slab, nested views)', () => {
     // Buffer 0: a 1024-byte slab; 1 and 2: its slots [0, 256) and [256, 512); 3: a buffer of its
     // own; 4: a slot of slot 2 at [384, 512) of the slab.
