@@ -283,7 +283,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     return { p, g: gr, state };
   });
 
-  // Proxy batches: the SD proxies of matrices of one shape in one dispatch (see batches.ts); each
+  // Proxy batches: the SD proxies of matrices of one size in one dispatch (see batches.ts); each
   // member's result is a slot of its batch's buffer, pinned for the step.
   const maxBinding = Math.min(caps.maxStorageBufferBindingSize, caps.maxBufferSize);
   const proxyBatches = planProxyBatches(order, slotOf, maxBinding);
@@ -379,6 +379,19 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     return auxCounts[name];
   };
 
+  /** Appends dispatches of `op`'s kernels, bound by binding name; every binding must be bound to a
+   *  buffer that holds it (the node lowerings' ctx.emit and the planner's own: slabs, batches). */
+  const emitFor = (op: string): LoweringContext['emit'] => (kernel, bindings) => {
+    const program = kernel.program;
+    const ids = program.bindings.map((b) => {
+      const id = bindings[b.name];
+      if (id === undefined) throw new InternalError(`${op}: kernel ${program.label} binding '${b.name}' was not bound`);
+      if (pool.buffers[id].bytes < b.length * 4) throw new InternalError(`${op}: buffer for '${b.name}' holds ${pool.buffers[id].bytes} bytes, kernel ${program.label} needs ${b.length * 4}`);
+      return id;
+    });
+    dispatches.push({ program, buffers: ids, op, kernel });
+  };
+
   order.forEach((node, position) => {
     if (microBatches > 1 && !accumulation && update.has(node)) {
       if (node.op !== 'grad_norm') throw new InternalError(`gradient accumulation: the update starts with ${node.op}, not grad_norm`);
@@ -393,10 +406,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         const views = batch.members.map((n, j) => pool.createView(root, j * batch.cSlot, bytesOf(n.types[0]), 'activation', `${n.op}#0`));
         matmulBuffers.set(mm.batch, { root, views, live: batch.members.length });
         const b = pool.createView(batch.b.of, batch.b.offset, batch.b.stride * (batch.members.length - 1) + batch.K * batch.N * 4, 'param', `matmul_batch${mm.batch}.b`);
-        lowerMatmulBatch(batch, { a: buf(node.inputs[0]), b, c: root }, (kernel, bindings) => {
-          const program = kernel.program;
-          dispatches.push({ program, buffers: program.bindings.map((x) => bindings[x.name]), op: node.op, kernel });
-        }, caps);
+        lowerMatmulBatch(batch, { a: buf(node.inputs[0]), b, c: root }, emitFor(node.op), caps);
       }
       const held = matmulBuffers.get(mm.batch);
       if (!held) throw new InternalError(`matmul batch ${mm.batch}: member scheduled before the batch's first`);
@@ -415,10 +425,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       const slab = (v: Value) => slotOf.get(v.node)!;
       const members = batch.members.map((n, i) => ({ wc: slab(n.inputs[0]).offset, wu: slab(n.inputs[1]).offset, out: batch.offsets[i] }));
       const roots = { wc: slab(node.inputs[0]).of, wu: slab(node.inputs[1]).of, out: proxyBuffers[proxy.batch] };
-      lowerProxyBatch(batch, members, roots, (kernel, bindings) => {
-        const program = kernel.program;
-        dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
-      }, caps);
+      lowerProxyBatch(batch, members, roots, emitFor(node.op), caps);
       freeDying(position);
       return;
     }
@@ -473,10 +480,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         if (group.first === node) {
           const s = slabBuffers[member.group];
           const elements = group.bytes / 4;
-          lowerOptimizerSlab(node, elements, group.decay, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, (kernel, bindings) => {
-            const program = kernel.program;
-            dispatches.push({ program, buffers: program.bindings.map((b) => bindings[b.name]), op: node.op, kernel });
-          }, caps);
+          lowerOptimizerSlab(node, elements, group.decay, { p: s.p, g: s.g, state: s.state, hyper: ops.hyper.map(buf), clip: buf(ops.clip) }, emitFor(node.op), caps);
         }
         return;
       }
@@ -533,16 +537,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
         temps.push(id);
         return id;
       },
-      emit: (kernel, bindings) => {
-        const program = kernel.program;
-        const ids = program.bindings.map((b) => {
-          const id = bindings[b.name];
-          if (id === undefined) throw new Error(`${node.op}: kernel ${program.label} binding '${b.name}' was not bound`);
-          if (pool.buffers[id].bytes < b.length * 4) throw new Error(`${node.op}: buffer for '${b.name}' holds ${pool.buffers[id].bytes} bytes, kernel ${program.label} needs ${b.length * 4}`);
-          return id;
-        });
-        dispatches.push({ program, buffers: ids, op: node.op, kernel });
-      },
+      emit: emitFor(node.op),
     };
     const batch = splitMember.get(node);
     if (batch !== undefined) {
