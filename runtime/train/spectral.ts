@@ -12,7 +12,7 @@ import { numel } from '../../compiler/ir/types.ts';
 import { InternalError } from '../../base/errors.ts';
 import { Rng } from '../../base/rng.ts';
 import { spectralInit } from '../sd/init.ts';
-import { rebase, rebaseNeedsUnique } from '../sd/rebase.ts';
+import { rebase, rebaseNeedsUnique, type RebaseOptions } from '../sd/rebase.ts';
 import type { StepExecutor } from '../step-executor.ts';
 
 export interface SpectralMatrix {
@@ -62,6 +62,11 @@ export function spectralMatrices(plan: ExecutionPlan): SpectralMatrix[] {
   return out;
 }
 
+/** rebase()'s options for matrix `m` under the run's spectral config, on the given arrays. */
+function rebaseOptions(m: SpectralMatrix, spectral: SpectralConfig, arrays: Pick<RebaseOptions, 'common' | 'unique' | 'uk' | 'vk'>): RebaseOptions {
+  return { ...arrays, rows: m.rows, cols: m.cols, experts: m.experts, rank: m.rank, residual: spectral.residual, reproject: spectral.reproject };
+}
+
 /** Synthetic re-basings per distinct matrix shape that warmRebase runs (see there). */
 export const REBASE_WARMUP_ROUNDS = 16;
 
@@ -80,18 +85,12 @@ export function warmRebase(matrices: readonly SpectralMatrix[], spectral: Spectr
   const normal = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
   for (let r = 0; r < rounds; r++) {
     for (const m of shapes.values()) {
-      rebase({
+      rebase(rebaseOptions(m, spectral, {
         common: normal(m.rows * m.cols),
         unique: rebaseNeedsUnique(spectral) ? normal(m.experts * m.rows * m.cols) : null,
         uk: normal(m.rows * m.rank),
         vk: normal(m.cols * m.rank),
-        rows: m.rows,
-        cols: m.cols,
-        experts: m.experts,
-        rank: m.rank,
-        residual: spectral.residual,
-        reproject: spectral.reproject,
-      });
+      }));
     }
   }
 }
@@ -223,18 +222,12 @@ export async function rebaseSpectral(
     step.writeParam(name, data);
   };
   for (const m of matrices) {
-    const r = rebase({
+    const r = rebase(rebaseOptions(m, spectral, {
       common: values[m.params.common],
       unique: needsUnique ? values[m.params.unique] : null,
       uk: values[m.params.uk],
       vk: values[m.params.vk],
-      rows: m.rows,
-      cols: m.cols,
-      experts: m.experts,
-      rank: m.rank,
-      residual: spectral.residual,
-      reproject: spectral.reproject,
-    });
+    }));
     // Arrays the options leave unchanged come back as the same objects: no need to upload them.
     if (r.changed.common) write(m.params.common, r.common);
     if (r.changed.unique && r.unique) write(m.params.unique, r.unique);
