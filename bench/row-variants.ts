@@ -20,7 +20,8 @@
 //             same work, so the times compared are 6 (demo_sd) or 12 (qwen_tiny_sd) dispatches against one
 //   sd_split_ap, sd_split_out_pc  one dispatch per matrix → one batch per shape (the planner's split batches): demo_sd's
 //             4 gate/up and 2 down matrices
-//   matmul    q, k and v of one layer: three GEMMs → one batched GEMM, A broadcast (the planner's matmul batches)
+//   matmul    q, k and v of one layer: three GEMMs → one batched GEMM, A broadcast (the planner's matmul batches), and
+//             their three weight gradients → one (weight-gradient batches)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -118,6 +119,9 @@ function cases(): Case[] {
   for (const [model, M, dim] of [['demo', 512, 64], ['qwen_tiny', 1024, 128]] as const) {
     const p = { M, N: dim, K: dim };
     out.push({ name: `${model} q/k/v projections: 3 dispatches → one batch`, programs: [matmulProgram(p, caps), matmulProgram({ ...p, batch: 3, aBatchStride: 0 }, caps)], dispatches: [3, 1] });
+    // their weight gradients xᵀ dq, xᵀ dk, xᵀ dv (the planner's weight-gradient batches)
+    const dw = { M: dim, N: dim, K: M, transA: true };
+    out.push({ name: `${model} q/k/v weight gradients: 3 dispatches → one batch`, programs: [matmulProgram(dw, caps), matmulProgram({ ...dw, batch: 3, aBatchStride: 0 }, caps)], dispatches: [3, 1] });
   }
   for (const p of [{ M: 512, N: 4, K: 64 }, { M: 64, N: 4, K: 512, transA: true }]) {
     out.push({ name: `demo router matmul ${p.M}×${p.N}×${p.K}${p.transA ? ' (tn)' : ''}`, programs: [matmulProgram(p, noSubgroups, 'rows'), matmulProgram(p, caps, 'rows')] });

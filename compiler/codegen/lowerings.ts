@@ -194,8 +194,9 @@ export function lowerSplitBatch(
 
 /**
  * One matmul batch (compiler/codegen/batches.ts): the members' GEMMs as one batched matmul, A
- * broadcast (batch stride 0), B from `b` (a window of the slab from the first member's slot) at the
- * slots' stride, C into `c` (the batch buffer) at `cSlot`.
+ * broadcast (batch stride 0), B from `b` at `b.stride` bytes per member, C into `c` at `cSlot` bytes
+ * per member (matmul batches: B a window of the params slab, C the batch buffer; weight-gradient
+ * batches: B the batch buffer, C a window of the gradient slab).
  */
 export function lowerMatmulBatch(
   batch: { readonly members: readonly unknown[]; readonly M: number; readonly N: number; readonly K: number; readonly transA: boolean; readonly transB: boolean; readonly b: { readonly stride: number }; readonly cSlot: number },

@@ -23,7 +23,7 @@ import { numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
 import { KERNEL_LOWERINGS, lowerMatmulBatch, lowerOptimizerSlab, lowerProxyBatch, lowerSplitBatch, type LoweringContext } from './lowerings.ts';
-import { planMatmulBatches, planProxyBatches, planSplitBatches } from './batches.ts';
+import { planGradMatmulBatches, planMatmulBatches, planProxyBatches, planSplitBatches, type GradMatmulBatch } from './batches.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
 import { inPlaceInputs, optimizerOperands, planSlabs } from './slabs.ts';
 
@@ -326,6 +326,25 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
   matmulBatches.forEach((b, bi) => b.members.forEach((n, index) => matmulMember.set(n, { batch: bi, index })));
   const matmulBuffers = new Map<number, { root: number; views: number[]; live: number }>();
 
+  // Weight-gradient batches (shared A, results in neighbouring gradient slots, see batches.ts): the
+  // members' B are slots of a pool buffer taken when the first of them is made; it goes back to the
+  // pool once the batch has run (at its last member) and every producer of its B values has died.
+  const gradBatches: GradMatmulBatch[] = [];
+  const gradMember = new Map<Node, number>();
+  const gradB = new Map<Node, Map<number, { batch: number; j: number }>>();
+  const claimed = (v: Value) => splitG.get(v.node)?.has(v.index) === true || gradB.get(v.node)?.has(v.index) === true;
+  for (const batch of planGradMatmulBatches(order, gradSlot, claimed)) {
+    if (batch.bValues.some(claimed)) continue; // a value can sit in one batch's buffer only
+    const bi = gradBatches.push(batch) - 1;
+    batch.members.forEach((n) => gradMember.set(n, bi));
+    batch.bValues.forEach((v, j) => gradB.set(v.node, (gradB.get(v.node) ?? new Map()).set(v.index, { batch: bi, j })));
+  }
+  const gradBBuffers = new Map<number, { root: number; refs: number }>();
+  const gradBRelease = (bi: number): void => {
+    const held = gradBBuffers.get(bi)!;
+    if (--held.refs === 0) pool.release(held.root);
+  };
+
   // Which node's value currently lives in each activation buffer: a buffer is released only by
   // its owner's death, so a buffer handed over in place (matmul_add) survives its old value.
   const owner = new Map<number, Node>();
@@ -505,6 +524,16 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
             pinned.add(id);
             return id;
           }
+          const gb = gradB.get(node)?.get(i);
+          if (gb) {
+            // a weight-gradient batch's B: its buffer is taken when the first B value is made
+            const batch = gradBatches[gb.batch];
+            if (!gradBBuffers.has(gb.batch)) {
+              const producers = new Set(batch.bValues.map((v) => v.node)).size;
+              gradBBuffers.set(gb.batch, { root: pool.acquire(batch.members.length * batch.bSlot, `grad_batch${gb.batch}.b`), refs: producers + 1 });
+            }
+            return pool.createView(gradBBuffers.get(gb.batch)!.root, gb.j * batch.bSlot, bytesOf(t), 'activation', `${node.op}#${i}`);
+          }
           unplanned += roundUp(bytesOf(t));
           const addend = node.op === 'matmul_add' ? node.inputs[2] : undefined;
           if (addend && lastUse.get(addend.node) === position && addend.node.op !== 'reshape' && owner.get(buf(addend)) === addend.node) {
@@ -539,8 +568,19 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       },
       emit: emitFor(node.op),
     };
+    const gradBatch = gradMember.get(node);
     const batch = splitMember.get(node);
-    if (batch !== undefined) {
+    if (gradBatch !== undefined) {
+      // a weight-gradient batch member: the last one runs the batched GEMM into the members' gradient slots
+      const gb = gradBatches[gradBatch];
+      if (gb.last === node) {
+        const count = gb.members.length;
+        const c = pool.createView(gb.c.of, gb.c.offset, gb.c.stride * (count - 1) + gb.M * gb.N * 4, 'grad', `grad_batch${gradBatch}.c`);
+        const batched = { ...gb, b: { stride: gb.bSlot }, cSlot: gb.c.stride };
+        lowerMatmulBatch(batched, { a: buf(node.inputs[0]), b: gradBBuffers.get(gradBatch)!.root, c }, emitFor(node.op), caps);
+        gradBRelease(gradBatch);
+      }
+    } else if (batch !== undefined) {
       // a split batch member: the last one runs the whole batch, the others only own their results' slots
       const { members, params } = splitBatches[batch];
       if (members[members.length - 1] === node) {
@@ -572,6 +612,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
       const mm = matmulMember.get(dead);
       const held = mm && matmulBuffers.get(mm.batch);
       if (held && --held.live === 0) pool.release(held.root);
+      for (const bi of new Set([...(gradB.get(dead)?.values() ?? [])].map((x) => x.batch))) gradBRelease(bi);
       for (const id of bufferOf.get(dead) ?? []) {
         if (!pinned.has(id) && owner.get(id) === dead) {
           owner.delete(id);

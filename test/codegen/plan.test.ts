@@ -70,7 +70,8 @@ describe('execution planning', () => {
       for (const [i, a] of views.entries()) {
         for (const b of views.slice(i + 1)) {
           if (a.buffer.view!.of !== b.buffer.view!.of) continue;
-          sharedSlabWrites++;
+          // (other producers may write two slots of one buffer too: a weight-gradient batch's B, e.g. the shared expert's dg and du)
+          if (d.op === 'sd_split_grad') sharedSlabWrites++;
           const [lo, hi] = a.buffer.view!.offset < b.buffer.view!.offset ? [a.buffer, b.buffer] : [b.buffer, a.buffer];
           expect(lo.view!.offset + lo.bytes).toBeLessThanOrEqual(hi.view!.offset);
         }
@@ -163,6 +164,29 @@ describe('execution planning', () => {
       // the buffer goes back to the pool once the results are dead: a later dispatch writes another value into it
       const i = plan.dispatches.indexOf(d);
       expect(plan.dispatches.slice(i + 1).some((x) => x.buffers.includes(c) && x.op !== 'matmul')).toBe(true);
+    }
+  });
+
+  it('runs weight gradients that share A, into neighbouring gradient slots, as one batched GEMM whose B the producers write side by side', () => {
+    const plan = planGraph(step, CAPS);
+    const count = (label: string) => Number(/^matmul_tn_b(\d+)_/.exec(label)?.[1] ?? 0);
+    const batched = plan.dispatches.filter((d) => d.op === 'matmul' && count(d.program.label) > 1);
+    // dW of k and v (GQA) in each layer, and of the shared expert's gate and up
+    expect(batched.length).toBeGreaterThanOrEqual(2);
+    for (const d of batched) {
+      const members = count(d.program.label);
+      const at = (name: string) => d.buffers[d.program.bindings.findIndex((b) => b.name === name)];
+      // C: a window of the gradient slab covering the members' gradient slots
+      const c = plan.buffers[at('c')];
+      expect(plan.buffers[c.view!.of].kind).toBe('slab');
+      const inside = plan.buffers.filter((b) => b.kind === 'grad' && b.view?.of === c.view!.of && b.view.offset >= c.view!.offset && b.view.offset + b.bytes <= c.view!.offset + c.bytes);
+      expect(inside.length).toBeGreaterThanOrEqual(members);
+      // B: a pool buffer whose slots earlier dispatches wrote (the producers of dq/dk/dv or dg/du)
+      const b = at('b');
+      const i = plan.dispatches.indexOf(d);
+      const slots = plan.buffers.filter((x) => x.view?.of === b).map((x) => x.id);
+      expect(slots.length).toBe(members);
+      expect(plan.dispatches.slice(0, i).some((x) => x.buffers.some((id) => slots.includes(id)))).toBe(true);
     }
   });
 
