@@ -6,8 +6,8 @@
 // batch can run where its first member is scheduled; its members' results are slots of one buffer
 // the batch owns (pinned for the step: the proxies live from the forward to their backward GEMMs
 // anyway). On lavapipe a dispatch has a fixed cost that a 4×64×128 proxy does not amortise: one
-// dispatch for the demo_sd's six took 0.54–0.56 of six dispatches' time (`npm run bench --
-// row-variants`, the batch pair).
+// dispatch for the demo_sd's six took 0.54–0.56 of six dispatches' time ad hoc at load ≈ 1, 0.874 in
+// `npm run bench -- row-variants` at load 1.5–2.4 (qwen_tiny_sd's twelve 8×128×128: 1.05, no gain).
 // A proxy joins a batch when its W_c and W_u are params in optimizer slabs (compiler/codegen/
 // slabs.ts): members of a batch read W_c from one slab buffer and W_u from one slab buffer, at their
 // slots' offsets. Eval plans (no optimizer, no slabs) keep one dispatch per proxy.
@@ -17,7 +17,8 @@
 // GEMMs write there), U's and V's slots of a basis buffer each (params: written by re-basing and
 // checkpoints like any slab slot), and the results are the members' slots in the gradient slab(s).
 // On lavapipe a batch of the demo_sd's four gate/up splits took 0.65 (ap) and 0.75 (out_pc) of four
-// dispatches' time, the two down splits 0.77 and 0.89 (`npm run bench -- row-variants`, the batch pairs).
+// dispatches' time, the two down splits 0.77 and 0.89 (ad hoc, load ≈ 1); `npm run bench -- row-variants`
+// at load 1.5–2.4: 0.78, 0.83, 0.83, 0.90.
 // A split joins a batch when its results are slab slots, its G is a value only it reads, its U and V
 // are params nobody else lays out, and no node between the batch's first and last member reads a
 // member's results (they are written only at the last).
@@ -157,7 +158,7 @@ export interface MatmulBatch {
  * in one optimizer slab at a constant stride (q, k and v from one normalised x: their weights are
  * neighbouring slab slots) run as one batched GEMM, A broadcast (batch stride 0), B and C strided.
  * On lavapipe the demo's three 512×64×64 projections took 0.80–0.81 of three dispatches' time
- * (interleaved pairs, 40 rounds; `npm run bench -- row-variants`, the q/k/v pair).
+ * (ad hoc, interleaved pairs, 40 rounds), 0.849 in `npm run bench -- row-variants` (qwen_tiny's 0.903).
  * Members follow the slab's order; a run of slots at one stride is a batch (≥ 2 members).
  */
 export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<Node, SlabSlot>): MatmulBatch[] {
@@ -226,7 +227,8 @@ export interface GradMatmulBatch {
  * neighbouring slots) run as one batched GEMM where the last of them is scheduled. Their B operands
  * are activations; their producers write them into slots of one pool buffer, which goes back to the
  * pool when the last producer's values die. On lavapipe three 64×64×512 tn GEMMs took 0.81 of three
- * dispatches' time as one batch (ad-hoc interleaved pairs, 40 rounds).
+ * dispatches' time as one batch (ad-hoc interleaved pairs, 40 rounds; `npm run bench -- row-variants`
+ * has the pair).
  * A B value joins only when it is a plain activation (not a param, input, constant, view, gradient
  * slot or another batch's), the members' B are distinct values, and no node between the batch's first
  * and last member reads a member's result (the batch writes them all at the last).

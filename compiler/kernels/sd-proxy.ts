@@ -8,8 +8,8 @@
 // compiler/codegen/batches.ts): member j reads W_c at wc[wcAt[j]…] and W_u at wu[wuAt[j]…] and
 // writes out[outAt[j]…], offsets in vectors into the bound buffers (the param slabs, the batch's
 // output buffer). On lavapipe one dispatch of the demo_sd's six matrices took 0.54–0.56 of six
-// dispatches' time (`npm run bench -- row-variants`, the batch pair). One member at offset 0 is the
-// plain kernel.
+// dispatches' time ad hoc, 0.874 in `npm run bench -- row-variants` (the batch pair, a busier
+// minute). One member at offset 0 is the plain kernel.
 // Invariants: members do not overlap in `out`; offsets are whole vectors.
 import { elementwiseLayout, layoutParams, type ElementwiseCaps } from './elementwise-layout.ts';
 import type { KernelCase, KernelProgram } from './types.ts';
