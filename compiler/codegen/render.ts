@@ -1,22 +1,30 @@
 // Renders a KernelProgram through its logic-free Handlebars template. Templates may only use the
-// built-in block helpers (`if`/`each`/`unless`/`with`) on values the program computed; no custom
+// built-in block helpers (`if`/`each`/`unless`/`with`) and partials on values the program computed; no custom
 // helpers are registered, and strict mode turns a missing parameter into an error instead of an
 // empty string in the shader. `SDMOEC_PRINT_WGSL=<pattern>` prints every rendered shader whose
 // label or template matches (a substring, or `*`/`all` for everything).
 import Handlebars from 'handlebars';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KernelBinding, KernelProgram } from './kernel.ts';
 
 const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 const hb = Handlebars.create();
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
+const OPTIONS = { strict: true, noEscape: true, knownHelpersOnly: true } as const;
+
+// Partials (templates/partials/<name>.wgsl.hbs, `{{> name key=value}}`): blocks several templates share,
+// compiled with the templates' options. A standalone partial call is indented like its line.
+const PARTIAL_DIR = `${TEMPLATE_DIR}partials/`;
+for (const file of readdirSync(PARTIAL_DIR).filter((f) => f.endsWith('.wgsl.hbs'))) {
+  hb.registerPartial(file.slice(0, -'.wgsl.hbs'.length), hb.compile(readFileSync(`${PARTIAL_DIR}${file}`, 'utf8'), OPTIONS));
+}
 
 function templateFor(name: string): HandlebarsTemplateDelegate {
   let t = compiled.get(name);
   if (!t) {
     const src = readFileSync(`${TEMPLATE_DIR}${name}.wgsl.hbs`, 'utf8');
-    t = hb.compile(src, { strict: true, noEscape: true, knownHelpersOnly: true });
+    t = hb.compile(src, OPTIONS);
     compiled.set(name, t);
   }
   return t;
@@ -32,7 +40,7 @@ export function clearTemplateCache(): void {
  * deliberately broken templates), so tests never write into the source tree.
  */
 export function defineTemplate(name: string, source: string): void {
-  compiled.set(name, hb.compile(source, { strict: true, noEscape: true, knownHelpersOnly: true }));
+  compiled.set(name, hb.compile(source, OPTIONS));
 }
 
 const STORAGE_ACCESS: Record<KernelBinding['access'], string> = {
