@@ -42,6 +42,43 @@ const slotBytes = (floats: number): number => Math.ceil((floats * 4) / SLAB_ALIG
 /** Where a param lives in a slab: the slab buffer's id and the byte offset of its slot. */
 export type SlabSlot = { readonly of: number; readonly offset: number };
 
+/** Schedule positions and readers of a node order, which the planners below share. */
+function scheduleOf(order: readonly Node[]) {
+  const position = new Map(order.map((n, i) => [n, i]));
+  const readers = new Map<Node, Node[]>();
+  for (const n of order) for (const v of n.inputs) (readers.get(v.node) ?? readers.set(v.node, []).get(v.node)!).push(n);
+  const at = (n: Node): number => position.get(n)!;
+  return {
+    at,
+    readers: (n: Node): readonly Node[] => readers.get(n) ?? [],
+    /** Whether a node scheduled before `position` reads a result of one of `members` (a batch emitted at `position` writes them too late). */
+    readBefore: (members: readonly Node[], position: number): boolean => members.some((m) => (readers.get(m) ?? []).some((r) => at(r) < position)),
+  };
+}
+
+/** M, N, K of a matmul node (op(A) is M×K, op(B) K×N). */
+function matmulShape(n: Node, transA: boolean, transB: boolean): { M: number; N: number; K: number } {
+  const [a, b] = n.inputs.map((v) => v.node.types[v.index].shape);
+  const [M, K] = transA ? [a[1], a[0]] : [a[0], a[1]];
+  return { M, N: transB ? b[0] : b[1], K };
+}
+
+/** `nodes` (sorted by `offset`) cut into maximal runs whose offsets step by one stride of at least `minStride` bytes. */
+function runsAtStride(sorted: readonly Node[], offset: (n: Node) => number, minStride: number): Node[][] {
+  const runs: Node[][] = [];
+  let run: Node[] = [];
+  for (const n of sorted) {
+    const stride = run.length >= 2 ? offset(run[1]) - offset(run[0]) : run.length === 1 ? offset(n) - offset(run[0]) : 0;
+    if (run.length > 0 && offset(n) - offset(run[run.length - 1]) === stride && stride >= minStride) run.push(n);
+    else {
+      if (run.length > 0) runs.push(run);
+      run = [n];
+    }
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
 export interface ProxyBatch {
   /** The expert_weight nodes, in schedule order: the first one's position emits the dispatch. */
   readonly members: readonly Node[];
@@ -97,9 +134,7 @@ export function planSplitBatches(
   slotOf: ReadonlyMap<Node, SlabSlot>,
   caps: SdSplitCaps,
 ): SplitBatch[] {
-  const position = new Map(order.map((n, i) => [n, i]));
-  const readers = new Map<Node, Node[]>();
-  for (const n of order) for (const v of n.inputs) (readers.get(v.node) ?? readers.set(v.node, []).get(v.node)!).push(n);
+  const schedule = scheduleOf(order);
   const basisUse = new Map<Node, number>();
   for (const n of order) if (n.op === 'sd_split_grad') for (const v of n.inputs.slice(1)) basisUse.set(v.node, (basisUse.get(v.node) ?? 0) + 1);
   const candidates = new Map<string, { params: SdSplitParams; members: Node[] }>();
@@ -109,7 +144,7 @@ export function planSplitBatches(
     const [E, K, N] = g.node.types[g.index].shape;
     const p: SdSplitParams = { experts: E, rows: K, cols: N, rank: n.attrs.rank, aggregate: n.attrs.aggregate };
     const [gc, gu] = [gradSlot.get(n)?.get(0), gradSlot.get(n)?.get(1)];
-    const ownG = !['param', 'input', 'const', 'reshape'].includes(g.node.op) && (readers.get(g.node) ?? []).every((r) => r === n) && !gradSlot.get(g.node)?.has(g.index);
+    const ownG = !['param', 'input', 'const', 'reshape'].includes(g.node.op) && schedule.readers(g.node).every((r) => r === n) && !gradSlot.get(g.node)?.has(g.index);
     const ownBasis = (x: Value) => x.node.op === 'param' && !slotOf.has(x.node) && basisUse.get(x.node) === 1;
     if (!sdSplitPair(p, caps) || !gc || !gu || !ownG || !ownBasis(u) || !ownBasis(v) || (E * K * N * 4) % SLAB_ALIGN !== 0) continue;
     const key = `${E}:${K}:${N}:${p.rank}:${p.aggregate}:${gc.of}:${gu.of}`;
@@ -127,10 +162,8 @@ export function planSplitBatches(
       chunk = [];
     };
     for (const n of members) {
-      const next = [...chunk, n];
-      const last = position.get(n)!;
-      const early = chunk.some((m) => (readers.get(m) ?? []).some((r) => position.get(r)! < last));
-      if (early || !sdSplitBatchFits(p, next.length, { u: next.length * slot.u, v: next.length * slot.v }, caps)) close();
+      const count = chunk.length + 1;
+      if (schedule.readBefore(chunk, schedule.at(n)) || !sdSplitBatchFits(p, count, { u: count * slot.u, v: count * slot.v }, caps)) close();
       chunk.push(n);
     }
     close();
@@ -162,7 +195,7 @@ export interface MatmulBatch {
  * Members follow the slab's order; a run of slots at one stride is a batch (≥ 2 members).
  */
 export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<Node, SlabSlot>): MatmulBatch[] {
-  const position = new Map(order.map((n, i) => [n, i]));
+  const { at } = scheduleOf(order);
   const groups = new Map<string, { transA: boolean; transB: boolean; nodes: Node[] }>();
   for (const n of order) {
     if (n.op !== 'matmul') continue;
@@ -170,36 +203,19 @@ export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<No
     const slot = slotOf.get(b.node);
     if (b.node.op !== 'param' || !slot) continue;
     const { transA, transB } = n.attrs;
-    const key = `${position.get(a.node)}:${a.index}:${transA}:${transB}:${b.node.types[0].shape.join('x')}:${slot.of}`;
+    const key = `${at(a.node)}:${a.index}:${transA}:${transB}:${b.node.types[0].shape.join('x')}:${slot.of}`;
     (groups.get(key) ?? groups.set(key, { transA, transB, nodes: [] }).get(key)!).nodes.push(n);
   }
   const batches: MatmulBatch[] = [];
   for (const { transA, transB, nodes } of groups.values()) {
-    if (nodes.length < 2) continue;
     const offset = (n: Node) => slotOf.get(n.inputs[1].node)!.offset;
-    const sorted = [...nodes].sort((x, y) => offset(x) - offset(y));
-    const n0 = sorted[0];
-    const [a, b] = [n0.inputs[0].node.types[n0.inputs[0].index].shape, n0.inputs[1].node.types[0].shape];
-    const [M, K] = transA ? [a[1], a[0]] : [a[0], a[1]];
-    const N = transB ? b[0] : b[1];
-    const cSlot = slotBytes(M * N);
-    // maximal runs at one stride
-    let run: Node[] = [sorted[0]];
-    const close = () => {
-      if (run.length >= 2) {
-        const first = run.reduce((x, y) => (position.get(y)! < position.get(x)! ? y : x));
-        batches.push({ members: run, first, M, N, K, transA, transB, b: { of: slotOf.get(run[0].inputs[1].node)!.of, offset: offset(run[0]), stride: offset(run[1]) - offset(run[0]) }, cSlot });
-      }
-    };
-    for (const n of sorted.slice(1)) {
-      const stride = run.length >= 2 ? offset(run[1]) - offset(run[0]) : offset(n) - offset(run[0]);
-      if (offset(n) - offset(run[run.length - 1]) === stride && stride >= K * N * 4) run.push(n);
-      else {
-        close();
-        run = [n];
-      }
+    const { M, N, K } = matmulShape(nodes[0], transA, transB);
+    for (const run of runsAtStride([...nodes].sort((x, y) => offset(x) - offset(y)), offset, K * N * 4)) {
+      if (run.length < 2) continue;
+      const first = run.reduce((x, y) => (at(y) < at(x) ? y : x));
+      const b = { of: slotOf.get(run[0].inputs[1].node)!.of, offset: offset(run[0]), stride: offset(run[1]) - offset(run[0]) };
+      batches.push({ members: run, first, M, N, K, transA, transB, b, cSlot: slotBytes(M * N) });
     }
-    close();
   }
   return batches;
 }
@@ -238,9 +254,7 @@ export function planGradMatmulBatches(
   gradSlot: ReadonlyMap<Node, ReadonlyMap<number, SlabSlot>>,
   taken: (v: Value) => boolean,
 ): GradMatmulBatch[] {
-  const position = new Map(order.map((n, i) => [n, i]));
-  const readers = new Map<Node, Node[]>();
-  for (const n of order) for (const v of n.inputs) (readers.get(v.node) ?? readers.set(v.node, []).get(v.node)!).push(n);
+  const schedule = scheduleOf(order);
   const groups = new Map<string, { transA: boolean; transB: boolean; nodes: Node[] }>();
   for (const n of order) {
     if (n.op !== 'matmul') continue;
@@ -248,39 +262,21 @@ export function planGradMatmulBatches(
     const c = gradSlot.get(n)?.get(0);
     if (!c || ['param', 'input', 'const', 'reshape'].includes(b.node.op) || taken(b) || gradSlot.get(b.node)?.has(b.index)) continue;
     const { transA, transB } = n.attrs;
-    const key = `${position.get(a.node)}:${a.index}:${transA}:${transB}:${b.node.types[b.index].shape.join('x')}:${c.of}`;
+    const key = `${schedule.at(a.node)}:${a.index}:${transA}:${transB}:${b.node.types[b.index].shape.join('x')}:${c.of}`;
     (groups.get(key) ?? groups.set(key, { transA, transB, nodes: [] }).get(key)!).nodes.push(n);
   }
   const batches: GradMatmulBatch[] = [];
   for (const { transA, transB, nodes } of groups.values()) {
-    if (nodes.length < 2) continue;
     const cOffset = (n: Node) => gradSlot.get(n)!.get(0)!.offset;
-    const sorted = [...nodes].sort((x, y) => cOffset(x) - cOffset(y));
-    const n0 = sorted[0];
-    const [a, b] = [n0.inputs[0].node.types[n0.inputs[0].index].shape, n0.inputs[1].node.types[n0.inputs[1].index].shape];
-    const [M, K] = transA ? [a[1], a[0]] : [a[0], a[1]];
-    const N = transB ? b[0] : b[1];
-    const bSlot = slotBytes(K * N);
-    let run: Node[] = [n0];
-    const close = () => {
+    const { M, N, K } = matmulShape(nodes[0], transA, transB);
+    for (const run of runsAtStride([...nodes].sort((x, y) => cOffset(x) - cOffset(y)), cOffset, M * N * 4)) {
       const bValues = run.map((n) => n.inputs[1]);
-      const distinct = new Set(bValues.map((v) => `${position.get(v.node)}:${v.index}`)).size === run.length;
-      const lastPos = Math.max(...run.map((n) => position.get(n)!));
-      const early = run.some((m) => (readers.get(m) ?? []).some((r) => position.get(r)! < lastPos));
-      if (run.length >= 2 && distinct && !early) {
-        const last = run.reduce((x, y) => (position.get(y)! > position.get(x)! ? y : x));
-        batches.push({ members: run, last, M, N, K, transA, transB, bValues, bSlot, c: { of: gradSlot.get(run[0])!.get(0)!.of, offset: cOffset(run[0]), stride: cOffset(run[1]) - cOffset(run[0]) } });
-      }
-    };
-    for (const n of sorted.slice(1)) {
-      const stride = run.length >= 2 ? cOffset(run[1]) - cOffset(run[0]) : cOffset(n) - cOffset(run[0]);
-      if (cOffset(n) - cOffset(run[run.length - 1]) === stride && stride >= M * N * 4) run.push(n);
-      else {
-        close();
-        run = [n];
-      }
+      const distinct = new Set(bValues.map((v) => `${schedule.at(v.node)}:${v.index}`)).size === run.length;
+      const last = run.reduce((x, y) => (schedule.at(y) > schedule.at(x) ? y : x));
+      if (run.length < 2 || !distinct || schedule.readBefore(run, schedule.at(last))) continue;
+      const c = { of: gradSlot.get(run[0])!.get(0)!.of, offset: cOffset(run[0]), stride: cOffset(run[1]) - cOffset(run[0]) };
+      batches.push({ members: run, last, M, N, K, transA, transB, bValues, bSlot: slotBytes(K * N), c });
     }
-    close();
   }
   return batches;
 }
