@@ -182,12 +182,9 @@ export function lowerSplitBatch(
 ): void {
   const n = batch.count;
   const { g, u, v } = buffers;
-  // Bound as uniforms by out_pc: a window of exactly their size (a reused temporary may be up to twice
-  // as large, past the 64 KiB uniform binding a batch may fill).
-  const exact = (bytes: number, name: string) => c.view(c.temp(bytes, name), 0, bytes, name);
-  const a = exact(n * p.experts * p.rank * p.cols * 4, 'a');
-  const pm = exact(n * p.experts * p.rows * p.rank * 4, 'p');
-  const cpart = exact(n * sdSplitCpartLength(p) * 4, 'cpart');
+  const a = c.temp(n * p.experts * p.rank * p.cols * 4, 'a');
+  const pm = c.temp(n * p.experts * p.rows * p.rank * 4, 'p');
+  const cpart = c.temp(n * sdSplitCpartLength(p) * 4, 'cpart');
   c.emit(sdSplitApCase(p, c.caps, batch), { g, u, v, a, p: pm, cpart });
   c.emit(sdSplitOutPcCase(p, c.caps, batch), { g, u, v, a, p: pm, cpart, ...(batch.sharedOut ? { gu: buffers.gu } : { gc: buffers.gc, gu: buffers.gu }) });
 }

@@ -405,8 +405,13 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
     const ids = program.bindings.map((b) => {
       const id = bindings[b.name];
       if (id === undefined) throw new InternalError(`${op}: kernel ${program.label} binding '${b.name}' was not bound`);
-      if (pool.buffers[id].bytes < b.length * 4) throw new InternalError(`${op}: buffer for '${b.name}' holds ${pool.buffers[id].bytes} bytes, kernel ${program.label} needs ${b.length * 4}`);
-      return id;
+      const have = pool.buffers[id].bytes;
+      if (have < b.length * 4) throw new InternalError(`${op}: buffer for '${b.name}' holds ${have} bytes, kernel ${program.label} needs ${b.length * 4}`);
+      // A uniform binding is bound as a window of the size it declares: the whole buffer (a pooled one
+      // may be up to twice the size asked for) could pass the adapter's uniform binding limit.
+      if (b.access !== 'uniform' || have <= roundUp(b.length * 4)) return id;
+      const at = pool.buffers[id].view ?? { of: id, offset: 0 };
+      return pool.createView(at.of, at.offset, b.length * 4, pool.buffers[at.of].kind, `${program.label}.${b.name}`);
     });
     dispatches.push({ program, buffers: ids, op, kernel });
   };
