@@ -22,8 +22,9 @@ import { pacingBench } from './pacing.ts';
 import { seedStackBench } from './seed-stack.ts';
 import { sdInplaceBench } from './sd-inplace.ts';
 import { probesBench } from './probes.ts';
+import { rebaseWarmupBench } from './rebase-warmup.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench, rebaseWarmupBench];
 
 async function main(): Promise<number> {
   let parsed;

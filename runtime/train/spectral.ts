@@ -73,11 +73,11 @@ export const REBASE_WARMUP_ROUNDS = 16;
 /**
  * Pays the JIT of the host re-basing before the first real one: `rounds` re-basings of synthetic
  * matrices of every distinct shape in `matrices`, with the run's residual and reproject options,
- * on the host only (nothing is read from or written to the device, no state changes). In a fresh
- * process the first demo re-basing (6 matrices) took 62–67 ms and the next ones 7–13 ms; after this
- * warm-up (115–140 ms, once) the first took 4.0–6.4 ms, as warm ones do (3.6–10 ms: this VM's speed
- * moves in steps of its own). Ad-hoc timing, two fresh processes each way. A run re-bases every 16
- * steps, so without it the first hundreds of steps pay the JIT, and so did the bench's timed ones.
+ * on the host only (nothing is read from or written to the device, no state changes). In fresh
+ * processes the first demo re-basing (6 matrices) took 37–50 ms cold and 4.0–5.0 ms after this warm-up
+ * (≈ 0.1 s, once); the next five 7.0 against 6.6 ms (`npm run bench -- rebase-warmup`, four processes
+ * each way). A run re-bases every 16 steps, so without it the first re-basings pay the JIT, and so did
+ * sd-cost's few timed ones.
  */
 export function warmRebase(matrices: readonly SpectralMatrix[], spectral: SpectralConfig, rounds = REBASE_WARMUP_ROUNDS): void {
   const shapes = new Map(matrices.map((m) => [`${m.rows}:${m.cols}:${m.experts}:${m.rank}`, m]));
