@@ -242,9 +242,9 @@ export interface GradMatmulBatch {
  * stride (dW_q, dW_k, dW_v = xᵀ dq, xᵀ dk, xᵀ dv: the weights, and so their gradients, are
  * neighbouring slots) run as one batched GEMM where the last of them is scheduled. Their B operands
  * are activations; their producers write them into slots of one pool buffer, which goes back to the
- * pool when the last producer's values die. On lavapipe three 64×64×512 tn GEMMs took 0.81 of three
- * dispatches' time as one batch (ad-hoc interleaved pairs, 40 rounds; `npm run bench -- row-variants`
- * has the pair).
+ * pool when the last producer's values die. On lavapipe three 64×64×512 tn GEMMs took 0.865 of three
+ * dispatches' time as one batch (qwen_tiny's 128×128×1024: 0.929; `npm run bench -- row-variants`,
+ * docs/results/issue8/stop22/row-variants-2.md).
  * A B value joins only when it is a plain activation (not a param, input, constant, view, gradient
  * slot or another batch's), the members' B are distinct values, and no node between the batch's first
  * and last member reads a member's result (the batch writes them all at the last).
