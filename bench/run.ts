@@ -23,8 +23,9 @@ import { seedStackBench } from './seed-stack.ts';
 import { sdInplaceBench } from './sd-inplace.ts';
 import { probesBench } from './probes.ts';
 import { rebaseWarmupBench } from './rebase-warmup.ts';
+import { hostDetachBench } from './host-detach.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench, rebaseWarmupBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench, rebaseWarmupBench, hostDetachBench];
 
 async function main(): Promise<number> {
   let parsed;

@@ -13,7 +13,7 @@
 // No size cap: the top singular vectors come from topSvd (the symmetric eigensolver on the Gram
 // matrix of the smaller side), one decomposition per expert and set; cost in bench/diagnostics.ts.
 import { rowMajorToColumns, topSvd, type Dense } from './linalg.ts';
-import { dot } from './vector.ts';
+import { dot, zeros, type Vec } from './vector.ts';
 
 /** One (layer, matrix kind) of routed experts, stored [E, rows = in, cols = out] as everywhere in this project. */
 export interface ExpertMatrixInput {
@@ -128,11 +128,11 @@ export interface ExpertDiagnostics {
 }
 
 interface Decomposed {
-  singularValues: Float64Array;
+  singularValues: Vec;
   totalEnergy: number;
   /** Input-side (rows) and output-side (cols) top singular vectors. */
-  input: Float64Array[];
-  output: Float64Array[];
+  input: Vec[];
+  output: Vec[];
 }
 
 function decomposeAll(all: Float32Array, rows: number, cols: number, experts: number, r: number, full: boolean): Decomposed[] {
@@ -149,7 +149,7 @@ function decomposeAll(all: Float32Array, rows: number, cols: number, experts: nu
 }
 
 /** ‖Q_aᵀ Q_b‖_F² / r over the first r columns of each basis. */
-export function subspaceSimilarity(a: readonly Float64Array[], b: readonly Float64Array[], r: number): number {
+export function subspaceSimilarity(a: readonly Vec[], b: readonly Vec[], r: number): number {
   let s = 0;
   for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) s += dot(a[i], b[j]) ** 2;
   return s / r;
@@ -191,10 +191,10 @@ function stat(perExpert: number[]): ExpertStat {
 }
 
 /** ‖Bᵀ M‖_F² (B on the rows side) or ‖M B‖_F² (B on the cols side) for row-major M and orthonormal columns B. */
-function projectedEnergy(m: Dense, rows: number, cols: number, basis: Float64Array[], side: Side): number {
+function projectedEnergy(m: Dense, rows: number, cols: number, basis: Vec[], side: Side): number {
   let s = 0;
   if (side === 'input') {
-    const c = new Float64Array(cols);
+    const c = zeros(cols);
     for (const b of basis) {
       c.fill(0);
       for (let i = 0; i < rows; i++) {
@@ -206,7 +206,7 @@ function projectedEnergy(m: Dense, rows: number, cols: number, basis: Float64Arr
       s += dot(c, c);
     }
   } else {
-    const row = new Float64Array(cols);
+    const row = zeros(cols);
     for (let i = 0; i < rows; i++) {
       for (let k = 0; k < cols; k++) row[k] = m[i * cols + k];
       for (const b of basis) s += dot(row, b) ** 2;
@@ -241,7 +241,7 @@ function sdDiagnostics(input: ExpertMatrixInput, unique: Decomposed[], rankK: nu
     rank: sd.rank,
     leakage: { input: stat(leakIn), output: stat(leakOut) },
     commonNumericalRank: numericalRank,
-    commonSingularValues: Array.from(sigma.subarray(0, Math.min(sigma.length, 2 * rankK))),
+    commonSingularValues: sigma.slice(0, Math.min(sigma.length, 2 * rankK)),
     sigmaRatio: stat(unique.map((u) => (u.singularValues[0] > 0 ? sigma1 / u.singularValues[0] : Number.POSITIVE_INFINITY))),
     commonEnergyOutsideK: common.totalEnergy > 0 ? Math.max(0, 1 - topK / common.totalEnergy) : 0,
   };
@@ -252,7 +252,7 @@ function routerAlignment(input: ExpertMatrixInput, on: DiagnosedOn, d: Decompose
   const router = input.router!;
   const perExpert: number[][] = [];
   for (let e = 0; e < experts; e++) {
-    const g = new Float64Array(rows);
+    const g = zeros(rows);
     for (let i = 0; i < rows; i++) g[i] = router[i * experts + e];
     const g2 = dot(g, g);
     perExpert.push(d[e].input.slice(0, J).map((u) => (g2 > 0 ? dot(g, u) ** 2 / g2 : 0)));

@@ -1,4 +1,5 @@
-// Symmetric eigensolvers on flat Float64Arrays for the SD-MoE host steps (runtime/sd/linalg.ts).
+// Symmetric eigensolvers on flat float64 arrays (number[], vector.ts says why not Float64Array) for the
+// SD-MoE host steps (runtime/sd/linalg.ts).
 // symmetricEigen (every pair; init and diagnostics need the whole spectrum) is ml-matrix's (JAMA's,
 // public domain) Householder tridiagonalisation (tred2) and implicit QL with accumulated rotations
 // (tql2), ported line for line: bit-identical results (backward stable; orthonormal eigenvectors to
@@ -17,35 +18,35 @@
 // ties by ascending tql2 index; every start vector comes from a fixed seed (deterministic).
 
 import { Rng } from '../../base/rng.ts';
-import { axpy, dot } from './vector.ts';
+import { axpy, dot, zeros, type Vec } from './vector.ts';
 
 export interface SymmetricEigen {
   /** Eigenvalues, descending. */
-  values: Float64Array;
+  values: Vec;
   /** Orthonormal eigenvectors as rows: row j belongs to values[j]. */
-  vectors: Float64Array;
+  vectors: Vec;
 }
 
 /** Eigenpairs of the symmetric row-major n×n matrix `a`, eigenvalues descending. */
-export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
+export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen {
   if (a.length !== n * n) throw new Error(`symmetricEigen: expected ${n}×${n} values, got ${a.length}`);
   // z[i·n + j] holds the logical V(j, i) (ml-matrix's transposed storage); a is symmetric, so copying
   // it straight is the transposed copy.
-  const z = Float64Array.from(a);
-  const d = new Float64Array(n);
-  const e = new Float64Array(n);
+  const z = Array.from(a);
+  const d = zeros(n);
+  const e = zeros(n);
   if (n === 0) return { values: d, vectors: z };
   tred2(n, e, d, z);
   tql2(n, e, d, z);
   // tql2 sorts ascending; descending order with ties by ascending index (what ml-matrix's output gave
   // linalg.ts before this port, so exact ties such as a zero matrix's keep their vectors' order).
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x] || x - y);
-  const values = new Float64Array(n);
-  const vectors = new Float64Array(n * n);
+  const values = zeros(n);
+  const vectors = zeros(n * n);
   for (let j = 0; j < n; j++) {
     const src = order[j];
     values[j] = d[src];
-    vectors.set(z.subarray(src * n, src * n + n), j * n);
+    for (let i = 0; i < n; i++) vectors[j * n + i] = z[src * n + i];
   }
   return { values, vectors };
 }
@@ -65,7 +66,7 @@ function hypot(a: number, b: number): number {
 }
 
 /** Householder reduction to tridiagonal form; z is V transposed (z[a·n + b] = V(b, a)). */
-function tred2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): void {
+function tred2(n: number, e: Vec, d: Vec, z: Vec): void {
   householderReduce(n, e, d, z);
   accumulateReflectors(n, e, d, z);
 }
@@ -75,7 +76,7 @@ function tred2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): vo
  * (between i − 1 and i, e[0] unused), and step i's reflector H_i = I − u uᵀ / d[i] (identity when
  * d[i] = 0) has u = z[i·n .. i·n + i) on coordinates 0..i−1; a = H_{n−1}⋯H_1 T H_1⋯H_{n−1}.
  */
-function householderReduce(n: number, e: Float64Array, d: Float64Array, z: Float64Array): void {
+function householderReduce(n: number, e: Vec, d: Vec, z: Vec): void {
   let f: number, g: number, h: number, hh: number, scale: number;
   for (let j = 0; j < n; j++) d[j] = z[j * n + n - 1];
   for (let i = n - 1; i > 0; i--) {
@@ -133,7 +134,7 @@ function householderReduce(n: number, e: Float64Array, d: Float64Array, z: Float
 }
 
 /** tred2's second half: accumulates the reflectors left by `householderReduce` into z (all n vectors). */
-function accumulateReflectors(n: number, e: Float64Array, d: Float64Array, z: Float64Array): void {
+function accumulateReflectors(n: number, e: Vec, d: Vec, z: Vec): void {
   let g: number, h: number;
   for (let i = 0; i < n - 1; i++) {
     const zi = i * n;
@@ -166,7 +167,7 @@ function accumulateReflectors(n: number, e: Float64Array, d: Float64Array, z: Fl
  * sqrt(a² + b²) used: the full solver passes the scaled `hypot` (bit-identical to ml-matrix), the
  * eigenvalue-only route `fastHypot`.
  */
-function implicitQl(n: number, d: Float64Array, e: Float64Array, z: Float64Array | null, hyp: (a: number, b: number) => number): void {
+function implicitQl(n: number, d: Vec, e: Vec, z: Vec | null, hyp: (a: number, b: number) => number): void {
   let g: number, h: number, p: number, r: number, dl1: number, c: number, c2: number, c3: number, el1: number, s: number, s2: number;
   let f = 0;
   let tst1 = 0;
@@ -230,7 +231,7 @@ function implicitQl(n: number, d: Float64Array, e: Float64Array, z: Float64Array
 }
 
 /** Implicit QL on the tridiagonal (d, e), rotations accumulated into the rows of z; sorts ascending. */
-function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): void {
+function tql2(n: number, e: Vec, d: Vec, z: Vec): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   implicitQl(n, d, e, z, hypot);
@@ -259,12 +260,13 @@ function tql2(n: number, e: Float64Array, d: Float64Array, z: Float64Array): voi
 }
 
 /** Eigenvalues of the symmetric tridiagonal (d, e[i] between i − 1 and i), ascending: tql2 without vectors. */
-function tridiagonalEigenvalues(n: number, diag: Float64Array, sub: Float64Array): Float64Array {
-  const d = Float64Array.from(diag);
-  const e = new Float64Array(n);
+function tridiagonalEigenvalues(n: number, diag: Vec, sub: Vec): Vec {
+  const d = diag.slice();
+  const e = zeros(n);
   for (let i = 1; i < n; i++) e[i - 1] = sub[i];
   implicitQl(n, d, e, null, fastHypot);
-  return d.sort();
+  // Float64Array's numeric sort (−0 before +0, NaN last), as before the number[] port.
+  return Array.from(Float64Array.from(d).sort());
 }
 
 /**
@@ -278,7 +280,7 @@ function fastHypot(a: number, b: number): number {
 }
 
 /** Largest |a_ij|-row sum of the tridiagonal: a bound on its spectral norm. */
-function tridiagonalNorm(n: number, d: Float64Array, e: Float64Array): number {
+function tridiagonalNorm(n: number, d: Vec, e: Vec): number {
   let norm = 0;
   for (let i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i]) + (i > 0 ? Math.abs(e[i]) : 0) + (i + 1 < n ? Math.abs(e[i + 1]) : 0));
   return norm;
@@ -289,25 +291,25 @@ function tridiagonalNorm(n: number, d: Float64Array, e: Float64Array): number {
  * factorisation; zero pivots become `tiny`, so a shift that is exactly an eigenvalue still solves).
  */
 class ShiftedTridiagonal {
-  private readonly mult: Float64Array;
-  private readonly swap: Uint8Array;
-  private readonly u0: Float64Array;
-  private readonly u1: Float64Array;
-  private readonly u2: Float64Array;
+  private readonly mult: Vec;
+  private readonly swap: boolean[];
+  private readonly u0: Vec;
+  private readonly u1: Vec;
+  private readonly u2: Vec;
 
   /** Work arrays for size n, reused by every `factor` (typed-array allocations are not free). */
   constructor(n: number) {
-    this.mult = new Float64Array(n);
-    this.swap = new Uint8Array(n);
-    this.u0 = new Float64Array(n);
-    this.u1 = new Float64Array(n);
-    this.u2 = new Float64Array(n);
+    this.mult = zeros(n);
+    this.swap = zeros(n).map(() => false);
+    this.u0 = zeros(n);
+    this.u1 = zeros(n);
+    this.u2 = zeros(n);
   }
 
   /** Factors T − μI for the tridiagonal (d, e) of this size. */
-  factor(d: Float64Array, e: Float64Array, mu: number, tiny: number): void {
+  factor(d: Vec, e: Vec, mu: number, tiny: number): void {
     const n = this.mult.length;
-    this.swap.fill(0);
+    this.swap.fill(false);
     let u = d[0] - mu;
     let v = n > 1 ? e[1] : 0;
     for (let i = 1; i < n; i++) {
@@ -317,7 +319,7 @@ class ShiftedTridiagonal {
         // Row i becomes the pivot row of column i − 1.
         const m = x === 0 ? 0 : u / x;
         this.mult[i] = m;
-        this.swap[i] = 1;
+        this.swap[i] = true;
         this.u0[i - 1] = x === 0 ? tiny : x;
         this.u1[i - 1] = d[i] - mu;
         this.u2[i - 1] = next;
@@ -336,7 +338,7 @@ class ShiftedTridiagonal {
     this.u0[n - 1] = u === 0 ? tiny : u;
   }
 
-  solve(y: Float64Array): void {
+  solve(y: Vec): void {
     const n = y.length;
     const { mult, swap, u0, u1, u2 } = this;
     for (let i = 1; i < n; i++) {
@@ -357,14 +359,14 @@ class ShiftedTridiagonal {
   }
 }
 
-function normalize(x: Float64Array): number {
+function normalize(x: Vec): number {
   const norm = Math.sqrt(dot(x, x));
   if (norm > 0) for (let i = 0; i < x.length; i++) x[i] /= norm;
   return norm;
 }
 
 /** x ← x − Σ_q (qᵀx) q over the orthonormal rows of `done`, twice (classical Gram–Schmidt, "twice is enough"). */
-function orthogonalizeRows(x: Float64Array, done: readonly Float64Array[]): void {
+function orthogonalizeRows(x: Vec, done: readonly Vec[]): void {
   for (let pass = 0; pass < 2; pass++) {
     for (const q of done) {
       const c = dot(q, x);
@@ -391,24 +393,26 @@ const CLUSTER = 1e-3;
  * and |x_iᵀx_j − δ_ij| ≤ TOP_EIGEN_ORTHOGONALITY; null when a check fails (the caller then runs the
  * full solver), so the answer is the top-k eigenpairs to that tolerance or nothing.
  */
-export function symmetricEigenTop(a: Float64Array, n: number, k: number): SymmetricEigen | null {
-  if (a.length !== n * n) throw new Error(`symmetricEigenTop: expected ${n}×${n} values, got ${a.length}`);
+export function symmetricEigenTop(input: ArrayLike<number>, n: number, k: number): SymmetricEigen | null {
+  if (input.length !== n * n) throw new Error(`symmetricEigenTop: expected ${n}×${n} values, got ${input.length}`);
   if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`symmetricEigenTop: k = ${k} outside [0, ${n}]`);
-  const z = Float64Array.from(a);
-  const e = new Float64Array(n);
-  const h = new Float64Array(n);
+  // One number[] copy serves the reduction (z) and the certificate (a): typed-array reads are slower.
+  const a = Array.from(input);
+  const z = a.slice();
+  const e = zeros(n);
+  const h = zeros(n);
   if (n > 0) householderReduce(n, e, h, z);
-  const diag = new Float64Array(n);
+  const diag = zeros(n);
   for (let i = 0; i < n; i++) diag[i] = z[i * n + i];
   const ascending = tridiagonalEigenvalues(n, diag, e);
-  const values = new Float64Array(k);
+  const values = zeros(k);
   for (let j = 0; j < k; j++) values[j] = ascending[n - 1 - j];
   const norm = tridiagonalNorm(n, diag, e);
   if (!(norm > 0)) {
     // a = 0 (T is a's similarity transform): any orthonormal set is an eigenbasis; the unit
     // vectors are what the full solver returns.
     if (norm !== 0) return null;
-    const vectors = new Float64Array(k * n);
+    const vectors = zeros(k * n);
     for (let j = 0; j < k; j++) vectors[j * n + j] = 1;
     return { values, vectors };
   }
@@ -426,9 +430,9 @@ export function symmetricEigenTop(a: Float64Array, n: number, k: number): Symmet
  * makes vectors of well-separated eigenvalues orthogonal to about eps·||T||/gap by itself, and
  * `certified` checks the final orthogonality anyway.
  */
-function inverseIteration(n: number, diag: Float64Array, e: Float64Array, values: Float64Array, norm: number): Float64Array | null {
+function inverseIteration(n: number, diag: Vec, e: Vec, values: Vec, norm: number): Vec | null {
   const k = values.length;
-  const out = new Float64Array(k * n);
+  const rows: Vec[] = [];
   const start = new Rng('sd-inverse-iteration');
   const tiny = Number.EPSILON * norm;
   const tol = 4 * n * tiny;
@@ -436,10 +440,11 @@ function inverseIteration(n: number, diag: Float64Array, e: Float64Array, values
   let clusterStart = 0;
   for (let j = 0; j < k; j++) {
     if (j > 0 && values[j - 1] - values[j] > CLUSTER * norm) clusterStart = j;
-    const cluster: Float64Array[] = [];
-    for (let i = clusterStart; i < j; i++) cluster.push(out.subarray(i * n, (i + 1) * n));
+    const cluster: Vec[] = [];
+    for (let i = clusterStart; i < j; i++) cluster.push(rows[i]);
     solver.factor(diag, e, values[j], tiny);
-    const x = out.subarray(j * n, (j + 1) * n);
+    const x = zeros(n);
+    rows.push(x);
     // Any start with a component along the wanted vector works; uniform draws are cheaper than normal ones.
     for (let i = 0; i < n; i++) x[i] = start.nextFloat() - 0.5;
     normalize(x);
@@ -451,11 +456,14 @@ function inverseIteration(n: number, diag: Float64Array, e: Float64Array, values
       converged = tridiagonalResidual(n, diag, e, values[j], x) <= tol;
     }
   }
+  // Rows (separate arrays while iterating: a number[] has no views) → one flat k×n array.
+  const out: Vec = [];
+  for (const x of rows) for (let i = 0; i < n; i++) out.push(x[i]);
   return out;
 }
 
 /** ||T x − λ x|| for the tridiagonal (diag, e). */
-function tridiagonalResidual(n: number, diag: Float64Array, e: Float64Array, lambda: number, x: Float64Array): number {
+function tridiagonalResidual(n: number, diag: Vec, e: Vec, lambda: number, x: Vec): number {
   let r2 = 0;
   for (let i = 0; i < n; i++) {
     let t = (diag[i] - lambda) * x[i];
@@ -467,8 +475,8 @@ function tridiagonalResidual(n: number, diag: Float64Array, e: Float64Array, lam
 }
 
 /** x = H_{n−1}⋯H_1 y for each row y of `ys` (innermost H_1 first); reflectors as householderReduce left them. */
-function backTransform(n: number, k: number, z: Float64Array, h: Float64Array, ys: Float64Array): Float64Array {
-  const out = Float64Array.from(ys);
+function backTransform(n: number, k: number, z: Vec, h: Vec, ys: Vec): Vec {
+  const out = ys.slice();
   for (let i = 1; i < n; i++) {
     const hi = h[i];
     if (hi === 0) continue;
@@ -488,7 +496,7 @@ function backTransform(n: number, k: number, z: Float64Array, h: Float64Array, y
  * ||a x_j − λ_j x_j|| ≤ TOP_EIGEN_RESIDUAL·||a||₁ and |x_iᵀx_j − δ_ij| ≤ TOP_EIGEN_ORTHOGONALITY for the rows x_j
  * (||a||₁, the max row sum, bounds ||a||₂). False on NaN.
  */
-function certified(a: Float64Array, n: number, k: number, values: Float64Array, vectors: Float64Array): boolean {
+function certified(a: Vec, n: number, k: number, values: Vec, vectors: Vec): boolean {
   let aNorm = 0;
   for (let i = 0; i < n; i++) {
     let row = 0;

@@ -14,6 +14,7 @@ import type { Rng } from '../../base/rng.ts';
 import {
   addOuterProducts, columnsToRowMajor, orthonormalizeAgainst, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';
+import { zeros, type Vec } from './vector.ts';
 
 /** One decomposed (layer, matrix): all arrays row-major float32 as described in the header. */
 export interface SpectralState {
@@ -41,7 +42,7 @@ export interface SpectralInitOptions {
 
 export interface SpectralInitResult extends SpectralState {
   /** Singular values of the dense draw W, descending (length min(K, N)); diagnostics and tests. */
-  spectrum: Float64Array;
+  spectrum: number[];
 }
 
 export function checkShape(rows: number, cols: number, experts: number, rank: number): void {
@@ -61,10 +62,10 @@ export function denseInitMatrix(rng: Rng, rows: number, cols: number, std: numbe
   return w;
 }
 
-function gaussianColumns(rng: Rng, length: number, count: number): Float64Array[] {
-  const out: Float64Array[] = [];
+function gaussianColumns(rng: Rng, length: number, count: number): Vec[] {
+  const out: Vec[] = [];
   for (let j = 0; j < count; j++) {
-    const c = new Float64Array(length);
+    const c = zeros(length);
     for (let i = 0; i < length; i++) c[i] = rng.normal();
     out.push(c);
   }
@@ -79,10 +80,10 @@ export function spectralInit(options: SpectralInitOptions): SpectralInitResult {
   const size = rows * cols;
   const w = denseInitMatrix(rng, rows, cols, std);
   const { singularValues, u, v } = topSvd(w, rows, cols, rank, { full: true });
-  const common64 = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
+  const common64 = addOuterProducts(zeros(size), cols, u, singularValues, v);
   const unique = new Float32Array(experts * size);
-  const tail = singularValues.subarray(rank);
-  const work = new Float64Array(size);
+  const tail = singularValues.slice(rank);
+  const work = zeros(size);
   for (let e = 0; e < experts; e++) {
     work.fill(0);
     if (mode === 'orthogonal_complement') {

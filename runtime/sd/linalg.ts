@@ -1,6 +1,7 @@
 // Dense float64 linear algebra for the SD-MoE host-side steps (init, re-basing, metrics).
 // Invariants: inputs are row-major [rows, cols] (Float32Array or Float64Array) and never mutated;
-// column sets are arrays of Float64Array columns, so Gram–Schmidt and axpy loops run on
+// column sets are arrays of number[] columns (vector.ts: not Float64Array, whose reads slow down once
+// the process has read the GPU back), so Gram–Schmidt and axpy loops run on
 // contiguous memory. SVDs go through the Gram matrix of the smaller side (min(rows, cols)², built
 // from one float64 copy) and a flat-array symmetric eigensolver (eigen.ts): all eigenpairs when the
 // caller wants the whole spectrum (`full`), else only the top r — by the tridiagonal route (O(n³) with
@@ -13,7 +14,7 @@
 // Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
 import { symmetricEigen, symmetricEigenTop } from './eigen.ts';
-import { axpy, dot } from './vector.ts';
+import { axpy, dot, zeros, type Vec } from './vector.ts';
 import { Rng } from '../../base/rng.ts';
 
 export type Dense = Float32Array | Float64Array;
@@ -22,19 +23,19 @@ export type Dense = Float32Array | Float64Array;
  * Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending: all n values,
  * the first `count` vectors (the callers use no more; the rest are not copied out).
  */
-function symmetricEigenDescending(gram: Float64Array, n: number, count: number): { values: Float64Array; vectors: Float64Array[] } {
+function symmetricEigenDescending(gram: Vec, n: number, count: number): { values: Vec; vectors: Vec[] } {
   const { values, vectors } = symmetricEigen(gram, n);
   return { values, vectors: rowsOfFlat(vectors, count, n) };
 }
 
 /** The top k of them, or null when symmetricEigenTop's a-posteriori check fails. */
-function symmetricEigenTopDescending(gram: Float64Array, n: number, k: number): { values: Float64Array; vectors: Float64Array[] } | null {
+function symmetricEigenTopDescending(gram: Vec, n: number, k: number): { values: Vec; vectors: Vec[] } | null {
   const top = symmetricEigenTop(gram, n, k);
   return top && { values: top.values, vectors: rowsOfFlat(top.vectors, k, n) };
 }
 
-function rowsOfFlat(flat: Float64Array, count: number, n: number): Float64Array[] {
-  const out: Float64Array[] = [];
+function rowsOfFlat(flat: Vec, count: number, n: number): Vec[] {
+  const out: Vec[] = [];
   for (let j = 0; j < count; j++) out.push(flat.slice(j * n, (j + 1) * n));
   return out;
 }
@@ -48,13 +49,13 @@ function rowsOfFlat(flat: Float64Array, count: number, n: number): Float64Array[
  * cores). Each entry is one plain sum in a fixed order, so the result is deterministic and exactly
  * symmetric. Returns the copy too (`x`, n×m): topSvd forms the partner vectors from it.
  */
-function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Float64Array; x: Float64Array } {
+function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Vec; x: Vec } {
   const n = side === 'rows' ? rows : cols;
   const m = side === 'rows' ? cols : rows;
-  const x = new Float64Array(n * m);
-  if (side === 'rows') x.set(a);
+  const x = zeros(n * m);
+  if (side === 'rows') for (let i = 0; i < a.length; i++) x[i] = a[i];
   else for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) x[j * rows + i] = a[i * cols + j];
-  const g = new Float64Array(n * n);
+  const g = zeros(n * n);
   for (let i = 0; i < n; i += 2) {
     // An odd last row pairs with itself (its duplicate entries are written twice, identically).
     const i1 = Math.min(i + 1, n - 1);
@@ -90,13 +91,13 @@ function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g:
  * (a rank-deficient input) is replaced by the first standard basis vector that is not yet spanned,
  * so the result is always a full orthonormal set.
  */
-export function orthonormalizeAgainst(basis: Float64Array[], columns: Float64Array[]): Float64Array[] {
-  const done: Float64Array[] = [...basis];
-  const out: Float64Array[] = [];
+export function orthonormalizeAgainst(basis: Vec[], columns: readonly ArrayLike<number>[]): Vec[] {
+  const done: Vec[] = [...basis];
+  const out: Vec[] = [];
   const n = columns.length > 0 ? columns[0].length : 0;
   let nextUnit = 0;
   for (const column of columns) {
-    let w = Float64Array.from(column);
+    let w = Array.from(column);
     let norm0 = Math.sqrt(dot(w, w));
     for (;;) {
       // DGKS criterion: a second pass only when the first one cancelled most of the vector.
@@ -113,7 +114,7 @@ export function orthonormalizeAgainst(basis: Float64Array[], columns: Float64Arr
         break;
       }
       if (nextUnit >= n) throw new Error('orthonormalizeAgainst: more columns than the dimension');
-      w = new Float64Array(n);
+      w = zeros(n);
       w[nextUnit++] = 1;
       norm0 = 1;
     }
@@ -123,7 +124,7 @@ export function orthonormalizeAgainst(basis: Float64Array[], columns: Float64Arr
   return out;
 }
 
-function fixSign(u: Float64Array, v: Float64Array): void {
+function fixSign(u: Vec, v: Vec): void {
   let best = 0;
   for (let i = 1; i < u.length; i++) if (Math.abs(u[i]) > Math.abs(u[best])) best = i;
   if (u[best] < 0) {
@@ -134,13 +135,13 @@ function fixSign(u: Float64Array, v: Float64Array): void {
 
 export interface TopSvd {
   /** Singular values, descending: all min(rows, cols) with `full`, else at least the top r. */
-  singularValues: Float64Array;
+  singularValues: Vec;
   /** Σ_j σ_j² = ||A||_F², always exact (the Gram matrix's trace). */
   totalEnergy: number;
   /** Top-r left singular vectors (length rows each). */
-  u: Float64Array[];
+  u: Vec[];
   /** Top-r right singular vectors (length cols each). */
-  v: Float64Array[];
+  v: Vec[];
   /**
    * Which eigensolver produced them: 'tridiagonal' (eigen.ts symmetricEigenTop), 'subspace' (block
    * subspace iteration converged) or 'full' (every eigenpair, eigen.ts symmetricEigen).
@@ -169,9 +170,9 @@ export interface TopSvdOptions {
 }
 
 /** G·Q for symmetric row-major G (n×n) and columns Q. */
-function gramTimes(g: Float64Array, n: number, q: Float64Array[]): Float64Array[] {
+function gramTimes(g: Vec, n: number, q: Vec[]): Vec[] {
   return q.map((column) => {
-    const out = new Float64Array(n);
+    const out = zeros(n);
     for (let i = 0; i < n; i++) {
       // Offsets instead of a subarray view per row (views are allocations).
       const base = i * n;
@@ -202,15 +203,15 @@ const SUBSPACE_TOLERANCE = 1e-11;
  * the gap. The start block is fixed (a seeded stream), so the result is deterministic.
  */
 function subspaceEigen(
-  g: Float64Array, n: number, r: number, warm: readonly Float64Array[] = [],
-): { values: Float64Array; vectors: Float64Array[]; iterations: number } | null {
+  g: Vec, n: number, r: number, warm: readonly Vec[] = [],
+): { values: Vec; vectors: Vec[]; iterations: number } | null {
   const block = Math.min(n, Math.max(2 * r, r + 8));
   const start = new Rng('sd-subspace-start');
   // Warm start: the previous basis fills the first columns (the rest stay random, so the block still
   // reaches directions the previous basis lacks); orthonormalizeAgainst completes any dependent ones.
   let q = orthonormalizeAgainst([], Array.from({ length: block }, (_, b) => {
     if (b < warm.length) return warm[b];
-    const c = new Float64Array(n);
+    const c = zeros(n);
     for (let i = 0; i < n; i++) c[i] = start.normal();
     return c;
   }));
@@ -219,14 +220,14 @@ function subspaceEigen(
   if (scale === 0) return null;
   for (let iteration = 0; iteration < SUBSPACE_MAX_ITERATIONS; iteration++) {
     const z = gramTimes(g, n, q);
-    const h = new Float64Array(block * block);
+    const h = zeros(block * block);
     for (let a = 0; a < block; a++) for (let b = a; b < block; b++) h[a * block + b] = h[b * block + a] = dot(q[a], z[b]);
     const ritz = symmetricEigenDescending(h, block, r);
     let converged = true;
-    const vectors: Float64Array[] = [];
+    const vectors: Vec[] = [];
     for (let j = 0; j < r && converged; j++) {
-      const x = new Float64Array(n);
-      const gx = new Float64Array(n);
+      const x = zeros(n);
+      const gx = zeros(n);
       ritz.vectors[j].forEach((y, a) => {
         axpy(y, q[a], x);
         axpy(y, z[a], gx);
@@ -260,7 +261,7 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   // route is O(n³) with a small constant; each iteration O(n²·block)); see SUBSPACE_MIN_SIZE.
   const trySubspace = !options.full && r > 0 && (solver === 'subspace' || (solver === 'auto' && small >= SUBSPACE_MIN_SIZE && 4 * block <= small));
   let method: TopSvd['method'] = 'full';
-  let found: { values: Float64Array; vectors: Float64Array[] } | null = null;
+  let found: { values: Vec; vectors: Vec[] } | null = null;
   let iterations: number | undefined;
   if (trySubspace) {
     const warm = options.warmStart ? rowMajorToColumns(side === 'rows' ? options.warmStart.u : options.warmStart.v, small, options.warmStart.rank).slice(0, r) : [];
@@ -282,7 +283,7 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
   // float64 copy the Gram was built from (contiguous, one array type).
   const other = side === 'rows' ? cols : rows;
   const partner = direct.map((x, j) => {
-    const y = new Float64Array(other);
+    const y = zeros(other);
     // Offsets, not subarray views: a view is an allocation, ~1 µs each in a process with a large heap.
     for (let i = 0; i < small; i++) {
       const c = x[i];
@@ -302,7 +303,7 @@ export function topSvd(a: Dense, rows: number, cols: number, r: number, options:
 }
 
 /** Columns (each of length n) → row-major n×r Float32Array. */
-export function columnsToRowMajor(columns: Float64Array[], n: number): Float32Array {
+export function columnsToRowMajor(columns: Vec[], n: number): Float32Array {
   const r = columns.length;
   const out = new Float32Array(n * r);
   for (let j = 0; j < r; j++) for (let i = 0; i < n; i++) out[i * r + j] = columns[j][i];
@@ -310,10 +311,10 @@ export function columnsToRowMajor(columns: Float64Array[], n: number): Float32Ar
 }
 
 /** Row-major n×r → r columns of length n. */
-export function rowMajorToColumns(m: Dense, n: number, r: number): Float64Array[] {
-  const cols: Float64Array[] = [];
+export function rowMajorToColumns(m: Dense, n: number, r: number): Vec[] {
+  const cols: Vec[] = [];
   for (let j = 0; j < r; j++) {
-    const c = new Float64Array(n);
+    const c = zeros(n);
     for (let i = 0; i < n; i++) c[i] = m[i * r + j];
     cols.push(c);
   }
@@ -322,10 +323,10 @@ export function rowMajorToColumns(m: Dense, n: number, r: number): Float64Array[
 
 /** Σ_j scale_j · u_j v_jᵀ as a row-major rows×cols float64 matrix (accumulated into `out`). */
 export function addOuterProducts(
-  out: Float64Array, cols: number, u: Float64Array[], scale: ArrayLike<number>, v: Float64Array[],
-): Float64Array {
+  out: Vec, cols: number, u: Vec[], scale: ArrayLike<number>, v: Vec[],
+): Vec {
   const rows = u.length > 0 ? u[0].length : 0;
-  const row = new Float64Array(cols);
+  const row = zeros(cols);
   for (let i = 0; i < rows; i++) {
     row.fill(0);
     for (let j = 0; j < u.length; j++) {
@@ -342,11 +343,11 @@ export function addOuterProducts(
  * In place: M ← (I − U Uᵀ) M (I − V Vᵀ) for row-major M (rows×cols) and orthonormal columns U, V.
  * Returns ||M_before − M_after||_F, the part that was removed.
  */
-export function projectDoubleComplementInPlace(m: Float64Array, rows: number, cols: number, u: Float64Array[], v: Float64Array[]): number {
+export function projectDoubleComplementInPlace(m: Vec, rows: number, cols: number, u: Vec[], v: Vec[]): number {
   let removed2 = 0;
   // Row side: c_j = u_jᵀ M (length cols), then M −= Σ_j u_j c_jᵀ.
   const c = u.map((uj) => {
-    const cj = new Float64Array(cols);
+    const cj = zeros(cols);
     for (let i = 0; i < rows; i++) {
       const w = uj[i];
       if (w === 0) continue;
@@ -366,13 +367,17 @@ export function projectDoubleComplementInPlace(m: Float64Array, rows: number, co
   }
   for (const cj of c) removed2 += dot(cj, cj); // ||U Uᵀ M||² = Σ_j ||u_jᵀ M||² (orthonormal u)
   // Column side, row by row: d_j = M_i · v_j, then M_i −= Σ_j d_j v_j.
+  // A number[] has no row views: each row goes through one reused copy.
+  const row = zeros(cols);
   for (let i = 0; i < rows; i++) {
-    const rowView = m.subarray(i * cols, (i + 1) * cols);
-    const d = v.map((vj) => dot(rowView, vj));
+    const base = i * cols;
+    for (let k = 0; k < cols; k++) row[k] = m[base + k];
+    const d = v.map((vj) => dot(row, vj));
     for (let j = 0; j < v.length; j++) {
       removed2 += d[j] * d[j];
-      if (d[j] !== 0) axpy(-d[j], v[j], rowView);
+      if (d[j] !== 0) axpy(-d[j], v[j], row);
     }
+    for (let k = 0; k < cols; k++) m[base + k] = row[k];
   }
   return Math.sqrt(removed2);
 }

@@ -21,6 +21,7 @@ import { checkShape, type SpectralState } from './init.ts';
 import {
   addOuterProducts, columnsToRowMajor, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';
+import { zeros, type Vec } from './vector.ts';
 
 export type ResidualMode = 'keep' | 'fold' | 'discard';
 
@@ -49,7 +50,7 @@ export interface RebaseResult extends Omit<SpectralState, 'unique'> {
   /** Σ_{j≤r} σ_j² / Σ_j σ_j² of the incoming W_c (1 when W_c is exactly rank ≤ r; 0 when W_c = 0). */
   energyTopK: number;
   /** The top-r (at least) singular values of the incoming W_c, descending. */
-  singularValues: Float64Array;
+  singularValues: number[];
   /** ||U_oldᵀ U_new||_F² / r and the same for V: 1 = the common subspace did not move. */
   basisOverlap: { left: number; right: number };
   /** Per expert, ||W_u(e) before reprojection − after||_F (all zeros without reproject). */
@@ -58,7 +59,7 @@ export interface RebaseResult extends Omit<SpectralState, 'unique'> {
   changed: { common: boolean; unique: boolean };
 }
 
-function overlap(oldBasis: Float32Array, fresh: Float64Array[], n: number, r: number): number {
+function overlap(oldBasis: Float32Array, fresh: Vec[], n: number, r: number): number {
   // Σ_{p,q} (old_pᵀ fresh_q)², reading the old row-major n×r basis in place (no column copies).
   let s = 0;
   for (let p = 0; p < r; p++) {
@@ -93,12 +94,12 @@ export function rebase(options: RebaseOptions): RebaseResult {
   // fold/discard need the truncation anyway, R is formed and summed entry by entry. 'keep' (the
   // default) then needs no rows×cols temporary at all.
   const viaFormula = residual === 'keep' && totalEnergy - top2 >= RESIDUAL_FORMULA_MIN * totalEnergy;
-  let truncated: Float64Array | null = null;
-  let residualMatrix: Float64Array | null = null;
+  let truncated: Vec | null = null;
+  let residualMatrix: Vec | null = null;
   let residual2 = totalEnergy - top2;
   if (!viaFormula) {
-    truncated = addOuterProducts(new Float64Array(size), cols, u, singularValues, v);
-    residualMatrix = new Float64Array(size);
+    truncated = addOuterProducts(zeros(size), cols, u, singularValues, v);
+    residualMatrix = zeros(size);
     residual2 = 0;
     for (let i = 0; i < size; i++) {
       residualMatrix[i] = common[i] - truncated[i];
@@ -111,7 +112,7 @@ export function rebase(options: RebaseOptions): RebaseResult {
   const reprojectedNorms = new Float64Array(experts);
   if (unique !== null && rebaseNeedsUnique(options)) {
     newUnique = new Float32Array(unique.length);
-    const work = new Float64Array(size);
+    const work = zeros(size);
     for (let e = 0; e < experts; e++) {
       const slice = unique.subarray(e * size, (e + 1) * size);
       for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix![i] : 0);

@@ -28,12 +28,12 @@ function randomSymmetric(n: number, seed: number): Float64Array {
   return a;
 }
 
-function row(m: Float64Array, j: number, n: number): Float64Array {
-  return m.subarray(j * n, (j + 1) * n);
+function row(m: ArrayLike<number>, j: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => m[j * n + i]);
 }
 
 /** max_j ||a x_j − λ_j x_j|| and max |XXᵀ − I| over the k rows of `vectors`. */
-function quality(a: Float64Array, n: number, values: Float64Array, vectors: Float64Array): { residual: number; orthogonality: number } {
+function quality(a: ArrayLike<number>, n: number, values: ArrayLike<number>, vectors: ArrayLike<number>): { residual: number; orthogonality: number } {
   let residual = 0;
   let orthogonality = 0;
   for (let j = 0; j < values.length; j++) {
@@ -47,7 +47,7 @@ function quality(a: Float64Array, n: number, values: Float64Array, vectors: Floa
 }
 
 /** Max entry of the difference of the projectors onto the first k rows of two vector sets. */
-function projectorDiff(x: Float64Array, y: Float64Array, n: number, k: number): number {
+function projectorDiff(x: ArrayLike<number>, y: ArrayLike<number>, n: number, k: number): number {
   let worst = 0;
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {

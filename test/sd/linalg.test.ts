@@ -7,16 +7,16 @@ import { Rng } from '../../base/rng.ts';
 import { columnsToRowMajor, orthonormalizeAgainst, topSvd } from '../../runtime/sd/linalg.ts';
 import { maxAbs, maxAbsDiff, referenceSvd } from './helpers.ts';
 
-function columnsMatrix(columns: Float64Array[]): Matrix {
+function columnsMatrix(columns: readonly ArrayLike<number>[]): Matrix {
   return new Matrix(columns.map((c) => Array.from(c))).transpose();
 }
 
-function projectorOf(columns: Float64Array[]): Matrix {
+function projectorOf(columns: readonly ArrayLike<number>[]): Matrix {
   const b = columnsMatrix(columns);
   return b.mmul(b.transpose());
 }
 
-function orthonormalityError(columns: Float64Array[]): number {
+function orthonormalityError(columns: readonly ArrayLike<number>[]): number {
   const b = columnsMatrix(columns);
   return maxAbsDiff(b.transpose().mmul(b), Matrix.eye(columns.length));
 }
@@ -140,7 +140,7 @@ describe('topSvd', () => {
 describe('orthonormalizeAgainst', () => {
   it('completes dependent or zero columns to an orthonormal set orthogonal to the basis', () => {
     const n = 5;
-    const e0 = Float64Array.from([1, 0, 0, 0, 0]);
+    const e0 = [1, 0, 0, 0, 0];
     const columns = [Float64Array.from([1, 1, 0, 0, 0]), Float64Array.from([2, 2, 0, 0, 0]), new Float64Array(n)];
     const out = orthonormalizeAgainst([e0], columns);
     expect(out).toHaveLength(3);
