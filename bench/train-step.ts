@@ -36,6 +36,7 @@ import {
   loadAverage,
   markdownTable,
   matmulPeakSampler,
+  medianInterval,
   nowMs,
   cpuMsSince,
   profileByOp,
@@ -47,7 +48,7 @@ import {
   type MatmulPeak,
   type RunStats,
 } from './common.ts';
-import { classShares, dispatchBytes, dispatchRooflines, opRooflines, type Roofline } from './roofline.ts';
+import { classifyOp, classShares, dispatchBytes, dispatchRooflines, opRooflines, type Roofline } from './roofline.ts';
 import { TorchStepDriver, type TorchBlock } from './torch-step.ts';
 
 const DEFAULT_FILE = 'models/demo.moe';
@@ -150,6 +151,7 @@ async function webgpuBlock(
   count: number,
   seconds: number,
   onStep: (s: { step: number; wallMs: number; cpuMs: number; loss: number }) => void,
+  omit?: ReadonlySet<number>,
 ): Promise<number> {
   const { train, step } = session;
   const deadline = nowMs() + 1000 * seconds;
@@ -164,7 +166,7 @@ async function webgpuBlock(
     step.writeInput('targets', batch.targets);
     step.writeInput('optimizer.lr', lr);
     step.writeInput('optimizer.step', Int32Array.of(s));
-    step.run();
+    step.run('step', omit ? { omit } : {});
     const out = await step.readOutputs(['loss', 'ce_loss', 'grad_norm']);
     // `loss` is the total (cross-entropy plus aux losses); torch_step.py reports cross-entropy.
     const sample = { step: s, wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.ce_loss[0] };
@@ -172,6 +174,38 @@ async function webgpuBlock(
     onStep(sample);
   }
   return s;
+}
+
+/**
+ * The per-row ops' share of the step where they run (issue 8): rounds of the whole step and of the
+ * step with every per-row dispatch left out (StepExecutor#run's `omit`: a wrong step, paced under a
+ * key of its own), order alternating, each timed as the headline steps are; share = 1 − the median
+ * of the per-round ratios (without ÷ whole). profileStep's sums time each dispatch in a pass of its
+ * own, so a small dispatch's fixed cost counts whole and in 65.536 µs ticks; this is what the step
+ * itself loses to them. The omitted steps skip AdamW too, so the parameters move on whole steps only
+ * (at the schedule's rate), and the buffers the omitted dispatches would write keep finite values
+ * from the whole steps. Untimed warm-up rounds first: a new pacer key learns its sleep.
+ */
+async function perRowInPlace(session: TrainingSession, sampler: BatchSampler, from: number, rounds: number): Promise<{ next: number; omitted: number; wholeMs: RunStats; withoutMs: RunStats; share: number; interval: [number, number] }> {
+  const plan = session.compiled.stepPlan;
+  const omit = new Set(plan.dispatches.flatMap((d, i) => (classifyOp(d.op) === 'per-row' ? [i] : [])));
+  const whole: number[] = [];
+  const without: number[] = [];
+  const ratios: number[] = [];
+  let next = from;
+  const once = async (left: boolean, record: number[] | null) => {
+    next = await webgpuBlock(session, sampler, next, 1, 60, (x) => record?.push(x.wallMs), left ? omit : undefined);
+  };
+  for (let r = 0; r < 4; r++) {
+    await once(false, null);
+    await once(true, null);
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const left of r % 2 === 0 ? [false, true] : [true, false]) await once(left, left ? without : whole);
+    ratios.push(without[without.length - 1] / whole[whole.length - 1]);
+  }
+  const [lo, hi] = medianInterval(ratios);
+  return { next, omitted: omit.size, wholeMs: stats(whole), withoutMs: stats(without), share: 1 - stats(ratios).median, interval: [1 - hi, 1 - lo] };
 }
 
 /** Largest |a − b| / |b| over the steps both engines ran. */
@@ -265,6 +299,9 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
       }
     }
     await timedWebgpu();
+    const inPlace = await perRowInPlace(session, sampler, next, opts.quick ? 8 : 40);
+    next = inPlace.next;
+    process.stdout.write(`  per-row ops in place: the step without its ${inPlace.omitted} per-row dispatches ${fmt(inPlace.withoutMs.median)} ms against ${fmt(inPlace.wholeMs.median)} ms whole (medians): ${fmt(100 * inPlace.share)} % of the step\n`);
 
     const profile = await profileByOp(step, opts.quick ? 3 : 8);
     const dispatch = await dispatchCostUs(ctx, exec, opts.quick ? 500 : 2000);
@@ -310,6 +347,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
       dispatch,
       peak,
       bufferMiB: compiled.stepPlan.totalBytes / 2 ** 20,
+      perRowInPlace: inPlace,
     });
     for (const t of result.torch) {
       process.stdout.write(`  sdmoec ÷ PyTorch (${t.threads} thread${t.threads === 1 ? '' : 's'}): best ${fmt(t.ratio.best, 2)}, median ${fmt(t.ratio.median, 2)} (${fmt(result.stepMs.median)} / ${fmt(t.stepMs.median)} ms)\n`);
@@ -392,6 +430,7 @@ function summarise(m: {
   dispatch: Awaited<ReturnType<typeof dispatchCostUs>>;
   peak: MatmulPeak;
   bufferMiB: number;
+  perRowInPlace: Omit<Awaited<ReturnType<typeof perRowInPlace>>, 'next'>;
 }) {
   const stepMs = stats(m.samples.map((x) => x.wallMs));
   const cpuMs = stats(m.samples.map((x) => x.cpuMs));
@@ -431,6 +470,7 @@ function summarise(m: {
     profile: { runs: m.profile.runs, totalGpuUs: m.profile.total, byOp: m.profile.ops, perDispatch: m.profile.dispatches, minimumTotalGpuUs: m.profile.minima.reduce((t, x) => t + x, 0), perDispatchMinimum: m.profile.minima },
     roofline: { gbPerSecond: m.bandwidth.gbPerSecond, byOp: ops, byOpMinimum: opsMinimum, largestDispatches: dispatchRooflines(m.costs, bytesPerSecond).slice(0, 20) },
     bufferMiB: m.bufferMiB,
+    perRowInPlace: { omitted: m.perRowInPlace.omitted, wholeMs: m.perRowInPlace.wholeMs, withoutMs: m.perRowInPlace.withoutMs, share: m.perRowInPlace.share, interval: m.perRowInPlace.interval },
   };
 }
 
@@ -505,6 +545,7 @@ function markdown(r: TrainStepResult): string {
     `a dispatch's bytes are what its program's bindings read and write;`,
     `memory-bound µs = bytes ÷ bandwidth; ratio = GPU µs ÷ memory-bound µs (1 = as fast as a copy of its bytes).`,
     `**Per-row/elementwise ops: ${fmt(100 * perRow.share)} % of the step's GPU time** (${fmt(perRow.microseconds / 1000, 2)} ms in ${perRow.dispatches} dispatches; issue 8's target < 15 %); matmul-like ${fmt(100 * r.classes['matmul-like'].share)} %.`,
+    `**In place** (the whole step against the step without its ${r.perRowInPlace.omitted} per-row dispatches, ${r.perRowInPlace.wholeMs.runs} alternating rounds after the timed blocks): ${fmt(r.perRowInPlace.withoutMs.median)} ms against ${fmt(r.perRowInPlace.wholeMs.median)} ms (medians), so the per-row ops cost **${fmt(100 * r.perRowInPlace.share)} % of the step** [95 % interval of the median ${fmt(100 * r.perRowInPlace.interval[0])}–${fmt(100 * r.perRowInPlace.interval[1])} %]: what the step loses to them where they run, where the sums above count each dispatch alone.`,
     '',
     markdownTable(
       ['IR op', 'class', 'dispatches', 'GPU µs', 'share', 'KiB', 'memory-bound µs', 'ratio', 'min µs', 'min ratio'],

@@ -157,7 +157,9 @@ export class StepExecutor {
    * (queue order), and host writes between them land after the first part's dispatches and before
    * the second's (an SD-MoE re-basing overlapped with the next forward pass: runtime/train/spectral.ts).
    * `omit`: plan dispatch indices left out ('step' only). The step is then wrong by construction: for
-   * timing what those dispatches cost in place (bench/sd-inplace.ts), never for training.
+   * timing what those dispatches cost in place (bench/sd-inplace.ts, bench/train-step.ts), never for
+   * training. Its submission is paced under a key of its own (the phase and the omitted indices): a
+   * step without them takes less device time, and one estimate for both would oversleep the shorter.
    */
   run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number]; omit?: ReadonlySet<number> } = {}): void {
     const enc = this.exec.device.createCommandEncoder({ label: 'step' });
@@ -180,10 +182,12 @@ export class StepExecutor {
       }
       list = list.slice(from, to);
     }
+    let paceKey: string = phase;
     if (opts.omit) {
       if (phase !== 'step' || opts.dispatches) throw new InternalError(`run('${phase}'): omit applies to a whole step only`);
       const omit = opts.omit;
       list = list.filter((_, i) => !omit.has(i));
+      paceKey = `${phase} without ${[...omit].sort((a, b) => a - b).join(',')}`;
     }
     const pass = enc.beginComputePass({ label: 'step' });
     for (const p of list) {
@@ -193,7 +197,7 @@ export class StepExecutor {
     }
     pass.end();
     this.exec.device.queue.submit([enc.finish()]);
-    this.pacer.submitted(phase);
+    this.pacer.submitted(paceKey);
   }
 
   /**
