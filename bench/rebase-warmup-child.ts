@@ -14,7 +14,7 @@ const matrices = shapes.map(([rows, cols], i) => ({ name: `m${i}`, layer: 0, mat
 const spectral = { residual: 'keep', reproject: false } as SpectralConfig;
 const data = matrices.map((m) => ({ common: Float32Array.from({ length: m.rows * m.cols }, () => rng.normal() * 0.02), uk: new Float32Array(m.rows * m.rank), vk: new Float32Array(m.cols * m.rank) }));
 const t0 = performance.now();
-if (mode === 'warm') warmRebase(matrices, spectral);
+if (mode === 'warm') await warmRebase(matrices, spectral);
 const warmupMs = performance.now() - t0;
 const eventMs: number[] = [];
 for (let e = 0; e < events; e++) {

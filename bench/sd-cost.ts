@@ -15,7 +15,8 @@
 // per op, and where SD's extra GPU time goes (per-dispatch minima of alternating profiles, difference per
 // op). Pairs: demo vs demo_sd, the same with `project update` (the split applied to AdamW's step
 // instead of the gradient), qwen_tiny vs qwen_tiny_sd.
-import { initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, warmRebase } from '../runtime/train/spectral.ts';
+import { applyRebase, initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, startRebase, warmRebase } from '../runtime/train/spectral.ts';
+import { rebaseThreadWanted, RebaseWorker, settleWithin } from '../runtime/train/rebase-worker.ts';
 import { openSessionFromFile } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
 import { acquireDevice } from '../runtime/device.ts';
@@ -47,10 +48,10 @@ import {
 /** The model pairs measured: a .moe file, its baseline model and its SD variant. */
 /** Timed pairs: qwen_tiny's step is ~10× the demo's, so it gets fewer (each SD side still re-bases). */
 /** `sdSet`: extra overrides of the SD side, e.g. `project update` (the split applied to AdamW's step). */
-/** `rebaseRounds`: rounds of (plain SD step, SD step carrying a re-basing) that time the overlapped re-basing. */
+/** `rebaseRounds`: rounds of (plain SD step, SD step carrying a re-basing on its thread, one carrying it on the main thread) that time the overlapped re-basing. */
 export const PAIRS: readonly { file: string; baseline: string; sd: string; sdSet: readonly string[]; pairs: number; quickPairs: number; rebaseRounds: number; quickRebaseRounds: number }[] = [
-  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: [], pairs: 48, quickPairs: 16, rebaseRounds: 32, quickRebaseRounds: 6 },
-  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: ['model.spectral.project=update'], pairs: 32, quickPairs: 16, rebaseRounds: 16, quickRebaseRounds: 4 },
+  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: [], pairs: 48, quickPairs: 16, rebaseRounds: 96, quickRebaseRounds: 6 },
+  { file: 'models/demo.moe', baseline: 'demo', sd: 'demo_sd', sdSet: ['model.spectral.project=update'], pairs: 32, quickPairs: 16, rebaseRounds: 48, quickRebaseRounds: 4 },
   { file: 'models/qwen_tiny.moe', baseline: 'qwen_tiny', sd: 'qwen_tiny_sd', sdSet: [], pairs: 24, quickPairs: 8, rebaseRounds: 16, quickRebaseRounds: 3 },
 ];
 
@@ -70,6 +71,16 @@ interface OpDelta {
   baselineUs: number;
   sdUs: number;
   extraUs: number;
+}
+
+interface Overlapped {
+  at: number;
+  dispatches: number;
+  rounds: number;
+  plainMs: RunStats;
+  carryingMs: RunStats;
+  extraMs: RunStats;
+  extraCpuMs: RunStats;
 }
 
 interface PairResult {
@@ -97,7 +108,11 @@ interface PairResult {
    * (runtime/train/spectral.ts#rebaseOverlapStart): what it adds to that step, as the paired
    * difference (carrying step − plain step) of `rounds` rounds; null where it cannot overlap.
    */
-  overlapped: { at: number; dispatches: number; rounds: number; plainMs: RunStats; carryingMs: RunStats; extraMs: RunStats; extraCpuMs: RunStats } | null;
+  overlapped: Overlapped | null;
+  /** The same with the re-basing computed on the main thread while the first dispatches run (the trainer's way before the re-basing thread); null without the thread. */
+  overlappedMain: Overlapped | null;
+  /** How many of the carried re-basings' SVDs the thread computed, of all. */
+  svdsOnThread: { thread: number; all: number };
   /** Amortised cost per step charged to SD: the overlapped extra (median, floored at 0) ÷ interval, else the synchronous median ÷ interval. */
   rebaseAmortisedMs: number;
   /** rebaseAmortisedMs ÷ median SD step. */
@@ -169,7 +184,9 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   };
   // As the trainer does at its start: the host linear algebra's JIT paid by synthetic re-basings
   // (warmRebase), then one untimed real re-basing (its read-back and writes).
-  warmRebase(matrices, spectral);
+  // The trainer's re-basing thread (SDMOEC_REBASE_THREAD=off: none), warmed up as the trainer does.
+  const worker = rebaseThreadWanted() ? RebaseWorker.start() : null;
+  await warmRebase(matrices, spectral, worker);
   await timeRebase();
   let sdStep = 0;
   const runSd = async (inputs: Int32Array, targets: Int32Array, timed: boolean) => {
@@ -209,45 +226,60 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
   }
 
   // The overlapped re-basing (runtime/train/trainer.ts): a step carries the re-basing of the values
-  // the step before it read. Rounds of a plain step and a carrying one, order alternating, both
-  // reading W_c, U_k, V_k with their loss (equal read-backs) and both submitted in the same two parts;
-  // the paired difference is its cost.
+  // the step before it read, started on the re-basing thread when those were read and finished (what
+  // the thread has not delivered computed on the main thread) once the device should be near
+  // dispatch `at`. Rounds of a plain step, a carrying one and one carrying it on the main thread (the
+  // trainer's way before the thread), order rotating, all reading W_c, U_k, V_k with their loss (equal
+  // read-backs) and submitted in the same two parts; the paired differences are the costs.
   const at = rebaseOverlapStart(sd.compiled.stepPlan, matrices, spectral);
   let overlapped: PairResult['overlapped'] = null;
+  let overlappedMain: PairResult['overlappedMain'] = null;
+  const svdsOnThread = { thread: 0, all: 0 };
   if (prefetchNames.length > 0) {
     const rounds = opts.quick ? pair.quickRebaseRounds : pair.rebaseRounds;
     const first = sampler.next();
-    let values = (await timedStep(sd, first.inputs, first.targets, ++sdStep, prefetchNames)).params;
-    const sdOnce = async (carry: boolean) => {
+    let last = await timedStep(sd, first.inputs, first.targets, ++sdStep, prefetchNames);
+    type Carry = 'none' | 'thread' | 'main';
+    const sdOnce = async (carry: Carry) => {
       const batch = sampler.next();
-      const v = values;
-      // Both submit the step in the same two parts (the same pacer key, the same submits): they differ only by the re-basing.
-      const work = carry ? () => rebaseSpectral(sd.step, matrices, spectral, v) : async () => {};
-      const s = await timedStep(sd, batch.inputs, batch.targets, ++sdStep, prefetchNames, { at, work });
-      values = s.params;
-      return s;
+      const ticket = carry === 'none' ? null : startRebase(matrices, spectral, last.params, carry === 'thread' ? worker : null);
+      const budgetMs = 0.9 * last.wallMs * (at / sd.step.dispatchCount);
+      // All submit the step in the same two parts (the same pacer key, the same submits): they differ only by the re-basing.
+      const work = async () => {
+        if (!ticket) return;
+        if (carry === 'thread') await settleWithin(ticket, budgetMs);
+        applyRebase(sd.step, matrices, spectral, ticket.finish());
+        if (carry === 'thread') {
+          svdsOnThread.thread += ticket.fromThread();
+          svdsOnThread.all += matrices.length;
+        }
+      };
+      last = await timedStep(sd, batch.inputs, batch.targets, ++sdStep, prefetchNames, { at, work });
+      return last;
     };
-    const plain: StepSample[] = [];
-    const carrying: StepSample[] = [];
+    const carries: Carry[] = worker ? ['none', 'thread', 'main'] : ['none', 'main'];
+    const samples = new Map<Carry, StepSample[]>(carries.map((c) => [c, []]));
     for (let i = 0; i < rounds; i++) {
-      if (i % 2 === 0) {
-        plain.push(await sdOnce(false));
-        carrying.push(await sdOnce(true));
-      } else {
-        carrying.push(await sdOnce(true));
-        plain.push(await sdOnce(false));
-      }
+      const order = carries.map((_, k) => carries[(k + i) % carries.length]);
+      for (const c of order) samples.get(c)!.push(await sdOnce(c));
     }
-    overlapped = {
-      at,
-      dispatches: sd.step.dispatchCount,
-      rounds,
-      plainMs: stats(plain.map((x) => x.wallMs)),
-      carryingMs: stats(carrying.map((x) => x.wallMs)),
-      extraMs: stats(carrying.map((x, i) => x.wallMs - plain[i].wallMs)),
-      extraCpuMs: stats(carrying.map((x, i) => x.cpuMs - plain[i].cpuMs)),
+    const summary = (c: Carry): Overlapped => {
+      const plain = samples.get('none')!;
+      const carrying = samples.get(c)!;
+      return {
+        at,
+        dispatches: sd.step.dispatchCount,
+        rounds,
+        plainMs: stats(plain.map((x) => x.wallMs)),
+        carryingMs: stats(carrying.map((x) => x.wallMs)),
+        extraMs: stats(carrying.map((x, i) => x.wallMs - plain[i].wallMs)),
+        extraCpuMs: stats(carrying.map((x, i) => x.cpuMs - plain[i].cpuMs)),
+      };
     };
+    overlapped = summary(worker ? 'thread' : 'main');
+    overlappedMain = worker ? summary('main') : null;
   }
+  await worker?.close();
 
   const rebase = stats(rebaseMs);
   const rebaseCpu = stats(rebaseCpuMs);
@@ -280,6 +312,8 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
     rebaseCpuShare: rebaseCpu.median / rebaseEvery / sdCpuMs.median,
     rebaseSyncShare: rebase.median / rebaseEvery / sdMs.median,
     overlapped,
+    overlappedMain,
+    svdsOnThread,
     rebaseAmortisedMs: amortised,
     rebaseShare: amortised / sdMs.median,
     ratio: { best: sdMs.best / baselineMs.best, median: perPair(wallRatio).median, interval: medianInterval(pairRatios(wallRatio)) },
@@ -301,9 +335,10 @@ function rebaseSummary(r: PairResult): string {
   const o = r.overlapped;
   const sync = `synchronous ${fmt(r.rebaseMs.median)} ms / ${r.rebaseEvery} = ${fmt(100 * r.rebaseSyncShare, 2)} %, CPU ${fmt(r.rebaseCpuMs.median)} ms = ${fmt(100 * r.rebaseCpuShare, 2)} % of the CPU step`;
   if (!o) return `${sync} (charged: it cannot overlap here)`;
+  const main = r.overlappedMain ? `; on the main thread instead +${fmt(r.overlappedMain.extraMs.median)} ms` : '';
   return (
-    `overlapped with dispatches 0–${o.at - 1} of ${o.dispatches}: +${fmt(o.extraMs.median)} ms to its step (median of ${o.rounds} paired differences, ` +
-    `CPU +${fmt(o.extraCpuMs.median)} ms) / ${r.rebaseEvery} = ${fmt(100 * r.rebaseShare, 2)} % (charged); ${sync}`
+    `overlapped with dispatches 0–${o.at - 1} of ${o.dispatches}${r.overlappedMain ? `, on the re-basing thread (${r.svdsOnThread.thread} of ${r.svdsOnThread.all} SVDs there)` : ''}: +${fmt(o.extraMs.median)} ms to its step (median of ${o.rounds} paired differences, ` +
+    `CPU +${fmt(o.extraCpuMs.median)} ms) / ${r.rebaseEvery} = ${fmt(100 * r.rebaseShare, 2)} % (charged)${main}; ${sync}`
   );
 }
 
@@ -445,15 +480,16 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
     `Revision ${meta.revision}; LP_NUM_THREADS=${meta.lpNumThreads}; Node ${meta.node}; ${meta.date}${meta.quick ? ' (--quick)' : ''}.`,
     'Both models compiled and opened in this process; after 3 warm-up pairs, each pair runs the same batch on both (order alternating),',
     'each step timed from issue to loss on the CPU. Re-basing runs after every `rebase every`-th SD step, timed apart (after one untimed',
-    're-basing that pays the JIT). The trainer overlaps it with the next step\'s first dispatches (those touching nothing it writes); what',
-    'that costs is measured after the pairs as rounds of a plain SD step and one carrying a re-basing (order alternating, both reading',
-    'W_c, U_k, V_k with their loss): the median paired difference, amortised over the interval, is what "with re-basing" charges.',
+    're-basing that pays the JIT). The trainer overlaps it with the next step\'s first dispatches (those touching nothing it writes), its SVDs',
+    'started on the re-basing thread (nice 19; runtime/train/rebase-worker.ts) when their values are read; what that costs is measured after',
+    'the pairs as rounds of a plain SD step, one carrying a re-basing that way and one carrying it on the main thread (order rotating, all',
+    'reading W_c, U_k, V_k with their loss): the median paired difference, amortised over the interval, is what "with re-basing" charges.',
     'CPU time is this process\'s (lavapipe\'s threads included), the measure least disturbed by other processes.',
     'Target (issue 7): median ratio ≤ 1.05 (stretch ≤ 1.03), re-basing ≤ 1 % of the step. In brackets: the 95 % bootstrap interval of the',
     'median over this run\'s pairs (how far it moves with the same machine behaviour; other minutes on this VM move it further).',
     '',
     markdownTable(
-      ['model', 'baseline ms best / median', 'SD ms best / median', 'SD ÷ baseline best / median', '… with re-basing', 'CPU-time ratio best / median', 're-basing overlapped: extra ms to its step / interval (share)', 'synchronous: ms / interval (share); CPU ms (share)', 'dispatches', 'load 1 min'],
+      ['model', 'baseline ms best / median', 'SD ms best / median', 'SD ÷ baseline best / median', '… with re-basing', 'CPU-time ratio best / median', 're-basing overlapped: extra ms to its step / interval (share)', 'the same on the main thread', 'synchronous: ms / interval (share); CPU ms (share)', 'dispatches', 'load 1 min'],
       results.map((r) => [
         `${r.baseline} vs ${r.sd}`,
         `${fmt(r.baselineMs.best)} / ${fmt(r.baselineMs.median)}`,
@@ -462,8 +498,9 @@ function markdown(meta: { revision: string; date: string; node: string; lpNumThr
         `${fmt(r.ratioWithRebase.best, 3)} / **${fmt(r.ratioWithRebase.median, 3)}** [${interval(r.ratioWithRebase.interval)}]`,
         `${fmt(r.ratioCpu.best, 3)} / ${fmt(r.ratioCpu.median, 3)}`,
         r.overlapped
-          ? `${fmt(r.overlapped.extraMs.median)} (best ${fmt(r.overlapped.extraMs.best)}; ${r.overlapped.rounds} rounds, from dispatch ${r.overlapped.at} of ${r.overlapped.dispatches}) / ${r.rebaseEvery} (**${fmt(100 * r.rebaseShare, 2)} %**)`
+          ? `${fmt(r.overlapped.extraMs.median)} (best ${fmt(r.overlapped.extraMs.best)}; ${r.overlapped.rounds} rounds, from dispatch ${r.overlapped.at} of ${r.overlapped.dispatches}${r.overlappedMain ? `; ${r.svdsOnThread.thread} of ${r.svdsOnThread.all} SVDs on the re-basing thread` : ''}) / ${r.rebaseEvery} (**${fmt(100 * r.rebaseShare, 2)} %**)`
           : 'cannot overlap',
+        r.overlappedMain ? `${fmt(r.overlappedMain.extraMs.median)} (best ${fmt(r.overlappedMain.extraMs.best)}) / ${r.rebaseEvery} (${fmt((100 * Math.max(0, r.overlappedMain.extraMs.median)) / r.rebaseEvery / r.sdMs.median, 2)} %)` : '—',
         `${fmt(r.rebaseMs.median)} / ${r.rebaseEvery} (${fmt(100 * r.rebaseSyncShare, 2)} %); ${fmt(r.rebaseCpuMs.median)} (${fmt(100 * r.rebaseCpuShare, 2)} %)`,
         `${r.dispatches.baseline} → ${r.dispatches.sd}`,
         `${fmt(r.loadAverage.before.one, 2)} → ${fmt(r.loadAverage.after.one, 2)}`,

@@ -29,7 +29,8 @@ export function registerRun(program: Command): void {
         ...(summary.rebases.overlapped + summary.rebases.synchronous > 0
           ? [
               `re-basing:  ${summary.rebases.overlapped + summary.rebases.synchronous} times (${summary.rebases.overlapped} while the next step ran), ` +
-                `${summary.rebases.seconds.toFixed(2)} s on the host in all (SVDs and writes)`,
+                `${summary.rebases.seconds.toFixed(2)} s of main-thread work in all (the SVDs it computed, writes); ` +
+                `${summary.rebases.svdsOnThread} of ${summary.rebases.svds} SVDs on the re-basing thread`,
             ]
           : []),
         `metrics:    ${summary.runDir}/metrics.jsonl`,

@@ -4,7 +4,10 @@
 // runtime/sd/rebase.ts), writing the results back into the live device buffers. Everything else
 // (the proxy weight in the grouped GEMMs, the projected gradients) is compiled into the step.
 // The trainer overlaps a re-basing with the next step's first dispatches (rebaseOverlapStart):
-// they touch nothing the re-basing writes, so only the wall time changes, never a value.
+// they touch nothing the re-basing writes, so only the wall time changes, never a value. Its SVDs run
+// on a thread of their own when one is given (rebase-worker.ts): startRebase starts them (the
+// trainer, as soon as the step that read W_c is back), applyRebase writes their results (the rest
+// computed on the main thread if the thread has not got to them); rebaseSpectral does both at once.
 import type { SpectralConfig } from '../../compiler/config/types.ts';
 import { firstDispatchTouching, paramsWithRole, type ExecutionPlan, type PlanParam } from '../../compiler/codegen/plan.ts';
 import type { ExpertMatrix } from '../../compiler/ir/types.ts';
@@ -12,8 +15,9 @@ import { numel } from '../../compiler/ir/types.ts';
 import { InternalError } from '../../base/errors.ts';
 import { Rng } from '../../base/rng.ts';
 import { spectralInit } from '../sd/init.ts';
-import { rebase, rebaseNeedsUnique, type RebaseOptions } from '../sd/rebase.ts';
+import { rebase, rebaseNeedsUnique, type RebaseOptions, type RebaseResult } from '../sd/rebase.ts';
 import type { StepExecutor } from '../step-executor.ts';
+import { localTicket, type RebaseTicket, type RebaseWorker } from './rebase-worker.ts';
 
 export interface SpectralMatrix {
   /** The decoupled matrix (its params' role `target`), e.g. `layers.0.moe.experts.up`. */
@@ -79,19 +83,28 @@ export const REBASE_WARMUP_ROUNDS = 16;
  * each way). A run re-bases every 16 steps, so without it the first re-basings pay the JIT, and so did
  * sd-cost's few timed ones.
  */
-export function warmRebase(matrices: readonly SpectralMatrix[], spectral: SpectralConfig, rounds = REBASE_WARMUP_ROUNDS): void {
+export async function warmRebase(matrices: readonly SpectralMatrix[], spectral: SpectralConfig, worker: RebaseWorker | null = null, rounds = REBASE_WARMUP_ROUNDS): Promise<void> {
   const shapes = new Map(matrices.map((m) => [`${m.rows}:${m.cols}:${m.experts}:${m.rank}`, m]));
   const rng = new Rng('sd-rebase-warmup');
   const normal = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  const jobs: RebaseOptions[] = [];
   for (let r = 0; r < rounds; r++) {
     for (const m of shapes.values()) {
-      rebase(rebaseOptions(m, spectral, {
+      jobs.push(rebaseOptions(m, spectral, {
         common: normal(m.rows * m.cols),
         unique: rebaseNeedsUnique(spectral) ? normal(m.experts * m.rows * m.cols) : null,
         uk: normal(m.rows * m.rank),
         vk: normal(m.cols * m.rank),
       }));
     }
+  }
+  // Both threads that may re-base pay their JIT: the re-basing thread (awaited) and, meanwhile, this
+  // one (RebaseTicket#finish computes what the thread has not delivered).
+  const ticket = worker?.start(jobs);
+  for (const job of jobs) rebase(job);
+  if (ticket) {
+    await ticket.settled();
+    ticket.finish();
   }
 }
 
@@ -197,9 +210,32 @@ export function rebasePrefetchNames(step: StepExecutor, matrices: readonly Spect
 }
 
 /**
+ * Starts the host computation of a re-basing of every SD matrix from `values` (rebaseReadNames'
+ * params, as read after a step's update): on `worker` when given, while the main thread goes on;
+ * without one, the ticket computes everything when finished. applyRebase writes the results.
+ */
+export function startRebase(
+  matrices: readonly SpectralMatrix[],
+  spectral: SpectralConfig,
+  values: Readonly<Record<string, Float32Array>>,
+  worker: RebaseWorker | null = null,
+): RebaseTicket {
+  const needsUnique = rebaseNeedsUnique(spectral);
+  const jobs = matrices.map((m) => rebaseOptions(m, spectral, {
+    common: values[m.params.common],
+    unique: needsUnique ? values[m.params.unique] : null,
+    uk: values[m.params.uk],
+    vk: values[m.params.vk],
+  }));
+  return worker ? worker.start(jobs) : localTicket(jobs);
+}
+
+/**
  * Re-bases every SD matrix from the device's current values and writes the new state back.
  * `prefetched`: the values of rebaseReadNames already read with the step's outputs (the trainer's
  * re-basing steps, StepExecutor#readOutputsAndParams); they must be this step's, after its update.
+ * The results are needed at once, so the SVDs run here (a re-basing thread would only be claimed
+ * back at once: startRebase is for re-basings that can wait).
  */
 export async function rebaseSpectral(
   step: StepExecutor,
@@ -207,27 +243,32 @@ export async function rebaseSpectral(
   spectral: SpectralConfig,
   prefetched?: Readonly<Record<string, Float32Array>> | null,
 ): Promise<RebaseReport> {
-  const reports: MatrixRebaseReport[] = [];
   // One round trip for every read (StepExecutor#readParams: one copy into one staging buffer, one
   // map), in chunks of at most READ_CHUNK_BYTES; W_u, the largest array, only when the options use it
   // (`residual keep` without `reproject`, the default, does not). It was 4 reads per matrix, each
   // its own submit and map: most of the re-basing's CPU time on lavapipe (docs/benchmarks.md).
   // None at all when the caller read them with the step's outputs.
-  const needsUnique = rebaseNeedsUnique(spectral);
   const names = rebaseReadNames(matrices, spectral);
   const values = prefetched && names.every((n) => prefetched[n]) ? prefetched : await readParamsChunked(step, names);
+  return applyRebase(step, matrices, spectral, startRebase(matrices, spectral, values).finish());
+}
+
+/** Writes a computed re-basing (computeRebase's results, in `matrices` order) back and reports it. */
+export function applyRebase(
+  step: StepExecutor,
+  matrices: readonly SpectralMatrix[],
+  spectral: SpectralConfig,
+  results: readonly RebaseResult[],
+): RebaseReport {
+  if (results.length !== matrices.length) throw new InternalError(`re-basing: ${results.length} results for ${matrices.length} matrices`);
+  const reports: MatrixRebaseReport[] = [];
   const writable = new Set(rebaseWriteNames(matrices, spectral));
   const write = (name: string, data: Float32Array): void => {
     if (!writable.has(name)) throw new InternalError(`re-basing wrote ${name}, which rebaseWriteNames does not list (an overlapped re-basing would race the step)`);
     step.writeParam(name, data);
   };
-  for (const m of matrices) {
-    const r = rebase(rebaseOptions(m, spectral, {
-      common: values[m.params.common],
-      unique: needsUnique ? values[m.params.unique] : null,
-      uk: values[m.params.uk],
-      vk: values[m.params.vk],
-    }));
+  for (const [i, m] of matrices.entries()) {
+    const r = results[i];
     // Arrays the options leave unchanged come back as the same objects: no need to upload them.
     if (r.changed.common) write(m.params.common, r.common);
     if (r.changed.unique && r.unique) write(m.params.unique, r.unique);

@@ -33,7 +33,8 @@ import { diagnoseExperts, type ExpertDiagnostics } from '../sd/diagnostics.ts';
 import { diagnosticsInputs } from './diagnostics.ts';
 import { describeResult, implicitEval, metricFields, openEvaluation, runEvaluation, type EvalResult, type EvalSetup } from './evaluate.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
-import { initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, warmRebase, type RebaseReport } from './spectral.ts';
+import { applyRebase, initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, startRebase, warmRebase, type RebaseReport } from './spectral.ts';
+import { rebaseThreadWanted, RebaseWorker, settleWithin, type RebaseTicket } from './rebase-worker.ts';
 
 export interface RunOptions {
   /** The .moe file; optional with `resume`, whose run directory records the resolved config. */
@@ -73,8 +74,10 @@ export interface RunSummary {
   readonly dispatchesPerStep: number;
   /** SD-MoE re-basings of this run: computed while the next step ran, or between steps (before a
    *  checkpoint, an evaluation, the last step, or with a plan that cannot read them with the step),
-   *  and their host wall time in all. */
-  readonly rebases: { readonly overlapped: number; readonly synchronous: number; readonly seconds: number };
+   *  the main thread's wall time on them in all (the SVDs it computed itself and the writes; not the
+   *  idle wait for the re-basing thread), and how many of their SVDs that thread computed
+   *  (rebase-worker.ts) out of all. */
+  readonly rebases: { readonly overlapped: number; readonly synchronous: number; readonly seconds: number; readonly svds: number; readonly svdsOnThread: number };
 }
 
 export interface TrainingSession {
@@ -382,8 +385,10 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   // next step only when it was read with step s (one micro-batch, W_c within one staging buffer)
   // and nothing else needs the new state first: see flushRebase.
   const rebaseAt = spectral && sdMatrices.length > 0 ? rebaseOverlapStart(session.compiled.stepPlan, sdMatrices, spectral) : 0;
-  const rebases = { overlapped: 0, synchronous: 0, seconds: 0 };
-  let pendingRebase: { step: number; values: Record<string, Float32Array> } | null = null;
+  const rebases = { overlapped: 0, synchronous: 0, seconds: 0, svds: 0, svdsOnThread: 0 };
+  // A carried re-basing starts on its thread as soon as its values are read (rebase-worker.ts).
+  let pendingRebase: { step: number; values: Record<string, Float32Array>; ticket: RebaseTicket } | null = null;
+  const rebaseWorker = spectral && sdMatrices.length > 0 && rebasePrefetch.length > 0 && opts.overlapRebase !== false && rebaseThreadWanted() ? RebaseWorker.start() : null;
 
   if (opts.resume) {
     const ckpt = await loadCheckpoint(opts.resume, { configHash: opts.allowChanges ? undefined : hash });
@@ -404,7 +409,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     log(`spectral: ${sdMatrices.length} decoupled matrices (rank ${spectral.rank}, init ${spectral.init}), re-based every ${spectral.rebaseEvery} steps`);
   }
   // The host re-basing's JIT, paid once here rather than by the first dozen re-basings (also on resume).
-  if (spectral && sdMatrices.length > 0) warmRebase(sdMatrices, spectral);
+  if (spectral && sdMatrices.length > 0) await warmRebase(sdMatrices, spectral, rebaseWorker);
   mkdirSync(runDir, { recursive: true });
   if (!recorded || changes.length > 0) {
     const record: RunConfigRecord = recorded
@@ -430,16 +435,19 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let lastCheckpoint: string | null = null;
   let finalLoss = NaN;
   let lastStepRun = startStep;
+  let lastStepMs = 0;
   // Largest grad norm and aux losses since the last train line (logged there as max_grad_norm, max_aux).
   let maxGradNorm = -Infinity;
   let maxAux: Record<string, number> = {};
   const started = performance.now();
 
-  const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null, overlapped: boolean): Promise<void> => {
+  const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null, overlapped: boolean, ticket?: RebaseTicket): Promise<void> => {
     const t0 = performance.now();
-    const report = await rebaseSpectral(exec, sdMatrices, spectral!, values);
+    const report = ticket ? applyRebase(exec, sdMatrices, spectral!, ticket.finish()) : await rebaseSpectral(exec, sdMatrices, spectral!, values);
     const seconds = (performance.now() - t0) / 1000;
     rebases.seconds += seconds;
+    rebases.svds += sdMatrices.length;
+    rebases.svdsOnThread += ticket?.fromThread() ?? 0;
     metrics.log(spectralLine(stepNo, report, { seconds, overlapped }));
   };
   // A deferred re-basing that no step will carry: a checkpoint, an evaluation or the end of the
@@ -448,7 +456,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     const pending = pendingRebase;
     pendingRebase = null;
     if (!pending) return;
-    await rebaseNow(pending.step, pending.values, false);
+    await rebaseNow(pending.step, pending.values, false, pending.ticket);
     rebases.synchronous++;
   };
 
@@ -489,11 +497,23 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const prefetch = rebasing ? rebasePrefetch : [];
       const carried = pendingRebase;
       pendingRebase = null;
-      const during = carried ? { at: rebaseAt, work: () => rebaseNow(carried.step, carried.values, true) } : undefined;
+      // The carried re-basing's thread has until the device reaches dispatch `rebaseAt`: about that
+      // share of the last step's time (the main thread waits idle; then it computes what is left).
+      const budgetMs = 0.9 * lastStepMs * (rebaseAt / Math.max(1, exec.dispatchCount));
+      const during = carried
+        ? {
+            at: rebaseAt,
+            work: async () => {
+              await settleWithin(carried.ticket, budgetMs);
+              await rebaseNow(carried.step, carried.values, true, carried.ticket);
+            },
+          }
+        : undefined;
       const { outputs: out, params: prefetched } = await trainStepReading(session, batches, names, prefetch, during);
       if (carried) rebases.overlapped++;
       assertNoDeviceErrors(session.step.exec.ctx, `training step ${s}`);
       const seconds = (performance.now() - t0) / 1000;
+      lastStepMs = seconds * 1000;
       finalLoss = out.loss[0];
       lastStepRun = s;
       // NaN propagates on purpose: a NaN since the last log line must show.
@@ -507,7 +527,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // Re-basing follows the update of every rebaseEvery-th step: carried by step s + 1 when it
       // was read with this step, else now. Either way before anything reads the state (flushRebase).
       if (rebasing) {
-        if (prefetched && opts.overlapRebase !== false) pendingRebase = { step: s, values: prefetched };
+        if (prefetched && opts.overlapRebase !== false) pendingRebase = { step: s, values: prefetched, ticket: startRebase(sdMatrices, spectral!, prefetched, rebaseWorker) };
         else {
           await rebaseNow(s, prefetched, false);
           rebases.synchronous++;
@@ -569,6 +589,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     process.removeListener('SIGINT', onInterrupt);
     progress.stop();
     metrics.close();
+    await rebaseWorker?.close();
   }
   const elapsed = (performance.now() - started) / 1000;
   if (opts.afterTraining && lastStepRun === train.steps) await opts.afterTraining(session);

@@ -152,13 +152,13 @@ describe('rebase', () => {
 });
 
 describe('warmRebase (the trainer pays the re-basing JIT up front)', () => {
-  it('re-bases synthetic matrices of every shape with the run\'s options and leaves later re-basings\' results alone', () => {
+  it('re-bases synthetic matrices of every shape with the run\'s options and leaves later re-basings\' results alone', async () => {
     const state = trainedState(5);
     const run = () => rebase({ ...state, rows, cols, experts, rank, residual: 'fold', reproject: true });
     const before = run();
     const matrix = (r: number, c: number) => ({ name: `m${r}x${c}`, layer: 0, matrix: 'up' as const, params: { common: '', unique: '', uk: '', vk: '' }, moments: [], rows: r, cols: c, experts, rank, std: 0.02 });
     // fold + reproject need W_u: a warm-up that passed none would throw here
-    expect(() => warmRebase([matrix(rows, cols), matrix(cols, rows)], { residual: 'fold', reproject: true } as SpectralConfig, 2)).not.toThrow();
+    await expect(warmRebase([matrix(rows, cols), matrix(cols, rows)], { residual: 'fold', reproject: true } as SpectralConfig, null, 2)).resolves.toBeUndefined();
     const after = run();
     for (const key of ['common', 'unique', 'uk', 'vk'] as const) expect(Array.from(after[key]!)).toEqual(Array.from(before[key]!));
   });
