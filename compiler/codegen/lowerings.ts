@@ -5,7 +5,7 @@ import type { DeviceCaps } from '../../base/caps.ts';
 import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
-import { attentionBackwardCases, attentionCase } from '../kernels/attention.ts';
+import { attentionBackwardCases, attentionCase, attentionGradRopeInKernel } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
 import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
@@ -334,11 +334,18 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // Inputs: dOut, q, k, v, out, lse. No atomics: dq and (dk, dv) are separate loops (one or two dispatches).
     const a = n.attrs;
     const p = { tokens: c.inputType(1).shape[0], seqLen: a.seqLen, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim };
-    const kernels = attentionBackwardCases(p, c.caps);
+    // dq and dk rotated back (fuse-attention-grad-rope): by the row kernel as it stores them where it can, else in place after.
+    const inKernel = a.ropeTheta !== undefined && attentionGradRopeInKernel(p, c.caps);
+    const kernels = attentionBackwardCases(p, c.caps, inKernel ? a.ropeTheta : undefined);
     // the row variant's D (one dispatch writes it, the next reads it): as long as the programs' dsum binding
     const dsum = kernels.flatMap((k) => k.program.bindings).find((b) => b.name === 'dsum');
     const bindings = { dOut: c.input(0), q: c.input(1), k: c.input(2), v: c.input(3), out: c.input(4), lse: c.input(5), dq: c.output(0), dk: c.output(1), dv: c.output(2), ...(dsum ? { dsum: c.temp(dsum.length * 4, 'dsum') } : {}) };
     for (const kernel of kernels) c.emit(kernel, bindings);
+    if (a.ropeTheta !== undefined && !inKernel) {
+      const rope = { tokens: p.tokens, seqLen: a.seqLen, headDim: a.headDim, theta: a.ropeTheta, inverse: true, inPlace: true };
+      c.emit(ropeCase({ ...rope, heads: a.heads }, c.caps), { x: c.output(0) });
+      c.emit(ropeCase({ ...rope, heads: a.kvHeads }, c.caps), { x: c.output(1) });
+    }
   },
   swiglu: (_n, c) => {
     const [tokens, hidden] = rowsCols(c.inputType(0));

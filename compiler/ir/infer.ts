@@ -148,8 +148,12 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(q.shape[0] % a.seqLen === 0, 'attention', 'tokens not a multiple of seqLen');
     return [f32(q.shape), f32([q.shape[0], a.heads])]; // out, log-sum-exp
   },
-  attention_grad: (ins) => {
+  attention_grad: (ins, a) => {
     arity('attention_grad', ins, 6); // dOut, q, k, v, out, lse
+    if (a.ropeTheta !== undefined) {
+      expect(a.ropeTheta > 0 && Number.isFinite(a.ropeTheta), 'attention_grad', `ropeTheta must be positive, got ${a.ropeTheta}`);
+      expect(a.headDim % 2 === 0, 'attention_grad', `a rotated head needs an even headDim, got ${a.headDim}`);
+    }
     return [f32(ins[1].shape), f32(ins[2].shape), f32(ins[3].shape)];
   },
   swiglu: (ins) => {

@@ -504,7 +504,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
         }
       }
     }
-    return [dq, dk, dv];
+    if (n.attrs.ropeTheta === undefined) return [dq, dk, dv];
+    // fuse-attention-grad-rope: exactly the inverse rope pair that was fused in, on dq and dk.
+    const rope = { theta: n.attrs.ropeTheta, heads: H, headDim: hd, seqLen: S, inverse: true, pairHeads: KVH };
+    const pair = { ...n, op: 'rope', attrs: rope, inputs: [n.inputs[1], n.inputs[2]], types: [n.types[0], n.types[1]] } as never;
+    const [dqRot, dkRot] = OPS.rope(pair, [dq, dk], {}) as Float64Array[];
+    return [dqRot, dkRot, dv];
   },
 
   swiglu: (_n, [g, u]) => [swigluForward(g, u)],

@@ -69,7 +69,9 @@ export interface OpAttrs {
   /** With a second operand (fuse-rope-pair) `pairHeads` are its heads; both share every other attr. */
   rope: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean; pairHeads?: number };
   attention: { heads: number; kvHeads: number; headDim: number; seqLen: number };
-  attention_grad: { heads: number; kvHeads: number; headDim: number; seqLen: number };
+  /** With `ropeTheta` (fuse-attention-grad-rope) dq and dk come out rotated back by the inverse of the
+   *  forward's rope (theta `ropeTheta`, this headDim and seqLen), as a rope(inverse) of them would. */
+  attention_grad: { heads: number; kvHeads: number; headDim: number; seqLen: number; ropeTheta?: number };
   swiglu: Record<string, never>;
   swiglu_grad: Record<string, never>;
   /** h = gelu(g) ⊙ u with GELU's tanh approximation (see ActivationFn). */

@@ -44,6 +44,8 @@
 // First-dispatch compile on lavapipe without its shader cache (load ~12): demo shapes tiled 2.6 +
 // 6.6 + 9.1 s, row 1.2 + 5.8 s; qwen_tiny's (S = 128, hd = 32) tiled 8.8 + 6.5 + 9.2 s, row 1.2 + 11.5 s.
 import type { RowKernelCaps } from '../../base/caps.ts';
+import { InternalError } from '../../base/errors.ts';
+import { ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
 import { ceilDiv, f32Literal, laneSpread, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AttentionParams {
@@ -264,8 +266,21 @@ export function attentionBackwardPrepProgram(p: AttentionParams, vec4 = p.headDi
 }
 
 /** The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep. */
-export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize)): KernelProgram {
+/**
+ * Whether attention_grad's backward kernels rotate dq and dk back themselves when the forward roped q
+ * and k (fuse-attention-grad-rope): the row variant, with hd/2 a multiple of 4 (each rotated pair of
+ * its vec4 quads, q and q + hd/8, lines up). Elsewhere the lowering rotates them in place afterwards.
+ */
+export function attentionGradRopeInKernel(p: Pick<AttentionParams, 'headDim'>, caps: RowKernelCaps): boolean {
+  return attentionVariant(caps, p.headDim) === 'row' && (p.headDim / 2) % 4 === 0;
+}
+
+/** `ropeTheta`: dq and dk stored rotated by −angle (the inverse of the forward's rope with that theta). */
+export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), ropeTheta?: number): KernelProgram {
   const { batch, params } = common(p);
+  if (ropeTheta !== undefined && (p.headDim / 2) % 4 !== 0) throw new InternalError(`attention backward: dq and dk are rotated in the row kernel only when hd/2 is a multiple of 4, got hd ${p.headDim}`);
+  const ropeQuads = ropeTheta === undefined ? 0 : p.headDim / 8;
+  const rope = ropeTheta === undefined ? {} : { rope: true, ropeHalfQuads: ropeQuads, ropeQuads: Array.from({ length: ropeQuads }, (_, q) => q), ropeTurns4: ropeTurnsPerPosition4(p.headDim, ropeTheta) };
   const blocks = ceilDiv(p.seqLen, ROW_GROUP);
   const dqGroups = batch * p.heads * blocks;
   const dkvGroups = batch * p.kvHeads * blocks;
@@ -274,8 +289,8 @@ export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelC
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_bwd_row',
-    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}`,
-    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan },
+    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${ropeTheta === undefined ? '' : '_rope'}`,
+    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan, ...rope },
     bindings: [
       ...widen(bindingsFor(p, ['dOut', 'q', 'k', 'v']), loads),
       ...bindingsFor(p, ['lse']),
@@ -435,17 +450,27 @@ export function attentionCase(p: AttentionParams, caps: RowKernelCaps): KernelCa
  * The backward's dispatches for the adapter, in order: [dq, dkv] tiled; [D, dq‖dk‖dv] row, the first writing the
  * temporary `dsum` (its length: the programs' `dsum` binding) the second reads.
  */
-export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps): KernelCase[] {
+/**
+ * The backward's kernels. `ropeTheta` (only where attentionGradRopeInKernel): dq and dk come out
+ * rotated back by the inverse rope, as the rope kernel would rotate them.
+ */
+export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps, ropeTheta?: number): KernelCase[] {
+  if (ropeTheta !== undefined && !attentionGradRopeInKernel(p, caps)) throw new InternalError(`attention backward: this adapter's kernels do not rotate dq and dk (hd ${p.headDim}); rotate them after`);
   if (attentionVariant(caps, p.headDim) === 'tiled') return [attentionDqCase(p), attentionDkvCase(p)];
   const prep = (inputs: Inputs) => ({ dsum: Float32Array.from(attentionRowDots(p, inputs)) });
+  const rotate = (x: Float64Array, heads: number) =>
+    ropeTheta === undefined ? x : ropeReference({ tokens: p.tokens, seqLen: p.seqLen, heads, headDim: p.headDim, theta: ropeTheta, inverse: true }, { x }).out;
   const oracle = (inputs: Inputs) => {
     const r = attentionBackwardReference(p, inputs, inputs.dsum);
-    return { dq: Float32Array.from(r.dq), dk: Float32Array.from(r.dk), dv: Float32Array.from(r.dv) };
+    return { dq: Float32Array.from(rotate(r.dq, p.heads)), dk: Float32Array.from(rotate(r.dk, p.kvHeads)), dv: Float32Array.from(r.dv) };
   };
+  // the rotation's angle error as the rope kernel's (pos·freq formed in f32)
+  const tolerance = backwardTolerance(p);
+  const rowTolerance = ropeTheta === undefined ? tolerance : { ...tolerance, atol: tolerance.atol + 2e-5 + p.seqLen * 2e-7 };
   // D: headDim products per value
   return [
     { program: attentionBackwardPrepProgram(p), oracle: prep, tolerance: { atol: 1e-6 * p.headDim, rtol: 1e-5 } },
-    { program: attentionBackwardRowProgram(p, caps), oracle, tolerance: backwardTolerance(p) },
+    { program: attentionBackwardRowProgram(p, caps, undefined, ropeTheta), oracle, tolerance: rowTolerance },
   ];
 }
 

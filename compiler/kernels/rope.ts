@@ -70,6 +70,13 @@ export function ropeInverseFrequencies(headDim: number, theta: number): number[]
   return Array.from({ length: headDim / 2 }, (_, i) => theta ** (-(2 * i) / headDim));
 }
 
+/** theta^(−2i/hd)/2π as f32 literals, four angles per entry (vec4<f32> constructor arguments): the
+ *  row4 kernel's table, and attention_bwd_row's when it rotates dq and dk back (hd/2 % 4 == 0). */
+export function ropeTurnsPerPosition4(headDim: number, theta: number): string[] {
+  const turns = ropeInverseFrequencies(headDim, theta).map((f) => f32Literal(f / (2 * Math.PI)));
+  return Array.from({ length: turns.length / 4 }, (_, q) => turns.slice(4 * q, 4 * q + 4).join(', '));
+}
+
 export function ropeProgram(p: RopeParams, caps: RowKernelCaps, variant: RopeVariant = ropeVariant(caps, p.headDim)): KernelProgram {
   checkParams(p);
   if (variant === 'row4' && (p.headDim / 2) % 4 !== 0) throw new InternalError(`rope: the row4 variant needs head_dim/2 a multiple of 4, got head_dim ${p.headDim}`);
@@ -83,7 +90,7 @@ export function ropeProgram(p: RopeParams, caps: RowKernelCaps, variant: RopeVar
   const workgroup = row ? ROW_WORKGROUP : WORKGROUP;
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(row ? p.tokens : n, workgroup));
   const turnsPerPosition = ropeInverseFrequencies(p.headDim, p.theta).map((f) => f32Literal(f / (2 * Math.PI)));
-  const turnsPerPosition4 = vec4 ? Array.from({ length: half / 4 }, (_, q) => turnsPerPosition.slice(4 * q, 4 * q + 4).join(', ')) : [];
+  const turnsPerPosition4 = vec4 ? ropeTurnsPerPosition4(p.headDim, p.theta) : [];
   const width = p.heads * p.headDim;
   const width2 = pairHeads * p.headDim;
   const inPlace = p.inPlace ?? false;

@@ -4,6 +4,7 @@
 import type { Graph } from '../ir/types.ts';
 import { autodiff } from './autodiff.ts';
 import { cse } from './cse.ts';
+import { fuseAttentionGradRope } from './fuse-attention-grad-rope.ts';
 import { fuseAuxLoss } from './fuse-aux-loss.ts';
 import { fuseAuxLossSum } from './fuse-aux-loss-sum.ts';
 import { fuseCombineAdd } from './fuse-combine-add.ts';
@@ -40,6 +41,7 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', optional: true, run: (g) => fuseMatmulAdd(g) },
   { name: 'fuse-rmsnorm-grad-add', summary: 'acc + rmsnorm dx as one rmsnorm_grad adding acc in its row pass (residual gradients)', optional: true, run: (g) => fuseRmsnormGradAdd(g) },
   { name: 'fuse-rope-pair', summary: 'two ropes of the same rotation (q and k, dq and dk) as one two-operand rope', optional: true, run: (g) => fuseRopePair(g) },
+  { name: 'fuse-attention-grad-rope', summary: 'the inverse rope of dq and dk into the attention_grad that produces them (rotated as they are stored)', optional: true, run: (g) => fuseAttentionGradRope(g) },
   { name: 'fuse-aux-loss', summary: 'an MoE aux loss and its gradient as one aux_loss node (one dispatch per layer)', run: (g) => fuseAuxLoss(g) },
   { name: 'fuse-aux-loss-sum', summary: 'total + a fused aux loss as a fourth operand of that aux node (the scalar loss adds)', run: (g) => fuseAuxLossSum(g) },
   { name: 'fuse-combine-add', summary: 'x + moe_combine(...) as one combine adding x in its epilogue (the MoE residual)', optional: true, run: (g) => fuseCombineAdd(g) },
@@ -55,7 +57,7 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
 export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-combine-add', 'fuse-swiglu-gemm'] as const;

@@ -3,13 +3,16 @@
 // oracles on odd shapes (several query blocks, grouped and ungrouped KV heads, one-token sequences,
 // hd not a multiple of the subgroup lanes), forward and backward chained on the GPU against the
 // backward reference with consistent out/lse, run-to-run determinism, and the backward reference
-// against finite differences of the forward reference.
+// against finite differences of the forward reference. The row backward with dq and dk rotated back
+// (fuse-attention-grad-rope): its oracle and golden, where it applies, and the bits of the unfused
+// pair (the backward, then the inverse rope kernel) at the demo's head size.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import type { RowKernelCaps } from '../../base/caps.ts';
 import {
   attentionBackwardCases,
   attentionBackwardPrepProgram,
+  attentionGradRopeInKernel,
   attentionBackwardReference,
   attentionBackwardRowProgram,
   attentionCase,
@@ -20,6 +23,7 @@ import {
   attentionVariant,
   type AttentionParams,
 } from '../../compiler/kernels/attention.ts';
+import { ropeProgram } from '../../compiler/kernels/rope.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import type { HostArray } from '../../runtime/executor.ts';
 import { testExecutor } from '../support/gpu.ts';
@@ -154,6 +158,46 @@ describe('attention kernels', () => {
     for (const name of ['dq', 'dk', 'dv'] as const) {
       for (let i = 0; i < numeric[name].length; i++) expect(analytic[name][i]).toBeCloseTo(numeric[name][i], 6);
     }
+  });
+
+  // The row backward rotating dq and dk back: vec2 rows (the demo's hd 16, grouped kv heads), vec4 rows
+  // (hd 32, several blocks), scalar rows (hd 8, one-token-per-head spread).
+  const ROPED: AttentionParams[] = [
+    { tokens: 40, seqLen: 20, heads: 3, kvHeads: 1, headDim: 16 },
+    { tokens: 96, seqLen: 48, heads: 4, kvHeads: 2, headDim: 32 },
+    { tokens: 24, seqLen: 12, heads: 2, kvHeads: 2, headDim: 8 },
+  ];
+  for (const params of ROPED) {
+    const [, roped] = attentionBackwardCases(params, ROW, 10000);
+    it(`${roped.program.label} (dq, dk rotated back) matches its golden WGSL and the CPU oracle`, async () => {
+      expectGoldenWgsl(GOLDEN_DIR, roped.program);
+      const result = await checkKernel(await testExecutor(), roped, 6);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('rotating dq and dk in the row backward gives the unfused pair\'s bits at the demo\'s head size (hd 16: the scale is a power of two)', async () => {
+    const exec = await testExecutor();
+    const params = ROPED[0];
+    const plain = attentionBackwardRowProgram(params, ROW);
+    const fused = attentionBackwardRowProgram(params, ROW, undefined, 10000);
+    const inputs = randomInputs(plain, 5);
+    const [a, b] = [await exec.run(plain, inputs), await exec.run(fused, inputs)];
+    const rope = { tokens: params.tokens, seqLen: params.seqLen, headDim: params.headDim, theta: 10000, inverse: true };
+    const dq = (await exec.run(ropeProgram({ ...rope, heads: params.heads }, ROW), { x: a.dq })).out;
+    const dk = (await exec.run(ropeProgram({ ...rope, heads: params.kvHeads }, ROW), { x: a.dk })).out;
+    expect(Array.from(b.dq)).toEqual(Array.from(dq));
+    expect(Array.from(b.dk)).toEqual(Array.from(dk));
+    expect(Array.from(b.dv)).toEqual(Array.from(a.dv));
+    // and the rotation did something
+    expect(Array.from(b.dq).some((x, i) => x !== a.dq[i])).toBe(true);
+  });
+
+  it('rotates in the row kernel only where each rotated pair of quads lines up (hd/2 a multiple of 4), and says so', () => {
+    expect([16, 32, 8, 20, 12].map((headDim) => attentionGradRopeInKernel({ headDim }, ROW))).toEqual([true, true, true, false, false]);
+    expect(attentionGradRopeInKernel({ headDim: 16 }, TILED)).toBe(false);
+    expect(() => attentionBackwardCases(CASES[0], ROW, 10000)).toThrow(/do not rotate/);
+    expect(() => attentionBackwardCases({ ...ROPED[0] }, TILED, 10000)).toThrow(/do not rotate/);
   });
 
   it('rejects head counts that do not group', () => {

@@ -7,6 +7,7 @@ import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
+import { fuseRopePair } from '../../compiler/passes/fuse-rope-pair.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { mlpLoss, moeBlockLoss } from '../ir/small-graphs.ts';
 
@@ -152,6 +153,9 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-rmsnorm-grad-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-forward': attentionBlock,
+  'fuse-attention-grad-rope/attention-grads': () => fuseRopePair(cse(simplify(autodiff(attentionBlock())))),
+  // without the pair (fuse-rope-pair not run) there is nothing to fuse
+  'fuse-attention-grad-rope/attention-grads-unpaired': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-aux-loss/moe-aux-grads': () => cse(simplify(autodiff(moeAuxLoss()))),
   'fuse-aux-loss-sum/moe-aux-grads': () => fuseAuxLoss(cse(simplify(autodiff(moeAuxLoss())))),
   'fuse-combine-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),

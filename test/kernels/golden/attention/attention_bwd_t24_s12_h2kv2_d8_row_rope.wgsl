@@ -1,0 +1,244 @@
+enable subgroups;
+// attention_bwd_t24_s12_h2kv2_d8_row_rope
+// attention backward, dq, dk and dv in one dispatch, for CPU adapters with subgroups; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
+//   dq_i = 0.3535533845424652f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per query row and head)
+//   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.3535533845424652f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
+//                                                                         (invocation per key row and kv head, over its 1 query heads h)
+// causal per sequence of 12, 2 heads over 2 kv heads, hd = 8 (as 2 vec4, zero-padded)
+// bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
+// grid: workgroups 0 .. 4 - 1 = (sequence, head, block of 16 queries) for dq, the next 4 = (sequence, kv head,
+// block of 16 keys) for dk/dv; 1 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
+// no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
+// (1 element(s) per lane) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
+// (one load per query); the streamed loops depend on the workgroup only, and rows outside a
+// lane's causal range get weight 0 through select.
+// dq and dk are stored rotated back by -angle at their row's position (the inverse of the forward's rope on q and k:
+// rotate_half, element i with i + hd/2; fuse-attention-grad-rope), as rope_row4 would rotate them.
+@group(0) @binding(0) var<storage, read> dOut: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> dsum: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dv: array<f32>;
+
+// theta^(-2i/hd) / (2 pi): angle in turns per position, 4 angles per entry
+const ROPE_TURNS = array<vec4<f32>, 1>(vec4<f32>(0.15915493667125702f, 0.01591549441218376f, 0.0015915494877845049f, 0.0001591549371369183f), );
+
+// One head's row (vec4 quads: the first 1 pair with the next 1) rotated by -angle at position pos.
+fn ropeInverse(row: ptr<function, array<vec4<f32>, 2>>, pos: f32) {
+  {
+    let turns = pos * ROPE_TURNS[0];
+    let angle = (turns - round(turns)) * 6.283185307179586f;
+    let c = cos(angle);
+    let s = -sin(angle);
+    let a = (*row)[0];
+    let b = (*row)[0u + 1u];
+    (*row)[0] = a * c - b * s;
+    (*row)[0u + 1u] = b * c + a * s;
+  }
+}
+
+fn dqBlock(group: u32, lid: u32, loadLane: u32) {
+  let block = group % 1u;
+  let seqHead = group / 1u;
+  let head = seqHead % 2u;
+  let firstRow = (seqHead / 2u) * 12u;
+  let kvCol = (head / 1u) * 8u;
+  let pos = block * 16u + lid;
+  let row = firstRow + min(pos, 12u - 1u);
+  let qAt = row * 16u + head * 8u;
+
+  var qRow: array<vec4<f32>, 2>;
+  var gradRow: array<vec4<f32>, 2>;
+  var acc: array<vec4<f32>, 2>;
+  qRow[0][0] = q[qAt + 0u] * 0.3535533845424652f;
+  gradRow[0][0] = dOut[qAt + 0u];
+  qRow[0][1] = q[qAt + 1u] * 0.3535533845424652f;
+  gradRow[0][1] = dOut[qAt + 1u];
+  qRow[0][2] = q[qAt + 2u] * 0.3535533845424652f;
+  gradRow[0][2] = dOut[qAt + 2u];
+  qRow[0][3] = q[qAt + 3u] * 0.3535533845424652f;
+  gradRow[0][3] = dOut[qAt + 3u];
+  qRow[1][0] = q[qAt + 4u] * 0.3535533845424652f;
+  gradRow[1][0] = dOut[qAt + 4u];
+  qRow[1][1] = q[qAt + 5u] * 0.3535533845424652f;
+  gradRow[1][1] = dOut[qAt + 5u];
+  qRow[1][2] = q[qAt + 6u] * 0.3535533845424652f;
+  gradRow[1][2] = dOut[qAt + 6u];
+  qRow[1][3] = q[qAt + 7u] * 0.3535533845424652f;
+  gradRow[1][3] = dOut[qAt + 7u];
+  let rowDot = dsum[row * 2u + head];
+  let rowLse = lse[row * 2u + head];
+  let keyEnd = firstRow + min(12u, block * 16u + 16u);
+  for (var key = firstRow; key < keyEnd; key++) {
+    let at = key * 16u + kvCol;
+    var kPart: array<f32, 1>;
+    var vPart: array<f32, 1>;
+    {
+      let col = min(0u + loadLane, 8u - 1u);
+      kPart[0] = k[at + col];
+      vPart[0] = v[at + col];
+    }
+    var kRow: array<vec4<f32>, 2>;
+    var vRow: array<vec4<f32>, 2>;
+    kRow[0][0] = subgroupBroadcast(kPart[0], 0u);
+    vRow[0][0] = subgroupBroadcast(vPart[0], 0u);
+    kRow[0][1] = subgroupBroadcast(kPart[0], 1u);
+    vRow[0][1] = subgroupBroadcast(vPart[0], 1u);
+    kRow[0][2] = subgroupBroadcast(kPart[0], 2u);
+    vRow[0][2] = subgroupBroadcast(vPart[0], 2u);
+    kRow[0][3] = subgroupBroadcast(kPart[0], 3u);
+    vRow[0][3] = subgroupBroadcast(vPart[0], 3u);
+    kRow[1][0] = subgroupBroadcast(kPart[0], 4u);
+    vRow[1][0] = subgroupBroadcast(vPart[0], 4u);
+    kRow[1][1] = subgroupBroadcast(kPart[0], 5u);
+    vRow[1][1] = subgroupBroadcast(vPart[0], 5u);
+    kRow[1][2] = subgroupBroadcast(kPart[0], 6u);
+    vRow[1][2] = subgroupBroadcast(vPart[0], 6u);
+    kRow[1][3] = subgroupBroadcast(kPart[0], 7u);
+    vRow[1][3] = subgroupBroadcast(vPart[0], 7u);
+    var s = 0.0f;
+    var dp = 0.0f;
+    s += dot(qRow[0], kRow[0]);
+    dp += dot(gradRow[0], vRow[0]);
+    s += dot(qRow[1], kRow[1]);
+    dp += dot(gradRow[1], vRow[1]);
+    let ds = select(0.0f, exp(s - rowLse) * (dp - rowDot), key <= row);
+    acc[0] += ds * kRow[0];
+    acc[1] += ds * kRow[1];
+  }
+  if (pos < 12u) {
+    ropeInverse(&acc, f32(pos));
+    dq[qAt + 0u] = acc[0][0] * 0.3535533845424652f;
+    dq[qAt + 1u] = acc[0][1] * 0.3535533845424652f;
+    dq[qAt + 2u] = acc[0][2] * 0.3535533845424652f;
+    dq[qAt + 3u] = acc[0][3] * 0.3535533845424652f;
+    dq[qAt + 4u] = acc[1][0] * 0.3535533845424652f;
+    dq[qAt + 5u] = acc[1][1] * 0.3535533845424652f;
+    dq[qAt + 6u] = acc[1][2] * 0.3535533845424652f;
+    dq[qAt + 7u] = acc[1][3] * 0.3535533845424652f;
+  }
+}
+
+fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
+  let block = group % 1u;
+  let seqHead = group / 1u;
+  let kvHead = seqHead % 2u;
+  let firstRow = (seqHead / 2u) * 12u;
+  let pos = block * 16u + lid;
+  let row = firstRow + min(pos, 12u - 1u);
+  let kvAt = row * 16u + kvHead * 8u;
+
+  var kRow: array<vec4<f32>, 2>;
+  var vRow: array<vec4<f32>, 2>;
+  var dkAcc: array<vec4<f32>, 2>;
+  var dvAcc: array<vec4<f32>, 2>;
+  kRow[0][0] = k[kvAt + 0u] * 0.3535533845424652f;
+  vRow[0][0] = v[kvAt + 0u];
+  kRow[0][1] = k[kvAt + 1u] * 0.3535533845424652f;
+  vRow[0][1] = v[kvAt + 1u];
+  kRow[0][2] = k[kvAt + 2u] * 0.3535533845424652f;
+  vRow[0][2] = v[kvAt + 2u];
+  kRow[0][3] = k[kvAt + 3u] * 0.3535533845424652f;
+  vRow[0][3] = v[kvAt + 3u];
+  kRow[1][0] = k[kvAt + 4u] * 0.3535533845424652f;
+  vRow[1][0] = v[kvAt + 4u];
+  kRow[1][1] = k[kvAt + 5u] * 0.3535533845424652f;
+  vRow[1][1] = v[kvAt + 5u];
+  kRow[1][2] = k[kvAt + 6u] * 0.3535533845424652f;
+  vRow[1][2] = v[kvAt + 6u];
+  kRow[1][3] = k[kvAt + 7u] * 0.3535533845424652f;
+  vRow[1][3] = v[kvAt + 7u];
+  // causal: queries before the block's first key see none of its keys
+  let queryStart = firstRow + block * 16u;
+  let queryEnd = firstRow + 12u;
+  // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
+  // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing
+  let headsPerKv = 1u * min(arrayLength(&lse), 1u);
+  for (var h = 0u; h < headsPerKv; h++) {
+    let head = kvHead * 1u + h;
+    for (var query = queryStart; query < queryEnd; query++) {
+      let at = query * 16u + head * 8u;
+      var qPart: array<f32, 1>;
+      var gradPart: array<f32, 1>;
+      {
+        let clamped = min(0u + loadLane, 8u - 1u);
+        qPart[0] = q[at + clamped];
+        gradPart[0] = dOut[at + clamped];
+      }
+      // lse_i and D_i are the same for every lane: one lane loads them (a per-lane load costs a check and a load per
+      // active lane on lavapipe) and subgroupBroadcast hands them out
+      var lseLane = 0.0f;
+      var dotLane = 0.0f;
+      if (loadLane == 0u) {
+        lseLane = lse[query * 2u + head];
+        dotLane = dsum[query * 2u + head];
+      }
+      let rowDot = subgroupBroadcast(dotLane, 0u);
+      let rowLse = subgroupBroadcast(lseLane, 0u);
+      var qRow: array<vec4<f32>, 2>;
+      var gradRow: array<vec4<f32>, 2>;
+      qRow[0][0] = subgroupBroadcast(qPart[0], 0u);
+      gradRow[0][0] = subgroupBroadcast(gradPart[0], 0u);
+      qRow[0][1] = subgroupBroadcast(qPart[0], 1u);
+      gradRow[0][1] = subgroupBroadcast(gradPart[0], 1u);
+      qRow[0][2] = subgroupBroadcast(qPart[0], 2u);
+      gradRow[0][2] = subgroupBroadcast(gradPart[0], 2u);
+      qRow[0][3] = subgroupBroadcast(qPart[0], 3u);
+      gradRow[0][3] = subgroupBroadcast(gradPart[0], 3u);
+      qRow[1][0] = subgroupBroadcast(qPart[0], 4u);
+      gradRow[1][0] = subgroupBroadcast(gradPart[0], 4u);
+      qRow[1][1] = subgroupBroadcast(qPart[0], 5u);
+      gradRow[1][1] = subgroupBroadcast(gradPart[0], 5u);
+      qRow[1][2] = subgroupBroadcast(qPart[0], 6u);
+      gradRow[1][2] = subgroupBroadcast(gradPart[0], 6u);
+      qRow[1][3] = subgroupBroadcast(qPart[0], 7u);
+      gradRow[1][3] = subgroupBroadcast(gradPart[0], 7u);
+      var s = 0.0f;
+      var dp = 0.0f;
+      s += dot(qRow[0], kRow[0]);
+      dp += dot(gradRow[0], vRow[0]);
+      s += dot(qRow[1], kRow[1]);
+      dp += dot(gradRow[1], vRow[1]);
+      let prob = select(0.0f, exp(s - rowLse), query >= row);
+      let ds = prob * (dp - rowDot);
+      dvAcc[0] += prob * gradRow[0];
+      dkAcc[0] += ds * qRow[0];
+      dvAcc[1] += prob * gradRow[1];
+      dkAcc[1] += ds * qRow[1];
+    }
+  }
+  if (pos < 12u) {
+    ropeInverse(&dkAcc, f32(pos));
+    dk[kvAt + 0u] = dkAcc[0][0] * 0.3535533845424652f;
+    dv[kvAt + 0u] = dvAcc[0][0];
+    dk[kvAt + 1u] = dkAcc[0][1] * 0.3535533845424652f;
+    dv[kvAt + 1u] = dvAcc[0][1];
+    dk[kvAt + 2u] = dkAcc[0][2] * 0.3535533845424652f;
+    dv[kvAt + 2u] = dvAcc[0][2];
+    dk[kvAt + 3u] = dkAcc[0][3] * 0.3535533845424652f;
+    dv[kvAt + 3u] = dvAcc[0][3];
+    dk[kvAt + 4u] = dkAcc[1][0] * 0.3535533845424652f;
+    dv[kvAt + 4u] = dvAcc[1][0];
+    dk[kvAt + 5u] = dkAcc[1][1] * 0.3535533845424652f;
+    dv[kvAt + 5u] = dvAcc[1][1];
+    dk[kvAt + 6u] = dkAcc[1][2] * 0.3535533845424652f;
+    dv[kvAt + 6u] = dvAcc[1][2];
+    dk[kvAt + 7u] = dkAcc[1][3] * 0.3535533845424652f;
+    dv[kvAt + 7u] = dvAcc[1][3];
+  }
+}
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let group = wid.x + wid.y * 8u;
+  let loadLane = sgLane % 8u;
+  if (group < 4u) {
+    dqBlock(group, lid.x, loadLane);
+  } else if (group < 4u + 4u) {
+    dkvBlock(group - 4u, lid.x, loadLane);
+  }
+}

@@ -1,0 +1,306 @@
+enable subgroups;
+// attention_bwd_t96_s48_h4kv2_d32_row_v4_rope
+// attention backward, dq, dk and dv in one dispatch, for CPU adapters with subgroups; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
+//   dq_i = 0.1767766922712326f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per query row and head)
+//   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.1767766922712326f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
+//                                                                         (invocation per key row and kv head, over its 2 query heads h)
+// causal per sequence of 48, 4 heads over 2 kv heads, hd = 32 (as 8 vec4, zero-padded)
+// bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
+// grid: workgroups 0 .. 24 - 1 = (sequence, head, block of 16 queries) for dq, the next 12 = (sequence, kv head,
+// block of 16 keys) for dk/dv; 3 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
+// no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
+// (one vec4 per lane and slot, rows bound as vec4s) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
+// (one load per query); the streamed loops depend on the workgroup only, and rows outside a
+// lane's causal range get weight 0 through select.
+// dq and dk are stored rotated back by -angle at their row's position (the inverse of the forward's rope on q and k:
+// rotate_half, element i with i + hd/2; fuse-attention-grad-rope), as rope_row4 would rotate them.
+@group(0) @binding(0) var<storage, read> dOut: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> dsum: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dq: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dk: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dv: array<vec4<f32>>;
+
+// theta^(-2i/hd) / (2 pi): angle in turns per position, 4 angles per entry
+const ROPE_TURNS = array<vec4<f32>, 4>(vec4<f32>(0.15915493667125702f, 0.08949939906597137f, 0.050329212099313736f, 0.02830219641327858f), vec4<f32>(0.01591549441218376f, 0.008949940092861652f, 0.005032921209931374f, 0.0028302196878939867f), vec4<f32>(0.0015915494877845049f, 0.0008949940092861652f, 0.0005032921326346695f, 0.0002830219455063343f), vec4<f32>(0.0001591549371369183f, 0.00008949940092861652f, 0.00005032921035308391f, 0.000028302196369622834f), );
+
+// One head's row (vec4 quads: the first 4 pair with the next 4) rotated by -angle at position pos.
+fn ropeInverse(row: ptr<function, array<vec4<f32>, 8>>, pos: f32) {
+  {
+    let turns = pos * ROPE_TURNS[0];
+    let angle = (turns - round(turns)) * 6.283185307179586f;
+    let c = cos(angle);
+    let s = -sin(angle);
+    let a = (*row)[0];
+    let b = (*row)[0u + 4u];
+    (*row)[0] = a * c - b * s;
+    (*row)[0u + 4u] = b * c + a * s;
+  }
+  {
+    let turns = pos * ROPE_TURNS[1];
+    let angle = (turns - round(turns)) * 6.283185307179586f;
+    let c = cos(angle);
+    let s = -sin(angle);
+    let a = (*row)[1];
+    let b = (*row)[1u + 4u];
+    (*row)[1] = a * c - b * s;
+    (*row)[1u + 4u] = b * c + a * s;
+  }
+  {
+    let turns = pos * ROPE_TURNS[2];
+    let angle = (turns - round(turns)) * 6.283185307179586f;
+    let c = cos(angle);
+    let s = -sin(angle);
+    let a = (*row)[2];
+    let b = (*row)[2u + 4u];
+    (*row)[2] = a * c - b * s;
+    (*row)[2u + 4u] = b * c + a * s;
+  }
+  {
+    let turns = pos * ROPE_TURNS[3];
+    let angle = (turns - round(turns)) * 6.283185307179586f;
+    let c = cos(angle);
+    let s = -sin(angle);
+    let a = (*row)[3];
+    let b = (*row)[3u + 4u];
+    (*row)[3] = a * c - b * s;
+    (*row)[3u + 4u] = b * c + a * s;
+  }
+}
+
+fn dqBlock(group: u32, lid: u32, loadLane: u32) {
+  let block = group % 3u;
+  let seqHead = group / 3u;
+  let head = seqHead % 4u;
+  let firstRow = (seqHead / 4u) * 48u;
+  let kvCol = (head / 2u) * 32u;
+  let pos = block * 16u + lid;
+  let row = firstRow + min(pos, 48u - 1u);
+  let qAt = row * 128u + head * 32u;
+
+  var qRow: array<vec4<f32>, 8>;
+  var gradRow: array<vec4<f32>, 8>;
+  var acc: array<vec4<f32>, 8>;
+  qRow[0] = q[qAt / 4u + 0u] * 0.1767766922712326f;
+  qRow[1] = q[qAt / 4u + 1u] * 0.1767766922712326f;
+  qRow[2] = q[qAt / 4u + 2u] * 0.1767766922712326f;
+  qRow[3] = q[qAt / 4u + 3u] * 0.1767766922712326f;
+  qRow[4] = q[qAt / 4u + 4u] * 0.1767766922712326f;
+  qRow[5] = q[qAt / 4u + 5u] * 0.1767766922712326f;
+  qRow[6] = q[qAt / 4u + 6u] * 0.1767766922712326f;
+  qRow[7] = q[qAt / 4u + 7u] * 0.1767766922712326f;
+  gradRow[0] = dOut[qAt / 4u + 0u];
+  gradRow[1] = dOut[qAt / 4u + 1u];
+  gradRow[2] = dOut[qAt / 4u + 2u];
+  gradRow[3] = dOut[qAt / 4u + 3u];
+  gradRow[4] = dOut[qAt / 4u + 4u];
+  gradRow[5] = dOut[qAt / 4u + 5u];
+  gradRow[6] = dOut[qAt / 4u + 6u];
+  gradRow[7] = dOut[qAt / 4u + 7u];
+  let rowDot = dsum[row * 4u + head];
+  let rowLse = lse[row * 4u + head];
+  let keyEnd = firstRow + min(48u, block * 16u + 16u);
+  for (var key = firstRow; key < keyEnd; key++) {
+    var kRow: array<vec4<f32>, 8>;
+    var vRow: array<vec4<f32>, 8>;
+    let atW = (key * 64u + kvCol) / 4u;
+    let kw0 = k[atW + 0u + loadLane];
+    let vw0 = v[atW + 0u + loadLane];
+    kRow[0] = subgroupBroadcast(kw0, 0u);
+    vRow[0] = subgroupBroadcast(vw0, 0u);
+    kRow[1] = subgroupBroadcast(kw0, 1u);
+    vRow[1] = subgroupBroadcast(vw0, 1u);
+    kRow[2] = subgroupBroadcast(kw0, 2u);
+    vRow[2] = subgroupBroadcast(vw0, 2u);
+    kRow[3] = subgroupBroadcast(kw0, 3u);
+    vRow[3] = subgroupBroadcast(vw0, 3u);
+    kRow[4] = subgroupBroadcast(kw0, 4u);
+    vRow[4] = subgroupBroadcast(vw0, 4u);
+    kRow[5] = subgroupBroadcast(kw0, 5u);
+    vRow[5] = subgroupBroadcast(vw0, 5u);
+    kRow[6] = subgroupBroadcast(kw0, 6u);
+    vRow[6] = subgroupBroadcast(vw0, 6u);
+    kRow[7] = subgroupBroadcast(kw0, 7u);
+    vRow[7] = subgroupBroadcast(vw0, 7u);
+    var s = 0.0f;
+    var dp = 0.0f;
+    s += dot(qRow[0], kRow[0]);
+    dp += dot(gradRow[0], vRow[0]);
+    s += dot(qRow[1], kRow[1]);
+    dp += dot(gradRow[1], vRow[1]);
+    s += dot(qRow[2], kRow[2]);
+    dp += dot(gradRow[2], vRow[2]);
+    s += dot(qRow[3], kRow[3]);
+    dp += dot(gradRow[3], vRow[3]);
+    s += dot(qRow[4], kRow[4]);
+    dp += dot(gradRow[4], vRow[4]);
+    s += dot(qRow[5], kRow[5]);
+    dp += dot(gradRow[5], vRow[5]);
+    s += dot(qRow[6], kRow[6]);
+    dp += dot(gradRow[6], vRow[6]);
+    s += dot(qRow[7], kRow[7]);
+    dp += dot(gradRow[7], vRow[7]);
+    let ds = select(0.0f, exp(s - rowLse) * (dp - rowDot), key <= row);
+    acc[0] += ds * kRow[0];
+    acc[1] += ds * kRow[1];
+    acc[2] += ds * kRow[2];
+    acc[3] += ds * kRow[3];
+    acc[4] += ds * kRow[4];
+    acc[5] += ds * kRow[5];
+    acc[6] += ds * kRow[6];
+    acc[7] += ds * kRow[7];
+  }
+  if (pos < 48u) {
+    ropeInverse(&acc, f32(pos));
+    dq[qAt / 4u + 0u] = acc[0] * 0.1767766922712326f;
+    dq[qAt / 4u + 1u] = acc[1] * 0.1767766922712326f;
+    dq[qAt / 4u + 2u] = acc[2] * 0.1767766922712326f;
+    dq[qAt / 4u + 3u] = acc[3] * 0.1767766922712326f;
+    dq[qAt / 4u + 4u] = acc[4] * 0.1767766922712326f;
+    dq[qAt / 4u + 5u] = acc[5] * 0.1767766922712326f;
+    dq[qAt / 4u + 6u] = acc[6] * 0.1767766922712326f;
+    dq[qAt / 4u + 7u] = acc[7] * 0.1767766922712326f;
+  }
+}
+
+fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
+  let block = group % 3u;
+  let seqHead = group / 3u;
+  let kvHead = seqHead % 2u;
+  let firstRow = (seqHead / 2u) * 48u;
+  let pos = block * 16u + lid;
+  let row = firstRow + min(pos, 48u - 1u);
+  let kvAt = row * 64u + kvHead * 32u;
+
+  var kRow: array<vec4<f32>, 8>;
+  var vRow: array<vec4<f32>, 8>;
+  var dkAcc: array<vec4<f32>, 8>;
+  var dvAcc: array<vec4<f32>, 8>;
+  kRow[0] = k[kvAt / 4u + 0u] * 0.1767766922712326f;
+  kRow[1] = k[kvAt / 4u + 1u] * 0.1767766922712326f;
+  kRow[2] = k[kvAt / 4u + 2u] * 0.1767766922712326f;
+  kRow[3] = k[kvAt / 4u + 3u] * 0.1767766922712326f;
+  kRow[4] = k[kvAt / 4u + 4u] * 0.1767766922712326f;
+  kRow[5] = k[kvAt / 4u + 5u] * 0.1767766922712326f;
+  kRow[6] = k[kvAt / 4u + 6u] * 0.1767766922712326f;
+  kRow[7] = k[kvAt / 4u + 7u] * 0.1767766922712326f;
+  vRow[0] = v[kvAt / 4u + 0u];
+  vRow[1] = v[kvAt / 4u + 1u];
+  vRow[2] = v[kvAt / 4u + 2u];
+  vRow[3] = v[kvAt / 4u + 3u];
+  vRow[4] = v[kvAt / 4u + 4u];
+  vRow[5] = v[kvAt / 4u + 5u];
+  vRow[6] = v[kvAt / 4u + 6u];
+  vRow[7] = v[kvAt / 4u + 7u];
+  // causal: queries before the block's first key see none of its keys
+  let queryStart = firstRow + block * 16u;
+  let queryEnd = firstRow + 48u;
+  // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
+  // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing
+  let headsPerKv = 2u * min(arrayLength(&lse), 1u);
+  for (var h = 0u; h < headsPerKv; h++) {
+    let head = kvHead * 2u + h;
+    for (var query = queryStart; query < queryEnd; query++) {
+      let at = query * 128u + head * 32u;
+      let qw0 = q[at / 4u + 0u + loadLane];
+      let gw0 = dOut[at / 4u + 0u + loadLane];
+      // lse_i and D_i are the same for every lane: one lane loads them (a per-lane load costs a check and a load per
+      // active lane on lavapipe) and subgroupBroadcast hands them out
+      var lseLane = 0.0f;
+      var dotLane = 0.0f;
+      if (loadLane == 0u) {
+        lseLane = lse[query * 4u + head];
+        dotLane = dsum[query * 4u + head];
+      }
+      let rowDot = subgroupBroadcast(dotLane, 0u);
+      let rowLse = subgroupBroadcast(lseLane, 0u);
+      var qRow: array<vec4<f32>, 8>;
+      var gradRow: array<vec4<f32>, 8>;
+      qRow[0] = subgroupBroadcast(qw0, 0u);
+      gradRow[0] = subgroupBroadcast(gw0, 0u);
+      qRow[1] = subgroupBroadcast(qw0, 1u);
+      gradRow[1] = subgroupBroadcast(gw0, 1u);
+      qRow[2] = subgroupBroadcast(qw0, 2u);
+      gradRow[2] = subgroupBroadcast(gw0, 2u);
+      qRow[3] = subgroupBroadcast(qw0, 3u);
+      gradRow[3] = subgroupBroadcast(gw0, 3u);
+      qRow[4] = subgroupBroadcast(qw0, 4u);
+      gradRow[4] = subgroupBroadcast(gw0, 4u);
+      qRow[5] = subgroupBroadcast(qw0, 5u);
+      gradRow[5] = subgroupBroadcast(gw0, 5u);
+      qRow[6] = subgroupBroadcast(qw0, 6u);
+      gradRow[6] = subgroupBroadcast(gw0, 6u);
+      qRow[7] = subgroupBroadcast(qw0, 7u);
+      gradRow[7] = subgroupBroadcast(gw0, 7u);
+      var s = 0.0f;
+      var dp = 0.0f;
+      s += dot(qRow[0], kRow[0]);
+      dp += dot(gradRow[0], vRow[0]);
+      s += dot(qRow[1], kRow[1]);
+      dp += dot(gradRow[1], vRow[1]);
+      s += dot(qRow[2], kRow[2]);
+      dp += dot(gradRow[2], vRow[2]);
+      s += dot(qRow[3], kRow[3]);
+      dp += dot(gradRow[3], vRow[3]);
+      s += dot(qRow[4], kRow[4]);
+      dp += dot(gradRow[4], vRow[4]);
+      s += dot(qRow[5], kRow[5]);
+      dp += dot(gradRow[5], vRow[5]);
+      s += dot(qRow[6], kRow[6]);
+      dp += dot(gradRow[6], vRow[6]);
+      s += dot(qRow[7], kRow[7]);
+      dp += dot(gradRow[7], vRow[7]);
+      let prob = select(0.0f, exp(s - rowLse), query >= row);
+      let ds = prob * (dp - rowDot);
+      dvAcc[0] += prob * gradRow[0];
+      dkAcc[0] += ds * qRow[0];
+      dvAcc[1] += prob * gradRow[1];
+      dkAcc[1] += ds * qRow[1];
+      dvAcc[2] += prob * gradRow[2];
+      dkAcc[2] += ds * qRow[2];
+      dvAcc[3] += prob * gradRow[3];
+      dkAcc[3] += ds * qRow[3];
+      dvAcc[4] += prob * gradRow[4];
+      dkAcc[4] += ds * qRow[4];
+      dvAcc[5] += prob * gradRow[5];
+      dkAcc[5] += ds * qRow[5];
+      dvAcc[6] += prob * gradRow[6];
+      dkAcc[6] += ds * qRow[6];
+      dvAcc[7] += prob * gradRow[7];
+      dkAcc[7] += ds * qRow[7];
+    }
+  }
+  if (pos < 48u) {
+    ropeInverse(&dkAcc, f32(pos));
+    dk[kvAt / 4u + 0u] = dkAcc[0] * 0.1767766922712326f;
+    dv[kvAt / 4u + 0u] = dvAcc[0];
+    dk[kvAt / 4u + 1u] = dkAcc[1] * 0.1767766922712326f;
+    dv[kvAt / 4u + 1u] = dvAcc[1];
+    dk[kvAt / 4u + 2u] = dkAcc[2] * 0.1767766922712326f;
+    dv[kvAt / 4u + 2u] = dvAcc[2];
+    dk[kvAt / 4u + 3u] = dkAcc[3] * 0.1767766922712326f;
+    dv[kvAt / 4u + 3u] = dvAcc[3];
+    dk[kvAt / 4u + 4u] = dkAcc[4] * 0.1767766922712326f;
+    dv[kvAt / 4u + 4u] = dvAcc[4];
+    dk[kvAt / 4u + 5u] = dkAcc[5] * 0.1767766922712326f;
+    dv[kvAt / 4u + 5u] = dvAcc[5];
+    dk[kvAt / 4u + 6u] = dkAcc[6] * 0.1767766922712326f;
+    dv[kvAt / 4u + 6u] = dvAcc[6];
+    dk[kvAt / 4u + 7u] = dkAcc[7] * 0.1767766922712326f;
+    dv[kvAt / 4u + 7u] = dvAcc[7];
+  }
+}
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let group = wid.x + wid.y * 36u;
+  let loadLane = sgLane % 8u;
+  if (group < 24u) {
+    dqBlock(group, lid.x, loadLane);
+  } else if (group < 24u + 12u) {
+    dkvBlock(group - 24u, lid.x, loadLane);
+  }
+}
