@@ -20,6 +20,27 @@ const SHAPE = { batch: 2, seqLen: 8 };
 describe('execution planning', () => {
   const step = runPasses(lowerModel(tinyModel(), SHAPE), TRAINING_PIPELINE);
 
+  it('never lets a dispatch write bytes that another of its bindings reads (pooled and batch buffers alias nothing live)', () => {
+    for (const plan of [planGraph(step, CAPS), planGraph(runPasses(lowerModel(tinyModel(), { batch: 1, seqLen: 4 }), TRAINING_PIPELINE), CAPS)]) {
+      const range = (id: number) => {
+        const b = plan.buffers[id];
+        return b.view ? { root: b.view.of, lo: b.view.offset, hi: b.view.offset + b.bytes } : { root: id, lo: 0, hi: b.bytes };
+      };
+      let pairs = 0;
+      for (const d of plan.dispatches) {
+        const bound = d.program.bindings.map((b, k) => ({ access: b.access, name: b.name, r: range(d.buffers[k]) }));
+        for (const w of bound.filter((x) => x.access === 'write')) {
+          for (const r of bound.filter((x) => x.access === 'read')) {
+            pairs++;
+            const overlap = w.r.root === r.r.root && w.r.lo < r.r.hi && r.r.lo < w.r.hi;
+            expect(overlap, `${d.program.label}: ${w.name} over ${r.name}`).toBe(false);
+          }
+        }
+      }
+      expect(pairs).toBeGreaterThan(plan.dispatches.length);
+    }
+  });
+
   it('reuses activation buffers and puts each AdamW group in one dispatch', () => {
     const plan = planGraph(step, CAPS);
     const activationBytes = plan.buffers.filter((b) => b.kind === 'activation').reduce((s, b) => s + b.bytes, 0);
