@@ -18,13 +18,13 @@
 // ties by ascending tql2 index; every start vector comes from a fixed seed (deterministic).
 
 import { Rng } from '../../base/rng.ts';
-import { axpy, dot, zeros, type Vec } from './vector.ts';
+import { axpy, dot, matCopy, matZeros, zeros, type Mat, type Vec } from './vector.ts';
 
 export interface SymmetricEigen {
   /** Eigenvalues, descending. */
   values: Vec;
   /** Orthonormal eigenvectors as rows: row j belongs to values[j]. */
-  vectors: Vec;
+  vectors: Mat;
 }
 
 /** Eigenpairs of the symmetric row-major n×n matrix `a`, eigenvalues descending. */
@@ -32,7 +32,7 @@ export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen 
   if (a.length !== n * n) throw new Error(`symmetricEigen: expected ${n}×${n} values, got ${a.length}`);
   // z[i·n + j] holds the logical V(j, i) (ml-matrix's transposed storage); a is symmetric, so copying
   // it straight is the transposed copy.
-  const z = Array.from(a);
+  const z = matCopy(a);
   const d = zeros(n);
   const e = zeros(n);
   if (n === 0) return { values: d, vectors: z };
@@ -42,7 +42,7 @@ export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen 
   // linalg.ts before this port, so exact ties such as a zero matrix's keep their vectors' order).
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x] || x - y);
   const values = zeros(n);
-  const vectors = zeros(n * n);
+  const vectors = matZeros(n * n);
   for (let j = 0; j < n; j++) {
     const src = order[j];
     values[j] = d[src];
@@ -66,7 +66,7 @@ function hypot(a: number, b: number): number {
 }
 
 /** Householder reduction to tridiagonal form; z is V transposed (z[a·n + b] = V(b, a)). */
-function tred2(n: number, e: Vec, d: Vec, z: Vec): void {
+function tred2(n: number, e: Vec, d: Vec, z: Mat): void {
   householderReduce(n, e, d, z);
   accumulateReflectors(n, e, d, z);
 }
@@ -76,7 +76,7 @@ function tred2(n: number, e: Vec, d: Vec, z: Vec): void {
  * (between i − 1 and i, e[0] unused), and step i's reflector H_i = I − u uᵀ / d[i] (identity when
  * d[i] = 0) has u = z[i·n .. i·n + i) on coordinates 0..i−1; a = H_{n−1}⋯H_1 T H_1⋯H_{n−1}.
  */
-function householderReduce(n: number, e: Vec, d: Vec, z: Vec): void {
+function householderReduce(n: number, e: Vec, d: Vec, z: Mat): void {
   let f: number, g: number, h: number, hh: number, scale: number;
   for (let j = 0; j < n; j++) d[j] = z[j * n + n - 1];
   for (let i = n - 1; i > 0; i--) {
@@ -134,7 +134,7 @@ function householderReduce(n: number, e: Vec, d: Vec, z: Vec): void {
 }
 
 /** tred2's second half: accumulates the reflectors left by `householderReduce` into z (all n vectors). */
-function accumulateReflectors(n: number, e: Vec, d: Vec, z: Vec): void {
+function accumulateReflectors(n: number, e: Vec, d: Vec, z: Mat): void {
   let g: number, h: number;
   for (let i = 0; i < n - 1; i++) {
     const zi = i * n;
@@ -167,7 +167,7 @@ function accumulateReflectors(n: number, e: Vec, d: Vec, z: Vec): void {
  * sqrt(a² + b²) used: the full solver passes the scaled `hypot` (bit-identical to ml-matrix), the
  * eigenvalue-only route `fastHypot`.
  */
-function implicitQl(n: number, d: Vec, e: Vec, z: Vec | null, hyp: (a: number, b: number) => number): void {
+function implicitQl(n: number, d: Vec, e: Vec, z: Mat | null, hyp: (a: number, b: number) => number): void {
   let g: number, h: number, p: number, r: number, dl1: number, c: number, c2: number, c3: number, el1: number, s: number, s2: number;
   let f = 0;
   let tst1 = 0;
@@ -231,7 +231,7 @@ function implicitQl(n: number, d: Vec, e: Vec, z: Vec | null, hyp: (a: number, b
 }
 
 /** Implicit QL on the tridiagonal (d, e), rotations accumulated into the rows of z; sorts ascending. */
-function tql2(n: number, e: Vec, d: Vec, z: Vec): void {
+function tql2(n: number, e: Vec, d: Vec, z: Mat): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   implicitQl(n, d, e, z, hypot);
@@ -397,8 +397,8 @@ export function symmetricEigenTop(input: ArrayLike<number>, n: number, k: number
   if (input.length !== n * n) throw new Error(`symmetricEigenTop: expected ${n}×${n} values, got ${input.length}`);
   if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`symmetricEigenTop: k = ${k} outside [0, ${n}]`);
   // One number[] copy serves the reduction (z) and the certificate (a): typed-array reads are slower.
-  const a = Array.from(input);
-  const z = a.slice();
+  const a = matCopy(input);
+  const z = matCopy(a);
   const e = zeros(n);
   const h = zeros(n);
   if (n > 0) householderReduce(n, e, h, z);
@@ -475,7 +475,7 @@ function tridiagonalResidual(n: number, diag: Vec, e: Vec, lambda: number, x: Ve
 }
 
 /** x = H_{n−1}⋯H_1 y for each row y of `ys` (innermost H_1 first); reflectors as householderReduce left them. */
-function backTransform(n: number, k: number, z: Vec, h: Vec, ys: Vec): Vec {
+function backTransform(n: number, k: number, z: Mat, h: Vec, ys: Vec): Vec {
   const out = ys.slice();
   for (let i = 1; i < n; i++) {
     const hi = h[i];
@@ -496,7 +496,7 @@ function backTransform(n: number, k: number, z: Vec, h: Vec, ys: Vec): Vec {
  * ||a x_j − λ_j x_j|| ≤ TOP_EIGEN_RESIDUAL·||a||₁ and |x_iᵀx_j − δ_ij| ≤ TOP_EIGEN_ORTHOGONALITY for the rows x_j
  * (||a||₁, the max row sum, bounds ||a||₂). False on NaN.
  */
-function certified(a: Vec, n: number, k: number, values: Vec, vectors: Vec): boolean {
+function certified(a: Mat, n: number, k: number, values: Vec, vectors: Vec): boolean {
   let aNorm = 0;
   for (let i = 0; i < n; i++) {
     let row = 0;

@@ -14,7 +14,7 @@ import type { Rng } from '../../base/rng.ts';
 import {
   addOuterProducts, columnsToRowMajor, orthonormalizeAgainst, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';
-import { zeros, type Vec } from './vector.ts';
+import { matZeros, zeros, type Vec } from './vector.ts';
 
 /** One decomposed (layer, matrix): all arrays row-major float32 as described in the header. */
 export interface SpectralState {
@@ -80,10 +80,10 @@ export function spectralInit(options: SpectralInitOptions): SpectralInitResult {
   const size = rows * cols;
   const w = denseInitMatrix(rng, rows, cols, std);
   const { singularValues, u, v } = topSvd(w, rows, cols, rank, { full: true });
-  const common64 = addOuterProducts(zeros(size), cols, u, singularValues, v);
+  const common64 = addOuterProducts(matZeros(size), cols, u, singularValues, v);
   const unique = new Float32Array(experts * size);
   const tail = singularValues.slice(rank);
-  const work = zeros(size);
+  const work = matZeros(size);
   for (let e = 0; e < experts; e++) {
     work.fill(0);
     if (mode === 'orthogonal_complement') {

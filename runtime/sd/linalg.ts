@@ -14,7 +14,7 @@
 // Singular-vector signs are deterministic: every left vector u_j (the rows side) has its
 // largest-magnitude component positive (first such index on ties), and v_j follows from it.
 import { symmetricEigen, symmetricEigenTop } from './eigen.ts';
-import { axpy, dot, zeros, type Vec } from './vector.ts';
+import { axpy, dot, matZeros, toVec, zeros, type Mat, type Vec } from './vector.ts';
 import { Rng } from '../../base/rng.ts';
 
 export type Dense = Float32Array | Float64Array;
@@ -23,20 +23,24 @@ export type Dense = Float32Array | Float64Array;
  * Orthonormal eigenpairs of a symmetric n×n row-major matrix, eigenvalues descending: all n values,
  * the first `count` vectors (the callers use no more; the rest are not copied out).
  */
-function symmetricEigenDescending(gram: Vec, n: number, count: number): { values: Vec; vectors: Vec[] } {
+function symmetricEigenDescending(gram: Mat, n: number, count: number): { values: Vec; vectors: Vec[] } {
   const { values, vectors } = symmetricEigen(gram, n);
   return { values, vectors: rowsOfFlat(vectors, count, n) };
 }
 
 /** The top k of them, or null when symmetricEigenTop's a-posteriori check fails. */
-function symmetricEigenTopDescending(gram: Vec, n: number, k: number): { values: Vec; vectors: Vec[] } | null {
+function symmetricEigenTopDescending(gram: Mat, n: number, k: number): { values: Vec; vectors: Vec[] } | null {
   const top = symmetricEigenTop(gram, n, k);
   return top && { values: top.values, vectors: rowsOfFlat(top.vectors, k, n) };
 }
 
-function rowsOfFlat(flat: Vec, count: number, n: number): Vec[] {
+function rowsOfFlat(flat: Mat, count: number, n: number): Vec[] {
   const out: Vec[] = [];
-  for (let j = 0; j < count; j++) out.push(flat.slice(j * n, (j + 1) * n));
+  for (let j = 0; j < count; j++) {
+    const row = zeros(n);
+    for (let i = 0; i < n; i++) row[i] = flat[j * n + i];
+    out.push(row);
+  }
   return out;
 }
 
@@ -49,13 +53,13 @@ function rowsOfFlat(flat: Vec, count: number, n: number): Vec[] {
  * cores). Each entry is one plain sum in a fixed order, so the result is deterministic and exactly
  * symmetric. Returns the copy too (`x`, n×m): topSvd forms the partner vectors from it.
  */
-function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Vec; x: Vec } {
+function gram(a: Dense, rows: number, cols: number, side: 'rows' | 'cols'): { g: Mat; x: Mat } {
   const n = side === 'rows' ? rows : cols;
   const m = side === 'rows' ? cols : rows;
-  const x = zeros(n * m);
+  const x = matZeros(n * m);
   if (side === 'rows') for (let i = 0; i < a.length; i++) x[i] = a[i];
   else for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) x[j * rows + i] = a[i * cols + j];
-  const g = zeros(n * n);
+  const g = matZeros(n * n);
   for (let i = 0; i < n; i += 2) {
     // An odd last row pairs with itself (its duplicate entries are written twice, identically).
     const i1 = Math.min(i + 1, n - 1);
@@ -97,7 +101,7 @@ export function orthonormalizeAgainst(basis: Vec[], columns: readonly ArrayLike<
   const n = columns.length > 0 ? columns[0].length : 0;
   let nextUnit = 0;
   for (const column of columns) {
-    let w = Array.from(column);
+    let w = toVec(column);
     let norm0 = Math.sqrt(dot(w, w));
     for (;;) {
       // DGKS criterion: a second pass only when the first one cancelled most of the vector.
@@ -170,7 +174,7 @@ export interface TopSvdOptions {
 }
 
 /** G·Q for symmetric row-major G (n×n) and columns Q. */
-function gramTimes(g: Vec, n: number, q: Vec[]): Vec[] {
+function gramTimes(g: Mat, n: number, q: Vec[]): Vec[] {
   return q.map((column) => {
     const out = zeros(n);
     for (let i = 0; i < n; i++) {
@@ -203,7 +207,7 @@ const SUBSPACE_TOLERANCE = 1e-11;
  * the gap. The start block is fixed (a seeded stream), so the result is deterministic.
  */
 function subspaceEigen(
-  g: Vec, n: number, r: number, warm: readonly Vec[] = [],
+  g: Mat, n: number, r: number, warm: readonly Vec[] = [],
 ): { values: Vec; vectors: Vec[]; iterations: number } | null {
   const block = Math.min(n, Math.max(2 * r, r + 8));
   const start = new Rng('sd-subspace-start');
@@ -323,8 +327,8 @@ export function rowMajorToColumns(m: Dense, n: number, r: number): Vec[] {
 
 /** Σ_j scale_j · u_j v_jᵀ as a row-major rows×cols float64 matrix (accumulated into `out`). */
 export function addOuterProducts(
-  out: Vec, cols: number, u: Vec[], scale: ArrayLike<number>, v: Vec[],
-): Vec {
+  out: Mat, cols: number, u: Vec[], scale: ArrayLike<number>, v: Vec[],
+): Mat {
   const rows = u.length > 0 ? u[0].length : 0;
   const row = zeros(cols);
   for (let i = 0; i < rows; i++) {
@@ -343,7 +347,7 @@ export function addOuterProducts(
  * In place: M ← (I − U Uᵀ) M (I − V Vᵀ) for row-major M (rows×cols) and orthonormal columns U, V.
  * Returns ||M_before − M_after||_F, the part that was removed.
  */
-export function projectDoubleComplementInPlace(m: Vec, rows: number, cols: number, u: Vec[], v: Vec[]): number {
+export function projectDoubleComplementInPlace(m: Mat, rows: number, cols: number, u: Vec[], v: Vec[]): number {
   let removed2 = 0;
   // Row side: c_j = u_jᵀ M (length cols), then M −= Σ_j u_j c_jᵀ.
   const c = u.map((uj) => {

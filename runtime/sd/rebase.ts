@@ -21,7 +21,7 @@ import { checkShape, type SpectralState } from './init.ts';
 import {
   addOuterProducts, columnsToRowMajor, projectDoubleComplementInPlace, topSvd,
 } from './linalg.ts';
-import { zeros, type Vec } from './vector.ts';
+import { matZeros, type Mat, type Vec } from './vector.ts';
 
 export type ResidualMode = 'keep' | 'fold' | 'discard';
 
@@ -94,12 +94,12 @@ export function rebase(options: RebaseOptions): RebaseResult {
   // fold/discard need the truncation anyway, R is formed and summed entry by entry. 'keep' (the
   // default) then needs no rows×cols temporary at all.
   const viaFormula = residual === 'keep' && totalEnergy - top2 >= RESIDUAL_FORMULA_MIN * totalEnergy;
-  let truncated: Vec | null = null;
-  let residualMatrix: Vec | null = null;
+  let truncated: Mat | null = null;
+  let residualMatrix: Mat | null = null;
   let residual2 = totalEnergy - top2;
   if (!viaFormula) {
-    truncated = addOuterProducts(zeros(size), cols, u, singularValues, v);
-    residualMatrix = zeros(size);
+    truncated = addOuterProducts(matZeros(size), cols, u, singularValues, v);
+    residualMatrix = matZeros(size);
     residual2 = 0;
     for (let i = 0; i < size; i++) {
       residualMatrix[i] = common[i] - truncated[i];
@@ -112,7 +112,7 @@ export function rebase(options: RebaseOptions): RebaseResult {
   const reprojectedNorms = new Float64Array(experts);
   if (unique !== null && rebaseNeedsUnique(options)) {
     newUnique = new Float32Array(unique.length);
-    const work = zeros(size);
+    const work = matZeros(size);
     for (let e = 0; e < experts; e++) {
       const slice = unique.subarray(e * size, (e + 1) * size);
       for (let i = 0; i < size; i++) work[i] = slice[i] + (residual === 'fold' ? residualMatrix![i] : 0);

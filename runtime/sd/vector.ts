@@ -10,24 +10,50 @@
 // number[] 0.45 ms either way; the demo_sd re-basing's host SVDs took 3.4 ms in a fresh process and
 // 4.5–4.8 ms in the training process, which has always detached (`node --trace-protector-invalidation`
 // shows the first unmap doing it). Typed arrays stay at the edges: device data in (Float32Array,
-// read once into a number[] copy) and out (Float32Array for the device).
+// read once into a number[] copy) and out (Float32Array for the device), and for whole matrices past
+// MAT_ARRAY_MAX elements (Mat): a JS array lives on the V8 heap and cannot exceed ~134 M doubles
+// (V8 aborts the process, uncatchably), where a pretrained model's expert matrix can reach that
+// (7168 × 18432 = 132 M), so `sdmoec analyze` of such a matrix keeps the typed array it used before.
 //
 // Unrolled by four: V8 does not vectorise, and the independent partial sums roughly double throughput
 // on the O(K³) Gram–Schmidt of Algorithm 1. The summation order is fixed, so results stay deterministic.
 
-/** A float64 vector: a packed-double number[] (see the header for why not a Float64Array). */
+/** A float64 vector (or a Gram-side n×n matrix): a number[] of doubles (see the header for why not a Float64Array). */
 export type Vec = number[];
 
+/** A row-major matrix of a whole weight's size: a number[] up to MAT_ARRAY_MAX elements, a Float64Array past it. */
+export type Mat = number[] | Float64Array;
+
+/** 2^24 doubles (128 MiB): demo and qwen-sized matrices are far below, a 4096² one just fits. */
+export const MAT_ARRAY_MAX = 1 << 24;
+
 /**
- * n zeros as a packed double array: pushed (`new Array(n)` starts as holes), and of doubles from the
- * start (a pushed 0 would make a small-integer array that turns into a double one at its first
- * fractional store, inside the hot loop, leaving that loop's code handling both kinds). A 0 stored
- * into a double array stays a double: the array never goes back to small integers.
+ * n zeros as an array of doubles from the start: filled with a fraction first (a 0 would make a
+ * small-integer array that turns into a double one at its first fractional store, inside the hot
+ * loop, leaving that loop's code handling both kinds), then with 0, which a double array keeps as a
+ * double. fill, not push: pushing 58.7 M elements took 7.8 s (ad hoc, Node 20), a fill a fraction.
+ * `new Array(n)` makes the array holey; its loads check for holes, measured no slower than packed.
  */
 export function zeros(n: number): Vec {
-  const out: Vec = [];
-  for (let i = 0; i < n; i++) out.push(0.5);
-  for (let i = 0; i < n; i++) out[i] = 0;
+  return new Array<number>(n).fill(0.5).fill(0);
+}
+
+/** A float64 copy of `a` as a Vec. */
+export function toVec(a: ArrayLike<number>): Vec {
+  const out = zeros(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}
+
+/** n zeros as a Mat (a typed array past MAT_ARRAY_MAX elements). */
+export function matZeros(n: number): Mat {
+  return n <= MAT_ARRAY_MAX ? zeros(n) : new Float64Array(n);
+}
+
+/** A float64 copy of `a` as a Mat. */
+export function matCopy(a: ArrayLike<number>): Mat {
+  const out = matZeros(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
   return out;
 }
 

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import { Rng } from '../../base/rng.ts';
+import { MAT_ARRAY_MAX, matCopy, matZeros, toVec, zeros } from '../../runtime/sd/vector.ts';
 import { columnsToRowMajor, orthonormalizeAgainst, topSvd } from '../../runtime/sd/linalg.ts';
 import { maxAbs, maxAbsDiff, referenceSvd } from './helpers.ts';
 
@@ -145,5 +146,22 @@ describe('orthonormalizeAgainst', () => {
     const out = orthonormalizeAgainst([e0], columns);
     expect(out).toHaveLength(3);
     expect(orthonormalityError([e0, ...out])).toBeLessThan(1e-12);
+  });
+});
+
+describe('vector storage (runtime/sd/vector.ts)', () => {
+  it('keeps vectors and matrices up to MAT_ARRAY_MAX as arrays of zeros and larger matrices as Float64Arrays (V8 caps a JS array of doubles near 134 M)', () => {
+    const v = zeros(5);
+    expect(Array.isArray(v)).toBe(true);
+    expect(v).toEqual([0, 0, 0, 0, 0]);
+    expect(Object.is(v[0], 0)).toBe(true);
+    expect(Array.isArray(matZeros(1024))).toBe(true);
+    const big = matZeros(MAT_ARRAY_MAX + 1);
+    expect(big).toBeInstanceOf(Float64Array);
+    expect(big.length).toBe(MAT_ARRAY_MAX + 1);
+    const copy = matCopy(Float32Array.of(1.5, -2, 3));
+    expect(Array.isArray(copy)).toBe(true);
+    expect(Array.from(copy)).toEqual([1.5, -2, 3]);
+    expect(toVec(new Float64Array([0.25, -0]))).toEqual([0.25, -0]);
   });
 });
