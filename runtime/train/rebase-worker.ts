@@ -54,6 +54,8 @@ export interface RebaseTicket {
   settled(): Promise<void>;
   /** After finish: how many of the results the thread computed (the rest were computed by finish). */
   fromThread(): number;
+  /** Stops the thread taking the request's remaining jobs and drops its results (nothing is computed here). */
+  abandon(): void;
 }
 
 /**
@@ -73,7 +75,7 @@ export function settleWithin(ticket: RebaseTicket, ms: number): Promise<void> {
 
 /** A ticket computed on the calling thread at `finish` (no thread). */
 export function localTicket(jobs: readonly RebaseOptions[]): RebaseTicket {
-  return { finish: () => jobs.map((job) => rebase(job)), settled: () => Promise.resolve(), fromThread: () => 0 };
+  return { finish: () => jobs.map((job) => rebase(job)), settled: () => Promise.resolve(), fromThread: () => 0, abandon: () => {} };
 }
 
 // The thread loads TypeScript like the main thread does (bin/sdmoec.js registers tsx): through tsx's
@@ -87,6 +89,8 @@ export class RebaseWorker {
   private readonly results: MessagePort;
   private readonly claimed = new Int32Array(new SharedArrayBuffer(4));
   private readonly waiting = new Map<number, () => void>();
+  /** Results of later requests met while draining for an earlier one. */
+  private stash: JobResult[] = [];
   private starting = true;
   private lastDone = 0;
   /** Resolves once the thread has loaded; `lowered`: whether it runs at nice 19. */
@@ -139,10 +143,7 @@ export class RebaseWorker {
         if (finished) throw new InternalError(`re-basing request ${id} finished twice`);
         finished = true;
         Atomics.store(this.claimed, 0, id);
-        for (let m = receiveMessageOnPort(this.results); m; m = receiveMessageOnPort(this.results)) {
-          const r = m.message as JobResult;
-          // Late results of an earlier request (a job the thread was in when it was claimed) are dropped.
-          if (r.id !== id) continue;
+        for (const r of this.drain(id)) {
           if ('error' in r) throw new InternalError(`re-basing on its thread failed: ${r.error}`);
           delivered.set(r.index, { ...r.result, common: r.result.common ?? jobs[r.index].common, unique: r.result.unique ?? jobs[r.index].unique });
         }
@@ -150,6 +151,12 @@ export class RebaseWorker {
         return jobs.map((job, i) => delivered.get(i) ?? rebase(job));
       },
       fromThread: () => delivered.size,
+      abandon: () => {
+        finished = true;
+        Atomics.store(this.claimed, 0, id);
+        this.drain(id);
+        this.waiting.get(id)?.();
+      },
       settled: () => {
         if (finished || this.failure || this.lastDone >= id) return Promise.resolve();
         return new Promise<void>((resolve) => {
@@ -162,6 +169,14 @@ export class RebaseWorker {
         });
       },
     };
+  }
+
+  /** Request `id`'s delivered results; later requests' are kept for them, earlier ones' (late: a job the thread was in when claimed) dropped. */
+  private drain(id: number): JobResult[] {
+    const all = [...this.stash];
+    for (let m = receiveMessageOnPort(this.results); m; m = receiveMessageOnPort(this.results)) all.push(m.message as JobResult);
+    this.stash = all.filter((r) => r.id > id);
+    return all.filter((r) => r.id === id);
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,7 @@ import { Rng } from '../../base/rng.ts';
 import { spectralInit } from '../sd/init.ts';
 import { rebase, rebaseNeedsUnique, type RebaseOptions, type RebaseResult } from '../sd/rebase.ts';
 import type { StepExecutor } from '../step-executor.ts';
-import { localTicket, type RebaseTicket, type RebaseWorker } from './rebase-worker.ts';
+import { localTicket, settleWithin, type RebaseTicket, type RebaseWorker } from './rebase-worker.ts';
 
 export interface SpectralMatrix {
   /** The decoupled matrix (its params' role `target`), e.g. `layers.0.moe.experts.up`. */
@@ -98,13 +98,16 @@ export async function warmRebase(matrices: readonly SpectralMatrix[], spectral: 
       }));
     }
   }
-  // Both threads that may re-base pay their JIT: the re-basing thread (awaited) and, meanwhile, this
-  // one (RebaseTicket#finish computes what the thread has not delivered).
+  // Both threads that may re-base pay their JIT: the re-basing thread and, meanwhile, this one
+  // (RebaseTicket#finish computes what the thread has not delivered). The thread runs at nice 19, so
+  // on a machine kept busy by other processes it may get next to nothing: it is waited for at most
+  // a few times this thread's own time, then told to stop (only its speed depends on it).
   const ticket = worker?.start(jobs);
+  const t0 = performance.now();
   for (const job of jobs) rebase(job);
   if (ticket) {
-    await ticket.settled();
-    ticket.finish();
+    await settleWithin(ticket, 4 * (performance.now() - t0) + 100);
+    ticket.abandon();
   }
 }
 

@@ -82,6 +82,19 @@ describe('RebaseWorker', () => {
     expectSame(ticket.finish(), input.map((j) => rebase(j)));
   });
 
+  it('an abandoned request computes nothing and leaves the next request whole', async () => {
+    const dropped = worker.start(jobs('abandoned', 'fold', true));
+    dropped.abandon();
+    await dropped.settled();
+    expect(dropped.fromThread()).toBe(0);
+    const input = jobs('after-abandon', 'keep', false);
+    const next = worker.start(input);
+    await next.settled();
+    const got = next.finish();
+    expect(next.fromThread()).toBe(input.length);
+    expectSame(got, input.map((j) => rebase(j)));
+  });
+
   it('after close every request is computed on the main thread', async () => {
     const closed = RebaseWorker.start();
     await closed.ready;
