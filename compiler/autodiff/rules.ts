@@ -96,6 +96,8 @@ const RULES: { [K in OpName]: Rule<K> } = {
   reshape: (n, [g]) => [g && ir.reshape(g, typeOf(n.inputs[0]).shape)],
   matmul: (n, [g]) => {
     if (!g) return [undefined, undefined];
+    // fuse-matmul-rope runs after autodiff; a roped product's gradient would need the inverse rotation first.
+    if (n.attrs.rope) return noGrad('matmul with a fused rope (fuse-matmul-rope runs after autodiff)');
     const [a, b] = n.inputs;
     const { transA, transB } = n.attrs;
     const da = transA ? ir.matmul(b, g, transB, true) : ir.matmul(g, b, false, !transB);

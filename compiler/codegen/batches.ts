@@ -31,10 +31,11 @@
 // aggregate (splits) or equal shapes and one A (matmuls), and fits one storage (and, for the split's
 // operands, uniform) binding; member slots are SLAB_ALIGN-aligned and disjoint. Every batch computes
 // exactly what its members would one by one (the same kernels' arithmetic: the same bits).
-import type { Node, Value } from '../ir/types.ts';
+import type { MatmulRope, Node, Value } from '../ir/types.ts';
 import { numel } from '../ir/types.ts';
 import { SLAB_ALIGN } from './slabs.ts';
 import { sdSplitBatchFits, sdSplitPair, type SdSplitCaps, type SdSplitParams } from '../kernels/sd-split.ts';
+import { matmulRopeInKernel, type MatmulCaps } from '../kernels/matmul.ts';
 
 /** Bytes of a slot for `floats` values: SLAB_ALIGN-aligned, so every slot can be bound as a view. */
 const slotBytes = (floats: number): number => Math.ceil((floats * 4) / SLAB_ALIGN) * SLAB_ALIGN;
@@ -184,6 +185,8 @@ export interface MatmulBatch {
   readonly b: { readonly of: number; readonly offset: number; readonly stride: number };
   /** Bytes of one member's C in the batch buffer (SLAB_ALIGN-aligned: each C is a view). */
   readonly cSlot: number;
+  /** The members' fused rope (fuse-matmul-rope): the first `entries` members carry it (q and k before v). */
+  readonly rope?: MatmulRope & { readonly entries: number };
 }
 
 /**
@@ -194,7 +197,7 @@ export interface MatmulBatch {
  * (ad hoc, interleaved pairs, 40 rounds), 0.849 in `npm run bench -- row-variants` (qwen_tiny's 0.903).
  * Members follow the slab's order; a run of slots at one stride is a batch (≥ 2 members).
  */
-export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<Node, SlabSlot>): MatmulBatch[] {
+export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<Node, SlabSlot>, caps: MatmulCaps): MatmulBatch[] {
   const { at } = scheduleOf(order);
   const groups = new Map<string, { transA: boolean; transB: boolean; nodes: Node[] }>();
   for (const n of order) {
@@ -210,14 +213,48 @@ export function planMatmulBatches(order: readonly Node[], slotOf: ReadonlyMap<No
   for (const { transA, transB, nodes } of groups.values()) {
     const offset = (n: Node) => slotOf.get(n.inputs[1].node)!.offset;
     const { M, N, K } = matmulShape(nodes[0], transA, transB);
-    for (const run of runsAtStride([...nodes].sort((x, y) => offset(x) - offset(y)), offset, K * N * 4)) {
-      if (run.length < 2) continue;
-      const first = run.reduce((x, y) => (at(y) < at(x) ? y : x));
-      const b = { of: slotOf.get(run[0].inputs[1].node)!.of, offset: offset(run[0]), stride: offset(run[1]) - offset(run[0]) };
-      batches.push({ members: run, first, M, N, K, transA, transB, b, cSlot: slotBytes(M * N) });
+    for (const strided of runsAtStride([...nodes].sort((x, y) => offset(x) - offset(y)), offset, K * N * 4)) {
+      for (const { run, rope } of ropeRuns(strided, N, caps)) {
+        if (run.length < 2) continue;
+        const first = run.reduce((x, y) => (at(y) < at(x) ? y : x));
+        const b = { of: slotOf.get(run[0].inputs[1].node)!.of, offset: offset(run[0]), stride: offset(run[1]) - offset(run[0]) };
+        batches.push({ members: run, first, M, N, K, transA, transB, b, cSlot: slotBytes(M * N), ...(rope ? { rope } : {}) });
+      }
     }
   }
   return batches;
+}
+
+/**
+ * A run of matmuls (in slot order) cut where one batched GEMM cannot serve it: its roped members
+ * (fuse-matmul-rope) must come first, all with one rope, which the GEMM can apply in its epilogue
+ * (matmulRopeInKernel); a roped member that cannot join (another rope, or after an unroped one, or a
+ * GEMM that cannot rope) starts a run of its own.
+ */
+function ropeRuns(run: readonly Node[], N: number, caps: MatmulCaps): { run: Node[]; rope?: MatmulRope & { entries: number } }[] {
+  const ropeOf = (n: Node): MatmulRope | undefined => (n.op === 'matmul' ? n.attrs.rope : undefined);
+  const same = (a: MatmulRope, b: MatmulRope) => a.theta === b.theta && a.headDim === b.headDim && a.seqLen === b.seqLen;
+  const out: { run: Node[]; rope?: MatmulRope & { entries: number } }[] = [];
+  let cur: { run: Node[]; rope?: MatmulRope & { entries: number } } | null = null;
+  for (const n of run) {
+    const rope = ropeOf(n);
+    const joins =
+      cur !== null &&
+      (rope === undefined || (cur.rope !== undefined && cur.rope.entries === cur.run.length && same(cur.rope, rope)));
+    if (!joins) {
+      if (rope && !matmulRopeInKernel({ N, rope }, caps)) {
+        out.push({ run: [n] });
+        cur = null;
+        continue;
+      }
+      cur = { run: [n], ...(rope ? { rope: { ...rope, entries: 1 } } : {}) };
+      out.push(cur);
+      continue;
+    }
+    cur!.run.push(n);
+    if (rope) cur!.rope = { ...rope, entries: cur!.rope!.entries + 1 };
+  }
+  return out;
 }
 
 export interface GradMatmulBatch {

@@ -16,7 +16,7 @@ import { maskedMeanCase } from '../kernels/masked-mean.ts';
 import { lmHeadChunkRows, lmHeadXentCase, lmHeadXentScaleCase } from '../kernels/lm-head-xent.ts';
 import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
-import { matmulCase } from '../kernels/matmul.ts';
+import { matmulCase, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
@@ -196,13 +196,13 @@ export function lowerSplitBatch(
  * batches: B the batch buffer, C a window of the gradient slab).
  */
 export function lowerMatmulBatch(
-  batch: { readonly members: readonly unknown[]; readonly M: number; readonly N: number; readonly K: number; readonly transA: boolean; readonly transB: boolean; readonly b: { readonly stride: number }; readonly cSlot: number },
+  batch: { readonly members: readonly unknown[]; readonly M: number; readonly N: number; readonly K: number; readonly transA: boolean; readonly transB: boolean; readonly b: { readonly stride: number }; readonly cSlot: number; readonly rope?: MatmulParams['rope'] },
   buffers: { a: number; b: number; c: number },
   emit: LoweringContext['emit'],
   caps: LoweringContext['caps'],
 ): void {
   const { M, N, K, transA, transB } = batch;
-  emit(matmulCase({ M, N, K, transA, transB, batch: batch.members.length, aBatchStride: 0, bBatchStride: batch.b.stride / 4, cBatchStride: batch.cSlot / 4 }, caps), buffers);
+  emit(matmulCase({ M, N, K, transA, transB, batch: batch.members.length, aBatchStride: 0, bBatchStride: batch.b.stride / 4, cBatchStride: batch.cSlot / 4, ...(batch.rope ? { rope: batch.rope } : {}) }, caps), buffers);
 }
 
 function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
@@ -268,7 +268,12 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
     const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
     const N = n.attrs.transB ? b[0] : b[1];
-    c.emit(matmulCase({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+    const p = { M, N, K, transA: n.attrs.transA, transB: n.attrs.transB };
+    const rope = n.attrs.rope;
+    // a fused rope (fuse-matmul-rope): in the GEMM's epilogue where it can, else in place after it
+    const inKernel = rope !== undefined && matmulRopeInKernel({ ...p, rope }, c.caps);
+    c.emit(matmulCase({ ...p, ...(inKernel ? { rope } : {}) }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+    if (rope && !inKernel) c.emit(ropeCase({ tokens: M, seqLen: rope.seqLen, heads: N / rope.headDim, headDim: rope.headDim, theta: rope.theta, inverse: false, inPlace: true }, c.caps), { x: c.output(0) });
   },
   matmul_add: (n, c) => {
     // The planner hands over c's own buffer when c dies here; otherwise c is copied first.

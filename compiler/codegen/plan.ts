@@ -321,7 +321,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
   // Matmul batches (shared A, B in neighbouring slab slots, see batches.ts): the first member emits
   // one batched GEMM into a buffer from the pool whose slots are the members' results; the buffer
   // returns to the pool when every member's result has died.
-  const matmulBatches = planMatmulBatches(order, slotOf);
+  const matmulBatches = planMatmulBatches(order, slotOf, caps);
   const matmulMember = new Map<Node, { batch: number; index: number }>();
   matmulBatches.forEach((b, bi) => b.members.forEach((n, index) => matmulMember.set(n, { batch: bi, index })));
   const matmulBuffers = new Map<number, { root: number; views: number[]; live: number }>();

@@ -2,7 +2,7 @@
 // inferTypes and returns a frozen node, so an ill-typed graph cannot be built. Helpers return the
 // node's Value(s) for ergonomic graph construction.
 import { inferTypes } from './infer.ts';
-import type { ActivationFn, ElementwiseBinary, ElementwiseUnary, Node, NodeOf, OpAttrs, OpName, ParamInit, ParamRole, Value, DType } from './types.ts';
+import type { ActivationFn, ElementwiseBinary, ElementwiseUnary, MatmulRope, Node, NodeOf, OpAttrs, OpName, ParamInit, ParamRole, Value, DType } from './types.ts';
 import { typeOf } from './types.ts';
 
 function deepFreeze<T>(x: T): T {
@@ -61,6 +61,8 @@ export const ir = {
   reduce: (fn: OpAttrs['reduce']['fn'], x: Value, axis: number, keepDims = false) => one('reduce', [x], { fn, axis, keepDims }),
   reshape: (x: Value, shape: readonly number[]) => one('reshape', [x], { shape }),
   matmul: (a: Value, b: Value, transA = false, transB = false) => one('matmul', [a, b], { transA, transB }),
+  /** op(A)·op(B) with each head of its rows rotated by the forward rope (fuse-matmul-rope). */
+  matmulRope: (a: Value, b: Value, transA: boolean, transB: boolean, rope: MatmulRope) => one('matmul', [a, b], { transA, transB, rope }),
   matmulAdd: (a: Value, b: Value, c: Value, transA = false, transB = false) => one('matmul_add', [a, b, c], { transA, transB }),
   embedding: (table: Value, ids: Value) => one('embedding', [table, ids], {}),
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),

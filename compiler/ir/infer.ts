@@ -83,6 +83,12 @@ const INFER: { [K in OpName]: Infer<K> } = {
     const [m, k] = a.transA ? [ins[0].shape[1], ins[0].shape[0]] : ins[0].shape;
     const [k2, n] = a.transB ? [ins[1].shape[1], ins[1].shape[0]] : ins[1].shape;
     expect(k === k2, 'matmul', `inner dimensions differ: ${formatType(ins[0])}${a.transA ? 'ᵀ' : ''} · ${formatType(ins[1])}${a.transB ? 'ᵀ' : ''}`);
+    if (a.rope) {
+      const { theta, headDim, seqLen } = a.rope;
+      expect(theta > 0 && Number.isFinite(theta), 'matmul', `rope theta must be positive, got ${theta}`);
+      expect(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0 && n % headDim === 0, 'matmul', `rope headDim ${headDim} must be even and divide the product's ${n} columns`);
+      expect(Number.isInteger(seqLen) && seqLen > 0 && m % seqLen === 0, 'matmul', `rope: the product's ${m} rows must be whole sequences of ${seqLen}`);
+    }
     return [f32([m, n])];
   },
   matmul_add: (ins, a) => {

@@ -307,7 +307,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
       for (let k = 0; k < K; k++) acc += A(i, k) * B(k, j);
       y[i * N + j] = acc;
     }
-    return [y];
+    if (!n.attrs.rope) return [y];
+    // fuse-matmul-rope: exactly the rope that was fused in, on the product.
+    const { theta, headDim, seqLen } = n.attrs.rope;
+    const product = { node: { types: [n.types[0]] }, index: 0 };
+    const rope = { ...n, op: 'rope', attrs: { theta, headDim, seqLen, heads: N / headDim, inverse: false }, inputs: [product] } as never;
+    return OPS.rope(rope, [y], {}) as Float64Array[];
   },
 
   matmul_add: (n, [a, b, c]) => {

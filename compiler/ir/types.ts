@@ -48,6 +48,13 @@ export type ParamRole =
   | { readonly kind: 'router_bias'; readonly layer: number; readonly rate: number };
 
 /** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
+/** The forward rope a matmul applies to its product (fuse-matmul-rope): heads = N / headDim. */
+export interface MatmulRope {
+  readonly theta: number;
+  readonly headDim: number;
+  readonly seqLen: number;
+}
+
 export interface OpAttrs {
   input: { name: string; dtype: DType; shape: readonly number[] };
   param: { name: string; shape: readonly number[]; init: ParamInit; group: string; role?: ParamRole };
@@ -56,7 +63,9 @@ export interface OpAttrs {
   binary: { fn: ElementwiseBinary };
   reduce: { fn: 'sum' | 'max' | 'mean'; axis: number; keepDims: boolean };
   reshape: { shape: readonly number[] };
-  matmul: { transA: boolean; transB: boolean };
+  /** With `rope` (fuse-matmul-rope) the product's rows are token rows (position = row mod seqLen) and
+   *  each head of headDim columns comes out rotated by the rope (rotate_half), as a rope of it would. */
+  matmul: { transA: boolean; transB: boolean; rope?: MatmulRope };
   matmul_add: { transA: boolean; transB: boolean };
   embedding: Record<string, never>;
   embedding_grad: { vocab: number };

@@ -33,6 +33,8 @@
 // lane-uniform addresses (4-6x slower: lavapipe gathers per lane unless the offset is a constant).
 import { f32Literal, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
+import { InternalError } from '../../base/errors.ts';
+import { ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
 
 export interface MatmulParams {
   /** Rows of op(A) and C. */
@@ -57,6 +59,12 @@ export interface MatmulParams {
   readonly alpha?: number;
   /** C += alpha·op(A)·op(B) instead of C = … (gradient accumulation). */
   readonly accumulate?: boolean;
+  /**
+   * The forward rope on the product (fuse-matmul-rope): C's rows are token rows (position = row mod
+   * seqLen), each head of headDim columns rotated (rotate_half), in the first `entries` batch entries
+   * (default all; a q/k/v batch ropes q and k). Only where matmulRopeInKernel says so.
+   */
+  readonly rope?: { readonly theta: number; readonly headDim: number; readonly seqLen: number; readonly entries?: number };
 }
 
 export type MatmulVariant = 'subgroup' | 'portable' | 'rows';
@@ -262,7 +270,7 @@ export function subgroupBroadcastPlan(lanes: number, rows: number, transA: boole
   return plan;
 }
 
-function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): KernelProgram {
+function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning, rope?: MatmulParams['rope']): KernelProgram {
   const { rows, subgroupsPerWorkgroup } = tuning;
   if (rows % lanes !== 0 || rows % 4 !== 0) throw new Error(`matmul: ${rows} rows per lane do not split over ${lanes} lanes`);
   const tileN = 4 * lanes;
@@ -283,9 +291,14 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
   const dispatch: [number, number, number] = [Math.ceil(r.M / (rows * subgroupsPerWorkgroup)), Math.ceil(r.N / tileN), r.batch];
   checkDispatch(dispatch, label(r, 'subgroup', rows));
   const slots = rows / lanes;
+  const entries = rope ? (rope.entries ?? r.batch) : 0;
+  if (rope && !(Number.isInteger(entries) && entries >= 1 && entries <= r.batch)) throw new InternalError(`matmul: rope entries ${entries} outside 1..${r.batch}`);
+  const ropeParams = rope
+    ? { rope: true, ropeEntries: entries, ropeHeadDim: rope.headDim, ropeHalf: rope.headDim / 2, ropeHalf4: rope.headDim / 8, ropeXor: rope.headDim / 8, ropeSeqLen: rope.seqLen, ropeTurns4: ropeTurnsPerPosition4(rope.headDim, rope.theta) }
+    : {};
   return {
     template: 'matmul-subgroup',
-    label: label(r, 'subgroup', rows),
+    label: `${label(r, 'subgroup', rows)}${rope ? `_rope${entries < r.batch ? entries : ''}` : ''}`,
     params: {
       ...common,
       lanes,
@@ -305,6 +318,7 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning): Ke
       rowGroups: rows / 4,
       accs: Array.from({ length: rows }, (_, row) => ({ row })),
       broadcasts: subgroupBroadcastPlan(lanes, rows, r.transA),
+      ...ropeParams,
     },
     bindings: bindings(r, { a: aVec4, b: bVec4, c: cVec4 }),
     workgroupSize: [lanes * subgroupsPerWorkgroup, 1, 1],
@@ -369,6 +383,17 @@ function rowsProgram(r: Resolved, caps: MatmulCaps): KernelProgram {
   };
 }
 
+/**
+ * Whether the product can be roped in the GEMM's epilogue (fuse-matmul-rope): the subgroup variant,
+ * C neither scaled nor accumulated, each lane's 4 columns in one half of a head (hd/2 a multiple of 4)
+ * and the rotation partner, hd/2 columns away, in the lane hd/8 away in the same tile (hd divides
+ * the tile's 4·lanes columns). Elsewhere the lowering rotates the product in place afterwards.
+ */
+export function matmulRopeInKernel(p: Pick<MatmulParams, 'N' | 'alpha' | 'accumulate'> & { readonly rope: { readonly headDim: number } }, caps: MatmulCaps): boolean {
+  const hd = p.rope.headDim;
+  return matmulVariantFor(caps, p) === 'subgroup' && (p.alpha ?? 1) === 1 && !p.accumulate && (hd / 2) % 4 === 0 && (4 * caps.subgroupMinSize) % hd === 0 && p.N % hd === 0;
+}
+
 /** The matmul program for this device and shape (matmulVariantFor unless a variant is forced). */
 export function matmulProgram(
   p: MatmulParams,
@@ -377,10 +402,13 @@ export function matmulProgram(
   tuning: SubgroupTuning = subgroupTuningFor(caps),
 ): KernelProgram {
   const r = resolve(p);
+  if (p.rope && (variant !== 'subgroup' || !matmulRopeInKernel({ ...p, rope: p.rope }, caps))) {
+    throw new InternalError(`matmul: ${label(r, variant)} cannot rope its product in the epilogue (hd ${p.rope.headDim}); rotate it after`);
+  }
   if (variant === 'rows') return rowsProgram(r, caps);
   if (variant === 'subgroup') {
     if (matmulVariant(caps) !== 'subgroup') throw new Error(`matmul: the subgroup variant needs subgroups of ${SUBGROUP_LANES.join('/')} lanes`);
-    return subgroupProgram(r, caps.subgroupMinSize, tuning);
+    return subgroupProgram(r, caps.subgroupMinSize, tuning, p.rope);
   }
   return portableProgram(r);
 }
@@ -409,6 +437,12 @@ export function matmulOracle(p: MatmulParams) {
           c[i] = (r.accumulate ? c[i] : 0) + r.alpha * sum;
         }
       }
+      if (p.rope && bi < (p.rope.entries ?? r.batch)) {
+        // the rope kernel's reference on this entry's product (as f32, as the rope kernel reads it)
+        const { theta, headDim, seqLen } = p.rope;
+        const x = c.subarray(cBase, cBase + r.M * r.N);
+        c.set(ropeReference({ tokens: r.M, seqLen, heads: r.N / headDim, headDim, theta, inverse: false }, { x }).out, cBase);
+      }
     }
     return { c };
   };
@@ -419,7 +453,9 @@ export function matmulOracle(p: MatmulParams) {
  * like sqrt(K), so atol scales with sqrt(K)·|alpha|; rtol covers the accumulated C.
  */
 export function matmulTolerance(p: MatmulParams): { atol: number; rtol: number } {
-  return { atol: 2e-6 * Math.sqrt(p.K) * Math.max(1, Math.abs(p.alpha ?? 1)) + 1e-6, rtol: 1e-5 };
+  // a roped product adds the rope kernel's angle error (pos·freq formed in f32)
+  const rope = p.rope ? 2e-5 + p.rope.seqLen * 2e-7 : 0;
+  return { atol: 2e-6 * Math.sqrt(p.K) * Math.max(1, Math.abs(p.alpha ?? 1)) + 1e-6 + rope, rtol: 1e-5 };
 }
 
 export function matmulCase(p: MatmulParams, caps: MatmulCaps, variant?: MatmulVariant): KernelCase {

@@ -10,7 +10,8 @@ import { sameShape } from './fold-add.ts';
 export function fuseMatmulAdd(g: Graph): Graph {
   const consumers = users(g);
   const outputs = new Set<Node>(Object.values(g.outputs).map((v) => v.node));
-  const fusable = (v: Value): boolean => v.node.op === 'matmul' && (consumers.get(v.node)?.length ?? 0) === 1 && !outputs.has(v.node);
+  // A product with a fused rope (fuse-matmul-rope) is not a plain A·B.
+  const fusable = (v: Value): boolean => v.node.op === 'matmul' && !v.node.attrs.rope && (consumers.get(v.node)?.length ?? 0) === 1 && !outputs.has(v.node);
   return rewriteGraph(g, (node, inputs) => {
     if (node.op !== 'binary' || node.attrs.fn !== 'add') return undefined;
     // Use counts come from the original graph, so test the original operands.

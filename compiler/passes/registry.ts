@@ -13,6 +13,7 @@ import { fuseExpertWeight } from './fuse-expert-weight.ts';
 import { fuseGatherGradAdd } from './fuse-gather-grad-add.ts';
 import { fuseLmHeadXent } from './fuse-lm-head-xent.ts';
 import { fuseMatmulAdd } from './fuse-matmul-add.ts';
+import { fuseMatmulRope } from './fuse-matmul-rope.ts';
 import { fuseRmsnormGradAdd } from './fuse-rmsnorm-grad-add.ts';
 import { fuseRopePair } from './fuse-rope-pair.ts';
 import { fuseSwigluGemm } from './fuse-swiglu-gemm.ts';
@@ -41,6 +42,7 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-matmul-add', summary: 'x + A·B as one matmul accumulating onto x (residuals, gradient sums)', optional: true, run: (g) => fuseMatmulAdd(g) },
   { name: 'fuse-rmsnorm-grad-add', summary: 'acc + rmsnorm dx as one rmsnorm_grad adding acc in its row pass (residual gradients)', optional: true, run: (g) => fuseRmsnormGradAdd(g) },
   { name: 'fuse-rope-pair', summary: 'two ropes of the same rotation (q and k, dq and dk) as one two-operand rope', optional: true, run: (g) => fuseRopePair(g) },
+  { name: 'fuse-matmul-rope', summary: 'the forward rope of q and k into the matmuls that project them (rotated in the GEMM epilogue)', optional: true, run: (g) => fuseMatmulRope(g) },
   { name: 'fuse-attention-grad-rope', summary: 'the inverse rope of dq and dk into the attention_grad that produces them (rotated as they are stored)', optional: true, run: (g) => fuseAttentionGradRope(g) },
   { name: 'fuse-aux-loss', summary: 'an MoE aux loss and its gradient as one aux_loss node (one dispatch per layer)', run: (g) => fuseAuxLoss(g) },
   { name: 'fuse-aux-loss-sum', summary: 'total + a fused aux loss as a fourth operand of that aux node (the scalar loss adds)', run: (g) => fuseAuxLossSum(g) },
@@ -57,10 +59,10 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
-export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-combine-add', 'fuse-swiglu-gemm'] as const;
+export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-combine-add', 'fuse-swiglu-gemm'] as const;
 
 export function findPass(name: string): PassInfo | undefined {
   return PASSES.find((p) => p.name === name);

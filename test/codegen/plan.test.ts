@@ -41,6 +41,17 @@ describe('execution planning', () => {
     }
   });
 
+  it('ropes q and k in their GEMMs (k first in its batch with v) and rotates dq, dk back after the tiled backward', () => {
+    const plan = planGraph(step, CAPS);
+    const labels = plan.dispatches.map((d) => d.program.label);
+    // the tiny model: 2 layers, q (16 columns) alone, k and v (8 each, GQA) one batch whose first entry is roped
+    expect(labels.filter((l) => /^matmul_nn_b1_\d+x16x\d+_sg_rope$/.test(l)).length).toBe(2);
+    expect(labels.filter((l) => /^matmul_nn_b2_.*_rope1$/.test(l)).length).toBe(2);
+    expect(labels.filter((l) => l.startsWith('rope_fwd'))).toEqual([]);
+    // PLANNING_CAPS is no CPU adapter: tiled attention kernels, then dq and dk rotated in place
+    expect(plan.dispatches.filter((d) => d.op === 'attention_grad').map((d) => d.program.template)).toEqual(['attention_dq', 'attention_dkv', 'rope', 'rope', 'attention_dq', 'attention_dkv', 'rope', 'rope']);
+  });
+
   it('reuses activation buffers and puts each AdamW group in one dispatch', () => {
     const plan = planGraph(step, CAPS);
     const activationBytes = plan.buffers.filter((b) => b.kind === 'activation').reduce((s, b) => s + b.bytes, 0);

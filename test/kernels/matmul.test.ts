@@ -3,8 +3,9 @@
 // transpose mode, batched with strides and broadcasting, with alpha and accumulation.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { matmulCase, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
+import { matmulCase, matmulRopeInKernel, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
 import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
+import { ropeProgram } from '../../compiler/kernels/rope.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -173,5 +174,47 @@ describe('matmul variant choice and schedule', () => {
   it('rejects impossible parameters with a message naming them', () => {
     expect(() => matmulProgram({ M: 0, N: 2, K: 2 }, NO_SUBGROUPS)).toThrow(/M must be a positive integer/);
     expect(() => matmulProgram({ M: 4, N: 4, K: 4, batch: 2, cBatchStride: 3 }, NO_SUBGROUPS)).toThrow(/cBatchStride/);
+  });
+});
+
+// fuse-matmul-rope: the product roped in the subgroup GEMM's epilogue (a shuffle to the partner lane).
+describe('matmul with the forward rope in its epilogue', () => {
+  const ROPED: MatmulParams[] = [
+    // the demo's q/k/v batch: q and k roped, v not
+    { M: 128, N: 64, K: 64, batch: 3, aBatchStride: 0, rope: { theta: 10000, headDim: 16, seqLen: 64, entries: 2 } },
+    // qwen_tiny's head size, several sequences, K not a multiple of 4
+    { M: 96, N: 128, K: 41, rope: { theta: 1e6, headDim: 32, seqLen: 48 } },
+    // hd 8 (partner one lane away), rows not a multiple of the lane block
+    { M: 40, N: 24, K: 20, rope: { theta: 100, headDim: 8, seqLen: 20 } },
+  ];
+  for (const params of ROPED) {
+    const program = matmulProgram(params, CPU_ADAPTER);
+    it(`${program.label} matches its golden WGSL and the CPU oracle (product, then the rope reference)`, async () => {
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), matmulCase(params, CPU_ADAPTER), 5);
+      expect(result.ok, result.report).toBe(true);
+    });
+  }
+
+  it('gives the unfused pair\'s bits (the GEMM, then the rope kernel) at the demo\'s q projection', async () => {
+    const exec = await testExecutor();
+    const p: MatmulParams = { M: 512, N: 64, K: 64 };
+    const plain = matmulProgram(p, CPU_ADAPTER);
+    const fused = matmulProgram({ ...p, rope: { theta: 10000, headDim: 16, seqLen: 64 } }, CPU_ADAPTER);
+    const inputs = randomInputs(plain, 3);
+    const [a, b] = [await exec.run(plain, inputs), await exec.run(fused, inputs)];
+    const rotated = (await exec.run(ropeProgram({ tokens: 512, seqLen: 64, heads: 4, headDim: 16, theta: 10000, inverse: false }, { cpuAdapter: true, subgroups: true, subgroupMinSize: 8 }), { x: a.c })).out;
+    expect(Array.from(b.c)).toEqual(Array.from(rotated));
+    expect(Array.from(b.c).some((x, i) => x !== a.c[i])).toBe(true);
+  });
+
+  it('ropes in the epilogue only where each lane\'s partner is in its tile, and refuses elsewhere', () => {
+    const rope = (headDim: number) => ({ theta: 10000, headDim, seqLen: 8 });
+    expect([8, 16, 32, 64, 12].map((hd) => matmulRopeInKernel({ N: 128, rope: rope(hd) }, CPU_ADAPTER))).toEqual([true, true, true, false, false]);
+    expect(matmulRopeInKernel({ N: 64, rope: rope(16) }, NO_SUBGROUPS)).toBe(false);
+    expect(matmulRopeInKernel({ N: 64, accumulate: true, rope: rope(16) }, CPU_ADAPTER)).toBe(false);
+    expect(matmulRopeInKernel({ N: 4, rope: rope(4) }, CPU_ADAPTER)).toBe(false);
+    expect(() => matmulProgram({ M: 8, N: 64, K: 8, rope: rope(64) }, CPU_ADAPTER)).toThrow(/cannot rope/);
+    expect(() => matmulProgram({ M: 8, N: 64, K: 8, rope: rope(16) }, NO_SUBGROUPS)).toThrow(/cannot rope/);
   });
 });

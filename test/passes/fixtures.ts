@@ -153,6 +153,10 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-rmsnorm-grad-add/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-grads': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-rope-pair/attention-forward': attentionBlock,
+  'fuse-matmul-rope/attention-grads': () => fuseRopePair(cse(simplify(autodiff(attentionBlock())))),
+  'fuse-matmul-rope/attention-forward': () => fuseRopePair(attentionBlock()),
+  // unpaired: each single rope of q and of k fuses on its own
+  'fuse-matmul-rope/attention-forward-unpaired': attentionBlock,
   'fuse-attention-grad-rope/attention-grads': () => fuseRopePair(cse(simplify(autodiff(attentionBlock())))),
   // without the pair (fuse-rope-pair not run) there is nothing to fuse
   'fuse-attention-grad-rope/attention-grads-unpaired': () => cse(simplify(autodiff(attentionBlock()))),
