@@ -80,8 +80,9 @@ export const REBASE_WARMUP_ROUNDS = 16;
  * on the host only (nothing is read from or written to the device, no state changes). In fresh
  * processes the first demo re-basing (6 matrices) took 37–50 ms cold and 4.0–5.0 ms after this warm-up
  * (≈ 0.1 s, once); the next five 7.0 against 6.6 ms (`npm run bench -- rebase-warmup`, four processes
- * each way). A run re-bases every 16 steps, so without it the first re-basings pay the JIT, and so did
- * sd-cost's few timed ones.
+ * each way; measured on the main thread). A run re-bases every 16 steps, so without it the first
+ * re-basings pay the JIT, and so did sd-cost's few timed ones. With a re-basing thread (`worker`) both
+ * threads are warmed, side by side (see the body).
  */
 export async function warmRebase(matrices: readonly SpectralMatrix[], spectral: SpectralConfig, worker: RebaseWorker | null = null, rounds = REBASE_WARMUP_ROUNDS): Promise<void> {
   const shapes = new Map(matrices.map((m) => [`${m.rows}:${m.cols}:${m.experts}:${m.rank}`, m]));
