@@ -68,6 +68,31 @@ const shapeOf = (n: Node, i: number): readonly number[] => n.inputs[i].node.type
 const f64 = (t: TensorType): Float64Array => new Float64Array(numel(t));
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
+/** x [T, heads·hd] with each head's (i, i + hd/2) pairs rotated by ±pos·theta^(−2i/hd), pos = t mod seqLen:
+ *  the rope op, and the ropes fused into matmul and attention_grad. */
+function ropeRotate(x: Tensor, T: number, a: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean }): Float64Array {
+  const { theta, heads, headDim: hd, seqLen, inverse } = a;
+  const W = heads * hd;
+  const half = hd / 2;
+  const y = Float64Array.from(x);
+  for (let t = 0; t < T; t++) {
+    const p = t % seqLen;
+    for (let i = 0; i < half; i++) {
+      const angle = (inverse ? -1 : 1) * p * theta ** ((-2 * i) / hd);
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      for (let h = 0; h < heads; h++) {
+        const at = t * W + h * hd + i;
+        const x1 = x[at];
+        const x2 = x[at + half];
+        y[at] = x1 * c - x2 * s;
+        y[at + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+  return y;
+}
+
 function feed(kind: string, name: string, t: TensorType, value: Tensor | undefined): Tensor {
   if (!value) throw new Error(`interpretGraph: missing ${kind} '${name}' (${formatType(t)})`);
   const wantInt = t.dtype === 'i32';
@@ -307,12 +332,9 @@ const OPS: { [K in OpName]: Impl<K> } = {
       for (let k = 0; k < K; k++) acc += A(i, k) * B(k, j);
       y[i * N + j] = acc;
     }
-    if (!n.attrs.rope) return [y];
     // fuse-matmul-rope: exactly the rope that was fused in, on the product.
-    const { theta, headDim, seqLen } = n.attrs.rope;
-    const product = { node: { types: [n.types[0]] }, index: 0 };
-    const rope = { ...n, op: 'rope', attrs: { theta, headDim, seqLen, heads: N / headDim, inverse: false }, inputs: [product] } as never;
-    return OPS.rope(rope, [y], {}) as Float64Array[];
+    const rope = n.attrs.rope;
+    return [rope ? ropeRotate(y, M, { ...rope, heads: N / rope.headDim, inverse: false }) : y];
   },
 
   matmul_add: (n, [a, b, c]) => {
@@ -420,33 +442,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
   },
 
   rope: (n, [x, x2]) => {
-    const { pairHeads, ...single } = n.attrs;
-    if (pairHeads !== undefined) {
-      // A pair rotates each operand exactly as a rope of its own.
-      const one = (v: Tensor, heads: number, i: number): Float64Array => OPS.rope({ ...n, attrs: { ...single, heads }, inputs: [n.inputs[i]], types: [n.types[i]] } as never, [v], {})[0] as Float64Array;
-      return [one(x, single.heads, 0), one(x2, pairHeads, 1)];
-    }
-    const { theta, heads, headDim: hd, seqLen, inverse } = n.attrs;
+    // A pair rotates each operand exactly as a rope of its own.
+    const { pairHeads, ...a } = n.attrs;
     const T = shapeOf(n, 0)[0];
-    const W = heads * hd;
-    const half = hd / 2;
-    const y = Float64Array.from(x);
-    for (let t = 0; t < T; t++) {
-      const p = t % seqLen;
-      for (let i = 0; i < half; i++) {
-        const angle = (inverse ? -1 : 1) * p * theta ** ((-2 * i) / hd);
-        const c = Math.cos(angle);
-        const s = Math.sin(angle);
-        for (let h = 0; h < heads; h++) {
-          const a = t * W + h * hd + i;
-          const x1 = x[a];
-          const x2 = x[a + half];
-          y[a] = x1 * c - x2 * s;
-          y[a + half] = x2 * c + x1 * s;
-        }
-      }
-    }
-    return [y];
+    return pairHeads === undefined ? [ropeRotate(x, T, a)] : [ropeRotate(x, T, a), ropeRotate(x2, T, { ...a, heads: pairHeads })];
   },
 
   attention: (n, [q, k, v]) => {
@@ -511,10 +510,8 @@ const OPS: { [K in OpName]: Impl<K> } = {
     }
     if (n.attrs.ropeTheta === undefined) return [dq, dk, dv];
     // fuse-attention-grad-rope: exactly the inverse rope pair that was fused in, on dq and dk.
-    const rope = { theta: n.attrs.ropeTheta, heads: H, headDim: hd, seqLen: S, inverse: true, pairHeads: KVH };
-    const pair = { ...n, op: 'rope', attrs: rope, inputs: [n.inputs[1], n.inputs[2]], types: [n.types[0], n.types[1]] } as never;
-    const [dqRot, dkRot] = OPS.rope(pair, [dq, dk], {}) as Float64Array[];
-    return [dqRot, dkRot, dv];
+    const back = { theta: n.attrs.ropeTheta, headDim: hd, seqLen: S, inverse: true };
+    return [ropeRotate(dq, T, { ...back, heads: H }), ropeRotate(dk, T, { ...back, heads: KVH }), dv];
   },
 
   swiglu: (_n, [g, u]) => [swigluForward(g, u)],

@@ -47,7 +47,6 @@ export type ParamRole =
   | { readonly kind: 'momentum'; readonly of: string }
   | { readonly kind: 'router_bias'; readonly layer: number; readonly rate: number };
 
-/** Attributes of every op. Scalars and flat arrays only, so the textual form stays simple. */
 /** The forward rope a matmul applies to its product (fuse-matmul-rope): heads = N / headDim. */
 export interface MatmulRope {
   readonly theta: number;
@@ -55,6 +54,7 @@ export interface MatmulRope {
   readonly seqLen: number;
 }
 
+/** Attributes of every op. Scalars, flat arrays and small records of scalars, so the textual form (JSON) stays simple. */
 export interface OpAttrs {
   input: { name: string; dtype: DType; shape: readonly number[] };
   param: { name: string; shape: readonly number[]; init: ParamInit; group: string; role?: ParamRole };

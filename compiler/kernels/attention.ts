@@ -45,7 +45,7 @@
 // 6.6 + 9.1 s, row 1.2 + 5.8 s; qwen_tiny's (S = 128, hd = 32) tiled 8.8 + 6.5 + 9.2 s, row 1.2 + 11.5 s.
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
-import { ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
+import { ropeAtol, ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
 import { ceilDiv, f32Literal, laneSpread, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface AttentionParams {
@@ -265,7 +265,6 @@ export function attentionBackwardPrepProgram(p: AttentionParams, vec4 = p.headDi
   };
 }
 
-/** The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep. */
 /**
  * Whether attention_grad's backward kernels rotate dq and dk back themselves when the forward roped q
  * and k (fuse-attention-grad-rope): the row variant, with hd/2 a multiple of 4 (each rotated pair of
@@ -275,7 +274,10 @@ export function attentionGradRopeInKernel(p: Pick<AttentionParams, 'headDim'>, c
   return attentionVariant(caps, p.headDim) === 'row' && (p.headDim / 2) % 4 === 0;
 }
 
-/** `ropeTheta`: dq and dk stored rotated by −angle (the inverse of the forward's rope with that theta). */
+/**
+ * The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep.
+ * `ropeTheta`: dq and dk stored rotated by −angle (the inverse of the forward's rope with that theta).
+ */
 export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), ropeTheta?: number): KernelProgram {
   const { batch, params } = common(p);
   if (ropeTheta !== undefined && (p.headDim / 2) % 4 !== 0) throw new InternalError(`attention backward: dq and dk are rotated in the row kernel only when hd/2 is a multiple of 4, got hd ${p.headDim}`);
@@ -448,11 +450,8 @@ export function attentionCase(p: AttentionParams, caps: RowKernelCaps): KernelCa
 
 /**
  * The backward's dispatches for the adapter, in order: [dq, dkv] tiled; [D, dq‖dk‖dv] row, the first writing the
- * temporary `dsum` (its length: the programs' `dsum` binding) the second reads.
- */
-/**
- * The backward's kernels. `ropeTheta` (only where attentionGradRopeInKernel): dq and dk come out
- * rotated back by the inverse rope, as the rope kernel would rotate them.
+ * temporary `dsum` (its length: the programs' `dsum` binding) the second reads. `ropeTheta` (only where
+ * attentionGradRopeInKernel): dq and dk come out rotated back by the inverse rope, as the rope kernel would rotate them.
  */
 export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps, ropeTheta?: number): KernelCase[] {
   if (ropeTheta !== undefined && !attentionGradRopeInKernel(p, caps)) throw new InternalError(`attention backward: this adapter's kernels do not rotate dq and dk (hd ${p.headDim}); rotate them after`);
@@ -464,9 +463,9 @@ export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps, 
     const r = attentionBackwardReference(p, inputs, inputs.dsum);
     return { dq: Float32Array.from(rotate(r.dq, p.heads)), dk: Float32Array.from(rotate(r.dk, p.kvHeads)), dv: Float32Array.from(r.dv) };
   };
-  // the rotation's angle error as the rope kernel's (pos·freq formed in f32)
+  // plus the rotation's error, as the rope kernel's
   const tolerance = backwardTolerance(p);
-  const rowTolerance = ropeTheta === undefined ? tolerance : { ...tolerance, atol: tolerance.atol + 2e-5 + p.seqLen * 2e-7 };
+  const rowTolerance = ropeTheta === undefined ? tolerance : { ...tolerance, atol: tolerance.atol + ropeAtol(p.seqLen) };
   // D: headDim products per value
   return [
     { program: attentionBackwardPrepProgram(p), oracle: prep, tolerance: { atol: 1e-6 * p.headDim, rtol: 1e-5 } },

@@ -34,7 +34,7 @@
 import { f32Literal, type DeviceCaps, type KernelCase, type KernelProgram } from './types.ts';
 import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
 import { InternalError } from '../../base/errors.ts';
-import { ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
+import { ropeAtol, ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
 
 export interface MatmulParams {
   /** Rows of op(A) and C. */
@@ -453,8 +453,8 @@ export function matmulOracle(p: MatmulParams) {
  * like sqrt(K), so atol scales with sqrt(K)·|alpha|; rtol covers the accumulated C.
  */
 export function matmulTolerance(p: MatmulParams): { atol: number; rtol: number } {
-  // a roped product adds the rope kernel's angle error (pos·freq formed in f32)
-  const rope = p.rope ? 2e-5 + p.rope.seqLen * 2e-7 : 0;
+  // a roped product adds the rotation's error, as the rope kernel's
+  const rope = p.rope ? ropeAtol(p.rope.seqLen) : 0;
   return { atol: 2e-6 * Math.sqrt(p.K) * Math.max(1, Math.abs(p.alpha ?? 1)) + 1e-6 + rope, rtol: 1e-5 };
 }
 

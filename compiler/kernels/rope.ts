@@ -150,11 +150,14 @@ export const ropeOracle = (p: RopeParams) => (inputs: Readonly<Record<string, Ar
   return { [p.inPlace ? 'x' : 'out']: Float32Array.from(r.out), ...(r.out2 ? { out2: Float32Array.from(r.out2) } : {}) };
 };
 
+/** The rotation's absolute error bound: pos·freq is formed in f32, an angle error of about S·2⁻²⁴ rad
+ *  at the largest positions (the rope kernel's, and what a kernel that ropes its output adds). */
+export const ropeAtol = (seqLen: number): number => 2e-5 + seqLen * 2e-7;
+
 export function ropeCase(p: RopeParams, caps: RowKernelCaps): KernelCase {
   return {
     program: ropeProgram(p, caps),
     oracle: ropeOracle(p),
-    // pos·freq is formed in f32: an angle error of about S·2⁻²⁴ rad at the largest positions.
-    tolerance: { atol: 2e-5 + p.seqLen * 2e-7, rtol: 1e-5 },
+    tolerance: { atol: ropeAtol(p.seqLen), rtol: 1e-5 },
   };
 }
