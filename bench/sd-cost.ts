@@ -15,7 +15,7 @@
 // per op, and where SD's extra GPU time goes (per-dispatch minima of alternating profiles, difference per
 // op). Pairs: demo vs demo_sd, the same with `project update` (the split applied to AdamW's step
 // instead of the gradient), qwen_tiny vs qwen_tiny_sd.
-import { applyRebase, initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, startRebase, warmRebase } from '../runtime/train/spectral.ts';
+import { applyRebase, carriedRebaseBudgetMs, initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, startRebase, warmRebase } from '../runtime/train/spectral.ts';
 import { rebaseThreadWanted, RebaseWorker, settleWithin } from '../runtime/train/rebase-worker.ts';
 import { openSessionFromFile } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
@@ -243,7 +243,7 @@ export async function measurePair(pair: (typeof PAIRS)[number], opts: BenchOptio
     const sdOnce = async (carry: Carry) => {
       const batch = sampler.next();
       const ticket = carry === 'none' ? null : startRebase(matrices, spectral, last.params, carry === 'thread' ? worker : null);
-      const budgetMs = 0.9 * last.wallMs * (at / sd.step.dispatchCount);
+      const budgetMs = carriedRebaseBudgetMs(last.wallMs, at, sd.step.dispatchCount);
       // All submit the step in the same two parts (the same pacer key, the same submits): they differ only by the re-basing.
       const work = async () => {
         if (!ticket) return;

@@ -5,11 +5,11 @@
 // process that has read a GPU buffer back has detached an ArrayBuffer (GPUBuffer#unmap detaches the
 // mapped range), and V8 then invalidates its process-wide "ArrayBufferDetaching" protector: from
 // then on every typed-array access in optimised code also checks that its buffer is still attached.
-// Measured in this repository (Node 20, no load): a dot-product loop over a Float64Array ran 0.72 ms
-// before and 1.35 ms after one `structuredClone(buf, { transfer: [buf] })`, the same loop over a
-// number[] 0.45 ms either way; the demo_sd re-basing's host SVDs took 3.4 ms in a fresh process and
-// 4.5–4.8 ms in the training process, which has always detached (`node --trace-protector-invalidation`
-// shows the first unmap doing it). Typed arrays stay at the edges: device data in (Float32Array,
+// `npm run bench -- host-detach` (fresh processes that did or did not detach one buffer;
+// docs/results/issue7/stop23/host-detach-1.md): a dot-product loop over a Float64Array 0.71 ms median
+// attached, 1.14 detached; the same loop over a number[] 0.51 either way. The training process has
+// always detached (`node --trace-protector-invalidation` shows the first unmap doing it); the bench's
+// re-basing child run on the Float64Array code (d9060ff) took 4.73–5.23 ms detached, 4.04–4.16 on this. Typed arrays stay at the edges: device data in (Float32Array,
 // read once into a number[] copy) and out (Float32Array for the device), and for whole matrices past
 // MAT_ARRAY_MAX elements (Mat): a JS array lives on the V8 heap and cannot exceed ~134 M doubles
 // (V8 aborts the process, uncatchably), where a pretrained model's expert matrix can reach that
@@ -32,7 +32,8 @@ export const MAT_ARRAY_MAX = 1 << 24;
  * small-integer array that turns into a double one at its first fractional store, inside the hot
  * loop, leaving that loop's code handling both kinds), then with 0, which a double array keeps as a
  * double. fill, not push: pushing 58.7 M elements took 7.8 s (ad hoc, Node 20), a fill a fraction.
- * `new Array(n)` makes the array holey; its loads check for holes, measured no slower than packed.
+ * `new Array(n)` makes the array holey; its loads check for holes (ad hoc, a detached process: a loop
+ * over 4 M holey doubles 161 ms against 154 packed, 287 over a Float64Array).
  */
 export function zeros(n: number): Vec {
   return new Array<number>(n).fill(0.5).fill(0);

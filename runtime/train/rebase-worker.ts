@@ -4,9 +4,10 @@
 // on the main thread compete with them wherever they run. The thread (rebase-thread.ts) runs at nice
 // 19, so it gets the CPU the device leaves idle, and the trainer posts a re-basing as soon as the step
 // that read W_c is back, so it has until the next step's first dispatch that needs the new bases
-// (spectral.ts#rebaseOverlapStart). Measured on the demo_sd step (an ad-hoc interleaved run of 150
-// rounds on this 2-core machine, load ≈ 1): a carried re-basing added 2.3 ms to its step on the thread
-// against 5.5 ms on the main thread; `npm run bench -- sd-cost` reports both.
+// (spectral.ts#rebaseOverlapStart). `npm run bench -- sd-cost` times a carried re-basing both ways in
+// the same rounds; medians of six runs (docs/results/issue7/stop23/sd-cost-{2..7}.md): qwen_tiny 4.0 ms
+// added to its step on the thread against 11.0 on the main thread, the demo 3.3 against 3.3 (within
+// that bench's noise, ±10–30 ms per paired difference).
 //
 // A nice-19 thread gets next to nothing while other processes keep every core busy, so the main
 // thread never waits for it: RebaseTicket#finish claims whatever jobs the thread has not delivered

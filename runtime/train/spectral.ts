@@ -214,6 +214,15 @@ export function rebasePrefetchNames(step: StepExecutor, matrices: readonly Spect
 }
 
 /**
+ * How long a re-basing carried by the next step waits for its thread: about the time the device takes
+ * to reach dispatch `at` (the first that needs the new bases), as that share of the last step's time,
+ * less a tenth so the main thread's own share of the SVDs still fits before it.
+ */
+export function carriedRebaseBudgetMs(lastStepMs: number, at: number, dispatches: number): number {
+  return 0.9 * lastStepMs * (at / Math.max(1, dispatches));
+}
+
+/**
  * Starts the host computation of a re-basing of every SD matrix from `values` (rebaseReadNames'
  * params, as read after a step's update): on `worker` when given, while the main thread goes on;
  * without one, the ticket computes everything when finished. applyRebase writes the results.
@@ -257,7 +266,7 @@ export async function rebaseSpectral(
   return applyRebase(step, matrices, spectral, startRebase(matrices, spectral, values).finish());
 }
 
-/** Writes a computed re-basing (computeRebase's results, in `matrices` order) back and reports it. */
+/** Writes a computed re-basing (a RebaseTicket's results, in `matrices` order) back and reports it. */
 export function applyRebase(
   step: StepExecutor,
   matrices: readonly SpectralMatrix[],

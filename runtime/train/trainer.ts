@@ -33,7 +33,7 @@ import { diagnoseExperts, type ExpertDiagnostics } from '../sd/diagnostics.ts';
 import { diagnosticsInputs } from './diagnostics.ts';
 import { describeResult, implicitEval, metricFields, openEvaluation, runEvaluation, type EvalResult, type EvalSetup } from './evaluate.ts';
 import { describeChanges, diffRunConfig, readRunConfig, runDirOf, type RunConfigRecord } from './run-config.ts';
-import { applyRebase, initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, startRebase, warmRebase, type RebaseReport } from './spectral.ts';
+import { applyRebase, carriedRebaseBudgetMs, initializeSpectral, rebaseOverlapStart, rebasePrefetchNames, rebaseSpectral, spectralMatrices, startRebase, warmRebase, type RebaseReport } from './spectral.ts';
 import { rebaseThreadWanted, RebaseWorker, settleWithin, type RebaseTicket } from './rebase-worker.ts';
 
 export interface RunOptions {
@@ -387,7 +387,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   const rebaseAt = spectral && sdMatrices.length > 0 ? rebaseOverlapStart(session.compiled.stepPlan, sdMatrices, spectral) : 0;
   const rebases = { overlapped: 0, synchronous: 0, seconds: 0, svds: 0, svdsOnThread: 0 };
   // A carried re-basing starts on its thread as soon as its values are read (rebase-worker.ts).
-  let pendingRebase: { step: number; values: Record<string, Float32Array>; ticket: RebaseTicket } | null = null;
+  let pendingRebase: { step: number; ticket: RebaseTicket } | null = null;
   const rebaseWorker = spectral && sdMatrices.length > 0 && rebasePrefetch.length > 0 && opts.overlapRebase !== false && rebaseThreadWanted() ? RebaseWorker.start() : null;
 
   if (opts.resume) {
@@ -441,13 +441,14 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
   let maxAux: Record<string, number> = {};
   const started = performance.now();
 
-  const rebaseNow = async (stepNo: number, values: Record<string, Float32Array> | null, overlapped: boolean, ticket?: RebaseTicket): Promise<void> => {
+  // `from`: a started re-basing (its ticket), or the values to re-base now (null: read them first).
+  const rebaseNow = async (stepNo: number, from: { ticket: RebaseTicket } | { values: Record<string, Float32Array> | null }, overlapped: boolean): Promise<void> => {
     const t0 = performance.now();
-    const report = ticket ? applyRebase(exec, sdMatrices, spectral!, ticket.finish()) : await rebaseSpectral(exec, sdMatrices, spectral!, values);
+    const report = 'ticket' in from ? applyRebase(exec, sdMatrices, spectral!, from.ticket.finish()) : await rebaseSpectral(exec, sdMatrices, spectral!, from.values);
     const seconds = (performance.now() - t0) / 1000;
     rebases.seconds += seconds;
     rebases.svds += sdMatrices.length;
-    rebases.svdsOnThread += ticket?.fromThread() ?? 0;
+    rebases.svdsOnThread += 'ticket' in from ? from.ticket.fromThread() : 0;
     metrics.log(spectralLine(stepNo, report, { seconds, overlapped }));
   };
   // A deferred re-basing that no step will carry: a checkpoint, an evaluation or the end of the
@@ -456,7 +457,7 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
     const pending = pendingRebase;
     pendingRebase = null;
     if (!pending) return;
-    await rebaseNow(pending.step, pending.values, false, pending.ticket);
+    await rebaseNow(pending.step, pending, false);
     rebases.synchronous++;
   };
 
@@ -497,15 +498,14 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       const prefetch = rebasing ? rebasePrefetch : [];
       const carried = pendingRebase;
       pendingRebase = null;
-      // The carried re-basing's thread has until the device reaches dispatch `rebaseAt`: about that
-      // share of the last step's time (the main thread waits idle; then it computes what is left).
-      const budgetMs = 0.9 * lastStepMs * (rebaseAt / Math.max(1, exec.dispatchCount));
+      // The carried re-basing's thread has until the device nears dispatch `rebaseAt` (the main thread
+      // waits idle; then it computes what is left).
       const during = carried
         ? {
             at: rebaseAt,
             work: async () => {
-              await settleWithin(carried.ticket, budgetMs);
-              await rebaseNow(carried.step, carried.values, true, carried.ticket);
+              await settleWithin(carried.ticket, carriedRebaseBudgetMs(lastStepMs, rebaseAt, exec.dispatchCount));
+              await rebaseNow(carried.step, carried, true);
             },
           }
         : undefined;
@@ -527,9 +527,9 @@ export async function runTraining(opts: RunOptions): Promise<RunSummary> {
       // Re-basing follows the update of every rebaseEvery-th step: carried by step s + 1 when it
       // was read with this step, else now. Either way before anything reads the state (flushRebase).
       if (rebasing) {
-        if (prefetched && opts.overlapRebase !== false) pendingRebase = { step: s, values: prefetched, ticket: startRebase(sdMatrices, spectral!, prefetched, rebaseWorker) };
+        if (prefetched && opts.overlapRebase !== false) pendingRebase = { step: s, ticket: startRebase(sdMatrices, spectral!, prefetched, rebaseWorker) };
         else {
-          await rebaseNow(s, prefetched, false);
+          await rebaseNow(s, { values: prefetched }, false);
           rebases.synchronous++;
         }
       }
