@@ -294,7 +294,8 @@ export function planGradMatmulBatches(
   const schedule = scheduleOf(order);
   const groups = new Map<string, { transA: boolean; transB: boolean; nodes: Node[] }>();
   for (const n of order) {
-    if (n.op !== 'matmul') continue;
+    // a roped product (fuse-matmul-rope) is no weight gradient, and this batch's GEMM would drop its rope
+    if (n.op !== 'matmul' || n.attrs.rope) continue;
     const [a, b] = n.inputs;
     const c = gradSlot.get(n)?.get(0);
     if (!c || ['param', 'input', 'const', 'reshape'].includes(b.node.op) || taken(b) || gradSlot.get(b.node)?.has(b.index)) continue;
