@@ -182,9 +182,11 @@ export async function timedStep(
   step.writeInput('targets', targets);
   step.writeInput('optimizer.step', Int32Array.of(stepNo));
   // `during`: host work while the step's first `at` dispatches run (StepExecutor#runAround).
-  if (during) await step.runAround(during.at, during.work);
-  else step.run('step', omit ? { omit } : {});
-  const { outputs: out, params: values } = await step.readOutputsAndParams(['loss', 'grad_norm'], params);
+  // The read-back rides in the step's command buffer, as in the trainer (trainStepReading).
+  const read = { outputs: ['loss', 'grad_norm'], params };
+  if (during) await step.runAround(during.at, during.work, read);
+  else step.run('step', omit ? { omit, read } : { read });
+  const { outputs: out, params: values } = await step.readStaged();
   const sample = { wallMs: nowMs() - start, cpuMs: cpuMsSince(c0), loss: out.loss[0], params: values };
   if (!Number.isFinite(sample.loss)) throw new Error(`bench: loss is ${sample.loss} at step ${stepNo}`);
   return sample;

@@ -29,6 +29,20 @@ interface Slot {
   readonly offset: number;
 }
 
+/** Copies encoded after a step's pass into a staging buffer, mapped by readStaged (no second submit). */
+interface Staged {
+  readonly staging: GPUBuffer;
+  readonly specs: readonly SlotRead[];
+  readonly offsets: readonly number[];
+  readonly keep: boolean;
+}
+
+/** What run() copies out with the step (`read`): outputs and params, read back by readStaged. */
+export interface StepReads {
+  readonly outputs: readonly string[];
+  readonly params?: readonly string[];
+}
+
 interface Prepared {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -39,11 +53,14 @@ export class StepExecutor {
   /** Where each plan buffer lives: its own GPU buffer, a slab's at an offset, or a shared one. */
   private slots: Slot[] = [];
   private owned: GPUBuffer[] = [];
-  private readonly staging = new Map<number, GPUBuffer>();
+  /** Kept staging buffers by use and size: a staged step read never shares one with readOutputs. */
+  private readonly staging = new Map<string, GPUBuffer>();
   /** Read by profileStep (same module). */
   prepared: Prepared[] = [];
   private accumulate: { add: Prepared[]; finish: Prepared[] } | null = null;
   private capture: { buffer: GPUBuffer; bytes: number; offsets: Map<string, number>; stride: number } | null = null;
+  /** The read-back copies the last run() encoded after its pass (`read`), until readStaged maps them. */
+  private staged: Staged | null = null;
 
   /** Sleeps before the first wait on a submission instead of letting dawn.node spin (pacer.ts).
    *  Replaceable between steps (bench/pacing.ts compares ways of waiting on one executor). */
@@ -160,8 +177,12 @@ export class StepExecutor {
    * timing what those dispatches cost in place (bench/sd-inplace.ts, bench/train-step.ts), never for
    * training. Its submission is paced under a key of its own (the phase and the omitted indices): a
    * step without them takes less device time, and one estimate for both would oversleep the shorter.
+   * `read`: outputs and params copied to a staging buffer in the same command buffer, after the
+   * pass; `readStaged` maps it. One submit per step instead of two: the separate read-back's
+   * encoder and submit cost ≈ 1.6 % of the demo step (`npm run bench -- train-step`, "staged read").
    */
-  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number]; omit?: ReadonlySet<number> } = {}): void {
+  run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number]; omit?: ReadonlySet<number>; read?: StepReads } = {}): void {
+    this.dropStaged();
     const enc = this.exec.device.createCommandEncoder({ label: 'step' });
     if (opts.clearAuxCounts) {
       for (const id of Object.values(this.plan.auxCounts ?? {})) enc.clearBuffer(this.slots[id].buffer, this.slots[id].offset, this.plan.buffers[id].bytes);
@@ -196,8 +217,36 @@ export class StepExecutor {
       pass.dispatchWorkgroups(p.dispatch[0], p.dispatch[1], p.dispatch[2]);
     }
     pass.end();
+    if (opts.read) {
+      const specs = [...opts.read.outputs.map((n) => this.outputRead(n, `output:${n}`)), ...(opts.read.params ?? []).map((n) => this.paramRead(n, `param:${n}`))];
+      this.staged = this.encodeReads(enc, specs, (opts.read.params ?? []).length === 0, 'staged');
+    }
     this.exec.device.queue.submit([enc.finish()]);
     this.pacer.submitted(paceKey);
+  }
+
+  /**
+   * Maps what the last run() copied out (`read`): its outputs and params, as readOutputsAndParams
+   * returns them.
+   */
+  async readStaged(): Promise<{ outputs: Record<string, Float32Array | Int32Array>; params: Record<string, Float32Array> }> {
+    const staged = this.staged;
+    if (!staged) throw new InternalError('readStaged without a run() that staged reads');
+    this.staged = null;
+    const all = await this.mapReads(staged);
+    const outputs: Record<string, Float32Array | Int32Array> = {};
+    const params: Record<string, Float32Array> = {};
+    for (const [key, value] of Object.entries(all)) {
+      if (key.startsWith('output:')) outputs[key.slice('output:'.length)] = value;
+      else params[key.slice('param:'.length)] = value as Float32Array;
+    }
+    return { outputs, params };
+  }
+
+  /** A staged read nobody mapped (a run() that staged, then another run()): its buffer goes. */
+  private dropStaged(): void {
+    if (this.staged && !this.staged.keep) this.staged.staging.destroy();
+    this.staged = null;
   }
 
   /**
@@ -207,10 +256,10 @@ export class StepExecutor {
    * no buffer of dispatches [0, at): pick `at` with firstDispatchTouching (compiler/codegen/plan.ts)
    * over the buffers `work` writes. `work` must not wait on the device (the step is in flight).
    */
-  async runAround<T>(at: number, work: () => Promise<T>): Promise<T> {
+  async runAround<T>(at: number, work: () => Promise<T>, read?: StepReads): Promise<T> {
     this.run('step', { dispatches: [0, at] });
     const result = await work();
-    this.run('step', { dispatches: [at, this.prepared.length] });
+    this.run('step', { dispatches: [at, this.prepared.length], read });
     return result;
   }
 
@@ -312,7 +361,14 @@ export class StepExecutor {
 
   /** `keepStaging`: keep the staging buffer for the next read of this size (the per-step outputs). */
   private async readSlots(specs: readonly SlotRead[], keepStaging: boolean): Promise<Record<string, Float32Array | Int32Array>> {
-    const { device } = this.exec;
+    const enc = this.exec.device.createCommandEncoder();
+    const staged = this.encodeReads(enc, specs, keepStaging, 'read');
+    this.exec.device.queue.submit([enc.finish()]);
+    return this.mapReads(staged);
+  }
+
+  /** Encodes the copies of `specs` into one staging buffer (kept per use and size with `keep`). */
+  private encodeReads(enc: GPUCommandEncoder, specs: readonly SlotRead[], keep: boolean, use: 'read' | 'staged'): Staged {
     let offset = 0;
     const offsets = specs.map((s) => {
       const at = offset;
@@ -320,18 +376,23 @@ export class StepExecutor {
       return at;
     });
     const size = Math.max(4, offset);
-    let staging = keepStaging ? this.staging.get(size) : undefined;
+    const key = `${use}:${size}`;
+    let staging = keep ? this.staging.get(key) : undefined;
     if (!staging) {
-      staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
-      if (keepStaging) this.staging.set(size, staging);
+      staging = this.exec.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+      if (keep) this.staging.set(key, staging);
     }
-    const enc = device.createCommandEncoder();
     specs.forEach((s, i) => enc.copyBufferToBuffer(this.slots[s.buffer].buffer, this.slots[s.buffer].offset, staging, offsets[i], s.bytes));
-    device.queue.submit([enc.finish()]);
+    return { staging, specs, offsets, keep };
+  }
+
+  /** Waits for the staged copies (paced), maps them and splits them by name. */
+  private async mapReads(staged: Staged): Promise<Record<string, Float32Array | Int32Array>> {
+    const { staging, specs, offsets } = staged;
     await this.pacer.settle(() => staging.mapAsync(GPUMapMode.READ));
     const all = staging.getMappedRange().slice(0);
     staging.unmap();
-    if (!keepStaging) staging.destroy();
+    if (!staged.keep) staging.destroy();
     const result: Record<string, Float32Array | Int32Array> = {};
     specs.forEach((s, i) => {
       const bytes = all.slice(offsets[i], offsets[i] + s.bytes);
@@ -341,6 +402,7 @@ export class StepExecutor {
   }
 
   destroy(): void {
+    this.dropStaged();
     for (const b of [...this.owned, ...this.staging.values()]) b.destroy();
     this.capture?.buffer.destroy();
     this.capture = null;

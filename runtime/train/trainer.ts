@@ -148,10 +148,12 @@ export async function trainStepReading(
   if (n === 1) {
     exec.writeInput('tokens', batches[0].inputs);
     exec.writeInput('targets', batches[0].targets);
-    if (during) await exec.runAround(during.at, during.work);
-    else exec.run();
-    if (params.length === 0) return { outputs: await exec.readOutputs(names), params: null };
-    return exec.readOutputsAndParams(names, params);
+    // The read-back copies ride in the step's own command buffer (StepExecutor#run's `read`).
+    const read = { outputs: names, params };
+    if (during) await exec.runAround(during.at, during.work, read);
+    else exec.run('step', { read });
+    const staged = await exec.readStaged();
+    return { outputs: staged.outputs, params: params.length === 0 ? null : staged.params };
   }
   if (counting) {
     batches.forEach((b, m) => {

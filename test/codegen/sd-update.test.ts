@@ -79,7 +79,8 @@ describe('StepExecutor#readParams (the re-basing read)', () => {
   it('returns in one round trip what readParam returns, for params inside optimizer slabs and outside', async () => {
     const exec = await testExecutor();
     const model = sdModel('gradient');
-    const plan = planGraph(stepGraph(model), exec.ctx.caps);
+    const g = stepGraph(model);
+    const plan = planGraph(g, exec.ctx.caps);
     const step = new StepExecutor(exec, plan);
     await step.init(3);
     const matrices = spectralMatrices(plan);
@@ -131,6 +132,80 @@ describe('StepExecutor#readParams (the re-basing read)', () => {
       return v;
     })();
     expect(Array.from(both.params[m.params.common])).not.toEqual(Array.from(before));
+    step.destroy();
+  });
+});
+
+describe('StepExecutor: reads staged in the step\'s command buffer', () => {
+  it('run({ read }) then readStaged gives what run() then readOutputsAndParams gives, whole and around host work', async () => {
+    const exec = await testExecutor();
+    const model = sdModel('gradient');
+    const g = stepGraph(model);
+    const plan = planGraph(g, exec.ctx.caps);
+    const matrices = spectralMatrices(plan);
+    const names = rebaseReadNames(matrices, model.spectral!);
+    const outputs = Object.keys(plan.outputs).slice(0, 3);
+    const inputs = (rng: Rng) => topoOrder(g).flatMap((n) => (n.op === 'input' && n.attrs.dtype === 'i32' && n.attrs.name !== 'optimizer.step' ? [[n.attrs.name, Int32Array.from({ length: n.attrs.shape.reduce((a, b) => a * b, 1) }, () => rng.nextInt(40))] as const] : []));
+    const fresh = async () => {
+      const step = new StepExecutor(exec, plan);
+      await step.init(3);
+      initializeSpectral(step, matrices, model.spectral!, 3);
+      for (const [name, data] of inputs(new Rng(5))) step.writeInput(name, data);
+      return step;
+    };
+    const plain = await fresh();
+    const staged = await fresh();
+    const around = await fresh();
+    const results = [];
+    for (let s = 0; s < 2; s++) {
+      for (const step of [plain, staged, around]) {
+        step.writeInput('optimizer.step', Int32Array.of(s + 1));
+        step.writeInput('optimizer.lr', Float32Array.of(1e-2));
+      }
+      plain.run();
+      const want = await plain.readOutputsAndParams(outputs, names);
+      staged.run('step', { read: { outputs, params: names } });
+      const got = await staged.readStaged();
+      let hostRan = false;
+      await around.runAround(Math.floor(plan.dispatches.length / 2), async () => void (hostRan = true), { outputs });
+      const gotAround = await around.readStaged();
+      expect(hostRan).toBe(true);
+      for (const name of outputs) {
+        expect(want.outputs[name].length).toBeGreaterThan(0);
+        expect(Array.from(got.outputs[name])).toEqual(Array.from(want.outputs[name]));
+        expect(Array.from(gotAround.outputs[name])).toEqual(Array.from(want.outputs[name]));
+      }
+      for (const name of names) expect(Array.from(got.params[name])).toEqual(Array.from(want.params[name]));
+      expect(Object.keys(gotAround.params)).toEqual([]);
+      for (const name of outputs) expect(Array.from(want.outputs[name]).every(Number.isFinite)).toBe(true);
+      results.push(want.outputs[outputs[0]][0]);
+    }
+    // The second step trained on from the first: the reads are that step's, not a stale copy.
+    expect(results[1]).not.toEqual(results[0]);
+    for (const s of [plain, staged, around]) s.destroy();
+  });
+
+  it('readStaged needs a run() that staged, and a later run() drops what nobody read', async () => {
+    const exec = await testExecutor();
+    const model = sdModel('gradient');
+    const g = stepGraph(model);
+    const plan = planGraph(g, exec.ctx.caps);
+    const step = new StepExecutor(exec, plan);
+    await step.init(3);
+    initializeSpectral(step, spectralMatrices(plan), model.spectral!, 3);
+    const rng = new Rng(5);
+    for (const n of topoOrder(g)) {
+      if (n.op === 'input' && n.attrs.dtype === 'i32' && n.attrs.name !== 'optimizer.step') step.writeInput(n.attrs.name, Int32Array.from({ length: n.attrs.shape.reduce((a, b) => a * b, 1) }, () => rng.nextInt(40)));
+    }
+    step.writeInput('optimizer.step', Int32Array.of(1));
+    await expect(step.readStaged()).rejects.toThrow(/readStaged without a run\(\) that staged/);
+    step.run('step', { read: { outputs: ['loss'] } });
+    step.run();
+    await expect(step.readStaged()).rejects.toThrow(/readStaged without a run\(\) that staged/);
+    step.run('step', { read: { outputs: ['loss'] } });
+    const { outputs } = await step.readStaged();
+    expect(Number.isFinite(outputs.loss[0])).toBe(true);
+    await expect(step.readStaged()).rejects.toThrow(/readStaged without/);
     step.destroy();
   });
 });
