@@ -44,6 +44,10 @@
 //   spike can otherwise teach a sleep several times the device time that a fixed 3 % per step takes
 //   dozens of steps to unlearn (seen as 200 ms sleeps on a 50 ms step in a 4-step bench block). A
 //   wait that still blocked resets the streak.
+// - an overshoot also drops the estimate to the shortest exact total among the key's recent waits
+//   that still blocked (those ended when the device did), if lower: after a stretch of slow steps,
+//   which the raise term followed, the first fast step resets the sleep instead of three or four
+//   oversleeping steps probing down (test/harness/pacer.test.ts, "oversleeps one step").
 // Invariants: pacing never changes what is computed or in what order, only when the host looks;
 // nothing below `minSleepMs` is slept (timer granularity is ~1 ms). Enabled on CPU adapters;
 // SDMOEC_PACING=off|on overrides (A/B benches).
@@ -81,17 +85,29 @@ export interface PacerOptions {
   readonly minSleepMs: number;
   /** Overshoots in a row double the shrink step (1 − shrink) up to this many times. */
   readonly maxShrinkDoublings: number;
+  /**
+   * An overshoot also drops the estimate to the shortest of the key's last `exactWindow` exact
+   * totals (waits that still blocked: the device finished then), when that is lower; 0 disables it.
+   */
+  readonly exactWindow: number;
   /** Sleep the learned estimate before waiting (false: wait at once, only the gentle poll below). */
   readonly sleepFirst: boolean;
   /** While waiting, dawn.node's event polls are spaced by this many ms of blocked sleep (0: spin). */
   readonly pollIntervalMs: number;
 }
 
-export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, floorWindow: 32, floorShare: 0.05, shrink: 0.96, raise: 0.1, creep: 0.01, minSleepMs: 2, maxShrinkDoublings: 4, sleepFirst: true, pollIntervalMs: 0.1 };
+export const DEFAULT_PACER: PacerOptions = { initialShare: 0.8, accurateAfterMs: 0.75, floorWindow: 32, floorShare: 0.05, shrink: 0.96, raise: 0.1, creep: 0.01, minSleepMs: 2, maxShrinkDoublings: 4, exactWindow: 16, sleepFirst: true, pollIntervalMs: 0.1 };
+
+/** What the pacer knows of one key: its estimate, its overshoot streak and its recent exact totals. */
+interface KeyState {
+  estimate?: number;
+  overshoots: number;
+  readonly exact: number[];
+}
 
 export class CompletionPacer {
   /** Per key: the estimate (none until the second wait) and how many waits in a row returned at once. */
-  private readonly keys = new Map<string, { estimate?: number; overshoots: number }>();
+  private readonly keys = new Map<string, KeyState>();
   private pending: { phases: string[]; submittedAt: number } | null = null;
   /** What the last waits did, for tests and benches: slept ms and how long the wait blocked after. */
   readonly history: { key: string; sleptMs: number; blockedMs: number; totalMs: number }[] = [];
@@ -137,7 +153,7 @@ export class CompletionPacer {
       if (this.recentBlocked.length > this.opts.floorWindow) this.recentBlocked.shift();
     }
     if (state) this.learn(state, totalMs, blockedMs - this.floorMs());
-    else this.keys.set(key, { overshoots: 0 });
+    else this.keys.set(key, { overshoots: 0, exact: [] });
     this.history.push({ key, sleptMs, blockedMs, totalMs });
     if (this.history.length > 64) this.history.shift();
     return result;
@@ -155,18 +171,27 @@ export class CompletionPacer {
 
   /** A wait of a key seen before (the first wait is not learned from: it includes compiling);
    *  `blockedMs` counts from the wait floor. */
-  private learn(state: { estimate?: number; overshoots: number }, totalMs: number, blockedMs: number): void {
+  private learn(state: KeyState, totalMs: number, blockedMs: number): void {
     const { estimate } = state;
     if (estimate === undefined) {
       state.estimate = totalMs * this.opts.initialShare;
     } else if (blockedMs > this.opts.accurateAfterMs) {
       state.estimate = estimate * (1 + this.opts.creep) + this.opts.raise * blockedMs;
       state.overshoots = 0;
+      if (this.opts.exactWindow > 0) {
+        state.exact.push(totalMs);
+        if (state.exact.length > this.opts.exactWindow) state.exact.shift();
+      }
     } else {
       // Returned at once: the device finished at some unknown time before; probe downwards, faster
-      // the longer the streak (1 − shrink, doubled per overshoot in a row, at most 2^max times).
+      // the longer the streak (1 − shrink, doubled per overshoot in a row, at most 2^max times),
+      // and at once to the shortest recent exact total when that is lower. After a slow stretch
+      // (lavapipe's device time on the demo jumps 24 → 35–45 ms for a few steps, then back) the
+      // raised estimate otherwise overslept three steps by 5–7 ms each (seen with timestamp
+      // queries: wall 32.5 / 30.5 / 28.4 ms on a 24.8 ms device step); now it oversleeps one.
       const step = (1 - this.opts.shrink) * 2 ** Math.min(state.overshoots, this.opts.maxShrinkDoublings);
-      state.estimate = estimate * Math.max(0, 1 - step);
+      const shrunk = estimate * Math.max(0, 1 - step);
+      state.estimate = state.exact.length > 0 ? Math.min(shrunk, Math.min(...state.exact)) : shrunk;
       state.overshoots++;
     }
   }

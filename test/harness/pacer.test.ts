@@ -104,6 +104,28 @@ describe('CompletionPacer', () => {
     expect(chasing).toBeGreaterThan(1.8 * current); // 3.0 vs 1.3 ms when written
   });
 
+  it('oversleeps one step, not three, after a stretch of slow steps (drops to the recent exact totals)', async () => {
+    // lavapipe's demo: 24 ms device steps with stretches of 6 at 40 ms (timestamp queries, ad hoc).
+    const run = async (opts?: PacerOptions) => {
+      let i = 0;
+      const times: number[] = [];
+      const dev = fakeDevice(() => {
+        const slow = Math.floor(i / 40) % 2 === 1 && i % 40 < 6;
+        i++;
+        times.push(slow ? 40 : 24);
+        return times[times.length - 1];
+      });
+      const pacer = new CompletionPacer(true, dev.clock, opts);
+      const totals = await steps(pacer, dev, 400);
+      // Steps that ended more than 2 ms after their device finished.
+      return totals.slice(20).filter((t, k) => t - times[20 + k] > 2).length;
+    };
+    const now = await run();
+    const before = await run({ ...DEFAULT_PACER, exactWindow: 0 });
+    expect(now).toBeLessThanOrEqual(5); // one per stretch: 5 stretches in 400 steps
+    expect(before).toBeGreaterThan(2 * now); // 15 against 5 when written (a noisy 24–25.5 ms device)
+  });
+
   it('does not creep upwards when a wait on a finished device itself takes longer than accurateAfterMs', async () => {
     // Seen on lavapipe in a slow VM: waits after the sleep blocked 0.7–1.2 ms, every one counted as
     // "still busy", and sleeps of 219–233 ms came with steps rising 189 → 246 ms over 30 steps.
