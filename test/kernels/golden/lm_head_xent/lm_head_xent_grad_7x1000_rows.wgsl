@@ -39,6 +39,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   loss[row] = rowLoss;
   var scaleRow = 0.0f;
   if (counted) { scaleRow = scale[0]; }
-  for (var j = 0u; j < 250u; j++) { logits[base + j] = exp(logits[base + j] - m - logSum) * scaleRow; }
+  // Each lane starts its gradient walk 16 vec4<f32>s after the previous lane's: rows a multiple of 4 KiB
+  // apart (V = 1024, 2048, …) otherwise put all of a SIMD chunk's logits loads and dlogits stores at the
+  // same address modulo 4 KiB (one L1 set; 4K aliasing): 0.89–0.91 of the unskewed time at 512 × 1024
+  // (ad hoc, interleaved). Elementwise: the same values either way.
+  let skew = (lidx * 16u) % 250u;
+  for (var jj = 0u; jj < 250u; jj++) {
+    let j0 = jj + skew;
+    let j = select(j0, j0 - 250u, j0 >= 250u);
+    logits[base + j] = exp(logits[base + j] - m - logSum) * scaleRow;
+  }
   if (counted) { logits[base + targetStep][u32(rowTarget) % 4u] -= scaleRow; }
 }
