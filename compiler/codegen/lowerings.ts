@@ -276,12 +276,13 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     if (rope && !inKernel) c.emit(ropeCase({ tokens: M, seqLen: rope.seqLen, heads: N / rope.headDim, headDim: rope.headDim, theta: rope.theta, inverse: false, inPlace: true }, c.caps), { x: c.output(0) });
   },
   matmul_add: (n, c) => {
-    // The planner hands over c's own buffer when c dies here; otherwise c is copied first.
+    // The planner hands over c's own buffer when c dies here (the GEMM accumulates into it);
+    // otherwise the GEMM reads c as its addend and writes the sum elsewhere (no copy first).
     const [a, b] = [c.inputType(0).shape, c.inputType(1).shape];
     const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
-    const N = n.attrs.transB ? b[0] : b[1];
-    if (c.output(0) !== c.input(2)) c.emit(elementwiseCase({ op: 'copy', aShape: [M, N] }, c.caps), { a: c.input(2), out: c.output(0) });
-    c.emit(matmulCase({ M, N, K, transA: n.attrs.transA, transB: n.attrs.transB, accumulate: true }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+    const p = { M, N: n.attrs.transB ? b[0] : b[1], K, transA: n.attrs.transA, transB: n.attrs.transB };
+    if (c.output(0) === c.input(2)) c.emit(matmulCase({ ...p, accumulate: true }, c.caps), { a: c.input(0), b: c.input(1), c: c.output(0) });
+    else c.emit(matmulCase({ ...p, addend: true }, c.caps), { a: c.input(0), b: c.input(1), d: c.input(2), c: c.output(0) });
   },
   embedding: (n, c) => {
     const [vocab, dim] = c.inputType(0).shape;

@@ -60,6 +60,12 @@ export interface MatmulParams {
   /** C += alpha·op(A)·op(B) instead of C = … (gradient accumulation). */
   readonly accumulate?: boolean;
   /**
+   * C = D + alpha·op(A)·op(B) with D a separate read binding `d` shaped like C: a matmul_add whose
+   * addend lives on (the residual stream) without first copying it into C. The same sums in the same
+   * order as copy-then-accumulate, so the same bits.
+   */
+  readonly addend?: boolean;
+  /**
    * The forward rope on the product (fuse-matmul-rope): C's rows are token rows (position = row mod
    * seqLen), each head of headDim columns rotated (rotate_half), in the first `entries` batch entries
    * (default all; a q/k/v batch ropes q and k). Only where matmulRopeInKernel says so.
@@ -133,6 +139,7 @@ interface Resolved {
   cStride: number;
   alpha: number;
   accumulate: boolean;
+  addend: boolean;
 }
 
 function resolve(p: MatmulParams): Resolved {
@@ -152,7 +159,9 @@ function resolve(p: MatmulParams): Resolved {
     cStride: batch === 1 ? 0 : p.cBatchStride ?? p.M * p.N,
     alpha: p.alpha ?? 1,
     accumulate: p.accumulate ?? false,
+    addend: p.addend ?? false,
   };
+  if (r.accumulate && r.addend) throw new Error('matmul: accumulate and addend are exclusive (C += … or C = D + …)');
   for (const [name, v] of [['aBatchStride', r.aStride], ['bBatchStride', r.bStride], ['cBatchStride', r.cStride]] as const) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`matmul: ${name} must be a non-negative integer, got ${v}`);
   }
@@ -183,7 +192,7 @@ const VARIANT_SUFFIX: Record<MatmulVariant, string> = { subgroup: 'sg', portable
 function label(r: Resolved, variant: MatmulVariant, rows = SUBGROUP_TUNING.rows): string {
   const mode = `${r.transA ? 't' : 'n'}${r.transB ? 't' : 'n'}`;
   const strides = r.batch > 1 && (r.aStride !== r.M * r.K || r.bStride !== r.K * r.N || r.cStride !== r.M * r.N) ? `_s${r.aStride}-${r.bStride}-${r.cStride}` : '';
-  const extras = `${r.alpha !== 1 ? `_alpha${r.alpha}` : ''}${r.accumulate ? '_acc' : ''}`;
+  const extras = `${r.alpha !== 1 ? `_alpha${r.alpha}` : ''}${r.accumulate ? '_acc' : ''}${r.addend ? '_add' : ''}`;
   return `matmul_${mode}_b${r.batch}_${r.M}x${r.N}x${r.K}${strides}${extras}_${VARIANT_SUFFIX[variant]}${rowsSuffix(rows)}`;
 }
 
@@ -191,6 +200,7 @@ function bindings(r: Resolved, vec4 = { a: false, b: false, c: false }): KernelP
   return [
     { name: 'a', access: 'read', type: 'f32', length: extent(r.aStride, r.batch, r.M * r.K), ...(vec4.a ? { vec4: true } : {}) },
     { name: 'b', access: 'read', type: 'f32', length: extent(r.bStride, r.batch, r.K * r.N), ...(vec4.b ? { vec4: true } : {}) },
+    ...(r.addend ? [{ name: 'd', access: 'read' as const, type: 'f32' as const, length: extent(r.cStride, r.batch, r.M * r.N), ...(vec4.c ? { vec4: true } : {}) }] : []),
     { name: 'c', access: r.accumulate ? 'readwrite' : 'write', type: 'f32', length: extent(r.cStride, r.batch, r.M * r.N), ...(vec4.c ? { vec4: true } : {}) },
   ];
 }
@@ -220,6 +230,7 @@ function commonParams(r: Resolved) {
     scaled: r.alpha !== 1,
     alpha: f32Literal(r.alpha),
     accumulate: r.accumulate,
+    addend: r.addend,
   };
 }
 
@@ -285,7 +296,7 @@ function subgroupProgram(r: Resolved, lanes: number, tuning: SubgroupTuning, rop
   // (the scalar epilogue keeps its loop hidden from the compiler). Not for long K either, where
   // the epilogue is a sliver of the work: there it measured slower (tn 64×1024×512: 3.5-3.7 ms
   // scalar vs 4.7-5.8 ms vec4 in interleaved pairs on lavapipe).
-  const cVec4 = !r.accumulate && r.K <= VEC4_STORE_MAX_K && r.N % 4 === 0 && r.cStride % 4 === 0;
+  const cVec4 = !r.accumulate && !r.addend && r.K <= VEC4_STORE_MAX_K && r.N % 4 === 0 && r.cStride % 4 === 0;
   // M tiles along x (fastest): consecutive workgroups share a K×tileN panel of B, the larger
   // operand per tile; N tiles fastest was 1.8x slower at 2048² (each workgroup streamed B).
   const dispatch: [number, number, number] = [Math.ceil(r.M / (rows * subgroupsPerWorkgroup)), Math.ceil(r.N / tileN), r.batch];
@@ -419,6 +430,7 @@ export function matmulOracle(p: MatmulParams) {
   return (inputs: Readonly<Record<string, ArrayLike<number>>>): Record<string, Float32Array> => {
     const c = new Float32Array(extent(r.cStride, r.batch, r.M * r.N));
     if (r.accumulate) c.set(Array.from(inputs.c).slice(0, c.length));
+    if (r.addend) c.set(Array.from(inputs.d).slice(0, c.length));
     const a = inputs.a;
     const b = inputs.b;
     for (let bi = 0; bi < r.batch; bi++) {
@@ -434,7 +446,7 @@ export function matmulOracle(p: MatmulParams) {
             sum += av * bv;
           }
           const i = cBase + m * r.N + n;
-          c[i] = (r.accumulate ? c[i] : 0) + r.alpha * sum;
+          c[i] = (r.accumulate || r.addend ? c[i] : 0) + r.alpha * sum;
         }
       }
       if (p.rope && bi < (p.rope.entries ?? r.batch)) {

@@ -38,6 +38,10 @@ const CASES: MatmulParams[] = [
   { M: 70, N: 4, K: 64 },
   { M: 37, N: 4, K: 130, transA: true, accumulate: true },
   { M: 33, N: 3, K: 18, batch: 2, transB: true, alpha: 0.25 },
+  // C = D + op(A)·op(B) with the addend in its own binding (a matmul_add whose addend lives on).
+  { M: 19, N: 13, K: 21, alpha: 0.5, addend: true },
+  { M: 36, N: 68, K: 20, transB: true, addend: true },
+  { M: 70, N: 4, K: 64, addend: true },
 ];
 
 async function deviceCaps(): Promise<MatmulCaps> {
@@ -216,5 +220,28 @@ describe('matmul with the forward rope in its epilogue', () => {
     expect(matmulRopeInKernel({ N: 4, rope: rope(4) }, CPU_ADAPTER)).toBe(false);
     expect(() => matmulProgram({ M: 8, N: 64, K: 8, rope: rope(64) }, CPU_ADAPTER)).toThrow(/cannot rope/);
     expect(() => matmulProgram({ M: 8, N: 64, K: 8, rope: rope(16) }, NO_SUBGROUPS)).toThrow(/cannot rope/);
+  });
+});
+
+// matmul_add whose addend lives on (the residual stream): the GEMM reads it from binding d instead of
+// a copy into c followed by an accumulating GEMM.
+describe('matmul with a separate addend', () => {
+  it('gives the bits of copy-then-accumulate at the demo\'s attention output projection, in every variant', async () => {
+    const exec = await testExecutor();
+    const p: MatmulParams = { M: 512, N: 64, K: 64 };
+    for (const [variant, caps] of [['subgroup', CPU_ADAPTER], ['portable', NO_SUBGROUPS], ['rows', CPU_ADAPTER]] as const) {
+      const accumulate = matmulProgram({ ...p, accumulate: true }, caps, variant);
+      const addend = matmulProgram({ ...p, addend: true }, caps, variant);
+      expect(addend.bindings.map((b) => b.name)).toEqual(['a', 'b', 'd', 'c']);
+      const inputs = randomInputs(accumulate, 4);
+      const want = await exec.run(accumulate, inputs);
+      const got = await exec.run(addend, { a: inputs.a, b: inputs.b, d: inputs.c });
+      expect(Array.from(got.c)).toEqual(Array.from(want.c));
+      expect(Array.from(got.c).some((x, i) => x !== inputs.c[i])).toBe(true);
+    }
+  });
+
+  it('refuses accumulate and addend together', () => {
+    expect(() => matmulProgram({ M: 8, N: 8, K: 8, accumulate: true, addend: true }, CPU_ADAPTER)).toThrow(/exclusive/);
   });
 });
