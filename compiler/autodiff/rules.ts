@@ -173,7 +173,9 @@ const RULES: { [K in OpName]: Rule<K> } = {
   // fuse-swiglu-gemm's products appear only after autodiff
   grouped_matmul_swiglu: () => noGrad('grouped_matmul_swiglu'),
   grouped_matmul_grad_x_swiglu: () => noGrad('grouped_matmul_grad_x_swiglu'),
-  moe_combine: (n, [g]) => {
+  moe_combine: (n, [g, gy, grstd]) => {
+    // fuse-combine-norm comes after autodiff: its normalised outputs are never differentiated.
+    if (gy || grstd) throw new IrError('moe_combine: the fused rmsnorm outputs (fuse-combine-norm) are not differentiable; fuse after autodiff');
     if (!g) return n.inputs.map(() => undefined);
     const [ys, permRow, w] = n.inputs;
     // The row → (token, slot) maps come from the dispatch that produced permRow.
@@ -181,7 +183,7 @@ const RULES: { [K in OpName]: Rule<K> } = {
     if (dispatch.op !== 'moe_dispatch') throw new IrError('moe_combine: permRow must come from moe_dispatch');
     const [dys, dw] = ir.moeCombineGrad(g, ys, permRow, w, out(dispatch, 3), out(dispatch, 4), n.attrs.topK);
     // An addend's gradient is g itself.
-    return n.inputs.length === 4 ? [dys, undefined, dw, g] : [dys, undefined, dw];
+    return n.inputs.length >= 4 ? [dys, undefined, dw, g, ...n.inputs.slice(4).map(() => undefined)] : [dys, undefined, dw];
   },
   moe_combine_grad: () => noGrad('moe_combine_grad'),
   aux_loss: (n, [g, gdx, gsum]) => {

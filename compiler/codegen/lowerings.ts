@@ -18,7 +18,7 @@ import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
 import { matmulCase, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
-import { moeCombineBackwardCase, moeCombineCase } from '../kernels/moe-combine.ts';
+import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
@@ -451,11 +451,20 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(groupedMatmulDwCase({ rows, experts: n.attrs.experts, inDim, outDim, weightLayout: 'io' }, c.caps), { a: c.input(0), g: c.input(1), counts: c.input(2), dw: c.output(0) });
   },
   moe_combine: (n, c) => {
-    // Inputs: ys, permRow, weights, and an optional addend (the residual stream: fuse-combine-add).
+    // Inputs: ys, permRow, weights, an optional addend (the residual stream: fuse-combine-add) and,
+    // with `norm` (fuse-combine-norm), the RMSNorm weight: normalised in the combine kernel where it
+    // can, else by the rmsnorm kernel after it.
     const [rows, dim] = c.inputType(0).shape;
-    const addend = n.inputs.length === 4;
+    const addend = n.inputs.length >= 4;
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: true, addend, gatedShared: false };
-    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), ...(addend ? { addend: c.input(3) } : {}), out: c.output(0) });
+    const io = { y: c.input(0), perm_row: c.input(1), topk_w: c.input(2), ...(addend ? { addend: c.input(3) } : {}), out: c.output(0) };
+    const norm = n.attrs.norm;
+    if (norm && moeCombineNormInKernel(p, c.caps)) {
+      c.emit(moeCombineCase({ ...p, norm }, c.caps), { ...io, norm_w: c.input(4), norm_y: c.output(1), rstd: c.output(2) });
+      return;
+    }
+    c.emit(moeCombineCase(p, c.caps), io);
+    if (norm) c.emit(rmsnormCase({ rows: p.tokens, dim, eps: norm.eps }, c.caps), { x: c.output(0), w: c.input(4), y: c.output(1), rstd: c.output(2) });
   },
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).

@@ -108,6 +108,9 @@ export const ir = {
   groupedMatmulGradW: (xs: Value, dY: Value, counts: Value, experts: number) => one('grouped_matmul_grad_w', [xs, dY, counts], { experts }),
   /** Σ_j w·ys rows per token (+ addend, when given). */
   moeCombine: (ys: Value, permRow: Value, weights: Value, topK: number, addend?: Value) => one('moe_combine', addend ? [ys, permRow, weights, addend] : [ys, permRow, weights], { topK }),
+  /** A residual combine that also RMS-normalises its result (fuse-combine-norm): (out, y, rstd). */
+  moeCombineNorm: (ys: Value, permRow: Value, weights: Value, addend: Value, normWeight: Value, topK: number, eps: number) =>
+    all('moe_combine', [ys, permRow, weights, addend, normWeight], { topK, norm: { eps } }) as [Value, Value, Value],
   moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, srcToken: Value, srcSlot: Value, topK: number) =>
     all('moe_combine_grad', [dOut, ys, permRow, weights, srcToken, srcSlot], { topK }) as [Value, Value],
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),

@@ -251,11 +251,17 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([a.experts, ins[0].shape[1], ins[1].shape[1]])];
   },
   moe_combine: (ins, a) => {
-    // ys, permRow, weights, and an optional addend added to the result (fuse-combine-add)
-    expect(ins.length === 3 || ins.length === 4, 'moe_combine', `takes ys, permRow, weights and an optional addend, got ${ins.length} inputs`);
+    // ys, permRow, weights, and an optional addend added to the result (fuse-combine-add); with `norm`
+    // (fuse-combine-norm) the addend and an RMSNorm weight, and the result's rmsnorm (y, rstd) as well
+    if (a.norm) {
+      expect(ins.length === 5, 'moe_combine', `with norm takes ys, permRow, weights, addend and the norm weight, got ${ins.length} inputs`);
+      expect(a.norm.eps > 0 && Number.isFinite(a.norm.eps), 'moe_combine', `norm eps must be positive, got ${a.norm.eps}`);
+    } else expect(ins.length === 3 || ins.length === 4, 'moe_combine', `takes ys, permRow, weights and an optional addend, got ${ins.length} inputs`);
     const y = f32([ins[0].shape[0] / a.topK, ins[0].shape[1]]);
-    if (ins.length === 4) expect(sameShape(ins[3].shape, y.shape) && ins[3].dtype === 'f32', 'moe_combine', `addend ${formatType(ins[3])} must be ${formatType(y)}`);
-    return [y];
+    if (ins.length >= 4) expect(sameShape(ins[3].shape, y.shape) && ins[3].dtype === 'f32', 'moe_combine', `addend ${formatType(ins[3])} must be ${formatType(y)}`);
+    if (!a.norm) return [y];
+    expect(sameShape(ins[4].shape, [y.shape[1]]) && ins[4].dtype === 'f32', 'moe_combine', `norm weight must be f32[${y.shape[1]}], got ${formatType(ins[4])}`);
+    return [y, f32(y.shape), f32([y.shape[0]])];
   },
   // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
   moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),

@@ -68,6 +68,20 @@ const shapeOf = (n: Node, i: number): readonly number[] => n.inputs[i].node.type
 const f64 = (t: TensorType): Float64Array => new Float64Array(numel(t));
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
+/** RMSNorm of T rows of D: y = x · rstd · w, rstd = 1/√(mean(x²) + eps) per row. One place for the
+ *  rmsnorm op and the one fused into moe_combine (fuse-combine-norm). */
+function rmsnormRows(x: ArrayLike<number>, w: ArrayLike<number>, T: number, D: number, eps: number): { y: Float64Array; rstd: Float64Array } {
+  const y = new Float64Array(T * D);
+  const rstd = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    let ss = 0;
+    for (let d = 0; d < D; d++) ss += x[t * D + d] ** 2;
+    rstd[t] = 1 / Math.sqrt(ss / D + eps);
+    for (let d = 0; d < D; d++) y[t * D + d] = x[t * D + d] * rstd[t] * w[d];
+  }
+  return { y, rstd };
+}
+
 /** x [T, heads·hd] with each head's (i, i + hd/2) pairs rotated by ±pos·theta^(−2i/hd), pos = t mod seqLen:
  *  the rope op, and the ropes fused into matmul and attention_grad. */
 function ropeRotate(x: Tensor, T: number, a: { theta: number; heads: number; headDim: number; seqLen: number; inverse: boolean }): Float64Array {
@@ -364,16 +378,8 @@ const OPS: { [K in OpName]: Impl<K> } = {
 
   rmsnorm: (n, [x, w]) => {
     const [T, D] = shapeOf(n, 0);
-    const y = new Float64Array(T * D);
-    const rstds = new Float64Array(T);
-    for (let t = 0; t < T; t++) {
-      let ss = 0;
-      for (let d = 0; d < D; d++) ss += x[t * D + d] ** 2;
-      const rstd = 1 / Math.sqrt(ss / D + n.attrs.eps);
-      rstds[t] = rstd;
-      for (let d = 0; d < D; d++) y[t * D + d] = x[t * D + d] * rstd * w[d];
-    }
-    return [y, rstds];
+    const { y, rstd } = rmsnormRows(x, w, T, D, n.attrs.eps);
+    return [y, rstd];
   },
 
   rmsnorm_grad: (n, [dy, x, w, rstd, addend]) => {
@@ -680,7 +686,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [dW];
   },
 
-  moe_combine: (n, [ys, permRow, w, addend]) => {
+  moe_combine: (n, [ys, permRow, w, addend, normWeight]) => {
     const K = n.attrs.topK;
     const [T, D] = n.types[0].shape;
     const y = new Float64Array(T * D);
@@ -691,7 +697,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
     }
     // the addend last, as the kernel (and the binary add it replaces) adds it
     if (addend) for (let i = 0; i < y.length; i++) y[i] += addend[i];
-    return [y];
+    if (!n.attrs.norm) return [y];
+    // fuse-combine-norm: exactly the rmsnorm that was fused in, of the result
+    const { y: normed, rstd } = rmsnormRows(y, normWeight, T, D, n.attrs.norm.eps);
+    return [y, normed, rstd];
   },
 
   moe_combine_grad: (n, [dOut, ys, permRow, w]) => {

@@ -108,7 +108,9 @@ export interface OpAttrs {
   /** fuse-swiglu-gemm: the data gradient dh = dY · W[e]ᵀ with SwiGLU's backward in its epilogue,
    *  operands of grouped_matmul_grad_x then g, u [R,K] → (dg, du); dh is never materialised. */
   grouped_matmul_grad_x_swiglu: { experts: number; sharedWeight: boolean };
-  moe_combine: { topK: number };
+  /** With `norm` (fuse-combine-norm) the combine, which then has its addend, also RMS-normalises its
+   *  result by a fifth operand w [D]: outputs (out, y, rstd), y and rstd as an rmsnorm of out would give. */
+  moe_combine: { topK: number; norm?: { eps: number } };
   moe_combine_grad: { topK: number };
   aux_loss: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };

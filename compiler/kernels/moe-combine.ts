@@ -24,7 +24,8 @@
 // Both are deterministic (no atomics, fixed summation order).
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
-import { ceilDiv, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+import { normVariant, rmsnormReference } from './rmsnorm.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface MoeCombineParams {
   readonly tokens: number;
@@ -39,6 +40,12 @@ export interface MoeCombineParams {
   /** Unweighted only: a second [T·k, D] tensor y2 added to y per assignment, Σ_j (y + y2)[perm_row[t·k + j]]
    *  (the dX un-permute of two expert GEMMs' gradients without materialising their sum: fuse-gather-grad-add). */
   readonly second?: boolean;
+  /**
+   * Also RMS-normalise each result row (fuse-combine-norm): binding norm_w [D] in, norm_y [T, D] and
+   * rstd [T] out, as the rmsnorm lane kernel computes them from `out` (the same sum of squares in the
+   * same order, so the same bits). Only where moeCombineNormInKernel says so.
+   */
+  readonly norm?: { readonly eps: number };
 }
 
 export interface MoeCombineBackwardParams {
@@ -63,8 +70,20 @@ function check(p: { tokens: number; topK: number; dim: number }): void {
   if (p.tokens < 1 || p.topK < 1 || p.dim < 1) throw new InternalError('moe combine: tokens, top-k and dim must be at least 1');
 }
 
+/**
+ * Whether the combine kernel can RMS-normalise its rows itself (fuse-combine-norm): the `rows` variant
+ * (a token's row belongs to one invocation) over vec4 rows, where the rmsnorm it replaces is the lane
+ * kernel (normVariant 'lane'), so the sums match; a weighted residual combine. Elsewhere the lowering
+ * runs the rmsnorm kernel after the combine.
+ */
+export function moeCombineNormInKernel(p: Pick<MoeCombineParams, 'dim' | 'weighted' | 'addend' | 'gatedShared'>, caps: RowKernelCaps): boolean {
+  return moeCombineVariant(caps) === 'rows' && rowUnits(p.dim).vec4 && normVariant(caps, p.dim) === 'lane' && p.weighted && p.addend && !p.gatedShared;
+}
+
 export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, variant: MoeCombineVariant = moeCombineVariant(caps)): KernelProgram {
   check(p);
+  const norm = p.norm;
+  if (norm && !(variant === 'rows' && moeCombineNormInKernel(p, caps))) throw new InternalError('moe combine: this layout cannot normalise its rows; run the rmsnorm kernel after it');
   const second = p.second ?? false;
   if (second && p.weighted) throw new InternalError('moe combine: a second y is summed only by the unweighted combine (dX un-permute)');
   const rows = p.tokens * p.topK;
@@ -85,13 +104,35 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
           { name: 'gate', access: 'read' as const, type: 'f32' as const, length: p.tokens, fill: { kind: 'float' as const, lo: -3, hi: 3 } },
         ]
       : []),
-    { name: 'out', access: 'write', type: 'f32', length: n, vec4 },
+    ...(norm ? [{ name: 'norm_w', access: 'read' as const, type: 'f32' as const, length: p.dim, vec4 }] : []),
+    // with norm, the row just written is read back for the normalised copy
+    { name: 'out', access: norm ? 'readwrite' : 'write', type: 'f32', length: n, vec4 },
+    ...(norm
+      ? [
+          { name: 'norm_y', access: 'write' as const, type: 'f32' as const, length: n, vec4 },
+          { name: 'rstd', access: 'write' as const, type: 'f32' as const, length: p.tokens },
+        ]
+      : []),
   ];
-  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : ''].filter(Boolean).join('_');
+  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : '', norm ? 'norm' : ''].filter(Boolean).join('_');
   return {
     template: byRow ? 'moe_combine_rows' : 'moe_combine',
     label: `moe_combine_${tags}_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
-    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, topK: p.topK, weighted: p.weighted, second, addend: p.addend, gatedShared: p.gatedShared, dispatchX },
+    params: {
+      n,
+      tokens: p.tokens,
+      dim: p.dim,
+      vec4,
+      dimVec,
+      topK: p.topK,
+      weighted: p.weighted,
+      second,
+      addend: p.addend,
+      gatedShared: p.gatedShared,
+      dispatchX,
+      norm: norm !== undefined,
+      ...(norm ? { eps: f32Literal(norm.eps), invDim: f32Literal(1 / p.dim) } : {}),
+    },
     bindings,
     workgroupSize: [wg, 1, 1],
     dispatch,
@@ -159,7 +200,10 @@ export function moeCombineOracle(p: MoeCombineParams) {
         out[t * D + d] = acc;
       }
     }
-    return { out };
+    if (!p.norm) return { out };
+    // the rmsnorm reference of the f32 rows the kernel stored
+    const { y, rstd } = rmsnormReference({ rows: T, dim: D, eps: p.norm.eps }, { x: out, w: inputs.norm_w });
+    return { out, norm_y: Float32Array.from(y), rstd: Float32Array.from(rstd) };
   };
 }
 

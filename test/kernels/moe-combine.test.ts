@@ -11,11 +11,13 @@ import {
   moeCombineCase,
   moeCombineOracle,
   moeCombineProgram,
+  moeCombineNormInKernel,
   moeCombineVariant,
   type MoeCombineBackwardParams,
   type MoeCombineParams,
 } from '../../compiler/kernels/moe-combine.ts';
 import { moePermuteOracle } from '../../compiler/kernels/moe-permute.ts';
+import { rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import type { HostArray } from '../../runtime/executor.ts';
@@ -120,5 +122,46 @@ describe('moe combine kernels', () => {
         expect(Math.abs(grad[i] - numeric), `d_${name}[${i}]`).toBeLessThan(1e-3);
       }
     }
+  });
+});
+
+// fuse-combine-norm: the residual combine RMS-normalises each row it writes (CPU adapters' rows variant).
+describe('moe combine with the next rmsnorm', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  const params: MoeCombineParams = { tokens: 40, topK: 2, dim: 64, weighted: true, addend: true, gatedShared: false, norm: { eps: 1e-6 } };
+
+  it('matches its golden WGSL and the oracle (the combine, then the rmsnorm reference of the stored rows)', async () => {
+    const program = moeCombineProgram(params, caps);
+    expect(program.label).toBe('moe_combine_w_add_norm_40x2_d64_rows');
+    expectGoldenWgsl(GOLDEN_DIR, program);
+    const inputs = { ...randomInputs(program, 3), ...routing(40, 2, 4, 3) };
+    const got = await (await testExecutor()).run(program, inputs);
+    const want = moeCombineOracle(params)(inputs);
+    const { mismatches } = compareOutputs(got, want, { atol: 1e-5, rtol: 1e-5 });
+    expect(mismatches).toEqual([]);
+    expect(Array.from(got.rstd).every((r) => r > 0 && Number.isFinite(r))).toBe(true);
+  });
+
+  it('gives the bits of the combine kernel followed by the rmsnorm kernel it replaces', async () => {
+    const exec = await testExecutor();
+    const plain = moeCombineProgram({ ...params, norm: undefined }, caps);
+    const fused = moeCombineProgram(params, caps);
+    const inputs = { ...randomInputs(fused, 5), ...routing(40, 2, 4, 5) };
+    const combined = await exec.run(plain, inputs);
+    const normed = await exec.run(rmsnormProgram({ rows: 40, dim: 64, eps: 1e-6 }, caps), { x: combined.out, w: inputs.norm_w });
+    const got = await exec.run(fused, inputs);
+    expect(Array.from(got.out)).toEqual(Array.from(combined.out));
+    expect(Array.from(got.norm_y)).toEqual(Array.from(normed.y));
+    expect(Array.from(got.rstd)).toEqual(Array.from(normed.rstd));
+  });
+
+  it('normalises in the kernel only where the rows variant and the lane rmsnorm meet, and refuses elsewhere', () => {
+    const base = { dim: 64, weighted: true, addend: true, gatedShared: false };
+    expect(moeCombineNormInKernel(base, caps)).toBe(true);
+    expect(moeCombineNormInKernel({ ...base, dim: 62 }, caps)).toBe(false); // not vec4 rows
+    expect(moeCombineNormInKernel({ ...base, dim: 128 }, caps)).toBe(false); // the rmsnorm takes its subgroup layout
+    expect(moeCombineNormInKernel({ ...base, gatedShared: true }, caps)).toBe(false);
+    expect(moeCombineNormInKernel(base, { ...caps, cpuAdapter: false })).toBe(false);
+    expect(() => moeCombineProgram({ ...params, dim: 62 }, caps)).toThrow(/cannot normalise/);
   });
 });

@@ -7,6 +7,7 @@ import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
+import { fuseCombineAdd } from '../../compiler/passes/fuse-combine-add.ts';
 import { fuseRopePair } from '../../compiler/passes/fuse-rope-pair.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { mlpLoss, moeBlockLoss } from '../ir/small-graphs.ts';
@@ -139,7 +140,26 @@ function moeSwiglu(): Graph {
   return graph('moe_swiglu', { loss: ir.reduce('sum', ir.reduce('sum', ir.unary('square', y), 1), 0) });
 }
 
+/** Pre-norm MoE blocks on a residual stream: each block reads rmsnorm(h), its combine adds h (after
+ *  fuse-combine-add), and a final rmsnorm feeds the loss: the norms fuse-combine-norm folds into the combines. */
+function moeResidualNorms(): Graph {
+  const T = 6, D = 4, E = 3, K = 2;
+  let h = ir.matmul(ir.input('x', 'f32', [T, D]), ir.param('proj', [D, D], { kind: 'normal', std: 0.5 }));
+  const normed = (name: string): Value => ir.rmsnorm(h, ir.param(name, [D], { kind: 'normal', std: 0.5 }), 1e-5);
+  for (let l = 0; l < 2; l++) {
+    const x = normed(`norm${l}`);
+    const [idx, w] = ir.router(ir.matmul(x, ir.param(`router${l}`, [D, E], { kind: 'normal', std: 0.5 })), { score: 'softmax', topK: K, normalize: true, scale: 1 });
+    const [xs, permRow, counts] = ir.moeDispatch(x, idx, { experts: E, topK: K });
+    const ys = ir.groupedMatmul(xs, [ir.param(`experts${l}`, [E, D, D], { kind: 'normal', std: 0.5 })], counts, { experts: E, sharedWeight: false });
+    h = ir.add(h, ir.moeCombine(ys, permRow, w, K));
+  }
+  const loss = ir.reduce('sum', ir.reduce('sum', ir.unary('square', normed('final_norm')), 1), 0);
+  return graph('moe_residual_norms', { loss, residual: h });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-combine-norm/residual-norms-forward': () => fuseCombineAdd(moeResidualNorms()),
+  'fuse-combine-norm/residual-norms-grads': () => fuseCombineAdd(cse(simplify(autodiff(moeResidualNorms())))),
   'fuse-gather-grad-add/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
   'fuse-gather-grad-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
   'fuse-swiglu-gemm/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
