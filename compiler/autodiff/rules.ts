@@ -109,7 +109,11 @@ const RULES: { [K in OpName]: Rule<K> } = {
     const [da, db] = RULES.matmul(makeMatmulView(n), [g]);
     return [da, db, g];
   },
-  embedding: (n, [g]) => [g && ir.embeddingGrad(g, n.inputs[1], typeOf(n.inputs[0]).shape[0]), undefined],
+  embedding: (n, [g, gy, grstd]) => {
+    // fuse-embedding-norm comes after autodiff: its normalised outputs are never differentiated.
+    if (gy || grstd) throw new IrError('embedding: the fused rmsnorm outputs (fuse-embedding-norm) are not differentiable; fuse after autodiff');
+    return [g && ir.embeddingGrad(g, n.inputs[1], typeOf(n.inputs[0]).shape[0]), ...n.inputs.slice(1).map(() => undefined)];
+  },
   embedding_grad: () => noGrad('embedding_grad'),
   rmsnorm: (n, [g, grstd]) => {
     if (grstd) throw new IrError('rmsnorm: the 1/rms output is not differentiable');

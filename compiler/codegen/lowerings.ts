@@ -15,7 +15,7 @@ import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
 import { lmHeadChunkRows, lmHeadXentCase, lmHeadXentScaleCase } from '../kernels/lm-head-xent.ts';
 import { BufferLimitError } from '../lower/model.ts';
-import { embeddingBackwardCase, embeddingCase, embeddingSortCase } from '../kernels/embedding.ts';
+import { embeddingBackwardCase, embeddingCase, embeddingNormInKernel, embeddingSortCase } from '../kernels/embedding.ts';
 import { matmulCase, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel } from '../kernels/moe-combine.ts';
@@ -285,8 +285,18 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     else c.emit(matmulCase({ ...p, addend: true }, c.caps), { a: c.input(0), b: c.input(1), d: c.input(2), c: c.output(0) });
   },
   embedding: (n, c) => {
+    // With `norm` (fuse-embedding-norm) the rows are RMS-normalised by the lookup kernel where it can,
+    // else by the rmsnorm kernel after it.
     const [vocab, dim] = c.inputType(0).shape;
-    c.emit(embeddingCase({ tokens: c.inputType(1).shape[0], vocab, dim }, c.caps), { table: c.input(0), ids: c.input(1), out: c.output(0) });
+    const p = { tokens: c.inputType(1).shape[0], vocab, dim };
+    const io = { table: c.input(0), ids: c.input(1), out: c.output(0) };
+    const norm = n.attrs.norm;
+    if (norm && embeddingNormInKernel(p, c.caps)) {
+      c.emit(embeddingCase({ ...p, norm }, c.caps), { ...io, norm_w: c.input(2), norm_y: c.output(1), rstd: c.output(2) });
+      return;
+    }
+    c.emit(embeddingCase(p, c.caps), io);
+    if (norm) c.emit(rmsnormCase({ rows: p.tokens, dim, eps: norm.eps }, c.caps), { x: c.output(0), w: c.input(2), y: c.output(1), rstd: c.output(2) });
   },
   embedding_grad: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;

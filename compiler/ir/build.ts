@@ -68,6 +68,8 @@ export const ir = {
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
+  /** An embedding lookup that also RMS-normalises the rows it writes (fuse-embedding-norm): (out, y, rstd). */
+  embeddingNorm: (table: Value, ids: Value, normWeight: Value, eps: number) => all('embedding', [table, ids, normWeight], { norm: { eps } }) as [Value, Value, Value],
   /** dx (+ addend, when given) and dw. */
   rmsnormGrad: (dy: Value, x: Value, w: Value, rstd: Value, eps: number, addend?: Value) => all('rmsnorm_grad', addend ? [dy, x, w, rstd, addend] : [dy, x, w, rstd], { eps }) as [Value, Value],
   /** (y, per-row mean, per-row 1/std); the statistics feed the backward. */

@@ -99,12 +99,17 @@ const INFER: { [K in OpName]: Infer<K> } = {
     expect(sameShape(product.shape, ins[2].shape) && ins[2].dtype === 'f32', 'matmul_add', `addend ${formatType(ins[2])} must be ${formatType(product)}`);
     return [product];
   },
-  embedding: (ins) => {
-    arity('embedding', ins, 2);
-    dtypes('embedding', ins, ['f32', 'i32']);
+  embedding: (ins, a) => {
+    // table, ids; with `norm` (fuse-embedding-norm) also the RMSNorm weight, and the rows' rmsnorm (y, rstd)
+    arity('embedding', ins, a.norm ? 3 : 2);
+    dtypes('embedding', ins.slice(0, 2), ['f32', 'i32']);
     rank('embedding', ins[0], 2, 'table');
     rank('embedding', ins[1], 1, 'ids');
-    return [f32([ins[1].shape[0], ins[0].shape[1]])];
+    const out = f32([ins[1].shape[0], ins[0].shape[1]]);
+    if (!a.norm) return [out];
+    expect(a.norm.eps > 0 && Number.isFinite(a.norm.eps), 'embedding', `norm eps must be positive, got ${a.norm.eps}`);
+    expect(sameShape(ins[2].shape, [out.shape[1]]) && ins[2].dtype === 'f32', 'embedding', `norm weight must be f32[${out.shape[1]}], got ${formatType(ins[2])}`);
+    return [out, f32(out.shape), f32([out.shape[0]])];
   },
   embedding_grad: (ins, a) => {
     arity('embedding_grad', ins, 2);

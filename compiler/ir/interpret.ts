@@ -357,14 +357,17 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [y];
   },
 
-  embedding: (n, [table, ids]) => {
+  embedding: (n, [table, ids, normWeight]) => {
     const [V, D] = shapeOf(n, 0);
     const y = f64(n.types[0]);
     ids.forEach((id, t) => {
       if (id < 0 || id >= V) throw new Error(`embedding: id ${id} out of range [0, ${V})`);
       for (let d = 0; d < D; d++) y[t * D + d] = table[id * D + d];
     });
-    return [y];
+    if (!n.attrs.norm) return [y];
+    // fuse-embedding-norm: exactly the rmsnorm that was fused in, of the rows looked up
+    const { y: normed, rstd } = rmsnormRows(y, normWeight, ids.length, D, n.attrs.norm.eps);
+    return [y, normed, rstd];
   },
 
   embedding_grad: (n, [dOut, ids]) => {

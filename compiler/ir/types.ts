@@ -67,7 +67,9 @@ export interface OpAttrs {
    *  each head of headDim columns comes out rotated by the rope (rotate_half), as a rope of it would. */
   matmul: { transA: boolean; transB: boolean; rope?: MatmulRope };
   matmul_add: { transA: boolean; transB: boolean };
-  embedding: Record<string, never>;
+  /** With `norm` (fuse-embedding-norm) the lookup also RMS-normalises its rows by a third operand w [D]:
+   *  outputs (out, y, rstd), y and rstd as an rmsnorm of out would give. */
+  embedding: { norm?: { eps: number } };
   embedding_grad: { vocab: number };
   rmsnorm: { eps: number };
   rmsnorm_grad: { eps: number };

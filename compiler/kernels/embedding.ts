@@ -21,12 +21,20 @@
 // - `parallel` (GPUs): one invocation per element and the rank sort, which keep thousands of
 //   lanes busy.
 import type { RowKernelCaps } from '../../base/caps.ts';
-import { ceilDiv, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { InternalError } from '../../base/errors.ts';
+import { normVariant, rmsnormReference } from './rmsnorm.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface EmbeddingParams {
   readonly tokens: number;
   readonly vocab: number;
   readonly dim: number;
+  /**
+   * Forward only: also RMS-normalise each row looked up (fuse-embedding-norm): binding norm_w [D] in,
+   * norm_y [T, D] and rstd [T] out, as the rmsnorm lane kernel computes them from `out` (the same sum
+   * of squares in the same order, so the same bits). Only where embeddingNormInKernel says so.
+   */
+  readonly norm?: { readonly eps: number };
 }
 
 const WORKGROUP = 256;
@@ -50,8 +58,20 @@ function checkParams(p: { tokens: number; vocab: number; dim?: number }): void {
 /** Random test ids include one value below and one above the valid range. */
 const idFill = (vocab: number) => ({ kind: 'int' as const, lo: -1, hi: vocab + 1 });
 
+/**
+ * Whether the lookup kernel can RMS-normalise its rows itself (fuse-embedding-norm): the `rows`
+ * variant (a token's row belongs to one invocation) over vec4 rows, where the rmsnorm it replaces is
+ * the lane kernel (normVariant 'lane'), so the sums match. Elsewhere the lowering runs the rmsnorm
+ * kernel after the lookup.
+ */
+export function embeddingNormInKernel(p: Pick<EmbeddingParams, 'dim'>, caps: RowKernelCaps): boolean {
+  return embeddingVariant(caps) === 'rows' && rowUnits(p.dim).vec4 && normVariant(caps, p.dim) === 'lane';
+}
+
 export function embeddingProgram(p: EmbeddingParams, caps: RowKernelCaps, variant: EmbeddingVariant = embeddingVariant(caps)): KernelProgram {
-  checkParams(p);
+  checkParams({ tokens: p.tokens, vocab: p.vocab, dim: p.dim });
+  const norm = p.norm;
+  if (norm && !(variant === 'rows' && embeddingNormInKernel(p, caps))) throw new InternalError('embedding: this layout cannot normalise its rows; run the rmsnorm kernel after it');
   const n = p.tokens * p.dim;
   const byRow = variant === 'rows';
   const { vec4, dimVec } = byRow ? rowUnits(p.dim) : { vec4: false, dimVec: p.dim };
@@ -59,12 +79,20 @@ export function embeddingProgram(p: EmbeddingParams, caps: RowKernelCaps, varian
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? p.tokens : n, wg));
   return {
     template: byRow ? 'embedding_rows' : 'embedding',
-    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}${byRow ? '_rows' : ''}`,
-    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX },
+    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}${norm ? '_norm' : ''}${byRow ? '_rows' : ''}`,
+    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX, norm: norm !== undefined, ...(norm ? { eps: f32Literal(norm.eps), invDim: f32Literal(1 / p.dim) } : {}) },
     bindings: [
       { name: 'table', access: 'read', type: 'f32', length: p.vocab * p.dim, vec4 },
       { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
-      { name: 'out', access: 'write', type: 'f32', length: n, vec4 },
+      ...(norm ? [{ name: 'norm_w', access: 'read' as const, type: 'f32' as const, length: p.dim, vec4 }] : []),
+      // with norm, the row just written is read back for the normalised copy
+      { name: 'out', access: norm ? 'readwrite' : 'write', type: 'f32', length: n, vec4 },
+      ...(norm
+        ? [
+            { name: 'norm_y', access: 'write' as const, type: 'f32' as const, length: n, vec4 },
+            { name: 'rstd', access: 'write' as const, type: 'f32' as const, length: p.tokens },
+          ]
+        : []),
     ],
     workgroupSize: [wg, 1, 1],
     dispatch,
@@ -178,12 +206,19 @@ export function embeddingBackwardReference(p: EmbeddingParams, inputs: Inputs): 
 }
 
 /** Oracles: the references above with f32 outputs, keyed by binding name. */
-export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ out: Float32Array.from(embeddingReference(p, inputs).out) });
+export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs): Record<string, Float32Array> => {
+  const out = Float32Array.from(embeddingReference(p, inputs).out);
+  if (!p.norm) return { out };
+  // the rmsnorm reference of the rows the kernel stored
+  const { y, rstd } = rmsnormReference({ rows: p.tokens, dim: p.dim, eps: p.norm.eps }, { x: out, w: inputs.norm_w });
+  return { out, norm_y: Float32Array.from(y), rstd: Float32Array.from(rstd) };
+};
 export const embeddingSortOracle = (p: Omit<EmbeddingParams, 'dim'>) => (inputs: Inputs) => embeddingSortReference(p, inputs);
 export const embeddingBackwardOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) });
 
 export function embeddingCase(p: EmbeddingParams, caps: RowKernelCaps, variant?: EmbeddingVariant): KernelCase {
-  return { program: embeddingProgram(p, caps, variant), oracle: embeddingOracle(p), tolerance: { atol: 0, rtol: 0 } };
+  // a copy is exact; the normalised rows carry the rmsnorm's rounding
+  return { program: embeddingProgram(p, caps, variant), oracle: embeddingOracle(p), tolerance: p.norm ? { atol: 1e-5, rtol: 1e-5 } : { atol: 0, rtol: 0 } };
 }
 
 export function embeddingSortCase(p: Omit<EmbeddingParams, 'dim'>, caps: RowKernelCaps, variant?: EmbeddingVariant): KernelCase {

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
+  embeddingNormInKernel,
   embeddingBackwardCase,
   embeddingBackwardProgram,
   embeddingCase,
@@ -18,6 +19,7 @@ import {
   type EmbeddingParams,
 } from '../../compiler/kernels/embedding.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
+import { rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -85,5 +87,40 @@ describe('embedding kernels', () => {
     const analytic = embeddingGradReference(p, { ids, dOut }).dTable;
     for (let i = 0; i < numeric.length; i++) expect(analytic[i]).toBeCloseTo(numeric[i], 7);
     expect(analytic.slice(p.dim, 2 * p.dim).every((x) => x === 0)).toBe(true); // id 1 never occurs
+  });
+});
+
+// fuse-embedding-norm: the lookup RMS-normalises each row it copies (CPU adapters' rows variant).
+describe('embedding with the next rmsnorm', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  const params: EmbeddingParams = { tokens: 40, vocab: 50, dim: 64, norm: { eps: 1e-6 } };
+
+  it('matches its golden WGSL and the oracle (the lookup, then the rmsnorm reference; out-of-range ids give a zero row)', async () => {
+    const program = embeddingProgram(params, caps);
+    expect(program.label).toBe('embedding_fwd_40x50x64_norm_rows');
+    expectGoldenWgsl(GOLDEN_DIR, program);
+    const result = await checkKernel(await testExecutor(), embeddingCase(params, caps), 3);
+    expect(result.ok, result.report).toBe(true);
+  });
+
+  it('gives the bits of the lookup kernel followed by the rmsnorm kernel it replaces', async () => {
+    const exec = await testExecutor();
+    const fused = embeddingProgram(params, caps);
+    const inputs = randomInputs(fused, 5);
+    const looked = await exec.run(embeddingProgram({ tokens: 40, vocab: 50, dim: 64 }, caps), inputs);
+    const normed = await exec.run(rmsnormProgram({ rows: 40, dim: 64, eps: 1e-6 }, caps), { x: looked.out, w: inputs.norm_w });
+    const got = await exec.run(fused, inputs);
+    expect(Array.from(got.out)).toEqual(Array.from(looked.out));
+    expect(Array.from(got.norm_y)).toEqual(Array.from(normed.y));
+    expect(Array.from(got.rstd)).toEqual(Array.from(normed.rstd));
+    expect(Array.from(got.norm_y).some((v) => v !== 0)).toBe(true);
+  });
+
+  it('normalises in the kernel only where the rows variant and the lane rmsnorm meet, and refuses elsewhere', () => {
+    expect(embeddingNormInKernel({ dim: 64 }, caps)).toBe(true);
+    expect(embeddingNormInKernel({ dim: 62 }, caps)).toBe(false);
+    expect(embeddingNormInKernel({ dim: 128 }, caps)).toBe(false);
+    expect(embeddingNormInKernel({ dim: 64 }, { ...caps, cpuAdapter: false })).toBe(false);
+    expect(() => embeddingProgram({ ...params, dim: 62 }, caps)).toThrow(/cannot normalise/);
   });
 });

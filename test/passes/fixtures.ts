@@ -157,7 +157,19 @@ function moeResidualNorms(): Graph {
   return graph('moe_residual_norms', { loss, residual: h });
 }
 
+/** ids → embedding → rmsnorm → a projection and a residual add → loss: the first norm of the
+ *  residual stream, the one fuse-embedding-norm folds into the lookup (vocab 4: the feeds' ids). */
+function lookupNorm(): Graph {
+  const T = 6, V = 4, D = 4;
+  const x = ir.embedding(ir.param('table', [V, D], { kind: 'normal', std: 0.5 }), ir.input('ids', 'i32', [T]));
+  const h = ir.add(x, ir.matmul(ir.rmsnorm(x, ir.param('norm0', [D], { kind: 'normal', std: 0.5 }), 1e-5), ir.param('proj', [D, D], { kind: 'normal', std: 0.5 })));
+  const loss = ir.reduce('sum', ir.reduce('sum', ir.unary('square', h), 1), 0);
+  return graph('lookup_norm', { loss, rows: x });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-embedding-norm/lookup-norm-forward': lookupNorm,
+  'fuse-embedding-norm/lookup-norm-grads': () => cse(simplify(autodiff(lookupNorm()))),
   'fuse-combine-norm/residual-norms-forward': () => fuseCombineAdd(moeResidualNorms()),
   'fuse-combine-norm/residual-norms-grads': () => fuseCombineAdd(cse(simplify(autodiff(moeResidualNorms())))),
   'fuse-gather-grad-add/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
