@@ -136,6 +136,18 @@ describe('StepExecutor#readParams (the re-basing read)', () => {
   });
 });
 
+/** A step of `plan` initialised like a training run's (seed 3, Algorithm-1 init) with random ids (seed 5) as its i32 inputs. */
+async function seededSdStep(exec: Awaited<ReturnType<typeof testExecutor>>, g: ReturnType<typeof stepGraph>, plan: ReturnType<typeof planGraph>, model: ModelConfig): Promise<StepExecutor> {
+  const step = new StepExecutor(exec, plan);
+  await step.init(3);
+  initializeSpectral(step, spectralMatrices(plan), model.spectral!, 3);
+  const rng = new Rng(5);
+  for (const n of topoOrder(g)) {
+    if (n.op === 'input' && n.attrs.dtype === 'i32' && n.attrs.name !== 'optimizer.step') step.writeInput(n.attrs.name, Int32Array.from({ length: n.attrs.shape.reduce((a, b) => a * b, 1) }, () => rng.nextInt(40)));
+  }
+  return step;
+}
+
 describe('StepExecutor: reads staged in the step\'s command buffer', () => {
   it('run({ read }) then readStaged gives what run() then readOutputsAndParams gives, whole and around host work', async () => {
     const exec = await testExecutor();
@@ -145,17 +157,9 @@ describe('StepExecutor: reads staged in the step\'s command buffer', () => {
     const matrices = spectralMatrices(plan);
     const names = rebaseReadNames(matrices, model.spectral!);
     const outputs = Object.keys(plan.outputs).slice(0, 3);
-    const inputs = (rng: Rng) => topoOrder(g).flatMap((n) => (n.op === 'input' && n.attrs.dtype === 'i32' && n.attrs.name !== 'optimizer.step' ? [[n.attrs.name, Int32Array.from({ length: n.attrs.shape.reduce((a, b) => a * b, 1) }, () => rng.nextInt(40))] as const] : []));
-    const fresh = async () => {
-      const step = new StepExecutor(exec, plan);
-      await step.init(3);
-      initializeSpectral(step, matrices, model.spectral!, 3);
-      for (const [name, data] of inputs(new Rng(5))) step.writeInput(name, data);
-      return step;
-    };
-    const plain = await fresh();
-    const staged = await fresh();
-    const around = await fresh();
+    const plain = await seededSdStep(exec, g, plan, model);
+    const staged = await seededSdStep(exec, g, plan, model);
+    const around = await seededSdStep(exec, g, plan, model);
     const results = [];
     for (let s = 0; s < 2; s++) {
       for (const step of [plain, staged, around]) {
@@ -189,14 +193,7 @@ describe('StepExecutor: reads staged in the step\'s command buffer', () => {
     const exec = await testExecutor();
     const model = sdModel('gradient');
     const g = stepGraph(model);
-    const plan = planGraph(g, exec.ctx.caps);
-    const step = new StepExecutor(exec, plan);
-    await step.init(3);
-    initializeSpectral(step, spectralMatrices(plan), model.spectral!, 3);
-    const rng = new Rng(5);
-    for (const n of topoOrder(g)) {
-      if (n.op === 'input' && n.attrs.dtype === 'i32' && n.attrs.name !== 'optimizer.step') step.writeInput(n.attrs.name, Int32Array.from({ length: n.attrs.shape.reduce((a, b) => a * b, 1) }, () => rng.nextInt(40)));
-    }
+    const step = await seededSdStep(exec, g, planGraph(g, exec.ctx.caps), model);
     step.writeInput('optimizer.step', Int32Array.of(1));
     await expect(step.readStaged()).rejects.toThrow(/readStaged without a run\(\) that staged/);
     step.run('step', { read: { outputs: ['loss'] } });
