@@ -12,7 +12,9 @@ import { openSessionFromFile } from '../runtime/train/trainer.ts';
 import { BatchSampler } from '../runtime/data/index.ts';
 import { loadAverage, markdownTable, sourceRevision, stats, timedStep, type BenchModule, type BenchOptions, type BenchReport, type RunStats } from './common.ts';
 
-const FUSIONS = ['fuse-gather-grad-add', 'fuse-swiglu-gemm'];
+// SDMOEC_BENCH_FUSIONS (comma-separated pass names) picks the fusions to leave out; stop 24's norm
+// fusions: SDMOEC_BENCH_FUSIONS=fuse-combine-norm,fuse-embedding-norm npm run bench -- fusions
+const FUSIONS = process.env.SDMOEC_BENCH_FUSIONS ? process.env.SDMOEC_BENCH_FUSIONS.split(',').map((f) => f.trim()) : ['fuse-gather-grad-add', 'fuse-swiglu-gemm'];
 const CASES: readonly { file: string; model: string; pairs: number; quickPairs: number }[] = [
   { file: 'models/demo.moe', model: 'demo', pairs: 48, quickPairs: 12 },
   { file: 'models/qwen_tiny.moe', model: 'qwen_tiny', pairs: 16, quickPairs: 4 },

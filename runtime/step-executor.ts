@@ -43,6 +43,17 @@ export interface StepReads {
   readonly params?: readonly string[];
 }
 
+/** An output and a param may share a name: their read-backs are keyed apart. */
+const stepReadKey = (kind: 'output' | 'param', name: string): string => `${kind}:${name}`;
+
+/** The read-back of `read`, split into its outputs and params by name. */
+function splitStepReads(read: StepReads, all: Record<string, Float32Array | Int32Array>): { outputs: Record<string, Float32Array | Int32Array>; params: Record<string, Float32Array> } {
+  return {
+    outputs: Object.fromEntries(read.outputs.map((n) => [n, all[stepReadKey('output', n)]])),
+    params: Object.fromEntries((read.params ?? []).map((n) => [n, all[stepReadKey('param', n)] as Float32Array])),
+  };
+}
+
 interface Prepared {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -60,7 +71,7 @@ export class StepExecutor {
   private accumulate: { add: Prepared[]; finish: Prepared[] } | null = null;
   private capture: { buffer: GPUBuffer; bytes: number; offsets: Map<string, number>; stride: number } | null = null;
   /** The read-back copies the last run() encoded after its pass (`read`), until readStaged maps them. */
-  private staged: Staged | null = null;
+  private staged: (Staged & { readonly read: StepReads }) | null = null;
 
   /** Sleeps before the first wait on a submission instead of letting dawn.node spin (pacer.ts).
    *  Replaceable between steps (bench/pacing.ts compares ways of waiting on one executor). */
@@ -218,10 +229,7 @@ export class StepExecutor {
       pass.dispatchWorkgroups(p.dispatch[0], p.dispatch[1], p.dispatch[2]);
     }
     pass.end();
-    if (opts.read) {
-      const specs = [...opts.read.outputs.map((n) => this.outputRead(n, `output:${n}`)), ...(opts.read.params ?? []).map((n) => this.paramRead(n, `param:${n}`))];
-      this.staged = this.encodeReads(enc, specs, (opts.read.params ?? []).length === 0, 'staged');
-    }
+    if (opts.read) this.staged = { read: opts.read, ...this.encodeReads(enc, this.stepReadSpecs(opts.read), (opts.read.params ?? []).length === 0, 'staged') };
     this.exec.device.queue.submit([enc.finish()]);
     this.pacer.submitted(paceKey);
   }
@@ -234,14 +242,7 @@ export class StepExecutor {
     const staged = this.staged;
     if (!staged) throw new InternalError('readStaged without a run() that staged reads');
     this.staged = null;
-    const all = await this.mapReads(staged);
-    const outputs: Record<string, Float32Array | Int32Array> = {};
-    const params: Record<string, Float32Array> = {};
-    for (const [key, value] of Object.entries(all)) {
-      if (key.startsWith('output:')) outputs[key.slice('output:'.length)] = value;
-      else params[key.slice('param:'.length)] = value as Float32Array;
-    }
-    return { outputs, params };
+    return splitStepReads(staged.read, await this.mapReads(staged));
   }
 
   /** A staged read nobody mapped (a run() that staged, then another run()): its buffer goes. */
@@ -333,12 +334,13 @@ export class StepExecutor {
     outputs: readonly string[],
     params: readonly string[],
   ): Promise<{ outputs: Record<string, Float32Array | Int32Array>; params: Record<string, Float32Array> }> {
-    const specs = [...outputs.map((n) => this.outputRead(n, `output:${n}`)), ...params.map((n) => this.paramRead(n, `param:${n}`))];
-    const all = await this.readSlots(specs, params.length === 0);
-    return {
-      outputs: Object.fromEntries(outputs.map((n) => [n, all[`output:${n}`]])),
-      params: Object.fromEntries(params.map((n) => [n, all[`param:${n}`] as Float32Array])),
-    };
+    const read = { outputs, params };
+    return splitStepReads(read, await this.readSlots(this.stepReadSpecs(read), params.length === 0));
+  }
+
+  /** The copies of a step's outputs and params, keyed by stepReadKey (readOutputsAndParams, run's `read`). */
+  private stepReadSpecs(read: StepReads): SlotRead[] {
+    return [...read.outputs.map((n) => this.outputRead(n, stepReadKey('output', n))), ...(read.params ?? []).map((n) => this.paramRead(n, stepReadKey('param', n)))];
   }
 
   /** Reads several params in one round trip, like readOutputs (SD-MoE re-basing reads 4 per matrix). */

@@ -217,6 +217,14 @@ function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
  * the mean over the rows once at the end. Buffers at or below the chunk budget: one chunk and no
  * views. The whole logits never exist, so the largest buffer is min(T, chunk)·V floats.
  */
+/**
+ * A node that writes rows and RMS-normalises them (fuse-combine-norm, fuse-embedding-norm: outputs
+ * out, y, rstd) on a layout whose kernel cannot: the rmsnorm kernel of out, weight operand `weight`.
+ */
+function emitRowNormAfter(c: LoweringContext, rows: number, dim: number, eps: number, weight: number): void {
+  c.emit(rmsnormCase({ rows, dim, eps }, c.caps), { x: c.output(0), w: c.input(weight), y: c.output(1), rstd: c.output(2) });
+}
+
 function emitLmHeadXent(
   c: LoweringContext,
   transW: boolean,
@@ -296,7 +304,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       return;
     }
     c.emit(embeddingCase(p, c.caps), io);
-    if (norm) c.emit(rmsnormCase({ rows: p.tokens, dim, eps: norm.eps }, c.caps), { x: c.output(0), w: c.input(2), y: c.output(1), rstd: c.output(2) });
+    if (norm) emitRowNormAfter(c, p.tokens, dim, norm.eps, 2);
   },
   embedding_grad: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
@@ -474,7 +482,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       return;
     }
     c.emit(moeCombineCase(p, c.caps), io);
-    if (norm) c.emit(rmsnormCase({ rows: p.tokens, dim, eps: norm.eps }, c.caps), { x: c.output(0), w: c.input(4), y: c.output(1), rstd: c.output(2) });
+    if (norm) emitRowNormAfter(c, p.tokens, dim, norm.eps, 4);
   },
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).

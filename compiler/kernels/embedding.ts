@@ -22,8 +22,8 @@
 //   lanes busy.
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
-import { normVariant, rmsnormReference } from './rmsnorm.ts';
-import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { rowNormInKernel, rowNormOracle, rowNormOutBindings, rowNormParams, type RowNorm } from './rmsnorm.ts';
+import { ceilDiv, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface EmbeddingParams {
   readonly tokens: number;
@@ -34,7 +34,7 @@ export interface EmbeddingParams {
    * norm_y [T, D] and rstd [T] out, as the rmsnorm lane kernel computes them from `out` (the same sum
    * of squares in the same order, so the same bits). Only where embeddingNormInKernel says so.
    */
-  readonly norm?: { readonly eps: number };
+  readonly norm?: RowNorm;
 }
 
 const WORKGROUP = 256;
@@ -65,7 +65,7 @@ const idFill = (vocab: number) => ({ kind: 'int' as const, lo: -1, hi: vocab + 1
  * kernel after the lookup.
  */
 export function embeddingNormInKernel(p: Pick<EmbeddingParams, 'dim'>, caps: RowKernelCaps): boolean {
-  return embeddingVariant(caps) === 'rows' && rowUnits(p.dim).vec4 && normVariant(caps, p.dim) === 'lane';
+  return embeddingVariant(caps) === 'rows' && rowNormInKernel(caps, p.dim);
 }
 
 export function embeddingProgram(p: EmbeddingParams, caps: RowKernelCaps, variant: EmbeddingVariant = embeddingVariant(caps)): KernelProgram {
@@ -80,19 +80,11 @@ export function embeddingProgram(p: EmbeddingParams, caps: RowKernelCaps, varian
   return {
     template: byRow ? 'embedding_rows' : 'embedding',
     label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}${norm ? '_norm' : ''}${byRow ? '_rows' : ''}`,
-    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX, norm: norm !== undefined, ...(norm ? { eps: f32Literal(norm.eps), invDim: f32Literal(1 / p.dim) } : {}) },
+    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX, ...rowNormParams(norm, p.dim) },
     bindings: [
       { name: 'table', access: 'read', type: 'f32', length: p.vocab * p.dim, vec4 },
       { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
-      ...(norm ? [{ name: 'norm_w', access: 'read' as const, type: 'f32' as const, length: p.dim, vec4 }] : []),
-      // with norm, the row just written is read back for the normalised copy
-      { name: 'out', access: norm ? 'readwrite' : 'write', type: 'f32', length: n, vec4 },
-      ...(norm
-        ? [
-            { name: 'norm_y', access: 'write' as const, type: 'f32' as const, length: n, vec4 },
-            { name: 'rstd', access: 'write' as const, type: 'f32' as const, length: p.tokens },
-          ]
-        : []),
+      ...rowNormOutBindings(norm, p.tokens, p.dim, vec4),
     ],
     workgroupSize: [wg, 1, 1],
     dispatch,
@@ -208,10 +200,7 @@ export function embeddingBackwardReference(p: EmbeddingParams, inputs: Inputs): 
 /** Oracles: the references above with f32 outputs, keyed by binding name. */
 export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs): Record<string, Float32Array> => {
   const out = Float32Array.from(embeddingReference(p, inputs).out);
-  if (!p.norm) return { out };
-  // the rmsnorm reference of the rows the kernel stored
-  const { y, rstd } = rmsnormReference({ rows: p.tokens, dim: p.dim, eps: p.norm.eps }, { x: out, w: inputs.norm_w });
-  return { out, norm_y: Float32Array.from(y), rstd: Float32Array.from(rstd) };
+  return p.norm ? { out, ...rowNormOracle(p.norm, out, inputs.norm_w, p.tokens, p.dim) } : { out };
 };
 export const embeddingSortOracle = (p: Omit<EmbeddingParams, 'dim'>) => (inputs: Inputs) => embeddingSortReference(p, inputs);
 export const embeddingBackwardOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) });

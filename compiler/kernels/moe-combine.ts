@@ -24,8 +24,8 @@
 // Both are deterministic (no atomics, fixed summation order).
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
-import { normVariant, rmsnormReference } from './rmsnorm.ts';
-import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+import { rowNormInKernel, rowNormOracle, rowNormOutBindings, rowNormParams, type RowNorm } from './rmsnorm.ts';
+import { ceilDiv, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface MoeCombineParams {
   readonly tokens: number;
@@ -45,7 +45,7 @@ export interface MoeCombineParams {
    * rstd [T] out, as the rmsnorm lane kernel computes them from `out` (the same sum of squares in the
    * same order, so the same bits). Only where moeCombineNormInKernel says so.
    */
-  readonly norm?: { readonly eps: number };
+  readonly norm?: RowNorm;
 }
 
 export interface MoeCombineBackwardParams {
@@ -77,7 +77,7 @@ function check(p: { tokens: number; topK: number; dim: number }): void {
  * runs the rmsnorm kernel after the combine.
  */
 export function moeCombineNormInKernel(p: Pick<MoeCombineParams, 'dim' | 'weighted' | 'addend' | 'gatedShared'>, caps: RowKernelCaps): boolean {
-  return moeCombineVariant(caps) === 'rows' && rowUnits(p.dim).vec4 && normVariant(caps, p.dim) === 'lane' && p.weighted && p.addend && !p.gatedShared;
+  return moeCombineVariant(caps) === 'rows' && rowNormInKernel(caps, p.dim) && p.weighted && p.addend && !p.gatedShared;
 }
 
 export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, variant: MoeCombineVariant = moeCombineVariant(caps)): KernelProgram {
@@ -104,15 +104,7 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
           { name: 'gate', access: 'read' as const, type: 'f32' as const, length: p.tokens, fill: { kind: 'float' as const, lo: -3, hi: 3 } },
         ]
       : []),
-    ...(norm ? [{ name: 'norm_w', access: 'read' as const, type: 'f32' as const, length: p.dim, vec4 }] : []),
-    // with norm, the row just written is read back for the normalised copy
-    { name: 'out', access: norm ? 'readwrite' : 'write', type: 'f32', length: n, vec4 },
-    ...(norm
-      ? [
-          { name: 'norm_y', access: 'write' as const, type: 'f32' as const, length: n, vec4 },
-          { name: 'rstd', access: 'write' as const, type: 'f32' as const, length: p.tokens },
-        ]
-      : []),
+    ...rowNormOutBindings(norm, p.tokens, p.dim, vec4),
   ];
   const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : '', norm ? 'norm' : ''].filter(Boolean).join('_');
   return {
@@ -130,8 +122,7 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
       addend: p.addend,
       gatedShared: p.gatedShared,
       dispatchX,
-      norm: norm !== undefined,
-      ...(norm ? { eps: f32Literal(norm.eps), invDim: f32Literal(1 / p.dim) } : {}),
+      ...rowNormParams(norm, p.dim),
     },
     bindings,
     workgroupSize: [wg, 1, 1],
@@ -200,10 +191,7 @@ export function moeCombineOracle(p: MoeCombineParams) {
         out[t * D + d] = acc;
       }
     }
-    if (!p.norm) return { out };
-    // the rmsnorm reference of the f32 rows the kernel stored
-    const { y, rstd } = rmsnormReference({ rows: T, dim: D, eps: p.norm.eps }, { x: out, w: inputs.norm_w });
-    return { out, norm_y: Float32Array.from(y), rstd: Float32Array.from(rstd) };
+    return p.norm ? { out, ...rowNormOracle(p.norm, out, inputs.norm_w, T, D) } : { out };
   };
 }
 

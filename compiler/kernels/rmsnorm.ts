@@ -25,7 +25,7 @@
 // (lavapipe pays per load instruction, not per byte); the lane layout reads scalars (see normRowLayout).
 import { InternalError } from '../../base/errors.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
-import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface RmsnormParams {
   readonly rows: number;
@@ -370,4 +370,45 @@ export function rmsnormBackwardDwCase(p: RmsnormBackwardParams, caps: RowKernelC
 export function rmsnormWeightGradCase(p: RmsnormParams, caps: RowKernelCaps, variant?: 'lane' | 'tree'): KernelCase {
   // sums over all rows in f32: rounding grows with the row count
   return { program: rmsnormWeightGradProgram(p, caps, variant), oracle: rmsnormWeightGradOracle(p), tolerance: { atol: 1e-5 + 1e-7 * p.rows, rtol: 1e-4 } };
+}
+
+/** The RMSNorm a row-writing kernel applies to its own rows (fuse-combine-norm, fuse-embedding-norm). */
+export interface RowNorm {
+  readonly eps: number;
+}
+
+/**
+ * Whether a row-per-invocation kernel writing rows of `dim` can RMS-normalise them itself with the
+ * rmsnorm it replaces's sums: vec4 rows and the lane layout (normVariant 'lane'), whose sum of squares
+ * the templates/partials/row_norm_* partials repeat component by component (the same bits).
+ */
+export function rowNormInKernel(caps: RowKernelCaps, dim: number): boolean {
+  return rowUnits(dim).vec4 && normVariant(caps, dim) === 'lane';
+}
+
+/** Template params of a kernel's own row norm (`norm` false without one). */
+export function rowNormParams(norm: RowNorm | undefined, dim: number) {
+  return { norm: norm !== undefined, ...(norm ? { eps: f32Literal(norm.eps), invDim: f32Literal(1 / dim) } : {}) };
+}
+
+/**
+ * The output binding `out` [rows, dim] of a row-writing kernel and, with a norm, the norm's bindings
+ * around it: norm_w [dim] (read) before, norm_y [rows, dim] and rstd [rows] (write) after; `out` is
+ * then read back for the normalised copy.
+ */
+export function rowNormOutBindings(norm: RowNorm | undefined, rows: number, dim: number, vec4: boolean): KernelBinding[] {
+  const out: KernelBinding = { name: 'out', access: norm ? 'readwrite' : 'write', type: 'f32', length: rows * dim, vec4 };
+  if (!norm) return [out];
+  return [
+    { name: 'norm_w', access: 'read', type: 'f32', length: dim, vec4 },
+    out,
+    { name: 'norm_y', access: 'write', type: 'f32', length: rows * dim, vec4 },
+    { name: 'rstd', access: 'write', type: 'f32', length: rows },
+  ];
+}
+
+/** The oracle of a kernel's own row norm: the rmsnorm reference of the f32 rows it stored. */
+export function rowNormOracle(norm: RowNorm, out: Float32Array, w: ArrayLike<number>, rows: number, dim: number): { norm_y: Float32Array; rstd: Float32Array } {
+  const { y, rstd } = rmsnormReference({ rows, dim, eps: norm.eps }, { x: out, w });
+  return { norm_y: Float32Array.from(y), rstd: Float32Array.from(rstd) };
 }

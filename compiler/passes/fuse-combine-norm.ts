@@ -9,30 +9,14 @@
 // its other readers (the residual stream, the norm's backward). Lowerings that cannot normalise in
 // the combine kernel emit the rmsnorm kernel after it, so the pass is correct on every adapter.
 import { ir } from '../ir/build.ts';
-import { topoOrder } from '../ir/graph.ts';
-import { mergeNodes, type NodeGroup } from '../ir/merge.ts';
 import type { Graph, Node, NodeOf } from '../ir/types.ts';
+import { fuseNormInto } from './fuse-norm-into.ts';
+
+const residualCombine = (n: Node): n is NodeOf<'moe_combine'> => n.op === 'moe_combine' && n.inputs.length === 4 && !(n as NodeOf<'moe_combine'>).attrs.norm;
 
 export function fuseCombineNorm(g: Graph): Graph {
-  const taken = new Set<Node>();
-  const groups: NodeGroup[] = [];
-  for (const n of topoOrder(g)) {
-    if (n.op !== 'rmsnorm') continue;
-    const norm = n as NodeOf<'rmsnorm'>;
-    const [x, w] = norm.inputs;
-    if (x.node.op !== 'moe_combine' || x.index !== 0 || taken.has(x.node)) continue;
-    const combine = x.node as NodeOf<'moe_combine'>;
-    if (combine.inputs.length !== 4 || combine.attrs.norm) continue;
-    taken.add(combine);
-    // mergeNodes maps the operands: a combine's addend may itself be an earlier fused combine's result.
-    groups.push({
-      members: [combine, norm],
-      build: (operand) => {
-        const [ys, permRow, weights, addend] = combine.inputs.map(operand);
-        const [out, y, rstd] = ir.moeCombineNorm(ys, permRow, weights, addend, operand(w), combine.attrs.topK, norm.attrs.eps);
-        return [[out], [y, rstd]];
-      },
-    });
-  }
-  return mergeNodes(g, groups);
+  return fuseNormInto(g, residualCombine, (combine, operand, weight, eps) => {
+    const [ys, permRow, weights, addend] = combine.inputs.map(operand);
+    return ir.moeCombineNorm(ys, permRow, weights, addend, weight, combine.attrs.topK, eps);
+  });
 }

@@ -8,28 +8,11 @@
 // Lowerings that cannot normalise in the lookup kernel emit the rmsnorm kernel after it, so the
 // pass is correct on every adapter.
 import { ir } from '../ir/build.ts';
-import { topoOrder } from '../ir/graph.ts';
-import { mergeNodes, type NodeGroup } from '../ir/merge.ts';
 import type { Graph, Node, NodeOf } from '../ir/types.ts';
+import { fuseNormInto } from './fuse-norm-into.ts';
+
+const plainLookup = (n: Node): n is NodeOf<'embedding'> => n.op === 'embedding' && !(n as NodeOf<'embedding'>).attrs.norm;
 
 export function fuseEmbeddingNorm(g: Graph): Graph {
-  const taken = new Set<Node>();
-  const groups: NodeGroup[] = [];
-  for (const n of topoOrder(g)) {
-    if (n.op !== 'rmsnorm') continue;
-    const norm = n as NodeOf<'rmsnorm'>;
-    const [x, w] = norm.inputs;
-    if (x.node.op !== 'embedding' || taken.has(x.node)) continue;
-    const lookup = x.node as NodeOf<'embedding'>;
-    if (lookup.attrs.norm) continue;
-    taken.add(lookup);
-    groups.push({
-      members: [lookup, norm],
-      build: (operand) => {
-        const [out, y, rstd] = ir.embeddingNorm(operand(lookup.inputs[0]), operand(lookup.inputs[1]), operand(w), norm.attrs.eps);
-        return [[out], [y, rstd]];
-      },
-    });
-  }
-  return mergeNodes(g, groups);
+  return fuseNormInto(g, plainLookup, (lookup, operand, weight, eps) => ir.embeddingNorm(operand(lookup.inputs[0]), operand(lookup.inputs[1]), weight, eps));
 }

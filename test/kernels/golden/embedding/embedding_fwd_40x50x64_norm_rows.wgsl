@@ -23,7 +23,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let one = min(arrayLength(&out), 1u);
   let id = ids[t];
   let dst = t * DV;
-  // the rmsnorm lane kernel's sum of squares, component by component in its order (bitwise its sums)
   var sumSq = 0.0f;
   if (id >= 0 && id < 50) {
     let src = u32(id) * DV;
@@ -38,7 +37,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   } else {
     for (var d = 0u; d < DV * one; d++) { out[dst + d] = V(0.0f); }
   }
-  // fuse-embedding-norm: the row just written, RMS-normalised (y = x * rstd * w), as the rmsnorm kernel would
   let r = inverseSqrt(sumSq * 0.015625f + 9.999999974752427e-7f);
   for (var d = 0u; d < DV * one; d++) { norm_y[dst + d] = out[dst + d] * r * norm_w[d]; }
   rstd[t] = r;

@@ -43,13 +43,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     acc += addend[dst + d];
     out[dst + d] = acc;
-    // the rmsnorm lane kernel's sum of squares, component by component in its order (bitwise its sums)
     sumSq = fma(acc.x, acc.x, sumSq);
     sumSq = fma(acc.y, acc.y, sumSq);
     sumSq = fma(acc.z, acc.z, sumSq);
     sumSq = fma(acc.w, acc.w, sumSq);
   }
-  // fuse-combine-norm: the row just written, RMS-normalised (y = x * rstd * w), as the rmsnorm kernel would
   let r = inverseSqrt(sumSq * 0.015625f + 9.999999974752427e-7f);
   for (var d = 0u; d < dv; d++) { norm_y[dst + d] = out[dst + d] * r * norm_w[d]; }
   rstd[t] = r;
