@@ -24,8 +24,9 @@ import { sdInplaceBench } from './sd-inplace.ts';
 import { probesBench } from './probes.ts';
 import { rebaseWarmupBench } from './rebase-warmup.ts';
 import { hostDetachBench } from './host-detach.ts';
+import { stagedReadBench } from './staged-read.ts';
 
-const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench, rebaseWarmupBench, hostDetachBench];
+const MODULES: readonly BenchModule[] = [matmulBench, moeBench, routingBench, trainStepBench, sdProjectBench, sdCostBench, sdInplaceBench, diagnosticsBench, eigenBench, gradAccumBench, lmHeadBench, sampleBench, torchBench, pacingBench, gemmRowsBench, rowVariantsBench, fusionsBench, seedStackBench, probesBench, rebaseWarmupBench, hostDetachBench, stagedReadBench];
 
 async function main(): Promise<number> {
   let parsed;

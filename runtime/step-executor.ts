@@ -190,8 +190,8 @@ export class StepExecutor {
    * step without them takes less device time, and one estimate for both would oversleep the shorter.
    * `read`: outputs and params copied to a staging buffer in the same command buffer, after the
    * pass; `readStaged` maps it. One submit per step instead of two: the separate read-back's
-   * encoder and submit cost ≈ 1.6 % of the demo step (ad hoc: 60 interleaved rounds, median of
-   * per-round ratios 0.984; load ≈ 1).
+   * encoder and submit cost ≈ 1.3 % of the demo step (`npm run bench -- staged-read`: 0.987 [0.977–1.006],
+   * 60 interleaved pairs, docs/results/issue8/stop24/staged-read.md).
    */
   run(phase: 'step' | 'micro' | 'last' = 'step', opts: { clearAuxCounts?: boolean; dispatches?: readonly [number, number]; omit?: ReadonlySet<number>; read?: StepReads } = {}): void {
     this.dropStaged();
