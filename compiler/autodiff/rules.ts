@@ -94,7 +94,9 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return noGrad('reduce max');
   },
   reshape: (n, [g]) => [g && ir.reshape(g, typeOf(n.inputs[0]).shape)],
-  matmul: (n, [g]) => {
+  matmul: (n, [g, gy, grstd]) => {
+    // fuse-norm-matmul comes after autodiff: a product with a fused norm is never differentiated.
+    if (n.attrs.norm || gy || grstd) throw new IrError('matmul: a fused rmsnorm (fuse-norm-matmul) is not differentiable; fuse after autodiff');
     if (!g) return [undefined, undefined];
     // fuse-matmul-rope runs after autodiff; a roped product's gradient would need the inverse rotation first.
     if (n.attrs.rope) return noGrad('matmul with a fused rope (fuse-matmul-rope runs after autodiff)');

@@ -16,7 +16,7 @@ import { maskedMeanCase } from '../kernels/masked-mean.ts';
 import { lmHeadChunkRows, lmHeadXentCase, lmHeadXentScaleCase } from '../kernels/lm-head-xent.ts';
 import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingNormInKernel, embeddingSortCase } from '../kernels/embedding.ts';
-import { matmulCase, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
+import { matmulCase, matmulNormInKernel, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
@@ -277,6 +277,17 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const [M, K] = n.attrs.transA ? [a[1], a[0]] : [a[0], a[1]];
     const N = n.attrs.transB ? b[0] : b[1];
     const p = { M, N, K, transA: n.attrs.transA, transB: n.attrs.transB };
+    const norm = n.attrs.norm;
+    if (norm) {
+      // A's rmsnorm (fuse-norm-matmul): in the GEMM's prologue where it can, else the rmsnorm kernel first
+      if (matmulNormInKernel({ ...p, norm }, c.caps)) {
+        c.emit(matmulCase({ ...p, norm }, c.caps), { a: c.input(0), b: c.input(1), norm_w: c.input(2), c: c.output(0), norm_y: c.output(1), rstd: c.output(2) });
+        return;
+      }
+      c.emit(rmsnormCase({ rows: M, dim: K, eps: norm.eps }, c.caps), { x: c.input(0), w: c.input(2), y: c.output(1), rstd: c.output(2) });
+      c.emit(matmulCase(p, c.caps), { a: c.output(1), b: c.input(1), c: c.output(0) });
+      return;
+    }
     const rope = n.attrs.rope;
     // a fused rope (fuse-matmul-rope): in the GEMM's epilogue where it can, else in place after it
     const inKernel = rope !== undefined && matmulRopeInKernel({ ...p, rope }, c.caps);

@@ -68,6 +68,8 @@ export const ir = {
   embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
+  /** A product whose A operand is RMS-normalised first (fuse-norm-matmul): (y·B, y, rstd). */
+  matmulNorm: (x: Value, b: Value, normWeight: Value, eps: number, transB = false) => all('matmul', [x, b, normWeight], { transA: false, transB, norm: { eps } }) as [Value, Value, Value],
   /** An embedding lookup that also RMS-normalises the rows it writes (fuse-embedding-norm): (out, y, rstd). */
   embeddingNorm: (table: Value, ids: Value, normWeight: Value, eps: number) => all('embedding', [table, ids, normWeight], { norm: { eps } }) as [Value, Value, Value],
   /** dx (+ addend, when given) and dw. */

@@ -76,8 +76,9 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [t(ins[0].dtype, a.shape)];
   },
   matmul: (ins, a) => {
-    arity('matmul', ins, 2);
-    dtypes('matmul', ins, ['f32', 'f32']);
+    // A, B; with `norm` (fuse-norm-matmul) also the RMSNorm weight of A's rows, and (y, rstd) of that norm
+    arity('matmul', ins, a.norm ? 3 : 2);
+    dtypes('matmul', ins.slice(0, 2), ['f32', 'f32']);
     rank('matmul', ins[0], 2, 'A');
     rank('matmul', ins[1], 2, 'B');
     const [m, k] = a.transA ? [ins[0].shape[1], ins[0].shape[0]] : ins[0].shape;
@@ -89,7 +90,11 @@ const INFER: { [K in OpName]: Infer<K> } = {
       expect(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0 && n % headDim === 0, 'matmul', `rope headDim ${headDim} must be even and divide the product's ${n} columns`);
       expect(Number.isInteger(seqLen) && seqLen > 0 && m % seqLen === 0, 'matmul', `rope: the product's ${m} rows must be whole sequences of ${seqLen}`);
     }
-    return [f32([m, n])];
+    if (!a.norm) return [f32([m, n])];
+    expect(!a.transA && !a.rope, 'matmul', 'norm: A must be neither transposed nor the product roped');
+    expect(a.norm.eps > 0 && Number.isFinite(a.norm.eps), 'matmul', `norm eps must be positive, got ${a.norm.eps}`);
+    expect(sameShape(ins[2].shape, [k]) && ins[2].dtype === 'f32', 'matmul', `norm weight must be f32[${k}], got ${formatType(ins[2])}`);
+    return [f32([m, n]), f32(ins[0].shape), f32([m])];
   },
   matmul_add: (ins, a) => {
     // c + op(A)·op(B): a matmul whose epilogue adds c (the planner updates c's buffer in place

@@ -331,13 +331,16 @@ const OPS: { [K in OpName]: Impl<K> } = {
 
   reshape: (_n, [x]) => [x.slice()],
 
-  matmul: (n, [a, b]) => {
+  matmul: (n, [x, b, normWeight]) => {
     const { transA, transB } = n.attrs;
     const [ra, ca] = shapeOf(n, 0);
     const [rb, cb] = shapeOf(n, 1);
     const M = transA ? ca : ra;
     const K = transA ? ra : ca;
     const N = transB ? rb : cb;
+    // fuse-norm-matmul: exactly the rmsnorm that was fused in, of A's rows, then the product of its y
+    const normed = n.attrs.norm ? rmsnormRows(x, normWeight, ra, ca, n.attrs.norm.eps) : undefined;
+    const a = normed ? normed.y : x;
     const A = (i: number, k: number) => (transA ? a[k * ca + i] : a[i * ca + k]);
     const B = (k: number, j: number) => (transB ? b[j * cb + k] : b[k * cb + j]);
     const y = new Float64Array(M * N);
@@ -348,6 +351,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     }
     // fuse-matmul-rope: exactly the rope that was fused in, on the product.
     const rope = n.attrs.rope;
+    if (normed) return [y, normed.y, normed.rstd];
     return [rope ? ropeRotate(y, M, { ...rope, heads: N / rope.headDim, inverse: false }) : y];
   },
 

@@ -64,8 +64,10 @@ export interface OpAttrs {
   reduce: { fn: 'sum' | 'max' | 'mean'; axis: number; keepDims: boolean };
   reshape: { shape: readonly number[] };
   /** With `rope` (fuse-matmul-rope) the product's rows are token rows (position = row mod seqLen) and
-   *  each head of headDim columns comes out rotated by the rope (rotate_half), as a rope of it would. */
-  matmul: { transA: boolean; transB: boolean; rope?: MatmulRope };
+   *  each head of headDim columns comes out rotated by the rope (rotate_half), as a rope of it would.
+   *  With `norm` (fuse-norm-matmul) A is RMS-normalised first by a third operand w [K] (A neither
+   *  transposed nor roped): outputs (y·B, y, rstd), y and rstd as an rmsnorm of A would give. */
+  matmul: { transA: boolean; transB: boolean; rope?: MatmulRope; norm?: { eps: number } };
   matmul_add: { transA: boolean; transB: boolean };
   /** With `norm` (fuse-embedding-norm) the lookup also RMS-normalises its rows by a third operand w [D]:
    *  outputs (out, y, rstd), y and rstd as an rmsnorm of out would give. */

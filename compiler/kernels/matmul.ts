@@ -35,6 +35,7 @@ import { f32Literal, type DeviceCaps, type KernelCase, type KernelProgram } from
 import { MAX_WORKGROUPS_PER_DIM } from '../codegen/kernel.ts';
 import { InternalError } from '../../base/errors.ts';
 import { ropeAtol, ropeReference, ropeTurnsPerPosition4 } from './rope.ts';
+import { rmsnormReference, rowNormInKernel, rowNormParams, type RowNorm } from './rmsnorm.ts';
 
 export interface MatmulParams {
   /** Rows of op(A) and C. */
@@ -71,6 +72,12 @@ export interface MatmulParams {
    * (default all; a q/k/v batch ropes q and k). Only where matmulRopeInKernel says so.
    */
   readonly rope?: { readonly theta: number; readonly headDim: number; readonly seqLen: number; readonly entries?: number };
+  /**
+   * A's rows RMS-normalised first (fuse-norm-matmul): binding norm_w [K] in, norm_y [M, K] and rstd [M]
+   * out, as the rmsnorm lane kernel computes them from `a` (the same sums in the same order, so the same
+   * bits), and the product taken of norm_y. Only where matmulNormInKernel says so.
+   */
+  readonly norm?: RowNorm;
 }
 
 export type MatmulVariant = 'subgroup' | 'portable' | 'rows';
@@ -358,7 +365,7 @@ function portableProgram(r: Resolved): KernelProgram {
  * label suffix `_sg`. On lavapipe a per-lane load costs a check and a load per active lane even at one address:
  * 0.76 / 0.73 of the per-lane kernel at the router's 512×4×64 and 64×4×512 (`npm run bench -- row-variants`).
  */
-function rowsProgram(r: Resolved, caps: MatmulCaps): KernelProgram {
+function rowsProgram(r: Resolved, caps: MatmulCaps, norm?: RowNorm): KernelProgram {
   const common = commonParams(r);
   const broadcastB = caps.subgroups;
   // a is read along its stored rows only when not transposed (then a row of op(a) is contiguous);
@@ -370,11 +377,20 @@ function rowsProgram(r: Resolved, caps: MatmulCaps): KernelProgram {
   const tileN = 4 * blocks;
   const dispatch: [number, number, number] = [Math.ceil(r.M / ROWS_WG), Math.ceil(r.N / tileN), r.batch];
   checkDispatch(dispatch, label(r, 'rows'));
+  // fuse-norm-matmul: the norm's y and rstd are written once per row, by the row's one column tile
+  const normBindings: KernelProgram['bindings'] = norm
+    ? [
+        { name: 'norm_w', access: 'read', type: 'f32', length: r.K, vec4: true },
+        { name: 'norm_y', access: 'write', type: 'f32', length: r.M * r.K, vec4: true },
+        { name: 'rstd', access: 'write', type: 'f32', length: r.M },
+      ]
+    : [];
   return {
     template: 'matmul-rows',
-    label: `${label(r, 'rows')}${broadcastB ? '_sg' : ''}`,
+    label: `${label(r, 'rows')}${norm ? '_norm' : ''}${broadcastB ? '_sg' : ''}`,
     params: {
       ...common,
+      ...rowNormParams(norm, r.K),
       broadcastB,
       tileN,
       aVec4,
@@ -387,7 +403,7 @@ function rowsProgram(r: Resolved, caps: MatmulCaps): KernelProgram {
       kMasked: r.K % 4 !== 0,
       accs: Array.from({ length: blocks }, (_, v) => ({ v, first: 4 * v })),
     },
-    bindings: bindings(r, { a: aVec4, b: bVec4, c: cVec4 }),
+    bindings: [...bindings(r, { a: aVec4, b: bVec4, c: cVec4 }), ...normBindings],
     workgroupSize: [ROWS_WG, 1, 1],
     dispatch,
     features: broadcastB ? ['subgroups'] : [],
@@ -405,6 +421,28 @@ export function matmulRopeInKernel(p: Pick<MatmulParams, 'N' | 'alpha' | 'accumu
   return matmulVariantFor(caps, p) === 'subgroup' && (p.alpha ?? 1) === 1 && !p.accumulate && (hd / 2) % 4 === 0 && (4 * caps.subgroupMinSize) % hd === 0 && p.N % hd === 0;
 }
 
+/**
+ * Whether A's rmsnorm can run in the GEMM's prologue (fuse-norm-matmul): the rows variant with one
+ * column tile (each row's y and rstd written once), one plain product (no batch, transpose of A,
+ * scale, accumulation, addend or rope), A's rows as vec4s in the lane rmsnorm's layout
+ * (rowNormInKernel: the same sums, the same bits). Elsewhere the lowering runs the rmsnorm kernel first.
+ */
+export function matmulNormInKernel(p: MatmulParams, caps: MatmulCaps): boolean {
+  const r = resolve(p);
+  return (
+    matmulVariantFor(caps, p) === 'rows' &&
+    r.batch === 1 &&
+    !r.transA &&
+    r.alpha === 1 &&
+    !r.accumulate &&
+    !r.addend &&
+    !p.rope &&
+    r.N <= 4 * ROWS_MAX_VEC4 &&
+    r.K % 4 === 0 &&
+    rowNormInKernel({ ...caps, cpuAdapter: caps.cpuAdapter === true }, r.K)
+  );
+}
+
 /** The matmul program for this device and shape (matmulVariantFor unless a variant is forced). */
 export function matmulProgram(
   p: MatmulParams,
@@ -413,10 +451,13 @@ export function matmulProgram(
   tuning: SubgroupTuning = subgroupTuningFor(caps),
 ): KernelProgram {
   const r = resolve(p);
+  if (p.norm && (variant !== 'rows' || !matmulNormInKernel(p, caps))) {
+    throw new InternalError(`matmul: ${label(r, variant)} cannot normalise A in its prologue; run the rmsnorm first`);
+  }
   if (p.rope && (variant !== 'subgroup' || !matmulRopeInKernel({ ...p, rope: p.rope }, caps))) {
     throw new InternalError(`matmul: ${label(r, variant)} cannot rope its product in the epilogue (hd ${p.rope.headDim}); rotate it after`);
   }
-  if (variant === 'rows') return rowsProgram(r, caps);
+  if (variant === 'rows') return rowsProgram(r, caps, p.norm);
   if (variant === 'subgroup') {
     if (matmulVariant(caps) !== 'subgroup') throw new Error(`matmul: the subgroup variant needs subgroups of ${SUBGROUP_LANES.join('/')} lanes`);
     return subgroupProgram(r, caps.subgroupMinSize, tuning, p.rope);
@@ -431,7 +472,10 @@ export function matmulOracle(p: MatmulParams) {
     const c = new Float32Array(extent(r.cStride, r.batch, r.M * r.N));
     if (r.accumulate) c.set(Array.from(inputs.c).slice(0, c.length));
     if (r.addend) c.set(Array.from(inputs.d).slice(0, c.length));
-    const a = inputs.a;
+    // fuse-norm-matmul: the rmsnorm reference of a's rows, rounded to f32 as norm_y stores them, is op(a)
+    const normed = p.norm ? rmsnormReference({ rows: r.M, dim: r.K, eps: p.norm.eps }, { x: inputs.a, w: inputs.norm_w }) : undefined;
+    const normY = normed ? Float32Array.from(normed.y) : undefined;
+    const a = normY ?? inputs.a;
     const b = inputs.b;
     for (let bi = 0; bi < r.batch; bi++) {
       const aBase = bi * r.aStride;
@@ -456,7 +500,7 @@ export function matmulOracle(p: MatmulParams) {
         c.set(ropeReference({ tokens: r.M, seqLen, heads: r.N / headDim, headDim, theta, inverse: false }, { x }).out, cBase);
       }
     }
-    return { c };
+    return normed && normY ? { c, norm_y: normY, rstd: Float32Array.from(normed.rstd) } : { c };
   };
 }
 

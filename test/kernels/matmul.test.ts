@@ -3,9 +3,10 @@
 // transpose mode, batched with strides and broadcasting, with alpha and accumulation.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { matmulCase, matmulRopeInKernel, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
+import { matmulCase, matmulNormInKernel, matmulRopeInKernel, matmulOracle, matmulProgram, matmulTolerance, matmulVariant, matmulVariantFor, subgroupBroadcastPlan, subgroupTuningFor, SUBGROUP_TUNING, SUBGROUP_TUNING_CPU, type MatmulCaps, type MatmulParams, type MatmulVariant } from '../../compiler/kernels/matmul.ts';
 import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
 import { ropeProgram } from '../../compiler/kernels/rope.ts';
+import { rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -243,5 +244,47 @@ describe('matmul with a separate addend', () => {
 
   it('refuses accumulate and addend together', () => {
     expect(() => matmulProgram({ M: 8, N: 8, K: 8, accumulate: true, addend: true }, CPU_ADAPTER)).toThrow(/exclusive/);
+  });
+});
+
+// fuse-norm-matmul: the rows variant RMS-normalises A's rows in its prologue (the pre-MoE norm into the router logits).
+describe('matmul with an rmsnorm of A in its prologue', () => {
+  const params: MatmulParams = { M: 70, N: 4, K: 64, norm: { eps: 1e-6 } };
+  for (const caps of [CPU_ADAPTER, CPU_NO_SUBGROUPS]) {
+    it(`${matmulProgram(params, caps).label} matches its golden WGSL and the oracle (the rmsnorm reference, then the product of its f32 y)`, async () => {
+      const program = matmulProgram(params, caps);
+      expect(program.template).toBe('matmul-rows');
+      expect(program.label).toBe(`matmul_nn_b1_70x4x64_rw_norm${caps.subgroups ? '_sg' : ''}`);
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), matmulCase(params, caps), 3);
+      expect(result.ok, result.report).toBe(true);
+    });
+
+    it(`gives the bits of the rmsnorm kernel followed by the product it replaces (${caps.subgroups ? 'b and w by broadcast' : 'per lane'})`, async () => {
+      const exec = await testExecutor();
+      for (const p of [params, { ...params, M: 33, N: 8, K: 64 }]) {
+        const fused = matmulProgram(p, caps);
+        const inputs = randomInputs(fused, 7);
+        const normed = await exec.run(rmsnormProgram({ rows: p.M, dim: p.K, eps: 1e-6 }, caps as never), { x: inputs.a, w: inputs.norm_w });
+        const product = await exec.run(matmulProgram({ M: p.M, N: p.N, K: p.K }, caps), { a: normed.y, b: inputs.b });
+        const got = await exec.run(fused, inputs);
+        expect(Array.from(got.norm_y)).toEqual(Array.from(normed.y));
+        expect(Array.from(got.rstd)).toEqual(Array.from(normed.rstd));
+        expect(Array.from(got.c)).toEqual(Array.from(product.c));
+        expect(Array.from(got.c).some((v) => v !== 0) && Array.from(got.rstd).every((v) => v > 0)).toBe(true);
+      }
+    });
+  }
+
+  it('normalises in the kernel only for a plain skinny product with vec4 rows in the lane rmsnorm layout, and refuses elsewhere', () => {
+    expect(matmulNormInKernel(params, CPU_ADAPTER)).toBe(true);
+    expect(matmulNormInKernel({ ...params, N: 64 }, CPU_ADAPTER)).toBe(false); // not the rows variant
+    expect(matmulNormInKernel({ ...params, K: 62 }, CPU_ADAPTER)).toBe(false); // rows not vec4s
+    expect(matmulNormInKernel({ ...params, K: 128 }, CPU_ADAPTER)).toBe(false); // not the lane rmsnorm's size class
+    expect(matmulNormInKernel({ ...params, transA: true }, CPU_ADAPTER)).toBe(false);
+    expect(matmulNormInKernel({ ...params, accumulate: true }, CPU_ADAPTER)).toBe(false);
+    expect(matmulNormInKernel({ ...params, batch: 2 }, CPU_ADAPTER)).toBe(false);
+    expect(matmulNormInKernel(params, LAVAPIPE_CAPS)).toBe(false); // not a CPU adapter: the subgroup GEMM after the rmsnorm kernel
+    expect(() => matmulProgram({ ...params, K: 62 }, CPU_ADAPTER)).toThrow(/cannot normalise/);
   });
 });

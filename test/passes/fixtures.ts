@@ -167,7 +167,23 @@ function lookupNorm(): Graph {
   return graph('lookup_norm', { loss, rows: x });
 }
 
+/** x → rmsnorm → a router's logits (the only matmul reading y, N = 2) and y itself elsewhere (as the
+ *  expert dispatch reads it) → loss: the pre-MoE norm fuse-norm-matmul folds into the router's product.
+ *  With `shared`, a second product reads y too (attention's q, k, v do): the pass leaves the norm alone. */
+function normRouter(shared: boolean): Graph {
+  const T = 6, D = 4;
+  const x = ir.input('x', 'f32', [T, D]);
+  const y = ir.rmsnorm(x, ir.param('ffn_norm', [D], { kind: 'normal', std: 0.5 }), 1e-5);
+  const other = shared ? ir.matmul(y, ir.param('proj', [D, D], { kind: 'normal', std: 0.5 })) : ir.unary('square', y);
+  const logits = ir.matmul(y, ir.param('router', [D, 2], { kind: 'normal', std: 0.5 }));
+  const loss = ir.add(ir.reduce('sum', ir.reduce('sum', ir.unary('square', other), 1), 0), ir.reduce('sum', ir.reduce('sum', ir.unary('square', logits), 1), 0));
+  return graph('norm_router', { loss, logits });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-norm-matmul/norm-router-forward': () => normRouter(false),
+  'fuse-norm-matmul/norm-router-grads': () => cse(simplify(autodiff(normRouter(false)))),
+  'fuse-norm-matmul/norm-shared-by-two-products': () => cse(simplify(autodiff(normRouter(true)))),
   'fuse-embedding-norm/lookup-norm-forward': lookupNorm,
   'fuse-embedding-norm/lookup-norm-grads': () => cse(simplify(autodiff(lookupNorm()))),
   'fuse-combine-norm/residual-norms-forward': () => fuseCombineAdd(moeResidualNorms()),
