@@ -253,9 +253,14 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const cores = cpus().length;
   const lavapipeThreads = Number(process.env.LP_NUM_THREADS) || cores;
   const warmup = opts.quick ? 2 : 3;
-  const rounds = opts.quick ? 2 : 3;
-  const perBlock = opts.quick ? 4 : 12;
-  const blockSeconds = opts.quick ? 30 : 90;
+  // Many short blocks rather than a few long ones: lavapipe's device time has slow stretches of tens
+  // of seconds on this VM (stop 24's timestamp probe: 23-25 ms steps with stretches of 35-48 ms); with
+  // 3 rounds of 12 steps one such stretch over one block decided the median. Short alternating blocks
+  // spread a stretch over both engines alike. Steps are cheap (~25 ms); the blocks stay ≥ 6 steps so
+  // each engine's first step after a switch (threads waking, caches) is a small part of a block.
+  const rounds = opts.quick ? 2 : 12;
+  const perBlock = opts.quick ? 4 : 8;
+  const blockSeconds = opts.quick ? 30 : 20;
   const torchThreads = [...new Set([cores, 1])];
   process.stdout.write(`train-step: ${file} (model ${session.model.name}), ${tokensPerStep} tokens/step, ${step.dispatchCount} dispatches, load ${fmt(loadBefore.one, 2)}\n`);
 
@@ -299,7 +304,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
       }
     }
     await timedWebgpu();
-    const inPlace = await perRowInPlace(session, sampler, next, opts.quick ? 8 : 40);
+    const inPlace = await perRowInPlace(session, sampler, next, opts.quick ? 8 : 120);
     next = inPlace.next;
     process.stdout.write(`  per-row ops in place: the step without its ${inPlace.omitted} per-row dispatches ${fmt(inPlace.withoutMs.median)} ms against ${fmt(inPlace.wholeMs.median)} ms whole (medians): ${fmt(100 * inPlace.share)} % of the step\n`);
 
