@@ -151,6 +151,8 @@ const RULES: { [K in OpName]: Rule<K> } = {
   activation: (n, [g]) => [g && ir.activationGrad(n.attrs.fn, g, n.inputs[0])],
   activation_grad: () => noGrad('activation_grad'),
   router: (n, [, gw, gprobs]) => {
+    // fuse-router-logits comes after autodiff: a router with its own product is never differentiated.
+    if (n.attrs.project) throw new IrError('router: a fused product (fuse-router-logits) is not differentiable; fuse after autodiff');
     // The selection bias only changes the (piecewise constant) choice: it gets no gradient.
     const noBias = n.inputs.length === 2 ? [undefined] : [];
     if (!gw && !gprobs) return [undefined, ...noBias];

@@ -3,7 +3,7 @@
 // allocation and ordering. Ops with no kernel (param, input, const, reshape) never reach here.
 import type { DeviceCaps } from '../../base/caps.ts';
 import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
-import { numel } from '../ir/types.ts';
+import { numel, routerOperands } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
 import { attentionBackwardCases, attentionCase, attentionGradRopeInKernel } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
@@ -25,7 +25,7 @@ import { sdProxyCase } from '../kernels/sd-proxy.ts';
 import { sdProjectFused, sdProjectFusedCase, sdSplitACase, sdSplitApCase, sdSplitBCase, sdSplitOutCase, sdSplitCpartLength, sdSplitOutPcCase, sdSplitPair, sdSplitVariant, type SdSplitBatch, type SdSplitOutMode, type SdSplitParams } from '../kernels/sd-split.ts';
 import { rmsnormBackwardCase, rmsnormBackwardDwCase, rmsnormCase, rmsnormGradLayout, rmsnormWeightGradCase } from '../kernels/rmsnorm.ts';
 import { ropeCase } from '../kernels/rope.ts';
-import { routerBackwardCase, routerBiasUpdateCase, routerCase, type RouterParams } from '../kernels/router.ts';
+import { routerBackwardCase, routerBiasUpdateCase, routerCase, routerProjectInKernel, type RouterParams } from '../kernels/router.ts';
 import { swigluBackwardCase, swigluCase } from '../kernels/swiglu.ts';
 import { layernormBackwardCase, layernormCase, layernormParamGradCase } from '../kernels/layernorm.ts';
 import { activationBackwardCase, activationCase } from '../kernels/activation.ts';
@@ -258,6 +258,16 @@ function emitLmHeadXent(
   if (io.mean !== undefined) c.emit(maskedMeanCase({ rows: T, vocab: V }, c.caps), { values: io.rows, targets: io.targets, mean: io.mean });
 }
 
+/** A product of RMS-normalised rows (fuse-norm-matmul): in the GEMM's prologue where it can, else the rmsnorm kernel first. */
+function emitNormProduct(c: LoweringContext, p: MatmulParams, norm: { eps: number }, io: { x: number; b: number; w: number; c: number; y: number; rstd: number }): void {
+  if (matmulNormInKernel({ ...p, norm }, c.caps)) {
+    c.emit(matmulCase({ ...p, norm }, c.caps), { a: io.x, b: io.b, norm_w: io.w, c: io.c, norm_y: io.y, rstd: io.rstd });
+    return;
+  }
+  c.emit(rmsnormCase({ rows: p.M, dim: p.K, eps: norm.eps }, c.caps), { x: io.x, w: io.w, y: io.y, rstd: io.rstd });
+  c.emit(matmulCase(p, c.caps), { a: io.y, b: io.b, c: io.c });
+}
+
 export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   input: leaf('input'),
   param: leaf('param'),
@@ -279,13 +289,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const p = { M, N, K, transA: n.attrs.transA, transB: n.attrs.transB };
     const norm = n.attrs.norm;
     if (norm) {
-      // A's rmsnorm (fuse-norm-matmul): in the GEMM's prologue where it can, else the rmsnorm kernel first
-      if (matmulNormInKernel({ ...p, norm }, c.caps)) {
-        c.emit(matmulCase({ ...p, norm }, c.caps), { a: c.input(0), b: c.input(1), norm_w: c.input(2), c: c.output(0), norm_y: c.output(1), rstd: c.output(2) });
-        return;
-      }
-      c.emit(rmsnormCase({ rows: M, dim: K, eps: norm.eps }, c.caps), { x: c.input(0), w: c.input(2), y: c.output(1), rstd: c.output(2) });
-      c.emit(matmulCase(p, c.caps), { a: c.output(1), b: c.input(1), c: c.output(0) });
+      emitNormProduct(c, p, norm, { x: c.input(0), b: c.input(1), w: c.input(2), c: c.output(0), y: c.output(1), rstd: c.output(2) });
       return;
     }
     const rope = n.attrs.rope;
@@ -404,9 +408,36 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(activationBackwardCase({ length: numel(c.inputType(1)), fn: n.attrs.fn, gated: false }, c.caps), { dh: c.input(0), x: c.input(1), dx: c.output(0) });
   },
   router: (n, c) => {
-    const [tokens, experts] = c.inputType(0).shape;
-    const bias = n.inputs.length === 2;
-    c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias), c.caps), { logits: c.input(0), ...(bias ? { bias: c.input(1) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) });
+    const at = routerOperands(n.attrs, n.inputs.map((_, i) => i));
+    const bias = at.bias !== undefined;
+    const routed = { ...(bias ? { bias: c.input(at.bias!) } : {}), topk_idx: c.output(0), topk_w: c.output(1), probs: c.output(2) };
+    const project = n.attrs.project;
+    if (!project) {
+      const [tokens, experts] = c.inputType(at.logits!).shape;
+      c.emit(routerCase(routerParams(n.attrs, tokens, experts, bias), c.caps), { logits: c.input(at.logits!), ...routed });
+      return;
+    }
+    // fuse-router-logits: the router kernel takes the product (and the rmsnorm) where it can; else the
+    // rmsnorm kernel runs first, and else the product too, into the logits output, routed after.
+    const [tokens, dim] = c.inputType(at.x!).shape;
+    const experts = c.inputType(at.weight!).shape[1];
+    const p = routerParams(n.attrs, tokens, experts, bias);
+    const io = { x: c.input(at.x!), w_r: c.input(at.weight!), logits: c.output(3), ...routed };
+    const norm = project.norm;
+    const normIo = norm ? { norm_w: c.input(at.normWeight!), norm_y: c.output(4), rstd: c.output(5) } : undefined;
+    if (routerProjectInKernel(p, { dim, norm }, c.caps)) {
+      c.emit(routerCase({ ...p, project: { dim, norm } }, c.caps), { ...io, ...normIo });
+      return;
+    }
+    if (norm && routerProjectInKernel(p, { dim }, c.caps)) {
+      c.emit(rmsnormCase({ rows: tokens, dim, eps: norm.eps }, c.caps), { x: io.x, w: normIo!.norm_w, y: normIo!.norm_y, rstd: normIo!.rstd });
+      c.emit(routerCase({ ...p, project: { dim } }, c.caps), { ...io, x: normIo!.norm_y });
+      return;
+    }
+    const product = { M: tokens, N: experts, K: dim, transA: false, transB: false };
+    if (norm) emitNormProduct(c, product, norm, { x: io.x, b: io.w_r, w: normIo!.norm_w, c: io.logits, y: normIo!.norm_y, rstd: normIo!.rstd });
+    else c.emit(matmulCase(product, c.caps), { a: io.x, b: io.w_r, c: io.logits });
+    c.emit(routerCase(p, c.caps), { logits: io.logits, ...routed });
   },
   router_bias_update: (n, c) => {
     // In place: the planner gives the result the bias param's own buffer (plan.ts).
@@ -528,9 +559,12 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(maskedMeanCase({ rows: tokens, vocab }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
   cross_entropy_fused: (_n, c) => {
-    // One row pass for loss and gradient, then the masked mean of the rows.
+    // One row pass for loss and gradient, then the masked mean of the rows. The planner hands the
+    // logits' buffer to dlogits when they die here and the kernel can rewrite them (crossEntropyInPlace).
     const [tokens, vocab] = c.inputType(0).shape;
-    c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }, c.caps), { logits: c.input(0), targets: c.input(1), gradScale: c.input(2), loss: c.output(0), dlogits: c.output(2) });
+    const io = { logits: c.input(0), targets: c.input(1), gradScale: c.input(2), loss: c.output(0) };
+    if (c.output(2) === c.input(0)) c.emit(crossEntropyCase({ tokens, vocab, withGrad: true, inPlace: true }, c.caps), io);
+    else c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }, c.caps), { ...io, dlogits: c.output(2) });
     c.emit(maskedMeanCase({ rows: tokens, vocab }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
   cross_entropy_grad: (_n, c) => {

@@ -15,7 +15,7 @@
 // Global-batch load balancing (`auxCounts`): every load-balance aux kernel binds a per-loss expert
 // count buffer named by the loss's graph output, accumulated over the step's micro-batches by a
 // counting pass ('accumulate') and read as the constant f_e by the training step ('given').
-import type { DeviceCaps } from '../../base/caps.ts';
+import type { DeviceCaps, RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { topoOrder } from '../ir/graph.ts';
 import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir/types.ts';
@@ -25,6 +25,7 @@ import type { KernelCase } from './kernel.ts';
 import { KERNEL_LOWERINGS, lowerMatmulBatch, lowerOptimizerSlab, lowerProxyBatch, lowerSplitBatch, type LoweringContext } from './lowerings.ts';
 import { planGradMatmulBatches, planMatmulBatches, planProxyBatches, planSplitBatches, type GradMatmulBatch } from './batches.ts';
 import { gradAccumCase } from '../kernels/grad-accum.ts';
+import { crossEntropyInPlace } from '../kernels/cross-entropy.ts';
 import { inPlaceInputs, optimizerOperands, planSlabs } from './slabs.ts';
 
 export type BufferKind = 'param' | 'state' | 'input' | 'const' | 'activation' | 'grad' | 'slab' | 'accum' | 'counts';
@@ -101,6 +102,19 @@ export interface ExecutionPlan {
 }
 
 /** The params whose role is of `kind`, by name (in plan order). */
+/**
+ * The input whose buffer output `i` of `node` takes over when that input dies at this node (its
+ * last reader, and the buffer's owner): matmul_add's addend (the GEMM accumulates into it) and, where
+ * the adapter's kernel rewrites its rows in place (crossEntropyInPlace), cross_entropy_fused's logits
+ * (dlogits written over them). Its lowering sees the same buffer id as input and output and picks
+ * the in-place program.
+ */
+function handOverInput(node: Node, i: number, caps: RowKernelCaps): Value | undefined {
+  if (node.op === 'matmul_add' && i === 0) return node.inputs[2];
+  if (node.op === 'cross_entropy_fused' && i === 2 && crossEntropyInPlace(caps)) return node.inputs[0];
+  return undefined;
+}
+
 export function paramsWithRole<K extends ParamRole['kind']>(plan: ExecutionPlan, kind: K): { name: string; spec: PlanParam; role: Extract<ParamRole, { kind: K }> }[] {
   const out: { name: string; spec: PlanParam; role: Extract<ParamRole, { kind: K }> }[] = [];
   for (const [name, spec] of Object.entries(plan.params)) if (spec.role?.kind === kind) out.push({ name, spec, role: spec.role as Extract<ParamRole, { kind: K }> });
@@ -540,10 +554,10 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
             return pool.createView(gradBBuffers.get(gb.batch)!.root, gb.j * batch.bSlot, bytesOf(t), 'activation', `${node.op}#${i}`);
           }
           unplanned += roundUp(bytesOf(t));
-          const addend = node.op === 'matmul_add' ? node.inputs[2] : undefined;
-          if (addend && lastUse.get(addend.node) === position && addend.node.op !== 'reshape' && owner.get(buf(addend)) === addend.node) {
-            owner.set(buf(addend), node);
-            return buf(addend);
+          const donor = handOverInput(node, i, caps);
+          if (donor && lastUse.get(donor.node) === position && donor.node.op !== 'reshape' && owner.get(buf(donor)) === donor.node) {
+            owner.set(buf(donor), node);
+            return buf(donor);
           }
           const id = pool.acquire(bytesOf(t), `${node.op}#${i}`);
           owner.set(id, node);

@@ -2,7 +2,7 @@
 // IrError saying what is wrong. The single source of truth for op signatures; the factories and the
 // verifier both call it, so a graph that verifies is a graph every later stage can trust.
 import type { DType, OpAttrs, OpName, TensorType } from './types.ts';
-import { formatType, numel } from './types.ts';
+import { formatType, numel, routerOperands } from './types.ts';
 
 export class IrError extends Error {
   constructor(message: string) {
@@ -191,16 +191,32 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[1].shape)];
   },
   router: (ins, a) => {
-    expect(ins.length === 1 || ins.length === 2, 'router', `takes logits and an optional bias, got ${ins.length} inputs`);
-    rank('router', ins[0], 2, 'logits');
-    const [T, E] = ins[0].shape;
+    const ops = routerOperands(a, ins);
+    expect(ins.length === ops.fixed || ins.length === ops.fixed + 1, 'router', `takes ${a.project ? `x, the router matrix${a.project.norm ? ', the norm weight' : ''}` : 'logits'} and an optional bias, got ${ins.length} inputs`);
+    let T: number, E: number;
+    if (ops.x && ops.weight) {
+      // fuse-router-logits: logits = x·W (x RMS-normalised first with project.norm), also an output
+      rank('router', ops.x, 2, 'x');
+      rank('router', ops.weight, 2, 'router matrix');
+      expect(ops.x.shape[1] === ops.weight.shape[0], 'router', `x ${formatType(ops.x)} and the router matrix ${formatType(ops.weight)} do not chain`);
+      [T, E] = [ops.x.shape[0], ops.weight.shape[1]];
+      if (a.project!.norm) {
+        expect(a.project!.norm.eps > 0 && Number.isFinite(a.project!.norm.eps), 'router', `norm eps must be positive, got ${a.project!.norm.eps}`);
+        expect(sameShape(ops.normWeight!.shape, [ops.x.shape[1]]) && ops.normWeight!.dtype === 'f32', 'router', `norm weight must be f32[${ops.x.shape[1]}], got ${formatType(ops.normWeight!)}`);
+      }
+    } else {
+      rank('router', ops.logits!, 2, 'logits');
+      [T, E] = ops.logits!.shape;
+    }
     expect(a.topK >= 1 && a.topK <= E, 'router', `topK ${a.topK} must be in [1, ${E}]`);
-    if (ins.length === 2) expect(ins[1].dtype === 'f32' && sameShape(ins[1].shape, [E]), 'router', `bias must be f32[${E}], got ${formatType(ins[1])}`);
+    if (ops.bias) expect(ops.bias.dtype === 'f32' && sameShape(ops.bias.shape, [E]), 'router', `bias must be f32[${E}], got ${formatType(ops.bias)}`);
     const groups = a.groups ?? 1;
     const top = a.topGroups ?? groups;
     expect(Number.isInteger(groups) && groups >= 1 && E % groups === 0, 'router', `groups ${groups} must divide the ${E} experts`);
     expect(Number.isInteger(top) && top >= 1 && top <= groups && a.topK <= top * (E / groups), 'router', `topGroups ${top} of ${groups} groups must hold top-${a.topK}`);
-    return [i32([T, a.topK]), f32([T, a.topK]), f32([T, E])]; // idx, weights, probs
+    const routed = [i32([T, a.topK]), f32([T, a.topK]), f32([T, E])]; // idx, weights, probs
+    if (!a.project) return routed;
+    return [...routed, f32([T, E]), ...(a.project.norm ? [f32(ops.x!.shape), f32([T])] : [])]; // logits, (y, rstd)
   },
   router_bias_update: (ins) => {
     arity('router_bias_update', ins, 2); // bias [E], idx [T,k]

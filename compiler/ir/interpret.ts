@@ -10,7 +10,7 @@ import { Rng } from '../../base/rng.ts';
 import { topoOrder } from './graph.ts';
 import { broadcast } from './infer.ts';
 import type { ActivationFn, Graph, Node, NodeOf, OpName, TensorType } from './types.ts';
-import { formatType, numel } from './types.ts';
+import { formatType, numel, routerOperands } from './types.ts';
 
 export type Tensor = Float64Array | Int32Array;
 
@@ -70,6 +70,17 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 /** RMSNorm of T rows of D: y = x · rstd · w, rstd = 1/√(mean(x²) + eps) per row. One place for the
  *  rmsnorm op and the one fused into moe_combine (fuse-combine-norm). */
+/** a [M,K] · b [K,N], both row-major, in float64. */
+function product(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number): Float64Array {
+  const y = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let acc = 0;
+    for (let k = 0; k < K; k++) acc += a[i * K + k] * b[k * N + j];
+    y[i * N + j] = acc;
+  }
+  return y;
+}
+
 function rmsnormRows(x: ArrayLike<number>, w: ArrayLike<number>, T: number, D: number, eps: number): { y: Float64Array; rstd: Float64Array } {
   const y = new Float64Array(T * D);
   const rstd = new Float64Array(T);
@@ -550,11 +561,17 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [Float64Array.from(x, (v, i) => dh[i] * df(v))];
   },
 
-  router: (n, [logits, bias]) => {
+  router: (n, ins) => {
     // Choice by the scores plus the optional bias, among the experts of the `topGroups` best groups
     // (DeepSeek-V3: a group scores the sum of its two best biased scores with the bias, its best
     // score without); weights always from the unbiased scores.
-    const [T, E] = shapeOf(n, 0);
+    const ops = routerOperands(n.attrs, ins);
+    const bias = ops.bias;
+    // fuse-router-logits: exactly the rmsnorm and the product that were fused in, then the routing
+    const [T, E] = [n.types[2].shape[0], n.types[2].shape[1]];
+    const D = ops.x ? ops.x.length / T : 0;
+    const normed = ops.x && n.attrs.project?.norm ? rmsnormRows(ops.x, ops.normWeight!, T, D, n.attrs.project.norm.eps) : undefined;
+    const logits = ops.logits ? Float64Array.from(ops.logits) : product(normed ? normed.y : ops.x!, ops.weight!, T, D, E);
     const { topK: K, score, normalize, scale, groups = 1, topGroups = groups } = n.attrs;
     const size = E / groups;
     const idx = new Int32Array(T * K);
@@ -577,7 +594,8 @@ const OPS: { [K in OpName]: Impl<K> } = {
         w[t * K + j] = (normalize ? p[e] / sum : p[e]) * scale;
       });
     }
-    return [idx, w, probs];
+    if (!n.attrs.project) return [idx, w, probs];
+    return [idx, w, probs, logits, ...(normed ? [normed.y, normed.rstd] : [])];
   },
 
   router_grad: (n, [dW, probs, idx, dProbs]) => {

@@ -95,8 +95,11 @@ export interface OpAttrs {
   activation_grad: { fn: ActivationFn };
   /** Inputs: logits [T,E], optionally the selection bias [E] (added to the scores for the choice
    *  only). `groups` > 1 (absent = 1): DeepSeek-V3 group-limited routing, experts in `groups` equal
-   *  groups of which the `topGroups` best stay eligible (compiler/kernels/router.ts). */
-  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number; groups?: number; topGroups?: number };
+   *  groups of which the `topGroups` best stay eligible (compiler/kernels/router.ts).
+   *  With `project` (fuse-router-logits) the router computes its logits itself: inputs x [T,D], the
+   *  router matrix [D,E], with `project.norm` the RMSNorm weight [D] of x's rows, then the optional
+   *  bias; outputs (idx, weights, probs, logits) and with the norm its (y, rstd) (routerOperands). */
+  router: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number; groups?: number; topGroups?: number; project?: RouterProject };
   router_grad: { score: 'softmax' | 'sigmoid'; topK: number; normalize: boolean; scale: number };
   /** capacityFactor absent or 0: dropless. */
   /** bias [E], idx [T,k] → bias + rate·sign(T·k/E − load_e), load_e = assignments to e (DeepSeek-V3). */
@@ -182,6 +185,31 @@ export interface Graph {
   readonly outputs: Readonly<Record<string, Value>>;
   /** Roles of some outputs (by output name); an output without one is a plain result. */
   readonly roles?: Readonly<Record<string, OutputRole>>;
+}
+
+/** fuse-router-logits: the router's own product x·W (x RMS-normalised first with `norm`). */
+export interface RouterProject {
+  readonly norm?: { readonly eps: number };
+}
+
+/**
+ * A router node's operands by role: `logits`, or with `project` the product's `x`, `weight` and
+ * `normWeight` (with project.norm); then the optional selection `bias`. The one reading of the
+ * positional layout (infer, interpreter, autodiff and lowering take operands from here).
+ */
+export function routerOperands<T>(attrs: OpAttrs['router'], inputs: readonly T[]): {
+  readonly logits?: T;
+  readonly x?: T;
+  readonly weight?: T;
+  readonly normWeight?: T;
+  readonly bias?: T;
+  /** How many operands come before the bias. */
+  readonly fixed: number;
+} {
+  const project = attrs.project;
+  if (!project) return { logits: inputs[0], bias: inputs[1], fixed: 1 };
+  const fixed = project.norm ? 3 : 2;
+  return { x: inputs[0], weight: inputs[1], normWeight: project.norm ? inputs[2] : undefined, bias: inputs[fixed], fixed };
 }
 
 export const sameValue = (a: Value, b: Value): boolean => a.node === b.node && a.index === b.index;

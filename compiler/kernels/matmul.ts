@@ -132,7 +132,7 @@ const ROWS_MAX_VEC4 = 4;
  *  (`npm run bench -- row-variants`, the qwen_tiny router pairs; 0.88 / 0.85 ad hoc) but 1.28 at
  *  nn 512×16×64 (ad hoc, 30 rounds); wider tiles lose badly (nt 512×64×4 336 vs 131, nn 512×64×64 3629 vs 246): each
  *  invocation loads its own row of a, and every value loaded feeds only its own N columns. */
-const ROWS_MAX_N = 8;
+export const ROWS_MAX_N = 8;
 
 interface Resolved {
   M: number;

@@ -40,6 +40,8 @@
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
+import { rmsnormReference, rowNormInKernel, rowNormParams, type RowNorm } from './rmsnorm.ts';
+import { ROWS_MAX_N } from './matmul.ts';
 
 /** Experts per MoE layer every MoE kernel supports (the aux-loss histogram in workgroup memory is
  *  the binding one); `check` refuses more (compiler/config/model.ts). */
@@ -63,6 +65,13 @@ export interface RouterParams {
   readonly groups?: { readonly count: number; readonly topk: number };
   /** A per-expert bias [E] added to the scores for selection only. */
   readonly selectionBias: boolean;
+  /**
+   * The router computes its logits itself (fuse-router-logits): bindings x [T, dim], w_r [dim, E] and
+   * with `norm` norm_w [dim] in, logits [T, E] out (read back by the routing), with `norm` also norm_y
+   * [T, dim] and rstd [T]: x's rows RMS-normalised first as the lane rmsnorm does, the product taken as
+   * the rows matmul does (the same bits). Only where routerProjectInKernel says so.
+   */
+  readonly project?: { readonly dim: number; readonly norm?: RowNorm };
 }
 
 export interface RouterBackwardParams extends RouterParams {
@@ -83,6 +92,17 @@ export const ROUTER_SERIAL_MAX_TOPK = 16;
 
 export function routerVariant(caps: RowKernelCaps, topK: number): RouterVariant {
   return caps.cpuAdapter && topK <= ROUTER_SERIAL_MAX_TOPK ? 'serial' : 'list';
+}
+
+/**
+ * Whether the router kernel can take its logits' product itself (fuse-router-logits): the serial
+ * variant (an invocation per token, as the rows matmul that would compute them), at most
+ * ROWS_MAX_N experts in vec4 blocks (the rows matmul's size class: the same FMA order, so the same
+ * bits), rows of x as vec4s; with a norm, the lane rmsnorm's layout (rowNormInKernel). Elsewhere the
+ * lowering runs the product (and the rmsnorm) first and routes its logits.
+ */
+export function routerProjectInKernel(p: Pick<RouterParams, 'topK' | 'experts'>, project: { readonly dim: number; readonly norm?: RowNorm }, caps: RowKernelCaps): boolean {
+  return routerVariant(caps, p.topK) === 'serial' && p.experts % 4 === 0 && p.experts <= ROWS_MAX_N && project.dim % 4 === 0 && (!project.norm || rowNormInKernel(caps, project.dim));
 }
 
 function validate(p: RouterParams): void {
@@ -140,18 +160,46 @@ export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: Rou
   const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
   const te = p.tokens * p.experts;
   const tk = p.tokens * p.topK;
+  const project = p.project;
+  if (project && (!serial || !routerProjectInKernel(p, project, caps))) throw new InternalError(`router: this variant cannot compute its ${p.experts} logits from rows of ${project.dim}; run the product first`);
+  const broadcast = caps.subgroups;
+  const projectBindings: KernelBinding[] = project
+    ? [
+        { name: 'x', access: 'read', type: 'f32', length: p.tokens * project.dim, vec4: true },
+        ...(project.norm ? [{ name: 'norm_w', access: 'read' as const, type: 'f32' as const, length: project.dim, vec4: true }] : []),
+        { name: 'w_r', access: 'read', type: 'f32', length: project.dim * p.experts, vec4: true },
+      ]
+    : [];
   const bindings: KernelBinding[] = [
-    { name: 'logits', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: -4, hi: 4 } },
+    ...projectBindings,
+    project ? { name: 'logits', access: 'readwrite', type: 'f32', length: te } : { name: 'logits', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: -4, hi: 4 } },
     ...(p.selectionBias ? [{ name: 'bias', access: 'read' as const, type: 'f32' as const, length: p.experts, fill: { kind: 'float' as const, lo: -0.3, hi: 0.3 } }] : []),
     { name: 'topk_idx', access: 'write', type: 'i32', length: tk },
     { name: 'topk_w', access: 'write', type: 'f32', length: tk },
     { name: 'probs', access: 'write', type: 'f32', length: te },
+    ...(project?.norm
+      ? [
+          { name: 'norm_y', access: 'write' as const, type: 'f32' as const, length: p.tokens * project.dim, vec4: true },
+          { name: 'rstd', access: 'write' as const, type: 'f32' as const, length: p.tokens },
+        ]
+      : []),
   ];
+  const projectTag = project ? `_x${project.dim}${project.norm ? '_norm' : ''}${broadcast ? '_sg' : ''}` : '';
   return {
     template: serial ? 'router_serial' : 'router',
-    label: `router_${configTag(p)}_${p.tokens}x${p.experts}${serial ? '_serial' : ''}`,
+    label: `router_${configTag(p)}_${p.tokens}x${p.experts}${serial ? '_serial' : ''}${projectTag}`,
     params: {
       ...commonParams(p, dispatchX),
+      ...(project
+        ? {
+            project: true,
+            broadcast,
+            dimVec: project.dim / 4,
+            expertsVec: p.experts / 4,
+            accs: Array.from({ length: p.experts / 4 }, (_, v) => ({ v, first: 4 * v })),
+            ...rowNormParams(project.norm, project.dim),
+          }
+        : {}),
       // The serial variant's candidate registers 0..k-1, and the shift of slot s from slot s - 1,
       // last slot first (each reads its upper neighbour before that one is overwritten).
       ...(serial
@@ -165,7 +213,7 @@ export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: Rou
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,
-    features: [],
+    features: project && broadcast ? ['subgroups'] : [],
   };
 }
 
@@ -236,8 +284,15 @@ export function routerSelect(p: RouterParams, logitsRow: readonly number[], scor
 }
 
 export function routerOracle(p: RouterParams) {
-  return (inputs: Inputs): Record<string, Float32Array | Int32Array> => {
+  return (given: Inputs): Record<string, Float32Array | Int32Array> => {
     const { tokens: T, experts: E, topK: K } = p;
+    // fuse-router-logits: the rmsnorm reference of x's rows (rounded to f32 as norm_y stores them), then the
+    // product with w_r rounded to f32 as logits stores it; the routing below reads those f32 logits.
+    const project = p.project;
+    const normed = project?.norm ? rmsnormReference({ rows: T, dim: project.dim, eps: project.norm.eps }, { x: given.x, w: given.norm_w }) : undefined;
+    const normY = normed ? Float32Array.from(normed.y) : undefined;
+    const projected = project ? projectRows(normY ?? given.x, given.w_r, T, project.dim, E) : undefined;
+    const inputs = projected ? { ...given, logits: projected } : given;
     const probs = new Float32Array(T * E);
     const topkIdx = new Int32Array(T * K);
     const topkW = new Float32Array(T * K);
@@ -252,8 +307,21 @@ export function routerOracle(p: RouterParams) {
         topkW[t * K + j] = (p.normalize ? s[e] / sum : s[e]) * p.scale;
       });
     }
-    return { topk_idx: topkIdx, topk_w: topkW, probs };
+    const routed = { topk_idx: topkIdx, topk_w: topkW, probs };
+    if (!projected) return routed;
+    return { ...routed, logits: projected, ...(normed && normY ? { norm_y: normY, rstd: Float32Array.from(normed.rstd) } : {}) };
   };
+}
+
+/** a [M, K] · b [K, N] in float64, rounded to f32. */
+function projectRows(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number): Float32Array {
+  const out = new Float32Array(M * N);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+    let sum = 0;
+    for (let k = 0; k < K; k++) sum += a[m * K + k] * b[k * N + n];
+    out[m * N + n] = sum;
+  }
+  return out;
 }
 
 /** d(logits) from d(topk_w) (+ dProbs), with the selection held fixed. */

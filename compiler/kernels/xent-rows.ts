@@ -20,8 +20,8 @@ export interface XentRowsParams {
   readonly rows: number;
   readonly vocab: number;
   readonly withGrad: boolean;
-  /** Gradient written over `logits` with the precomputed `scale` (lm_head_xent); else into
-   *  `dlogits`, scaled by gradScale[0] / count with the count taken in the kernel (cross_entropy). */
+  /** Gradient written over `logits` (lm_head_xent always; cross_entropy when the planner hands the
+   *  dying logits' buffer to dlogits), else into `dlogits`. */
   readonly inPlace: boolean;
 }
 
@@ -44,7 +44,8 @@ export function xentRowsProgram(p: XentRowsParams, bindings: KernelBinding[]): K
       steps,
       withGrad: p.withGrad,
       inPlace: p.inPlace,
-      countTargets: p.withGrad && !p.inPlace,
+      // lm_head_xent scales by its precomputed `scale`; cross_entropy by gradScale[0] / count, the count taken here
+      countTargets: p.withGrad && p.kernel === 'cross_entropy',
       out: p.inPlace ? 'logits' : 'dlogits',
       dispatchX,
       negInf: f32Literal(-3.4028234663852886e38),

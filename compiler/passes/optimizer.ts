@@ -20,7 +20,7 @@ import { ir, out } from '../ir/build.ts';
 import { graph, outputsWithRole, topoOrder } from '../ir/graph.ts';
 import { IrError } from '../ir/infer.ts';
 import type { Graph, Node, ParamRole, Value } from '../ir/types.ts';
-import { typeOf } from '../ir/types.ts';
+import { routerOperands, typeOf } from '../ir/types.ts';
 import { paramsOf } from './autodiff.ts';
 
 export interface OptimizerOptions {
@@ -109,11 +109,13 @@ export function optimizer(g: Graph, opts: OptimizerOptions = DEFAULT_OPTIMIZER):
   }
 
   for (const node of topoOrder(g)) {
-    if (node.op !== 'router' || node.inputs.length < 2) continue;
-    const bias = node.inputs[1].node;
+    if (node.op !== 'router') continue;
+    const biasValue = routerOperands(node.attrs, node.inputs).bias;
+    if (!biasValue) continue;
+    const bias = biasValue.node;
     const role = bias.op === 'param' ? bias.attrs.role : undefined;
     if (bias.op !== 'param' || role?.kind !== 'router_bias') throw new IrError('optimizer: a router selection bias must be a param with role router_bias');
-    outputs[`update.${bias.attrs.name}`] = ir.routerBiasUpdate(node.inputs[1], out(node, 0), role.rate);
+    outputs[`update.${bias.attrs.name}`] = ir.routerBiasUpdate(biasValue, out(node, 0), role.rate);
   }
 
   if (projectUpdate) {

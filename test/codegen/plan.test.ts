@@ -52,6 +52,25 @@ describe('execution planning', () => {
     expect(plan.dispatches.filter((d) => d.op === 'attention_grad').map((d) => d.program.template)).toEqual(['attention_dq', 'attention_dkv', 'rope', 'rope', 'attention_dq', 'attention_dkv', 'rope', 'rope']);
   });
 
+  it('hands the dying logits to the cross-entropy gradient on CPU adapters (dlogits written over them), not elsewhere', () => {
+    const xent = (plan: ExecutionPlan) => plan.dispatches.find((d) => d.program.label.startsWith('cross_entropy_grad_'))!;
+    // without the shared expert the final norm is fused into the last combine, so the LM head's node dies at the
+    // cross-entropy (liveness is per node: a fused norm's y read later would keep the logits' node alive)
+    const plain = runPasses(lowerModel(tinyModel({ shared: false }), SHAPE), TRAINING_PIPELINE);
+    const cpu = planGraph(plain, { ...CAPS, cpuAdapter: true });
+    const inPlace = xent(cpu);
+    expect(inPlace.program.label).toMatch(/_inplace_rows$/);
+    const logitsAt = inPlace.program.bindings.findIndex((b) => b.name === 'logits');
+    // the logits' producer (the LM-head GEMM) wrote the same buffer, and the dlogits' readers read it
+    const producer = cpu.dispatches[cpu.dispatches.indexOf(inPlace) - 1];
+    expect(producer.buffers[producer.program.bindings.findIndex((b) => b.name === 'c')]).toBe(inPlace.buffers[logitsAt]);
+    const readers = cpu.dispatches.slice(cpu.dispatches.indexOf(inPlace) + 1).filter((d) => d.buffers.includes(inPlace.buffers[logitsAt]));
+    expect(readers.length).toBeGreaterThanOrEqual(2); // the LM head's data and weight gradient GEMMs
+    const gpu = xent(planGraph(plain, CAPS));
+    expect(gpu.program.bindings.map((b) => b.name)).toContain('dlogits');
+    expect(gpu.buffers[gpu.program.bindings.findIndex((b) => b.name === 'dlogits')]).not.toBe(gpu.buffers[gpu.program.bindings.findIndex((b) => b.name === 'logits')]);
+  });
+
   it('reuses activation buffers and puts each AdamW group in one dispatch', () => {
     const plan = planGraph(step, CAPS);
     const activationBytes = plan.buffers.filter((b) => b.kind === 'activation').reduce((s, b) => s + b.bytes, 0);

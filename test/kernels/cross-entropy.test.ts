@@ -4,7 +4,7 @@
 // logits, an all-ignored batch, and the gradient reference against finite differences.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { crossEntropyCase, crossEntropyProgram, crossEntropyReference, type CrossEntropyParams } from '../../compiler/kernels/cross-entropy.ts';
+import { crossEntropyCase, crossEntropyInPlace, crossEntropyProgram, crossEntropyReference, type CrossEntropyParams } from '../../compiler/kernels/cross-entropy.ts';
 import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
@@ -80,4 +80,35 @@ describe('cross-entropy kernels', () => {
     const analytic = crossEntropyReference(p, { logits, targets, gradScale }).dlogits;
     for (let i = 0; i < logits.length; i++) expect(analytic[i]).toBeCloseTo(numeric[i], 7);
   });
+
+  // The planner hands the dying logits' buffer to dlogits on CPU adapters (cross_entropy_fused): the rows kernel writes the
+  // gradient over the logits it walked.
+  for (const params of [{ tokens: 7, vocab: 1000, withGrad: true, inPlace: true }, { tokens: 67, vocab: 36, withGrad: true, inPlace: true }]) {
+    const label = crossEntropyProgram(params, CPU_CAPS).label;
+    it(`${label} (in place) matches its golden WGSL and the oracle (dlogits in the logits binding)`, async () => {
+      const program = crossEntropyProgram(params, CPU_CAPS);
+      expect(program.bindings.map((b) => `${b.name}:${b.access}`)).toEqual(['logits:readwrite', 'targets:read', 'gradScale:read', 'loss:write']);
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), crossEntropyCase(params, CPU_CAPS), 5);
+      expect(result.ok, result.report).toBe(true);
+    });
+    it(`${label} gives the out-of-place kernel's bits`, async () => {
+      const exec = await testExecutor();
+      const logits = Float32Array.from({ length: params.tokens * params.vocab }, (_, i) => Math.sin(i * 0.37) * 6);
+      const targets = Int32Array.from({ length: params.tokens }, (_, t) => (t % 5 === 4 ? -1 : (t * 13) % params.vocab));
+      const gradScale = Float32Array.of(1.5);
+      const apart = await exec.run(crossEntropyProgram({ ...params, inPlace: false }, CPU_CAPS), { logits, targets, gradScale });
+      const inPlace = await exec.run(crossEntropyProgram(params, CPU_CAPS), { logits, targets, gradScale });
+      expect(Array.from(inPlace.logits)).toEqual(Array.from(apart.dlogits));
+      expect(Array.from(inPlace.loss)).toEqual(Array.from(apart.loss));
+      expect(Array.from(apart.dlogits).some((x) => x < 0) && Array.from(apart.dlogits).some((x) => x > 0)).toBe(true);
+    });
+  }
+
+  it('writes in place only on CPU adapters (a workgroup-per-row kernel would race on the target logit)', () => {
+    expect(crossEntropyInPlace(CPU_CAPS)).toBe(true);
+    expect(crossEntropyInPlace(GPU_CAPS)).toBe(false);
+    expect(() => crossEntropyProgram({ tokens: 7, vocab: 1000, withGrad: true, inPlace: true }, GPU_CAPS)).toThrow(/only the CPU rows layout/);
+  });
 });
+

@@ -12,6 +12,7 @@ import {
   routerCase,
   routerOracle,
   routerProgram,
+  routerProjectInKernel,
   routerVariant,
   ROUTER_SERIAL_MAX_TOPK,
   type RouterBackwardParams,
@@ -25,6 +26,8 @@ import { ir } from '../../compiler/ir/build.ts';
 import { graph } from '../../compiler/ir/graph.ts';
 import { interpretGraph } from '../../compiler/ir/interpret.ts';
 import { checkKernel, randomInputs } from '../../runtime/kernel-check.ts';
+import { matmulProgram } from '../../compiler/kernels/matmul.ts';
+import { rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 
@@ -155,5 +158,55 @@ describe('router kernels', () => {
     expect(() => routerProgram({ ...base, tokens: 4, experts: ROUTER_MAX_EXPERTS + 1, topK: 2, scoring: 'softmax' }, CPU)).toThrow(InternalError);
     expect(() => routerProgram({ ...base, tokens: 4, experts: 256, topK: ROUTER_MAX_TOPK + 1, scoring: 'softmax' }, CPU)).toThrow(InternalError);
     expect(() => routerProgram({ ...base, tokens: 4, experts: 16, topK: 8, scoring: 'softmax', groups: { count: 4, topk: 1 } }, CPU)).toThrow(/cannot supply/);
+  });
+});
+
+// fuse-router-logits: the serial router computes its token's logits (of the RMS-normalised row, with a norm) itself.
+describe('router with its own product', () => {
+  const projected: { params: RouterParams; caps: RowKernelCaps }[] = [
+    { params: { ...base, tokens: 70, experts: 4, topK: 2, scoring: 'softmax', project: { dim: 64, norm: { eps: 1e-6 } } }, caps: CPU },
+    { params: { ...base, tokens: 70, experts: 4, topK: 2, scoring: 'softmax', project: { dim: 64, norm: { eps: 1e-6 } } }, caps: { ...CPU, subgroups: false } },
+    { params: { ...base, tokens: 33, experts: 8, topK: 2, scoring: 'sigmoid', normalize: true, scale: 2.5, selectionBias: true, project: { dim: 128 } }, caps: CPU },
+  ];
+  for (const { params, caps } of projected) {
+    const label = routerProgram(params, caps).label;
+    it(`${label} matches its golden WGSL and the oracle (the rmsnorm and product references, then the routing of their f32 logits)`, async () => {
+      const program = routerProgram(params, caps);
+      expect(program.template).toBe('router_serial');
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), routerCase(params, caps), 3);
+      expect(result.ok, result.report).toBe(true);
+    });
+
+    it(`${label} gives the bits of ${params.project!.norm ? 'the rmsnorm kernel, ' : ''}the rows matmul and the router it replaces`, async () => {
+      const exec = await testExecutor();
+      const { tokens: T, experts: E, project } = params;
+      const D = project!.dim;
+      const fused = routerProgram(params, caps);
+      const inputs = randomInputs(fused, 13);
+      const normed = project!.norm ? await exec.run(rmsnormProgram({ rows: T, dim: D, eps: project!.norm.eps }, caps), { x: inputs.x, w: inputs.norm_w }) : undefined;
+      const product = await exec.run(matmulProgram({ M: T, N: E, K: D }, caps), { a: normed ? normed.y : inputs.x, b: inputs.w_r });
+      const routed = await exec.run(routerProgram({ ...params, project: undefined }, caps), { logits: product.c, ...(params.selectionBias ? { bias: inputs.bias } : {}) });
+      const got = await exec.run(fused, inputs);
+      expect(Array.from(got.logits)).toEqual(Array.from(product.c));
+      for (const name of ['topk_idx', 'topk_w', 'probs']) expect(Array.from(got[name]), name).toEqual(Array.from(routed[name]));
+      if (normed) {
+        expect(Array.from(got.norm_y)).toEqual(Array.from(normed.y));
+        expect(Array.from(got.rstd)).toEqual(Array.from(normed.rstd));
+      }
+      expect(new Set(Array.from(got.topk_idx)).size).toBeGreaterThan(1);
+    });
+  }
+
+  it('takes the product where the serial router meets the rows matmul (E ≤ 8 in vec4s) and, with a norm, the lane rmsnorm; refuses elsewhere', () => {
+    const p = { experts: 4, topK: 2 };
+    expect(routerProjectInKernel(p, { dim: 64, norm: { eps: 1e-6 } }, CPU)).toBe(true);
+    expect(routerProjectInKernel(p, { dim: 128 }, CPU)).toBe(true);
+    expect(routerProjectInKernel(p, { dim: 128, norm: { eps: 1e-6 } }, CPU)).toBe(false); // not the lane rmsnorm's size class
+    expect(routerProjectInKernel({ experts: 6, topK: 2 }, { dim: 64 }, CPU)).toBe(false);
+    expect(routerProjectInKernel({ experts: 16, topK: 2 }, { dim: 64 }, CPU)).toBe(false);
+    expect(routerProjectInKernel(p, { dim: 62 }, CPU)).toBe(false);
+    expect(routerProjectInKernel(p, { dim: 64 }, GPU)).toBe(false);
+    expect(() => routerProgram({ ...base, tokens: 8, experts: 16, topK: 2, scoring: 'softmax', project: { dim: 64 } }, CPU)).toThrow(/run the product first/);
   });
 });

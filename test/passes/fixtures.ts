@@ -8,6 +8,7 @@ import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
 import { fuseCombineAdd } from '../../compiler/passes/fuse-combine-add.ts';
+import { fuseNormMatmul } from '../../compiler/passes/fuse-norm-matmul.ts';
 import { fuseRopePair } from '../../compiler/passes/fuse-rope-pair.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { mlpLoss, moeBlockLoss } from '../ir/small-graphs.ts';
@@ -180,7 +181,25 @@ function normRouter(shared: boolean): Graph {
   return graph('norm_router', { loss, logits });
 }
 
+/** x → (rmsnorm →) the gate's logits → router → a weighted loss, the logits also read by a z-loss-like
+ *  square, and (with the norm) y by the experts' side: the MoE gate fuse-router-logits folds into the router.
+ *  Without the norm, a selection bias rides along. */
+function gateRouter(norm: boolean): Graph {
+  const T = 6, D = 4, E = 4;
+  const x = ir.input('x', 'f32', [T, D]);
+  const y = norm ? ir.rmsnorm(x, ir.param('ffn_norm', [D], { kind: 'normal', std: 0.5 }), 1e-5) : x;
+  const logits = ir.matmul(y, ir.param('router', [D, E], { kind: 'normal', std: 0.8 }));
+  const attrs = { score: 'softmax' as const, topK: 2, normalize: !norm, scale: 1 };
+  const [, weights, probs] = norm ? ir.router(logits, attrs) : ir.router(logits, attrs, ir.param('router_bias', [E], { kind: 'normal', std: 0.1 }));
+  const sum2 = (v: Value) => ir.reduce('sum', ir.reduce('sum', v, 1), 0);
+  let loss = ir.add(ir.add(sum2(ir.unary('square', weights)), sum2(ir.unary('square', probs))), sum2(ir.unary('square', logits)));
+  if (norm) loss = ir.add(loss, sum2(ir.unary('square', y)));
+  return graph('gate_router', { loss });
+}
+
 export const FIXTURES: Readonly<Record<string, () => Graph>> = {
+  'fuse-router-logits/norm-gate-grads': () => fuseNormMatmul(cse(simplify(autodiff(gateRouter(true))))),
+  'fuse-router-logits/bias-gate-forward': () => gateRouter(false),
   'fuse-norm-matmul/norm-router-forward': () => normRouter(false),
   'fuse-norm-matmul/norm-router-grads': () => cse(simplify(autodiff(normRouter(false)))),
   'fuse-norm-matmul/norm-shared-by-two-products': () => cse(simplify(autodiff(normRouter(true)))),
