@@ -41,7 +41,7 @@ import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 import { rmsnormReference, rowNormInKernel, rowNormParams, type RowNorm } from './rmsnorm.ts';
-import { ROWS_MAX_N } from './matmul.ts';
+import { matmulOracle, ROWS_MAX_N } from './matmul.ts';
 
 /** Experts per MoE layer every MoE kernel supports (the aux-loss histogram in workgroup memory is
  *  the binding one); `check` refuses more (compiler/config/model.ts). */
@@ -291,7 +291,7 @@ export function routerOracle(p: RouterParams) {
     const project = p.project;
     const normed = project?.norm ? rmsnormReference({ rows: T, dim: project.dim, eps: project.norm.eps }, { x: given.x, w: given.norm_w }) : undefined;
     const normY = normed ? Float32Array.from(normed.y) : undefined;
-    const projected = project ? projectRows(normY ?? given.x, given.w_r, T, project.dim, E) : undefined;
+    const projected = project ? matmulOracle({ M: T, N: E, K: project.dim })({ a: normY ?? given.x, b: given.w_r }).c : undefined;
     const inputs = projected ? { ...given, logits: projected } : given;
     const probs = new Float32Array(T * E);
     const topkIdx = new Int32Array(T * K);
@@ -311,17 +311,6 @@ export function routerOracle(p: RouterParams) {
     if (!projected) return routed;
     return { ...routed, logits: projected, ...(normed && normY ? { norm_y: normY, rstd: Float32Array.from(normed.rstd) } : {}) };
   };
-}
-
-/** a [M, K] · b [K, N] in float64, rounded to f32. */
-function projectRows(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number): Float32Array {
-  const out = new Float32Array(M * N);
-  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-    let sum = 0;
-    for (let k = 0; k < K; k++) sum += a[m * K + k] * b[k * N + n];
-    out[m * N + n] = sum;
-  }
-  return out;
 }
 
 /** d(logits) from d(topk_w) (+ dProbs), with the selection held fixed. */
