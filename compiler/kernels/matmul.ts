@@ -17,7 +17,8 @@
 // - `portable` (templates/matmul-portable.wgsl.hbs): no optional features; each invocation owns a
 //   4×4 register tile and reads scalars.
 // - `rows` (templates/matmul-rows.wgsl.hbs): CPU adapters (DeviceCaps.cpuAdapter, lavapipe) for
-//   N ≤ 8 only: an invocation owns one row of C and up to 16 columns.
+//   N ≤ 8 only: an invocation owns one row of C and up to 16 columns; with `norm`
+//   (fuse-norm-matmul, matmulNormInKernel) it RMS-normalises its row of A first.
 // Which adapter gets which (matmulVariantFor): a CPU adapter takes `rows` for N ≤ 8; otherwise an
 // adapter with subgroups of 4, 8 or 16 lanes (lavapipe, many GPUs) takes `subgroup`, any other
 // adapter `portable`. A real GPU is never given `rows`.

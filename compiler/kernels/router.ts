@@ -37,6 +37,10 @@
 //   registers or fast local memory.
 // The backward and the bias update have one variant each (already one invocation per token, and a
 // single small workgroup).
+// With `project` (fuse-router-logits; serial variant, E ≤ ROWS_MAX_N in vec4 blocks) the kernel takes
+// x and the gate matrix instead of logits: each invocation forms its token's logits with the rows
+// matmul's FMA order (x RMS-normalised first with the lane rmsnorm's sums when `project.norm`),
+// stores them and routes them as above, so its outputs are bitwise those of the three kernels it replaces.
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { ceilDiv, f32Literal, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
