@@ -112,7 +112,8 @@ const RULES: { [K in OpName]: Rule<K> } = {
     return [da, db, g];
   },
   embedding: (n, [g, gy, grstd]) => {
-    // fuse-embedding-norm comes after autodiff: its normalised outputs are never differentiated.
+    // fuse-embedding-norm and fuse-embedding-sort come after autodiff: their outputs are never differentiated.
+    if (n.attrs.sort) throw new IrError('embedding: the ids\' sort (fuse-embedding-sort) is fused after autodiff');
     if (gy || grstd) throw new IrError('embedding: the fused rmsnorm outputs (fuse-embedding-norm) are not differentiable; fuse after autodiff');
     return [g && ir.embeddingGrad(g, n.inputs[1], typeOf(n.inputs[0]).shape[0]), ...n.inputs.slice(1).map(() => undefined)];
   },

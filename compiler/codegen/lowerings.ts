@@ -15,7 +15,7 @@ import { elementwiseCase } from '../kernels/elementwise.ts';
 import { maskedMeanCase } from '../kernels/masked-mean.ts';
 import { lmHeadChunkRows, lmHeadXentCase, lmHeadXentScaleCase } from '../kernels/lm-head-xent.ts';
 import { BufferLimitError } from '../lower/model.ts';
-import { embeddingBackwardCase, embeddingCase, embeddingNormInKernel, embeddingSortCase } from '../kernels/embedding.ts';
+import { embeddingBackwardCase, embeddingCase, embeddingNormInKernel, embeddingSortCase, embeddingSortInKernel } from '../kernels/embedding.ts';
 import { matmulCase, matmulNormInKernel, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
 import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel } from '../kernels/moe-combine.ts';
@@ -309,21 +309,33 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   embedding: (n, c) => {
     // With `norm` (fuse-embedding-norm) the rows are RMS-normalised by the lookup kernel where it can,
-    // else by the rmsnorm kernel after it.
+    // else by the rmsnorm kernel after it. With `sort` (fuse-embedding-sort) the ids' sort for the
+    // backward comes out last: run by the lookup kernel's first workgroup where it can, else the sort
+    // kernel after the lookup.
     const [vocab, dim] = c.inputType(0).shape;
     const p = { tokens: c.inputType(1).shape[0], vocab, dim };
     const io = { table: c.input(0), ids: c.input(1), out: c.output(0) };
     const norm = n.attrs.norm;
+    const sortAt = norm ? 3 : 1;
+    const sortIo = { sortedTokens: c.output(sortAt), rowStart: c.output(sortAt + 1) };
+    const sortInKernel = n.attrs.sort === true && embeddingSortInKernel(c.caps);
+    const sorted = sortInKernel ? { p: { sort: true }, io: sortIo } : { p: {}, io: {} };
     if (norm && embeddingNormInKernel(p, c.caps)) {
-      c.emit(embeddingCase({ ...p, norm }, c.caps), { ...io, norm_w: c.input(2), norm_y: c.output(1), rstd: c.output(2) });
-      return;
+      c.emit(embeddingCase({ ...p, norm, ...sorted.p }, c.caps), { ...io, norm_w: c.input(2), norm_y: c.output(1), rstd: c.output(2), ...sorted.io });
+    } else {
+      c.emit(embeddingCase({ ...p, ...sorted.p }, c.caps), { ...io, ...sorted.io });
+      if (norm) emitRowNormAfter(c, p.tokens, dim, norm.eps, 2);
     }
-    c.emit(embeddingCase(p, c.caps), io);
-    if (norm) emitRowNormAfter(c, p.tokens, dim, norm.eps, 2);
+    if (n.attrs.sort && !sortInKernel) c.emit(embeddingSortCase({ tokens: p.tokens, vocab }, c.caps), { ids: c.input(1), ...sortIo });
   },
   embedding_grad: (n, c) => {
     const [tokens, dim] = c.inputType(0).shape;
     const p = { tokens, vocab: n.attrs.vocab, dim };
+    // The ids' sort: from the lookup (fuse-embedding-sort: operands 2, 3), else sorted here first.
+    if (n.inputs.length === 4) {
+      c.emit(embeddingBackwardCase(p, c.caps), { dOut: c.input(0), sortedTokens: c.input(2), rowStart: c.input(3), dTable: c.output(0) });
+      return;
+    }
     const sortedTokens = c.temp(tokens * 4, 'sorted_tokens');
     const rowStart = c.temp((n.attrs.vocab + 1) * 4, 'row_start');
     c.emit(embeddingSortCase({ tokens, vocab: n.attrs.vocab }, c.caps), { ids: c.input(1), sortedTokens, rowStart });

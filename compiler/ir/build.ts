@@ -65,7 +65,10 @@ export const ir = {
   matmulRope: (a: Value, b: Value, transA: boolean, transB: boolean, rope: MatmulRope) => one('matmul', [a, b], { transA, transB, rope }),
   matmulAdd: (a: Value, b: Value, c: Value, transA = false, transB = false) => one('matmul_add', [a, b, c], { transA, transB }),
   embedding: (table: Value, ids: Value) => one('embedding', [table, ids], {}),
-  embeddingGrad: (dOut: Value, ids: Value, vocab: number) => one('embedding_grad', [dOut, ids], { vocab }),
+  /** A lookup (its operands and attrs as they are) that also sorts its ids for the backward (fuse-embedding-sort):
+   *  its outputs, then sortedTokens and rowStart. */
+  embeddingSorting: (operands: readonly Value[], attrs: OpAttrs['embedding']) => all('embedding', operands, { ...attrs, sort: true }),
+  embeddingGrad: (dOut: Value, ids: Value, vocab: number, sorted?: readonly [Value, Value]) => one('embedding_grad', sorted ? [dOut, ids, ...sorted] : [dOut, ids], { vocab }),
   /** The normalised rows (output 0); output 1 holds 1/rms per row for the backward. */
   rmsnorm: (x: Value, w: Value, eps: number) => one('rmsnorm', [x, w], { eps }),
   /** A product whose A operand is RMS-normalised first (fuse-norm-matmul): (y·B, y, rstd). */

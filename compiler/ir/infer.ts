@@ -105,20 +105,27 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [product];
   },
   embedding: (ins, a) => {
-    // table, ids; with `norm` (fuse-embedding-norm) also the RMSNorm weight, and the rows' rmsnorm (y, rstd)
+    // table, ids; with `norm` (fuse-embedding-norm) also the RMSNorm weight, and the rows' rmsnorm (y, rstd);
+    // with `sort` (fuse-embedding-sort) the ids' sort for the backward last: sortedTokens [T], rowStart [V + 1]
+    const sorted = a.sort ? [i32([ins[1].shape[0]]), i32([ins[0].shape[0] + 1])] : [];
     arity('embedding', ins, a.norm ? 3 : 2);
     dtypes('embedding', ins.slice(0, 2), ['f32', 'i32']);
     rank('embedding', ins[0], 2, 'table');
     rank('embedding', ins[1], 1, 'ids');
     const out = f32([ins[1].shape[0], ins[0].shape[1]]);
-    if (!a.norm) return [out];
+    if (!a.norm) return [out, ...sorted];
     expect(a.norm.eps > 0 && Number.isFinite(a.norm.eps), 'embedding', `norm eps must be positive, got ${a.norm.eps}`);
     expect(sameShape(ins[2].shape, [out.shape[1]]) && ins[2].dtype === 'f32', 'embedding', `norm weight must be f32[${out.shape[1]}], got ${formatType(ins[2])}`);
-    return [out, f32(out.shape), f32([out.shape[0]])];
+    return [out, f32(out.shape), f32([out.shape[0]]), ...sorted];
   },
   embedding_grad: (ins, a) => {
-    arity('embedding_grad', ins, 2);
-    dtypes('embedding_grad', ins, ['f32', 'i32']);
+    // dOut, ids; with fuse-embedding-sort also the lookup's sortedTokens [T] and rowStart [V + 1]
+    expect(ins.length === 2 || ins.length === 4, 'embedding_grad', `takes dOut, ids and optionally the ids' sort (sortedTokens, rowStart), got ${ins.length} inputs`);
+    dtypes('embedding_grad', ins.slice(0, 2), ['f32', 'i32']);
+    if (ins.length === 4) {
+      expect(ins[2].dtype === 'i32' && sameShape(ins[2].shape, ins[1].shape), 'embedding_grad', `sortedTokens must be ${formatType(i32(ins[1].shape))}, got ${formatType(ins[2])}`);
+      expect(ins[3].dtype === 'i32' && sameShape(ins[3].shape, [a.vocab + 1]), 'embedding_grad', `rowStart must be i32[${a.vocab + 1}], got ${formatType(ins[3])}`);
+    }
     return [f32([a.vocab, ins[0].shape[1]])];
   },
   rmsnorm: (ins) => {

@@ -70,6 +70,15 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 /** RMSNorm of T rows of D: y = x · rstd · w, rstd = 1/√(mean(x²) + eps) per row. One place for the
  *  rmsnorm op and the one fused into moe_combine (fuse-combine-norm). */
+/** Token indices stably ordered by id, and rowStart[v] = #{t: ids[t] < v} (ids in [0, V): the caller checks). */
+function sortIds(ids: ArrayLike<number>, V: number): [Int32Array, Int32Array] {
+  const order = Int32Array.from({ length: ids.length }, (_, t) => t).sort((a, b) => ids[a] - ids[b] || a - b);
+  const rowStart = new Int32Array(V + 1);
+  for (let t = 0; t < ids.length; t++) rowStart[ids[t] + 1]++;
+  for (let v = 1; v <= V; v++) rowStart[v] += rowStart[v - 1];
+  return [order, rowStart];
+}
+
 /** a [M,K] · b [K,N], both row-major, in float64. */
 function product(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number): Float64Array {
   const y = new Float64Array(M * N);
@@ -379,10 +388,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
       if (id < 0 || id >= V) throw new Error(`embedding: id ${id} out of range [0, ${V})`);
       for (let d = 0; d < D; d++) y[t * D + d] = table[id * D + d];
     });
-    if (!n.attrs.norm) return [y];
+    // fuse-embedding-sort: the ids' stable sort and bucket starts, as embedding_sort computes them
+    const sorted = n.attrs.sort ? sortIds(ids, V) : [];
+    if (!n.attrs.norm) return [y, ...sorted];
     // fuse-embedding-norm: exactly the rmsnorm that was fused in, of the rows looked up
     const { y: normed, rstd } = rmsnormRows(y, normWeight, ids.length, D, n.attrs.norm.eps);
-    return [y, normed, rstd];
+    return [y, normed, rstd, ...sorted];
   },
 
   embedding_grad: (n, [dOut, ids]) => {

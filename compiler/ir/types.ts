@@ -70,8 +70,11 @@ export interface OpAttrs {
   matmul: { transA: boolean; transB: boolean; rope?: MatmulRope; norm?: { eps: number } };
   matmul_add: { transA: boolean; transB: boolean };
   /** With `norm` (fuse-embedding-norm) the lookup also RMS-normalises its rows by a third operand w [D]:
-   *  outputs (out, y, rstd), y and rstd as an rmsnorm of out would give. */
-  embedding: { norm?: { eps: number } };
+   *  outputs (out, y, rstd), y and rstd as an rmsnorm of out would give. With `sort` (fuse-embedding-sort)
+   *  two more outputs after those: sortedTokens i32[T] (token indices stably ordered by id) and rowStart
+   *  i32[V + 1] (rowStart[v] = #{t: ids[t] < v}), which an embedding_grad of the same ids takes as its
+   *  third and fourth operands instead of sorting them itself. */
+  embedding: { norm?: { eps: number }; sort?: boolean };
   embedding_grad: { vocab: number };
   rmsnorm: { eps: number };
   rmsnorm_grad: { eps: number };

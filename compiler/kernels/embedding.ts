@@ -20,6 +20,10 @@
 //   (512 tokens, vocab 1024: the rank sort took ~0.85 ms, the serial sort ~0.05 ms).
 // - `parallel` (GPUs): one invocation per element and the rank sort, which keep thousands of
 //   lanes busy.
+// With `sort` (fuse-embedding-sort, rows variant only) the forward lookup also runs the serial sort,
+// as its first workgroup (templates/partials/embedding_sort_fn.wgsl.hbs, shared with
+// embedding_sort_serial): the ids are known before the step starts, so the backward needs no sort
+// dispatch of its own.
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { rowNormInKernel, rowNormOracle, rowNormOutBindings, rowNormParams, type RowNorm } from './rmsnorm.ts';
@@ -35,6 +39,12 @@ export interface EmbeddingParams {
    * of squares in the same order, so the same bits). Only where embeddingNormInKernel says so.
    */
   readonly norm?: RowNorm;
+  /**
+   * Forward only: also sort the token indices by id for the backward (fuse-embedding-sort): bindings
+   * sortedTokens [T] and rowStart [V + 1] (i32, write), embedding_sort's outputs, computed by the rows
+   * kernel's workgroup 0 with the serial sort's code. Only where embeddingSortInKernel says so.
+   */
+  readonly sort?: boolean;
 }
 
 const WORKGROUP = 256;
@@ -68,23 +78,37 @@ export function embeddingNormInKernel(p: Pick<EmbeddingParams, 'dim'>, caps: Row
   return embeddingVariant(caps) === 'rows' && rowNormInKernel(caps, p.dim);
 }
 
+/** Whether the lookup kernel can also sort the ids for the backward (fuse-embedding-sort): the `rows`
+ *  variant, whose sort is the serial one-invocation kernel, run as the lookup's extra workgroup. */
+export function embeddingSortInKernel(caps: RowKernelCaps): boolean {
+  return embeddingVariant(caps) === 'rows';
+}
+
 export function embeddingProgram(p: EmbeddingParams, caps: RowKernelCaps, variant: EmbeddingVariant = embeddingVariant(caps)): KernelProgram {
   checkParams({ tokens: p.tokens, vocab: p.vocab, dim: p.dim });
   const norm = p.norm;
   if (norm && !(variant === 'rows' && embeddingNormInKernel(p, caps))) throw new InternalError('embedding: this layout cannot normalise its rows; run the rmsnorm kernel after it');
+  const sort = p.sort === true;
+  if (sort && !(variant === 'rows' && embeddingSortInKernel(caps))) throw new InternalError('embedding: this layout cannot sort the ids; run the sort kernel');
   const n = p.tokens * p.dim;
   const byRow = variant === 'rows';
   const { vec4, dimVec } = byRow ? rowUnits(p.dim) : { vec4: false, dimVec: p.dim };
   const wg = byRow ? ROWS_WORKGROUP : WORKGROUP;
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? p.tokens : n, wg));
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(byRow ? p.tokens : n, wg) + (sort ? 1 : 0));
   return {
     template: byRow ? 'embedding_rows' : 'embedding',
-    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}${norm ? '_norm' : ''}${byRow ? '_rows' : ''}`,
-    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX, ...rowNormParams(norm, p.dim) },
+    label: `embedding_fwd_${p.tokens}x${p.vocab}x${p.dim}${norm ? '_norm' : ''}${sort ? '_sort' : ''}${byRow ? '_rows' : ''}`,
+    params: { n, tokens: p.tokens, dim: p.dim, vec4, dimVec, vocab: p.vocab, dispatchX, sort, ...rowNormParams(norm, p.dim) },
     bindings: [
       { name: 'table', access: 'read', type: 'f32', length: p.vocab * p.dim, vec4 },
       { name: 'ids', access: 'read', type: 'i32', length: p.tokens, fill: idFill(p.vocab) },
       ...rowNormOutBindings(norm, p.tokens, p.dim, vec4),
+      ...(sort
+        ? [
+            { name: 'sortedTokens', access: 'write' as const, type: 'i32' as const, length: p.tokens },
+            { name: 'rowStart', access: 'write' as const, type: 'i32' as const, length: p.vocab + 1 },
+          ]
+        : []),
     ],
     workgroupSize: [wg, 1, 1],
     dispatch,
@@ -198,9 +222,10 @@ export function embeddingBackwardReference(p: EmbeddingParams, inputs: Inputs): 
 }
 
 /** Oracles: the references above with f32 outputs, keyed by binding name. */
-export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs): Record<string, Float32Array> => {
+export const embeddingOracle = (p: EmbeddingParams) => (inputs: Inputs): Record<string, Float32Array | Int32Array> => {
   const out = Float32Array.from(embeddingReference(p, inputs).out);
-  return p.norm ? { out, ...rowNormOracle(p.norm, out, inputs.norm_w, p.tokens, p.dim) } : { out };
+  const sorted = p.sort ? embeddingSortReference(p, inputs) : {};
+  return p.norm ? { out, ...rowNormOracle(p.norm, out, inputs.norm_w, p.tokens, p.dim), ...sorted } : { out, ...sorted };
 };
 export const embeddingSortOracle = (p: Omit<EmbeddingParams, 'dim'>) => (inputs: Inputs) => embeddingSortReference(p, inputs);
 export const embeddingBackwardOracle = (p: EmbeddingParams) => (inputs: Inputs) => ({ dTable: Float32Array.from(embeddingBackwardReference(p, inputs).dTable) });

@@ -10,6 +10,7 @@ import { fuseAuxLossSum } from './fuse-aux-loss-sum.ts';
 import { fuseCombineAdd } from './fuse-combine-add.ts';
 import { fuseCombineNorm } from './fuse-combine-norm.ts';
 import { fuseEmbeddingNorm } from './fuse-embedding-norm.ts';
+import { fuseEmbeddingSort } from './fuse-embedding-sort.ts';
 import { fuseNormMatmul } from './fuse-norm-matmul.ts';
 import { fuseRouterLogits } from './fuse-router-logits.ts';
 import { fuseCrossEntropy } from './fuse-cross-entropy.ts';
@@ -55,6 +56,7 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-embedding-norm', summary: 'rmsnorm(embedding(...)) as one lookup normalising the rows it copies (the first norm of the residual stream)', optional: true, run: (g) => fuseEmbeddingNorm(g) },
   { name: 'fuse-norm-matmul', summary: 'matmul(rmsnorm(x), W) as one product normalising A in its prologue (the pre-MoE norm into the router logits)', optional: true, run: (g) => fuseNormMatmul(g) },
   { name: 'fuse-router-logits', summary: 'router(matmul(x, W)) as one router computing its logits (with the matmul\'s fused norm): the MoE gate in the router kernel', optional: true, run: (g) => fuseRouterLogits(g) },
+  { name: 'fuse-embedding-sort', summary: 'the backward\'s sort of the token ids into the forward lookup of the same ids (its extra workgroup on CPU adapters)', optional: true, run: (g) => fuseEmbeddingSort(g) },
   { name: 'fuse-gather-grad-add', summary: 'moe_gather_grad(a + b) as one un-permute summing a and b per row (SwiGLU experts\' two input gradients)', optional: true, run: (g) => fuseGatherGradAdd(g) },
   { name: 'fuse-swiglu-gemm', summary: 'SwiGLU into the grouped GEMMs beside it: h in the up GEMM\'s epilogue, (dg, du) in the down data-gradient GEMM\'s', optional: true, run: (g) => fuseSwigluGemm(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
@@ -67,7 +69,7 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
 export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-swiglu-gemm'] as const;

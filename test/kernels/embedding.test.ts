@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import {
   embeddingNormInKernel,
+  embeddingSortInKernel,
   embeddingBackwardCase,
   embeddingBackwardProgram,
   embeddingCase,
@@ -124,3 +125,40 @@ describe('embedding with the next rmsnorm', () => {
     expect(() => embeddingProgram({ ...params, dim: 62 }, caps)).toThrow(/cannot normalise/);
   });
 });
+
+// fuse-embedding-sort: the rows lookup's first workgroup sorts the ids for the backward.
+describe('embedding with the ids\' sort', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  for (const params of [
+    { tokens: 40, vocab: 50, dim: 64, sort: true },
+    { tokens: 40, vocab: 50, dim: 64, norm: { eps: 1e-6 }, sort: true },
+  ] as EmbeddingParams[]) {
+    const label = embeddingProgram(params, caps).label;
+    it(`${label} matches its golden WGSL and the oracle (the lookup, then the sort reference; ids out of range included)`, async () => {
+      const program = embeddingProgram(params, caps);
+      expect(program.label).toMatch(/_sort_rows$/);
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), embeddingCase(params, caps), 4);
+      expect(result.ok, result.report).toBe(true);
+    });
+    it(`${label} gives the bits of the lookup and the sort kernel it replaces`, async () => {
+      const exec = await testExecutor();
+      const fused = embeddingProgram(params, caps);
+      const inputs = randomInputs(fused, 9);
+      const looked = await exec.run(embeddingProgram({ ...params, sort: false }, caps), inputs);
+      const sorted = await exec.run(embeddingSortProgram({ tokens: params.tokens, vocab: params.vocab }, caps), { ids: inputs.ids });
+      const got = await exec.run(fused, inputs);
+      for (const name of Object.keys(looked)) expect(Array.from(got[name]), name).toEqual(Array.from(looked[name]));
+      expect(Array.from(got.sortedTokens)).toEqual(Array.from(sorted.sortedTokens));
+      expect(Array.from(got.rowStart)).toEqual(Array.from(sorted.rowStart));
+      expect(new Set(Array.from(got.sortedTokens)).size).toBe(params.tokens); // a permutation
+    });
+  }
+
+  it('sorts in the lookup only on CPU adapters (the rows lookup, the serial sort), and refuses elsewhere', () => {
+    expect(embeddingSortInKernel(caps)).toBe(true);
+    expect(embeddingSortInKernel({ ...caps, cpuAdapter: false })).toBe(false);
+    expect(() => embeddingProgram({ tokens: 40, vocab: 50, dim: 64, sort: true }, { ...caps, cpuAdapter: false })).toThrow(/cannot sort/);
+  });
+});
+

@@ -203,6 +203,7 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-norm-matmul/norm-router-forward': () => normRouter(false),
   'fuse-norm-matmul/norm-router-grads': () => cse(simplify(autodiff(normRouter(false)))),
   'fuse-norm-matmul/norm-shared-by-two-products': () => cse(simplify(autodiff(normRouter(true)))),
+  'fuse-embedding-sort/lookup-norm-grads': () => cse(simplify(autodiff(lookupNorm()))),
   'fuse-embedding-norm/lookup-norm-forward': lookupNorm,
   'fuse-embedding-norm/lookup-norm-grads': () => cse(simplify(autodiff(lookupNorm()))),
   'fuse-combine-norm/residual-norms-forward': () => fuseCombineAdd(moeResidualNorms()),

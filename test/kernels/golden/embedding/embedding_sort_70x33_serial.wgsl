@@ -9,39 +9,35 @@
 @group(0) @binding(1) var<storage, read_write> sortedTokens: array<i32>;
 @group(0) @binding(2) var<storage, read_write> rowStart: array<i32>;
 
-const T = 70u;
-const V = 33u;
-
-@compute @workgroup_size(1)
-fn main() {
+fn sortIds() {
   // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
   // not unroll these loops.
   let one = min(arrayLength(&rowStart), 1u);
-  let tokens = T * one;
+  let tokens = 70u * one;
   // Counts: rowStart[v + 1] = #{t: ids[t] = v} for valid ids, `below` = #{t: ids[t] < 0}.
-  for (var v = 0u; v <= V * one; v++) { rowStart[v] = 0; }
+  for (var v = 0u; v <= 33u * one; v++) { rowStart[v] = 0; }
   var below = 0;
   for (var t = 0u; t < tokens; t++) {
     let id = ids[t];
     if (id < 0) {
       below++;
-    } else if (id < i32(V)) {
+    } else if (id < i32(33u)) {
       rowStart[id + 1] = rowStart[id + 1] + 1;
     }
   }
   // Inclusive running sum from `below`: rowStart[v] = #{t: ids[t] < v}, the first slot of id v.
   rowStart[0] = below;
-  for (var v = 1u; v <= V * one; v++) { rowStart[v] = rowStart[v] + rowStart[v - 1u]; }
+  for (var v = 1u; v <= 33u * one; v++) { rowStart[v] = rowStart[v] + rowStart[v - 1u]; }
   // Place tokens in ascending order (stable), using rowStart[id] as id's cursor; ids below the
-  // range fill slots 0.., ids above it the slots from rowStart[V] on.
+  // range fill slots 0.., ids above it the slots from rowStart[33u] on.
   var low = 0;
-  var high = rowStart[V];
+  var high = rowStart[33u];
   for (var t = 0u; t < tokens; t++) {
     let id = ids[t];
     if (id < 0) {
       sortedTokens[low] = i32(t);
       low++;
-    } else if (id >= i32(V)) {
+    } else if (id >= i32(33u)) {
       sortedTokens[high] = i32(t);
       high++;
     } else {
@@ -51,6 +47,11 @@ fn main() {
     }
   }
   // Each cursor now points at the next id's first slot: shift them back by one id.
-  for (var v = V * one - 1u; v >= 1u; v--) { rowStart[v] = rowStart[v - 1u]; }
+  for (var v = 33u * one - 1u; v >= 1u; v--) { rowStart[v] = rowStart[v - 1u]; }
   rowStart[0] = below;
+}
+
+@compute @workgroup_size(1)
+fn main() {
+  sortIds();
 }
