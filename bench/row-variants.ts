@@ -22,6 +22,8 @@
 //             4 gate/up and 2 down matrices
 //   matmul    q, k and v of one layer: three GEMMs → one batched GEMM, A broadcast (the planner's matmul batches), and
 //             their three weight gradients → one (weight-gradient batches)
+//   cross_entropy  the fused loss + gradient rows kernel: dlogits into a buffer of their own → written over the logits
+//             (the planner's hand-over of the dying logits, stop 25)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -33,6 +35,7 @@ import { sgdProgram } from '../compiler/kernels/sgd.ts';
 import { gradAccumProgram } from '../compiler/kernels/grad-accum.ts';
 import { sdProjectFusedProgram, sdSplitApProgram, sdSplitOutPcProgram, type SdSplitBatch } from '../compiler/kernels/sd-split.ts';
 import { matmulProgram } from '../compiler/kernels/matmul.ts';
+import { crossEntropyProgram } from '../compiler/kernels/cross-entropy.ts';
 import { attentionBackwardPrepProgram, attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram } from '../compiler/kernels/attention.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
 import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
@@ -147,6 +150,10 @@ function cases(): Case[] {
   out.push({ name: 'demo SGD slab of 360960 floats', programs: [sgdProgram(sgd), sgdProgram(sgd, caps)] });
   const finish = { length: 360_960, mode: 'finish' as const, scale: 0.25 };
   out.push({ name: 'demo grad_accum finish, 360960 floats', programs: [gradAccumProgram(finish), gradAccumProgram(finish, caps)] });
+  for (const [model, tokens, vocab] of [['demo', 512, 1024], ['qwen_tiny', 1024, 2048]] as const) {
+    const p = { tokens, vocab, withGrad: true };
+    out.push({ name: `${model} cross-entropy + gradient ${tokens}×${vocab}, dlogits over the logits`, programs: [crossEntropyProgram(p, caps), crossEntropyProgram({ ...p, inPlace: true }, caps)] });
+  }
   return out;
 }
 
@@ -157,8 +164,10 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   const rounds = opts.quick ? 10 : 30;
   const load = loadAverage();
   const rows = [];
-  // Inputs in [0.5, 1.5): positive (rstd-like operands stay sane), never denormal.
-  const fill = (b: KernelBinding) => Float32Array.from({ length: b.length }, (_, i) => 1 + 0.5 * Math.sin(i * 0.37));
+  // Inputs in [0.5, 1.5): positive (rstd-like operands stay sane), never denormal; integer operands (the
+  // cross-entropy's targets) spread over their fill range's valid ids.
+  const fill = (b: KernelBinding) =>
+    b.type === 'i32' ? Int32Array.from({ length: b.length }, (_, i) => (i * 37) % (b.fill?.kind === 'int' ? Math.max(1, b.fill.hi) : 1)) : Float32Array.from({ length: b.length }, (_, i) => 1 + 0.5 * Math.sin(i * 0.37));
   for (const c of cases()) {
     const { ms, firstMs } = await timeKernelsInterleaved(ctx, exec, c.programs, { reps, rounds, fill });
     const us = ms.map((m, k) => m.map((x) => x * 1000 * (c.dispatches?.[k] ?? 1)));

@@ -210,6 +210,19 @@ function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
 }
 
 /**
+ * A node that writes rows and RMS-normalises them (fuse-combine-norm, fuse-embedding-norm: outputs
+ * out, y, rstd) on a layout whose kernel cannot: the rmsnorm kernel of out, weight operand `weight`.
+ */
+function emitRowNormAfter(c: LoweringContext, rows: number, dim: number, eps: number, weight: number): void {
+  emitRmsnorm(c, rows, dim, eps, { x: c.output(0), w: c.input(weight), y: c.output(1), rstd: c.output(2) });
+}
+
+/** The rmsnorm kernel on buffers: what a norm fusion runs where its kernel cannot normalise itself. */
+function emitRmsnorm(c: LoweringContext, rows: number, dim: number, eps: number, io: { x: number; w: number; y: number; rstd: number }): void {
+  c.emit(rmsnormCase({ rows, dim, eps }, c.caps), io);
+}
+
+/**
  * The LM head with cross-entropy, chunk by chunk over the tokens (compiler/kernels/lm-head-xent.ts):
  * per chunk of n rows, logits [n,V] = h_c · W into one scratch buffer, per-row loss (and, with a
  * gradient, dlogits written over the logits), then dh_c = G · Wᵀ and dW (+)= h_cᵀ · G (Gᵀ · h_c
@@ -217,14 +230,6 @@ function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
  * the mean over the rows once at the end. Buffers at or below the chunk budget: one chunk and no
  * views. The whole logits never exist, so the largest buffer is min(T, chunk)·V floats.
  */
-/**
- * A node that writes rows and RMS-normalises them (fuse-combine-norm, fuse-embedding-norm: outputs
- * out, y, rstd) on a layout whose kernel cannot: the rmsnorm kernel of out, weight operand `weight`.
- */
-function emitRowNormAfter(c: LoweringContext, rows: number, dim: number, eps: number, weight: number): void {
-  c.emit(rmsnormCase({ rows, dim, eps }, c.caps), { x: c.output(0), w: c.input(weight), y: c.output(1), rstd: c.output(2) });
-}
-
 function emitLmHeadXent(
   c: LoweringContext,
   transW: boolean,
@@ -264,7 +269,7 @@ function emitNormProduct(c: LoweringContext, p: MatmulParams, norm: { eps: numbe
     c.emit(matmulCase({ ...p, norm }, c.caps), { a: io.x, b: io.b, norm_w: io.w, c: io.c, norm_y: io.y, rstd: io.rstd });
     return;
   }
-  c.emit(rmsnormCase({ rows: p.M, dim: p.K, eps: norm.eps }, c.caps), { x: io.x, w: io.w, y: io.y, rstd: io.rstd });
+  emitRmsnorm(c, p.M, p.K, norm.eps, { x: io.x, w: io.w, y: io.y, rstd: io.rstd });
   c.emit(matmulCase(p, c.caps), { a: io.y, b: io.b, c: io.c });
 }
 
@@ -442,7 +447,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       return;
     }
     if (norm && routerProjectInKernel(p, { dim }, c.caps)) {
-      c.emit(rmsnormCase({ rows: tokens, dim, eps: norm.eps }, c.caps), { x: io.x, w: normIo!.norm_w, y: normIo!.norm_y, rstd: normIo!.rstd });
+      emitRmsnorm(c, tokens, dim, norm.eps, { x: io.x, w: normIo!.norm_w, y: normIo!.norm_y, rstd: normIo!.rstd });
       c.emit(routerCase({ ...p, project: { dim } }, c.caps), { ...io, x: normIo!.norm_y });
       return;
     }

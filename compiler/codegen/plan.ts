@@ -101,7 +101,6 @@ export interface ExecutionPlan {
   readonly unplannedActivationBytes: number;
 }
 
-/** The params whose role is of `kind`, by name (in plan order). */
 /**
  * The input whose buffer output `i` of `node` takes over when that input dies at this node (its
  * last reader, and the buffer's owner): matmul_add's addend (the GEMM accumulates into it) and, where
@@ -115,6 +114,7 @@ function handOverInput(node: Node, i: number, caps: RowKernelCaps): Value | unde
   return undefined;
 }
 
+/** The params whose role is of `kind`, by name (in plan order). */
 export function paramsWithRole<K extends ParamRole['kind']>(plan: ExecutionPlan, kind: K): { name: string; spec: PlanParam; role: Extract<ParamRole, { kind: K }> }[] {
   const out: { name: string; spec: PlanParam; role: Extract<ParamRole, { kind: K }> }[] = [];
   for (const [name, spec] of Object.entries(plan.params)) if (spec.role?.kind === kind) out.push({ name, spec, role: spec.role as Extract<ParamRole, { kind: K }> });

@@ -94,11 +94,11 @@ export const ir = {
   gegluGrad: (dh: Value, g: Value, u: Value) => all('geglu_grad', [dh, g, u], {}) as [Value, Value],
   activation: (fn: ActivationFn, x: Value) => one('activation', [x], { fn }),
   activationGrad: (fn: ActivationFn, dh: Value, x: Value) => one('activation_grad', [dh, x], { fn }),
-  /** (idx, weights, probs); `bias` [E] shifts the choice only (aux-loss-free balancing). */
   /** A router that computes its logits x·W itself (x RMS-normalised first by normWeight when given; fuse-router-logits):
    *  (idx, weights, probs, logits) and with the norm (y, rstd). */
   routerProject: (x: Value, weight: Value, a: OpAttrs['router'], normWeight?: { value: Value; eps: number }, bias?: Value) =>
     all('router', [x, weight, ...(normWeight ? [normWeight.value] : []), ...(bias ? [bias] : [])], { ...a, project: normWeight ? { norm: { eps: normWeight.eps } } : {} }),
+  /** (idx, weights, probs); `bias` [E] shifts the choice only (aux-loss-free balancing). */
   router: (logits: Value, a: OpAttrs['router'], bias?: Value) => all('router', bias ? [logits, bias] : [logits], a) as [Value, Value, Value],
   routerBiasUpdate: (bias: Value, idx: Value, rate: number) => one('router_bias_update', [bias, idx], { rate }),
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),

@@ -68,8 +68,6 @@ const shapeOf = (n: Node, i: number): readonly number[] => n.inputs[i].node.type
 const f64 = (t: TensorType): Float64Array => new Float64Array(numel(t));
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
-/** RMSNorm of T rows of D: y = x · rstd · w, rstd = 1/√(mean(x²) + eps) per row. One place for the
- *  rmsnorm op and the one fused into moe_combine (fuse-combine-norm). */
 /** Token indices stably ordered by id, and rowStart[v] = #{t: ids[t] < v} (ids in [0, V): the caller checks). */
 function sortIds(ids: ArrayLike<number>, V: number): [Int32Array, Int32Array] {
   const order = Int32Array.from({ length: ids.length }, (_, t) => t).sort((a, b) => ids[a] - ids[b] || a - b);
@@ -79,17 +77,22 @@ function sortIds(ids: ArrayLike<number>, V: number): [Int32Array, Int32Array] {
   return [order, rowStart];
 }
 
-/** a [M,K] · b [K,N], both row-major, in float64. */
-function product(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number): Float64Array {
+/** op(a) [M,K] · op(b) [K,N] in float64, op = identity or transpose of the row-major stored matrix
+ *  (a stored K×M when transA, b stored N×K when transB): the matmul op and the router's own product. */
+function product(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, transA = false, transB = false): Float64Array {
+  const A = (i: number, k: number) => (transA ? a[k * M + i] : a[i * K + k]);
+  const B = (k: number, j: number) => (transB ? b[j * K + k] : b[k * N + j]);
   const y = new Float64Array(M * N);
   for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
     let acc = 0;
-    for (let k = 0; k < K; k++) acc += a[i * K + k] * b[k * N + j];
+    for (let k = 0; k < K; k++) acc += A(i, k) * B(k, j);
     y[i * N + j] = acc;
   }
   return y;
 }
 
+/** RMSNorm of T rows of D: y = x · rstd · w, rstd = 1/√(mean(x²) + eps) per row. One place for the
+ *  rmsnorm op and the one fused into moe_combine, embedding, matmul and router (the norm fusions). */
 function rmsnormRows(x: ArrayLike<number>, w: ArrayLike<number>, T: number, D: number, eps: number): { y: Float64Array; rstd: Float64Array } {
   const y = new Float64Array(T * D);
   const rstd = new Float64Array(T);
@@ -360,15 +363,7 @@ const OPS: { [K in OpName]: Impl<K> } = {
     const N = transB ? rb : cb;
     // fuse-norm-matmul: exactly the rmsnorm that was fused in, of A's rows, then the product of its y
     const normed = n.attrs.norm ? rmsnormRows(x, normWeight, ra, ca, n.attrs.norm.eps) : undefined;
-    const a = normed ? normed.y : x;
-    const A = (i: number, k: number) => (transA ? a[k * ca + i] : a[i * ca + k]);
-    const B = (k: number, j: number) => (transB ? b[j * cb + k] : b[k * cb + j]);
-    const y = new Float64Array(M * N);
-    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-      let acc = 0;
-      for (let k = 0; k < K; k++) acc += A(i, k) * B(k, j);
-      y[i * N + j] = acc;
-    }
+    const y = product(normed ? normed.y : x, b, M, K, N, transA, transB);
     // fuse-matmul-rope: exactly the rope that was fused in, on the product.
     const rope = n.attrs.rope;
     if (normed) return [y, normed.y, normed.rstd];

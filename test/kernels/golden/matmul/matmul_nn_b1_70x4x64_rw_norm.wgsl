@@ -23,9 +23,9 @@ fn loadB4(base: u32, r: u32, col: u32) -> vec4<f32> {
   return b[base + min(r, 64u - 1u) * 1u + min(col, 4u - 4u) / 4u];
 }
 
-// norm_w[k..k+3]: loaded per lane.
-fn normW4(k: u32) -> vec4<f32> {
-  return norm_w[k / 4u];
+// norm_w[4q..4q+3]: loaded per lane.
+fn normW4(q: u32) -> vec4<f32> {
+  return norm_w[q];
 }
 
 // Writes row `row`, columns col..col+3 of c; rows and columns outside the matrix are dropped.
@@ -60,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var k = 0u; k < kEnd; k += 4u) {
     // x: op(a)[m, k..k+3] of this invocation's row.
     var x = loadA4(aBase, m, k);
-    x = x * r * normW4(k);
+    x = x * r * normW4(k / 4u);
     if (m < 70u) { norm_y[m * 16u + k / 4u] = x; }
     {
       // Columns col0+0..+3: b<i> = op(b)[k + i, those columns].

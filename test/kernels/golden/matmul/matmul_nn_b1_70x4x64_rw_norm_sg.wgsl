@@ -35,10 +35,10 @@ fn loadB4(base: u32, r: u32, col: u32) -> vec4<f32> {
   return subgroupBroadcast(v, 0u);
 }
 
-// norm_w[k..k+3]: the same for every lane, so lane 0 loads it and subgroupBroadcast hands it out (uniform control flow).
-fn normW4(k: u32) -> vec4<f32> {
+// norm_w[4q..4q+3]: the same for every lane, so lane 0 loads it and subgroupBroadcast hands it out (uniform control flow).
+fn normW4(q: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0f);
-  if (isLane0) { v = norm_w[k / 4u]; }
+  if (isLane0) { v = norm_w[q]; }
   return subgroupBroadcast(v, 0u);
 }
 
@@ -75,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var k = 0u; k < kEnd; k += 4u) {
     // x: op(a)[m, k..k+3] of this invocation's row.
     var x = loadA4(aBase, m, k);
-    x = x * r * normW4(k);
+    x = x * r * normW4(k / 4u);
     if (m < 70u) { norm_y[m * 16u + k / 4u] = x; }
     {
       // Columns col0+0..+3: b<i> = op(b)[k + i, those columns].

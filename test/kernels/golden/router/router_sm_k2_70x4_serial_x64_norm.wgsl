@@ -24,8 +24,13 @@ const K = 2u;
 // Marks an empty candidate slot (slots fill from the top, so empties are always the last ones).
 const EMPTY = 4u;
 
-fn weight4(i: u32) -> vec4<f32> { return w_r[i]; }
-fn normW4(i: u32) -> vec4<f32> { return norm_w[i]; }
+// w_r and norm_w are the same for every lane.
+fn weight4(i: u32) -> vec4<f32> {
+  return w_r[i];
+}
+fn normW4(i: u32) -> vec4<f32> {
+  return norm_w[i];
+}
 
 // Token t's logits (rows past the end compute on the last row and store nothing: every lane runs this).
 fn projectLogits(t: u32) {

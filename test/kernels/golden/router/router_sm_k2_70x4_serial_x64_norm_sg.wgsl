@@ -33,7 +33,6 @@ fn weight4(i: u32) -> vec4<f32> {
   if (isLane0) { v = w_r[i]; }
   return subgroupBroadcast(v, 0u);
 }
-
 fn normW4(i: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0f);
   if (isLane0) { v = norm_w[i]; }
