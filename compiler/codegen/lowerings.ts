@@ -18,7 +18,7 @@ import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingNormInKernel, embeddingSortCase, embeddingSortInKernel } from '../kernels/embedding.ts';
 import { matmulCase, matmulNormInKernel, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
-import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel } from '../kernels/moe-combine.ts';
+import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel, moeCombineRouterGradInKernel, moeGatherProjectInKernel } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
@@ -489,10 +489,25 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   },
   moe_gather_grad: (n, c) => {
     // dx[t] = Σ_j dXs[permRow[t·k+j]] (+ dXs2[…], fuse-gather-grad-add): the combine kernel without weights.
+    // With `project` (fuse-gather-grad-matmul) + a · bᵀ from the last two operands: in the row loop
+    // where it can, else by the matmul accumulating into the un-permuted result, as before the fusion.
     const [rows, dim] = c.inputType(0).shape;
-    const second = n.inputs.length === 3;
+    const project = n.attrs.project === true;
+    const second = n.inputs.length === (project ? 5 : 3);
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false, second };
-    c.emit(moeCombineCase(p, c.caps), { y: c.input(0), perm_row: c.input(1), ...(second ? { y2: c.input(2) } : {}), out: c.output(0) });
+    const io = { y: c.input(0), perm_row: c.input(1), ...(second ? { y2: c.input(2) } : {}), out: c.output(0) };
+    if (!project) {
+      c.emit(moeCombineCase(p, c.caps), io);
+      return;
+    }
+    const [pa, pb] = [n.inputs.length - 2, n.inputs.length - 1];
+    const experts = c.inputType(pa).shape[1];
+    if (moeGatherProjectInKernel({ ...p, experts }, c.caps)) {
+      c.emit(moeCombineCase({ ...p, project: { experts } }, c.caps), { ...io, proj_a: c.input(pa), proj_b: c.input(pb) });
+      return;
+    }
+    c.emit(moeCombineCase(p, c.caps), io);
+    c.emit(matmulCase({ M: p.tokens, N: dim, K: experts, transA: false, transB: true, accumulate: true }, c.caps), { a: c.input(pa), b: c.input(pb), c: c.output(0) });
   },
   grouped_matmul: (n, c) => {
     const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
@@ -544,19 +559,26 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     if (norm) emitRowNormAfter(c, p.tokens, dim, norm.eps, 4);
   },
   moe_combine_grad: (n, c) => {
-    // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map).
+    // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map); with
+    // `router` (fuse-combine-router-grad) then probs, idx, dProbs: the router's backward from dWeights,
+    // in the combine backward's rows where it can, else by router_backward after it.
     const [rows, dim] = c.inputType(1).shape;
     const tokens = rows / n.attrs.topK;
-    c.emit(moeCombineBackwardCase({ tokens, topK: n.attrs.topK, dim, gatedShared: false }, c.caps), {
-      d_out: c.input(0),
-      y: c.input(1),
-      topk_w: c.input(3),
-      perm_row: c.input(2),
-      src_token: c.input(4),
-      src_slot: c.input(5),
-      d_y: c.output(0),
-      d_topk_w: c.output(1),
-    });
+    const p = { tokens, topK: n.attrs.topK, dim, gatedShared: false };
+    const io = { d_out: c.input(0), y: c.input(1), topk_w: c.input(3), perm_row: c.input(2), src_token: c.input(4), src_slot: c.input(5), d_y: c.output(0), d_topk_w: c.output(1) };
+    const router = n.attrs.router;
+    if (!router) {
+      c.emit(moeCombineBackwardCase(p, c.caps), io);
+      return;
+    }
+    const experts = c.inputType(6).shape[1];
+    const routerIo = { probs: c.input(6), topk_idx: c.input(7), d_probs: c.input(8), d_logits: c.output(2) };
+    if (moeCombineRouterGradInKernel(p, c.caps)) {
+      c.emit(moeCombineBackwardCase({ ...p, router: { experts, scoring: router.score, normalize: router.normalize, scale: router.scale } }, c.caps), { ...io, ...routerIo });
+      return;
+    }
+    c.emit(moeCombineBackwardCase(p, c.caps), io);
+    c.emit(routerBackwardCase({ ...routerParams(router, tokens, experts), dProbs: 'full' }), { ...routerIo, d_topk_w: c.output(1) });
   },
   aux_loss: (n, c) => {
     // Inputs: x, idx, dLoss when fused with its gradient (fuse-aux-loss), then an addend

@@ -106,6 +106,8 @@ export const ir = {
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value, Value, Value],
   /** `dXs2`: a second [R, D] gradient summed with dXs per row (fuse-gather-grad-add). */
   moeGatherGrad: (dXs: Value, permRow: Value, topK: number, dXs2?: Value) => one('moe_gather_grad', dXs2 ? [dXs, permRow, dXs2] : [dXs, permRow], { topK }),
+  /** An un-permute (its operands as they are) that also adds a · bᵀ, a [T,E] and b [D,E] (fuse-gather-grad-matmul). */
+  moeGatherGradProject: (operands: readonly Value[], topK: number, a: Value, b: Value) => one('moe_gather_grad', [...operands, a, b], { topK, project: true }),
   groupedMatmul: (xs: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul']) =>
     one('grouped_matmul', [xs, ...weights, counts], a),
   groupedMatmulGradX: (dY: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul_grad_x']) =>
@@ -124,6 +126,10 @@ export const ir = {
     all('moe_combine', [ys, permRow, weights, addend, normWeight], { topK, norm: { eps } }) as [Value, Value, Value],
   moeCombineGrad: (dOut: Value, ys: Value, permRow: Value, weights: Value, srcToken: Value, srcSlot: Value, topK: number) =>
     all('moe_combine_grad', [dOut, ys, permRow, weights, srcToken, srcSlot], { topK }) as [Value, Value],
+  /** A combine backward (its operands as they are) that also runs router_grad(its dWeights, probs, idx, dProbs)
+   *  (fuse-combine-router-grad): (dYs, dWeights, dLogits). */
+  moeCombineGradRouter: (operands: readonly Value[], topK: number, probs: Value, idx: Value, dProbs: Value, router: OpAttrs['router_grad']) =>
+    all('moe_combine_grad', [...operands, probs, idx, dProbs], { topK, router }) as [Value, Value, Value],
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),
   auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
   /** The loss and its gradient w.r.t. x (scaled by dLoss) from one node. */

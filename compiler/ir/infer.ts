@@ -246,10 +246,18 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([R, D]), i32([R]), i32([a.experts]), i32([R]), i32([R])];
   },
   moe_gather_grad: (ins, a) => {
-    // dXs, permRow, and optionally a second dXs2 summed with dXs per row (fuse-gather-grad-add)
-    expect(ins.length === 2 || ins.length === 3, 'moe_gather_grad', `expects 2 or 3 operands, got ${ins.length}`);
-    if (ins.length === 3) expect(sameShape(ins[2].shape, ins[0].shape) && ins[2].dtype === ins[0].dtype, 'moe_gather_grad', 'the second dXs must have the first one\'s type');
-    return [f32([ins[0].shape[0] / a.topK, ins[0].shape[1]])];
+    // dXs, permRow, and optionally a second dXs2 summed with dXs per row (fuse-gather-grad-add); with
+    // `project` (fuse-gather-grad-matmul) then a [T,E] and b [D,E], whose a · bᵀ is added to the result
+    const extra = a.project ? 2 : 0;
+    expect(ins.length === 2 + extra || ins.length === 3 + extra, 'moe_gather_grad', `expects ${2 + extra} or ${3 + extra} operands, got ${ins.length}`);
+    if (ins.length === 3 + extra) expect(sameShape(ins[2].shape, ins[0].shape) && ins[2].dtype === ins[0].dtype, 'moe_gather_grad', 'the second dXs must have the first one\'s type');
+    const out = f32([ins[0].shape[0] / a.topK, ins[0].shape[1]]);
+    if (a.project) {
+      const [pa, pb] = ins.slice(-2);
+      expect(pa.shape.length === 2 && pa.dtype === 'f32' && pa.shape[0] === out.shape[0], 'moe_gather_grad', `the product's a ${formatType(pa)} must be f32[${out.shape[0]},E]`);
+      expect(pb.dtype === 'f32' && sameShape(pb.shape, [out.shape[1], pa.shape[1]]), 'moe_gather_grad', `the product's b ${formatType(pb)} must be f32[${out.shape[1]},${pa.shape[1]}]`);
+    }
+    return [out];
   },
   grouped_matmul: (ins, a) => {
     // xs [R,K], w [E,K,N] | (wc [K,N], wu [E,K,N]), counts per expert
@@ -297,7 +305,16 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [y, f32(y.shape), f32([y.shape[0]])];
   },
   // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dW
-  moe_combine_grad: (ins) => (arity('moe_combine_grad', ins, 6), [f32(ins[1].shape), f32(ins[3].shape)]),
+  moe_combine_grad: (ins, a) => {
+    // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dWeights; with `router` (fuse-combine-router-grad)
+    // also router_grad's probs, idx, dProbs → dLogits
+    arity('moe_combine_grad', ins, a.router ? 9 : 6);
+    if (!a.router) return [f32(ins[1].shape), f32(ins[3].shape)];
+    const [probs, idx, dProbs] = ins.slice(6);
+    expect(a.router.topK === a.topK && sameShape(idx.shape, ins[3].shape) && idx.dtype === 'i32', 'moe_combine_grad', `the router's idx ${formatType(idx)} must be i32[${ins[3].shape.join(',')}] (top-${a.topK})`);
+    expect(probs.dtype === 'f32' && probs.shape.length === 2 && probs.shape[0] === ins[3].shape[0] && sameShape(dProbs.shape, probs.shape), 'moe_combine_grad', `the router's probs ${formatType(probs)} and dProbs ${formatType(dProbs)} must be f32[${ins[3].shape[0]},E]`);
+    return [f32(ins[1].shape), f32(ins[3].shape), f32(probs.shape)];
+  },
   aux_loss: (ins) => {
     // probs|logits, idx; + dLoss when fused with its gradient (fuse-aux-loss): loss, then d_x;
     // + a scalar addend (fuse-aux-loss-sum): then also addend + loss

@@ -667,14 +667,22 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [xs, permRow, counts, srcToken, srcSlot];
   },
 
-  moe_gather_grad: (n, [dXs, permRow, dXs2]) => {
+  moe_gather_grad: (n, ins) => {
     const K = n.attrs.topK;
     const [T, D] = n.types[0].shape;
+    const [dXs, permRow] = ins;
+    const dXs2 = ins.length === (n.attrs.project ? 5 : 3) ? ins[2] : undefined;
     const dx = new Float64Array(T * D);
     for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
       const row = permRow[t * K + j];
       if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) dx[t * D + d] += dXs[row * D + d] + (dXs2 ? dXs2[row * D + d] : 0);
+    }
+    if (n.attrs.project) {
+      // fuse-gather-grad-matmul: + a · bᵀ, as the matmul_add it absorbed added it to the un-permute
+      const [a, b] = ins.slice(-2);
+      const y = product(a, b, T, a.length / T, D, false, true);
+      for (let i = 0; i < dx.length; i++) dx[i] += y[i];
     }
     return [dx];
   },
@@ -734,7 +742,15 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [y, normed, rstd];
   },
 
-  moe_combine_grad: (n, [dOut, ys, permRow, w]) => {
+  moe_combine_grad: (n, ins) => {
+    if (n.attrs.router) {
+      // fuse-combine-router-grad: exactly the combine backward, then router_grad of its dWeights
+      const [dYs, dW] = OPS.moe_combine_grad({ ...n, attrs: { topK: n.attrs.topK }, inputs: n.inputs.slice(0, 6), types: n.types.slice(0, 2) } as never, ins.slice(0, 6), {}) as Float64Array[];
+      const routerNode = { ...n, op: 'router_grad', attrs: n.attrs.router, inputs: [n.inputs[3], ...n.inputs.slice(6)], types: n.types.slice(2) };
+      const [dLogits] = OPS.router_grad(routerNode as never, [dW, ...ins.slice(6)], {});
+      return [dYs, dW, dLogits];
+    }
+    const [dOut, ys, permRow, w] = ins;
     // srcToken/srcSlot (inputs 4, 5) are the inverse of permRow; the reference walks permRow.
     const K = n.attrs.topK;
     const [T, D] = shapeOf(n, 0);

@@ -108,7 +108,9 @@ export interface OpAttrs {
   /** bias [E], idx [T,k] → bias + rate·sign(T·k/E − load_e), load_e = assignments to e (DeepSeek-V3). */
   router_bias_update: { rate: number };
   moe_dispatch: { experts: number; topK: number; capacityFactor?: number };
-  moe_gather_grad: { topK: number };
+  /** With `project` (fuse-gather-grad-matmul) the un-permute also adds a [T,E] · [D,E]ᵀ product, its last
+   *  two operands (the router logits' input gradient dl · W_rᵀ, a K = E matmul_add that read the un-permute). */
+  moe_gather_grad: { topK: number; project?: true };
   grouped_matmul: { experts: number; sharedWeight: boolean };
   grouped_matmul_grad_x: { experts: number; sharedWeight: boolean };
   grouped_matmul_grad_w: { experts: number };
@@ -121,7 +123,10 @@ export interface OpAttrs {
   /** With `norm` (fuse-combine-norm) the combine, which then has its addend, also RMS-normalises its
    *  result by a fifth operand w [D]: outputs (out, y, rstd), y and rstd as an rmsnorm of out would give. */
   moe_combine: { topK: number; norm?: { eps: number } };
-  moe_combine_grad: { topK: number };
+  /** With `router` (fuse-combine-router-grad, router_grad's attrs) the combine backward also differentiates
+   *  the router from its own dWeights: operands probs, idx, dProbs appended (router_grad's 2nd to 4th), dLogits
+   *  appended to the outputs. */
+  moe_combine_grad: { topK: number; router?: OpAttrs['router_grad'] };
   aux_loss: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   cross_entropy: Record<string, never>;

@@ -24,6 +24,7 @@
 // Both are deterministic (no atomics, fixed summation order).
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
+import { routerBackwardOracle, routerBackwardParts, routerBackwardTag, type RouterBackwardParams } from './router.ts';
 import { rowNormInKernel, rowNormOracle, rowNormOutBindings, rowNormParams, type RowNorm } from './rmsnorm.ts';
 import { ceilDiv, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
@@ -41,6 +42,13 @@ export interface MoeCombineParams {
    *  (the dX un-permute of two expert GEMMs' gradients without materialising their sum: fuse-gather-grad-add). */
   readonly second?: boolean;
   /**
+   * Unweighted only: also add proj_a [T, E] · proj_bᵀ (proj_b [D, E]) to each result row, the router
+   * logits' input gradient of the matmul_add that read the un-permute (fuse-gather-grad-matmul); per
+   * element the subgroup GEMM's FMA chain over e from 0, then added, so the same bits. Only where
+   * moeGatherProjectInKernel says so.
+   */
+  readonly project?: { readonly experts: number };
+  /**
    * Also RMS-normalise each result row (fuse-combine-norm): binding norm_w [D] in, norm_y [T, D] and
    * rstd [T] out, as the rmsnorm lane kernel computes them from `out` (the same sum of squares in the
    * same order, so the same bits). Only where moeCombineNormInKernel says so.
@@ -53,6 +61,13 @@ export interface MoeCombineBackwardParams {
   readonly topK: number;
   readonly dim: number;
   readonly gatedShared: boolean;
+  /**
+   * Also differentiate the router (fuse-combine-router-grad): d_logits [T, E] from this kernel's own
+   * d_topk_w and the router's probs, topk_idx and the aux loss's d_probs [T, E], as router_backward
+   * (templates/partials/router_backward_fn) computes them: invocation t < T takes its token's k dots
+   * (the same sums) and then the token's router backward. Only where moeCombineRouterGradInKernel says so.
+   */
+  readonly router?: { readonly experts: number; readonly scoring: 'softmax' | 'sigmoid'; readonly normalize: boolean; readonly scale: number };
 }
 
 const WORKGROUP = 256;
@@ -80,12 +95,27 @@ export function moeCombineNormInKernel(p: Pick<MoeCombineParams, 'dim' | 'weight
   return moeCombineVariant(caps) === 'rows' && rowNormInKernel(caps, p.dim) && p.weighted && p.addend && !p.gatedShared;
 }
 
+/** Widest product (E) the un-permute takes in its row loop: the router's expert counts of the models
+ *  at hand (the rows matmul's ROWS_MAX_N); wider ones keep their GEMM. */
+export const GATHER_PROJECT_MAX_EXPERTS = 8;
+
+/**
+ * Whether the un-permute can add the router's K = E product itself (fuse-gather-grad-matmul): the
+ * `rows` variant (a token's row belongs to one invocation) of an unweighted combine, E ≤ 8. Elsewhere
+ * the lowering runs the matmul after the un-permute, accumulating into its result.
+ */
+export function moeGatherProjectInKernel(p: Pick<MoeCombineParams, 'weighted' | 'norm'> & { experts: number }, caps: RowKernelCaps): boolean {
+  return moeCombineVariant(caps) === 'rows' && !p.weighted && !p.norm && p.experts >= 1 && p.experts <= GATHER_PROJECT_MAX_EXPERTS;
+}
+
 export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, variant: MoeCombineVariant = moeCombineVariant(caps)): KernelProgram {
   check(p);
   const norm = p.norm;
   if (norm && !(variant === 'rows' && moeCombineNormInKernel(p, caps))) throw new InternalError('moe combine: this layout cannot normalise its rows; run the rmsnorm kernel after it');
   const second = p.second ?? false;
   if (second && p.weighted) throw new InternalError('moe combine: a second y is summed only by the unweighted combine (dX un-permute)');
+  const project = p.project;
+  if (project && !(variant === 'rows' && moeGatherProjectInKernel({ ...p, experts: project.experts }, caps))) throw new InternalError('moe combine: this layout cannot add the product; run the matmul after it');
   const rows = p.tokens * p.topK;
   const n = p.tokens * p.dim;
   const byRow = variant === 'rows';
@@ -104,9 +134,15 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
           { name: 'gate', access: 'read' as const, type: 'f32' as const, length: p.tokens, fill: { kind: 'float' as const, lo: -3, hi: 3 } },
         ]
       : []),
+    ...(project
+      ? [
+          { name: 'proj_a', access: 'read' as const, type: 'f32' as const, length: p.tokens * project.experts },
+          { name: 'proj_b', access: 'read' as const, type: 'f32' as const, length: p.dim * project.experts },
+        ]
+      : []),
     ...rowNormOutBindings(norm, p.tokens, p.dim, vec4),
   ];
-  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : '', norm ? 'norm' : ''].filter(Boolean).join('_');
+  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : '', project ? `proj${project.experts}` : '', norm ? 'norm' : ''].filter(Boolean).join('_');
   return {
     template: byRow ? 'moe_combine_rows' : 'moe_combine',
     label: `moe_combine_${tags}_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
@@ -121,6 +157,8 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
       second,
       addend: p.addend,
       gatedShared: p.gatedShared,
+      project: project !== undefined,
+      projectExperts: project?.experts ?? 0,
       dispatchX,
       ...rowNormParams(norm, p.dim),
     },
@@ -131,6 +169,19 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
   };
 }
 
+/** The router backward a combine backward runs for its tokens (its d_probs full [T, E]). */
+const routerOf = (p: MoeCombineBackwardParams): RouterBackwardParams | undefined =>
+  p.router && { tokens: p.tokens, topK: p.topK, experts: p.router.experts, scoring: p.router.scoring, normalize: p.router.normalize, scale: p.router.scale, selectionBias: false, dProbs: 'full' };
+
+/**
+ * Whether the combine backward can differentiate the router too (fuse-combine-router-grad): the `rows`
+ * variant, whose invocation per index can own a token's k assignments, without a gated shared expert.
+ * Elsewhere the lowering runs router_backward after it.
+ */
+export function moeCombineRouterGradInKernel(p: Pick<MoeCombineBackwardParams, 'gatedShared'>, caps: RowKernelCaps): boolean {
+  return moeCombineVariant(caps) === 'rows' && !p.gatedShared;
+}
+
 export function moeCombineBackwardProgram(p: MoeCombineBackwardParams, caps: RowKernelCaps, variant: MoeCombineVariant = moeCombineVariant(caps)): KernelProgram {
   check(p);
   const rows = p.tokens * p.topK;
@@ -139,6 +190,9 @@ export function moeCombineBackwardProgram(p: MoeCombineBackwardParams, caps: Row
   const { vec4, dimVec } = byRow ? rowUnits(p.dim) : { vec4: false, dimVec: p.dim };
   const wg = byRow ? ROWS_WORKGROUP : BACKWARD_WORKGROUP;
   const { dispatch, dispatchX } = spreadWorkgroups(byRow ? ceilDiv(rows, wg) : rows);
+  const router = routerOf(p);
+  if (router && !(byRow && moeCombineRouterGradInKernel(p, caps))) throw new InternalError('moe combine backward: this layout cannot differentiate the router; run router_backward after it');
+  const routerParts = router && routerBackwardParts(router);
   const bindings: KernelBinding[] = [
     { name: 'd_out', access: 'read', type: 'f32', length: n, vec4 },
     { name: 'y', access: 'read', type: 'f32', length: rows * p.dim, vec4 },
@@ -160,11 +214,12 @@ export function moeCombineBackwardProgram(p: MoeCombineBackwardParams, caps: Row
           { name: 'd_gate', access: 'write' as const, type: 'f32' as const, length: p.tokens },
         ]
       : []),
+    ...(routerParts ? [...routerParts.inputs, routerParts.output] : []),
   ];
   return {
     template: byRow ? 'moe_combine_backward_rows' : 'moe_combine_backward',
-    label: `moe_combine_bwd${p.gatedShared ? '_gshared' : ''}_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
-    params: { tokens: p.tokens, rows, dim: p.dim, vec4, dimVec, topK: p.topK, gatedShared: p.gatedShared, dispatchX },
+    label: `moe_combine_bwd${p.gatedShared ? '_gshared' : ''}${router ? `_router_${routerBackwardTag(router)}` : ''}_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
+    params: { tokens: p.tokens, rows, dim: p.dim, vec4, dimVec, topK: p.topK, gatedShared: p.gatedShared, router: routerParts?.params, dispatchX },
     bindings,
     workgroupSize: [wg, 1, 1],
     dispatch,
@@ -188,6 +243,10 @@ export function moeCombineOracle(p: MoeCombineParams) {
         }
         if (p.addend) acc += inputs.addend[t * D + d];
         if (p.gatedShared) acc += sigmoid(inputs.gate[t]) * inputs.shared_out[t * D + d];
+        if (p.project) {
+          const E = p.project.experts;
+          for (let e = 0; e < E; e++) acc += inputs.proj_a[t * E + e] * inputs.proj_b[d * E + e];
+        }
         out[t * D + d] = acc;
       }
     }
@@ -231,6 +290,8 @@ export function moeCombineBackwardOracle(p: MoeCombineBackwardParams) {
       result.d_shared_out = dShared;
       result.d_gate = dGate;
     }
+    const router = routerOf(p);
+    if (router) Object.assign(result, routerBackwardOracle(router)({ ...inputs, d_topk_w: dTopkW }));
     return result;
   };
 }

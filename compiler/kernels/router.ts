@@ -221,23 +221,38 @@ export function routerProgram(p: RouterParams, caps: RowKernelCaps, variant: Rou
   };
 }
 
-export function routerBackwardProgram(p: RouterBackwardParams): KernelProgram {
+/**
+ * The router backward's own bindings (all but d_topk_w) and the params of templates/partials/
+ * router_backward_fn: one token's d_logits, shared by the router_backward kernel and the combine
+ * backward that differentiates the router too (fuse-combine-router-grad).
+ */
+export function routerBackwardParts(p: RouterBackwardParams): { params: Record<string, unknown>; inputs: KernelBinding[]; output: KernelBinding } {
   validate(p);
-  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
   const te = p.tokens * p.experts;
-  const tk = p.tokens * p.topK;
-  const bindings: KernelBinding[] = [
-    { name: 'probs', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: 0.02, hi: 1 } },
-    { name: 'topk_idx', access: 'read', type: 'i32', length: tk, fill: { kind: 'int', lo: 0, hi: p.experts } },
-    { name: 'd_topk_w', access: 'read', type: 'f32', length: tk },
-    ...(p.dProbs !== 'none' ? [{ name: 'd_probs', access: 'read' as const, type: 'f32' as const, length: p.dProbs === 'full' ? te : p.experts }] : []),
-    ...(p.addDLogits ? [{ name: 'd_logits_extra', access: 'read' as const, type: 'f32' as const, length: te }] : []),
-    { name: 'd_logits', access: 'write', type: 'f32', length: te },
-  ];
+  return {
+    params: { ...commonParams(p, 0), hasDProbs: p.dProbs !== 'none', dProbsFull: p.dProbs === 'full', addDLogits: p.addDLogits === true },
+    inputs: [
+      { name: 'probs', access: 'read', type: 'f32', length: te, fill: { kind: 'float', lo: 0.02, hi: 1 } },
+      { name: 'topk_idx', access: 'read', type: 'i32', length: p.tokens * p.topK, fill: { kind: 'int', lo: 0, hi: p.experts } },
+      ...(p.dProbs !== 'none' ? [{ name: 'd_probs', access: 'read' as const, type: 'f32' as const, length: p.dProbs === 'full' ? te : p.experts }] : []),
+      ...(p.addDLogits ? [{ name: 'd_logits_extra', access: 'read' as const, type: 'f32' as const, length: te }] : []),
+    ],
+    output: { name: 'd_logits', access: 'write', type: 'f32', length: te },
+  };
+}
+
+/** Label part of a router backward's configuration (its kernel's label without the shape). */
+export const routerBackwardTag = (p: RouterBackwardParams): string => `${configTag(p)}${p.dProbs === 'none' ? '' : `_dp${p.dProbs}`}${p.addDLogits ? '_dlx' : ''}`;
+
+export function routerBackwardProgram(p: RouterBackwardParams): KernelProgram {
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, WORKGROUP));
+  const parts = routerBackwardParts(p);
+  const [probs, topkIdx, ...rest] = parts.inputs;
+  const bindings: KernelBinding[] = [probs, topkIdx, { name: 'd_topk_w', access: 'read', type: 'f32', length: p.tokens * p.topK }, ...rest, parts.output];
   return {
     template: 'router_backward',
-    label: `router_bwd_${configTag(p)}${p.dProbs === 'none' ? '' : `_dp${p.dProbs}`}${p.addDLogits ? '_dlx' : ''}_${p.tokens}x${p.experts}`,
-    params: { ...commonParams(p, dispatchX), hasDProbs: p.dProbs !== 'none', dProbsFull: p.dProbs === 'full', addDLogits: p.addDLogits === true },
+    label: `router_bwd_${routerBackwardTag(p)}_${p.tokens}x${p.experts}`,
+    params: { ...parts.params, dispatchX },
     bindings,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch,

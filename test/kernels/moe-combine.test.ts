@@ -12,11 +12,15 @@ import {
   moeCombineOracle,
   moeCombineProgram,
   moeCombineNormInKernel,
+  moeCombineRouterGradInKernel,
+  moeGatherProjectInKernel,
   moeCombineVariant,
   type MoeCombineBackwardParams,
   type MoeCombineParams,
 } from '../../compiler/kernels/moe-combine.ts';
+import { matmulProgram } from '../../compiler/kernels/matmul.ts';
 import { moePermuteOracle } from '../../compiler/kernels/moe-permute.ts';
+import { routerBackwardProgram } from '../../compiler/kernels/router.ts';
 import { rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
@@ -163,5 +167,87 @@ describe('moe combine with the next rmsnorm', () => {
     expect(moeCombineNormInKernel({ ...base, gatedShared: true }, caps)).toBe(false);
     expect(moeCombineNormInKernel(base, { ...caps, cpuAdapter: false })).toBe(false);
     expect(() => moeCombineProgram({ ...params, dim: 62 }, caps)).toThrow(/cannot normalise/);
+  });
+});
+
+// fuse-gather-grad-matmul: the dX un-permute adds the router logits' input gradient dl · W_rᵀ itself
+// (CPU adapters' rows variant), where a K = E matmul accumulated into its result before.
+describe('moe un-permute with the router\'s product', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  const cases: MoeCombineParams[] = [
+    { tokens: 40, topK: 2, dim: 64, weighted: false, addend: false, gatedShared: false, second: true, project: { experts: 4 } },
+    { tokens: 37, topK: 3, dim: 33, weighted: false, addend: false, gatedShared: false, project: { experts: 8 } },
+    { tokens: 45, topK: 2, dim: 20, weighted: false, addend: false, gatedShared: false, project: { experts: 3 } },
+  ];
+  for (const params of cases) {
+    const label = moeCombineProgram(params, caps).label;
+    it(`${label} matches its golden WGSL and the oracle (the un-permute plus a · bᵀ)`, async () => {
+      const program = moeCombineProgram(params, caps);
+      expect(program.label).toMatch(new RegExp(`_proj${params.project!.experts}_`));
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), moeCombineCase(params, caps), 6);
+      expect(result.ok, result.report).toBe(true);
+    });
+    it(`${label} gives the bits of the un-permute and the accumulating matmul it replaces`, async () => {
+      const exec = await testExecutor();
+      const fused = moeCombineProgram(params, caps);
+      const inputs = { ...randomInputs(fused, 14), ...routing(params.tokens, params.topK, 4, 5) } as Record<string, HostArray>;
+      const { project, ...plain } = params;
+      const gathered = await exec.run(moeCombineProgram(plain, caps), inputs);
+      const product = matmulProgram({ M: params.tokens, N: params.dim, K: project!.experts, transA: false, transB: true, accumulate: true }, caps);
+      const want = await exec.run(product, { a: inputs.proj_a, b: inputs.proj_b, c: gathered.out });
+      const got = await exec.run(fused, inputs);
+      expect(Array.from(got.out)).toEqual(Array.from(want.c));
+      // the product is really there: the plain un-permute differs
+      expect(Array.from(got.out)).not.toEqual(Array.from(gathered.out));
+    });
+  }
+
+  it('adds the product in the row loop only on CPU adapters, up to 8 experts, and refuses elsewhere', () => {
+    const p = cases[0];
+    expect(moeGatherProjectInKernel({ ...p, experts: 8 }, caps)).toBe(true);
+    expect(moeGatherProjectInKernel({ ...p, experts: 9 }, caps)).toBe(false);
+    expect(moeGatherProjectInKernel({ ...p, experts: 4, weighted: true }, caps)).toBe(false);
+    expect(moeGatherProjectInKernel({ ...p, experts: 4 }, { ...caps, cpuAdapter: false })).toBe(false);
+    expect(() => moeCombineProgram(p, { ...caps, cpuAdapter: false })).toThrow(/cannot add the product/);
+  });
+});
+
+// fuse-combine-router-grad: the combine backward's rows also run each token's router backward from the
+// token's own top-k weight gradients (CPU adapters' rows variant).
+describe('moe combine backward with the router\'s backward', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  const cases: MoeCombineBackwardParams[] = [
+    { tokens: 40, topK: 2, dim: 64, gatedShared: false, router: { experts: 4, scoring: 'softmax', normalize: false, scale: 1 } },
+    { tokens: 37, topK: 3, dim: 33, gatedShared: false, router: { experts: 8, scoring: 'sigmoid', normalize: true, scale: 2.5 } },
+  ];
+  for (const params of cases) {
+    const label = moeCombineBackwardProgram(params, caps).label;
+    it(`${label} matches its golden WGSL and the oracle (the combine backward, then the router backward of its d_topk_w)`, async () => {
+      const program = moeCombineBackwardProgram(params, caps);
+      expect(program.label).toMatch(/_router_/);
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const result = await checkKernel(await testExecutor(), moeCombineBackwardCase(params, caps), 8);
+      expect(result.ok, result.report).toBe(true);
+    });
+    it(`${label} gives the bits of the combine backward and the router backward it replaces`, async () => {
+      const exec = await testExecutor();
+      const fused = moeCombineBackwardProgram(params, caps);
+      const inputs = { ...randomInputs(fused, 15), ...routing(params.tokens, params.topK, params.router!.experts, 6) } as Record<string, HostArray>;
+      const { router, ...plain } = params;
+      const combined = await exec.run(moeCombineBackwardProgram(plain, caps), inputs);
+      const routed = await exec.run(routerBackwardProgram({ tokens: params.tokens, topK: params.topK, ...router!, selectionBias: false, dProbs: 'full' }), { ...inputs, d_topk_w: combined.d_topk_w });
+      const got = await exec.run(fused, inputs);
+      for (const name of ['d_y', 'd_topk_w'] as const) expect(Array.from(got[name]), name).toEqual(Array.from(combined[name]));
+      expect(Array.from(got.d_logits)).toEqual(Array.from(routed.d_logits));
+      expect(Array.from(got.d_logits).some((v) => v !== 0)).toBe(true);
+    });
+  }
+
+  it('differentiates the router in the rows only on CPU adapters, without a gated shared expert, and refuses elsewhere', () => {
+    expect(moeCombineRouterGradInKernel({ gatedShared: false }, caps)).toBe(true);
+    expect(moeCombineRouterGradInKernel({ gatedShared: true }, caps)).toBe(false);
+    expect(moeCombineRouterGradInKernel({ gatedShared: false }, { ...caps, cpuAdapter: false })).toBe(false);
+    expect(() => moeCombineBackwardProgram(cases[0], { ...caps, cpuAdapter: false })).toThrow(/cannot differentiate the router/);
   });
 });

@@ -8,6 +8,8 @@ import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
 import { fuseCombineAdd } from '../../compiler/passes/fuse-combine-add.ts';
+import { fuseGatherGradAdd } from '../../compiler/passes/fuse-gather-grad-add.ts';
+import { fuseMatmulAdd } from '../../compiler/passes/fuse-matmul-add.ts';
 import { fuseNormMatmul } from '../../compiler/passes/fuse-norm-matmul.ts';
 import { fuseRopePair } from '../../compiler/passes/fuse-rope-pair.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
@@ -210,6 +212,10 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-combine-norm/residual-norms-grads': () => fuseCombineAdd(cse(simplify(autodiff(moeResidualNorms())))),
   'fuse-gather-grad-add/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
   'fuse-gather-grad-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
+  'fuse-gather-grad-matmul/moe-swiglu-grads': () => fuseGatherGradAdd(fuseMatmulAdd(cse(simplify(autodiff(moeSwiglu()))))),
+  'fuse-gather-grad-matmul/moe-residual-grads': () => fuseMatmulAdd(cse(simplify(autodiff(moeResidual())))),
+  'fuse-combine-router-grad/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
+  'fuse-combine-router-grad/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
   'fuse-swiglu-gemm/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
   'fuse-swiglu-gemm/moe-swiglu-forward': moeSwiglu,
   'fuse-swiglu-gemm/moe-sd-grads': () => cse(simplify(autodiff(moeBlockLoss(true)))),

@@ -22,6 +22,18 @@ const K = 8u;
 // Row width in V units.
 const DV = 25u;
 
+// ⟨d_out[t, :], y[perm_row[a], :]⟩ of assignment a (token t = a / K), in ascending d order: deterministic.
+fn assignmentDot(a: u32, dv: u32) -> f32 {
+  let row = perm_row[a];
+  var dot = 0.0f;
+  if (row >= 0) {
+    let g = (a / K) * DV;
+    let src = u32(row) * DV;
+    for (var d = 0u; d < dv; d++) { dot += vdot(d_out[g + d], y[src + d]); }
+  }
+  return dot;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = (wid.x + wid.y * 7u) * 64u + lid.x;
@@ -40,15 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var d = 0u; d < dv; d++) { d_y[i * DV + d] = V(0.0f); }
   }
 
-  // The dot product in ascending d order: deterministic.
-  let row = perm_row[i];
-  var dot = 0.0f;
-  if (row >= 0) {
-    let g = (i / K) * DV;
-    let src = u32(row) * DV;
-    for (var d = 0u; d < dv; d++) { dot += vdot(d_out[g + d], y[src + d]); }
-  }
-  d_topk_w[i] = dot;
+  d_topk_w[i] = assignmentDot(i, dv);
 
   if (i < 50u) {
     let s = 1.0f / (1.0f + exp(-gate[i]));

@@ -11,15 +11,14 @@
 const E = 256u;
 const K = 8u;
 
+// router backward of one token t (router_backward, and the combine backward's rows that differentiate the router: fuse-combine-router-grad):
+// d_logits[t, :] from d_topk_w[t, :] and d_probs; needs consts E and K, bindings probs, topk_idx, d_topk_w, d_probs, d_logits
 // The aux-loss gradient w.r.t. score e of the token at `base`.
 fn dProbsAt(base: u32, e: u32) -> f32 {
   return d_probs[base + e];
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = (wid.x + wid.y * 2u) * 64u + lid.x;
-  if (t >= 70u) { return; }
+fn routerBackward(t: u32) {
   let base = t * E;
   // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
   // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
@@ -47,4 +46,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     d_logits[base + e] = dProbsAt(base, e) * s * (1.0f - s);
   }
   for (var j = 0u; j < topK; j++) { d_logits[base + idx[j]] += dSel[j] * w[j] * (1.0f - w[j]); }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 2u) * 64u + lid.x;
+  if (t >= 70u) { return; }
+  routerBackward(t);
 }

@@ -10,10 +10,10 @@
 const E = 8u;
 const K = 2u;
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = (wid.x + wid.y * 1u) * 64u + lid.x;
-  if (t >= 37u) { return; }
+// router backward of one token t (router_backward, and the combine backward's rows that differentiate the router: fuse-combine-router-grad):
+// d_logits[t, :] from d_topk_w[t, :]; needs consts E and K, bindings probs, topk_idx, d_topk_w, d_logits
+
+fn routerBackward(t: u32) {
   let base = t * E;
   // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
   // not fully unroll these loops: for 64 experts and top-8 that multiplied compile time.
@@ -40,4 +40,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     d_logits[base + e] = s * (0.0f - dotS);
   }
   for (var j = 0u; j < topK; j++) { d_logits[base + idx[j]] += w[j] * dSel[j]; }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 1u) * 64u + lid.x;
+  if (t >= 37u) { return; }
+  routerBackward(t);
 }

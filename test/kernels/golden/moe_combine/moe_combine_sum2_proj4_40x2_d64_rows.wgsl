@@ -1,0 +1,56 @@
+// moe_combine_sum2_proj4_40x2_d64_rows
+// moe combine, row-per-invocation variant: out[t, :] = Σ_j (y + y2)[perm_row[t·2 + j], :] + proj_a[t, :] · proj_bᵀ (E = 4); row width 64 (as 16 vec4), dropped assignments (perm_row < 0) skipped
+// bindings: y (read), y2 (read), perm_row (read i32), proj_a, proj_b (read), out (write)
+// dispatch: one invocation per token row, serial loops over its top-2 rows and columns; t = (wid.x + wid.y * 1) * 64 + lid.x
+@group(0) @binding(0) var<storage, read> y: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> y2: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> perm_row: array<i32>;
+@group(0) @binding(3) var<storage, read> proj_a: array<f32>;
+@group(0) @binding(4) var<storage, read> proj_b: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+
+alias V = vec4<f32>;
+
+const K = 2u;
+// Row width in V units.
+const DV = 16u;
+const PE = 4u;
+
+// proj_b's entries of this row's columns at e (proj_b is [D, E]: a column's E values are contiguous).
+fn projB(d: u32, e: u32) -> V {
+  let c = 4u * d * PE + e;
+  return vec4<f32>(proj_b[c], proj_b[c + PE], proj_b[c + 2u * PE], proj_b[c + 3u * PE]);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t = (wid.x + wid.y * 1u) * 64u + lid.x;
+  if (t >= 40u) { return; }
+  // Trip counts are multiplied by `one` (arrayLength ≥ 1, known only at dispatch) so lavapipe does
+  // not fully unroll the row loops, which made these shaders compile for seconds.
+  let one = min(arrayLength(&out), 1u);
+  let dv = DV * one;
+  let dst = t * DV;
+  // Each assignment's source row (−1: dropped), read once.
+  var src: array<i32, 2>;
+  for (var j = 0u; j < K * one; j++) {
+    src[j] = perm_row[t * K + j];
+  }
+  var pa: array<f32, 4>;
+  for (var e = 0u; e < PE * one; e++) { pa[e] = proj_a[t * PE + e]; }
+  // The same summation order as the element-per-invocation variant: assignments in ascending j,
+  // then the addend, then the shared expert; one store per output.
+  for (var d = 0u; d < dv; d++) {
+    var acc = V(0.0f);
+    for (var j = 0u; j < K * one; j++) {
+      // (y + y2) first, then the sum over j: the order of the unfused add followed by this combine
+      if (src[j] >= 0) { acc += y[u32(src[j]) * DV + d] + y2[u32(src[j]) * DV + d]; }
+    }
+    // fuse-gather-grad-matmul: the subgroup GEMM's FMA chain over e from 0 for these columns, then
+    // added to the un-permuted sum as that GEMM's accumulate epilogue added it: the same bits.
+    var term = V(0.0f);
+    for (var e = 0u; e < PE * one; e++) { term = fma(V(pa[e]), projB(d, e), term); }
+    acc += term;
+    out[dst + d] = acc;
+  }
+}
