@@ -8,7 +8,7 @@ import type { KernelCase } from './kernel.ts';
 import { attentionBackwardCases, attentionCase, attentionGradRopeInKernel } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
 import { sgdCase } from '../kernels/sgd.ts';
-import { auxLossCase, type AuxLossParams } from '../kernels/aux-loss.ts';
+import { auxLossCase, auxLossWorkgroup, type AuxLossParams } from '../kernels/aux-loss.ts';
 import { gradNormFinalizeCase, gradNormPartialSlots, gradNormPartialsCase } from '../kernels/grad-norm.ts';
 import { crossEntropyCase } from '../kernels/cross-entropy.ts';
 import { elementwiseCase } from '../kernels/elementwise.ts';
@@ -475,9 +475,16 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     const { experts, topK, capacityFactor = 0 } = n.attrs;
     const p = { tokens, experts, topK, ...(capacityFactor > 0 ? { capacityFactor } : {}) };
     const offsets = c.temp((experts + 1) * 4, 'offsets');
+    // With `aux` (fuse-aux-loss-dispatch): the serial permutation computes the load-balance loss from
+    // its own histogram where the counts are this batch's (no global-batch balancing), else the
+    // aux_loss kernel runs after the permutation, as the unfused node did.
+    const aux = n.attrs.aux;
+    const auxInPermute = aux !== undefined && moePermuteVariant(p, c.caps) === 'serial' && c.auxCounts === undefined;
     if (moePermuteVariant(p, c.caps) === 'serial') {
       const cursor = c.temp(experts * 4, 'cursor');
-      c.emit(moePermuteSerialCase(p), { topk_idx: c.input(1), cursor, counts: c.output(2), offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
+      const io = { topk_idx: c.input(1), cursor, counts: c.output(2), offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) };
+      if (auxInPermute) c.emit(moePermuteSerialCase(p, { coef: aux.coef, lanes: auxLossWorkgroup(c.caps) }), { ...io, probs: c.input(2), d_loss: c.input(3), loss_total: c.output(5), d_x: c.output(6) });
+      else c.emit(moePermuteSerialCase(p), io);
     } else {
       const stages = moePermuteCases(p);
       const blockCounts = c.temp(experts * permuteBlocks(p).blocks * 4, 'block_counts');
@@ -485,6 +492,7 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
       c.emit(stages.scan, { block_counts: blockCounts, counts: c.output(2), offsets });
       c.emit(stages.scatter, { topk_idx: c.input(1), block_counts: blockCounts, offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) });
     }
+    if (aux && !auxInPermute) emitAux(aux, c, { x: 2, idx: 1, total: c.output(5), grad: { dLoss: c.input(3), dx: c.output(6) } });
     c.emit(moeGatherCase({ tokens, topK, dim }, c.caps), { x: c.input(0), src_token: c.output(3), xs: c.output(0) });
   },
   moe_gather_grad: (n, c) => {
@@ -597,14 +605,19 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(crossEntropyCase({ tokens, vocab, withGrad: false }, c.caps), { logits: c.input(0), targets: c.input(1), loss: c.output(0) });
     c.emit(maskedMeanCase({ rows: tokens, vocab }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
   },
-  cross_entropy_fused: (_n, c) => {
+  cross_entropy_fused: (n, c) => {
     // One row pass for loss and gradient, then the masked mean of the rows. The planner hands the
     // logits' buffer to dlogits when they die here and the kernel can rewrite them (crossEntropyInPlace).
     const [tokens, vocab] = c.inputType(0).shape;
     const io = { logits: c.input(0), targets: c.input(1), gradScale: c.input(2), loss: c.output(0) };
     if (c.output(2) === c.input(0)) c.emit(crossEntropyCase({ tokens, vocab, withGrad: true, inPlace: true }, c.caps), io);
     else c.emit(crossEntropyCase({ tokens, vocab, withGrad: true }, c.caps), { ...io, dlogits: c.output(2) });
-    c.emit(maskedMeanCase({ rows: tokens, vocab }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1) });
+    // scalar addends after dMean (fuse-loss-sum): the masked mean also writes the total loss
+    const addends = n.inputs.length - 3;
+    const sum: Record<string, number> = {};
+    for (let i = 0; i < addends; i++) sum[`addend${i}`] = c.input(3 + i);
+    if (addends > 0) sum.loss_sum = c.output(3);
+    c.emit(maskedMeanCase({ rows: tokens, vocab, addends }, c.caps), { values: c.output(0), targets: c.input(1), mean: c.output(1), ...sum });
   },
   cross_entropy_grad: (_n, c) => {
     // Inputs: dMean (one element: the kernel's gradScale), logits, targets.

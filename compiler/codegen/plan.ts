@@ -225,9 +225,12 @@ function loadBalanceNames(g: Graph, order: readonly Node[]): Map<Node, string> {
       names.set(v.node, name);
       byRouter.set(key(v.node.inputs[1]), name);
     }
+    // a dispatch that computes the loss of its routing (fuse-aux-loss-dispatch): its sixth result
+    if (v.node.op === 'moe_dispatch' && v.node.attrs.aux && v.index === 5) names.set(v.node, name);
   }
   for (const n of order) {
     if (n.op === 'aux_loss' && n.attrs.kind === 'load_balance' && !names.has(n)) throw new InternalError('global load balancing: a load-balance loss is not a graph output');
+    if (n.op === 'moe_dispatch' && n.attrs.aux && !names.has(n)) throw new InternalError('global load balancing: a dispatch\'s load-balance loss is not a graph output');
     if (n.op === 'aux_loss_grad' && n.attrs.kind === 'load_balance') {
       const name = byRouter.get(key(n.inputs[2]));
       if (!name) throw new InternalError('global load balancing: a load-balance gradient has no forward loss among the outputs');
@@ -405,7 +408,7 @@ export function planGraph(g: Graph, caps: DeviceCaps, options: PlanOptions = {})
 
   const countsBuffer = (name: string, node: Node): number => {
     if (auxCounts[name] === undefined) {
-      const experts = node.op === 'aux_loss' || node.op === 'aux_loss_grad' ? node.attrs.experts : 0;
+      const experts = node.op === 'aux_loss' || node.op === 'aux_loss_grad' || node.op === 'moe_dispatch' ? node.attrs.experts : 0;
       auxCounts[name] = pool.create(experts * 4, 'counts', `counts:${name}`);
       pinned.add(auxCounts[name]);
     }

@@ -104,6 +104,10 @@ export const ir = {
   routerGrad: (dW: Value, probs: Value, idx: Value, dProbs: Value, a: OpAttrs['router_grad']) => one('router_grad', [dW, probs, idx, dProbs], a),
   /** (xs, permRow, counts, srcToken, srcSlot) */
   moeDispatch: (x: Value, idx: Value, a: OpAttrs['moe_dispatch']) => all('moe_dispatch', [x, idx], a) as [Value, Value, Value, Value, Value],
+  /** A dispatch (its operands and attrs as they are) that also computes the fused load-balance aux loss
+   *  aux_loss(probs, its idx, dLoss) (fuse-aux-loss-dispatch): its five results, then (loss, dProbs). */
+  moeDispatchAux: (operands: readonly Value[], a: OpAttrs['moe_dispatch'], probs: Value, dLoss: Value, aux: OpAttrs['aux_loss']) =>
+    all('moe_dispatch', [...operands, probs, dLoss], { ...a, aux }) as [Value, Value, Value, Value, Value, Value, Value],
   /** `dXs2`: a second [R, D] gradient summed with dXs per row (fuse-gather-grad-add). */
   moeGatherGrad: (dXs: Value, permRow: Value, topK: number, dXs2?: Value) => one('moe_gather_grad', dXs2 ? [dXs, permRow, dXs2] : [dXs, permRow], { topK }),
   /** An un-permute (its operands as they are) that also adds a · bᵀ, a [T,E] and b [D,E] (fuse-gather-grad-matmul). */
@@ -140,6 +144,9 @@ export const ir = {
   crossEntropy: (logits: Value, targets: Value) => all('cross_entropy', [logits, targets], {}) as [Value, Value],
   crossEntropyGrad: (dMean: Value, logits: Value, targets: Value) => one('cross_entropy_grad', [dMean, logits, targets], {}),
   crossEntropyFused: (logits: Value, targets: Value, dMean: Value) => all('cross_entropy_fused', [logits, targets, dMean], {}) as [Value, Value, Value],
+  /** A fused cross-entropy (its operands as they are) adding one more scalar to its total (fuse-loss-sum):
+   *  (rows, mean, dlogits, sum). */
+  crossEntropyFusedSum: (operands: readonly Value[], addend: Value) => all('cross_entropy_fused', [...operands, addend], {}) as [Value, Value, Value, Value],
   /** (per-row loss [T], mean []) of softmax(h · W) (W transposed with transW) without whole logits */
   lmHeadXent: (h: Value, w: Value, targets: Value, transW: boolean) => all('lm_head_xent', [h, w, targets], { transW }) as [Value, Value],
   /** (dh, dW) of the mean of lm_head_xent, scaled by dMean */

@@ -2,7 +2,7 @@
 // IrError saying what is wrong. The single source of truth for op signatures; the factories and the
 // verifier both call it, so a graph that verifies is a graph every later stage can trust.
 import type { DType, OpAttrs, OpName, TensorType } from './types.ts';
-import { formatType, numel, routerOperands } from './types.ts';
+import { formatType, MAX_LOSS_ADDENDS, numel, routerOperands } from './types.ts';
 
 export class IrError extends Error {
   constructor(message: string) {
@@ -237,13 +237,18 @@ const INFER: { [K in OpName]: Infer<K> } = {
     // x, idx → xs (expert-sorted rows; rows past the kept total are zero), permRow (row of each
     // assignment, −1 when dropped by the capacity), kept count per expert, and the inverse map
     // srcToken / srcSlot per row (−1 past the kept total). capacityFactor 0 = dropless.
-    arity('moe_dispatch', ins, 2);
-    dtypes('moe_dispatch', ins, ['f32', 'i32']);
+    // With `aux` (fuse-aux-loss-dispatch) also probs [T,E], dLoss [] → the load-balance loss [] and dL/dprobs [T,E].
+    arity('moe_dispatch', ins, a.aux ? 4 : 2);
+    dtypes('moe_dispatch', ins, a.aux ? ['f32', 'i32', 'f32', 'f32'] : ['f32', 'i32']);
     const [T, D] = ins[0].shape;
     expect(sameShape(ins[1].shape, [T, a.topK]), 'moe_dispatch', `idx must be i32[${T},${a.topK}]`);
     expect((a.capacityFactor ?? 0) >= 0, 'moe_dispatch', 'capacityFactor must be >= 0');
     const R = T * a.topK;
-    return [f32([R, D]), i32([R]), i32([a.experts]), i32([R]), i32([R])];
+    const outs = [f32([R, D]), i32([R]), i32([a.experts]), i32([R]), i32([R])];
+    if (!a.aux) return outs;
+    expect(a.aux.kind === 'load_balance' && a.aux.experts === a.experts && a.aux.topK === a.topK, 'moe_dispatch', `the aux loss must be the load balance of these ${a.experts} experts, top-${a.topK}`);
+    expect(sameShape(ins[2].shape, [T, a.experts]) && ins[3].shape.length === 0, 'moe_dispatch', `the aux loss takes probs f32[${T},${a.experts}] and dLoss f32[], got ${formatType(ins[2])} and ${formatType(ins[3])}`);
+    return [...outs, f32([]), f32(ins[2].shape)];
   },
   moe_gather_grad: (ins, a) => {
     // dXs, permRow, and optionally a second dXs2 summed with dXs per row (fuse-gather-grad-add); with
@@ -339,11 +344,14 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32(ins[1].shape)];
   },
   cross_entropy_fused: (ins) => {
-    // logits, targets, dMean → (per-row loss, mean, dlogits): forward and gradient in one row pass
-    arity('cross_entropy_fused', ins, 3);
-    dtypes('cross_entropy_fused', ins, ['f32', 'i32', 'f32']);
+    // logits, targets, dMean → (per-row loss, mean, dlogits): forward and gradient in one row pass;
+    // scalar addends after dMean (fuse-loss-sum) → also their sum with the mean, in operand order
+    expect(ins.length >= 3 && ins.length <= 3 + MAX_LOSS_ADDENDS, 'cross_entropy_fused', `expects logits, targets, dMean and up to ${MAX_LOSS_ADDENDS} addends, got ${ins.length} operands`);
+    dtypes('cross_entropy_fused', ins.slice(0, 3), ['f32', 'i32', 'f32']);
     expect(ins[2].shape.length === 0, 'cross_entropy_fused', 'dMean must be a scalar');
-    return [f32([ins[0].shape[0]]), f32([]), f32(ins[0].shape)];
+    ins.slice(3).forEach((a, i) => expect(a.dtype === 'f32' && a.shape.length === 0, 'cross_entropy_fused', `addend ${i} must be f32[], got ${formatType(a)}`));
+    const outs = [f32([ins[0].shape[0]]), f32([]), f32(ins[0].shape)];
+    return ins.length > 3 ? [...outs, f32([])] : outs;
   },
   lm_head_xent: (ins, a) => {
     // h [T,D], W [D,V] (or [V,D] with transW), targets i32 [T] → per-row loss [T], mean []

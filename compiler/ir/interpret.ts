@@ -634,7 +634,15 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [Float64Array.from(bias, (b, e) => b + n.attrs.rate * Math.sign(mean - load[e]))];
   },
 
-  moe_dispatch: (n, [x, idx]) => {
+  moe_dispatch: (n, ins) => {
+    const [x, idx] = ins;
+    if (n.attrs.aux) {
+      // fuse-aux-loss-dispatch: exactly the dispatch, then the fused aux_loss(probs, idx, dLoss)
+      const { aux, ...attrs } = n.attrs;
+      const routed = OPS.moe_dispatch({ ...n, attrs, inputs: n.inputs.slice(0, 2), types: n.types.slice(0, 5) } as never, [x, idx], {});
+      const auxNode = { ...n, op: 'aux_loss', attrs: aux, inputs: [n.inputs[2], n.inputs[1], n.inputs[3]], types: n.types.slice(5) };
+      return [...routed, ...OPS.aux_loss(auxNode as never, [ins[2], idx, ins[3]], {})];
+    }
     // Rows sorted by expert, stable in (t, j) order; an expert keeps its first C assignments
     // (C = ceil(capacityFactor·T·k / E), all when capacityFactor is 0), dropped ones get row −1.
     const [T, D] = shapeOf(n, 0);
@@ -831,10 +839,12 @@ const OPS: { [K in OpName]: Impl<K> } = {
     return [loss, Float64Array.of(counted > 0 ? total / counted : 0)];
   },
 
-  cross_entropy_fused: (n, [logits, targets, dMean]) => {
+  cross_entropy_fused: (n, [logits, targets, dMean, ...addends]) => {
     const [rows, mean] = OPS.cross_entropy(n as never, [logits, targets], {});
     const [d] = OPS.cross_entropy_grad({ ...n, inputs: [n.inputs[2], n.inputs[0], n.inputs[1]] } as never, [dMean, logits, targets], {});
-    return [rows, mean, d];
+    if (addends.length === 0) return [rows, mean, d];
+    // fuse-loss-sum: the binary adds' order, ((mean + a1) + a2) + …
+    return [rows, mean, d, Float64Array.of(addends.reduce((total, a) => total + a[0], mean[0]))];
   },
 
   cross_entropy_grad: (n, [dMean, logits, targets]) => {

@@ -107,7 +107,10 @@ export interface OpAttrs {
   /** capacityFactor absent or 0: dropless. */
   /** bias [E], idx [T,k] → bias + rate·sign(T·k/E − load_e), load_e = assignments to e (DeepSeek-V3). */
   router_bias_update: { rate: number };
-  moe_dispatch: { experts: number; topK: number; capacityFactor?: number };
+  /** With `aux` (fuse-aux-loss-dispatch) the dispatch also takes a fused load-balance aux loss over its
+   *  own idx: operands probs [T,E] and dLoss [] appended, the loss [] and dL/dprobs [T,E] appended to the
+   *  outputs (the aux_loss node's (x, idx, dLoss) → (loss, dx), its attrs here). */
+  moe_dispatch: { experts: number; topK: number; capacityFactor?: number; aux?: OpAttrs['aux_loss'] };
   /** With `project` (fuse-gather-grad-matmul) the un-permute also adds a [T,E] · [D,E]ᵀ product, its last
    *  two operands (the router logits' input gradient dl · W_rᵀ, a K = E matmul_add that read the un-permute). */
   moe_gather_grad: { topK: number; project?: true };
@@ -131,6 +134,8 @@ export interface OpAttrs {
   aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   cross_entropy: Record<string, never>;
   cross_entropy_grad: Record<string, never>;
+  /** Operands logits, targets, dMean, then any scalar addends (fuse-loss-sum): with addends, a fourth
+   *  result sum = ((mean + a1) + a2) + …, the step's total loss the binary adds formed. */
   cross_entropy_fused: Record<string, never>;
   /** The LM head and cross-entropy in one op, so the logits [T, V] are never whole (the kernels
    *  walk them in row chunks): h [T,D] · W (W [D,V], or [V,D] used transposed with `transW`, the
@@ -224,4 +229,9 @@ export const sameValue = (a: Value, b: Value): boolean => a.node === b.node && a
 export const typeOf = (v: Value): TensorType => v.node.types[v.index];
 export const numel = (t: TensorType | readonly number[]): number =>
   ('shape' in t ? t.shape : t).reduce((p: number, d: number) => p * d, 1);
+/** Most scalar addends a fused cross-entropy sums into the total loss (fuse-loss-sum): each is a
+ *  storage binding of the masked-mean kernel, within WebGPU's 8 storage buffers per stage beside its
+ *  own four. */
+export const MAX_LOSS_ADDENDS = 4;
+
 export const formatType = (t: TensorType): string => `${t.dtype}[${t.shape.join(',')}]`;

@@ -11,6 +11,9 @@ import { type KernelCase, type KernelProgram } from './types.ts';
 export interface MaskedMeanParams {
   readonly rows: number;
   readonly vocab: number;
+  /** Scalar addends (bindings addend0…, [1] each): also write sum = ((mean + addend0) + addend1) + …,
+   *  the step's total loss (fuse-loss-sum). */
+  readonly addends?: number;
 }
 
 const WORKGROUP = 256;
@@ -27,14 +30,17 @@ export function maskedCombine(caps: RowKernelCaps): { lanes: number; serialCombi
 export function maskedMeanProgram(p: MaskedMeanParams, caps: RowKernelCaps): KernelProgram {
   if (!(Number.isInteger(p.rows) && p.rows > 0)) throw new Error(`masked mean: rows must be a positive integer, got ${p.rows}`);
   const { lanes, serialCombine, treeStrides } = maskedCombine(caps);
+  const addends = Array.from({ length: p.addends ?? 0 }, (_, i) => `addend${i}`);
   return {
     template: 'masked_mean',
-    label: `masked_mean_${p.rows}_v${p.vocab}${serialCombine ? '_serial' : ''}`,
-    params: { rows: p.rows, vocab: p.vocab, serialCombine, treeStrides },
+    label: `masked_mean_${p.rows}_v${p.vocab}${addends.length ? `_sum${addends.length}` : ''}${serialCombine ? '_serial' : ''}`,
+    params: { rows: p.rows, vocab: p.vocab, serialCombine, treeStrides, addends },
     bindings: [
       { name: 'values', access: 'read', type: 'f32', length: p.rows },
       { name: 'targets', access: 'read', type: 'i32', length: p.rows, fill: { kind: 'int', lo: -1, hi: p.vocab + 1 } },
       { name: 'mean', access: 'write', type: 'f32', length: 1 },
+      ...addends.map((name) => ({ name, access: 'read' as const, type: 'f32' as const, length: 1 })),
+      ...(addends.length ? [{ name: 'loss_sum', access: 'write' as const, type: 'f32' as const, length: 1 }] : []),
     ],
     workgroupSize: [lanes, 1, 1],
     dispatch: [1, 1, 1],
@@ -53,7 +59,11 @@ export function maskedMeanOracle(p: MaskedMeanParams) {
         count++;
       }
     }
-    return { mean: Float32Array.of(sum / Math.max(count, 1)) };
+    const mean = Math.fround(sum / Math.max(count, 1));
+    if (!p.addends) return { mean: Float32Array.of(mean) };
+    let total = mean;
+    for (let i = 0; i < p.addends; i++) total = Math.fround(total + inputs[`addend${i}`][0]);
+    return { mean: Float32Array.of(mean), loss_sum: Float32Array.of(total) };
   };
 }
 

@@ -45,7 +45,8 @@
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { Rng } from '../../base/rng.ts';
-import { ceilDiv, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
+import { auxLossOracle } from './aux-loss.ts';
+import { ceilDiv, f32Literal, rowUnits, spreadWorkgroups, type KernelCase, type KernelProgram } from './types.ts';
 import { MOE_MAX_EXPERTS } from './router.ts';
 
 export const PERMUTE_MAX_EXPERTS = MOE_MAX_EXPERTS;
@@ -177,17 +178,48 @@ export function moePermuteScatterProgram(p: MoePermuteParams): KernelProgram {
 }
 
 /**
+ * The load-balance aux loss a serial permutation computes as well (fuse-aux-loss-dispatch): from the
+ * histogram of its counting pass and probs [T, E], loss_total [1] and d_x [T, E] = d_loss · dL/dprobs,
+ * as aux_loss (compiler/kernels/aux-loss.ts, plain counts: no accumulate/givenCounts, no z-loss) computes
+ * them with `lanes` lanes: the same partial sums in the same order, so the same bits.
+ */
+export interface PermuteAux {
+  /** The load-balance coefficient (aux_loss's coef; the kernel scales it by E as aux_loss does). */
+  readonly coef: number;
+  /** The aux_loss workgroup width on this adapter (auxLossWorkgroup), whose lanes' sums are replayed. */
+  readonly lanes: number;
+}
+
+/**
  * The whole permutation in one single-invocation dispatch (templates/moe_permute_serial.wgsl.hbs):
  * what CPU adapters run instead of count, scan and scatter (see moePermuteVariant). `cursor` is an
- * [E] scratch buffer.
+ * [E] scratch buffer. With `aux`, also the load-balance loss of the routing (PermuteAux).
  */
-function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
+function moePermuteSerialProgram(p: MoePermuteParams, aux?: PermuteAux): KernelProgram {
   validate(p);
   const n = p.tokens * p.topK;
+  const te = p.tokens * p.experts;
+  if (aux && !(aux.lanes >= 1 && (aux.lanes & (aux.lanes - 1)) === 0)) throw new InternalError(`moe permute: aux lanes ${aux.lanes} must be a power of two (the tree sum)`);
   return {
     template: 'moe_permute_serial',
-    label: `moe_permute_serial_${tag(p)}`,
-    params: { experts: p.experts, topK: p.topK, assignments: n, capacity: expertCapacity(p) },
+    label: `moe_permute_serial_${aux ? 'aux_' : ''}${tag(p)}`,
+    params: {
+      experts: p.experts,
+      topK: p.topK,
+      assignments: n,
+      capacity: expertCapacity(p),
+      aux: aux !== undefined,
+      ...(aux
+        ? {
+            tokens: p.tokens,
+            auxLanes: aux.lanes,
+            auxLanesPerExpert: Math.max(1, Math.floor(aux.lanes / p.experts)),
+            auxWide: p.experts > aux.lanes,
+            balanceCoef: f32Literal(aux.coef * p.experts),
+            invTokens: f32Literal(1 / p.tokens),
+          }
+        : {}),
+    },
     bindings: [
       { name: 'topk_idx', access: 'read', type: 'i32', length: n, fill: { kind: 'int', lo: -1, hi: p.experts + 1 } },
       { name: 'cursor', access: 'write', type: 'u32', length: p.experts },
@@ -196,6 +228,14 @@ function moePermuteSerialProgram(p: MoePermuteParams): KernelProgram {
       { name: 'perm_row', access: 'write', type: 'i32', length: n },
       { name: 'src_token', access: 'write', type: 'i32', length: n },
       { name: 'src_slot', access: 'write', type: 'i32', length: n },
+      ...(aux
+        ? [
+            { name: 'probs', access: 'read' as const, type: 'f32' as const, length: te, fill: { kind: 'float' as const, lo: 0, hi: 1 } },
+            { name: 'd_loss', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } },
+            { name: 'loss_total', access: 'write' as const, type: 'f32' as const, length: 1 },
+            { name: 'd_x', access: 'write' as const, type: 'f32' as const, length: te },
+          ]
+        : []),
     ],
     workgroupSize: [1, 1, 1],
     dispatch: [1, 1, 1],
@@ -347,9 +387,19 @@ export function moePermuteCases(p: MoePermuteParams): { count: KernelCase; scan:
   };
 }
 
-export function moePermuteSerialCase(p: MoePermuteParams): KernelCase {
+export function moePermuteSerialCase(p: MoePermuteParams, aux?: PermuteAux): KernelCase {
   const whole = moePermuteOracle(p);
-  return { program: moePermuteSerialProgram(p), oracle: (inputs) => whole(inputs), tolerance: exact };
+  if (!aux) return { program: moePermuteSerialProgram(p), oracle: (inputs) => whole(inputs), tolerance: exact };
+  // The aux loss's oracle on its plain counts; the integer outputs stay exact under this tolerance.
+  const loss = auxLossOracle({ tokens: p.tokens, experts: p.experts, topK: p.topK, balanceCoef: aux.coef, zLossCoef: 0, accumulate: false, total: true, grad: true });
+  return {
+    program: moePermuteSerialProgram(p, aux),
+    oracle: (inputs) => {
+      const { loss_total, d_x } = loss(inputs);
+      return { ...whole(inputs), loss_total, d_x };
+    },
+    tolerance: { atol: 1e-6, rtol: 1e-5 },
+  };
 }
 
 export function moeGatherCase(p: MoeGatherParams, caps: RowKernelCaps, variant?: MoeGatherVariant): KernelCase {

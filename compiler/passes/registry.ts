@@ -7,6 +7,8 @@ import { cse } from './cse.ts';
 import { fuseAttentionGradRope } from './fuse-attention-grad-rope.ts';
 import { fuseAuxLoss } from './fuse-aux-loss.ts';
 import { fuseAuxLossSum } from './fuse-aux-loss-sum.ts';
+import { fuseAuxLossDispatch } from './fuse-aux-loss-dispatch.ts';
+import { fuseLossSum } from './fuse-loss-sum.ts';
 import { fuseCombineAdd } from './fuse-combine-add.ts';
 import { fuseCombineNorm } from './fuse-combine-norm.ts';
 import { fuseCombineRouterGrad } from './fuse-combine-router-grad.ts';
@@ -52,6 +54,8 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-matmul-rope', summary: 'the forward rope of q and k into the matmuls that project them (rotated in the GEMM epilogue)', optional: true, run: (g) => fuseMatmulRope(g) },
   { name: 'fuse-attention-grad-rope', summary: 'the inverse rope of dq and dk into the attention_grad that produces them (rotated as they are stored)', optional: true, run: (g) => fuseAttentionGradRope(g) },
   { name: 'fuse-aux-loss', summary: 'an MoE aux loss and its gradient as one aux_loss node (one dispatch per layer)', run: (g) => fuseAuxLoss(g) },
+  { name: 'fuse-aux-loss-dispatch', summary: 'a fused load-balance aux loss into the moe_dispatch permuting its idx (computed from the permutation\'s histogram in the serial permute on CPU adapters)', optional: true, run: (g) => fuseAuxLossDispatch(g) },
+  { name: 'fuse-loss-sum', summary: 'the total loss, ((ce + aux_1) + aux_2) + …, as addends of the fused cross-entropy (its masked-mean dispatch writes the sum)', optional: true, run: (g) => fuseLossSum(g) },
   { name: 'fuse-aux-loss-sum', summary: 'total + a fused aux loss as a fourth operand of that aux node (the scalar loss adds)', run: (g) => fuseAuxLossSum(g) },
   { name: 'fuse-combine-add', summary: 'x + moe_combine(...) as one combine adding x in its epilogue (the MoE residual)', optional: true, run: (g) => fuseCombineAdd(g) },
   { name: 'fuse-combine-norm', summary: 'rmsnorm(moe_combine(..., x)) as one combine normalising its result (the next norm of the residual stream)', optional: true, run: (g) => fuseCombineNorm(g) },
@@ -73,7 +77,7 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-gather-grad-matmul', 'fuse-combine-router-grad', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-dispatch', 'fuse-loss-sum', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-gather-grad-matmul', 'fuse-combine-router-grad', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
 export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-swiglu-gemm'] as const;

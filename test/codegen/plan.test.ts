@@ -62,7 +62,7 @@ describe('execution planning', () => {
     expect(inPlace.program.label).toMatch(/_inplace_rows$/);
     const logitsAt = inPlace.program.bindings.findIndex((b) => b.name === 'logits');
     // the logits' producer (the LM-head GEMM) wrote the same buffer, and the dlogits' readers read it
-    const producer = cpu.dispatches[cpu.dispatches.indexOf(inPlace) - 1];
+    const producer = cpu.dispatches.slice(0, cpu.dispatches.indexOf(inPlace)).filter((d) => d.op === 'matmul').at(-1)!;
     expect(producer.buffers[producer.program.bindings.findIndex((b) => b.name === 'c')]).toBe(inPlace.buffers[logitsAt]);
     const readers = cpu.dispatches.slice(cpu.dispatches.indexOf(inPlace) + 1).filter((d) => d.buffers.includes(inPlace.buffers[logitsAt]));
     expect(readers.length).toBeGreaterThanOrEqual(2); // the LM head's data and weight gradient GEMMs

@@ -17,6 +17,8 @@ import {
   SERIAL_PERMUTE_MAX_ASSIGNMENTS,
   type MoePermuteParams,
 } from '../../compiler/kernels/moe-permute.ts';
+import { auxLossProgram, auxLossWorkgroup } from '../../compiler/kernels/aux-loss.ts';
+import { randomInputs } from '../../runtime/kernel-check.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
 import type { HostArray } from '../../runtime/executor.ts';
 import { checkKernel, compareOutputs } from '../../runtime/kernel-check.ts';
@@ -145,6 +147,38 @@ describe('moe permute kernels', () => {
     it(`${program.label} matches the CPU oracle`, async () => {
       const result = await checkKernel(await testExecutor(), moeGatherCase(params, caps), 4);
       expect(result.ok, result.report).toBe(true);
+    });
+  }
+});
+
+// fuse-aux-loss-dispatch: the serial permutation also computes the load-balance loss of its routing,
+// replaying the aux_loss kernel's lanes (CPU adapters: 8 lanes).
+describe('serial moe permute with the load-balance loss', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  const lanes = auxLossWorkgroup(caps);
+  for (const p of [
+    { tokens: 512, experts: 4, topK: 2 },
+    { tokens: 97, experts: 3, topK: 2, capacityFactor: 0.75 },
+    { tokens: 130, experts: 12, topK: 3 },
+  ] as MoePermuteParams[]) {
+    const kernel = moePermuteSerialCase(p, { coef: 0.03, lanes });
+    it(`${kernel.program.label} matches its golden WGSL and the oracles (permutation exact, loss and gradient)`, async () => {
+      expect(kernel.program.label).toContain('_aux_');
+      expectGoldenWgsl(GOLDEN_DIR, kernel.program);
+      const result = await checkKernel(await testExecutor(), kernel, 7);
+      expect(result.ok, result.report).toBe(true);
+    });
+    it(`${kernel.program.label} gives the bits of the permutation and the aux_loss kernel it replaces`, async () => {
+      const exec = await testExecutor();
+      const inputs = randomInputs(kernel.program, 21);
+      const got = await exec.run(kernel.program, inputs);
+      const permuted = await exec.run(moePermuteSerialCase(p).program, { topk_idx: inputs.topk_idx });
+      const aux = auxLossProgram({ tokens: p.tokens, experts: p.experts, topK: p.topK, balanceCoef: 0.03, zLossCoef: 0, accumulate: false, total: true, grad: true }, caps);
+      const want = await exec.run(aux, { probs: inputs.probs, topk_idx: inputs.topk_idx, d_loss: inputs.d_loss });
+      for (const name of Object.keys(permuted)) expect(Array.from(got[name]), name).toEqual(Array.from(permuted[name]));
+      expect(got.loss_total[0]).toBe(want.loss_total[0]);
+      expect(got.loss_total[0]).toBeGreaterThan(0);
+      expect(Array.from(got.d_x)).toEqual(Array.from(want.d_x));
     });
   }
 });

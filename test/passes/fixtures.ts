@@ -7,6 +7,9 @@ import type { Graph, Value } from '../../compiler/ir/types.ts';
 import { autodiff } from '../../compiler/passes/autodiff.ts';
 import { cse } from '../../compiler/passes/cse.ts';
 import { fuseAuxLoss } from '../../compiler/passes/fuse-aux-loss.ts';
+import { fuseAuxLossDispatch } from '../../compiler/passes/fuse-aux-loss-dispatch.ts';
+import { fuseCrossEntropy } from '../../compiler/passes/fuse-cross-entropy.ts';
+import { fuseLossSum } from '../../compiler/passes/fuse-loss-sum.ts';
 import { fuseCombineAdd } from '../../compiler/passes/fuse-combine-add.ts';
 import { fuseGatherGradAdd } from '../../compiler/passes/fuse-gather-grad-add.ts';
 import { fuseMatmulAdd } from '../../compiler/passes/fuse-matmul-add.ts';
@@ -110,6 +113,30 @@ function moeAuxLoss(): Graph {
   const balance2 = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: 0.3, ...aux });
   const z = ir.auxLoss(logits, idx, { kind: 'z_loss', coef: 0.01, ...aux });
   return graph('moe_aux', { loss: ir.add(ir.add(ir.add(main, balance), z), balance2), balance, z });
+}
+
+/** Two MoE blocks, each with a load-balance aux loss on its router (the second also a z-loss), and a
+ *  cross-entropy head: loss = ((ce + balance0) + balance1) + z1, as lowerModel sums them. The balance
+ *  losses fuse-aux-loss-dispatch folds into the dispatches, the chain fuse-loss-sum folds into the
+ *  cross-entropy. */
+function moeAuxXent(): Graph {
+  const T = 6, D = 4, E = 3, K = 2, V = 5;
+  const targets = ir.input('targets', 'i32', [T]);
+  let h = ir.matmul(ir.input('x', 'f32', [T, D]), ir.param('proj', [D, D], { kind: 'normal', std: 0.5 }));
+  const aux: Value[] = [];
+  const outputs: Record<string, Value> = {};
+  for (let l = 0; l < 2; l++) {
+    const logits = ir.matmul(h, ir.param(`router${l}`, [D, E], { kind: 'normal', std: 0.5 }));
+    const [idx, w, probs] = ir.router(logits, { score: 'softmax', topK: K, normalize: false, scale: 1 });
+    const [xs, permRow, counts] = ir.moeDispatch(h, idx, { experts: E, topK: K });
+    const ys = ir.groupedMatmul(xs, [ir.param(`experts${l}`, [E, D, D], { kind: 'normal', std: 0.5 })], counts, { experts: E, sharedWeight: false });
+    h = ir.add(h, ir.moeCombine(ys, permRow, w, K));
+    outputs[`balance${l}`] = ir.auxLoss(probs, idx, { kind: 'load_balance', coef: 0.1 * (l + 1), experts: E, topK: K });
+    aux.push(outputs[`balance${l}`]);
+    if (l === 1) aux.push(ir.auxLoss(logits, idx, { kind: 'z_loss', coef: 0.01, experts: E, topK: K }));
+  }
+  const [, ce] = ir.crossEntropy(ir.matmul(h, ir.param('head', [D, V], { kind: 'normal', std: 0.5 })), targets);
+  return graph('moe_aux_xent', { loss: aux.reduce((total, a) => ir.add(total, a), ce), ce, ...outputs });
 }
 
 /** Two MoE blocks on a residual stream, x + combine(...): the second block's output is also a graph
@@ -236,6 +263,11 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-attention-grad-rope/attention-grads-unpaired': () => cse(simplify(autodiff(attentionBlock()))),
   'fuse-aux-loss/moe-aux-grads': () => cse(simplify(autodiff(moeAuxLoss()))),
   'fuse-aux-loss-sum/moe-aux-grads': () => fuseAuxLoss(cse(simplify(autodiff(moeAuxLoss())))),
+  'fuse-aux-loss-sum/moe-aux-xent-after-dispatch': () => fuseLossSum(fuseAuxLossDispatch(fuseAuxLoss(fuseCrossEntropy(cse(simplify(autodiff(moeAuxXent()))))))),
+  'fuse-aux-loss-dispatch/moe-aux-xent-grads': () => fuseAuxLoss(fuseCrossEntropy(cse(simplify(autodiff(moeAuxXent()))))),
+  'fuse-aux-loss-dispatch/moe-aux-grads': () => fuseAuxLoss(cse(simplify(autodiff(moeAuxLoss())))),
+  'fuse-loss-sum/moe-aux-xent-grads': () => fuseAuxLossDispatch(fuseAuxLoss(fuseCrossEntropy(cse(simplify(autodiff(moeAuxXent())))))),
+  'fuse-loss-sum/moe-aux-xent-unfused-aux': () => fuseAuxLoss(fuseCrossEntropy(cse(simplify(autodiff(moeAuxXent()))))),
   'fuse-combine-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
   'fuse-combine-add/moe-residual-forward': moeResidual,
   'autodiff/mlp': mlpLoss,

@@ -64,6 +64,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   }
   workgroupBarrier();
   if (lid.x == 0u) {
-    mean[0] = partialSum[0] / f32(max(partialCount[0], 1u));
+    let m = partialSum[0] / f32(max(partialCount[0], 1u));
+    mean[0] = m;
   }
 }

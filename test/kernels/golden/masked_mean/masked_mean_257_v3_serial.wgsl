@@ -30,6 +30,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
       total += partialSum[i];
       totalCount += partialCount[i];
     }
-    mean[0] = total / f32(max(totalCount, 1u));
+    let m = total / f32(max(totalCount, 1u));
+    mean[0] = m;
   }
 }

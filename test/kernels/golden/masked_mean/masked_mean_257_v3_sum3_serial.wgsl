@@ -1,0 +1,45 @@
+// masked_mean_257_v3_sum3_serial
+// masked_mean: mean[0] = Σ values[t] / count over rows with 0 <= targets[t] < 3 (count >= 1)
+// bindings: values (read), targets (read), mean (write), addend0 (read [1]), addend1 (read [1]), addend2 (read [1]), loss_sum (write [1] = mean + addend0 + addend1 + addend2, added left to right: the step's total loss)
+// dispatch: one workgroup of 64 lanes; lane l sums rows l, l + 64, …, then lane 0 adds the 64 partial sums in order (one barrier)
+@group(0) @binding(0) var<storage, read> values: array<f32>;
+@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> addend0: array<f32>;
+@group(0) @binding(4) var<storage, read> addend1: array<f32>;
+@group(0) @binding(5) var<storage, read> addend2: array<f32>;
+@group(0) @binding(6) var<storage, read_write> loss_sum: array<f32>;
+
+var<workgroup> partialSum: array<f32, 64>;
+var<workgroup> partialCount: array<u32, 64>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  var sum = 0.0f;
+  var count = 0u;
+  for (var t = lid.x; t < 257u; t += 64u) {
+    let tgt = targets[t];
+    if (tgt >= 0 && tgt < 3) {
+      sum += values[t];
+      count += 1u;
+    }
+  }
+  partialSum[lid.x] = sum;
+  partialCount[lid.x] = count;
+  workgroupBarrier();
+  if (lid.x == 0u) {
+    var total = 0.0f;
+    var totalCount = 0u;
+    for (var i = 0u; i < 64u; i++) {
+      total += partialSum[i];
+      totalCount += partialCount[i];
+    }
+    let m = total / f32(max(totalCount, 1u));
+    mean[0] = m;
+    var loss = m;
+    loss = loss + addend0[0];
+    loss = loss + addend1[0];
+    loss = loss + addend2[0];
+    loss_sum[0] = loss;
+  }
+}
