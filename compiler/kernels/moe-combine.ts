@@ -142,7 +142,11 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
       : []),
     ...rowNormOutBindings(norm, p.tokens, p.dim, vec4),
   ];
-  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : '', project ? `proj${project.experts}` : '', norm ? 'norm' : ''].filter(Boolean).join('_');
+  // proj_b's rows as vec4s by lane 0, broadcast to the subgroup (lavapipe loads per lane even at one
+  // address), where the rows are vec4s, the experts fill vec4s and the adapter has subgroups.
+  const projectBroadcast = project !== undefined && vec4 && project.experts % 4 === 0 && caps.subgroups === true;
+  if (projectBroadcast) bindings.forEach((b, i) => { if (b.name === 'proj_b') bindings[i] = { ...b, vec4: true }; });
+  const tags = [p.weighted ? 'w' : second ? 'sum2' : 'sum', p.addend ? 'add' : '', p.gatedShared ? 'gshared' : '', project ? `proj${project.experts}${projectBroadcast ? 'sg' : ''}` : '', norm ? 'norm' : ''].filter(Boolean).join('_');
   return {
     template: byRow ? 'moe_combine_rows' : 'moe_combine',
     label: `moe_combine_${tags}_${p.tokens}x${p.topK}_d${p.dim}${byRow ? '_rows' : ''}`,
@@ -159,13 +163,15 @@ export function moeCombineProgram(p: MoeCombineParams, caps: RowKernelCaps, vari
       gatedShared: p.gatedShared,
       project: project !== undefined,
       projectExperts: project?.experts ?? 0,
+      projectBroadcast,
+      projectQuads: project ? project.experts / 4 : 0,
       dispatchX,
       ...rowNormParams(norm, p.dim),
     },
     bindings,
     workgroupSize: [wg, 1, 1],
     dispatch,
-    features: [],
+    features: projectBroadcast ? ['subgroups'] : [],
   };
 }
 
