@@ -522,9 +522,18 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     c.emit(groupedMatmulCase(p, c.caps), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
   },
   grouped_matmul_grad_x: (n, c) => {
-    // dXs = dY · W[e]ᵀ: the forward GEMM with the weight layout flipped.
+    // dXs = dY · W[e]ᵀ: the forward GEMM with the weight layout flipped. With `addend` (fuse-grad-x-add,
+    // the last operand) the product is added to it: in place when the planner handed over its buffer.
     const forward = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
-    c.emit(groupedMatmulCase(groupedMatmulBackwardParams(forward), c.caps), { a: c.input(0), counts: c.input(n.inputs.length - 1), ...groupedWeights(n.attrs.sharedWeight, c) });
+    const backward = groupedMatmulBackwardParams(forward);
+    const io = { a: c.input(0), ...groupedWeights(n.attrs.sharedWeight, c) };
+    if (!n.attrs.addend) {
+      c.emit(groupedMatmulCase(backward, c.caps), { ...io, counts: c.input(n.inputs.length - 1) });
+      return;
+    }
+    const last = n.inputs.length - 1;
+    if (c.output(0) === c.input(last)) c.emit(groupedMatmulCase({ ...backward, sum: 'accumulate' }, c.caps), { ...io, counts: c.input(last - 1) });
+    else c.emit(groupedMatmulCase({ ...backward, sum: 'addend' }, c.caps), { ...io, counts: c.input(last - 1), d: c.input(last) });
   },
   grouped_matmul_swiglu: (n, c) => {
     // grouped_matmul's operands, then g: writes u (the product) and h = silu(g) ⊙ u (fuse-swiglu-gemm)

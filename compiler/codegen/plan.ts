@@ -103,13 +103,15 @@ export interface ExecutionPlan {
 
 /**
  * The input whose buffer output `i` of `node` takes over when that input dies at this node (its
- * last reader, and the buffer's owner): matmul_add's addend (the GEMM accumulates into it) and, where
+ * last reader, and the buffer's owner): matmul_add's addend (the GEMM accumulates into it), a grouped
+ * data gradient's addend (fuse-grad-x-add: likewise) and, where
  * the adapter's kernel rewrites its rows in place (crossEntropyInPlace), cross_entropy_fused's logits
  * (dlogits written over them). Its lowering sees the same buffer id as input and output and picks
  * the in-place program.
  */
 function handOverInput(node: Node, i: number, caps: RowKernelCaps): Value | undefined {
   if (node.op === 'matmul_add' && i === 0) return node.inputs[2];
+  if (node.op === 'grouped_matmul_grad_x' && node.attrs.addend && i === 0) return node.inputs[node.inputs.length - 1];
   if (node.op === 'cross_entropy_fused' && i === 2 && crossEntropyInPlace(caps)) return node.inputs[0];
   return undefined;
 }

@@ -274,9 +274,11 @@ const INFER: { [K in OpName]: Infer<K> } = {
     return [f32([ins[0].shape[0], w.shape[2]])];
   },
   grouped_matmul_grad_x: (ins, a) => {
-    arity('grouped_matmul_grad_x', ins, a.sharedWeight ? 4 : 3); // dY, w | wc, wu, counts
+    arity('grouped_matmul_grad_x', ins, (a.sharedWeight ? 4 : 3) + (a.addend ? 1 : 0)); // dY, w | wc, wu, counts, [addend]
     const w = ins[a.sharedWeight ? 2 : 1];
-    return [f32([ins[0].shape[0], w.shape[1]])];
+    const out = f32([ins[0].shape[0], w.shape[1]]);
+    if (a.addend) expect(sameShape(ins[ins.length - 1].shape, out.shape) && ins[ins.length - 1].dtype === 'f32', 'grouped_matmul_grad_x', `addend ${formatType(ins[ins.length - 1])} must be ${formatType(out)}`);
+    return [out];
   },
   grouped_matmul_swiglu: (ins, a) => {
     // grouped_matmul's operands, then the gate g [R,N]; results u (the product) and h = silu(g) ⊙ u
@@ -288,7 +290,7 @@ const INFER: { [K in OpName]: Infer<K> } = {
   grouped_matmul_grad_x_swiglu: (ins, a) => {
     // grouped_matmul_grad_x's operands, then the forward's g and u [R,K]; results dg, du
     arity('grouped_matmul_grad_x_swiglu', ins, a.sharedWeight ? 6 : 5);
-    const [dh] = INFER.grouped_matmul_grad_x(ins.slice(0, -2), a);
+    const [dh] = INFER.grouped_matmul_grad_x(ins.slice(0, -2), { ...a, addend: undefined });
     for (const x of ins.slice(-2)) expect(sameShape(x.shape, dh.shape) && x.dtype === 'f32', 'grouped_matmul_grad_x_swiglu', `g and u ${formatType(x)} must be ${formatType(dh)}`);
     return [dh, dh];
   },

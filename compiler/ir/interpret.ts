@@ -704,7 +704,13 @@ const OPS: { [K in OpName]: Impl<K> } = {
   // operands: dY, the weight(s), counts
   grouped_matmul_grad_x: (n, ins) => {
     const [R, N] = shapeOf(n, 0);
-    return [groupedProductGradX(ins[0], ins.slice(1, -1), ins[ins.length - 1], R, n.types[0].shape[1], N)];
+    const operands = n.attrs.addend ? ins.slice(0, -1) : ins;
+    const y = groupedProductGradX(operands[0], operands.slice(1, -1), operands[operands.length - 1], R, n.types[0].shape[1], N);
+    if (!n.attrs.addend) return [y];
+    // fuse-grad-x-add: + the other data gradient, which the un-permute added row by row (a + b, the same sum)
+    const addend = ins[ins.length - 1];
+    for (let i = 0; i < y.length; i++) y[i] += addend[i];
+    return [y];
   },
 
   // fuse-swiglu-gemm: the GEMM, then SwiGLU (or its backward) on its result, in the unfused ops' arithmetic.

@@ -115,7 +115,9 @@ export interface OpAttrs {
    *  two operands (the router logits' input gradient dl · W_rᵀ, a K = E matmul_add that read the un-permute). */
   moe_gather_grad: { topK: number; project?: true };
   grouped_matmul: { experts: number; sharedWeight: boolean };
-  grouped_matmul_grad_x: { experts: number; sharedWeight: boolean };
+  /** With `addend` (fuse-grad-x-add) a last operand [R,K] after counts, added to the product (the other
+   *  grouped data gradient of the same rows, which the un-permute summed with this one). */
+  grouped_matmul_grad_x: { experts: number; sharedWeight: boolean; addend?: true };
   grouped_matmul_grad_w: { experts: number };
   /** fuse-swiglu-gemm: the up GEMM with SwiGLU in its epilogue, operands of grouped_matmul then g [R,N]
    *  → (u = the GEMM's result, h = silu(g) ⊙ u). */

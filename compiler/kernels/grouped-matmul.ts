@@ -70,6 +70,10 @@ export interface GroupedMatmulParams {
    *  as dh and writes c = dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))) and du = dh ⊙ silu(g) from g, u. The
    *  extra operands have c's shape and layout (vec4 with c); rows past the kept total stay unwritten. */
   readonly epilogue?: 'swiglu' | 'swiglu_grad';
+  /** Plain epilogue only: add the product to c's own contents (`accumulate`, c read_write: the planner
+   *  handed over the addend's buffer) or to a binding d [rows, out] (`addend`), as c = c + v / d + v
+   *  (fuse-grad-x-add). Rows past the kept total stay unwritten, as ever. */
+  readonly sum?: 'accumulate' | 'addend';
 }
 
 export interface GroupedMatmulDwParams {
@@ -175,10 +179,12 @@ function subgroupPlanParams(lanes: number, rows: number, transA: boolean) {
 }
 
 /** c and the epilogue's operands: all [rows, out], stored like c. */
-const EPILOGUE_OPERANDS = new Set(['c', 'g', 'u', 'h', 'du']);
+const EPILOGUE_OPERANDS = new Set(['c', 'g', 'u', 'h', 'du', 'd']);
 
 function epilogueBindings(p: GroupedMatmulParams): KernelBinding[] {
   const n = p.rows * p.out;
+  if (p.sum && p.epilogue) throw new InternalError('grouped matmul: a sum epilogue goes with the plain product only');
+  if (p.sum === 'addend') return [{ name: 'd', access: 'read', type: 'f32', length: n }];
   // g and u as the forward's activations: any float (the checker's default range).
   if (p.epilogue === 'swiglu') return [{ name: 'g', access: 'read', type: 'f32', length: n }, { name: 'h', access: 'write', type: 'f32', length: n }];
   if (p.epilogue === 'swiglu_grad') return [{ name: 'g', access: 'read', type: 'f32', length: n }, { name: 'u', access: 'read', type: 'f32', length: n }, { name: 'du', access: 'write', type: 'f32', length: n }];
@@ -197,11 +203,11 @@ export function groupedMatmulProgram(p: GroupedMatmulParams, caps?: MatmulCaps, 
     countsBinding(p.rows, p.experts),
     { name: 'w', access: 'read', type: 'f32', length: p.experts * weightSize },
     ...(p.sharedWeight ? [{ name: 'w_common', access: 'read' as const, type: 'f32' as const, length: weightSize }] : []),
-    { name: 'c', access: 'write', type: 'f32', length: p.rows * p.out },
+    { name: 'c', access: p.sum === 'accumulate' ? 'readwrite' : 'write', type: 'f32', length: p.rows * p.out },
     ...epilogueBindings(p),
   ];
-  const epilogue = { swiglu: p.epilogue === 'swiglu', swigluGrad: p.epilogue === 'swiglu_grad' };
-  const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : '', p.epilogue?.replace('_', '') ?? ''].filter(Boolean).join('_');
+  const epilogue = { swiglu: p.epilogue === 'swiglu', swigluGrad: p.epilogue === 'swiglu_grad', accumulate: p.sum === 'accumulate', addend: p.sum === 'addend' };
+  const tags = [p.weightLayout, p.sharedWeight ? 'shared' : '', p.gatherTokens !== undefined ? `gather${p.gatherTokens}` : '', p.epilogue?.replace('_', '') ?? '', p.sum === 'accumulate' ? 'acc' : p.sum === 'addend' ? 'add' : ''].filter(Boolean).join('_');
   if (lanes !== undefined) {
     const gather = p.gatherTokens !== undefined;
     const aVec4 = p.inner % 4 === 0;
@@ -370,6 +376,15 @@ export function groupedMatmulOracle(p: GroupedMatmulParams) {
     if (p.epilogue === 'swiglu_grad') {
       const { dg, du } = swigluBackwardReference(rowsOf, { dh: product, g: inputs.g, u: inputs.u });
       return { c: Float32Array.from(dg), du: Float32Array.from(du) };
+    }
+    if (p.sum) {
+      // c + v or d + v on the rows the experts own; accumulate leaves the other rows as they were
+      const c = p.sum === 'accumulate' ? Float32Array.from(inputs.c) : new Float32Array(p.rows * N);
+      const base = p.sum === 'accumulate' ? inputs.c : inputs.d;
+      expertRowRanges(inputs.counts, p.experts, p.rows).forEach(([start, end]) => {
+        for (let i = start * N; i < end * N; i++) c[i] = Math.fround(base[i] + Math.fround(product[i]));
+      });
+      return { c };
     }
     return { c: Float32Array.from(product) };
   };

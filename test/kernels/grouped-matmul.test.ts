@@ -188,3 +188,39 @@ describe('grouped matmul kernels', () => {
     }
   });
 });
+
+// fuse-grad-x-add: a data-gradient GEMM adding the other one's result (in place: c + the product, or
+// from a binding d), as the un-permute added the two: the same bits as the plain GEMM, then the add.
+describe('grouped data gradient with a sum epilogue', () => {
+  const base = groupedMatmulBackwardParams({ rows: 75, experts: 3, inner: 33, out: 36, weightLayout: 'io', sharedWeight: false });
+  const odd = groupedMatmulBackwardParams({ rows: 74, experts: 5, inner: 70, out: 33, weightLayout: 'io', sharedWeight: true });
+  for (const sum of ['accumulate', 'addend'] as const) {
+    for (const [name, caps] of [['cpu adapter', CPU_CAPS], ['subgroups', SG_CAPS], ['portable', undefined]] as const) {
+      for (const shape of name === 'portable' ? [base] : [base, odd]) {
+        const params: GroupedMatmulParams = { ...shape, sum };
+        const program = groupedMatmulProgram(params, caps);
+        it(`${program.label} matches its golden WGSL and the oracle`, async () => {
+          expect(program.label).toContain(sum === 'accumulate' ? '_acc_' : '_add_');
+          expectGoldenWgsl(GOLDEN_DIR, program);
+          const result = await checkKernel(await testExecutor(), groupedMatmulCase(params, caps), 23);
+          expect(result.ok, result.report).toBe(true);
+        });
+        it(`${program.label} gives the bits of the plain GEMM plus the addend`, async () => {
+          const exec = await testExecutor();
+          const inputs = randomInputs(program, 24) as Record<string, HostArray>;
+          const addend = (sum === 'accumulate' ? inputs.c : inputs.d) as Float32Array;
+          const plain = await exec.run(groupedMatmulProgram(shape, caps), inputs);
+          const got = await exec.run(program, sum === 'accumulate' ? { ...inputs, c: addend } : inputs);
+          const rows = Array.from(inputs.counts as Uint32Array).reduce((a, b) => a + b, 0);
+          const n = Math.min(rows, shape.rows) * shape.out;
+          const want = Float32Array.from({ length: n }, (_, i) => addend[i] + (plain.c as Float32Array)[i]);
+          expect(Array.from((got.c as Float32Array).subarray(0, n))).toEqual(Array.from(want));
+          expect(n).toBeGreaterThan(0);
+        });
+      }
+    }
+  }
+  it('refuses a sum with a SwiGLU epilogue', () => {
+    expect(() => groupedMatmulProgram({ ...base, epilogue: 'swiglu_grad', sum: 'accumulate' }, CPU_CAPS)).toThrow(InternalError);
+  });
+});

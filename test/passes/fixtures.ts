@@ -12,6 +12,7 @@ import { fuseCrossEntropy } from '../../compiler/passes/fuse-cross-entropy.ts';
 import { fuseLossSum } from '../../compiler/passes/fuse-loss-sum.ts';
 import { fuseCombineAdd } from '../../compiler/passes/fuse-combine-add.ts';
 import { fuseGatherGradAdd } from '../../compiler/passes/fuse-gather-grad-add.ts';
+import { fuseGatherGradMatmul } from '../../compiler/passes/fuse-gather-grad-matmul.ts';
 import { fuseMatmulAdd } from '../../compiler/passes/fuse-matmul-add.ts';
 import { fuseNormMatmul } from '../../compiler/passes/fuse-norm-matmul.ts';
 import { fuseRopePair } from '../../compiler/passes/fuse-rope-pair.ts';
@@ -239,6 +240,9 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-combine-norm/residual-norms-grads': () => fuseCombineAdd(cse(simplify(autodiff(moeResidualNorms())))),
   'fuse-gather-grad-add/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
   'fuse-gather-grad-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
+  'fuse-grad-x-add/moe-swiglu-grads': () => fuseGatherGradAdd(cse(simplify(autodiff(moeSwiglu())))),
+  'fuse-grad-x-add/moe-swiglu-grads-projected': () => fuseGatherGradMatmul(fuseGatherGradAdd(fuseMatmulAdd(cse(simplify(autodiff(moeSwiglu())))))),
+  'fuse-grad-x-add/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
   'fuse-gather-grad-matmul/moe-swiglu-grads': () => fuseGatherGradAdd(fuseMatmulAdd(cse(simplify(autodiff(moeSwiglu()))))),
   'fuse-gather-grad-matmul/moe-residual-grads': () => fuseMatmulAdd(cse(simplify(autodiff(moeResidual())))),
   'fuse-combine-router-grad/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
