@@ -133,21 +133,34 @@ export async function timePasses(
 export async function timeKernelsInterleaved(
   ctx: GpuContext,
   exec: KernelExecutor,
-  programs: readonly KernelProgram[],
+  programs: readonly (KernelProgram | readonly KernelProgram[])[],
   opts: { reps: number; rounds: number; fill: (b: KernelBinding, program: KernelProgram) => ArrayBufferView & ArrayLike<number> },
 ): Promise<{ ms: number[][]; firstMs: number[] }> {
+  // A variant is one program or a sequence of them (an unfused pair against its fusion): a sequence's
+  // programs share buffers by binding name (one producer's output is the next one's input), and a rep
+  // dispatches each of them once, in order.
   const record = [];
-  for (const program of programs) {
+  for (const variant of programs) {
     const t0 = nowMs();
-    const pipeline = await exec.pipeline(program);
-    const buffers = program.bindings.map((b) => {
-      const buf = exec.createBuffer(Math.max(16, b.length * 4), `${program.label}.${b.name}`);
-      ctx.device.queue.writeBuffer(buf, 0, opts.fill(b, program));
-      return buf;
-    });
-    const bindGroup = exec.bindGroup(program, pipeline, buffers);
+    const sequence = Array.isArray(variant) ? (variant as readonly KernelProgram[]) : [variant as KernelProgram];
+    const byName = new Map<string, GPUBuffer>();
+    const buffers: GPUBuffer[] = [];
+    const steps: { program: KernelProgram; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup }[] = [];
+    for (const program of sequence) {
+      const pipeline = await exec.pipeline(program);
+      const bound = program.bindings.map((b) => {
+        const known = byName.get(b.name);
+        if (known && known.size >= Math.max(16, b.length * 4)) return known;
+        const buf = exec.createBuffer(Math.max(16, b.length * 4), `${program.label}.${b.name}`);
+        ctx.device.queue.writeBuffer(buf, 0, opts.fill(b, program));
+        byName.set(b.name, buf);
+        buffers.push(buf);
+        return buf;
+      });
+      steps.push({ program, pipeline, bindGroup: exec.bindGroup(program, pipeline, bound) });
+    }
     const pass = (p: GPUComputePassEncoder) => {
-      for (let i = 0; i < opts.reps; i++) exec.encode(p, pipeline, bindGroup, program);
+      for (let i = 0; i < opts.reps; i++) for (const s of steps) exec.encode(p, s.pipeline, s.bindGroup, s.program);
     };
     await timePasses(ctx, 1, pass);
     record.push({ buffers, pass, firstMs: nowMs() - t0 });

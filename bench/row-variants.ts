@@ -24,6 +24,9 @@
 //             their three weight gradients → one (weight-gradient batches)
 //   cross_entropy  the fused loss + gradient rows kernel: dlogits into a buffer of their own → written over the logits
 //             (the planner's hand-over of the dying logits, stop 25)
+//   stop 26's fusions: the unfused dispatches in sequence → the fused kernel (un-permute + the router's K = E GEMM;
+//             combine backward + router backward; serial permutation + load-balance loss; the gate/up data
+//             gradients summed by the second GEMM instead of the un-permute)
 import { acquireDevice } from '../runtime/device.ts';
 import { KernelExecutor } from '../runtime/executor.ts';
 import type { KernelProgram } from '../compiler/codegen/kernel.ts';
@@ -38,12 +41,18 @@ import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import { crossEntropyProgram } from '../compiler/kernels/cross-entropy.ts';
 import { attentionBackwardPrepProgram, attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram } from '../compiler/kernels/attention.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
+import { moeCombineBackwardProgram, moeCombineProgram } from '../compiler/kernels/moe-combine.ts';
+import { routerBackwardProgram } from '../compiler/kernels/router.ts';
+import { moePermuteSerialCase } from '../compiler/kernels/moe-permute.ts';
+import { auxLossProgram, auxLossWorkgroup } from '../compiler/kernels/aux-loss.ts';
+import { groupedMatmulBackwardParams, groupedMatmulProgram } from '../compiler/kernels/grouped-matmul.ts';
 import { loadAverage, markdownTable, medianRatio, sourceRevision, stats, timeKernelsInterleaved, type BenchModule, type BenchOptions, type BenchReport } from './common.ts';
 
 interface Case {
   readonly name: string;
-  /** [before, now]. */
-  readonly programs: readonly [KernelProgram, KernelProgram];
+  /** [before, now]; a side may be a sequence of dispatches (an unfused chain against its fusion), whose
+   *  programs share buffers by binding name. */
+  readonly programs: readonly [KernelProgram | readonly KernelProgram[], KernelProgram | readonly KernelProgram[]];
   /** Dispatches of each program that do the same work (default one each): µs are per that many. */
   readonly dispatches?: readonly [number, number];
 }
@@ -154,6 +163,39 @@ function cases(): Case[] {
     const p = { tokens, vocab, withGrad: true };
     out.push({ name: `${model} cross-entropy + gradient ${tokens}×${vocab}, dlogits over the logits`, programs: [crossEntropyProgram(p, caps), crossEntropyProgram({ ...p, inPlace: true }, caps)] });
   }
+  // Stop 26's fusions, kernel by kernel (the step-level A/B is `npm run bench -- fusions`): the unfused
+  // dispatches in sequence against the fused one, at the demo's and qwen_tiny's MoE shapes (top-2).
+  for (const [model, tokens, dim, experts, hidden] of [
+    ['demo', 512, 64, 4, 128],
+    ['qwen_tiny', 1024, 128, 8, 128],
+  ] as const) {
+    const topK = 2;
+    const rows = tokens * topK;
+    const unpermute = { tokens, topK, dim, weighted: false, addend: false, gatedShared: false } as const;
+    out.push({
+      name: `${model} un-permute, then the router's K = ${experts} input-gradient GEMM → one un-permute (fuse-gather-grad-matmul)`,
+      programs: [[moeCombineProgram(unpermute, caps), matmulProgram({ M: tokens, N: dim, K: experts, transA: false, transB: true, accumulate: true }, caps)], moeCombineProgram({ ...unpermute, project: { experts } }, caps)],
+    });
+    const router = { experts, scoring: 'softmax', normalize: false, scale: 1 } as const;
+    out.push({
+      name: `${model} combine backward, then the router backward → one (fuse-combine-router-grad)`,
+      programs: [[moeCombineBackwardProgram({ tokens, topK, dim, gatedShared: false }, caps), routerBackwardProgram({ tokens, topK, ...router, selectionBias: false, dProbs: 'full' })], moeCombineBackwardProgram({ tokens, topK, dim, gatedShared: false, router }, caps)],
+    });
+    const permute = { tokens, experts, topK };
+    const aux = { tokens, experts, topK, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true, grad: true };
+    out.push({
+      name: `${model} serial permutation, then the load-balance loss → one (fuse-aux-loss-dispatch)`,
+      programs: [[moePermuteSerialCase(permute).program, auxLossProgram(aux, caps)], moePermuteSerialCase(permute, { coef: 0.01, lanes: auxLossWorkgroup(caps) }).program],
+    });
+    const gradX = groupedMatmulBackwardParams({ rows, experts, inner: dim, out: hidden, weightLayout: 'io', sharedWeight: false });
+    out.push({
+      name: `${model} gate and up data gradients, un-permute of both → the second GEMM adds the first, un-permute of one (fuse-grad-x-add)`,
+      programs: [
+        [groupedMatmulProgram(gradX, caps), groupedMatmulProgram(gradX, caps), moeCombineProgram({ ...unpermute, second: true }, caps)],
+        [groupedMatmulProgram(gradX, caps), groupedMatmulProgram({ ...gradX, sum: 'accumulate' }, caps), moeCombineProgram(unpermute, caps)],
+      ],
+    });
+  }
   return out;
 }
 
@@ -171,7 +213,8 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
   for (const c of cases()) {
     const { ms, firstMs } = await timeKernelsInterleaved(ctx, exec, c.programs, { reps, rounds, fill });
     const us = ms.map((m, k) => m.map((x) => x * 1000 * (c.dispatches?.[k] ?? 1)));
-    const row = { case: c.name, labels: c.programs.map((p) => p.label), dispatches: c.dispatches ?? [1, 1], firstMs, us: us.map(stats), ratio: medianRatio(us[0], us[1]) };
+    const label = (side: KernelProgram | readonly KernelProgram[]): string => (Array.isArray(side) ? (side as readonly KernelProgram[]).map((p) => p.label).join('` + `') : (side as KernelProgram).label);
+    const row = { case: c.name, labels: c.programs.map(label), dispatches: c.dispatches ?? [1, 1], firstMs, us: us.map(stats), ratio: medianRatio(us[0], us[1]) };
     rows.push(row);
     process.stdout.write(`row-variants: ${c.name}: ${row.labels.map((l, k) => `${l} ${row.us[k].best.toFixed(0)} / ${row.us[k].median.toFixed(0)} µs`).join(' vs ')}, now ÷ before ${row.ratio.toFixed(3)}\n`);
   }

@@ -200,6 +200,12 @@ function moePermuteSerialProgram(p: MoePermuteParams, aux?: PermuteAux): KernelP
   const n = p.tokens * p.topK;
   const te = p.tokens * p.experts;
   if (aux && !(aux.lanes >= 1 && (aux.lanes & (aux.lanes - 1)) === 0)) throw new InternalError(`moe permute: aux lanes ${aux.lanes} must be a power of two (the tree sum)`);
+  // probs and d_x as vec4s of 4 experts where E is a multiple of 4 within the lanes (E = 4, 8): the
+  // column sums then run 4 experts per add (each component in the lane's own token order) and d_x is
+  // written a vec4 per token and quad, instead of E scalar walks over the tokens.
+  const auxVec4 = aux !== undefined && p.experts % 4 === 0 && p.experts <= aux.lanes;
+  const parts = aux ? Math.max(1, Math.floor(aux.lanes / p.experts)) : 1;
+  const quads = p.experts / 4;
   return {
     template: 'moe_permute_serial',
     label: `moe_permute_serial_${aux ? 'aux_' : ''}${tag(p)}`,
@@ -213,8 +219,13 @@ function moePermuteSerialProgram(p: MoePermuteParams, aux?: PermuteAux): KernelP
         ? {
             tokens: p.tokens,
             auxLanes: aux.lanes,
-            auxLanesPerExpert: Math.max(1, Math.floor(aux.lanes / p.experts)),
+            auxLanesPerExpert: parts,
             auxWide: p.experts > aux.lanes,
+            auxVec4,
+            auxQuads: quads,
+            // one vec4 accumulator per (part, quad), part-major: as lane part·E + e summed its tokens
+            auxAccs: auxVec4 ? Array.from({ length: parts * quads }, (_, i) => ({ i, part: Math.floor(i / quads), quad: i % quads })) : [],
+            auxQuadList: auxVec4 ? Array.from({ length: quads }, (_, q) => ({ q, parts: Array.from({ length: parts }, (_, part) => ({ acc: part * quads + q })) })) : [],
             balanceCoef: f32Literal(aux.coef * p.experts),
             invTokens: f32Literal(1 / p.tokens),
           }
@@ -230,10 +241,10 @@ function moePermuteSerialProgram(p: MoePermuteParams, aux?: PermuteAux): KernelP
       { name: 'src_slot', access: 'write', type: 'i32', length: n },
       ...(aux
         ? [
-            { name: 'probs', access: 'read' as const, type: 'f32' as const, length: te, fill: { kind: 'float' as const, lo: 0, hi: 1 } },
+            { name: 'probs', access: 'read' as const, type: 'f32' as const, length: te, fill: { kind: 'float' as const, lo: 0, hi: 1 }, ...(auxVec4 ? { vec4: true } : {}) },
             { name: 'd_loss', access: 'read' as const, type: 'f32' as const, length: 1, fill: { kind: 'float' as const, lo: 0.5, hi: 2 } },
             { name: 'loss_total', access: 'write' as const, type: 'f32' as const, length: 1 },
-            { name: 'd_x', access: 'write' as const, type: 'f32' as const, length: te },
+            { name: 'd_x', access: 'write' as const, type: 'f32' as const, length: te, ...(auxVec4 ? { vec4: true } : {}) },
           ]
         : []),
     ],

@@ -160,6 +160,9 @@ describe('serial moe permute with the load-balance loss', () => {
     { tokens: 512, experts: 4, topK: 2 },
     { tokens: 97, experts: 3, topK: 2, capacityFactor: 0.75 },
     { tokens: 130, experts: 12, topK: 3 },
+    // the vec4 path: an odd token count (the second part's tail) and two expert quads
+    { tokens: 97, experts: 4, topK: 3 },
+    { tokens: 101, experts: 8, topK: 2 },
   ] as MoePermuteParams[]) {
     const kernel = moePermuteSerialCase(p, { coef: 0.03, lanes });
     it(`${kernel.program.label} matches its golden WGSL and the oracles (permutation exact, loss and gradient)`, async () => {

@@ -11,10 +11,10 @@
 @group(0) @binding(4) var<storage, read_write> perm_row: array<i32>;
 @group(0) @binding(5) var<storage, read_write> src_token: array<i32>;
 @group(0) @binding(6) var<storage, read_write> src_slot: array<i32>;
-@group(0) @binding(7) var<storage, read> probs: array<f32>;
+@group(0) @binding(7) var<storage, read> probs: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> d_loss: array<f32>;
 @group(0) @binding(9) var<storage, read_write> loss_total: array<f32>;
-@group(0) @binding(10) var<storage, read_write> d_x: array<f32>;
+@group(0) @binding(10) var<storage, read_write> d_x: array<vec4<f32>>;
 
 const E = 4u;
 const K = 2u;
@@ -35,29 +35,41 @@ fn auxLoss(one: u32) {
   var assignedTotal = 0u;
   for (var e = 0u; e < experts; e++) { assignedTotal += cursor[e]; }
   var term: array<f32, 8>;
-  // Lane part·E + e summed tokens part, part + LANES_PER_EXPERT, …; lane e added its expert's parts.
-  for (var e = 0u; e < experts; e++) {
-    var mean = 0.0f;
-    for (var part = 0u; part < LANES_PER_EXPERT * one; part++) {
-      var column = 0.0f;
-      for (var t = part; t < T * one; t += LANES_PER_EXPERT) { column += probs[t * E + e]; }
-      mean += column;
-    }
+  // probs as vec4s of experts 4q..4q+3 (EQ per token): accumulator (part, q) sums the tokens t ≡ part
+  // (mod LANES_PER_EXPERT) in ascending order, each component as lane part·E + e summed its column.
+  var acc0 = vec4<f32>(0.0f);
+  var acc1 = vec4<f32>(0.0f);
+  for (var t0 = 0u; t0 < T * one; t0 += LANES_PER_EXPERT) {
+    if (t0 + 0u < T) { acc0 += probs[(t0 + 0u) * 1u + 0u]; }
+    if (t0 + 1u < T) { acc1 += probs[(t0 + 1u) * 1u + 0u]; }
+  }
+  var grad: array<vec4<f32>, 1>;
+  {
+    // experts 4·0..: the parts' sums in part order, the mean, f_e, and the lanes' terms
+    var mean = vec4<f32>(0.0f);
+    mean += acc0;
+    mean += acc1;
     mean *= 0.001953125f;
-    var f = 0.0f;
-    if (assignedTotal > 0u) { f = f32(cursor[e]) / f32(assignedTotal); }
-    term[e] = f * mean;
+    var f = vec4<f32>(0.0f);
+    if (assignedTotal > 0u) {
+      let total = f32(assignedTotal);
+      f = vec4<f32>(f32(cursor[4u * 0u]) / total, f32(cursor[4u * 0u + 1u]) / total, f32(cursor[4u * 0u + 2u]) / total, f32(cursor[4u * 0u + 3u]) / total);
+    }
+    let fm = f * mean;
+    term[4u * 0u] = fm.x;
+    term[4u * 0u + 1u] = fm.y;
+    term[4u * 0u + 2u] = fm.z;
+    term[4u * 0u + 3u] = fm.w;
+    grad[0] = 0.11999999731779099f * f * 0.001953125f;
   }
   for (var stride = (LANES / 2u) * one; stride > 0u; stride /= 2u) {
     for (var lane = 0u; lane < stride; lane++) { term[lane] += term[lane + stride]; }
   }
   loss_total[0] = 0.11999999731779099f * term[0];
   let dLoss = d_loss[0];
-  for (var e = 0u; e < experts; e++) {
-    var f = 0.0f;
-    if (assignedTotal > 0u) { f = f32(cursor[e]) / f32(assignedTotal); }
-    let g = dLoss * (0.11999999731779099f * f * 0.001953125f);
-    for (var t = 0u; t < T * one; t++) { d_x[t * E + e] = g; }
+  for (var q = 0u; q < 1u * one; q++) {
+    let g = dLoss * grad[q];
+    for (var t = 0u; t < T * one; t++) { d_x[t * 1u + q] = g; }
   }
 }
 
