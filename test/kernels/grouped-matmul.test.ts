@@ -195,8 +195,9 @@ describe('grouped data gradient with a sum epilogue', () => {
   const base = groupedMatmulBackwardParams({ rows: 75, experts: 3, inner: 33, out: 36, weightLayout: 'io', sharedWeight: false });
   const odd = groupedMatmulBackwardParams({ rows: 74, experts: 5, inner: 70, out: 33, weightLayout: 'io', sharedWeight: true });
   for (const sum of ['accumulate', 'addend'] as const) {
-    for (const [name, caps] of [['cpu adapter', CPU_CAPS], ['subgroups', SG_CAPS], ['portable', undefined]] as const) {
-      for (const shape of name === 'portable' ? [base] : [base, odd]) {
+    // the epilogue's put() is shared by every subgroup layout: the CPU adapters' one, and the portable kernel once
+    for (const [name, caps] of [['cpu adapter', CPU_CAPS], ['portable', undefined]] as const) {
+      for (const shape of name === 'portable' ? (sum === 'accumulate' ? [base] : []) : [base, odd]) {
         const params: GroupedMatmulParams = { ...shape, sum };
         const program = groupedMatmulProgram(params, caps);
         it(`${program.label} matches its golden WGSL and the oracle`, async () => {
