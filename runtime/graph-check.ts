@@ -24,8 +24,9 @@ export interface GraphCheckOptions {
   readonly skip?: readonly string[];
   /** Values for some params instead of their init (e.g. orthonormal SD-MoE bases). */
   readonly fixedParams?: Readonly<Record<string, Float32Array>>;
-  /** Plan as if for an adapter with these limits (e.g. a small binding size to force split slabs). */
-  readonly planLimits?: { readonly maxStorageBufferBindingSize: number };
+  /** Plan as if for an adapter with these limits (e.g. a small binding size to force split slabs) or
+   *  kind (cpuAdapter false: the GPU layouts and the fusions' unfused lowerings, run on this device). */
+  readonly planLimits?: { readonly maxStorageBufferBindingSize?: number; readonly cpuAdapter?: boolean };
 }
 
 export interface GraphCheckResult {

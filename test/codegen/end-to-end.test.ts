@@ -45,6 +45,17 @@ describe('compiled graphs on the device vs the interpreter', () => {
     expect(r.ok, r.report).toBe(true);
   });
 
+  // The CPU adapters' fused kernels (router backward in the combine backward, the aux loss in the serial
+  // permutation, the router's input gradient in the un-permute) fall back to their unfused kernels on
+  // other adapters: the GPU layouts run here too, planned as for a GPU.
+  it('MoE tiny model, whole training step planned with the GPU layouts (the fusions\' unfused lowerings)', async () => {
+    const g = runPasses(lowerModel(tinyModel(), SHAPE), TRAINING_PIPELINE);
+    expect(topoOrder(g).some((n) => n.op === 'moe_dispatch' && n.attrs.aux !== undefined)).toBe(true);
+    expect(topoOrder(g).some((n) => n.op === 'moe_combine_grad' && n.attrs.router !== undefined)).toBe(true);
+    const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 8, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS, planLimits: { cpuAdapter: false } });
+    expect(r.ok, r.report).toBe(true);
+  });
+
   it('MoE tiny model, whole training step (backward, clipping, AdamW)', async () => {
     const g = runPasses(lowerModel(tinyModel(), SHAPE), TRAINING_PIPELINE);
     const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 5, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS });
