@@ -48,7 +48,7 @@ import {
   type MatmulPeak,
   type RunStats,
 } from './common.ts';
-import { classifyOp, classShares, dispatchBytes, dispatchRooflines, opRooflines, type Roofline } from './roofline.ts';
+import { classifyOp, classShares, dispatchBytes, dispatchRooflines, issueListPerRow, issueListShare, opRooflines, type Roofline } from './roofline.ts';
 import { TorchStepDriver, type TorchBlock } from './torch-step.ts';
 
 const DEFAULT_FILE = 'models/demo.moe';
@@ -186,9 +186,9 @@ async function webgpuBlock(
  * (at the schedule's rate), and the buffers the omitted dispatches would write keep finite values
  * from the whole steps. Untimed warm-up rounds first: a new pacer key learns its sleep.
  */
-async function perRowInPlace(session: TrainingSession, sampler: BatchSampler, from: number, rounds: number): Promise<{ next: number; omitted: number; wholeMs: RunStats; withoutMs: RunStats; share: number; interval: [number, number] }> {
+async function perRowInPlace(session: TrainingSession, sampler: BatchSampler, from: number, rounds: number, isPerRow: (op: string) => boolean = (op) => classifyOp(op) === 'per-row'): Promise<{ next: number; omitted: number; wholeMs: RunStats; withoutMs: RunStats; share: number; interval: [number, number] }> {
   const plan = session.compiled.stepPlan;
-  const omit = new Set(plan.dispatches.flatMap((d, i) => (classifyOp(d.op) === 'per-row' ? [i] : [])));
+  const omit = new Set(plan.dispatches.flatMap((d, i) => (isPerRow(d.op) ? [i] : [])));
   const whole: number[] = [];
   const without: number[] = [];
   const ratios: number[] = [];
@@ -307,6 +307,9 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     const inPlace = await perRowInPlace(session, sampler, next, opts.quick ? 8 : 120);
     next = inPlace.next;
     process.stdout.write(`  per-row ops in place: the step without its ${inPlace.omitted} per-row dispatches ${fmt(inPlace.withoutMs.median)} ms against ${fmt(inPlace.wholeMs.median)} ms whole (medians): ${fmt(100 * inPlace.share)} % of the step\n`);
+    const inPlaceIssueList = await perRowInPlace(session, sampler, next, opts.quick ? 8 : 120, issueListPerRow);
+    next = inPlaceIssueList.next;
+    process.stdout.write(`  per-row ops by the issue's list (attention in, optimizer out) in place: ${fmt(100 * inPlaceIssueList.share)} % of the step (${inPlaceIssueList.omitted} dispatches)\n`);
 
     const profile = await profileByOp(step, opts.quick ? 3 : 8);
     const dispatch = await dispatchCostUs(ctx, exec, opts.quick ? 500 : 2000);
@@ -353,6 +356,7 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
       peak,
       bufferMiB: compiled.stepPlan.totalBytes / 2 ** 20,
       perRowInPlace: inPlace,
+      perRowInPlaceIssueList: inPlaceIssueList,
     });
     for (const t of result.torch) {
       process.stdout.write(`  sdmoec ÷ PyTorch (${t.threads} thread${t.threads === 1 ? '' : 's'}): best ${fmt(t.ratio.best, 2)}, median ${fmt(t.ratio.median, 2)} (${fmt(result.stepMs.median)} / ${fmt(t.stepMs.median)} ms)\n`);
@@ -436,6 +440,7 @@ function summarise(m: {
   peak: MatmulPeak;
   bufferMiB: number;
   perRowInPlace: Omit<Awaited<ReturnType<typeof perRowInPlace>>, 'next'>;
+  perRowInPlaceIssueList: Omit<Awaited<ReturnType<typeof perRowInPlace>>, 'next'>;
 }) {
   const stepMs = stats(m.samples.map((x) => x.wallMs));
   const cpuMs = stats(m.samples.map((x) => x.cpuMs));
@@ -476,6 +481,12 @@ function summarise(m: {
     roofline: { gbPerSecond: m.bandwidth.gbPerSecond, byOp: ops, byOpMinimum: opsMinimum, largestDispatches: dispatchRooflines(m.costs, bytesPerSecond).slice(0, 20) },
     bufferMiB: m.bufferMiB,
     perRowInPlace: { omitted: m.perRowInPlace.omitted, wholeMs: m.perRowInPlace.wholeMs, withoutMs: m.perRowInPlace.withoutMs, share: m.perRowInPlace.share, interval: m.perRowInPlace.interval },
+    /** The issue's list of per-row kernels (issueListPerRow: attention in, the optimizer out): GPU-time sums, minima, in place. */
+    perRowIssueList: {
+      sums: issueListShare(ops),
+      minima: issueListShare(opsMinimum),
+      inPlace: { omitted: m.perRowInPlaceIssueList.omitted, wholeMs: m.perRowInPlaceIssueList.wholeMs, withoutMs: m.perRowInPlaceIssueList.withoutMs, share: m.perRowInPlaceIssueList.share, interval: m.perRowInPlaceIssueList.interval },
+    },
   };
 }
 
@@ -551,6 +562,7 @@ function markdown(r: TrainStepResult): string {
     `memory-bound µs = bytes ÷ bandwidth; ratio = GPU µs ÷ memory-bound µs (1 = as fast as a copy of its bytes).`,
     `**Per-row/elementwise ops: ${fmt(100 * perRow.share)} % of the step's GPU time** (${fmt(perRow.microseconds / 1000, 2)} ms in ${perRow.dispatches} dispatches; issue 8's target < 15 %); matmul-like ${fmt(100 * r.classes['matmul-like'].share)} %.`,
     `**In place** (the whole step against the step without its ${r.perRowInPlace.omitted} per-row dispatches, ${r.perRowInPlace.wholeMs.runs} alternating rounds after the timed blocks): ${fmt(r.perRowInPlace.withoutMs.median)} ms against ${fmt(r.perRowInPlace.wholeMs.median)} ms (medians), so the per-row ops cost **${fmt(100 * r.perRowInPlace.share)} % of the step** [95 % interval of the median ${fmt(100 * r.perRowInPlace.interval[0])}–${fmt(100 * r.perRowInPlace.interval[1])} %]: what the step loses to them where they run, where the sums above count each dispatch alone.`,
+    `**By the issue's own list of per-row kernels** (attention forward and backward in, AdamW and the gradient norm out; \`issueListPerRow\` in bench/roofline.ts): ${fmt(100 * r.perRowIssueList.sums.share)} % of the GPU time (${fmt(r.perRowIssueList.sums.microseconds / 1000, 2)} ms in ${r.perRowIssueList.sums.dispatches} dispatches; by minima ${fmt(100 * r.perRowIssueList.minima.share)} %), **${fmt(100 * r.perRowIssueList.inPlace.share)} % in place** [${fmt(100 * r.perRowIssueList.inPlace.interval[0])}–${fmt(100 * r.perRowIssueList.inPlace.interval[1])} %] (${r.perRowIssueList.inPlace.wholeMs.runs} more alternating rounds, ${r.perRowIssueList.inPlace.omitted} dispatches left out).`,
     '',
     markdownTable(
       ['IR op', 'class', 'dispatches', 'GPU µs', 'share', 'KiB', 'memory-bound µs', 'ratio', 'min µs', 'min ratio'],

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { matmulProgram } from '../../compiler/kernels/matmul.ts';
 import { compareMarkdown, type ComparedResult } from '../../bench/compare.ts';
-import { classifyOp, classShares, dispatchBytes, dispatchRooflines, memoryBoundUs, opRooflines } from '../../bench/roofline.ts';
+import { classifyOp, classShares, dispatchBytes, dispatchRooflines, issueListPerRow, issueListShare, memoryBoundUs, opRooflines } from '../../bench/roofline.ts';
 import { fmtRatio, headlineTorch, lossAgreement, pickModelFile, torchSummaries } from '../../bench/train-step.ts';
 
 describe('dispatchBytes', () => {
@@ -51,6 +51,23 @@ describe('classifyOp', () => {
     for (const op of ['rmsnorm', 'rmsnorm_grad', 'cross_entropy_fused', 'router', 'router_grad', 'moe_combine', 'moe_combine_grad', 'moe_dispatch', 'embedding_grad', 'binary', 'rope', 'swiglu', 'aux_loss', 'grad_norm', 'adamw']) {
       expect(classifyOp(op), op).toBe('per-row');
     }
+  });
+});
+
+describe('issueListPerRow (the issue\'s own list of per-row kernels)', () => {
+  it('takes attention and the per-row ops, not the optimizer family or the GEMMs', () => {
+    for (const op of ['attention', 'attention_grad', 'rmsnorm_grad', 'cross_entropy_fused', 'router', 'moe_combine_grad', 'moe_dispatch', 'embedding_grad', 'aux_loss']) expect(issueListPerRow(op), op).toBe(true);
+    for (const op of ['adamw', 'sgd', 'grad_norm', 'grad_accum', 'router_bias_update', 'matmul', 'grouped_matmul_grad_w', 'sd_split_grad', 'lm_head_xent']) expect(issueListPerRow(op), op).toBe(false);
+  });
+  it('sums the GPU time of those ops and its share of all', () => {
+    const ops = [
+      { op: 'attention_grad', dispatches: 2, microseconds: 30 },
+      { op: 'adamw', dispatches: 1, microseconds: 20 },
+      { op: 'rmsnorm_grad', dispatches: 3, microseconds: 10 },
+      { op: 'matmul', dispatches: 4, microseconds: 40 },
+    ];
+    expect(issueListShare(ops)).toEqual({ dispatches: 5, microseconds: 40, share: 0.4 });
+    expect(issueListShare([])).toEqual({ dispatches: 0, microseconds: 0, share: 0 });
   });
 });
 
