@@ -15,7 +15,8 @@
 //             lane (no subgroups) → loaded once per lane or by lane 0 and handed out by subgroupBroadcast
 //   adamw     one weight decay → two decay ranges over the demo's slab (matrices and norm gains in one slab)
 //   matmul    8 columns (qwen_tiny's router): subgroup GEMM → rows (ROWS_MAX_N 4 → 8)
-//   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32)
+//   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32);
+//             causal loops bounded by the workgroup's block → by the subgroup's queries / keys (stop 26)
 //   sd_proxy  one dispatch per matrix → one batch of all of a model's matrices (the planner's proxy batches): the
 //             same work, so the times compared are 6 (demo_sd) or 12 (qwen_tiny_sd) dispatches against one
 //   sd_split_ap, sd_split_out_pc  one dispatch per matrix → one batch per shape (the planner's split batches): demo_sd's
@@ -150,6 +151,8 @@ function cases(): Case[] {
     out.push({ name: `${model} attention forward (row), rows as ${wide}s`, programs: [attentionRowProgram(attention, caps, 'scalar'), attentionRowProgram(attention, caps, wide)] });
     out.push({ name: `${model} attention backward (row), rows as ${wide}s`, programs: [attentionBackwardRowProgram(attention, caps, 'scalar'), attentionBackwardRowProgram(attention, caps, wide)] });
     out.push({ name: `${model} attention backward prep (D), rows as vec4s`, programs: [attentionBackwardPrepProgram(attention, false), attentionBackwardPrepProgram(attention, true)] });
+    out.push({ name: `${model} attention forward (row): causal loop to the block's end → to the subgroup's`, programs: [attentionRowProgram(attention, caps, wide, 'block'), attentionRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention backward (row): causal loops bounded by the block → by the subgroup`, programs: [attentionBackwardRowProgram(attention, caps, wide, undefined, 'block'), attentionBackwardRowProgram(attention, caps, wide)] });
   }
   // the demo's slab since matrices and norm gains share it: one decay → two decay ranges
   const slab = { length: 361_280, beta1: 0.9, beta2: 0.95, eps: 1e-8 };

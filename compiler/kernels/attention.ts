@@ -221,15 +221,23 @@ function rowLoadParams(p: AttentionParams, lanes: number, loads: AttentionRowLoa
 const widen = <B extends object>(bindings: readonly B[], loads: AttentionRowLoads): (B & { vec4?: boolean; vec2?: boolean })[] =>
   bindings.map((b) => (loads === 'scalar' ? b : { ...b, [loads]: true }));
 
-export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize)): KernelProgram {
+/**
+ * Where the row kernels' causal loops stop: `subgroup` (default) at the subgroup's last query (dq,
+ * forward) or start at its first key (dk/dv), from subgroupMax / subgroupMin; `block` at the
+ * workgroup's, as before stop 26 (kept for `npm run bench -- row-variants`). The rows in between
+ * add exactly 0 to every lane of the subgroup: the same results.
+ */
+export type AttentionCausalBounds = 'subgroup' | 'block';
+
+export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), bounds: AttentionCausalBounds = 'subgroup'): KernelProgram {
   const { batch, params } = common(p);
   const blocks = ceilDiv(p.seqLen, ROW_GROUP);
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_row',
-    label: `attention_fwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}`,
-    params: { ...params, blocks, dispatchX, ...plan },
+    label: `attention_fwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${bounds === 'block' ? '_blk' : ''}`,
+    params: { ...params, blocks, dispatchX, ...plan, subgroupBounds: bounds === 'subgroup' },
     bindings: [
       ...widen([...bindingsFor(p, ['q', 'k', 'v']), { name: 'out', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.heads * p.headDim }], loads),
       { name: 'lse', access: 'write', type: 'f32', length: p.tokens * p.heads },
@@ -278,7 +286,7 @@ export function attentionGradRopeInKernel(p: Pick<AttentionParams, 'headDim'>, c
  * The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep.
  * `ropeTheta`: dq and dk stored rotated by −angle (the inverse of the forward's rope with that theta).
  */
-export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), ropeTheta?: number): KernelProgram {
+export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), ropeTheta?: number, bounds: AttentionCausalBounds = 'subgroup'): KernelProgram {
   const { batch, params } = common(p);
   if (ropeTheta !== undefined && (p.headDim / 2) % 4 !== 0) throw new InternalError(`attention backward: dq and dk are rotated in the row kernel only when hd/2 is a multiple of 4, got hd ${p.headDim}`);
   const ropeQuads = ropeTheta === undefined ? 0 : p.headDim / 8;
@@ -291,8 +299,8 @@ export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelC
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_bwd_row',
-    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${ropeTheta === undefined ? '' : '_rope'}`,
-    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan, ...rope },
+    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${ropeTheta === undefined ? '' : '_rope'}${bounds === 'block' ? '_blk' : ''}`,
+    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan, ...rope, subgroupBounds: bounds === 'subgroup' },
     bindings: [
       ...widen(bindingsFor(p, ['dOut', 'q', 'k', 'v']), loads),
       ...bindingsFor(p, ['lse']),

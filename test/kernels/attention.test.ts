@@ -141,6 +141,29 @@ describe('attention kernels', () => {
     });
   }
 
+  // Stop 26: the causal loops stop at the subgroup's last query / start at its first key; the rows
+  // they skip added exactly 0, so the block-bounded kernels' bits come out (sequences of 20 and 70:
+  // blocks and subgroups that end inside a sequence).
+  for (const [params, caps] of [...WIDE_ROWS, [{ tokens: 140, seqLen: 70, heads: 6, kvHeads: 2, headDim: 20 }, ROW] as [AttentionParams, RowKernelCaps]]) {
+    it(`subgroup-bounded causal loops give the block-bounded kernels' bits (s ${params.seqLen}, hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
+      const exec = await testExecutor();
+      const loads = attentionRowLoads(params, caps.subgroupMinSize);
+      const pairs = [
+        [attentionRowProgram(params, caps, loads, 'block'), attentionRowProgram(params, caps, loads)],
+        [attentionBackwardRowProgram(params, caps, loads, undefined, 'block'), attentionBackwardRowProgram(params, caps, loads)],
+      ];
+      for (const [block, sub] of pairs) {
+        expect(block.label).toMatch(/_blk$/);
+        const inputs = randomInputs(block, 22);
+        const [a, b] = [await exec.run(block, inputs), await exec.run(sub, inputs)];
+        for (const name of Object.keys(a)) {
+          expect(Array.from(b[name]), name).toEqual(Array.from(a[name]));
+          expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);
+        }
+      }
+    });
+  }
+
   it('backward reference equals finite differences of the forward reference', () => {
     const p: AttentionParams = { tokens: 6, seqLen: 3, heads: 4, kvHeads: 2, headDim: 3 };
     const wave = (n: number, f: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(i * f + 0.3));

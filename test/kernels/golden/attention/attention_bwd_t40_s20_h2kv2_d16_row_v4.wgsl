@@ -12,6 +12,10 @@ enable subgroups;
 // (one vec4 per lane and slot, rows bound as vec4s) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
 // (one load per query); the streamed loops depend on the workgroup only, and rows outside a
 // lane's causal range get weight 0 through select.
+// The causal loops end where the subgroup's last query (start where its first key) stops needing them:
+// bounds from subgroupMax / subgroupMin, uniform within the subgroup as its broadcasts need (not provably
+// so to the uniformity analysis, hence the directive). The rows skipped would add exactly 0 to every lane.
+diagnostic(off, subgroup_uniformity);
 @group(0) @binding(0) var<storage, read> dOut: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
@@ -45,7 +49,7 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   gradRow[3] = dOut[qAt / 4u + 3u];
   let rowDot = dsum[row * 2u + head];
   let rowLse = lse[row * 2u + head];
-  let keyEnd = firstRow + min(20u, block * 16u + 16u);
+  let keyEnd = firstRow + subgroupMax(min(pos, 20u - 1u)) + 1u;
   for (var key = firstRow; key < keyEnd; key++) {
     var kRow: array<vec4<f32>, 4>;
     var vRow: array<vec4<f32>, 4>;
@@ -105,8 +109,8 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   vRow[1] = v[kvAt / 4u + 1u];
   vRow[2] = v[kvAt / 4u + 2u];
   vRow[3] = v[kvAt / 4u + 3u];
-  // causal: queries before the block's first key see none of its keys
-  let queryStart = firstRow + block * 16u;
+  // causal: queries before the subgroup's first key see none of its keys
+  let queryStart = firstRow + subgroupMin(pos);
   let queryEnd = firstRow + 20u;
   // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
   // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing

@@ -14,6 +14,10 @@ enable subgroups;
 // lane's causal range get weight 0 through select.
 // dq and dk are stored rotated back by -angle at their row's position (the inverse of the forward's rope on q and k:
 // rotate_half, element i with i + hd/2; fuse-attention-grad-rope), as rope_row4 would rotate them.
+// The causal loops end where the subgroup's last query (start where its first key) stops needing them:
+// bounds from subgroupMax / subgroupMin, uniform within the subgroup as its broadcasts need (not provably
+// so to the uniformity analysis, hence the directive). The rows skipped would add exactly 0 to every lane.
+diagnostic(off, subgroup_uniformity);
 @group(0) @binding(0) var<storage, read> dOut: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
@@ -102,7 +106,7 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   gradRow[7] = dOut[qAt / 4u + 7u];
   let rowDot = dsum[row * 4u + head];
   let rowLse = lse[row * 4u + head];
-  let keyEnd = firstRow + min(48u, block * 16u + 16u);
+  let keyEnd = firstRow + subgroupMax(min(pos, 48u - 1u)) + 1u;
   for (var key = firstRow; key < keyEnd; key++) {
     var kRow: array<vec4<f32>, 8>;
     var vRow: array<vec4<f32>, 8>;
@@ -195,8 +199,8 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   vRow[5] = v[kvAt / 4u + 5u];
   vRow[6] = v[kvAt / 4u + 6u];
   vRow[7] = v[kvAt / 4u + 7u];
-  // causal: queries before the block's first key see none of its keys
-  let queryStart = firstRow + block * 16u;
+  // causal: queries before the subgroup's first key see none of its keys
+  let queryStart = firstRow + subgroupMin(pos);
   let queryEnd = firstRow + 48u;
   // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
   // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing

@@ -9,6 +9,10 @@ enable subgroups;
 // adapter's minimum subgroup size) load each key row together, 1 element(s) per lane, and subgroupBroadcast hands every
 // element to all lanes. The key loop depends on the workgroup only (uniform control flow, as the broadcasts need); keys past a
 // lane's query are masked (score -> -max, weight exp(-huge) = 0); every lane sees key 0 first, so m is finite after it.
+// The causal loops end where the subgroup's last query (start where its first key) stops needing them:
+// bounds from subgroupMax / subgroupMin, uniform within the subgroup as its broadcasts need (not provably
+// so to the uniformity analysis, hence the directive). The rows skipped would add exactly 0 to every lane.
+diagnostic(off, subgroup_uniformity);
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
@@ -38,8 +42,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   qRow[0][1] = q[qAt + 1u] * 0.7071067690849304f;
   var m = -3.4028234663852886e+38f;
   var l = 0.0f;
-  // causal: the block's last query is the last key anyone here needs
-  let keyEnd = firstRow + min(1u, block * 16u + 16u);
+  // causal: the subgroup's last query is the last key any of its lanes needs
+  let keyEnd = firstRow + subgroupMax(min(pos, 1u - 1u)) + 1u;
   for (var key = firstRow; key < keyEnd; key++) {
     let at = key * 2u + kvCol;
     var kPart: array<f32, 1>;
