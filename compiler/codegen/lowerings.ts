@@ -3,7 +3,7 @@
 // allocation and ordering. Ops with no kernel (param, input, const, reshape) never reach here.
 import type { DeviceCaps } from '../../base/caps.ts';
 import type { NodeOf, OpName, TensorType } from '../ir/types.ts';
-import { numel, routerOperands } from '../ir/types.ts';
+import { gatherGradOperands, gradXOperands, numel, routerOperands } from '../ir/types.ts';
 import type { KernelCase } from './kernel.ts';
 import { attentionBackwardCases, attentionCase, attentionGradRopeInKernel } from '../kernels/attention.ts';
 import { adamwCase } from '../kernels/adamw.ts';
@@ -479,8 +479,9 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // its own histogram where the counts are this batch's (no global-batch balancing), else the
     // aux_loss kernel runs after the permutation, as the unfused node did.
     const aux = n.attrs.aux;
-    const auxInPermute = aux !== undefined && moePermuteVariant(p, c.caps) === 'serial' && c.auxCounts === undefined;
-    if (moePermuteVariant(p, c.caps) === 'serial') {
+    const serial = moePermuteVariant(p, c.caps) === 'serial';
+    const auxInPermute = aux !== undefined && serial && c.auxCounts === undefined;
+    if (serial) {
       const cursor = c.temp(experts * 4, 'cursor');
       const io = { topk_idx: c.input(1), cursor, counts: c.output(2), offsets, perm_row: c.output(1), src_token: c.output(3), src_slot: c.output(4) };
       if (auxInPermute) c.emit(moePermuteSerialCase(p, { coef: aux.coef, lanes: auxLossWorkgroup(c.caps) }), { ...io, probs: c.input(2), d_loss: c.input(3), loss_total: c.output(5), d_x: c.output(6) });
@@ -500,22 +501,22 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // With `project` (fuse-gather-grad-matmul) + a · bᵀ from the last two operands: in the row loop
     // where it can, else by the matmul accumulating into the un-permuted result, as before the fusion.
     const [rows, dim] = c.inputType(0).shape;
-    const project = n.attrs.project === true;
-    const second = n.inputs.length === (project ? 5 : 3);
+    const at = gatherGradOperands(n.attrs, n.inputs.map((_, i) => i));
+    const second = at.dXs2 !== undefined;
     const p = { tokens: rows / n.attrs.topK, topK: n.attrs.topK, dim, weighted: false, addend: false, gatedShared: false, second };
-    const io = { y: c.input(0), perm_row: c.input(1), ...(second ? { y2: c.input(2) } : {}), out: c.output(0) };
-    if (!project) {
+    const io = { y: c.input(at.dXs), perm_row: c.input(at.permRow), ...(second ? { y2: c.input(at.dXs2!) } : {}), out: c.output(0) };
+    if (!at.project) {
       c.emit(moeCombineCase(p, c.caps), io);
       return;
     }
-    const [pa, pb] = [n.inputs.length - 2, n.inputs.length - 1];
-    const experts = c.inputType(pa).shape[1];
+    const { a, b } = at.project;
+    const experts = c.inputType(a).shape[1];
     if (moeGatherProjectInKernel({ ...p, experts }, c.caps)) {
-      c.emit(moeCombineCase({ ...p, project: { experts } }, c.caps), { ...io, proj_a: c.input(pa), proj_b: c.input(pb) });
+      c.emit(moeCombineCase({ ...p, project: { experts } }, c.caps), { ...io, proj_a: c.input(a), proj_b: c.input(b) });
       return;
     }
     c.emit(moeCombineCase(p, c.caps), io);
-    c.emit(matmulCase({ M: p.tokens, N: dim, K: experts, transA: false, transB: true, accumulate: true }, c.caps), { a: c.input(pa), b: c.input(pb), c: c.output(0) });
+    c.emit(matmulCase({ M: p.tokens, N: dim, K: experts, transA: false, transB: true, accumulate: true }, c.caps), { a: c.input(a), b: c.input(b), c: c.output(0) });
   },
   grouped_matmul: (n, c) => {
     const p = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
@@ -526,14 +527,11 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     // the last operand) the product is added to it: in place when the planner handed over its buffer.
     const forward = groupedParams(n.attrs.experts, n.attrs.sharedWeight, c);
     const backward = groupedMatmulBackwardParams(forward);
-    const io = { a: c.input(0), ...groupedWeights(n.attrs.sharedWeight, c) };
-    if (!n.attrs.addend) {
-      c.emit(groupedMatmulCase(backward, c.caps), { ...io, counts: c.input(n.inputs.length - 1) });
-      return;
-    }
-    const last = n.inputs.length - 1;
-    if (c.output(0) === c.input(last)) c.emit(groupedMatmulCase({ ...backward, sum: 'accumulate' }, c.caps), { ...io, counts: c.input(last - 1) });
-    else c.emit(groupedMatmulCase({ ...backward, sum: 'addend' }, c.caps), { ...io, counts: c.input(last - 1), d: c.input(last) });
+    const at = gradXOperands(n.attrs, n.inputs.map((_, i) => i));
+    const io = { a: c.input(at.dY), counts: c.input(at.counts), ...groupedWeights(n.attrs.sharedWeight, c) };
+    if (at.addend === undefined) c.emit(groupedMatmulCase(backward, c.caps), io);
+    else if (c.output(0) === c.input(at.addend)) c.emit(groupedMatmulCase({ ...backward, sum: 'accumulate' }, c.caps), io);
+    else c.emit(groupedMatmulCase({ ...backward, sum: 'addend' }, c.caps), { ...io, d: c.input(at.addend) });
   },
   grouped_matmul_swiglu: (n, c) => {
     // grouped_matmul's operands, then g: writes u (the product) and h = silu(g) ⊙ u (fuse-swiglu-gemm)

@@ -19,7 +19,7 @@ import type { DeviceCaps, RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { topoOrder } from '../ir/graph.ts';
 import type { Graph, Node, ParamInit, ParamRole, TensorType, Value } from '../ir/types.ts';
-import { numel } from '../ir/types.ts';
+import { gradXOperands, numel } from '../ir/types.ts';
 import type { KernelProgram } from './kernel.ts';
 import type { KernelCase } from './kernel.ts';
 import { KERNEL_LOWERINGS, lowerMatmulBatch, lowerOptimizerSlab, lowerProxyBatch, lowerSplitBatch, type LoweringContext } from './lowerings.ts';
@@ -111,7 +111,7 @@ export interface ExecutionPlan {
  */
 function handOverInput(node: Node, i: number, caps: RowKernelCaps): Value | undefined {
   if (node.op === 'matmul_add' && i === 0) return node.inputs[2];
-  if (node.op === 'grouped_matmul_grad_x' && node.attrs.addend && i === 0) return node.inputs[node.inputs.length - 1];
+  if (node.op === 'grouped_matmul_grad_x' && i === 0) return gradXOperands(node.attrs, node.inputs).addend;
   if (node.op === 'cross_entropy_fused' && i === 2 && crossEntropyInPlace(caps)) return node.inputs[0];
   return undefined;
 }

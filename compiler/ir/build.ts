@@ -110,10 +110,8 @@ export const ir = {
     all('moe_dispatch', [...operands, probs, dLoss], { ...a, aux }) as [Value, Value, Value, Value, Value, Value, Value],
   /** `dXs2`: a second [R, D] gradient summed with dXs per row (fuse-gather-grad-add). */
   moeGatherGrad: (dXs: Value, permRow: Value, topK: number, dXs2?: Value) => one('moe_gather_grad', dXs2 ? [dXs, permRow, dXs2] : [dXs, permRow], { topK }),
-  /** An un-permute from its operands and attrs as given (passes that rewire one). */
+  /** An un-permute from its operands and attrs as given (passes that rewire one: gatherGradOperands' layout). */
   moeGatherGradOperands: (operands: readonly Value[], a: OpAttrs['moe_gather_grad']) => one('moe_gather_grad', operands, a),
-  /** An un-permute (its operands as they are) that also adds a · bᵀ, a [T,E] and b [D,E] (fuse-gather-grad-matmul). */
-  moeGatherGradProject: (operands: readonly Value[], topK: number, a: Value, b: Value) => one('moe_gather_grad', [...operands, a, b], { topK, project: true }),
   groupedMatmul: (xs: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul']) =>
     one('grouped_matmul', [xs, ...weights, counts], a),
   groupedMatmulGradX: (dY: Value, weights: readonly Value[], counts: Value, a: OpAttrs['grouped_matmul_grad_x']) =>

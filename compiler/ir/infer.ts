@@ -2,7 +2,7 @@
 // IrError saying what is wrong. The single source of truth for op signatures; the factories and the
 // verifier both call it, so a graph that verifies is a graph every later stage can trust.
 import type { DType, OpAttrs, OpName, TensorType } from './types.ts';
-import { formatType, MAX_LOSS_ADDENDS, numel, routerOperands } from './types.ts';
+import { formatType, gatherGradOperands, gradXOperands, MAX_LOSS_ADDENDS, numel, routerOperands } from './types.ts';
 
 export class IrError extends Error {
   constructor(message: string) {
@@ -255,10 +255,11 @@ const INFER: { [K in OpName]: Infer<K> } = {
     // `project` (fuse-gather-grad-matmul) then a [T,E] and b [D,E], whose a · bᵀ is added to the result
     const extra = a.project ? 2 : 0;
     expect(ins.length === 2 + extra || ins.length === 3 + extra, 'moe_gather_grad', `expects ${2 + extra} or ${3 + extra} operands, got ${ins.length}`);
-    if (ins.length === 3 + extra) expect(sameShape(ins[2].shape, ins[0].shape) && ins[2].dtype === ins[0].dtype, 'moe_gather_grad', 'the second dXs must have the first one\'s type');
+    const { dXs2, project } = gatherGradOperands(a, ins);
+    if (dXs2) expect(sameShape(dXs2.shape, ins[0].shape) && dXs2.dtype === ins[0].dtype, 'moe_gather_grad', 'the second dXs must have the first one\'s type');
     const out = f32([ins[0].shape[0] / a.topK, ins[0].shape[1]]);
-    if (a.project) {
-      const [pa, pb] = ins.slice(-2);
+    if (project) {
+      const { a: pa, b: pb } = project;
       expect(pa.shape.length === 2 && pa.dtype === 'f32' && pa.shape[0] === out.shape[0], 'moe_gather_grad', `the product's a ${formatType(pa)} must be f32[${out.shape[0]},E]`);
       expect(pb.dtype === 'f32' && sameShape(pb.shape, [out.shape[1], pa.shape[1]]), 'moe_gather_grad', `the product's b ${formatType(pb)} must be f32[${out.shape[1]},${pa.shape[1]}]`);
     }
@@ -277,7 +278,8 @@ const INFER: { [K in OpName]: Infer<K> } = {
     arity('grouped_matmul_grad_x', ins, (a.sharedWeight ? 4 : 3) + (a.addend ? 1 : 0)); // dY, w | wc, wu, counts, [addend]
     const w = ins[a.sharedWeight ? 2 : 1];
     const out = f32([ins[0].shape[0], w.shape[1]]);
-    if (a.addend) expect(sameShape(ins[ins.length - 1].shape, out.shape) && ins[ins.length - 1].dtype === 'f32', 'grouped_matmul_grad_x', `addend ${formatType(ins[ins.length - 1])} must be ${formatType(out)}`);
+    const { addend } = gradXOperands(a, ins);
+    if (addend) expect(sameShape(addend.shape, out.shape) && addend.dtype === 'f32', 'grouped_matmul_grad_x', `addend ${formatType(addend)} must be ${formatType(out)}`);
     return [out];
   },
   grouped_matmul_swiglu: (ins, a) => {
@@ -290,7 +292,7 @@ const INFER: { [K in OpName]: Infer<K> } = {
   grouped_matmul_grad_x_swiglu: (ins, a) => {
     // grouped_matmul_grad_x's operands, then the forward's g and u [R,K]; results dg, du
     arity('grouped_matmul_grad_x_swiglu', ins, a.sharedWeight ? 6 : 5);
-    const [dh] = INFER.grouped_matmul_grad_x(ins.slice(0, -2), { ...a, addend: undefined });
+    const [dh] = INFER.grouped_matmul_grad_x(ins.slice(0, -2), a);
     for (const x of ins.slice(-2)) expect(sameShape(x.shape, dh.shape) && x.dtype === 'f32', 'grouped_matmul_grad_x_swiglu', `g and u ${formatType(x)} must be ${formatType(dh)}`);
     return [dh, dh];
   },

@@ -10,7 +10,7 @@ import { Rng } from '../../base/rng.ts';
 import { topoOrder } from './graph.ts';
 import { broadcast } from './infer.ts';
 import type { ActivationFn, Graph, Node, NodeOf, OpName, TensorType } from './types.ts';
-import { formatType, numel, routerOperands } from './types.ts';
+import { formatType, gatherGradOperands, gradXOperands, numel, routerOperands } from './types.ts';
 
 export type Tensor = Float64Array | Int32Array;
 
@@ -678,18 +678,16 @@ const OPS: { [K in OpName]: Impl<K> } = {
   moe_gather_grad: (n, ins) => {
     const K = n.attrs.topK;
     const [T, D] = n.types[0].shape;
-    const [dXs, permRow] = ins;
-    const dXs2 = ins.length === (n.attrs.project ? 5 : 3) ? ins[2] : undefined;
+    const { dXs, permRow, dXs2, project } = gatherGradOperands(n.attrs, ins);
     const dx = new Float64Array(T * D);
     for (let t = 0; t < T; t++) for (let j = 0; j < K; j++) {
       const row = permRow[t * K + j];
       if (row < 0) continue; // dropped by the capacity
       for (let d = 0; d < D; d++) dx[t * D + d] += dXs[row * D + d] + (dXs2 ? dXs2[row * D + d] : 0);
     }
-    if (n.attrs.project) {
+    if (project) {
       // fuse-gather-grad-matmul: + a · bᵀ, as the matmul_add it absorbed added it to the un-permute
-      const [a, b] = ins.slice(-2);
-      const y = product(a, b, T, a.length / T, D, false, true);
+      const y = product(project.a, project.b, T, project.a.length / T, D, false, true);
       for (let i = 0; i < dx.length; i++) dx[i] += y[i];
     }
     return [dx];
@@ -704,11 +702,10 @@ const OPS: { [K in OpName]: Impl<K> } = {
   // operands: dY, the weight(s), counts
   grouped_matmul_grad_x: (n, ins) => {
     const [R, N] = shapeOf(n, 0);
-    const operands = n.attrs.addend ? ins.slice(0, -1) : ins;
-    const y = groupedProductGradX(operands[0], operands.slice(1, -1), operands[operands.length - 1], R, n.types[0].shape[1], N);
-    if (!n.attrs.addend) return [y];
+    const { dY, weights, counts, addend } = gradXOperands(n.attrs, ins);
+    const y = groupedProductGradX(dY, weights, counts, R, n.types[0].shape[1], N);
+    if (!addend) return [y];
     // fuse-grad-x-add: + the other data gradient, which the un-permute added row by row (a + b, the same sum)
-    const addend = ins[ins.length - 1];
     for (let i = 0; i < y.length; i++) y[i] += addend[i];
     return [y];
   },

@@ -227,6 +227,29 @@ export function routerOperands<T>(attrs: OpAttrs['router'], inputs: readonly T[]
   return { x: inputs[0], weight: inputs[1], normWeight: project.norm ? inputs[2] : undefined, bias: inputs[fixed], fixed };
 }
 
+/**
+ * A moe_gather_grad's operands by role: dXs, permRow, then the second dXs2 (fuse-gather-grad-add),
+ * then with `project` (fuse-gather-grad-matmul) the product's a [T,E] and b [D,E]. `at` gives each
+ * one's operand index (for lowerings that bind by index).
+ */
+export function gatherGradOperands<T>(attrs: OpAttrs['moe_gather_grad'], inputs: readonly T[]): {
+  readonly dXs: T;
+  readonly permRow: T;
+  readonly dXs2?: T;
+  readonly project?: { readonly a: T; readonly b: T };
+} {
+  const second = inputs.length === (attrs.project ? 5 : 3);
+  const n = inputs.length;
+  return { dXs: inputs[0], permRow: inputs[1], dXs2: second ? inputs[2] : undefined, project: attrs.project ? { a: inputs[n - 2], b: inputs[n - 1] } : undefined };
+}
+
+/** A grouped_matmul_grad_x's operands by role: dY, the weight(s) (W, or W_c and W_u), counts, then
+ *  the addend with `addend` (fuse-grad-x-add). */
+export function gradXOperands<T>(attrs: OpAttrs['grouped_matmul_grad_x'], inputs: readonly T[]): { readonly dY: T; readonly weights: readonly T[]; readonly counts: T; readonly addend?: T } {
+  const w = attrs.sharedWeight ? 2 : 1;
+  return { dY: inputs[0], weights: inputs.slice(1, 1 + w), counts: inputs[1 + w], addend: attrs.addend ? inputs[2 + w] : undefined };
+}
+
 export const sameValue = (a: Value, b: Value): boolean => a.node === b.node && a.index === b.index;
 export const typeOf = (v: Value): TensorType => v.node.types[v.index];
 export const numel = (t: TensorType | readonly number[]): number =>

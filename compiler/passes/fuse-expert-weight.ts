@@ -12,7 +12,7 @@ import type { Graph } from '../ir/types.ts';
 export function fuseExpertWeight(g: Graph): Graph {
   return rewriteGraph(g, (node, inputs) => {
     if ((node.op !== 'grouped_matmul' && node.op !== 'grouped_matmul_grad_x') || node.attrs.sharedWeight) return undefined;
-    if (node.op === 'grouped_matmul_grad_x' && node.attrs.addend) return undefined; // runs before fuse-grad-x-add
+    if (node.op === 'grouped_matmul_grad_x' && node.attrs.addend) return undefined; // its operands end in the addend (gradXOperands)
     const [first, w, counts] = inputs;
     if (w.node.op !== 'expert_weight' || w.node.attrs.project === 'update') return undefined;
     const [wc, wu] = w.node.inputs;

@@ -26,6 +26,6 @@ export function fuseGatherGradMatmul(g: Graph): Graph {
     const out = typeOf(mm.inputs[2]);
     if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[0] !== out.shape[0] || b.shape[0] !== out.shape[1] || b.shape[1] !== a.shape[1]) return undefined;
     const fused = inputs[2].node as NodeOf<'moe_gather_grad'>;
-    return [ir.moeGatherGradProject(fused.inputs, fused.attrs.topK, inputs[0], inputs[1])];
+    return [ir.moeGatherGradOperands([...fused.inputs, inputs[0], inputs[1]], { ...fused.attrs, project: true })];
   });
 }

@@ -12,7 +12,7 @@
 import { ir } from '../ir/build.ts';
 import { rewriteGraph, users } from '../ir/graph.ts';
 import type { Graph, Node, NodeOf } from '../ir/types.ts';
-import { sameValue } from '../ir/types.ts';
+import { gatherGradOperands, gradXOperands, sameValue } from '../ir/types.ts';
 import { sameShape } from './fold-add.ts';
 
 export function fuseGradXAdd(g: Graph): Graph {
@@ -21,16 +21,16 @@ export function fuseGradXAdd(g: Graph): Graph {
   return rewriteGraph(g, (node, inputs) => {
     if (node.op !== 'moe_gather_grad') return undefined;
     const gather = node as NodeOf<'moe_gather_grad'>;
-    const project = gather.attrs.project === true;
-    if (gather.inputs.length !== (project ? 5 : 3)) return undefined;
     // Use counts come from the original graph, so test the original operands.
-    const [a, , b] = gather.inputs;
+    const { dXs: a, dXs2: b } = gatherGradOperands(gather.attrs, gather.inputs);
+    if (!b) return undefined;
     const plain = (n: Node): n is NodeOf<'grouped_matmul_grad_x'> => n.op === 'grouped_matmul_grad_x' && !(n as NodeOf<'grouped_matmul_grad_x'>).attrs.addend;
     if (!plain(a.node) || !plain(b.node) || a.node === b.node || !sameShape(a, b)) return undefined;
-    if (!sameValue(a.node.inputs[a.node.inputs.length - 1], b.node.inputs[b.node.inputs.length - 1])) return undefined; // the same counts
+    if (!sameValue(gradXOperands(a.node.attrs, a.node.inputs).counts, gradXOperands(b.node.attrs, b.node.inputs).counts)) return undefined;
     if (outputs.has(b.node) || (consumers.get(b.node)?.length ?? 0) !== 1) return undefined;
-    const bNew = inputs[2].node as NodeOf<'grouped_matmul_grad_x'>;
-    const sum = ir.groupedMatmulGradXAdd(bNew.inputs, bNew.attrs, inputs[0]);
-    return [ir.moeGatherGradOperands([sum, inputs[1], ...inputs.slice(3)], gather.attrs)];
+    const now = gatherGradOperands(gather.attrs, inputs);
+    const bNew = now.dXs2!.node as NodeOf<'grouped_matmul_grad_x'>;
+    const sum = ir.groupedMatmulGradXAdd(bNew.inputs, bNew.attrs, now.dXs);
+    return [ir.moeGatherGradOperands([sum, now.permRow, ...(now.project ? [now.project.a, now.project.b] : [])], gather.attrs)];
   });
 }
