@@ -13,6 +13,16 @@
 var<workgroup> partialSum: array<f32, 256>;
 var<workgroup> partialCount: array<u32, 256>;
 
+// The mean, and the total loss: the mean plus each addend, left to right, as the scalar adds it replaces summed them.
+fn store(m: f32) {
+  mean[0] = m;
+  var loss = m;
+  loss = loss + addend0[0];
+  loss = loss + addend1[0];
+  loss = loss + addend2[0];
+  loss_sum[0] = loss;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var sum = 0.0f;
@@ -68,12 +78,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   }
   workgroupBarrier();
   if (lid.x == 0u) {
-    let m = partialSum[0] / f32(max(partialCount[0], 1u));
-    mean[0] = m;
-    var loss = m;
-    loss = loss + addend0[0];
-    loss = loss + addend1[0];
-    loss = loss + addend2[0];
-    loss_sum[0] = loss;
+    store(partialSum[0] / f32(max(partialCount[0], 1u)));
   }
 }

@@ -13,6 +13,16 @@
 var<workgroup> partialSum: array<f32, 64>;
 var<workgroup> partialCount: array<u32, 64>;
 
+// The mean, and the total loss: the mean plus each addend, left to right, as the scalar adds it replaces summed them.
+fn store(m: f32) {
+  mean[0] = m;
+  var loss = m;
+  loss = loss + addend0[0];
+  loss = loss + addend1[0];
+  loss = loss + addend2[0];
+  loss_sum[0] = loss;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var sum = 0.0f;
@@ -34,12 +44,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
       total += partialSum[i];
       totalCount += partialCount[i];
     }
-    let m = total / f32(max(totalCount, 1u));
-    mean[0] = m;
-    var loss = m;
-    loss = loss + addend0[0];
-    loss = loss + addend1[0];
-    loss = loss + addend2[0];
-    loss_sum[0] = loss;
+    store(total / f32(max(totalCount, 1u)));
   }
 }

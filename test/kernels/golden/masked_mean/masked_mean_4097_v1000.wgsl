@@ -9,6 +9,11 @@
 var<workgroup> partialSum: array<f32, 256>;
 var<workgroup> partialCount: array<u32, 256>;
 
+// The mean.
+fn store(m: f32) {
+  mean[0] = m;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var sum = 0.0f;
@@ -64,7 +69,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   }
   workgroupBarrier();
   if (lid.x == 0u) {
-    let m = partialSum[0] / f32(max(partialCount[0], 1u));
-    mean[0] = m;
+    store(partialSum[0] / f32(max(partialCount[0], 1u)));
   }
 }

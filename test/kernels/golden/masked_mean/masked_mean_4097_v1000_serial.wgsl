@@ -9,6 +9,11 @@
 var<workgroup> partialSum: array<f32, 64>;
 var<workgroup> partialCount: array<u32, 64>;
 
+// The mean.
+fn store(m: f32) {
+  mean[0] = m;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var sum = 0.0f;
@@ -30,7 +35,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
       total += partialSum[i];
       totalCount += partialCount[i];
     }
-    let m = total / f32(max(totalCount, 1u));
-    mean[0] = m;
+    store(total / f32(max(totalCount, 1u)));
   }
 }
