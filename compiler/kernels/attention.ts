@@ -229,15 +229,59 @@ const widen = <B extends object>(bindings: readonly B[], loads: AttentionRowLoad
  */
 export type AttentionCausalBounds = 'subgroup' | 'block';
 
-export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), bounds: AttentionCausalBounds = 'subgroup'): KernelProgram {
+/**
+ * Rows per invocation of the row kernels (forward: queries; backward: queries for dq, keys for dk/dv).
+ * A streamed row (k/v, or q/dOut) costs its per-lane loads and hd broadcasts once per subgroup and key,
+ * whatever the lane does with it; with R rows a lane spends them on R rows. R grows the subgroup's block
+ * (lanes × R consecutive rows) and with it the causal loop's masked tail, so R follows the sequence:
+ * ⌊S / 32⌋, between 1 and 4 (the demo's S 64: 2; qwen_tiny's 128: 4). Measured against R = 1 at the
+ * same loads (`npm run bench -- row-variants`; ad hoc first, 30 interleaved rounds): S 64, hd 16:
+ * forward 0.81 (R 2) / 0.84 (R 4), backward 0.81 / 0.79; S 128, hd 32: forward 0.76 / 0.69, backward
+ * 0.86 / 0.79. A lane's own rows, accumulators and softmax state are arrays indexed by constants, which
+ * lavapipe keeps in registers (spilled to its stack past them: still cheaper than gathers). A uniform
+ * branch that skipped a slot's work past its rows' last key cost more than the work (0.92 against 0.81
+ * at S 64), so slots compute masked keys as the R = 1 kernel does. An adapter whose minimum subgroup is
+ * wider than a workgroup (none known) keeps R = 1: the slot layout assumes whole subgroups in a workgroup.
+ */
+export function attentionRowsPerLane(p: Pick<AttentionParams, 'seqLen'>, lanes: number): number {
+  if (ROW_GROUP % lanes !== 0) return 1;
+  return Math.max(1, Math.min(4, Math.floor(p.seqLen / 32)));
+}
+
+/** The row slots' layout params (see attentionRowsPerLane): slot r of a lane is the subgroup's first row
+ *  + r × lanes + its lane; a workgroup covers ROW_GROUP × R rows. */
+function rowSlotParams(p: AttentionParams, lanes: number, rowsPerLane: number) {
+  if (!(Number.isInteger(rowsPerLane) && rowsPerLane >= 1)) throw new InternalError(`attention: rows per lane must be a positive integer, got ${rowsPerLane}`);
+  if (rowsPerLane > 1 && ROW_GROUP % lanes !== 0) throw new InternalError(`attention: ${rowsPerLane} rows per lane need whole ${lanes}-lane subgroups in a ${ROW_GROUP}-invocation workgroup`);
+  const blockRows = ROW_GROUP * rowsPerLane;
+  return {
+    blocks: ceilDiv(p.seqLen, blockRows),
+    params: {
+      rowsPerLane,
+      blockRows,
+      lanesRows: lanes * rowsPerLane,
+      lastOffset: (rowsPerLane - 1) * lanes,
+      rowSlots: Array.from({ length: rowsPerLane }, (_, r) => ({ r, offset: r * lanes })),
+    },
+  };
+}
+
+export function attentionRowProgram(
+  p: AttentionParams,
+  caps: RowKernelCaps,
+  loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize),
+  bounds: AttentionCausalBounds = 'subgroup',
+  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize),
+): KernelProgram {
   const { batch, params } = common(p);
-  const blocks = ceilDiv(p.seqLen, ROW_GROUP);
+  const slots = rowSlotParams(p, caps.subgroupMinSize, rowsPerLane);
+  const blocks = slots.blocks;
   const { dispatch, dispatchX } = spreadWorkgroups(batch * p.heads * blocks);
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_row',
-    label: `attention_fwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${bounds === 'block' ? '_blk' : ''}`,
-    params: { ...params, blocks, dispatchX, ...plan, subgroupBounds: bounds === 'subgroup' },
+    label: `attention_fwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${rowsPerLane > 1 ? `_r${rowsPerLane}` : ''}${bounds === 'block' ? '_blk' : ''}`,
+    params: { ...params, blocks, dispatchX, ...plan, ...slots.params, subgroupBounds: bounds === 'subgroup' },
     bindings: [
       ...widen([...bindingsFor(p, ['q', 'k', 'v']), { name: 'out', access: 'write' as const, type: 'f32' as const, length: p.tokens * p.heads * p.headDim }], loads),
       { name: 'lse', access: 'write', type: 'f32', length: p.tokens * p.heads },
@@ -286,12 +330,20 @@ export function attentionGradRopeInKernel(p: Pick<AttentionParams, 'headDim'>, c
  * The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep.
  * `ropeTheta`: dq and dk stored rotated by −angle (the inverse of the forward's rope with that theta).
  */
-export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize), ropeTheta?: number, bounds: AttentionCausalBounds = 'subgroup'): KernelProgram {
+export function attentionBackwardRowProgram(
+  p: AttentionParams,
+  caps: RowKernelCaps,
+  loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize),
+  ropeTheta?: number,
+  bounds: AttentionCausalBounds = 'subgroup',
+  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize),
+): KernelProgram {
   const { batch, params } = common(p);
   if (ropeTheta !== undefined && (p.headDim / 2) % 4 !== 0) throw new InternalError(`attention backward: dq and dk are rotated in the row kernel only when hd/2 is a multiple of 4, got hd ${p.headDim}`);
   const ropeQuads = ropeTheta === undefined ? 0 : p.headDim / 8;
   const rope = ropeTheta === undefined ? {} : { rope: true, ropeHalfQuads: ropeQuads, ropeQuads: Array.from({ length: ropeQuads }, (_, q) => q), ropeTurns4: ropeTurnsPerPosition4(p.headDim, ropeTheta) };
-  const blocks = ceilDiv(p.seqLen, ROW_GROUP);
+  const slots = rowSlotParams(p, caps.subgroupMinSize, rowsPerLane);
+  const blocks = slots.blocks;
   const dqGroups = batch * p.heads * blocks;
   const dkvGroups = batch * p.kvHeads * blocks;
   const { dispatch, dispatchX } = spreadWorkgroups(dqGroups + dkvGroups);
@@ -299,8 +351,8 @@ export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelC
   const plan = rowLoadParams(p, caps.subgroupMinSize, loads);
   return {
     template: 'attention_bwd_row',
-    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${ropeTheta === undefined ? '' : '_rope'}${bounds === 'block' ? '_blk' : ''}`,
-    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan, ...rope, subgroupBounds: bounds === 'subgroup' },
+    label: `attention_bwd_${tag(p)}_row${plan.wide ? `_v${plan.width}` : ''}${rowsPerLane > 1 ? `_r${rowsPerLane}` : ''}${ropeTheta === undefined ? '' : '_rope'}${bounds === 'block' ? '_blk' : ''}`,
+    params: { ...params, blocks, dqGroups, dkvGroups, dispatchX, ...plan, ...slots.params, ...rope, subgroupBounds: bounds === 'subgroup' },
     bindings: [
       ...widen(bindingsFor(p, ['dOut', 'q', 'k', 'v']), loads),
       ...bindingsFor(p, ['lse']),

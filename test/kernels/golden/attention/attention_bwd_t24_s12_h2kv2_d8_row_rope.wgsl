@@ -1,13 +1,15 @@
 enable subgroups;
 // attention_bwd_t24_s12_h2kv2_d8_row_rope
 // attention backward, dq, dk and dv in one dispatch, for CPU adapters with subgroups; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
-//   dq_i = 0.3535533845424652f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per query row and head)
+//   dq_i = 0.3535533845424652f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per 1 query rows of a head)
 //   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.3535533845424652f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
-//                                                                         (invocation per key row and kv head, over its 1 query heads h)
+//                                                                         (invocation per 1 key rows of a kv head, over its 1 query heads h)
 // causal per sequence of 12, 2 heads over 2 kv heads, hd = 8 (as 2 vec4, zero-padded)
 // bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
 // grid: workgroups 0 .. 4 - 1 = (sequence, head, block of 16 queries) for dq, the next 4 = (sequence, kv head,
-// block of 16 keys) for dk/dv; 1 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
+// block of 16 keys) for dk/dv; 1 blocks per sequence. An invocation owns 1 rows (slot r: the subgroup's
+// first row + r × 8 + its lane), so each streamed row's loads and broadcasts serve 1 rows of a lane.
+// Each invocation sums in ascending order (deterministic, no atomics),
 // no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
 // (1 element(s) per lane) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
 // (one load per query); the streamed loops depend on the workgroup only, and rows outside a
@@ -51,32 +53,37 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   let head = seqHead % 2u;
   let firstRow = (seqHead / 2u) * 12u;
   let kvCol = (head / 1u) * 8u;
-  let pos = block * 16u + lid;
-  let row = firstRow + min(pos, 12u - 1u);
-  let qAt = row * 16u + head * 8u;
+  let firstPos = block * 16u + (lid / 8u) * 8u + lid % 8u;
 
-  var qRow: array<vec4<f32>, 2>;
-  var gradRow: array<vec4<f32>, 2>;
-  var acc: array<vec4<f32>, 2>;
-  qRow[0][0] = q[qAt + 0u] * 0.3535533845424652f;
-  gradRow[0][0] = dOut[qAt + 0u];
-  qRow[0][1] = q[qAt + 1u] * 0.3535533845424652f;
-  gradRow[0][1] = dOut[qAt + 1u];
-  qRow[0][2] = q[qAt + 2u] * 0.3535533845424652f;
-  gradRow[0][2] = dOut[qAt + 2u];
-  qRow[0][3] = q[qAt + 3u] * 0.3535533845424652f;
-  gradRow[0][3] = dOut[qAt + 3u];
-  qRow[1][0] = q[qAt + 4u] * 0.3535533845424652f;
-  gradRow[1][0] = dOut[qAt + 4u];
-  qRow[1][1] = q[qAt + 5u] * 0.3535533845424652f;
-  gradRow[1][1] = dOut[qAt + 5u];
-  qRow[1][2] = q[qAt + 6u] * 0.3535533845424652f;
-  gradRow[1][2] = dOut[qAt + 6u];
-  qRow[1][3] = q[qAt + 7u] * 0.3535533845424652f;
-  gradRow[1][3] = dOut[qAt + 7u];
-  let rowDot = dsum[row * 2u + head];
-  let rowLse = lse[row * 2u + head];
-  let keyEnd = firstRow + subgroupMax(min(pos, 12u - 1u)) + 1u;
+  var qRow: array<array<vec4<f32>, 2>, 1>;
+  var gradRow: array<array<vec4<f32>, 2>, 1>;
+  var acc: array<array<vec4<f32>, 2>, 1>;
+  var rows: array<u32, 1>;
+  var rowDot: array<f32, 1>;
+  var rowLse: array<f32, 1>;
+  {
+    rows[0] = firstRow + min(firstPos + 0u, 12u - 1u);
+    let qAt = rows[0] * 16u + head * 8u;
+    qRow[0][0][0] = q[qAt + 0u] * 0.3535533845424652f;
+    gradRow[0][0][0] = dOut[qAt + 0u];
+    qRow[0][0][1] = q[qAt + 1u] * 0.3535533845424652f;
+    gradRow[0][0][1] = dOut[qAt + 1u];
+    qRow[0][0][2] = q[qAt + 2u] * 0.3535533845424652f;
+    gradRow[0][0][2] = dOut[qAt + 2u];
+    qRow[0][0][3] = q[qAt + 3u] * 0.3535533845424652f;
+    gradRow[0][0][3] = dOut[qAt + 3u];
+    qRow[0][1][0] = q[qAt + 4u] * 0.3535533845424652f;
+    gradRow[0][1][0] = dOut[qAt + 4u];
+    qRow[0][1][1] = q[qAt + 5u] * 0.3535533845424652f;
+    gradRow[0][1][1] = dOut[qAt + 5u];
+    qRow[0][1][2] = q[qAt + 6u] * 0.3535533845424652f;
+    gradRow[0][1][2] = dOut[qAt + 6u];
+    qRow[0][1][3] = q[qAt + 7u] * 0.3535533845424652f;
+    gradRow[0][1][3] = dOut[qAt + 7u];
+    rowDot[0] = dsum[rows[0] * 2u + head];
+    rowLse[0] = lse[rows[0] * 2u + head];
+  }
+  let keyEnd = firstRow + subgroupMax(min(firstPos + 0u, 12u - 1u)) + 1u;
   for (var key = firstRow; key < keyEnd; key++) {
     let at = key * 16u + kvCol;
     var kPart: array<f32, 1>;
@@ -104,26 +111,29 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
     vRow[1][2] = subgroupBroadcast(vPart[0], 6u);
     kRow[1][3] = subgroupBroadcast(kPart[0], 7u);
     vRow[1][3] = subgroupBroadcast(vPart[0], 7u);
-    var s = 0.0f;
-    var dp = 0.0f;
-    s += dot(qRow[0], kRow[0]);
-    dp += dot(gradRow[0], vRow[0]);
-    s += dot(qRow[1], kRow[1]);
-    dp += dot(gradRow[1], vRow[1]);
-    let ds = select(0.0f, exp(s - rowLse) * (dp - rowDot), key <= row);
-    acc[0] += ds * kRow[0];
-    acc[1] += ds * kRow[1];
+    {
+      var s = 0.0f;
+      var dp = 0.0f;
+      s += dot(qRow[0][0], kRow[0]);
+      dp += dot(gradRow[0][0], vRow[0]);
+      s += dot(qRow[0][1], kRow[1]);
+      dp += dot(gradRow[0][1], vRow[1]);
+      let ds = select(0.0f, exp(s - rowLse[0]) * (dp - rowDot[0]), key <= rows[0]);
+      acc[0][0] += ds * kRow[0];
+      acc[0][1] += ds * kRow[1];
+    }
   }
-  if (pos < 12u) {
-    ropeInverse(&acc, f32(pos));
-    dq[qAt + 0u] = acc[0][0] * 0.3535533845424652f;
-    dq[qAt + 1u] = acc[0][1] * 0.3535533845424652f;
-    dq[qAt + 2u] = acc[0][2] * 0.3535533845424652f;
-    dq[qAt + 3u] = acc[0][3] * 0.3535533845424652f;
-    dq[qAt + 4u] = acc[1][0] * 0.3535533845424652f;
-    dq[qAt + 5u] = acc[1][1] * 0.3535533845424652f;
-    dq[qAt + 6u] = acc[1][2] * 0.3535533845424652f;
-    dq[qAt + 7u] = acc[1][3] * 0.3535533845424652f;
+  if (firstPos + 0u < 12u) {
+    let qAt = rows[0] * 16u + head * 8u;
+    ropeInverse(&acc[0], f32(firstPos + 0u));
+    dq[qAt + 0u] = acc[0][0][0] * 0.3535533845424652f;
+    dq[qAt + 1u] = acc[0][0][1] * 0.3535533845424652f;
+    dq[qAt + 2u] = acc[0][0][2] * 0.3535533845424652f;
+    dq[qAt + 3u] = acc[0][0][3] * 0.3535533845424652f;
+    dq[qAt + 4u] = acc[0][1][0] * 0.3535533845424652f;
+    dq[qAt + 5u] = acc[0][1][1] * 0.3535533845424652f;
+    dq[qAt + 6u] = acc[0][1][2] * 0.3535533845424652f;
+    dq[qAt + 7u] = acc[0][1][3] * 0.3535533845424652f;
   }
 }
 
@@ -132,32 +142,36 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   let seqHead = group / 1u;
   let kvHead = seqHead % 2u;
   let firstRow = (seqHead / 2u) * 12u;
-  let pos = block * 16u + lid;
-  let row = firstRow + min(pos, 12u - 1u);
-  let kvAt = row * 16u + kvHead * 8u;
+  let firstPos = block * 16u + (lid / 8u) * 8u + lid % 8u;
 
-  var kRow: array<vec4<f32>, 2>;
-  var vRow: array<vec4<f32>, 2>;
-  var dkAcc: array<vec4<f32>, 2>;
-  var dvAcc: array<vec4<f32>, 2>;
-  kRow[0][0] = k[kvAt + 0u] * 0.3535533845424652f;
-  vRow[0][0] = v[kvAt + 0u];
-  kRow[0][1] = k[kvAt + 1u] * 0.3535533845424652f;
-  vRow[0][1] = v[kvAt + 1u];
-  kRow[0][2] = k[kvAt + 2u] * 0.3535533845424652f;
-  vRow[0][2] = v[kvAt + 2u];
-  kRow[0][3] = k[kvAt + 3u] * 0.3535533845424652f;
-  vRow[0][3] = v[kvAt + 3u];
-  kRow[1][0] = k[kvAt + 4u] * 0.3535533845424652f;
-  vRow[1][0] = v[kvAt + 4u];
-  kRow[1][1] = k[kvAt + 5u] * 0.3535533845424652f;
-  vRow[1][1] = v[kvAt + 5u];
-  kRow[1][2] = k[kvAt + 6u] * 0.3535533845424652f;
-  vRow[1][2] = v[kvAt + 6u];
-  kRow[1][3] = k[kvAt + 7u] * 0.3535533845424652f;
-  vRow[1][3] = v[kvAt + 7u];
-  // causal: queries before the subgroup's first key see none of its keys
-  let queryStart = firstRow + subgroupMin(pos);
+  // this invocation's own key rows (slot-major), and their gradients
+  var kRow: array<array<vec4<f32>, 2>, 1>;
+  var vRow: array<array<vec4<f32>, 2>, 1>;
+  var dkAcc: array<array<vec4<f32>, 2>, 1>;
+  var dvAcc: array<array<vec4<f32>, 2>, 1>;
+  var rows: array<u32, 1>;
+  {
+    rows[0] = firstRow + min(firstPos + 0u, 12u - 1u);
+    let kvAt = rows[0] * 16u + kvHead * 8u;
+    kRow[0][0][0] = k[kvAt + 0u] * 0.3535533845424652f;
+    vRow[0][0][0] = v[kvAt + 0u];
+    kRow[0][0][1] = k[kvAt + 1u] * 0.3535533845424652f;
+    vRow[0][0][1] = v[kvAt + 1u];
+    kRow[0][0][2] = k[kvAt + 2u] * 0.3535533845424652f;
+    vRow[0][0][2] = v[kvAt + 2u];
+    kRow[0][0][3] = k[kvAt + 3u] * 0.3535533845424652f;
+    vRow[0][0][3] = v[kvAt + 3u];
+    kRow[0][1][0] = k[kvAt + 4u] * 0.3535533845424652f;
+    vRow[0][1][0] = v[kvAt + 4u];
+    kRow[0][1][1] = k[kvAt + 5u] * 0.3535533845424652f;
+    vRow[0][1][1] = v[kvAt + 5u];
+    kRow[0][1][2] = k[kvAt + 6u] * 0.3535533845424652f;
+    vRow[0][1][2] = v[kvAt + 6u];
+    kRow[0][1][3] = k[kvAt + 7u] * 0.3535533845424652f;
+    vRow[0][1][3] = v[kvAt + 7u];
+  }
+  // causal: queries before the subgroup's first key see none of its keys (slot 0 holds each lane's first key)
+  let queryStart = firstRow + subgroupMin(firstPos);
   let queryEnd = firstRow + 12u;
   // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
   // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing
@@ -181,58 +195,61 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
         lseLane = lse[query * 2u + head];
         dotLane = dsum[query * 2u + head];
       }
-      let rowDot = subgroupBroadcast(dotLane, 0u);
-      let rowLse = subgroupBroadcast(lseLane, 0u);
-      var qRow: array<vec4<f32>, 2>;
-      var gradRow: array<vec4<f32>, 2>;
-      qRow[0][0] = subgroupBroadcast(qPart[0], 0u);
-      gradRow[0][0] = subgroupBroadcast(gradPart[0], 0u);
-      qRow[0][1] = subgroupBroadcast(qPart[0], 1u);
-      gradRow[0][1] = subgroupBroadcast(gradPart[0], 1u);
-      qRow[0][2] = subgroupBroadcast(qPart[0], 2u);
-      gradRow[0][2] = subgroupBroadcast(gradPart[0], 2u);
-      qRow[0][3] = subgroupBroadcast(qPart[0], 3u);
-      gradRow[0][3] = subgroupBroadcast(gradPart[0], 3u);
-      qRow[1][0] = subgroupBroadcast(qPart[0], 4u);
-      gradRow[1][0] = subgroupBroadcast(gradPart[0], 4u);
-      qRow[1][1] = subgroupBroadcast(qPart[0], 5u);
-      gradRow[1][1] = subgroupBroadcast(gradPart[0], 5u);
-      qRow[1][2] = subgroupBroadcast(qPart[0], 6u);
-      gradRow[1][2] = subgroupBroadcast(gradPart[0], 6u);
-      qRow[1][3] = subgroupBroadcast(qPart[0], 7u);
-      gradRow[1][3] = subgroupBroadcast(gradPart[0], 7u);
-      var s = 0.0f;
-      var dp = 0.0f;
-      s += dot(qRow[0], kRow[0]);
-      dp += dot(gradRow[0], vRow[0]);
-      s += dot(qRow[1], kRow[1]);
-      dp += dot(gradRow[1], vRow[1]);
-      let prob = select(0.0f, exp(s - rowLse), query >= row);
-      let ds = prob * (dp - rowDot);
-      dvAcc[0] += prob * gradRow[0];
-      dkAcc[0] += ds * qRow[0];
-      dvAcc[1] += prob * gradRow[1];
-      dkAcc[1] += ds * qRow[1];
+      let queryDot = subgroupBroadcast(dotLane, 0u);
+      let queryLse = subgroupBroadcast(lseLane, 0u);
+      var qStream: array<vec4<f32>, 2>;
+      var gradStream: array<vec4<f32>, 2>;
+      qStream[0][0] = subgroupBroadcast(qPart[0], 0u);
+      gradStream[0][0] = subgroupBroadcast(gradPart[0], 0u);
+      qStream[0][1] = subgroupBroadcast(qPart[0], 1u);
+      gradStream[0][1] = subgroupBroadcast(gradPart[0], 1u);
+      qStream[0][2] = subgroupBroadcast(qPart[0], 2u);
+      gradStream[0][2] = subgroupBroadcast(gradPart[0], 2u);
+      qStream[0][3] = subgroupBroadcast(qPart[0], 3u);
+      gradStream[0][3] = subgroupBroadcast(gradPart[0], 3u);
+      qStream[1][0] = subgroupBroadcast(qPart[0], 4u);
+      gradStream[1][0] = subgroupBroadcast(gradPart[0], 4u);
+      qStream[1][1] = subgroupBroadcast(qPart[0], 5u);
+      gradStream[1][1] = subgroupBroadcast(gradPart[0], 5u);
+      qStream[1][2] = subgroupBroadcast(qPart[0], 6u);
+      gradStream[1][2] = subgroupBroadcast(gradPart[0], 6u);
+      qStream[1][3] = subgroupBroadcast(qPart[0], 7u);
+      gradStream[1][3] = subgroupBroadcast(gradPart[0], 7u);
+      {
+        var s = 0.0f;
+        var dp = 0.0f;
+        s += dot(qStream[0], kRow[0][0]);
+        dp += dot(gradStream[0], vRow[0][0]);
+        s += dot(qStream[1], kRow[0][1]);
+        dp += dot(gradStream[1], vRow[0][1]);
+        let prob = select(0.0f, exp(s - queryLse), query >= rows[0]);
+        let ds = prob * (dp - queryDot);
+        dvAcc[0][0] += prob * gradStream[0];
+        dkAcc[0][0] += ds * qStream[0];
+        dvAcc[0][1] += prob * gradStream[1];
+        dkAcc[0][1] += ds * qStream[1];
+      }
     }
   }
-  if (pos < 12u) {
-    ropeInverse(&dkAcc, f32(pos));
-    dk[kvAt + 0u] = dkAcc[0][0] * 0.3535533845424652f;
-    dv[kvAt + 0u] = dvAcc[0][0];
-    dk[kvAt + 1u] = dkAcc[0][1] * 0.3535533845424652f;
-    dv[kvAt + 1u] = dvAcc[0][1];
-    dk[kvAt + 2u] = dkAcc[0][2] * 0.3535533845424652f;
-    dv[kvAt + 2u] = dvAcc[0][2];
-    dk[kvAt + 3u] = dkAcc[0][3] * 0.3535533845424652f;
-    dv[kvAt + 3u] = dvAcc[0][3];
-    dk[kvAt + 4u] = dkAcc[1][0] * 0.3535533845424652f;
-    dv[kvAt + 4u] = dvAcc[1][0];
-    dk[kvAt + 5u] = dkAcc[1][1] * 0.3535533845424652f;
-    dv[kvAt + 5u] = dvAcc[1][1];
-    dk[kvAt + 6u] = dkAcc[1][2] * 0.3535533845424652f;
-    dv[kvAt + 6u] = dvAcc[1][2];
-    dk[kvAt + 7u] = dkAcc[1][3] * 0.3535533845424652f;
-    dv[kvAt + 7u] = dvAcc[1][3];
+  if (firstPos + 0u < 12u) {
+    let kvAt = rows[0] * 16u + kvHead * 8u;
+    ropeInverse(&dkAcc[0], f32(firstPos + 0u));
+    dk[kvAt + 0u] = dkAcc[0][0][0] * 0.3535533845424652f;
+    dv[kvAt + 0u] = dvAcc[0][0][0];
+    dk[kvAt + 1u] = dkAcc[0][0][1] * 0.3535533845424652f;
+    dv[kvAt + 1u] = dvAcc[0][0][1];
+    dk[kvAt + 2u] = dkAcc[0][0][2] * 0.3535533845424652f;
+    dv[kvAt + 2u] = dvAcc[0][0][2];
+    dk[kvAt + 3u] = dkAcc[0][0][3] * 0.3535533845424652f;
+    dv[kvAt + 3u] = dvAcc[0][0][3];
+    dk[kvAt + 4u] = dkAcc[0][1][0] * 0.3535533845424652f;
+    dv[kvAt + 4u] = dvAcc[0][1][0];
+    dk[kvAt + 5u] = dkAcc[0][1][1] * 0.3535533845424652f;
+    dv[kvAt + 5u] = dvAcc[0][1][1];
+    dk[kvAt + 6u] = dkAcc[0][1][2] * 0.3535533845424652f;
+    dv[kvAt + 6u] = dvAcc[0][1][2];
+    dk[kvAt + 7u] = dkAcc[0][1][3] * 0.3535533845424652f;
+    dv[kvAt + 7u] = dvAcc[0][1][3];
   }
 }
 

@@ -1,13 +1,15 @@
 enable subgroups;
 // attention_bwd_t3_s1_h2kv1_d2_row
 // attention backward, dq, dk and dv in one dispatch, for CPU adapters with subgroups; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
-//   dq_i = 0.7071067690849304f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per query row and head)
+//   dq_i = 0.7071067690849304f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per 1 query rows of a head)
 //   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.7071067690849304f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
-//                                                                         (invocation per key row and kv head, over its 2 query heads h)
+//                                                                         (invocation per 1 key rows of a kv head, over its 2 query heads h)
 // causal per sequence of 1, 2 heads over 1 kv heads, hd = 2 (as 1 vec4, zero-padded)
 // bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
 // grid: workgroups 0 .. 6 - 1 = (sequence, head, block of 16 queries) for dq, the next 3 = (sequence, kv head,
-// block of 16 keys) for dk/dv; 1 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
+// block of 16 keys) for dk/dv; 1 blocks per sequence. An invocation owns 1 rows (slot r: the subgroup's
+// first row + r × 8 + its lane), so each streamed row's loads and broadcasts serve 1 rows of a lane.
+// Each invocation sums in ascending order (deterministic, no atomics),
 // no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
 // (1 element(s) per lane) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
 // (one load per query); the streamed loops depend on the workgroup only, and rows outside a
@@ -32,20 +34,25 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   let head = seqHead % 2u;
   let firstRow = (seqHead / 2u) * 1u;
   let kvCol = (head / 2u) * 2u;
-  let pos = block * 16u + lid;
-  let row = firstRow + min(pos, 1u - 1u);
-  let qAt = row * 4u + head * 2u;
+  let firstPos = block * 16u + (lid / 8u) * 8u + lid % 8u;
 
-  var qRow: array<vec4<f32>, 1>;
-  var gradRow: array<vec4<f32>, 1>;
-  var acc: array<vec4<f32>, 1>;
-  qRow[0][0] = q[qAt + 0u] * 0.7071067690849304f;
-  gradRow[0][0] = dOut[qAt + 0u];
-  qRow[0][1] = q[qAt + 1u] * 0.7071067690849304f;
-  gradRow[0][1] = dOut[qAt + 1u];
-  let rowDot = dsum[row * 2u + head];
-  let rowLse = lse[row * 2u + head];
-  let keyEnd = firstRow + subgroupMax(min(pos, 1u - 1u)) + 1u;
+  var qRow: array<array<vec4<f32>, 1>, 1>;
+  var gradRow: array<array<vec4<f32>, 1>, 1>;
+  var acc: array<array<vec4<f32>, 1>, 1>;
+  var rows: array<u32, 1>;
+  var rowDot: array<f32, 1>;
+  var rowLse: array<f32, 1>;
+  {
+    rows[0] = firstRow + min(firstPos + 0u, 1u - 1u);
+    let qAt = rows[0] * 4u + head * 2u;
+    qRow[0][0][0] = q[qAt + 0u] * 0.7071067690849304f;
+    gradRow[0][0][0] = dOut[qAt + 0u];
+    qRow[0][0][1] = q[qAt + 1u] * 0.7071067690849304f;
+    gradRow[0][0][1] = dOut[qAt + 1u];
+    rowDot[0] = dsum[rows[0] * 2u + head];
+    rowLse[0] = lse[rows[0] * 2u + head];
+  }
+  let keyEnd = firstRow + subgroupMax(min(firstPos + 0u, 1u - 1u)) + 1u;
   for (var key = firstRow; key < keyEnd; key++) {
     let at = key * 2u + kvCol;
     var kPart: array<f32, 1>;
@@ -61,16 +68,19 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
     vRow[0][0] = subgroupBroadcast(vPart[0], 0u);
     kRow[0][1] = subgroupBroadcast(kPart[0], 1u);
     vRow[0][1] = subgroupBroadcast(vPart[0], 1u);
-    var s = 0.0f;
-    var dp = 0.0f;
-    s += dot(qRow[0], kRow[0]);
-    dp += dot(gradRow[0], vRow[0]);
-    let ds = select(0.0f, exp(s - rowLse) * (dp - rowDot), key <= row);
-    acc[0] += ds * kRow[0];
+    {
+      var s = 0.0f;
+      var dp = 0.0f;
+      s += dot(qRow[0][0], kRow[0]);
+      dp += dot(gradRow[0][0], vRow[0]);
+      let ds = select(0.0f, exp(s - rowLse[0]) * (dp - rowDot[0]), key <= rows[0]);
+      acc[0][0] += ds * kRow[0];
+    }
   }
-  if (pos < 1u) {
-    dq[qAt + 0u] = acc[0][0] * 0.7071067690849304f;
-    dq[qAt + 1u] = acc[0][1] * 0.7071067690849304f;
+  if (firstPos + 0u < 1u) {
+    let qAt = rows[0] * 4u + head * 2u;
+    dq[qAt + 0u] = acc[0][0][0] * 0.7071067690849304f;
+    dq[qAt + 1u] = acc[0][0][1] * 0.7071067690849304f;
   }
 }
 
@@ -79,20 +89,24 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   let seqHead = group / 1u;
   let kvHead = seqHead % 1u;
   let firstRow = (seqHead / 1u) * 1u;
-  let pos = block * 16u + lid;
-  let row = firstRow + min(pos, 1u - 1u);
-  let kvAt = row * 2u + kvHead * 2u;
+  let firstPos = block * 16u + (lid / 8u) * 8u + lid % 8u;
 
-  var kRow: array<vec4<f32>, 1>;
-  var vRow: array<vec4<f32>, 1>;
-  var dkAcc: array<vec4<f32>, 1>;
-  var dvAcc: array<vec4<f32>, 1>;
-  kRow[0][0] = k[kvAt + 0u] * 0.7071067690849304f;
-  vRow[0][0] = v[kvAt + 0u];
-  kRow[0][1] = k[kvAt + 1u] * 0.7071067690849304f;
-  vRow[0][1] = v[kvAt + 1u];
-  // causal: queries before the subgroup's first key see none of its keys
-  let queryStart = firstRow + subgroupMin(pos);
+  // this invocation's own key rows (slot-major), and their gradients
+  var kRow: array<array<vec4<f32>, 1>, 1>;
+  var vRow: array<array<vec4<f32>, 1>, 1>;
+  var dkAcc: array<array<vec4<f32>, 1>, 1>;
+  var dvAcc: array<array<vec4<f32>, 1>, 1>;
+  var rows: array<u32, 1>;
+  {
+    rows[0] = firstRow + min(firstPos + 0u, 1u - 1u);
+    let kvAt = rows[0] * 2u + kvHead * 2u;
+    kRow[0][0][0] = k[kvAt + 0u] * 0.7071067690849304f;
+    vRow[0][0][0] = v[kvAt + 0u];
+    kRow[0][0][1] = k[kvAt + 1u] * 0.7071067690849304f;
+    vRow[0][0][1] = v[kvAt + 1u];
+  }
+  // causal: queries before the subgroup's first key see none of its keys (slot 0 holds each lane's first key)
+  let queryStart = firstRow + subgroupMin(firstPos);
   let queryEnd = firstRow + 1u;
   // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
   // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing
@@ -116,29 +130,32 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
         lseLane = lse[query * 2u + head];
         dotLane = dsum[query * 2u + head];
       }
-      let rowDot = subgroupBroadcast(dotLane, 0u);
-      let rowLse = subgroupBroadcast(lseLane, 0u);
-      var qRow: array<vec4<f32>, 1>;
-      var gradRow: array<vec4<f32>, 1>;
-      qRow[0][0] = subgroupBroadcast(qPart[0], 0u);
-      gradRow[0][0] = subgroupBroadcast(gradPart[0], 0u);
-      qRow[0][1] = subgroupBroadcast(qPart[0], 1u);
-      gradRow[0][1] = subgroupBroadcast(gradPart[0], 1u);
-      var s = 0.0f;
-      var dp = 0.0f;
-      s += dot(qRow[0], kRow[0]);
-      dp += dot(gradRow[0], vRow[0]);
-      let prob = select(0.0f, exp(s - rowLse), query >= row);
-      let ds = prob * (dp - rowDot);
-      dvAcc[0] += prob * gradRow[0];
-      dkAcc[0] += ds * qRow[0];
+      let queryDot = subgroupBroadcast(dotLane, 0u);
+      let queryLse = subgroupBroadcast(lseLane, 0u);
+      var qStream: array<vec4<f32>, 1>;
+      var gradStream: array<vec4<f32>, 1>;
+      qStream[0][0] = subgroupBroadcast(qPart[0], 0u);
+      gradStream[0][0] = subgroupBroadcast(gradPart[0], 0u);
+      qStream[0][1] = subgroupBroadcast(qPart[0], 1u);
+      gradStream[0][1] = subgroupBroadcast(gradPart[0], 1u);
+      {
+        var s = 0.0f;
+        var dp = 0.0f;
+        s += dot(qStream[0], kRow[0][0]);
+        dp += dot(gradStream[0], vRow[0][0]);
+        let prob = select(0.0f, exp(s - queryLse), query >= rows[0]);
+        let ds = prob * (dp - queryDot);
+        dvAcc[0][0] += prob * gradStream[0];
+        dkAcc[0][0] += ds * qStream[0];
+      }
     }
   }
-  if (pos < 1u) {
-    dk[kvAt + 0u] = dkAcc[0][0] * 0.7071067690849304f;
-    dv[kvAt + 0u] = dvAcc[0][0];
-    dk[kvAt + 1u] = dkAcc[0][1] * 0.7071067690849304f;
-    dv[kvAt + 1u] = dvAcc[0][1];
+  if (firstPos + 0u < 1u) {
+    let kvAt = rows[0] * 2u + kvHead * 2u;
+    dk[kvAt + 0u] = dkAcc[0][0][0] * 0.7071067690849304f;
+    dv[kvAt + 0u] = dvAcc[0][0][0];
+    dk[kvAt + 1u] = dkAcc[0][0][1] * 0.7071067690849304f;
+    dv[kvAt + 1u] = dvAcc[0][0][1];
   }
 }
 

@@ -1,13 +1,15 @@
 enable subgroups;
 // attention_bwd_t40_s20_h3kv1_d16_row_v2
 // attention backward, dq, dk and dv in one dispatch, for CPU adapters with subgroups; P_ij = exp(s_ij - lse_i), D_i = dOut_i . out_i
-//   dq_i = 0.25f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per query row and head)
+//   dq_i = 0.25f * sum_{j<=i} P_ij (dOut_i . v_j - D_i) k_j           (invocation per 1 query rows of a head)
 //   dv_j = sum_h sum_{i>=j} P_ij dOut_i,  dk_j = 0.25f * sum_h sum_{i>=j} P_ij (dOut_i . v_j - D_i) q_i
-//                                                                         (invocation per key row and kv head, over its 3 query heads h)
+//                                                                         (invocation per 1 key rows of a kv head, over its 3 query heads h)
 // causal per sequence of 20, 3 heads over 1 kv heads, hd = 16 (as 4 vec4, zero-padded)
 // bindings: dOut, q, k, v, lse, dsum (read: D_i from attention_bwd_prep), dq, dk, dv (write)
 // grid: workgroups 0 .. 12 - 1 = (sequence, head, block of 16 queries) for dq, the next 4 = (sequence, kv head,
-// block of 16 keys) for dk/dv; 2 blocks per sequence. Each invocation sums in ascending order (deterministic, no atomics),
+// block of 16 keys) for dk/dv; 2 blocks per sequence. An invocation owns 1 rows (slot r: the subgroup's
+// first row + r × 8 + its lane), so each streamed row's loads and broadcasts serve 1 rows of a lane.
+// Each invocation sums in ascending order (deterministic, no atomics),
 // no workgroup memory, no barriers. As in attention_row, the 8 lanes of a subgroup load each streamed row together
 // (one vec2 per lane and slot, rows bound as vec2s) and subgroupBroadcast hands the elements to all lanes; D_i comes from attention_bwd_prep
 // (one load per query); the streamed loops depend on the workgroup only, and rows outside a
@@ -32,96 +34,101 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
   let head = seqHead % 3u;
   let firstRow = (seqHead / 3u) * 20u;
   let kvCol = (head / 3u) * 16u;
-  let pos = block * 16u + lid;
-  let row = firstRow + min(pos, 20u - 1u);
-  let qAt = row * 48u + head * 16u;
+  let firstPos = block * 16u + (lid / 8u) * 8u + lid % 8u;
 
-  var qRow: array<vec4<f32>, 4>;
-  var gradRow: array<vec4<f32>, 4>;
-  var acc: array<vec4<f32>, 4>;
+  var qRow: array<array<vec4<f32>, 4>, 1>;
+  var gradRow: array<array<vec4<f32>, 4>, 1>;
+  var acc: array<array<vec4<f32>, 4>, 1>;
+  var rows: array<u32, 1>;
+  var rowDot: array<f32, 1>;
+  var rowLse: array<f32, 1>;
   {
-    let t = q[qAt / 2u + 0u] * 0.25f;
-    qRow[0][0] = t.x;
-    qRow[0][1] = t.y;
+    rows[0] = firstRow + min(firstPos + 0u, 20u - 1u);
+    let qAt = rows[0] * 48u + head * 16u;
+    {
+      let t = q[qAt / 2u + 0u] * 0.25f;
+      qRow[0][0][0] = t.x;
+      qRow[0][0][1] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 1u] * 0.25f;
+      qRow[0][0][2] = t.x;
+      qRow[0][0][3] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 2u] * 0.25f;
+      qRow[0][1][0] = t.x;
+      qRow[0][1][1] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 3u] * 0.25f;
+      qRow[0][1][2] = t.x;
+      qRow[0][1][3] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 4u] * 0.25f;
+      qRow[0][2][0] = t.x;
+      qRow[0][2][1] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 5u] * 0.25f;
+      qRow[0][2][2] = t.x;
+      qRow[0][2][3] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 6u] * 0.25f;
+      qRow[0][3][0] = t.x;
+      qRow[0][3][1] = t.y;
+    }
+    {
+      let t = q[qAt / 2u + 7u] * 0.25f;
+      qRow[0][3][2] = t.x;
+      qRow[0][3][3] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 0u];
+      gradRow[0][0][0] = t.x;
+      gradRow[0][0][1] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 1u];
+      gradRow[0][0][2] = t.x;
+      gradRow[0][0][3] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 2u];
+      gradRow[0][1][0] = t.x;
+      gradRow[0][1][1] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 3u];
+      gradRow[0][1][2] = t.x;
+      gradRow[0][1][3] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 4u];
+      gradRow[0][2][0] = t.x;
+      gradRow[0][2][1] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 5u];
+      gradRow[0][2][2] = t.x;
+      gradRow[0][2][3] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 6u];
+      gradRow[0][3][0] = t.x;
+      gradRow[0][3][1] = t.y;
+    }
+    {
+      let t = dOut[qAt / 2u + 7u];
+      gradRow[0][3][2] = t.x;
+      gradRow[0][3][3] = t.y;
+    }
+    rowDot[0] = dsum[rows[0] * 3u + head];
+    rowLse[0] = lse[rows[0] * 3u + head];
   }
-  {
-    let t = q[qAt / 2u + 1u] * 0.25f;
-    qRow[0][2] = t.x;
-    qRow[0][3] = t.y;
-  }
-  {
-    let t = q[qAt / 2u + 2u] * 0.25f;
-    qRow[1][0] = t.x;
-    qRow[1][1] = t.y;
-  }
-  {
-    let t = q[qAt / 2u + 3u] * 0.25f;
-    qRow[1][2] = t.x;
-    qRow[1][3] = t.y;
-  }
-  {
-    let t = q[qAt / 2u + 4u] * 0.25f;
-    qRow[2][0] = t.x;
-    qRow[2][1] = t.y;
-  }
-  {
-    let t = q[qAt / 2u + 5u] * 0.25f;
-    qRow[2][2] = t.x;
-    qRow[2][3] = t.y;
-  }
-  {
-    let t = q[qAt / 2u + 6u] * 0.25f;
-    qRow[3][0] = t.x;
-    qRow[3][1] = t.y;
-  }
-  {
-    let t = q[qAt / 2u + 7u] * 0.25f;
-    qRow[3][2] = t.x;
-    qRow[3][3] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 0u];
-    gradRow[0][0] = t.x;
-    gradRow[0][1] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 1u];
-    gradRow[0][2] = t.x;
-    gradRow[0][3] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 2u];
-    gradRow[1][0] = t.x;
-    gradRow[1][1] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 3u];
-    gradRow[1][2] = t.x;
-    gradRow[1][3] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 4u];
-    gradRow[2][0] = t.x;
-    gradRow[2][1] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 5u];
-    gradRow[2][2] = t.x;
-    gradRow[2][3] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 6u];
-    gradRow[3][0] = t.x;
-    gradRow[3][1] = t.y;
-  }
-  {
-    let t = dOut[qAt / 2u + 7u];
-    gradRow[3][2] = t.x;
-    gradRow[3][3] = t.y;
-  }
-  let rowDot = dsum[row * 3u + head];
-  let rowLse = lse[row * 3u + head];
-  let keyEnd = firstRow + subgroupMax(min(pos, 20u - 1u)) + 1u;
+  let keyEnd = firstRow + subgroupMax(min(firstPos + 0u, 20u - 1u)) + 1u;
   for (var key = firstRow; key < keyEnd; key++) {
     var kRow: array<vec4<f32>, 4>;
     var vRow: array<vec4<f32>, 4>;
@@ -192,31 +199,34 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
       kRow[3][3] = kb.y;
       vRow[3][3] = vb.y;
     }
-    var s = 0.0f;
-    var dp = 0.0f;
-    s += dot(qRow[0], kRow[0]);
-    dp += dot(gradRow[0], vRow[0]);
-    s += dot(qRow[1], kRow[1]);
-    dp += dot(gradRow[1], vRow[1]);
-    s += dot(qRow[2], kRow[2]);
-    dp += dot(gradRow[2], vRow[2]);
-    s += dot(qRow[3], kRow[3]);
-    dp += dot(gradRow[3], vRow[3]);
-    let ds = select(0.0f, exp(s - rowLse) * (dp - rowDot), key <= row);
-    acc[0] += ds * kRow[0];
-    acc[1] += ds * kRow[1];
-    acc[2] += ds * kRow[2];
-    acc[3] += ds * kRow[3];
+    {
+      var s = 0.0f;
+      var dp = 0.0f;
+      s += dot(qRow[0][0], kRow[0]);
+      dp += dot(gradRow[0][0], vRow[0]);
+      s += dot(qRow[0][1], kRow[1]);
+      dp += dot(gradRow[0][1], vRow[1]);
+      s += dot(qRow[0][2], kRow[2]);
+      dp += dot(gradRow[0][2], vRow[2]);
+      s += dot(qRow[0][3], kRow[3]);
+      dp += dot(gradRow[0][3], vRow[3]);
+      let ds = select(0.0f, exp(s - rowLse[0]) * (dp - rowDot[0]), key <= rows[0]);
+      acc[0][0] += ds * kRow[0];
+      acc[0][1] += ds * kRow[1];
+      acc[0][2] += ds * kRow[2];
+      acc[0][3] += ds * kRow[3];
+    }
   }
-  if (pos < 20u) {
-    dq[qAt / 2u + 0u] = vec2<f32>(acc[0][0], acc[0][1]) * 0.25f;
-    dq[qAt / 2u + 1u] = vec2<f32>(acc[0][2], acc[0][3]) * 0.25f;
-    dq[qAt / 2u + 2u] = vec2<f32>(acc[1][0], acc[1][1]) * 0.25f;
-    dq[qAt / 2u + 3u] = vec2<f32>(acc[1][2], acc[1][3]) * 0.25f;
-    dq[qAt / 2u + 4u] = vec2<f32>(acc[2][0], acc[2][1]) * 0.25f;
-    dq[qAt / 2u + 5u] = vec2<f32>(acc[2][2], acc[2][3]) * 0.25f;
-    dq[qAt / 2u + 6u] = vec2<f32>(acc[3][0], acc[3][1]) * 0.25f;
-    dq[qAt / 2u + 7u] = vec2<f32>(acc[3][2], acc[3][3]) * 0.25f;
+  if (firstPos + 0u < 20u) {
+    let qAt = rows[0] * 48u + head * 16u;
+    dq[qAt / 2u + 0u] = vec2<f32>(acc[0][0][0], acc[0][0][1]) * 0.25f;
+    dq[qAt / 2u + 1u] = vec2<f32>(acc[0][0][2], acc[0][0][3]) * 0.25f;
+    dq[qAt / 2u + 2u] = vec2<f32>(acc[0][1][0], acc[0][1][1]) * 0.25f;
+    dq[qAt / 2u + 3u] = vec2<f32>(acc[0][1][2], acc[0][1][3]) * 0.25f;
+    dq[qAt / 2u + 4u] = vec2<f32>(acc[0][2][0], acc[0][2][1]) * 0.25f;
+    dq[qAt / 2u + 5u] = vec2<f32>(acc[0][2][2], acc[0][2][3]) * 0.25f;
+    dq[qAt / 2u + 6u] = vec2<f32>(acc[0][3][0], acc[0][3][1]) * 0.25f;
+    dq[qAt / 2u + 7u] = vec2<f32>(acc[0][3][2], acc[0][3][3]) * 0.25f;
   }
 }
 
@@ -225,96 +235,100 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   let seqHead = group / 2u;
   let kvHead = seqHead % 1u;
   let firstRow = (seqHead / 1u) * 20u;
-  let pos = block * 16u + lid;
-  let row = firstRow + min(pos, 20u - 1u);
-  let kvAt = row * 16u + kvHead * 16u;
+  let firstPos = block * 16u + (lid / 8u) * 8u + lid % 8u;
 
-  var kRow: array<vec4<f32>, 4>;
-  var vRow: array<vec4<f32>, 4>;
-  var dkAcc: array<vec4<f32>, 4>;
-  var dvAcc: array<vec4<f32>, 4>;
+  // this invocation's own key rows (slot-major), and their gradients
+  var kRow: array<array<vec4<f32>, 4>, 1>;
+  var vRow: array<array<vec4<f32>, 4>, 1>;
+  var dkAcc: array<array<vec4<f32>, 4>, 1>;
+  var dvAcc: array<array<vec4<f32>, 4>, 1>;
+  var rows: array<u32, 1>;
   {
-    let t = k[kvAt / 2u + 0u] * 0.25f;
-    kRow[0][0] = t.x;
-    kRow[0][1] = t.y;
+    rows[0] = firstRow + min(firstPos + 0u, 20u - 1u);
+    let kvAt = rows[0] * 16u + kvHead * 16u;
+    {
+      let t = k[kvAt / 2u + 0u] * 0.25f;
+      kRow[0][0][0] = t.x;
+      kRow[0][0][1] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 1u] * 0.25f;
+      kRow[0][0][2] = t.x;
+      kRow[0][0][3] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 2u] * 0.25f;
+      kRow[0][1][0] = t.x;
+      kRow[0][1][1] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 3u] * 0.25f;
+      kRow[0][1][2] = t.x;
+      kRow[0][1][3] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 4u] * 0.25f;
+      kRow[0][2][0] = t.x;
+      kRow[0][2][1] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 5u] * 0.25f;
+      kRow[0][2][2] = t.x;
+      kRow[0][2][3] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 6u] * 0.25f;
+      kRow[0][3][0] = t.x;
+      kRow[0][3][1] = t.y;
+    }
+    {
+      let t = k[kvAt / 2u + 7u] * 0.25f;
+      kRow[0][3][2] = t.x;
+      kRow[0][3][3] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 0u];
+      vRow[0][0][0] = t.x;
+      vRow[0][0][1] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 1u];
+      vRow[0][0][2] = t.x;
+      vRow[0][0][3] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 2u];
+      vRow[0][1][0] = t.x;
+      vRow[0][1][1] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 3u];
+      vRow[0][1][2] = t.x;
+      vRow[0][1][3] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 4u];
+      vRow[0][2][0] = t.x;
+      vRow[0][2][1] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 5u];
+      vRow[0][2][2] = t.x;
+      vRow[0][2][3] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 6u];
+      vRow[0][3][0] = t.x;
+      vRow[0][3][1] = t.y;
+    }
+    {
+      let t = v[kvAt / 2u + 7u];
+      vRow[0][3][2] = t.x;
+      vRow[0][3][3] = t.y;
+    }
   }
-  {
-    let t = k[kvAt / 2u + 1u] * 0.25f;
-    kRow[0][2] = t.x;
-    kRow[0][3] = t.y;
-  }
-  {
-    let t = k[kvAt / 2u + 2u] * 0.25f;
-    kRow[1][0] = t.x;
-    kRow[1][1] = t.y;
-  }
-  {
-    let t = k[kvAt / 2u + 3u] * 0.25f;
-    kRow[1][2] = t.x;
-    kRow[1][3] = t.y;
-  }
-  {
-    let t = k[kvAt / 2u + 4u] * 0.25f;
-    kRow[2][0] = t.x;
-    kRow[2][1] = t.y;
-  }
-  {
-    let t = k[kvAt / 2u + 5u] * 0.25f;
-    kRow[2][2] = t.x;
-    kRow[2][3] = t.y;
-  }
-  {
-    let t = k[kvAt / 2u + 6u] * 0.25f;
-    kRow[3][0] = t.x;
-    kRow[3][1] = t.y;
-  }
-  {
-    let t = k[kvAt / 2u + 7u] * 0.25f;
-    kRow[3][2] = t.x;
-    kRow[3][3] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 0u];
-    vRow[0][0] = t.x;
-    vRow[0][1] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 1u];
-    vRow[0][2] = t.x;
-    vRow[0][3] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 2u];
-    vRow[1][0] = t.x;
-    vRow[1][1] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 3u];
-    vRow[1][2] = t.x;
-    vRow[1][3] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 4u];
-    vRow[2][0] = t.x;
-    vRow[2][1] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 5u];
-    vRow[2][2] = t.x;
-    vRow[2][3] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 6u];
-    vRow[3][0] = t.x;
-    vRow[3][1] = t.y;
-  }
-  {
-    let t = v[kvAt / 2u + 7u];
-    vRow[3][2] = t.x;
-    vRow[3][3] = t.y;
-  }
-  // causal: queries before the subgroup's first key see none of its keys
-  let queryStart = firstRow + subgroupMin(pos);
+  // causal: queries before the subgroup's first key see none of its keys (slot 0 holds each lane's first key)
+  let queryStart = firstRow + subgroupMin(firstPos);
   let queryEnd = firstRow + 20u;
   // a loop bound the shader compiler cannot see (arrayLength is known only at dispatch): unrolled over the
   // grouped heads, this loop multiplied lavapipe's compile time (seconds) and bought nothing
@@ -333,113 +347,116 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
         lseLane = lse[query * 3u + head];
         dotLane = dsum[query * 3u + head];
       }
-      let rowDot = subgroupBroadcast(dotLane, 0u);
-      let rowLse = subgroupBroadcast(lseLane, 0u);
-      var qRow: array<vec4<f32>, 4>;
-      var gradRow: array<vec4<f32>, 4>;
+      let queryDot = subgroupBroadcast(dotLane, 0u);
+      let queryLse = subgroupBroadcast(lseLane, 0u);
+      var qStream: array<vec4<f32>, 4>;
+      var gradStream: array<vec4<f32>, 4>;
       {
         let qb = subgroupBroadcast(qw0, 0u);
         let gb = subgroupBroadcast(gw0, 0u);
-        qRow[0][0] = qb.x;
-        gradRow[0][0] = gb.x;
-        qRow[0][1] = qb.y;
-        gradRow[0][1] = gb.y;
+        qStream[0][0] = qb.x;
+        gradStream[0][0] = gb.x;
+        qStream[0][1] = qb.y;
+        gradStream[0][1] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 1u);
         let gb = subgroupBroadcast(gw0, 1u);
-        qRow[0][2] = qb.x;
-        gradRow[0][2] = gb.x;
-        qRow[0][3] = qb.y;
-        gradRow[0][3] = gb.y;
+        qStream[0][2] = qb.x;
+        gradStream[0][2] = gb.x;
+        qStream[0][3] = qb.y;
+        gradStream[0][3] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 2u);
         let gb = subgroupBroadcast(gw0, 2u);
-        qRow[1][0] = qb.x;
-        gradRow[1][0] = gb.x;
-        qRow[1][1] = qb.y;
-        gradRow[1][1] = gb.y;
+        qStream[1][0] = qb.x;
+        gradStream[1][0] = gb.x;
+        qStream[1][1] = qb.y;
+        gradStream[1][1] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 3u);
         let gb = subgroupBroadcast(gw0, 3u);
-        qRow[1][2] = qb.x;
-        gradRow[1][2] = gb.x;
-        qRow[1][3] = qb.y;
-        gradRow[1][3] = gb.y;
+        qStream[1][2] = qb.x;
+        gradStream[1][2] = gb.x;
+        qStream[1][3] = qb.y;
+        gradStream[1][3] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 4u);
         let gb = subgroupBroadcast(gw0, 4u);
-        qRow[2][0] = qb.x;
-        gradRow[2][0] = gb.x;
-        qRow[2][1] = qb.y;
-        gradRow[2][1] = gb.y;
+        qStream[2][0] = qb.x;
+        gradStream[2][0] = gb.x;
+        qStream[2][1] = qb.y;
+        gradStream[2][1] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 5u);
         let gb = subgroupBroadcast(gw0, 5u);
-        qRow[2][2] = qb.x;
-        gradRow[2][2] = gb.x;
-        qRow[2][3] = qb.y;
-        gradRow[2][3] = gb.y;
+        qStream[2][2] = qb.x;
+        gradStream[2][2] = gb.x;
+        qStream[2][3] = qb.y;
+        gradStream[2][3] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 6u);
         let gb = subgroupBroadcast(gw0, 6u);
-        qRow[3][0] = qb.x;
-        gradRow[3][0] = gb.x;
-        qRow[3][1] = qb.y;
-        gradRow[3][1] = gb.y;
+        qStream[3][0] = qb.x;
+        gradStream[3][0] = gb.x;
+        qStream[3][1] = qb.y;
+        gradStream[3][1] = gb.y;
       }
       {
         let qb = subgroupBroadcast(qw0, 7u);
         let gb = subgroupBroadcast(gw0, 7u);
-        qRow[3][2] = qb.x;
-        gradRow[3][2] = gb.x;
-        qRow[3][3] = qb.y;
-        gradRow[3][3] = gb.y;
+        qStream[3][2] = qb.x;
+        gradStream[3][2] = gb.x;
+        qStream[3][3] = qb.y;
+        gradStream[3][3] = gb.y;
       }
-      var s = 0.0f;
-      var dp = 0.0f;
-      s += dot(qRow[0], kRow[0]);
-      dp += dot(gradRow[0], vRow[0]);
-      s += dot(qRow[1], kRow[1]);
-      dp += dot(gradRow[1], vRow[1]);
-      s += dot(qRow[2], kRow[2]);
-      dp += dot(gradRow[2], vRow[2]);
-      s += dot(qRow[3], kRow[3]);
-      dp += dot(gradRow[3], vRow[3]);
-      let prob = select(0.0f, exp(s - rowLse), query >= row);
-      let ds = prob * (dp - rowDot);
-      dvAcc[0] += prob * gradRow[0];
-      dkAcc[0] += ds * qRow[0];
-      dvAcc[1] += prob * gradRow[1];
-      dkAcc[1] += ds * qRow[1];
-      dvAcc[2] += prob * gradRow[2];
-      dkAcc[2] += ds * qRow[2];
-      dvAcc[3] += prob * gradRow[3];
-      dkAcc[3] += ds * qRow[3];
+      {
+        var s = 0.0f;
+        var dp = 0.0f;
+        s += dot(qStream[0], kRow[0][0]);
+        dp += dot(gradStream[0], vRow[0][0]);
+        s += dot(qStream[1], kRow[0][1]);
+        dp += dot(gradStream[1], vRow[0][1]);
+        s += dot(qStream[2], kRow[0][2]);
+        dp += dot(gradStream[2], vRow[0][2]);
+        s += dot(qStream[3], kRow[0][3]);
+        dp += dot(gradStream[3], vRow[0][3]);
+        let prob = select(0.0f, exp(s - queryLse), query >= rows[0]);
+        let ds = prob * (dp - queryDot);
+        dvAcc[0][0] += prob * gradStream[0];
+        dkAcc[0][0] += ds * qStream[0];
+        dvAcc[0][1] += prob * gradStream[1];
+        dkAcc[0][1] += ds * qStream[1];
+        dvAcc[0][2] += prob * gradStream[2];
+        dkAcc[0][2] += ds * qStream[2];
+        dvAcc[0][3] += prob * gradStream[3];
+        dkAcc[0][3] += ds * qStream[3];
+      }
     }
   }
-  if (pos < 20u) {
-    dk[kvAt / 2u + 0u] = vec2<f32>(dkAcc[0][0], dkAcc[0][1]) * 0.25f;
-    dv[kvAt / 2u + 0u] = vec2<f32>(dvAcc[0][0], dvAcc[0][1]);
-    dk[kvAt / 2u + 1u] = vec2<f32>(dkAcc[0][2], dkAcc[0][3]) * 0.25f;
-    dv[kvAt / 2u + 1u] = vec2<f32>(dvAcc[0][2], dvAcc[0][3]);
-    dk[kvAt / 2u + 2u] = vec2<f32>(dkAcc[1][0], dkAcc[1][1]) * 0.25f;
-    dv[kvAt / 2u + 2u] = vec2<f32>(dvAcc[1][0], dvAcc[1][1]);
-    dk[kvAt / 2u + 3u] = vec2<f32>(dkAcc[1][2], dkAcc[1][3]) * 0.25f;
-    dv[kvAt / 2u + 3u] = vec2<f32>(dvAcc[1][2], dvAcc[1][3]);
-    dk[kvAt / 2u + 4u] = vec2<f32>(dkAcc[2][0], dkAcc[2][1]) * 0.25f;
-    dv[kvAt / 2u + 4u] = vec2<f32>(dvAcc[2][0], dvAcc[2][1]);
-    dk[kvAt / 2u + 5u] = vec2<f32>(dkAcc[2][2], dkAcc[2][3]) * 0.25f;
-    dv[kvAt / 2u + 5u] = vec2<f32>(dvAcc[2][2], dvAcc[2][3]);
-    dk[kvAt / 2u + 6u] = vec2<f32>(dkAcc[3][0], dkAcc[3][1]) * 0.25f;
-    dv[kvAt / 2u + 6u] = vec2<f32>(dvAcc[3][0], dvAcc[3][1]);
-    dk[kvAt / 2u + 7u] = vec2<f32>(dkAcc[3][2], dkAcc[3][3]) * 0.25f;
-    dv[kvAt / 2u + 7u] = vec2<f32>(dvAcc[3][2], dvAcc[3][3]);
+  if (firstPos + 0u < 20u) {
+    let kvAt = rows[0] * 16u + kvHead * 16u;
+    dk[kvAt / 2u + 0u] = vec2<f32>(dkAcc[0][0][0], dkAcc[0][0][1]) * 0.25f;
+    dv[kvAt / 2u + 0u] = vec2<f32>(dvAcc[0][0][0], dvAcc[0][0][1]);
+    dk[kvAt / 2u + 1u] = vec2<f32>(dkAcc[0][0][2], dkAcc[0][0][3]) * 0.25f;
+    dv[kvAt / 2u + 1u] = vec2<f32>(dvAcc[0][0][2], dvAcc[0][0][3]);
+    dk[kvAt / 2u + 2u] = vec2<f32>(dkAcc[0][1][0], dkAcc[0][1][1]) * 0.25f;
+    dv[kvAt / 2u + 2u] = vec2<f32>(dvAcc[0][1][0], dvAcc[0][1][1]);
+    dk[kvAt / 2u + 3u] = vec2<f32>(dkAcc[0][1][2], dkAcc[0][1][3]) * 0.25f;
+    dv[kvAt / 2u + 3u] = vec2<f32>(dvAcc[0][1][2], dvAcc[0][1][3]);
+    dk[kvAt / 2u + 4u] = vec2<f32>(dkAcc[0][2][0], dkAcc[0][2][1]) * 0.25f;
+    dv[kvAt / 2u + 4u] = vec2<f32>(dvAcc[0][2][0], dvAcc[0][2][1]);
+    dk[kvAt / 2u + 5u] = vec2<f32>(dkAcc[0][2][2], dkAcc[0][2][3]) * 0.25f;
+    dv[kvAt / 2u + 5u] = vec2<f32>(dvAcc[0][2][2], dvAcc[0][2][3]);
+    dk[kvAt / 2u + 6u] = vec2<f32>(dkAcc[0][3][0], dkAcc[0][3][1]) * 0.25f;
+    dv[kvAt / 2u + 6u] = vec2<f32>(dvAcc[0][3][0], dvAcc[0][3][1]);
+    dk[kvAt / 2u + 7u] = vec2<f32>(dkAcc[0][3][2], dkAcc[0][3][3]) * 0.25f;
+    dv[kvAt / 2u + 7u] = vec2<f32>(dvAcc[0][3][2], dvAcc[0][3][3]);
   }
 }
 
