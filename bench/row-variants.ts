@@ -17,7 +17,7 @@
 //   matmul    8 columns (qwen_tiny's router): subgroup GEMM → rows (ROWS_MAX_N 4 → 8)
 //   attention row kernels: rows as floats → as vectors (AttentionRowLoads: vec2 at the demo's hd 16, vec4 at qwen_tiny's hd 32);
 //             causal loops bounded by the workgroup's block → by the subgroup's queries / keys (stop 26);
-//             one row per invocation → attentionRowsPerLane's R (2 at the demo's S 64, 4 at qwen_tiny's 128; stop 27)
+//             one row per invocation → attentionRowsPerLane's R (2 at the demo's S 64; 4 forward, 2 backward at qwen_tiny's 128; stop 27)
 //   sd_proxy  one dispatch per matrix → one batch of all of a model's matrices (the planner's proxy batches): the
 //             same work, so the times compared are 6 (demo_sd) or 12 (qwen_tiny_sd) dispatches against one
 //   sd_split_ap, sd_split_out_pc  one dispatch per matrix → one batch per shape (the planner's split batches): demo_sd's
@@ -154,9 +154,10 @@ function cases(): Case[] {
     out.push({ name: `${model} attention backward prep (D), rows as vec4s`, programs: [attentionBackwardPrepProgram(attention, false), attentionBackwardPrepProgram(attention, true)] });
     out.push({ name: `${model} attention forward (row): causal loop to the block's end → to the subgroup's`, programs: [attentionRowProgram(attention, caps, wide, 'block'), attentionRowProgram(attention, caps, wide)] });
     out.push({ name: `${model} attention backward (row): causal loops bounded by the block → by the subgroup`, programs: [attentionBackwardRowProgram(attention, caps, wide, undefined, 'block'), attentionBackwardRowProgram(attention, caps, wide)] });
-    const rows = attentionRowsPerLane({ seqLen: attention.seqLen }, caps.subgroupMinSize);
+    const rows = attentionRowsPerLane({ seqLen: attention.seqLen }, caps.subgroupMinSize, 'forward');
+    const backwardRows = attentionRowsPerLane({ seqLen: attention.seqLen }, caps.subgroupMinSize, 'backward');
     out.push({ name: `${model} attention forward (row): one row per invocation → ${rows}`, programs: [attentionRowProgram(attention, caps, wide, 'subgroup', 1), attentionRowProgram(attention, caps, wide)] });
-    out.push({ name: `${model} attention backward (row): one row per invocation → ${rows}`, programs: [attentionBackwardRowProgram(attention, caps, wide, undefined, 'subgroup', 1), attentionBackwardRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention backward (row): one row per invocation → ${backwardRows}`, programs: [attentionBackwardRowProgram(attention, caps, wide, undefined, 'subgroup', 1), attentionBackwardRowProgram(attention, caps, wide)] });
   }
   // the demo's slab since matrices and norm gains share it: one decay → two decay ranges
   const slab = { length: 361_280, beta1: 0.9, beta2: 0.95, eps: 1e-8 };

@@ -234,18 +234,22 @@ export type AttentionCausalBounds = 'subgroup' | 'block';
  * A streamed row (k/v, or q/dOut) costs its per-lane loads and hd broadcasts once per subgroup and key,
  * whatever the lane does with it; with R rows a lane spends them on R rows. R grows the subgroup's block
  * (lanes × R consecutive rows) and with it the causal loop's masked tail, so R follows the sequence:
- * ⌊S / 32⌋, between 1 and 4 (the demo's S 64: 2; qwen_tiny's 128: 4). Measured against R = 1 at the
- * same loads (`npm run bench -- row-variants`; ad hoc first, 30 interleaved rounds): S 64, hd 16:
- * forward 0.81 (R 2) / 0.84 (R 4), backward 0.81 / 0.79; S 128, hd 32: forward 0.76 / 0.69, backward
- * 0.86 / 0.79. A lane's own rows, accumulators and softmax state are arrays indexed by constants, which
- * lavapipe keeps in registers (spilled to its stack past them: still cheaper than gathers). A uniform
- * branch that skipped a slot's work past its rows' last key cost more than the work (0.92 against 0.81
- * at S 64), so slots compute masked keys as the R = 1 kernel does. An adapter whose minimum subgroup is
- * wider than a workgroup (none known) keeps R = 1: the slot layout assumes whole subgroups in a workgroup.
+ * ⌊S / 32⌋, at least 1, at most 4 forward and 2 backward (the demo's S 64: 2 and 2; qwen_tiny's 128: 4
+ * and 2). The backward's cap is lavapipe's compile time: every slot is written out, and the cold
+ * first-dispatch compile of qwen_tiny's backward (hd 32, rope) grew from 1.9 s (R 1) to 5.6 s (R 2) and
+ * 22.4 s (R 4), the demo's from 0.9 to 3.4 s (R 2); the forward's stays ≤ 2.2 s at R 4 (ad hoc, no
+ * shader cache). Against R = 1 at the same loads (`npm run bench -- row-variants`,
+ * docs/results/issue8/stop27/row-variants.md; ad hoc at the other R): S 64, hd 16: forward 0.80 (R 2)
+ * / 0.84 (R 4), backward 0.83 / 0.79; S 128, hd 32: forward 0.76 / 0.68, backward 0.86 / 0.81. A
+ * lane's own rows, accumulators and softmax state are arrays indexed by constants, which lavapipe keeps
+ * in registers (spilled to its stack past them: still cheaper than gathers). A uniform branch that
+ * skipped a slot's work past its rows' last key cost more than the work (0.92 against 0.81 at S 64), so
+ * slots compute masked keys as the R = 1 kernel does. An adapter whose minimum subgroup is wider than a
+ * workgroup (none known) keeps R = 1: the slot layout assumes whole subgroups in a workgroup.
  */
-export function attentionRowsPerLane(p: Pick<AttentionParams, 'seqLen'>, lanes: number): number {
+export function attentionRowsPerLane(p: Pick<AttentionParams, 'seqLen'>, lanes: number, pass: 'forward' | 'backward'): number {
   if (ROW_GROUP % lanes !== 0) return 1;
-  return Math.max(1, Math.min(4, Math.floor(p.seqLen / 32)));
+  return Math.max(1, Math.min(pass === 'forward' ? 4 : 2, Math.floor(p.seqLen / 32)));
 }
 
 /** The row slots' layout params (see attentionRowsPerLane): slot r of a lane is the subgroup's first row
@@ -271,7 +275,7 @@ export function attentionRowProgram(
   caps: RowKernelCaps,
   loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize),
   bounds: AttentionCausalBounds = 'subgroup',
-  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize),
+  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize, 'forward'),
 ): KernelProgram {
   const { batch, params } = common(p);
   const slots = rowSlotParams(p, caps.subgroupMinSize, rowsPerLane);
@@ -336,7 +340,7 @@ export function attentionBackwardRowProgram(
   loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize),
   ropeTheta?: number,
   bounds: AttentionCausalBounds = 'subgroup',
-  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize),
+  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize, 'backward'),
 ): KernelProgram {
   const { batch, params } = common(p);
   if (ropeTheta !== undefined && (p.headDim / 2) % 4 !== 0) throw new InternalError(`attention backward: dq and dk are rotated in the row kernel only when hd/2 is a multiple of 4, got hd ${p.headDim}`);
