@@ -22,10 +22,12 @@
 //
 // 'row' (CPU adapters with subgroups: lavapipe, SwiftShader, WARP), three programs, no workgroup
 // memory, no barriers:
-//   attention_row        one invocation per (query row, head), walking its keys with an online softmax.
+//   attention_row        one invocation per R (query row, head) pairs, walking the keys with an online
+//                        softmax per row.
 //   attention_bwd_prep   D_i = dO_i·out_i per (row, head), into a temporary.
-//   attention_bwd_row    dq, dk and dv in one dispatch: one invocation per (query row, head) for dq,
-//                        then one per (key row, kv head) for dk/dv (over the heads sharing it).
+//   attention_bwd_row    dq, dk and dv in one dispatch: one invocation per R (query row, head) for dq,
+//                        then one per R (key row, kv head) for dk/dv (over the heads sharing it).
+//   R (attentionRowsPerLane) amortises each streamed row's loads and broadcasts over R rows of a lane.
 // The dk/dv invocations need lse_i and D_i of every query they visit, the same for every lane: they
 // formed D_i from the loading lanes' shares of dO_i and out_i and a subgroupAdd, and loaded lse_i
 // per lane, ≈ 20 % of the kernel on lavapipe (measured by removing them: 0.83 / 0.78 of its time at
