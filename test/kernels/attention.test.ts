@@ -27,6 +27,7 @@ import {
 import { ropeProgram } from '../../compiler/kernels/rope.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import type { HostArray } from '../../runtime/executor.ts';
+import type { KernelProgram } from '../../compiler/kernels/types.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { expectGoldenWgsl } from '../support/golden.ts';
 import { dot, numericGradient } from '../support/finite-diff.ts';
@@ -60,6 +61,18 @@ const VARIANTS: [AttentionParams, RowKernelCaps][] = [
   [CASES[0], ROW4],
   ...WIDE_ROWS,
 ];
+/** Two programs of the same computation give the same bits on the same random inputs, and no output is
+ *  all zeros (an output neither writes would pass the comparison). */
+async function expectSameBits(one: KernelProgram, other: KernelProgram, seed: number, what = ''): Promise<void> {
+  const exec = await testExecutor();
+  const inputs = randomInputs(one, seed);
+  const [a, b] = [await exec.run(one, inputs), await exec.run(other, inputs)];
+  for (const name of Object.keys(a)) {
+    expect(Array.from(b[name]), `${name}${what}`).toEqual(Array.from(a[name]));
+    expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);
+  }
+}
+
 const f32 = (r: Record<string, Float64Array>): Record<string, Float32Array> =>
   Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float32Array.from(v)]));
 
@@ -124,7 +137,6 @@ describe('attention kernels', () => {
   for (const [params, caps] of WIDE_ROWS) {
     const wide = attentionRowLoads(params, caps.subgroupMinSize);
     it(`${wide} rows give the scalar kernels' bits (hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
-      const exec = await testExecutor();
       const pairs = [
         [attentionRowProgram(params, caps, 'scalar'), attentionRowProgram(params, caps, wide)],
         [attentionBackwardRowProgram(params, caps, 'scalar'), attentionBackwardRowProgram(params, caps, wide)],
@@ -132,12 +144,7 @@ describe('attention kernels', () => {
       ];
       for (const [scalar, vec] of pairs) {
         expect([scalar.label.includes('_v'), vec.label.endsWith(scalar.template === 'attention_bwd_prep' ? '_v4' : `_v${wide.slice(3)}`)]).toEqual([false, true]);
-        const inputs = randomInputs(scalar, 21);
-        const [a, b] = [await exec.run(scalar, inputs), await exec.run(vec, inputs)];
-        for (const name of Object.keys(a)) {
-          expect(Array.from(b[name]), name).toEqual(Array.from(a[name]));
-          expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);
-        }
+        await expectSameBits(scalar, vec, 21);
       }
     });
   }
@@ -161,7 +168,6 @@ describe('attention kernels', () => {
     [WIDE_ROWS[2][0], ROW, 2, 2],
   ] as [AttentionParams, RowKernelCaps, number, number][]) {
     it(`${forwardRows} / ${backwardRows} rows per lane give one row's bits forward / backward (s ${params.seqLen}, hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
-      const exec = await testExecutor();
       const loads = attentionRowLoads(params, caps.subgroupMinSize);
       const theta = attentionGradRopeInKernel(params, caps) ? 10000 : undefined;
       const pairs = [
@@ -170,12 +176,7 @@ describe('attention kernels', () => {
       ] as const;
       for (const [one, many, r] of pairs) {
         expect([/_r\d/.test(one.label), many.label.includes(`_r${r}`), many.dispatch[0] * many.dispatch[1] < one.dispatch[0] * one.dispatch[1]]).toEqual([false, true, true]);
-        const inputs = randomInputs(one, 23);
-        const [a, b] = [await exec.run(one, inputs), await exec.run(many, inputs)];
-        for (const name of Object.keys(a)) {
-          expect(Array.from(b[name]), `${name}, ${r} rows`).toEqual(Array.from(a[name]));
-          expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);
-        }
+        await expectSameBits(one, many, 23, `, ${r} rows`);
       }
     });
   }
@@ -185,7 +186,6 @@ describe('attention kernels', () => {
   // blocks and subgroups that end inside a sequence).
   for (const [params, caps] of [...WIDE_ROWS, [{ tokens: 140, seqLen: 70, heads: 6, kvHeads: 2, headDim: 20 }, ROW] as [AttentionParams, RowKernelCaps]]) {
     it(`subgroup-bounded causal loops give the block-bounded kernels' bits (s ${params.seqLen}, hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
-      const exec = await testExecutor();
       const loads = attentionRowLoads(params, caps.subgroupMinSize);
       const pairs = [
         [attentionRowProgram(params, caps, loads, 'block'), attentionRowProgram(params, caps, loads)],
@@ -193,12 +193,7 @@ describe('attention kernels', () => {
       ];
       for (const [block, sub] of pairs) {
         expect(block.label).toMatch(/_blk$/);
-        const inputs = randomInputs(block, 22);
-        const [a, b] = [await exec.run(block, inputs), await exec.run(sub, inputs)];
-        for (const name of Object.keys(a)) {
-          expect(Array.from(b[name]), name).toEqual(Array.from(a[name]));
-          expect(Array.from(a[name]).some((x) => x !== 0), name).toBe(true);
-        }
+        await expectSameBits(block, sub, 22);
       }
     });
   }
