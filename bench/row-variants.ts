@@ -149,15 +149,15 @@ function cases(): Case[] {
     ['qwen_tiny', { tokens: 1024, seqLen: 128, heads: 4, kvHeads: 4, headDim: 32 }],
   ] as const) {
     const wide = attentionRowLoads({ headDim: attention.headDim }, caps.subgroupMinSize);
-    out.push({ name: `${model} attention forward (row), rows as ${wide}s`, programs: [attentionRowProgram(attention, caps, 'scalar'), attentionRowProgram(attention, caps, wide)] });
-    out.push({ name: `${model} attention backward (row), rows as ${wide}s`, programs: [attentionBackwardRowProgram(attention, caps, 'scalar'), attentionBackwardRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention forward (row), rows as ${wide}s`, programs: [attentionRowProgram(attention, caps, { loads: 'scalar' }), attentionRowProgram(attention, caps, { loads: wide })] });
+    out.push({ name: `${model} attention backward (row), rows as ${wide}s`, programs: [attentionBackwardRowProgram(attention, caps, { loads: 'scalar' }), attentionBackwardRowProgram(attention, caps, { loads: wide })] });
     out.push({ name: `${model} attention backward prep (D), rows as vec4s`, programs: [attentionBackwardPrepProgram(attention, false), attentionBackwardPrepProgram(attention, true)] });
-    out.push({ name: `${model} attention forward (row): causal loop to the block's end → to the subgroup's`, programs: [attentionRowProgram(attention, caps, wide, 'block'), attentionRowProgram(attention, caps, wide)] });
-    out.push({ name: `${model} attention backward (row): causal loops bounded by the block → by the subgroup`, programs: [attentionBackwardRowProgram(attention, caps, wide, undefined, 'block'), attentionBackwardRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention forward (row): causal loop to the block's end → to the subgroup's`, programs: [attentionRowProgram(attention, caps, { bounds: 'block' }), attentionRowProgram(attention, caps)] });
+    out.push({ name: `${model} attention backward (row): causal loops bounded by the block → by the subgroup`, programs: [attentionBackwardRowProgram(attention, caps, { bounds: 'block' }), attentionBackwardRowProgram(attention, caps)] });
     const rows = attentionRowsPerLane({ seqLen: attention.seqLen }, caps.subgroupMinSize, 'forward');
     const backwardRows = attentionRowsPerLane({ seqLen: attention.seqLen }, caps.subgroupMinSize, 'backward');
-    out.push({ name: `${model} attention forward (row): one row per invocation → ${rows}`, programs: [attentionRowProgram(attention, caps, wide, 'subgroup', 1), attentionRowProgram(attention, caps, wide)] });
-    out.push({ name: `${model} attention backward (row): one row per invocation → ${backwardRows}`, programs: [attentionBackwardRowProgram(attention, caps, wide, undefined, 'subgroup', 1), attentionBackwardRowProgram(attention, caps, wide)] });
+    out.push({ name: `${model} attention forward (row): one row per invocation → ${rows}`, programs: [attentionRowProgram(attention, caps, { rowsPerLane: 1 }), attentionRowProgram(attention, caps)] });
+    out.push({ name: `${model} attention backward (row): one row per invocation → ${backwardRows}`, programs: [attentionBackwardRowProgram(attention, caps, { rowsPerLane: 1 }), attentionBackwardRowProgram(attention, caps)] });
   }
   // the demo's slab since matrices and norm gains share it: one decay → two decay ranges
   const slab = { length: 361_280, beta1: 0.9, beta2: 0.95, eps: 1e-8 };

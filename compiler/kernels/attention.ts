@@ -272,13 +272,16 @@ function rowSlotParams(p: AttentionParams, lanes: number, rowsPerLane: number) {
   };
 }
 
-export function attentionRowProgram(
-  p: AttentionParams,
-  caps: RowKernelCaps,
-  loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize),
-  bounds: AttentionCausalBounds = 'subgroup',
-  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize, 'forward'),
-): KernelProgram {
+/** A row kernel's layout choices; each defaults to what the compiler picks for the adapter (the benches and
+ *  tests name the others to compare them). */
+export interface AttentionRowLayout {
+  readonly loads?: AttentionRowLoads;
+  readonly bounds?: AttentionCausalBounds;
+  readonly rowsPerLane?: number;
+}
+
+export function attentionRowProgram(p: AttentionParams, caps: RowKernelCaps, layout: AttentionRowLayout = {}): KernelProgram {
+  const { loads = attentionRowLoads(p, caps.subgroupMinSize), bounds = 'subgroup', rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize, 'forward') } = layout;
   const { batch, params } = common(p);
   const slots = rowSlotParams(p, caps.subgroupMinSize, rowsPerLane);
   const blocks = slots.blocks;
@@ -336,14 +339,8 @@ export function attentionGradRopeInKernel(p: Pick<AttentionParams, 'headDim'>, c
  * The row variant's backward: dq, dk and dv from one dispatch (see the header), D from attention_bwd_prep.
  * `ropeTheta`: dq and dk stored rotated by −angle (the inverse of the forward's rope with that theta).
  */
-export function attentionBackwardRowProgram(
-  p: AttentionParams,
-  caps: RowKernelCaps,
-  loads: AttentionRowLoads = attentionRowLoads(p, caps.subgroupMinSize),
-  ropeTheta?: number,
-  bounds: AttentionCausalBounds = 'subgroup',
-  rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize, 'backward'),
-): KernelProgram {
+export function attentionBackwardRowProgram(p: AttentionParams, caps: RowKernelCaps, layout: AttentionRowLayout & { readonly ropeTheta?: number } = {}): KernelProgram {
+  const { loads = attentionRowLoads(p, caps.subgroupMinSize), ropeTheta, bounds = 'subgroup', rowsPerLane = attentionRowsPerLane(p, caps.subgroupMinSize, 'backward') } = layout;
   const { batch, params } = common(p);
   if (ropeTheta !== undefined && (p.headDim / 2) % 4 !== 0) throw new InternalError(`attention backward: dq and dk are rotated in the row kernel only when hd/2 is a multiple of 4, got hd ${p.headDim}`);
   const ropeQuads = ropeTheta === undefined ? 0 : p.headDim / 8;
@@ -535,7 +532,7 @@ export function attentionBackwardCases(p: AttentionParams, caps: RowKernelCaps, 
   // D: headDim products per value
   return [
     { program: attentionBackwardPrepProgram(p), oracle: prep, tolerance: { atol: 1e-6 * p.headDim, rtol: 1e-5 } },
-    { program: attentionBackwardRowProgram(p, caps, undefined, ropeTheta), oracle, tolerance: rowTolerance },
+    { program: attentionBackwardRowProgram(p, caps, { ropeTheta }), oracle, tolerance: rowTolerance },
   ];
 }
 

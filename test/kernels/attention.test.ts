@@ -131,15 +131,15 @@ describe('attention kernels', () => {
   it('moves rows as vectors exactly when no lane would load a clamped duplicate', () => {
     const loads = [[32, 8], [16, 8], [16, 4], [24, 4], [20, 4], [2, 4], [8, 8]].map(([headDim, lanes]) => attentionRowLoads({ headDim }, lanes));
     expect(loads).toEqual(['vec4', 'vec2', 'vec4', 'vec2', 'scalar', 'scalar', 'scalar']);
-    expect(() => attentionRowProgram({ tokens: 4, seqLen: 4, heads: 1, kvHeads: 1, headDim: 16 }, ROW, 'vec4')).toThrow(/multiple of 32 \(8 lanes\)/);
+    expect(() => attentionRowProgram({ tokens: 4, seqLen: 4, heads: 1, kvHeads: 1, headDim: 16 }, ROW, { loads: 'vec4' })).toThrow(/multiple of 32 \(8 lanes\)/);
   });
 
   for (const [params, caps] of WIDE_ROWS) {
     const wide = attentionRowLoads(params, caps.subgroupMinSize);
     it(`${wide} rows give the scalar kernels' bits (hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
       const pairs = [
-        [attentionRowProgram(params, caps, 'scalar'), attentionRowProgram(params, caps, wide)],
-        [attentionBackwardRowProgram(params, caps, 'scalar'), attentionBackwardRowProgram(params, caps, wide)],
+        [attentionRowProgram(params, caps, { loads: 'scalar' }), attentionRowProgram(params, caps, { loads: wide })],
+        [attentionBackwardRowProgram(params, caps, { loads: 'scalar' }), attentionBackwardRowProgram(params, caps, { loads: wide })],
         [attentionBackwardPrepProgram(params, false), attentionBackwardPrepProgram(params, true)],
       ];
       for (const [scalar, vec] of pairs) {
@@ -159,7 +159,7 @@ describe('attention kernels', () => {
     expect(seqs.map((seqLen) => attentionRowsPerLane({ seqLen }, 8, 'forward'))).toEqual([1, 1, 2, 3, 4, 4]);
     expect(seqs.map((seqLen) => attentionRowsPerLane({ seqLen }, 8, 'backward'))).toEqual([1, 1, 2, 2, 2, 2]);
     expect(attentionRowsPerLane({ seqLen: 128 }, 32, 'forward')).toBe(1);
-    expect(() => attentionRowProgram({ tokens: 128, seqLen: 128, heads: 1, kvHeads: 1, headDim: 16 }, { ...ROW, subgroupMinSize: 32 }, 'scalar', 'subgroup', 2)).toThrow(/whole 32-lane subgroups/);
+    expect(() => attentionRowProgram({ tokens: 128, seqLen: 128, heads: 1, kvHeads: 1, headDim: 16 }, { ...ROW, subgroupMinSize: 32 }, { loads: 'scalar', rowsPerLane: 2 })).toThrow(/whole 32-lane subgroups/);
   });
   // [shape, caps, forward R, backward R]: qwen_tiny's R 4 forward at hd 32; an odd R where the small shape compiles fast
   for (const [params, caps, forwardRows, backwardRows] of [
@@ -168,11 +168,10 @@ describe('attention kernels', () => {
     [WIDE_ROWS[2][0], ROW, 2, 2],
   ] as [AttentionParams, RowKernelCaps, number, number][]) {
     it(`${forwardRows} / ${backwardRows} rows per lane give one row's bits forward / backward (s ${params.seqLen}, hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
-      const loads = attentionRowLoads(params, caps.subgroupMinSize);
       const theta = attentionGradRopeInKernel(params, caps) ? 10000 : undefined;
       const pairs = [
-        [attentionRowProgram(params, caps, loads, 'subgroup', 1), attentionRowProgram(params, caps, loads, 'subgroup', forwardRows), forwardRows],
-        [attentionBackwardRowProgram(params, caps, loads, theta, 'subgroup', 1), attentionBackwardRowProgram(params, caps, loads, theta, 'subgroup', backwardRows), backwardRows],
+        [attentionRowProgram(params, caps, { rowsPerLane: 1 }), attentionRowProgram(params, caps, { rowsPerLane: forwardRows }), forwardRows],
+        [attentionBackwardRowProgram(params, caps, { ropeTheta: theta, rowsPerLane: 1 }), attentionBackwardRowProgram(params, caps, { ropeTheta: theta, rowsPerLane: backwardRows }), backwardRows],
       ] as const;
       for (const [one, many, r] of pairs) {
         expect([/_r\d/.test(one.label), many.label.includes(`_r${r}`), many.dispatch[0] * many.dispatch[1] < one.dispatch[0] * one.dispatch[1]]).toEqual([false, true, true]);
@@ -186,10 +185,9 @@ describe('attention kernels', () => {
   // blocks and subgroups that end inside a sequence).
   for (const [params, caps] of [...WIDE_ROWS, [{ tokens: 140, seqLen: 70, heads: 6, kvHeads: 2, headDim: 20 }, ROW] as [AttentionParams, RowKernelCaps]]) {
     it(`subgroup-bounded causal loops give the block-bounded kernels' bits (s ${params.seqLen}, hd ${params.headDim}, ${caps.subgroupMinSize} lanes)`, async () => {
-      const loads = attentionRowLoads(params, caps.subgroupMinSize);
       const pairs = [
-        [attentionRowProgram(params, caps, loads, 'block'), attentionRowProgram(params, caps, loads)],
-        [attentionBackwardRowProgram(params, caps, loads, undefined, 'block'), attentionBackwardRowProgram(params, caps, loads)],
+        [attentionRowProgram(params, caps, { bounds: 'block' }), attentionRowProgram(params, caps)],
+        [attentionBackwardRowProgram(params, caps, { bounds: 'block' }), attentionBackwardRowProgram(params, caps)],
       ];
       for (const [block, sub] of pairs) {
         expect(block.label).toMatch(/_blk$/);
@@ -237,7 +235,7 @@ describe('attention kernels', () => {
     const exec = await testExecutor();
     const params = ROPED[0];
     const plain = attentionBackwardRowProgram(params, ROW);
-    const fused = attentionBackwardRowProgram(params, ROW, undefined, 10000);
+    const fused = attentionBackwardRowProgram(params, ROW, { ropeTheta: 10000 });
     const inputs = randomInputs(plain, 5);
     const [a, b] = [await exec.run(plain, inputs), await exec.run(fused, inputs)];
     const rope = { tokens: params.tokens, seqLen: params.seqLen, headDim: params.headDim, theta: 10000, inverse: true };
