@@ -276,9 +276,8 @@ const INFER: { [K in OpName]: Infer<K> } = {
   },
   grouped_matmul_grad_x: (ins, a) => {
     arity('grouped_matmul_grad_x', ins, (a.sharedWeight ? 4 : 3) + (a.addend ? 1 : 0)); // dY, w | wc, wu, counts, [addend]
-    const w = ins[a.sharedWeight ? 2 : 1];
-    const out = f32([ins[0].shape[0], w.shape[1]]);
-    const { addend } = gradXOperands(a, ins);
+    const { dY, weights, addend } = gradXOperands(a, ins);
+    const out = f32([dY.shape[0], weights[weights.length - 1].shape[1]]);
     if (addend) expect(sameShape(addend.shape, out.shape) && addend.dtype === 'f32', 'grouped_matmul_grad_x', `addend ${formatType(addend)} must be ${formatType(out)}`);
     return [out];
   },

@@ -229,8 +229,8 @@ export function routerOperands<T>(attrs: OpAttrs['router'], inputs: readonly T[]
 
 /**
  * A moe_gather_grad's operands by role: dXs, permRow, then the second dXs2 (fuse-gather-grad-add),
- * then with `project` (fuse-gather-grad-matmul) the product's a [T,E] and b [D,E]. `at` gives each
- * one's operand index (for lowerings that bind by index).
+ * then with `project` (fuse-gather-grad-matmul) the product's a [T,E] and b [D,E]. Given the operand
+ * indices instead of the operands, it names each one's index (for lowerings that bind by index).
  */
 export function gatherGradOperands<T>(attrs: OpAttrs['moe_gather_grad'], inputs: readonly T[]): {
   readonly dXs: T;

@@ -46,8 +46,8 @@ fn dqBlock(group: u32, lid: u32, loadLane: u32) {
     rows[0] = firstRow + min(firstPos + 0u, 1u - 1u);
     let qAt = rows[0] * 4u + head * 2u;
     qRow[0][0][0] = q[qAt + 0u] * 0.7071067690849304f;
-    gradRow[0][0][0] = dOut[qAt + 0u];
     qRow[0][0][1] = q[qAt + 1u] * 0.7071067690849304f;
+    gradRow[0][0][0] = dOut[qAt + 0u];
     gradRow[0][0][1] = dOut[qAt + 1u];
     rowDot[0] = dsum[rows[0] * 2u + head];
     rowLse[0] = lse[rows[0] * 2u + head];
@@ -101,8 +101,8 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
     rows[0] = firstRow + min(firstPos + 0u, 1u - 1u);
     let kvAt = rows[0] * 2u + kvHead * 2u;
     kRow[0][0][0] = k[kvAt + 0u] * 0.7071067690849304f;
-    vRow[0][0][0] = v[kvAt + 0u];
     kRow[0][0][1] = k[kvAt + 1u] * 0.7071067690849304f;
+    vRow[0][0][0] = v[kvAt + 0u];
     vRow[0][0][1] = v[kvAt + 1u];
   }
   // causal: queries before the subgroup's first key see none of its keys (slot 0 holds each lane's first key)
@@ -153,8 +153,8 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   if (firstPos + 0u < 1u) {
     let kvAt = rows[0] * 2u + kvHead * 2u;
     dk[kvAt + 0u] = dkAcc[0][0][0] * 0.7071067690849304f;
-    dv[kvAt + 0u] = dvAcc[0][0][0];
     dk[kvAt + 1u] = dkAcc[0][0][1] * 0.7071067690849304f;
+    dv[kvAt + 0u] = dvAcc[0][0][0];
     dv[kvAt + 1u] = dvAcc[0][0][1];
   }
 }

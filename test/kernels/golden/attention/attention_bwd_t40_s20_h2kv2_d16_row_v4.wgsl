@@ -182,12 +182,12 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   if (firstPos + 0u < 20u) {
     let kvAt = rows[0] * 32u + kvHead * 16u;
     dk[kvAt / 4u + 0u] = dkAcc[0][0] * 0.25f;
-    dv[kvAt / 4u + 0u] = dvAcc[0][0];
     dk[kvAt / 4u + 1u] = dkAcc[0][1] * 0.25f;
-    dv[kvAt / 4u + 1u] = dvAcc[0][1];
     dk[kvAt / 4u + 2u] = dkAcc[0][2] * 0.25f;
-    dv[kvAt / 4u + 2u] = dvAcc[0][2];
     dk[kvAt / 4u + 3u] = dkAcc[0][3] * 0.25f;
+    dv[kvAt / 4u + 0u] = dvAcc[0][0];
+    dv[kvAt / 4u + 1u] = dvAcc[0][1];
+    dv[kvAt / 4u + 2u] = dvAcc[0][2];
     dv[kvAt / 4u + 3u] = dvAcc[0][3];
   }
 }

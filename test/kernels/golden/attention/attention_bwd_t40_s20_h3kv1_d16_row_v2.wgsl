@@ -442,20 +442,20 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   if (firstPos + 0u < 20u) {
     let kvAt = rows[0] * 16u + kvHead * 16u;
     dk[kvAt / 2u + 0u] = vec2<f32>(dkAcc[0][0][0], dkAcc[0][0][1]) * 0.25f;
-    dv[kvAt / 2u + 0u] = vec2<f32>(dvAcc[0][0][0], dvAcc[0][0][1]);
     dk[kvAt / 2u + 1u] = vec2<f32>(dkAcc[0][0][2], dkAcc[0][0][3]) * 0.25f;
-    dv[kvAt / 2u + 1u] = vec2<f32>(dvAcc[0][0][2], dvAcc[0][0][3]);
     dk[kvAt / 2u + 2u] = vec2<f32>(dkAcc[0][1][0], dkAcc[0][1][1]) * 0.25f;
-    dv[kvAt / 2u + 2u] = vec2<f32>(dvAcc[0][1][0], dvAcc[0][1][1]);
     dk[kvAt / 2u + 3u] = vec2<f32>(dkAcc[0][1][2], dkAcc[0][1][3]) * 0.25f;
-    dv[kvAt / 2u + 3u] = vec2<f32>(dvAcc[0][1][2], dvAcc[0][1][3]);
     dk[kvAt / 2u + 4u] = vec2<f32>(dkAcc[0][2][0], dkAcc[0][2][1]) * 0.25f;
-    dv[kvAt / 2u + 4u] = vec2<f32>(dvAcc[0][2][0], dvAcc[0][2][1]);
     dk[kvAt / 2u + 5u] = vec2<f32>(dkAcc[0][2][2], dkAcc[0][2][3]) * 0.25f;
-    dv[kvAt / 2u + 5u] = vec2<f32>(dvAcc[0][2][2], dvAcc[0][2][3]);
     dk[kvAt / 2u + 6u] = vec2<f32>(dkAcc[0][3][0], dkAcc[0][3][1]) * 0.25f;
-    dv[kvAt / 2u + 6u] = vec2<f32>(dvAcc[0][3][0], dvAcc[0][3][1]);
     dk[kvAt / 2u + 7u] = vec2<f32>(dkAcc[0][3][2], dkAcc[0][3][3]) * 0.25f;
+    dv[kvAt / 2u + 0u] = vec2<f32>(dvAcc[0][0][0], dvAcc[0][0][1]);
+    dv[kvAt / 2u + 1u] = vec2<f32>(dvAcc[0][0][2], dvAcc[0][0][3]);
+    dv[kvAt / 2u + 2u] = vec2<f32>(dvAcc[0][1][0], dvAcc[0][1][1]);
+    dv[kvAt / 2u + 3u] = vec2<f32>(dvAcc[0][1][2], dvAcc[0][1][3]);
+    dv[kvAt / 2u + 4u] = vec2<f32>(dvAcc[0][2][0], dvAcc[0][2][1]);
+    dv[kvAt / 2u + 5u] = vec2<f32>(dvAcc[0][2][2], dvAcc[0][2][3]);
+    dv[kvAt / 2u + 6u] = vec2<f32>(dvAcc[0][3][0], dvAcc[0][3][1]);
     dv[kvAt / 2u + 7u] = vec2<f32>(dvAcc[0][3][2], dvAcc[0][3][3]);
   }
 }

@@ -246,20 +246,20 @@ fn dkvBlock(group: u32, lid: u32, loadLane: u32) {
   if (firstPos + 0u < 48u) {
     let kvAt = rows[0] * 64u + kvHead * 32u;
     dk[kvAt / 4u + 0u] = dkAcc[0][0] * 0.1767766922712326f;
-    dv[kvAt / 4u + 0u] = dvAcc[0][0];
     dk[kvAt / 4u + 1u] = dkAcc[0][1] * 0.1767766922712326f;
-    dv[kvAt / 4u + 1u] = dvAcc[0][1];
     dk[kvAt / 4u + 2u] = dkAcc[0][2] * 0.1767766922712326f;
-    dv[kvAt / 4u + 2u] = dvAcc[0][2];
     dk[kvAt / 4u + 3u] = dkAcc[0][3] * 0.1767766922712326f;
-    dv[kvAt / 4u + 3u] = dvAcc[0][3];
     dk[kvAt / 4u + 4u] = dkAcc[0][4] * 0.1767766922712326f;
-    dv[kvAt / 4u + 4u] = dvAcc[0][4];
     dk[kvAt / 4u + 5u] = dkAcc[0][5] * 0.1767766922712326f;
-    dv[kvAt / 4u + 5u] = dvAcc[0][5];
     dk[kvAt / 4u + 6u] = dkAcc[0][6] * 0.1767766922712326f;
-    dv[kvAt / 4u + 6u] = dvAcc[0][6];
     dk[kvAt / 4u + 7u] = dkAcc[0][7] * 0.1767766922712326f;
+    dv[kvAt / 4u + 0u] = dvAcc[0][0];
+    dv[kvAt / 4u + 1u] = dvAcc[0][1];
+    dv[kvAt / 4u + 2u] = dvAcc[0][2];
+    dv[kvAt / 4u + 3u] = dvAcc[0][3];
+    dv[kvAt / 4u + 4u] = dvAcc[0][4];
+    dv[kvAt / 4u + 5u] = dvAcc[0][5];
+    dv[kvAt / 4u + 6u] = dvAcc[0][6];
     dv[kvAt / 4u + 7u] = dvAcc[0][7];
   }
 }
