@@ -244,7 +244,7 @@ export type AttentionCausalBounds = 'subgroup' | 'block';
  * docs/results/issue8/stop27/row-variants.md; ad hoc at the other R): S 64, hd 16: forward 0.80 (R 2)
  * / 0.84 (R 4), backward 0.83 / 0.79; S 128, hd 32: forward 0.76 / 0.68, backward 0.86 / 0.81. A
  * lane's own rows, accumulators and softmax state are arrays indexed by constants, which lavapipe keeps
- * in registers (spilled to its stack past them: still cheaper than gathers). A uniform branch that
+ * in registers where they fit (past that, on its stack: the times above include whatever that costs). A uniform branch that
  * skipped a slot's work past its rows' last key cost more than the work (0.92 against 0.81 at S 64), so
  * slots compute masked keys as the R = 1 kernel does. An adapter whose minimum subgroup is wider than a
  * workgroup (none known) keeps R = 1: the slot layout assumes whole subgroups in a workgroup.
