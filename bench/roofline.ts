@@ -71,6 +71,28 @@ export function issueListShare(ops: readonly Pick<Roofline, 'op' | 'dispatches' 
   return { dispatches: mine.reduce((s, o) => s + o.dispatches, 0), microseconds, share: total > 0 ? microseconds / total : 0 };
 }
 
+/**
+ * What a per-row share target asks of the issue's list of per-row kernels, against the memory-bound
+ * time of their bytes (the bench's copy bandwidth). The listed kernels may cost at most
+ * target / (1 - target) × the step without them (the in-place reading: share = cost ÷ (without + cost));
+ * `budgetOverFloor` is that budget over their memory-bound time, the aggregate ratio to a copy of their
+ * bytes they would have to reach, and `nowOverFloor` the ratio they are at in place today. `mathMs`: the
+ * listed ops' counted FLOPs (attention's) at the given GFLOP/s (the dense GEMM's peak), time no byte count shows.
+ */
+export function issueListBudget(
+  ops: readonly Pick<Roofline, 'op' | 'memoryBoundUs'>[],
+  inPlace: { readonly withoutMs: number; readonly costMs: number },
+  target: number,
+  math?: { readonly flopsByOp: Readonly<Record<string, number>>; readonly gflops: number },
+): { budgetMs: number; memoryBoundMs: number; budgetOverFloor: number; nowOverFloor: number; mathMs: number } {
+  if (!(target > 0 && target < 1)) throw new Error(`issueListBudget: a share target in (0, 1), got ${target}`);
+  const budgetMs = (target / (1 - target)) * inPlace.withoutMs;
+  const memoryBoundMs = ops.filter((o) => issueListPerRow(o.op)).reduce((s, o) => s + o.memoryBoundUs, 0) / 1000;
+  const listedFlops = math ? Object.entries(math.flopsByOp).filter(([op]) => issueListPerRow(op)).reduce((s, [, f]) => s + f, 0) : 0;
+  const mathMs = math && math.gflops > 0 ? listedFlops / (math.gflops * 1e6) : 0;
+  return { budgetMs, memoryBoundMs, budgetOverFloor: memoryBoundMs > 0 ? budgetMs / memoryBoundMs : Infinity, nowOverFloor: memoryBoundMs > 0 ? inPlace.costMs / memoryBoundMs : Infinity, mathMs };
+}
+
 export interface DispatchCost {
   readonly op: string;
   readonly label: string;

@@ -43,7 +43,7 @@ import { matmulProgram } from '../compiler/kernels/matmul.ts';
 import { crossEntropyProgram } from '../compiler/kernels/cross-entropy.ts';
 import { attentionBackwardPrepProgram, attentionBackwardRowProgram, attentionRowLoads, attentionRowProgram, attentionRowsPerLane } from '../compiler/kernels/attention.ts';
 import type { KernelBinding } from '../compiler/kernels/types.ts';
-import { moeCombineBackwardProgram, moeCombineProgram } from '../compiler/kernels/moe-combine.ts';
+import { moeCombineBackwardProgram, moeCombineNormGradInKernel, moeCombineProgram } from '../compiler/kernels/moe-combine.ts';
 import { routerBackwardProgram } from '../compiler/kernels/router.ts';
 import { moePermuteSerialCase } from '../compiler/kernels/moe-permute.ts';
 import { auxLossProgram, auxLossWorkgroup } from '../compiler/kernels/aux-loss.ts';
@@ -189,6 +189,15 @@ function cases(): Case[] {
       name: `${model} combine backward, then the router backward → one (fuse-combine-router-grad)`,
       programs: [[moeCombineBackwardProgram({ tokens, topK, dim, gatedShared: false }, caps), routerBackwardProgram({ tokens, topK, ...router, selectionBias: false, dProbs: 'full' })], moeCombineBackwardProgram({ tokens, topK, dim, gatedShared: false, router }, caps)],
     });
+    // fuse-norm-grad-combine-grad: the rows kernel only where the norm has the fused lane layout (the demo's 64-wide
+    // rows; qwen_tiny's 128 keep the unfused pair), with the residual addend and the router as the demo's layer 1 has them
+    if (moeCombineNormGradInKernel({ dim, gatedShared: false }, caps)) {
+      const norm = { rows: tokens, dim, eps: 1e-5, addend: true };
+      out.push({
+        name: `${model} norm backward (dx + dw + addend), then the combine and router backward → one (fuse-norm-grad-combine-grad)`,
+        programs: [[rmsnormBackwardDwProgram(norm, caps), moeCombineBackwardProgram({ tokens, topK, dim, gatedShared: false, router }, caps)], moeCombineBackwardProgram({ tokens, topK, dim, gatedShared: false, router, normGrad: { eps: 1e-5, addend: true } }, caps)],
+      });
+    }
     const permute = { tokens, experts, topK };
     const aux = { tokens, experts, topK, balanceCoef: 0.01, zLossCoef: 0, accumulate: false, total: true, grad: true };
     out.push({

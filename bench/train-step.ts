@@ -48,10 +48,12 @@ import {
   type MatmulPeak,
   type RunStats,
 } from './common.ts';
-import { classifyOp, classShares, dispatchBytes, dispatchRooflines, issueListPerRow, issueListShare, opRooflines, type Roofline } from './roofline.ts';
+import { classifyOp, classShares, dispatchBytes, dispatchRooflines, issueListBudget, issueListPerRow, issueListShare, opRooflines, type Roofline } from './roofline.ts';
 import { TorchStepDriver, type TorchBlock } from './torch-step.ts';
 
 const DEFAULT_FILE = 'models/demo.moe';
+/** Issue 8's per-row target: the per-row ops under this share of the step. */
+const PER_ROW_TARGET = 0.15;
 const MODELS_DIR = 'models';
 
 /**
@@ -364,6 +366,8 @@ async function run(opts: BenchOptions): Promise<BenchReport> {
     process.stdout.write(
       `  per-row ops ${fmt(100 * result.classes['per-row'].share)} % of the step's GPU time (target < 15 %); copy bandwidth ${fmt(bandwidth.gbPerSecond, 2)} GB/s; losses agree to ${result.losses.maxRelDiff.toExponential(1)} over ${result.losses.steps} common steps\n`,
     );
+    const b = result.perRowIssueList.budget;
+    process.stdout.write(`  the issue's list under 15 % in place: at most ${fmt(b.budgetMs, 2)} ms, ${fmtRatio(b.budgetOverFloor)}× the memory-bound time of their bytes (${fmt(b.memoryBoundMs, 2)} ms); today ${fmtRatio(b.nowOverFloor)}×\n`);
     return { json: result, markdown: markdown(result) };
   } finally {
     await torch.stop();
@@ -486,6 +490,13 @@ function summarise(m: {
       sums: issueListShare(ops),
       minima: issueListShare(opsMinimum),
       inPlace: { omitted: m.perRowInPlaceIssueList.omitted, wholeMs: m.perRowInPlaceIssueList.wholeMs, withoutMs: m.perRowInPlaceIssueList.withoutMs, share: m.perRowInPlaceIssueList.share, interval: m.perRowInPlaceIssueList.interval },
+      /** What < 15 % in place asks of them: their budget against the memory-bound time of their bytes (issueListBudget). */
+      budget: issueListBudget(
+        ops,
+        { withoutMs: m.perRowInPlaceIssueList.withoutMs.median, costMs: m.perRowInPlaceIssueList.wholeMs.median - m.perRowInPlaceIssueList.withoutMs.median },
+        PER_ROW_TARGET,
+        { flopsByOp: m.flops.byOp, gflops: m.peak.gflops },
+      ),
     },
   };
 }
@@ -493,6 +504,15 @@ function summarise(m: {
 export type TrainStepResult = ReturnType<typeof summarise>;
 
 const kb = (bytes: number): string => (bytes / 1024).toFixed(0);
+
+/** What the per-row target asks of the issue's list, in words (issueListBudget). */
+function budgetSentence(b: ReturnType<typeof issueListBudget>): string {
+  return (
+    `**What < ${fmt(100 * PER_ROW_TARGET, 0)} % in place asks of the listed kernels:** at most ${fmt(b.budgetMs, 2)} ms in place (${fmt(PER_ROW_TARGET / (1 - PER_ROW_TARGET), 3)} × the step without them); ` +
+    `a copy of their bytes at the copy bandwidth above takes ${fmt(b.memoryBoundMs, 2)} ms, so they would have to run at ${fmtRatio(b.budgetOverFloor)}× their memory-bound time in aggregate (today ${fmtRatio(b.nowOverFloor)}× in place); ` +
+    `their counted FLOPs (attention's) at the dense GEMM's peak above take another ${fmt(b.mathMs, 2)} ms.`
+  );
+}
 
 /** Rows of a roofline table: op (or kernel), class, dispatches, GPU µs, share, KiB, memory-bound µs, ratio. */
 export function rooflineRows(rows: readonly (Roofline & { label?: string })[]): string[][] {
@@ -563,6 +583,7 @@ function markdown(r: TrainStepResult): string {
     `**Per-row/elementwise ops: ${fmt(100 * perRow.share)} % of the step's GPU time** (${fmt(perRow.microseconds / 1000, 2)} ms in ${perRow.dispatches} dispatches; issue 8's target < 15 %); matmul-like ${fmt(100 * r.classes['matmul-like'].share)} %.`,
     `**In place** (the whole step against the step without its ${r.perRowInPlace.omitted} per-row dispatches, ${r.perRowInPlace.wholeMs.runs} alternating rounds after the timed blocks): ${fmt(r.perRowInPlace.withoutMs.median)} ms against ${fmt(r.perRowInPlace.wholeMs.median)} ms (medians), so the per-row ops cost **${fmt(100 * r.perRowInPlace.share)} % of the step** [95 % interval of the median ${fmt(100 * r.perRowInPlace.interval[0])}–${fmt(100 * r.perRowInPlace.interval[1])} %]: what the step loses to them where they run, where the sums above count each dispatch alone.`,
     `**By the issue's own list of per-row kernels** (attention forward and backward in, AdamW and the gradient norm out; \`issueListPerRow\` in bench/roofline.ts): ${fmt(100 * r.perRowIssueList.sums.share)} % of the GPU time (${fmt(r.perRowIssueList.sums.microseconds / 1000, 2)} ms in ${r.perRowIssueList.sums.dispatches} dispatches; by minima ${fmt(100 * r.perRowIssueList.minima.share)} %), **${fmt(100 * r.perRowIssueList.inPlace.share)} % in place** [${fmt(100 * r.perRowIssueList.inPlace.interval[0])}–${fmt(100 * r.perRowIssueList.inPlace.interval[1])} %] (${r.perRowIssueList.inPlace.wholeMs.runs} more alternating rounds, ${r.perRowIssueList.inPlace.omitted} dispatches left out).`,
+    ...(r.perRowIssueList.budget ? [budgetSentence(r.perRowIssueList.budget)] : []),
     '',
     markdownTable(
       ['IR op', 'class', 'dispatches', 'GPU µs', 'share', 'KiB', 'memory-bound µs', 'ratio', 'min µs', 'min ratio'],

@@ -18,7 +18,8 @@ import { BufferLimitError } from '../lower/model.ts';
 import { embeddingBackwardCase, embeddingCase, embeddingNormInKernel, embeddingSortCase, embeddingSortInKernel } from '../kernels/embedding.ts';
 import { matmulCase, matmulNormInKernel, matmulRopeInKernel, type MatmulParams } from '../kernels/matmul.ts';
 import { groupedMatmulBackwardParams, groupedMatmulCase, groupedMatmulDwCase, type GroupedMatmulParams } from '../kernels/grouped-matmul.ts';
-import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel, moeCombineRouterGradInKernel, moeGatherProjectInKernel } from '../kernels/moe-combine.ts';
+import { moeCombineBackwardCase, moeCombineCase, moeCombineNormInKernel, moeCombineRouterGradInKernel,
+  moeCombineNormGradInKernel, moeGatherProjectInKernel } from '../kernels/moe-combine.ts';
 import { moeGatherCase, moePermuteCases, moePermuteSerialCase, moePermuteVariant, permuteBlocks } from '../kernels/moe-permute.ts';
 import { reduceCase } from '../kernels/reduce.ts';
 import { sdProxyCase } from '../kernels/sd-proxy.ts';
@@ -210,6 +211,22 @@ function sgdParams(a: NodeOf<'sgd'>['attrs'], length: number) {
 }
 
 /**
+ * The RMSNorm backward on buffers (rmsnorm_grad, and fuse-norm-grad-combine-grad where its kernel cannot run the
+ * norm itself): dx (+ addend) and dw in one lane dispatch where the layout allows (rmsnormGradLayout), else two.
+ */
+function emitRmsnormGrad(c: LoweringContext, p: { rows: number; dim: number; eps: number }, b: { dy: number; x: number; w: number; rstd: number; addend?: number; dx: number; dw: number }): void {
+  const addend = b.addend !== undefined;
+  // dy4, x4: the fused lane kernel's vec4 views of dy and x (the same buffers, read only).
+  const io = { dy: b.dy, x: b.x, w: b.w, ...(addend ? { addend: b.addend } : {}), rstd: b.rstd, dx: b.dx, dw: b.dw, dy4: b.dy, x4: b.x };
+  if (rmsnormGradLayout(c.caps, p.dim) === 'fused-lane') {
+    c.emit(rmsnormBackwardDwCase({ ...p, addend }, c.caps), io);
+    return;
+  }
+  c.emit(rmsnormBackwardCase({ ...p, addend }, c.caps), io);
+  c.emit(rmsnormWeightGradCase(p, c.caps), io);
+}
+
+/**
  * A node that writes rows and RMS-normalises them (fuse-combine-norm, fuse-embedding-norm: outputs
  * out, y, rstd) on a layout whose kernel cannot: the rmsnorm kernel of out, weight operand `weight`.
  */
@@ -353,16 +370,8 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   rmsnorm_grad: (n, c) => {
     // Inputs: dy, x, w, rstd (kept from the forward), and an optional addend that dx is added to.
     const [rows, dim] = c.inputType(1).shape;
-    const p = { rows, dim, eps: n.attrs.eps };
-    const addend = n.inputs.length === 5;
-    // dy4, x4: the fused lane kernel's vec4 views of dy and x (the same buffers, read only).
-    const io = { dy: c.input(0), x: c.input(1), w: c.input(2), ...(addend ? { addend: c.input(4) } : {}), rstd: c.input(3), dx: c.output(0), dw: c.output(1), dy4: c.input(0), x4: c.input(1) };
-    if (rmsnormGradLayout(c.caps, dim) === 'fused-lane') {
-      c.emit(rmsnormBackwardDwCase({ ...p, addend }, c.caps), io);
-      return;
-    }
-    c.emit(rmsnormBackwardCase({ ...p, addend }, c.caps), io);
-    c.emit(rmsnormWeightGradCase(p, c.caps), io);
+    const addend = n.inputs.length === 5 ? c.input(4) : undefined;
+    emitRmsnormGrad(c, { rows, dim, eps: n.attrs.eps }, { dy: c.input(0), x: c.input(1), w: c.input(2), rstd: c.input(3), addend, dx: c.output(0), dw: c.output(1) });
   },
   layernorm: (n, c) => {
     const [rows, dim] = c.inputType(0).shape;
@@ -576,24 +585,51 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
   moe_combine_grad: (n, c) => {
     // Inputs: dOut, ys, permRow, weights, srcToken, srcSlot (the dispatch's row → assignment map); with
     // `router` (fuse-combine-router-grad) then probs, idx, dProbs: the router's backward from dWeights,
-    // in the combine backward's rows where it can, else by router_backward after it.
+    // in the combine backward's rows where it can, else by router_backward after it. With `normGrad`
+    // (fuse-norm-grad-combine-grad) input 0 is a norm's dy, x, w, rstd (and addend) come last and d_out is that
+    // norm's dx (the last two outputs dx, dw): in the combine backward's token rows where it can, else the norm
+    // backward's kernels run first and the combine backward reads their dx.
     const [rows, dim] = c.inputType(1).shape;
     const tokens = rows / n.attrs.topK;
     const p = { tokens, topK: n.attrs.topK, dim, gatedShared: false };
-    const io = { d_out: c.input(0), y: c.input(1), topk_w: c.input(3), perm_row: c.input(2), src_token: c.input(4), src_slot: c.input(5), d_y: c.output(0), d_topk_w: c.output(1) };
     const router = n.attrs.router;
+    const normGrad = n.attrs.normGrad;
+    const routerIo: Record<string, number> = router ? { probs: c.input(6), topk_idx: c.input(7), d_probs: c.input(8), d_logits: c.output(2) } : {};
+    const routerKernel = router && { experts: c.inputType(6).shape[1], scoring: router.score, normalize: router.normalize, scale: router.scale };
+    let dOut = c.input(0);
+    if (normGrad) {
+      const at = router ? 9 : 6;
+      const outAt = router ? 3 : 2;
+      const norm = { dy: c.input(0), x: c.input(at), w: c.input(at + 1), rstd: c.input(at + 2), addend: normGrad.addend ? c.input(at + 3) : undefined, dx: c.output(outAt), dw: c.output(outAt + 1) };
+      if (moeCombineNormGradInKernel(p, c.caps) && (!router || moeCombineRouterGradInKernel(p, c.caps))) {
+        const { addend, ...io } = norm;
+        c.emit(moeCombineBackwardCase({ ...p, router: routerKernel, normGrad: { eps: normGrad.eps, addend: addend !== undefined } }, c.caps), {
+          ...io,
+          ...(addend !== undefined ? { addend } : {}),
+          y: c.input(1),
+          topk_w: c.input(3),
+          perm_row: c.input(2),
+          src_token: c.input(4),
+          d_y: c.output(0),
+          d_topk_w: c.output(1),
+          ...routerIo,
+        });
+        return;
+      }
+      emitRmsnormGrad(c, { rows: tokens, dim, eps: normGrad.eps }, norm);
+      dOut = norm.dx;
+    }
+    const io = { d_out: dOut, y: c.input(1), topk_w: c.input(3), perm_row: c.input(2), src_token: c.input(4), src_slot: c.input(5), d_y: c.output(0), d_topk_w: c.output(1) };
     if (!router) {
       c.emit(moeCombineBackwardCase(p, c.caps), io);
       return;
     }
-    const experts = c.inputType(6).shape[1];
-    const routerIo = { probs: c.input(6), topk_idx: c.input(7), d_probs: c.input(8), d_logits: c.output(2) };
     if (moeCombineRouterGradInKernel(p, c.caps)) {
-      c.emit(moeCombineBackwardCase({ ...p, router: { experts, scoring: router.score, normalize: router.normalize, scale: router.scale } }, c.caps), { ...io, ...routerIo });
+      c.emit(moeCombineBackwardCase({ ...p, router: routerKernel }, c.caps), { ...io, ...routerIo });
       return;
     }
     c.emit(moeCombineBackwardCase(p, c.caps), io);
-    c.emit(routerBackwardCase({ ...routerParams(router, tokens, experts), dProbs: 'full' }), { ...routerIo, d_topk_w: c.output(1) });
+    c.emit(routerBackwardCase({ ...routerParams(router, tokens, routerKernel!.experts), dProbs: 'full' }), { ...routerIo, d_topk_w: c.output(1) });
   },
   aux_loss: (n, c) => {
     // Inputs: x, idx, dLoss when fused with its gradient (fuse-aux-loss), then an addend

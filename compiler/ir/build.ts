@@ -136,6 +136,11 @@ export const ir = {
    *  (fuse-combine-router-grad): (dYs, dWeights, dLogits). */
   moeCombineGradRouter: (operands: readonly Value[], topK: number, probs: Value, idx: Value, dProbs: Value, router: OpAttrs['router_grad']) =>
     all('moe_combine_grad', [...operands, probs, idx, dProbs], { topK, router }) as [Value, Value, Value],
+  /** A combine backward whose d_out is rmsnorm_grad(dy, x, w, rstd[, addend])'s dx, run by the node itself
+   *  (fuse-norm-grad-combine-grad): `rest` are the combine's operands after d_out; dy first, x, w, rstd (and addend)
+   *  appended; outputs the combine backward's, then dx and dw. */
+  moeCombineGradNormGrad: (combine: NodeOf<'moe_combine_grad'>, rest: readonly Value[], norm: { dy: Value; x: Value; w: Value; rstd: Value; addend?: Value; eps: number }) =>
+    all('moe_combine_grad', [norm.dy, ...rest, norm.x, norm.w, norm.rstd, ...(norm.addend ? [norm.addend] : [])], { ...combine.attrs, normGrad: { eps: norm.eps, addend: norm.addend !== undefined } }),
   auxLoss: (x: Value, idx: Value, a: OpAttrs['aux_loss']) => one('aux_loss', [x, idx], a),
   auxLossGrad: (dLoss: Value, x: Value, idx: Value, a: OpAttrs['aux_loss_grad']) => one('aux_loss_grad', [dLoss, x, idx], a),
   /** The loss and its gradient w.r.t. x (scaled by dLoss) from one node. */

@@ -316,12 +316,26 @@ const INFER: { [K in OpName]: Infer<K> } = {
   moe_combine_grad: (ins, a) => {
     // dOut, ys, permRow, weights, srcToken, srcSlot → dYs, dWeights; with `router` (fuse-combine-router-grad)
     // also router_grad's probs, idx, dProbs → dLogits
-    arity('moe_combine_grad', ins, a.router ? 9 : 6);
-    if (!a.router) return [f32(ins[1].shape), f32(ins[3].shape)];
-    const [probs, idx, dProbs] = ins.slice(6);
-    expect(a.router.topK === a.topK && sameShape(idx.shape, ins[3].shape) && idx.dtype === 'i32', 'moe_combine_grad', `the router's idx ${formatType(idx)} must be i32[${ins[3].shape.join(',')}] (top-${a.topK})`);
-    expect(probs.dtype === 'f32' && probs.shape.length === 2 && probs.shape[0] === ins[3].shape[0] && sameShape(dProbs.shape, probs.shape), 'moe_combine_grad', `the router's probs ${formatType(probs)} and dProbs ${formatType(dProbs)} must be f32[${ins[3].shape[0]},E]`);
-    return [f32(ins[1].shape), f32(ins[3].shape), f32(probs.shape)];
+    // with `normGrad` (fuse-norm-grad-combine-grad) operand 0 is the norm's dy and x, w, rstd[, addend] come last → + dx, dw
+    const routerArity = a.router ? 3 : 0;
+    const normArity = a.normGrad ? (a.normGrad.addend ? 4 : 3) : 0;
+    arity('moe_combine_grad', ins, 6 + routerArity + normArity);
+    const out = [f32(ins[1].shape), f32(ins[3].shape)];
+    if (a.router) {
+      const [probs, idx, dProbs] = ins.slice(6, 9);
+      expect(a.router.topK === a.topK && sameShape(idx.shape, ins[3].shape) && idx.dtype === 'i32', 'moe_combine_grad', `the router's idx ${formatType(idx)} must be i32[${ins[3].shape.join(',')}] (top-${a.topK})`);
+      expect(probs.dtype === 'f32' && probs.shape.length === 2 && probs.shape[0] === ins[3].shape[0] && sameShape(dProbs.shape, probs.shape), 'moe_combine_grad', `the router's probs ${formatType(probs)} and dProbs ${formatType(dProbs)} must be f32[${ins[3].shape[0]},E]`);
+      out.push(f32(probs.shape));
+    }
+    if (a.normGrad) {
+      const [x, w, rstd, addend] = ins.slice(6 + routerArity);
+      const dy = ins[0];
+      expect(x.dtype === 'f32' && x.shape.length === 2 && sameShape(dy.shape, x.shape) && dy.dtype === 'f32', 'moe_combine_grad', `the norm's dy ${formatType(dy)} and x ${formatType(x)} must be one f32[T,D]`);
+      expect(sameShape(w.shape, [x.shape[1]]) && w.dtype === 'f32' && sameShape(rstd.shape, [x.shape[0]]) && rstd.dtype === 'f32', 'moe_combine_grad', `the norm's w ${formatType(w)} and rstd ${formatType(rstd)} must be f32[${x.shape[1]}] and f32[${x.shape[0]}]`);
+      if (addend) expect(sameShape(addend.shape, x.shape) && addend.dtype === 'f32', 'moe_combine_grad', `the norm's addend ${formatType(addend)} must be ${formatType(x)}`);
+      out.push(f32(x.shape), f32(w.shape));
+    }
+    return out;
   },
   aux_loss: (ins) => {
     // probs|logits, idx; + dLoss when fused with its gradient (fuse-aux-loss): loss, then d_x;

@@ -754,6 +754,17 @@ const OPS: { [K in OpName]: Impl<K> } = {
   },
 
   moe_combine_grad: (n, ins) => {
+    if (n.attrs.normGrad) {
+      // fuse-norm-grad-combine-grad: exactly the rmsnorm_grad it runs, then the combine backward of its dx
+      const { normGrad, ...attrs } = n.attrs;
+      const at = 6 + (attrs.router ? 3 : 0);
+      const normInputs = [n.inputs[0], ...n.inputs.slice(at)];
+      const normNode = { ...n, op: 'rmsnorm_grad', attrs: { eps: normGrad.eps }, inputs: normInputs, types: n.types.slice(-2) };
+      const [dx, dw] = OPS.rmsnorm_grad(normNode as never, [ins[0], ...ins.slice(at)], {}) as Float64Array[];
+      const combineNode = { ...n, attrs, inputs: n.inputs.slice(0, at), types: n.types.slice(0, -2) };
+      const combined = OPS.moe_combine_grad(combineNode as never, [dx, ...ins.slice(1, at)], {}) as Float64Array[];
+      return [...combined, dx, dw];
+    }
     if (n.attrs.router) {
       // fuse-combine-router-grad: exactly the combine backward, then router_grad of its dWeights
       const [dYs, dW] = OPS.moe_combine_grad({ ...n, attrs: { topK: n.attrs.topK }, inputs: n.inputs.slice(0, 6), types: n.types.slice(0, 2) } as never, ins.slice(0, 6), {}) as Float64Array[];

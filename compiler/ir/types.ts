@@ -130,8 +130,10 @@ export interface OpAttrs {
   moe_combine: { topK: number; norm?: { eps: number } };
   /** With `router` (fuse-combine-router-grad, router_grad's attrs) the combine backward also differentiates
    *  the router from its own dWeights: operands probs, idx, dProbs appended (router_grad's 2nd to 4th), dLogits
-   *  appended to the outputs. */
-  moe_combine_grad: { topK: number; router?: OpAttrs['router_grad'] };
+   *  appended to the outputs. With `normGrad` (fuse-norm-grad-combine-grad) d_out is the dx (+ addend) of an
+   *  rmsnorm_grad the node runs itself: operand 0 is that norm's dy, and its x, w, rstd (and the addend when
+   *  `addend`) come last (after the router's); its dx and dw are the last two outputs. */
+  moe_combine_grad: { topK: number; router?: OpAttrs['router_grad']; normGrad?: { eps: number; addend: boolean } };
   aux_loss: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   aux_loss_grad: { kind: 'load_balance' | 'z_loss'; coef: number; experts: number; topK: number };
   cross_entropy: Record<string, never>;

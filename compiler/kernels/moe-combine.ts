@@ -25,7 +25,7 @@
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { InternalError } from '../../base/errors.ts';
 import { routerBackwardOracle, routerBackwardParts, routerBackwardTag, type RouterBackwardParams } from './router.ts';
-import { rowNormInKernel, rowNormOracle, rowNormOutBindings, rowNormParams, type RowNorm } from './rmsnorm.ts';
+import { laneBroadcast, normRowLayout, rmsnormBackwardOracle, rmsnormGradLayout, rmsnormWeightGradOracle, rowNormInKernel, rowNormOracle, rowNormOutBindings, rowNormParams, type RowNorm } from './rmsnorm.ts';
 import { ceilDiv, rowUnits, spreadWorkgroups, type KernelBinding, type KernelCase, type KernelProgram } from './types.ts';
 
 export interface MoeCombineParams {
@@ -68,6 +68,13 @@ export interface MoeCombineBackwardParams {
    * (the same sums) and then the token's router backward. Only where moeCombineRouterGradInKernel says so.
    */
   readonly router?: { readonly experts: number; readonly scoring: 'softmax' | 'sigmoid'; readonly normalize: boolean; readonly scale: number };
+  /**
+   * Run the RMSNorm backward whose dx (+ addend) is d_out in front, in the same rows (fuse-norm-grad-combine-grad):
+   * bindings dy, x, w, rstd (and addend) in, dx and dw out, in place of d_out; invocation t computes its token's dx
+   * row as rmsnorm_backward_dw_lane does and uses each vec4 for the token's d_y rows (scattered by perm_row) and
+   * dots as it stores it. Only where moeCombineNormGradInKernel says so.
+   */
+  readonly normGrad?: { readonly eps: number; readonly addend: boolean };
 }
 
 const WORKGROUP = 256;
@@ -188,8 +195,83 @@ export function moeCombineRouterGradInKernel(p: Pick<MoeCombineBackwardParams, '
   return moeCombineVariant(caps) === 'rows' && !p.gatedShared;
 }
 
+/**
+ * Whether the combine backward can run the RMSNorm backward in front of it itself (fuse-norm-grad-combine-grad):
+ * the `rows` variant, vec4 rows, and the norm's fused lane layout (rmsnormGradLayout 'fused-lane': the kernel it
+ * replaces, whose sums and dw columns the partials repeat), without a gated shared expert. Elsewhere the lowering
+ * runs the norm backward first and the combine backward reads its dx.
+ */
+export function moeCombineNormGradInKernel(p: Pick<MoeCombineBackwardParams, 'dim' | 'gatedShared'>, caps: RowKernelCaps): boolean {
+  return moeCombineVariant(caps) === 'rows' && rowUnits(p.dim).vec4 && rmsnormGradLayout(caps, p.dim) === 'fused-lane' && !p.gatedShared && p.dim * 4 <= UNIFORM_BINDING_BYTES;
+}
+
+/** The portable maxUniformBufferBindingSize: the norm weight's uniform binding (see combineBackwardNormProgram). */
+const UNIFORM_BINDING_BYTES = 65536;
+
+/** fuse-norm-grad-combine-grad's kernel: a token per invocation (see templates/moe_combine_backward_norm_rows). */
+function combineBackwardNormProgram(p: MoeCombineBackwardParams & { normGrad: NonNullable<MoeCombineBackwardParams['normGrad']> }, caps: RowKernelCaps): KernelProgram {
+  if (!moeCombineNormGradInKernel(p, caps)) throw new InternalError('moe combine backward: this layout cannot run the norm backward in front; run rmsnorm_grad before it');
+  const rows = p.tokens * p.topK;
+  const n = p.tokens * p.dim;
+  const l = normRowLayout({ rows: p.tokens, dim: p.dim, eps: p.normGrad.eps }, 'lane', caps, true);
+  const wg = l.workgroupSize[0];
+  const dimVec = p.dim / 4;
+  const colGroups = ceilDiv(dimVec, wg);
+  const { dispatch, dispatchX } = spreadWorkgroups(ceilDiv(p.tokens, wg) + colGroups);
+  const broadcast = laneBroadcast(caps, 'lane', true);
+  const addend = p.normGrad.addend;
+  const router = routerOf(p);
+  const routerParts = router && routerBackwardParts(router);
+  const v4 = { vec4: true } as const;
+  const bindings: KernelBinding[] = [
+    { name: 'dy', access: 'read', type: 'f32', length: n, ...v4 },
+    { name: 'x', access: 'read', type: 'f32', length: n, ...v4 },
+    // a uniform binding (array<vec4>, as every uniform): with the router and the addend the kernel binds 16 storage
+    // buffers without it, the most a stage may have on lavapipe (Dawn's limit); read by lane 0 and broadcast either way
+    { name: 'w', access: 'uniform', type: 'f32', length: p.dim },
+    ...(addend ? [{ name: 'addend', access: 'read' as const, type: 'f32' as const, length: n, ...v4 }] : []),
+    { name: 'rstd', access: 'read', type: 'f32', length: p.tokens, fill: { kind: 'float', lo: 0.5, hi: 2 } },
+    { name: 'y', access: 'read', type: 'f32', length: rows * p.dim, ...v4 },
+    { name: 'topk_w', access: 'read', type: 'f32', length: rows },
+    { name: 'perm_row', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: rows } },
+    { name: 'src_token', access: 'read', type: 'i32', length: rows, fill: { kind: 'int', lo: -1, hi: p.tokens } },
+    { name: 'dx', access: 'write', type: 'f32', length: n, ...v4 },
+    { name: 'dw', access: 'write', type: 'f32', length: p.dim, ...v4 },
+    { name: 'd_y', access: 'write', type: 'f32', length: rows * p.dim, ...v4 },
+    { name: 'd_topk_w', access: 'write', type: 'f32', length: rows },
+    ...(routerParts ? [...routerParts.inputs, routerParts.output] : []),
+  ];
+  return {
+    template: 'moe_combine_backward_norm_rows',
+    label: `moe_combine_bwd_normgrad${addend ? '_add' : ''}${router ? `_router_${routerBackwardTag(router)}` : ''}_${p.tokens}x${p.topK}_d${p.dim}_rows${broadcast ? '_sg' : ''}`,
+    params: {
+      ...l.params,
+      tokens: p.tokens,
+      dim: p.dim,
+      dimVec,
+      topK: p.topK,
+      slots: Array.from({ length: p.topK }, (_, s) => s),
+      lastSlot: p.topK - 1,
+      rowVec4: true,
+      colGroups,
+      addend,
+      broadcast,
+      router: routerParts?.params,
+      dispatchX,
+    },
+    bindings,
+    workgroupSize: [wg, 1, 1],
+    dispatch,
+    features: broadcast ? ['subgroups'] : [],
+  };
+}
+
 export function moeCombineBackwardProgram(p: MoeCombineBackwardParams, caps: RowKernelCaps, variant: MoeCombineVariant = moeCombineVariant(caps)): KernelProgram {
   check(p);
+  if (p.normGrad) {
+    if (variant !== 'rows') throw new InternalError('moe combine backward: only the rows variant runs the norm backward in front');
+    return combineBackwardNormProgram({ ...p, normGrad: p.normGrad }, caps);
+  }
   const rows = p.tokens * p.topK;
   const n = p.tokens * p.dim;
   const byRow = variant === 'rows';
@@ -260,7 +342,27 @@ export function moeCombineOracle(p: MoeCombineParams) {
   };
 }
 
-export function moeCombineBackwardOracle(p: MoeCombineBackwardParams) {
+export function moeCombineBackwardOracle(p: MoeCombineBackwardParams): (inputs: Inputs) => Record<string, Float32Array> {
+  if (p.normGrad) {
+    // fuse-norm-grad-combine-grad: exactly the norm backward (its dx rounded to f32, as stored), then the combine backward of it
+    const norm = { rows: p.tokens, dim: p.dim, eps: p.normGrad.eps, addend: p.normGrad.addend };
+    const { normGrad: _, ...plain } = p;
+    const combine = moeCombineBackwardOracle(plain);
+    return (inputs) => {
+      const { dx } = rmsnormBackwardOracle(norm)(inputs);
+      const { dw } = rmsnormWeightGradOracle(norm)(inputs);
+      // the kernel scatters by perm_row (it binds no src_slot): the row → assignment map is perm_row's inverse, the
+      // rows no assignment names are padding (for a consistent routing, exactly the src_token / src_slot given)
+      const rows = p.tokens * p.topK;
+      const srcToken = new Int32Array(rows).fill(-1);
+      const srcSlot = new Int32Array(rows);
+      for (let a = 0; a < rows; a++) {
+        const row = inputs.perm_row[a];
+        if (row >= 0) [srcToken[row], srcSlot[row]] = [Math.floor(a / p.topK), a % p.topK];
+      }
+      return { ...combine({ ...inputs, d_out: dx, src_token: srcToken, src_slot: srcSlot }), dx, dw };
+    };
+  }
   return (inputs: Inputs): Record<string, Float32Array> => {
     const { tokens: T, topK: K, dim: D } = p;
     const rows = T * K;

@@ -15,6 +15,7 @@ import { fuseCombineRouterGrad } from './fuse-combine-router-grad.ts';
 import { fuseEmbeddingNorm } from './fuse-embedding-norm.ts';
 import { fuseEmbeddingSort } from './fuse-embedding-sort.ts';
 import { fuseNormMatmul } from './fuse-norm-matmul.ts';
+import { fuseNormGradCombineGrad } from './fuse-norm-grad-combine-grad.ts';
 import { fuseRouterLogits } from './fuse-router-logits.ts';
 import { fuseCrossEntropy } from './fuse-cross-entropy.ts';
 import { fuseExpertWeight } from './fuse-expert-weight.ts';
@@ -68,6 +69,7 @@ export const PASSES: readonly PassInfo[] = [
   { name: 'fuse-grad-x-add', summary: 'moe_gather_grad(a, permRow, b) of two grouped data gradients as the un-permute of one, b\'s GEMM adding a in its epilogue (in place)', optional: true, run: (g) => fuseGradXAdd(g) },
   { name: 'fuse-gather-grad-matmul', summary: 'matmul_add(dl, W_r, moe_gather_grad(...)) as one un-permute adding the router logits\' input gradient in its row pass', optional: true, run: (g) => fuseGatherGradMatmul(g) },
   { name: 'fuse-combine-router-grad', summary: 'router_grad(moe_combine_grad(...) dWeights) as one combine backward also differentiating the router (a token\'s k dots and its router backward in one invocation on CPU adapters)', optional: true, run: (g) => fuseCombineRouterGrad(g) },
+  { name: 'fuse-norm-grad-combine-grad', summary: 'moe_combine_grad(rmsnorm_grad(...) dx) as one combine backward running the norm backward in front (a token\'s dx row handed to its expert rows as it is stored, on CPU adapters)', optional: true, run: (g) => fuseNormGradCombineGrad(g) },
   { name: 'fuse-swiglu-gemm', summary: 'SwiGLU into the grouped GEMMs beside it: h in the up GEMM\'s epilogue, (dg, du) in the down data-gradient GEMM\'s', optional: true, run: (g) => fuseSwigluGemm(g) },
   { name: 'optimizer', summary: 'global-norm clipping and one AdamW update per param (update.<p>, state.<p>.*)', run: (g, ctx) => optimizer(g, ctx.optimizer ?? DEFAULT_OPTIMIZER) },
 ];
@@ -79,7 +81,7 @@ export const PASSES: readonly PassInfo[] = [
 // choosing the default; `npm run bench -- train-step --set train.model=demo_sd` on each build
 // reproduces the comparison). It stays available
 // (`sdmoec opt --passes=fuse-expert-weight`) for adapters where memory or bandwidth favour it.
-export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-dispatch', 'fuse-loss-sum', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-grad-x-add', 'fuse-gather-grad-matmul', 'fuse-combine-router-grad', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
+export const TRAINING_PIPELINE: readonly string[] = ['autodiff', 'simplify', 'cse', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-dispatch', 'fuse-loss-sum', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-grad-x-add', 'fuse-gather-grad-matmul', 'fuse-combine-router-grad', 'fuse-norm-grad-combine-grad', 'fuse-swiglu-gemm', 'optimizer', 'cse'];
 
 /** The forward-only program used for evaluation. */
 export const EVALUATION_PIPELINE = ['simplify', 'cse', 'fuse-matmul-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-swiglu-gemm'] as const;

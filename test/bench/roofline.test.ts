@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { matmulProgram } from '../../compiler/kernels/matmul.ts';
 import { compareMarkdown, type ComparedResult } from '../../bench/compare.ts';
-import { classifyOp, classShares, dispatchBytes, dispatchRooflines, issueListPerRow, issueListShare, memoryBoundUs, opRooflines } from '../../bench/roofline.ts';
+import { classifyOp, classShares, dispatchBytes, dispatchRooflines, issueListBudget, issueListPerRow, issueListShare, memoryBoundUs, opRooflines } from '../../bench/roofline.ts';
 import { fmtRatio, headlineTorch, lossAgreement, pickModelFile, torchSummaries } from '../../bench/train-step.ts';
 
 describe('dispatchBytes', () => {
@@ -68,6 +68,33 @@ describe('issueListPerRow (the issue\'s own list of per-row kernels)', () => {
     ];
     expect(issueListShare(ops)).toEqual({ dispatches: 5, microseconds: 40, share: 0.4 });
     expect(issueListShare([])).toEqual({ dispatches: 0, microseconds: 0, share: 0 });
+  });
+});
+
+describe('issueListBudget (what a per-row share target asks of the listed kernels)', () => {
+  const ops = [
+    { op: 'attention_grad', memoryBoundUs: 300 },
+    { op: 'cross_entropy_fused', memoryBoundUs: 500 },
+    { op: 'adamw', memoryBoundUs: 900 },
+    { op: 'matmul', memoryBoundUs: 1000 },
+  ];
+  it('budgets target / (1 - target) of the step without them, against the memory-bound time of the listed ops only', () => {
+    // 15 %: cost / (20 + cost) < 0.15  <=>  cost < 0.15 / 0.85 × 20 = 3.529… ms; listed bytes take 0.8 ms
+    const b = issueListBudget(ops, { withoutMs: 20, costMs: 4 }, 0.15);
+    expect(b.budgetMs).toBeCloseTo((0.15 / 0.85) * 20, 12);
+    expect(b.budgetMs / (20 + b.budgetMs)).toBeCloseTo(0.15, 12);
+    expect(b.memoryBoundMs).toBeCloseTo(0.8, 12);
+    expect(b.budgetOverFloor).toBeCloseTo(b.budgetMs / 0.8, 12);
+    expect(b.nowOverFloor).toBeCloseTo(5, 12);
+    expect(b.mathMs).toBe(0);
+  });
+  it('counts the listed ops\' FLOPs at the given rate, not the GEMMs\'', () => {
+    const b = issueListBudget(ops, { withoutMs: 10, costMs: 2 }, 0.2, { flopsByOp: { attention: 3e6, attention_grad: 6e6, matmul: 1e9 }, gflops: 30 });
+    expect(b.mathMs).toBeCloseTo(9e6 / 30e9 * 1000, 12);
+    expect(b.budgetMs).toBeCloseTo(2.5, 12);
+  });
+  it('refuses a target outside (0, 1)', () => {
+    expect(() => issueListBudget(ops, { withoutMs: 1, costMs: 1 }, 1)).toThrow(/share target/);
   });
 });
 

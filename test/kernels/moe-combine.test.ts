@@ -12,6 +12,7 @@ import {
   moeCombineOracle,
   moeCombineProgram,
   moeCombineNormInKernel,
+  moeCombineNormGradInKernel,
   moeCombineRouterGradInKernel,
   moeGatherProjectInKernel,
   moeCombineVariant,
@@ -21,7 +22,7 @@ import {
 import { matmulProgram } from '../../compiler/kernels/matmul.ts';
 import { moePermuteOracle } from '../../compiler/kernels/moe-permute.ts';
 import { routerBackwardProgram } from '../../compiler/kernels/router.ts';
-import { rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
+import { rmsnormBackwardDwProgram, rmsnormProgram } from '../../compiler/kernels/rmsnorm.ts';
 import type { RowKernelCaps } from '../../base/caps.ts';
 import { checkKernel, compareOutputs, randomInputs } from '../../runtime/kernel-check.ts';
 import type { HostArray } from '../../runtime/executor.ts';
@@ -251,5 +252,62 @@ describe('moe combine backward with the router\'s backward', () => {
     expect(moeCombineRouterGradInKernel({ gatedShared: true }, caps)).toBe(false);
     expect(moeCombineRouterGradInKernel({ gatedShared: false }, { ...caps, cpuAdapter: false })).toBe(false);
     expect(() => moeCombineBackwardProgram(cases[0], { ...caps, cpuAdapter: false })).toThrow(/cannot differentiate the router/);
+  });
+});
+
+// fuse-norm-grad-combine-grad: the combine backward's token rows run the RMSNorm backward whose dx is its d_out
+// first, scattering each dx vec4 to the token's expert rows as they store it (CPU adapters' rows variant).
+describe('moe combine backward with the norm backward in front', () => {
+  const caps: RowKernelCaps = { subgroups: true, subgroupMinSize: 8, cpuAdapter: true };
+  const router = { experts: 4, scoring: 'softmax', normalize: false, scale: 1 } as const;
+  const cases: MoeCombineBackwardParams[] = [
+    // the demo's shape class: residual addend, the router fused too
+    { tokens: 40, topK: 2, dim: 64, gatedShared: false, router, normGrad: { eps: 1e-5, addend: true } },
+    // no addend, no router, a token count that leaves the last subgroup part empty, top-3
+    { tokens: 37, topK: 3, dim: 32, gatedShared: false, normGrad: { eps: 1e-6, addend: false } },
+    // top-8 of 8 sigmoid experts, normalised and scaled
+    { tokens: 29, topK: 8, dim: 16, gatedShared: false, router: { experts: 8, scoring: 'sigmoid', normalize: true, scale: 2.5 }, normGrad: { eps: 1e-5, addend: true } },
+  ];
+  const inputsOf = (fused: ReturnType<typeof moeCombineBackwardProgram>, params: MoeCombineBackwardParams, seed: number) =>
+    ({ ...randomInputs(fused, seed), ...routing(params.tokens, params.topK, params.router?.experts ?? 4, seed + 1) }) as Record<string, HostArray>;
+  for (const params of cases) {
+    const label = moeCombineBackwardProgram(params, caps).label;
+    it(`${label} matches its golden WGSL and the oracle (the norm backward, then the combine backward of its dx)`, async () => {
+      const program = moeCombineBackwardProgram(params, caps);
+      expect(program.label).toMatch(/_normgrad/);
+      expectGoldenWgsl(GOLDEN_DIR, program);
+      const inputs = inputsOf(program, params, 21);
+      const expected = moeCombineBackwardCase(params, caps).oracle(inputs);
+      const got = await (await testExecutor()).run(program, inputs);
+      const { mismatches, maxAbsErr } = compareOutputs(got, expected, { atol: 1e-4, rtol: 1e-4 });
+      expect(mismatches, `max abs err ${maxAbsErr}`).toEqual([]);
+      // the routing drops assignments, so padding rows exist and are zero; the others carry gradient
+      const padding = Array.from(inputs.src_token).flatMap((t, r) => (t < 0 ? [r] : []));
+      expect(padding.length).toBeGreaterThan(0);
+      expect(padding.every((r) => got.d_y.slice(r * params.dim, (r + 1) * params.dim).every((v) => v === 0))).toBe(true);
+      expect(Array.from(got.d_topk_w).some((v) => v !== 0)).toBe(true);
+    });
+    it(`${label} gives the bits of the norm backward and the combine backward it replaces`, async () => {
+      const exec = await testExecutor();
+      const fused = moeCombineBackwardProgram(params, caps);
+      // the unfused outputs start as NaN where nothing writes them, the fused ones too: every element is written
+      const inputs = inputsOf(fused, params, 33);
+      const { normGrad, ...plain } = params;
+      const norm = await exec.run(rmsnormBackwardDwProgram({ rows: params.tokens, dim: params.dim, eps: normGrad!.eps, addend: normGrad!.addend }, caps), inputs);
+      const combined = await exec.run(moeCombineBackwardProgram(plain, caps), { ...inputs, d_out: norm.dx });
+      const got = await exec.run(fused, inputs);
+      expect(Array.from(got.dx)).toEqual(Array.from(norm.dx));
+      expect(Array.from(got.dw)).toEqual(Array.from(norm.dw));
+      for (const name of ['d_y', 'd_topk_w', ...(params.router ? ['d_logits'] : [])]) expect(Array.from(got[name]), name).toEqual(Array.from(combined[name]));
+    });
+  }
+
+  it('runs the norm backward in the rows only on CPU adapters, for vec4 rows of the lane layout, without a gated shared expert, and refuses elsewhere', () => {
+    expect(moeCombineNormGradInKernel({ dim: 64, gatedShared: false }, caps)).toBe(true);
+    expect(moeCombineNormGradInKernel({ dim: 66, gatedShared: false }, caps)).toBe(false);
+    expect(moeCombineNormGradInKernel({ dim: 128, gatedShared: false }, caps)).toBe(false);
+    expect(moeCombineNormGradInKernel({ dim: 64, gatedShared: true }, caps)).toBe(false);
+    expect(moeCombineNormGradInKernel({ dim: 64, gatedShared: false }, { ...caps, cpuAdapter: false })).toBe(false);
+    expect(() => moeCombineBackwardProgram(cases[0], { ...caps, cpuAdapter: false })).toThrow(/norm backward/);
   });
 });

@@ -11,6 +11,8 @@ import { fuseAuxLossDispatch } from '../../compiler/passes/fuse-aux-loss-dispatc
 import { fuseCrossEntropy } from '../../compiler/passes/fuse-cross-entropy.ts';
 import { fuseLossSum } from '../../compiler/passes/fuse-loss-sum.ts';
 import { fuseCombineAdd } from '../../compiler/passes/fuse-combine-add.ts';
+import { fuseCombineRouterGrad } from '../../compiler/passes/fuse-combine-router-grad.ts';
+import { fuseRmsnormGradAdd } from '../../compiler/passes/fuse-rmsnorm-grad-add.ts';
 import { fuseGatherGradAdd } from '../../compiler/passes/fuse-gather-grad-add.ts';
 import { fuseGatherGradMatmul } from '../../compiler/passes/fuse-gather-grad-matmul.ts';
 import { fuseMatmulAdd } from '../../compiler/passes/fuse-matmul-add.ts';
@@ -247,6 +249,8 @@ export const FIXTURES: Readonly<Record<string, () => Graph>> = {
   'fuse-gather-grad-matmul/moe-residual-grads': () => fuseMatmulAdd(cse(simplify(autodiff(moeResidual())))),
   'fuse-combine-router-grad/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
   'fuse-combine-router-grad/moe-residual-grads': () => cse(simplify(autodiff(moeResidual()))),
+  'fuse-norm-grad-combine-grad/residual-norms-grads': () => fuseCombineRouterGrad(fuseRmsnormGradAdd(fuseCombineAdd(cse(simplify(autodiff(moeResidualNorms())))))),
+  'fuse-norm-grad-combine-grad/residual-norms-grads-unrouted': () => fuseRmsnormGradAdd(fuseCombineAdd(cse(simplify(autodiff(moeResidualNorms()))))),
   'fuse-swiglu-gemm/moe-swiglu-grads': () => cse(simplify(autodiff(moeSwiglu()))),
   'fuse-swiglu-gemm/moe-swiglu-forward': moeSwiglu,
   'fuse-swiglu-gemm/moe-sd-grads': () => cse(simplify(autodiff(moeBlockLoss(true)))),

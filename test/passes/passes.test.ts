@@ -20,7 +20,7 @@ import { FIXTURES } from './fixtures.ts';
 
 const CASES = fileURLToPath(new URL('./cases', import.meta.url));
 /** Passes that only rewrite (never add outputs): they must preserve every output value exactly. */
-const VALUE_PRESERVING = new Set(['simplify', 'cse', 'fuse-expert-weight', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-dispatch', 'fuse-loss-sum', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-grad-x-add', 'fuse-gather-grad-matmul', 'fuse-combine-router-grad', 'fuse-swiglu-gemm']);
+const VALUE_PRESERVING = new Set(['simplify', 'cse', 'fuse-expert-weight', 'fuse-cross-entropy', 'fuse-lm-head-xent', 'fuse-matmul-add', 'fuse-rmsnorm-grad-add', 'fuse-rope-pair', 'fuse-matmul-rope', 'fuse-attention-grad-rope', 'fuse-aux-loss', 'fuse-aux-loss-dispatch', 'fuse-loss-sum', 'fuse-aux-loss-sum', 'fuse-combine-add', 'fuse-combine-norm', 'fuse-embedding-norm', 'fuse-norm-matmul', 'fuse-router-logits', 'fuse-embedding-sort', 'fuse-gather-grad-add', 'fuse-grad-x-add', 'fuse-gather-grad-matmul', 'fuse-combine-router-grad', 'fuse-norm-grad-combine-grad', 'fuse-swiglu-gemm']);
 /** Passes that only append to the graph: every input node must survive as the same object. */
 const APPENDING = new Set(['autodiff', 'optimizer']);
 
