@@ -8,6 +8,7 @@ import { DEFAULT_OPTIMIZER } from '../../compiler/passes/optimizer.ts';
 import { runPasses, TRAINING_PIPELINE } from '../../compiler/passes/registry.ts';
 import { simplify } from '../../compiler/passes/simplify.ts';
 import { topoOrder } from '../../compiler/ir/graph.ts';
+import type { NodeOf } from '../../compiler/ir/types.ts';
 import { checkGraphOnDevice } from '../../runtime/graph-check.ts';
 import { testExecutor } from '../support/gpu.ts';
 import { Rng } from '../../base/rng.ts';
@@ -45,13 +46,14 @@ describe('compiled graphs on the device vs the interpreter', () => {
     expect(r.ok, r.report).toBe(true);
   });
 
-  // The CPU adapters' fused kernels (router backward in the combine backward, the aux loss in the serial
-  // permutation, the router's input gradient in the un-permute) fall back to their unfused kernels on
-  // other adapters: the GPU layouts run here too, planned as for a GPU.
+  // The CPU adapters' fused kernels (router backward in the combine backward, the norm backward in front of
+  // it, the aux loss in the serial permutation, the router's input gradient in the un-permute) fall back to
+  // their unfused kernels on other adapters: the GPU layouts run here too, planned as for a GPU.
   it('MoE tiny model, whole training step planned with the GPU layouts (the fusions\' unfused lowerings)', async () => {
     const g = runPasses(lowerModel(tinyModel(), SHAPE), TRAINING_PIPELINE);
     expect(topoOrder(g).some((n) => n.op === 'moe_dispatch' && n.attrs.aux !== undefined)).toBe(true);
     expect(topoOrder(g).some((n) => n.op === 'moe_combine_grad' && n.attrs.router !== undefined)).toBe(true);
+    expect(topoOrder(g).filter((n) => n.op === 'moe_combine_grad' && n.attrs.normGrad !== undefined).map((n) => (n as NodeOf<'moe_combine_grad'>).attrs.normGrad?.addend)).toEqual([false, true]);
     const r = await checkGraphOnDevice(await testExecutor(), g, { seed: 8, intBound: 40, tolerance: TOLERANCE, fixedInputs: OPTIMIZER_INPUTS, planLimits: { cpuAdapter: false } });
     expect(r.ok, r.report).toBe(true);
   });
