@@ -493,7 +493,8 @@ function summarise(m: {
       /** What < 15 % in place asks of them: their budget against the memory-bound time of their bytes (issueListBudget). */
       budget: issueListBudget(
         ops,
-        { withoutMs: m.perRowInPlaceIssueList.withoutMs.median, costMs: m.perRowInPlaceIssueList.wholeMs.median - m.perRowInPlaceIssueList.withoutMs.median },
+        // from the share (the median of paired ratios) and the whole step's median, so budget and cost agree with it
+        { withoutMs: (1 - m.perRowInPlaceIssueList.share) * m.perRowInPlaceIssueList.wholeMs.median, costMs: m.perRowInPlaceIssueList.share * m.perRowInPlaceIssueList.wholeMs.median },
         PER_ROW_TARGET,
         { flopsByOp: m.flops.byOp, gflops: m.peak.gflops },
       ),
