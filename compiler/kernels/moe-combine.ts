@@ -9,7 +9,9 @@
 // - Backward writes every output from exactly one place: dY row r is owned by its assignment
 //   (src_token[r], src_slot[r]) read from the row side, d topk_w[t, j] by assignment t·k + j. One
 //   workgroup serves row i and assignment i at once (both number T·k), reductions are fixed-order
-//   trees, so results are deterministic. Padding rows (src_token < 0) get dY = 0.
+//   trees, so results are deterministic. Padding rows (src_token < 0) get dY = 0. With the norm backward in
+//   front (normGrad, CPU adapters) a token's invocation writes its k rows of dY by perm_row instead (a scatter:
+//   perm_row is one-to-one on the rows it names) and the padding rows among its k row indices; still one writer each.
 // - The addend's gradient is d_out itself, so it needs no kernel.
 //
 // Variants (chosen from the adapter by moeCombineVariant, never by a flag):
