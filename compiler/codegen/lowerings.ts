@@ -600,11 +600,12 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
     if (normGrad) {
       const at = router ? 9 : 6;
       const outAt = router ? 3 : 2;
-      const norm = { dy: c.input(0), x: c.input(at), w: c.input(at + 1), rstd: c.input(at + 2), addend: normGrad.addend ? c.input(at + 3) : undefined, dx: c.output(outAt), dw: c.output(outAt + 1) };
-      if (moeCombineNormGradInKernel(p, c.caps) && (!router || moeCombineRouterGradInKernel(p, c.caps))) {
-        const { addend, ...io } = norm;
-        c.emit(moeCombineBackwardCase({ ...p, router: routerKernel, normGrad: { eps: normGrad.eps, addend: addend !== undefined } }, c.caps), {
-          ...io,
+      const normIo = { dy: c.input(0), x: c.input(at), w: c.input(at + 1), rstd: c.input(at + 2), dx: c.output(outAt), dw: c.output(outAt + 1) };
+      const addend = normGrad.addend ? c.input(at + 3) : undefined;
+      // the kernel that runs the norm in its rows also runs the router's backward (both need the rows variant)
+      if (moeCombineNormGradInKernel(p, c.caps)) {
+        c.emit(moeCombineBackwardCase({ ...p, router: routerKernel, normGrad: { eps: normGrad.eps, addend: normGrad.addend } }, c.caps), {
+          ...normIo,
           ...(addend !== undefined ? { addend } : {}),
           y: c.input(1),
           topk_w: c.input(3),
@@ -616,8 +617,8 @@ export const KERNEL_LOWERINGS: { [K in OpName]: Lowering<K> } = {
         });
         return;
       }
-      emitRmsnormGrad(c, { rows: tokens, dim, eps: normGrad.eps }, norm);
-      dOut = norm.dx;
+      emitRmsnormGrad(c, { rows: tokens, dim, eps: normGrad.eps }, { ...normIo, addend });
+      dOut = normIo.dx;
     }
     const io = { d_out: dOut, y: c.input(1), topk_w: c.input(3), perm_row: c.input(2), src_token: c.input(4), src_slot: c.input(5), d_y: c.output(0), d_topk_w: c.output(1) };
     if (!router) {

@@ -197,6 +197,9 @@ export function moeCombineRouterGradInKernel(p: Pick<MoeCombineBackwardParams, '
   return moeCombineVariant(caps) === 'rows' && !p.gatedShared;
 }
 
+/** The portable maxUniformBufferBindingSize: the norm weight's uniform binding (see combineBackwardNormProgram). */
+const UNIFORM_BINDING_BYTES = 65536;
+
 /**
  * Whether the combine backward can run the RMSNorm backward in front of it itself (fuse-norm-grad-combine-grad):
  * the `rows` variant, vec4 rows, and the norm's fused lane layout (rmsnormGradLayout 'fused-lane': the kernel it
@@ -204,11 +207,9 @@ export function moeCombineRouterGradInKernel(p: Pick<MoeCombineBackwardParams, '
  * runs the norm backward first and the combine backward reads its dx.
  */
 export function moeCombineNormGradInKernel(p: Pick<MoeCombineBackwardParams, 'dim' | 'gatedShared'>, caps: RowKernelCaps): boolean {
-  return moeCombineVariant(caps) === 'rows' && rowUnits(p.dim).vec4 && rmsnormGradLayout(caps, p.dim) === 'fused-lane' && !p.gatedShared && p.dim * 4 <= UNIFORM_BINDING_BYTES;
+  // (the same conditions as moeCombineRouterGradInKernel and more: the kernel runs the router's backward too)
+  return moeCombineRouterGradInKernel(p, caps) && rowUnits(p.dim).vec4 && rmsnormGradLayout(caps, p.dim) === 'fused-lane' && p.dim * 4 <= UNIFORM_BINDING_BYTES;
 }
-
-/** The portable maxUniformBufferBindingSize: the norm weight's uniform binding (see combineBackwardNormProgram). */
-const UNIFORM_BINDING_BYTES = 65536;
 
 /** fuse-norm-grad-combine-grad's kernel: a token per invocation (see templates/moe_combine_backward_norm_rows). */
 function combineBackwardNormProgram(p: MoeCombineBackwardParams & { normGrad: NonNullable<MoeCombineBackwardParams['normGrad']> }, caps: RowKernelCaps): KernelProgram {
